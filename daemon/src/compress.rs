@@ -1,0 +1,1 @@
+//! Decompression by magic bytes.

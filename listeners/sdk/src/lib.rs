@@ -1,0 +1,41 @@
+//! The contract between the logdaemon host and its listener plugins.
+//!
+//! A listener is a shared library (`cdylib`) that exports one function,
+//! [`abi::ENTRY_SYMBOL`] (`logdaemon_listener_v1`), returning a pointer to a
+//! static [`abi::Descriptor`]. Everything that crosses the boundary is
+//! `#[repr(C)]`: borrowed byte slices in, status codes out. The version is in
+//! the symbol's name *and* in the descriptor, so a host never calls into a
+//! plugin built for another layout.
+//!
+//! Plugin authors do not touch the raw ABI. They implement [`Listener`] and
+//! export it with [`export_listener!`]:
+//!
+//! ```ignore
+//! use logdaemon_sdk::{export_listener, Entry, Failure, Listener, OpenContext};
+//!
+//! struct Count(u64);
+//!
+//! impl Listener for Count {
+//!     fn open(_ctx: &OpenContext<'_>) -> Result<Self, Failure> { Ok(Count(0)) }
+//!     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<(), Failure> {
+//!         self.0 += entries.len() as u64;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! export_listener!(Count, "count");
+//! ```
+//!
+//! Why a C ABI and not Rust trait objects: Rust has no stable ABI, so a plugin
+//! built by another compiler version must only ever see C layouts. Why the
+//! host never unloads a plugin: threads or TLS destructors a plugin started may
+//! still point into its code.
+
+pub mod abi;
+mod entry;
+mod listener;
+#[doc(hidden)]
+pub mod shim;
+
+pub use entry::{Entry, Gap, Position};
+pub use listener::{Failure, FailureKind, Level, Listener, Logger, OpenContext};

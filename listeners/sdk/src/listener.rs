@@ -1,0 +1,194 @@
+//! The safe trait a listener implements, and what it is given.
+
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+
+use crate::abi::{self, Bytes, HostApi};
+use crate::entry::{Entry, Gap, Position};
+
+/// How a call failed; see [`abi::Status`] for what the host does with each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    Retry,
+    Error,
+    Fatal,
+}
+
+/// A failed call: what kind, why, and (for `listen`) how many leading
+/// entries of the batch were handled durably anyway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+    pub accepted: usize,
+}
+
+impl Failure {
+    pub fn retry(message: impl Into<String>) -> Failure {
+        Failure { kind: FailureKind::Retry, message: message.into(), accepted: 0 }
+    }
+    pub fn error(message: impl Into<String>) -> Failure {
+        Failure { kind: FailureKind::Error, message: message.into(), accepted: 0 }
+    }
+    pub fn fatal(message: impl Into<String>) -> Failure {
+        Failure { kind: FailureKind::Fatal, message: message.into(), accepted: 0 }
+    }
+    /// Marks the first `n` entries of the batch as handled.
+    pub fn with_accepted(mut self, n: usize) -> Failure {
+        self.accepted = n;
+        self
+    }
+    pub(crate) fn status(&self) -> abi::Status {
+        match self.kind {
+            FailureKind::Retry => abi::Status::Retry,
+            FailureKind::Error => abi::Status::Error,
+            FailureKind::Fatal => abi::Status::Fatal,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)
+    }
+}
+
+/// Log levels of [`Logger`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// Logs through the daemon's logger, tagged with the listener's name.
+/// Cheap to copy; valid for the plugin's lifetime.
+#[derive(Clone, Copy)]
+pub struct Logger {
+    host: *const HostApi,
+}
+
+// SAFETY: the host guarantees its log function is thread-safe and outlives the plugin.
+unsafe impl Send for Logger {}
+unsafe impl Sync for Logger {}
+
+impl Logger {
+    /// A logger that drops everything (for tests of a listener outside a host).
+    pub fn discard() -> Logger {
+        Logger { host: std::ptr::null() }
+    }
+
+    pub fn log(&self, level: Level, msg: &str) {
+        if self.host.is_null() {
+            return;
+        }
+        let lvl = match level {
+            Level::Error => abi::LEVEL_ERROR,
+            Level::Warn => abi::LEVEL_WARN,
+            Level::Info => abi::LEVEL_INFO,
+            Level::Debug => abi::LEVEL_DEBUG,
+        };
+        // SAFETY: non-null host pointers come from the host's OpenArgs.
+        unsafe {
+            let host = &*self.host;
+            (host.log)(host.ctx as *const c_void, lvl, Bytes::new(msg.as_bytes()));
+        }
+    }
+    pub fn error(&self, msg: &str) {
+        self.log(Level::Error, msg)
+    }
+    pub fn warn(&self, msg: &str) {
+        self.log(Level::Warn, msg)
+    }
+    pub fn info(&self, msg: &str) {
+        self.log(Level::Info, msg)
+    }
+    pub fn debug(&self, msg: &str) {
+        self.log(Level::Debug, msg)
+    }
+}
+
+/// Everything a listener learns when it is opened.
+pub struct OpenContext<'a> {
+    /// The listener's name in the config.
+    pub listener: &'a str,
+    /// The journal's name in the config.
+    pub journal: &'a str,
+    /// `p4` or `lines`.
+    pub format: &'a str,
+    /// The journal's live path (absolute).
+    pub journal_path: &'a Path,
+    /// The listener's `[journal.listener.config]` table as TOML text.
+    pub config_toml: &'a str,
+    /// The directory of the daemon's config file; resolve relative paths here.
+    pub config_dir: &'a Path,
+    /// A directory private to this listener for its own durable state;
+    /// it exists and is mode 0700.
+    pub state_dir: &'a Path,
+    /// Where the host will resume delivering. Entries before it were
+    /// acknowledged earlier; a listener that keeps its own record of what it
+    /// has done may find it is *ahead* of this cursor (a crash after its work
+    /// and before the host's checkpoint) and must then skip what it already did.
+    pub cursor: Position,
+    pub logger: Logger,
+}
+
+impl OpenContext<'_> {
+    /// Resolves a path from the config against the config file's directory.
+    pub fn resolve(&self, p: impl AsRef<Path>) -> PathBuf {
+        let p = p.as_ref();
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.config_dir.join(p)
+        }
+    }
+}
+
+/// A listener: the classic logDaemon chain semantics as a Rust trait.
+///
+/// Contract with the host, per listener, on one thread at a time:
+/// - `open` once, then any sequence of the other calls; the plugin is never
+///   unloaded, but the instance is dropped on shutdown.
+/// - For each entry, in journal order, `is_handled` decides whether it goes
+///   to `listen`. Entries not handled still move the cursor.
+/// - `listen` gets a batch of handled entries, in order, with no gaps other
+///   than unhandled entries and entries reported through `gap`. `Ok` acknowledges the whole
+///   batch: the host may then record the cursor past it at any time, and
+///   after a crash it will *not* deliver it again. An `Err` acknowledges
+///   `accepted` leading entries; the rest come again later (at-least-once), so
+///   a listener that must be exactly-once reconciles against its own state.
+/// - `no_data(had_data)` after the journal's `quiet_after` of silence:
+///   `had_data` is true on the first call after entries arrived, false on
+///   later periodic calls.
+/// - `flush` before the host writes a checkpoint on shutdown and at the end
+///   of `run --once`: make everything acknowledged durable.
+/// - `gap` (only with `on_gap = "report"`): bytes that can no longer be
+///   delivered, in stream order with the entries.
+pub trait Listener: Sized + Send + 'static {
+    fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure>;
+
+    fn is_handled(&mut self, _entry: &Entry<'_>) -> bool {
+        true
+    }
+
+    fn listen(&mut self, entries: &[Entry<'_>]) -> Result<(), Failure>;
+
+    fn no_data(&mut self, _had_data: bool) -> Result<(), Failure> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Failure> {
+        Ok(())
+    }
+
+    fn gap(&mut self, _gap: &Gap<'_>) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+#[doc(hidden)]
+pub fn __logger(host: *const HostApi) -> Logger {
+    Logger { host }
+}

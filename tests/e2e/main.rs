@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `logdaemon` binary, real files, real
+//! compressors, and (where a module says so) real `logrotate`, `sshd` and an
+//! SMTP server started by the test itself.
+//!
+//! The binary and the built-in plugins are taken from the cargo target
+//! directory of the profile these tests were built with; the README's test
+//! command builds them first (`cargo build --workspace`).
+
+mod fixture;
