@@ -53,10 +53,10 @@ impl Bytes {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
-    /// Done; for `listen`, every entry of the batch is acknowledged.
+    /// Done; `Outcome::ack` says how far.
     Ok = 0,
-    /// Transient trouble: the host backs off and redelivers from the
-    /// listener's cursor (plus `Outcome::accepted`).
+    /// Transient trouble: the host backs off and redelivers everything after
+    /// `Outcome::ack`, re-reading it from disk.
     Retry = 1,
     /// This call failed, the listener is still usable: treated like `Retry`
     /// but logged as an error.
@@ -160,12 +160,17 @@ pub struct OpenArgs {
     pub host: *const HostApi,
 }
 
-/// Out-parameter of the calls that can fail.
+/// Out-parameter of every call that can fail.
+///
+/// `ack` is the acknowledgement: everything before it is durably handled and
+/// the host may record its cursor there. The host presets it to the end of
+/// everything delivered so far, so a listener that handles each batch
+/// completely need not touch it. A listener that *holds* entries (a digest
+/// not yet sent, a transaction not yet closed) writes the end of what is
+/// durable; held entries are delivered again after a crash or a failure.
 #[repr(C)]
 pub struct Outcome {
-    /// For `listen` returning non-`Ok`: how many leading entries of the
-    /// batch were nevertheless handled durably.
-    pub accepted: usize,
+    pub ack: RawPosition,
     /// Host-owned buffer for a message; the plugin writes at most `msg_cap`
     /// bytes and sets `msg_len`.
     pub msg: *mut u8,
@@ -395,7 +400,7 @@ mod tests {
     #[test]
     fn message_is_truncated_on_a_char_boundary() {
         let mut buf = [0u8; 4];
-        let mut o = Outcome { accepted: 0, msg: buf.as_mut_ptr(), msg_cap: 4, msg_len: 0 };
+        let mut o = Outcome { ack: RawPosition::default(), msg: buf.as_mut_ptr(), msg_cap: 4, msg_len: 0 };
         unsafe { write_message(&mut o, "abcé") };
         assert_eq!(o.msg_len, 3);
         assert_eq!(&buf[..3], b"abc");

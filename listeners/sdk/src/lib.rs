@@ -10,16 +10,16 @@
 //! Plugin authors do not touch the raw ABI. They implement [`Listener`] and
 //! export it with [`export_listener!`]:
 //!
-//! ```ignore
-//! use logdaemon_sdk::{export_listener, Entry, Failure, Listener, OpenContext};
+//! ```
+//! use logdaemon_sdk::{export_listener, Ack, Entry, Failure, Listener, OpenContext};
 //!
 //! struct Count(u64);
 //!
 //! impl Listener for Count {
 //!     fn open(_ctx: &OpenContext<'_>) -> Result<Self, Failure> { Ok(Count(0)) }
-//!     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<(), Failure> {
+//!     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
 //!         self.0 += entries.len() as u64;
-//!         Ok(())
+//!         Ok(Ack::All)
 //!     }
 //! }
 //!
@@ -38,4 +38,4 @@ mod listener;
 pub mod shim;
 
 pub use entry::{Entry, Gap, Position};
-pub use listener::{Failure, FailureKind, Level, Listener, Logger, OpenContext};
+pub use listener::{Ack, Failure, FailureKind, Level, Listener, Logger, OpenContext};

@@ -14,28 +14,39 @@ pub enum FailureKind {
     Fatal,
 }
 
-/// A failed call: what kind, why, and (for `listen`) how many leading
-/// entries of the batch were handled durably anyway.
+/// How far a successful call acknowledges. See [`Listener`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ack {
+    /// Everything delivered so far is durably handled.
+    All,
+    /// Everything before this position is durably handled; what was
+    /// delivered after it is held by the listener (in memory) and comes again
+    /// after a crash or a failed call.
+    Upto(Position),
+}
+
+/// A failed call: what kind, why, and optionally how far it got durably
+/// anyway (everything after that is delivered again).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
     pub kind: FailureKind,
     pub message: String,
-    pub accepted: usize,
+    pub ack: Option<Position>,
 }
 
 impl Failure {
     pub fn retry(message: impl Into<String>) -> Failure {
-        Failure { kind: FailureKind::Retry, message: message.into(), accepted: 0 }
+        Failure { kind: FailureKind::Retry, message: message.into(), ack: None }
     }
     pub fn error(message: impl Into<String>) -> Failure {
-        Failure { kind: FailureKind::Error, message: message.into(), accepted: 0 }
+        Failure { kind: FailureKind::Error, message: message.into(), ack: None }
     }
     pub fn fatal(message: impl Into<String>) -> Failure {
-        Failure { kind: FailureKind::Fatal, message: message.into(), accepted: 0 }
+        Failure { kind: FailureKind::Fatal, message: message.into(), ack: None }
     }
-    /// Marks the first `n` entries of the batch as handled.
-    pub fn with_accepted(mut self, n: usize) -> Failure {
-        self.accepted = n;
+    /// Records that everything before `p` was handled durably anyway.
+    pub fn with_ack(mut self, p: Position) -> Failure {
+        self.ack = Some(p);
         self
     }
     pub(crate) fn status(&self) -> abi::Status {
@@ -154,16 +165,28 @@ impl OpenContext<'_> {
 /// - For each entry, in journal order, `is_handled` decides whether it goes
 ///   to `listen`. Entries not handled still move the cursor.
 /// - `listen` gets a batch of handled entries, in order, with no gaps other
-///   than unhandled entries and entries reported through `gap`. `Ok` acknowledges the whole
-///   batch: the host may then record the cursor past it at any time, and
-///   after a crash it will *not* deliver it again. An `Err` acknowledges
-///   `accepted` leading entries; the rest come again later (at-least-once), so
-///   a listener that must be exactly-once reconciles against its own state.
+///   than unhandled entries and entries reported through `gap`.
+/// - Every successful call returns an [`Ack`]. `Ack::All` acknowledges
+///   everything delivered so far: the host may record its cursor past it at
+///   any time and will not deliver it again, even after a crash.
+///   `Ack::Upto(p)` acknowledges only what lies before `p`; the listener
+///   holds the rest (an unsent digest, an open transaction) and acknowledges
+///   it in a later call, typically `no_data` or a later `listen`. Held
+///   entries are never lost: after a crash or a failed call the host
+///   delivers everything after the last acknowledgement again, re-reading
+///   from disk. A listener that holds entries must therefore drop what it
+///   holds when a call fails, and expect them again.
+/// - A failed call (`Err(Failure)`): `Retry`/`Error` make the host back off
+///   (capped exponential) and redeliver after the acknowledgement; `Fatal`
+///   (and a panic) applies the listener's `on_failure` policy.
+/// - Delivery is at-least-once across crashes (the host's checkpoint may lag
+///   an acknowledgement); a listener that must be exactly-once keeps its own
+///   record of what it did and skips entries it finds it has already handled.
 /// - `no_data(had_data)` after the journal's `quiet_after` of silence:
 ///   `had_data` is true on the first call after entries arrived, false on
 ///   later periodic calls.
-/// - `flush` before the host writes a checkpoint on shutdown and at the end
-///   of `run --once`: make everything acknowledged durable.
+/// - `flush` before the host writes its checkpoint on shutdown and at the
+///   end of `run --once`.
 /// - `gap` (only with `on_gap = "report"`): bytes that can no longer be
 ///   delivered, in stream order with the entries.
 pub trait Listener: Sized + Send + 'static {
@@ -173,18 +196,18 @@ pub trait Listener: Sized + Send + 'static {
         true
     }
 
-    fn listen(&mut self, entries: &[Entry<'_>]) -> Result<(), Failure>;
+    fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure>;
 
-    fn no_data(&mut self, _had_data: bool) -> Result<(), Failure> {
-        Ok(())
+    fn no_data(&mut self, _had_data: bool) -> Result<Ack, Failure> {
+        Ok(Ack::All)
     }
 
-    fn flush(&mut self) -> Result<(), Failure> {
-        Ok(())
+    fn flush(&mut self) -> Result<Ack, Failure> {
+        Ok(Ack::All)
     }
 
-    fn gap(&mut self, _gap: &Gap<'_>) -> Result<(), Failure> {
-        Ok(())
+    fn gap(&mut self, _gap: &Gap<'_>) -> Result<Ack, Failure> {
+        Ok(Ack::All)
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::abi::{self, Bytes, Descriptor, OpenArgs, Outcome, RawEntry, RawGap, Status};
 use crate::entry::{Entry, Gap};
-use crate::listener::{Failure, Listener, Logger, OpenContext};
+use crate::listener::{Ack, Failure, Listener, Logger, OpenContext};
 
 /// Builds the static descriptor for `T`. Used by [`crate::export_listener!`].
 pub const fn descriptor<T: Listener>(name: &'static str, version: &'static str, build: &'static str) -> Descriptor {
@@ -38,15 +38,35 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-unsafe fn finish(r: std::thread::Result<Result<(), Failure>>, outcome: *mut Outcome) -> u32 {
-    let (status, msg, accepted) = match r {
-        Ok(Ok(())) => return Status::Ok as u32,
-        Ok(Err(f)) => (f.status(), f.message, f.accepted),
-        Err(p) => (Status::Fatal, panic_message(p), 0),
+unsafe fn finish(r: std::thread::Result<Result<Ack, Failure>>, outcome: *mut Outcome) -> u32 {
+    let set_ack = |p: crate::Position| {
+        if !outcome.is_null() {
+            (*outcome).ack = p.into();
+        }
     };
-    if !outcome.is_null() {
-        (*outcome).accepted = accepted;
-    }
+    let (status, msg) = match r {
+        Ok(Ok(Ack::All)) => return Status::Ok as u32,
+        Ok(Ok(Ack::Upto(p))) => {
+            set_ack(p);
+            return Status::Ok as u32;
+        }
+        Ok(Err(f)) => {
+            if let Some(p) = f.ack {
+                set_ack(p);
+            } else if !outcome.is_null() {
+                // Nothing beyond the previous acknowledgement: the host reads
+                // this sentinel as "unchanged".
+                (*outcome).ack = abi::RawPosition { sequence: u64::MAX, offset: u64::MAX, line: 0 };
+            }
+            (f.status(), f.message)
+        }
+        Err(p) => {
+            if !outcome.is_null() {
+                (*outcome).ack = abi::RawPosition { sequence: u64::MAX, offset: u64::MAX, line: 0 };
+            }
+            (Status::Fatal, panic_message(p))
+        }
+    };
     abi::write_message(outcome, &msg);
     status as u32
 }
@@ -56,7 +76,7 @@ unsafe fn text<'a>(b: Bytes, what: &str) -> Result<&'a str, Failure> {
 }
 
 unsafe extern "C" fn open<T: Listener>(args: *const OpenArgs, out: *mut *mut c_void, outcome: *mut Outcome) -> u32 {
-    let r = catch_unwind(AssertUnwindSafe(|| -> Result<(), Failure> {
+    let r = catch_unwind(AssertUnwindSafe(|| -> Result<Ack, Failure> {
         if args.is_null() || out.is_null() {
             return Err(Failure::fatal("host passed null open arguments"));
         }
@@ -77,7 +97,7 @@ unsafe extern "C" fn open<T: Listener>(args: *const OpenArgs, out: *mut *mut c_v
         };
         let inst = T::open(&ctx)?;
         *out = Box::into_raw(Box::new(inst)) as *mut c_void;
-        Ok(())
+        Ok(Ack::All)
     }));
     finish(r, outcome)
 }
