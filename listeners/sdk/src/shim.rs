@@ -157,7 +157,11 @@ macro_rules! export_listener {
             static DESCRIPTOR: $crate::abi::StaticDescriptor = $crate::abi::StaticDescriptor($crate::shim::descriptor::<$ty>(
                 $name,
                 env!("CARGO_PKG_VERSION"),
-                concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION"), if cfg!(debug_assertions) { " debug" } else { " release" }),
+                if cfg!(debug_assertions) {
+                    concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION"), " debug")
+                } else {
+                    concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION"), " release")
+                },
             ));
             &DESCRIPTOR.0
         }
