@@ -34,8 +34,10 @@
 pub mod abi;
 mod entry;
 mod listener;
+pub mod p4;
 #[doc(hidden)]
 pub mod shim;
+pub mod testing;
 
 pub use entry::{Entry, Gap, Position};
 pub use listener::{Ack, Failure, FailureKind, Level, Listener, Logger, OpenContext};

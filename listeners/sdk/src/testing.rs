@@ -1,0 +1,96 @@
+//! Owned entries for testing a listener outside the host.
+//!
+//! ```
+//! use logdaemon_sdk::testing::Batch;
+//! let b = Batch::p4("p4", 7, 0, &[b"@pv@ 0 @db.desc@ 1 @x@ \n", b"@ex@ 1 2\n"]);
+//! assert_eq!(b.entries()[1].offset(), 24);
+//! assert_eq!(b.entries()[0].field(1), Some(&b"db.desc"[..]));
+//! ```
+
+use crate::abi::{Bytes, RawEntry, FLAG_DID_ROTATE, FLAG_INCOMPLETE};
+use crate::entry::Entry;
+
+struct Owned {
+    raw: Vec<u8>,
+    op: Vec<u8>,
+    fields: Vec<Vec<u8>>,
+    field_bytes: Vec<Bytes>,
+}
+
+/// A batch of entries that owns its bytes.
+pub struct Batch {
+    journal: Vec<u8>,
+    owned: Vec<Owned>,
+    raw: Vec<RawEntry>,
+}
+
+// SAFETY: the raw pointers point into heap buffers owned by the batch.
+unsafe impl Send for Batch {}
+
+impl Batch {
+    /// Records of a p4 journal, laid end to end from `offset` (line numbers
+    /// count from 1 at offset 0 unless the records say otherwise).
+    pub fn p4(journal: &str, sequence: u64, offset: u64, records: &[&[u8]]) -> Batch {
+        Self::build(journal, sequence, offset, records, true)
+    }
+
+    /// Records of a line log.
+    pub fn lines(journal: &str, sequence: u64, offset: u64, records: &[&[u8]]) -> Batch {
+        Self::build(journal, sequence, offset, records, false)
+    }
+
+    fn build(journal: &str, sequence: u64, offset: u64, records: &[&[u8]], p4: bool) -> Batch {
+        let mut b = Batch { journal: journal.as_bytes().to_vec(), owned: Vec::new(), raw: Vec::new() };
+        let mut off = offset;
+        let mut line = 1;
+        for r in records {
+            let lines = r.iter().filter(|&&c| c == b'\n').count() as u64 + u64::from(!r.ends_with(b"\n"));
+            let (op, fields) = if p4 {
+                let (op, f) = crate::p4::split(r);
+                (op.into_owned(), f.into_iter().map(|c| c.into_owned()).collect())
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            b.owned.push(Owned { raw: r.to_vec(), op, fields, field_bytes: Vec::new() });
+            b.raw.push(RawEntry {
+                journal: Bytes::EMPTY,
+                sequence,
+                offset: off,
+                len: r.len() as u64,
+                line,
+                lines,
+                flags: if r.ends_with(b"\n") { 0 } else { FLAG_INCOMPLETE },
+                raw: Bytes::EMPTY,
+                op: Bytes::EMPTY,
+                fields: std::ptr::null(),
+                n_fields: 0,
+            });
+            off += r.len() as u64;
+            line += r.iter().filter(|&&c| c == b'\n').count() as u64;
+        }
+        b.relink();
+        b
+    }
+
+    fn relink(&mut self) {
+        for (o, r) in self.owned.iter_mut().zip(self.raw.iter_mut()) {
+            o.field_bytes = o.fields.iter().map(|f| Bytes::new(f)).collect();
+            r.journal = Bytes::new(&self.journal);
+            r.raw = Bytes::new(&o.raw);
+            r.op = Bytes::new(&o.op);
+            r.fields = o.field_bytes.as_ptr();
+            r.n_fields = o.field_bytes.len();
+        }
+    }
+
+    /// Marks entry `i` as the first after a rotation.
+    pub fn set_did_rotate(&mut self, i: usize) -> &mut Self {
+        self.raw[i].flags |= FLAG_DID_ROTATE;
+        self
+    }
+
+    pub fn entries(&self) -> &[Entry<'_>] {
+        // SAFETY: every pointer points into self, which outlives the borrow.
+        unsafe { Entry::from_raw_slice(&self.raw) }
+    }
+}
