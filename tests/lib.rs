@@ -1,1 +1,7 @@
-//! Shared helpers for the end-to-end tests live in `e2e/`.
+//! Real servers for the tests, started on loopback ports by the tests
+//! themselves: `sshd` for the hot-backup listener and an SMTP server for
+//! the e-mail listener. Shared by the listener crates' own tests and the
+//! end-to-end tests in `e2e/`.
+
+pub mod smtp;
+pub mod sshd;

@@ -1,0 +1,1 @@
+//! A real SMTP server on a loopback port, writing to a mailbox.

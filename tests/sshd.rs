@@ -1,0 +1,1 @@
+//! A real OpenSSH server on a loopback port, with generated keys.
