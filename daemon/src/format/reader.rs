@@ -1,0 +1,277 @@
+//! Records from any byte stream, with a bounded buffer.
+//!
+//! The follower reads a live file that grows while it reads; `dump` reads a
+//! finite, maybe decompressed, file. Both want records with their offsets and
+//! line numbers, without caring how `read` chunks the bytes, and without
+//! memory that grows with the file. [`RecordReader`] keeps one buffer that
+//! starts small, grows only while a single record is larger than it, and
+//! shrinks back afterwards.
+
+use std::io::{self, Read};
+
+use super::{count_newlines, Format, Framer, Record};
+
+/// Initial (and resting) buffer size.
+const INITIAL: usize = 256 * 1024;
+/// The least free space worth a `read` call; below it the buffer is
+/// compacted or grown first.
+const MIN_READ: usize = 32 * 1024;
+
+/// Reads records from any `Read` (plain file or decompressing reader), whatever chunk sizes `read` returns.
+pub struct RecordReader<R: Read> {
+    inner: R,
+    framer: Box<dyn Framer>,
+    buf: Vec<u8>,
+    /// `buf[start..end]` holds bytes read but not yet returned in a record.
+    start: usize,
+    end: usize,
+    /// Stream offset and line number of `buf[start]`.
+    offset: u64,
+    line: u64,
+    /// `next_record` saw the end of the stream.
+    eof: bool,
+}
+
+impl<R: Read> RecordReader<R> {
+    /// A reader whose first byte is at stream offset `start_offset`, on line
+    /// `start_line` (1-based), and is a record boundary.
+    pub fn new(inner: R, format: &Format, start_offset: u64, start_line: u64) -> Self {
+        RecordReader {
+            inner,
+            framer: format.framer(),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            offset: start_offset,
+            line: start_line,
+            eof: false,
+        }
+    }
+
+    /// Finite stream: next record, finishing (incomplete tail) at EOF. Ok(None) at the end.
+    pub fn next_record(&mut self) -> io::Result<Option<Record<'_>>> {
+        loop {
+            if let Some(n) = self.framer.next(&self.buf[self.start..self.end]) {
+                return Ok(Some(self.take(n, false)));
+            }
+            if self.eof {
+                return Ok(match self.framer.finish(&self.buf[self.start..self.end]) {
+                    Some((n, incomplete)) => Some(self.take(n, incomplete)),
+                    None => None,
+                });
+            }
+            if self.fill()? == 0 {
+                self.eof = true;
+            }
+        }
+    }
+
+    /// Live stream: next complete record, or Ok(None) when the bytes available now end before
+    /// one completes (does NOT finish; call again after more data was appended).
+    pub fn next_available(&mut self) -> io::Result<Option<Record<'_>>> {
+        loop {
+            if let Some(n) = self.framer.next(&self.buf[self.start..self.end]) {
+                return Ok(Some(self.take(n, false)));
+            }
+            if self.fill()? == 0 {
+                return Ok(None);
+            }
+            self.eof = false;
+        }
+    }
+
+    /// The stream is over (file rotated away and drained): the remaining partial bytes, if any,
+    /// as one incomplete record (p4) or the final records (lines multi-line).
+    ///
+    /// Reads whatever the inner reader still returns first. Call until it
+    /// returns `Ok(None)`: each call returns one record.
+    pub fn finish(&mut self) -> io::Result<Option<Record<'_>>> {
+        self.next_record()
+    }
+
+    /// Offset of the next byte not yet returned in a record.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Line number at [`offset`](Self::offset).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Bytes read but not yet returned.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Current buffer capacity in bytes (for tests and metrics).
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// Returns the first `n` buffered bytes as a record and moves past them.
+    fn take(&mut self, n: usize, incomplete: bool) -> Record<'_> {
+        let at = self.start;
+        let bytes = &self.buf[at..at + n];
+        let newlines = count_newlines(bytes);
+        let lines = newlines + u64::from(!bytes.ends_with(b"\n"));
+        let record_offset = self.offset;
+        let record_line = self.line;
+        self.start += n;
+        self.offset += n as u64;
+        self.line += newlines;
+        self.framer.reset();
+        Record { offset: record_offset, line: record_line, lines, bytes: &self.buf[at..at + n], incomplete }
+    }
+
+    /// Reads more bytes after `end`, making room first. Returns the count
+    /// read (0 at the end of the stream, for now).
+    fn fill(&mut self) -> io::Result<usize> {
+        let live = self.end - self.start;
+        if self.buf.len() > INITIAL && live <= INITIAL / 2 {
+            // A huge record was consumed: go back to the resting size.
+            self.compact();
+            self.buf.truncate(INITIAL);
+            self.buf.shrink_to_fit();
+        } else if self.buf.len() - self.end < MIN_READ {
+            if self.start > 0 {
+                self.compact();
+            }
+            if self.buf.len() - self.end < MIN_READ {
+                let grown = (self.buf.len() * 2).max(INITIAL);
+                self.buf.resize(grown, 0);
+            }
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Moves the live bytes to the front of the buffer.
+    fn compact(&mut self) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out the data in the given chunk sizes, cycling.
+    struct Chunked<'a> {
+        data: &'a [u8],
+        sizes: Vec<usize>,
+        i: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let want = self.sizes[self.i % self.sizes.len()];
+            self.i += 1;
+            let n = want.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn offsets_lines_and_incomplete_tail() {
+        let data = b"@pv@ 0 @t@ @a\nb@ \n@ex@ 1 2\n@pv@ 0 @t@ @cut";
+        let mut r = RecordReader::new(&data[..], &Format::P4, 100, 7);
+        let a = r.next_record().unwrap().unwrap();
+        assert_eq!((a.offset, a.line, a.lines, a.incomplete), (100, 7, 2, false));
+        assert_eq!(a.bytes, b"@pv@ 0 @t@ @a\nb@ \n");
+        let b = r.next_record().unwrap().unwrap();
+        assert_eq!((b.offset, b.line, b.lines), (118, 9, 1));
+        let c = r.next_record().unwrap().unwrap();
+        assert_eq!((c.offset, c.line, c.lines, c.incomplete), (127, 10, 1, true));
+        assert_eq!(c.bytes, b"@pv@ 0 @t@ @cut");
+        assert!(r.next_record().unwrap().is_none());
+        assert_eq!(r.offset(), data.len() as u64 + 100);
+    }
+
+    #[test]
+    fn live_stream_waits_and_resumes() {
+        // A pipe-like source whose contents grow between calls.
+        let shared = std::rc::Rc::new(std::cell::RefCell::new(Vec::<u8>::new()));
+        struct Growing(std::rc::Rc<std::cell::RefCell<Vec<u8>>>, usize);
+        impl Read for Growing {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let d = self.0.borrow();
+                let n = (d.len() - self.1).min(out.len());
+                out[..n].copy_from_slice(&d[self.1..self.1 + n]);
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let mut r = RecordReader::new(Growing(shared.clone(), 0), &Format::P4, 0, 1);
+        shared.borrow_mut().extend_from_slice(b"@pv@ 0 @t@ @open\n");
+        assert!(r.next_available().unwrap().is_none());
+        assert_eq!(r.buffered(), 17);
+        shared.borrow_mut().extend_from_slice(b"more@ \n@ex@");
+        let rec = r.next_available().unwrap().unwrap();
+        assert_eq!(rec.bytes, b"@pv@ 0 @t@ @open\nmore@ \n");
+        assert!(r.next_available().unwrap().is_none());
+        assert_eq!((r.offset(), r.line(), r.buffered()), (24, 3, 4));
+        let tail = r.finish().unwrap().unwrap();
+        assert_eq!((tail.bytes, tail.incomplete, tail.offset), (&b"@ex@"[..], true, 24));
+        assert!(r.finish().unwrap().is_none());
+    }
+
+    #[test]
+    fn huge_record_grows_then_shrinks() {
+        let mut data = b"@pv@ 0 @db.desc@ 1 @".to_vec();
+        let body = 64 * 1024 * 1024;
+        data.extend(std::iter::repeat(b'x').take(body));
+        data.extend_from_slice(b"\n@ \n");
+        let small = b"@ex@ 1 2\n".repeat(100_000);
+        data.extend_from_slice(&small);
+        let mut r = RecordReader::new(Chunked { data: &data, sizes: vec![1 << 20, 7, 300_000], i: 0 }, &Format::P4, 0, 1);
+        let big = r.next_record().unwrap().unwrap();
+        assert_eq!(big.bytes.len(), body + 24);
+        assert_eq!(big.lines, 2);
+        assert!(r.capacity() >= body);
+        let mut n = 0;
+        while let Some(rec) = r.next_record().unwrap() {
+            assert_eq!(rec.bytes, b"@ex@ 1 2\n");
+            n += 1;
+        }
+        assert_eq!(n, 100_000);
+        assert_eq!(r.capacity(), INITIAL, "the buffer shrinks back after the huge record");
+    }
+
+    #[test]
+    fn memory_does_not_grow_with_stream_size() {
+        let data = b"line of a plain log\n".repeat(200_000);
+        let mut r = RecordReader::new(Chunked { data: &data, sizes: vec![65_536, 1, 12_345], i: 0 }, &Format::Lines { record_start: None }, 0, 1);
+        let mut n = 0u64;
+        while let Some(rec) = r.next_record().unwrap() {
+            assert_eq!(rec.line, n + 1);
+            n += 1;
+        }
+        assert_eq!(n, 200_000);
+        assert_eq!(r.capacity(), INITIAL);
+    }
+}
