@@ -1,1 +1,27 @@
-//! placeholder
+//! The built-in `file` listener: appends every entry of a journal to an
+//! output file, exactly once, in order, across crashes and restarts.
+//!
+//! It is also the reference for listeners that need exactly-once output:
+//! the host delivers at least once, so the listener keeps its own durable
+//! [`record`] of how long its output is and which position it has reached,
+//! repairs the output against that record on open, and skips entries the
+//! record says are already written.
+//!
+//! ```toml
+//! [[journal.listener]]
+//! name = "copy"
+//! plugin = "file"
+//! [journal.listener.config]
+//! path = "out/journal.raw"   # relative to the config file's directory
+//! format = "raw"             # or "jsonl"
+//! fsync = true               # sync before acknowledging (default)
+//! ```
+
+pub mod config;
+pub mod jsonl;
+mod listener;
+pub mod record;
+
+pub use listener::FileListener;
+
+logdaemon_sdk::export_listener!(FileListener, "file");

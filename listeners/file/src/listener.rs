@@ -1,0 +1,289 @@
+//! [`FileListener`]: the `Listener` implementation, open-time repair of the
+//! output against the durable record, and the per-batch write path.
+//!
+//! Write path per batch: render every new entry into one reusable buffer,
+//! write it with a single positioned write at the recorded output length,
+//! sync it (with `fsync = true`), then replace the record. A crash between
+//! the data write and the record leaves bytes past the recorded length; the
+//! next open cuts them off and the host delivers those entries again.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position};
+
+use crate::config::{Config, Format};
+use crate::jsonl;
+use crate::record::{sync_dir, Record, RecordFile};
+
+/// A buffer grown past this by one huge batch is shrunk back afterwards.
+const KEEP_BUFFER: usize = 16 << 20;
+
+/// One output file and its side file for gaps in raw format.
+struct Output {
+    path: PathBuf,
+    file: File,
+}
+
+/// The `file` listener. See the crate documentation.
+pub struct FileListener {
+    format: Format,
+    fsync: bool,
+    p4: bool,
+    out: Output,
+    /// `<path>.gaps`, opened on first use (raw format only).
+    gaps: Option<Output>,
+    gaps_path: PathBuf,
+    record_file: RecordFile,
+    record: Record,
+    buf: Vec<u8>,
+    /// A failed write may have left bytes past the recorded lengths.
+    dirty: bool,
+    logger: Logger,
+}
+
+impl FileListener {
+    /// Path of the output file.
+    pub fn output_path(&self) -> &Path {
+        &self.out.path
+    }
+
+    /// End of the last entry or gap written, as durably recorded.
+    pub fn done(&self) -> Option<Position> {
+        self.record.done.map(Into::into)
+    }
+
+    fn already_done(&self, end: Position) -> bool {
+        self.record.done.is_some_and(|d| end <= Position::from(d))
+    }
+
+    /// Cuts both files back to the recorded lengths after a failed write.
+    fn repair(&mut self) -> Result<(), Failure> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let retry = |p: &Path, len: u64, e: std::io::Error| {
+            Failure::retry(format!("cannot cut {} back to {len} bytes after a failed write: {e}; retrying", p.display()))
+        };
+        self.out.file.set_len(self.record.output_len).map_err(|e| retry(&self.out.path, self.record.output_len, e))?;
+        if let Some(g) = &self.gaps {
+            g.file.set_len(self.record.gaps_len).map_err(|e| retry(&g.path, self.record.gaps_len, e))?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Appends `self.buf` to the output (or the gaps file), syncs it and
+    /// records the new length and `done` position.
+    fn commit(&mut self, to_gaps: bool, done: Position) -> Result<(), Failure> {
+        if to_gaps && self.gaps.is_none() {
+            let file = open_output(&self.gaps_path).map_err(|e| {
+                Failure::retry(format!("cannot open {}: {e}; retrying", self.gaps_path.display()))
+            })?;
+            self.gaps = Some(Output { path: self.gaps_path.clone(), file });
+        }
+        let (out, at) = if to_gaps {
+            (self.gaps.as_ref().expect("opened above"), self.record.gaps_len)
+        } else {
+            (&self.out, self.record.output_len)
+        };
+        self.dirty = true;
+        out.file.write_all_at(&self.buf, at).map_err(|e| {
+            Failure::retry(format!("cannot write {} bytes to {} at byte {at}: {e}; retrying", self.buf.len(), out.path.display()))
+        })?;
+        if self.fsync {
+            out.file
+                .sync_data()
+                .map_err(|e| Failure::retry(format!("cannot sync {}: {e}; retrying", out.path.display())))?;
+        }
+        let mut next = self.record.clone();
+        if to_gaps {
+            next.gaps_len += self.buf.len() as u64;
+        } else {
+            next.output_len += self.buf.len() as u64;
+        }
+        next.done = Some(done.into());
+        self.record_file.store(&next, self.fsync).map_err(|e| Failure::retry(format!("{e}; retrying")))?;
+        self.record = next;
+        self.dirty = false;
+        if self.buf.capacity() > KEEP_BUFFER {
+            self.buf = Vec::new();
+        }
+        Ok(())
+    }
+}
+
+fn open_output(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}
+
+/// Opens `path` and checks it against the recorded length: longer is cut
+/// back (a crash after writing, before recording), shorter is refused.
+fn open_checked(name: &str, path: &Path, recorded: u64, record: &Path, logger: &Logger) -> Result<File, Failure> {
+    let fatal = |msg: String| Failure::fatal(format!("listener {name:?}: {msg}"));
+    let file = open_output(path).map_err(|e| fatal(format!("cannot open output {}: {e}", path.display())))?;
+    let len = file.metadata().map_err(|e| fatal(format!("cannot stat output {}: {e}", path.display())))?.len();
+    if len > recorded {
+        logger.warn(&format!(
+            "{} is {len} bytes, {record} records {recorded}: cutting off {} bytes written before a crash; they are delivered again",
+            path.display(),
+            len - recorded,
+            record = record.display(),
+        ));
+        file.set_len(recorded).map_err(|e| fatal(format!("cannot cut {} back to {recorded} bytes: {e}", path.display())))?;
+        file.sync_all().map_err(|e| fatal(format!("cannot sync {}: {e}", path.display())))?;
+    } else if len < recorded {
+        return Err(fatal(format!(
+            "output {} is {len} bytes but {} records {recorded} bytes written: the output was truncated or replaced outside logdaemon. \
+             Restore it, or move it away and remove the record to write the journal again from the listener's cursor",
+            path.display(),
+            record.display()
+        )));
+    }
+    Ok(file)
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Raw => "raw",
+        Format::Jsonl => "jsonl",
+    }
+}
+
+impl Listener for FileListener {
+    fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
+        let name = ctx.listener.to_string();
+        let fatal = |msg: String| Failure::fatal(format!("listener {name:?}: {msg}"));
+        let cfg = Config::parse(ctx.config_toml).map_err(|e| fatal(e.to_string()))?;
+        let path = ctx.resolve(&cfg.path);
+        let gaps_path = PathBuf::from(format!("{}.gaps", path.display()));
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| fatal(format!("cannot create directory {} for the output: {e}", dir.display())))?;
+        }
+        let record_file = RecordFile::new(ctx.state_dir);
+        let rpath = record_file.path().to_path_buf();
+        let record = match record_file.load().map_err(|e| fatal(e.to_string()))? {
+            Some(r) => {
+                if r.output != path {
+                    return Err(fatal(format!(
+                        "{} records output {} but config key \"path\" is now {}: move the output back, or remove the record to start a new output from the listener's cursor",
+                        rpath.display(),
+                        r.output.display(),
+                        path.display()
+                    )));
+                }
+                r
+            }
+            None => {
+                for p in [&path, &gaps_path] {
+                    let len = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                    if len > 0 {
+                        return Err(fatal(format!(
+                            "output {} already holds {len} bytes that this listener has no record of writing ({} is missing): \
+                             move the file away or point config key \"path\" elsewhere",
+                            p.display(),
+                            rpath.display()
+                        )));
+                    }
+                }
+                let r = Record { output: path.clone(), format: format_name(cfg.format).into(), output_len: 0, gaps_len: 0, done: None };
+                open_output(&path).map_err(|e| fatal(format!("cannot create output {}: {e}", path.display())))?;
+                if cfg.fsync {
+                    if let Some(dir) = path.parent() {
+                        sync_dir(dir).map_err(|e| fatal(format!("cannot sync directory {}: {e}", dir.display())))?;
+                    }
+                }
+                record_file.store(&r, cfg.fsync).map_err(|e| fatal(e.to_string()))?;
+                r
+            }
+        };
+        if record.format != format_name(cfg.format) {
+            return Err(fatal(format!(
+                "{} was written as {:?} but config key \"format\" is now {:?}: keep the format, or point config key \"path\" at a new file",
+                path.display(),
+                record.format,
+                format_name(cfg.format)
+            )));
+        }
+        let file = open_checked(&name, &path, record.output_len, &rpath, &ctx.logger)?;
+        let gaps = if record.gaps_len > 0 || gaps_path.exists() {
+            let file = open_checked(&name, &gaps_path, record.gaps_len, &rpath, &ctx.logger)?;
+            Some(Output { path: gaps_path.clone(), file })
+        } else {
+            None
+        };
+        if let Some(done) = record.done.map(Position::from) {
+            if ctx.cursor > done {
+                ctx.logger.warn(&format!(
+                    "the host resumes at {} but {} was written up to {done}: entries in between were acknowledged elsewhere and are not in the output",
+                    ctx.cursor,
+                    path.display()
+                ));
+            } else if ctx.cursor < done {
+                ctx.logger.info(&format!("skipping entries redelivered up to {done}, already in {}", path.display()));
+            }
+        }
+        Ok(FileListener {
+            format: cfg.format,
+            fsync: cfg.fsync,
+            p4: ctx.format == "p4",
+            out: Output { path, file },
+            gaps,
+            gaps_path,
+            record_file,
+            record,
+            buf: Vec::new(),
+            dirty: false,
+            logger: ctx.logger,
+        })
+    }
+
+    fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
+        self.repair()?;
+        self.buf.clear();
+        let mut last = None;
+        for e in entries {
+            let end = e.end();
+            if self.already_done(end) {
+                continue;
+            }
+            match self.format {
+                Format::Raw => self.buf.extend_from_slice(e.raw()),
+                Format::Jsonl => jsonl::write_entry(&mut self.buf, e, self.p4),
+            }
+            last = Some(end);
+        }
+        if let Some(done) = last {
+            self.commit(false, done)?;
+        }
+        Ok(Ack::All)
+    }
+
+    fn gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
+        if self.already_done(gap.to) {
+            return Ok(Ack::All);
+        }
+        self.repair()?;
+        self.buf.clear();
+        jsonl::write_gap(&mut self.buf, gap);
+        self.logger.warn(&format!("gap from {} to {} ({}): {}", gap.from, gap.to, gap.cause, gap.detail));
+        self.commit(self.format == Format::Raw, gap.to)?;
+        Ok(Ack::All)
+    }
+
+    fn flush(&mut self) -> Result<Ack, Failure> {
+        if !self.fsync {
+            // Without per-batch syncs, make everything acknowledged so far durable now.
+            let sync = |o: &Output| {
+                o.file.sync_all().map_err(|e| Failure::retry(format!("cannot sync {}: {e}; retrying", o.path.display())))
+            };
+            sync(&self.out)?;
+            if let Some(g) = &self.gaps {
+                sync(g)?;
+            }
+            self.record_file.store(&self.record, true).map_err(|e| Failure::retry(format!("{e}; retrying")))?;
+        }
+        Ok(Ack::All)
+    }
+}
