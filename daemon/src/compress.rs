@@ -1,1 +1,495 @@
 //! Decompression by magic bytes.
+//!
+//! Rotated journals are often compressed (`logrotate` with `compress`, p4d
+//! `-z`), and names lie (`journal.1` may be gzip, `x.gz` may be plain), so the
+//! format is taken from the first bytes of the file, never from its name.
+//! Concatenated members/streams/frames are read as one stream, as the command
+//! line tools do.
+//!
+//! Decoders fail with terse messages ("corrupt deflate stream") and no
+//! position. [`open`] wraps every decoder in a reader that counts uncompressed
+//! bytes, so a failure becomes a [`DecodeError`] naming the file, the
+//! compression, the uncompressed offset, and whether the data is cut off
+//! (truncated, maybe still being written) or damaged (corrupt).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A compression format, as detected from magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+}
+
+impl Compression {
+    /// Lower-case name for messages: `plain`, `gzip`, `bzip2`, `xz`, `zstd`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "plain",
+            Compression::Gzip => "gzip",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Bytes [`detect`] needs to recognise every format.
+pub const MAGIC_LEN: usize = 6;
+
+/// The compression of a stream starting with `magic` (give at least
+/// [`MAGIC_LEN`] bytes when the stream has them). Anything unrecognised is
+/// [`Compression::None`].
+pub fn detect(magic: &[u8]) -> Compression {
+    match magic {
+        [0x1f, 0x8b, ..] => Compression::Gzip,
+        [b'B', b'Z', b'h', b'1'..=b'9', ..] => Compression::Bzip2,
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Compression::Xz,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+        _ => Compression::None,
+    }
+}
+
+/// Why a file could not be opened for reading.
+#[derive(Debug, thiserror::Error)]
+pub enum CompressError {
+    #[error("{}: no such file", path.display())]
+    NotFound { path: PathBuf },
+    #[error("{}: is a directory", path.display())]
+    IsDirectory { path: PathBuf },
+    #[error("{}: a component of the path is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("{}: permission denied", path.display())]
+    PermissionDenied { path: PathBuf },
+    #[error("{}: cannot open: {source}", path.display())]
+    Open { path: PathBuf, source: io::Error },
+    /// Reading the first bytes (to detect the compression) failed.
+    #[error("{}: cannot read the first bytes: {source}", path.display())]
+    ReadMagic { path: PathBuf, source: io::Error },
+    /// The decoder refused the stream header.
+    #[error("{}: cannot start the {compression} decoder: {source}", path.display())]
+    Decoder { path: PathBuf, compression: Compression, source: io::Error },
+}
+
+impl CompressError {
+    /// The path that could not be opened.
+    pub fn path(&self) -> &Path {
+        match self {
+            CompressError::NotFound { path }
+            | CompressError::IsDirectory { path }
+            | CompressError::NotADirectory { path }
+            | CompressError::PermissionDenied { path }
+            | CompressError::Open { path, .. }
+            | CompressError::ReadMagic { path, .. }
+            | CompressError::Decoder { path, .. } => path,
+        }
+    }
+
+    fn from_open(path: &Path, e: io::Error) -> Self {
+        let path = path.to_path_buf();
+        match e.kind() {
+            io::ErrorKind::NotFound => CompressError::NotFound { path },
+            io::ErrorKind::PermissionDenied => CompressError::PermissionDenied { path },
+            io::ErrorKind::IsADirectory => CompressError::IsDirectory { path },
+            io::ErrorKind::NotADirectory => CompressError::NotADirectory { path },
+            _ => CompressError::Open { path, source: e },
+        }
+    }
+}
+
+/// What went wrong while reading a (decompressed) stream, and where. It
+/// travels inside the [`io::Error`] returned by the reader from [`open`];
+/// get it back with [`DecodeError::find`].
+#[derive(Debug)]
+pub struct DecodeError {
+    pub path: PathBuf,
+    pub compression: Compression,
+    /// Uncompressed bytes successfully returned before the failure.
+    pub offset: u64,
+    pub kind: DecodeErrorKind,
+    /// The underlying error's text.
+    pub detail: String,
+}
+
+/// The class of a [`DecodeError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// The compressed data ends before the stream does.
+    Truncated,
+    /// The compressed data is damaged.
+    Corrupt,
+    /// Reading the file itself failed (I/O error from the file system).
+    Io,
+}
+
+impl DecodeError {
+    /// The `DecodeError` carried by an error from a reader made by [`open`].
+    pub fn find(e: &io::Error) -> Option<&DecodeError> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<DecodeError>())
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.path.display();
+        match (self.kind, self.compression) {
+            (DecodeErrorKind::Io, Compression::None) => {
+                write!(f, "{p}: read error at offset {}: {}", self.offset, self.detail)
+            }
+            (DecodeErrorKind::Io, c) => {
+                write!(f, "{p}: read error in {c} data at uncompressed offset {}: {}", self.offset, self.detail)
+            }
+            (DecodeErrorKind::Truncated, c) => {
+                write!(f, "{p}: {c} data ends unexpectedly at uncompressed offset {}", self.offset)
+            }
+            (DecodeErrorKind::Corrupt, c) => {
+                write!(f, "{p}: corrupt {c} data at uncompressed offset {}: {}", self.offset, self.detail)
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// An error of the file itself (not of the decoder), marked so that it is
+/// not mistaken for corrupt data after passing through a decoder.
+#[derive(Debug)]
+struct SourceError(io::Error);
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// The file under the decoder: counts compressed bytes and marks its errors.
+struct Source<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(io::Error::new(e.kind(), SourceError(e))),
+        }
+    }
+}
+
+/// Counts uncompressed bytes and turns errors into [`DecodeError`]s.
+pub struct Annotated<R> {
+    inner: R,
+    path: PathBuf,
+    compression: Compression,
+    offset: u64,
+}
+
+impl<R: Read> Annotated<R> {
+    pub fn new(inner: R, path: PathBuf, compression: Compression) -> Self {
+        Annotated { inner, path, compression, offset: 0 }
+    }
+
+    /// Uncompressed bytes returned so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn annotate(&self, e: io::Error) -> io::Error {
+        if DecodeError::find(&e).is_some() {
+            return e;
+        }
+        let io_kind = e.kind();
+        let (kind, detail) = match e.get_ref().and_then(|i| i.downcast_ref::<SourceError>()) {
+            Some(src) => (DecodeErrorKind::Io, src.0.to_string()),
+            None if io_kind == io::ErrorKind::UnexpectedEof => (DecodeErrorKind::Truncated, e.to_string()),
+            None if self.compression == Compression::None => (DecodeErrorKind::Io, e.to_string()),
+            None => (DecodeErrorKind::Corrupt, e.to_string()),
+        };
+        let out_kind = match kind {
+            DecodeErrorKind::Truncated => io::ErrorKind::UnexpectedEof,
+            DecodeErrorKind::Corrupt => io::ErrorKind::InvalidData,
+            DecodeErrorKind::Io => io_kind,
+        };
+        io::Error::new(
+            out_kind,
+            DecodeError { path: self.path.clone(), compression: self.compression, offset: self.offset, kind, detail },
+        )
+    }
+}
+
+impl<R: Read> Read for Annotated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => {
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.annotate(e)),
+            }
+        }
+    }
+}
+
+/// An opened, possibly compressed file.
+pub struct Opened {
+    pub compression: Compression,
+    /// The uncompressed bytes; errors carry a [`DecodeError`].
+    pub reader: Box<dyn Read + Send>,
+    /// Size of the file on disk (compressed), if it is a regular file.
+    pub file_len: Option<u64>,
+    /// Bytes read from the file so far (compressed), for progress display.
+    pub consumed: Arc<AtomicU64>,
+}
+
+/// Opens `path`, detects its compression from the magic bytes and returns a
+/// reader of the uncompressed bytes. Errors while reading carry a
+/// [`DecodeError`] (see [`DecodeError::find`]).
+pub fn open(path: &Path) -> Result<(Compression, Box<dyn Read + Send>), CompressError> {
+    let o = open_file(path)?;
+    Ok((o.compression, o.reader))
+}
+
+/// Like [`open`], also giving the file size and a counter of bytes read from
+/// the file.
+pub fn open_file(path: &Path) -> Result<Opened, CompressError> {
+    let mut file = File::open(path).map_err(|e| CompressError::from_open(path, e))?;
+    let meta = file.metadata().map_err(|e| CompressError::from_open(path, e))?;
+    if meta.is_dir() {
+        return Err(CompressError::IsDirectory { path: path.to_path_buf() });
+    }
+    let file_len = meta.is_file().then_some(meta.len());
+    let mut magic = [0u8; MAGIC_LEN];
+    let mut got = 0;
+    while got < MAGIC_LEN {
+        match file.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CompressError::ReadMagic { path: path.to_path_buf(), source: e }),
+        }
+    }
+    let compression = detect(&magic[..got]);
+    let consumed = Arc::new(AtomicU64::new(0));
+    let source = Source { inner: io::Cursor::new(magic[..got].to_vec()).chain(file), consumed: consumed.clone() };
+    let p = path.to_path_buf();
+    let reader: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(Annotated::new(source, p, compression)),
+        Compression::Gzip => Box::new(Annotated::new(flate2::read::MultiGzDecoder::new(source), p, compression)),
+        Compression::Bzip2 => Box::new(Annotated::new(bzip2::read::MultiBzDecoder::new(source), p, compression)),
+        Compression::Xz => Box::new(Annotated::new(xz2::read::XzDecoder::new_multi_decoder(source), p, compression)),
+        Compression::Zstd => {
+            let d = zstd::stream::read::Decoder::new(source)
+                .map_err(|e| CompressError::Decoder { path: path.to_path_buf(), compression, source: e })?;
+            Box::new(Annotated::new(d, p, compression))
+        }
+    };
+    Ok(Opened { compression, reader, file_len, consumed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const TEXT: &[u8] = b"@pv@ 0 @db.desc@ 1 @hello@ \n@ex@ 1 2\n";
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn bzip2(data: &[u8]) -> Vec<u8> {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn xz(data: &[u8]) -> Vec<u8> {
+        let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// With the content checksum, as the `zstd` tool writes by default.
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.include_checksum(true).unwrap();
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    type Enc = fn(&[u8]) -> Vec<u8>;
+    const ALL: [(Compression, Enc); 4] =
+        [(Compression::Gzip, gzip), (Compression::Bzip2, bzip2), (Compression::Xz, xz), (Compression::Zstd, zstd)];
+
+    fn write_tmp(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+        let (_, mut r) = open(path).unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).map(|_| out)
+    }
+
+    #[test]
+    fn detects_by_magic_not_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for (c, enc) in ALL {
+            assert_eq!(detect(&enc(TEXT)), c);
+            // Misleading name on purpose.
+            let p = write_tmp(&dir, "journal.txt", &enc(TEXT));
+            let (got, _) = open(&p).unwrap();
+            assert_eq!(got, c);
+        }
+        assert_eq!(detect(TEXT), Compression::None);
+        assert_eq!(detect(b""), Compression::None);
+        assert_eq!(detect(b"BZh"), Compression::None, "too short to be bzip2");
+        assert_eq!(detect(b"BZhx...."), Compression::None);
+        let p = write_tmp(&dir, "journal.gz", TEXT);
+        assert_eq!(open(&p).unwrap().0, Compression::None);
+    }
+
+    #[test]
+    fn concatenated_members_read_as_one_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        for (c, enc) in ALL {
+            let mut data = enc(&TEXT[..10]);
+            data.extend(enc(&TEXT[10..]));
+            let p = write_tmp(&dir, "multi", &data);
+            assert_eq!(read_all(&p).unwrap(), TEXT, "{c}");
+        }
+    }
+
+    #[test]
+    fn short_and_empty_plain_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_all(&write_tmp(&dir, "empty", b"")).unwrap(), b"");
+        assert_eq!(read_all(&write_tmp(&dir, "two", b"ab")).unwrap(), b"ab");
+        let o = open_file(&write_tmp(&dir, "text", TEXT)).unwrap();
+        assert_eq!(o.file_len, Some(TEXT.len() as u64));
+        let mut r = o.reader;
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        assert_eq!(o.consumed.load(Ordering::Relaxed), TEXT.len() as u64);
+    }
+
+    #[test]
+    fn truncated_streams_are_reported_as_truncated_with_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..200_000u32).flat_map(|i| format!("@ex@ {i} 1\n").into_bytes()).collect();
+        for (c, enc) in ALL {
+            let full = enc(&big);
+            let p = write_tmp(&dir, "cut", &full[..full.len() / 2]);
+            let e = read_all(&p).err().unwrap_or_else(|| panic!("{c}: damage not detected"));
+            let d = DecodeError::find(&e).unwrap_or_else(|| panic!("{c}: {e}"));
+            assert_eq!(d.kind, DecodeErrorKind::Truncated, "{c}: {d}");
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+            assert_eq!(d.compression, c);
+            assert!(d.offset > 0 && d.offset < big.len() as u64, "{c}: offset {}", d.offset);
+            let msg = d.to_string();
+            assert!(msg.starts_with(&format!("{}: {c} data ends unexpectedly at uncompressed offset {}", p.display(), d.offset)), "{msg}");
+        }
+    }
+
+    #[test]
+    fn corrupt_streams_are_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..50_000u32).flat_map(|i| format!("@ex@ {i} 1\n").into_bytes()).collect();
+        for (c, enc) in ALL {
+            let mut data = enc(&big);
+            let mid = data.len() / 2;
+            for b in &mut data[mid..mid + 64] {
+                *b ^= 0x5a;
+            }
+            let p = write_tmp(&dir, "bad", &data);
+            let e = read_all(&p).err().unwrap_or_else(|| panic!("{c}: damage not detected"));
+            let d = DecodeError::find(&e).unwrap_or_else(|| panic!("{c}: {e}"));
+            assert_eq!(d.kind, DecodeErrorKind::Corrupt, "{c}: {d}");
+            assert!(d.to_string().contains(&format!("corrupt {c} data at uncompressed offset {}", d.offset)), "{d}");
+        }
+    }
+
+    #[test]
+    fn open_errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert!(matches!(open(&missing), Err(CompressError::NotFound { .. })));
+        assert!(matches!(open(dir.path()), Err(CompressError::IsDirectory { .. })));
+        let file = write_tmp(&dir, "f", TEXT);
+        let under_file = file.join("x");
+        let e = open(&under_file).err().unwrap();
+        assert!(matches!(e, CompressError::NotADirectory { .. }), "{e:?}");
+        assert_eq!(e.path(), under_file);
+        assert!(e.to_string().starts_with(&under_file.display().to_string()));
+    }
+
+    #[test]
+    fn unreadable_file_fails_at_open_even_for_root() {
+        // /proc/self/mem cannot be read at offset 0 (unmapped), even by root.
+        let e = open(Path::new("/proc/self/mem")).err().expect("reading /proc/self/mem fails");
+        assert!(matches!(e, CompressError::ReadMagic { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("/proc/self/mem: cannot read the first bytes: "), "{e}");
+    }
+
+    /// A file that fails with EIO after some bytes. No real file system
+    /// fails on demand, so this stands in for a disk error.
+    struct FailsAfter(usize);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            let n = self.0.min(buf.len());
+            buf[..n].fill(b'x');
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_errors_of_the_file_are_io_not_corrupt() {
+        for c in [Compression::None, Compression::Gzip] {
+            let consumed = Arc::new(AtomicU64::new(0));
+            let src = Source { inner: FailsAfter(100), consumed: consumed.clone() };
+            let mut r: Box<dyn Read> = match c {
+                Compression::None => Box::new(Annotated::new(src, "/j".into(), c)),
+                _ => {
+                    let gz = gzip(TEXT);
+                    let src = Source { inner: io::Cursor::new(gz).chain(FailsAfter(0)), consumed: consumed.clone() };
+                    Box::new(Annotated::new(flate2::read::MultiGzDecoder::new(src), "/j".into(), c))
+                }
+            };
+            let e = io::copy(&mut r, &mut io::sink()).err().expect("error");
+            let d = DecodeError::find(&e).expect("annotated");
+            assert_eq!(d.kind, DecodeErrorKind::Io, "{c}: {d}");
+            assert!(d.to_string().starts_with("/j: read error"), "{d}");
+        }
+    }
+}
