@@ -1,1 +1,80 @@
-//! checkpoint
+//! The where-was-I checkpoint of logdaemon.
+//!
+//! For each followed journal and each of its listeners the daemon remembers a
+//! position — sequence number, byte offset and line number — together with
+//! the identity of the file at that position (device, inode, and hashes of
+//! the file's head and of the bytes just before the offset), so that a later
+//! run can prove it is looking at the same stream before it resumes. Nothing
+//! here ever resets a position: a file that does not parse or breaks a rule is
+//! an error naming the file, the line and the problem.
+//!
+//! # The file
+//!
+//! `checkpoint.toml` in the daemon's state directory, versioned and meant to
+//! be read and edited by operators while the daemon is stopped:
+//!
+//! ```toml
+//! version = 1
+//!
+//! [journal.p4]                 # the reader: furthest position read and delivered
+//! sequence = 12                # journal number (p4) or rotation generation (line logs)
+//! offset = 4096                # byte offset in that journal file (uncompressed)
+//! line = 57                    # 1-based line number at that offset
+//!
+//! [journal.p4.identity]        # optional; remove it to make the daemon trust the position
+//! path = "/p4/root/journal"    # informational
+//! dev = 2049
+//! inode = 131075
+//! head_len = 4096              # head_hash covers the file's first head_len bytes
+//! head_hash = "xxh3:0123456789abcdef"
+//! tail_len = 4096              # tail_hash covers the tail_len bytes before offset (≤ offset)
+//! tail_hash = "xxh3:fedcba9876543210"
+//!
+//! [[journal.p4.finished]]      # rotated files already read completely, most recent last
+//! sequence = 11
+//! size = 1234
+//! head_len = 1234
+//! head_hash = "xxh3:..."
+//! tail_len = 1234              # tail_hash covers the last tail_len bytes of the file
+//! tail_hash = "xxh3:..."
+//! path = "/p4/root/journal.11"
+//!
+//! [journal.p4.listener.copy]   # what listener `copy` acknowledged; never ahead of the reader
+//! sequence = 12
+//! offset = 4096
+//! line = 57
+//! # ... and optionally [journal.p4.listener.copy.identity]
+//! ```
+//!
+//! Unknown keys are errors. Numbers above `i64::MAX` (TOML's limit) are
+//! written as decimal strings. Rules: `line ≥ 1`; hash windows at most
+//! [`MAX_WINDOW`] bytes; `tail_len ≤ offset` (identity) and
+//! `head_len, tail_len ≤ size` (finished); a listener's `(sequence, offset)`
+//! not past its journal's.
+//!
+//! # Durability
+//!
+//! [`Checkpoint::save`] writes a uniquely named temporary file, fsyncs it,
+//! hard-links the current checkpoint to `checkpoint.toml.prev`, renames the
+//! new file over `checkpoint.toml` and fsyncs the directory: after a crash
+//! at any moment the checkpoint is the old or the new one, never missing or
+//! partial. Temporary files left by a crash are removed by the next save.
+
+mod error;
+mod hash;
+mod model;
+mod parse;
+mod raw;
+mod render;
+mod store;
+
+pub use error::{InvalidKind, StateError};
+pub use hash::{Hash, Hasher, HASH_PREFIX};
+pub use model::{Checkpoint, Cursor, Finished, Identity, JournalState, MAX_WINDOW};
+pub use store::{ensure_state_dir, StateLock, LOCK_FILE_NAME, PREVIOUS_FILE_NAME};
+
+/// The only checkpoint format this version reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The checkpoint's file name inside the state directory.
+pub const FILE_NAME: &str = "checkpoint.toml";

@@ -1,0 +1,123 @@
+//! Reading a checkpoint's text: corruption, syntax, version, then the rules.
+//!
+//! The order matters for the message the operator gets: a file of NUL bytes
+//! is reported as corrupt (not as a TOML error at column 1), a file from a
+//! newer format as such (not as a list of unknown keys), and only a file that
+//! has the right shape is checked value by value.
+
+use std::path::Path;
+
+use crate::error::{InvalidKind, StateError, RESTORE_HINT};
+use crate::model::Checkpoint;
+use crate::raw::{RawFile, VersionProbe};
+
+const LAYOUT_HINT: &str =
+    "fix the line (the comment header of a checkpoint written by logdaemon explains the layout)";
+
+impl Checkpoint {
+    /// Parses and checks the text of a checkpoint. `path` is used only in
+    /// messages. Never returns a default for a bad file: any problem is an
+    /// error naming the line (1-based) and what to do.
+    pub fn parse(text: &str, path: &Path) -> Result<Checkpoint, StateError> {
+        if text.trim().is_empty() {
+            return Err(StateError::Empty { path: path.into() });
+        }
+        if let Some(at) = text.find('\0') {
+            return Err(StateError::Corrupt {
+                path: path.into(),
+                line: line_of(text, at),
+                what: "it holds NUL bytes, as a write lost to a power failure leaves".into(),
+            });
+        }
+        let invalid = |at: Option<usize>, kind, problem: String, fix: String| StateError::Invalid {
+            path: path.into(),
+            line: at.map(|a| line_of(text, a)),
+            kind,
+            problem,
+            fix,
+        };
+        let toml_error = |e: toml::de::Error| {
+            let problem = e
+                .message()
+                .replace("unknown field", "unknown key")
+                .replace("missing field", "missing key");
+            invalid(
+                e.span().map(|s| s.start),
+                InvalidKind::Syntax,
+                problem,
+                format!("{LAYOUT_HINT}, or {RESTORE_HINT}"),
+            )
+        };
+
+        let probe: VersionProbe = toml::from_str(text).map_err(toml_error)?;
+        match &probe.version {
+            None => {
+                return Err(invalid(
+                    Some(first_content(text)),
+                    InvalidKind::Version,
+                    format!("there is no `version` key; a checkpoint starts with `version = {}` after its comments", crate::FORMAT_VERSION),
+                    format!("add the line if the rest is a checkpoint, or {RESTORE_HINT}"),
+                ))
+            }
+            Some(v) if v.get_ref().as_integer() == Some(i64::from(crate::FORMAT_VERSION)) => {}
+            Some(v) => {
+                return Err(invalid(
+                    Some(v.span().start),
+                    InvalidKind::Version,
+                    format!(
+                        "version {} is not {}, the only format this logdaemon reads (written by a newer logdaemon?)",
+                        v.get_ref(),
+                        crate::FORMAT_VERSION
+                    ),
+                    "run the logdaemon that wrote it, or set the positions with `logdaemon checkpoint set`".into(),
+                ))
+            }
+        }
+
+        let raw: RawFile = toml::from_str(text).map_err(toml_error)?;
+        let model = raw.to_model().map_err(|bad| {
+            let problem = format!("in {}: {}", bad.field.table(), bad.problem);
+            invalid(
+                Some(bad.at),
+                InvalidKind::Value,
+                problem,
+                format!("fix the line, or {RESTORE_HINT}"),
+            )
+        })?;
+        if let Err(p) = model.check() {
+            return Err(invalid(
+                raw.locate(&p.at),
+                InvalidKind::Value,
+                p.to_string(),
+                p.fix,
+            ));
+        }
+        Ok(model)
+    }
+}
+
+/// 1-based line number of byte offset `at`.
+pub(crate) fn line_of(text: &str, at: usize) -> usize {
+    let at = at.min(text.len());
+    text.as_bytes()[..at]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Byte offset of the first line that is neither blank nor a comment.
+fn first_content(text: &str) -> usize {
+    let mut at = 0;
+    for l in text.split_inclusive('\n') {
+        let t = l.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            return at;
+        }
+        at += l.len();
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests;

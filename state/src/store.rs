@@ -1,0 +1,275 @@
+//! The checkpoint on disk: the state directory, atomic durable saves, loads
+//! that tell "first start" from "damaged", and the lock that keeps two
+//! daemons from sharing one state directory.
+//!
+//! Crash safety rests on one rename: the new checkpoint is complete and on
+//! disk (fsync) under a temporary name before it replaces the old one, so
+//! `checkpoint.toml` is always either the previous or the new save. The
+//! previous save survives as `checkpoint.toml.prev` (a hard link made before
+//! the rename, so the main file is never missing) for an operator to fall
+//! back on.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::error::StateError;
+use crate::model::Checkpoint;
+use crate::FILE_NAME;
+
+/// The previous save, kept beside the checkpoint.
+pub const PREVIOUS_FILE_NAME: &str = "checkpoint.toml.prev";
+
+/// The lock file held by the daemon using the state directory.
+pub const LOCK_FILE_NAME: &str = "logdaemon.lock";
+
+/// Prefix of every temporary file a save creates.
+const TEMP_PREFIX: &str = "checkpoint.toml.tmp.";
+
+impl Checkpoint {
+    /// Loads `checkpoint.toml` from `state_dir`. `Ok(None)` when it does not
+    /// exist and never did (first start). Any other problem is an error,
+    /// including a missing checkpoint whose previous save
+    /// (`checkpoint.toml.prev`) still exists.
+    pub fn load(state_dir: &Path) -> Result<Option<Checkpoint>, StateError> {
+        let path = state_dir.join(FILE_NAME);
+        match fs::read(&path) {
+            Ok(bytes) => decode(&bytes, &path).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let previous = state_dir.join(PREVIOUS_FILE_NAME);
+                match previous.try_exists() {
+                    Ok(false) => Ok(None),
+                    Ok(true) => Err(StateError::MissingWithPrevious { path, previous }),
+                    Err(e) => Err(StateError::io(
+                        previous,
+                        "check whether the previous save exists",
+                        e,
+                    )),
+                }
+            }
+            Err(e) => Err(StateError::io(path, "read", e)),
+        }
+    }
+
+    /// Loads and checks the checkpoint at `path` (which must exist).
+    pub fn load_file(path: &Path) -> Result<Checkpoint, StateError> {
+        let bytes = fs::read(path).map_err(|e| StateError::io(path, "read", e))?;
+        decode(&bytes, path)
+    }
+
+    /// Writes the checkpoint to `state_dir/checkpoint.toml`, atomically and
+    /// durably: a uniquely named temporary file in the same directory is
+    /// written and fsynced, the current checkpoint (if any) is hard-linked
+    /// to `checkpoint.toml.prev`, the temporary file is renamed over
+    /// `checkpoint.toml`, and the directory is fsynced. Returns only once
+    /// the new checkpoint is durable. Temporary files left by an earlier,
+    /// interrupted process are removed. A checkpoint that breaks a rule (see
+    /// the crate docs) is refused and nothing is written.
+    pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
+        let path = state_dir.join(FILE_NAME);
+        if let Err(p) = self.check() {
+            return Err(StateError::Refused {
+                path,
+                problem: p.to_string(),
+            });
+        }
+        let text = self.to_toml();
+        let n = SAVES.fetch_add(1, Ordering::Relaxed);
+        let temp = state_dir.join(format!("{TEMP_PREFIX}{}.{n}", token()));
+        let result = write_new(&temp, text.as_bytes())
+            .and_then(|()| keep_previous(state_dir, &path, &temp))
+            .and_then(|()| {
+                fs::rename(&temp, &path)
+                    .map_err(|e| StateError::io(&path, "rename the new checkpoint into place", e))
+            });
+        if let Err(e) = result {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+        sync_dir(state_dir)?;
+        remove_stale_temps(state_dir);
+        Ok(())
+    }
+}
+
+/// Creates the state directory (and missing parents) with mode 0700.
+/// Refuses an existing directory that group or others may write, and a
+/// path that is not a directory.
+pub fn ensure_state_dir(dir: &Path) -> Result<(), StateError> {
+    let meta = match fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| StateError::io(dir, "create the state directory", e))?;
+            fs::metadata(dir).map_err(|e| StateError::io(dir, "inspect the state directory", e))?
+        }
+        Err(e) => return Err(StateError::io(dir, "inspect the state directory", e)),
+    };
+    if !meta.is_dir() {
+        return Err(StateError::NotADirectory { path: dir.into() });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(StateError::UnsafeStateDir {
+            path: dir.into(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Exclusive use of a state directory, held until dropped (or until the
+/// process dies: the kernel releases it, so a crash never leaves it stuck).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl StateLock {
+    /// Takes the lock file `logdaemon.lock` in `state_dir` without waiting,
+    /// and writes this process's id into it. Fails with
+    /// [`StateError::Locked`] when another process holds it.
+    pub fn acquire(state_dir: &Path) -> Result<StateLock, StateError> {
+        let path = state_dir.join(LOCK_FILE_NAME);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StateError::io(&path, "open the lock file", e))?;
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => String::new(),
+                    pid => format!("pid {pid}"),
+                };
+                return Err(StateError::Locked {
+                    path: state_dir.into(),
+                    lock: path,
+                    holder,
+                });
+            }
+            return Err(StateError::io(&path, "lock the lock file", e));
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.write_all(pid.as_bytes()))
+            .map_err(|e| StateError::io(&path, "write the lock file", e))?;
+        Ok(StateLock { _file: file, path })
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+static SAVES: AtomicU64 = AtomicU64::new(0);
+
+/// Names this process's temporary files: the pid alone is not enough (a
+/// daemon in a container is often pid 1 on every start), so the start time
+/// is added, and a later process recognises an earlier one's leftovers.
+fn token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{}-{nanos:x}", std::process::id())
+    })
+}
+
+/// Turns the file's bytes into a checkpoint, telling damage from content errors.
+fn decode(bytes: &[u8], path: &Path) -> Result<Checkpoint, StateError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Checkpoint::parse(text, path),
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            Err(StateError::Corrupt {
+                path: path.into(),
+                line: good.iter().filter(|&&b| b == b'\n').count() + 1,
+                what: format!("byte {} is not UTF-8 text", e.valid_up_to()),
+            })
+        }
+    }
+}
+
+/// Creates `temp` (which must not exist), writes `bytes`, fsyncs.
+fn write_new(temp: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp)
+        .map_err(|e| StateError::io(temp, "create a temporary checkpoint", e))?;
+    f.write_all(bytes)
+        .map_err(|e| StateError::io(temp, "write the temporary checkpoint", e))?;
+    f.sync_all()
+        .map_err(|e| StateError::io(temp, "fsync the temporary checkpoint", e))
+}
+
+/// Hard-links the current checkpoint to `checkpoint.toml.prev`, replacing
+/// the older one atomically (link under a temporary name, then rename).
+fn keep_previous(state_dir: &Path, current: &Path, temp: &Path) -> Result<(), StateError> {
+    let mut link = temp.as_os_str().to_owned();
+    link.push(".prev");
+    let link = PathBuf::from(link);
+    match fs::hard_link(current, &link) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(StateError::io(
+                current,
+                "keep the previous checkpoint (hard link)",
+                e,
+            ))
+        }
+    }
+    let previous = state_dir.join(PREVIOUS_FILE_NAME);
+    fs::rename(&link, &previous).map_err(|e| {
+        let _ = fs::remove_file(&link);
+        StateError::io(previous, "keep the previous checkpoint (rename)", e)
+    })
+}
+
+/// Makes the renames in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), StateError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StateError::io(dir, "fsync the state directory", e))
+}
+
+/// Removes temporary files that other (dead or concurrent-by-mistake)
+/// processes left; this process's own are removed by the save that made
+/// them. Best effort: a leftover is harmless, loads never read it.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let own = format!("{TEMP_PREFIX}{}.", token());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(TEMP_PREFIX) && !name.starts_with(&own) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
