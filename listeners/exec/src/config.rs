@@ -1,0 +1,173 @@
+//! The `exec` listener's configuration table, parsed strictly: an unknown
+//! key or a bad value stops the daemon at start-up with the key's name.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What the command gets on its standard input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdin {
+    /// Nothing (`/dev/null`).
+    None,
+    /// The batch's entries, bytes exactly as in the journal.
+    Raw,
+    /// One JSON object per entry (the `file` listener's `jsonl` format).
+    Jsonl,
+}
+
+/// `[journal.listener.config]` of an `exec` listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Program and arguments; never passed through a shell.
+    pub command: Vec<String>,
+    /// Run the command for batches of entries.
+    pub on_entries: bool,
+    /// Run the command when the journal has been quiet (`no_data`).
+    pub on_no_data: bool,
+    pub filter: FilterConfig,
+    pub stdin: Stdin,
+    pub timeout: Duration,
+}
+
+/// `filter = { regex = "...", table = "db.change", op = "pv" }`: all given
+/// conditions must hold. `table` and `op` may also be lists (any of).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    pub regex: Option<String>,
+    pub table: Option<OneOrMany>,
+    pub op: Option<OneOrMany>,
+}
+
+/// A string or a list of strings.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    command: Option<Vec<String>>,
+    on: Option<Vec<String>>,
+    #[serde(default)]
+    filter: FilterConfig,
+    stdin: Option<String>,
+    timeout: Option<String>,
+}
+
+/// A configuration problem; the message names the key and what is wrong.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("invalid config table: {0}")]
+    Toml(String),
+    #[error("config key \"command\" is missing or empty: set it to the program and its arguments, e.g. command = [\"/usr/local/bin/hook\", \"--flag\"]")]
+    NoCommand,
+    #[error("config key \"on\": expected a list of \"entries\" and \"no_data\", got {0:?}")]
+    On(String),
+    #[error("config key \"on\" is empty: the command would never run")]
+    NoEvents,
+    #[error("config key \"stdin\": expected \"none\", \"raw\" or \"jsonl\", got {0:?}")]
+    Stdin(String),
+    #[error("config key \"timeout\": {0:?} is not a duration like \"30s\" or \"2m\" ({1})")]
+    Timeout(String, String),
+    #[error("config key \"timeout\" must be more than zero")]
+    ZeroTimeout,
+}
+
+/// The default time a command may run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Config {
+    pub fn parse(toml_text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(toml_text).map_err(|e| ConfigError::Toml(e.message().to_string()))?;
+        let command = raw.command.filter(|c| !c.is_empty() && !c[0].is_empty()).ok_or(ConfigError::NoCommand)?;
+        let (mut on_entries, mut on_no_data) = (false, false);
+        for ev in raw.on.unwrap_or_else(|| vec!["entries".into()]) {
+            match ev.as_str() {
+                "entries" => on_entries = true,
+                "no_data" => on_no_data = true,
+                _ => return Err(ConfigError::On(ev)),
+            }
+        }
+        if !on_entries && !on_no_data {
+            return Err(ConfigError::NoEvents);
+        }
+        let stdin = match raw.stdin.as_deref() {
+            None | Some("none") => Stdin::None,
+            Some("raw") => Stdin::Raw,
+            Some("jsonl") => Stdin::Jsonl,
+            Some(other) => return Err(ConfigError::Stdin(other.into())),
+        };
+        let timeout = match raw.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => humantime::parse_duration(&t).map_err(|e| ConfigError::Timeout(t.clone(), e.to_string()))?,
+        };
+        if timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout);
+        }
+        Ok(Config { command, on_entries, on_no_data, filter: raw.filter, stdin, timeout })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::parse("command = [\"/bin/true\"]").unwrap();
+        assert_eq!(
+            c,
+            Config {
+                command: vec!["/bin/true".into()],
+                on_entries: true,
+                on_no_data: false,
+                filter: FilterConfig::default(),
+                stdin: Stdin::None,
+                timeout: DEFAULT_TIMEOUT,
+            }
+        );
+    }
+
+    #[test]
+    fn all_keys() {
+        let c = Config::parse(
+            "command = [\"hook\", \"a b\"]\non = [\"no_data\"]\nstdin = \"jsonl\"\ntimeout = \"200ms\"\n\
+             filter = { regex = \"^@pv@\", table = [\"db.change\", \"db.desc\"], op = \"pv\" }",
+        )
+        .unwrap();
+        assert_eq!(c.command, ["hook", "a b"]);
+        assert!(!c.on_entries && c.on_no_data);
+        assert_eq!(c.stdin, Stdin::Jsonl);
+        assert_eq!(c.timeout, Duration::from_millis(200));
+        assert_eq!(c.filter.table.unwrap().into_vec(), ["db.change", "db.desc"]);
+        assert_eq!(c.filter.op.unwrap().into_vec(), ["pv"]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let p = |s: &str| Config::parse(s).unwrap_err().to_string();
+        assert!(p("on = [\"entries\"]").contains("\"command\" is missing"));
+        assert!(p("command = []").contains("\"command\" is missing"));
+        assert_eq!(p("command = [\"x\"]\non = [\"always\"]"), "config key \"on\": expected a list of \"entries\" and \"no_data\", got \"always\"");
+        assert!(p("command = [\"x\"]\non = []").contains("never run"));
+        assert!(p("command = [\"x\"]\nstdin = \"json\"").contains("config key \"stdin\""));
+        assert!(p("command = [\"x\"]\ntimeout = \"soon\"").contains("config key \"timeout\": \"soon\""));
+        assert!(p("command = [\"x\"]\ntimeout = \"0s\"").contains("more than zero"));
+        assert!(p("command = [\"x\"]\nshell = true").contains("shell"));
+        assert!(p("command = [\"x\"]\nfilter = { tabel = \"db.x\" }").contains("tabel"));
+    }
+}

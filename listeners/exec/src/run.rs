@@ -1,0 +1,217 @@
+//! Running one command: argv only (never a shell), entry data only on
+//! standard input, a deadline enforced by killing the command's whole
+//! process group, and its output drained concurrently so that a command
+//! which does not read its input or floods its output cannot deadlock us.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use logdaemon_sdk::Logger;
+
+/// Longest line of the command's output kept or logged; the rest is cut.
+pub const MAX_LINE: usize = 1024;
+/// Lines of each output stream logged per run; the rest are counted.
+pub const MAX_LOGGED_LINES: usize = 100;
+/// Last lines of standard error quoted in a failure message.
+pub const STDERR_TAIL: usize = 10;
+/// How long to wait for the output pipes to close once the command has
+/// exited (descendants it left running may still hold them).
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// One run of the command.
+pub struct Invocation<'a> {
+    pub program: &'a Path,
+    pub args: &'a [String],
+    pub cwd: &'a Path,
+    pub env: &'a [(&'static str, String)],
+    /// Bytes for standard input; `None` gives the command `/dev/null`.
+    pub stdin: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("command {program} cannot be started: {source}")]
+    Spawn { program: PathBuf, source: io::Error },
+    #[error("command {program} failed ({status}){}", tail(stderr))]
+    Failed { program: PathBuf, status: ExitStatus, stderr: Vec<String> },
+    #[error("command {program} did not finish within {}; killed it and its process group{}", humantime::format_duration(*timeout), tail(stderr))]
+    TimedOut { program: PathBuf, timeout: Duration, stderr: Vec<String> },
+    #[error("cannot wait for command {program}: {source}")]
+    Wait { program: PathBuf, source: io::Error },
+}
+
+impl RunError {
+    /// A problem no retry can fix (the program is missing or not executable).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, RunError::Spawn { source, .. }
+            if matches!(source.kind(), io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied)
+                || source.raw_os_error() == Some(libc::ENOEXEC))
+    }
+}
+
+fn tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; last lines of its stderr: {}", lines.join(" | "))
+    }
+}
+
+/// Runs the command to completion or until its deadline.
+pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
+    let program = inv.program.to_path_buf();
+    let mut cmd = Command::new(inv.program);
+    cmd.args(inv.args)
+        .current_dir(inv.cwd)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if inv.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout kills everything it started.
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+    let pid = child.id() as libc::pid_t;
+
+    if let (Some(data), Some(mut pipe)) = (inv.stdin, child.stdin.take()) {
+        let logger = logger;
+        // Detached: it ends when the data is written or the pipe breaks.
+        thread::spawn(move || match pipe.write_all(&data) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                logger.debug("command exited without reading all of its standard input");
+            }
+            Err(e) => logger.warn(&format!("writing the command's standard input: {e}")),
+        });
+    }
+    let (out_tx, out_rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let tx = out_tx.clone();
+    thread::spawn(move || {
+        drain(stdout, "stdout", logger);
+        let _ = tx.send(None);
+    });
+    thread::spawn(move || {
+        let tail = drain(stderr, "stderr", logger);
+        let _ = out_tx.send(Some(tail));
+    });
+
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut child: Child = child;
+        let _ = done_tx.send(child.wait());
+    });
+    let (status, timed_out) = match done_rx.recv_timeout(inv.timeout) {
+        Ok(r) => (r, false),
+        Err(_) => {
+            // SAFETY: plain syscall; the group leader is not reaped yet (the
+            // waiter has not reported), so the group id is still ours.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            (done_rx.recv().unwrap_or_else(|_| Err(io::Error::other("waiter thread vanished"))), true)
+        }
+    };
+    let status = status.map_err(|source| RunError::Wait { program: program.clone(), source })?;
+
+    let mut stderr = Vec::new();
+    let mut open_pipes = 2;
+    while open_pipes > 0 {
+        match out_rx.recv_timeout(PIPE_GRACE) {
+            Ok(Some(t)) => {
+                stderr = t;
+                open_pipes -= 1;
+            }
+            Ok(None) => open_pipes -= 1,
+            Err(_) => {
+                logger.warn("the command exited but processes it started still hold its output open; not waiting for them");
+                break;
+            }
+        }
+    }
+    if timed_out {
+        Err(RunError::TimedOut { program, timeout: inv.timeout, stderr })
+    } else if status.success() {
+        Ok(())
+    } else {
+        Err(RunError::Failed { program, status, stderr })
+    }
+}
+
+/// Reads a stream to its end, logging lines (bounded) and returning the
+/// last [`STDERR_TAIL`] lines.
+fn drain(mut r: impl Read, stream: &str, logger: Logger) -> Vec<String> {
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL);
+    let mut logged = 0usize;
+    let mut line: Vec<u8> = Vec::with_capacity(256);
+    let mut cut = false;
+    let mut emit = |line: &mut Vec<u8>, cut: &mut bool| {
+        let mut text = String::from_utf8_lossy(line).into_owned();
+        if *cut {
+            text.push_str(" [cut]");
+        }
+        if logged < MAX_LOGGED_LINES {
+            logger.info(&format!("{stream}: {text}"));
+        }
+        logged += 1;
+        if tail.len() == STDERR_TAIL {
+            tail.pop_front();
+        }
+        tail.push_back(text);
+        line.clear();
+        *cut = false;
+    };
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        for chunk in buf[..n].split_inclusive(|&b| b == b'\n') {
+            let (body, ends) = match chunk.strip_suffix(b"\n") {
+                Some(b) => (b, true),
+                None => (chunk, false),
+            };
+            let room = MAX_LINE.saturating_sub(line.len());
+            line.extend_from_slice(&body[..body.len().min(room)]);
+            cut |= body.len() > room;
+            if ends {
+                emit(&mut line, &mut cut);
+            }
+        }
+    }
+    if !line.is_empty() {
+        emit(&mut line, &mut cut);
+    }
+    if logged > MAX_LOGGED_LINES {
+        logger.info(&format!("{stream}: {} more lines not logged", logged - MAX_LOGGED_LINES));
+    }
+    tail.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_keeps_the_last_lines_and_cuts_long_ones() {
+        let mut input = Vec::new();
+        for i in 0..15 {
+            input.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        input.extend_from_slice(&vec![b'x'; MAX_LINE + 10]);
+        let tail = drain(&input[..], "stderr", Logger::discard());
+        assert_eq!(tail.len(), STDERR_TAIL);
+        assert_eq!(tail[0], "line 6");
+        assert_eq!(tail[8], "line 14");
+        assert_eq!(tail[9], format!("{} [cut]", "x".repeat(MAX_LINE)));
+    }
+}
