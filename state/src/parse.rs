@@ -41,6 +41,11 @@ impl Checkpoint {
                 .message()
                 .replace("unknown field", "unknown key")
                 .replace("missing field", "missing key");
+            let problem = if problem.starts_with("missing key") {
+                format!("{problem} in the table that starts here")
+            } else {
+                problem
+            };
             invalid(
                 e.span().map(|s| s.start),
                 InvalidKind::Syntax,
@@ -60,6 +65,14 @@ impl Checkpoint {
                 ))
             }
             Some(v) if v.get_ref().as_integer() == Some(i64::from(crate::FORMAT_VERSION)) => {}
+            Some(v) if !v.get_ref().is_integer() => {
+                return Err(invalid(
+                    Some(v.span().start),
+                    InvalidKind::Version,
+                    format!("version must be the integer {}, not {}", crate::FORMAT_VERSION, v.get_ref()),
+                    "write it without quotes".into(),
+                ))
+            }
             Some(v) => {
                 return Err(invalid(
                     Some(v.span().start),
