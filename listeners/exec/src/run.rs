@@ -77,7 +77,7 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
         .stderr(Stdio::piped())
         // Its own process group, so a timeout kills everything it started.
         .process_group(0);
-    let mut child = cmd.spawn().map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+    let mut child = spawn(&mut cmd).map_err(|source| RunError::Spawn { program: program.clone(), source })?;
     let pid = child.id() as libc::pid_t;
 
     if let (Some(data), Some(mut pipe)) = (inv.stdin, child.stdin.take()) {
@@ -141,6 +141,22 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
         Ok(())
     } else {
         Err(RunError::Failed { program, status, stderr })
+    }
+}
+
+/// Spawns, retrying briefly on `ETXTBSY`: a program that was just written
+/// can stay "busy" while any other thread of this process forks before the
+/// writer's descriptor is closed in the child.
+fn spawn(cmd: &mut Command) -> io::Result<Child> {
+    let mut attempt = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 10 => {
+                attempt += 1;
+                thread::sleep(Duration::from_millis(10 * attempt));
+            }
+            r => return r,
+        }
     }
 }
 

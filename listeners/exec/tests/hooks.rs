@@ -215,12 +215,25 @@ fn non_zero_exit_is_retry_with_status_and_stderr() {
     assert!(f.message.contains(s.to_str().unwrap()), "{}", f.message);
 }
 
-fn gone(pid: &str) -> bool {
+fn dead(pid: &str) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // A zombie waiting for its new parent to reap it is dead too.
         Ok(stat) => stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
     }
+}
+
+/// SIGKILL is delivered asynchronously to the rest of the group: poll for
+/// the death, with a deadline far below the `sleep 10` it would otherwise live.
+fn gone(pid: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if dead(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
 }
 
 #[test]
