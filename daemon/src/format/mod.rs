@@ -14,6 +14,8 @@
 pub mod lines;
 pub mod p4;
 mod reader;
+#[cfg(test)]
+mod tests;
 
 pub use reader::RecordReader;
 
