@@ -138,7 +138,7 @@ const SET: &str = "set the position with `logdaemon checkpoint set`";
 
 impl Checkpoint {
     /// Checks every rule; returns the first broken one in file order.
-    pub(crate) fn check(&self) -> Result<(), Problem> {
+    pub(crate) fn check(&self) -> Result<(), Box<Problem>> {
         for (name, j) in &self.journals {
             let at = |listener: Option<&String>, part, key| Field {
                 journal: name.clone(),
@@ -147,11 +147,11 @@ impl Checkpoint {
                 key,
             };
             if name.is_empty() {
-                return Err(Problem {
+                return Err(Box::new(Problem {
                     at: at(None, Part::Cursor, None),
                     problem: "the journal name is empty".into(),
                     fix: "use the journal's name from the configuration".into(),
-                });
+                }));
             }
             check_cursor(&j.reader, &|part, key| at(None, part, key))?;
             for (i, f) in j.finished.iter().enumerate() {
@@ -160,11 +160,11 @@ impl Checkpoint {
             for (lname, c) in &j.listeners {
                 let at = |part, key| at(Some(lname), part, key);
                 if lname.is_empty() {
-                    return Err(Problem {
+                    return Err(Box::new(Problem {
                         at: at(Part::Cursor, None),
                         problem: "the listener name is empty".into(),
                         fix: "use the listener's name from the configuration".into(),
-                    });
+                    }));
                 }
                 check_cursor(c, &at)?;
                 if c.position() > j.reader.position() {
@@ -173,7 +173,7 @@ impl Checkpoint {
                     } else {
                         "offset"
                     };
-                    return Err(Problem {
+                    return Err(Box::new(Problem {
                         at: at(Part::Cursor, Some(key)),
                         problem: format!(
                             "listener `{lname}` is at sequence {} offset {}, ahead of the journal's reader at sequence {} offset {} \
@@ -181,7 +181,7 @@ impl Checkpoint {
                             c.sequence, c.offset, j.reader.sequence, j.reader.offset
                         ),
                         fix: format!("lower the listener's position or raise the reader's in [journal.{}], or {SET}", crate::render::key(name)),
-                    });
+                    }));
                 }
             }
         }
@@ -192,60 +192,63 @@ impl Checkpoint {
 fn check_cursor(
     c: &Cursor,
     at: &dyn Fn(Part, Option<&'static str>) -> Field,
-) -> Result<(), Problem> {
+) -> Result<(), Box<Problem>> {
     if c.line == 0 {
-        return Err(Problem {
+        return Err(Box::new(Problem {
             at: at(Part::Cursor, Some("line")),
             problem: "line is 0, but lines are numbered from 1 (offset 0 is line 1)".into(),
             fix: format!("fix the line or {SET}"),
-        });
+        }));
     }
     let Some(id) = &c.identity else { return Ok(()) };
     let table = at(Part::Identity, None).table();
     let fix = || format!("fix the line or remove the {table} table, or {SET}");
     for (key, len) in [("head_len", id.head_len), ("tail_len", id.tail_len)] {
         if len > MAX_WINDOW {
-            return Err(Problem {
+            return Err(Box::new(Problem {
                 at: at(Part::Identity, Some(key)),
                 problem: format!(
                     "{key} {len} is larger than the largest hash window, {MAX_WINDOW} bytes"
                 ),
                 fix: fix(),
-            });
+            }));
         }
     }
     if id.tail_len > c.offset {
-        return Err(Problem {
+        return Err(Box::new(Problem {
             at: at(Part::Identity, Some("tail_len")),
             problem: format!(
                 "tail_len {} is larger than offset {}",
                 id.tail_len, c.offset
             ),
             fix: fix(),
-        });
+        }));
     }
     Ok(())
 }
 
-fn check_finished(f: &Finished, at: &dyn Fn(Option<&'static str>) -> Field) -> Result<(), Problem> {
+fn check_finished(
+    f: &Finished,
+    at: &dyn Fn(Option<&'static str>) -> Field,
+) -> Result<(), Box<Problem>> {
     let fix = "fix the line (the entry describes a rotated file already read completely; \
                `logdaemon checkpoint show` lists them)";
     for (key, len) in [("head_len", f.head_len), ("tail_len", f.tail_len)] {
         if len > MAX_WINDOW {
-            return Err(Problem {
+            return Err(Box::new(Problem {
                 at: at(Some(key)),
                 problem: format!(
                     "{key} {len} is larger than the largest hash window, {MAX_WINDOW} bytes"
                 ),
                 fix: fix.into(),
-            });
+            }));
         }
         if len > f.size {
-            return Err(Problem {
+            return Err(Box::new(Problem {
                 at: at(Some(key)),
                 problem: format!("{key} {len} is larger than the file's size {}", f.size),
                 fix: fix.into(),
-            });
+            }));
         }
     }
     Ok(())

@@ -54,19 +54,20 @@ impl Checkpoint {
             )
         };
 
-        let probe: VersionProbe = toml::from_str(text).map_err(toml_error)?;
-        match &probe.version {
+        let check_version =
+            |version: Option<&toml::Spanned<toml::Value>>| -> Result<(), StateError> {
+                match version {
             None => {
-                return Err(invalid(
+                Err(invalid(
                     Some(first_content(text)),
                     InvalidKind::Version,
                     format!("there is no `version` key; a checkpoint starts with `version = {}` after its comments", crate::FORMAT_VERSION),
                     format!("add the line if the rest is a checkpoint, or {RESTORE_HINT}"),
                 ))
             }
-            Some(v) if v.get_ref().as_integer() == Some(i64::from(crate::FORMAT_VERSION)) => {}
+            Some(v) if v.get_ref().as_integer() == Some(i64::from(crate::FORMAT_VERSION)) => Ok(()),
             Some(v) if !v.get_ref().is_integer() => {
-                return Err(invalid(
+                Err(invalid(
                     Some(v.span().start),
                     InvalidKind::Version,
                     format!("version must be the integer {}, not {}", crate::FORMAT_VERSION, v.get_ref()),
@@ -74,7 +75,7 @@ impl Checkpoint {
                 ))
             }
             Some(v) => {
-                return Err(invalid(
+                Err(invalid(
                     Some(v.span().start),
                     InvalidKind::Version,
                     format!(
@@ -86,8 +87,20 @@ impl Checkpoint {
                 ))
             }
         }
-
-        let raw: RawFile = toml::from_str(text).map_err(toml_error)?;
+            };
+        let raw: RawFile = match toml::from_str::<RawFile>(text) {
+            Ok(raw) => {
+                check_version(raw.version.as_ref())?;
+                raw
+            }
+            Err(e) => {
+                // Wrong shape: a file from another format version says so
+                // rather than listing the keys this version does not know.
+                let probe: VersionProbe = toml::from_str(text).map_err(toml_error)?;
+                check_version(probe.version.as_ref())?;
+                return Err(toml_error(e));
+            }
+        };
         let model = raw.to_model().map_err(|bad| {
             let problem = format!("in {}: {}", bad.field.table(), bad.problem);
             invalid(

@@ -17,8 +17,9 @@ use toml::Spanned;
 use crate::hash::Hash;
 use crate::model::{Checkpoint, Cursor, Field, Finished, Identity, JournalState, Part};
 
-/// Reads only `version`, ignoring the rest, so that a file from a newer
-/// format is reported as such before its unknown keys are.
+/// Reads only `version`, ignoring the rest: when a file does not have the
+/// checkpoint's shape, this tells whether it is from another format version,
+/// which is then reported instead of its unknown keys.
 #[derive(Deserialize)]
 pub(crate) struct VersionProbe {
     pub version: Option<Spanned<toml::Value>>,
@@ -27,8 +28,7 @@ pub(crate) struct VersionProbe {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFile {
-    #[serde(rename = "version")]
-    _version: toml::Value,
+    pub version: Option<Spanned<toml::Value>>,
     #[serde(default)]
     journal: BTreeMap<Spanned<String>, Spanned<RawJournal>>,
 }

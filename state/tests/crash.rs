@@ -1,0 +1,206 @@
+//! Crash safety of `Checkpoint::save`, tested by killing a real writer.
+//!
+//! The test binary re-executes itself as a writer process (selected by the
+//! `LOGDAEMON_STATE_WRITER` environment variable) that saves ever newer
+//! checkpoints of about 100 KB as fast as it can, and kills it with SIGKILL
+//! at random moments. After every kill the checkpoint must load, must be
+//! exactly one of the versions the writer wrote, must never go back to an
+//! older version, and — once a save has completed — must never be missing.
+//! The random delay before each kill only chooses *where* the writer dies;
+//! no assertion depends on timing. Set `LOGDAEMON_STATE_CRASH_SEED` to
+//! replay a sequence of delays.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logdaemon_state::{
+    Checkpoint, Cursor, Hash, Identity, JournalState, FILE_NAME, PREVIOUS_FILE_NAME,
+};
+
+const WRITER_ENV: &str = "LOGDAEMON_STATE_WRITER";
+/// The first version the writer saves: one past what is on disk.
+const FIRST_ENV: &str = "LOGDAEMON_STATE_WRITER_FIRST";
+const SEED_ENV: &str = "LOGDAEMON_STATE_CRASH_SEED";
+/// Listeners per checkpoint: about 100 KB of TOML, so a save takes long
+/// enough for kills to land in the middle of it.
+const LISTENERS: u64 = 400;
+const MAX_KILLS: usize = 400;
+const TIME_BUDGET: Duration = Duration::from_secs(5);
+
+fn main() {
+    if let Ok(dir) = std::env::var(WRITER_ENV) {
+        let first = std::env::var(FIRST_ENV).unwrap().parse().unwrap();
+        write_forever(Path::new(&dir), first);
+    }
+    kill_the_writer_at_random_moments();
+}
+
+/// Version `n` of the checkpoint: every value derives from `n`, so a loaded
+/// checkpoint can be compared with what the writer wrote.
+fn version(n: u64) -> Checkpoint {
+    let identity = |offset: u64, salt: u64| Identity {
+        path: format!("/p4/root/journal.{salt}"),
+        dev: 2049,
+        inode: 131_075 + salt,
+        head_len: 4096,
+        head_hash: Hash::of(&salt.to_le_bytes()),
+        tail_len: offset.min(4096),
+        tail_hash: Hash::of(&(n ^ salt).to_le_bytes()),
+    };
+    let reader_offset = n * 1000;
+    let mut j = JournalState {
+        reader: Cursor {
+            sequence: n,
+            offset: reader_offset,
+            line: n * 10 + 1,
+            identity: Some(identity(reader_offset, 0)),
+        },
+        ..Default::default()
+    };
+    for i in 0..LISTENERS {
+        let offset = reader_offset.saturating_sub(i);
+        let c = Cursor {
+            sequence: n,
+            offset,
+            line: n * 10 + 1,
+            identity: Some(identity(offset, i + 1)),
+        };
+        j.listeners.insert(format!("listener-{i:04}"), c);
+    }
+    Checkpoint {
+        journals: [("p4".to_string(), j)].into(),
+    }
+}
+
+/// The version number a loaded checkpoint claims to be.
+fn number_of(c: &Checkpoint) -> u64 {
+    c.journals["p4"].reader.sequence
+}
+
+/// The writer: saves versions `first`, `first + 1`, ... until killed.
+fn write_forever(dir: &Path, first: u64) -> ! {
+    for n in first.. {
+        if let Err(e) = version(n).save(dir) {
+            eprintln!("writer: {e}");
+            std::process::exit(4)
+        }
+    }
+    unreachable!("u64 versions exhausted")
+}
+
+fn temp_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("checkpoint.toml.tmp."))
+        .collect()
+}
+
+fn kill_the_writer_at_random_moments() {
+    let seed = std::env::var(SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    println!("crash test: seed {seed} (set {SEED_ENV} to replay)");
+    let mut rng = seed;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let started = Instant::now();
+    let (mut last, mut kills, mut mid_save, mut first_save_at) = (0u64, 0usize, 0usize, None);
+    let mut temps = BTreeSet::new();
+    while kills < MAX_KILLS && started.elapsed() < TIME_BUDGET {
+        let mut child = Command::new(&exe)
+            .env(WRITER_ENV, dir.path())
+            .env(FIRST_ENV, (last + 1).to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        // Where the writer dies: anywhere from before its first save to
+        // several saves in.
+        std::thread::sleep(Duration::from_micros(next() % 30_000));
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(
+            status.code().is_none(),
+            "the writer stopped by itself ({status}); see its message above"
+        );
+        kills += 1;
+
+        let loaded =
+            Checkpoint::load(dir.path()).unwrap_or_else(|e| panic!("after kill {kills}: {e}"));
+        match loaded {
+            None => assert_eq!(
+                last, 0,
+                "after kill {kills}: the checkpoint vanished after version {last} was saved"
+            ),
+            Some(c) => {
+                let n = number_of(&c);
+                assert!(c == version(n), "after kill {kills}: the checkpoint claims version {n} but is not what the writer wrote");
+                assert!(
+                    n >= last,
+                    "after kill {kills}: the checkpoint went back from version {last} to {n}"
+                );
+                last = n;
+                first_save_at.get_or_insert(kills);
+            }
+        }
+        // The previous save is the version before the current one, or the
+        // current one when the kill came between keeping it and the rename.
+        if let Ok(prev) = std::fs::read(dir.path().join(PREVIOUS_FILE_NAME)) {
+            let matches = |m: u64| m >= 1 && prev == version(m).to_toml().as_bytes();
+            assert!(
+                matches(last) || matches(last.wrapping_sub(1)),
+                "after kill {kills}: {PREVIOUS_FILE_NAME} is neither version {last} nor the one before"
+            );
+        }
+        // A temporary file that was not there before: the writer died
+        // between creating its new checkpoint and renaming it into place.
+        let now = temp_files(dir.path());
+        if now.difference(&temps).next().is_some() {
+            mid_save += 1;
+        }
+        temps = now;
+    }
+    println!(
+        "crash test: {kills} kills in {:?}, reached version {last}, first save survived kill {first_save_at:?}, \
+         {mid_save} kills in the middle of a save",
+        started.elapsed()
+    );
+    assert!(kills >= 20, "only {kills} kills in the time budget");
+    assert!(
+        last >= 10,
+        "the writer completed only {last} saves; the kills did not exercise saving"
+    );
+
+    // Whatever the kills left behind, the next save cleans up.
+    let c = Checkpoint::load(dir.path()).unwrap().unwrap();
+    version(number_of(&c) + 1).save(dir.path()).unwrap();
+    assert_eq!(
+        temp_files(dir.path()),
+        BTreeSet::new(),
+        "temporary files survived a save"
+    );
+    assert_eq!(
+        Checkpoint::load(dir.path()).unwrap(),
+        Some(version(number_of(&c) + 1))
+    );
+    assert!(dir.path().join(FILE_NAME).exists());
+    println!("crash test: ok");
+}
