@@ -1,1 +1,142 @@
-//! placeholder
+//! The `hot-backup` listener: keeps a byte-identical, transaction-consistent
+//! standby copy of the journal (and its rotated predecessors) in a directory
+//! on another host, over SSH, exactly once across crashes, restarts,
+//! network cuts and standby restarts; optionally feeds every shipped batch
+//! to a command on the standby (`p4d -jr -`) so the standby stays applied.
+//!
+//! The pieces: [`config`] (the TOML table), [`hold`] (what may be shipped:
+//! whole transactions), [`standby`] (reconciling with and appending to the
+//! standby), [`ssh`] (trust, authentication, exec channels), [`shell`] (the
+//! scripts the standby runs), [`record`] (the listener's durable memory).
+
+pub mod config;
+pub mod error;
+pub mod hold;
+pub mod hostkey;
+pub mod record;
+pub mod remote;
+pub mod shell;
+pub mod ssh;
+pub mod standby;
+
+use logdaemon_sdk::{export_listener, Ack, Entry, Failure, Gap, Listener, Logger, OpenContext};
+
+use crate::error::Error;
+use crate::hold::Hold;
+use crate::standby::Standby;
+
+/// The listener instance.
+pub struct HotBackup {
+    name: String,
+    log: Logger,
+    hold: Hold,
+    standby: Standby,
+}
+
+impl HotBackup {
+    /// The negotiated cipher while connected (for logs and benchmarks).
+    pub fn cipher(&self) -> Option<String> {
+        self.standby.cipher()
+    }
+
+    fn fail(&mut self, e: Error) -> Failure {
+        self.hold.clear();
+        self.standby.reset();
+        e.into_failure(&self.name)
+    }
+
+    fn ack(&self) -> Ack {
+        match self.hold.first() {
+            Some(p) => Ack::Upto(p),
+            None => Ack::All,
+        }
+    }
+
+    /// Ships what may be shipped; on failure everything after the last
+    /// shipped run is dropped (the host delivers it again).
+    fn pump(&mut self) -> Result<Ack, Failure> {
+        let n = self.hold.shippable();
+        if n == 0 {
+            return Ok(self.ack());
+        }
+        if self.hold.overflowed {
+            self.hold.overflowed = false;
+            self.log.warn(&format!(
+                "more than max_hold bytes of an unfinished transaction are held; shipping whole records past the transaction boundary"
+            ));
+        }
+        let mut shipped = 0;
+        let mut result = Ok(());
+        for run in self.hold.runs(n) {
+            if let Err(e) = self.standby.ship(&run) {
+                result = Err(e);
+                break;
+            }
+            shipped += run.recs;
+        }
+        let done = self.hold.start_of(shipped);
+        self.hold.drain(shipped);
+        match result {
+            Ok(()) => Ok(self.ack()),
+            Err(e) => {
+                let f = self.fail(e);
+                Err(match (shipped, done) {
+                    (0, _) | (_, None) => f,
+                    (_, Some(p)) => f.with_ack(p),
+                })
+            }
+        }
+    }
+
+}
+
+impl Listener for HotBackup {
+    fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
+        let name = ctx.listener.to_string();
+        let env = |k: &str| std::env::var(k).ok();
+        let cfg = config::parse(ctx.config_toml, ctx.format, &|p| ctx.resolve(p), &env).map_err(|e| e.into_failure(&name))?;
+        if let config::Auth::Key { identity_file, .. } = &cfg.auth {
+            ssh::check_identity_file(identity_file).map_err(|e| e.into_failure(&name))?;
+        }
+        let hold = Hold::new(cfg.transactions, cfg.max_hold);
+        let mut standby = Standby::new(cfg, ctx.logger, ctx.journal_path.to_path_buf(), ctx.state_dir).map_err(|e| e.into_failure(&name))?;
+        // Connect now so a wrong host key or user key is reported at start;
+        // a standby that is merely down is retried with the first batch.
+        match standby.connect() {
+            Ok(()) => {}
+            Err(e @ Error::Fatal(_)) => return Err(e.into_failure(&name)),
+            Err(e) => {
+                ctx.logger.warn(&format!("standby not reachable yet, will retry: {e}"));
+                standby.reset();
+            }
+        }
+        Ok(HotBackup { name, log: ctx.logger, hold, standby })
+    }
+
+    fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
+        for e in entries {
+            self.hold.push(e);
+        }
+        self.pump()
+    }
+
+    fn no_data(&mut self, _had_data: bool) -> Result<Ack, Failure> {
+        self.standby.keepalive();
+        Ok(self.ack())
+    }
+
+    fn flush(&mut self) -> Result<Ack, Failure> {
+        Ok(self.ack())
+    }
+
+    fn gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
+        let e = error::fatal(format!(
+            "the journal lost bytes from {} to {} ({}: {}); the standby can no longer be byte-identical. \
+             Rebuild the standby from a checkpoint, then set this listener's checkpoint past the gap",
+            gap.from, gap.to, gap.cause, gap.detail
+        ));
+        Err(self.fail(e))
+    }
+}
+
+export_listener!(HotBackup, "hot-backup");

@@ -1,0 +1,225 @@
+//! Holding back the unfinished end of the stream.
+//!
+//! A standby must never stop in the middle of a p4 transaction: replaying a
+//! half transaction corrupts the standby's database. Entries are copied in
+//! here as they arrive and only the prefix that ends on a safe boundary is
+//! shipped; the rest waits (acknowledged with `Ack::Upto`) for the records
+//! that close it. On any failure the whole hold is dropped: the host
+//! delivers those entries again from its last acknowledgement.
+
+use logdaemon_sdk::{Entry, Position};
+
+use crate::config::Transactions;
+
+/// One held record.
+#[derive(Clone, Copy, Debug)]
+pub struct Rec {
+    pub start: Position,
+    pub len: u64,
+    /// Index of the record's first byte in [`Hold::data`].
+    pub at: usize,
+    /// Shipping may stop right after this record.
+    pub boundary: bool,
+}
+
+/// A contiguous run of held bytes in one journal file.
+#[derive(Debug)]
+pub struct Run<'a> {
+    pub sequence: u64,
+    pub offset: u64,
+    pub bytes: &'a [u8],
+    /// How many held records the run covers.
+    pub recs: usize,
+}
+
+impl Run<'_> {
+    pub fn end(&self) -> u64 {
+        self.offset + self.bytes.len() as u64
+    }
+}
+
+#[derive(Debug)]
+pub struct Hold {
+    mode: Transactions,
+    max: u64,
+    data: Vec<u8>,
+    recs: Vec<Rec>,
+    /// Process ids of `@mx@` records not yet closed by their `@ex@`.
+    open_mx: Vec<Vec<u8>>,
+    /// Set when the hold outgrew `max` and was shipped past a transaction.
+    pub overflowed: bool,
+}
+
+impl Hold {
+    pub fn new(mode: Transactions, max: u64) -> Hold {
+        Hold { mode, max, data: Vec::new(), recs: Vec::new(), open_mx: Vec::new(), overflowed: false }
+    }
+
+    pub fn push(&mut self, e: &Entry<'_>) {
+        if let Some(last) = self.recs.last_mut() {
+            if e.sequence() != last.start.sequence {
+                // The previous file is finished: nothing more can close
+                // what it left open.
+                last.boundary = true;
+                self.open_mx.clear();
+            }
+        }
+        let boundary = e.incomplete()
+            || match self.mode {
+                Transactions::Records => true,
+                Transactions::Ex => {
+                    let pid = e.field(0).unwrap_or_default().to_vec();
+                    match e.op() {
+                        b"mx" => {
+                            self.open_mx.push(pid);
+                            false
+                        }
+                        b"ex" => {
+                            if let Some(i) = self.open_mx.iter().position(|p| *p == pid) {
+                                self.open_mx.remove(i);
+                            }
+                            self.open_mx.is_empty()
+                        }
+                        _ => false,
+                    }
+                }
+            };
+        self.recs.push(Rec { start: e.start(), len: e.len(), at: self.data.len(), boundary });
+        self.data.extend_from_slice(e.raw());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Where the held part starts (what to acknowledge up to).
+    pub fn first(&self) -> Option<Position> {
+        self.recs.first().map(|r| r.start)
+    }
+
+    /// Number of records that may be shipped now.
+    pub fn shippable(&mut self) -> usize {
+        if self.data.len() as u64 > self.max {
+            self.overflowed = true;
+            return self.recs.len();
+        }
+        self.recs.iter().rposition(|r| r.boundary).map_or(0, |i| i + 1)
+    }
+
+    /// The first `n` records as contiguous runs per file.
+    pub fn runs(&self, n: usize) -> Vec<Run<'_>> {
+        let mut out: Vec<Run<'_>> = Vec::new();
+        let mut i = 0;
+        while i < n {
+            let first = self.recs[i];
+            let mut j = i + 1;
+            let mut end = first.start.offset + first.len;
+            while j < n && self.recs[j].start.sequence == first.start.sequence && self.recs[j].start.offset == end {
+                end += self.recs[j].len;
+                j += 1;
+            }
+            let stop = if j < self.recs.len() { self.recs[j].at } else { self.data.len() };
+            out.push(Run { sequence: first.start.sequence, offset: first.start.offset, bytes: &self.data[first.at..stop], recs: j - i });
+            i = j;
+        }
+        out
+    }
+
+    /// Start of held record `i`.
+    pub fn start_of(&self, i: usize) -> Option<Position> {
+        self.recs.get(i).map(|r| r.start)
+    }
+
+    /// Forgets the first `n` records (shipped).
+    pub fn drain(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let cut = if n < self.recs.len() { self.recs[n].at } else { self.data.len() };
+        self.data.drain(..cut);
+        self.recs.drain(..n);
+        for r in &mut self.recs {
+            r.at -= cut;
+        }
+    }
+
+    /// Forgets everything (after a failure the host delivers it again).
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.recs.clear();
+        self.open_mx.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logdaemon_sdk::testing::Batch;
+
+    const TX: [&[u8]; 3] = [b"@pv@ 0 @db.counters@ @change@ 1 \n", b"@pv@ 0 @db.desc@ 1 @d@ \n", b"@ex@ 77 1700000000\n"];
+
+    #[test]
+    fn ships_only_up_to_the_last_closed_transaction() {
+        let mut h = Hold::new(Transactions::Ex, 1 << 20);
+        let mut recs: Vec<&[u8]> = TX.to_vec();
+        recs.push(b"@pv@ 0 @db.desc@ 2 @open@ \n");
+        let b = Batch::p4("j", 3, 100, &recs);
+        for e in b.entries() {
+            h.push(e);
+        }
+        let n = h.shippable();
+        assert_eq!(n, 3);
+        let runs = h.runs(n);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].offset, 100);
+        assert_eq!(runs[0].bytes, TX.concat().as_slice());
+        h.drain(n);
+        assert_eq!(h.first(), Some(b.entries()[3].start()));
+        assert_eq!(h.shippable(), 0);
+    }
+
+    #[test]
+    fn an_open_mx_keeps_the_transaction_open_until_its_own_ex() {
+        let mut h = Hold::new(Transactions::Ex, 1 << 20);
+        let b = Batch::p4("j", 1, 0, &[b"@mx@ 9 1\n", b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 8 1\n", b"@ex@ 9 1\n", b"@pv@ 0 @db.x@ 2 \n"]);
+        for e in &b.entries()[..3] {
+            h.push(e);
+        }
+        assert_eq!(h.shippable(), 0, "pid 8's @ex@ does not close pid 9's @mx@");
+        h.push(&b.entries()[3]);
+        h.push(&b.entries()[4]);
+        assert_eq!(h.shippable(), 4);
+    }
+
+    #[test]
+    fn a_new_sequence_finishes_the_old_file_and_runs_split_per_file() {
+        let mut h = Hold::new(Transactions::Ex, 1 << 20);
+        let a = Batch::p4("j", 1, 50, &[b"@pv@ 0 @db.x@ 1 \n"]);
+        let mut b = Batch::p4("j", 2, 0, &[b"@pv@ 0 @db.x@ 2 \n", b"@ex@ 1 1\n"]);
+        b.set_did_rotate(0);
+        h.push(&a.entries()[0]);
+        assert_eq!(h.shippable(), 0);
+        for e in b.entries() {
+            h.push(e);
+        }
+        let n = h.shippable();
+        assert_eq!(n, 3);
+        let runs = h.runs(n);
+        assert_eq!(runs.iter().map(|r| (r.sequence, r.offset, r.end())).collect::<Vec<_>>(), [(1, 50, 67), (2, 0, 26)]);
+    }
+
+    #[test]
+    fn records_mode_and_overflow_ship_everything_whole() {
+        let mut h = Hold::new(Transactions::Records, 1 << 20);
+        let b = Batch::lines("l", 1, 0, &[b"a\n", b"b\n"]);
+        for e in b.entries() {
+            h.push(e);
+        }
+        assert_eq!(h.shippable(), 2);
+        let mut h = Hold::new(Transactions::Ex, 10);
+        let b = Batch::p4("j", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n"]);
+        h.push(&b.entries()[0]);
+        assert_eq!(h.shippable(), 1);
+        assert!(h.overflowed);
+    }
+}

@@ -1,0 +1,279 @@
+//! The remote side, as POSIX `sh` scripts run over an SSH exec channel.
+//!
+//! Nothing is installed on the standby: every step is a short script built
+//! here from names and numbers only, each word single-quoted. Journal data
+//! never appears in a command line; it travels on the channel's stdin
+//! (`cat >> file`) or is read back from the remote file for `apply`.
+//! Needs `sh`, `cat`, `wc`, `tail`, `head`, `mv` and `sync` (GNU coreutils,
+//! BusyBox or BSD) on the standby.
+
+/// The marker holding the live file's sequence.
+pub const MARKER: &str = ".logdaemon-standby";
+/// The marker holding how far `apply` got: `SEQUENCE OFFSET`.
+pub const APPLIED: &str = ".logdaemon-applied";
+
+/// Exit statuses the batch script uses to say what went wrong.
+pub mod status {
+    /// `remote_dir` does not exist or cannot be entered.
+    pub const NO_DIR: i32 = 70;
+    /// A rotated journal of that name already exists with other content.
+    pub const ROTATE_CONFLICT: i32 = 65;
+    /// The live file does not have the size it was expected to have.
+    pub const SIZE_BEFORE: i32 = 66;
+    /// After the append the live file is not as long as expected.
+    pub const SIZE_AFTER: i32 = 67;
+    /// The apply command failed.
+    pub const APPLY: i32 = 68;
+    /// A file operation (write, rename, fsync) failed: disk full, permissions.
+    pub const IO: i32 = 71;
+}
+
+/// Quotes one word for a POSIX shell.
+pub fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// Where things live on the standby.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub dir: String,
+    /// Basename of the live journal.
+    pub live: String,
+}
+
+impl Layout {
+    /// The file holding sequence `seq`: the live name, or the rotated one.
+    pub fn rotated(&self, seq: u64) -> String {
+        format!("{}.{seq}", self.live)
+    }
+
+    fn cd(&self) -> String {
+        format!("cd -- {} 2>/dev/null || {{ echo 'cannot enter {}' >&2; exit {}; }}\n", quote(&self.dir), self.dir.replace('\'', ""), status::NO_DIR)
+    }
+
+    /// Prints `nodir`, or `marker M`, `applied S O` and `size N NAME` lines
+    /// for the live file, the rotated file of the marker's sequence and the
+    /// rotated files of `seqs`.
+    pub fn query(&self, seqs: &[u64]) -> String {
+        let mut s = format!("cd -- {} 2>/dev/null || {{ echo nodir; exit 0; }}\n", quote(&self.dir));
+        s += &format!("m=$(cat ./{MARKER} 2>/dev/null); echo \"marker $m\"\n");
+        s += &format!("echo \"applied $(cat ./{APPLIED} 2>/dev/null)\"\n");
+        let mut names = vec![quote(&format!("./{}", self.live))];
+        names.extend(seqs.iter().map(|q| quote(&format!("./{}", self.rotated(*q)))));
+        s += &format!("case $m in ''|*[!0-9]*) r= ;; *) r={}.$m ;; esac\n", quote(&format!("./{}", self.live)));
+        s += &format!("for f in {} $r; do if [ -f \"$f\" ]; then echo \"size $(wc -c < \"$f\") $f\"; fi; done\n", names.join(" "));
+        s
+    }
+
+    /// Prints `len` bytes of `name` from `offset`.
+    pub fn read(&self, name: &str, offset: u64, len: u64) -> String {
+        format!("{}tail -c +{} {} | head -c {len}\n", self.cd(), offset + 1, quote(&format!("./{name}")))
+    }
+}
+
+/// One step of the remote `apply` bookkeeping: feed `len` bytes (or the rest
+/// of the file) of `file` from `from` to the apply command, then record
+/// `marker` as applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyPiece {
+    pub file: String,
+    pub from: u64,
+    pub len: Option<u64>,
+    /// `false` for a rotated file that may be missing on the standby.
+    pub must_exist: bool,
+    pub marker: (u64, u64),
+}
+
+/// What one batch does on the standby, in this order.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// Make `new` the live sequence; first rename a live file of sequence
+    /// `old` to its numbered name (resumable: skipped if already renamed).
+    pub rotate: Option<(Option<u64>, u64)>,
+    /// Append stdin to the live file, which must be `expect` bytes long and
+    /// then become `expect + len`.
+    pub append: Option<(u64, u64)>,
+    pub fsync: bool,
+    pub apply: Vec<ApplyPiece>,
+}
+
+impl Batch {
+    pub fn script(&self, l: &Layout, apply_cmd: Option<&[String]>) -> String {
+        let io = status::IO;
+        let live = quote(&format!("./{}", l.live));
+        let mut s = String::from("umask 077\n");
+        s += &l.cd();
+        if let Some((old, new)) = self.rotate {
+            if let Some(old) = old {
+                let rotated = quote(&format!("./{}", l.rotated(old)));
+                s += &format!(
+                    "if [ -f {live} ]; then\n  if [ -e {rotated} ]; then echo \"cannot rotate: \"{rotated}\" already exists\" >&2; exit {}; fi\n  mv -f -- {live} {rotated} || exit {io}\nfi\n",
+                    status::ROTATE_CONFLICT
+                );
+            }
+            s += &format!("printf '%s\\n' {new} > ./{MARKER}.tmp && mv -f -- ./{MARKER}.tmp ./{MARKER} || exit {io}\n");
+        }
+        if self.rotate.is_some() || self.append.is_some() {
+            s += &format!(": >> {live} || exit {io}\n");
+        }
+        if self.rotate.is_some() && self.fsync {
+            s += "sync -- . 2>/dev/null || sync\n";
+        }
+        if let Some((expect, len)) = self.append {
+            let end = expect + len;
+            s += &format!(
+                "n=$(wc -c < {live}) || exit {io}\n[ \"$n\" -eq {expect} ] || {{ echo \"{} is $n bytes, expected {expect}\" >&2; exit {}; }}\n",
+                l.live,
+                status::SIZE_BEFORE
+            );
+            s += &format!("cat >> {live} || {{ echo 'append to {} failed' >&2; exit {io}; }}\n", l.live);
+            s += &format!(
+                "n=$(wc -c < {live}) || exit {io}\n[ \"$n\" -eq {end} ] || {{ echo \"{} is $n bytes after the append, expected {end}\" >&2; exit {}; }}\n",
+                l.live,
+                status::SIZE_AFTER
+            );
+            if self.fsync {
+                s += &format!("sync -- {live} 2>/dev/null || sync || exit {io}\n");
+            }
+        }
+        if let Some(cmd) = apply_cmd {
+            let cmd: Vec<String> = cmd.iter().map(|w| quote(w)).collect();
+            let cmd = cmd.join(" ");
+            for p in &self.apply {
+                let f = quote(&format!("./{}", p.file));
+                let head = p.len.map(|n| format!(" | head -c {n}")).unwrap_or_default();
+                let run = format!(
+                    "tail -c +{} {f}{head} | {cmd} >&2 || {{ st=$?; echo \"apply of {} from offset {} exited with status $st\" >&2; exit {}; }}",
+                    p.from + 1,
+                    p.file,
+                    p.from,
+                    status::APPLY
+                );
+                if p.must_exist {
+                    s += &run;
+                    s += "\n";
+                } else {
+                    s += &format!("if [ -f {f} ]; then {run}; fi\n");
+                }
+                s += &format!(
+                    "printf '%s\\n' '{} {}' > ./{APPLIED}.tmp && mv -f -- ./{APPLIED}.tmp ./{APPLIED} || exit {io}\n",
+                    p.marker.0, p.marker.1
+                );
+            }
+        }
+        s
+    }
+}
+
+/// The apply steps that take the standby from `from` (sequence, offset) to
+/// `to`, where `live_seq` is the live file's sequence after this batch.
+pub fn apply_pieces(l: &Layout, from: (u64, u64), to: (u64, u64), live_seq: u64) -> Vec<ApplyPiece> {
+    let mut out = Vec::new();
+    if from >= to {
+        return out;
+    }
+    let name = |s: u64| if s == live_seq { l.live.clone() } else { l.rotated(s) };
+    // Sequences are dense in practice; a wide jump only has its endpoints.
+    let mut seqs: Vec<u64> = if to.0 - from.0 <= 1000 { (from.0..=to.0).collect() } else { vec![from.0, to.0] };
+    seqs.dedup();
+    for s in seqs {
+        let start = if s == from.0 { from.1 } else { 0 };
+        if s == to.0 {
+            if to.1 > start {
+                out.push(ApplyPiece { file: name(s), from: start, len: Some(to.1 - start), must_exist: true, marker: to });
+            }
+        } else {
+            out.push(ApplyPiece { file: name(s), from: start, len: None, must_exist: false, marker: (s + 1, 0) });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn sh(script: &str, stdin: &[u8]) -> (i32, String) {
+        use std::io::Write;
+        let mut c = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        c.stdin.take().unwrap().write_all(stdin).unwrap();
+        let o = c.wait_with_output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+    }
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        for w in ["plain", "it's", "a b", "$(rm -rf /)", "'", "\"x\"", "back\\slash", "new\nline"] {
+            let (_, out) = sh(&format!("printf '%s' {}", quote(w)), b"");
+            assert_eq!(out, w);
+        }
+    }
+
+    #[test]
+    fn apply_pieces_cross_rotations_and_mark_each_step() {
+        let l = Layout { dir: "/d".into(), live: "journal".into() };
+        assert!(apply_pieces(&l, (3, 10), (3, 10), 3).is_empty());
+        assert_eq!(
+            apply_pieces(&l, (3, 10), (3, 25), 3),
+            vec![ApplyPiece { file: "journal".into(), from: 10, len: Some(15), must_exist: true, marker: (3, 25) }]
+        );
+        let p = apply_pieces(&l, (3, 10), (5, 7), 5);
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[0].file.as_str(), p[0].from, p[0].len, p[0].marker), ("journal.3", 10, None, (4, 0)));
+        assert_eq!((p[1].file.as_str(), p[1].from, p[1].must_exist), ("journal.4", 0, false));
+        assert_eq!((p[2].file.as_str(), p[2].len, p[2].marker), ("journal", Some(7), (5, 7)));
+    }
+
+    /// The scripts run by a real local `sh` in a temp dir: the same
+    /// commands the standby runs, without the network.
+    #[test]
+    fn batch_script_rotates_resumably_appends_checks_sizes_and_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let l = Layout { dir: d.to_str().unwrap().into(), live: "journal".into() };
+        let sink = d.join("applied-out");
+        let apply = vec!["sh".to_string(), "-c".to_string(), format!("cat >> {}", quote(sink.to_str().unwrap()))];
+
+        let b = Batch { rotate: Some((None, 7)), append: Some((0, 6)), fsync: true, apply: apply_pieces(&l, (7, 0), (7, 6), 7) };
+        let (st, out) = sh(&b.script(&l, Some(&apply)), b"hello\n");
+        assert_eq!(st, 0, "{out}");
+        assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello\n");
+        assert_eq!(std::fs::read_to_string(d.join(MARKER)).unwrap(), "7\n");
+        assert_eq!(std::fs::read_to_string(d.join(APPLIED)).unwrap(), "7 6\n");
+
+        // A stale expectation is refused without touching the file.
+        let b = Batch { append: Some((3, 2)), fsync: false, ..Default::default() };
+        let (st, out) = sh(&b.script(&l, None), b"xx");
+        assert_eq!(st, status::SIZE_BEFORE, "{out}");
+        assert!(out.contains("journal is 6 bytes, expected 3"), "{out}");
+
+        // Rotation, run twice (a crash after the rename): the second run
+        // finds the live file gone and only finishes the marker.
+        let b = Batch { rotate: Some((Some(7), 8)), ..Default::default() };
+        assert_eq!(sh(&b.script(&l, None), b"").0, 0);
+        std::fs::remove_file(d.join("journal")).unwrap();
+        std::fs::write(d.join(MARKER), "7\n").unwrap();
+        assert_eq!(sh(&b.script(&l, None), b"").0, 0);
+        assert_eq!(std::fs::read(d.join("journal.7")).unwrap(), b"hello\n");
+        assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"");
+        assert_eq!(std::fs::read_to_string(d.join(MARKER)).unwrap(), "8\n");
+
+        // A rotated name that already exists is never overwritten.
+        std::fs::write(d.join("journal"), b"new").unwrap();
+        std::fs::write(d.join(MARKER), "7\n").unwrap();
+        let (st, out) = sh(&b.script(&l, None), b"");
+        assert_eq!(st, status::ROTATE_CONFLICT, "{out}");
+        assert_eq!(std::fs::read(d.join("journal.7")).unwrap(), b"hello\n");
+
+        // The query reports marker, applied and sizes.
+        let (st, out) = sh(&l.query(&[7]), b"");
+        assert_eq!(st, 0);
+        assert!(out.contains("marker 7\n") && out.contains("applied 7 6\n"), "{out}");
+        assert!(out.contains("size 3 ./journal\n") && out.contains("size 6 ./journal.7\n"), "{out}");
+        let (_, out) = sh(&l.read("journal.7", 1, 3), b"");
+        assert_eq!(out, "ell");
+        let gone = Layout { dir: d.join("missing").to_str().unwrap().into(), live: "journal".into() };
+        assert_eq!(sh(&gone.query(&[]), b"").1, "nodir\n");
+    }
+}

@@ -1,0 +1,278 @@
+//! One authenticated SSH session to the standby, and commands run over it.
+//!
+//! Trust comes first: the host key is checked against `known_hosts` right
+//! after the key exchange and before authentication, so an impostor never
+//! sees our key and never receives a byte of the journal. There is no way
+//! to turn the check off. Errors are sorted where they happen: a refused
+//! host key or user key is fatal, anything the network does is transient.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+use ssh2::{CheckResult, ExtendedData, HashType, KnownHostFileKind, Session};
+
+use crate::config::{Auth, Config};
+use crate::error::{fatal, transient, Error, Result};
+use crate::hostkey;
+
+/// Bytes of a command's output kept for messages.
+const KEEP_OUTPUT: usize = 64 * 1024;
+/// Size of one write into the channel.
+const CHUNK: usize = 1 << 20;
+
+pub struct Conn {
+    sess: Session,
+    io_timeout: Duration,
+    what: String,
+}
+
+/// What a finished remote command said.
+#[derive(Debug)]
+pub struct Output {
+    pub status: i32,
+    /// stdout (and stderr, merged, for scripts run with [`Conn::run`]).
+    pub out: Vec<u8>,
+}
+
+impl Output {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out).trim().to_string()
+    }
+}
+
+fn net(what: &str, e: impl std::fmt::Display) -> Error {
+    transient(format!("{what}: {e}"))
+}
+
+impl Conn {
+    /// Connects, verifies the host key and authenticates.
+    pub fn open(cfg: &Config) -> Result<Conn> {
+        let what = format!("{}@{}:{}", cfg.user, cfg.host, cfg.port);
+        // Read known_hosts first: without it nothing can be trusted.
+        let known = std::fs::read_to_string(&cfg.known_hosts).map_err(|e| {
+            fatal(format!(
+                "cannot read known_hosts file {}: {e}; create it with the standby's host key (e.g. `ssh-keyscan -p {} {} > {}`, then compare the fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` run on the standby)",
+                cfg.known_hosts.display(),
+                cfg.port,
+                cfg.host,
+                cfg.known_hosts.display()
+            ))
+        })?;
+        if let Auth::Key { identity_file, .. } = &cfg.auth {
+            check_identity_file(identity_file)?;
+        }
+
+        let addrs: Vec<_> = (cfg.host.as_str(), cfg.port)
+            .to_socket_addrs()
+            .map_err(|e| net(&format!("cannot resolve {}", cfg.host), e))?
+            .collect();
+        let mut last = None;
+        let mut tcp = None;
+        for a in &addrs {
+            match TcpStream::connect_timeout(a, cfg.connect_timeout) {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let tcp = tcp.ok_or_else(|| {
+            net(&format!("cannot connect to {}:{}", cfg.host, cfg.port), last.map_or("no address".to_string(), |e| e.to_string()))
+        })?;
+        let _ = tcp.set_nodelay(true);
+
+        let mut sess = Session::new().map_err(|e| net("cannot create an SSH session", e))?;
+        sess.set_tcp_stream(tcp);
+        sess.set_compress(false);
+        sess.set_timeout(ms(cfg.connect_timeout));
+        if let Some(prefs) = hostkey::preferred_algorithms(&known, &cfg.host, cfg.port) {
+            // Only a preference; an error here just leaves libssh2's default.
+            let _ = sess.method_pref(ssh2::MethodType::HostKey, &prefs);
+        }
+        sess.handshake().map_err(|e| net(&format!("SSH handshake with {}:{}", cfg.host, cfg.port), e))?;
+        verify_host_key(&sess, cfg)?;
+        sess.set_timeout(ms(cfg.io_timeout));
+        authenticate(&sess, cfg)?;
+        if !cfg.keepalive.is_zero() {
+            sess.set_keepalive(true, cfg.keepalive.as_secs().clamp(2, u64::from(u32::MAX)) as u32);
+        }
+        Ok(Conn { sess, io_timeout: cfg.io_timeout, what })
+    }
+
+    /// The negotiated cipher (client to server), for logs and benchmarks.
+    pub fn cipher(&self) -> String {
+        self.sess.methods(ssh2::MethodType::CryptCs).unwrap_or("?").to_string()
+    }
+
+    /// Sends a keepalive if one is due; an error means the connection is dead.
+    pub fn keepalive(&self) -> Result<()> {
+        self.sess.keepalive_send().map(|_| ()).map_err(|e| net(&format!("keepalive to {}", self.what), e))
+    }
+
+    /// Runs `script` with stderr merged into stdout; `feed` writes its stdin.
+    /// Waiting for the command to finish may take up to `timeout`.
+    pub fn run(&self, script: &str, feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>, timeout: Duration) -> Result<Output> {
+        let ctx = || format!("remote command on {}", self.what);
+        let mut ch = self.sess.channel_session().map_err(|e| net(&ctx(), e))?;
+        ch.handle_extended_data(ExtendedData::Merge).map_err(|e| net(&ctx(), e))?;
+        ch.exec(script).map_err(|e| net(&ctx(), e))?;
+        {
+            let mut w = ChunkWriter { ch: &mut ch };
+            feed(&mut w)?;
+        }
+        ch.send_eof().map_err(|e| net(&ctx(), e))?;
+        self.sess.set_timeout(ms(timeout));
+        let r = (|| {
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = ch.read(&mut buf).map_err(|e| net(&ctx(), e))?;
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+                if out.len() > 2 * KEEP_OUTPUT {
+                    out.drain(..out.len() - KEEP_OUTPUT);
+                }
+            }
+            ch.wait_close().map_err(|e| net(&ctx(), e))?;
+            if let Some(sig) = ch.exit_signal().ok().and_then(|s| s.exit_signal) {
+                return Err(transient(format!("{} was killed by signal {sig}: {}", ctx(), String::from_utf8_lossy(&out).trim())));
+            }
+            let status = ch.exit_status().map_err(|e| net(&ctx(), e))?;
+            Ok(Output { status, out })
+        })();
+        self.sess.set_timeout(ms(self.io_timeout));
+        r
+    }
+
+    /// Runs `script` without stdin and returns exactly its stdout (stderr is
+    /// dropped); a non-zero status is an error.
+    pub fn capture(&self, script: &str) -> Result<Vec<u8>> {
+        let ctx = || format!("remote command on {}", self.what);
+        let mut ch = self.sess.channel_session().map_err(|e| net(&ctx(), e))?;
+        ch.handle_extended_data(ExtendedData::Ignore).map_err(|e| net(&ctx(), e))?;
+        ch.exec(script).map_err(|e| net(&ctx(), e))?;
+        ch.send_eof().map_err(|e| net(&ctx(), e))?;
+        let mut out = Vec::new();
+        ch.read_to_end(&mut out).map_err(|e| net(&ctx(), e))?;
+        ch.wait_close().map_err(|e| net(&ctx(), e))?;
+        let status = ch.exit_status().map_err(|e| net(&ctx(), e))?;
+        if status != 0 {
+            return Err(transient(format!("{} exited with status {status}", ctx())));
+        }
+        Ok(out)
+    }
+}
+
+fn ms(d: Duration) -> u32 {
+    d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
+}
+
+/// Bounds each write so one huge buffer is not handed to libssh2 at once.
+struct ChunkWriter<'a> {
+    ch: &'a mut ssh2::Channel,
+}
+
+impl Write for ChunkWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.ch.write(&buf[..buf.len().min(CHUNK)])
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.ch.flush()
+    }
+}
+
+/// Refuses a private key that group or others can read, like ssh does.
+pub fn check_identity_file(p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(p).map_err(|e| fatal(format!("identity_file {}: {e}", p.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(fatal(format!(
+            "identity_file {} is accessible by group or others (mode {mode:04o}); a private key must be private: run `chmod 600 {}`",
+            p.display(),
+            p.display()
+        )));
+    }
+    Ok(())
+}
+
+fn verify_host_key(sess: &Session, cfg: &Config) -> Result<()> {
+    let (key, kind) = sess.host_key().ok_or_else(|| transient("the server sent no host key"))?;
+    let fp = sess.host_key_hash(HashType::Sha256).map(hostkey::fingerprint).unwrap_or_else(|| "SHA256:?".into());
+    let line = hostkey::known_hosts_line(&cfg.host, cfg.port, kind, key);
+    let kh_path = cfg.known_hosts.display();
+    let mut kh = sess.known_hosts().map_err(|e| net("known_hosts", e))?;
+    kh.read_file(&cfg.known_hosts, KnownHostFileKind::OpenSSH)
+        .map_err(|e| fatal(format!("cannot parse known_hosts file {kh_path}: {e}")))?;
+    match kh.check_port(&cfg.host, cfg.port, key) {
+        CheckResult::Match => Ok(()),
+        CheckResult::Mismatch => Err(fatal(format!(
+            "HOST KEY MISMATCH for {}:{}: the server offers {} key {fp}, which is not the key recorded in {kh_path}. \
+             Someone may be intercepting the connection, or the standby's host key was changed. Nothing was sent. \
+             If the change is legitimate (check with `ssh-keygen -lf` on the standby), replace the host's line in {kh_path} with:\n{line}",
+            cfg.host,
+            cfg.port,
+            hostkey::type_name(kind)
+        ))),
+        CheckResult::NotFound => Err(fatal(format!(
+            "the host key of {}:{} is not in {kh_path}: the server offers {} key {fp}. Nothing was sent. \
+             If this is the right standby (check with `ssh-keygen -lf` on the standby), add this line to {kh_path}:\n{line}",
+            cfg.host,
+            cfg.port,
+            hostkey::type_name(kind)
+        ))),
+        CheckResult::Failure => Err(fatal(format!("the host key of {}:{} ({fp}) could not be checked against {kh_path}", cfg.host, cfg.port))),
+    }
+}
+
+fn authenticate(sess: &Session, cfg: &Config) -> Result<()> {
+    let auth_err = |e: ssh2::Error, how: &str| -> Error {
+        use ssh2::ErrorCode::Session as S;
+        match e.code() {
+            // -16 file, -18 authentication failed, -19 unverified public key.
+            S(-16) | S(-18) | S(-19) => fatal(format!(
+                "the standby refused {how} for user `{}`: {e}. Check that the public key is in ~{}/.ssh/authorized_keys on {} and that the user exists",
+                cfg.user, cfg.user, cfg.host
+            )),
+            _ => net(&format!("authentication with {} on {}:{}", how, cfg.host, cfg.port), e),
+        }
+    };
+    match &cfg.auth {
+        Auth::Key { identity_file, passphrase } => {
+            let how = format!("the key {}", identity_file.display());
+            sess.userauth_pubkey_file(&cfg.user, None, identity_file, passphrase.as_deref()).map_err(|e| auth_err(e, &how))?;
+        }
+        Auth::Agent => {
+            let mut agent = sess.agent().map_err(|e| net("ssh-agent", e))?;
+            agent.connect().map_err(|e| fatal(format!("cannot reach ssh-agent (is SSH_AUTH_SOCK set for the daemon?): {e}")))?;
+            agent.list_identities().map_err(|e| fatal(format!("ssh-agent: {e}")))?;
+            let ids = agent.identities().map_err(|e| fatal(format!("ssh-agent: {e}")))?;
+            let mut ok = false;
+            for id in &ids {
+                if agent.userauth(&cfg.user, id).is_ok() {
+                    ok = true;
+                    break;
+                }
+            }
+            let _ = agent.disconnect();
+            if !ok {
+                return Err(fatal(format!(
+                    "the standby refused all {} key(s) of ssh-agent for user `{}` on {}:{}",
+                    ids.len(),
+                    cfg.user,
+                    cfg.host,
+                    cfg.port
+                )));
+            }
+        }
+    }
+    if !sess.authenticated() {
+        return Err(fatal(format!("authentication as `{}` on {}:{} did not complete", cfg.user, cfg.host, cfg.port)));
+    }
+    Ok(())
+}

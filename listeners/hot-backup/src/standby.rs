@@ -1,0 +1,442 @@
+//! Keeping the standby byte-identical, exactly once.
+//!
+//! The standby itself is the truth about what was shipped: on every
+//! (re)connect the listener asks it where it stands and checks it against
+//! its own durable [`Record`]. Then every run of entries the host delivers
+//! is placed against the standby's file:
+//!
+//! - bytes the standby already has (a crash after sending, before the host's
+//!   checkpoint) are compared with the standby's copy and skipped; any
+//!   difference is fatal and names the file and offset;
+//! - bytes past the standby's end are appended with one exec channel per
+//!   run (`cat >> file`, size checked before and after, then fsync);
+//! - a hole between the standby's end and the run (the standby was
+//!   restored or truncated) is filled from the local live journal when it
+//!   is provably the same file, else it is fatal with recovery steps;
+//! - a run of a newer sequence first renames the finished live file to
+//!   `<name>.<sequence>`, resumably.
+//!
+//! `apply` runs in the same remote script right after the append, fed from
+//! the standby's file, and moves the standby's applied marker; a batch that
+//! was appended but not applied is applied by the next script.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use logdaemon_sdk::Logger;
+
+use crate::config::Config;
+use crate::error::{fatal, transient, Error, Result};
+use crate::hold::Run;
+use crate::record::{self, Record, TAIL};
+use crate::remote::View;
+use crate::shell::{self, status, Batch, Layout};
+use crate::ssh::{Conn, Output};
+
+/// The last ≤ [`TAIL`] bytes of a standby file up to `end`.
+#[derive(Debug)]
+struct Tail {
+    seq: u64,
+    end: u64,
+    bytes: Vec<u8>,
+}
+
+/// An open connection and what the standby holds.
+struct Link {
+    conn: Conn,
+    view: View,
+}
+
+/// The standby side of the listener: connection, remote view, durable record.
+pub struct Standby {
+    cfg: Config,
+    log: Logger,
+    layout: Layout,
+    journal_path: PathBuf,
+    record_path: PathBuf,
+    target: String,
+    link: Option<Link>,
+    tail: Option<Tail>,
+}
+
+impl Standby {
+    pub fn new(cfg: Config, log: Logger, journal_path: PathBuf, state_dir: &std::path::Path) -> Result<Standby> {
+        let live = journal_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| fatal(format!("journal path {} has no UTF-8 file name to mirror", journal_path.display())))?
+            .to_string();
+        let target = format!("{}@{}:{}:{}", cfg.user, cfg.host, cfg.port, cfg.remote_dir);
+        let layout = Layout { dir: cfg.remote_dir.clone(), live };
+        Ok(Standby { cfg, log, layout, journal_path, record_path: record::path(state_dir), target, link: None, tail: None })
+    }
+
+    /// Drops the connection and everything believed about the standby.
+    pub fn reset(&mut self) {
+        self.link = None;
+        self.tail = None;
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The negotiated cipher of the open connection.
+    pub fn cipher(&self) -> Option<String> {
+        self.link.as_ref().map(|l| l.conn.cipher())
+    }
+
+    /// Sends a keepalive when connected; drops a dead connection quietly
+    /// (the next batch reconnects).
+    pub fn keepalive(&mut self) {
+        if let Some(l) = &self.link {
+            if let Err(e) = l.conn.keepalive() {
+                self.log.warn(&format!("connection to the standby lost: {e}"));
+                self.reset();
+            }
+        }
+    }
+
+    /// Connects and reconciles with the standby unless already connected.
+    pub fn connect(&mut self) -> Result<()> {
+        if self.link.is_some() {
+            return Ok(());
+        }
+        let conn = Conn::open(&self.cfg)?;
+        let rec = record::load(&self.record_path)?;
+        let rec = match rec {
+            Some(r) if r.target != self.target => {
+                self.log.warn(&format!(
+                    "{} describes the standby {}, not {}: ignoring it and checking the new standby against the journal",
+                    self.record_path.display(),
+                    r.target,
+                    self.target
+                ));
+                None
+            }
+            r => r,
+        };
+        let seqs: Vec<u64> = rec.iter().map(|r| r.sequence).collect();
+        let out = conn.capture(&self.layout.query(&seqs))?;
+        let view = View::parse(&String::from_utf8_lossy(&out), &self.layout)?.ok_or_else(|| {
+            fatal(format!(
+                "remote_dir {} does not exist on {} (or `{}` cannot enter it): create it, owned by `{}`",
+                self.cfg.remote_dir, self.cfg.host, self.cfg.user, self.cfg.user
+            ))
+        })?;
+        self.log.info(&format!(
+            "connected to {} ({}): live sequence {:?}, {} bytes, applied {:?}",
+            self.target,
+            conn.cipher(),
+            view.live_seq,
+            view.live_size.map_or("no".into(), |n| n.to_string()),
+            view.applied
+        ));
+        let mut link = Link { conn, view };
+        if let Some(r) = &rec {
+            if let Some(tail) = self.check_record(&link, r)? {
+                self.tail = Some(tail);
+                if self.cfg.apply.is_some() {
+                    // A batch appended but not applied before a crash or a
+                    // failure: apply it now rather than wait for more data.
+                    let live_seq = link.view.live_seq.unwrap_or(r.sequence);
+                    let from = link.view.applied.unwrap_or((live_seq, 0));
+                    let pieces = shell::apply_pieces(&self.layout, from, (r.sequence, r.size), live_seq);
+                    if !pieces.is_empty() {
+                        self.log.info(&format!("applying the standby from {from:?} up to {:?}", (r.sequence, r.size)));
+                        let batch = Batch { apply: pieces, fsync: self.cfg.fsync, ..Default::default() };
+                        let out = link.conn.run(&batch.script(&self.layout, self.cfg.apply.as_deref()), &mut |_| Ok(()), self.cfg.command_timeout)?;
+                        self.check_status(&out)?;
+                        link.view.applied = Some((r.sequence, r.size));
+                    }
+                }
+            }
+        }
+        self.link = Some(link);
+        Ok(())
+    }
+
+    /// Checks the standby against our record. Returns the verified tail, or
+    /// `None` when the standby is shorter than recorded (it is then treated
+    /// as behind and filled from the journal where possible).
+    fn check_record(&self, link: &Link, r: &Record) -> Result<Option<Tail>> {
+        let (file, size) = link.view.file_of(&self.layout, r.sequence);
+        match size {
+            Some(n) if n >= r.size => {
+                let from = r.size - r.tail_len;
+                let bytes = read(&link.conn, &self.layout, &file, from, r.tail_len)?;
+                if !r.matches_tail(&bytes) {
+                    return Err(fatal(format!(
+                        "the standby's {}/{file} differs from what was sent: its {} bytes before offset {} (sequence {}) are not the bytes shipped there. \
+                         The standby was changed or replaced. Nothing more is sent. Recovery: {}",
+                        self.layout.dir,
+                        r.tail_len,
+                        r.size,
+                        r.sequence,
+                        self.recovery(&file)
+                    )));
+                }
+                Ok(Some(Tail { seq: r.sequence, end: r.size, bytes }))
+            }
+            _ => {
+                self.log.warn(&format!(
+                    "the standby's {}/{file} has {} bytes but {} were shipped (sequence {}): it was truncated or restored; the missing part is resent from the journal if it is still there",
+                    self.layout.dir,
+                    size.map_or("no".into(), |n| n.to_string()),
+                    r.size,
+                    r.sequence
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    fn recovery(&self, file: &str) -> String {
+        format!(
+            "check {dir}/{file} on the standby against the journal; to rebuild the standby from the journal, \
+             remove (or truncate to the last good transaction) {dir}/{file} and every later file and the markers {dir}/{m} and {dir}/{a}, \
+             delete {rec}, and set this listener's checkpoint to match (`logdaemon checkpoint set`); see the hot-backup documentation",
+            dir = self.layout.dir,
+            m = shell::MARKER,
+            a = shell::APPLIED,
+            rec = self.record_path.display()
+        )
+    }
+
+    /// Makes the standby hold `run` (which ends on a safe boundary) and
+    /// applies up to its end.
+    pub fn ship(&mut self, run: &Run<'_>) -> Result<()> {
+        self.connect()?;
+        let link = self.link.as_ref().expect("connected");
+        let seq = run.sequence;
+        let end = run.end();
+        let mut batch = Batch { fsync: self.cfg.fsync, ..Default::default() };
+        let (file, size) = match link.view.live_seq {
+            None => {
+                batch.rotate = Some((None, seq));
+                (self.layout.live.clone(), link.view.live_size.unwrap_or(0))
+            }
+            Some(ls) if seq > ls => {
+                batch.rotate = Some((Some(ls), seq));
+                (self.layout.live.clone(), 0)
+            }
+            Some(ls) if seq == ls && link.view.live_size.is_some() => (self.layout.live.clone(), link.view.live_size.unwrap_or(0)),
+            Some(_) => {
+                // An older, already rotated file: it can only be compared.
+                let (name, size) = link.view.file_of(&self.layout, seq);
+                (name, size.unwrap_or(0))
+            }
+        };
+        let appendable = file == self.layout.live;
+
+        // Bytes the standby already has: compare, then skip.
+        let mut at = run.offset;
+        if at < size {
+            let n = end.min(size) - at;
+            let theirs = read(&link.conn, &self.layout, &file, at, n)?;
+            let ours = &run.bytes[..n as usize];
+            if let Some(i) = first_difference(&theirs, ours) {
+                return Err(fatal(format!(
+                    "the standby's {}/{file} differs from the journal at offset {} (sequence {seq}): the standby has other bytes where the journal's were sent before. \
+                     Nothing more is sent. Recovery: {}",
+                    self.layout.dir,
+                    at + i as u64,
+                    self.recovery(&file)
+                )));
+            }
+            at += n;
+        }
+        // A hole before the run: fill it from the local journal.
+        let mut fill = None;
+        if at > size {
+            if !appendable {
+                return Err(fatal(format!(
+                    "the standby's rotated {}/{file} ends at offset {size} but the journal (sequence {seq}) continues at offset {at}; \
+                     the missing bytes cannot be appended to a rotated file. Recovery: {}",
+                    self.layout.dir,
+                    self.recovery(&file)
+                )));
+            }
+            fill = Some(self.local_fill(link, &file, seq, size, run)?);
+        }
+        if at < end && !appendable {
+            return Err(fatal(format!(
+                "the standby's rotated {}/{file} is {size} bytes, shorter than the journal's {end} bytes of sequence {seq}. Recovery: {}",
+                self.layout.dir,
+                self.recovery(&file)
+            )));
+        }
+        let data = &run.bytes[(at - run.offset) as usize..];
+        let fill_len = fill.as_ref().map_or(0, |f: &Fill| f.len);
+        let append_len = fill_len + data.len() as u64;
+        if append_len > 0 {
+            batch.append = Some((size, append_len));
+        }
+        let live_after = if batch.rotate.is_some() { seq } else { link.view.live_seq.unwrap_or(seq) };
+        if self.cfg.apply.is_some() {
+            let from = link.view.applied.unwrap_or((link.view.live_seq.unwrap_or(seq), 0));
+            batch.apply = shell::apply_pieces(&self.layout, from, (seq, end), live_after);
+        }
+        if let Some((old, new)) = batch.rotate {
+            self.log.info(&format!("rotating the standby: live sequence {old:?} -> {new}"));
+        }
+        if batch.rotate.is_some() || batch.append.is_some() || !batch.apply.is_empty() {
+            let script = batch.script(&self.layout, self.cfg.apply.as_deref());
+            let journal_path = self.journal_path.clone();
+            let mut feed = |w: &mut dyn Write| -> Result<()> {
+                if let Some(f) = &fill {
+                    copy_local(&journal_path, f, w)?;
+                }
+                w.write_all(data).map_err(|e| transient(format!("sending to the standby: {e}")))
+            };
+            let out = link.conn.run(&script, &mut feed, self.cfg.command_timeout)?;
+            self.check_status(&out)?;
+        }
+
+        // The standby now holds `run`: remember it.
+        let link = self.link.as_mut().expect("connected");
+        if batch.rotate.is_some() {
+            link.view.live_seq = Some(seq);
+            link.view.live_size = Some(0);
+        }
+        if appendable {
+            let grown = link.view.live_size.unwrap_or(0).max(end);
+            link.view.live_size = Some(grown);
+            link.view.sizes.insert(self.layout.live.clone(), grown);
+        }
+        if self.cfg.apply.is_some() {
+            link.view.applied = Some((seq, end)).max(link.view.applied);
+        }
+        self.update_tail(&file, run)?;
+        let tail = self.tail.as_ref().expect("tail set");
+        record::store(&self.record_path, &Record::new(&self.target, seq, end, &tail.bytes))?;
+        Ok(())
+    }
+
+    fn update_tail(&mut self, file: &str, run: &Run<'_>) -> Result<()> {
+        let end = run.end();
+        let keep = |mut v: Vec<u8>| {
+            if v.len() > TAIL {
+                v.drain(..v.len() - TAIL);
+            }
+            v
+        };
+        let bytes = match self.tail.take() {
+            Some(t) if t.seq == run.sequence && t.end == run.offset => {
+                let mut v = t.bytes;
+                v.extend_from_slice(run.bytes);
+                keep(v)
+            }
+            _ if run.offset == 0 || run.bytes.len() >= TAIL => keep(run.bytes.to_vec()),
+            _ => {
+                let link = self.link.as_ref().expect("connected");
+                let from = end.saturating_sub(TAIL as u64);
+                let mut v = read(&link.conn, &self.layout, file, from, run.offset - from)?;
+                v.extend_from_slice(run.bytes);
+                keep(v)
+            }
+        };
+        self.tail = Some(Tail { seq: run.sequence, end, bytes });
+        Ok(())
+    }
+
+    /// Proves the local journal is the file the standby's `file` mirrors and
+    /// returns the range `[size, run.offset)` to send from it.
+    fn local_fill(&self, link: &Link, file: &str, seq: u64, size: u64, run: &Run<'_>) -> Result<Fill> {
+        let behind = |why: String| {
+            fatal(format!(
+                "the standby's {}/{file} ends at offset {size} but the journal (sequence {seq}) continues at offset {}, and the missing bytes cannot be taken from {}: {why}. \
+                 Recovery: copy the journal's bytes from offset {size} to {} onto the standby by hand, or {}",
+                self.layout.dir,
+                run.offset,
+                self.journal_path.display(),
+                run.offset,
+                self.recovery(file)
+            ))
+        };
+        let mut f = std::fs::File::open(&self.journal_path).map_err(|e| behind(e.to_string()))?;
+        let k = run.bytes.len().min(TAIL);
+        let local = read_local(&mut f, run.offset, k).map_err(|e| behind(e.to_string()))?;
+        if local != run.bytes[..k] {
+            return Err(behind(format!("it holds other bytes at offset {} (it is no longer sequence {seq})", run.offset)));
+        }
+        if size > 0 {
+            let k = size.min(TAIL as u64);
+            let theirs = read(&link.conn, &self.layout, file, size - k, k)?;
+            let mine = read_local(&mut f, size - k, k as usize).map_err(|e| behind(e.to_string()))?;
+            if theirs != mine {
+                return Err(behind(format!("the standby's last bytes before offset {size} differ from the journal's")));
+            }
+        }
+        self.log.warn(&format!(
+            "the standby's {file} is behind: resending bytes {size}..{} of sequence {seq} from {}",
+            run.offset,
+            self.journal_path.display()
+        ));
+        Ok(Fill { from: size, len: run.offset - size })
+    }
+
+    fn check_status(&self, out: &Output) -> Result<()> {
+        let text = out.text();
+        let on = format!("on {}:{}", self.cfg.host, self.cfg.port);
+        match out.status {
+            0 => Ok(()),
+            status::NO_DIR => Err(fatal(format!("remote_dir {} cannot be entered {on}: {text}", self.cfg.remote_dir))),
+            status::ROTATE_CONFLICT => Err(fatal(format!(
+                "{text} in {} {on}: a rotated journal of that name is never overwritten; move it away if it is not the finished live file",
+                self.cfg.remote_dir
+            ))),
+            status::APPLY => Err(Error::Apply(format!("the apply command failed {on}: {text}"))),
+            status::SIZE_BEFORE | status::SIZE_AFTER => Err(transient(format!("the standby's journal changed under us {on}: {text}; re-checking"))),
+            status::IO => Err(transient(format!("writing to {} {on} failed (disk full? permissions?): {text}", self.cfg.remote_dir))),
+            other => Err(transient(format!("the remote script exited with status {other} {on}: {text}"))),
+        }
+    }
+}
+
+/// A range of the local journal to send ahead of a run.
+struct Fill {
+    from: u64,
+    len: u64,
+}
+
+fn copy_local(path: &std::path::Path, f: &Fill, w: &mut dyn Write) -> Result<()> {
+    let err = |e: std::io::Error| fatal(format!("reading {} for the standby: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(err)?;
+    file.seek(SeekFrom::Start(f.from)).map_err(err)?;
+    let mut left = f.len;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = file.read(&mut buf[..want]).map_err(err)?;
+        if n == 0 {
+            return Err(fatal(format!("{} ended while resending it to the standby", path.display())));
+        }
+        w.write_all(&buf[..n]).map_err(|e| transient(format!("sending to the standby: {e}")))?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+fn read_local(f: &mut std::fs::File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut v = vec![0u8; len];
+    f.seek(SeekFrom::Start(offset))?;
+    f.read_exact(&mut v)?;
+    Ok(v)
+}
+
+/// Reads exactly `len` bytes of the standby's `file` from `offset`.
+fn read(conn: &Conn, l: &Layout, file: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let v = conn.capture(&l.read(file, offset, len))?;
+    if v.len() as u64 != len {
+        return Err(transient(format!("reading {}/{file} at offset {offset}: got {} of {len} bytes", l.dir, v.len())));
+    }
+    Ok(v)
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    a.iter().zip(b).position(|(x, y)| x != y).or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
+}
