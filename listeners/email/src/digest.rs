@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use lettre::message::header::ContentType;
+use lettre::message::SinglePart;
 use lettre::Message;
 use logdaemon_sdk::{Entry, Position};
 
@@ -144,7 +144,9 @@ pub fn render(s: &Settings, journal: &str, listener: &str, d: &Digest, id: &str)
     for to in &s.to {
         b = b.to(to.clone());
     }
-    b.header(ContentType::TEXT_PLAIN).body(body)
+    // text/plain; charset=utf-8, MIME-Version 1.0, and the transfer
+    // encoding lettre picks for the content (7bit, quoted-printable, base64).
+    b.singlepart(SinglePart::plain(body))
 }
 
 #[cfg(test)]
