@@ -241,10 +241,12 @@ fn keep_previous(state_dir: &Path, current: &Path, temp: &Path) -> Result<(), St
         }
     }
     let previous = state_dir.join(PREVIOUS_FILE_NAME);
-    fs::rename(&link, &previous).map_err(|e| {
-        let _ = fs::remove_file(&link);
-        StateError::io(previous, "keep the previous checkpoint (rename)", e)
-    })
+    let renamed = fs::rename(&link, &previous);
+    // When `previous` already is a link to the current checkpoint (a crash
+    // came between this rename and the next one), rename(2) succeeds
+    // without doing anything and leaves `link` behind.
+    let _ = fs::remove_file(&link);
+    renamed.map_err(|e| StateError::io(previous, "keep the previous checkpoint (rename)", e))
 }
 
 /// Makes the renames in `dir` durable.

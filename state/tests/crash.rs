@@ -27,7 +27,13 @@ const SEED_ENV: &str = "LOGDAEMON_STATE_CRASH_SEED";
 /// enough for kills to land in the middle of it.
 const LISTENERS: u64 = 400;
 const MAX_KILLS: usize = 400;
-const TIME_BUDGET: Duration = Duration::from_secs(5);
+/// How long to keep killing once the test has exercised enough.
+const TIME_BUDGET: Duration = Duration::from_secs(4);
+/// How long to try, on a loaded machine, to exercise enough: at least
+/// `MIN_KILLS` kills, `MIN_SAVES` completed saves, and one kill mid-save.
+const HARD_LIMIT: Duration = Duration::from_secs(30);
+const MIN_KILLS: usize = 20;
+const MIN_SAVES: u64 = 10;
 
 fn main() {
     if let Ok(dir) = std::env::var(WRITER_ENV) {
@@ -123,7 +129,14 @@ fn kill_the_writer_at_random_moments() {
     let started = Instant::now();
     let (mut last, mut kills, mut mid_save, mut first_save_at) = (0u64, 0usize, 0usize, None);
     let mut temps = BTreeSet::new();
-    while kills < MAX_KILLS && started.elapsed() < TIME_BUDGET {
+    let mut stalled = 0u64; // kills in a row after which the version had not moved
+    let enough = |kills: usize, last: u64, mid_save: usize| {
+        kills >= MIN_KILLS && last >= MIN_SAVES && mid_save >= 1
+    };
+    while kills < MAX_KILLS
+        && (started.elapsed() < TIME_BUDGET || !enough(kills, last, mid_save))
+        && started.elapsed() < HARD_LIMIT
+    {
         let mut child = Command::new(&exe)
             .env(WRITER_ENV, dir.path())
             .env(FIRST_ENV, (last + 1).to_string())
@@ -133,8 +146,9 @@ fn kill_the_writer_at_random_moments() {
             .spawn()
             .unwrap();
         // Where the writer dies: anywhere from before its first save to
-        // several saves in.
-        std::thread::sleep(Duration::from_micros(next() % 30_000));
+        // several saves in. When the writer makes no progress (a slow,
+        // loaded machine) it is given longer.
+        std::thread::sleep(Duration::from_micros(next() % (30_000 + stalled * 20_000)));
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
         assert!(
@@ -157,6 +171,7 @@ fn kill_the_writer_at_random_moments() {
                     n >= last,
                     "after kill {kills}: the checkpoint went back from version {last} to {n}"
                 );
+                stalled = if n == last { stalled + 1 } else { 0 };
                 last = n;
                 first_save_at.get_or_insert(kills);
             }

@@ -119,6 +119,18 @@ fn leftover_temporary_files_do_not_break_loads_and_go_with_the_next_save() {
 }
 
 #[test]
+fn saving_after_a_crash_between_the_two_renames_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    sample(100).save(dir.path()).unwrap();
+    // The crash left the previous save and the checkpoint as one file.
+    fs::hard_link(dir.path().join(FILE_NAME), dir.path().join(PREVIOUS_FILE_NAME)).unwrap();
+    sample(200).save(dir.path()).unwrap();
+    assert_eq!(names(dir.path()), [FILE_NAME, PREVIOUS_FILE_NAME]);
+    assert_eq!(Checkpoint::load_file(&dir.path().join(PREVIOUS_FILE_NAME)).unwrap(), sample(100));
+    assert_eq!(Checkpoint::load(dir.path()).unwrap(), Some(sample(200)));
+}
+
+#[test]
 fn save_refuses_a_checkpoint_that_could_not_be_loaded_and_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     sample(100).save(dir.path()).unwrap();
