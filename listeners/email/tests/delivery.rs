@@ -304,3 +304,18 @@ fn a_rejected_recipient_is_fatal_or_skipped_and_reported() {
     assert_eq!(msgs.len(), 1);
     assert_eq!(body_lines(&msgs[0]), texts[2..]);
 }
+
+#[test]
+fn starttls_is_required_and_never_falls_back_to_plain_text() {
+    // The test server offers no STARTTLS: the message must not go out in clear.
+    let mut w = World::new("lines", "max_entries = 1");
+    w.config = w.config.replace("tls = \"none\"", "tls = \"starttls\"");
+    let texts: Vec<String> = vec!["secret".into()];
+    let mut h = Host::new(lines(&texts));
+    let mut l = w.open(h.acked).unwrap();
+    let f = h.step(&mut l, 1).unwrap_err();
+    assert_eq!(f.kind, FailureKind::Retry, "{f}");
+    assert!(f.message.to_ascii_lowercase().contains("starttls"), "{}", f.message);
+    assert!(w.srv.messages().is_empty());
+    assert_eq!(h.acked, h.journal.entries()[0].start());
+}
