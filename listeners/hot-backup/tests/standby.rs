@@ -1,0 +1,273 @@
+//! The listener against a real sshd on loopback: byte-identical mirroring
+//! across rotations, exactly-once reconnects, transaction consistency,
+//! server restarts, apply, and refusal of untrusted hosts and keys.
+
+mod common;
+
+use common::*;
+use logdaemon_sdk::testing::Batch;
+use logdaemon_sdk::{Ack, Listener, Position};
+
+#[test]
+fn mirrors_the_journal_and_its_rotated_predecessors_byte_for_byte() {
+    let env = Env::new();
+    let (a, b, c) = (journal(0, 40), journal(1, 25), journal(2, 30));
+    std::fs::write(env.journal_path(), &c).unwrap();
+    let recs = stream(&[(5, &a), (6, &b), (7, &c)]);
+    let mut l = env.open("");
+    let mut host = Host::new(&recs, 9);
+    host.run(&mut l);
+    assert_eq!(host.acked, recs.len(), "everything acknowledged once the last transaction closed");
+    assert_eq!(env.remote_file("journal.5"), a);
+    assert_eq!(env.remote_file("journal.6"), b);
+    assert_eq!(env.remote_file("journal"), c);
+    assert_eq!(env.remote_file(".logdaemon-standby"), b"7\n");
+    let names: Vec<String> = env.remote_listing().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, [".logdaemon-standby", "journal", "journal.5", "journal.6"]);
+}
+
+#[test]
+fn ships_only_whole_transactions_and_acknowledges_up_to_the_last_one() {
+    let env = Env::new();
+    let recs: Vec<&[u8]> = vec![
+        b"@pv@ 0 @db.counters@ @change@ 1 \n",
+        b"@pv@ 0 @db.desc@ 1 @first\nchange@ \n",
+        b"@ex@ 12 1700000000\n",
+        b"@pv@ 0 @db.counters@ @change@ 2 \n",
+    ];
+    let tx1: Vec<u8> = recs[..3].concat();
+    let mut l = env.open("");
+    let b = Batch::p4("p4", 1, 0, &recs);
+    let ack = l.listen(b.entries()).unwrap();
+    assert_eq!(ack, Ack::Upto(b.entries()[3].start()));
+    assert_eq!(env.remote_file("journal"), tx1, "the standby ends on the transaction boundary");
+
+    // The rest of the open transaction, still without its @ex@: nothing new is shipped.
+    let b2 = Batch::p4("p4", 1, b.entries()[3].end().offset, &[b"@pv@ 0 @db.desc@ 2 @second@ \n"]);
+    assert_eq!(l.listen(b2.entries()).unwrap(), Ack::Upto(b.entries()[3].start()));
+    assert_eq!(l.flush().unwrap(), Ack::Upto(b.entries()[3].start()));
+    assert_eq!(env.remote_file("journal"), tx1);
+
+    let b3 = Batch::p4("p4", 1, b2.entries()[0].end().offset, &[b"@ex@ 12 1700000001\n"]);
+    assert_eq!(l.listen(b3.entries()).unwrap(), Ack::All);
+    let mut all = tx1.clone();
+    all.extend_from_slice(recs[3]);
+    all.extend_from_slice(b"@pv@ 0 @db.desc@ 2 @second@ \n@ex@ 12 1700000001\n");
+    assert_eq!(env.remote_file("journal"), all);
+}
+
+#[test]
+fn after_a_crash_the_standby_ahead_of_the_host_gets_no_duplicate_bytes() {
+    let env = Env::new();
+    let data = journal(3, 60);
+    std::fs::write(env.journal_path(), &data).unwrap();
+    let recs = stream(&[(1, &data)]);
+    {
+        let mut l = env.open("");
+        let mut host = Host::new(&recs, 11);
+        for _ in 0..4 {
+            host.step(&mut l).unwrap();
+        }
+        // The listener (and the host) die here; the host's checkpoint is far behind.
+    }
+    let shipped = env.remote_file("journal").len();
+    assert!(shipped > 0);
+    let cursor = Position { sequence: 1, offset: recs[5].off, line: 0 };
+    let mut l = env.open_with(&env.config(""), cursor).unwrap();
+    let mut host = Host::at(&recs, 7, cursor);
+    host.run(&mut l);
+    assert_eq!(env.remote_file("journal"), data);
+}
+
+#[test]
+fn a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset() {
+    let env = Env::new();
+    let data = journal(4, 50);
+    let recs = stream(&[(1, &data)]);
+    {
+        let mut l = env.open("");
+        let mut host = Host::new(&recs, 200);
+        host.run(&mut l);
+    }
+    // Damage one byte early in the standby's file (outside the last 4 KiB,
+    // so only the comparison of redelivered bytes can notice).
+    let mut remote = env.remote_file("journal");
+    let at = 100;
+    remote[at] ^= 0x20;
+    std::fs::write(env.remote().join("journal"), &remote).unwrap();
+    let mut l = env.open("");
+    let mut host = Host::new(&recs, 200);
+    let msg = assert_fatal(host.step(&mut l));
+    assert!(msg.contains("/journal differs from the journal at offset 100 "), "{msg}");
+    assert!(msg.contains("logdaemon checkpoint set"), "{msg}");
+    assert_eq!(env.remote_file("journal"), remote, "a differing standby is never overwritten");
+}
+
+#[test]
+fn a_standby_restored_to_an_older_state_is_filled_from_the_live_journal() {
+    let env = Env::new();
+    let data = journal(5, 60);
+    std::fs::write(env.journal_path(), &data).unwrap();
+    let recs = stream(&[(1, &data)]);
+    let ends = ex_ends(&data);
+    let half = index_of(&recs, Position { sequence: 1, offset: ends[40], line: 0 });
+    {
+        let mut l = env.open("");
+        let mut host = Host::new(&recs[..half], 10);
+        host.run(&mut l);
+    }
+    assert_eq!(env.remote_file("journal"), &data[..ends[40] as usize]);
+    // The standby is restored from a backup that ends at transaction 20.
+    std::fs::write(env.remote().join("journal"), &data[..ends[20] as usize]).unwrap();
+    let cursor = Position { sequence: 1, offset: ends[40], line: 0 };
+    let mut l = env.open_with(&env.config(""), cursor).unwrap();
+    let mut host = Host::at(&recs, 10, cursor);
+    host.run(&mut l);
+    assert_eq!(env.remote_file("journal"), data);
+
+    // When the live journal is no longer that file, it is fatal with instructions.
+    std::fs::write(env.remote().join("journal"), &data[..ends[20] as usize]).unwrap();
+    std::fs::write(env.journal_path(), journal(6, 60)).unwrap();
+    let more = b"@pv@ 0 @db.counters@ @x@ 9 \n@ex@ 1 2\n".to_vec();
+    let mut l = env.open_with(&env.config(""), Position { sequence: 1, offset: data.len() as u64, line: 0 }).unwrap();
+    let b = Batch::p4("p4", 1, data.len() as u64, &split_p4(&more).iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let msg = assert_fatal(l.listen(b.entries()));
+    assert!(msg.contains(&format!("ends at offset {} but the journal (sequence 1) continues at offset {}", ends[20], data.len())), "{msg}");
+    assert!(msg.contains("copy the journal's bytes"), "{msg}");
+    assert_eq!(env.remote_file("journal"), &data[..ends[20] as usize]);
+}
+
+#[test]
+fn sshd_killed_mid_stream_is_retried_then_caught_up_with_nothing_lost() {
+    let mut env = Env::new();
+    let (a, b) = (journal(7, 40), journal(8, 40));
+    std::fs::write(env.journal_path(), &b).unwrap();
+    let recs = stream(&[(3, &a), (4, &b)]);
+    let mut l = env.open("");
+    let mut host = Host::new(&recs, 8);
+    let mut retries = 0;
+    let mut calls = 0;
+    while !host.done() {
+        calls += 1;
+        if calls == 5 || calls == 14 {
+            env.sshd.stop();
+            let f = assert_retry(host.step(&mut l));
+            assert!(f.message.contains("127.0.0.1"), "{}", f.message);
+            retries += 1;
+            // Still down: the host backs off and tries again.
+            assert_retry(host.step(&mut l));
+            env.sshd.restart().unwrap();
+            continue;
+        }
+        host.step(&mut l).unwrap_or_else(|f| panic!("call {calls}: {f}"));
+    }
+    assert_eq!(retries, 2);
+    assert_eq!(env.remote_file("journal.3"), a);
+    assert_eq!(env.remote_file("journal"), b);
+}
+
+#[test]
+fn an_unreachable_standby_is_retried_not_fatal() {
+    let mut env = Env::new();
+    env.sshd.stop();
+    let mut l = env.open("");
+    let b = Batch::p4("p4", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 1 1\n"]);
+    let f = assert_retry(l.listen(b.entries()));
+    assert!(f.message.contains("cannot connect to 127.0.0.1"), "{}", f.message);
+    env.sshd.restart().unwrap();
+    assert_eq!(l.listen(b.entries()).unwrap(), Ack::All);
+    assert_eq!(env.remote_file("journal"), b"@pv@ 0 @db.x@ 1 \n@ex@ 1 1\n");
+}
+
+#[test]
+fn apply_gets_every_transaction_exactly_once_across_a_crash_between_append_and_apply() {
+    let env = Env::new();
+    let (a, b) = (journal(9, 30), journal(10, 30));
+    std::fs::write(env.journal_path(), &b).unwrap();
+    let recs = stream(&[(1, &a), (2, &b)]);
+    let sink = env.tmp.path().join("applied.out");
+    let sizes = env.tmp.path().join("applied.sizes");
+    let crash = env.tmp.path().join("crash-next-apply");
+    let script = env.tmp.path().join("apply.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             # Simulates the standby crashing after the append, before apply: kill the batch.\n\
+             if [ -f '{crash}' ]; then rm -f '{crash}'; kill -9 $PPID; exit 1; fi\n\
+             cat > '{sink}.part' && cat '{sink}.part' >> '{sink}' && wc -c < '{sink}.part' >> '{sizes}'\n",
+            crash = crash.display(),
+            sink = sink.display(),
+            sizes = sizes.display()
+        ),
+    )
+    .unwrap();
+    let extra = format!("apply = [\"sh\", \"{}\"]\n", script.display());
+    let mut l = env.open(&extra);
+    let mut host = Host::new(&recs, 6);
+    let mut calls = 0;
+    let mut crashes = 0;
+    while !host.done() {
+        calls += 1;
+        if calls % 6 == 3 {
+            std::fs::write(&crash, b"").unwrap();
+            if host.step(&mut l).is_err() {
+                crashes += 1;
+            }
+            continue;
+        }
+        host.step(&mut l).unwrap_or_else(|f| panic!("call {calls}: {f}"));
+    }
+    assert!(crashes >= 3, "crashes simulated: {crashes}");
+    let mut both = a.clone();
+    both.extend_from_slice(&b);
+    assert_eq!(std::fs::read(&sink).unwrap(), both, "the applied stream is the journal, exactly once");
+    // Every apply ended on a transaction boundary.
+    let mut bounds: Vec<u64> = ex_ends(&a);
+    bounds.extend(ex_ends(&b).into_iter().map(|e| e + a.len() as u64));
+    let mut total = 0;
+    for line in std::fs::read_to_string(&sizes).unwrap().lines() {
+        total += line.trim().parse::<u64>().unwrap();
+        assert!(bounds.contains(&total), "apply stopped at {total}, not after an @ex@");
+    }
+    assert_eq!(env.remote_file(".logdaemon-applied"), b"2 ".iter().chain(format!("{}\n", b.len()).as_bytes()).copied().collect::<Vec<_>>());
+}
+
+#[test]
+fn unknown_or_mismatched_host_keys_are_fatal_with_the_fingerprint_and_nothing_is_sent() {
+    let env = Env::new();
+    let fp = {
+        let o = std::process::Command::new("ssh-keygen").arg("-lf").arg(env.sshd.known_hosts()).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert!(fp.starts_with("SHA256:"));
+    let line = env.sshd.known_hosts_line().unwrap();
+
+    let empty = env.tmp.path().join("known_hosts.empty");
+    std::fs::write(&empty, "").unwrap();
+    let cfg = env.config("").replace(&env.sshd.known_hosts().display().to_string(), &empty.display().to_string());
+    let msg = assert_fatal(env.open_with(&cfg, Position::default()));
+    assert!(msg.contains("is not in") && msg.contains(&fp) && msg.contains(&line), "{msg}");
+
+    let wrong = env.sshd.wrong_known_hosts().unwrap();
+    let cfg = env.config("").replace(&env.sshd.known_hosts().display().to_string(), &wrong.display().to_string());
+    let msg = assert_fatal(env.open_with(&cfg, Position::default()));
+    assert!(msg.contains("HOST KEY MISMATCH") && msg.contains(&fp) && msg.contains(&line), "{msg}");
+    assert!(env.remote_listing().is_empty(), "nothing was written to the standby");
+    assert!(env.sshd.log().contains("Connection closed by 127.0.0.1") || !env.sshd.log().contains("Accepted publickey"), "{}", env.sshd.log());
+}
+
+#[test]
+fn a_refused_user_key_and_a_readable_key_file_are_fatal_with_clear_messages() {
+    let env = Env::new();
+    let other = env.sshd.other_key("id_stranger").unwrap();
+    let cfg = env.config("").replace(&env.sshd.client_key().display().to_string(), &other.display().to_string());
+    let msg = assert_fatal(env.open_with(&cfg, Position::default()));
+    assert!(msg.contains(&format!("refused the key {}", other.display())) && msg.contains(&format!("user `{}`", env.sshd.user())), "{msg}");
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let msg = assert_fatal(env.open_with(&cfg, Position::default()));
+    assert!(msg.contains("mode 0644") && msg.contains("chmod 600"), "{msg}");
+    assert!(env.remote_listing().is_empty());
+}
