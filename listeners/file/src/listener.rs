@@ -161,7 +161,7 @@ impl Listener for FileListener {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| fatal(format!("cannot create directory {} for the output: {e}", dir.display())))?;
         }
-        let record_file = RecordFile::new(ctx.state_dir);
+        let mut record_file = RecordFile::new(ctx.state_dir);
         let rpath = record_file.path().to_path_buf();
         let record = match record_file.load().map_err(|e| fatal(e.to_string()))? {
             Some(r) => {
