@@ -54,50 +54,16 @@ impl Checkpoint {
             )
         };
 
-        let check_version =
-            |version: Option<&toml::Spanned<toml::Value>>| -> Result<(), StateError> {
-                match version {
-            None => {
-                Err(invalid(
-                    Some(first_content(text)),
-                    InvalidKind::Version,
-                    format!("there is no `version` key; a checkpoint starts with `version = {}` after its comments", crate::FORMAT_VERSION),
-                    format!("add the line if the rest is a checkpoint, or {RESTORE_HINT}"),
-                ))
-            }
-            Some(v) if v.get_ref().as_integer() == Some(i64::from(crate::FORMAT_VERSION)) => Ok(()),
-            Some(v) if !v.get_ref().is_integer() => {
-                Err(invalid(
-                    Some(v.span().start),
-                    InvalidKind::Version,
-                    format!("version must be the integer {}, not {}", crate::FORMAT_VERSION, v.get_ref()),
-                    "write it without quotes".into(),
-                ))
-            }
-            Some(v) => {
-                Err(invalid(
-                    Some(v.span().start),
-                    InvalidKind::Version,
-                    format!(
-                        "version {} is not {}, the only format this logdaemon reads (written by a newer logdaemon?)",
-                        v.get_ref(),
-                        crate::FORMAT_VERSION
-                    ),
-                    "run the logdaemon that wrote it, or set the positions with `logdaemon checkpoint set`".into(),
-                ))
-            }
-        }
-            };
         let raw: RawFile = match toml::from_str::<RawFile>(text) {
             Ok(raw) => {
-                check_version(raw.version.as_ref())?;
+                check_version(raw.version.as_ref(), &invalid, text)?;
                 raw
             }
             Err(e) => {
                 // Wrong shape: a file from another format version says so
                 // rather than listing the keys this version does not know.
                 let probe: VersionProbe = toml::from_str(text).map_err(toml_error)?;
-                check_version(probe.version.as_ref())?;
+                check_version(probe.version.as_ref(), &invalid, text)?;
                 return Err(toml_error(e));
             }
         };
@@ -119,6 +85,42 @@ impl Checkpoint {
             ));
         }
         Ok(model)
+    }
+}
+
+/// Builds an [`StateError::Invalid`] at a byte offset of the text.
+type Invalid<'a> = dyn Fn(Option<usize>, InvalidKind, String, String) -> StateError + 'a;
+
+/// Accepts only `version = 1` (the integer [`crate::FORMAT_VERSION`]).
+fn check_version(
+    version: Option<&toml::Spanned<toml::Value>>,
+    invalid: &Invalid<'_>,
+    text: &str,
+) -> Result<(), StateError> {
+    let expected = crate::FORMAT_VERSION;
+    let Some(v) = version else {
+        return Err(invalid(
+            Some(first_content(text)),
+            InvalidKind::Version,
+            format!("there is no `version` key; a checkpoint starts with `version = {expected}` after its comments"),
+            format!("add the line if the rest is a checkpoint, or {RESTORE_HINT}"),
+        ));
+    };
+    let at = Some(v.span().start);
+    match v.get_ref().as_integer() {
+        Some(n) if n == i64::from(expected) => Ok(()),
+        Some(n) => Err(invalid(
+            at,
+            InvalidKind::Version,
+            format!("version {n} is not {expected}, the only format this logdaemon reads (written by a newer logdaemon?)"),
+            "run the logdaemon that wrote it, or set the positions with `logdaemon checkpoint set`".into(),
+        )),
+        None => Err(invalid(
+            at,
+            InvalidKind::Version,
+            format!("version must be the integer {expected}, not {}", v.get_ref()),
+            "write it without quotes".into(),
+        )),
     }
 }
 

@@ -123,10 +123,17 @@ fn saving_after_a_crash_between_the_two_renames_leaves_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     sample(100).save(dir.path()).unwrap();
     // The crash left the previous save and the checkpoint as one file.
-    fs::hard_link(dir.path().join(FILE_NAME), dir.path().join(PREVIOUS_FILE_NAME)).unwrap();
+    fs::hard_link(
+        dir.path().join(FILE_NAME),
+        dir.path().join(PREVIOUS_FILE_NAME),
+    )
+    .unwrap();
     sample(200).save(dir.path()).unwrap();
     assert_eq!(names(dir.path()), [FILE_NAME, PREVIOUS_FILE_NAME]);
-    assert_eq!(Checkpoint::load_file(&dir.path().join(PREVIOUS_FILE_NAME)).unwrap(), sample(100));
+    assert_eq!(
+        Checkpoint::load_file(&dir.path().join(PREVIOUS_FILE_NAME)).unwrap(),
+        sample(100)
+    );
     assert_eq!(Checkpoint::load(dir.path()).unwrap(), Some(sample(200)));
 }
 
