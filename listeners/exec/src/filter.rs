@@ -55,7 +55,10 @@ impl Filter {
                 _ => return false,
             }
         }
-        self.regex.as_ref().map_or(true, |r| r.is_match(e.raw()))
+        match &self.regex {
+            None => true,
+            Some(r) => r.is_match(e.raw()),
+        }
     }
 }
 

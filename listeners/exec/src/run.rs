@@ -81,7 +81,6 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
     let pid = child.id() as libc::pid_t;
 
     if let (Some(data), Some(mut pipe)) = (inv.stdin, child.stdin.take()) {
-        let logger = logger;
         // Detached: it ends when the data is written or the pipe breaks.
         thread::spawn(move || match pipe.write_all(&data) {
             Ok(()) => {}

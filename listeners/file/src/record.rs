@@ -136,7 +136,7 @@ impl RecordFile {
         for (i, slot) in data.chunks(SLOT).take(2).enumerate() {
             match parse_slot(slot) {
                 Ok((g, r)) => {
-                    if best.as_ref().map_or(true, |(b, _)| *b < g) {
+                    if !matches!(&best, Some((b, _)) if *b >= g) {
                         best = Some((g, r));
                     }
                 }
