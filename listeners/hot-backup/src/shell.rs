@@ -3,7 +3,7 @@
 //! Nothing is installed on the standby: every step is a short script built
 //! here from names and numbers only, each word single-quoted. Journal data
 //! never appears in a command line; it travels on the channel's stdin
-//! (`cat >> file`) or is read back from the remote file for `apply`.
+//! (`head -c N >> file`) or is read back from the remote file for `apply`.
 //! Needs `sh`, `cat`, `wc`, `tail`, `head`, `mv` and `sync` (GNU coreutils,
 //! BusyBox or BSD) on the standby.
 
@@ -67,7 +67,8 @@ impl Layout {
 
     /// Prints `len` bytes of `name` from `offset`.
     pub fn read(&self, name: &str, offset: u64, len: u64) -> String {
-        format!("{}tail -c +{} {} | head -c {len}\n", self.cd(), offset + 1, quote(&format!("./{name}")))
+        let f = quote(&format!("./{name}"));
+        format!("{}[ -f {f} ] || exit 3\ntail -c +{} {f} 2>/dev/null | head -c {len}\n", self.cd(), offset + 1)
     }
 }
 
@@ -126,7 +127,7 @@ impl Batch {
                 l.live,
                 status::SIZE_BEFORE
             );
-            s += &format!("cat >> {live} || {{ echo 'append to {} failed' >&2; exit {io}; }}\n", l.live);
+            s += &format!("head -c {len} >> {live} || {{ echo 'append to {} failed' >&2; exit {io}; }}\n", l.live);
             s += &format!(
                 "n=$(wc -c < {live}) || exit {io}\n[ \"$n\" -eq {end} ] || {{ echo \"{} is $n bytes after the append, expected {end}\" >&2; exit {}; }}\n",
                 l.live,

@@ -26,6 +26,13 @@ pub struct Conn {
     sess: Session,
     io_timeout: Duration,
     what: String,
+    shell: Option<Shell>,
+}
+
+/// The remote shell loop's channel and the token that ends each answer.
+struct Shell {
+    ch: ssh2::Channel,
+    token: String,
 }
 
 /// What a finished remote command said.
@@ -99,7 +106,7 @@ impl Conn {
         if !cfg.keepalive.is_zero() {
             sess.set_keepalive(true, cfg.keepalive.as_secs().clamp(2, u64::from(u32::MAX)) as u32);
         }
-        Ok(Conn { sess, io_timeout: cfg.io_timeout, what })
+        Ok(Conn { sess, io_timeout: cfg.io_timeout, what, shell: None })
     }
 
     /// The negotiated cipher (client to server), for logs and benchmarks.
@@ -112,60 +119,96 @@ impl Conn {
         self.sess.keepalive_send().map(|_| ()).map_err(|e| net(&format!("keepalive to {}", self.what), e))
     }
 
-    /// Runs `script` with stderr merged into stdout; `feed` writes its stdin.
-    /// Waiting for the command to finish may take up to `timeout`.
-    pub fn run(&self, script: &str, feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>, timeout: Duration) -> Result<Output> {
-        let ctx = || format!("remote command on {}", self.what);
-        let mut ch = self.sess.channel_session().map_err(|e| net(&ctx(), e))?;
-        ch.handle_extended_data(ExtendedData::Merge).map_err(|e| net(&ctx(), e))?;
-        ch.exec(script).map_err(|e| net(&ctx(), e))?;
-        {
-            let mut w = ChunkWriter { ch: &mut ch };
-            feed(&mut w)?;
+    /// Runs `script` on the standby with stderr merged into stdout; `feed`
+    /// writes exactly the bytes the script reads from stdin (`head -c N`).
+    /// Waiting for the script to finish may take up to `timeout`. With
+    /// `keep_all` the whole output is returned, else only its last 64 KiB.
+    ///
+    /// All scripts of a connection run one after the other in one remote
+    /// shell started on the first call (see [`SHELL_LOOP`]): one exec channel
+    /// per connection, not per batch, so a batch costs one round trip and no
+    /// login-shell start-up.
+    pub fn run(
+        &mut self,
+        script: &str,
+        feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+        timeout: Duration,
+        keep_all: bool,
+    ) -> Result<Output> {
+        let what = self.what.clone();
+        let ctx = || format!("remote shell on {what}");
+        if self.shell.is_none() {
+            let mut ch = self.sess.channel_session().map_err(|e| net(&ctx(), e))?;
+            ch.handle_extended_data(ExtendedData::Merge).map_err(|e| net(&ctx(), e))?;
+            let token = format!("@@logdaemon-done-{:016x}", xxhash_rust::xxh3::xxh3_64(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes()));
+            ch.exec(&SHELL_LOOP.replace("TOKEN", &token)).map_err(|e| net(&ctx(), e))?;
+            self.shell = Some(Shell { ch, token });
         }
-        ch.send_eof().map_err(|e| net(&ctx(), e))?;
+        let shell = self.shell.as_mut().expect("shell open");
+        {
+            let mut w = ChunkWriter { ch: &mut shell.ch };
+            w.write_all(format!("{}\n", script.len()).as_bytes()).map_err(|e| net(&ctx(), e))?;
+            w.write_all(script.as_bytes()).map_err(|e| net(&ctx(), e))?;
+            feed(&mut w)?;
+            w.flush().map_err(|e| net(&ctx(), e))?;
+        }
         self.sess.set_timeout(ms(timeout));
+        let marker = format!("\n{} ", shell.token).into_bytes();
         let r = (|| {
             let mut out = Vec::new();
-            let mut buf = vec![0u8; 64 * 1024];
+            let mut buf = vec![0u8; 256 * 1024];
             loop {
-                let n = ch.read(&mut buf).map_err(|e| net(&ctx(), e))?;
+                let n = shell.ch.read(&mut buf).map_err(|e| net(&ctx(), e))?;
                 if n == 0 {
-                    break;
+                    return Err(transient(format!(
+                        "{} ended unexpectedly: {}",
+                        ctx(),
+                        String::from_utf8_lossy(&out[out.len().saturating_sub(2000)..]).trim()
+                    )));
                 }
+                let from = out.len().saturating_sub(marker.len() + 16);
                 out.extend_from_slice(&buf[..n]);
-                if out.len() > 2 * KEEP_OUTPUT {
+                if let Some(at) = find(&out[from..], &marker).map(|i| i + from) {
+                    let rest = &out[at + marker.len()..];
+                    if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                        let status = std::str::from_utf8(&rest[..nl])
+                            .ok()
+                            .and_then(|s| s.trim().parse::<i32>().ok())
+                            .ok_or_else(|| transient(format!("{}: garbled status line", ctx())))?;
+                        out.truncate(at);
+                        return Ok(Output { status, out });
+                    }
+                }
+                if !keep_all && out.len() > 2 * KEEP_OUTPUT {
                     out.drain(..out.len() - KEEP_OUTPUT);
                 }
             }
-            ch.wait_close().map_err(|e| net(&ctx(), e))?;
-            if let Some(sig) = ch.exit_signal().ok().and_then(|s| s.exit_signal) {
-                return Err(transient(format!("{} was killed by signal {sig}: {}", ctx(), String::from_utf8_lossy(&out).trim())));
-            }
-            let status = ch.exit_status().map_err(|e| net(&ctx(), e))?;
-            Ok(Output { status, out })
         })();
         self.sess.set_timeout(ms(self.io_timeout));
         r
     }
 
-    /// Runs `script` without stdin and returns exactly its stdout (stderr is
-    /// dropped); a non-zero status is an error.
-    pub fn capture(&self, script: &str) -> Result<Vec<u8>> {
-        let ctx = || format!("remote command on {}", self.what);
-        let mut ch = self.sess.channel_session().map_err(|e| net(&ctx(), e))?;
-        ch.handle_extended_data(ExtendedData::Ignore).map_err(|e| net(&ctx(), e))?;
-        ch.exec(script).map_err(|e| net(&ctx(), e))?;
-        ch.send_eof().map_err(|e| net(&ctx(), e))?;
-        let mut out = Vec::new();
-        ch.read_to_end(&mut out).map_err(|e| net(&ctx(), e))?;
-        ch.wait_close().map_err(|e| net(&ctx(), e))?;
-        let status = ch.exit_status().map_err(|e| net(&ctx(), e))?;
-        if status != 0 {
-            return Err(transient(format!("{} exited with status {status}", ctx())));
+    /// Runs `script` without stdin and returns exactly its output; a
+    /// non-zero status is an error.
+    pub fn capture(&mut self, script: &str) -> Result<Vec<u8>> {
+        let out = self.run(script, &mut |_| Ok(()), self.io_timeout, true)?;
+        if out.status != 0 {
+            return Err(transient(format!("remote command on {} exited with status {}: {}", self.what, out.status, out.text())));
         }
-        Ok(out)
+        Ok(out.out)
     }
+}
+
+/// The remote loop: reads a length line and that many bytes of script,
+/// runs the script in a subshell (so `exit` and `cd` stay inside), then
+/// prints a newline, the connection's token and the exit status. Scripts
+/// read their data from the same stdin with `head -c N`, which reads
+/// exactly N bytes.
+pub const SHELL_LOOP: &str =
+    "while IFS= read -r n; do s=$(head -c \"$n\"); ( eval \"$s\" ) 2>&1; printf '\\n%s %s\\n' 'TOKEN' \"$?\"; done";
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn ms(d: Duration) -> u32 {

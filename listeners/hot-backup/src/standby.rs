@@ -102,7 +102,7 @@ impl Standby {
         if self.link.is_some() {
             return Ok(());
         }
-        let conn = Conn::open(&self.cfg)?;
+        let mut conn = Conn::open(&self.cfg)?;
         let rec = record::load(&self.record_path)?;
         let rec = match rec {
             Some(r) if r.target != self.target => {
@@ -134,7 +134,7 @@ impl Standby {
         ));
         let mut link = Link { conn, view };
         if let Some(r) = &rec {
-            if let Some(tail) = self.check_record(&link, r)? {
+            if let Some(tail) = self.check_record(&mut link, r)? {
                 self.tail = Some(tail);
                 if self.cfg.apply.is_some() {
                     // A batch appended but not applied before a crash or a
@@ -145,7 +145,8 @@ impl Standby {
                     if !pieces.is_empty() {
                         self.log.info(&format!("applying the standby from {from:?} up to {:?}", (r.sequence, r.size)));
                         let batch = Batch { apply: pieces, fsync: self.cfg.fsync, ..Default::default() };
-                        let out = link.conn.run(&batch.script(&self.layout, self.cfg.apply.as_deref()), &mut |_| Ok(()), self.cfg.command_timeout)?;
+                        let script = batch.script(&self.layout, self.cfg.apply.as_deref());
+                        let out = link.conn.run(&script, &mut |_| Ok(()), self.cfg.command_timeout, false)?;
                         self.check_status(&out)?;
                         link.view.applied = Some((r.sequence, r.size));
                     }
@@ -159,12 +160,12 @@ impl Standby {
     /// Checks the standby against our record. Returns the verified tail, or
     /// `None` when the standby is shorter than recorded (it is then treated
     /// as behind and filled from the journal where possible).
-    fn check_record(&self, link: &Link, r: &Record) -> Result<Option<Tail>> {
+    fn check_record(&self, link: &mut Link, r: &Record) -> Result<Option<Tail>> {
         let (file, size) = link.view.file_of(&self.layout, r.sequence);
         match size {
             Some(n) if n >= r.size => {
                 let from = r.size - r.tail_len;
-                let bytes = read(&link.conn, &self.layout, &file, from, r.tail_len)?;
+                let bytes = read(&mut link.conn, &self.layout, &file, from, r.tail_len)?;
                 if !r.matches_tail(&bytes) {
                     return Err(fatal(format!(
                         "the standby's {}/{file} differs from what was sent: its {} bytes before offset {} (sequence {}) are not the bytes shipped there. \
@@ -207,7 +208,14 @@ impl Standby {
     /// applies up to its end.
     pub fn ship(&mut self, run: &Run<'_>) -> Result<()> {
         self.connect()?;
-        let link = self.link.as_ref().expect("connected");
+        let mut link = self.link.take().expect("connected");
+        // On failure the connection is dropped with everything believed about the standby.
+        self.ship_on(&mut link, run)?;
+        self.link = Some(link);
+        Ok(())
+    }
+
+    fn ship_on(&mut self, link: &mut Link, run: &Run<'_>) -> Result<()> {
         let seq = run.sequence;
         let end = run.end();
         let mut batch = Batch { fsync: self.cfg.fsync, ..Default::default() };
@@ -233,7 +241,7 @@ impl Standby {
         let mut at = run.offset;
         if at < size {
             let n = end.min(size) - at;
-            let theirs = read(&link.conn, &self.layout, &file, at, n)?;
+            let theirs = read(&mut link.conn, &self.layout, &file, at, n)?;
             let ours = &run.bytes[..n as usize];
             if let Some(i) = first_difference(&theirs, ours) {
                 return Err(fatal(format!(
@@ -289,12 +297,11 @@ impl Standby {
                 }
                 w.write_all(data).map_err(|e| transient(format!("sending to the standby: {e}")))
             };
-            let out = link.conn.run(&script, &mut feed, self.cfg.command_timeout)?;
+            let out = link.conn.run(&script, &mut feed, self.cfg.command_timeout, false)?;
             self.check_status(&out)?;
         }
 
         // The standby now holds `run`: remember it.
-        let link = self.link.as_mut().expect("connected");
         if batch.rotate.is_some() {
             link.view.live_seq = Some(seq);
             link.view.live_size = Some(0);
@@ -307,13 +314,13 @@ impl Standby {
         if self.cfg.apply.is_some() {
             link.view.applied = Some((seq, end)).max(link.view.applied);
         }
-        self.update_tail(&file, run)?;
+        self.update_tail(link, &file, run)?;
         let tail = self.tail.as_ref().expect("tail set");
         record::store(&self.record_path, &Record::new(&self.target, seq, end, &tail.bytes))?;
         Ok(())
     }
 
-    fn update_tail(&mut self, file: &str, run: &Run<'_>) -> Result<()> {
+    fn update_tail(&mut self, link: &mut Link, file: &str, run: &Run<'_>) -> Result<()> {
         let end = run.end();
         let keep = |mut v: Vec<u8>| {
             if v.len() > TAIL {
@@ -329,9 +336,8 @@ impl Standby {
             }
             _ if run.offset == 0 || run.bytes.len() >= TAIL => keep(run.bytes.to_vec()),
             _ => {
-                let link = self.link.as_ref().expect("connected");
                 let from = end.saturating_sub(TAIL as u64);
-                let mut v = read(&link.conn, &self.layout, file, from, run.offset - from)?;
+                let mut v = read(&mut link.conn, &self.layout, file, from, run.offset - from)?;
                 v.extend_from_slice(run.bytes);
                 keep(v)
             }
@@ -342,7 +348,7 @@ impl Standby {
 
     /// Proves the local journal is the file the standby's `file` mirrors and
     /// returns the range `[size, run.offset)` to send from it.
-    fn local_fill(&self, link: &Link, file: &str, seq: u64, size: u64, run: &Run<'_>) -> Result<Fill> {
+    fn local_fill(&self, link: &mut Link, file: &str, seq: u64, size: u64, run: &Run<'_>) -> Result<Fill> {
         let behind = |why: String| {
             fatal(format!(
                 "the standby's {}/{file} ends at offset {size} but the journal (sequence {seq}) continues at offset {}, and the missing bytes cannot be taken from {}: {why}. \
@@ -362,7 +368,7 @@ impl Standby {
         }
         if size > 0 {
             let k = size.min(TAIL as u64);
-            let theirs = read(&link.conn, &self.layout, file, size - k, k)?;
+            let theirs = read(&mut link.conn, &self.layout, file, size - k, k)?;
             let mine = read_local(&mut f, size - k, k as usize).map_err(|e| behind(e.to_string()))?;
             if theirs != mine {
                 return Err(behind(format!("the standby's last bytes before offset {size} differ from the journal's")));
@@ -426,7 +432,7 @@ fn read_local(f: &mut std::fs::File, offset: u64, len: usize) -> std::io::Result
 }
 
 /// Reads exactly `len` bytes of the standby's `file` from `offset`.
-fn read(conn: &Conn, l: &Layout, file: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+fn read(conn: &mut Conn, l: &Layout, file: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
     if len == 0 {
         return Ok(Vec::new());
     }
