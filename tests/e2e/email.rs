@@ -72,7 +72,7 @@ fn p4_records(data: &[u8]) -> Vec<&[u8]> {
     for (i, &b) in data.iter().enumerate() {
         if b == b'@' {
             ats += 1;
-        } else if b == b'\n' && ats % 2 == 0 {
+        } else if b == b'\n' && ats & 1 == 0 {
             out.push(&data[start..=i]);
             start = i + 1;
             ats = 0;

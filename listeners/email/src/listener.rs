@@ -328,6 +328,9 @@ impl Listener for EmailListener {
 
     fn no_data(&mut self, had_data: bool) -> Result<Ack, Failure> {
         let now = self.opts.clock.now();
+        // p4d writes a description and its change in one go: once the
+        // journal is quiet, a description without a change gets none.
+        self.desc_hold = None;
         self.guarded(|me| me.check(now, had_data))
     }
 

@@ -319,3 +319,32 @@ fn starttls_is_required_and_never_falls_back_to_plain_text() {
     assert!(w.srv.messages().is_empty());
     assert_eq!(h.acked, h.journal.entries()[0].start());
 }
+
+#[test]
+fn p4_crash_in_the_window_resends_the_change_with_its_full_description() {
+    let recs: Vec<&[u8]> = vec![
+        b"@pv@ 0 @db.desc@ 10 @Line one\nline two@ \n",
+        b"@pv@ 0 @db.change@ 10 10 @ws@ @ann@ 1363872228 1 @Line one@ \n",
+        b"@pv@ 0 @db.desc@ 11 @orphan@ \n",
+    ];
+    let w = World::new("p4", "preset = \"p4-changes\"");
+    let mut h = Host::new(Batch::p4(JOURNAL, 2, 0, &recs));
+    let mut l = w.open(h.acked).unwrap();
+    // The description alone is held until its change arrives.
+    assert_eq!(h.step(&mut l, 1).unwrap(), Ack::Upto(h.journal.entries()[0].start()));
+    w.crash.store(true, Ordering::SeqCst);
+    assert_eq!(h.step(&mut l, 1).unwrap_err().kind, FailureKind::Fatal);
+    drop(l);
+    h.crash();
+    assert_eq!(h.acked, h.journal.entries()[0].start(), "the description comes again");
+    let mut l = w.open(h.acked).unwrap();
+    h.run(&mut l, 3).unwrap();
+    assert_eq!(h.acked, h.journal.entries()[2].start(), "a description without its change yet is held");
+    assert_eq!(h.no_data(&mut l, false).unwrap(), Ack::All, "a quiet journal releases it");
+    let msgs = w.srv.messages();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0].message_id(), msgs[1].message_id());
+    for m in &msgs {
+        assert!(m.body().contains("\tLine one\n\tline two\n"), "{}", m.body());
+    }
+}

@@ -174,7 +174,7 @@ pub fn p4_records(data: &[u8]) -> Vec<&[u8]> {
     for (i, &b) in data.iter().enumerate() {
         match b {
             b'@' => ats += 1,
-            b'\n' if ats % 2 == 0 => {
+            b'\n' if ats & 1 == 0 => {
                 out.push(&data[start..=i]);
                 start = i + 1;
                 ats = 0;
