@@ -28,7 +28,16 @@ pub struct Config {
     pub filter: FilterConfig,
     pub stdin: Stdin,
     pub timeout: Duration,
+    /// Variables passed through from the daemon's environment, in addition
+    /// to [`BASE_ENV`]. Nothing else of it reaches the command, so secrets
+    /// the daemon holds in its environment stay there.
+    pub pass_env: Vec<String>,
+    /// Variables set to fixed values for the command.
+    pub env: Vec<(String, String)>,
 }
+
+/// Variables of the daemon's environment every command gets (when set).
+pub const BASE_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
 
 /// `filter = { regex = "...", table = "db.change", op = "pv" }`: all given
 /// conditions must hold. `table` and `op` may also be lists (any of).
@@ -66,6 +75,10 @@ struct RawConfig {
     filter: FilterConfig,
     stdin: Option<String>,
     timeout: Option<String>,
+    #[serde(default)]
+    pass_env: Vec<String>,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
 }
 
 /// A configuration problem; the message names the key and what is wrong.
@@ -85,6 +98,14 @@ pub enum ConfigError {
     Timeout(String, String),
     #[error("config key \"timeout\" must be more than zero")]
     ZeroTimeout,
+    #[error("config key \"{0}\": {1:?} is not a valid variable name (letters, digits and '_', not starting with a digit)")]
+    EnvName(&'static str, String),
+    #[error("config key \"env\": {0:?} starts with LOGDAEMON_, which the listener sets itself")]
+    Reserved(String),
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && !n.starts_with(|c: char| c.is_ascii_digit()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The default time a command may run.
@@ -118,7 +139,25 @@ impl Config {
         if timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
         }
-        Ok(Config { command, on_entries, on_no_data, filter: raw.filter, stdin, timeout })
+        if let Some(bad) = raw.pass_env.iter().find(|n| !valid_name(n)) {
+            return Err(ConfigError::EnvName("pass_env", bad.clone()));
+        }
+        if let Some(bad) = raw.env.keys().find(|n| !valid_name(n)) {
+            return Err(ConfigError::EnvName("env", bad.clone()));
+        }
+        if let Some(bad) = raw.env.keys().find(|n| n.starts_with("LOGDAEMON_")) {
+            return Err(ConfigError::Reserved(bad.clone()));
+        }
+        Ok(Config {
+            command,
+            on_entries,
+            on_no_data,
+            filter: raw.filter,
+            stdin,
+            timeout,
+            pass_env: raw.pass_env,
+            env: raw.env.into_iter().collect(),
+        })
     }
 }
 
@@ -138,6 +177,8 @@ mod tests {
                 filter: FilterConfig::default(),
                 stdin: Stdin::None,
                 timeout: DEFAULT_TIMEOUT,
+                pass_env: vec![],
+                env: vec![],
             }
         );
     }
@@ -155,6 +196,9 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(200));
         assert_eq!(c.filter.table.unwrap().into_vec(), ["db.change", "db.desc"]);
         assert_eq!(c.filter.op.unwrap().into_vec(), ["pv"]);
+        let c = Config::parse("command = [\"x\"]\npass_env = [\"P4PORT\"]\nenv = { QUEUE = \"ci\", A_1 = \"\" }").unwrap();
+        assert_eq!(c.pass_env, ["P4PORT"]);
+        assert_eq!(c.env, [("A_1".to_string(), String::new()), ("QUEUE".to_string(), "ci".to_string())]);
     }
 
     #[test]
@@ -169,5 +213,7 @@ mod tests {
         assert!(p("command = [\"x\"]\ntimeout = \"0s\"").contains("more than zero"));
         assert!(p("command = [\"x\"]\nshell = true").contains("shell"));
         assert!(p("command = [\"x\"]\nfilter = { tabel = \"db.x\" }").contains("tabel"));
+        assert!(p("command = [\"x\"]\npass_env = [\"A=B\"]").starts_with("config key \"pass_env\": \"A=B\""));
+        assert!(p("command = [\"x\"]\nenv = { LOGDAEMON_EVENT = \"x\" }").contains("sets itself"));
     }
 }

@@ -17,9 +17,15 @@
 //! stdin = "jsonl"                    # "none" (default), "raw" or "jsonl"
 //! timeout = "30s"                    # default 30s
 //! filter = { table = "db.change", op = "pv" }
+//! pass_env = ["P4PORT"]              # from the daemon's environment
+//! env = { QUEUE = "ci" }             # fixed values
 //! ```
 //!
-//! Environment of every run: `LOGDAEMON_EVENT` (`entries` or `no_data`),
+//! The command does not inherit the daemon's environment (which may hold
+//! other listeners' secrets): it gets `PATH`, `HOME`, `USER`, `LOGNAME`,
+//! `LANG`, `LC_ALL`, `LC_CTYPE`, `TZ` and `TMPDIR` when set, the variables
+//! named in `pass_env`, those of `env`, and these, describing the event:
+//! `LOGDAEMON_EVENT` (`entries` or `no_data`),
 //! `LOGDAEMON_JOURNAL`, `LOGDAEMON_LISTENER`, `LOGDAEMON_SEQUENCE`,
 //! `LOGDAEMON_FIRST_OFFSET`, `LOGDAEMON_END_OFFSET`, `LOGDAEMON_COUNT` and
 //! `LOGDAEMON_HAD_DATA` (`1` or `0`). A batch that spans journal sequences

@@ -1,6 +1,7 @@
 //! [`ExecListener`]: configuration checks at open (the program must exist
 //! and be executable), the filter, and one run per batch and sequence.
 
+use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct ExecListener {
     stdin: Stdin,
     timeout: Duration,
     p4: bool,
+    /// The environment every run starts from: passed-through and fixed variables.
+    base_env: Vec<(String, OsString)>,
     /// End of the last entry delivered, for the `no_data` environment.
     last_end: Option<Position>,
     logger: Logger,
@@ -65,9 +68,9 @@ pub fn resolve_program(name: &str, config_dir: &Path, path_var: Option<&std::ffi
 }
 
 impl ExecListener {
-    fn env(&self, event: &str, first: Option<Position>, end: Option<Position>, count: usize, had_data: bool) -> Vec<(&'static str, String)> {
+    fn env(&self, event: &str, first: Option<Position>, end: Option<Position>, count: usize, had_data: bool) -> Vec<(String, OsString)> {
         let num = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
-        vec![
+        let own = [
             ("LOGDAEMON_EVENT", event.to_string()),
             ("LOGDAEMON_JOURNAL", self.journal.clone()),
             ("LOGDAEMON_LISTENER", self.listener.clone()),
@@ -76,10 +79,13 @@ impl ExecListener {
             ("LOGDAEMON_END_OFFSET", num(end.map(|p| p.offset))),
             ("LOGDAEMON_COUNT", count.to_string()),
             ("LOGDAEMON_HAD_DATA", if had_data { "1" } else { "0" }.to_string()),
-        ]
+        ];
+        let mut env = self.base_env.clone();
+        env.extend(own.into_iter().map(|(k, v)| (k.to_string(), OsString::from(v))));
+        env
     }
 
-    fn run(&self, env: &[(&'static str, String)], stdin: Option<Vec<u8>>) -> Result<(), Failure> {
+    fn run(&self, env: &[(String, OsString)], stdin: Option<Vec<u8>>) -> Result<(), Failure> {
         let inv = Invocation { program: &self.program, args: &self.args, cwd: &self.cwd, env, stdin, timeout: self.timeout };
         run::run(inv, self.logger).map_err(|e| {
             if e.is_permanent() {
@@ -125,6 +131,13 @@ impl Listener for ExecListener {
         let filter = Filter::new(&cfg.filter, ctx.journal, ctx.format).map_err(|e| fatal(e.to_string()))?;
         let path_var = std::env::var_os("PATH");
         let program = resolve_program(&cfg.command[0], ctx.config_dir, path_var.as_deref()).map_err(fatal)?;
+        let mut base_env: Vec<(String, OsString)> = Vec::new();
+        for name in crate::config::BASE_ENV.iter().copied().chain(cfg.pass_env.iter().map(String::as_str)) {
+            if let Some(v) = std::env::var_os(name) {
+                base_env.push((name.to_string(), v));
+            }
+        }
+        base_env.extend(cfg.env.iter().map(|(k, v)| (k.clone(), OsString::from(v))));
         Ok(ExecListener {
             listener: ctx.listener.to_string(),
             journal: ctx.journal.to_string(),
@@ -137,6 +150,7 @@ impl Listener for ExecListener {
             stdin: cfg.stdin,
             timeout: cfg.timeout,
             p4: ctx.format == "p4",
+            base_env,
             last_end: None,
             logger: ctx.logger,
         })

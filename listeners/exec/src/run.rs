@@ -4,6 +4,7 @@
 //! which does not read its input or floods its output cannot deadlock us.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,8 @@ pub struct Invocation<'a> {
     pub program: &'a Path,
     pub args: &'a [String],
     pub cwd: &'a Path,
-    pub env: &'a [(&'static str, String)],
+    /// The command's whole environment (nothing is inherited).
+    pub env: &'a [(String, OsString)],
     /// Bytes for standard input; `None` gives the command `/dev/null`.
     pub stdin: Option<Vec<u8>>,
     pub timeout: Duration,
@@ -71,6 +73,7 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
     let mut cmd = Command::new(inv.program);
     cmd.args(inv.args)
         .current_dir(inv.cwd)
+        .env_clear()
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
         .stdin(if inv.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())

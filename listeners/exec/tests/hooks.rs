@@ -148,6 +148,31 @@ fn environment_describes_the_batch() {
 }
 
 #[test]
+fn only_chosen_variables_of_the_daemon_reach_the_command() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("env");
+    let s = script(d.path(), "env.sh", "env | sort > \"$1\"");
+    let base = logdaemon_listener_exec::config::BASE_ENV;
+    let (secret, value) = std::env::vars()
+        .find(|(k, v)| !base.contains(&k.as_str()) && !k.starts_with("LOGDAEMON_") && !v.contains('\n'))
+        .expect("the test process has some variable outside the base set");
+    let run = |extra: &str| -> String {
+        let cfg = format!("{}\n{extra}", command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+        open(d.path(), &cfg).listen(records().entries()).unwrap();
+        fs::read_to_string(&out).unwrap()
+    };
+    let plain = run("");
+    assert!(!plain.contains(&format!("\n{secret}=")) && !plain.starts_with(&format!("{secret}=")), "{secret} leaked:\n{plain}");
+    assert!(plain.contains("LOGDAEMON_EVENT=entries\n"), "{plain}");
+    if let Ok(path) = std::env::var("PATH") {
+        assert!(plain.contains(&format!("PATH={path}\n")), "{plain}");
+    }
+    let passed = run(&format!("pass_env = [{}]\nenv = {{ QUEUE = \"ci nightly\" }}", toml_str(&secret)));
+    assert!(passed.contains(&format!("{secret}={value}\n")), "{passed}");
+    assert!(passed.contains("QUEUE=ci nightly\n"), "{passed}");
+}
+
+#[test]
 fn a_batch_across_sequences_runs_once_per_sequence() {
     let d = tempfile::tempdir().unwrap();
     let (s, out) = env_script(d.path());
