@@ -80,9 +80,10 @@ pub enum StateError {
     #[error("state directory {}: exists but is not a directory; move it away or configure another state directory", .path.display())]
     NotADirectory { path: PathBuf },
 
-    /// `save` was asked to write a checkpoint that `load` would reject.
-    #[error("refusing to write checkpoint {}: {problem}; the previous checkpoint is left unchanged \
-             (this is a bug in the daemon, please report it)", .path.display())]
+    /// `save` was asked to write a checkpoint that `load` would reject
+    /// (a position set by hand that breaks a rule, or a bug in the caller).
+    #[error("refusing to write checkpoint {}: {problem}, so it could not be loaded again; \
+             the checkpoint on disk is left unchanged", .path.display())]
     Refused { path: PathBuf, problem: String },
 
     /// Another process holds the state directory's lock.
