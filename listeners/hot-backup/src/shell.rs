@@ -3,7 +3,7 @@
 //! Nothing is installed on the standby: every step is a short script built
 //! here from names and numbers only, each word single-quoted. Journal data
 //! never appears in a command line; it travels on the channel's stdin
-//! (`head -c N >> file`) or is read back from the remote file for `apply`.
+//! (`cat >> file`) or is read back from the remote file for `apply`.
 //! Needs `sh`, `cat`, `wc`, `tail`, `head`, `mv` and `sync` (GNU coreutils,
 //! BusyBox or BSD) on the standby.
 
@@ -127,9 +127,12 @@ impl Batch {
                 l.live,
                 status::SIZE_BEFORE
             );
-            s += &format!("head -c {len} >> {live} || {{ echo 'append to {} failed' >&2; exit {io}; }}\n", l.live);
+            // stdin holds exactly the batch. A short batch (the client
+            // died while sending) or a failed write is cut back to the
+            // size checked above, so the standby never keeps half a batch.
+            s += &format!("cat >> {live}; st=$?\n");
             s += &format!(
-                "n=$(wc -c < {live}) || exit {io}\n[ \"$n\" -eq {end} ] || {{ echo \"{} is $n bytes after the append, expected {end}\" >&2; exit {}; }}\n",
+                "n=$(wc -c < {live}) || exit {io}\nif [ \"$st\" -ne 0 ] || [ \"$n\" -ne {end} ]; then truncate -s {expect} {live} 2>/dev/null; echo \"{} is $n bytes after the append (status $st), expected {end}; cut back to {expect}\" >&2; exit {}; fi\n",
                 l.live,
                 status::SIZE_AFTER
             );

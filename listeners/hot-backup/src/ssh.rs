@@ -131,6 +131,7 @@ impl Conn {
     pub fn run(
         &mut self,
         script: &str,
+        data_len: u64,
         feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
         timeout: Duration,
         keep_all: bool,
@@ -145,13 +146,22 @@ impl Conn {
             self.shell = Some(Shell { ch, token });
         }
         let shell = self.shell.as_mut().expect("shell open");
-        {
-            let mut w = ChunkWriter { ch: &mut shell.ch };
-            w.write_all(format!("{}\n", script.len()).as_bytes()).map_err(|e| net(&ctx(), e))?;
+        let written = {
+            let mut w = ChunkWriter { ch: &mut shell.ch, written: 0 };
+            w.write_all(format!("{} {data_len}\n", script.len()).as_bytes()).map_err(|e| net(&ctx(), e))?;
             w.write_all(script.as_bytes()).map_err(|e| net(&ctx(), e))?;
+            w.written = 0;
             feed(&mut w)?;
             w.flush().map_err(|e| net(&ctx(), e))?;
+            w.written
+        };
+        if written != data_len {
+            // The remote loop would read the wrong bytes as the next
+            // script: this channel must not be used again.
+            self.shell = None;
+            return Err(transient(format!("{}: {written} bytes of data sent, {data_len} announced", ctx())));
         }
+        let shell = self.shell.as_mut().expect("shell open");
         self.sess.set_timeout(ms(timeout));
         let marker = format!("\n{} ", shell.token).into_bytes();
         let r = (|| {
@@ -191,7 +201,7 @@ impl Conn {
     /// Runs `script` without stdin and returns exactly its output; a
     /// non-zero status is an error.
     pub fn capture(&mut self, script: &str) -> Result<Vec<u8>> {
-        let out = self.run(script, &mut |_| Ok(()), self.io_timeout, true)?;
+        let out = self.run(script, 0, &mut |_| Ok(()), self.io_timeout, true)?;
         if out.status != 0 {
             return Err(transient(format!("remote command on {} exited with status {}: {}", self.what, out.status, out.text())));
         }
@@ -199,13 +209,13 @@ impl Conn {
     }
 }
 
-/// The remote loop: reads a length line and that many bytes of script,
-/// runs the script in a subshell (so `exit` and `cd` stay inside), then
-/// prints a newline, the connection's token and the exit status. Scripts
-/// read their data from the same stdin with `head -c N`, which reads
-/// exactly N bytes.
-pub const SHELL_LOOP: &str =
-    "while IFS= read -r n; do s=$(head -c \"$n\"); ( eval \"$s\" ) 2>&1; printf '\\n%s %s\\n' 'TOKEN' \"$?\"; done";
+/// The remote loop: reads a line `SCRIPT_LEN DATA_LEN`, the script, then
+/// runs the script in a subshell (so `exit` and `cd` stay inside) with
+/// exactly the next DATA_LEN bytes as its stdin; whatever the script leaves
+/// unread is drained, so journal data can never be taken for a script.
+/// Then it prints a newline, the connection's token and the exit status.
+/// `head -c N` reads exactly N bytes from a pipe.
+pub const SHELL_LOOP: &str = "while IFS=' ' read -r n d; do s=$(head -c \"$n\"); head -c \"$d\" | ( ( eval \"$s\" ) 2>&1; st=$?; cat >/dev/null; exit $st ); printf '\\n%s %s\\n' 'TOKEN' \"$?\"; done";
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
@@ -215,14 +225,18 @@ fn ms(d: Duration) -> u32 {
     d.as_millis().clamp(1, u128::from(u32::MAX)) as u32
 }
 
-/// Bounds each write so one huge buffer is not handed to libssh2 at once.
+/// Bounds each write so one huge buffer is not handed to libssh2 at once,
+/// and counts what was written.
 struct ChunkWriter<'a> {
     ch: &'a mut ssh2::Channel,
+    written: u64,
 }
 
 impl Write for ChunkWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.ch.write(&buf[..buf.len().min(CHUNK)])
+        let n = self.ch.write(&buf[..buf.len().min(CHUNK)])?;
+        self.written += n as u64;
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.ch.flush()
@@ -318,4 +332,35 @@ fn authenticate(sess: &Session, cfg: &Config) -> Result<()> {
         return Err(fatal(format!("authentication as `{}` on {}:{} did not complete", cfg.user, cfg.host, cfg.port)));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// The loop under a local `sh`: a script that exits without reading
+    /// its data must not let that data run as the next script.
+    #[test]
+    fn shell_loop_never_runs_unread_data_as_a_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let canary = dir.path().join("canary");
+        let evil = format!("0 0\ntouch '{}'\n", canary.display());
+        let mut input = Vec::new();
+        for (script, data) in [("exit 3", evil.as_bytes()), ("cat", b"echoed\n".as_slice()), ("printf x", b"".as_slice())] {
+            input.extend_from_slice(format!("{} {}\n{script}", script.len(), data.len()).as_bytes());
+            input.extend_from_slice(data);
+        }
+        let mut c = Command::new("sh")
+            .arg("-c")
+            .arg(SHELL_LOOP.replace("TOKEN", "@@T"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(&input).unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "\n@@T 3\nechoed\n\n@@T 0\nx\n@@T 0\n");
+        assert!(!canary.exists(), "data was executed");
+    }
 }

@@ -146,7 +146,7 @@ impl Standby {
                         self.log.info(&format!("applying the standby from {from:?} up to {:?}", (r.sequence, r.size)));
                         let batch = Batch { apply: pieces, fsync: self.cfg.fsync, ..Default::default() };
                         let script = batch.script(&self.layout, self.cfg.apply.as_deref());
-                        let out = link.conn.run(&script, &mut |_| Ok(()), self.cfg.command_timeout, false)?;
+                        let out = link.conn.run(&script, 0, &mut |_| Ok(()), self.cfg.command_timeout, false)?;
                         self.check_status(&out)?;
                         link.view.applied = Some((r.sequence, r.size));
                     }
@@ -297,7 +297,7 @@ impl Standby {
                 }
                 w.write_all(data).map_err(|e| transient(format!("sending to the standby: {e}")))
             };
-            let out = link.conn.run(&script, &mut feed, self.cfg.command_timeout, false)?;
+            let out = link.conn.run(&script, append_len, &mut feed, self.cfg.command_timeout, false)?;
             self.check_status(&out)?;
         }
 
