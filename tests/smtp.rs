@@ -7,7 +7,10 @@
 //! its message accepted can read it back at once with
 //! [`SmtpServer::messages`]. Behaviour (accept, temporary failure, rejected
 //! recipients, a delay before the 250) can be changed while it runs, and
-//! the server can be stopped and started again on the same port.
+//! the server can be stopped and started again on the same port. With
+//! [`Options`] it speaks STARTTLS or implicit TLS with a certificate made
+//! for 127.0.0.1 by `openssl` (trust it through [`SmtpServer::ca_cert`]),
+//! and can require AUTH.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -53,6 +56,12 @@ pub struct Received {
     pub defects: Vec<String>,
     /// The stored message bytes.
     pub eml: PathBuf,
+    /// The session was encrypted (STARTTLS or implicit TLS).
+    #[serde(default)]
+    pub tls: bool,
+    /// The client authenticated.
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 impl Received {
@@ -79,10 +88,30 @@ impl Received {
     }
 }
 
+/// Transport security of the test server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ServerTls {
+    #[default]
+    None,
+    /// Offers STARTTLS and refuses mail without it.
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+}
+
+/// How the test server is started.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub tls: ServerTls,
+    /// Require AUTH with this user and password (only over TLS).
+    pub auth: Option<(String, String)>,
+}
+
 /// A running (or stopped) test SMTP server. Killed on drop.
 pub struct SmtpServer {
     dir: tempfile::TempDir,
     port: u16,
+    opts: Options,
     child: Option<(Child, ChildStdin)>,
 }
 
@@ -94,19 +123,43 @@ pub fn script() -> PathBuf {
 impl SmtpServer {
     /// Starts a server on a free loopback port, accepting everything.
     pub fn start() -> SmtpServer {
+        SmtpServer::start_with(Options::default())
+    }
+
+    /// Starts a server with TLS and/or AUTH.
+    pub fn start_with(opts: Options) -> SmtpServer {
         let dir = tempfile::Builder::new().prefix("logdaemon-smtp-").tempdir().expect("tempdir for the SMTP server");
-        let mut s = SmtpServer { dir, port: 0, child: None };
+        if opts.tls != ServerTls::None {
+            make_certificate(dir.path());
+        }
+        if let Some((user, password)) = &opts.auth {
+            std::fs::write(dir.path().join("auth"), format!("{user}\n{password}\n")).expect("write auth file");
+        }
+        let mut s = SmtpServer { dir, port: 0, opts, child: None };
         s.set(&Control::default());
         s.spawn(0);
         s
     }
 
+    /// The server's self-signed certificate (PEM), to trust as a CA.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        (self.opts.tls != ServerTls::None).then(|| self.dir.path().join("cert.pem"))
+    }
+
     fn spawn(&mut self, port: u16) {
-        let mut child = Command::new("python3")
-            .arg(script())
-            .arg(self.dir.path())
-            .arg("--port")
-            .arg(port.to_string())
+        let mut cmd = Command::new("python3");
+        cmd.arg(script()).arg(self.dir.path()).arg("--port").arg(port.to_string());
+        match self.opts.tls {
+            ServerTls::None => {}
+            ServerTls::Starttls | ServerTls::Implicit => {
+                let mode = if self.opts.tls == ServerTls::Starttls { "starttls" } else { "implicit" };
+                cmd.args(["--tls", mode, "--cert"]).arg(self.dir.path().join("cert.pem")).arg("--key").arg(self.dir.path().join("key.pem"));
+            }
+        }
+        if self.opts.auth.is_some() {
+            cmd.arg("--auth-file").arg(self.dir.path().join("auth"));
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -198,6 +251,19 @@ impl SmtpServer {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, valid for a day.
+fn make_certificate(dir: &Path) {
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout"])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("run openssl to make the test server's certificate; install the openssl command");
+    assert!(out.status.success(), "openssl req failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 impl Drop for SmtpServer {

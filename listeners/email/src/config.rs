@@ -78,6 +78,7 @@ struct RawConfig {
     username: Option<String>,
     password_file: Option<PathBuf>,
     password_env: Option<String>,
+    ca_file: Option<PathBuf>,
     timeout: Option<String>,
     preset: Option<Preset>,
     rules: Option<Vec<RawRule>>,
@@ -101,6 +102,8 @@ pub struct Settings {
     pub from_domain: String,
     /// Username and password (never logged).
     pub credentials: Option<(String, String)>,
+    /// Extra trusted CA certificate (PEM) for the relay's certificate.
+    pub ca_pem: Option<Vec<u8>>,
     pub timeout: Duration,
     pub preset: Option<Preset>,
     pub rules: Rules,
@@ -187,6 +190,15 @@ pub fn parse(
         return Err(err("tls", "is \"none\" with credentials to a remote host; the password would cross the network in clear. Use \"starttls\" or \"tls\"".into()));
     }
 
+    let ca_pem = match &raw.ca_file {
+        None => None,
+        Some(_) if tls == TlsMode::None => return Err(err("ca_file", "is set with tls = \"none\"; it only applies to \"starttls\" or \"tls\"".into())),
+        Some(f) => {
+            let p = resolve(f);
+            Some(std::fs::read(&p).map_err(|e| err("ca_file", format!("cannot read {}: {e}; give the PEM file of the CA that signed the relay's certificate", p.display())))?)
+        }
+    };
+
     let duration = |key: &str, v: &Option<String>, default: Duration| -> Result<Duration, ConfigError> {
         match v {
             None => Ok(default),
@@ -228,6 +240,7 @@ pub fn parse(
         to,
         from_domain,
         credentials,
+        ca_pem,
         timeout,
         preset: raw.preset,
         rules: Rules(rules),

@@ -265,6 +265,14 @@ impl EmailListener {
                 "email listener `{}`: {} did not take {id} ({n} entries from {from}): {why}; the digest is rebuilt and sent again after the back-off",
                 self.name, self.mailer.server
             ))),
+            Sent::AuthFailed(why) => {
+                let m = format!(
+                    "email listener `{}`: {} refused the login for {id}: {why}; check `username` and the password in `password_file`/`password_env`",
+                    self.name, self.mailer.server
+                );
+                self.log.error(&m);
+                Err(Failure::fatal(m))
+            }
             Sent::Rejected(why) => match self.s.on_reject {
                 OnReject::Fatal => {
                     let m = format!(

@@ -2,7 +2,7 @@
 //! what the listener must do: done, try again later, or refused for good.
 
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::SmtpTransport;
 use lettre::{Message, Transport};
 
@@ -18,7 +18,13 @@ pub enum Sent {
     /// The server answered 5xx (e.g. an unknown recipient): trying again
     /// will not help.
     Rejected(String),
+    /// The server refused the credentials or requires them (530, 534, 535,
+    /// 538): a configuration problem, never skipped.
+    AuthFailed(String),
 }
+
+/// SMTP replies that mean "your credentials are the problem".
+const AUTH_CODES: &[&str] = &["530", "534", "535", "538"];
 
 /// An SMTP client for one listener. Each message uses a new connection.
 pub struct Mailer {
@@ -33,7 +39,13 @@ impl Mailer {
         let tls = match s.tls {
             TlsMode::None => Tls::None,
             TlsMode::Starttls | TlsMode::Tls => {
-                let p = TlsParameters::new(s.smtp_host.clone()).map_err(|e| format!("TLS setup for {}: {e}", s.smtp_host))?;
+                let mut b = TlsParameters::builder(s.smtp_host.clone());
+                if let Some(pem) = &s.ca_pem {
+                    let cert = Certificate::from_pem(pem).map_err(|e| format!("config key `ca_file`: not a PEM certificate: {e}"))?;
+                    b = b.add_root_certificate(cert);
+                }
+                // Certificates and host names are always verified.
+                let p = b.build().map_err(|e| format!("TLS setup for {}: {e}", s.smtp_host))?;
                 if s.tls == TlsMode::Tls {
                     Tls::Wrapper(p)
                 } else {
@@ -51,6 +63,7 @@ impl Mailer {
     pub fn send(&self, m: &Message) -> Sent {
         match self.transport.send(m) {
             Ok(_) => Sent::Accepted,
+            Err(e) if e.status().is_some_and(|c| AUTH_CODES.contains(&c.to_string().as_str())) => Sent::AuthFailed(describe(&e)),
             Err(e) if e.is_permanent() => Sent::Rejected(describe(&e)),
             Err(e) => Sent::Transient(describe(&e)),
         }

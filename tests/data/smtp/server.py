@@ -13,8 +13,12 @@ change it while the server runs:
    "reject": ["addr", ...],             # 550 to RCPT TO for these
    "delay_after_store_ms": 0}           # wait after storing, before 250
 
-Usage: server.py DIR [--port N]. Prints "PORT n" once listening. Exits
-when its standard input closes (the test that started it is gone).
+Usage: server.py DIR [--port N] [--tls none|starttls|implicit --cert PEM
+--key PEM] [--auth-file FILE]. With --tls starttls the server offers and
+requires STARTTLS; with implicit it speaks TLS from the first byte. With
+--auth-file (two lines: user, password) it requires AUTH (over TLS).
+Prints "PORT n" once listening. Exits when its standard input closes (the
+test that started it is gone).
 """
 
 import argparse
@@ -22,11 +26,13 @@ import asyncio
 import email
 import email.policy
 import json
+import logging
 import os
+import ssl
 import sys
 import threading
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
@@ -64,7 +70,10 @@ class Handler:
         self.count += 1
         stem = os.path.join(self.mailbox, "%06d" % self.count)
         write(stem + ".eml", raw)
-        write(stem + ".json", json.dumps(describe(envelope, raw, stem + ".eml")).encode())
+        info = describe(envelope, raw, stem + ".eml")
+        info["tls"] = bool(session.ssl) or server.transport.get_extra_info("ssl_object") is not None
+        info["authenticated"] = bool(session.authenticated)
+        write(stem + ".json", json.dumps(info).encode())
         delay = self.ctl().get("delay_after_store_ms", 0)
         if delay:
             await asyncio.sleep(delay / 1000.0)
@@ -110,16 +119,51 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tls", choices=["none", "starttls", "implicit"], default="none")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--auth-file")
     args = ap.parse_args()
+    # aiosmtpd warns about its own use of a deprecated attribute on AUTH.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     handler = Handler(args.dir)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
+    ctx = None
+    if args.tls != "none":
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(args.cert, args.key)
+    authenticator = None
+    if args.auth_file:
+        with open(args.auth_file) as f:
+            user, password = f.read().splitlines()[:2]
+
+        def authenticator(server, session, envelope, mechanism, data):
+            ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == password
+            return AuthResult(success=ok, handled=False)
+
     def factory():
-        return SMTP(handler, enable_SMTPUTF8=True, hostname="logdaemon-test-smtp", loop=loop)
+        return SMTP(
+            handler,
+            enable_SMTPUTF8=True,
+            hostname="logdaemon-test-smtp",
+            tls_context=ctx if args.tls == "starttls" else None,
+            require_starttls=args.tls == "starttls",
+            authenticator=authenticator,
+            auth_required=authenticator is not None,
+            auth_require_tls=True,
+            loop=loop,
+        )
 
     server = loop.run_until_complete(
-        loop.create_server(factory, host="127.0.0.1", port=args.port, reuse_address=True)
+        loop.create_server(
+            factory,
+            host="127.0.0.1",
+            port=args.port,
+            reuse_address=True,
+            ssl=ctx if args.tls == "implicit" else None,
+        )
     )
     port = server.sockets[0].getsockname()[1]
     print("PORT %d" % port, flush=True)

@@ -14,7 +14,7 @@ use logdaemon_listener_email::{EmailListener, ManualClock, Options};
 use logdaemon_sdk::abi::RawEntry;
 use logdaemon_sdk::testing::Batch;
 use logdaemon_sdk::{Ack, Entry, Failure, Listener, Logger, OpenContext, Position};
-use logdaemon_tests::smtp::SmtpServer;
+use logdaemon_tests::smtp::{self, SmtpServer};
 
 pub const LISTENER: &str = "reviews";
 pub const JOURNAL: &str = "jnl";
@@ -32,9 +32,14 @@ pub struct World {
 impl World {
     /// `extra` is appended to a config pointing at the test server.
     pub fn new(format: &'static str, extra: &str) -> World {
-        let srv = SmtpServer::start();
+        World::with_server(format, smtp::Options::default(), &format!("tls = \"none\"\n{extra}"))
+    }
+
+    /// A world whose server is started with `opts`; `extra` sets `tls`.
+    pub fn with_server(format: &'static str, opts: smtp::Options, extra: &str) -> World {
+        let srv = SmtpServer::start_with(opts);
         let config = format!(
-            "smtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"none\"\ntimeout = \"10s\"\nfrom = \"logdaemon@example.com\"\nto = [\"dev@example.com\"]\n{extra}\n",
+            "smtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntimeout = \"10s\"\nfrom = \"logdaemon@example.com\"\nto = [\"dev@example.com\"]\n{extra}\n",
             srv.port()
         );
         World {
