@@ -46,9 +46,10 @@ pub fn resolve_program(name: &str, config_dir: &Path, path_var: Option<&std::ffi
         }
     } else {
         let dirs = path_var.map(|v| std::env::split_paths(v).collect::<Vec<_>>()).unwrap_or_default();
-        match dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+        let executable = |p: &PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        match dirs.iter().map(|d| d.join(name)).find(executable) {
             Some(p) => p,
-            None => return Err(format!("command {name:?} is not in PATH; give its full path in config key \"command\"")),
+            None => return Err(format!("command {name:?} is not an executable in PATH; give its full path in config key \"command\"")),
         }
     };
     let meta = std::fs::metadata(&candidate)

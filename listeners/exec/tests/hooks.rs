@@ -312,7 +312,10 @@ fn missing_or_non_executable_program_is_fatal() {
     fs::write(&p, "#!/bin/sh\n").unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
     let f = open_err(d.path(), &command(&["plain.sh"]));
-    assert!(f.message.contains("is not in PATH"), "{}", f.message);
+    assert!(f.message.contains("\"plain.sh\" is not an executable in PATH"), "{}", f.message);
+    // A bare name is looked up in PATH.
+    let mut l = open(d.path(), &command(&["sh", "-c", "exit 0"]));
+    assert_eq!(l.listen(records().entries()), Ok(Ack::All));
     let f = open_err(d.path(), &command(&["./plain.sh"]));
     assert!(f.message.contains("plain.sh is not executable (mode 644)"), "{}", f.message);
     // Removed after open: fatal at run time too, naming the path.

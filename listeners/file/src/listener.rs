@@ -157,7 +157,11 @@ impl Listener for FileListener {
         let fatal = |msg: String| Failure::fatal(format!("listener {name:?}: {msg}"));
         let cfg = Config::parse(ctx.config_toml).map_err(|e| fatal(e.to_string()))?;
         let path = ctx.resolve(&cfg.path);
-        let gaps_path = PathBuf::from(format!("{}.gaps", path.display()));
+        let gaps_path = {
+            let mut p = path.clone().into_os_string();
+            p.push(".gaps");
+            PathBuf::from(p)
+        };
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| fatal(format!("cannot create directory {} for the output: {e}", dir.display())))?;
         }
