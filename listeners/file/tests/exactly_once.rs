@@ -277,3 +277,18 @@ fn without_fsync_the_output_is_the_same_and_flush_records_it() {
     l.listen(batch(0, 5).entries()).unwrap();
     assert_eq!(out(d.path()), all());
 }
+
+#[test]
+fn a_failed_write_is_retry_naming_the_file_and_records_nothing() {
+    // /dev/full is a real device whose every write fails with ENOSPC: a
+    // full disk without needing one.
+    assert!(Path::new("/dev/full").exists(), "/dev/full is missing on this system");
+    let d = tempfile::tempdir().unwrap();
+    let mut l = open(d.path(), "path = \"/dev/full\"", start()).unwrap();
+    let f = l.listen(batch(0, 2).entries()).unwrap_err();
+    assert_eq!(f.kind, FailureKind::Retry, "{f}");
+    assert!(f.message.contains("/dev/full") && f.message.contains("at byte 0"), "{}", f.message);
+    assert_eq!(l.done(), None, "nothing is recorded as written");
+    let rec = fs::read_to_string(d.path().join("state/file.pos")).unwrap();
+    assert!(rec.contains("\"output_len\":0"), "{rec}");
+}
