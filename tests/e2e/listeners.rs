@@ -7,9 +7,10 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::fixture::{data_dir, stderr, target_dir, Fixture};
+use crate::fixture::{bin, data_dir, stderr, target_dir, Fixture};
 
 /// Several journals of the corpus end to end: one long journal.
 fn corpus() -> Vec<u8> {
@@ -151,6 +152,53 @@ fn a_lagging_checkpoint_redelivers_but_nothing_is_written_twice() {
     assert_eq!(delivered, records.len() + (records.len() - records.len() / 2), "the second half was delivered again");
     assert_eq!(fs::read(f.join("out/journal.raw")).unwrap(), journal, "raw output has every record once");
     check_jsonl(&f.join("out/journal.jsonl"), &records);
+}
+
+#[test]
+fn sigkill_during_a_catch_up_loses_and_repeats_nothing() {
+    let f = Fixture::new();
+    let one = corpus();
+    let records = p4_records(&one);
+    // About 20 MB in small batches: many record updates to land a kill in.
+    let copies = (20 << 20) / one.len() + 1;
+    let journal = one.repeat(copies);
+    f.write("p4root/journal", &journal);
+    f.write("cfg.toml", format!("{HEAD}batch_bytes = 65536\n{COPY}"));
+    let raw = f.join("out/journal.raw");
+    let mut kills = 0;
+    for step in 1..=3u64 {
+        let mut child = Command::new(bin())
+            .args(["run", "--once", "--config", "cfg.toml"])
+            .current_dir(f.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill once the output has grown past the next quarter of the journal.
+        let mark = journal.len() as u64 * step / 4;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if fs::metadata(&raw).map(|m| m.len()).unwrap_or(0) >= mark {
+                child.kill().unwrap();
+                kills += 1;
+                break;
+            }
+            assert!(Instant::now() < deadline, "the catch-up made no progress");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.wait().unwrap();
+    }
+    eprintln!("killed the daemon {kills} times during the catch-up");
+    assert!(kills > 0, "the daemon finished before any kill; the journal is too small for this machine");
+    run_ok(&f);
+    let out = fs::read(&raw).unwrap();
+    assert_eq!(out.len(), journal.len());
+    assert!(out == journal, "raw output differs from the journal after {kills} kills");
+    let all: Vec<&[u8]> = (0..copies).flat_map(|_| records.iter().copied()).collect();
+    check_jsonl(&f.join("out/journal.jsonl"), &all);
 }
 
 #[test]
