@@ -133,6 +133,17 @@ fn lines_of(m: &Received) -> Vec<String> {
     list.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
+fn wait_exit(child: &mut Child, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the daemon did not stop within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn start_daemon(f: &Fixture) -> Child {
     let log = File::create(f.join("daemon.log")).unwrap();
     Command::new(bin())
@@ -173,4 +184,39 @@ fn email_sigkill_mid_send_costs_at_most_the_documented_duplicate() {
     mailed.sort();
     mailed.dedup();
     assert_eq!(mailed.len(), texts.len());
+}
+
+#[test]
+fn email_server_outage_during_run_loses_and_repeats_nothing() {
+    let mut srv = SmtpServer::start();
+    let f = Fixture::new();
+    let texts: Vec<String> = (0..5).map(|i| format!("outage {i}")).collect();
+    f.write("journal", texts.iter().map(|t| format!("{t}\n")).collect::<String>());
+    f.write("cfg.toml", config(&srv, "lines", "max_entries = 2\nmax_delay = \"1h\""));
+    srv.stop();
+
+    let mut daemon = start_daemon(&f);
+    // Wait until the daemon has met the outage and backs off.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(f.join("daemon.log")).unwrap_or_default();
+        if log.contains("did not take") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon never reported the outage:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    srv.restart();
+    // 5 entries, 2 per digest: 2 full digests while running.
+    srv.wait_for_messages(2, Duration::from_secs(30));
+    // A graceful stop finishes the call in hand (no crash window) and
+    // flushes the held fifth entry.
+    let term = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    wait_exit(&mut daemon, Duration::from_secs(30));
+    assert_eq!(srv.messages().len(), 3, "the flush on shutdown mails the rest");
+    run_once(&f);
+    let msgs = srv.messages();
+    let mailed: Vec<String> = msgs.iter().flat_map(lines_of).collect();
+    assert_eq!(mailed, texts, "every entry exactly once, in order");
 }
