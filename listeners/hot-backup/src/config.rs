@@ -53,6 +53,12 @@ pub struct Config {
     /// Bytes of an unfinished transaction held in memory before shipping
     /// whole records anyway (with a warning).
     pub max_hold: u64,
+    /// Shippable bytes gathered before a batch is sent (fewer round trips
+    /// and fsyncs while catching up).
+    pub batch_bytes: u64,
+    /// How long shippable entries may wait for more to join their batch; a
+    /// quiet journal (`no_data`) and `flush` ship at once.
+    pub max_delay: Duration,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +82,8 @@ struct Raw {
     transactions: Option<String>,
     fsync: Option<bool>,
     max_hold: Option<u64>,
+    batch_bytes: Option<u64>,
+    max_delay: Option<String>,
 }
 
 /// Parses the TOML table. `resolve` turns a configured path into an
@@ -138,6 +146,7 @@ pub fn parse(
     let io_timeout = dur(raw.io_timeout, "io_timeout", Duration::from_secs(30))?;
     let command_timeout = dur(raw.command_timeout, "command_timeout", Duration::from_secs(600))?;
     let keepalive = dur(raw.keepalive, "keepalive", Duration::from_secs(15))?;
+    let max_delay = dur(raw.max_delay, "max_delay", Duration::from_millis(200))?;
     for (key, d) in [("connect_timeout", connect_timeout), ("io_timeout", io_timeout), ("command_timeout", command_timeout)] {
         if d.is_zero() || d.as_millis() > u128::from(u32::MAX) {
             return Err(fatal(format!("config key `{key}` must be between 1ms and 49 days")));
@@ -175,6 +184,8 @@ pub fn parse(
         transactions,
         fsync: raw.fsync.unwrap_or(true),
         max_hold: raw.max_hold.unwrap_or(64 << 20),
+        batch_bytes: raw.batch_bytes.unwrap_or(8 << 20).max(1),
+        max_delay,
     })
 }
 

@@ -99,11 +99,17 @@ impl Hold {
 
     /// Number of records that may be shipped now.
     pub fn shippable(&mut self) -> usize {
-        if self.data.len() as u64 > self.max {
+        let n = self.recs.iter().rposition(|r| r.boundary).map_or(0, |i| i + 1);
+        if (self.data.len() - self.bytes_before(n)) as u64 > self.max {
             self.overflowed = true;
             return self.recs.len();
         }
-        self.recs.iter().rposition(|r| r.boundary).map_or(0, |i| i + 1)
+        n
+    }
+
+    /// Bytes held in the first `n` records.
+    pub fn bytes_before(&self, n: usize) -> usize {
+        self.recs.get(n).map_or(self.data.len(), |r| r.at)
     }
 
     /// The first `n` records as contiguous runs per file.

@@ -19,11 +19,16 @@ pub mod shell;
 pub mod ssh;
 pub mod standby;
 
+use std::time::{Duration, Instant};
+
 use logdaemon_sdk::{export_listener, Ack, Entry, Failure, Gap, Listener, Logger, OpenContext};
 
 use crate::error::Error;
 use crate::hold::Hold;
 use crate::standby::Standby;
+
+/// A source of the current time (injected by tests).
+pub type Clock = Box<dyn Fn() -> Instant + Send>;
 
 /// The listener instance.
 pub struct HotBackup {
@@ -31,6 +36,11 @@ pub struct HotBackup {
     log: Logger,
     hold: Hold,
     standby: Standby,
+    batch_bytes: u64,
+    max_delay: Duration,
+    clock: Clock,
+    /// When the oldest shippable, unshipped entry became shippable.
+    waiting_since: Option<Instant>,
 }
 
 impl HotBackup {
@@ -41,6 +51,7 @@ impl HotBackup {
 
     fn fail(&mut self, e: Error) -> Failure {
         self.hold.clear();
+        self.waiting_since = None;
         self.standby.reset();
         e.into_failure(&self.name)
     }
@@ -52,13 +63,21 @@ impl HotBackup {
         }
     }
 
-    /// Ships what may be shipped; on failure everything after the last
-    /// shipped run is dropped (the host delivers it again).
-    fn pump(&mut self) -> Result<Ack, Failure> {
+    /// Ships what may be shipped once the batch is big or old enough (or
+    /// at once with `force`); on failure everything after the last shipped
+    /// run is dropped (the host delivers it again).
+    fn pump(&mut self, force: bool) -> Result<Ack, Failure> {
         let n = self.hold.shippable();
         if n == 0 {
             return Ok(self.ack());
         }
+        let now = (self.clock)();
+        let since = *self.waiting_since.get_or_insert(now);
+        let big = self.hold.bytes_before(n) as u64 >= self.batch_bytes;
+        if !force && !big && now.saturating_duration_since(since) < self.max_delay {
+            return Ok(self.ack());
+        }
+        self.waiting_since = None;
         if self.hold.overflowed {
             self.hold.overflowed = false;
             self.log.warn(&format!(
@@ -90,8 +109,10 @@ impl HotBackup {
 
 }
 
-impl Listener for HotBackup {
-    fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
+impl HotBackup {
+    /// Opens the listener with an injected clock (tests); [`Listener::open`]
+    /// uses the system's monotonic clock.
+    pub fn open_with_clock(ctx: &OpenContext<'_>, clock: Clock) -> Result<Self, Failure> {
         let name = ctx.listener.to_string();
         let env = |k: &str| std::env::var(k).ok();
         let cfg = config::parse(ctx.config_toml, ctx.format, &|p| ctx.resolve(p), &env).map_err(|e| e.into_failure(&name))?;
@@ -99,6 +120,7 @@ impl Listener for HotBackup {
             ssh::check_identity_file(identity_file).map_err(|e| e.into_failure(&name))?;
         }
         let hold = Hold::new(cfg.transactions, cfg.max_hold);
+        let (batch_bytes, max_delay) = (cfg.batch_bytes, cfg.max_delay);
         let mut standby = Standby::new(cfg, ctx.logger, ctx.journal_path.to_path_buf(), ctx.state_dir).map_err(|e| e.into_failure(&name))?;
         // Connect now so a wrong host key or user key is reported at start;
         // a standby that is merely down is retried with the first batch.
@@ -110,23 +132,31 @@ impl Listener for HotBackup {
                 standby.reset();
             }
         }
-        Ok(HotBackup { name, log: ctx.logger, hold, standby })
+        Ok(HotBackup { name, log: ctx.logger, hold, standby, batch_bytes, max_delay, clock, waiting_since: None })
+    }
+}
+
+impl Listener for HotBackup {
+    fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
+        HotBackup::open_with_clock(ctx, Box::new(Instant::now))
     }
 
     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
         for e in entries {
             self.hold.push(e);
         }
-        self.pump()
+        self.pump(false)
     }
 
     fn no_data(&mut self, _had_data: bool) -> Result<Ack, Failure> {
-        self.standby.keepalive();
-        Ok(self.ack())
+        if self.waiting_since.is_none() {
+            self.standby.keepalive();
+        }
+        self.pump(true)
     }
 
     fn flush(&mut self) -> Result<Ack, Failure> {
-        Ok(self.ack())
+        self.pump(true)
     }
 
     fn gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {

@@ -271,3 +271,51 @@ fn a_refused_user_key_and_a_readable_key_file_are_fatal_with_clear_messages() {
     assert!(msg.contains("mode 0644") && msg.contains("chmod 600"), "{msg}");
     assert!(env.remote_listing().is_empty());
 }
+
+#[test]
+fn batches_wait_for_size_or_age_and_a_quiet_journal_ships_at_once() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    let now = Arc::new(Mutex::new(Instant::now()));
+    let clock = {
+        let now = now.clone();
+        Box::new(move || *now.lock().unwrap())
+    };
+    let cfg = env.config("batch_bytes = 80\nmax_delay = \"1s\"\n");
+    let mut l = env.open_clocked(&cfg, Position::default(), Some(clock)).unwrap();
+    let tx = |i: u64| format!("@pv@ 0 @db.counters@ @change@ {i} \n@ex@ 7 {i}\n").into_bytes();
+    let mut journal = Vec::new();
+    let mut send = |l: &mut logdaemon_listener_hot_backup::HotBackup, i: u64| {
+        let t = tx(i);
+        let recs = split_p4(&t);
+        let b = Batch::p4("p4", 1, journal.len() as u64, &recs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        journal.extend_from_slice(&t);
+        let first = b.entries()[0].start();
+        (l.listen(b.entries()).unwrap(), first, journal.clone())
+    };
+    let standby = || std::fs::read(env.remote().join("journal")).unwrap_or_default();
+
+    let (ack, first, _) = send(&mut l, 1);
+    assert_eq!(ack, Ack::Upto(first), "a small, young batch waits");
+    assert!(standby().is_empty());
+    *now.lock().unwrap() += Duration::from_millis(500);
+    let (ack, _, all) = send(&mut l, 2);
+    assert_eq!(ack, Ack::All, "80 bytes gathered: shipped");
+    assert_eq!(standby(), all);
+
+    let (ack, first, _) = send(&mut l, 3);
+    assert_eq!(ack, Ack::Upto(first));
+    *now.lock().unwrap() += Duration::from_millis(1100);
+    let (ack, _, all) = send(&mut l, 4);
+    assert_eq!(ack, Ack::All, "the oldest entry waited max_delay: shipped");
+    assert_eq!(standby(), all);
+
+    let (_, first, all) = send(&mut l, 5);
+    assert_eq!(l.flush().unwrap(), Ack::All);
+    assert_ne!(first.offset, 0);
+    assert_eq!(standby(), all, "flush ships at once");
+    let (_, _, all) = send(&mut l, 6);
+    assert_eq!(l.no_data(true).unwrap(), Ack::All);
+    assert_eq!(standby(), all, "a quiet journal ships at once");
+}

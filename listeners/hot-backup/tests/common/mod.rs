@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use logdaemon_listener_hot_backup::HotBackup;
+use logdaemon_listener_hot_backup::{Clock, HotBackup};
 use logdaemon_sdk::testing::Batch;
 use logdaemon_sdk::{Ack, Failure, FailureKind, Listener, Logger, OpenContext, Position};
 use logdaemon_tests::sshd::Sshd;
@@ -130,9 +130,11 @@ impl Env {
         self.tmp.path().join("local/journal")
     }
 
+    /// The listener's config; batches ship at once unless `extra` sets `max_delay`.
     pub fn config(&self, extra: &str) -> String {
+        let delay = if extra.contains("max_delay") { "" } else { "max_delay = \"0s\"\n" };
         format!(
-            "host = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\nremote_dir = \"{}\"\nio_timeout = \"5s\"\nconnect_timeout = \"2s\"\n{extra}",
+            "host = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\nremote_dir = \"{}\"\nio_timeout = \"5s\"\nconnect_timeout = \"2s\"\n{delay}{extra}",
             self.sshd.port(),
             self.sshd.user(),
             self.sshd.client_key().display(),
@@ -142,6 +144,10 @@ impl Env {
     }
 
     pub fn open_with(&self, config: &str, cursor: Position) -> Result<HotBackup, Failure> {
+        self.open_clocked(config, cursor, None)
+    }
+
+    pub fn open_clocked(&self, config: &str, cursor: Position, clock: Option<Clock>) -> Result<HotBackup, Failure> {
         let journal = self.journal_path();
         let ctx = OpenContext {
             listener: "standby",
@@ -154,7 +160,10 @@ impl Env {
             cursor,
             logger: Logger::discard(),
         };
-        HotBackup::open(&ctx)
+        match clock {
+            Some(c) => HotBackup::open_with_clock(&ctx, c),
+            None => HotBackup::open(&ctx),
+        }
     }
 
     pub fn open(&self, extra: &str) -> HotBackup {

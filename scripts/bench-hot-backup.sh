@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Catch-up throughput of the hot-backup listener against the SSH channel
+# itself, in the same run, over loopback:
+#
+#   1. `logdaemon run --once` ships a p4 journal of SIZE_MIB (default 256)
+#      to a standby directory through a private sshd (fsync on, the default);
+#   2. the same with `fsync = false`, to show what the fsyncs cost;
+#   3. `ssh -c <the cipher the listener negotiated> host 'cat > file' < journal`.
+#
+# Prints a table with MiB/s and the ratio listener / plain ssh (target >= 0.8).
+# Needs openssh-server and openssh-client; builds the release binaries.
+#
+# Usage: scripts/bench-hot-backup.sh [SIZE_MIB]
+set -euo pipefail
+
+SIZE_MIB=${1:-256}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+cargo build --release -q -p logdaemon -p logdaemon-listener-hot-backup
+BIN="$ROOT/target/release/logdaemon"
+
+W=$(mktemp -d /tmp/bench-hot-backup.XXXXXX)
+SSHD_PID=
+cleanup() {
+    if [ -n "$SSHD_PID" ]; then kill "$SSHD_PID" 2>/dev/null || true; fi
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+# --- a private sshd on a free loopback port --------------------------------
+mkdir -p /run/sshd 2>/dev/null || true
+ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$W/host_key"
+ssh-keygen -q -t ed25519 -N '' -C bench-user -f "$W/id_ed25519"
+cp "$W/id_ed25519.pub" "$W/authorized_keys"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+USER_NAME=$(id -un)
+cat > "$W/sshd_config" <<EOF
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $W/host_key
+AuthorizedKeysFile $W/authorized_keys
+PidFile $W/sshd.pid
+StrictModes no
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+AllowUsers $USER_NAME
+EOF
+/usr/sbin/sshd -D -e -f "$W/sshd_config" 2>"$W/sshd.log" &
+SSHD_PID=$!
+for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+    sleep 0.05
+done
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$W/host_key.pub")" > "$W/known_hosts"
+
+# --- a p4 journal of SIZE_MIB from the corpus' real records -----------------
+mkdir -p "$W/server"
+python3 - "$ROOT/tests/data/p4" "$W/server/journal" "$SIZE_MIB" <<'EOF'
+import os, sys
+src, dst, mib = sys.argv[1], sys.argv[2], int(sys.argv[3])
+recs = []
+for name in sorted(os.listdir(src)):
+    if "jnl" not in name:
+        continue
+    data = open(os.path.join(src, name), "rb").read()
+    start, ats = 0, 0
+    for i, b in enumerate(data):
+        if b == 0x40:
+            ats += 1
+        elif b == 0x0A and ats % 2 == 0:
+            r = data[start:i + 1]
+            if not r.startswith(b"@ex@"):
+                recs.append(r)
+            start, ats = i + 1, 0
+chunk = bytearray()
+t = 0
+i = 0
+while len(chunk) < 4 << 20:
+    for _ in range(1 + t % 6):
+        chunk += recs[i % len(recs)]
+        i += 1
+    chunk += b"@ex@ 4242 %d\n" % (1700000000 + t)
+    t += 1
+want = mib << 20
+with open(dst, "wb") as f:
+    n = 0
+    while n < want:
+        f.write(chunk)
+        n += len(chunk)
+EOF
+BYTES=$(stat -c %s "$W/server/journal")
+
+run_listener() { # $1 = label, $2 = extra config line
+    local d="$W/$1"
+    mkdir -p "$d/standby"
+    cat > "$d/cfg.toml" <<EOF
+state_dir = "state"
+plugin_dir = "$ROOT/target/release"
+
+[[journal]]
+name = "p4"
+path = "$W/server/journal"
+format = "p4"
+start = "beginning"
+
+[[journal.listener]]
+name = "standby"
+plugin = "hot-backup"
+[journal.listener.config]
+host = "127.0.0.1"
+port = $PORT
+user = "$USER_NAME"
+identity_file = "$W/id_ed25519"
+known_hosts = "$W/known_hosts"
+remote_dir = "$d/standby"
+$2
+EOF
+    local t0 t1
+    t0=$(date +%s.%N)
+    (cd "$d" && "$BIN" run --config cfg.toml --once 2>"$d/daemon.log")
+    t1=$(date +%s.%N)
+    cmp "$W/server/journal" "$d/standby/journal" >/dev/null || { echo "standby differs from the journal ($1)" >&2; tail "$d/daemon.log" >&2; exit 1; }
+    echo "$t1 - $t0" | bc -l
+}
+
+T_FSYNC=$(run_listener fsync "")
+T_NOFSYNC=$(run_listener nofsync "fsync = false")
+CIPHER=$(grep -o 'connected to [^)]*(\([^)]*\))' "$W/fsync/daemon.log" | head -1 | sed 's/.*(\(.*\))/\1/')
+[ -n "$CIPHER" ] || CIPHER=aes128-ctr
+
+t0=$(date +%s.%N)
+ssh -c "$CIPHER" -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile="$W/known_hosts" \
+    -o StrictHostKeyChecking=yes -i "$W/id_ed25519" -p "$PORT" "$USER_NAME@127.0.0.1" \
+    "cat > '$W/plain.copy'" < "$W/server/journal"
+t1=$(date +%s.%N)
+T_SSH=$(echo "$t1 - $t0" | bc -l)
+cmp "$W/server/journal" "$W/plain.copy" >/dev/null
+
+mibs() { echo "scale=1; $BYTES / 1048576 / $1" | bc -l; }
+printf '\nhot-backup catch-up, %s MiB p4 journal, loopback, cipher %s\n\n' "$((BYTES >> 20))" "$CIPHER"
+printf '%-42s %10s %10s %8s\n' "method" "seconds" "MiB/s" "ratio"
+printf '%-42s %10.2f %10s %8s\n' "ssh -c $CIPHER 'cat > file'" "$T_SSH" "$(mibs "$T_SSH")" "1.00"
+printf '%-42s %10.2f %10s %8.2f\n' "logdaemon run --once (fsync, default)" "$T_FSYNC" "$(mibs "$T_FSYNC")" "$(echo "$T_SSH / $T_FSYNC" | bc -l)"
+printf '%-42s %10.2f %10s %8.2f\n' "logdaemon run --once (fsync = false)" "$T_NOFSYNC" "$(mibs "$T_NOFSYNC")" "$(echo "$T_SSH / $T_NOFSYNC" | bc -l)"
