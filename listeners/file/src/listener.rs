@@ -59,10 +59,14 @@ impl FileListener {
     }
 
     /// Cuts both files back to the recorded lengths after a failed write.
+    /// The record is written again first: a failed update may have left the
+    /// newer lengths on disk, and the record must never claim more than the
+    /// files hold.
     fn repair(&mut self) -> Result<(), Failure> {
         if !self.dirty {
             return Ok(());
         }
+        self.record_file.store(&self.record, self.fsync).map_err(|e| Failure::retry(format!("{e}; retrying")))?;
         let retry = |p: &Path, len: u64, e: std::io::Error| {
             Failure::retry(format!("cannot cut {} back to {len} bytes after a failed write: {e}; retrying", p.display()))
         };
