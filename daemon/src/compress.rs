@@ -486,7 +486,7 @@ mod tests {
                     Box::new(Annotated::new(flate2::read::MultiGzDecoder::new(src), "/j".into(), c))
                 }
             };
-            let e = io::copy(&mut r, &mut io::sink()).err().expect("error");
+            let e = io::copy(&mut r, &mut io::sink()).expect_err("error");
             let d = DecodeError::find(&e).expect("annotated");
             assert_eq!(d.kind, DecodeErrorKind::Io, "{c}: {d}");
             assert!(d.to_string().starts_with("/j: read error"), "{d}");

@@ -25,7 +25,7 @@ use crate::format::{Format, Record, RecordReader};
 
 /// Files smaller than this get no progress bar.
 const PROGRESS_MIN_BYTES: u64 = 64 * 1024 * 1024;
-/// Records between progress bar updates.
+/// Records between progress bar updates (a power of two).
 const PROGRESS_EVERY: u64 = 4096;
 
 /// What to dump and how.
@@ -198,7 +198,7 @@ fn dump_file(opts: &DumpOptions, path: &Path, w: &mut impl Write) -> Result<(), 
         after = After::Record { line: rec.line };
         count += 1;
         if let Some(b) = &bar {
-            if count % PROGRESS_EVERY == 0 {
+            if count & (PROGRESS_EVERY - 1) == 0 {
                 b.set_position(opened.consumed.load(Ordering::Relaxed));
             }
         }

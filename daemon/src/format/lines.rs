@@ -10,30 +10,31 @@
 
 use regex::bytes::Regex;
 
+use super::blocks::BlockScanner;
 use super::Framer;
 
 /// One record per line.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct LineFramer {
-    /// Bytes already searched for a newline without finding one.
-    scanned: usize,
+    scan: BlockScanner,
 }
 
 impl LineFramer {
     pub fn new() -> Self {
-        Self::default()
+        LineFramer { scan: BlockScanner::new(false) }
+    }
+}
+
+impl Default for LineFramer {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl Framer for LineFramer {
+    #[inline]
     fn next(&mut self, buf: &[u8]) -> Option<usize> {
-        match memchr::memchr(b'\n', &buf[self.scanned..]) {
-            Some(n) => Some(self.scanned + n + 1),
-            None => {
-                self.scanned = buf.len();
-                None
-            }
-        }
+        self.scan.next(buf)
     }
 
     fn finish(&mut self, buf: &[u8]) -> Option<(usize, bool)> {
@@ -44,7 +45,12 @@ impl Framer for LineFramer {
     }
 
     fn reset(&mut self) {
-        self.scanned = 0;
+        self.scan.reset();
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        self.scan.consume(n);
     }
 }
 

@@ -11,6 +11,7 @@
 //! inside `@`-quoted strings, and plain newline-terminated logs ([`lines`]),
 //! optionally grouped into multi-line records by a start-of-record regex.
 
+mod blocks;
 pub mod lines;
 pub mod p4;
 mod reader;
@@ -66,6 +67,15 @@ pub trait Framer: Send {
 
     /// Forget scan state; called after the caller consumed a record (buf start moved) or repositioned.
     fn reset(&mut self);
+
+    /// The caller consumed the first `n` bytes of `buf`, the record just
+    /// returned by [`next`](Self::next) or [`finish`](Self::finish); the next
+    /// `buf` starts right after it. Framers may keep what they learnt about
+    /// the bytes beyond (the default forgets it, like [`reset`](Self::reset)).
+    fn consume(&mut self, n: usize) {
+        let _ = n;
+        self.reset();
+    }
 }
 
 /// One record as read from a stream.
@@ -103,7 +113,7 @@ pub fn frame_all(format: &Format, buf: &[u8]) -> Vec<(usize, usize, bool)> {
         };
         out.push((at, len, incomplete));
         at += len;
-        framer.reset();
+        framer.consume(len);
     }
     out
 }

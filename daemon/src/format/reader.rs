@@ -55,10 +55,8 @@ impl<R: Read> RecordReader<R> {
                 return Ok(Some(self.take(n, false)));
             }
             if self.eof {
-                return Ok(match self.framer.finish(&self.buf[self.start..self.end]) {
-                    Some((n, incomplete)) => Some(self.take(n, incomplete)),
-                    None => None,
-                });
+                let last = self.framer.finish(&self.buf[self.start..self.end]);
+                return Ok(last.map(|(n, incomplete)| self.take(n, incomplete)));
             }
             if self.fill()? == 0 {
                 self.eof = true;
@@ -132,7 +130,7 @@ impl<R: Read> RecordReader<R> {
         self.start += n;
         self.offset += n as u64;
         self.line += newlines;
-        self.framer.reset();
+        self.framer.consume(n);
         Record { offset: record_offset, line: record_line, lines, bytes: &self.buf[at..at + n], incomplete }
     }
 
@@ -244,7 +242,7 @@ mod tests {
     fn huge_record_grows_then_shrinks() {
         let mut data = b"@pv@ 0 @db.desc@ 1 @".to_vec();
         let body = 64 * 1024 * 1024;
-        data.extend(std::iter::repeat(b'x').take(body));
+        data.resize(data.len() + body, b'x');
         data.extend_from_slice(b"\n@ \n");
         let small = b"@ex@ 1 2\n".repeat(100_000);
         data.extend_from_slice(&small);
