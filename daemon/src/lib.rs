@@ -1,6 +1,17 @@
 //! The logdaemon engine: journal formats, following, rotation, the listener
 //! host and delivery. The binary in `main.rs` is a thin CLI over this crate.
 
+pub mod checkpoint_cmd;
 pub mod compress;
+pub mod config;
 pub mod dump;
+pub mod engine;
+pub mod follow;
 pub mod format;
+pub mod host;
+pub mod identity;
+pub mod init;
+pub mod quiet;
+pub mod rotation;
+pub mod segment;
+pub mod worker;

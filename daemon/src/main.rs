@@ -1,1 +1,192 @@
-fn main() {}
+//! The `logdaemon` command line. A thin layer: every command is a function
+//! of the `logdaemon` library; this file parses arguments, sets up logging
+//! and turns errors into messages and exit codes.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use logdaemon::config::Config;
+use logdaemon::format::Format;
+
+#[derive(Parser)]
+#[command(name = "logdaemon", version, about = "Follow a live journal across truncation, rotation and compression and feed every entry exactly once to listener plugins.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    P4,
+    Lines,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Follow the journals of a config file and feed their listeners (foreground).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Deliver everything available now (rotated predecessors included), flush, write the checkpoint and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Print every record of journal files (plain or compressed) as JSON lines.
+    Dump {
+        #[arg(long, value_enum, default_value = "p4")]
+        format: FormatArg,
+        /// lines format: a regex that marks the first line of a multi-line record.
+        #[arg(long)]
+        record_start: Option<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Read or set the where-was-I checkpoint (while the daemon is stopped).
+    Checkpoint {
+        #[command(subcommand)]
+        command: CheckpointCommand,
+    },
+    /// Write a commented starter config for a p4 server (from P4ROOT / P4JOURNAL, or flags).
+    Init {
+        /// The p4 server root (default: $P4ROOT).
+        #[arg(long)]
+        p4root: Option<PathBuf>,
+        /// The live journal (default: $P4JOURNAL, else P4ROOT/journal).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Where to write the config (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Validate a config and load every plugin, without running.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckpointCommand {
+    /// Print the checkpoint in a readable form.
+    Show {
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Take the state directory (and the journals' files) from this config.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Set a journal's (or one listener's) position, atomically.
+    Set {
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        journal: String,
+        /// Only this listener (default: the journal and all its listeners).
+        #[arg(long)]
+        listener: Option<String>,
+        #[arg(long)]
+        sequence: u64,
+        #[arg(long)]
+        offset: u64,
+        #[arg(long)]
+        line: Option<u64>,
+        /// Do not check the position against the file (for a file that is not at hand).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOGDAEMON_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+fn state_dir(state_dir: Option<PathBuf>, config: Option<&PathBuf>) -> anyhow::Result<(PathBuf, Option<Config>)> {
+    match (state_dir, config) {
+        (Some(d), c) => Ok((d, c.map(load_config).transpose()?)),
+        (None, Some(c)) => {
+            let cfg = load_config(c)?;
+            Ok((cfg.state_dir.clone(), Some(cfg)))
+        }
+        (None, None) => anyhow::bail!("say which checkpoint: --state-dir DIR or --config FILE"),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { config, once } => {
+            let cfg = load_config(&config)?;
+            logdaemon::engine::run(&cfg, logdaemon::engine::RunOptions { once })?;
+            Ok(())
+        }
+        Command::Dump { format, record_start, files } => {
+            let format = match (format, record_start) {
+                (FormatArg::P4, None) => Format::P4,
+                (FormatArg::P4, Some(_)) => anyhow::bail!("--record-start only applies to --format lines"),
+                (FormatArg::Lines, rs) => Format::Lines {
+                    record_start: rs.map(|r| regex::bytes::Regex::new(&r)).transpose().context("--record-start is not a valid regex")?,
+                },
+            };
+            let opts = logdaemon::dump::DumpOptions { format, files, progress: std::io::stderr().is_terminal() };
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            logdaemon::dump::dump(&opts, &mut lock)?;
+            Ok(())
+        }
+        Command::Checkpoint { command } => match command {
+            CheckpointCommand::Show { state_dir: sd, config } => {
+                let (dir, _) = state_dir(sd, config.as_ref())?;
+                print!("{}", logdaemon::checkpoint_cmd::show(&dir)?);
+                Ok(())
+            }
+            CheckpointCommand::Set { state_dir: sd, config, journal, listener, sequence, offset, line, force } => {
+                let (dir, cfg) = state_dir(sd, config.as_ref())?;
+                let req = logdaemon::checkpoint_cmd::SetRequest { journal, listener, sequence, offset, line, force };
+                let msg = logdaemon::checkpoint_cmd::set(&dir, cfg.as_ref(), &req)?;
+                println!("{msg}");
+                Ok(())
+            }
+        },
+        Command::Init { p4root, journal, output } => {
+            let text = logdaemon::init::starter_config(p4root, journal)?;
+            match output {
+                Some(p) => {
+                    if p.exists() {
+                        anyhow::bail!("{} exists; not overwriting it (remove it or choose another --output)", p.display());
+                    }
+                    std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+                    eprintln!("wrote {}; check it with: logdaemon check --config {}", p.display(), p.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Command::Check { config } => {
+            let cfg = load_config(&config)?;
+            for line in logdaemon::init::check(&cfg)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}

@@ -7,3 +7,5 @@
 //! command builds them first (`cargo build --workspace`).
 
 mod fixture;
+mod email;
+mod listeners;

@@ -1,24 +1,25 @@
 //! The scanning core shared by the p4 and the single-line framers: find
-//! record-ending newlines 128 bytes at a time.
+//! record-ending newlines 64 bytes at a time, many records per step.
 //!
 //! For each 64-byte block it builds bit masks of the newlines and the `@`
-//! (SSE2 on x86-64, a plain loop elsewhere). For p4, every `@` toggles
-//! "inside a string" (an escaped `@@` toggles twice, the empty string `@@`
-//! opens and closes), so a prefix XOR of the `@` mask, flipped when the
-//! block starts inside a string, marks the bytes inside strings; a newline
-//! outside a string ends a record. For plain lines every newline does.
+//! (AVX2 when the CPU has it, else SSE2 on x86-64, a plain loop elsewhere).
+//! For p4, every `@` toggles "inside a string" (an escaped `@@` toggles
+//! twice, the empty string `@@` opens and closes), so a prefix XOR of the `@`
+//! mask (a carry-less multiply), flipped when the block starts inside a
+//! string, marks the bytes inside strings; a newline outside a string ends a
+//! record. For plain lines every newline does.
 //!
-//! Blocks are scanned in pairs (a 128-byte unit), which usually hold one or
-//! more records. The scanner keeps the unit's remaining record ends, so after the caller consumed a record
-//! ([`BlockScanner::consume`]) the next one costs a bit scan, not a rescan.
-//! This stays exact because a record boundary always has an even `@` count
-//! behind it: parity measured from an earlier boundary equals parity
-//! measured from a later one.
+//! A step scans a window of blocks and turns their record ends into a queue
+//! of positions without a branch per record; each `next` then pops one. This
+//! stays exact across records because a record boundary always has an even
+//! `@` count behind it: parity measured from an earlier boundary equals
+//! parity measured from a later one. Record ends are final once their bytes
+//! are seen, so ends found in a partial last block are queued too.
 
 /// Incremental record-end finder. Positions are counted from the buffer
 /// start at the last [`reset`](Self::reset), so they survive the caller
 /// moving its buffer start forward by consumed records.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct BlockScanner {
     /// Whether `@` quotes (p4) or is an ordinary byte (plain lines).
     quotes: bool,
@@ -30,44 +31,50 @@ pub struct BlockScanner {
     pos: usize,
     /// An odd number of `@` lies between the last record boundary and `pos`.
     odd: bool,
-    /// Record ends (bit `i`: newline at `pos - UNIT + i`) not yet consumed,
-    /// in the unit just before `pos`.
-    ends: u128,
+    /// Ends (one past the newline) of the records found before `pos` and not
+    /// yet consumed are `queue[head..tail]`, in order.
+    queue: Box<[usize; QUEUE]>,
+    head: usize,
+    tail: usize,
 }
 
-/// Bytes scanned per step: two 64-byte blocks, so that a step usually holds
-/// a record end or two and most calls are answered from `ends`.
-const UNIT: usize = 128;
+/// Queue capacity: a window of blocks where every byte ends a record, plus
+/// the slack that flattening writes beyond the last real entry.
+const QUEUE: usize = WINDOW * 64 + FLAT;
+/// Blocks scanned per step once a record end was found.
+const WINDOW: usize = 16;
+/// Ends written per block without looking at the count (the rest, rarely
+/// needed, in a loop).
+const FLAT: usize = 4;
 
 impl BlockScanner {
     pub fn new(quotes: bool) -> Self {
-        BlockScanner { quotes, wide: wide_available(), ..Self::default() }
+        BlockScanner {
+            quotes,
+            wide: wide_available(),
+            base: 0,
+            pos: 0,
+            odd: false,
+            queue: Box::new([0; QUEUE]),
+            head: 0,
+            tail: 0,
+        }
     }
 
     /// Length of the first complete record of `buf` (which starts at the
     /// current base), if its end is in `buf`.
     #[inline]
     pub fn next(&mut self, buf: &[u8]) -> Option<usize> {
-        if self.ends != 0 {
-            return Some(self.pos - UNIT + self.ends.trailing_zeros() as usize + 1 - self.base);
+        if self.head < self.tail {
+            return Some(self.queue[self.head] - self.base);
         }
         debug_assert!(self.pos >= self.base && self.pos - self.base <= buf.len(), "buffer shrank under the framer");
-        if let Some(n) = self.full_units(buf) {
-            return Some(n);
+        self.head = 0;
+        self.tail = 0;
+        self.scan(buf);
+        if self.head < self.tail {
+            return Some(self.queue[self.head] - self.base);
         }
-        let rel = self.pos - self.base;
-        // Less than a unit left: scan a zero-padded copy (a zero byte is
-        // neither newline nor `@`), without caching its ends.
-        let rest = &buf[rel..];
-        let mut unit = [0u8; UNIT];
-        unit[..rest.len()].copy_from_slice(rest);
-        let odd = self.odd;
-        let ends = self.unit_ends::<Sse2>(&unit);
-        if ends != 0 {
-            self.odd = odd;
-            return Some(rel + ends.trailing_zeros() as usize + 1);
-        }
-        self.pos += rest.len();
         None
     }
 
@@ -76,75 +83,98 @@ impl BlockScanner {
     #[inline]
     pub fn consume(&mut self, n: usize) {
         self.base += n;
-        // Written without branches: which case applies is data-dependent.
-        let past = self.base >= self.pos;
-        // Drop the ends at or before the consumed bytes (all of them when
-        // the base moved past everything scanned).
-        let first_kept = (self.base + UNIT).saturating_sub(self.pos);
-        self.ends = if first_kept >= UNIT { 0 } else { self.ends & (!0u128 << first_kept) };
-        // Past everything scanned: a fresh start at a boundary (even parity).
-        self.pos = self.pos.max(self.base);
-        self.odd &= !past;
+        while self.head < self.tail && self.queue[self.head] <= self.base {
+            self.head += 1;
+        }
+        if self.base >= self.pos {
+            // Nothing scanned beyond: a fresh start at a boundary.
+            self.pos = self.base;
+            self.odd = false;
+            self.head = 0;
+            self.tail = 0;
+        }
     }
 
     pub fn reset(&mut self) {
-        *self = BlockScanner { quotes: self.quotes, wide: self.wide, ..Self::default() };
+        self.base = 0;
+        self.pos = 0;
+        self.odd = false;
+        self.head = 0;
+        self.tail = 0;
     }
 
-    /// Scans the whole units from `pos` on; stops after the first unit
-    /// holding a record end and returns that record's length.
+    /// Scans from `pos` on (the queue is empty): whole blocks until a window
+    /// past the first record end, then a partial last block if the buffer
+    /// ends there.
     #[inline]
-    fn full_units(&mut self, buf: &[u8]) -> Option<usize> {
+    fn scan(&mut self, buf: &[u8]) {
         #[cfg(target_arch = "x86_64")]
         if self.wide {
             // SAFETY: `wide` is only set when the CPU has AVX2 and PCLMULQDQ.
-            return unsafe { self.full_units_wide(buf) };
+            return unsafe { self.scan_wide(buf) };
         }
-        self.full_units_with::<Sse2>(buf)
+        self.scan_with::<Sse2>(buf)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,pclmulqdq")]
-    unsafe fn full_units_wide(&mut self, buf: &[u8]) -> Option<usize> {
-        self.full_units_with::<Wide>(buf)
+    unsafe fn scan_wide(&mut self, buf: &[u8]) {
+        self.scan_with::<Wide>(buf)
     }
 
     #[inline(always)]
-    fn full_units_with<M: Masks>(&mut self, buf: &[u8]) -> Option<usize> {
+    fn scan_with<M: Masks>(&mut self, buf: &[u8]) {
         let mut rel = self.pos - self.base;
-        while let Some(unit) = buf.get(rel..rel + UNIT) {
-            let ends = self.unit_ends::<M>(unit.try_into().expect("one unit"));
-            self.pos += UNIT;
-            rel += UNIT;
-            if ends != 0 {
-                self.ends = ends;
-                return Some(rel - UNIT + ends.trailing_zeros() as usize + 1);
+        let mut budget = WINDOW;
+        while let Some(block) = buf.get(rel..rel + 64) {
+            let (nl, at) = M::masks(block.try_into().expect("64 bytes"));
+            self.block::<M>(nl, at, 64);
+            rel += 64;
+            if self.tail > 0 {
+                budget -= 1;
+                if budget == 0 {
+                    return;
+                }
             }
         }
-        None
-    }
-
-    /// Record ends in a unit; moves the parity to the unit's end.
-    #[inline(always)]
-    fn unit_ends<M: Masks>(&mut self, unit: &[u8; UNIT]) -> u128 {
-        let (lo, hi) = unit.split_at(64);
-        let (nl_lo, at_lo) = M::masks(lo.try_into().expect("64 bytes"));
-        let (nl_hi, at_hi) = M::masks(hi.try_into().expect("64 bytes"));
-        let ends_lo = nl_lo & !self.inside::<M>(at_lo);
-        self.odd ^= self.quotes && at_lo.count_ones() & 1 == 1;
-        let ends_hi = nl_hi & !self.inside::<M>(at_hi);
-        self.odd ^= self.quotes && at_hi.count_ones() & 1 == 1;
-        u128::from(ends_lo) | u128::from(ends_hi) << 64
-    }
-
-    /// Bytes inside a string (bit set), given the block's `@` mask; the
-    /// newline mask ANDed with its complement gives the record ends.
-    #[inline(always)]
-    fn inside<M: Masks>(&self, at: u64) -> u64 {
-        if !self.quotes {
-            return 0;
+        if self.tail > 0 || rel == buf.len() {
+            return;
         }
-        M::prefix_xor(at) ^ if self.odd { !0 } else { 0 }
+        // A partial last block: scan a zero-padded copy (a zero byte is
+        // neither newline nor `@`).
+        let rest = &buf[rel..];
+        let mut block = [0u8; 64];
+        block[..rest.len()].copy_from_slice(rest);
+        let (nl, at) = M::masks(&block);
+        self.block::<M>(nl, at, rest.len());
+    }
+
+    /// Queues the record ends of the `len` bytes at `pos` whose masks are
+    /// given, and moves `pos` and the parity past them.
+    #[inline(always)]
+    fn block<M: Masks>(&mut self, nl: u64, at: u64, len: usize) {
+        let mut ends = nl;
+        if self.quotes {
+            ends &= !(M::prefix_xor(at) ^ if self.odd { !0 } else { 0 });
+            self.odd ^= at.count_ones() & 1 == 1;
+        }
+        let count = ends.count_ones() as usize;
+        let first = self.pos + 1;
+        // Write FLAT entries unconditionally (those past `count` are junk
+        // that the next block overwrites); the queue has room for them.
+        let slots = &mut self.queue[self.tail..self.tail + FLAT];
+        for slot in slots {
+            *slot = first + ends.trailing_zeros() as usize;
+            ends &= ends.wrapping_sub(1);
+        }
+        let mut t = self.tail + FLAT;
+        while ends != 0 {
+            self.queue[t] = first + ends.trailing_zeros() as usize;
+            ends &= ends.wrapping_sub(1);
+            t += 1;
+        }
+        self.tail += count;
+        self.pos += len;
     }
 }
 
@@ -194,7 +224,7 @@ impl Masks for Wide {
     #[inline(always)]
     fn masks(block: &[u8; 64]) -> (u64, u64) {
         use std::arch::x86_64::{__m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8};
-        // SAFETY: only reached through `full_units_wide` (AVX2 enabled and
+        // SAFETY: only reached through `scan_wide` (AVX2 enabled and
         // present); the two unaligned 32-byte loads read inside `block`.
         unsafe {
             let nlv = _mm256_set1_epi8(b'\n' as i8);
@@ -212,7 +242,7 @@ impl Masks for Wide {
     #[inline(always)]
     fn prefix_xor(x: u64) -> u64 {
         use std::arch::x86_64::{_mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set1_epi8, _mm_set_epi64x};
-        // SAFETY: only reached through `full_units_wide` (PCLMULQDQ enabled
+        // SAFETY: only reached through `scan_wide` (PCLMULQDQ enabled
         // and present). Multiplying by all ones without carries XORs every
         // lower bit into each bit position.
         unsafe { _mm_cvtsi128_si64(_mm_clmulepi64_si128(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1), 0)) as u64 }
@@ -356,8 +386,8 @@ mod tests {
             })
             .collect();
         for quotes in [true, false] {
-            let base = frame(BlockScanner { quotes, wide: false, ..Default::default() }, &data);
-            let wide = frame(BlockScanner { quotes, wide: wide_available(), ..Default::default() }, &data);
+            let base = frame(BlockScanner { wide: false, ..BlockScanner::new(quotes) }, &data);
+            let wide = frame(BlockScanner::new(quotes), &data);
             assert!(base.len() > 1000);
             assert_eq!(base, wide, "quotes {quotes}");
         }

@@ -1,0 +1,293 @@
+//! The daemon's configuration: a TOML file read in two stages.
+//!
+//! Stage one ([`raw`]) is plain serde. Stage two ([`Config::load`]) checks
+//! every value and turns it into the types the engine uses, so that an error
+//! names the file, the line, the key and why, before anything runs. Paths in
+//! the file are relative to the file's own directory.
+
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::format::Format;
+use crate::rotation::Scheme;
+use raw::{RawConfig, RawJournal, RawListener};
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file itself.
+    pub file: PathBuf,
+    /// Its directory: relative paths in the file resolve here.
+    pub dir: PathBuf,
+    pub state_dir: PathBuf,
+    /// Where built-in plugins are looked up (default: next to the binary).
+    pub plugin_dir: Option<PathBuf>,
+    pub journals: Vec<JournalConfig>,
+}
+
+/// Where a journal with no checkpoint yet starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The first byte of the live file.
+    Beginning,
+    /// The current end of the live file: only new entries.
+    End,
+    /// The first byte of journal number N (`journal.N`, plain or compressed,
+    /// or the live journal if it is N), then everything after it.
+    Journal(u64),
+}
+
+/// What to do when bytes we must deliver no longer exist anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnGap {
+    /// Stop with an error that says what is missing and how to recover.
+    Stop,
+    /// Deliver a typed gap to the listeners and go on.
+    Report,
+}
+
+/// What to do with a listener that fails for good (Fatal or a panic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Stop the daemon (after writing the checkpoint).
+    Stop,
+    /// Disable this listener and keep the others running; its cursor stays.
+    Disable,
+}
+
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    pub name: String,
+    /// The live file (absolute).
+    pub path: PathBuf,
+    pub format: Format,
+    pub quiet_after: Duration,
+    /// How often to re-check the file even without events.
+    pub reconcile_every: Duration,
+    pub scheme: Scheme,
+    pub start: Start,
+    pub on_gap: OnGap,
+    /// Most bytes handed to a listener in one `listen` call.
+    pub batch_bytes: usize,
+    pub listeners: Vec<ListenerConfig>,
+}
+
+/// How a listener's plugin is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginRef {
+    /// A built-in listener by name (`file`, `exec`, `hot-backup`, `email`).
+    Builtin(String),
+    /// A shared library by path.
+    Path(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub plugin: PluginRef,
+    pub on_failure: OnFailure,
+    /// Cap of the retry backoff.
+    pub retry_max: Duration,
+    /// The `[journal.listener.config]` table, as TOML text for the plugin.
+    pub config_toml: String,
+}
+
+/// A config error: the file, the line (when known), the key and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {}: cannot read: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {}, line {line}: {message}", path.display())]
+    At { path: PathBuf, line: usize, message: String },
+    #[error("config {}: {message}", path.display())]
+    General { path: PathBuf, message: String },
+}
+
+pub const BUILTIN_PLUGINS: &[&str] = &["file", "exec", "hot-backup", "email"];
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+    fn at<T>(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Result<T, ConfigError> {
+        Err(ConfigError::At { path: self.path.to_path_buf(), line: self.line(span.start), message: message.into() })
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates config text; `path` locates relative paths and names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let ctx = Ctx { path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => ConfigError::At { path: path.to_path_buf(), line: ctx.line(span.start), message: e.message().to_string() },
+            None => ConfigError::General { path: path.to_path_buf(), message: e.message().to_string() },
+        })?;
+        let file = absolute(path);
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+        let state_dir = match &raw.state_dir {
+            Some(s) if s.get_ref().is_empty() => return ctx.at(s.span(), "state_dir: must not be empty"),
+            Some(s) => dir.join(s.get_ref()),
+            None => dir.join("state"),
+        };
+        let plugin_dir = raw.plugin_dir.as_ref().map(|s| dir.join(s.get_ref()));
+        if raw.journal.is_empty() {
+            return Err(ConfigError::General {
+                path: path.to_path_buf(),
+                message: "no [[journal]] table: nothing to follow; add one (see `logdaemon init`)".into(),
+            });
+        }
+        let mut journals = Vec::new();
+        for j in &raw.journal {
+            let jc = journal(&ctx, &dir, j)?;
+            if journals.iter().any(|o: &JournalConfig| o.name == jc.name) {
+                return ctx.at(j.name.span(), format!("journal name {:?} is used twice; names must be unique", jc.name));
+            }
+            if let Some(o) = journals.iter().find(|o: &&JournalConfig| o.path == jc.path) {
+                return ctx.at(j.path.span(), format!("journal {:?} follows {} which journal {:?} already follows", jc.name, jc.path.display(), o.name));
+            }
+            journals.push(jc);
+        }
+        Ok(Config { file, dir, state_dir, plugin_dir, journals })
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn name_ok(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+fn duration(ctx: &Ctx<'_>, v: &Option<toml::Spanned<String>>, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => match humantime::parse_duration(s.get_ref()) {
+            Ok(d) if d > Duration::ZERO => Ok(d),
+            Ok(_) => ctx.at(s.span(), format!("{key}: must be longer than zero")),
+            Err(e) => ctx.at(s.span(), format!("{key}: {:?} is not a duration ({e}); write e.g. \"2s\", \"500ms\", \"1m\"", s.get_ref())),
+        },
+    }
+}
+
+fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, ConfigError> {
+    let name = j.name.get_ref().clone();
+    if !name_ok(&name) {
+        return ctx.at(j.name.span(), format!("journal name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"));
+    }
+    let p = j.path.get_ref();
+    if p.is_empty() || p.ends_with('/') {
+        return ctx.at(j.path.span(), format!("journal {name:?}: path {p:?} must name a file"));
+    }
+    let path = dir.join(p);
+    let format_name = j.format.as_ref().map(|s| s.get_ref().as_str()).unwrap_or("p4");
+    let format = match (format_name, &j.record_start) {
+        ("p4", None) => Format::P4,
+        ("p4", Some(rs)) => return ctx.at(rs.span(), format!("journal {name:?}: record_start only applies to format = \"lines\"")),
+        ("lines", rs) => {
+            let record_start = match rs {
+                None => None,
+                Some(s) => match regex::bytes::Regex::new(s.get_ref()) {
+                    Ok(r) => Some(r),
+                    Err(e) => return ctx.at(s.span(), format!("journal {name:?}: record_start is not a valid regex: {e}")),
+                },
+            };
+            Format::Lines { record_start }
+        }
+        (other, _) => {
+            let span = j.format.as_ref().map(|s| s.span()).unwrap_or(0..0);
+            return ctx.at(span, format!("journal {name:?}: format {other:?} is unknown; use \"p4\" or \"lines\""));
+        }
+    };
+    let quiet_after = duration(ctx, &j.quiet_after, "quiet_after", Duration::from_secs(2))?;
+    let reconcile_every = duration(ctx, &j.reconcile_every, "reconcile_every", Duration::from_secs(1))?;
+    let scheme = match &j.rotated {
+        None => Scheme::default_for(&format, &path),
+        Some(list) => match Scheme::from_patterns(&path, list.get_ref()) {
+            Ok(s) => s,
+            Err(e) => return ctx.at(list.span(), format!("journal {name:?}: rotated: {e}")),
+        },
+    };
+    let start = match &j.start {
+        None => Start::Beginning,
+        Some(v) => match v.get_ref() {
+            toml::Value::String(s) if s == "beginning" => Start::Beginning,
+            toml::Value::String(s) if s == "end" => Start::End,
+            toml::Value::Integer(n) if *n >= 0 => Start::Journal(*n as u64),
+            other => {
+                return ctx.at(v.span(), format!("journal {name:?}: start = {other}: use \"beginning\", \"end\" or a journal number (start = 12)"))
+            }
+        },
+    };
+    let on_gap = match j.on_gap.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("stop", _)) => OnGap::Stop,
+        Some(("report", _)) => OnGap::Report,
+        Some((other, span)) => return ctx.at(span, format!("journal {name:?}: on_gap {other:?}: use \"stop\" or \"report\"")),
+    };
+    let batch_bytes = match &j.batch_bytes {
+        None => 4 << 20,
+        Some(b) if *b.get_ref() >= 4096 && *b.get_ref() <= 1 << 30 => *b.get_ref() as usize,
+        Some(b) => return ctx.at(b.span(), format!("journal {name:?}: batch_bytes {} must be between 4096 and 1 GiB", b.get_ref())),
+    };
+    let mut listeners: Vec<ListenerConfig> = Vec::new();
+    for l in &j.listener {
+        let lc = listener(ctx, dir, &name, l)?;
+        if listeners.iter().any(|o| o.name == lc.name) {
+            return ctx.at(l.name.span(), format!("journal {name:?}: listener name {:?} is used twice", lc.name));
+        }
+        listeners.push(lc);
+    }
+    if listeners.is_empty() {
+        return ctx.at(j.name.span(), format!("journal {name:?} has no [[journal.listener]]: nothing would receive its entries"));
+    }
+    Ok(JournalConfig { name, path, format, quiet_after, reconcile_every, scheme, start, on_gap, batch_bytes, listeners })
+}
+
+fn listener(ctx: &Ctx<'_>, dir: &Path, journal: &str, l: &RawListener) -> Result<ListenerConfig, ConfigError> {
+    let name = l.name.get_ref().clone();
+    if !name_ok(&name) {
+        return ctx.at(l.name.span(), format!("journal {journal:?}: listener name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"));
+    }
+    let p = l.plugin.get_ref();
+    let plugin = if p.contains('/') || p.ends_with(".so") {
+        PluginRef::Path(dir.join(p))
+    } else if BUILTIN_PLUGINS.contains(&p.as_str()) {
+        PluginRef::Builtin(p.clone())
+    } else {
+        return ctx.at(
+            l.plugin.span(),
+            format!("listener {name:?}: plugin {p:?} is neither a built-in ({}) nor a path to a .so file", BUILTIN_PLUGINS.join(", ")),
+        );
+    };
+    let on_failure = match l.on_failure.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("stop", _)) => OnFailure::Stop,
+        Some(("disable", _)) => OnFailure::Disable,
+        Some((other, span)) => return ctx.at(span, format!("listener {name:?}: on_failure {other:?}: use \"stop\" or \"disable\"")),
+    };
+    let retry_max = duration(ctx, &l.retry_max, "retry_max", Duration::from_secs(60))?;
+    let config_toml = match &l.config {
+        None => String::new(),
+        Some(t) => toml::to_string(t).unwrap_or_default(),
+    };
+    Ok(ListenerConfig { name, plugin, on_failure, retry_max, config_toml })
+}
+
+#[cfg(test)]
+mod tests;

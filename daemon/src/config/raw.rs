@@ -1,0 +1,43 @@
+//! The config file exactly as serde reads it, before any validation.
+//!
+//! Every table denies unknown keys so that a typo is an error, not a
+//! silently ignored setting.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub state_dir: Option<Spanned<String>>,
+    pub plugin_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub journal: Vec<RawJournal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJournal {
+    pub name: Spanned<String>,
+    pub path: Spanned<String>,
+    pub format: Option<Spanned<String>>,
+    pub record_start: Option<Spanned<String>>,
+    pub quiet_after: Option<Spanned<String>>,
+    pub reconcile_every: Option<Spanned<String>>,
+    pub rotated: Option<Spanned<Vec<String>>>,
+    pub start: Option<Spanned<toml::Value>>,
+    pub on_gap: Option<Spanned<String>>,
+    pub batch_bytes: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub listener: Vec<RawListener>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub name: Spanned<String>,
+    pub plugin: Spanned<String>,
+    pub on_failure: Option<Spanned<String>>,
+    pub retry_max: Option<Spanned<String>>,
+    pub config: Option<toml::Table>,
+}

@@ -1,0 +1,73 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/logdaemon/ld.toml"))
+}
+
+const EXAMPLE: &str = r#"
+state_dir = "state"
+[[journal]]
+name = "p4"
+path = "p4root/journal"
+format = "p4"                 # or "lines"
+quiet_after = "2s"            # no_data after this much silence
+[[journal.listener]]
+name = "copy"
+plugin = "file"               # a built-in listener by name, or a path to a .so
+[journal.listener.config]
+path = "out/journal.raw"
+format = "raw"                # raw bytes exactly as in the journal, or "jsonl"
+"#;
+
+#[test]
+fn the_documented_example_works_as_written() {
+    let c = parse(EXAMPLE).unwrap();
+    assert_eq!(c.state_dir, Path::new("/etc/logdaemon/state"));
+    let j = &c.journals[0];
+    assert_eq!(j.path, Path::new("/etc/logdaemon/p4root/journal"));
+    assert!(matches!(j.format, Format::P4));
+    assert_eq!(j.quiet_after, Duration::from_secs(2));
+    assert_eq!(j.start, Start::Beginning);
+    assert_eq!(j.on_gap, OnGap::Stop);
+    let l = &j.listeners[0];
+    assert_eq!(l.plugin, PluginRef::Builtin("file".into()));
+    let t: toml::Table = toml::from_str(&l.config_toml).unwrap();
+    assert_eq!(t["path"].as_str(), Some("out/journal.raw"));
+    assert_eq!(t["format"].as_str(), Some("raw"));
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_file_line_key_and_why() {
+    let e = err(&EXAMPLE.replace("quiet_after = \"2s\"", "quiet_after = \"2 parsecs\""));
+    assert!(e.starts_with("config /etc/logdaemon/ld.toml, line 7: quiet_after:"), "{e}");
+    let e = err(&EXAMPLE.replace("format = \"p4\"", "format = \"xml\""));
+    assert!(e.contains("line 6") && e.contains("\"xml\" is unknown"), "{e}");
+    let e = err(&EXAMPLE.replace("plugin = \"file\"", "plugin = \"flie\""));
+    assert!(e.contains("line 10") && e.contains("neither a built-in"), "{e}");
+    let e = err(&EXAMPLE.replace("quiet_after", "quiet_aftr"));
+    assert!(e.contains("line 7") && e.contains("quiet_aftr"), "{e}");
+    let e = err(&EXAMPLE.replace("format = \"p4\" ", "format = \"lines\"\nrecord_start = \"([\"\n"));
+    assert!(e.contains("record_start is not a valid regex"), "{e}");
+    let e = err("state_dir = \"s\"\n");
+    assert!(e.contains("no [[journal]]"), "{e}");
+    let e = err(&format!("{EXAMPLE}\n[[journal]]\nname = \"p4\"\npath = \"other\"\n[[journal.listener]]\nname = \"x\"\nplugin = \"file\"\n"));
+    assert!(e.contains("used twice"), "{e}");
+    let e = err(&EXAMPLE.replace("path = \"p4root/journal\"", "path = \"p4root/journal\"\nstart = \"middle\""));
+    assert!(e.contains("start") && e.contains("\"beginning\", \"end\""), "{e}");
+    let e = err(&EXAMPLE.replace("path = \"p4root/journal\"", "path = \"p4root/journal\"\nrotated = [\"{name}.{X}\"]"));
+    assert!(e.contains("unknown placeholder"), "{e}");
+}
+
+#[test]
+fn start_on_gap_and_plugin_paths() {
+    let c = parse(&EXAMPLE.replace("path = \"p4root/journal\"", "path = \"p4root/journal\"\nstart = 12\non_gap = \"report\"").replace("plugin = \"file\"", "plugin = \"plugins/libmine.so\"\non_failure = \"disable\"")).unwrap();
+    let j = &c.journals[0];
+    assert_eq!(j.start, Start::Journal(12));
+    assert_eq!(j.on_gap, OnGap::Report);
+    assert_eq!(j.listeners[0].plugin, PluginRef::Path(PathBuf::from("/etc/logdaemon/plugins/libmine.so")));
+    assert_eq!(j.listeners[0].on_failure, OnFailure::Disable);
+}

@@ -1,0 +1,273 @@
+//! `logdaemon run`: wires config, checkpoint, plugins, followers and
+//! workers together, watches the files, handles signals and writes the
+//! checkpoint.
+//!
+//! Threads: one worker per (journal, listener); this thread watches
+//! (inotify through `notify`) and wakes the workers of a journal when
+//! anything in its directory changes, takes SIGTERM/SIGINT, and writes the
+//! checkpoint once a second when a cursor moved, and at the end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Sender};
+use logdaemon_sdk::Position;
+use logdaemon_state::{Checkpoint, Cursor, JournalState, StateLock};
+use notify::Watcher;
+
+use crate::config::Config;
+use crate::follow::{FollowError, Follower};
+use crate::host::{self, Instance, OpenParams};
+use crate::quiet::{Clock, SystemClock};
+use crate::worker::{Shared, Worker, WorkerStatus};
+
+/// Options of `run`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Deliver everything available now, flush, write the checkpoint, exit.
+    pub once: bool,
+}
+
+/// Why `run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    State(#[from] logdaemon_state::StateError),
+    #[error(transparent)]
+    Follow(#[from] FollowError),
+    #[error(transparent)]
+    Host(#[from] host::HostError),
+    #[error("listener {listener:?} of journal {journal:?} could not start: {message}")]
+    Open { journal: String, listener: String, message: String },
+    #[error("{0}")]
+    Failed(String),
+    #[error("cannot watch {}: {message}", path.display())]
+    Watch { path: PathBuf, message: String },
+}
+
+struct Running {
+    journal: String,
+    listener: String,
+    shared: Arc<Mutex<Shared>>,
+    wake: Sender<()>,
+    dir: PathBuf,
+    handle: JoinHandle<()>,
+}
+
+/// Runs the daemon until a signal (or, with `once`, until everything
+/// available is delivered). Returns once the checkpoint is written.
+pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
+    logdaemon_state::ensure_state_dir(&cfg.state_dir)?;
+    let _lock = StateLock::acquire(&cfg.state_dir)?;
+    let loaded = Checkpoint::load(&cfg.state_dir)?;
+    let mut checkpoint = loaded.clone().unwrap_or_default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    // Everything that can fail at start fails before any thread runs.
+    let mut workers = Vec::new();
+    for j in &cfg.journals {
+        let j = Arc::new(j.clone());
+        for l in &j.listeners {
+            let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
+            let plugin = host::load(&path)?;
+            let saved = checkpoint.journals.get(&j.name).and_then(|js| js.listeners.get(&l.name)).cloned();
+            let follower = Follower::open(j.clone(), saved.as_ref(), Some(cfg.state_dir.clone()))?;
+            let cursor = match saved {
+                Some(c) => c,
+                None => start_cursor(&follower),
+            };
+            let lstate = listener_state_dir(&cfg.state_dir, &j.name, &l.name)?;
+            let params = OpenParams {
+                listener: &l.name,
+                journal: &j.name,
+                format: j.format.name(),
+                journal_path: &j.path,
+                config_toml: &l.config_toml,
+                config_dir: &cfg.dir,
+                state_dir: &lstate,
+                cursor: Position { sequence: cursor.sequence, offset: cursor.offset, line: cursor.line },
+            };
+            let instance = Instance::open(plugin, &params).map_err(|e| EngineError::Open {
+                journal: j.name.clone(),
+                listener: l.name.clone(),
+                message: e.message,
+            })?;
+            let (tx, rx) = bounded(1);
+            let w = Worker::new(j.clone(), l.clone(), instance, follower, cursor, clock.clone(), rx, stop.clone(), opts.once, Some(cfg.state_dir.clone()));
+            workers.push((w, tx, j.path.parent().map(Path::to_path_buf).unwrap_or_default()));
+        }
+    }
+
+    let mut running = Vec::new();
+    for (w, tx, dir) in workers {
+        let shared = w.shared.clone();
+        let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("{journal}/{listener}"))
+            .spawn(move || w.run())
+            .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
+        running.push(Running { journal, listener, shared, wake: tx, dir, handle });
+    }
+
+    let (ev_tx, ev_rx) = unbounded::<Event>();
+    let _watcher = watch(cfg, ev_tx.clone())?;
+    let signals = signal_thread(ev_tx.clone());
+    tracing::info!(journals = cfg.journals.len(), listeners = running.len(), once = opts.once, "running");
+
+    let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut last_write = Instant::now();
+    loop {
+        let done = running.iter().all(|r| r.handle.is_finished());
+        if done {
+            break;
+        }
+        match ev_rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(Event::Changed(dirs)) => {
+                for r in &running {
+                    if dirs.is_empty() || dirs.iter().any(|d| d == &r.dir) {
+                        let _ = r.wake.try_send(());
+                    }
+                }
+            }
+            Ok(Event::Signal(sig)) => {
+                tracing::info!(signal = sig, "stopping: finishing the batch in hand");
+                stop.store(true, Ordering::SeqCst);
+                for r in &running {
+                    let _ = r.wake.try_send(());
+                }
+            }
+            Err(_) => {}
+        }
+        if failed(&running).is_some() && !stop.load(Ordering::SeqCst) {
+            stop.store(true, Ordering::SeqCst);
+            for r in &running {
+                let _ = r.wake.try_send(());
+            }
+        }
+        if last_write.elapsed() >= Duration::from_secs(1) {
+            save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+            last_write = Instant::now();
+        }
+    }
+    drop(signals);
+    let failure = failed(&running);
+    save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+    for r in running {
+        let _ = r.handle.join();
+    }
+    match failure {
+        Some(msg) => Err(EngineError::Failed(msg)),
+        None => Ok(()),
+    }
+}
+
+fn failed(running: &[Running]) -> Option<String> {
+    running.iter().find_map(|r| match &r.shared.lock().unwrap_or_else(|e| e.into_inner()).status {
+        WorkerStatus::Failed(m) => Some(m.clone()),
+        _ => None,
+    })
+}
+
+/// Where a listener with no checkpoint starts: the follower's first position.
+fn start_cursor(f: &Follower) -> Cursor {
+    let pos = f.position().unwrap_or(Position { sequence: 1, offset: 0, line: 1 });
+    Cursor { sequence: pos.sequence, offset: pos.offset, line: pos.line.max(1), identity: f.identity_at(pos) }
+}
+
+/// `STATE/listeners/JOURNAL/LISTENER`, mode 0700.
+pub fn listener_state_dir(state: &Path, journal: &str, listener: &str) -> Result<PathBuf, logdaemon_state::StateError> {
+    let d = state.join("listeners").join(journal).join(listener);
+    logdaemon_state::ensure_state_dir(&d)?;
+    Ok(d)
+}
+
+fn save_if_changed(
+    cfg: &Config,
+    checkpoint: &mut Checkpoint,
+    running: &[Running],
+    versions: &mut BTreeMap<(String, String), u64>,
+) -> Result<(), EngineError> {
+    let mut changed = false;
+    for r in running {
+        let s = r.shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let key = (r.journal.clone(), r.listener.clone());
+        if versions.get(&key) == Some(&s.version) || s.version == 0 {
+            continue;
+        }
+        versions.insert(key, s.version);
+        let js = checkpoint.journals.entry(r.journal.clone()).or_insert_with(JournalState::default);
+        js.listeners.insert(r.listener.clone(), s.cursor);
+        changed = true;
+    }
+    if !changed {
+        return Ok(());
+    }
+    // The journal's reader position: the furthest of its listeners.
+    for j in &cfg.journals {
+        if let Some(js) = checkpoint.journals.get_mut(&j.name) {
+            if let Some(max) = js.listeners.values().max_by_key(|c| (c.sequence, c.offset)).cloned() {
+                if (max.sequence, max.offset) >= (js.reader.sequence, js.reader.offset) || js.reader.line == 0 {
+                    js.reader = max;
+                }
+            }
+        }
+    }
+    checkpoint.save(&cfg.state_dir)?;
+    tracing::debug!(state_dir = %cfg.state_dir.display(), "checkpoint written");
+    Ok(())
+}
+
+enum Event {
+    /// Something changed in these directories (empty: anywhere, e.g. after an overflow).
+    Changed(Vec<PathBuf>),
+    Signal(i32),
+}
+
+fn watch(cfg: &Config, tx: Sender<Event>) -> Result<notify::RecommendedWatcher, EngineError> {
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let ev = match res {
+            Ok(e) if e.need_rescan() => Event::Changed(Vec::new()),
+            Ok(e) => Event::Changed(e.paths.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect()),
+            Err(_) => Event::Changed(Vec::new()),
+        };
+        let _ = tx.send(ev);
+    })
+    .map_err(|e| EngineError::Watch { path: cfg.dir.clone(), message: e.to_string() })?;
+    let mut dirs: Vec<PathBuf> = cfg.journals.iter().filter_map(|j| j.path.parent().map(Path::to_path_buf)).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        if let Err(e) = w.watch(&d, notify::RecursiveMode::NonRecursive) {
+            // Without events the periodic reconciliation still finds everything.
+            tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; falling back to periodic checks");
+        }
+    }
+    Ok(w)
+}
+
+struct SignalGuard(signal_hook::iterator::Handle);
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+fn signal_thread(tx: Sender<Event>) -> Option<SignalGuard> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]).ok()?;
+    let handle = signals.handle();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                let _ = tx.send(Event::Signal(s));
+            }
+        })
+        .ok()?;
+    Some(SignalGuard(handle))
+}

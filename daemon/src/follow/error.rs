@@ -1,0 +1,71 @@
+//! What can stop a follower, worded for the operator.
+
+use std::path::PathBuf;
+
+use logdaemon_sdk::Position;
+
+/// Bytes that must be delivered and exist in no file any more.
+#[derive(Debug, Clone)]
+pub struct Missing {
+    pub journal: String,
+    pub live: PathBuf,
+    /// The first byte we cannot deliver.
+    pub from: Position,
+    /// Where delivery can resume, when known.
+    pub to: Option<Position>,
+    /// `deleted`, `copytruncate`, `truncated`.
+    pub cause: &'static str,
+    /// Each file looked at and why it did not hold the bytes.
+    pub looked_at: Vec<(PathBuf, String)>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "journal {:?}: the entries from sequence {} offset {} (line {}) are in no file any more ({})",
+            self.journal,
+            self.from.sequence,
+            self.from.offset,
+            self.from.line,
+            match self.cause {
+                "copytruncate" => "written after the rotated copy was made and before the file was truncated",
+                "truncated" => "the live file was truncated before they were read and no copy of it was found",
+                _ => "the file holding them was deleted or rotated away",
+            }
+        )?;
+        if let Some(to) = self.to {
+            write!(f, "; the next available entry is at sequence {} offset {}", to.sequence, to.offset)?;
+        }
+        write!(f, ".\n  looked at:")?;
+        if self.looked_at.is_empty() {
+            write!(f, " no candidate file next to {}", self.live.display())?;
+        }
+        for (p, why) in &self.looked_at {
+            write!(f, "\n    {}: {}", p.display(), why)?;
+        }
+        let dir = self.live.parent().map(|p| p.display().to_string()).unwrap_or_default();
+        let state = self.state_dir.as_ref().map(|p| format!(" --state-dir {}", p.display())).unwrap_or_default();
+        let (seq, off) = self.to.map(|t| (t.sequence, t.offset)).unwrap_or((self.from.sequence + 1, 0));
+        write!(
+            f,
+            "\n  Nothing was delivered past the last entry before this point and the checkpoint was not moved. Two ways out:\
+             \n    1. restore the file that held these entries (plain or compressed) into {dir} and start the daemon again; or\
+             \n    2. accept the loss and move the checkpoint past it: logdaemon checkpoint set{state} --journal {} --sequence {seq} --offset {off} --force\
+             \n  (with on_gap = \"report\" the daemon reports such a gap to the listeners and goes on instead of stopping)",
+            self.journal
+        )
+    }
+}
+
+/// Why a follower stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("{0}")]
+    Missing(Box<Missing>),
+    #[error("journal {journal:?}: {}: {source}", path.display())]
+    Io { journal: String, path: PathBuf, source: std::io::Error },
+    #[error("journal {journal:?}: {message}")]
+    Other { journal: String, message: String },
+}

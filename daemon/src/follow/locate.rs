@@ -1,0 +1,263 @@
+//! Finding where a position is: at start-up (the checkpoint's cursor), and
+//! after a finished file (its successor).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use logdaemon_sdk::Position;
+use logdaemon_state::Cursor;
+
+use super::{io_err, FollowError, Follower, Missing};
+use crate::compress::Compression;
+use crate::config::Start;
+use crate::identity::{self, FileKey, Opened};
+use crate::rotation::Candidate;
+use crate::segment::{Origin, PlainFile, Segment, Source};
+
+impl Follower {
+    pub(super) fn open_at_start(&mut self) -> Result<(), FollowError> {
+        let candidates = self.candidates()?;
+        let next_seq = candidates.iter().filter_map(|c| c.number).max().map_or(1, |n| n + 1);
+        self.next_sequence_hint = next_seq;
+        match self.cfg.start.clone() {
+            Start::Beginning => {
+                self.try_open_live()?;
+            }
+            Start::End => {
+                if self.try_open_live()? {
+                    let seg = self.seg.as_mut().expect("segment");
+                    let size = seg.file().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+                    let (offset, line) = end_boundary(seg.file().expect("plain"), size).map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+                    let path = seg.path.clone();
+                    let seq = seg.sequence;
+                    self.open_segment_at(path, seq, Origin::Live, offset, line, false)?;
+                }
+            }
+            Start::Journal(n) => {
+                if let Some(c) = candidates.iter().find(|c| c.number == Some(n)) {
+                    self.open_segment_at(c.path.clone(), n, Origin::Rotated, 0, 1, false)?;
+                } else if n == next_seq {
+                    self.next_sequence_hint = n;
+                    self.try_open_live()?;
+                } else {
+                    let names: Vec<String> = candidates.iter().map(|c| c.path.display().to_string()).collect();
+                    return Err(FollowError::Other {
+                        journal: self.cfg.name.clone(),
+                        message: format!(
+                            "start = {n}: no journal number {n} next to {} (found: {}); restore it or choose another start",
+                            self.cfg.path.display(),
+                            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the live file from offset 0 if it exists. Returns whether it did.
+    pub(super) fn try_open_live(&mut self) -> Result<bool, FollowError> {
+        let path = self.cfg.path.clone();
+        match File::open(&path) {
+            Ok(f) => {
+                let seq = self.next_sequence_hint;
+                let key = f.metadata().ok().map(|m| FileKey::of(&m));
+                let source = Source::Plain(PlainFile::new(Arc::new(f), 0));
+                let mut seg = Segment::new(seq, path, Origin::Live, Compression::None, key, source, &self.cfg.format, 0, 1);
+                seg.did_rotate = false;
+                self.seg = Some(seg);
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(&self.cfg, &path, e)),
+        }
+    }
+
+    fn open_segment_at(&mut self, path: PathBuf, sequence: u64, origin: Origin, offset: u64, line: u64, did_rotate: bool) -> Result<(), FollowError> {
+        let o = identity::open_unverified(&path, offset).map_err(|e| io_err(&self.cfg, &path, e))?;
+        self.install(o, sequence, origin, offset, line, did_rotate);
+        Ok(())
+    }
+
+    fn install(&mut self, o: Opened, sequence: u64, origin: Origin, offset: u64, line: u64, did_rotate: bool) {
+        if let Some(old) = self.seg.take() {
+            self.remember(&old);
+        }
+        let mut seg = Segment::new(sequence, o.path, origin, o.compression, o.key, o.source, &self.cfg.format, offset, line);
+        seg.head = o.head;
+        seg.did_rotate = did_rotate;
+        self.seg = Some(seg);
+        self.draining = false;
+    }
+
+    pub(super) fn remember(&mut self, seg: &Segment) {
+        self.recent.push(seg.info());
+        if self.recent.len() > 4 {
+            self.recent.remove(0);
+        }
+    }
+
+    pub(super) fn candidates(&self) -> Result<Vec<Candidate>, FollowError> {
+        self.cfg.scheme.candidates().map_err(|e| io_err(&self.cfg, self.cfg.path.parent().unwrap_or(Path::new(".")), e))
+    }
+
+    /// Opens the file holding the checkpoint's position, proven by content.
+    pub(super) fn open_at_cursor(&mut self, c: &Cursor) -> Result<(), FollowError> {
+        let candidates = self.candidates()?;
+        self.next_sequence_hint = c.sequence;
+        let Some(id) = &c.identity else {
+            // An operator-set position: trust it. p4 journal numbers name the file.
+            let path = candidates.iter().find(|k| k.number == Some(c.sequence)).map(|k| k.path.clone()).unwrap_or_else(|| self.cfg.path.clone());
+            let origin = if path == self.cfg.path { Origin::Live } else { Origin::Rotated };
+            tracing::info!(journal = %self.cfg.name, file = %path.display(), sequence = c.sequence, offset = c.offset, "starting at an unverified position");
+            return self.open_segment_at(path, c.sequence, origin, c.offset, c.line.max(1), false);
+        };
+        let mut looked_at = Vec::new();
+        // The live file first, then rotated files newest first.
+        let mut order: Vec<(PathBuf, Origin)> = vec![(self.cfg.path.clone(), Origin::Live)];
+        order.extend(candidates.iter().rev().map(|k| (k.path.clone(), Origin::Rotated)));
+        // Prefer the file with the recorded inode when several match (identical content).
+        let mut found: Option<(Opened, Origin)> = None;
+        for (path, origin) in order {
+            match identity::open_matching(&path, id, c.offset) {
+                Ok(o) => {
+                    let same_inode = o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode);
+                    if found.is_none() || same_inode {
+                        found = Some((o, origin));
+                    }
+                    if same_inode {
+                        break;
+                    }
+                }
+                Err(m) => looked_at.push((m.path, m.why)),
+            }
+        }
+        match found {
+            Some((o, origin)) => {
+                tracing::info!(journal = %self.cfg.name, file = %o.path.display(), sequence = c.sequence, offset = c.offset, "resuming");
+                self.install(o, c.sequence, origin, c.offset, c.line.max(1), false);
+                Ok(())
+            }
+            None => {
+                let from = Position { sequence: c.sequence, offset: c.offset, line: c.line };
+                let m = Missing {
+                    journal: self.cfg.name.clone(),
+                    live: self.cfg.path.clone(),
+                    from,
+                    to: None,
+                    cause: "deleted",
+                    looked_at,
+                    state_dir: self.state_dir.clone(),
+                };
+                self.on_gap(m)?;
+                // Reporting: go on with the live file as the next sequence.
+                self.next_sequence_hint = c.sequence + 1;
+                if self.try_open_live()? {
+                    if let Some(s) = self.seg.as_mut() {
+                        s.did_rotate = true;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// After the current segment is finished: open the file written after
+    /// it. Returns false if there is none yet.
+    pub(super) fn open_successor(&mut self) -> Result<bool, FollowError> {
+        let seg = self.seg.as_ref().expect("segment");
+        let candidates = self.candidates()?;
+        let our_key = seg.key;
+        let our_end = seg.reader.offset();
+        let our_seq = seg.sequence;
+        let our_mtime = seg.file().and_then(|f| f.metadata().ok()).and_then(|m| m.modified().ok());
+        let id = self.identity_at(Position { sequence: our_seq, offset: our_end, line: 0 });
+        // Which candidates are this very segment (renamed, or compressed)?
+        let is_us = |k: &Candidate| -> bool {
+            if let (Some(key), Ok(md)) = (our_key, std::fs::metadata(&k.path)) {
+                if FileKey::of(&md) == key {
+                    return true;
+                }
+            }
+            match &id {
+                Some(id) if id.head_len > 0 => match identity::open_matching(&k.path, id, our_end) {
+                    Ok(mut o) => {
+                        let mut b = [0u8; 1];
+                        matches!(std::io::Read::read(&mut o.source, &mut b), Ok(0))
+                    }
+                    Err(_) => false,
+                },
+                _ => false,
+            }
+        };
+        let mut last_us = None;
+        for (i, k) in candidates.iter().enumerate() {
+            if is_us(k) {
+                last_us = Some(i);
+            }
+        }
+        let next: Option<&Candidate> = match last_us {
+            Some(i) => candidates[i + 1..].iter().find(|k| !is_us(k)),
+            None => candidates.iter().find(|k| match (k.mtime, our_mtime) {
+                (Some(a), Some(b)) => a > b && !is_us(k),
+                _ => false,
+            }),
+        };
+        let seq = our_seq + 1;
+        match next {
+            Some(k) => {
+                let seq = k.number.filter(|&n| n > our_seq).unwrap_or(seq);
+                tracing::info!(journal = %self.cfg.name, file = %k.path.display(), sequence = seq, "reading rotated file");
+                self.open_segment_at(k.path.clone(), seq, Origin::Rotated, 0, 1, true)?;
+                Ok(true)
+            }
+            None => {
+                // The live file, unless it is still the segment we just finished.
+                let md = match std::fs::metadata(&self.cfg.path) {
+                    Ok(m) => m,
+                    Err(_) => return Ok(false),
+                };
+                if Some(FileKey::of(&md)) == our_key {
+                    return Ok(false);
+                }
+                let old = self.seg.take().expect("segment");
+                self.remember(&old);
+                self.next_sequence_hint = seq;
+                if self.try_open_live()? {
+                    self.seg.as_mut().expect("segment").did_rotate = true;
+                    tracing::info!(journal = %self.cfg.name, sequence = seq, "following the new live file");
+                    Ok(true)
+                } else {
+                    self.seg = Some(old);
+                    Ok(false)
+                }
+            }
+        }
+    }
+}
+
+/// The end of the last complete line at or before `size`, and its line number.
+fn end_boundary(f: &File, size: u64) -> std::io::Result<(u64, u64)> {
+    use std::io::Read;
+    let mut lines = 1u64;
+    let mut last_nl = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    let mut r = (&*f).take(size);
+    let mut rd = std::io::BufReader::new(&mut r);
+    loop {
+        let n = rd.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                lines += 1;
+                last_nl = pos + i as u64 + 1;
+            }
+        }
+        pos += n as u64;
+    }
+    Ok((last_nl, lines))
+}

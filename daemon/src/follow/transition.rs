@@ -1,0 +1,219 @@
+//! What happened to the file when there is nothing more to read: rotation,
+//! truncation, deletion, or just a quiet writer.
+
+use std::os::unix::fs::MetadataExt;
+
+use logdaemon_sdk::abi::FLAG_INCOMPLETE;
+use logdaemon_sdk::Position;
+use logdaemon_state::Identity;
+
+use super::{io_err, Batch, FollowError, Follower, Meta, Missing};
+use crate::compress::Compression;
+use crate::identity::{self, FileKey};
+use crate::segment::{Origin, Source};
+
+impl Follower {
+    /// Called when the current segment has nothing more to read now.
+    /// Returns true if reading can go on (new segment, new bytes, a gap).
+    pub(super) fn transition(&mut self, batch: &mut Batch) -> Result<bool, FollowError> {
+        let seg = self.seg.as_ref().expect("segment");
+        if seg.compression != Compression::None {
+            // A compressed file is complete once written: finish it.
+            return self.finish_and_advance(batch);
+        }
+        let path_md = std::fs::metadata(&self.cfg.path).ok();
+        let path_key = path_md.as_ref().map(FileKey::of);
+        let is_live = path_key.is_some() && path_key == seg.key;
+        if is_live {
+            // Same file at the live path: appended? truncated? quiet?
+            let size = path_md.as_ref().map_or(0, |m| m.len());
+            let seg = self.seg.as_mut().expect("segment");
+            if size > seg.max_size_seen {
+                seg.max_size_seen = size;
+            }
+            if self.check_truncated(batch)? {
+                return Ok(true);
+            }
+            let seg = self.seg.as_ref().expect("segment");
+            return Ok(size > seg.read_pos());
+        }
+        // The live path holds another file (or none): ours was renamed or
+        // deleted. The writer has moved on once the new live file has data.
+        let moved_on = path_md.as_ref().is_some_and(|m| m.len() > 0) || self.has_newer_rotated()?;
+        if !moved_on {
+            // The writer may still append to our (renamed) file.
+            let seg = self.seg.as_ref().expect("segment");
+            let size = seg.file().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+            return Ok(size > seg.read_pos());
+        }
+        if !self.draining {
+            // One more read: bytes appended before the writer moved on.
+            self.draining = true;
+            return Ok(true);
+        }
+        self.finish_and_advance(batch)
+    }
+
+    /// Is there a rotated file newer than the current segment (so the
+    /// current one is complete even if the live path is empty)?
+    fn has_newer_rotated(&self) -> Result<bool, FollowError> {
+        let seg = self.seg.as_ref().expect("segment");
+        let Some(key) = seg.key else { return Ok(true) };
+        let candidates = self.candidates()?;
+        let pos = candidates.iter().position(|c| std::fs::metadata(&c.path).is_ok_and(|m| FileKey::of(&m) == key));
+        Ok(match pos {
+            Some(i) => i + 1 < candidates.len(),
+            None => false,
+        })
+    }
+
+    /// Delivers the cut-off tail of the current segment (if any) and moves to
+    /// the next one. Returns whether there is something to read.
+    fn finish_and_advance(&mut self, batch: &mut Batch) -> Result<bool, FollowError> {
+        let seg = self.seg.as_mut().expect("segment");
+        let plain = seg.file().is_some();
+        loop {
+            let rec = seg.reader.finish().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+            let Some(r) = rec else { break };
+            let mut flags = 0;
+            if seg.did_rotate {
+                flags |= logdaemon_sdk::abi::FLAG_DID_ROTATE;
+                seg.did_rotate = false;
+            }
+            if r.incomplete {
+                flags |= FLAG_INCOMPLETE;
+                tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), offset = r.offset, "record cut off at the end of a rotated file; delivered as incomplete");
+            }
+            let meta = Meta { sequence: seg.sequence, offset: r.offset, len: r.bytes.len() as u64, line: r.line, lines: r.lines, flags, start: 0 };
+            if !plain {
+                seg.ring.feed(r.bytes);
+            }
+            batch.push(meta, r.bytes);
+        }
+        self.draining = false;
+        if let Some(max_seen) = seg.truncated_live.take() {
+            let end = seg.reader.offset();
+            if max_seen > end {
+                let m = Missing {
+                    journal: self.cfg.name.clone(),
+                    live: self.cfg.path.clone(),
+                    from: Position { sequence: seg.sequence, offset: end, line: seg.reader.line() },
+                    to: Some(Position { sequence: seg.sequence, offset: max_seen, line: 0 }),
+                    cause: "copytruncate",
+                    looked_at: vec![(seg.path.clone(), format!("the copy ends at offset {end}; the live file had been seen at {max_seen} bytes before it was truncated"))],
+                    state_dir: self.state_dir.clone(),
+                };
+                self.report_gap(m);
+            }
+        }
+        self.open_successor()
+    }
+
+    /// Checks that the live file still holds the bytes before our read
+    /// position. If not (truncated in place, maybe regrown), finds the rest
+    /// of our bytes in a copy or reports them lost, then moves on to the
+    /// file's new content. Returns true if it changed segments.
+    pub(super) fn check_truncated(&mut self, batch: &mut Batch) -> Result<bool, FollowError> {
+        let Some(seg) = self.seg.as_mut() else { return Ok(false) };
+        let Source::Plain(pf) = seg.reader.get_ref() else { return Ok(false) };
+        if seg.origin != Origin::Live {
+            return Ok(false);
+        }
+        let md = pf.file.metadata().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+        let read_pos = pf.pos;
+        if md.len() >= read_pos {
+            seg.max_size_seen = seg.max_size_seen.max(md.len());
+            match pf.still_there() {
+                Ok(true) => return Ok(false),
+                Ok(false) => {}
+                Err(e) => return Err(io_err(&self.cfg, &seg.path, e)),
+            }
+        }
+        // Truncated. Where did the bytes after `read_pos` go?
+        let last = pf.last().to_vec();
+        let head = seg.head.bytes().to_vec();
+        let seq = seg.sequence;
+        let max_seen = seg.max_size_seen.max(read_pos);
+        let nlink = md.nlink();
+        let path = seg.path.clone();
+        tracing::info!(journal = %self.cfg.name, file = %path.display(), read_pos, size = md.len(), nlink, "file truncated in place");
+        let id = Identity {
+            path: String::new(),
+            dev: 0,
+            inode: 0,
+            head_len: head.len() as u64,
+            head_hash: logdaemon_state::Hash::of(&head),
+            tail_len: last.len() as u64,
+            tail_hash: logdaemon_state::Hash::of(&last),
+        };
+        let candidates = self.candidates()?;
+        let mut looked_at = Vec::new();
+        for c in candidates.iter().rev() {
+            match identity::open_matching(&c.path, &id, read_pos) {
+                Ok(o) => {
+                    // Continue in the copy: same sequence, same buffer.
+                    tracing::info!(journal = %self.cfg.name, copy = %o.path.display(), offset = read_pos, "reading the rest from the rotated copy");
+                    let seg = self.seg.as_mut().expect("segment");
+                    *seg.reader.get_mut() = o.source;
+                    seg.origin = Origin::Rotated;
+                    seg.compression = o.compression;
+                    seg.key = o.key;
+                    seg.path = o.path;
+                    seg.truncated_live = Some(max_seen);
+                    return Ok(true);
+                }
+                Err(m) => looked_at.push((m.path, m.why)),
+            }
+        }
+        // No copy holds our position. If we had read everything we ever saw,
+        // nothing is known to be lost: the file simply starts again.
+        let line = self.seg.as_ref().expect("segment").reader.line();
+        self.restart_live_after_truncation(batch)?;
+        if max_seen > read_pos {
+            // A copy that ends before the bytes we saw but did not read is a
+            // copytruncate window: those bytes exist in no file. Without any
+            // copy, the truncation destroyed them.
+            let copy_short = looked_at.iter().any(|(_, why)| why.starts_with("only "));
+            let m = Missing {
+                journal: self.cfg.name.clone(),
+                live: self.cfg.path.clone(),
+                from: Position { sequence: seq, offset: read_pos, line },
+                to: Some(Position { sequence: seq, offset: max_seen, line: 0 }),
+                cause: if copy_short { "copytruncate" } else { "truncated" },
+                looked_at,
+                state_dir: self.state_dir.clone(),
+            };
+            if copy_short {
+                self.report_gap(m);
+            } else {
+                self.on_gap(m)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// After a truncation: the cut-off tail of the old content is delivered
+    /// as incomplete by the caller's next `finish`; the live file's new
+    /// content is the next sequence, from offset 0.
+    fn restart_live_after_truncation(&mut self, batch: &mut Batch) -> Result<(), FollowError> {
+        let mut seg = self.seg.take().expect("segment");
+        if seg.reader.buffered() > 0 {
+            tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), bytes = seg.reader.buffered(), "partial record before a truncation is cut off");
+        }
+        while let Some(r) = seg.reader.finish().map_err(|e| io_err(&self.cfg, &seg.path, e))? {
+            let mut flags = if r.incomplete { FLAG_INCOMPLETE } else { 0 };
+            if seg.did_rotate {
+                flags |= logdaemon_sdk::abi::FLAG_DID_ROTATE;
+                seg.did_rotate = false;
+            }
+            let meta = Meta { sequence: seg.sequence, offset: r.offset, len: r.bytes.len() as u64, line: r.line, lines: r.lines, flags, start: 0 };
+            batch.push(meta, r.bytes);
+        }
+        self.remember(&seg);
+        self.next_sequence_hint = seg.sequence + 1;
+        if self.try_open_live()? {
+            self.seg.as_mut().expect("segment").did_rotate = true;
+        }
+        Ok(())
+    }
+}

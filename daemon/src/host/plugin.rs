@@ -1,0 +1,150 @@
+//! Locating, vetting and loading plugin libraries.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use logdaemon_sdk::abi::{self, Checked, EntryFn};
+
+use crate::config::PluginRef;
+
+/// A loaded, checked plugin library. Lives for the whole process.
+#[derive(Debug)]
+pub struct Plugin {
+    pub path: PathBuf,
+    pub api: Checked,
+}
+
+/// Why a plugin could not be used. Every message names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("plugin {name:?}: built-in listener library {} not found; build the workspace (`cargo build --release --workspace`) or set plugin_dir in the config", path.display())]
+    BuiltinMissing { name: String, path: PathBuf },
+    #[error("plugin {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("plugin {}: not a regular file", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("plugin {}: {what} {} is writable by group or others (mode {mode:04o}); anyone who can write it can run code as this daemon; fix: chmod go-w {}", path.display(), target.display(), target.display())]
+    Writable { path: PathBuf, what: &'static str, target: PathBuf, mode: u32 },
+    #[error("plugin {}: {what} {} is owned by uid {owner}, neither root nor this daemon's user (uid {me}); fix: chown it to root or to uid {me}", path.display(), target.display())]
+    Owner { path: PathBuf, what: &'static str, target: PathBuf, owner: u32, me: u32 },
+    #[error("plugin {}: cannot load: {message}", path.display())]
+    Load { path: PathBuf, message: String },
+    #[error("plugin {}: no entry symbol `logdaemon_listener_v1`: not a logdaemon listener, or built for another ABI version; rebuild it against logdaemon-sdk", path.display())]
+    NoSymbol { path: PathBuf },
+    #[error("plugin {}: refused: {source}", path.display())]
+    Handshake { path: PathBuf, source: abi::HandshakeError },
+}
+
+/// The library file for a plugin reference.
+pub fn resolve(r: &PluginRef, plugin_dir: Option<&Path>) -> Result<PathBuf, HostError> {
+    match r {
+        PluginRef::Path(p) => Ok(p.clone()),
+        PluginRef::Builtin(name) => {
+            let file = format!("liblogdaemon_listener_{}.so", name.replace('-', "_"));
+            let dir = match plugin_dir {
+                Some(d) => d.to_path_buf(),
+                None => match std::env::var_os("LOGDAEMON_PLUGIN_DIR") {
+                    Some(d) => PathBuf::from(d),
+                    None => std::env::current_exe()
+                        .ok()
+                        .and_then(|e| e.parent().map(Path::to_path_buf))
+                        .unwrap_or_else(|| PathBuf::from(".")),
+                },
+            };
+            let path = dir.join(file);
+            if !path.exists() {
+                return Err(HostError::BuiltinMissing { name: name.clone(), path });
+            }
+            Ok(path)
+        }
+    }
+}
+
+/// Refuses a library, or its directory, that another user could replace.
+pub fn check_permissions(path: &Path) -> Result<(), HostError> {
+    let md = std::fs::metadata(path).map_err(|source| HostError::Io { path: path.to_path_buf(), source })?;
+    if !md.is_file() {
+        return Err(HostError::NotAFile { path: path.to_path_buf() });
+    }
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+    let dmd = std::fs::metadata(&dir).map_err(|source| HostError::Io { path: dir.clone(), source })?;
+    for (what, target, m) in [("file", path.to_path_buf(), &md), ("directory", dir.clone(), &dmd)] {
+        let mode = m.mode() & 0o7777;
+        // A sticky world-writable directory (like /tmp) still lets others
+        // create files, but not replace ours; the file's own check covers it.
+        let sticky = what == "directory" && mode & 0o1000 != 0;
+        if mode & 0o022 != 0 && !sticky {
+            return Err(HostError::Writable { path: path.to_path_buf(), what, target, mode });
+        }
+        if m.uid() != 0 && m.uid() != me {
+            return Err(HostError::Owner { path: path.to_path_buf(), what, target, owner: m.uid(), me });
+        }
+    }
+    Ok(())
+}
+
+static LOADED: Mutex<Option<HashMap<PathBuf, &'static Plugin>>> = Mutex::new(None);
+
+/// Vets, loads (RTLD_NOW, never unloaded) and handshakes a plugin library.
+/// Loading the same file twice returns the same plugin.
+pub fn load(path: &Path) -> Result<&'static Plugin, HostError> {
+    let canon = std::fs::canonicalize(path).map_err(|source| HostError::Io { path: path.to_path_buf(), source })?;
+    let mut guard = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some(p) = map.get(&canon) {
+        return Ok(p);
+    }
+    check_permissions(&canon)?;
+    // SAFETY: loading a library runs its initialisers; the file passed the
+    // ownership and permission checks above.
+    let lib = unsafe { libloading::os::unix::Library::open(Some(&canon), libc::RTLD_NOW | libc::RTLD_LOCAL) }
+        .map_err(|e| HostError::Load { path: canon.clone(), message: e.to_string() })?;
+    // SAFETY: the symbol's type is fixed by the ABI version in its name.
+    let entry: EntryFn = unsafe { lib.get::<EntryFn>(abi::ENTRY_SYMBOL) }.map(|s| *s).map_err(|_| HostError::NoSymbol { path: canon.clone() })?;
+    // SAFETY: calling the entry function is the handshake; the descriptor is
+    // checked field by field before use.
+    let api = unsafe { abi::check_descriptor(entry()) }.map_err(|source| HostError::Handshake { path: canon.clone(), source })?;
+    std::mem::forget(lib);
+    tracing::info!(plugin = api.name, version = api.version, build = api.build, path = %canon.display(), "plugin loaded");
+    let plugin: &'static Plugin = Box::leak(Box::new(Plugin { path: canon.clone(), api }));
+    map.insert(canon, plugin);
+    Ok(plugin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn refuses_group_writable_file_and_directory() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let f = d.path().join("libx.so");
+        std::fs::write(&f, b"not a library").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let e = check_permissions(&f).unwrap_err().to_string();
+        assert!(e.contains("writable by group or others") && e.contains("chmod go-w") && e.contains("libx.so"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        check_permissions(&f).unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_permissions(&f).unwrap_err().to_string();
+        assert!(e.contains("directory"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_a_library() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let f = d.path().join("libnot.so");
+        std::fs::write(&f, b"not a library").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load(&f).unwrap_err().to_string();
+        assert!(e.contains("cannot load") && e.contains("libnot.so"), "{e}");
+    }
+}

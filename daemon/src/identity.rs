@@ -1,0 +1,423 @@
+//! Proving which file a position is in, by content.
+//!
+//! Names and inode numbers are hints: a file is renamed at rotation, its
+//! inode changes when it is compressed, and a deleted file's inode is
+//! reused. What proves that a file holds *our* stream up to offset `o` is
+//! its content: a hash of its first bytes (the head) and a hash of the bytes
+//! just before `o` (the tail). Both are stored in the checkpoint.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use logdaemon_state::{Hash, Hasher, Identity};
+
+use crate::compress::{self, Compression};
+use crate::segment::Source;
+
+/// How many leading bytes the head hash covers (fewer if the file is shorter).
+pub const HEAD_WINDOW: u64 = 4096;
+/// How many bytes before a position the tail hash covers (fewer near the start).
+pub const TAIL_WINDOW: u64 = 4096;
+
+/// Device and inode of an open or named file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileKey {
+    pub fn of(md: &std::fs::Metadata) -> FileKey {
+        FileKey { dev: md.dev(), ino: md.ino() }
+    }
+}
+
+/// Hash of the first `min(len, size)` bytes of a plain file, by `pread`.
+pub fn head_of(file: &File, len: u64) -> io::Result<(u64, Hash)> {
+    let mut buf = vec![0u8; len as usize];
+    let n = read_full_at(file, &mut buf, 0)?;
+    Ok((n as u64, Hash::of(&buf[..n])))
+}
+
+/// Hash of the `min(TAIL_WINDOW, offset)` bytes before `offset` of a plain file.
+/// `None` if the file is shorter than `offset`.
+pub fn tail_of(file: &File, offset: u64) -> io::Result<Option<(u64, Hash)>> {
+    let len = offset.min(TAIL_WINDOW);
+    let mut buf = vec![0u8; len as usize];
+    let n = read_full_at(file, &mut buf, offset - len)?;
+    if (n as u64) < len {
+        return Ok(None);
+    }
+    Ok(Some((len, Hash::of(&buf))))
+}
+
+/// Reads until `buf` is full or end of file.
+pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A file proven to hold the stream up to a position, opened and positioned there.
+pub struct Opened {
+    pub path: PathBuf,
+    pub source: Source,
+    pub compression: Compression,
+    pub key: Option<FileKey>,
+    /// The first bytes of the file (up to [`HEAD_WINDOW`]), as far as they were read.
+    pub head: HeadTracker,
+}
+
+/// Hash of the `len` bytes before `offset` of a plain file; `None` if they
+/// are not all there.
+pub fn tail_len_of(file: &File, offset: u64, len: u64) -> io::Result<Option<Hash>> {
+    let len = len.min(offset);
+    let mut buf = vec![0u8; len as usize];
+    let n = read_full_at(file, &mut buf, offset - len)?;
+    Ok(if (n as u64) < len { None } else { Some(Hash::of(&buf)) })
+}
+
+/// Opens a file at `offset` without any proof (an operator-set position).
+pub fn open_unverified(path: &Path, offset: u64) -> io::Result<Opened> {
+    let file = File::open(path)?;
+    let mut magic = [0u8; 8];
+    let n = read_full_at(&file, &mut magic, 0)?;
+    let compression = compress::detect(&magic[..n]);
+    let mut head = HeadTracker::default();
+    if compression == Compression::None {
+        let mut buf = vec![0u8; HEAD_WINDOW as usize];
+        let k = read_full_at(&file, &mut buf, 0)?;
+        head.feed(0, &buf[..k]);
+        let key = Some(FileKey::of(&file.metadata()?));
+        let source = Source::Plain(crate::segment::PlainFile::new(std::sync::Arc::new(file), offset));
+        return Ok(Opened { path: path.to_path_buf(), source, compression, key, head });
+    }
+    let (_, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut buf = vec![0u8; HEAD_WINDOW as usize];
+    let k = read_full(&mut reader, &mut buf)?;
+    head.feed(0, &buf[..k]);
+    let (_, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+    skip(&mut reader, offset)?;
+    Ok(Opened { path: path.to_path_buf(), source: Source::from_reader(compression, reader), compression, key: None, head })
+}
+
+fn open_plain(path: &Path, file: File, id: &Identity, offset: u64) -> Result<Opened, Mismatch> {
+    let mm = |why: String| Mismatch { path: path.to_path_buf(), why };
+    let md = file.metadata().map_err(|e| mm(format!("cannot stat: {e}")))?;
+    if md.len() < offset {
+        return Err(mm(format!("only {} bytes long, the position is at offset {offset}", md.len())));
+    }
+    let mut buf = vec![0u8; HEAD_WINDOW.max(id.head_len) as usize];
+    let n = read_full_at(&file, &mut buf, 0).map_err(|e| mm(format!("read error: {e}")))?;
+    if (n as u64) < id.head_len || Hash::of(&buf[..id.head_len as usize]) != id.head_hash {
+        return Err(mm("different first bytes (head hash)".into()));
+    }
+    if id.tail_len > 0 {
+        match tail_len_of(&file, offset, id.tail_len) {
+            Ok(Some(h)) if h == id.tail_hash => {}
+            Ok(_) => return Err(mm(format!("different bytes before offset {offset} (tail hash)"))),
+            Err(e) => return Err(mm(format!("read error: {e}"))),
+        }
+    }
+    let mut head = HeadTracker::default();
+    head.feed(0, &buf[..n.min(HEAD_WINDOW as usize)]);
+    let key = Some(FileKey::of(&md));
+    let source = Source::Plain(crate::segment::PlainFile::new(std::sync::Arc::new(file), offset));
+    Ok(Opened { path: path.to_path_buf(), source, compression: Compression::None, key, head })
+}
+
+/// Why a candidate did not match (for the operator's error message).
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+/// Opens `path` (plain or compressed, by magic bytes) and checks that it holds
+/// the stream `id` describes up to `offset`: same head, at least `offset`
+/// bytes, same tail before `offset`. On success the returned source is
+/// positioned at `offset`.
+pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, Mismatch> {
+    let mm = |why: String| Mismatch { path: path.to_path_buf(), why };
+    let file = File::open(path).map_err(|e| mm(format!("cannot open: {e}")))?;
+    let mut magic = [0u8; 8];
+    let m = read_full_at(&file, &mut magic, 0).map_err(|e| mm(format!("read error: {e}")))?;
+    if compress::detect(&magic[..m]) == Compression::None {
+        return open_plain(path, file, id, offset);
+    }
+    drop(file);
+    let (compression, mut reader) = compress::open(path).map_err(|e| mm(e.to_string()))?;
+    let key = None;
+    // Head.
+    let head_len = id.head_len.min(HEAD_WINDOW.max(id.head_len)) as usize;
+    let mut head = vec![0u8; head_len.max(HEAD_WINDOW as usize)];
+    let n = read_full(&mut reader, &mut head).map_err(|e| mm(format!("read error: {e}")))?;
+    if n < id.head_len as usize {
+        return Err(mm(format!("{} bytes long, shorter than the {} bytes of the recorded head", n, id.head_len)));
+    }
+    if Hash::of(&head[..id.head_len as usize]) != id.head_hash {
+        return Err(mm("different first bytes (head hash)".into()));
+    }
+    let mut head_seen = HeadTracker::default();
+    head_seen.feed(0, &head[..n.min(HEAD_WINDOW as usize)]);
+    // Skip to the tail window, then check it; `pos` counts bytes consumed.
+    let tail_start = offset - id.tail_len.min(offset);
+    let mut pos = n as u64;
+    let mut window: Vec<u8> = Vec::with_capacity(id.tail_len as usize);
+    if tail_start < pos {
+        let end = (offset.min(pos)) as usize;
+        window.extend_from_slice(&head[tail_start as usize..end]);
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    while pos < offset {
+        let want = ((offset - pos) as usize).min(buf.len());
+        let k = read_full(&mut reader, &mut buf[..want]).map_err(|e| mm(format!("read error at offset {pos}: {e}")))?;
+        if k == 0 {
+            return Err(mm(format!("only {pos} bytes long, the position is at offset {offset}")));
+        }
+        let chunk_start = pos;
+        pos += k as u64;
+        if pos > tail_start {
+            let from = tail_start.saturating_sub(chunk_start) as usize;
+            window.extend_from_slice(&buf[from..k]);
+        }
+    }
+    // If the head read went past `offset`, the source must be re-positioned.
+    if pos > offset {
+        return reopen_at(path, id, offset, compression, key, head_seen, &window);
+    }
+    if id.tail_len > 0 && (window.len() as u64 != id.tail_len || Hash::of(&window) != id.tail_hash) {
+        return Err(mm(format!("different bytes before offset {offset} (tail hash)")));
+    }
+    Ok(Opened { path: path.to_path_buf(), source: Source::from_reader(compression, reader), compression, key, head: head_seen })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reopen_at(
+    path: &Path,
+    id: &Identity,
+    offset: u64,
+    compression: Compression,
+    key: Option<FileKey>,
+    head: HeadTracker,
+    window: &[u8],
+) -> Result<Opened, Mismatch> {
+    let mm = |why: String| Mismatch { path: path.to_path_buf(), why };
+    if id.tail_len > 0 && (window.len() as u64 != id.tail_len || Hash::of(window) != id.tail_hash) {
+        return Err(mm(format!("different bytes before offset {offset} (tail hash)")));
+    }
+    let (_, mut reader) = compress::open(path).map_err(|e| mm(e.to_string()))?;
+    skip(&mut reader, offset).map_err(|e| mm(format!("read error: {e}")))?;
+    Ok(Opened { path: path.to_path_buf(), source: Source::from_reader(compression, reader), compression, key, head })
+}
+
+/// Reads and discards `n` bytes.
+pub fn skip(r: &mut dyn Read, n: u64) -> io::Result<()> {
+    let copied = io::copy(&mut r.take(n), &mut io::sink())?;
+    if copied < n {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("ends after {copied} of {n} bytes")));
+    }
+    Ok(())
+}
+
+/// Incremental head hash of a segment as its bytes go by.
+#[derive(Debug, Clone, Default)]
+pub struct HeadTracker {
+    buf: Vec<u8>,
+}
+
+impl HeadTracker {
+    pub fn is_complete(&self) -> bool {
+        self.buf.len() as u64 >= HEAD_WINDOW
+    }
+
+    pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
+        if offset >= HEAD_WINDOW || offset != self.buf.len() as u64 {
+            return;
+        }
+        let take = ((HEAD_WINDOW - offset) as usize).min(bytes.len());
+        self.buf.extend_from_slice(&bytes[..take]);
+    }
+    pub fn head(&self) -> (u64, Hash) {
+        (self.buf.len() as u64, Hash::of(&self.buf))
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+/// The bytes most recently passed, to compute tail hashes of positions in a
+/// stream that cannot be re-read (a compressed file).
+#[derive(Debug, Clone)]
+pub struct TailRing {
+    /// Stream offset of `buf[0]`.
+    start: u64,
+    buf: std::collections::VecDeque<u8>,
+    cap: usize,
+}
+
+impl TailRing {
+    pub fn new(cap: usize, start: u64) -> TailRing {
+        TailRing { start, buf: std::collections::VecDeque::with_capacity(cap), cap }
+    }
+    pub fn reset(&mut self, start: u64) {
+        self.start = start;
+        self.buf.clear();
+    }
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let bytes = if bytes.len() > self.cap {
+            let skip = bytes.len() - self.cap;
+            self.start += (self.buf.len() + skip) as u64;
+            self.buf.clear();
+            &bytes[skip..]
+        } else {
+            bytes
+        };
+        let over = (self.buf.len() + bytes.len()).saturating_sub(self.cap);
+        self.buf.drain(..over);
+        self.start += over as u64;
+        self.buf.extend(bytes);
+    }
+    /// Tail hash of `offset` if the ring holds the window before it.
+    pub fn tail(&self, offset: u64) -> Option<(u64, Hash)> {
+        let len = offset.min(TAIL_WINDOW);
+        let from = offset - len;
+        let end = self.start + self.buf.len() as u64;
+        if from < self.start || offset > end {
+            return None;
+        }
+        let mut h = Hasher::new();
+        let (a, b) = self.buf.as_slices();
+        let lo = (from - self.start) as usize;
+        let hi = (offset - self.start) as usize;
+        let piece = |s: &[u8], base: usize| -> Vec<u8> {
+            let l = lo.max(base).min(base + s.len()) - base;
+            let r = hi.max(base).min(base + s.len()) - base;
+            s[l..r].to_vec()
+        };
+        h.update(&piece(a, 0));
+        h.update(&piece(b, a.len()));
+        Some((len, h.finish()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_tail_matches_direct_hash() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut r = TailRing::new(8192, 0);
+        for c in data.chunks(777) {
+            r.feed(c);
+        }
+        let off = 19_000u64;
+        let (len, h) = r.tail(off).unwrap();
+        assert_eq!(len, TAIL_WINDOW);
+        assert_eq!(h, Hash::of(&data[(off - TAIL_WINDOW) as usize..off as usize]));
+        assert!(r.tail(5_000).is_none(), "window no longer held");
+        let mut small = TailRing::new(8192, 0);
+        small.feed(&data[..100]);
+        assert_eq!(small.tail(60).unwrap(), (60, Hash::of(&data[..60])));
+    }
+
+    #[test]
+    fn open_matching_proves_content_not_name() {
+        let d = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..10_000u32).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let a = d.path().join("a");
+        std::fs::write(&a, &data).unwrap();
+        let f = File::open(&a).unwrap();
+        let (head_len, head_hash) = head_of(&f, HEAD_WINDOW).unwrap();
+        let off = 50_000u64;
+        let (tail_len, tail_hash) = tail_of(&f, off).unwrap().unwrap();
+        let id = Identity { path: String::new(), dev: 0, inode: 0, head_len, head_hash, tail_len, tail_hash };
+        let mut o = open_matching(&a, &id, off).unwrap();
+        let mut rest = Vec::new();
+        o.source.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, &data[off as usize..]);
+        // A gzip copy matches too, positioned at the uncompressed offset.
+        let gz = d.path().join("a.gz");
+        let mut enc = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &data).unwrap();
+        enc.finish().unwrap();
+        let mut o = open_matching(&gz, &id, off).unwrap();
+        let mut rest = Vec::new();
+        o.source.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, &data[off as usize..]);
+        // Same head, different bytes before the offset: refused.
+        let mut other = data.clone();
+        other[(off - 10) as usize] = b'X';
+        let b = d.path().join("b");
+        std::fs::write(&b, &other).unwrap();
+        assert!(open_matching(&b, &id, off).err().unwrap().why.contains("tail"));
+        // Too short: refused.
+        std::fs::write(&b, &data[..40_000]).unwrap();
+        assert!(open_matching(&b, &id, off).err().unwrap().why.contains("only"));
+    }
+}
+
+/// The identity of position `offset` in `path` (plain or compressed), read
+/// from the file: what the checkpoint records so a later run can prove it.
+pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
+    let (compression, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+    let key = if compression == Compression::None { Some(FileKey::of(&std::fs::metadata(path)?)) } else { None };
+    let mut head = vec![0u8; HEAD_WINDOW as usize];
+    let n = read_full(&mut reader, &mut head)?;
+    head.truncate(n);
+    let tail_len = offset.min(TAIL_WINDOW);
+    let tail_start = offset - tail_len;
+    let mut window = Vec::with_capacity(tail_len as usize);
+    if tail_start < n as u64 {
+        window.extend_from_slice(&head[tail_start as usize..(offset as usize).min(n)]);
+    }
+    let mut pos = n as u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    while pos < offset {
+        let want = ((offset - pos) as usize).min(buf.len());
+        let k = read_full(&mut reader, &mut buf[..want])?;
+        if k == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} is only {pos} bytes long; offset {offset} is past its end", path.display())));
+        }
+        if pos + k as u64 > tail_start {
+            let from = tail_start.saturating_sub(pos) as usize;
+            window.extend_from_slice(&buf[from..k]);
+        }
+        pos += k as u64;
+    }
+    if (n as u64) < offset.min(HEAD_WINDOW) {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} is only {n} bytes long; offset {offset} is past its end", path.display())));
+    }
+    Ok(Identity {
+        path: path.to_string_lossy().into_owned(),
+        dev: key.map_or(0, |k| k.dev),
+        inode: key.map_or(0, |k| k.ino),
+        head_len: n as u64,
+        head_hash: Hash::of(&head),
+        tail_len,
+        tail_hash: Hash::of(&window),
+    })
+}

@@ -1,0 +1,221 @@
+//! Rotation naming schemes: where a journal's rotated predecessors live and
+//! in which order they were written.
+//!
+//! Names only *find* candidates and *order* them; whether a candidate holds
+//! the bytes we need is proven by content elsewhere (`identity`). A pattern
+//! is a file name with placeholders, in the live file's directory:
+//!
+//! | placeholder | matches | order |
+//! |---|---|---|
+//! | `{name}` | the live file's name | |
+//! | `{N}` | a number, higher is newer (p4 `journal.N`) | ascending |
+//! | `{n}` | a number, higher is older (logrotate, Python `name.1`) | descending |
+//! | `{date}` | `YYYYMMDD`, `YYYY-MM-DD`, optional `_HH-MM[-SS]`, optional `-epoch` | ascending |
+//! | `{ext}` | optional `.gz`, `.bz2`, `.xz`, `.zst`, `.zstd` | |
+//! | `*` | any characters but `/` | |
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use regex::Regex;
+
+use crate::format::Format;
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    source: String,
+    regex: Regex,
+}
+
+/// The rotation scheme of one journal.
+#[derive(Debug, Clone)]
+pub struct Scheme {
+    dir: PathBuf,
+    live_name: String,
+    patterns: Vec<Pattern>,
+}
+
+/// A rotated file that may hold part of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub path: PathBuf,
+    /// The journal number, for `{N}` patterns.
+    pub number: Option<u64>,
+    key: (String, i128),
+    pub mtime: Option<SystemTime>,
+}
+
+impl Candidate {
+    /// True if this candidate was written before `other` by its name.
+    pub fn older_than(&self, other: &Candidate) -> bool {
+        self.key < other.key
+    }
+}
+
+const EXT: &str = r"(?:\.gz|\.bz2|\.xz|\.zst|\.zstd)?";
+const DATE: &str = r"\d{4}-?\d{2}-?\d{2}(?:[_T-]\d{2}(?:-?\d{2}){0,2})?(?:-\d{9,})?";
+
+impl Scheme {
+    /// The usual names for a format: p4 `journal.N[.gz]` and `PREFIX.jnl.N[.gz]`;
+    /// lines: logrotate `name.N[.ext]` and `name-DATE[.ext]`, Python
+    /// `name.N` and `name.DATE[.N]`.
+    pub fn default_for(format: &Format, live: &Path) -> Scheme {
+        let pats: &[&str] = match format {
+            Format::P4 => &["{name}.{N}{ext}", "*.jnl.{N}{ext}"],
+            Format::Lines { .. } => &["{name}.{n}{ext}", "{name}-{date}{ext}", "{name}.{date}{ext}", "{name}.{date}.{n}{ext}"],
+        };
+        let list: Vec<String> = pats.iter().map(|s| s.to_string()).collect();
+        Scheme::from_patterns(live, &list).expect("built-in patterns are valid")
+    }
+
+    /// Builds a scheme from `rotated = [...]` patterns.
+    pub fn from_patterns(live: &Path, patterns: &[String]) -> Result<Scheme, String> {
+        let dir = live.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let live_name = live.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if patterns.is_empty() {
+            return Err("the list is empty; leave `rotated` out for the default names".into());
+        }
+        let mut out = Vec::new();
+        for p in patterns {
+            if p.contains('/') {
+                return Err(format!("pattern {p:?}: rotated files must be in the live file's directory (no '/')"));
+            }
+            out.push(Pattern { source: p.clone(), regex: compile(p, &live_name)? });
+        }
+        Ok(Scheme { dir, live_name, patterns: out })
+    }
+
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(|p| p.source.as_str())
+    }
+
+    /// The rotated files that exist now, oldest first. The live file is not
+    /// among them.
+    pub fn candidates(&self) -> std::io::Result<Vec<Candidate>> {
+        let mut out = Vec::new();
+        for ent in std::fs::read_dir(&self.dir)? {
+            let ent = ent?;
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name == self.live_name {
+                continue;
+            }
+            if let Some(c) = self.classify(name) {
+                let path = self.dir.join(name);
+                let md = match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() => m,
+                    _ => continue,
+                };
+                out.push(Candidate { path, number: c.0, key: c.1, mtime: md.modified().ok() });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key).then(a.mtime.cmp(&b.mtime)).then(a.path.cmp(&b.path)));
+        Ok(out)
+    }
+
+    fn classify(&self, name: &str) -> Option<(Option<u64>, (String, i128))> {
+        for p in &self.patterns {
+            if let Some(c) = p.regex.captures(name) {
+                let date = c.name("date").map(|m| m.as_str().replace(['-', '_', 'T'], "")).unwrap_or_default();
+                let big: Option<u64> = c.name("N").and_then(|m| m.as_str().parse().ok());
+                let small: Option<u64> = c.name("n").and_then(|m| m.as_str().parse().ok());
+                let num = match (big, small) {
+                    (Some(n), _) => n as i128,
+                    (None, Some(n)) => -(n as i128),
+                    (None, None) => 0,
+                };
+                return Some((big, (date, num)));
+            }
+        }
+        None
+    }
+}
+
+fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
+    let mut re = String::from("^");
+    let mut rest = pattern;
+    let mut seen = std::collections::HashSet::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('*') {
+            re.push_str("[^/]*");
+            rest = r;
+        } else if rest.starts_with('{') {
+            let end = rest.find('}').ok_or_else(|| format!("pattern {pattern:?}: '{{' without '}}'"))?;
+            let ph = &rest[1..end];
+            if !seen.insert(ph.to_string()) {
+                return Err(format!("pattern {pattern:?}: {{{ph}}} appears twice"));
+            }
+            match ph {
+                "name" => re.push_str(&regex::escape(live_name)),
+                "N" => re.push_str(r"(?P<N>\d+)"),
+                "n" => re.push_str(r"(?P<n>\d+)"),
+                "date" => re.push_str(&format!("(?P<date>{DATE})")),
+                "ext" => re.push_str(EXT),
+                other => return Err(format!("pattern {pattern:?}: unknown placeholder {{{other}}}; use {{name}}, {{N}}, {{n}}, {{date}} or {{ext}}")),
+            }
+            rest = &rest[end + 1..];
+        } else {
+            let c = rest.chars().next().unwrap();
+            re.push_str(&regex::escape(&c.to_string()));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    re.push('$');
+    if re == format!("^{}$", regex::escape(live_name)) {
+        return Err(format!("pattern {pattern:?} matches only the live file itself"));
+    }
+    Regex::new(&re).map_err(|e| format!("pattern {pattern:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path, s: &Scheme) -> Vec<String> {
+        let _ = dir;
+        s.candidates().unwrap().iter().map(|c| c.path.file_name().unwrap().to_string_lossy().into_owned()).collect()
+    }
+
+    fn touch(dir: &Path, names: &[&str]) {
+        for n in names {
+            std::fs::write(dir.join(n), n).unwrap();
+        }
+    }
+
+    #[test]
+    fn p4_numbers_ascend_and_compressed_count() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &["journal", "journal.10", "journal.9.gz", "journal.11.zst", "ckp.jnl.3", "journal.x", "checkpoint.5"]);
+        let s = Scheme::default_for(&Format::P4, &d.path().join("journal"));
+        assert_eq!(names(d.path(), &s), ["ckp.jnl.3", "journal.9.gz", "journal.10", "journal.11.zst"]);
+    }
+
+    #[test]
+    fn logrotate_numbers_descend_dates_ascend() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &["app.log", "app.log.1", "app.log.2.gz", "app.log.0", "other.log.1"]);
+        let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
+        assert_eq!(names(d.path(), &s), ["app.log.2.gz", "app.log.1", "app.log.0"]);
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &["app.log", "app.log-20250102.gz", "app.log-20250101", "app.log-20250103-1735900000.xz"]);
+        let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
+        assert_eq!(names(d.path(), &s), ["app.log-20250101", "app.log-20250102.gz", "app.log-20250103-1735900000.xz"]);
+    }
+
+    #[test]
+    fn python_timed_names() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &["app.log", "app.log.2025-01-02_10-00-00", "app.log.2025-01-02_09-00", "app.log.2025-01-01"]);
+        let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
+        assert_eq!(names(d.path(), &s), ["app.log.2025-01-01", "app.log.2025-01-02_09-00", "app.log.2025-01-02_10-00-00"]);
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        let live = Path::new("/x/journal");
+        assert!(Scheme::from_patterns(live, &["{name}.{M}".into()]).unwrap_err().contains("unknown placeholder"));
+        assert!(Scheme::from_patterns(live, &["{name}".into()]).unwrap_err().contains("only the live file"));
+        assert!(Scheme::from_patterns(live, &["old/{name}.{N}".into()]).unwrap_err().contains("directory"));
+        assert!(Scheme::from_patterns(live, &[]).is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! One file of a journal stream, open for reading.
+//!
+//! A stream is a sequence of segments: the live file, and before it the
+//! files it was rotated into (renamed, copied, compressed). A segment keeps
+//! its file descriptor, so a file that is renamed, compressed or deleted
+//! while we read it can still be read to its end.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::compress::Compression;
+use crate::format::{Format, RecordReader};
+use crate::identity::{FileKey, HeadTracker, TailRing};
+
+/// How many of the last bytes read from a plain file are kept to notice that
+/// the file was truncated and regrown under us.
+pub const VERIFY_LEN: usize = 256;
+
+/// A plain file read with `pread` at our own position, remembering the last
+/// bytes read so we can check later that they are still there.
+pub struct PlainFile {
+    pub file: Arc<File>,
+    /// Offset of the next byte to read.
+    pub pos: u64,
+    last: Vec<u8>,
+}
+
+impl PlainFile {
+    pub fn new(file: Arc<File>, pos: u64) -> PlainFile {
+        let mut p = PlainFile { file, pos, last: Vec::with_capacity(VERIFY_LEN) };
+        // Remember what is before `pos` now, so a truncation before our first read is noticed.
+        let n = pos.min(VERIFY_LEN as u64) as usize;
+        let mut buf = vec![0u8; n];
+        if let Ok(k) = crate::identity::read_full_at(&p.file, &mut buf, pos - n as u64) {
+            buf.truncate(k);
+            if k == n {
+                p.last = buf;
+            }
+        }
+        p
+    }
+
+    /// Are the bytes before our read position still the ones we read?
+    pub fn still_there(&self) -> io::Result<bool> {
+        if self.last.is_empty() {
+            return Ok(true);
+        }
+        let mut buf = vec![0u8; self.last.len()];
+        let n = crate::identity::read_full_at(&self.file, &mut buf, self.pos - self.last.len() as u64)?;
+        Ok(n == buf.len() && buf == self.last)
+    }
+
+    /// The bytes just before the read position that we remember.
+    pub fn last(&self) -> &[u8] {
+        &self.last
+    }
+}
+
+impl Read for PlainFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.pos)?;
+        if n > 0 {
+            self.pos += n as u64;
+            if n >= VERIFY_LEN {
+                self.last.clear();
+                self.last.extend_from_slice(&buf[n - VERIFY_LEN..n]);
+            } else {
+                let over = (self.last.len() + n).saturating_sub(VERIFY_LEN);
+                self.last.drain(..over);
+                self.last.extend_from_slice(&buf[..n]);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Bytes of a segment: a plain file (re-readable with `pread`) or a
+/// decompressing reader.
+pub enum Source {
+    Plain(PlainFile),
+    Decoded(Box<dyn Read + Send>),
+}
+
+impl Source {
+    pub fn from_reader(compression: Compression, r: Box<dyn Read + Send>) -> Source {
+        let _ = compression;
+        Source::Decoded(r)
+    }
+
+    pub fn plain(&self) -> Option<&PlainFile> {
+        match self {
+            Source::Plain(f) => Some(f),
+            Source::Decoded(_) => None,
+        }
+    }
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Plain(f) => f.read(buf),
+            Source::Decoded(r) => r.read(buf),
+        }
+    }
+}
+
+/// Where a segment was opened from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Opened at the live path (it may have been renamed since).
+    Live,
+    /// A rotated file (plain or compressed).
+    Rotated,
+}
+
+/// What the engine knows of a segment it has read from, to prove positions
+/// in it later (identity for the checkpoint).
+#[derive(Clone)]
+pub struct SegmentInfo {
+    pub sequence: u64,
+    pub path: PathBuf,
+    pub key: Option<FileKey>,
+    pub head: HeadTracker,
+    pub file: Option<Arc<File>>,
+    pub tail: TailRing,
+}
+
+pub struct Segment {
+    pub sequence: u64,
+    pub path: PathBuf,
+    pub origin: Origin,
+    pub compression: Compression,
+    pub key: Option<FileKey>,
+    pub reader: RecordReader<Source>,
+    /// Largest size observed by `stat` while this was the live file.
+    pub max_size_seen: u64,
+    /// The next entry is the first after a rotation.
+    pub did_rotate: bool,
+    /// The first bytes of the segment, as read.
+    pub head: HeadTracker,
+    /// Recent bytes, for tail hashes of positions in compressed segments.
+    pub ring: TailRing,
+    /// Leading NUL bytes skipped (a writer without O_APPEND after a truncation).
+    pub nul_skipped: u64,
+    /// Set when this segment continues in a rotated copy after the live file
+    /// was truncated: the largest size the live file had been seen at. Bytes
+    /// between the copy's end and that size were lost in the copy window.
+    pub truncated_live: Option<u64>,
+}
+
+impl Segment {
+    pub fn new(
+        sequence: u64,
+        path: PathBuf,
+        origin: Origin,
+        compression: Compression,
+        key: Option<FileKey>,
+        source: Source,
+        format: &Format,
+        offset: u64,
+        line: u64,
+    ) -> Segment {
+        Segment {
+            sequence,
+            path,
+            origin,
+            compression,
+            key,
+            reader: RecordReader::new(source, format, offset, line),
+            max_size_seen: offset,
+            did_rotate: false,
+            head: HeadTracker::default(),
+            ring: TailRing::new(256 * 1024, offset),
+            nul_skipped: 0,
+            truncated_live: None,
+        }
+    }
+
+    pub fn file(&self) -> Option<&Arc<File>> {
+        self.reader.get_ref().plain().map(|p| &p.file)
+    }
+
+    /// Offset of the next byte to read from the file (records returned plus buffered).
+    pub fn read_pos(&self) -> u64 {
+        self.reader.offset() + self.reader.buffered() as u64
+    }
+
+    pub fn info(&self) -> SegmentInfo {
+        SegmentInfo {
+            sequence: self.sequence,
+            path: self.path.clone(),
+            key: self.key,
+            head: self.head.clone(),
+            file: self.file().cloned(),
+            tail: self.ring.clone(),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Delivery to one listener: its follower, its cursor, its retries.
+//!
+//! Each listener has its own worker thread and its own follower over the
+//! journal, so a slow or failing listener never holds back the others and
+//! never makes the daemon buffer: after a failure the worker backs off and
+//! re-reads from disk, starting at the listener's acknowledged position.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use logdaemon_sdk::abi::{Bytes, RawEntry, Status};
+use logdaemon_sdk::Position;
+use logdaemon_state::Cursor;
+
+use crate::config::{JournalConfig, ListenerConfig, OnFailure};
+use crate::follow::{Batch, Fill, FollowError, Follower};
+use crate::format::Format;
+use crate::host::{CallError, Instance};
+use crate::quiet::{Clock, QuietTimer};
+
+/// How a worker is doing, as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerStatus {
+    Running,
+    /// `--once`: everything available was delivered and flushed.
+    Done,
+    /// Failed for good with `on_failure = "disable"`; the others go on.
+    Disabled(String),
+    /// Failed for good with `on_failure = "stop"`, or the stream is broken.
+    Failed(String),
+}
+
+/// What the engine reads to write the checkpoint.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub cursor: Cursor,
+    pub status: WorkerStatus,
+    /// Bumped at every change of `cursor`.
+    pub version: u64,
+}
+
+pub struct Worker {
+    pub journal: Arc<JournalConfig>,
+    pub listener: ListenerConfig,
+    pub instance: Instance,
+    pub follower: Follower,
+    pub shared: Arc<Mutex<Shared>>,
+    pub clock: Arc<dyn Clock>,
+    pub wake: Receiver<()>,
+    pub stop: Arc<AtomicBool>,
+    pub once: bool,
+    pub state_dir: Option<PathBuf>,
+    acked: Position,
+    delivered: Position,
+    quiet: QuietTimer,
+    batch: Batch,
+    failures: u32,
+}
+
+enum Flow {
+    Go,
+    Rewind,
+    Exit,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        journal: Arc<JournalConfig>,
+        listener: ListenerConfig,
+        instance: Instance,
+        follower: Follower,
+        cursor: Cursor,
+        clock: Arc<dyn Clock>,
+        wake: Receiver<()>,
+        stop: Arc<AtomicBool>,
+        once: bool,
+        state_dir: Option<PathBuf>,
+    ) -> Worker {
+        let pos = Position { sequence: cursor.sequence, offset: cursor.offset, line: cursor.line };
+        let quiet = QuietTimer::new(journal.quiet_after, clock.now());
+        let shared = Arc::new(Mutex::new(Shared { cursor, status: WorkerStatus::Running, version: 0 }));
+        Worker {
+            journal,
+            listener,
+            instance,
+            follower,
+            shared,
+            clock,
+            wake,
+            stop,
+            once,
+            state_dir,
+            acked: pos,
+            delivered: pos,
+            quiet,
+            batch: Batch::default(),
+            failures: 0,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn set_status(&self, s: WorkerStatus) {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).status = s;
+    }
+
+    /// Runs until stopped, done (`--once`) or failed.
+    pub fn run(mut self) {
+        let status = loop {
+            if self.stopping() {
+                self.finish();
+                break WorkerStatus::Done;
+            }
+            self.batch.clear();
+            let fill = self.follower.fill(&mut self.batch, self.journal.batch_bytes);
+            let flow = match fill {
+                Err(e) => break WorkerStatus::Failed(self.stream_error(e)),
+                Ok(Fill::Gap(g)) => {
+                    let preset = self.follower.position().unwrap_or(g.to);
+                    let r = self.instance.gap(g.from, g.to, g.cause, &g.detail, preset);
+                    self.after_call(r, preset)
+                }
+                Ok(f) => {
+                    if !self.batch.is_empty() {
+                        let flow = self.deliver();
+                        self.quiet.on_data(self.clock.now());
+                        flow
+                    } else if matches!(f, Fill::Idle) {
+                        if self.once {
+                            self.finish();
+                            break WorkerStatus::Done;
+                        }
+                        self.idle()
+                    } else {
+                        Flow::Go
+                    }
+                }
+            };
+            match flow {
+                Flow::Go => {}
+                Flow::Rewind => {
+                    if let Err(e) = self.rewind() {
+                        break WorkerStatus::Failed(self.stream_error(e));
+                    }
+                }
+                Flow::Exit => return,
+            }
+        };
+        self.set_status(status);
+    }
+
+    fn stream_error(&self, e: FollowError) -> String {
+        let msg = e.to_string();
+        tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}");
+        msg
+    }
+
+    /// Sleeps until woken, the next reconciliation, or a `no_data` is due.
+    fn idle(&mut self) -> Flow {
+        let now = self.clock.now();
+        if let Some(had) = self.quiet.poll(now) {
+            let preset = self.delivered;
+            let r = self.instance.no_data(had, preset);
+            return self.after_call(r, preset);
+        }
+        let until_quiet = self.quiet.deadline().saturating_duration_since(now);
+        let wait = until_quiet.min(self.journal.reconcile_every);
+        let _ = self.wake.recv_timeout(wait);
+        Flow::Go
+    }
+
+    /// Hands the batch to the listener.
+    fn deliver(&mut self) -> Flow {
+        let preset = self.batch.end.expect("non-empty batch");
+        let p4 = matches!(self.journal.format, Format::P4);
+        // Fields first (they may own unquoted copies), then the slices, then the entries.
+        let mut fields: Vec<Cow<'_, [u8]>> = Vec::new();
+        let mut counts: Vec<(usize, usize)> = Vec::with_capacity(self.batch.entries.len());
+        for m in &self.batch.entries {
+            if p4 {
+                let start = fields.len();
+                logdaemon_sdk::p4::split_into(self.batch.raw(m), &mut fields);
+                counts.push((start, fields.len() - start));
+            } else {
+                counts.push((0, 0));
+            }
+        }
+        let slices: Vec<Bytes> = fields.iter().map(|f| Bytes::new(f)).collect();
+        let journal = Bytes::new(self.instance.journal_bytes());
+        let mut handled: Vec<RawEntry> = Vec::with_capacity(self.batch.entries.len());
+        for (m, &(start, n)) in self.batch.entries.iter().zip(&counts) {
+            let (op, rest) = if n > 0 { (slices[start], &slices[start + 1..start + n]) } else { (Bytes::EMPTY, &slices[0..0]) };
+            let e = RawEntry {
+                journal,
+                sequence: m.sequence,
+                offset: m.offset,
+                len: m.len,
+                line: m.line,
+                lines: m.lines,
+                flags: m.flags,
+                raw: Bytes::new(self.batch.raw(m)),
+                op,
+                fields: if rest.is_empty() { std::ptr::null() } else { rest.as_ptr() },
+                n_fields: rest.len(),
+            };
+            if self.instance.is_handled(&e) {
+                handled.push(e);
+            }
+        }
+        let holding = self.acked < self.delivered;
+        let r = if handled.is_empty() {
+            Ok(if holding { self.acked } else { preset })
+        } else {
+            self.instance.listen(&handled, preset)
+        };
+        drop(handled);
+        drop(slices);
+        drop(fields);
+        self.after_call(r, preset)
+    }
+
+    /// Books the outcome of a call that delivered up to `preset`.
+    fn after_call(&mut self, r: Result<Position, CallError>, preset: Position) -> Flow {
+        match r {
+            Ok(ack) => {
+                self.failures = 0;
+                self.delivered = self.delivered.max(preset);
+                self.set_ack(ack.min(self.delivered));
+                Flow::Go
+            }
+            Err(e) => {
+                if let Some(a) = e.ack {
+                    self.set_ack(a.min(preset));
+                }
+                self.failed(e)
+            }
+        }
+    }
+
+    fn set_ack(&mut self, ack: Position) {
+        if ack <= self.acked {
+            return;
+        }
+        self.acked = ack;
+        let identity = self.follower.identity_at(ack);
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.cursor = Cursor { sequence: ack.sequence, offset: ack.offset, line: ack.line.max(1), identity };
+        s.version += 1;
+    }
+
+    fn failed(&mut self, e: CallError) -> Flow {
+        match e.status {
+            Status::Retry | Status::Error | Status::Ok => {
+                self.failures += 1;
+                let backoff = backoff(self.failures, self.listener.retry_max);
+                if e.status == Status::Error {
+                    tracing::error!(journal = %self.journal.name, listener = %self.listener.name, attempt = self.failures, backoff_ms = backoff.as_millis() as u64, "listener failed: {}; retrying", e.message);
+                } else {
+                    tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, attempt = self.failures, backoff_ms = backoff.as_millis() as u64, "listener asks to retry: {}", e.message);
+                }
+                let deadline = self.clock.now() + backoff;
+                while !self.stopping() {
+                    let now = self.clock.now();
+                    if now >= deadline {
+                        break;
+                    }
+                    let _ = self.wake.recv_timeout((deadline - now).min(Duration::from_millis(200)));
+                }
+                Flow::Rewind
+            }
+            Status::Fatal => {
+                let msg = format!("listener {:?} of journal {:?} failed for good: {}", self.listener.name, self.journal.name, e.message);
+                match self.listener.on_failure {
+                    OnFailure::Stop => {
+                        tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}; stopping (on_failure = \"stop\")");
+                        self.set_status(WorkerStatus::Failed(msg));
+                    }
+                    OnFailure::Disable => {
+                        tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}; listener disabled, its cursor is kept (on_failure = \"disable\")");
+                        self.set_status(WorkerStatus::Disabled(msg));
+                    }
+                }
+                Flow::Exit
+            }
+        }
+    }
+
+    /// Re-reads from the acknowledged position.
+    fn rewind(&mut self) -> Result<(), FollowError> {
+        let cursor = self.shared.lock().unwrap_or_else(|e| e.into_inner()).cursor.clone();
+        self.follower = Follower::open(self.journal.clone(), Some(&cursor), self.state_dir.clone())?;
+        self.delivered = self.acked;
+        Ok(())
+    }
+
+    /// Lets the listener make everything durable before the checkpoint.
+    fn finish(&mut self) {
+        let preset = self.delivered;
+        match self.instance.flush(preset) {
+            Ok(ack) => self.set_ack(ack),
+            Err(e) => tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, "flush failed: {e}"),
+        }
+    }
+}
+
+/// Capped exponential backoff: 100 ms, 200 ms, 400 ms, … up to `max`.
+pub fn backoff(attempt: u32, max: Duration) -> Duration {
+    let ms = 100u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+    Duration::from_millis(ms).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let max = Duration::from_secs(5);
+        assert_eq!(backoff(1, max), Duration::from_millis(100));
+        assert_eq!(backoff(2, max), Duration::from_millis(200));
+        assert_eq!(backoff(6, max), Duration::from_millis(3200));
+        assert_eq!(backoff(7, max), max);
+        assert_eq!(backoff(1000, max), max);
+    }
+}
