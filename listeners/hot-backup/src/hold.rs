@@ -30,11 +30,42 @@ pub struct Run<'a> {
     pub bytes: &'a [u8],
     /// How many held records the run covers.
     pub recs: usize,
+    /// Position of the run's first record.
+    pub start: Position,
 }
 
 impl Run<'_> {
     pub fn end(&self) -> u64 {
         self.offset + self.bytes.len() as u64
+    }
+}
+
+/// Records taken out of the hold to be shipped: their bytes and runs.
+#[derive(Debug)]
+pub struct Taken {
+    pub data: Vec<u8>,
+    pub runs: Vec<RunAt>,
+}
+
+/// A run of [`Taken::data`].
+#[derive(Clone, Debug)]
+pub struct RunAt {
+    pub sequence: u64,
+    pub offset: u64,
+    pub range: std::ops::Range<usize>,
+    pub recs: usize,
+    pub start: Position,
+}
+
+impl Taken {
+    pub fn run(&self, i: usize) -> Run<'_> {
+        let r = &self.runs[i];
+        Run { sequence: r.sequence, offset: r.offset, bytes: &self.data[r.range.clone()], recs: r.recs, start: r.start }
+    }
+
+    /// Where the batch starts.
+    pub fn start(&self) -> Option<Position> {
+        self.runs.first().map(|r| r.start)
     }
 }
 
@@ -125,10 +156,30 @@ impl Hold {
                 j += 1;
             }
             let stop = if j < self.recs.len() { self.recs[j].at } else { self.data.len() };
-            out.push(Run { sequence: first.start.sequence, offset: first.start.offset, bytes: &self.data[first.at..stop], recs: j - i });
+            out.push(Run { sequence: first.start.sequence, offset: first.start.offset, bytes: &self.data[first.at..stop], recs: j - i, start: first.start });
             i = j;
         }
         out
+    }
+
+    /// Takes the first `n` records out of the hold as one owned batch.
+    pub fn take(&mut self, n: usize) -> Taken {
+        let runs = self
+            .runs(n)
+            .iter()
+            .map(|r| {
+                let from = r.bytes.as_ptr() as usize - self.data.as_ptr() as usize;
+                RunAt { sequence: r.sequence, offset: r.offset, range: from..from + r.bytes.len(), recs: r.recs, start: r.start }
+            })
+            .collect();
+        let cut = self.bytes_before(n);
+        let rest = self.data.split_off(cut);
+        let data = std::mem::replace(&mut self.data, rest);
+        self.recs.drain(..n);
+        for r in &mut self.recs {
+            r.at -= cut;
+        }
+        Taken { data, runs }
     }
 
     /// Start of held record `i`.
@@ -212,6 +263,23 @@ mod tests {
         assert_eq!(n, 3);
         let runs = h.runs(n);
         assert_eq!(runs.iter().map(|r| (r.sequence, r.offset, r.end())).collect::<Vec<_>>(), [(1, 50, 67), (2, 0, 26)]);
+    }
+
+    #[test]
+    fn take_hands_over_the_shippable_prefix_and_keeps_the_rest() {
+        let mut h = Hold::new(Transactions::Ex, 1 << 20);
+        let b = Batch::p4("j", 4, 10, &[TX[0], TX[1], TX[2], b"@pv@ 0 @db.x@ 9 \n"]);
+        for e in b.entries() {
+            h.push(e);
+        }
+        let n = h.shippable();
+        let t = h.take(n);
+        assert_eq!(t.data, TX.concat());
+        assert_eq!(t.start(), Some(b.entries()[0].start()));
+        let r = t.run(0);
+        assert_eq!((r.sequence, r.offset, r.bytes.len(), r.recs), (4, 10, TX.concat().len(), 3));
+        assert_eq!(h.first(), Some(b.entries()[3].start()));
+        assert_eq!(h.runs(1)[0].bytes, b"@pv@ 0 @db.x@ 9 \n");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! to a command on the standby (`p4d -jr -`) so the standby stays applied.
 //!
 //! The pieces: [`config`] (the TOML table), [`hold`] (what may be shipped:
-//! whole transactions), [`standby`] (reconciling with and appending to the
+//! whole transactions), [`sender`] (shipping on its own thread while the
+//! host reads on), [`standby`] (reconciling with and appending to the
 //! standby), [`ssh`] (trust, authentication, exec channels), [`shell`] (the
 //! scripts the standby runs), [`record`] (the listener's durable memory).
 
@@ -15,6 +16,7 @@ pub mod hold;
 pub mod hostkey;
 pub mod record;
 pub mod remote;
+pub mod sender;
 pub mod shell;
 pub mod ssh;
 pub mod standby;
@@ -25,6 +27,7 @@ use logdaemon_sdk::{export_listener, Ack, Entry, Failure, Gap, Listener, Logger,
 
 use crate::error::Error;
 use crate::hold::Hold;
+use crate::sender::Sender;
 use crate::standby::Standby;
 
 /// A source of the current time (injected by tests).
@@ -35,78 +38,12 @@ pub struct HotBackup {
     name: String,
     log: Logger,
     hold: Hold,
-    standby: Standby,
+    sender: Sender,
     batch_bytes: u64,
     max_delay: Duration,
     clock: Clock,
-    /// When the oldest shippable, unshipped entry became shippable.
+    /// When the oldest shippable, unqueued entry became shippable.
     waiting_since: Option<Instant>,
-}
-
-impl HotBackup {
-    /// The negotiated cipher while connected (for logs and benchmarks).
-    pub fn cipher(&self) -> Option<String> {
-        self.standby.cipher()
-    }
-
-    fn fail(&mut self, e: Error) -> Failure {
-        self.hold.clear();
-        self.waiting_since = None;
-        self.standby.reset();
-        e.into_failure(&self.name)
-    }
-
-    fn ack(&self) -> Ack {
-        match self.hold.first() {
-            Some(p) => Ack::Upto(p),
-            None => Ack::All,
-        }
-    }
-
-    /// Ships what may be shipped once the batch is big or old enough (or
-    /// at once with `force`); on failure everything after the last shipped
-    /// run is dropped (the host delivers it again).
-    fn pump(&mut self, force: bool) -> Result<Ack, Failure> {
-        let n = self.hold.shippable();
-        if n == 0 {
-            return Ok(self.ack());
-        }
-        let now = (self.clock)();
-        let since = *self.waiting_since.get_or_insert(now);
-        let big = self.hold.bytes_before(n) as u64 >= self.batch_bytes;
-        if !force && !big && now.saturating_duration_since(since) < self.max_delay {
-            return Ok(self.ack());
-        }
-        self.waiting_since = None;
-        if self.hold.overflowed {
-            self.hold.overflowed = false;
-            self.log.warn(&format!(
-                "more than max_hold bytes of an unfinished transaction are held; shipping whole records past the transaction boundary"
-            ));
-        }
-        let mut shipped = 0;
-        let mut result = Ok(());
-        for run in self.hold.runs(n) {
-            if let Err(e) = self.standby.ship(&run) {
-                result = Err(e);
-                break;
-            }
-            shipped += run.recs;
-        }
-        let done = self.hold.start_of(shipped);
-        self.hold.drain(shipped);
-        match result {
-            Ok(()) => Ok(self.ack()),
-            Err(e) => {
-                let f = self.fail(e);
-                Err(match (shipped, done) {
-                    (0, _) | (_, None) => f,
-                    (_, Some(p)) => f.with_ack(p),
-                })
-            }
-        }
-    }
-
 }
 
 impl HotBackup {
@@ -132,7 +69,77 @@ impl HotBackup {
                 standby.reset();
             }
         }
-        Ok(HotBackup { name, log: ctx.logger, hold, standby, batch_bytes, max_delay, clock, waiting_since: None })
+        let sender = Sender::spawn(standby);
+        Ok(HotBackup { name, log: ctx.logger, hold, sender, batch_bytes, max_delay, clock, waiting_since: None })
+    }
+
+    fn fail(&mut self, e: Error) -> Failure {
+        self.hold.clear();
+        self.waiting_since = None;
+        e.into_failure(&self.name)
+    }
+
+    /// Acknowledges everything before the oldest entry not yet confirmed by
+    /// the standby (queued for it, or held back).
+    fn ack(&self) -> Ack {
+        match self.sender.oldest().or(self.hold.first()) {
+            Some(p) => Ack::Upto(p),
+            None => Ack::All,
+        }
+    }
+
+    /// Takes note of shipped batches (waiting for the oldest with `block`).
+    fn poll(&mut self, block: bool) -> Result<(), Failure> {
+        match self.sender.poll(block) {
+            Ok(()) => Ok(()),
+            Err((e, at)) => {
+                let f = self.fail(e);
+                Err(f.with_ack(at))
+            }
+        }
+    }
+
+    /// Waits until the standby confirmed every queued batch, without
+    /// queuing what is still waiting for its batch to fill.
+    pub fn wait_queued(&mut self) -> Result<Ack, Failure> {
+        while !self.sender.is_idle() {
+            self.poll(true)?;
+        }
+        Ok(self.ack())
+    }
+
+    /// Queues what may be shipped once the batch is big or old enough (at
+    /// once with `force`, which also waits until the standby confirmed
+    /// everything queued). On failure everything not confirmed is dropped:
+    /// the host delivers it again.
+    fn pump(&mut self, force: bool) -> Result<Ack, Failure> {
+        self.poll(false)?;
+        let n = self.hold.shippable();
+        if n > 0 {
+            let now = (self.clock)();
+            let since = *self.waiting_since.get_or_insert(now);
+            let big = self.hold.bytes_before(n) as u64 >= self.batch_bytes;
+            if force || big || now.saturating_duration_since(since) >= self.max_delay {
+                self.waiting_since = None;
+                if self.hold.overflowed {
+                    self.hold.overflowed = false;
+                    self.log.warn("more than max_hold bytes of an unfinished transaction are held; shipping whole records past the transaction boundary");
+                }
+                while self.sender.is_full() {
+                    self.poll(true)?;
+                }
+                let batch = self.hold.take(n);
+                if let Err(e) = self.sender.ship(batch) {
+                    return Err(self.fail(e));
+                }
+            }
+        }
+        if force {
+            while !self.sender.is_idle() {
+                self.poll(true)?;
+            }
+        }
+        Ok(self.ack())
     }
 }
 
@@ -149,9 +156,7 @@ impl Listener for HotBackup {
     }
 
     fn no_data(&mut self, _had_data: bool) -> Result<Ack, Failure> {
-        if self.waiting_since.is_none() {
-            self.standby.keepalive();
-        }
+        self.sender.keepalive();
         self.pump(true)
     }
 

@@ -17,6 +17,11 @@ use crate::config::{Auth, Config};
 use crate::error::{fatal, transient, Error, Result};
 use crate::hostkey;
 
+/// Cipher preference unless configured: AES-GCM first (hardware-accelerated
+/// through OpenSSL on most CPUs), then what OpenSSH offers by default.
+pub const DEFAULT_CIPHERS: &str =
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,chacha20-poly1305@openssh.com";
+
 /// Bytes of a command's output kept for messages.
 const KEEP_OUTPUT: usize = 64 * 1024;
 /// Size of one write into the channel.
@@ -98,6 +103,10 @@ impl Conn {
         if let Some(prefs) = hostkey::preferred_algorithms(&known, &cfg.host, cfg.port) {
             // Only a preference; an error here just leaves libssh2's default.
             let _ = sess.method_pref(ssh2::MethodType::HostKey, &prefs);
+        }
+        let ciphers = cfg.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS);
+        for dir in [ssh2::MethodType::CryptCs, ssh2::MethodType::CryptSc] {
+            sess.method_pref(dir, ciphers).map_err(|e| fatal(format!("config key `ciphers`: `{ciphers}` is not usable here: {e}")))?;
         }
         sess.handshake().map_err(|e| net(&format!("SSH handshake with {}:{}", cfg.host, cfg.port), e))?;
         verify_host_key(&sess, cfg)?;

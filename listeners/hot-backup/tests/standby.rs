@@ -38,8 +38,8 @@ fn ships_only_whole_transactions_and_acknowledges_up_to_the_last_one() {
     let tx1: Vec<u8> = recs[..3].concat();
     let mut l = env.open("");
     let b = Batch::p4("p4", 1, 0, &recs);
-    let ack = l.listen(b.entries()).unwrap();
-    assert_eq!(ack, Ack::Upto(b.entries()[3].start()));
+    l.listen(b.entries()).unwrap();
+    assert_eq!(l.flush().unwrap(), Ack::Upto(b.entries()[3].start()));
     assert_eq!(env.remote_file("journal"), tx1, "the standby ends on the transaction boundary");
 
     // The rest of the open transaction, still without its @ex@: nothing new is shipped.
@@ -49,7 +49,8 @@ fn ships_only_whole_transactions_and_acknowledges_up_to_the_last_one() {
     assert_eq!(env.remote_file("journal"), tx1);
 
     let b3 = Batch::p4("p4", 1, b2.entries()[0].end().offset, &[b"@ex@ 12 1700000001\n"]);
-    assert_eq!(l.listen(b3.entries()).unwrap(), Ack::All);
+    l.listen(b3.entries()).unwrap();
+    assert_eq!(l.flush().unwrap(), Ack::All);
     let mut all = tx1.clone();
     all.extend_from_slice(recs[3]);
     all.extend_from_slice(b"@pv@ 0 @db.desc@ 2 @second@ \n@ex@ 12 1700000001\n");
@@ -97,7 +98,8 @@ fn a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset() {
     std::fs::write(env.remote().join("journal"), &remote).unwrap();
     let mut l = env.open("");
     let mut host = Host::new(&recs, 200);
-    let msg = assert_fatal(host.step(&mut l));
+    host.step(&mut l).unwrap();
+    let msg = assert_fatal(host.flush(&mut l));
     assert!(msg.contains("/journal differs from the journal at offset 100 "), "{msg}");
     assert!(msg.contains("logdaemon checkpoint set"), "{msg}");
     assert_eq!(env.remote_file("journal"), remote, "a differing standby is never overwritten");
@@ -131,7 +133,8 @@ fn a_standby_restored_to_an_older_state_is_filled_from_the_live_journal() {
     let more = b"@pv@ 0 @db.counters@ @x@ 9 \n@ex@ 1 2\n".to_vec();
     let mut l = env.open_with(&env.config(""), Position { sequence: 1, offset: data.len() as u64, line: 0 }).unwrap();
     let b = Batch::p4("p4", 1, data.len() as u64, &split_p4(&more).iter().map(Vec::as_slice).collect::<Vec<_>>());
-    let msg = assert_fatal(l.listen(b.entries()));
+    l.listen(b.entries()).unwrap();
+    let msg = assert_fatal(l.flush());
     assert!(msg.contains(&format!("ends at offset {} but the journal (sequence 1) continues at offset {}", ends[20], data.len())), "{msg}");
     assert!(msg.contains("copy the journal's bytes"), "{msg}");
     assert_eq!(env.remote_file("journal"), &data[..ends[20] as usize]);
@@ -151,16 +154,17 @@ fn sshd_killed_mid_stream_is_retried_then_caught_up_with_nothing_lost() {
         calls += 1;
         if calls == 5 || calls == 14 {
             env.sshd.stop();
-            let f = assert_retry(host.step(&mut l));
+            let f = assert_retry(host.step(&mut l).and_then(|_| host.flush(&mut l)));
             assert!(f.message.contains("127.0.0.1"), "{}", f.message);
             retries += 1;
             // Still down: the host backs off and tries again.
-            assert_retry(host.step(&mut l));
+            assert_retry(host.step(&mut l).and_then(|_| host.flush(&mut l)));
             env.sshd.restart().unwrap();
             continue;
         }
         host.step(&mut l).unwrap_or_else(|f| panic!("call {calls}: {f}"));
     }
+    host.flush(&mut l).unwrap();
     assert_eq!(retries, 2);
     assert_eq!(env.remote_file("journal.3"), a);
     assert_eq!(env.remote_file("journal"), b);
@@ -172,10 +176,11 @@ fn an_unreachable_standby_is_retried_not_fatal() {
     env.sshd.stop();
     let mut l = env.open("");
     let b = Batch::p4("p4", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 1 1\n"]);
-    let f = assert_retry(l.listen(b.entries()));
+    let f = assert_retry(l.listen(b.entries()).and_then(|_| l.flush()));
     assert!(f.message.contains("cannot connect to 127.0.0.1"), "{}", f.message);
     env.sshd.restart().unwrap();
-    assert_eq!(l.listen(b.entries()).unwrap(), Ack::All);
+    l.listen(b.entries()).unwrap();
+    assert_eq!(l.flush().unwrap(), Ack::All);
     assert_eq!(env.remote_file("journal"), b"@pv@ 0 @db.x@ 1 \n@ex@ 1 1\n");
 }
 
@@ -209,15 +214,22 @@ fn apply_gets_every_transaction_exactly_once_across_a_crash_between_append_and_a
     let mut crashes = 0;
     while !host.done() {
         calls += 1;
-        if calls % 6 == 3 {
+        let crash_now = calls % 6 == 3;
+        if crash_now {
             std::fs::write(&crash, b"").unwrap();
-            if host.step(&mut l).is_err() {
+        }
+        // A crash surfaces at the call that queued the batch or a later one;
+        // flushing after a simulated crash makes it surface now.
+        match host.step(&mut l).and_then(|a| if crash_now { host.flush(&mut l) } else { Ok(a) }) {
+            Ok(_) => {}
+            Err(f) => {
+                assert!(!crash.exists(), "a failure without a simulated crash: {f}");
+                assert_eq!(f.kind, logdaemon_sdk::FailureKind::Retry, "{f}");
                 crashes += 1;
             }
-            continue;
         }
-        host.step(&mut l).unwrap_or_else(|f| panic!("call {calls}: {f}"));
     }
+    host.flush(&mut l).unwrap();
     assert!(crashes >= 3, "crashes simulated: {crashes}");
     let mut both = a.clone();
     both.extend_from_slice(&b);
@@ -300,15 +312,15 @@ fn batches_wait_for_size_or_age_and_a_quiet_journal_ships_at_once() {
     assert_eq!(ack, Ack::Upto(first), "a small, young batch waits");
     assert!(standby().is_empty());
     *now.lock().unwrap() += Duration::from_millis(500);
-    let (ack, _, all) = send(&mut l, 2);
-    assert_eq!(ack, Ack::All, "80 bytes gathered: shipped");
+    let (_, _, all) = send(&mut l, 2);
+    assert_eq!(l.wait_queued().unwrap(), Ack::All, "80 bytes gathered: shipped");
     assert_eq!(standby(), all);
 
     let (ack, first, _) = send(&mut l, 3);
     assert_eq!(ack, Ack::Upto(first));
     *now.lock().unwrap() += Duration::from_millis(1100);
-    let (ack, _, all) = send(&mut l, 4);
-    assert_eq!(ack, Ack::All, "the oldest entry waited max_delay: shipped");
+    let (_, _, all) = send(&mut l, 4);
+    assert_eq!(l.wait_queued().unwrap(), Ack::All, "the oldest entry waited max_delay: shipped");
     assert_eq!(standby(), all);
 
     let (_, first, all) = send(&mut l, 5);

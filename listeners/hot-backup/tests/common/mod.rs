@@ -254,12 +254,35 @@ impl<'a> Host<'a> {
         }
     }
 
-    /// Delivers everything; panics on any failure.
+    /// One `flush` call (the host's checkpoint, end of `run --once`).
+    pub fn flush(&mut self, l: &mut HotBackup) -> Result<Ack, Failure> {
+        match l.flush() {
+            Ok(a) => {
+                self.acked = match a {
+                    Ack::All => self.next,
+                    Ack::Upto(p) => index_of(self.recs, p),
+                };
+                Ok(a)
+            }
+            Err(f) => {
+                if let Some(p) = f.ack {
+                    self.acked = index_of(self.recs, p);
+                }
+                self.next = self.acked;
+                Err(f)
+            }
+        }
+    }
+
+    /// Delivers everything and flushes; panics on any failure.
     pub fn run(&mut self, l: &mut HotBackup) {
         while !self.done() {
             if let Err(f) = self.step(l) {
                 panic!("listen failed at record {}: {f}", self.next);
             }
+        }
+        if let Err(f) = self.flush(l) {
+            panic!("flush failed: {f}");
         }
     }
 }

@@ -1,0 +1,190 @@
+//! Shipping on a thread of its own, so the host reads and frames the next
+//! batch while the previous one crosses the network: catch-up is then
+//! limited by the SSH channel, not by the sum of both.
+//!
+//! Batches are shipped strictly in order. At most [`MAX_IN_FLIGHT`] are
+//! queued (memory stays bounded and the host is slowed down instead). A
+//! batch counts as done only when the standby confirmed it (appended,
+//! fsynced, applied); the listener acknowledges nothing beyond the oldest
+//! batch not yet done. After a failure the thread skips every queued batch
+//! until the listener has taken note (`Reset`): the host redelivers them.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use logdaemon_sdk::Position;
+
+use crate::error::{fatal, Error, Result};
+use crate::hold::Taken;
+use crate::standby::Standby;
+
+/// Batches queued or being shipped at most.
+pub const MAX_IN_FLIGHT: usize = 2;
+
+enum Msg {
+    Ship(Taken),
+    Keepalive,
+    Reset,
+}
+
+/// What the thread reports, in order.
+pub enum Done {
+    /// The oldest batch is on the standby.
+    Shipped,
+    /// The oldest batch failed at the run starting at `at`; runs before it
+    /// were shipped.
+    Failed { error: Error, at: Position },
+    /// A batch queued after a failure, not attempted.
+    Skipped,
+    /// The thread has forgotten the failure.
+    ResetDone,
+}
+
+pub struct Sender {
+    tx: Option<SyncSender<Msg>>,
+    rx: Receiver<Done>,
+    thread: Option<JoinHandle<()>>,
+    /// Start positions of the batches not yet reported, oldest first.
+    in_flight: std::collections::VecDeque<Position>,
+}
+
+impl Sender {
+    pub fn spawn(mut standby: Standby) -> Sender {
+        let (tx, jobs) = sync_channel::<Msg>(MAX_IN_FLIGHT + 2);
+        let (done, rx) = sync_channel::<Done>(2 * MAX_IN_FLIGHT + 4);
+        let thread = std::thread::Builder::new()
+            .name("hot-backup".into())
+            .spawn(move || {
+                let mut failed = false;
+                for msg in jobs {
+                    let report = match msg {
+                        Msg::Ship(_) if failed => Done::Skipped,
+                        Msg::Ship(batch) => {
+                            let mut report = Done::Shipped;
+                            for i in 0..batch.runs.len() {
+                                let run = batch.run(i);
+                                if let Err(error) = standby.ship(&run) {
+                                    standby.reset();
+                                    failed = true;
+                                    report = Done::Failed { error, at: run.start };
+                                    break;
+                                }
+                            }
+                            report
+                        }
+                        Msg::Keepalive => {
+                            if !failed {
+                                standby.keepalive();
+                            }
+                            continue;
+                        }
+                        Msg::Reset => {
+                            failed = false;
+                            Done::ResetDone
+                        }
+                    };
+                    if done.send(report).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawn the hot-backup sender thread");
+        Sender { tx: Some(tx), rx, thread: Some(thread), in_flight: Default::default() }
+    }
+
+    /// Start of the oldest batch not yet confirmed.
+    pub fn oldest(&self) -> Option<Position> {
+        self.in_flight.front().copied()
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.in_flight.len() >= MAX_IN_FLIGHT
+    }
+
+    /// Queues a batch (call [`Sender::wait_one`] first when full).
+    pub fn ship(&mut self, batch: Taken) -> Result<()> {
+        let Some(start) = batch.start() else { return Ok(()) };
+        self.send(Msg::Ship(batch))?;
+        self.in_flight.push_back(start);
+        Ok(())
+    }
+
+    pub fn keepalive(&mut self) {
+        if self.in_flight.is_empty() {
+            let _ = self.tx.as_ref().map(|t| t.try_send(Msg::Keepalive));
+        }
+    }
+
+    fn send(&self, m: Msg) -> Result<()> {
+        self.tx
+            .as_ref()
+            .and_then(|t| t.send(m).ok())
+            .ok_or_else(|| fatal("the hot-backup sender thread is gone (it panicked); see the daemon's log"))
+    }
+
+    fn recv(&self, block: bool) -> Result<Option<Done>> {
+        if block {
+            self.rx.recv().map(Some).map_err(|_| fatal("the hot-backup sender thread is gone (it panicked); see the daemon's log"))
+        } else {
+            match self.rx.try_recv() {
+                Ok(d) => Ok(Some(d)),
+                Err(std::sync::mpsc::TryRecvError::Empty) => Ok(None),
+                Err(_) => Err(fatal("the hot-backup sender thread is gone (it panicked); see the daemon's log")),
+            }
+        }
+    }
+
+    /// Takes note of finished batches; waits for the oldest one with
+    /// `block`. A failure is returned with the position before which
+    /// everything was shipped; the queue is then empty and the thread ready
+    /// for new batches.
+    pub fn poll(&mut self, block: bool) -> Result<(), (Error, Position)> {
+        let mut blocking = block && !self.in_flight.is_empty();
+        loop {
+            let done = match self.recv(blocking) {
+                Ok(Some(d)) => d,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    let at = self.in_flight.front().copied().unwrap_or_default();
+                    self.in_flight.clear();
+                    return Err((e, at));
+                }
+            };
+            blocking = false;
+            match done {
+                Done::Shipped => {
+                    self.in_flight.pop_front();
+                }
+                Done::Failed { error, at } => {
+                    // Let the thread skip the rest of the queue, then forget the failure.
+                    let reset = self.send(Msg::Reset).and_then(|()| loop {
+                        match self.recv(true)? {
+                            Some(Done::ResetDone) => return Ok(()),
+                            _ => continue,
+                        }
+                    });
+                    self.in_flight.clear();
+                    return Err((reset.err().unwrap_or(error), at));
+                }
+                Done::Skipped | Done::ResetDone => {}
+            }
+            if self.in_flight.is_empty() && !block {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once the batch at hand is done.
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
