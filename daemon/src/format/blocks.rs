@@ -23,14 +23,15 @@
 pub struct BlockScanner {
     /// Whether `@` quotes (p4) or is an ordinary byte (plain lines).
     quotes: bool,
-    /// The CPU has AVX2 and PCLMULQDQ (checked once, at creation).
+    /// The CPU has AVX2, PCLMULQDQ, POPCNT and BMI1 (checked once, at creation).
     wide: bool,
     /// Stream position (since reset) of the current buffer's first byte.
     base: usize,
     /// Bytes before this position have been scanned.
     pos: usize,
-    /// An odd number of `@` lies between the last record boundary and `pos`.
-    odd: bool,
+    /// All ones when an odd number of `@` lies between the last record
+    /// boundary and `pos` (we are inside a string), zero otherwise.
+    odd: u64,
     /// Ends (one past the newline) of the records found before `pos` and not
     /// yet consumed are `queue[head..tail]`, in order.
     queue: Box<[usize; QUEUE]>,
@@ -42,7 +43,7 @@ pub struct BlockScanner {
 /// the slack that flattening writes beyond the last real entry.
 const QUEUE: usize = WINDOW * 64 + FLAT;
 /// Blocks scanned per step once a record end was found.
-const WINDOW: usize = 16;
+const WINDOW: usize = 64;
 /// Ends written per block without looking at the count (the rest, rarely
 /// needed, in a loop).
 const FLAT: usize = 4;
@@ -54,7 +55,7 @@ impl BlockScanner {
             wide: wide_available(),
             base: 0,
             pos: 0,
-            odd: false,
+            odd: 0,
             queue: Box::new([0; QUEUE]),
             head: 0,
             tail: 0,
@@ -89,7 +90,7 @@ impl BlockScanner {
         if self.base >= self.pos {
             // Nothing scanned beyond: a fresh start at a boundary.
             self.pos = self.base;
-            self.odd = false;
+            self.odd = 0;
             self.head = 0;
             self.tail = 0;
         }
@@ -98,7 +99,7 @@ impl BlockScanner {
     pub fn reset(&mut self) {
         self.base = 0;
         self.pos = 0;
-        self.odd = false;
+        self.odd = 0;
         self.head = 0;
         self.tail = 0;
     }
@@ -110,14 +111,14 @@ impl BlockScanner {
     fn scan(&mut self, buf: &[u8]) {
         #[cfg(target_arch = "x86_64")]
         if self.wide {
-            // SAFETY: `wide` is only set when the CPU has AVX2 and PCLMULQDQ.
+            // SAFETY: `wide` is only set when the CPU has these features.
             return unsafe { self.scan_wide(buf) };
         }
         self.scan_with::<Sse2>(buf)
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,pclmulqdq")]
+    #[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1")]
     unsafe fn scan_wide(&mut self, buf: &[u8]) {
         self.scan_with::<Wide>(buf)
     }
@@ -155,8 +156,8 @@ impl BlockScanner {
     fn block<M: Masks>(&mut self, nl: u64, at: u64, len: usize) {
         let mut ends = nl;
         if self.quotes {
-            ends &= !(M::prefix_xor(at) ^ if self.odd { !0 } else { 0 });
-            self.odd ^= at.count_ones() & 1 == 1;
+            ends &= !(M::prefix_xor(at) ^ self.odd);
+            self.odd ^= 0u64.wrapping_sub(u64::from(at.count_ones() & 1));
         }
         let count = ends.count_ones() as usize;
         let first = self.pos + 1;
@@ -178,11 +179,15 @@ impl BlockScanner {
     }
 }
 
-/// Whether the AVX2 + carry-less multiply scan can run on this CPU.
+/// Whether the AVX2 + carry-less multiply scan (with hardware bit counts)
+/// can run on this CPU.
 fn wide_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("pclmulqdq")
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("popcnt")
+            && std::is_x86_feature_detected!("bmi1")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -390,6 +395,22 @@ mod tests {
             let wide = frame(BlockScanner::new(quotes), &data);
             assert!(base.len() > 1000);
             assert_eq!(base, wide, "quotes {quotes}");
+        }
+    }
+
+    #[test]
+    fn dense_record_ends_fill_the_queue_without_loss() {
+        // Every byte a record end (empty lines), then many tiny records: more
+        // ends per block than written unconditionally, and full windows.
+        let mut data = vec![b'\n'; 3 * QUEUE + 17];
+        data.extend(b"a\n@@\n@\n@\n".repeat(5000));
+        for quotes in [true, false] {
+            for wide in [false, wide_available()] {
+                let got = frame(BlockScanner { wide, ..BlockScanner::new(quotes) }, &data);
+                let mut expected = vec![1; 3 * QUEUE + 17];
+                expected.extend(if quotes { [2, 3, 4].repeat(5000) } else { [2, 3, 2, 2].repeat(5000) });
+                assert_eq!(got, expected, "quotes {quotes} wide {wide}");
+            }
         }
     }
 
