@@ -1,0 +1,551 @@
+//! The plugin host and its delivery semantics through the real daemon, with
+//! the `testkit` listener (tests/plugins/testkit) recording what it is given:
+//! a listener that asks to retry for a long time loses nothing and holds
+//! nobody back; panics and Fatal failures are reported and handled per
+//! `on_failure`; foreign or unsafe plugin files are refused by `check` and
+//! `run`; a lost predecessor stops the daemon (or, with `on_gap = "report"`,
+//! reaches the listeners as a gap); `no_data(had_data)` follows the quiet
+//! timer; SIGTERM and SIGINT stop cleanly with nothing lost or repeated.
+//!
+//! The helpers here (a running daemon with its log in a file, the testkit's
+//! record, the acknowledged positions from `checkpoint show`) are shared
+//! with the `commands` module.
+
+use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::fixture::{bin, stderr, stdout, target_dir, Fixture};
+
+/// Path of a test plugin library built with the workspace.
+pub fn test_plugin(name: &str) -> PathBuf {
+    let p = target_dir().join(format!("liblogdaemon_test_plugin_{name}.so"));
+    assert!(p.exists(), "{} is missing: run `cargo build --workspace` before the end-to-end tests", p.display());
+    p
+}
+
+/// The testkit library, as a config's `plugin = ...` value.
+pub fn testkit() -> String {
+    test_plugin("testkit").display().to_string()
+}
+
+/// A p4 data record with a distinct key and a payload.
+pub fn rec(i: usize, payload: &str) -> String {
+    format!("@pv@ 0 @db.counters@ @k{i:06}@ @{payload}@ \n")
+}
+
+/// Records `from..to`, end to end.
+pub fn recs(from: usize, to: usize) -> String {
+    (from..to).map(|i| rec(i, "v")).collect()
+}
+
+pub fn append(path: &Path, data: &str) {
+    let mut f = fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
+    std::io::Write::write_all(&mut f, data.as_bytes()).unwrap();
+}
+
+/// Polls `cond` until it holds; fails the test with `what` and `ctx()` after `secs`.
+pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool, ctx: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}\n{}", ctx());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Everything the testkit recorded in `path` (nothing if the file is missing).
+pub fn events(path: &Path) -> Vec<Value> {
+    match fs::read_to_string(path) {
+        Ok(t) => t.lines().filter(|l| l.ends_with('}')).map(|l| serde_json::from_str(l).unwrap()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+pub fn kind(e: &Value) -> &str {
+    e["event"].as_str().unwrap_or("?")
+}
+
+/// The entry events only.
+pub fn entries(path: &Path) -> Vec<Value> {
+    events(path).into_iter().filter(|e| kind(e) == "entry").collect()
+}
+
+/// The raw text of the recorded entries, concatenated.
+pub fn entry_text(path: &Path) -> String {
+    entries(path).iter().map(|e| e["raw"].as_str().expect("UTF-8 entry")).collect()
+}
+
+/// Fails unless no `(sequence, offset)` is recorded twice.
+pub fn assert_no_repeats(path: &Path) {
+    let mut seen = std::collections::HashSet::new();
+    for e in entries(path) {
+        let key = (e["sequence"].as_u64().unwrap(), e["offset"].as_u64().unwrap());
+        assert!(seen.insert(key), "entry at sequence {} offset {} delivered twice (record {})", key.0, key.1, path.display());
+    }
+}
+
+/// `(sequence, offset)` a listener has acknowledged, from `checkpoint show`.
+pub fn acked(f: &Fixture, listener: &str) -> Option<(u64, u64)> {
+    let out = f.run(&["checkpoint", "show", "--state-dir", "state"]);
+    assert!(out.status.success(), "checkpoint show failed: {}", stderr(&out));
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.trim_start().starts_with(&format!("listener {listener}: acknowledged up to ")))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let num = |key: &str| words.iter().position(|w| *w == key).and_then(|i| words.get(i + 1)).and_then(|w| w.parse().ok());
+    Some((num("sequence")?, num("offset")?))
+}
+
+/// A config of one p4 journal `p4root/journal` with the given listener tables.
+pub fn config(journal_extra: &str, listeners: &str) -> String {
+    format!("state_dir = \"state\"\n\n[[journal]]\nname = \"p4\"\npath = \"p4root/journal\"\nformat = \"p4\"\nstart = \"beginning\"\n{journal_extra}\n{listeners}")
+}
+
+/// A testkit listener table recording into `out/NAME.jsonl`.
+pub fn kit_listener(name: &str, listener_extra: &str, config_extra: &str) -> String {
+    format!(
+        "\n[[journal.listener]]\nname = \"{name}\"\nplugin = \"{}\"\n{listener_extra}\n[journal.listener.config]\npath = \"out/{name}.jsonl\"\n{config_extra}\n",
+        testkit()
+    )
+}
+
+/// A built-in file listener table writing the raw entries to `out/NAME.raw`.
+pub fn file_listener(name: &str) -> String {
+    format!("\n[[journal.listener]]\nname = \"{name}\"\nplugin = \"file\"\n[journal.listener.config]\npath = \"out/{name}.raw\"\nformat = \"raw\"\n")
+}
+
+/// A `logdaemon run` in the background, its log going to a file.
+pub struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `logdaemon run --config cfg.toml` and waits until it runs
+    /// (signals are handled from then on).
+    pub fn start(f: &Fixture) -> Daemon {
+        let log = f.join("daemon.log");
+        let child = Command::new(bin())
+            .args(["run", "--config", "cfg.toml"])
+            .current_dir(f.path())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("start logdaemon");
+        let mut d = Daemon { child: Some(child), log };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !d.log().contains(" running") {
+            assert!(!d.exited(), "the daemon exited at start:\n{}", d.log());
+            assert!(Instant::now() < deadline, "the daemon did not start within 20 s:\n{}", d.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Whether the process has exited (it stays reapable by `wait`).
+    pub fn exited(&mut self) -> bool {
+        let c = self.child.as_mut().expect("running");
+        matches!(c.try_wait(), Ok(Some(_)))
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits for the exit (at most `secs`) and returns its status and the log.
+    pub fn wait(mut self, secs: u64) -> (ExitStatus, String) {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return (st, self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the daemon did not exit within {secs} s; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status and the log.
+    pub fn stop(self) -> (ExitStatus, String) {
+        self.signal("TERM");
+        self.wait(20)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A journal file of `data` in a fresh fixture, with `cfg.toml`.
+fn fixture(journal: &str, cfg: &str) -> Fixture {
+    let f = Fixture::new();
+    f.write("p4root/journal", journal);
+    f.write("cfg.toml", cfg);
+    f
+}
+
+// ---------------------------------------------------------------- retry
+
+#[test]
+fn a_listener_retrying_for_long_loses_nothing_and_holds_nobody_back() {
+    let first = recs(0, 300);
+    let cfg = config(
+        "",
+        &format!("{}{}", kit_listener("slow", "retry_max = \"500ms\"", "retry_until_file = \"flag\""), file_listener("copy")),
+    );
+    let f = fixture(&first, &cfg);
+    let (kit, copy) = (f.join("out/slow.jsonl"), f.join("out/copy.raw"));
+    let started = Instant::now();
+    let d = Daemon::start(&f);
+    // The file listener copies everything while the testkit keeps refusing.
+    wait_until(15, "the file listener's copy", || fs::read_to_string(&copy).unwrap_or_default() == first, || d.log());
+    let more = recs(300, 400);
+    append(&f.join("p4root/journal"), &more);
+    let all = format!("{first}{more}");
+    wait_until(15, "the copy of entries appended while the other listener retries", || fs::read_to_string(&copy).unwrap_or_default() == all, || d.log());
+    assert!(entries(&kit).is_empty(), "the retrying listener recorded entries before its flag existed");
+    // Retry for a period long against the backoff cap (several capped rounds).
+    let retries = || events(&kit).iter().filter(|e| kind(e) == "retry").count();
+    wait_until(20, "at least 8 retries", || retries() >= 8 && started.elapsed() >= Duration::from_secs(4), || d.log());
+    assert!(entries(&kit).is_empty());
+    let flag_at = Instant::now();
+    f.write("flag", "");
+    wait_until(15, "the retrying listener to catch up", || entry_text(&kit) == all, || d.log());
+    let caught_up = flag_at.elapsed();
+    assert_no_repeats(&kit);
+    // Retries were capped at retry_max (500 ms): no gap between attempts is far above it.
+    let times: Vec<u64> = events(&kit).iter().filter(|e| kind(e) == "retry").map(|e| e["t_ns"].as_u64().unwrap()).collect();
+    let widest = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(widest < 2_000_000_000, "{} ms between two attempts with retry_max = 500ms", widest / 1_000_000);
+    assert!(caught_up < Duration::from_secs(5), "caught up {caught_up:?} after the flag appeared");
+    let (st, log) = d.stop();
+    assert!(st.success(), "exit {st}: {log}");
+    assert!(log.contains("listener asks to retry") && log.contains("slow"), "{log}");
+    assert_eq!(acked(&f, "slow"), Some((1, all.len() as u64)));
+    assert_eq!(acked(&f, "copy"), Some((1, all.len() as u64)));
+}
+
+// ---------------------------------------------------------------- failures
+
+/// A listener that fails for good (`trigger` = `panic_on` or `fatal_on`)
+/// next to a file listener; returns the fixture, the daemon, and the
+/// journal text before and after the failing entry.
+fn failing(trigger: &str, policy: &str) -> (Fixture, Daemon, String, String) {
+    let good = recs(0, 50);
+    let cfg = config(
+        "",
+        &format!("{}{}", kit_listener("kit", &format!("on_failure = \"{policy}\""), &format!("{trigger} = \"BOOM\"")), file_listener("copy")),
+    );
+    let f = fixture(&good, &cfg);
+    let kit = f.join("out/kit.jsonl");
+    let d = Daemon::start(&f);
+    wait_until(15, "the good entries", || entry_text(&kit) == good, || d.log());
+    let bad = format!("{}{}", rec(50, "BOOM"), recs(51, 60));
+    append(&f.join("p4root/journal"), &bad);
+    (f, d, good, bad)
+}
+
+fn failure_stops_the_daemon(trigger: &str, words: &[&str]) {
+    let (f, d, good, _) = failing(trigger, "stop");
+    let (st, log) = d.wait(20);
+    assert!(!st.success(), "a failed listener with on_failure = \"stop\" exited 0:\n{log}");
+    for w in words.iter().chain(&["\"kit\"", "on_failure = \"stop\""]) {
+        assert!(log.contains(w), "the log does not say {w:?}:\n{log}");
+    }
+    assert!(stderr_line(&log).contains("kit"), "{log}");
+    // The checkpoint was written: everything the listener acknowledged before.
+    assert_eq!(acked(&f, "kit"), Some((1, good.len() as u64)), "{log}");
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), good);
+}
+
+/// The last line (`error: ...`) the binary prints.
+fn stderr_line(log: &str) -> &str {
+    log.lines().rev().find(|l| l.starts_with("error:")).unwrap_or("")
+}
+
+fn failure_disables_the_listener(trigger: &str, words: &[&str]) {
+    let (f, mut d, good, bad) = failing(trigger, "disable");
+    let copy = f.join("out/copy.raw");
+    let logged = |log: &str| log.contains("listener disabled") && words.iter().all(|w| log.contains(w));
+    wait_until(15, "the failure to be logged", || logged(&d.log()), || d.log());
+    // The other listener goes on, and so does the daemon.
+    let later = recs(60, 70);
+    append(&f.join("p4root/journal"), &later);
+    let all = format!("{good}{bad}{later}");
+    wait_until(15, "the file listener to go on", || fs::read_to_string(&copy).unwrap_or_default() == all, || d.log());
+    assert!(!d.exited(), "the daemon stopped although the listener is only disabled:\n{}", d.log());
+    let (st, log) = d.stop();
+    assert!(st.success(), "exit {st}: {log}");
+    assert_eq!(acked(&f, "kit"), Some((1, good.len() as u64)), "the disabled listener's cursor is kept\n{log}");
+    assert_eq!(acked(&f, "copy"), Some((1, all.len() as u64)));
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), good);
+}
+
+#[test]
+fn a_panicking_listener_with_on_failure_stop_stops_the_daemon_after_the_checkpoint() {
+    failure_stops_the_daemon("panic_on", &["listener \"kit\" of journal \"p4\" failed for good: listener panicked", "contains the panic_on text"]);
+}
+
+#[test]
+fn a_panicking_listener_with_on_failure_disable_leaves_the_others_running() {
+    failure_disables_the_listener("panic_on", &["listener \"kit\" of journal \"p4\" failed for good: listener panicked"]);
+}
+
+#[test]
+fn a_fatal_listener_with_on_failure_stop_stops_the_daemon_after_the_checkpoint() {
+    failure_stops_the_daemon("fatal_on", &["listener \"kit\" of journal \"p4\" failed for good", "contains the fatal_on text"]);
+}
+
+#[test]
+fn a_fatal_listener_with_on_failure_disable_leaves_the_others_running() {
+    failure_disables_the_listener("fatal_on", &["listener \"kit\" of journal \"p4\" failed for good", "contains the fatal_on text"]);
+}
+
+// ---------------------------------------------------------------- refusals
+
+/// Runs `check` and `run --once` on a plugin file and expects both to
+/// refuse it with a message containing each of `words`.
+fn refused(f: &Fixture, words: &[&str]) {
+    for args in [&["check", "--config", "cfg.toml"][..], &["run", "--once", "--config", "cfg.toml"][..]] {
+        let out = f.run(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "logdaemon {args:?} accepted the plugin:\n{err}");
+        for w in words {
+            assert!(err.contains(w), "logdaemon {args:?}: the message does not say {w:?}:\n{err}");
+        }
+    }
+    assert!(!f.join("out/kit.jsonl").exists(), "the refused plugin was run");
+}
+
+/// A fixture whose listener loads `plugins/NAME` (a copy of `lib`).
+fn plugin_fixture(lib: &Path, name: &str) -> (Fixture, PathBuf) {
+    let f = fixture(&recs(0, 3), &config("", &format!("\n[[journal.listener]]\nname = \"kit\"\nplugin = \"plugins/{name}\"\n[journal.listener.config]\npath = \"out/kit.jsonl\"\n")));
+    let dir = f.join("plugins");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let so = dir.join(name);
+    fs::copy(lib, &so).unwrap();
+    fs::set_permissions(&so, fs::Permissions::from_mode(0o755)).unwrap();
+    (f, so)
+}
+
+#[test]
+fn the_testkit_copy_used_below_is_accepted_as_is() {
+    // The refusals below differ from this fixture in one thing each.
+    let (f, so) = plugin_fixture(&test_plugin("testkit"), "libkit.so");
+    let out = f.run(&["check", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&so.display().to_string()), "{}", stdout(&out));
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), recs(0, 3));
+}
+
+#[test]
+fn a_plugin_of_another_abi_version_is_refused() {
+    let (f, so) = plugin_fixture(&test_plugin("badabi"), "libbadabi.so");
+    refused(&f, &[&so.display().to_string(), "ABI version 99", "rebuild the plugin"]);
+}
+
+#[test]
+fn a_library_without_the_entry_symbol_is_refused() {
+    let (f, so) = plugin_fixture(&test_plugin("nosymbol"), "libnosymbol.so");
+    refused(&f, &[&so.display().to_string(), "logdaemon_listener_v1", "rebuild it"]);
+}
+
+#[test]
+fn a_group_writable_plugin_file_is_refused() {
+    let (f, so) = plugin_fixture(&test_plugin("testkit"), "libkit.so");
+    fs::set_permissions(&so, fs::Permissions::from_mode(0o775)).unwrap();
+    refused(&f, &[&so.display().to_string(), "writable by group or others", &format!("chmod go-w {}", so.display())]);
+}
+
+#[test]
+fn a_plugin_in_a_group_writable_directory_is_refused() {
+    let (f, so) = plugin_fixture(&test_plugin("testkit"), "libkit.so");
+    let dir = so.parent().unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o775)).unwrap();
+    refused(&f, &[&so.display().to_string(), "directory", &format!("chmod go-w {}", dir.display())]);
+}
+
+// ---------------------------------------------------------------- lost predecessor
+
+/// Runs once over `first`, then appends `lost`, rotates the journal to
+/// `journal.1`, deletes that, and starts a new live journal with `next`:
+/// `lost` exists nowhere any more.
+fn lose_a_predecessor(journal_extra: &str) -> (Fixture, String, String) {
+    let (first, lost, next) = (recs(0, 20), recs(20, 30), recs(30, 40));
+    let f = fixture(&first, &config(journal_extra, &format!("{}{}", kit_listener("kit", "", ""), file_listener("copy"))));
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), first);
+    let live = f.join("p4root/journal");
+    append(&live, &lost);
+    fs::rename(&live, f.join("p4root/journal.1")).unwrap();
+    fs::remove_file(f.join("p4root/journal.1")).unwrap();
+    f.write("p4root/journal", &next);
+    (f, first, next)
+}
+
+#[test]
+fn a_deleted_predecessor_stops_the_daemon_with_the_way_out_and_an_untouched_checkpoint() {
+    let (f, first, _) = lose_a_predecessor("");
+    let cp = f.join("state/checkpoint.toml");
+    let before = fs::read(&cp).unwrap();
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "the daemon went on past missing entries:\n{err}");
+    let live = f.join("p4root/journal");
+    for w in [
+        "journal \"p4\"".to_string(),
+        format!("sequence 1 offset {}", first.len()),
+        "looked at".to_string(),
+        live.display().to_string(),
+        "Two ways out".to_string(),
+        "restore the file".to_string(),
+        "logdaemon checkpoint set".to_string(),
+        "on_gap = \"report\"".to_string(),
+    ] {
+        assert!(err.contains(&w), "the message does not say {w:?}:\n{err}");
+    }
+    assert_eq!(fs::read(&cp).unwrap(), before, "the checkpoint was changed");
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), first, "entries after the loss were delivered");
+}
+
+#[test]
+fn with_on_gap_report_the_gap_reaches_the_listeners_and_the_rest_follows() {
+    let (f, first, next) = lose_a_predecessor("on_gap = \"report\"");
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kit = f.join("out/kit.jsonl");
+    let ev: Vec<Value> = events(&kit).into_iter().filter(|e| matches!(kind(e), "entry" | "gap")).collect();
+    let gap_at = ev.iter().position(|e| kind(e) == "gap").unwrap_or_else(|| panic!("no gap recorded: {ev:?}"));
+    let g = &ev[gap_at];
+    assert_eq!((g["from"]["sequence"].as_u64(), g["from"]["offset"].as_u64()), (Some(1), Some(first.len() as u64)), "{g}");
+    assert!(g["to"]["sequence"].as_u64().unwrap() > 1, "{g}");
+    assert!(!g["cause"].as_str().unwrap().is_empty(), "{g}");
+    assert_eq!(ev.iter().filter(|e| kind(e) == "gap").count(), 1, "{ev:?}");
+    let text = |es: &[Value]| es.iter().map(|e| e["raw"].as_str().unwrap().to_string()).collect::<String>();
+    assert_eq!(text(&ev[..gap_at]), first, "before the gap");
+    assert_eq!(text(&ev[gap_at + 1..]), next, "after the gap");
+    assert!(ev[gap_at + 1..].iter().all(|e| e["sequence"] == g["to"]["sequence"]), "{ev:?}");
+    // The file listener: the rest in its output, the gap in its side file.
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), format!("{first}{next}"));
+    let gaps = fs::read_to_string(f.join("out/copy.raw.gaps")).expect("the file listener wrote no .gaps file");
+    let gl: Vec<Value> = gaps.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(gl.len(), 1, "{gaps}");
+    assert_eq!(gl[0]["gap"]["from"]["offset"].as_u64(), Some(first.len() as u64), "{gaps}");
+    assert_eq!(gl[0]["gap"]["to"], g["to"], "{gaps}");
+    // And the next run delivers nothing again.
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_repeats(&kit);
+    assert_eq!(events(&kit).iter().filter(|e| kind(e) == "gap").count(), 1);
+}
+
+// ---------------------------------------------------------------- no_data
+
+#[test]
+fn no_data_says_had_data_once_after_entries_then_false_while_quiet() {
+    let f = fixture(&recs(0, 10), &config("quiet_after = \"300ms\"", &kit_listener("kit", "", "")));
+    let kit = f.join("out/kit.jsonl");
+    let d = Daemon::start(&f);
+    let calls = |k: &Path| -> Vec<(String, Option<bool>, u64)> {
+        events(k)
+            .iter()
+            .filter(|e| matches!(kind(e), "entry" | "no_data"))
+            .map(|e| (kind(e).to_string(), e["had_data"].as_bool(), e["t_ns"].as_u64().unwrap()))
+            .collect()
+    };
+    let quiet_calls = |k: &Path, had: bool| calls(k).iter().filter(|c| c.1 == Some(had)).count();
+    wait_until(15, "no_data(true) then two no_data(false)", || quiet_calls(&kit, true) == 1 && quiet_calls(&kit, false) >= 2, || d.log());
+    append(&f.join("p4root/journal"), &recs(10, 15));
+    wait_until(15, "a second no_data(true) after more entries", || quiet_calls(&kit, true) == 2, || d.log());
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    let c = calls(&kit);
+    let first_true = c.iter().position(|x| x.1 == Some(true)).unwrap();
+    assert!(c[..first_true].iter().all(|x| x.0 == "entry"), "no_data before the first entries were handled: {c:?}");
+    assert_eq!(first_true, 10, "{c:?}");
+    let last_entry_t = c[first_true - 1].2;
+    assert!(c[first_true].2 - last_entry_t >= 290_000_000, "no_data(true) came {} ms after the last entry, quiet_after = 300ms", (c[first_true].2 - last_entry_t) / 1_000_000);
+    let (t1, f1) = (c[first_true].2, &c[first_true + 1]);
+    assert_eq!(f1.1, Some(false), "{c:?}");
+    assert!(f1.2 - t1 >= 290_000_000, "no_data(false) {} ms after no_data(true)", (f1.2 - t1) / 1_000_000);
+    // After the second batch: entries, then exactly one no_data(true) before any false.
+    let second_true = c.iter().rposition(|x| x.1 == Some(true)).unwrap();
+    let second_entries: Vec<_> = c[..second_true].iter().rev().take_while(|x| x.0 == "entry").collect();
+    assert_eq!(second_entries.len(), 5, "{c:?}");
+}
+
+// ---------------------------------------------------------------- signals
+
+/// Appends while the daemon delivers, stops it with `sig`, and checks that
+/// the checkpoint holds what the listeners acknowledged and a restart
+/// delivers the rest, nothing twice.
+fn stop_by_signal(sig: &str) {
+    let f = fixture(&recs(0, 100), &config("", &format!("{}{}", kit_listener("kit", "", ""), file_listener("copy"))));
+    let (kit, live) = (f.join("out/kit.jsonl"), f.join("p4root/journal"));
+    let d = Daemon::start(&f);
+    wait_until(15, "the first entries", || entries(&kit).len() == 100, || d.log());
+    // A writer keeps appending while the signal arrives.
+    let writer = {
+        let live = live.clone();
+        std::thread::spawn(move || {
+            for i in 0..40 {
+                append(&live, &recs(100 + i * 25, 125 + i * 25));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    wait_until(15, "entries from the writer", || entries(&kit).len() > 150, || d.log());
+    d.signal(sig);
+    let (st, log) = d.wait(20);
+    writer.join().unwrap();
+    assert!(st.success(), "SIG{sig} gave exit {st}:\n{log}");
+    assert!(log.contains("stopping"), "{log}");
+    // The checkpoint covers exactly what the testkit got (it acknowledges all).
+    let got = entry_text(&kit);
+    assert_eq!(acked(&f, "kit"), Some((1, got.len() as u64)), "{log}");
+    let journal = fs::read_to_string(&live).unwrap();
+    assert!(journal.starts_with(&got), "the testkit got something that is not a prefix of the journal");
+    assert!(acked(&f, "copy").is_some());
+    // A restart delivers the rest, nothing twice.
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(journal, recs(0, 1100));
+    assert_eq!(entry_text(&kit), journal);
+    assert_no_repeats(&kit);
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal);
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_a_restart_repeats_nothing() {
+    stop_by_signal("TERM");
+}
+
+#[test]
+fn sigint_stops_cleanly_and_a_restart_repeats_nothing() {
+    stop_by_signal("INT");
+}
