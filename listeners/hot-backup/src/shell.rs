@@ -3,7 +3,7 @@
 //! Nothing is installed on the standby: every step is a short script built
 //! here from names and numbers only, each word single-quoted. Journal data
 //! never appears in a command line; it travels on the channel's stdin
-//! (`cat >> file`) or is read back from the remote file for `apply`.
+//! (`head -c N >> file` in the loop) or is read back from the remote file for `apply`.
 //! Needs `sh`, `cat`, `wc`, `tail`, `head`, `mv` and `sync` (GNU coreutils,
 //! BusyBox or BSD) on the standby.
 
@@ -27,6 +27,49 @@ pub mod status {
     /// A file operation (write, rename, fsync) failed: disk full, permissions.
     pub const IO: i32 = 71;
 }
+
+/// What the remote loop runs for one request: `pre` (checks, rotation),
+/// then the request's data appended to `target` (if any), then `post`
+/// (size check, fsync, apply). Both scripts run in subshells with stdin
+/// from `/dev/null`: only the loop itself reads the data, so journal data
+/// can never be taken for a script.
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    pub pre: String,
+    pub post: String,
+    /// Path (absolute, or relative to the login directory) the data is appended to.
+    pub target: String,
+}
+
+impl Script {
+    pub fn only(pre: String) -> Script {
+        Script { pre, ..Default::default() }
+    }
+
+    /// The request as the loop reads it: a line of four lengths, the two
+    /// scripts, the target; the data follows.
+    pub fn frame(&self, data_len: u64) -> Vec<u8> {
+        let mut v = format!("{} {} {} {data_len}\n", self.pre.len(), self.post.len(), self.target.len()).into_bytes();
+        v.extend_from_slice(self.pre.as_bytes());
+        v.extend_from_slice(self.post.as_bytes());
+        v.extend_from_slice(self.target.as_bytes());
+        v
+    }
+}
+
+/// The remote loop, sent as the command of the connection's one session.
+/// For each request it runs `pre`; if that succeeded it appends exactly the
+/// data bytes to the target with `head -c` (which reads no further), else
+/// it reads them into `/dev/null`; then `post`; then it prints a newline,
+/// the connection's token and the status. If writing the data failed the
+/// loop ends after reporting, so unread data is never read as a request.
+pub const SHELL_LOOP: &str = "while IFS=' ' read -r a b c d; do \
+p=$(head -c \"$a\"); q=$(head -c \"$b\"); f=$(head -c \"$c\"); h=0; \
+( eval \"$p\" ) </dev/null 2>&1; st=$?; \
+if [ \"$st\" -ne 0 ]; then head -c \"$d\" >/dev/null; elif [ \"$d\" -gt 0 ]; then head -c \"$d\" >> \"$f\"; h=$?; fi; \
+if [ \"$st\" -eq 0 ] && [ -n \"$q\" ]; then ( eval \"$q\" ) </dev/null 2>&1; st=$?; fi; \
+[ \"$h\" -eq 0 ] || [ \"$st\" -ne 0 ] || st=71; \
+printf '\\n%s %s\\n' 'TOKEN' \"$st\"; [ \"$h\" -eq 0 ] || exit 1; done";
 
 /// Quotes one word for a POSIX shell.
 pub fn quote(word: &str) -> String {
@@ -54,7 +97,7 @@ impl Layout {
     /// Prints `nodir`, or `marker M`, `applied S O` and `size N NAME` lines
     /// for the live file, the rotated file of the marker's sequence and the
     /// rotated files of `seqs`.
-    pub fn query(&self, seqs: &[u64]) -> String {
+    pub fn query(&self, seqs: &[u64]) -> Script {
         let mut s = format!("cd -- {} 2>/dev/null || {{ echo nodir; exit 0; }}\n", quote(&self.dir));
         s += &format!("m=$(cat ./{MARKER} 2>/dev/null); echo \"marker $m\"\n");
         s += &format!("echo \"applied $(cat ./{APPLIED} 2>/dev/null)\"\n");
@@ -62,13 +105,13 @@ impl Layout {
         names.extend(seqs.iter().map(|q| quote(&format!("./{}", self.rotated(*q)))));
         s += &format!("case $m in ''|*[!0-9]*) r= ;; *) r={}.$m ;; esac\n", quote(&format!("./{}", self.live)));
         s += &format!("for f in {} $r; do if [ -f \"$f\" ]; then echo \"size $(wc -c < \"$f\") $f\"; fi; done\n", names.join(" "));
-        s
+        Script::only(s)
     }
 
     /// Prints `len` bytes of `name` from `offset`.
-    pub fn read(&self, name: &str, offset: u64, len: u64) -> String {
+    pub fn read(&self, name: &str, offset: u64, len: u64) -> Script {
         let f = quote(&format!("./{name}"));
-        format!("{}[ -f {f} ] || exit 3\ntail -c +{} {f} 2>/dev/null | head -c {len}\n", self.cd(), offset + 1)
+        Script::only(format!("{}[ -f {f} ] || exit 3\ntail -c +{} {f} 2>/dev/null | head -c {len}\n", self.cd(), offset + 1))
     }
 }
 
@@ -99,7 +142,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn script(&self, l: &Layout, apply_cmd: Option<&[String]>) -> String {
+    pub fn script(&self, l: &Layout, apply_cmd: Option<&[String]>) -> Script {
         let io = status::IO;
         let live = quote(&format!("./{}", l.live));
         let mut s = String::from("umask 077\n");
@@ -120,6 +163,8 @@ impl Batch {
         if self.rotate.is_some() && self.fsync {
             s += "sync -- . 2>/dev/null || sync\n";
         }
+        let mut post = String::new();
+        let mut target = String::new();
         if let Some((expect, len)) = self.append {
             let end = expect + len;
             s += &format!(
@@ -127,20 +172,25 @@ impl Batch {
                 l.live,
                 status::SIZE_BEFORE
             );
-            // stdin holds exactly the batch. A short batch (the client
-            // died while sending) or a failed write is cut back to the
-            // size checked above, so the standby never keeps half a batch.
-            s += &format!("cat >> {live}; st=$?\n");
-            s += &format!(
-                "n=$(wc -c < {live}) || exit {io}\nif [ \"$st\" -ne 0 ] || [ \"$n\" -ne {end} ]; then truncate -s {expect} {live} 2>/dev/null; echo \"{} is $n bytes after the append (status $st), expected {end}; cut back to {expect}\" >&2; exit {}; fi\n",
+            target = format!("{}/{}", l.dir, l.live);
+            // The loop appended the data. A short batch (the client died
+            // while sending) or a failed write is cut back to the size
+            // checked before, so the standby never keeps half a batch.
+            post += &l.cd();
+            post += &format!(
+                "n=$(wc -c < {live}) || exit {io}\nif [ \"$n\" -ne {end} ]; then truncate -s {expect} {live} 2>/dev/null; echo \"{} is $n bytes after the append, expected {end}; cut back to {expect}\" >&2; exit {}; fi\n",
                 l.live,
                 status::SIZE_AFTER
             );
             if self.fsync {
-                s += &format!("sync -- {live} 2>/dev/null || sync || exit {io}\n");
+                post += &format!("sync -- {live} 2>/dev/null || sync || exit {io}\n");
             }
         }
-        if let Some(cmd) = apply_cmd {
+        if let (Some(cmd), false) = (apply_cmd, self.apply.is_empty()) {
+            if post.is_empty() {
+                post += "umask 077\n";
+                post += &l.cd();
+            }
             let cmd: Vec<String> = cmd.iter().map(|w| quote(w)).collect();
             let cmd = cmd.join(" ");
             for p in &self.apply {
@@ -154,18 +204,18 @@ impl Batch {
                     status::APPLY
                 );
                 if p.must_exist {
-                    s += &run;
-                    s += "\n";
+                    post += &run;
+                    post += "\n";
                 } else {
-                    s += &format!("if [ -f {f} ]; then {run}; fi\n");
+                    post += &format!("if [ -f {f} ]; then {run}; fi\n");
                 }
-                s += &format!(
+                post += &format!(
                     "printf '%s\\n' '{} {}' > ./{APPLIED}.tmp && mv -f -- ./{APPLIED}.tmp ./{APPLIED} || exit {io}\n",
                     p.marker.0, p.marker.1
                 );
             }
         }
-        s
+        Script { pre: s, post, target }
     }
 }
 
@@ -198,18 +248,61 @@ mod tests {
     use super::*;
     use std::process::{Command, Stdio};
 
-    fn sh(script: &str, stdin: &[u8]) -> (i32, String) {
+    /// Runs requests through [`SHELL_LOOP`] under a local `sh`, as the
+    /// standby does; returns each request's status and output.
+    fn run_loop(reqs: &[(&Script, &[u8])]) -> Vec<(i32, String)> {
         use std::io::Write;
-        let mut c = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        c.stdin.take().unwrap().write_all(stdin).unwrap();
+        let mut input = Vec::new();
+        for (s, data) in reqs {
+            input.extend_from_slice(&s.frame(data.len() as u64));
+            input.extend_from_slice(data);
+        }
+        let mut c = Command::new("sh").arg("-c").arg(SHELL_LOOP.replace("TOKEN", "@@T")).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        c.stdin.take().unwrap().write_all(&input).unwrap();
         let o = c.wait_with_output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let mut out = Vec::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("\n@@T ") {
+            let (body, tail) = rest.split_at(i);
+            let tail = &tail[5..];
+            let nl = tail.find('\n').unwrap();
+            out.push((tail[..nl].parse().unwrap(), body.to_string()));
+            rest = &tail[nl + 1..];
+        }
+        out
+    }
+
+    fn sh(script: &Script, stdin: &[u8]) -> (i32, String) {
+        run_loop(&[(script, stdin)]).pop().expect("one answer")
+    }
+
+    fn sh_text(script: &str) -> (i32, String) {
+        let o = Command::new("sh").arg("-c").arg(script).output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    #[test]
+    fn the_loop_never_runs_data_as_a_request_and_ends_on_a_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let canary = dir.path().join("canary");
+        let evil = format!("0 0 0 0\ntouch '{}'\n", canary.display());
+        let refused = Script::only("exit 3".into());
+        let echo = Script::only("printf hi".into());
+        let to_file = Script { pre: String::new(), post: "echo posted".into(), target: dir.path().join("f").display().to_string() };
+        let to_nowhere = Script { pre: String::new(), post: String::new(), target: "/nonexistent/dir/f".into() };
+        let answers = run_loop(&[(&refused, evil.as_bytes()), (&echo, b""), (&to_file, evil.as_bytes()), (&to_nowhere, evil.as_bytes()), (&echo, b"")]);
+        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [3, 0, 0, status::IO], "{answers:?}");
+        assert_eq!(answers[1].1, "hi");
+        assert_eq!(answers[2].1, "posted\n");
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), evil.as_bytes());
+        assert!(!canary.exists(), "data was executed");
     }
 
     #[test]
     fn quoting_survives_the_shell() {
         for w in ["plain", "it's", "a b", "$(rm -rf /)", "'", "\"x\"", "back\\slash", "new\nline"] {
-            let (_, out) = sh(&format!("printf '%s' {}", quote(w)), b"");
+            let (_, out) = sh_text(&format!("printf '%s' {}", quote(w)));
             assert_eq!(out, w);
         }
     }
@@ -275,8 +368,8 @@ mod tests {
         assert_eq!(st, 0);
         assert!(out.contains("marker 7\n") && out.contains("applied 7 6\n"), "{out}");
         assert!(out.contains("size 3 ./journal\n") && out.contains("size 6 ./journal.7\n"), "{out}");
-        let (_, out) = sh(&l.read("journal.7", 1, 3), b"");
-        assert_eq!(out, "ell");
+        let (st, out) = sh(&l.read("journal.7", 1, 3), b"");
+        assert_eq!((st, out.as_str()), (0, "ell"));
         let gone = Layout { dir: d.join("missing").to_str().unwrap().into(), live: "journal".into() };
         assert_eq!(sh(&gone.query(&[]), b"").1, "nodir\n");
     }

@@ -16,6 +16,7 @@ use ssh2::{CheckResult, ExtendedData, HashType, KnownHostFileKind, Session};
 use crate::config::{Auth, Config};
 use crate::error::{fatal, transient, Error, Result};
 use crate::hostkey;
+use crate::shell::{self, Script};
 
 /// Cipher preference unless configured: AES-GCM first (hardware-accelerated
 /// through OpenSSL on most CPUs), then what OpenSSH offers by default.
@@ -134,12 +135,12 @@ impl Conn {
     /// `keep_all` the whole output is returned, else only its last 64 KiB.
     ///
     /// All scripts of a connection run one after the other in one remote
-    /// shell started on the first call (see [`SHELL_LOOP`]): one exec channel
+    /// shell started on the first call: one exec channel
     /// per connection, not per batch, so a batch costs one round trip and no
-    /// login-shell start-up.
+    /// login-shell start-up (see [`shell::SHELL_LOOP`]).
     pub fn run(
         &mut self,
-        script: &str,
+        script: &Script,
         data_len: u64,
         feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
         timeout: Duration,
@@ -151,14 +152,13 @@ impl Conn {
             let mut ch = self.sess.channel_session().map_err(|e| net(&ctx(), e))?;
             ch.handle_extended_data(ExtendedData::Merge).map_err(|e| net(&ctx(), e))?;
             let token = format!("@@logdaemon-done-{:016x}", xxhash_rust::xxh3::xxh3_64(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes()));
-            ch.exec(&SHELL_LOOP.replace("TOKEN", &token)).map_err(|e| net(&ctx(), e))?;
+            ch.exec(&shell::SHELL_LOOP.replace("TOKEN", &token)).map_err(|e| net(&ctx(), e))?;
             self.shell = Some(Shell { ch, token });
         }
         let shell = self.shell.as_mut().expect("shell open");
         let written = {
             let mut w = ChunkWriter { ch: &mut shell.ch, written: 0 };
-            w.write_all(format!("{} {data_len}\n", script.len()).as_bytes()).map_err(|e| net(&ctx(), e))?;
-            w.write_all(script.as_bytes()).map_err(|e| net(&ctx(), e))?;
+            w.write_all(&script.frame(data_len)).map_err(|e| net(&ctx(), e))?;
             w.written = 0;
             feed(&mut w)?;
             w.flush().map_err(|e| net(&ctx(), e))?;
@@ -209,7 +209,7 @@ impl Conn {
 
     /// Runs `script` without stdin and returns exactly its output; a
     /// non-zero status is an error.
-    pub fn capture(&mut self, script: &str) -> Result<Vec<u8>> {
+    pub fn capture(&mut self, script: &Script) -> Result<Vec<u8>> {
         let out = self.run(script, 0, &mut |_| Ok(()), self.io_timeout, true)?;
         if out.status != 0 {
             return Err(transient(format!("remote command on {} exited with status {}: {}", self.what, out.status, out.text())));
@@ -217,14 +217,6 @@ impl Conn {
         Ok(out.out)
     }
 }
-
-/// The remote loop: reads a line `SCRIPT_LEN DATA_LEN`, the script, then
-/// runs the script in a subshell (so `exit` and `cd` stay inside) with
-/// exactly the next DATA_LEN bytes as its stdin; whatever the script leaves
-/// unread is drained, so journal data can never be taken for a script.
-/// Then it prints a newline, the connection's token and the exit status.
-/// `head -c N` reads exactly N bytes from a pipe.
-pub const SHELL_LOOP: &str = "while IFS=' ' read -r n d; do s=$(head -c \"$n\"); head -c \"$d\" | ( ( eval \"$s\" ) 2>&1; st=$?; cat >/dev/null; exit $st ); printf '\\n%s %s\\n' 'TOKEN' \"$?\"; done";
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
@@ -341,35 +333,4 @@ fn authenticate(sess: &Session, cfg: &Config) -> Result<()> {
         return Err(fatal(format!("authentication as `{}` on {}:{} did not complete", cfg.user, cfg.host, cfg.port)));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::process::{Command, Stdio};
-
-    /// The loop under a local `sh`: a script that exits without reading
-    /// its data must not let that data run as the next script.
-    #[test]
-    fn shell_loop_never_runs_unread_data_as_a_script() {
-        let dir = tempfile::tempdir().unwrap();
-        let canary = dir.path().join("canary");
-        let evil = format!("0 0\ntouch '{}'\n", canary.display());
-        let mut input = Vec::new();
-        for (script, data) in [("exit 3", evil.as_bytes()), ("cat", b"echoed\n".as_slice()), ("printf x", b"".as_slice())] {
-            input.extend_from_slice(format!("{} {}\n{script}", script.len(), data.len()).as_bytes());
-            input.extend_from_slice(data);
-        }
-        let mut c = Command::new("sh")
-            .arg("-c")
-            .arg(SHELL_LOOP.replace("TOKEN", "@@T"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(&input).unwrap();
-        let out = c.wait_with_output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "\n@@T 3\nechoed\n\n@@T 0\nx\n@@T 0\n");
-        assert!(!canary.exists(), "data was executed");
-    }
 }

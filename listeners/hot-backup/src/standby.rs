@@ -103,7 +103,15 @@ impl Standby {
             return Ok(());
         }
         let mut conn = Conn::open(&self.cfg)?;
-        let rec = record::load(&self.record_path)?;
+        let rec = match record::load(&self.record_path) {
+            Ok(r) => r,
+            Err(e) => {
+                // Only a check is lost: the standby is still compared with
+                // every redelivered byte.
+                self.log.warn(&format!("ignoring the listener's record: {e}"));
+                None
+            }
+        };
         let rec = match rec {
             Some(r) if r.target != self.target => {
                 self.log.warn(&format!(
@@ -297,8 +305,13 @@ impl Standby {
                 }
                 w.write_all(data).map_err(|e| transient(format!("sending to the standby: {e}")))
             };
+            let t0 = std::time::Instant::now();
             let out = link.conn.run(&script, append_len, &mut feed, self.cfg.command_timeout, false)?;
             self.check_status(&out)?;
+            self.log.debug(&format!(
+                "standby has sequence {seq} up to offset {end}: appended {append_len} bytes in {} ms",
+                t0.elapsed().as_millis()
+            ));
         }
 
         // The standby now holds `run`: remember it.
