@@ -410,7 +410,7 @@ fn lose_a_predecessor(journal_extra: &str) -> (Fixture, String, String) {
 
 #[test]
 fn a_deleted_predecessor_stops_the_daemon_with_the_way_out_and_an_untouched_checkpoint() {
-    let (f, first, _) = lose_a_predecessor("");
+    let (f, first, next) = lose_a_predecessor("");
     let cp = f.join("state/checkpoint.toml");
     let before = fs::read(&cp).unwrap();
     let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
@@ -431,6 +431,30 @@ fn a_deleted_predecessor_stops_the_daemon_with_the_way_out_and_an_untouched_chec
     }
     assert_eq!(fs::read(&cp).unwrap(), before, "the checkpoint was changed");
     assert_eq!(entry_text(&f.join("out/kit.jsonl")), first, "entries after the loss were delivered");
+    // The second way out, exactly as printed, and the daemon goes on with the new journal.
+    let cmd = err.lines().find_map(|l| l.split_once("logdaemon checkpoint set ")).map(|(_, rest)| rest.trim()).unwrap();
+    let args: Vec<&str> = ["checkpoint", "set"].into_iter().chain(cmd.split_whitespace()).collect();
+    let out = f.run(&args);
+    assert!(out.status.success(), "the suggested `logdaemon {}` failed:\n{}", args.join(" "), stderr(&out));
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), format!("{first}{next}"));
+}
+
+#[test]
+fn restoring_the_lost_predecessor_delivers_it_and_then_the_new_journal() {
+    let (f, first, next) = lose_a_predecessor("");
+    let lost = recs(20, 30);
+    // The first way out: put the file back (here compressed, as an archive would hold it).
+    f.write("p4root/journal.1", format!("{first}{lost}"));
+    let gz = Command::new("gzip").arg(f.join("p4root/journal.1")).status().unwrap();
+    assert!(gz.success());
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kit = f.join("out/kit.jsonl");
+    assert_eq!(entry_text(&kit), format!("{first}{lost}{next}"));
+    assert_no_repeats(&kit);
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), format!("{first}{lost}{next}"));
 }
 
 #[test]
