@@ -91,6 +91,12 @@ impl Scheme {
 
     /// The rotated files that exist now, oldest first. The live file is not
     /// among them.
+    ///
+    /// A compressed file whose plain original is still there (`journal.9.gz`
+    /// next to `journal.9`) is left out: gzip, xz, zstd and logrotate write
+    /// the compressed file progressively and remove the original only once
+    /// it is complete, so until then the compressed one is a partial copy of
+    /// the plain one (or, with `gzip -k`, a duplicate of it).
     pub fn candidates(&self) -> std::io::Result<Vec<Candidate>> {
         let mut out = Vec::new();
         for ent in std::fs::read_dir(&self.dir)? {
@@ -109,6 +115,8 @@ impl Scheme {
                 out.push(Candidate { path, number: c.0, key: c.1, mtime: md.modified().ok() });
             }
         }
+        let names: std::collections::HashSet<PathBuf> = out.iter().map(|c| c.path.clone()).collect();
+        out.retain(|c| compressed_original(&c.path).is_none_or(|orig| !names.contains(&orig)));
         out.sort_by(|a, b| a.key.cmp(&b.key).then(a.mtime.cmp(&b.mtime)).then(a.path.cmp(&b.path)));
         Ok(out)
     }
@@ -129,6 +137,13 @@ impl Scheme {
         }
         None
     }
+}
+
+/// For `X.gz` (or another compression extension), the path `X`.
+fn compressed_original(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let stem = [".gz", ".bz2", ".xz", ".zst", ".zstd"].iter().find_map(|e| name.strip_suffix(e))?;
+    Some(path.with_file_name(stem))
 }
 
 fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
@@ -200,6 +215,24 @@ mod tests {
         touch(d.path(), &["app.log", "app.log-20250102.gz", "app.log-20250101", "app.log-20250103-1735900000.xz"]);
         let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
         assert_eq!(names(d.path(), &s), ["app.log-20250101", "app.log-20250102.gz", "app.log-20250103-1735900000.xz"]);
+    }
+
+    #[test]
+    fn a_compression_in_progress_is_not_a_candidate() {
+        // gzip has started writing journal.9.gz and not yet removed journal.9.
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &["journal", "journal.8.gz", "journal.9", "journal.9.gz", "journal.10"]);
+        std::fs::write(d.path().join("journal.9.gz"), b"").unwrap();
+        let s = Scheme::default_for(&Format::P4, &d.path().join("journal"));
+        assert_eq!(names(d.path(), &s), ["journal.8.gz", "journal.9", "journal.10"]);
+        // Once the original is gone, the compressed file is the candidate.
+        std::fs::remove_file(d.path().join("journal.9")).unwrap();
+        assert_eq!(names(d.path(), &s), ["journal.8.gz", "journal.9.gz", "journal.10"]);
+        // logrotate: app.log.1 being compressed while app.log.2.gz is done.
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &["app.log", "app.log.1", "app.log.1.gz", "app.log.2.gz"]);
+        let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
+        assert_eq!(names(d.path(), &s), ["app.log.2.gz", "app.log.1"]);
     }
 
     #[test]
