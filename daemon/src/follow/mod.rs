@@ -16,6 +16,8 @@
 mod batch;
 mod error;
 mod locate;
+#[cfg(test)]
+mod model_tests;
 mod transition;
 
 use std::path::PathBuf;
