@@ -121,6 +121,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut last_write = Instant::now();
+    let mut signalled = false;
     loop {
         let done = running.iter().all(|r| r.handle.is_finished());
         if done {
@@ -135,6 +136,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 }
             }
             Ok(Event::Signal(sig)) => {
+                signalled = true;
                 tracing::info!(signal = sig, "stopping: finishing the batch in hand");
                 stop.store(true, Ordering::SeqCst);
                 for r in &running {
@@ -155,7 +157,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         }
     }
     drop(signals);
-    let failure = failed(&running);
+    let failure = failed(&running).or_else(|| if opts.once || signalled { None } else { all_disabled(&running) });
     save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
     for r in running {
         let _ = r.handle.join();
@@ -171,6 +173,25 @@ fn failed(running: &[Running]) -> Option<String> {
         WorkerStatus::Failed(m) => Some(m.clone()),
         _ => None,
     })
+}
+
+/// Why a daemon that was not told to stop has nothing left to run: every
+/// listener was disabled. Exiting 0 would tell a supervisor all is well.
+fn all_disabled(running: &[Running]) -> Option<String> {
+    let why: Vec<String> = running
+        .iter()
+        .filter_map(|r| match &r.shared.lock().unwrap_or_else(|e| e.into_inner()).status {
+            WorkerStatus::Disabled(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    if why.is_empty() || why.len() < running.len() {
+        return None;
+    }
+    Some(format!(
+        "every listener is disabled, nothing is left to deliver to: {}; their cursors are kept: fix the listeners and start the daemon again",
+        why.join("; ")
+    ))
 }
 
 /// Where a listener with no checkpoint starts: the follower's first position.

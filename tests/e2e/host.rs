@@ -246,6 +246,27 @@ fn a_listener_retrying_for_long_loses_nothing_and_holds_nobody_back() {
     assert_eq!(acked(&f, "copy"), Some((1, all.len() as u64)));
 }
 
+#[test]
+fn sigterm_during_a_long_backoff_stops_at_once_and_keeps_the_position() {
+    let journal = recs(0, 30);
+    let f = fixture(&journal, &config("", &kit_listener("slow", "retry_max = \"60s\"", "retry_until_file = \"flag\"")));
+    let kit = f.join("out/slow.jsonl");
+    let d = Daemon::start(&f);
+    // 100 + 200 + 400 + 800 + 1600 ms of backoff: the next wait is 3.2 s.
+    wait_until(15, "six attempts", || events(&kit).iter().filter(|e| kind(e) == "retry").count() >= 6, || d.log());
+    let t = Instant::now();
+    d.signal("TERM");
+    let (st, log) = d.wait(20);
+    assert!(st.success(), "exit {st}: {log}");
+    assert!(t.elapsed() < Duration::from_millis(1000), "SIGTERM took {:?} during a backoff", t.elapsed());
+    assert!(entries(&kit).is_empty());
+    // Nothing was acknowledged: a restart (now without trouble) delivers everything.
+    f.write("flag", "");
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(entry_text(&kit), journal);
+}
+
 // ---------------------------------------------------------------- failures
 
 /// A listener that fails for good (`trigger` = `panic_on` or `fatal_on`)
@@ -320,6 +341,23 @@ fn a_fatal_listener_with_on_failure_stop_stops_the_daemon_after_the_checkpoint()
 #[test]
 fn a_fatal_listener_with_on_failure_disable_leaves_the_others_running() {
     failure_disables_the_listener("fatal_on", &["listener \"kit\" of journal \"p4\" failed for good", "contains the fatal_on text"]);
+}
+
+#[test]
+fn when_every_listener_is_disabled_the_daemon_exits_non_zero_keeping_the_cursors() {
+    // Exiting 0 with nothing left running would tell a supervisor all is well.
+    let good = recs(0, 5);
+    let cfg = config("", &format!("{}{}", kit_listener("a", "on_failure = \"disable\"", "fatal_on = \"BOOM\""), kit_listener("b", "on_failure = \"disable\"", "panic_on = \"BOOM\"")));
+    let f = fixture(&good, &cfg);
+    let d = Daemon::start(&f);
+    wait_until(15, "the good entries", || entry_text(&f.join("out/a.jsonl")) == good && entry_text(&f.join("out/b.jsonl")) == good, || d.log());
+    append(&f.join("p4root/journal"), &rec(5, "BOOM"));
+    let (st, log) = d.wait(20);
+    assert!(!st.success(), "the daemon exited 0 with every listener disabled:\n{log}");
+    let last = stderr_line(&log);
+    assert!(last.contains("every listener is disabled") && last.contains("\"a\"") && last.contains("\"b\""), "{log}");
+    assert_eq!(acked(&f, "a"), Some((1, good.len() as u64)));
+    assert_eq!(acked(&f, "b"), Some((1, good.len() as u64)));
 }
 
 // ---------------------------------------------------------------- refusals
