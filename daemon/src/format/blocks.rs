@@ -67,9 +67,16 @@ impl BlockScanner {
     #[inline]
     pub fn next(&mut self, buf: &[u8]) -> Option<usize> {
         if self.head < self.tail {
-            return Some(self.queue[self.head] - self.base);
+            let n = self.queue[self.head] - self.base;
+            if n <= buf.len() {
+                return Some(n);
+            }
         }
-        debug_assert!(self.pos >= self.base && self.pos - self.base <= buf.len(), "buffer shrank under the framer");
+        if self.pos - self.base > buf.len() || self.head < self.tail {
+            // The buffer shrank, against the contract: forget what was
+            // learnt and scan it afresh rather than answer out of bounds.
+            self.reset();
+        }
         self.head = 0;
         self.tail = 0;
         self.scan(buf);
@@ -412,6 +419,16 @@ mod tests {
                 assert_eq!(got, expected, "quotes {quotes} wide {wide}");
             }
         }
+    }
+
+    #[test]
+    fn a_shrunk_buffer_is_rescanned_not_overrun() {
+        let mut s = BlockScanner::new(true);
+        let data = b"@pv@ 0 @t@ @a@ \n".repeat(20);
+        assert_eq!(s.next(&data), Some(16));
+        // Same start, fewer bytes than already scanned.
+        assert_eq!(s.next(&data[..10]), None);
+        assert_eq!(s.next(&data[..16]), Some(16));
     }
 
     #[test]

@@ -80,6 +80,10 @@ impl MultiLineFramer {
     /// starts a new record, `Err(at)` with the offset of the first byte not
     /// in a complete line otherwise.
     fn scan(&mut self, buf: &[u8]) -> Result<usize, usize> {
+        if self.scanned > buf.len() {
+            // The buffer shrank, against the contract: start over.
+            self.scanned = 0;
+        }
         if self.scanned == 0 {
             // The record's first line belongs to it whether or not it matches.
             match memchr::memchr(b'\n', buf) {
