@@ -8,6 +8,7 @@
 //! with SIGTERM, which must exit 0.
 
 pub mod harness;
+mod window;
 
 use std::fs;
 use std::path::PathBuf;
