@@ -111,10 +111,25 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each cause once: most library errors already
+/// quote their source in their own message, and repeating it would double
+/// the line an operator has to read.
+fn render(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
 }
 
 fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
@@ -188,5 +203,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("plugin /x.so: refused: {source}")]
+    struct Quoting {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated_and_others_are_kept() {
+        let e = anyhow::Error::new(Quoting { source: std::io::Error::other("bad version") });
+        assert_eq!(render(&e), "plugin /x.so: refused: bad version");
+        let e = anyhow::Error::new(std::io::Error::other("disk full")).context("cannot write cfg.toml");
+        assert_eq!(render(&e), "cannot write cfg.toml: disk full");
     }
 }

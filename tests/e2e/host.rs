@@ -363,7 +363,7 @@ fn when_every_listener_is_disabled_the_daemon_exits_non_zero_keeping_the_cursors
 // ---------------------------------------------------------------- refusals
 
 /// Runs `check` and `run --once` on a plugin file and expects both to
-/// refuse it with a message containing each of `words`.
+/// refuse it with a message containing each of `words` (`words[1]` once).
 fn refused(f: &Fixture, words: &[&str]) {
     for args in [&["check", "--config", "cfg.toml"][..], &["run", "--once", "--config", "cfg.toml"][..]] {
         let out = f.run(args);
@@ -372,6 +372,8 @@ fn refused(f: &Fixture, words: &[&str]) {
         for w in words {
             assert!(err.contains(w), "logdaemon {args:?}: the message does not say {w:?}:\n{err}");
         }
+        // Said once: a cause quoted in the message is not appended again.
+        assert_eq!(err.matches(words[1]).count(), 1, "logdaemon {args:?} repeats itself:\n{err}");
     }
     assert!(!f.join("out/kit.jsonl").exists(), "the refused plugin was run");
 }
@@ -413,6 +415,13 @@ fn a_library_without_the_entry_symbol_is_refused() {
 }
 
 #[test]
+fn a_plugin_path_that_does_not_exist_is_refused() {
+    let (f, so) = plugin_fixture(&test_plugin("testkit"), "libkit.so");
+    fs::remove_file(&so).unwrap();
+    refused(&f, &[&so.display().to_string(), "no such file", "check `plugin = ...` in the config"]);
+}
+
+#[test]
 fn a_group_writable_plugin_file_is_refused() {
     let (f, so) = plugin_fixture(&test_plugin("testkit"), "libkit.so");
     fs::set_permissions(&so, fs::Permissions::from_mode(0o775)).unwrap();
@@ -424,7 +433,7 @@ fn a_plugin_in_a_group_writable_directory_is_refused() {
     let (f, so) = plugin_fixture(&test_plugin("testkit"), "libkit.so");
     let dir = so.parent().unwrap();
     fs::set_permissions(dir, fs::Permissions::from_mode(0o775)).unwrap();
-    refused(&f, &[&so.display().to_string(), "directory", &format!("chmod go-w {}", dir.display())]);
+    refused(&f, &[&so.display().to_string(), &format!("directory {} is writable by group", dir.display()), &format!("chmod go-w {}", dir.display())]);
 }
 
 // ---------------------------------------------------------------- lost predecessor

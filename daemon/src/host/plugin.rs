@@ -21,6 +21,8 @@ pub struct Plugin {
 pub enum HostError {
     #[error("plugin {name:?}: built-in listener library {} not found; build the workspace (`cargo build --release --workspace`) or set plugin_dir in the config", path.display())]
     BuiltinMissing { name: String, path: PathBuf },
+    #[error("plugin {}: no such file; check `plugin = ...` in the config (a relative path is taken from the config file's directory)", path.display())]
+    Missing { path: PathBuf },
     #[error("plugin {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("plugin {}: not a regular file", path.display())]
@@ -93,7 +95,10 @@ static LOADED: Mutex<Option<HashMap<PathBuf, &'static Plugin>>> = Mutex::new(Non
 /// Vets, loads (RTLD_NOW, never unloaded) and handshakes a plugin library.
 /// Loading the same file twice returns the same plugin.
 pub fn load(path: &Path) -> Result<&'static Plugin, HostError> {
-    let canon = std::fs::canonicalize(path).map_err(|source| HostError::Io { path: path.to_path_buf(), source })?;
+    let canon = std::fs::canonicalize(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => HostError::Missing { path: path.to_path_buf() },
+        _ => HostError::Io { path: path.to_path_buf(), source },
+    })?;
     let mut guard = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
     if let Some(p) = map.get(&canon) {
