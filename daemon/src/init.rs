@@ -22,7 +22,14 @@ pub fn starter_config(p4root: Option<PathBuf>, journal: Option<PathBuf>) -> Resu
         _ => j,
     });
     let journal = journal.or_else(|| root.as_ref().map(|r| r.join("journal"))).ok_or(InitError::NoJournal)?;
-    let journal = journal.to_string_lossy();
+    // Paths in the config are taken from the config file's directory, which
+    // need not be this one: write the journal's path absolute.
+    let journal = match (journal.is_absolute(), std::env::current_dir()) {
+        (false, Ok(cwd)) => cwd.join(journal),
+        _ => journal,
+    };
+    // Quoted and escaped as TOML, whatever characters the path holds.
+    let journal = toml::Value::String(journal.to_string_lossy().into_owned()).to_string();
     Ok(format!(
         r#"# logdaemon config — written by `logdaemon init`. Paths are relative to this file.
 # Check it with `logdaemon check --config THIS_FILE`, run it with `logdaemon run --config THIS_FILE`.
@@ -32,7 +39,7 @@ state_dir = "logdaemon-state"
 
 [[journal]]
 name = "p4"
-path = "{journal}"
+path = {journal}
 format = "p4"               # or "lines" for line logs (add record_start = "^\\d{{4}}-" for multi-line records)
 quiet_after = "2s"          # listeners hear no_data after this much silence
 # start = "beginning"       # with no checkpoint yet: "beginning", "end", or a journal number (start = 12)

@@ -160,11 +160,11 @@ fn init(f: &Fixture, env: &[(&str, &Path)], args: &[&str]) -> Output {
 
 /// `check` accepts the config at `cfg` and `run --once` copies `journal`.
 fn init_config_works(f: &Fixture, cfg: &str, journal: &Path) {
-    let text = fs::read_to_string(f.join(cfg)).unwrap();
-    assert!(text.contains(&format!("path = \"{}\"", journal.display())), "{text}");
     let out = f.run(&["check", "--config", cfg]);
     assert!(out.status.success(), "check refused the config `init` wrote:\n{}", stderr(&out));
-    assert!(stdout(&out).contains("listener copy: plugin file"), "{}", stdout(&out));
+    let said = stdout(&out);
+    assert!(said.contains(&format!("journal p4 (p4): {}\n", journal.display())), "{said}");
+    assert!(said.contains("listener copy: plugin file"), "{said}");
     let out = f.run(&["run", "--once", "--config", cfg]);
     assert!(out.status.success(), "run --once failed on the config `init` wrote:\n{}", stderr(&out));
     let copy = f.join(cfg).parent().unwrap().join("journal.copy");
@@ -212,6 +212,18 @@ fn init_takes_p4journal_relative_to_p4root_and_flags_over_the_environment() {
     let out = init(&f, &[], &[]);
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(stderr(&out).contains("P4ROOT") && stderr(&out).contains("--p4root"), "{}", stderr(&out));
+}
+
+#[test]
+fn init_writes_a_relative_p4root_absolute_and_any_directory_name_quoted() {
+    let f = Fixture::new();
+    let odd = "p4 \"root\" \\ x";
+    f.write(format!("{odd}/journal"), recs(0, 3));
+    fs::create_dir(f.join("etc")).unwrap();
+    // P4ROOT relative to where init runs; the config goes elsewhere.
+    let out = init(&f, &[("P4ROOT", Path::new(odd))], &["--output", "etc/cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    init_config_works(&f, "etc/cfg.toml", &f.join(odd).join("journal"));
 }
 
 // ---------------------------------------------------------------- README example
