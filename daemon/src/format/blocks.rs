@@ -132,37 +132,57 @@ impl BlockScanner {
 
     #[inline(always)]
     fn scan_with<M: Masks>(&mut self, buf: &[u8]) {
-        let mut rel = self.pos - self.base;
-        let mut budget = WINDOW;
-        while let Some(block) = buf.get(rel..rel + 64) {
+        // Work on locals so the loop keeps its state in registers.
+        let mut c = Cursor { pos: self.pos, odd: self.odd, tail: 0 };
+        let queue = &mut *self.queue;
+        let quotes = self.quotes;
+        let base = self.base;
+        let block_at = |c: &Cursor| buf.get(c.pos - base..c.pos - base + 64);
+        // Until the first record end: as far as it takes.
+        while let Some(block) = block_at(&c) {
             let (nl, at) = M::masks(block.try_into().expect("64 bytes"));
-            self.block::<M>(nl, at, 64);
-            rel += 64;
-            if self.tail > 0 {
-                budget -= 1;
-                if budget == 0 {
-                    return;
-                }
+            c.block::<M>(queue, quotes, nl, at, 64);
+            if c.tail > 0 {
+                break;
             }
         }
-        if self.tail > 0 || rel == buf.len() {
-            return;
+        if c.tail > 0 {
+            // Then a window more, unless the buffer ends first.
+            for _ in 1..WINDOW {
+                let Some(block) = block_at(&c) else { break };
+                let (nl, at) = M::masks(block.try_into().expect("64 bytes"));
+                c.block::<M>(queue, quotes, nl, at, 64);
+            }
+        } else if c.pos - base < buf.len() {
+            // A partial last block: scan a zero-padded copy (a zero byte is
+            // neither newline nor `@`).
+            let rest = &buf[c.pos - base..];
+            let mut block = [0u8; 64];
+            block[..rest.len()].copy_from_slice(rest);
+            let (nl, at) = M::masks(&block);
+            c.block::<M>(queue, quotes, nl, at, rest.len());
         }
-        // A partial last block: scan a zero-padded copy (a zero byte is
-        // neither newline nor `@`).
-        let rest = &buf[rel..];
-        let mut block = [0u8; 64];
-        block[..rest.len()].copy_from_slice(rest);
-        let (nl, at) = M::masks(&block);
-        self.block::<M>(nl, at, rest.len());
+        self.pos = c.pos;
+        self.odd = c.odd;
+        self.tail = c.tail;
     }
+}
 
+/// The scan state of one step (see the fields of the same names in
+/// [`BlockScanner`]), held in locals while scanning.
+struct Cursor {
+    pos: usize,
+    odd: u64,
+    tail: usize,
+}
+
+impl Cursor {
     /// Queues the record ends of the `len` bytes at `pos` whose masks are
     /// given, and moves `pos` and the parity past them.
     #[inline(always)]
-    fn block<M: Masks>(&mut self, nl: u64, at: u64, len: usize) {
+    fn block<M: Masks>(&mut self, queue: &mut [usize; QUEUE], quotes: bool, nl: u64, at: u64, len: usize) {
         let mut ends = nl;
-        if self.quotes {
+        if quotes {
             ends &= !(M::prefix_xor(at) ^ self.odd);
             self.odd ^= 0u64.wrapping_sub(u64::from(at.count_ones() & 1));
         }
@@ -170,14 +190,13 @@ impl BlockScanner {
         let first = self.pos + 1;
         // Write FLAT entries unconditionally (those past `count` are junk
         // that the next block overwrites); the queue has room for them.
-        let slots = &mut self.queue[self.tail..self.tail + FLAT];
-        for slot in slots {
+        for slot in &mut queue[self.tail..self.tail + FLAT] {
             *slot = first + ends.trailing_zeros() as usize;
             ends &= ends.wrapping_sub(1);
         }
         let mut t = self.tail + FLAT;
         while ends != 0 {
-            self.queue[t] = first + ends.trailing_zeros() as usize;
+            queue[t] = first + ends.trailing_zeros() as usize;
             ends &= ends.wrapping_sub(1);
             t += 1;
         }
