@@ -103,6 +103,12 @@ impl BlockScanner {
         }
     }
 
+    /// Bytes of the current buffer already scanned: the next scan starts
+    /// there.
+    pub fn scanned(&self) -> usize {
+        self.pos - self.base
+    }
+
     pub fn reset(&mut self) {
         self.base = 0;
         self.pos = 0;

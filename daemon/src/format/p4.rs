@@ -143,6 +143,8 @@ mod tests {
                 got = Some((end, n));
                 break;
             }
+            // Everything seen was scanned once; the next call resumes there.
+            assert_eq!(f.scan.scanned(), end);
         }
         let (end, n) = got.unwrap();
         assert_eq!(n, j.len() - 9);
