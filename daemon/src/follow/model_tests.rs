@@ -43,6 +43,12 @@ struct Avoid {
     /// No crash while the acknowledged cursor is at the end of a file that
     /// was deleted or truncated since (the follower had finished it).
     restart_at_finished_end: bool,
+    /// Cut partial records only after their serial number: a compressed
+    /// file holding just the first bytes of a record is taken for the live
+    /// file when a restart proves the cursor by content.
+    short_cut_record: bool,
+    /// Lose only the newest rotated file (no rotated file after it).
+    lose_before_rotated: bool,
     /// At Idle, do not require the records of rotated files to be
     /// delivered when a file was compressed.
     idle_behind_compressed: bool,
@@ -50,7 +56,13 @@ struct Avoid {
 
 const AVOID: Avoid = Avoid {
     regrow_after_truncation: true,
-    copytruncate_unread: true, rotating_empty: true, restart_at_finished_end: true, idle_behind_compressed: true };
+    copytruncate_unread: true,
+    rotating_empty: true,
+    restart_at_finished_end: true,
+    idle_behind_compressed: true,
+    lose_before_rotated: true,
+    short_cut_record: true,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fmt {
@@ -97,6 +109,9 @@ enum Op {
     Compress(usize, Comp),
     /// Delete the k-th rotated file, if the follower read all of it.
     Delete(usize),
+    /// Delete a rotated file the acknowledged cursor is inside of (bytes
+    /// after it unread), then restart: those bytes are truly lost.
+    LoseRotated(usize),
     /// One `fill` with this many bytes at most.
     Read(usize),
     /// Drop the follower, reopen it at the acknowledged cursor.
@@ -148,6 +163,20 @@ struct Harness {
     acked: Option<Cursor>,
     trace: Vec<String>,
     avoid: Avoid,
+    /// A gap the follower must report next (`on_gap = "report"`).
+    expect_gap: Option<ExpectGap>,
+    /// The follower stopped on a `Missing` error, as it must (`on_gap = "stop"`).
+    stopped: bool,
+}
+
+/// The gap the model knows the follower must report.
+#[derive(Debug, Clone, Copy)]
+struct ExpectGap {
+    from: (u64, u64),
+    /// The sequence delivery resumes at (from offset 0).
+    to_sequence: u64,
+    /// The model's next record after the gap.
+    resume: usize,
 }
 
 fn live_name(fmt: Fmt) -> &'static str {
@@ -239,6 +268,8 @@ impl Harness {
             acked: None,
             trace: Vec::new(),
             avoid,
+            expect_gap: None,
+            stopped: false,
         }
     }
 
@@ -266,7 +297,11 @@ impl Harness {
     }
 
     fn append(&mut self, bytes: &[u8]) {
-        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(self.live()).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.live())
+            .unwrap();
         f.write_all(bytes).unwrap();
         self.live_len += bytes.len() as u64;
     }
@@ -275,7 +310,12 @@ impl Harness {
         if let Some((full, written)) = self.pending.take() {
             let offset = self.live_len - written as u64;
             self.append(&full[written..]);
-            self.recs.push(Rec { bytes: full, sequence: self.live_seq, offset, incomplete: false });
+            self.recs.push(Rec {
+                bytes: full,
+                sequence: self.live_seq,
+                offset,
+                incomplete: false,
+            });
         }
     }
 
@@ -285,7 +325,12 @@ impl Harness {
             let r = self.record(t);
             let offset = self.live_len;
             self.append(&r);
-            self.recs.push(Rec { bytes: r, sequence: self.live_seq, offset, incomplete: false });
+            self.recs.push(Rec {
+                bytes: r,
+                sequence: self.live_seq,
+                offset,
+                incomplete: false,
+            });
         }
     }
 
@@ -293,7 +338,17 @@ impl Harness {
         self.complete_pending();
         let r = self.record(text);
         // Never the final newline: the part written must not end the record.
-        let k = 1 + cut % (r.len() - 2);
+        let min = if self.avoid.short_cut_record {
+            // Past the serial number, so no other record starts with these bytes.
+            let serial = self.serial.to_string();
+            r.windows(serial.len())
+                .position(|w| w == serial.as_bytes())
+                .unwrap()
+                + serial.len()
+        } else {
+            1
+        };
+        let k = min + cut % (r.len() - 1 - min);
         self.append(&r[..k]);
         self.pending = Some((r, k));
     }
@@ -302,7 +357,12 @@ impl Harness {
     fn cut_pending(&mut self) {
         if let Some((full, written)) = self.pending.take() {
             let offset = self.live_len - written as u64;
-            self.recs.push(Rec { bytes: full[..written].to_vec(), sequence: self.live_seq, offset, incomplete: true });
+            self.recs.push(Rec {
+                bytes: full[..written].to_vec(),
+                sequence: self.live_seq,
+                offset,
+                incomplete: true,
+            });
         }
     }
 
@@ -314,7 +374,12 @@ impl Harness {
             (Fmt::P4, _) => self.dir.join(format!("{name}.{}", self.live_seq)),
             (Fmt::Lines, Naming::Numbered) => {
                 let r = self.rotations;
-                let date = format!("{:04}{:02}{:02}", 2025 + r / 336, (r / 28) % 12 + 1, r % 28 + 1);
+                let date = format!(
+                    "{:04}{:02}{:02}",
+                    2025 + r / 336,
+                    (r / 28) % 12 + 1,
+                    r % 28 + 1
+                );
                 self.dir.join(format!("{name}-{date}"))
             }
             (Fmt::Lines, Naming::Shift) => {
@@ -323,7 +388,9 @@ impl Harness {
                 for f in self.rotated.iter_mut() {
                     let fname = f.path.file_name().unwrap().to_string_lossy().into_owned();
                     let rest = &fname[name.len() + 1..];
-                    let (num, ext) = rest.split_once('.').map_or((rest, String::new()), |(a, b)| (a, format!(".{b}")));
+                    let (num, ext) = rest
+                        .split_once('.')
+                        .map_or((rest, String::new()), |(a, b)| (a, format!(".{b}")));
                     let num: u64 = num.parse().unwrap();
                     let to = self.dir.join(format!("{name}.{}{ext}", num + 1));
                     std::fs::rename(&f.path, &to).unwrap();
@@ -346,13 +413,19 @@ impl Harness {
                 if self.live_len == 0 {
                     return Ok(());
                 }
-                std::fs::OpenOptions::new().write(true).open(&live).unwrap().set_len(0).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&live)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
                 if self.avoid.regrow_after_truncation {
                     self.rotations += 1;
                     self.live_seq += 1;
                     self.live_len = 0;
                     self.live_first = self.recs.len();
-                    self.trace.push("  (read right after the truncation)".into());
+                    self.trace
+                        .push("  (read right after the truncation)".into());
                     return self.read(1 << 20).map(|_| ());
                 }
             }
@@ -376,7 +449,12 @@ impl Harness {
                 } else {
                     to
                 };
-                self.rotated.push(Rotated { path: to, compressed, first: self.live_first, end: self.recs.len() });
+                self.rotated.push(Rotated {
+                    path: to,
+                    compressed,
+                    first: self.live_first,
+                    end: self.recs.len(),
+                });
             }
             Rot::CopyTruncate => {
                 if self.live_len == 0 {
@@ -384,21 +462,33 @@ impl Harness {
                     return Ok(());
                 }
                 if self.avoid.copytruncate_unread && self.delivered <= self.live_first {
-                    self.trace.push("  (skipped: nothing of the live file read yet)".into());
+                    self.trace
+                        .push("  (skipped: nothing of the live file read yet)".into());
                     return Ok(());
                 }
                 self.cut_pending();
                 let to = self.rotated_name();
                 std::fs::copy(&live, &to).unwrap();
-                std::fs::OpenOptions::new().write(true).open(&live).unwrap().set_len(0).unwrap();
-                self.rotated.push(Rotated { path: to, compressed: false, first: self.live_first, end: self.recs.len() });
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&live)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
+                self.rotated.push(Rotated {
+                    path: to,
+                    compressed: false,
+                    first: self.live_first,
+                    end: self.recs.len(),
+                });
                 if self.avoid.regrow_after_truncation && self.follower.is_some() {
                     // Let the follower see the truncation before anything is written again.
                     self.rotations += 1;
                     self.live_seq += 1;
                     self.live_len = 0;
                     self.live_first = self.recs.len();
-                    self.trace.push("  (read right after the truncation)".into());
+                    self.trace
+                        .push("  (read right after the truncation)".into());
                     return self.read(1 << 20).map(|_| ());
                 }
             }
@@ -411,7 +501,9 @@ impl Harness {
     }
 
     fn compress_rotated(&mut self, k: usize, c: Comp) {
-        let plain: Vec<usize> = (0..self.rotated.len()).filter(|&i| !self.rotated[i].compressed).collect();
+        let plain: Vec<usize> = (0..self.rotated.len())
+            .filter(|&i| !self.rotated[i].compressed)
+            .collect();
         if plain.is_empty() {
             return;
         }
@@ -420,7 +512,8 @@ impl Harness {
         let z = PathBuf::from(format!("{}{}", f.path.display(), ext(c)));
         std::fs::write(&z, compress(&data, c)).unwrap();
         std::fs::remove_file(&f.path).unwrap();
-        self.trace.push(format!("  compressed {}", f.path.display()));
+        self.trace
+            .push(format!("  compressed {}", f.path.display()));
         f.path = z;
         f.compressed = true;
     }
@@ -445,21 +538,83 @@ impl Harness {
             return Ok(());
         }
         if self.avoid.restart_at_finished_end && !self.ack_file_exists() {
-            self.trace.push("  (skipped: the acknowledged file is gone)".into());
+            self.trace
+                .push("  (skipped: the acknowledged file is gone)".into());
             return Ok(());
         }
         self.follower = None;
         match Follower::open(self.cfg.clone(), self.acked.as_ref(), None) {
             Ok(f) => self.follower = Some(f),
-            Err(e) => return Err(self.fail(format!("reopening at the acknowledged cursor {:?} failed: {e}", self.acked))),
+            Err(e) => {
+                return Err(self.fail(format!(
+                    "reopening at the acknowledged cursor {:?} failed: {e}",
+                    self.acked
+                )))
+            }
         }
         Ok(())
     }
 
+    /// Deletes a rotated file whose records after the acknowledged cursor
+    /// were not delivered, then restarts: the follower must stop with
+    /// `Missing` from the cursor, or report the gap up to the next sequence.
+    fn lose_rotated(&mut self, k: usize) -> Result<(), String> {
+        // Line logs have no journal numbers to tell which rotated file came
+        // after a deleted one: only the newest rotated file is lost there.
+        let newest_only = self.fmt == Fmt::Lines || self.avoid.lose_before_rotated;
+        let inside: Vec<usize> = (0..self.rotated.len())
+            .filter(|&i| {
+                self.rotated[i].first < self.delivered && self.delivered < self.rotated[i].end
+            })
+            .filter(|&i| !newest_only || i + 1 == self.rotated.len())
+            .collect();
+        if inside.is_empty() || self.acked.is_none() || self.expect_gap.is_some() {
+            return Ok(());
+        }
+        let gone = self.rotated.remove(inside[k % inside.len()]);
+        std::fs::remove_file(&gone.path).unwrap();
+        self.trace
+            .push(format!("  deleted {} and restarted", gone.path.display()));
+        let ack = self.acked.clone().unwrap();
+        let from = (ack.sequence, ack.offset);
+        self.follower = None;
+        match (
+            Follower::open(self.cfg.clone(), Some(&ack), None),
+            self.cfg.on_gap,
+        ) {
+            (Err(super::FollowError::Missing(m)), OnGap::Stop) => {
+                if (m.from.sequence, m.from.offset) != from {
+                    return Err(
+                        self.fail(format!("Missing from {:?}, expected from {from:?}", m.from))
+                    );
+                }
+                self.stopped = true;
+                Ok(())
+            }
+            (Ok(f), OnGap::Report) => {
+                self.follower = Some(f);
+                let seq = self.recs[gone.first].sequence;
+                self.expect_gap = Some(ExpectGap {
+                    from,
+                    to_sequence: seq + 1,
+                    resume: gone.end,
+                });
+                Ok(())
+            }
+            (Ok(_), OnGap::Stop) => {
+                Err(self.fail("restarted in a deleted file without stopping on Missing".into()))
+            }
+            (Err(e), _) => Err(self.fail(format!("restart in a deleted file: {e}"))),
+        }
+    }
+
     /// Does the file holding the last delivered record still exist?
     fn ack_file_exists(&self) -> bool {
-        let Some(last) = self.delivered.checked_sub(1) else { return true };
-        self.recs[last].sequence == self.live_seq || self.rotated.iter().any(|f| f.first <= last && last < f.end)
+        let Some(last) = self.delivered.checked_sub(1) else {
+            return true;
+        };
+        self.recs[last].sequence == self.live_seq
+            || self.rotated.iter().any(|f| f.first <= last && last < f.end)
     }
 
     fn fail(&self, msg: String) -> String {
@@ -468,8 +623,16 @@ impl Harness {
             s.push_str(t);
             s.push('\n');
         }
-        s.push_str(&format!("model: {} records, {} delivered; rotated: {:?}\n", self.recs.len(), self.delivered, self.rotated));
-        let mut names: Vec<_> = std::fs::read_dir(&self.dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        s.push_str(&format!(
+            "model: {} records, {} delivered; rotated: {:?}\n",
+            self.recs.len(),
+            self.delivered,
+            self.rotated
+        ));
+        let mut names: Vec<_> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         s.push_str(&format!("directory: {names:?}\n"));
         s
@@ -484,9 +647,35 @@ impl Harness {
         let idle = match r {
             Ok(Fill::Idle) => true,
             Ok(Fill::Entries) => false,
-            Ok(Fill::Gap(g)) => return Err(self.fail(format!("gap reported although no bytes were lost: {g:?}"))),
-            Err(e) => return Err(self.fail(format!("fill failed although no bytes were lost: {e}"))),
+            Ok(Fill::Gap(g)) => {
+                let Some(want) = self.expect_gap.take() else {
+                    return Err(
+                        self.fail(format!("gap reported although no bytes were lost: {g:?}"))
+                    );
+                };
+                if (g.from.sequence, g.from.offset) != want.from
+                    || (g.to.sequence, g.to.offset) != (want.to_sequence, 0)
+                {
+                    return Err(self.fail(format!(
+                        "gap {g:?} has the wrong range; expected from {:?} to sequence {} offset 0",
+                        want.from, want.to_sequence
+                    )));
+                }
+                self.delivered = want.resume;
+                // The listener acknowledges the gap at the follower's position, as the worker presets it.
+                let pos = self.follower.as_ref().unwrap().position().unwrap_or(g.to);
+                self.ack(pos);
+                return Ok(false);
+            }
+            Err(e) => {
+                return Err(self.fail(format!("fill failed although no bytes were lost: {e}")))
+            }
         };
+        if let (Some(want), false) = (self.expect_gap, batch.entries.is_empty()) {
+            return Err(self.fail(format!(
+                "entries delivered before the gap {want:?} was reported"
+            )));
+        }
         for m in &batch.entries {
             let raw = batch.raw(m);
             let Some(want) = self.recs.get(self.delivered) else {
@@ -498,7 +687,11 @@ impl Harness {
                 )));
             };
             let got_incomplete = m.flags & FLAG_INCOMPLETE != 0;
-            if raw != want.bytes.as_slice() || got_incomplete != want.incomplete || m.sequence != want.sequence || m.offset != want.offset {
+            if raw != want.bytes.as_slice()
+                || got_incomplete != want.incomplete
+                || m.sequence != want.sequence
+                || m.offset != want.offset
+            {
                 return Err(self.fail(format!(
                     "record #{} differs:\n  expected seq {} offset {} incomplete {} {:?}\n  got      seq {} offset {} incomplete {} {:?}",
                     self.delivered,
@@ -522,7 +715,12 @@ impl Harness {
 
     fn ack(&mut self, pos: Position) {
         let identity = self.follower.as_ref().unwrap().identity_at(pos);
-        self.acked = Some(Cursor { sequence: pos.sequence, offset: pos.offset, line: pos.line.max(1), identity });
+        self.acked = Some(Cursor {
+            sequence: pos.sequence,
+            offset: pos.offset,
+            line: pos.line.max(1),
+            identity,
+        });
     }
 
     /// Fills until Idle; then everything available must have been delivered.
@@ -531,13 +729,19 @@ impl Harness {
             if self.read(1 << 20)? {
                 // A record cut by the last rotation waits until the writer moves on.
                 let lag = match (self.recs.last(), self.rotated.last()) {
-                    (Some(r), Some(f)) => r.incomplete && self.live_len == 0 && f.end == self.recs.len(),
+                    (Some(r), Some(f)) => {
+                        r.incomplete && self.live_len == 0 && f.end == self.recs.len()
+                    }
                     _ => false,
                 };
                 let want = self.recs.len() - usize::from(lag);
-                let excused = self.avoid.idle_behind_compressed && self.rotated.iter().any(|f| f.compressed);
+                let excused =
+                    self.avoid.idle_behind_compressed && self.rotated.iter().any(|f| f.compressed);
                 if self.delivered < want && !excused {
-                    return Err(self.fail(format!("fill is Idle but only {} of {} available records were delivered", self.delivered, want)));
+                    return Err(self.fail(format!(
+                        "fill is Idle but only {} of {} available records were delivered",
+                        self.delivered, want
+                    )));
                 }
                 return Ok(());
             }
@@ -546,6 +750,9 @@ impl Harness {
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), String> {
+        if self.stopped {
+            return Ok(());
+        }
         self.trace.push(format!("{op:?}"));
         match op {
             Op::Write(t) => self.write(t),
@@ -553,6 +760,7 @@ impl Harness {
             Op::Rotate(r) => self.rotate(*r)?,
             Op::Compress(k, c) => self.compress_rotated(*k, *c),
             Op::Delete(k) => self.delete(*k),
+            Op::LoseRotated(k) => self.lose_rotated(*k)?,
             Op::Read(n) => {
                 self.read(*n)?;
             }
@@ -564,18 +772,28 @@ impl Harness {
 
     /// Ends the case: the writer moves on (one more record), everything is read.
     fn finish(&mut self) -> Result<(), String> {
+        if self.stopped {
+            return Ok(());
+        }
         self.trace.push("final write and drain".into());
         self.write(&[b"end".to_vec()]);
         self.idle()?;
         if self.delivered != self.recs.len() {
-            return Err(self.fail(format!("at the end {} of {} records were delivered", self.delivered, self.recs.len())));
+            return Err(self.fail(format!(
+                "at the end {} of {} records were delivered",
+                self.delivered,
+                self.recs.len()
+            )));
         }
         Ok(())
     }
 }
 
 fn text() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(prop_oneof![4 => b'a'..=b'z', 1 => Just(b' '), 1 => Just(b'@'), 1 => Just(b'\n'), 1 => Just(0xffu8)], 0..40)
+    proptest::collection::vec(
+        prop_oneof![4 => b'a'..=b'z', 1 => Just(b' '), 1 => Just(b'@'), 1 => Just(b'\n'), 1 => Just(0xffu8)],
+        0..40,
+    )
 }
 
 fn comp() -> impl Strategy<Value = Comp> {
@@ -598,6 +816,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => rot().prop_map(Op::Rotate),
         1 => (any::<usize>(), comp()).prop_map(|(i, c)| Op::Compress(i, c)),
         1 => any::<usize>().prop_map(Op::Delete),
+        1 => any::<usize>().prop_map(Op::LoseRotated),
         4 => (1usize..300).prop_map(Op::Read),
         2 => Just(Op::Crash),
         2 => Just(Op::Idle),
@@ -610,13 +829,16 @@ fn setup() -> impl Strategy<Value = (Fmt, Naming, OnGap)> {
         Just((Fmt::Lines, Naming::Numbered)),
         Just((Fmt::Lines, Naming::Shift)),
     ]
-    .prop_flat_map(|(f, n)| prop_oneof![Just(OnGap::Stop), Just(OnGap::Report)].prop_map(move |g| (f, n, g)))
+    .prop_flat_map(|(f, n)| {
+        prop_oneof![Just(OnGap::Stop), Just(OnGap::Report)].prop_map(move |g| (f, n, g))
+    })
 }
 
 fn run(setup: (Fmt, Naming, OnGap), ops: &[Op], avoid: Avoid) -> Result<(), String> {
     let (fmt, naming, on_gap) = setup;
     let mut h = Harness::new(fmt, naming, on_gap, avoid);
-    h.trace.push(format!("setup: {fmt:?} {naming:?} {on_gap:?}"));
+    h.trace
+        .push(format!("setup: {fmt:?} {naming:?} {on_gap:?}"));
     for op in ops {
         h.apply(op)?;
     }
@@ -653,10 +875,22 @@ fn w(n: usize) -> Op {
 #[test]
 fn truncation_then_regrow_before_the_next_read_loses_nothing() {
     for on_gap in [OnGap::Stop, OnGap::Report] {
-        check((Fmt::P4, Naming::Numbered, on_gap), &[w(1), Op::Read(1), Op::Rotate(Rot::CopyTruncate), w(1)]);
-        check((Fmt::Lines, Naming::Shift, on_gap), &[w(2), Op::Idle, Op::Rotate(Rot::CopyTruncate), w(3)]);
-        check((Fmt::P4, Naming::Numbered, on_gap), &[w(1), Op::Read(1), Op::Rotate(Rot::Truncate), w(1)]);
-        check((Fmt::Lines, Naming::Numbered, on_gap), &[w(3), Op::Idle, Op::Rotate(Rot::Truncate), w(1)]);
+        check(
+            (Fmt::P4, Naming::Numbered, on_gap),
+            &[w(1), Op::Read(1), Op::Rotate(Rot::CopyTruncate), w(1)],
+        );
+        check(
+            (Fmt::Lines, Naming::Shift, on_gap),
+            &[w(2), Op::Idle, Op::Rotate(Rot::CopyTruncate), w(3)],
+        );
+        check(
+            (Fmt::P4, Naming::Numbered, on_gap),
+            &[w(1), Op::Read(1), Op::Rotate(Rot::Truncate), w(1)],
+        );
+        check(
+            (Fmt::Lines, Naming::Numbered, on_gap),
+            &[w(3), Op::Idle, Op::Rotate(Rot::Truncate), w(1)],
+        );
     }
 }
 
@@ -666,8 +900,20 @@ fn truncation_then_regrow_before_the_next_read_loses_nothing() {
 /// numbers the live journal 3 instead of 2.
 #[test]
 fn rotating_an_empty_journal_into_a_compressed_file_keeps_the_numbering() {
-    check((Fmt::P4, Naming::Numbered, OnGap::Stop), &[Op::Rotate(Rot::RenameCompress(Comp::Gz)), w(1)]);
-    check((Fmt::P4, Naming::Numbered, OnGap::Report), &[w(1), Op::Idle, Op::Rotate(Rot::Rename), Op::Rotate(Rot::RenameCompress(Comp::Zst)), w(1)]);
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Stop),
+        &[Op::Rotate(Rot::RenameCompress(Comp::Gz)), w(1)],
+    );
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Report),
+        &[
+            w(1),
+            Op::Idle,
+            Op::Rotate(Rot::Rename),
+            Op::Rotate(Rot::RenameCompress(Comp::Zst)),
+            w(1),
+        ],
+    );
 }
 
 /// The other way round: the follower finished a copy (copytruncate) that
@@ -678,12 +924,24 @@ fn rotating_an_empty_journal_into_a_compressed_file_keeps_the_numbering() {
 #[test]
 fn an_empty_rotated_journal_with_an_old_mtime_keeps_the_numbering() {
     let mut h = Harness::new(Fmt::P4, Naming::Numbered, OnGap::Stop, Avoid::default());
-    for op in [w(1), Op::Read(1), Op::Rotate(Rot::CopyTruncate), Op::Idle, Op::Delete(0), Op::Rotate(Rot::Rename)] {
+    for op in [
+        w(1),
+        Op::Read(1),
+        Op::Rotate(Rot::CopyTruncate),
+        Op::Idle,
+        Op::Delete(0),
+        Op::Rotate(Rot::Rename),
+    ] {
         h.apply(&op).unwrap();
     }
     // An old timestamp: restored from a backup, or a coarse file system clock.
     let j2 = h.dir.join("journal.2");
-    std::fs::File::options().write(true).open(&j2).unwrap().set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_000_000)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&j2)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_000_000))
+        .unwrap();
     if let Err(msg) = h.finish() {
         panic!("{msg}");
     }
@@ -701,9 +959,40 @@ fn partial() -> Op {
 #[test]
 fn restart_after_deleting_a_finished_file_is_not_missing() {
     for on_gap in [OnGap::Stop, OnGap::Report] {
-        check((Fmt::P4, Naming::Numbered, on_gap), &[w(1), Op::Idle, Op::Rotate(Rot::Truncate), Op::Idle, Op::Crash]);
-        check((Fmt::P4, Naming::Numbered, on_gap), &[w(2), Op::Idle, Op::Rotate(Rot::Rename), partial(), Op::Idle, Op::Delete(0), Op::Crash]);
-        check((Fmt::Lines, Naming::Numbered, on_gap), &[w(1), Op::Idle, Op::Rotate(Rot::Rename), Op::Rotate(Rot::Rename), Op::Idle, Op::Delete(0), Op::Crash]);
+        check(
+            (Fmt::P4, Naming::Numbered, on_gap),
+            &[
+                w(1),
+                Op::Idle,
+                Op::Rotate(Rot::Truncate),
+                Op::Idle,
+                Op::Crash,
+            ],
+        );
+        check(
+            (Fmt::P4, Naming::Numbered, on_gap),
+            &[
+                w(2),
+                Op::Idle,
+                Op::Rotate(Rot::Rename),
+                partial(),
+                Op::Idle,
+                Op::Delete(0),
+                Op::Crash,
+            ],
+        );
+        check(
+            (Fmt::Lines, Naming::Numbered, on_gap),
+            &[
+                w(1),
+                Op::Idle,
+                Op::Rotate(Rot::Rename),
+                Op::Rotate(Rot::Rename),
+                Op::Idle,
+                Op::Delete(0),
+                Op::Crash,
+            ],
+        );
     }
 }
 
@@ -713,8 +1002,27 @@ fn restart_after_deleting_a_finished_file_is_not_missing() {
 /// `journal.2` is newer than the file we hold, so the writer has moved on.
 #[test]
 fn records_after_a_compressed_file_are_delivered_while_the_live_file_is_empty() {
-    check((Fmt::P4, Naming::Numbered, OnGap::Stop), &[w(1), Op::Rotate(Rot::RenameCompress(Comp::Gz)), w(1), Op::Rotate(Rot::Rename), Op::Idle]);
-    check((Fmt::Lines, Naming::Shift, OnGap::Report), &[w(1), Op::Rotate(Rot::Rename), Op::Compress(0, Comp::Xz), w(2), Op::Rotate(Rot::Rename), Op::Idle]);
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Stop),
+        &[
+            w(1),
+            Op::Rotate(Rot::RenameCompress(Comp::Gz)),
+            w(1),
+            Op::Rotate(Rot::Rename),
+            Op::Idle,
+        ],
+    );
+    check(
+        (Fmt::Lines, Naming::Shift, OnGap::Report),
+        &[
+            w(1),
+            Op::Rotate(Rot::Rename),
+            Op::Compress(0, Comp::Xz),
+            w(2),
+            Op::Rotate(Rot::Rename),
+            Op::Idle,
+        ],
+    );
 }
 
 /// Copytruncate before the follower read anything of the live file: the
@@ -723,6 +1031,71 @@ fn records_after_a_compressed_file_are_delivered_while_the_live_file_is_empty() 
 /// its position 0).
 #[test]
 fn copytruncate_before_anything_was_read_delivers_the_copy() {
-    check((Fmt::P4, Naming::Numbered, OnGap::Stop), &[w(1), Op::Rotate(Rot::CopyTruncate), Op::Idle]);
-    check((Fmt::Lines, Naming::Numbered, OnGap::Report), &[w(1), Op::Idle, Op::Rotate(Rot::Rename), w(2), Op::Rotate(Rot::CopyTruncate), Op::Idle]);
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Stop),
+        &[w(1), Op::Rotate(Rot::CopyTruncate), Op::Idle],
+    );
+    check(
+        (Fmt::Lines, Naming::Numbered, OnGap::Report),
+        &[
+            w(1),
+            Op::Idle,
+            Op::Rotate(Rot::Rename),
+            w(2),
+            Op::Rotate(Rot::CopyTruncate),
+            Op::Idle,
+        ],
+    );
+}
+
+/// A restart inside a deleted `journal.1` with `on_gap = "report"`: after the
+/// gap the follower must go on with `journal.2`, not jump to the live
+/// journal (silently skipping `journal.2` and numbering the live journal 2).
+#[test]
+fn after_a_gap_at_restart_the_next_rotated_journal_is_read() {
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Report),
+        &[
+            w(2),
+            Op::Read(1),
+            Op::Rotate(Rot::Rename),
+            w(1),
+            Op::Rotate(Rot::Rename),
+            Op::LoseRotated(0),
+        ],
+    );
+}
+
+/// The acknowledged cursor is at the end of `journal.2.gz`, which holds only
+/// the first byte of a record cut by the rotation. That byte also starts the
+/// live journal, so the content proof matches both files; a restart must
+/// resume in `journal.2.gz` (the cursor's journal number and path), not at
+/// offset 1 of the live journal (where no record ever ends).
+#[test]
+fn restart_at_the_end_of_a_tiny_compressed_journal_resumes_there() {
+    let cut = Op::PartialWrite(Vec::new(), 0);
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Stop),
+        &[
+            w(1),
+            Op::Rotate(Rot::Rename),
+            cut.clone(),
+            Op::Rotate(Rot::RenameCompress(Comp::Gz)),
+            Op::Idle,
+            w(1),
+            Op::Crash,
+        ],
+    );
+    check(
+        (Fmt::Lines, Naming::Numbered, OnGap::Report),
+        &[
+            w(1),
+            Op::Idle,
+            cut,
+            Op::Rotate(Rot::RenameCompress(Comp::Zst)),
+            Op::Idle,
+            w(1),
+            Op::Crash,
+        ],
+    );
 }
