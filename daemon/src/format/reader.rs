@@ -49,6 +49,9 @@ impl<R: Read> RecordReader<R> {
     }
 
     /// Finite stream: next record, finishing (incomplete tail) at EOF. Ok(None) at the end.
+    ///
+    /// Once it has seen the end of the stream it does not read again: for a
+    /// file that may still grow use [`next_available`](Self::next_available).
     pub fn next_record(&mut self) -> io::Result<Option<Record<'_>>> {
         loop {
             if let Some(n) = self.framer.next(&self.buf[self.start..self.end]) {
