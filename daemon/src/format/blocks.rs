@@ -105,6 +105,7 @@ impl BlockScanner {
 
     /// Bytes of the current buffer already scanned: the next scan starts
     /// there.
+    #[cfg(test)]
     pub fn scanned(&self) -> usize {
         self.pos - self.base
     }
