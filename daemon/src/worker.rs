@@ -179,7 +179,7 @@ impl Worker {
     /// Hands the batch to the listener.
     fn deliver(&mut self) -> Flow {
         let preset = self.batch.end.expect("non-empty batch");
-        let p4 = matches!(self.journal.format, Format::P4);
+        let p4 = matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
         // Fields first (they may own unquoted copies), then the slices, then the entries.
         let mut fields: Vec<Cow<'_, [u8]>> = Vec::new();
         let mut counts: Vec<(usize, usize)> = Vec::with_capacity(self.batch.entries.len());

@@ -242,7 +242,7 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
         Some((other, span)) => return ctx.at(span, format!("journal {name:?}: on_gap {other:?}: use \"stop\" or \"report\"")),
     };
     let batch_bytes = match &j.batch_bytes {
-        None => 4 << 20,
+        None => 1 << 20,
         Some(b) if *b.get_ref() >= 4096 && *b.get_ref() <= 1 << 30 => *b.get_ref() as usize,
         Some(b) => return ctx.at(b.span(), format!("journal {name:?}: batch_bytes {} must be between 4096 and 1 GiB", b.get_ref())),
     };

@@ -23,10 +23,10 @@ pub struct EntryJson<'a, 'e> {
 
 impl Serialize for EntryJson<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Fields<'a, 'e>(&'a Entry<'e>);
-        impl Serialize for Fields<'_, '_> {
+        struct Fields<'a>(&'a [std::borrow::Cow<'a, [u8]>]);
+        impl Serialize for Fields<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.fields().map(lossy))
+                s.collect_seq(self.0.iter().map(|f| lossy(f)))
             }
         }
         let e = self.entry;
@@ -38,8 +38,10 @@ impl Serialize for EntryJson<'_, '_> {
         m.serialize_entry("line", &e.line())?;
         m.serialize_entry("lines", &e.lines())?;
         if self.p4 {
-            m.serialize_entry("op", &lossy(e.op()))?;
-            m.serialize_entry("fields", &Fields(e))?;
+            // The listener asks the host for raw bytes only, and splits here.
+            let (op, fields) = logdaemon_sdk::p4::split(e.raw());
+            m.serialize_entry("op", &lossy(&op))?;
+            m.serialize_entry("fields", &Fields(&fields))?;
         }
         m.serialize_entry("raw", &lossy(e.raw()))?;
         if e.did_rotate() {

@@ -156,6 +156,9 @@ fn format_name(f: Format) -> &'static str {
 }
 
 impl Listener for FileListener {
+    /// Raw output needs no fields, and jsonl splits records itself.
+    const WANTS_FIELDS: bool = false;
+
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
         let name = ctx.listener.to_string();
         let fatal = |msg: String| Failure::fatal(format!("listener {name:?}: {msg}"));

@@ -203,6 +203,10 @@ pub struct Descriptor {
     pub no_data: Option<NoDataFn>,
     pub flush: Option<FlushFn>,
     pub gap: Option<GapFn>,
+    /// 1: the host splits p4 records into `op` and `fields` for this plugin;
+    /// 0: it leaves them empty (the plugin reads `raw`, and splits it itself
+    /// with `logdaemon_sdk::p4` if it needs to), which saves the host the work.
+    pub wants_fields: u32,
 }
 
 /// A descriptor that can live in a `static`.
@@ -226,6 +230,7 @@ pub struct Checked {
     pub no_data: NoDataFn,
     pub flush: FlushFn,
     pub gap: GapFn,
+    pub wants_fields: bool,
 }
 
 /// Why a descriptor was refused.
@@ -309,6 +314,7 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         no_data: d.no_data.ok_or(HandshakeError::MissingFunction("no_data"))?,
         flush: d.flush.ok_or(HandshakeError::MissingFunction("flush"))?,
         gap: d.gap.ok_or(HandshakeError::MissingFunction("gap"))?,
+        wants_fields: d.wants_fields != 0,
     })
 }
 
@@ -370,6 +376,7 @@ mod tests {
             no_data: Some(no_data),
             flush: Some(flush),
             gap: Some(gap),
+            wants_fields: 1,
         }
     }
 

@@ -190,6 +190,13 @@ impl OpenContext<'_> {
 /// - `gap` (only with `on_gap = "report"`): bytes that can no longer be
 ///   delivered, in stream order with the entries.
 pub trait Listener: Sized + Send + 'static {
+    /// Whether the host should split p4 records into [`Entry::op`] and
+    /// [`Entry::fields`] for this listener. A listener that only uses
+    /// [`Entry::raw`] sets this to `false` and saves the host that work
+    /// (it can still split a record itself with [`crate::p4::split`]);
+    /// its entries then have an empty op and no fields.
+    const WANTS_FIELDS: bool = true;
+
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure>;
 
     fn is_handled(&mut self, _entry: &Entry<'_>) -> bool {

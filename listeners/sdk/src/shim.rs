@@ -25,6 +25,7 @@ pub const fn descriptor<T: Listener>(name: &'static str, version: &'static str, 
         no_data: Some(no_data::<T>),
         flush: Some(flush::<T>),
         gap: Some(gap::<T>),
+        wants_fields: T::WANTS_FIELDS as u32,
     }
 }
 
