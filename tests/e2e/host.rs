@@ -247,6 +247,36 @@ fn a_listener_retrying_for_long_loses_nothing_and_holds_nobody_back() {
 }
 
 #[test]
+fn a_listener_retrying_across_a_rotation_catches_up_from_the_rotated_file() {
+    let (a, b, c) = (recs(0, 40), recs(40, 60), recs(60, 80));
+    let cfg = config("", &format!("{}{}", kit_listener("slow", "retry_max = \"300ms\"", "retry_until_file = \"flag\""), file_listener("copy")));
+    let f = fixture(&a, &cfg);
+    // The testkit first takes `a`, then retries while `b` is written and the journal rotates.
+    f.write("flag", "");
+    let (kit, copy, live) = (f.join("out/slow.jsonl"), f.join("out/copy.raw"), f.join("p4root/journal"));
+    let d = Daemon::start(&f);
+    wait_until(15, "the first entries", || entry_text(&kit) == a, || d.log());
+    fs::remove_file(f.join("flag")).unwrap();
+    append(&live, &b);
+    wait_until(15, "a retry", || events(&kit).iter().any(|e| kind(e) == "retry"), || d.log());
+    wait_until(15, "the copy of b", || fs::read_to_string(&copy).unwrap_or_default() == format!("{a}{b}"), || d.log());
+    // p4d-style rotation: the live journal becomes journal.1 (then compressed), a new one starts.
+    fs::rename(&live, f.join("p4root/journal.1")).unwrap();
+    f.write("p4root/journal", &c);
+    wait_until(15, "the copy of the new journal", || fs::read_to_string(&copy).unwrap_or_default() == format!("{a}{b}{c}"), || d.log());
+    let gz = Command::new("gzip").arg(f.join("p4root/journal.1")).status().unwrap();
+    assert!(gz.success());
+    f.write("flag", "");
+    wait_until(15, "the retrying listener to catch up across the rotation", || entry_text(&kit) == format!("{a}{b}{c}"), || d.log());
+    assert_no_repeats(&kit);
+    let seqs: Vec<u64> = entries(&kit).iter().map(|e| e["sequence"].as_u64().unwrap()).collect();
+    assert!(seqs[..60].iter().all(|&s| s == 1) && seqs[60..].iter().all(|&s| s == 2), "{seqs:?}");
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    assert_eq!(acked(&f, "slow"), Some((2, c.len() as u64)));
+}
+
+#[test]
 fn sigterm_during_a_long_backoff_stops_at_once_and_keeps_the_position() {
     let journal = recs(0, 30);
     let f = fixture(&journal, &config("", &kit_listener("slow", "retry_max = \"60s\"", "retry_until_file = \"flag\"")));
@@ -321,6 +351,13 @@ fn failure_disables_the_listener(trigger: &str, words: &[&str]) {
     assert_eq!(acked(&f, "kit"), Some((1, good.len() as u64)), "the disabled listener's cursor is kept\n{log}");
     assert_eq!(acked(&f, "copy"), Some((1, all.len() as u64)));
     assert_eq!(entry_text(&f.join("out/kit.jsonl")), good);
+    // Fixed and started again, it resumes at its kept cursor: nothing lost, nothing twice.
+    let cfg = fs::read_to_string(f.join("cfg.toml")).unwrap().replace(&format!("{trigger} = \"BOOM\""), "");
+    f.write("cfg.toml", cfg);
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), all);
+    assert_eq!(fs::read_to_string(&copy).unwrap(), all);
 }
 
 #[test]
