@@ -300,14 +300,15 @@ impl TailRing {
         self.start += over as u64;
         self.buf.extend(bytes);
     }
-    /// Tail hash of `offset` if the ring holds the window before it.
+    /// Tail hash of `offset`: over the [`TAIL_WINDOW`] bytes before it, or
+    /// as many of them as the ring still holds. `None` if it holds none.
     pub fn tail(&self, offset: u64) -> Option<(u64, Hash)> {
-        let len = offset.min(TAIL_WINDOW);
-        let from = offset - len;
         let end = self.start + self.buf.len() as u64;
-        if from < self.start || offset > end {
+        if offset > end || offset < self.start || (offset == self.start && offset > 0) {
             return None;
         }
+        let len = offset.min(TAIL_WINDOW).min(offset - self.start);
+        let from = offset - len;
         let mut h = Hasher::new();
         let (a, b) = self.buf.as_slices();
         let lo = (from - self.start) as usize;
@@ -339,6 +340,10 @@ mod tests {
         assert_eq!(len, TAIL_WINDOW);
         assert_eq!(h, Hash::of(&data[(off - TAIL_WINDOW) as usize..off as usize]));
         assert!(r.tail(5_000).is_none(), "window no longer held");
+        // Near the start of what is held: a shorter window.
+        let start = 20_000 - 8192;
+        let (len, h) = r.tail(start + 100).unwrap();
+        assert_eq!((len, h), (100, Hash::of(&data[start as usize..start as usize + 100])));
         let mut small = TailRing::new(8192, 0);
         small.feed(&data[..100]);
         assert_eq!(small.tail(60).unwrap(), (60, Hash::of(&data[..60])));

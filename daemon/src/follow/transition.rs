@@ -209,7 +209,19 @@ impl Follower {
             let meta = Meta { sequence: seg.sequence, offset: r.offset, len: r.bytes.len() as u64, line: r.line, lines: r.lines, flags, start: 0 };
             batch.push(meta, r.bytes);
         }
-        self.remember(&seg);
+        // The file now holds other bytes: prove positions in the old content
+        // from what we kept of it, not by reading the file again.
+        let mut info = seg.info();
+        if let Some(pf) = seg.reader.get_ref().plain() {
+            let mut ring = crate::identity::TailRing::new(crate::segment::VERIFY_LEN, pf.pos - pf.last().len() as u64);
+            ring.feed(pf.last());
+            info.tail = ring;
+        }
+        info.file = None;
+        self.recent.push(info);
+        if self.recent.len() > 4 {
+            self.recent.remove(0);
+        }
         self.next_sequence_hint = seg.sequence + 1;
         if self.try_open_live()? {
             self.seg.as_mut().expect("segment").did_rotate = true;
