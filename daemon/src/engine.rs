@@ -70,6 +70,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
 
     // Everything that can fail at start fails before any thread runs.
     let mut workers = Vec::new();
+    let mut pinned = false;
     for j in &cfg.journals {
         let j = Arc::new(j.clone());
         for l in &j.listeners {
@@ -79,7 +80,19 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             let follower = Follower::open(j.clone(), saved.as_ref(), Some(cfg.state_dir.clone()))?;
             let cursor = match saved {
                 Some(c) => c,
-                None => start_cursor(&follower),
+                None => {
+                    // Pin the start now: a restart before the first periodic
+                    // save must resume here, not at the start of whatever
+                    // file is live by then.
+                    let c = start_cursor(&follower);
+                    let js = checkpoint.journals.entry(j.name.clone()).or_insert_with(JournalState::default);
+                    js.listeners.insert(l.name.clone(), c.clone());
+                    if js.reader.line == 0 {
+                        js.reader = c.clone();
+                    }
+                    pinned = true;
+                    c
+                }
             };
             let lstate = listener_state_dir(&cfg.state_dir, &j.name, &l.name)?;
             let params = OpenParams {
@@ -101,6 +114,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             let w = Worker::new(j.clone(), l.clone(), instance, follower, cursor, clock.clone(), rx, stop.clone(), opts.once, Some(cfg.state_dir.clone()));
             workers.push((w, tx, j.path.parent().map(Path::to_path_buf).unwrap_or_default()));
         }
+    }
+
+    if pinned {
+        checkpoint.save(&cfg.state_dir)?;
     }
 
     let mut running = Vec::new();
