@@ -237,3 +237,22 @@ fn p4_rename_and_compress_while_stopped() {
     wait_output(&f, &mut d, &w.expected(), &format!("p4 renames compressed while stopped (files: {:?})", listing(&f, Kind::P4)));
     d.term();
 }
+
+#[test]
+fn sigkill_before_the_first_checkpoint_save_then_rename_resumes_at_the_start() {
+    // The periodic checkpoint save comes a second after start; a daemon
+    // killed sooner must still resume where it started, in the file that
+    // has been renamed since, not at the start of the new live file.
+    let (f, mut w) = setup(Kind::P4, "");
+    w.write(20);
+    let mut d = Daemon::start(&f);
+    w.write(30);
+    wait_output(&f, &mut d, &w.expected(), "before the kill");
+    d.kill();
+    w.write(30);
+    p4_rename(&f, &mut w, 1);
+    w.write(30);
+    let mut d = Daemon::start(&f);
+    wait_output(&f, &mut d, &w.expected(), "after a kill before the first checkpoint save and a rename");
+    d.term();
+}
