@@ -80,6 +80,9 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             let follower = Follower::open(j.clone(), saved.as_ref(), Some(cfg.state_dir.clone()))?;
             let cursor = match saved {
                 Some(c) => c,
+                // No file yet (the server has not created its journal):
+                // nothing to pin; a restart starts afresh just the same.
+                None if follower.position().is_none() => start_cursor(&follower),
                 None => {
                     // Pin the start now: a restart before the first periodic
                     // save must resume here, not at the start of whatever

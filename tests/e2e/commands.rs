@@ -226,6 +226,23 @@ fn a_corrupt_checkpoint_stops_run_naming_the_file_and_line_and_is_left_as_it_was
     assert_eq!(entry_text(&f.join("out/kit.jsonl")), recs(0, 10), "entries were delivered from a corrupt checkpoint");
 }
 
+#[test]
+fn run_before_the_journal_exists_waits_for_it_then_and_later() {
+    // The daemon may start before the server has written its first journal.
+    let f = Fixture::new();
+    fs::create_dir(f.join("p4root")).unwrap();
+    f.write("cfg.toml", config("", &kit_listener("kit", "", "")));
+    run_once(&f);
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), "");
+    let d = Daemon::start(&f);
+    f.write("p4root/journal", recs(0, 4));
+    let kit = f.join("out/kit.jsonl");
+    crate::host::wait_until(15, "the entries of the new journal", || entry_text(&kit) == recs(0, 4), || d.log());
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    assert_eq!(acked(&f, "kit"), Some((1, boundary(4))));
+}
+
 // ---------------------------------------------------------------- init
 
 fn init(f: &Fixture, env: &[(&str, &Path)], args: &[&str]) -> Output {
