@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use logdaemon_state::{Checkpoint, Cursor, JournalState, StateLock};
+use logdaemon_state::{Checkpoint, Cursor, JournalState, StateError, StateLock};
 
 use crate::config::Config;
 use crate::format::{Format, RecordReader};
@@ -70,7 +70,11 @@ fn describe(c: &Cursor) -> String {
 /// Sets a position and writes the checkpoint. Returns a summary line.
 pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<String, CheckpointCmdError> {
     let _lock = StateLock::acquire(state_dir).map_err(|e| CheckpointCmdError::Refused(format!("{e}; stop the daemon before setting its checkpoint")))?;
-    let mut cp = Checkpoint::load(state_dir)?.unwrap_or_default();
+    let mut cp = match Checkpoint::load(state_dir) {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e @ (StateError::Invalid { .. } | StateError::Corrupt { .. } | StateError::Empty { .. })) => return Err(damaged(state_dir, &e)),
+        Err(e) => return Err(e.into()),
+    };
     let jcfg = cfg.and_then(|c| c.journals.iter().find(|j| j.name == req.journal));
     if cfg.is_some() && jcfg.is_none() {
         return Err(CheckpointCmdError::Refused(format!("the config has no journal named {:?}", req.journal)));
@@ -139,6 +143,21 @@ pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<S
         req.journal,
         req.listener.as_ref().map(|l| format!(" listener {l}")).unwrap_or_default(),
         describe(&cursor)
+    ))
+}
+
+/// `set` changes one position of a readable checkpoint; a damaged one needs
+/// repairing or replacing first, and the way to replace it is spelt out.
+fn damaged(state_dir: &Path, e: &StateError) -> CheckpointCmdError {
+    let cp = state_dir.join(logdaemon_state::FILE_NAME);
+    let prev = state_dir.join(logdaemon_state::PREVIOUS_FILE_NAME);
+    CheckpointCmdError::Refused(format!(
+        "{e}\n`checkpoint set` changes positions in a readable checkpoint, and this one is damaged. \
+         Repair it or restore the previous save as said above; or, to start over, move both {} and {} \
+         out of the way and set the position of every journal with `logdaemon checkpoint set` (nothing \
+         is set here)",
+        cp.display(),
+        prev.display()
     ))
 }
 

@@ -224,6 +224,19 @@ fn a_corrupt_checkpoint_stops_run_naming_the_file_and_line_and_is_left_as_it_was
     refused(&out, &[&cp.display().to_string(), &format!("line {n}")]);
     assert_eq!(fs::read_to_string(&cp).unwrap(), bad, "the corrupt checkpoint was changed");
     assert_eq!(entry_text(&f.join("out/kit.jsonl")), recs(0, 10), "entries were delivered from a corrupt checkpoint");
+    // `checkpoint set` cannot change one position of it, and says how to start over.
+    let set = ["checkpoint", "set", "--config", "cfg.toml", "--journal", "p4", "--sequence", "1"];
+    let out = f.run(&[&set[..], &["--offset", &boundary(8).to_string()]].concat());
+    let prev = f.join("state/checkpoint.toml.prev");
+    refused(&out, &[&format!("line {n}"), "to start over", &format!("move both {} and {}", cp.display(), prev.display())]);
+    assert_eq!(fs::read_to_string(&cp).unwrap(), bad, "a refused set changed the checkpoint");
+    // Following that advice works.
+    fs::rename(&cp, f.join("damaged.toml")).unwrap();
+    let _ = fs::rename(&prev, f.join("damaged.prev"));
+    let out = f.run(&[&set[..], &["--offset", &boundary(8).to_string()]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    run_once(&f);
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), format!("{}{}", recs(0, 10), recs(8, 10)));
 }
 
 #[test]
