@@ -202,11 +202,14 @@ fn checkpoint_set_for_a_file_not_at_hand_needs_force() {
 }
 
 #[test]
-fn checkpoint_set_while_the_daemon_runs_is_refused() {
+fn checkpoint_set_and_a_second_run_while_the_daemon_runs_are_refused() {
     let (f, _) = delivered();
     let d = Daemon::start(&f);
     let out = f.run(&["checkpoint", "set", "--config", "cfg.toml", "--journal", "p4", "--sequence", "1", "--offset", "0"]);
     refused(&out, &["state directory", "in use by another logdaemon", "stop the daemon"]);
+    // Nor does a second daemon start on the same state.
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    refused(&out, &["in use by another logdaemon", &format!("pid {}", d.pid()), "stop that daemon first"]);
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
     assert_eq!(acked(&f, "kit"), Some((1, boundary(10))), "the refused set moved the checkpoint");
