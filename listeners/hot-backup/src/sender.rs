@@ -2,14 +2,17 @@
 //! batch while the previous one crosses the network: catch-up is then
 //! limited by the SSH channel, not by the sum of both.
 //!
-//! Batches are shipped strictly in order. At most [`MAX_IN_FLIGHT`] are
-//! queued (memory stays bounded and the host is slowed down instead). A
+//! Batches are shipped strictly in order; the thread sends the next batch
+//! before the answer to the previous one is read (up to
+//! [`crate::standby::PIPELINE`] requests), so the channel does not idle
+//! while the standby fsyncs. At most [`MAX_IN_FLIGHT`] batches are queued (memory stays bounded and the host is slowed down instead). A
 //! batch counts as done only when the standby confirmed it (appended,
 //! fsynced, applied); the listener acknowledges nothing beyond the oldest
 //! batch not yet done. After a failure the thread skips every queued batch
 //! until the listener has taken note (`Reset`): the host redelivers them.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::collections::VecDeque;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 
 use logdaemon_sdk::Position;
@@ -19,7 +22,7 @@ use crate::hold::Taken;
 use crate::standby::Standby;
 
 /// Batches queued or being shipped at most.
-pub const MAX_IN_FLIGHT: usize = 2;
+pub const MAX_IN_FLIGHT: usize = 3;
 
 enum Msg {
     Ship(Taken),
@@ -45,7 +48,7 @@ pub struct Sender {
     rx: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
     /// Start positions of the batches not yet reported, oldest first.
-    in_flight: std::collections::VecDeque<Position>,
+    in_flight: VecDeque<Position>,
 }
 
 impl Sender {
@@ -54,40 +57,7 @@ impl Sender {
         let (done, rx) = sync_channel::<Done>(2 * MAX_IN_FLIGHT + 4);
         let thread = std::thread::Builder::new()
             .name("hot-backup".into())
-            .spawn(move || {
-                let mut failed = false;
-                for msg in jobs {
-                    let report = match msg {
-                        Msg::Ship(_) if failed => Done::Skipped,
-                        Msg::Ship(batch) => {
-                            let mut report = Done::Shipped;
-                            for i in 0..batch.runs.len() {
-                                let run = batch.run(i);
-                                if let Err(error) = standby.ship(&run) {
-                                    standby.reset();
-                                    failed = true;
-                                    report = Done::Failed { error, at: run.start };
-                                    break;
-                                }
-                            }
-                            report
-                        }
-                        Msg::Keepalive => {
-                            if !failed {
-                                standby.keepalive();
-                            }
-                            continue;
-                        }
-                        Msg::Reset => {
-                            failed = false;
-                            Done::ResetDone
-                        }
-                    };
-                    if done.send(report).is_err() {
-                        return;
-                    }
-                }
-            })
+            .spawn(move || run_thread(&mut standby, jobs, done))
             .expect("spawn the hot-backup sender thread");
         Sender { tx: Some(tx), rx, thread: Some(thread), in_flight: Default::default() }
     }
@@ -174,6 +144,106 @@ impl Sender {
             }
             if self.in_flight.is_empty() && !block {
                 return Ok(());
+            }
+        }
+    }
+}
+
+/// The thread: sends the runs of each batch as they come, reads answers
+/// while nothing new is queued, and reports batches in order.
+fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>) {
+    let mut failed = false;
+    let mut next_tag: u64 = 0;
+    // Batches not yet reported: their tag and how many runs are unconfirmed.
+    let mut open: VecDeque<(u64, usize)> = VecDeque::new();
+    let mut closing = false;
+    loop {
+        let msg = if standby.has_pending() && !closing {
+            match jobs.try_recv() {
+                Ok(m) => Some(m),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => {
+                    closing = true;
+                    None
+                }
+            }
+        } else if closing {
+            if !standby.has_pending() {
+                return;
+            }
+            None
+        } else {
+            match jobs.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            }
+        };
+        let mut confirmed = Vec::new();
+        let outcome: std::result::Result<(), (Error, Position)> = match msg {
+            None => {
+                let at = standby.oldest_pending().unwrap_or_default();
+                match standby.settle_one() {
+                    Ok(t) => {
+                        confirmed.extend(t);
+                        Ok(())
+                    }
+                    Err(e) => Err((e, at)),
+                }
+            }
+            Some(Msg::Ship(_)) if failed => {
+                if done.send(Done::Skipped).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Some(Msg::Ship(batch)) => {
+                next_tag += 1;
+                open.push_back((next_tag, batch.runs.len()));
+                let mut r = Ok(());
+                for i in 0..batch.runs.len() {
+                    let run = batch.run(i);
+                    let at = standby.oldest_pending().unwrap_or(run.start);
+                    match standby.ship(&run, next_tag) {
+                        Ok(tags) => confirmed.extend(tags),
+                        Err(e) => {
+                            r = Err((e, at));
+                            break;
+                        }
+                    }
+                }
+                r
+            }
+            Some(Msg::Keepalive) => {
+                if !failed && !standby.has_pending() {
+                    standby.keepalive();
+                }
+                continue;
+            }
+            Some(Msg::Reset) => {
+                failed = false;
+                if done.send(Done::ResetDone).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        for t in confirmed {
+            if let Some(job) = open.iter_mut().find(|j| j.0 == t) {
+                job.1 -= 1;
+            }
+            while open.front().is_some_and(|j| j.1 == 0) {
+                open.pop_front();
+                if done.send(Done::Shipped).is_err() {
+                    return;
+                }
+            }
+        }
+        if let Err((error, at)) = outcome {
+            standby.reset();
+            failed = true;
+            open.clear();
+            if done.send(Done::Failed { error, at }).is_err() {
+                return;
             }
         }
     }

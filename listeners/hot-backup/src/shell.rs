@@ -12,6 +12,9 @@ pub const MARKER: &str = ".logdaemon-standby";
 /// The marker holding how far `apply` got: `SEQUENCE OFFSET`.
 pub const APPLIED: &str = ".logdaemon-applied";
 
+/// The output of the last `apply` run (kept out of the answer stream).
+pub const APPLY_LOG: &str = ".logdaemon-apply.log";
+
 /// Exit statuses the batch script uses to say what went wrong.
 pub mod status {
     /// `remote_dir` does not exist or cannot be entered.
@@ -61,15 +64,16 @@ impl Script {
 /// For each request it runs `pre`; if that succeeded it appends exactly the
 /// data bytes to the target with `head -c` (which reads no further), else
 /// it reads them into `/dev/null`; then `post`; then it prints a newline,
-/// the connection's token and the status. If writing the data failed the
-/// loop ends after reporting, so unread data is never read as a request.
+/// the connection's token and the status. After a failure the loop ends:
+/// requests sent behind the failed one (pipelined) were planned on its
+/// success and must not run, and unread data is never read as a request.
 pub const SHELL_LOOP: &str = "while IFS=' ' read -r a b c d; do \
 p=$(head -c \"$a\"); q=$(head -c \"$b\"); f=$(head -c \"$c\"); h=0; \
 ( eval \"$p\" ) </dev/null 2>&1; st=$?; \
 if [ \"$st\" -ne 0 ]; then head -c \"$d\" >/dev/null; elif [ \"$d\" -gt 0 ]; then head -c \"$d\" >> \"$f\"; h=$?; fi; \
 if [ \"$st\" -eq 0 ] && [ -n \"$q\" ]; then ( eval \"$q\" ) </dev/null 2>&1; st=$?; fi; \
 [ \"$h\" -eq 0 ] || [ \"$st\" -ne 0 ] || st=71; \
-printf '\\n%s %s\\n' 'TOKEN' \"$st\"; [ \"$h\" -eq 0 ] || exit 1; done";
+printf '\\n%s %s\\n' 'TOKEN' \"$st\"; [ \"$st\" -eq 0 ] || exit 1; done";
 
 /// Quotes one word for a POSIX shell.
 pub fn quote(word: &str) -> String {
@@ -197,7 +201,7 @@ impl Batch {
                 let f = quote(&format!("./{}", p.file));
                 let head = p.len.map(|n| format!(" | head -c {n}")).unwrap_or_default();
                 let run = format!(
-                    "tail -c +{} {f}{head} | {cmd} >&2 || {{ st=$?; echo \"apply of {} from offset {} exited with status $st\" >&2; exit {}; }}",
+                    "tail -c +{} {f}{head} | {cmd} > ./{APPLY_LOG} 2>&1 || {{ st=$?; echo \"apply of {} from offset {} exited with status $st; the end of its output ({APPLY_LOG}):\" >&2; tail -c 4000 ./{APPLY_LOG} >&2; exit {}; }}",
                     p.from + 1,
                     p.file,
                     p.from,
@@ -291,11 +295,14 @@ mod tests {
         let echo = Script::only("printf hi".into());
         let to_file = Script { pre: String::new(), post: "echo posted".into(), target: dir.path().join("f").display().to_string() };
         let to_nowhere = Script { pre: String::new(), post: String::new(), target: "/nonexistent/dir/f".into() };
-        let answers = run_loop(&[(&refused, evil.as_bytes()), (&echo, b""), (&to_file, evil.as_bytes()), (&to_nowhere, evil.as_bytes()), (&echo, b"")]);
-        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [3, 0, 0, status::IO], "{answers:?}");
-        assert_eq!(answers[1].1, "hi");
-        assert_eq!(answers[2].1, "posted\n");
+        let answers = run_loop(&[(&echo, b""), (&to_file, evil.as_bytes()), (&to_nowhere, evil.as_bytes()), (&echo, b"")]);
+        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, status::IO], "{answers:?}");
+        assert_eq!(answers[0].1, "hi");
+        assert_eq!(answers[1].1, "posted\n");
         assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), evil.as_bytes());
+        // A failed request ends the loop: what was sent behind it never runs.
+        let answers = run_loop(&[(&refused, evil.as_bytes()), (&echo, b"")]);
+        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [3], "{answers:?}");
         assert!(!canary.exists(), "data was executed");
     }
 

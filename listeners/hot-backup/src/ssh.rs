@@ -33,12 +33,15 @@ pub struct Conn {
     io_timeout: Duration,
     what: String,
     shell: Option<Shell>,
+    pending: usize,
 }
 
 /// The remote shell loop's channel and the token that ends each answer.
 struct Shell {
     ch: ssh2::Channel,
     token: String,
+    /// Bytes read past the last answer (the start of the next one).
+    leftover: Vec<u8>,
 }
 
 /// What a finished remote command said.
@@ -116,7 +119,7 @@ impl Conn {
         if !cfg.keepalive.is_zero() {
             sess.set_keepalive(true, cfg.keepalive.as_secs().clamp(2, u64::from(u32::MAX)) as u32);
         }
-        Ok(Conn { sess, io_timeout: cfg.io_timeout, what, shell: None })
+        Ok(Conn { sess, io_timeout: cfg.io_timeout, what, shell: None, pending: 0 })
     }
 
     /// The negotiated cipher (client to server), for logs and benchmarks.
@@ -130,14 +133,15 @@ impl Conn {
     }
 
     /// Runs `script` on the standby with stderr merged into stdout; `feed`
-    /// writes exactly the bytes the script reads from stdin (`head -c N`).
-    /// Waiting for the script to finish may take up to `timeout`. With
-    /// `keep_all` the whole output is returned, else only its last 64 KiB.
+    /// writes exactly `data_len` bytes, which the remote loop appends to
+    /// the script's target. Waiting for the answer may take up to `timeout`.
+    /// With `keep_all` the whole output is returned, else its last 64 KiB.
+    /// Every earlier [`Conn::submit`] must have been answered.
     ///
     /// All scripts of a connection run one after the other in one remote
-    /// shell started on the first call: one exec channel
-    /// per connection, not per batch, so a batch costs one round trip and no
-    /// login-shell start-up (see [`shell::SHELL_LOOP`]).
+    /// shell started on the first call: one exec channel per connection,
+    /// not per batch, so a batch costs one round trip and no login-shell
+    /// start-up (see [`shell::SHELL_LOOP`]).
     pub fn run(
         &mut self,
         script: &Script,
@@ -146,6 +150,19 @@ impl Conn {
         timeout: Duration,
         keep_all: bool,
     ) -> Result<Output> {
+        debug_assert_eq!(self.pending, 0, "run() with answers pending");
+        self.submit(script, data_len, feed)?;
+        self.answer(timeout, keep_all)
+    }
+
+    /// Number of submitted requests not yet answered.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Sends a request without waiting for its answer (answers come back
+    /// in order through [`Conn::answer`]).
+    pub fn submit(&mut self, script: &Script, data_len: u64, feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()> {
         let what = self.what.clone();
         let ctx = || format!("remote shell on {what}");
         if self.shell.is_none() {
@@ -153,7 +170,7 @@ impl Conn {
             ch.handle_extended_data(ExtendedData::Merge).map_err(|e| net(&ctx(), e))?;
             let token = format!("@@logdaemon-done-{:016x}", xxhash_rust::xxh3::xxh3_64(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes()));
             ch.exec(&shell::SHELL_LOOP.replace("TOKEN", &token)).map_err(|e| net(&ctx(), e))?;
-            self.shell = Some(Shell { ch, token });
+            self.shell = Some(Shell { ch, token, leftover: Vec::new() });
         }
         let shell = self.shell.as_mut().expect("shell open");
         let written = {
@@ -161,7 +178,6 @@ impl Conn {
             w.write_all(&script.frame(data_len)).map_err(|e| net(&ctx(), e))?;
             w.written = 0;
             feed(&mut w)?;
-            w.flush().map_err(|e| net(&ctx(), e))?;
             w.written
         };
         if written != data_len {
@@ -170,13 +186,40 @@ impl Conn {
             self.shell = None;
             return Err(transient(format!("{}: {written} bytes of data sent, {data_len} announced", ctx())));
         }
-        let shell = self.shell.as_mut().expect("shell open");
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// Reads the answer to the oldest unanswered request.
+    pub fn answer(&mut self, timeout: Duration, keep_all: bool) -> Result<Output> {
+        let what = self.what.clone();
+        let ctx = || format!("remote shell on {what}");
+        let Some(shell) = self.shell.as_mut() else {
+            return Err(transient(format!("{}: no request to answer", ctx())));
+        };
         self.sess.set_timeout(ms(timeout));
         let marker = format!("\n{} ", shell.token).into_bytes();
         let r = (|| {
-            let mut out = Vec::new();
+            let mut out = std::mem::take(&mut shell.leftover);
             let mut buf = vec![0u8; 256 * 1024];
+            let mut from = 0;
             loop {
+                if let Some(at) = find(&out[from..], &marker).map(|i| i + from) {
+                    let rest = &out[at + marker.len()..];
+                    if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                        let status = std::str::from_utf8(&rest[..nl])
+                            .ok()
+                            .and_then(|s| s.trim().parse::<i32>().ok())
+                            .ok_or_else(|| transient(format!("{}: garbled status line", ctx())))?;
+                        shell.leftover = rest[nl + 1..].to_vec();
+                        out.truncate(at);
+                        return Ok(Output { status, out });
+                    }
+                }
+                if !keep_all && out.len() > 2 * KEEP_OUTPUT {
+                    out.drain(..out.len() - KEEP_OUTPUT);
+                }
+                from = out.len().saturating_sub(marker.len() + 24);
                 let n = shell.ch.read(&mut buf).map_err(|e| net(&ctx(), e))?;
                 if n == 0 {
                     return Err(transient(format!(
@@ -185,25 +228,16 @@ impl Conn {
                         String::from_utf8_lossy(&out[out.len().saturating_sub(2000)..]).trim()
                     )));
                 }
-                let from = out.len().saturating_sub(marker.len() + 16);
                 out.extend_from_slice(&buf[..n]);
-                if let Some(at) = find(&out[from..], &marker).map(|i| i + from) {
-                    let rest = &out[at + marker.len()..];
-                    if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-                        let status = std::str::from_utf8(&rest[..nl])
-                            .ok()
-                            .and_then(|s| s.trim().parse::<i32>().ok())
-                            .ok_or_else(|| transient(format!("{}: garbled status line", ctx())))?;
-                        out.truncate(at);
-                        return Ok(Output { status, out });
-                    }
-                }
-                if !keep_all && out.len() > 2 * KEEP_OUTPUT {
-                    out.drain(..out.len() - KEEP_OUTPUT);
-                }
             }
         })();
         self.sess.set_timeout(ms(self.io_timeout));
+        if r.is_ok() {
+            self.pending -= 1;
+        } else {
+            // The stream is out of step: the connection is done for.
+            self.shell = None;
+        }
         r
     }
 
@@ -239,8 +273,10 @@ impl Write for ChunkWriter<'_> {
         self.written += n as u64;
         Ok(n)
     }
+    /// Writes are sent as they are made. (`Channel::flush` would discard
+    /// *received* data, answers included: never call it.)
     fn flush(&mut self) -> std::io::Result<()> {
-        self.ch.flush()
+        Ok(())
     }
 }
 

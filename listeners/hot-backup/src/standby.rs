@@ -20,10 +20,11 @@
 //! the standby's file, and moves the standby's applied marker; a batch that
 //! was appended but not applied is applied by the next script.
 
+use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use logdaemon_sdk::Logger;
+use logdaemon_sdk::{Logger, Position};
 
 use crate::config::Config;
 use crate::error::{fatal, transient, Error, Result};
@@ -57,6 +58,30 @@ pub struct Standby {
     target: String,
     link: Option<Link>,
     tail: Option<Tail>,
+    /// Requests sent and not yet answered, oldest first.
+    pending: VecDeque<Pending>,
+    next_id: u64,
+    /// Tags of requests answered while sending others, for [`Standby::ship`].
+    settled: Vec<u64>,
+}
+
+/// How many requests may be on their way before the oldest answer is read.
+pub const PIPELINE: usize = 2;
+
+/// A run sent to the standby whose answer is still to be read.
+struct Pending {
+    id: u64,
+    tag: u64,
+    /// Whether a request was sent (a run the standby already had is only compared).
+    request: bool,
+    start: Position,
+    seq: u64,
+    end: u64,
+    /// The standby's last bytes after this run, for the record (`None`
+    /// until known).
+    tail: Option<Vec<u8>>,
+    appended: u64,
+    sent_at: std::time::Instant,
 }
 
 impl Standby {
@@ -68,13 +93,76 @@ impl Standby {
             .to_string();
         let target = format!("{}@{}:{}:{}", cfg.user, cfg.host, cfg.port, cfg.remote_dir);
         let layout = Layout { dir: cfg.remote_dir.clone(), live };
-        Ok(Standby { cfg, log, layout, journal_path, record_path: record::path(state_dir), target, link: None, tail: None })
+        Ok(Standby {
+            cfg,
+            log,
+            layout,
+            journal_path,
+            record_path: record::path(state_dir),
+            target,
+            link: None,
+            tail: None,
+            pending: VecDeque::new(),
+            next_id: 0,
+            settled: Vec::new(),
+        })
     }
 
     /// Drops the connection and everything believed about the standby.
     pub fn reset(&mut self) {
         self.link = None;
         self.tail = None;
+        self.pending.clear();
+        self.settled.clear();
+    }
+
+    /// Whether answers are outstanding.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Start of the oldest run sent but not confirmed.
+    pub fn oldest_pending(&self) -> Option<Position> {
+        self.pending.front().map(|p| p.start)
+    }
+
+    /// Reads the oldest answer and records what it confirmed; returns its tag.
+    pub fn settle_one(&mut self) -> Result<Option<u64>> {
+        let Some(mut link) = self.link.take() else { return Ok(None) };
+        let r = self.settle_on(&mut link);
+        if r.is_ok() {
+            self.link = Some(link);
+        }
+        r
+    }
+
+    fn settle_on(&mut self, link: &mut Link) -> Result<Option<u64>> {
+        let Some(p) = self.pending.pop_front() else { return Ok(None) };
+        if p.request {
+            let out = link.conn.answer(self.cfg.command_timeout, false)?;
+            self.check_status(&out)?;
+            self.log.debug(&format!(
+                "standby has sequence {} up to offset {}: appended {} bytes, confirmed after {} ms",
+                p.seq,
+                p.end,
+                p.appended,
+                p.sent_at.elapsed().as_millis()
+            ));
+        }
+        if let Some(tail) = &p.tail {
+            record::store(&self.record_path, &Record::new(&self.target, p.seq, p.end, tail))?;
+        }
+        Ok(Some(p.tag))
+    }
+
+    /// Reads every outstanding answer (before a read that must see them).
+    fn settle_all(&mut self, link: &mut Link) -> Result<()> {
+        while !self.pending.is_empty() {
+            if let Some(tag) = self.settle_on(link)? {
+                self.settled.push(tag);
+            }
+        }
+        Ok(())
     }
 
     pub fn is_connected(&self) -> bool {
@@ -214,16 +302,24 @@ impl Standby {
 
     /// Makes the standby hold `run` (which ends on a safe boundary) and
     /// applies up to its end.
-    pub fn ship(&mut self, run: &Run<'_>) -> Result<()> {
+    /// Sends `run` (tagged `tag`) without waiting for its answer when
+    /// fewer than [`PIPELINE`] are outstanding. Returns the tags of the runs
+    /// confirmed meanwhile, oldest first.
+    pub fn ship(&mut self, run: &Run<'_>, tag: u64) -> Result<Vec<u64>> {
         self.connect()?;
         let mut link = self.link.take().expect("connected");
         // On failure the connection is dropped with everything believed about the standby.
-        self.ship_on(&mut link, run)?;
+        self.ship_on(&mut link, run, tag)?;
+        while self.pending.len() > PIPELINE {
+            if let Some(t) = self.settle_on(&mut link)? {
+                self.settled.push(t);
+            }
+        }
         self.link = Some(link);
-        Ok(())
+        Ok(std::mem::take(&mut self.settled))
     }
 
-    fn ship_on(&mut self, link: &mut Link, run: &Run<'_>) -> Result<()> {
+    fn ship_on(&mut self, link: &mut Link, run: &Run<'_>, tag: u64) -> Result<()> {
         let seq = run.sequence;
         let end = run.end();
         let mut batch = Batch { fsync: self.cfg.fsync, ..Default::default() };
@@ -249,7 +345,7 @@ impl Standby {
         let mut at = run.offset;
         if at < size {
             let n = end.min(size) - at;
-            let theirs = read(&mut link.conn, &self.layout, &file, at, n)?;
+            let theirs = self.read_remote(link, &file, at, n)?;
             let ours = &run.bytes[..n as usize];
             if let Some(i) = first_difference(&theirs, ours) {
                 return Err(fatal(format!(
@@ -296,7 +392,8 @@ impl Standby {
         if let Some((old, new)) = batch.rotate {
             self.log.info(&format!("rotating the standby: live sequence {old:?} -> {new}"));
         }
-        if batch.rotate.is_some() || batch.append.is_some() || !batch.apply.is_empty() {
+        let request = batch.rotate.is_some() || batch.append.is_some() || !batch.apply.is_empty();
+        if request {
             let script = batch.script(&self.layout, self.cfg.apply.as_deref());
             let journal_path = self.journal_path.clone();
             let mut feed = |w: &mut dyn Write| -> Result<()> {
@@ -305,13 +402,7 @@ impl Standby {
                 }
                 w.write_all(data).map_err(|e| transient(format!("sending to the standby: {e}")))
             };
-            let t0 = std::time::Instant::now();
-            let out = link.conn.run(&script, append_len, &mut feed, self.cfg.command_timeout, false)?;
-            self.check_status(&out)?;
-            self.log.debug(&format!(
-                "standby has sequence {seq} up to offset {end}: appended {append_len} bytes in {} ms",
-                t0.elapsed().as_millis()
-            ));
+            link.conn.submit(&script, append_len, &mut feed)?;
         }
 
         // The standby now holds `run`: remember it.
@@ -327,10 +418,26 @@ impl Standby {
         if self.cfg.apply.is_some() {
             link.view.applied = Some((seq, end)).max(link.view.applied);
         }
+        // Taken as confirmed for planning the next run; the record is
+        // written when the answer arrives.
+        self.next_id += 1;
+        let id = self.next_id;
+        self.pending.push_back(Pending { id, tag, request, start: run.start, seq, end, tail: None, appended: append_len, sent_at: std::time::Instant::now() });
+        // The standby's last bytes after this run; a read this needs first
+        // collects every answer, this run's included.
         self.update_tail(link, &file, run)?;
-        let tail = self.tail.as_ref().expect("tail set");
-        record::store(&self.record_path, &Record::new(&self.target, seq, end, &tail.bytes))?;
+        let tail = self.tail.as_ref().expect("tail set").bytes.clone();
+        match self.pending.back_mut() {
+            Some(p) if p.id == id => p.tail = Some(tail),
+            _ => record::store(&self.record_path, &Record::new(&self.target, seq, end, &tail))?,
+        }
         Ok(())
+    }
+
+    /// Reads from the standby once every outstanding answer is in.
+    fn read_remote(&mut self, link: &mut Link, file: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.settle_all(link)?;
+        read(&mut link.conn, &self.layout, file, offset, len)
     }
 
     fn update_tail(&mut self, link: &mut Link, file: &str, run: &Run<'_>) -> Result<()> {
@@ -350,7 +457,7 @@ impl Standby {
             _ if run.offset == 0 || run.bytes.len() >= TAIL => keep(run.bytes.to_vec()),
             _ => {
                 let from = end.saturating_sub(TAIL as u64);
-                let mut v = read(&mut link.conn, &self.layout, file, from, run.offset - from)?;
+                let mut v = self.read_remote(link, file, from, run.offset - from)?;
                 v.extend_from_slice(run.bytes);
                 keep(v)
             }
@@ -361,16 +468,14 @@ impl Standby {
 
     /// Proves the local journal is the file the standby's `file` mirrors and
     /// returns the range `[size, run.offset)` to send from it.
-    fn local_fill(&self, link: &mut Link, file: &str, seq: u64, size: u64, run: &Run<'_>) -> Result<Fill> {
+    fn local_fill(&mut self, link: &mut Link, file: &str, seq: u64, size: u64, run: &Run<'_>) -> Result<Fill> {
+        let (dir, journal, recovery) = (self.layout.dir.clone(), self.journal_path.display().to_string(), self.recovery(file));
         let behind = |why: String| {
             fatal(format!(
-                "the standby's {}/{file} ends at offset {size} but the journal (sequence {seq}) continues at offset {}, and the missing bytes cannot be taken from {}: {why}. \
-                 Recovery: copy the journal's bytes from offset {size} to {} onto the standby by hand, or {}",
-                self.layout.dir,
+                "the standby's {dir}/{file} ends at offset {size} but the journal (sequence {seq}) continues at offset {}, and the missing bytes cannot be taken from {journal}: {why}. \
+                 Recovery: copy the journal's bytes from offset {size} to {} onto the standby by hand, or {recovery}",
                 run.offset,
-                self.journal_path.display(),
                 run.offset,
-                self.recovery(file)
             ))
         };
         let mut f = std::fs::File::open(&self.journal_path).map_err(|e| behind(e.to_string()))?;
@@ -381,7 +486,7 @@ impl Standby {
         }
         if size > 0 {
             let k = size.min(TAIL as u64);
-            let theirs = read(&mut link.conn, &self.layout, file, size - k, k)?;
+            let theirs = self.read_remote(link, file, size - k, k)?;
             let mine = read_local(&mut f, size - k, k as usize).map_err(|e| behind(e.to_string()))?;
             if theirs != mine {
                 return Err(behind(format!("the standby's last bytes before offset {size} differ from the journal's")));
