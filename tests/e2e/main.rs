@@ -7,5 +7,11 @@
 //! command builds them first (`cargo build --workspace`).
 
 mod fixture;
+
+mod commands;
+mod dump;
 mod email;
+mod host;
 mod listeners;
+mod rotation;
+mod writer;
