@@ -51,7 +51,7 @@ pub fn split(raw: &[u8]) -> (Cow<'_, [u8]>, Vec<Cow<'_, [u8]>>) {
 }
 
 fn memchr_space(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b' ')
+    memchr::memchr(b' ', s)
 }
 
 /// Parses a string whose opening `@` is just before `start`; returns the
@@ -61,7 +61,7 @@ fn quoted(s: &[u8], start: usize) -> (Cow<'_, [u8]>, usize) {
     let mut seg = start;
     let mut i = start;
     loop {
-        match s[i..].iter().position(|&b| b == b'@') {
+        match memchr::memchr(b'@', &s[i..]) {
             None => {
                 // Unterminated: the rest is the value.
                 return (append(owned, &s[seg..], s, start, s.len()), s.len());
