@@ -32,6 +32,10 @@ impl Default for LineFramer {
 }
 
 impl Framer for LineFramer {
+    fn one_line_records(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn next(&mut self, buf: &[u8]) -> Option<usize> {
         self.scan.next(buf)

@@ -76,6 +76,12 @@ pub trait Framer: Send {
         let _ = n;
         self.reset();
     }
+
+    /// True if every record this framer returns is one physical line (its
+    /// only newline, if any, is its last byte), so line numbers need no count.
+    fn one_line_records(&self) -> bool {
+        false
+    }
 }
 
 /// One record as read from a stream.
