@@ -96,6 +96,9 @@ impl Testkit {
 }
 
 impl Listener for Testkit {
+    /// Only `raw` is recorded: the host need not split p4 records.
+    const WANTS_FIELDS: bool = false;
+
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
         let cfg = Config::from_context(ctx)?;
         let out = match (cfg.mode, &cfg.path) {
