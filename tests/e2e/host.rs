@@ -574,7 +574,9 @@ fn stop_by_signal(sig: &str) {
     assert_eq!(acked(&f, "kit"), Some((1, got.len() as u64)), "{log}");
     let journal = fs::read_to_string(&live).unwrap();
     assert!(journal.starts_with(&got), "the testkit got something that is not a prefix of the journal");
-    assert!(acked(&f, "copy").is_some());
+    let copied = fs::read_to_string(f.join("out/copy.raw")).unwrap();
+    assert_eq!(acked(&f, "copy"), Some((1, copied.len() as u64)), "{log}");
+    assert!(journal.starts_with(&copied));
     // A restart delivers the rest, nothing twice.
     let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
     assert!(out.status.success(), "{}", stderr(&out));
