@@ -1,6 +1,6 @@
 //! The operator's commands through the real binary: `check` and `run`
 //! refusing plugin files of another ABI, without the entry symbol, missing,
-//! or writable by others; `checkpoint show`; `checkpoint set` (accepted on a
+//! or that others could replace (the file, its directory or one above); `checkpoint show`; `checkpoint set` (accepted on a
 //! record boundary, refused in the middle of a record, for a file not at hand
 //! without `--force`, and while the daemon runs); `init` from the
 //! environment and from flags; a corrupt checkpoint left as it was; and the
@@ -122,6 +122,23 @@ fn a_plugin_in_a_group_writable_directory_is_refused() {
     let dir = so.parent().unwrap();
     fs::set_permissions(dir, fs::Permissions::from_mode(0o775)).unwrap();
     plugin_refused(&f, &[&so.display().to_string(), &format!("directory {} is writable by group", dir.display()), &format!("chmod go-w {}", dir.display())]);
+}
+
+#[test]
+fn a_plugin_below_a_group_writable_directory_is_refused() {
+    // Whoever can write the parent can swap the plugin's directory for another.
+    let (f, so) = plugin_fixture(&test_plugin("testkit"), "libkit.so");
+    let sub = f.join("plugins/v1");
+    fs::create_dir(&sub).unwrap();
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::rename(&so, sub.join("libkit.so")).unwrap();
+    f.write("cfg.toml", fs::read_to_string(f.join("cfg.toml")).unwrap().replace("plugins/libkit.so", "plugins/v1/libkit.so"));
+    let top = f.join("plugins");
+    fs::set_permissions(&top, fs::Permissions::from_mode(0o775)).unwrap();
+    plugin_refused(&f, &[&sub.join("libkit.so").display().to_string(), &format!("directory {} is writable by group", top.display()), &format!("chmod go-w {}", top.display())]);
+    fs::set_permissions(&top, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = f.run(&["check", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

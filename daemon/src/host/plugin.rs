@@ -64,7 +64,9 @@ pub fn resolve(r: &PluginRef, plugin_dir: Option<&Path>) -> Result<PathBuf, Host
     }
 }
 
-/// Refuses a library, or its directory, that another user could replace.
+/// Refuses a library that another user could replace: the file, its
+/// directory, or any directory above it (whoever can write a parent can
+/// rename the directory below and put another in its place).
 pub fn check_permissions(path: &Path) -> Result<(), HostError> {
     let md = std::fs::metadata(path).map_err(|source| HostError::Io { path: path.to_path_buf(), source })?;
     if !md.is_file() {
@@ -72,20 +74,28 @@ pub fn check_permissions(path: &Path) -> Result<(), HostError> {
     }
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    let dmd = std::fs::metadata(&dir).map_err(|source| HostError::Io { path: dir.clone(), source })?;
-    for (what, target, m) in [("file", path.to_path_buf(), &md), ("directory", dir.clone(), &dmd)] {
-        let mode = m.mode() & 0o7777;
-        // A sticky world-writable directory (like /tmp) still lets others
-        // create files, but not replace ours; the file's own check covers it.
-        let sticky = what == "directory" && mode & 0o1000 != 0;
-        if mode & 0o022 != 0 && !sticky {
-            return Err(HostError::Writable { path: path.to_path_buf(), what, target, mode });
+    vet(path, "file", path, &md, me)?;
+    for dir in path.ancestors().skip(1) {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dmd = std::fs::metadata(dir).map_err(|source| HostError::Io { path: dir.to_path_buf(), source })?;
+        vet(path, "directory", dir, &dmd, me)?;
+        if dir == Path::new(".") {
+            break;
         }
-        if m.uid() != 0 && m.uid() != me {
-            return Err(HostError::Owner { path: path.to_path_buf(), what, target, owner: m.uid(), me });
-        }
+    }
+    Ok(())
+}
+
+fn vet(path: &Path, what: &'static str, target: &Path, m: &std::fs::Metadata, me: u32) -> Result<(), HostError> {
+    let mode = m.mode() & 0o7777;
+    // A sticky world-writable directory (like /tmp) still lets others
+    // create entries, but not rename or replace ours.
+    let sticky = what == "directory" && mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky {
+        return Err(HostError::Writable { path: path.to_path_buf(), what, target: target.to_path_buf(), mode });
+    }
+    if m.uid() != 0 && m.uid() != me {
+        return Err(HostError::Owner { path: path.to_path_buf(), what, target: target.to_path_buf(), owner: m.uid(), me });
     }
     Ok(())
 }
@@ -140,6 +150,26 @@ mod tests {
         std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let e = check_permissions(&f).unwrap_err().to_string();
         assert!(e.contains("directory"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_writable_directory_further_up_and_allows_a_sticky_one() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        for p in [d.path(), &d.path().join("a"), &sub] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let f = sub.join("libx.so");
+        std::fs::write(&f, b"x").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        check_permissions(&f).unwrap();
+        let a = d.path().join("a");
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let e = check_permissions(&f).unwrap_err().to_string();
+        assert!(e.contains(&format!("directory {} is writable", a.display())) && e.contains("libx.so"), "{e}");
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        check_permissions(&f).unwrap();
     }
 
     #[test]
