@@ -172,7 +172,8 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
     let f = Fixture::new();
     let remote = f.join("standby");
     std::fs::create_dir(&remote).unwrap();
-    f.write("cfg.toml", config(&sshd, &remote, ""));
+    // Short batches, so kills land between many of them.
+    f.write("cfg.toml", config(&sshd, &remote, "max_delay = \"20ms\"\nbatch_bytes = 65536"));
     f.write("journal", b"");
     let data = journal(3, 4000);
     // The server writes transactions while the daemon streams them and is
@@ -185,7 +186,7 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
             let mut out = std::fs::OpenOptions::new().append(true).open(path).unwrap();
             for chunk in data.chunks(1999) {
                 out.write_all(chunk).unwrap();
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(10));
             }
         })
     };
@@ -197,17 +198,27 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
         (seed >> 33) % bound
     };
     let mut sizes = Vec::new();
-    for round in 0..8 {
+    for round in 0..7 {
         let mut daemon = start_daemon(&f);
-        std::thread::sleep(Duration::from_millis(60 + rand(250)));
+        std::thread::sleep(Duration::from_millis(300 + rand(700)));
         daemon.kill().unwrap(); // SIGKILL
         daemon.wait().unwrap();
-        let now = std::fs::read(remote.join("journal")).unwrap_or_default();
-        assert!(data.starts_with(&now), "after kill {round}: the standby is not a prefix of the journal");
-        assert!(ends_on_a_transaction(&now), "after kill {round}: the standby ends inside a transaction");
+        // The standby finishes (or cuts back) a batch it was receiving when
+        // the daemon died: wait for that, then it must end on a transaction.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let now = loop {
+            let now = std::fs::read(remote.join("journal")).unwrap_or_default();
+            assert!(data.starts_with(&now), "after kill {round}: the standby is not a prefix of the journal");
+            if ends_on_a_transaction(&now) {
+                break now;
+            }
+            assert!(Instant::now() < deadline, "after kill {round}: the standby stays inside a transaction at {}", now.len());
+            std::thread::sleep(Duration::from_millis(20));
+        };
         sizes.push(now.len());
     }
     writer.join().unwrap();
+    assert!(sizes.windows(2).any(|w| w[1] > w[0] && w[0] > 0), "no kill landed mid-stream: {sizes:?}");
     run_once(&f);
     let log = std::fs::read_to_string(f.join("daemon.log")).unwrap_or_default();
     assert_eq!(read(&remote.join("journal")), data, "standby sizes after each kill: {sizes:?}; daemon log:\n{log}");
