@@ -331,3 +331,58 @@ fn batches_wait_for_size_or_age_and_a_quiet_journal_ships_at_once() {
     assert_eq!(l.no_data(true).unwrap(), Ack::All);
     assert_eq!(standby(), all, "a quiet journal ships at once");
 }
+
+#[test]
+fn a_key_with_a_passphrase_from_a_file_and_keys_of_a_running_agent_authenticate() {
+    let env = Env::new();
+    let dir = env.tmp.path();
+    // A passphrase-protected key, authorized on the server.
+    let key = dir.join("id_locked");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "correct horse", "-C", "locked", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let authorized = env.sshd.dir().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&authorized).unwrap();
+    keys += &std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    std::fs::write(&authorized, keys).unwrap();
+    std::fs::write(dir.join("passphrase"), "correct horse\n").unwrap();
+    let with_key = |extra: &str| env.config(extra).replace(&env.sshd.client_key().display().to_string(), &key.display().to_string());
+
+    let b = Batch::p4("p4", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 1 1\n"]);
+    let mut l = env.open_with(&with_key("passphrase_file = \"passphrase\"\n"), Position::default()).unwrap();
+    l.listen(b.entries()).unwrap();
+    assert_eq!(l.flush().unwrap(), Ack::All);
+    drop(l);
+    std::fs::write(dir.join("passphrase"), "wrong\n").unwrap();
+    let msg = assert_fatal(env.open_with(&with_key("passphrase_file = \"passphrase\"\n"), Position::default()));
+    assert!(msg.contains(&key.display().to_string()), "{msg}");
+
+    // The same key through a real ssh-agent (the only test that reads SSH_AUTH_SOCK).
+    let sock = dir.join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Kill(agent);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(std::time::Instant::now() < deadline, "ssh-agent did not create its socket");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let st = std::process::Command::new("ssh-add").arg(env.sshd.client_key()).env("SSH_AUTH_SOCK", &sock).stderr(std::process::Stdio::null()).status().unwrap();
+    assert!(st.success());
+    std::env::set_var("SSH_AUTH_SOCK", &sock);
+    let cfg = env.config("agent = true\n").replace(&format!("identity_file = \"{}\"\n", env.sshd.client_key().display()), "");
+    let mut l = env.open_with(&cfg, Position { sequence: 1, offset: 26, line: 3 }).unwrap();
+    let b2 = Batch::p4("p4", 1, 26, &[b"@pv@ 0 @db.x@ 2 \n", b"@ex@ 1 2\n"]);
+    l.listen(b2.entries()).unwrap();
+    assert_eq!(l.flush().unwrap(), Ack::All);
+    assert_eq!(env.remote_file("journal"), b"@pv@ 0 @db.x@ 1 \n@ex@ 1 1\n@pv@ 0 @db.x@ 2 \n@ex@ 1 2\n");
+}
