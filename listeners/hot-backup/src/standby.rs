@@ -511,7 +511,11 @@ impl Standby {
                 self.cfg.remote_dir
             ))),
             status::APPLY => Err(Error::Apply(format!("the apply command failed {on}: {text}"))),
-            status::SIZE_BEFORE | status::SIZE_AFTER => Err(transient(format!("the standby's journal changed under us {on}: {text}; re-checking"))),
+            status::SIZE_BEFORE => Err(transient(format!("the standby's journal changed under us {on}: {text}; re-checking"))),
+            status::SIZE_AFTER => Err(transient(format!(
+                "an append to {} {on} was cut short (disk full on the standby, or the connection dropped) and undone: {text}",
+                self.cfg.remote_dir
+            ))),
             status::IO => Err(transient(format!("writing to {} {on} failed (disk full? permissions?): {text}", self.cfg.remote_dir))),
             other => Err(transient(format!("the remote script exited with status {other} {on}: {text}"))),
         }
