@@ -61,11 +61,15 @@ struct Running {
 /// Runs the daemon until a signal (or, with `once`, until everything
 /// available is delivered). Returns once the checkpoint is written.
 pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
+    // Signals first: one that arrives while plugins open (which can take a
+    // while) is an orderly stop once they have, not death by the signal.
+    let (ev_tx, ev_rx) = unbounded::<Event>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = signal_thread(ev_tx.clone(), stop.clone());
     logdaemon_state::ensure_state_dir(&cfg.state_dir)?;
     let _lock = StateLock::acquire(&cfg.state_dir)?;
     let loaded = Checkpoint::load(&cfg.state_dir)?;
     let mut checkpoint = loaded.clone().unwrap_or_default();
-    let stop = Arc::new(AtomicBool::new(false));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
     // Everything that can fail at start fails before any thread runs.
@@ -134,9 +138,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         running.push(Running { journal, listener, shared, wake: tx, dir, handle });
     }
 
-    let (ev_tx, ev_rx) = unbounded::<Event>();
     let _watcher = watch(cfg, ev_tx.clone())?;
-    let signals = signal_thread(ev_tx.clone());
     tracing::info!(journals = cfg.journals.len(), listeners = running.len(), once = opts.once, "running");
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -145,6 +147,13 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     loop {
         let done = running.iter().all(|r| r.handle.is_finished());
         if done {
+            // A signal may have stopped the workers before this loop saw it.
+            for ev in ev_rx.try_iter() {
+                if let Event::Signal(sig) = ev {
+                    signalled = true;
+                    tracing::info!(signal = sig, "stopping");
+                }
+            }
             break;
         }
         match ev_rx.recv_timeout(Duration::from_millis(500)) {
@@ -299,13 +308,16 @@ impl Drop for SignalGuard {
     }
 }
 
-fn signal_thread(tx: Sender<Event>) -> Option<SignalGuard> {
+/// Takes SIGTERM and SIGINT: raises `stop` at once (workers that have not
+/// started yet then read nothing) and tells the engine's loop.
+fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]).ok()?;
     let handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for s in signals.forever() {
+                stop.store(true, Ordering::SeqCst);
                 let _ = tx.send(Event::Signal(s));
             }
         })

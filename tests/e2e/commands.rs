@@ -276,6 +276,27 @@ fn run_before_the_journal_exists_waits_for_it_then_and_later() {
     assert_eq!(acked(&f, "kit"), Some((1, boundary(4))));
 }
 
+#[test]
+fn sigterm_while_a_listener_is_still_starting_stops_cleanly() {
+    // A listener may take long to open (a server to reach): a SIGTERM then
+    // is an orderly stop with exit 0, not death by the signal.
+    let f = Fixture::new();
+    f.write("p4root/journal", recs(0, 3));
+    f.write("cfg.toml", config("", &kit_listener("kit", "", "open_waits_for_file = \"flag\"")));
+    let kit = f.join("out/kit.jsonl");
+    let d = Daemon::spawn(&f);
+    let opening = || crate::host::events(&kit).iter().any(|e| e["event"] == "opening");
+    crate::host::wait_until(15, "the listener to be opening", opening, || d.log());
+    d.signal("TERM");
+    f.write("flag", "");
+    let (st, log) = d.wait(20);
+    assert!(st.success() && log.contains("stopping"), "SIGTERM during start-up gave {st}:\n{log}");
+    // Nothing was delivered, so a later run delivers everything.
+    assert_eq!(entry_text(&kit), "");
+    run_once(&f);
+    assert_eq!(entry_text(&kit), recs(0, 3));
+}
+
 // ---------------------------------------------------------------- init
 
 fn init(f: &Fixture, env: &[(&str, &Path)], args: &[&str]) -> Output {

@@ -124,9 +124,20 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `logdaemon run --config cfg.toml` and waits until it runs
-    /// (signals are handled from then on).
+    /// Starts `logdaemon run --config cfg.toml` and waits until it runs.
     pub fn start(f: &Fixture) -> Daemon {
+        let mut d = Daemon::spawn(f);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !d.log().contains(" running") {
+            assert!(!d.exited(), "the daemon exited at start:\n{}", d.log());
+            assert!(Instant::now() < deadline, "the daemon did not start within 20 s:\n{}", d.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// Starts `logdaemon run --config cfg.toml` and returns at once.
+    pub fn spawn(f: &Fixture) -> Daemon {
         let log = f.join("daemon.log");
         let child = Command::new(bin())
             .args(["run", "--config", "cfg.toml"])
@@ -135,14 +146,7 @@ impl Daemon {
             .stderr(File::create(&log).unwrap())
             .spawn()
             .expect("start logdaemon");
-        let mut d = Daemon { child: Some(child), log };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !d.log().contains(" running") {
-            assert!(!d.exited(), "the daemon exited at start:\n{}", d.log());
-            assert!(Instant::now() < deadline, "the daemon did not start within 20 s:\n{}", d.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
+        Daemon { child: Some(child), log }
     }
 
     pub fn log(&self) -> String {

@@ -25,6 +25,7 @@ struct Raw {
     retry_until_file: Option<String>,
     panic_on: Option<String>,
     fatal_on: Option<String>,
+    open_waits_for_file: Option<String>,
 }
 
 /// The validated table; paths resolved against the config file's directory.
@@ -39,6 +40,9 @@ pub struct Config {
     pub panic_on: Option<Vec<u8>>,
     /// `listen` fails with Fatal on a batch holding an entry that contains these bytes.
     pub fatal_on: Option<Vec<u8>>,
+    /// `open` records an `opening` event, then returns only once this file exists
+    /// (a plugin that is slow to start, e.g. connecting to a server).
+    pub open_waits_for_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -60,6 +64,7 @@ impl Config {
             retry_until_file: raw.retry_until_file.map(|p| ctx.resolve(p)),
             panic_on: nonempty("panic_on", raw.panic_on)?,
             fatal_on: nonempty("fatal_on", raw.fatal_on)?,
+            open_waits_for_file: raw.open_waits_for_file.map(|p| ctx.resolve(p)),
         })
     }
 }

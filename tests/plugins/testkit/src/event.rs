@@ -1,6 +1,7 @@
 //! What the testkit records: one JSON object per line, tagged by `event`.
 //!
 //! ```text
+//! {"event":"opening","t_ns":...}                 (only with open_waits_for_file)
 //! {"event":"open","cursor":{"sequence":1,"offset":0,"line":1},"t_ns":...}
 //! {"event":"entry","sequence":1,"offset":0,"line":1,"len":24,"lines":1,"did_rotate":false,"incomplete":false,"t_ns":...,"raw":"..."}
 //! {"event":"no_data","had_data":true,"t_ns":...}
@@ -40,6 +41,9 @@ impl From<Position> for Pos {
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event<'a> {
+    Opening {
+        t_ns: u64,
+    },
     Open {
         cursor: Pos,
         t_ns: u64,

@@ -16,6 +16,7 @@
 //! retry_until_file = "flag"       # optional: Retry while this file is missing
 //! panic_on = "text"               # optional: panic on a batch with an entry containing it
 //! fatal_on = "text"               # optional: Fatal on a batch with an entry containing it
+//! open_waits_for_file = "flag"    # optional: `open` returns only once this file exists
 //! ```
 //!
 //! Record mode is kept cheap (one clock reading and one buffered write per
@@ -108,6 +109,12 @@ impl Listener for Testkit {
             _ => None,
         };
         let mut me = Testkit { cfg, out, logger: ctx.logger, name: ctx.listener.to_string() };
+        if let Some(flag) = me.cfg.open_waits_for_file.clone() {
+            me.record(|r| r.push(&Event::Opening { t_ns: now_ns() }))?;
+            while !flag.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
         let cursor = ctx.cursor.into();
         me.record(|r| r.push(&Event::Open { cursor, t_ns: now_ns() }))?;
         me.logger.debug(&format!("testkit open at {}", ctx.cursor));

@@ -112,3 +112,24 @@ fn discard_mode_records_nothing_and_bad_configs_are_fatal() {
         assert!(e.message.contains("\"kit\"") && e.message.contains(want), "{cfg:?}: {}", e.message);
     }
 }
+
+#[test]
+fn open_waits_for_its_file_after_saying_so() {
+    let d = tempfile::tempdir().unwrap();
+    let flag = d.path().join("flag");
+    let kit = d.path().join("kit.jsonl");
+    let opener = {
+        let dir = d.path().to_path_buf();
+        std::thread::spawn(move || open(&dir, "path = \"kit.jsonl\"\nopen_waits_for_file = \"flag\"").map(|_| ()))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&kit).unwrap_or_default().contains("opening") {
+        assert!(std::time::Instant::now() < deadline, "no opening event");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(!opener.is_finished(), "open returned before its file existed");
+    std::fs::write(&flag, b"").unwrap();
+    opener.join().unwrap().unwrap();
+    let kinds: Vec<String> = events(&kit).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["opening", "open"]);
+}
