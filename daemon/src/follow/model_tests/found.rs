@@ -21,7 +21,10 @@ fn w(n: usize) -> Op {
 /// the writer appends before the follower looks again: the regrown live
 /// file's size must not be taken for the size the old content had, or the
 /// records written after the truncation are reported lost (a copytruncate
-/// gap, or a `Missing` stop) although none were.
+/// gap, or a `Missing` stop) although none were. Finishing the old content
+/// must not read on into the new content (delivering it twice, first under
+/// the old sequence), and the new content is in the file we hold, even if
+/// it was renamed away from the live path since.
 #[test]
 fn truncation_then_regrow_before_the_next_read_loses_nothing() {
     for on_gap in [OnGap::Stop, OnGap::Report] {
@@ -40,6 +43,10 @@ fn truncation_then_regrow_before_the_next_read_loses_nothing() {
         check(
             (Fmt::Lines, Naming::Numbered, on_gap),
             &[w(3), Op::Idle, Op::Rotate(Rot::Truncate), w(1)],
+        );
+        check(
+            (Fmt::P4, Naming::Numbered, on_gap),
+            &[w(1), Op::Read(1), Op::Rotate(Rot::Truncate), w(1), Op::Rotate(Rot::Rename)],
         );
     }
 }
