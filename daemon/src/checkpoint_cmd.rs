@@ -69,7 +69,12 @@ fn describe(c: &Cursor) -> String {
 
 /// Sets a position and writes the checkpoint. Returns a summary line.
 pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<String, CheckpointCmdError> {
-    let _lock = StateLock::acquire(state_dir).map_err(|e| CheckpointCmdError::Refused(format!("{e}; stop the daemon before setting its checkpoint")))?;
+    // A position may be set before the daemon's first run (where to start).
+    logdaemon_state::ensure_state_dir(state_dir)?;
+    let _lock = StateLock::acquire(state_dir).map_err(|e| match e {
+        StateError::Locked { .. } => CheckpointCmdError::Refused(format!("{e}; stop the daemon before setting its checkpoint")),
+        e => CheckpointCmdError::State(e),
+    })?;
     let mut cp = match Checkpoint::load(state_dir) {
         Ok(c) => c.unwrap_or_default(),
         Err(e @ (StateError::Invalid { .. } | StateError::Corrupt { .. } | StateError::Empty { .. })) => return Err(damaged(state_dir, &e)),

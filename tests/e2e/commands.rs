@@ -185,6 +185,19 @@ fn checkpoint_set_to_a_record_boundary_replays_from_there() {
 }
 
 #[test]
+fn checkpoint_set_before_the_first_run_says_where_to_start() {
+    let f = Fixture::new();
+    f.write("p4root/journal", recs(0, 10));
+    f.write("cfg.toml", config("", &kit_listener("kit", "", "")));
+    let out = f.run(&["checkpoint", "set", "--config", "cfg.toml", "--journal", "p4", "--sequence", "1", "--offset", &boundary(7).to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = fs::metadata(f.join("state")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "state directory mode {mode:o}");
+    run_once(&f);
+    assert_eq!(entry_text(&f.join("out/kit.jsonl")), recs(7, 10));
+}
+
+#[test]
 fn checkpoint_set_in_the_middle_of_a_record_is_refused_with_the_boundaries() {
     let (f, _) = delivered();
     let before = checkpoint(&f);
