@@ -248,9 +248,38 @@ fn restart_at_the_end_of_a_tiny_compressed_journal_resumes_there() {
         &[
             w(1),
             Op::Idle,
-            cut,
+            cut.clone(),
             Op::Rotate(Rot::RenameCompress(Comp::Zst)),
             Op::Idle,
+            w(1),
+            Op::Crash,
+        ],
+    );
+    // The cursor is acknowledged at the end of the cut record itself (the
+    // batch filled up right after it), while the follower already opened
+    // the live file.
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Stop),
+        &[
+            w(1),
+            Op::Rotate(Rot::Rename),
+            cut.clone(),
+            Op::Rotate(Rot::RenameCompress(Comp::Gz)),
+            Op::Read(1),
+            Op::Read(1),
+            w(1),
+            Op::Crash,
+        ],
+    );
+    check(
+        (Fmt::Lines, Naming::Numbered, OnGap::Report),
+        &[
+            w(1),
+            Op::Idle,
+            Op::Rotate(Rot::Rename),
+            cut,
+            Op::Rotate(Rot::RenameCompress(Comp::Zst)),
+            Op::Read(1),
             w(1),
             Op::Crash,
         ],
