@@ -55,6 +55,13 @@ impl View {
         }
         v.live_size = v.sizes.get(&l.live).copied();
         v.live_seq = marker;
+        if let (Some(m), None) = (marker, v.live_size) {
+            if !v.sizes.contains_key(&l.rotated(m)) {
+                // A rotation wrote the new marker and stopped before creating
+                // the new live file: it is empty (the next append creates it).
+                v.live_size = Some(0);
+            }
+        }
         Ok(Some(v))
     }
 
@@ -86,6 +93,13 @@ mod tests {
         assert_eq!(fresh, View::default());
         assert_eq!(View::parse("nodir\n", &l).unwrap(), None);
         assert!(View::parse("marker x\n", &l).unwrap_err().to_string().contains(".logdaemon-standby"));
+        // Marker written, live file not yet created: an empty live file.
+        let v = View::parse("marker 9\napplied \nsize 6 ./journal.8\n", &l).unwrap().unwrap();
+        assert_eq!((v.live_seq, v.live_size), (Some(9), Some(0)));
+        // Live file renamed, marker not yet moved on: the sequence lives in journal.9.
+        let v = View::parse("marker 9\napplied \nsize 6 ./journal.9\n", &l).unwrap().unwrap();
+        assert_eq!((v.live_seq, v.live_size), (Some(9), None));
+        assert_eq!(v.file_of(&l, 9), ("journal.9".to_string(), Some(6)));
         assert!(View::parse("Welcome to the server!\n", &l).is_err());
     }
 }

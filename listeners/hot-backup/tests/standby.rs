@@ -436,3 +436,38 @@ fn a_full_disk_on_the_standby_is_retried_and_cut_back_to_whole_transactions() {
     host.run(&mut l);
     assert_eq!(std::fs::read(disk.0.join("journal")).unwrap(), data);
 }
+
+#[test]
+fn a_rotation_interrupted_at_any_step_is_finished_by_the_next_connection() {
+    let env = Env::new();
+    let (a, b) = (journal(12, 20), journal(13, 20));
+    std::fs::write(env.journal_path(), &b).unwrap();
+    let recs = stream(&[(5, &a), (6, &b)]);
+    let first_of_b = index_of(&recs, Position { sequence: 6, offset: 0, line: 0 });
+    {
+        let mut l = env.open("");
+        Host::new(&recs[..first_of_b], 7).run(&mut l);
+    }
+    assert_eq!(env.remote_file("journal"), a);
+    let cursor = Position { sequence: 6, offset: 0, line: 0 };
+
+    // Crash after the rename, before the marker: journal.5 exists, no journal.
+    std::fs::rename(env.remote().join("journal"), env.remote().join("journal.5")).unwrap();
+    {
+        let mut l = env.open_with(&env.config(""), cursor).unwrap();
+        Host::at(&recs, 7, cursor).run(&mut l);
+    }
+    assert_eq!(env.remote_file("journal.5"), a);
+    assert_eq!(env.remote_file("journal"), b);
+    assert_eq!(env.remote_file(".logdaemon-standby"), b"6\n");
+
+    // Crash after the marker, before the new file: marker 6, no journal.
+    std::fs::remove_file(env.remote().join("journal")).unwrap();
+    std::fs::remove_file(env.tmp.path().join("state/standby.state")).unwrap();
+    {
+        let mut l = env.open_with(&env.config(""), cursor).unwrap();
+        Host::at(&recs, 7, cursor).run(&mut l);
+    }
+    assert_eq!(env.remote_file("journal.5"), a);
+    assert_eq!(env.remote_file("journal"), b);
+}
