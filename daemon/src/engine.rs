@@ -188,13 +188,27 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     drop(signals);
     let failure = failed(&running).or_else(|| if opts.once || signalled { None } else { all_disabled(&running) });
     save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+    let mut running_status = Vec::new();
     for r in running {
         let _ = r.handle.join();
+        running_status.push(r.shared.lock().unwrap_or_else(|e| e.into_inner()).status.clone());
     }
-    match failure {
+    match failure.or_else(|| unfinished(&running_status)) {
         Some(msg) => Err(EngineError::Failed(msg)),
         None => Ok(()),
     }
+}
+
+/// `--once` listeners that gave up retrying: the run did not deliver everything.
+fn unfinished(statuses: &[WorkerStatus]) -> Option<String> {
+    let why: Vec<&str> = statuses
+        .iter()
+        .filter_map(|s| match s {
+            WorkerStatus::Unfinished(m) => Some(m.as_str()),
+            _ => None,
+        })
+        .collect();
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 fn failed(running: &[Running]) -> Option<String> {

@@ -32,6 +32,9 @@ pub enum WorkerStatus {
     Disabled(String),
     /// Failed for good with `on_failure = "stop"`, or the stream is broken.
     Failed(String),
+    /// `--once`: the listener kept asking to retry for longer than
+    /// `retry_max`; its cursor is kept for the next run.
+    Unfinished(String),
 }
 
 /// What the engine reads to write the checkpoint.
@@ -59,6 +62,8 @@ pub struct Worker {
     quiet: QuietTimer,
     batch: Batch,
     failures: u32,
+    /// When the current run of failed calls began.
+    failing_since: Option<std::time::Instant>,
 }
 
 enum Flow {
@@ -100,6 +105,7 @@ impl Worker {
             quiet,
             batch: Batch::default(),
             failures: 0,
+            failing_since: None,
         }
     }
 
@@ -231,6 +237,7 @@ impl Worker {
         match r {
             Ok(ack) => {
                 self.failures = 0;
+                self.failing_since = None;
                 self.delivered = self.delivered.max(preset);
                 self.set_ack(ack.min(self.delivered));
                 Flow::Go
@@ -259,6 +266,16 @@ impl Worker {
         match e.status {
             Status::Retry | Status::Error | Status::Ok => {
                 self.failures += 1;
+                let since = *self.failing_since.get_or_insert_with(|| self.clock.now());
+                if self.once && self.clock.now().saturating_duration_since(since) >= self.listener.retry_max {
+                    let msg = format!(
+                        "listener {:?} of journal {:?} still fails after {:?} (retry_max): {}; its cursor is kept, the next run resumes there",
+                        self.listener.name, self.journal.name, self.listener.retry_max, e.message
+                    );
+                    tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}");
+                    self.set_status(WorkerStatus::Unfinished(msg));
+                    return Flow::Exit;
+                }
                 let backoff = backoff(self.failures, self.listener.retry_max);
                 if e.status == Status::Error {
                     tracing::error!(journal = %self.journal.name, listener = %self.listener.name, attempt = self.failures, backoff_ms = backoff.as_millis() as u64, "listener failed: {}; retrying", e.message);

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 /// How to get going again when the file itself is damaged.
 pub(crate) const RESTORE_HINT: &str = "restore the previous save from checkpoint.toml.prev beside it \
-     (`cp checkpoint.toml.prev checkpoint.toml`) or set the positions with `logdaemon checkpoint set`";
+     (`cp checkpoint.toml.prev checkpoint.toml`), or move both files aside and set the positions \
+     with `logdaemon checkpoint set`";
 
 /// What kind of content problem an [`StateError::Invalid`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -284,10 +284,13 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         return Err(HandshakeError::Version { found: abi_version });
     }
     let struct_size = head.add(1).read_unaligned();
-    let need = std::mem::size_of::<Descriptor>() as u32;
+    // `wants_fields` was appended after the first layout: a descriptor that
+    // ends before it is accepted and asks for fields.
+    let need = std::mem::offset_of!(Descriptor, wants_fields) as u32;
     if struct_size < need {
         return Err(HandshakeError::TooSmall { found: struct_size, need });
     }
+    let has_wants_fields = struct_size as usize >= std::mem::size_of::<Descriptor>();
     let d = &*ptr;
     let label = |which: &'static str, b: Bytes| -> Result<&'static str, HandshakeError> {
         if b.len > MAX_LABEL_LEN {
@@ -314,7 +317,7 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         no_data: d.no_data.ok_or(HandshakeError::MissingFunction("no_data"))?,
         flush: d.flush.ok_or(HandshakeError::MissingFunction("flush"))?,
         gap: d.gap.ok_or(HandshakeError::MissingFunction("gap"))?,
-        wants_fields: d.wants_fields != 0,
+        wants_fields: !has_wants_fields || d.wants_fields != 0,
     })
 }
 
@@ -402,6 +405,16 @@ mod tests {
         d.name = Bytes::from_static(b"\xff");
         assert!(matches!(unsafe { check_descriptor(&d) }, Err(HandshakeError::BadLabel { which: "name", .. })));
         assert_eq!(unsafe { check_descriptor(std::ptr::null()) }.unwrap_err(), HandshakeError::Null);
+    }
+
+    #[test]
+    fn a_descriptor_of_the_first_layout_is_accepted_and_wants_fields() {
+        let mut d = good();
+        d.wants_fields = 0;
+        d.struct_size = std::mem::offset_of!(Descriptor, wants_fields) as u32;
+        assert!(unsafe { check_descriptor(&d) }.unwrap().wants_fields);
+        d.struct_size = std::mem::size_of::<Descriptor>() as u32;
+        assert!(!unsafe { check_descriptor(&d) }.unwrap().wants_fields);
     }
 
     #[test]

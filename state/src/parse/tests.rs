@@ -334,7 +334,7 @@ fn empty_and_nul_files_are_reported_as_damaged_with_the_way_out() {
         let msg = parse(text).unwrap_err().to_string();
         assert_eq!(
             msg,
-            format!("checkpoint {PATH}: the checkpoint is empty; restore the previous save from checkpoint.toml.prev beside it (`cp checkpoint.toml.prev checkpoint.toml`) or set the positions with `logdaemon checkpoint set`")
+            format!("checkpoint {PATH}: the checkpoint is empty; restore the previous save from checkpoint.toml.prev beside it (`cp checkpoint.toml.prev checkpoint.toml`), or move both files aside and set the positions with `logdaemon checkpoint set`")
         );
     }
     let e = parse("\0\0\0\0\0\0\0\0").unwrap_err();
