@@ -97,7 +97,23 @@ impl Scheme {
     /// the compressed file progressively and remove the original only once
     /// it is complete, so until then the compressed one is a partial copy of
     /// the plain one (or, with `gzip -k`, a duplicate of it).
+    ///
+    /// A file renamed or removed while the directory is listed (gzip
+    /// removing `journal.9` as it finishes `journal.9.gz`) can make one
+    /// listing miss it under both names; when a listed file has vanished
+    /// the directory is listed again.
     pub fn candidates(&self) -> std::io::Result<Vec<Candidate>> {
+        const ATTEMPTS: usize = 20;
+        for _ in 1..ATTEMPTS {
+            if let Some(c) = self.list(true)? {
+                return Ok(c);
+            }
+        }
+        Ok(self.list(false)?.unwrap_or_default())
+    }
+
+    /// One listing; `None` if `strict` and a listed file vanished meanwhile.
+    fn list(&self, strict: bool) -> std::io::Result<Option<Vec<Candidate>>> {
         let mut out = Vec::new();
         for ent in std::fs::read_dir(&self.dir)? {
             let ent = ent?;
@@ -110,6 +126,7 @@ impl Scheme {
                 let path = self.dir.join(name);
                 let md = match std::fs::metadata(&path) {
                     Ok(m) if m.is_file() => m,
+                    Err(e) if strict && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                     _ => continue,
                 };
                 out.push(Candidate { path, number: c.0, key: c.1, mtime: md.modified().ok() });
@@ -118,7 +135,7 @@ impl Scheme {
         let names: std::collections::HashSet<PathBuf> = out.iter().map(|c| c.path.clone()).collect();
         out.retain(|c| compressed_original(&c.path).is_none_or(|orig| !names.contains(&orig)));
         out.sort_by(|a, b| a.key.cmp(&b.key).then(a.mtime.cmp(&b.mtime)).then(a.path.cmp(&b.path)));
-        Ok(out)
+        Ok(Some(out))
     }
 
     fn classify(&self, name: &str) -> Option<(Option<u64>, (String, i128))> {
@@ -233,6 +250,33 @@ mod tests {
         touch(d.path(), &["app.log", "app.log.1", "app.log.1.gz", "app.log.2.gz"]);
         let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
         assert_eq!(names(d.path(), &s), ["app.log.2.gz", "app.log.1"]);
+    }
+
+    #[test]
+    fn a_file_compressed_while_listing_is_never_missed() {
+        // Another thread compresses and "uncompresses" journal.5 without
+        // end, always creating the new name before removing the old one, as
+        // gzip does: every listing must hold journal.5 under one name.
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), &["journal", "journal.4", "journal.5"]);
+        let s = Scheme::default_for(&Format::P4, &d.path().join("journal"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (dir, st) = (d.path().to_path_buf(), stop.clone());
+        let t = std::thread::spawn(move || {
+            let (plain, gz) = (dir.join("journal.5"), dir.join("journal.5.gz"));
+            while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::write(&gz, b"z").unwrap();
+                std::fs::remove_file(&plain).unwrap();
+                std::fs::write(&plain, b"p").unwrap();
+                std::fs::remove_file(&gz).unwrap();
+            }
+        });
+        for i in 0..20000 {
+            let c = s.candidates().unwrap();
+            assert!(c.iter().any(|c| c.number == Some(5)), "listing {i} misses journal.5: {c:?}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        t.join().unwrap();
     }
 
     #[test]

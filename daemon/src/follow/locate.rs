@@ -204,6 +204,16 @@ impl Follower {
                 _ => false,
             }),
         };
+        tracing::debug!(
+            journal = %self.cfg.name,
+            file = %seg.path.display(),
+            sequence = our_seq,
+            end = our_end,
+            candidates = ?candidates.iter().map(|c| c.path.display().to_string()).collect::<Vec<_>>(),
+            last_us = ?last_us,
+            next = ?next.map(|k| k.path.display().to_string()),
+            "choosing the successor"
+        );
         let seq = our_seq + 1;
         match next {
             Some(k) => {
