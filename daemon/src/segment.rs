@@ -25,11 +25,18 @@ pub struct PlainFile {
     /// Offset of the next byte to read.
     pub pos: u64,
     last: Vec<u8>,
+    /// The file's first bytes (up to [`VERIFY_LEN`]) as first seen: until
+    /// `last` is full they prove that the file was not truncated and
+    /// regrown under us, even before we read anything from it.
+    first: Vec<u8>,
 }
 
 impl PlainFile {
     pub fn new(file: Arc<File>, pos: u64) -> PlainFile {
-        let mut p = PlainFile { file, pos, last: Vec::with_capacity(VERIFY_LEN) };
+        let mut first = vec![0u8; VERIFY_LEN];
+        let k = crate::identity::read_full_at(&file, &mut first, 0).unwrap_or(0);
+        first.truncate(k);
+        let mut p = PlainFile { file, pos, last: Vec::with_capacity(VERIFY_LEN), first };
         // Remember what is before `pos` now, so a truncation before our first read is noticed.
         let n = pos.min(VERIFY_LEN as u64) as usize;
         let mut buf = vec![0u8; n];
@@ -42,14 +49,30 @@ impl PlainFile {
         p
     }
 
-    /// Are the bytes before our read position still the ones we read?
-    pub fn still_there(&self) -> io::Result<bool> {
+    /// Are the bytes before our read position still the ones we read, and
+    /// (while we have read less than [`VERIFY_LEN`] bytes) the first bytes
+    /// still the ones first seen? The latter are extended as the file grows.
+    pub fn still_there(&mut self) -> io::Result<bool> {
+        if self.last.len() < VERIFY_LEN {
+            let mut buf = vec![0u8; VERIFY_LEN];
+            let n = crate::identity::read_full_at(&self.file, &mut buf, 0)?;
+            if n < self.first.len() || buf[..self.first.len()] != self.first[..] {
+                return Ok(false);
+            }
+            buf.truncate(n);
+            self.first = buf;
+        }
         if self.last.is_empty() {
             return Ok(true);
         }
         let mut buf = vec![0u8; self.last.len()];
         let n = crate::identity::read_full_at(&self.file, &mut buf, self.pos - self.last.len() as u64)?;
         Ok(n == buf.len() && buf == self.last)
+    }
+
+    /// The first bytes of the file as first seen (up to [`VERIFY_LEN`]).
+    pub fn first(&self) -> &[u8] {
+        &self.first
     }
 
     /// The bytes just before the read position that we remember.
@@ -197,5 +220,30 @@ impl Segment {
             file: self.file().cloned(),
             tail: self.ring.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_truncation_and_regrowth_before_any_read_is_noticed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal");
+        std::fs::write(&p, b"first record\n").unwrap();
+        let mut pf = PlainFile::new(Arc::new(File::open(&p).unwrap()), 0);
+        assert!(pf.still_there().unwrap());
+        // Appends are fine, and extend what is checked.
+        let mut w = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        w.write_all(b"second record\n").unwrap();
+        assert!(pf.still_there().unwrap());
+        assert_eq!(pf.first(), b"first record\nsecond record\n");
+        // Truncated and regrown past the old size with other bytes: noticed
+        // although nothing was read yet.
+        w.set_len(0).unwrap();
+        w.write_all(b"third record, longer than both\n").unwrap();
+        assert!(!pf.still_there().unwrap());
     }
 }

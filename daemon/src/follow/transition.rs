@@ -26,11 +26,9 @@ impl Follower {
         let is_live = path_key.is_some() && path_key == seg.key;
         if is_live {
             // Same file at the live path: appended? truncated? quiet?
+            // (The size counts as seen only once the content before our
+            // position is proven unchanged: `check_truncated` records it.)
             let size = path_md.as_ref().map_or(0, |m| m.len());
-            let seg = self.seg.as_mut().expect("segment");
-            if size > seg.max_size_seen {
-                seg.max_size_seen = size;
-            }
             if self.check_truncated(batch)? {
                 return Ok(true);
             }
@@ -115,23 +113,28 @@ impl Follower {
     /// file's new content. Returns true if it changed segments.
     pub(super) fn check_truncated(&mut self, batch: &mut Batch) -> Result<bool, FollowError> {
         let Some(seg) = self.seg.as_mut() else { return Ok(false) };
-        let Source::Plain(pf) = seg.reader.get_ref() else { return Ok(false) };
         if seg.origin != Origin::Live {
             return Ok(false);
         }
+        let Source::Plain(pf) = seg.reader.get_mut() else { return Ok(false) };
         let md = pf.file.metadata().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
         let read_pos = pf.pos;
         if md.len() >= read_pos {
-            seg.max_size_seen = seg.max_size_seen.max(md.len());
             match pf.still_there() {
-                Ok(true) => return Ok(false),
+                Ok(true) => {
+                    // Only a size measured on our own content counts as seen.
+                    seg.max_size_seen = seg.max_size_seen.max(md.len());
+                    return Ok(false);
+                }
                 Ok(false) => {}
                 Err(e) => return Err(io_err(&self.cfg, &seg.path, e)),
             }
         }
         // Truncated. Where did the bytes after `read_pos` go?
+        let Source::Plain(pf) = seg.reader.get_ref() else { return Ok(false) };
         let last = pf.last().to_vec();
-        let head = seg.head.bytes().to_vec();
+        // The longest prefix we know: what we read, or what we first saw.
+        let head = if pf.first().len() > seg.head.bytes().len() { pf.first().to_vec() } else { seg.head.bytes().to_vec() };
         let seq = seg.sequence;
         let max_seen = seg.max_size_seen.max(read_pos);
         let nlink = md.nlink();
