@@ -74,7 +74,7 @@ impl Daemon {
         let child = Command::new(bin())
             .args(["run", "--config", "cfg.toml"])
             .current_dir(f.path())
-            .env("LOGDAEMON_LOG", "info")
+            .env("LOGDAEMON_LOG", std::env::var("LOGDAEMON_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(out))
