@@ -335,7 +335,15 @@ impl Standby {
             Some(ls) if seq == ls && link.view.live_size.is_some() => (self.layout.live.clone(), link.view.live_size.unwrap_or(0)),
             Some(_) => {
                 // An older, already rotated file: it can only be compared.
-                let (name, size) = link.view.file_of(&self.layout, seq);
+                let (name, mut size) = link.view.file_of(&self.layout, seq);
+                if size.is_none() {
+                    self.settle_all(link)?;
+                    let out = link.conn.capture(&self.layout.query(&[seq]))?;
+                    if let Some(v) = View::parse(&String::from_utf8_lossy(&out), &self.layout)? {
+                        size = v.sizes.get(&name).copied();
+                        link.view.sizes.extend(v.sizes);
+                    }
+                }
                 (name, size.unwrap_or(0))
             }
         };

@@ -471,3 +471,23 @@ fn a_rotation_interrupted_at_any_step_is_finished_by_the_next_connection() {
     assert_eq!(env.remote_file("journal.5"), a);
     assert_eq!(env.remote_file("journal"), b);
 }
+
+#[test]
+fn a_host_cursor_behind_a_rotation_the_standby_already_made_is_compared_and_skipped() {
+    let env = Env::new();
+    let (a, b) = (journal(14, 30), journal(15, 30));
+    std::fs::write(env.journal_path(), &b).unwrap();
+    let recs = stream(&[(8, &a), (9, &b)]);
+    {
+        let mut l = env.open("");
+        Host::new(&recs, 9).run(&mut l);
+    }
+    let before = env.remote_listing();
+    // The host's checkpoint lags far behind: in the middle of sequence 8.
+    let cursor = Position { sequence: 8, offset: ex_ends(&a)[10], line: 0 };
+    let mut l = env.open_with(&env.config(""), cursor).unwrap();
+    Host::at(&recs, 5, cursor).run(&mut l);
+    assert_eq!(env.remote_listing(), before, "nothing rewritten, nothing duplicated");
+    assert_eq!(env.remote_file("journal.8"), a);
+    assert_eq!(env.remote_file("journal"), b);
+}
