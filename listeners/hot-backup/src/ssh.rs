@@ -169,8 +169,15 @@ impl Conn {
             let mut ch = self.sess.channel_session().map_err(|e| net(&ctx(), e))?;
             ch.handle_extended_data(ExtendedData::Merge).map_err(|e| net(&ctx(), e))?;
             let token = format!("@@logdaemon-done-{:016x}", xxhash_rust::xxh3::xxh3_64(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes()));
-            ch.exec(&shell::SHELL_LOOP.replace("TOKEN", &token)).map_err(|e| net(&ctx(), e))?;
+            // Run by `sh` whatever the login shell is (csh and fish parse
+            // `exec sh -c '...'` alike).
+            let cmd = format!("exec sh -c {}", shell::quote(&shell::SHELL_LOOP.replace("TOKEN", &token)));
+            ch.exec(&cmd).map_err(|e| net(&ctx(), e))?;
             self.shell = Some(Shell { ch, token, leftover: Vec::new() });
+            // An empty first request: whatever the login shell's start-up
+            // files print ends up in its answer, which is dropped.
+            self.submit(&Script::default(), 0, &mut |_| Ok(()))?;
+            self.answer(self.io_timeout, false)?;
         }
         let shell = self.shell.as_mut().expect("shell open");
         let written = {
