@@ -491,3 +491,39 @@ fn a_host_cursor_behind_a_rotation_the_standby_already_made_is_compared_and_skip
     assert_eq!(env.remote_file("journal.8"), a);
     assert_eq!(env.remote_file("journal"), b);
 }
+
+/// The restricted key of the documentation: `restrict`, `from=` and a
+/// forced command that admits only the listener's session.
+#[test]
+fn the_documented_forced_command_admits_the_listener_and_refuses_other_commands() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let wrapper = env.tmp.path().join("logdaemon-standby-only");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n  \"exec sh -c 'while IFS=\"*) exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\" ;;\n  *) echo \"this key only feeds the logdaemon standby\" >&2; exit 1 ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let authorized = env.sshd.dir().join("authorized_keys");
+    let key = std::fs::read_to_string(&authorized).unwrap();
+    std::fs::write(&authorized, format!("restrict,from=\"127.0.0.1\",command=\"{}\" {key}", wrapper.display())).unwrap();
+
+    let mut l = env.open("");
+    let b = Batch::p4("p4", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 1 1\n"]);
+    l.listen(b.entries()).unwrap();
+    assert_eq!(l.flush().unwrap(), Ack::All);
+    assert_eq!(env.remote_file("journal"), b"@pv@ 0 @db.x@ 1 \n@ex@ 1 1\n");
+
+    let other = std::process::Command::new("ssh")
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-p", &env.sshd.port().to_string(), "-i"])
+        .arg(env.sshd.client_key())
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", env.sshd.known_hosts().display()))
+        .args(["-l", env.sshd.user(), "127.0.0.1", "touch /tmp/should-not-exist"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("only feeds the logdaemon standby"));
+}
