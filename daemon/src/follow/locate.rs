@@ -166,6 +166,21 @@ impl Follower {
     /// After the current segment is finished: open the file written after
     /// it. Returns false if there is none yet.
     pub(super) fn open_successor(&mut self) -> Result<bool, FollowError> {
+        // A rotation between listing the rotated files and opening the live
+        // file would make us take the new live file for the successor and
+        // skip the file just rotated: try again with a fresh listing.
+        for _ in 0..20 {
+            if let Some(r) = self.try_successor()? {
+                return Ok(r);
+            }
+        }
+        Ok(false)
+    }
+
+    /// One attempt of [`Follower::open_successor`]; `None` if the live file
+    /// changed while we looked.
+    fn try_successor(&mut self) -> Result<Option<bool>, FollowError> {
+        let live_before = std::fs::metadata(&self.cfg.path).ok().map(|m| FileKey::of(&m));
         let seg = self.seg.as_ref().expect("segment");
         let candidates = self.candidates()?;
         let our_key = seg.key;
@@ -220,28 +235,36 @@ impl Follower {
                 let seq = k.number.filter(|&n| n > our_seq).unwrap_or(seq);
                 tracing::info!(journal = %self.cfg.name, file = %k.path.display(), sequence = seq, "reading rotated file");
                 self.open_segment_at(k.path.clone(), seq, Origin::Rotated, 0, 1, true)?;
-                Ok(true)
+                Ok(Some(true))
             }
             None => {
                 // The live file, unless it is still the segment we just finished.
                 let md = match std::fs::metadata(&self.cfg.path) {
                     Ok(m) => m,
-                    Err(_) => return Ok(false),
+                    Err(_) => return Ok(Some(false)),
                 };
                 if Some(FileKey::of(&md)) == our_key {
-                    return Ok(false);
+                    return Ok(Some(false));
                 }
                 let old = self.seg.take().expect("segment");
-                self.remember(&old);
+                let hint = self.next_sequence_hint;
                 self.next_sequence_hint = seq;
-                if self.try_open_live()? {
-                    self.seg.as_mut().expect("segment").did_rotate = true;
-                    tracing::info!(journal = %self.cfg.name, sequence = seq, "following the new live file");
-                    Ok(true)
-                } else {
+                if !self.try_open_live()? {
                     self.seg = Some(old);
-                    Ok(false)
+                    self.next_sequence_hint = hint;
+                    return Ok(Some(false));
                 }
+                if self.seg.as_ref().and_then(|s| s.key) != live_before {
+                    // Rotated since the listing: the file renamed away may
+                    // be the successor.
+                    self.seg = Some(old);
+                    self.next_sequence_hint = hint;
+                    return Ok(None);
+                }
+                self.remember(&old);
+                self.seg.as_mut().expect("segment").did_rotate = true;
+                tracing::info!(journal = %self.cfg.name, sequence = seq, "following the new live file");
+                Ok(Some(true))
             }
         }
     }
