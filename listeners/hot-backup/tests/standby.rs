@@ -527,3 +527,19 @@ fn the_documented_forced_command_admits_the_listener_and_refuses_other_commands(
     assert_eq!(other.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&other.stderr).contains("only feeds the logdaemon standby"));
 }
+
+#[test]
+fn line_logs_ship_every_whole_record_and_rotate_like_journals() {
+    let env = Env::new();
+    let mut l = env.open_format("lines", &env.config(""), Position::default(), None).unwrap();
+    let a = Batch::lines("log", 1, 0, &[b"2026-11-21 one\n", b"2026-11-21 two\n"]);
+    l.listen(a.entries()).unwrap();
+    assert_eq!(l.flush().unwrap(), Ack::All, "no transactions in a line log: every record ships");
+    assert_eq!(env.remote_file("journal"), b"2026-11-21 one\n2026-11-21 two\n");
+    let mut b = Batch::lines("log", 2, 0, &[b"2026-11-22 three\n"]);
+    b.set_did_rotate(0);
+    l.listen(b.entries()).unwrap();
+    assert_eq!(l.flush().unwrap(), Ack::All);
+    assert_eq!(env.remote_file("journal.1"), b"2026-11-21 one\n2026-11-21 two\n");
+    assert_eq!(env.remote_file("journal"), b"2026-11-22 three\n");
+}

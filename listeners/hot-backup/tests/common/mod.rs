@@ -148,11 +148,15 @@ impl Env {
     }
 
     pub fn open_clocked(&self, config: &str, cursor: Position, clock: Option<Clock>) -> Result<HotBackup, Failure> {
+        self.open_format("p4", config, cursor, clock)
+    }
+
+    pub fn open_format(&self, format: &str, config: &str, cursor: Position, clock: Option<Clock>) -> Result<HotBackup, Failure> {
         let journal = self.journal_path();
         let ctx = OpenContext {
             listener: "standby",
-            journal: "p4",
-            format: "p4",
+            journal: "log",
+            format,
             journal_path: &journal,
             config_toml: config,
             config_dir: self.tmp.path(),
