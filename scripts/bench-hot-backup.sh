@@ -5,7 +5,9 @@
 #   1. `logdaemon run --once` ships a p4 journal of SIZE_MIB (default 256)
 #      to a standby directory through a private sshd (fsync on, the default);
 #   2. the same with `fsync = false`, to show what the fsyncs cost;
-#   3. `ssh -c <the cipher the listener negotiated> host 'cat > file' < journal`.
+#   3. `ssh -c <the cipher the listener negotiated> host 'cat > file' < journal`;
+#   4. for reference, the daemon with the local `file` listener (its own
+#      ceiling for this journal on this machine, no network).
 #
 # Prints a table with MiB/s and the ratio listener / plain ssh (target >= 0.8).
 # Needs openssh-server and openssh-client; builds the release binaries.
@@ -16,7 +18,7 @@ set -euo pipefail
 SIZE_MIB=${1:-256}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-cargo build --release -q -p logdaemon -p logdaemon-listener-hot-backup
+cargo build --release -q -p logdaemon -p logdaemon-listener-hot-backup -p logdaemon-listener-file
 BIN="$ROOT/target/release/logdaemon"
 
 W=$(mktemp -d /tmp/bench-hot-backup.XXXXXX)
@@ -137,9 +139,34 @@ t1=$(date +%s.%N)
 T_SSH=$(echo "$t1 - $t0" | bc -l)
 cmp "$W/server/journal" "$W/plain.copy" >/dev/null
 
+mkdir -p "$W/local"
+cat > "$W/local/cfg.toml" <<CFG
+state_dir = "state"
+plugin_dir = "$ROOT/target/release"
+
+[[journal]]
+name = "p4"
+path = "$W/server/journal"
+format = "p4"
+start = "beginning"
+
+[[journal.listener]]
+name = "copy"
+plugin = "file"
+[journal.listener.config]
+path = "copy"
+format = "raw"
+CFG
+t0=$(date +%s.%N)
+(cd "$W/local" && "$BIN" run --config cfg.toml --once 2>"$W/local/daemon.log")
+t1=$(date +%s.%N)
+T_FILE=$(echo "$t1 - $t0" | bc -l)
+cmp "$W/server/journal" "$W/local/copy" >/dev/null
+
 mibs() { echo "scale=1; $BYTES / 1048576 / $1" | bc -l; }
 printf '\nhot-backup catch-up, %s MiB p4 journal, loopback, cipher %s\n\n' "$((BYTES >> 20))" "$CIPHER"
 printf '%-42s %10s %10s %8s\n' "method" "seconds" "MiB/s" "ratio"
 printf '%-42s %10.2f %10s %8s\n' "ssh -c $CIPHER 'cat > file'" "$T_SSH" "$(mibs "$T_SSH")" "1.00"
 printf '%-42s %10.2f %10s %8.2f\n' "logdaemon run --once (fsync, default)" "$T_FSYNC" "$(mibs "$T_FSYNC")" "$(echo "$T_SSH / $T_FSYNC" | bc -l)"
 printf '%-42s %10.2f %10s %8.2f\n' "logdaemon run --once (fsync = false)" "$T_NOFSYNC" "$(mibs "$T_NOFSYNC")" "$(echo "$T_SSH / $T_NOFSYNC" | bc -l)"
+printf '%-42s %10.2f %10s %8s\n' "logdaemon run --once, local file listener" "$T_FILE" "$(mibs "$T_FILE")" "-"
