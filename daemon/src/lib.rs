@@ -8,6 +8,8 @@ pub mod dump;
 pub mod engine;
 pub mod follow;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod identity;
 pub mod init;

@@ -1,0 +1,706 @@
+//! Fuzz-target logic as plain functions, so the cargo-fuzz targets in
+//! `fuzz/` stay one line each and the inputs they once failed on are replayed
+//! by ordinary `cargo test` (see the tests at the end, which read
+//! `fuzz/regressions/<target>/`).
+//!
+//! Each function decodes arbitrary bytes into one scenario, runs the code
+//! under test and asserts the invariants that must hold for *every* input:
+//! a violation panics, which is what a fuzzer reports. They check results,
+//! not just the absence of crashes: the framers against slow, obviously
+//! correct references; the checkpoint by a render/parse round trip; error
+//! line numbers against the text; the plugin handshake against a model of
+//! the rules it enforces.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use regex::bytes::Regex;
+
+use crate::format::{frame_all, Format, RecordReader};
+
+/// One framed record as the invariants compare them: offset, length, incomplete.
+type Span = (usize, usize, bool);
+
+/// Reads typed values from the front of a fuzz input; missing bytes read as zero.
+struct Take<'a>(&'a [u8]);
+
+impl<'a> Take<'a> {
+    fn u8(&mut self) -> u8 {
+        let (&b, rest) = self.0.split_first().unwrap_or((&0, &[]));
+        self.0 = rest;
+        b
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+
+    fn rest(self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// Hands out `data` in the given chunk sizes, cycling; a size of 0 is a
+/// moment with nothing available (`Ok(0)`) before the data ends.
+struct Chunked<'a> {
+    data: &'a [u8],
+    sizes: Vec<usize>,
+    i: usize,
+}
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let want = self.sizes[self.i % self.sizes.len()];
+        self.i += 1;
+        let n = want.min(out.len()).min(self.data.len());
+        out[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Fuzz target `p4_framer`: the p4 framer through [`RecordReader`] with
+/// chunk sizes from the input. Returns the number of records.
+///
+/// Input: a scenario header (see `frame_scenario`), then the journal bytes.
+/// Invariants: records tile the input; offsets and line numbers are exact;
+/// the records equal [`frame_all`]'s and a byte-by-byte reference parser's;
+/// only the last may be incomplete; [`logdaemon_sdk::p4::split`] takes every
+/// record apart without panicking and finds the reference's op.
+pub fn p4_framer(data: &[u8]) -> usize {
+    let (spans, body) = frame_scenario(&Format::P4, data, p4_reference);
+    for &(at, len, _) in &spans {
+        let record = &body[at..at + len];
+        let (op, fields) = logdaemon_sdk::p4::split(record);
+        if record.first() == Some(&b'@') {
+            assert_eq!(&*op, &p4_op(record)[..], "op of record {:?}", String::from_utf8_lossy(record));
+        }
+        assert!(fields.iter().all(|f| f.len() <= record.len()));
+    }
+    spans.len()
+}
+
+/// Fuzz target `lines_framer`: the lines framers (single-line, and
+/// multi-line with one of a few start-of-record regexes chosen by the first
+/// byte) through [`RecordReader`]. Same invariants as [`p4_framer`], against
+/// a line-by-line reference. Returns the number of records.
+pub fn lines_framer(data: &[u8]) -> usize {
+    let (&pick, data) = data.split_first().unwrap_or((&0, &[]));
+    let regexes = line_regexes();
+    let record_start = match usize::from(pick) % (regexes.len() + 1) {
+        0 => None,
+        n => Some(regexes[n - 1].clone()),
+    };
+    let reference = |buf: &[u8]| match &record_start {
+        None => lines_reference(buf),
+        Some(re) => multi_line_reference(re, buf),
+    };
+    let format = Format::Lines { record_start: record_start.clone() };
+    frame_scenario(&format, data, reference).0.len()
+}
+
+/// The start-of-record regexes [`lines_framer`] chooses from: a date, any
+/// non-blank first character (continuations are indented), an end anchor.
+fn line_regexes() -> &'static [Regex] {
+    static RES: OnceLock<Vec<Regex>> = OnceLock::new();
+    RES.get_or_init(|| [r"^\d{4}-", r"^\S", r"\]$"].iter().map(|r| Regex::new(r).expect("valid regex")).collect())
+}
+
+/// Decodes a framing scenario and checks the reader's records; returns them
+/// with the body they frame.
+///
+/// Header: flags (bit 0: live reading with `next_available` + `finish`,
+/// else `next_record`; bits 1-2: chunk size scale 1, 7, 64 or 4096;
+/// bits 3-7: the body is repeated 1 to 32 times), then a count (low 4
+/// bits) of chunk-size bytes. A chunk size of 0 is "nothing available yet"
+/// when reading live and 1 otherwise.
+fn frame_scenario(format: &Format, data: &[u8], reference: impl Fn(&[u8]) -> Vec<Span>) -> (Vec<Span>, Vec<u8>) {
+    let mut t = Take(data);
+    let flags = t.u8();
+    let live = flags & 1 == 1;
+    let scale = [1, 7, 64, 4096][usize::from(flags >> 1) & 3];
+    let repeat = usize::from(flags >> 3) + 1;
+    let count = usize::from(t.u8() & 15);
+    let mut sizes: Vec<usize> = (0..count).map(|_| usize::from(t.u8()) * scale).collect();
+    if !live {
+        sizes.iter_mut().for_each(|s| *s = (*s).max(1));
+    }
+    if sizes.iter().all(|&s| s == 0) {
+        sizes.push(scale);
+    }
+    let body = t.rest().repeat(repeat);
+
+    let mut reader = RecordReader::new(Chunked { data: &body, sizes, i: 0 }, format, 0, 1);
+    let mut got: Vec<(u64, u64, u64, Vec<u8>, bool)> = Vec::new();
+    let mut push = |r: crate::format::Record<'_>| got.push((r.offset, r.line, r.lines, r.bytes.to_vec(), r.incomplete));
+    if live {
+        loop {
+            if let Some(r) = reader.next_available().expect("in-memory read") {
+                push(r);
+                continue;
+            }
+            if reader.get_ref().data.is_empty() {
+                break;
+            }
+        }
+        while let Some(r) = reader.finish().expect("in-memory read") {
+            push(r);
+        }
+    } else {
+        while let Some(r) = reader.next_record().expect("in-memory read") {
+            push(r);
+        }
+    }
+    assert_eq!(reader.offset(), body.len() as u64, "reader ends at the end of the bytes");
+    assert_eq!(reader.buffered(), 0, "nothing left buffered");
+
+    let mut spans = Vec::with_capacity(got.len());
+    let mut at = 0usize;
+    let mut line = 1u64;
+    for (i, (offset, rline, lines, bytes, incomplete)) in got.iter().enumerate() {
+        assert_eq!(*offset, at as u64, "record {i} starts where the previous ended");
+        assert!(!bytes.is_empty(), "record {i} is empty");
+        assert_eq!(&body[at..at + bytes.len()], &bytes[..], "record {i} holds the input's bytes");
+        assert_eq!(*rline, line, "record {i} line number");
+        let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert_eq!(*lines, newlines + u64::from(!bytes.ends_with(b"\n")), "record {i} line count");
+        assert!(!incomplete || i + 1 == got.len(), "record {i} incomplete but not last");
+        spans.push((at, bytes.len(), *incomplete));
+        at += bytes.len();
+        line += newlines;
+    }
+    assert_eq!(at, body.len(), "records concatenate to the input");
+    assert_eq!(frame_all(format, &body), spans, "whole-buffer framing agrees with the reader");
+    assert_eq!(reference(&body), spans, "the reference parser agrees");
+    (spans, body)
+}
+
+/// p4 records by a character-by-character state machine that knows escapes
+/// (no parity counting, unlike the framer).
+fn p4_reference(buf: &[u8]) -> Vec<Span> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum S {
+        Outside,
+        InString,
+        AtInString,
+    }
+    let mut out = Vec::new();
+    let (mut start, mut s) = (0, S::Outside);
+    for (i, &c) in buf.iter().enumerate() {
+        if s == S::AtInString {
+            if c == b'@' {
+                s = S::InString;
+                continue;
+            }
+            s = S::Outside;
+        }
+        match (s, c) {
+            (S::Outside, b'@') => s = S::InString,
+            (S::Outside, b'\n') => {
+                out.push((start, i + 1 - start, false));
+                start = i + 1;
+            }
+            (S::InString, b'@') => s = S::AtInString,
+            _ => {}
+        }
+    }
+    if start < buf.len() {
+        out.push((start, buf.len() - start, true));
+    }
+    out
+}
+
+/// The op of a p4 record that starts with `@`: its first string, unescaped,
+/// ending at the closing `@` or the end of the record's text.
+fn p4_op(record: &[u8]) -> Vec<u8> {
+    let text = record.strip_suffix(b"\n").map_or(record, |r| r.strip_suffix(b"\r").unwrap_or(r));
+    let mut op = Vec::new();
+    let mut i = 1;
+    while i < text.len() {
+        match (text[i], text.get(i + 1)) {
+            (b'@', Some(b'@')) => {
+                op.push(b'@');
+                i += 2;
+            }
+            (b'@', _) => break,
+            (c, _) => {
+                op.push(c);
+                i += 1;
+            }
+        }
+    }
+    op
+}
+
+/// One record per `\n`; a cut-off last line is incomplete.
+fn lines_reference(buf: &[u8]) -> Vec<Span> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &c) in buf.iter().enumerate() {
+        if c == b'\n' {
+            out.push((start, i + 1 - start, false));
+            start = i + 1;
+        }
+    }
+    if start < buf.len() {
+        out.push((start, buf.len() - start, true));
+    }
+    out
+}
+
+/// Multi-line records: a record starts at the input's start and at every
+/// later line whose text (without `\n` / `\r\n`) matches `re`. A cut-off
+/// last line is incomplete, on its own if it matches, else with its record.
+fn multi_line_reference(re: &Regex, buf: &[u8]) -> Vec<Span> {
+    let mut out = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    while at < buf.len() {
+        let (end, text) = match buf[at..].iter().position(|&b| b == b'\n') {
+            Some(n) => {
+                let l = &buf[at..at + n];
+                (at + n + 1, l.strip_suffix(b"\r").unwrap_or(l))
+            }
+            None => (buf.len(), buf[at..].strip_suffix(b"\r").unwrap_or(&buf[at..])),
+        };
+        if at > start && re.is_match(text) {
+            out.push((start, at - start, false));
+            start = at;
+        }
+        if buf[end - 1] != b'\n' {
+            out.push((start, end - start, true));
+            start = end;
+        }
+        at = end;
+    }
+    if start < buf.len() {
+        out.push((start, buf.len() - start, false));
+    }
+    out
+}
+
+/// Number of lines of `text` as error messages count them (1-based, a final
+/// line without `\n` included, so an empty text has line 1).
+fn line_count(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Fuzz target `checkpoint_load`: [`logdaemon_state::Checkpoint::parse`] on
+/// arbitrary text (invalid UTF-8 replaced). Invariants: no panic; a parsed
+/// checkpoint renders with `to_toml` to text that parses back to an equal
+/// value; an error's line lies within the text and the message names the
+/// file. Returns whether the text parsed.
+pub fn checkpoint_load(data: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(data);
+    let path = Path::new("/fuzz/state/checkpoint.toml");
+    match logdaemon_state::Checkpoint::parse(&text, path) {
+        Ok(cp) => {
+            let rendered = cp.to_toml();
+            let again = logdaemon_state::Checkpoint::parse(&rendered, path)
+                .unwrap_or_else(|e| panic!("rendered checkpoint does not parse: {e}\n{rendered}"));
+            assert_eq!(again, cp, "render/parse round trip changed the checkpoint:\n{rendered}");
+            true
+        }
+        Err(e) => {
+            if let Some(line) = e.line() {
+                assert!((1..=line_count(&text)).contains(&line), "error line {line} outside the text: {e}");
+            }
+            assert!(e.to_string().contains("/fuzz/state/checkpoint.toml"), "error does not name the file: {e}");
+            false
+        }
+    }
+}
+
+/// Fuzz target `config_load`: [`crate::config::Config::parse`] on arbitrary
+/// text. Invariants: no panic; an error's line lies within the text; in an
+/// accepted config every journal has listeners and each listener's config
+/// table reaches the plugin unchanged. Returns whether the text parsed.
+pub fn config_load(data: &[u8]) -> bool {
+    use crate::config::{Config, ConfigError};
+    let text = String::from_utf8_lossy(data);
+    match Config::parse(&text, Path::new("/fuzz/logdaemon.toml")) {
+        Ok(config) => {
+            assert!(!config.journals.is_empty());
+            let doc: toml::Table = toml::from_str(&text).expect("accepted config is TOML");
+            let raw_journals = doc.get("journal").and_then(|j| j.as_array()).expect("journal array");
+            for (j, raw) in config.journals.iter().zip(raw_journals) {
+                assert!(!j.listeners.is_empty(), "journal {:?} without listeners accepted", j.name);
+                let raw_listeners = raw.get("listener").and_then(|l| l.as_array()).expect("listener array");
+                for (l, raw) in j.listeners.iter().zip(raw_listeners) {
+                    let want = raw.get("config").and_then(|c| c.as_table()).cloned().unwrap_or_default();
+                    let got: toml::Table = toml::from_str(&l.config_toml)
+                        .unwrap_or_else(|e| panic!("listener {:?} config text does not parse: {e}\n{}", l.name, l.config_toml));
+                    assert_eq!(got, want, "listener {:?} config changed on its way to the plugin", l.name);
+                }
+            }
+            true
+        }
+        Err(e) => {
+            if let ConfigError::At { line, .. } = &e {
+                assert!((1..=line_count(&text)).contains(line), "error line {line} outside the text: {e}");
+            }
+            assert!(e.to_string().contains("/fuzz/logdaemon.toml"), "error does not name the file: {e}");
+            false
+        }
+    }
+}
+
+
+/// Fuzz target `plugin_descriptor`: a [`logdaemon_sdk::abi::Descriptor`]
+/// built from the input, checked by [`logdaemon_sdk::abi::check_descriptor`]
+/// exactly as the host checks a loaded plugin's. Returns whether it was
+/// accepted.
+///
+/// Input: flags (bit 0: `abi_version` from the next 4 bytes instead of
+/// [`ABI_VERSION`](logdaemon_sdk::abi::ABI_VERSION); bit 1: `struct_size`
+/// from the next 4 bytes instead of the real size), a byte whose bit `i`
+/// leaves function `i` out, `wants_fields` (4 bytes), then for each label a
+/// mode byte and two 16-bit numbers, and the rest is the pool the labels
+/// point into. Label modes: a slice of the pool; a null pointer with a
+/// length; a pointer into the pool with a length beyond [`MAX_LABEL_LEN`]
+/// that no memory backs; the empty label.
+///
+/// The descriptor lives in an allocation of exactly `struct_size` bytes
+/// (at least the 8 header bytes, at most the struct) and the pool in one of
+/// exactly its size, so under the address sanitizer any read past what the
+/// rules allow is caught. Invariant: the result, accepted or refused with
+/// which reason, is the one the rules give (version, `struct_size` reaching
+/// at least `wants_fields` — the first layout ended before it —, labels at
+/// most [`MAX_LABEL_LEN`] bytes of UTF-8 with a non-empty name, every
+/// function present), and an accepted descriptor yields exactly its labels,
+/// functions and `wants_fields` (implied when the layout has none).
+///
+/// [`MAX_LABEL_LEN`]: logdaemon_sdk::abi::MAX_LABEL_LEN
+pub fn plugin_descriptor(data: &[u8]) -> bool {
+    use logdaemon_sdk::abi::{check_descriptor, Bytes, Descriptor, HandshakeError, ABI_VERSION, MAX_LABEL_LEN};
+
+    let mut t = Take(data);
+    let flags = t.u8();
+    let abi_version = if flags & 1 == 0 { ABI_VERSION } else { t.u32() };
+    let full = std::mem::size_of::<Descriptor>();
+    // The first layout ended before `wants_fields`; it is still accepted.
+    let need = std::mem::offset_of!(Descriptor, wants_fields);
+    let struct_size = if flags & 2 == 0 { full as u32 } else { t.u32() };
+    let missing = t.u8();
+    let wants_fields = t.u32();
+    let specs = [(t.u8(), t.u16(), t.u16()), (t.u8(), t.u16(), t.u16()), (t.u8(), t.u16(), t.u16())];
+    let pool: Box<[u8]> = t.rest().into();
+
+    // Each label and, when memory backs it, the bytes it stands for.
+    let labels = specs.map(|(mode, a, b)| {
+        let off = usize::from(a) % (pool.len() + 1);
+        match mode % 4 {
+            0 => {
+                let len = usize::from(b) % (pool.len() - off + 1);
+                (Bytes::new(&pool[off..off + len]), Some(&pool[off..off + len]))
+            }
+            1 => (Bytes { ptr: std::ptr::null(), len: usize::from(b) }, (b == 0).then_some(&[][..])),
+            2 => (Bytes { ptr: pool.as_ptr().wrapping_add(off), len: MAX_LABEL_LEN + 1 + usize::from(b) }, None),
+            _ => (Bytes::EMPTY, Some(&[][..])),
+        }
+    });
+    let [(name, name_bytes), (version, version_bytes), (build, build_bytes)] = labels;
+    let present = |i: u32| missing & (1 << i) == 0;
+    let desc = Descriptor {
+        abi_version,
+        struct_size,
+        name,
+        version,
+        build,
+        open: present(0).then_some(plugin_fns::open as _),
+        close: present(1).then_some(plugin_fns::close as _),
+        is_handled: present(2).then_some(plugin_fns::is_handled as _),
+        listen: present(3).then_some(plugin_fns::listen as _),
+        no_data: present(4).then_some(plugin_fns::no_data as _),
+        flush: present(5).then_some(plugin_fns::flush as _),
+        gap: present(6).then_some(plugin_fns::gap as _),
+        wants_fields,
+    };
+
+    // What the rules say, in the order the host checks them.
+    #[derive(Debug, PartialEq)]
+    enum Verdict {
+        Accept,
+        Version(u32),
+        TooSmall(u32),
+        Label(&'static str),
+        Missing(&'static str),
+    }
+    let label_ok = |b: &Bytes, backing: Option<&[u8]>| {
+        b.len <= MAX_LABEL_LEN && !(b.len > 0 && b.ptr.is_null()) && std::str::from_utf8(backing.expect("backed")).is_ok()
+    };
+    let fns = [
+        ("open", desc.open.is_some()),
+        ("close", desc.close.is_some()),
+        ("is_handled", desc.is_handled.is_some()),
+        ("listen", desc.listen.is_some()),
+        ("no_data", desc.no_data.is_some()),
+        ("flush", desc.flush.is_some()),
+        ("gap", desc.gap.is_some()),
+    ];
+    let expected = if abi_version != ABI_VERSION {
+        Verdict::Version(abi_version)
+    } else if (struct_size as usize) < need {
+        Verdict::TooSmall(struct_size)
+    } else if !label_ok(&desc.name, name_bytes) || desc.name.len == 0 {
+        Verdict::Label("name")
+    } else if !label_ok(&desc.version, version_bytes) {
+        Verdict::Label("version")
+    } else if !label_ok(&desc.build, build_bytes) {
+        Verdict::Label("build")
+    } else if let Some((f, _)) = fns.iter().find(|(_, there)| !there) {
+        Verdict::Missing(f)
+    } else {
+        Verdict::Accept
+    };
+
+    // The plugin's memory: the descriptor's first `struct_size` bytes (the
+    // header at least, the whole struct at most), nothing after them.
+    let block = Block::new((struct_size as usize).clamp(8, full));
+    // SAFETY: the block holds `block.len` ≤ size_of::<Descriptor>() bytes,
+    // which are copied from a whole descriptor.
+    let result = unsafe {
+        std::ptr::copy_nonoverlapping(&desc as *const Descriptor as *const u8, block.ptr, block.len);
+        check_descriptor(block.ptr as *const Descriptor)
+    };
+    let got = match &result {
+        Ok(_) => Verdict::Accept,
+        Err(HandshakeError::Version { found }) => Verdict::Version(*found),
+        Err(HandshakeError::TooSmall { found, need: n }) => {
+            assert_eq!(*n as usize, need);
+            Verdict::TooSmall(*found)
+        }
+        Err(HandshakeError::BadLabel { which, .. }) => Verdict::Label(which),
+        Err(HandshakeError::MissingFunction(f)) => Verdict::Missing(f),
+        Err(HandshakeError::Null) => panic!("a non-null descriptor refused as null"),
+    };
+    assert_eq!(got, expected, "descriptor verdict ({result:?})");
+    if let Ok(c) = result {
+        assert_eq!(c.name.as_bytes(), name_bytes.expect("backed"));
+        assert_eq!(c.version.as_bytes(), version_bytes.expect("backed"));
+        assert_eq!(c.build.as_bytes(), build_bytes.expect("backed"));
+        let has_flag = struct_size as usize >= full;
+        assert_eq!(c.wants_fields, !has_flag || wants_fields != 0, "wants_fields (present: {has_flag})");
+        let addrs = [
+            c.open as usize,
+            c.close as usize,
+            c.is_handled as usize,
+            c.listen as usize,
+            c.no_data as usize,
+            c.flush as usize,
+            c.gap as usize,
+        ];
+        assert_eq!(addrs, plugin_fns::addresses(), "functions handed back unchanged");
+    }
+    drop(pool);
+    expected == Verdict::Accept
+}
+
+/// An allocation of exactly `len` bytes, aligned for a descriptor, freed on drop.
+struct Block {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Block {
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(len, std::mem::align_of::<logdaemon_sdk::abi::Descriptor>()).expect("layout")
+    }
+
+    fn new(len: usize) -> Block {
+        // SAFETY: `len` is at least 8, so the layout is not zero-sized.
+        let ptr = unsafe { std::alloc::alloc(Self::layout(len)) };
+        assert!(!ptr.is_null(), "out of memory");
+        Block { ptr, len }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with the same layout.
+        unsafe { std::alloc::dealloc(self.ptr, Self::layout(self.len)) }
+    }
+}
+
+/// Real `extern "C"` functions of each descriptor slot's type, so a
+/// descriptor built from fuzz input points at callable code.
+mod plugin_fns {
+    use logdaemon_sdk::abi::{CloseFn, FlushFn, GapFn, IsHandledFn, ListenFn, NoDataFn, OpenArgs, OpenFn, Outcome, RawEntry, RawGap};
+    use std::ffi::c_void;
+
+    pub unsafe extern "C" fn open(_: *const OpenArgs, _: *mut *mut c_void, _: *mut Outcome) -> u32 {
+        3
+    }
+    pub unsafe extern "C" fn close(_: *mut c_void) {}
+    pub unsafe extern "C" fn is_handled(_: *mut c_void, _: *const RawEntry) -> u32 {
+        1
+    }
+    pub unsafe extern "C" fn listen(_: *mut c_void, _: *const RawEntry, _: usize, _: *mut Outcome) -> u32 {
+        3
+    }
+    pub unsafe extern "C" fn no_data(_: *mut c_void, _: u32, _: *mut Outcome) -> u32 {
+        3
+    }
+    pub unsafe extern "C" fn flush(_: *mut c_void, _: *mut Outcome) -> u32 {
+        3
+    }
+    pub unsafe extern "C" fn gap(_: *mut c_void, _: *const RawGap, _: *mut Outcome) -> u32 {
+        3
+    }
+
+    /// The functions' addresses, in descriptor order.
+    pub fn addresses() -> [usize; 7] {
+        [
+            open as OpenFn as usize,
+            close as CloseFn as usize,
+            is_handled as IsHandledFn as usize,
+            listen as ListenFn as usize,
+            no_data as NoDataFn as usize,
+            flush as FlushFn as usize,
+            gap as GapFn as usize,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inputs kept under `fuzz/regressions/<target>/` (those that once
+    /// broke an invariant, and a few seeds).
+    fn regressions(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(target);
+        let mut out: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}; the regression inputs live in the repository", dir.display()))
+            .map(|e| e.expect("directory entry").path())
+            .map(|p| {
+                let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                (p, data)
+            })
+            .collect();
+        out.sort();
+        assert!(!out.is_empty(), "{}: no regression inputs", dir.display());
+        out
+    }
+
+    fn replay<T>(target: &str, f: fn(&[u8]) -> T) {
+        for (path, data) in regressions(target) {
+            // A panic names the input through the test's output.
+            eprintln!("replaying {}", path.display());
+            f(&data);
+        }
+    }
+
+    #[test]
+    fn regressions_p4_framer() {
+        replay("p4_framer", p4_framer);
+    }
+
+    #[test]
+    fn regressions_lines_framer() {
+        replay("lines_framer", lines_framer);
+    }
+
+    #[test]
+    fn regressions_checkpoint_load() {
+        replay("checkpoint_load", checkpoint_load);
+    }
+
+    #[test]
+    fn regressions_config_load() {
+        replay("config_load", config_load);
+    }
+
+    #[test]
+    fn regressions_plugin_descriptor() {
+        replay("plugin_descriptor", plugin_descriptor);
+    }
+
+    /// A framing input: live or not, chunk sizes, body.
+    fn scenario(flags: u8, sizes: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut v = vec![flags, sizes.len() as u8];
+        v.extend_from_slice(sizes);
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn framing_scenarios_count_records_read_live_and_whole() {
+        let j = b"@pv@ 0 @db.desc@ 1 @a\n@@b@ \n@ex@ 1 2\n@pv@ 0 @cut";
+        assert_eq!(p4_framer(&scenario(0, &[3, 1], j)), 3);
+        assert_eq!(p4_framer(&scenario(1, &[0, 2, 0, 5], j)), 3);
+        // Repeated 4 times, read in chunks of 7 * 64 bytes.
+        let whole = b"@pv@ 0 @db.desc@ 1 @a\n@@b@ \n@ex@ 1 2\n";
+        assert_eq!(p4_framer(&scenario(3 << 3 | 2 << 1, &[7], whole)), 8);
+        let log = b"boot\n2024-01-01 a\n  at x\n2024-01-02 b\n2024-01";
+        assert_eq!(lines_framer(&[&[0u8][..], &scenario(0, &[4], log)].concat()), 5);
+        assert_eq!(lines_framer(&[&[1u8][..], &scenario(1, &[0, 9], log)].concat()), 4);
+    }
+
+    #[test]
+    fn multi_line_reference_groups_and_cuts_like_the_documented_framer() {
+        let re = Regex::new("^S").unwrap();
+        assert_eq!(multi_line_reference(&re, b"x\nS a\n c\nS b"), vec![(0, 2, false), (2, 7, false), (9, 3, true)]);
+        assert_eq!(multi_line_reference(&re, b"S a\n cont"), vec![(0, 9, true)]);
+        assert_eq!(multi_line_reference(&re, b"S a\r\nS b\r\n"), vec![(0, 5, false), (5, 5, false)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "the reference parser agrees")]
+    fn a_wrong_framing_result_is_a_failure() {
+        // A reference that disagrees stands for a framer that is wrong.
+        frame_scenario(&Format::P4, &scenario(0, &[], b"@ex@ 1 2\n@ex@ 3 4\n"), lines_reference_one_record);
+    }
+
+    fn lines_reference_one_record(buf: &[u8]) -> Vec<Span> {
+        vec![(0, buf.len(), false)]
+    }
+
+    #[test]
+    fn example_checkpoint_and_config_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/p4");
+        let checkpoint = std::fs::read(root.join("state/checkpoint.toml")).unwrap();
+        assert!(checkpoint_load(&checkpoint));
+        let config = std::fs::read(root.join("logdaemon.toml")).unwrap();
+        assert!(config_load(&config));
+        assert!(!checkpoint_load(b"version = 1\n[journal.p4]\nsequence = 1\noffset = 0\nline = 0\n"));
+        assert!(!config_load(b"[[journal]]\nname = \"a\"\npath = \"j\"\nformat = \"xml\"\n"));
+    }
+
+    /// A descriptor input: flags, missing-function bits, wants_fields, three
+    /// pool-slice labels, the pool.
+    fn descriptor_input(flags: u8, extra: &[u8], missing: u8, labels: [(u16, u16); 3], pool: &[u8]) -> Vec<u8> {
+        let mut v = vec![flags];
+        v.extend_from_slice(extra);
+        v.push(missing);
+        v.extend_from_slice(&1u32.to_le_bytes());
+        for (off, len) in labels {
+            v.push(0);
+            v.extend_from_slice(&off.to_le_bytes());
+            v.extend_from_slice(&len.to_le_bytes());
+        }
+        v.extend_from_slice(pool);
+        v
+    }
+
+    #[test]
+    fn descriptor_verdicts() {
+        let labels = [(0, 4), (4, 3), (7, 0)];
+        let pool = b"name1.0";
+        assert!(plugin_descriptor(&descriptor_input(0, &[], 0, labels, pool)));
+        assert!(!plugin_descriptor(&descriptor_input(0, &[], 1 << 3, labels, pool)), "listen missing");
+        assert!(!plugin_descriptor(&descriptor_input(1, &2u32.to_le_bytes(), 0, labels, pool)), "version 2");
+        assert!(!plugin_descriptor(&descriptor_input(2, &12u32.to_le_bytes(), 0, labels, pool)), "too small");
+        assert!(!plugin_descriptor(&descriptor_input(0, &[], 0, [(0, 0), (4, 3), (7, 0)], pool)), "empty name");
+        assert!(!plugin_descriptor(&descriptor_input(0, &[], 0, labels, b"n\xffme1.0")), "not UTF-8");
+        // A larger struct_size (a newer, compatible layout) is accepted.
+        assert!(plugin_descriptor(&descriptor_input(2, &4096u32.to_le_bytes(), 0, labels, pool)));
+        // The first layout, without `wants_fields`.
+        let first = std::mem::offset_of!(logdaemon_sdk::abi::Descriptor, wants_fields) as u32;
+        assert!(plugin_descriptor(&descriptor_input(2, &first.to_le_bytes(), 0, labels, pool)));
+        assert!(!plugin_descriptor(&descriptor_input(2, &(first - 1).to_le_bytes(), 0, labels, pool)));
+    }
+}

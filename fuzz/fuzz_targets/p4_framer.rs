@@ -1,0 +1,7 @@
+//! Fuzz target `p4_framer`: the scenario and its invariants are
+//! `logdaemon::fuzzing::p4_framer`, replayed by `cargo test -p logdaemon`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    logdaemon::fuzzing::p4_framer(data);
+});
