@@ -291,7 +291,9 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         return Err(HandshakeError::TooSmall { found: struct_size, need });
     }
     let has_wants_fields = struct_size as usize >= std::mem::size_of::<Descriptor>();
-    let d = &*ptr;
+    // Fields are read through the raw pointer: a `&Descriptor` would claim
+    // all of its bytes, which a first-layout descriptor does not have.
+    let d = ptr;
     let label = |which: &'static str, b: Bytes| -> Result<&'static str, HandshakeError> {
         if b.len > MAX_LABEL_LEN {
             return Err(HandshakeError::BadLabel { which, why: format!("{} bytes long, at most {MAX_LABEL_LEN} allowed", b.len) });
@@ -302,22 +304,22 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         let s = b.as_slice();
         std::str::from_utf8(s).map_err(|e| HandshakeError::BadLabel { which, why: format!("not UTF-8 ({e})") })
     };
-    let name = label("name", d.name)?;
+    let name = label("name", (*d).name)?;
     if name.is_empty() {
         return Err(HandshakeError::BadLabel { which: "name", why: "empty".into() });
     }
     Ok(Checked {
         name,
-        version: label("version", d.version)?,
-        build: label("build", d.build)?,
-        open: d.open.ok_or(HandshakeError::MissingFunction("open"))?,
-        close: d.close.ok_or(HandshakeError::MissingFunction("close"))?,
-        is_handled: d.is_handled.ok_or(HandshakeError::MissingFunction("is_handled"))?,
-        listen: d.listen.ok_or(HandshakeError::MissingFunction("listen"))?,
-        no_data: d.no_data.ok_or(HandshakeError::MissingFunction("no_data"))?,
-        flush: d.flush.ok_or(HandshakeError::MissingFunction("flush"))?,
-        gap: d.gap.ok_or(HandshakeError::MissingFunction("gap"))?,
-        wants_fields: !has_wants_fields || d.wants_fields != 0,
+        version: label("version", (*d).version)?,
+        build: label("build", (*d).build)?,
+        open: (*d).open.ok_or(HandshakeError::MissingFunction("open"))?,
+        close: (*d).close.ok_or(HandshakeError::MissingFunction("close"))?,
+        is_handled: (*d).is_handled.ok_or(HandshakeError::MissingFunction("is_handled"))?,
+        listen: (*d).listen.ok_or(HandshakeError::MissingFunction("listen"))?,
+        no_data: (*d).no_data.ok_or(HandshakeError::MissingFunction("no_data"))?,
+        flush: (*d).flush.ok_or(HandshakeError::MissingFunction("flush"))?,
+        gap: (*d).gap.ok_or(HandshakeError::MissingFunction("gap"))?,
+        wants_fields: !has_wants_fields || (*d).wants_fields != 0,
     })
 }
 
