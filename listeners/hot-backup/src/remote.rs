@@ -30,6 +30,13 @@ impl View {
             if line == "nodir" {
                 return Ok(None);
             }
+            if line == "noclaim" {
+                return Err(crate::error::transient(format!(
+                    "cannot write in {} on the standby (creating {}): disk full, or the user lacks write permission there",
+                    l.dir,
+                    crate::shell::OWNER
+                )));
+            }
             if let Some(m) = line.strip_prefix("marker") {
                 let m = m.trim();
                 if !m.is_empty() {
@@ -92,6 +99,7 @@ mod tests {
         let fresh = View::parse("marker \napplied \n", &l).unwrap().unwrap();
         assert_eq!(fresh, View::default());
         assert_eq!(View::parse("nodir\n", &l).unwrap(), None);
+        assert!(View::parse("noclaim\n", &l).unwrap_err().to_string().contains("cannot write in /srv"));
         assert!(View::parse("marker x\n", &l).unwrap_err().to_string().contains(".logdaemon-standby"));
         // Marker written, live file not yet created: an empty live file.
         let v = View::parse("marker 9\napplied \nsize 6 ./journal.8\n", &l).unwrap().unwrap();

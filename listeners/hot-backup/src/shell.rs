@@ -12,6 +12,11 @@ pub const MARKER: &str = ".logdaemon-standby";
 /// The marker holding how far `apply` got: `SEQUENCE OFFSET`.
 pub const APPLIED: &str = ".logdaemon-applied";
 
+/// Which remote loop owns the standby: the process id of the newest
+/// connection's loop. A loop left behind by a dropped connection finds it
+/// changed and stops before touching the journal again.
+pub const OWNER: &str = ".logdaemon-loop";
+
 /// The output of the last `apply` run (kept out of the answer stream).
 pub const APPLY_LOG: &str = ".logdaemon-apply.log";
 
@@ -29,6 +34,8 @@ pub mod status {
     pub const APPLY: i32 = 68;
     /// A file operation (write, rename, fsync) failed: disk full, permissions.
     pub const IO: i32 = 71;
+    /// A newer connection owns the standby (see [`super::OWNER`]).
+    pub const SUPERSEDED: i32 = 75;
 }
 
 /// What the remote loop runs for one request: `pre` (checks, rotation),
@@ -98,11 +105,23 @@ impl Layout {
         format!("cd -- {} 2>/dev/null || {{ echo 'cannot enter {}' >&2; exit {}; }}\n", quote(&self.dir), self.dir.replace('\'', ""), status::NO_DIR)
     }
 
-    /// Prints `nodir`, or `marker M`, `applied S O` and `size N NAME` lines
+    /// `cd`, then stop unless this connection's loop owns the standby.
+    fn cd_owned(&self) -> String {
+        self.cd()
+            + &format!(
+                "[ \"$(cat ./{OWNER} 2>/dev/null)\" = \"$$\" ] || {{ echo 'a newer connection owns the standby' >&2; exit {}; }}\n",
+                status::SUPERSEDED
+            )
+    }
+
+    /// Makes this connection's loop the owner of the standby, then prints
+    /// `nodir` or `noclaim`, or `marker M`, `applied S O` and `size N NAME` lines
     /// for the live file, the rotated file of the marker's sequence and the
     /// rotated files of `seqs`.
     pub fn query(&self, seqs: &[u64]) -> Script {
         let mut s = format!("cd -- {} 2>/dev/null || {{ echo nodir; exit 0; }}\n", quote(&self.dir));
+        // This connection's loop takes the standby over.
+        s += &format!("{{ printf '%s\\n' $$ > ./{OWNER}.tmp && mv -f -- ./{OWNER}.tmp ./{OWNER}; }} 2>/dev/null || {{ echo noclaim; exit 0; }}\n");
         s += &format!("m=$(cat ./{MARKER} 2>/dev/null); echo \"marker $m\"\n");
         s += &format!("echo \"applied $(cat ./{APPLIED} 2>/dev/null)\"\n");
         let mut names = vec![quote(&format!("./{}", self.live))];
@@ -150,7 +169,7 @@ impl Batch {
         let io = status::IO;
         let live = quote(&format!("./{}", l.live));
         let mut s = String::from("umask 077\n");
-        s += &l.cd();
+        s += &l.cd_owned();
         if let Some((old, new)) = self.rotate {
             if let Some(old) = old {
                 let rotated = quote(&format!("./{}", l.rotated(old)));
@@ -180,7 +199,7 @@ impl Batch {
             // The loop appended the data. A short batch (the client died
             // while sending) or a failed write is cut back to the size
             // checked before, so the standby never keeps half a batch.
-            post += &l.cd();
+            post += &l.cd_owned();
             post += &format!(
                 "n=$(wc -c < {live}) || exit {io}\nif [ \"$n\" -ne {end} ]; then truncate -s {expect} {live} 2>/dev/null; echo \"{} is $n bytes after the append, expected {end}; cut back to {expect}\" >&2; exit {}; fi\n",
                 l.live,
@@ -193,7 +212,7 @@ impl Batch {
         if let (Some(cmd), false) = (apply_cmd, self.apply.is_empty()) {
             if post.is_empty() {
                 post += "umask 077\n";
-                post += &l.cd();
+                post += &l.cd_owned();
             }
             let cmd: Vec<String> = cmd.iter().map(|w| quote(w)).collect();
             let cmd = cmd.join(" ");
@@ -277,6 +296,12 @@ mod tests {
         out
     }
 
+    /// Runs `script` in a fresh loop that first claims `l`'s standby, as
+    /// every connection does.
+    fn sh_owned(l: &Layout, script: &Script, stdin: &[u8]) -> (i32, String) {
+        run_loop(&[(&l.query(&[]), b""), (script, stdin)]).pop().expect("two answers")
+    }
+
     fn sh(script: &Script, stdin: &[u8]) -> (i32, String) {
         run_loop(&[(script, stdin)]).pop().expect("one answer")
     }
@@ -340,7 +365,7 @@ mod tests {
         let apply = vec!["sh".to_string(), "-c".to_string(), format!("cat >> {}", quote(sink.to_str().unwrap()))];
 
         let b = Batch { rotate: Some((None, 7)), append: Some((0, 6)), fsync: true, apply: apply_pieces(&l, (7, 0), (7, 6), 7) };
-        let (st, out) = sh(&b.script(&l, Some(&apply)), b"hello\n");
+        let (st, out) = sh_owned(&l, &b.script(&l, Some(&apply)), b"hello\n");
         assert_eq!(st, 0, "{out}");
         assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello\n");
         assert_eq!(std::fs::read_to_string(d.join(MARKER)).unwrap(), "7\n");
@@ -348,17 +373,17 @@ mod tests {
 
         // A stale expectation is refused without touching the file.
         let b = Batch { append: Some((3, 2)), fsync: false, ..Default::default() };
-        let (st, out) = sh(&b.script(&l, None), b"xx");
+        let (st, out) = sh_owned(&l, &b.script(&l, None), b"xx");
         assert_eq!(st, status::SIZE_BEFORE, "{out}");
         assert!(out.contains("journal is 6 bytes, expected 3"), "{out}");
 
         // Rotation, run twice (a crash after the rename): the second run
         // finds the live file gone and only finishes the marker.
         let b = Batch { rotate: Some((Some(7), 8)), ..Default::default() };
-        assert_eq!(sh(&b.script(&l, None), b"").0, 0);
+        assert_eq!(sh_owned(&l, &b.script(&l, None), b"").0, 0);
         std::fs::remove_file(d.join("journal")).unwrap();
         std::fs::write(d.join(MARKER), "7\n").unwrap();
-        assert_eq!(sh(&b.script(&l, None), b"").0, 0);
+        assert_eq!(sh_owned(&l, &b.script(&l, None), b"").0, 0);
         assert_eq!(std::fs::read(d.join("journal.7")).unwrap(), b"hello\n");
         assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"");
         assert_eq!(std::fs::read_to_string(d.join(MARKER)).unwrap(), "8\n");
@@ -366,7 +391,7 @@ mod tests {
         // A rotated name that already exists is never overwritten.
         std::fs::write(d.join("journal"), b"new").unwrap();
         std::fs::write(d.join(MARKER), "7\n").unwrap();
-        let (st, out) = sh(&b.script(&l, None), b"");
+        let (st, out) = sh_owned(&l, &b.script(&l, None), b"");
         assert_eq!(st, status::ROTATE_CONFLICT, "{out}");
         assert_eq!(std::fs::read(d.join("journal.7")).unwrap(), b"hello\n");
 
@@ -379,5 +404,11 @@ mod tests {
         assert_eq!((st, out.as_str()), (0, "ell"));
         let gone = Layout { dir: d.join("missing").to_str().unwrap().into(), live: "journal".into() };
         assert_eq!(sh(&gone.query(&[]), b"").1, "nodir\n");
+
+        // A loop whose connection was superseded touches nothing.
+        let b = Batch { append: Some((3, 2)), fsync: false, ..Default::default() };
+        let (st, out) = sh(&b.script(&l, None), b"xx");
+        assert_eq!(st, status::SUPERSEDED, "{out}");
+        assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"new");
     }
 }

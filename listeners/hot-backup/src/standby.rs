@@ -524,6 +524,7 @@ impl Standby {
                 "an append to {} {on} was cut short (disk full on the standby, or the connection dropped) and undone: {text}",
                 self.cfg.remote_dir
             ))),
+            status::SUPERSEDED => Err(transient(format!("another connection took the standby over {on}; reconnecting"))),
             status::IO => Err(transient(format!("writing to {} {on} failed (disk full? permissions?): {text}", self.cfg.remote_dir))),
             other => Err(transient(format!("the remote script exited with status {other} {on}: {text}"))),
         }
