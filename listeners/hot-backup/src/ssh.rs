@@ -151,7 +151,7 @@ impl Conn {
         keep_all: bool,
     ) -> Result<Output> {
         debug_assert_eq!(self.pending, 0, "run() with answers pending");
-        self.submit(script, data_len, feed)?;
+        self.submit(script, data_len, feed, timeout)?;
         self.answer(timeout, keep_all)
     }
 
@@ -162,7 +162,15 @@ impl Conn {
 
     /// Sends a request without waiting for its answer (answers come back
     /// in order through [`Conn::answer`]).
-    pub fn submit(&mut self, script: &Script, data_len: u64, feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()> {
+    /// Sending may wait up to `timeout` for the standby to take the data
+    /// (it does once it has finished the requests before this one).
+    pub fn submit(
+        &mut self,
+        script: &Script,
+        data_len: u64,
+        feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+        timeout: Duration,
+    ) -> Result<()> {
         let what = self.what.clone();
         let ctx = || format!("remote shell on {what}");
         if self.shell.is_none() {
@@ -176,15 +184,18 @@ impl Conn {
             self.shell = Some(Shell { ch, token, leftover: Vec::new() });
             // An empty first request: whatever the login shell's start-up
             // files print ends up in its answer, which is dropped.
-            self.submit(&Script::default(), 0, &mut |_| Ok(()))?;
+            self.submit(&Script::default(), 0, &mut |_| Ok(()), self.io_timeout)?;
             self.answer(self.io_timeout, false)?;
         }
         let shell = self.shell.as_mut().expect("shell open");
+        self.sess.set_timeout(ms(timeout));
         let written = {
             let mut w = ChunkWriter { ch: &mut shell.ch, written: 0 };
             w.write_all(&script.frame(data_len)).map_err(|e| net(&ctx(), e))?;
             w.written = 0;
-            feed(&mut w)?;
+            let r = feed(&mut w);
+            self.sess.set_timeout(ms(self.io_timeout));
+            r?;
             w.written
         };
         if written != data_len {

@@ -410,7 +410,7 @@ impl Standby {
                 }
                 w.write_all(data).map_err(|e| transient(format!("sending to the standby: {e}")))
             };
-            link.conn.submit(&script, append_len, &mut feed)?;
+            link.conn.submit(&script, append_len, &mut feed, self.cfg.command_timeout)?;
         }
 
         // The standby now holds `run`: remember it.
