@@ -12,6 +12,7 @@ mod commands;
 mod dump;
 mod email;
 mod host;
+mod hot_backup;
 mod listeners;
 mod rotation;
 mod writer;
