@@ -46,7 +46,13 @@ fn truncation_then_regrow_before_the_next_read_loses_nothing() {
         );
         check(
             (Fmt::P4, Naming::Numbered, on_gap),
-            &[w(1), Op::Read(1), Op::Rotate(Rot::Truncate), w(1), Op::Rotate(Rot::Rename)],
+            &[
+                w(1),
+                Op::Read(1),
+                Op::Rotate(Rot::Truncate),
+                w(1),
+                Op::Rotate(Rot::Rename),
+            ],
         );
     }
 }
@@ -302,6 +308,47 @@ fn successor_of_a_deleted_compressed_journal_is_found_by_number() {
             w(1),
             Op::Rotate(Rot::Rename),
             Op::Delete(0),
+        ],
+    );
+}
+
+/// The follower still holds `app.log-20250101` (read to its end) when it is
+/// deleted, and the live file is rotated again. A deleted file can get no
+/// more records: the follower must go on to `app.log-20250102` at Idle
+/// rather than wait for the new live file to get data.
+#[test]
+fn a_deleted_file_the_follower_holds_does_not_hold_up_the_next_one() {
+    check(
+        (Fmt::Lines, Naming::Numbered, OnGap::Stop),
+        &[
+            w(1),
+            Op::Read(1),
+            Op::Rotate(Rot::Rename),
+            Op::Delete(0),
+            w(1),
+            Op::Rotate(Rot::Rename),
+            Op::Idle,
+        ],
+    );
+}
+
+/// A cursor at the start of a file that was empty when acknowledged proves
+/// nothing by content, and the file has since been compressed away: a
+/// restart must not take the new, empty live file for it (whose records
+/// would then be skipped), but the rotated file that matches.
+#[test]
+fn restart_at_the_start_of_a_compressed_away_file_resumes_in_it() {
+    check(
+        (Fmt::Lines, Naming::Numbered, OnGap::Stop),
+        &[
+            w(1),
+            Op::Rotate(Rot::RenameCompress(Comp::Gz)),
+            Op::Read(1),
+            Op::Crash,
+            Op::Idle,
+            w(1),
+            Op::Rotate(Rot::RenameCompress(Comp::Gz)),
+            Op::Crash,
         ],
     );
 }
