@@ -27,32 +27,50 @@ use proptest::prelude::*;
 use crate::config::OnGap;
 use disk::Harness;
 
-/// Sequences the property test steers around because they hit a bug that a
-/// deterministic test in [`found`] pins down; each flag goes once its bug
-/// is fixed.
+/// Sequences the property test steers around. Most hit a bug that a
+/// deterministic test in [`found`] pins down, and their flag goes once the
+/// bug is fixed; a few are limits of what any follower can know (said so
+/// below), and stay.
 #[derive(Debug, Clone, Copy, Default)]
 struct Avoid {
     /// Let the follower read right after a truncation (copytruncate or in
     /// place), before new writes.
+    /// `found::truncation_then_regrow_before_the_next_read_loses_nothing`.
     regrow_after_truncation: bool,
-    /// Copytruncate only once the follower delivered a record of the live file.
+    /// Copytruncate only once the follower delivered a record of the live
+    /// file. `found::copytruncate_before_anything_was_read_delivers_the_copy`;
+    /// for line logs (no journal numbers) a limit: at offset 0 nothing tells
+    /// a fresh copy from an older rotated file.
     copytruncate_unread: bool,
     /// Never rotate an empty live file (so no rotated file is empty).
+    /// `found::rotating_an_empty_journal_into_a_compressed_file_keeps_the_numbering`,
+    /// `found::an_empty_rotated_journal_with_an_old_mtime_keeps_the_numbering`;
+    /// for line logs a limit: which empty file was ours, and so the count of
+    /// rotations, cannot be proven.
     rotating_empty: bool,
     /// No crash while the acknowledged cursor is at the end of a file that
-    /// was deleted or truncated since (the follower had finished it).
+    /// was deleted or truncated since.
+    /// `found::restart_after_deleting_a_finished_file_is_not_missing` when
+    /// the follower had moved on; a limit when it had not (the writer might
+    /// have appended to the file before it was deleted).
     restart_at_finished_end: bool,
-    /// Cut partial records only after their serial number: a compressed
-    /// file holding just the first bytes of a record is taken for the live
-    /// file when a restart proves the cursor by content.
+    /// Cut partial records only after their serial number, so no other file
+    /// starts with the same bytes.
+    /// `found::restart_at_the_end_of_a_tiny_compressed_journal_resumes_there`.
     short_cut_record: bool,
     /// Delete a fully read rotated file only once a record after it was
     /// delivered (the follower may still be in it).
+    /// `found::successor_of_a_deleted_compressed_journal_is_found_by_number`,
+    /// `found::a_deleted_file_the_follower_holds_does_not_hold_up_the_next_one`;
+    /// for line logs partly a limit: the successor of a deleted file is found
+    /// by modification time, which ties within a file system clock tick.
     delete_at_ack: bool,
     /// Lose only the newest rotated file (no rotated file after it).
+    /// `found::after_a_gap_at_restart_the_next_rotated_journal_is_read`.
     lose_before_rotated: bool,
     /// At Idle, do not require the records of rotated files to be
     /// delivered when a file was compressed.
+    /// `found::records_after_a_compressed_file_are_delivered_while_the_live_file_is_empty`.
     idle_behind_compressed: bool,
 }
 
