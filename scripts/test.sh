@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v logrotate >/dev/null || missing+=(logrotate)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
-command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+for t in ssh ssh-keygen ssh-agent ssh-add; do command -v $t >/dev/null || { missing+=(openssh-client); break; }; done
+command -v openssl >/dev/null || missing+=(openssl)
 command -v gzip >/dev/null || missing+=(gzip)
 command -v bzip2 >/dev/null || missing+=(bzip2)
 command -v xz >/dev/null || missing+=(xz-utils)

@@ -137,7 +137,7 @@ pub fn parse(
 ) -> Result<Settings, ConfigError> {
     let err = |key: &str, why: String| ConfigError { listener: listener.to_string(), key: key.to_string(), why };
     let raw: RawConfig = toml::from_str(toml_text).map_err(|e| {
-        err("(table)", format!("{}; see docs/email.md for the keys", e.message().trim_end()))
+        err("(table)", format!("{}; see the README, section \"Review e-mail\", for the keys", e.message().trim_end()))
     })?;
 
     let tls = raw.tls.unwrap_or(TlsMode::Starttls);
