@@ -85,6 +85,14 @@ impl Read for PlainFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
         let n = self.file.read_at(buf, self.pos)?;
+        // Checked after the read: if the bytes before our position are
+        // still ours now, the file was not truncated before the read, so
+        // what it returned is the continuation of our bytes. Otherwise it
+        // may be a regrown file's new bytes: return nothing, and let the
+        // follower find the truncation.
+        if n > 0 && !self.still_there()? {
+            return Ok(0);
+        }
         if n > 0 {
             self.pos += n as u64;
             if n >= VERIFY_LEN {
@@ -244,6 +252,24 @@ mod tests {
         // although nothing was read yet.
         w.set_len(0).unwrap();
         w.write_all(b"third record, longer than both\n").unwrap();
+        assert!(!pf.still_there().unwrap());
+    }
+
+    #[test]
+    fn a_read_after_a_truncation_returns_nothing_instead_of_new_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal");
+        std::fs::write(&p, b"old record one\nold record two\n").unwrap();
+        let mut pf = PlainFile::new(Arc::new(File::open(&p).unwrap()), 0);
+        let mut buf = [0u8; 15];
+        assert_eq!(pf.read(&mut buf).unwrap(), 15);
+        assert_eq!(&buf, b"old record one\n");
+        // Truncated and regrown between two reads: the next read must not
+        // hand out the new bytes as if they followed ours.
+        std::fs::write(&p, b"new content, other bytes entirely\n").unwrap();
+        let mut rest = Vec::new();
+        pf.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "read {:?} from a truncated file", String::from_utf8_lossy(&rest));
         assert!(!pf.still_there().unwrap());
     }
 }

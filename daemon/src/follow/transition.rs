@@ -21,6 +21,10 @@ impl Follower {
             // A compressed file is complete once written: finish it.
             return self.finish_and_advance(batch);
         }
+        if seg.origin == Origin::Rotated && self.continue_in_live()? {
+            return Ok(true);
+        }
+        let seg = self.seg.as_ref().expect("segment");
         let path_md = std::fs::metadata(&self.cfg.path).ok();
         let path_key = path_md.as_ref().map(FileKey::of);
         let is_live = path_key.is_some() && path_key == seg.key;
@@ -50,6 +54,42 @@ impl Follower {
             return Ok(true);
         }
         self.finish_and_advance(batch)
+    }
+
+    /// At the end of a plain rotated file: if the live file holds the same
+    /// bytes and more, the rotated file is a copy still being made (a
+    /// copytruncate before its truncation, a `cp` of the journal), not a
+    /// finished file. Reads on in the live file at the same position, where
+    /// a later truncation is noticed and its copy found as usual. Returns
+    /// whether it switched.
+    fn continue_in_live(&mut self) -> Result<bool, FollowError> {
+        let seg = self.seg.as_ref().expect("segment");
+        let Some(pf) = seg.reader.get_ref().plain() else { return Ok(false) };
+        let pos = pf.pos;
+        let Ok(live) = std::fs::metadata(&self.cfg.path) else { return Ok(false) };
+        if Some(FileKey::of(&live)) == seg.key || live.len() < pos {
+            return Ok(false);
+        }
+        let io = |e| io_err(&self.cfg, &seg.path, e);
+        let (head_len, head_hash) = identity::head_of(&pf.file, identity::HEAD_WINDOW).map_err(io)?;
+        let tail_len = pos.min(identity::TAIL_WINDOW);
+        let Some(tail_hash) = identity::tail_len_of(&pf.file, pos, tail_len).map_err(io)? else { return Ok(false) };
+        if head_len == 0 {
+            return Ok(false);
+        }
+        let id = Identity { path: String::new(), dev: 0, inode: 0, head_len, head_hash, tail_len, tail_hash };
+        let Ok(o) = identity::open_matching(&self.cfg.path, &id, pos) else { return Ok(false) };
+        if o.compression != Compression::None {
+            return Ok(false);
+        }
+        tracing::info!(journal = %self.cfg.name, copy = %seg.path.display(), offset = pos, "the rotated file is a copy still being made; reading on in the live file");
+        let seg = self.seg.as_mut().expect("segment");
+        *seg.reader.get_mut() = o.source;
+        seg.origin = Origin::Live;
+        seg.key = o.key;
+        seg.path = o.path;
+        self.draining = false;
+        Ok(true)
     }
 
     /// Is there a rotated file newer than the current segment (so the
