@@ -135,12 +135,26 @@ fn frame_scenario(format: &Format, data: &[u8], reference: impl Fn(&[u8]) -> Vec
     let body = t.rest().repeat(repeat);
 
     let mut reader = RecordReader::new(Chunked { data: &body, sizes, i: 0 }, format, 0, 1);
-    let mut got: Vec<(u64, u64, u64, Vec<u8>, bool)> = Vec::new();
-    let mut push = |r: crate::format::Record<'_>| got.push((r.offset, r.line, r.lines, r.bytes.to_vec(), r.incomplete));
+    // Each record is checked as it comes, against the bytes at its place.
+    let mut spans: Vec<Span> = Vec::new();
+    let (mut at, mut line) = (0usize, 1u64);
+    let mut check = |r: crate::format::Record<'_>| {
+        let i = spans.len();
+        assert_eq!(r.offset, at as u64, "record {i} starts where the previous ended");
+        assert!(!r.bytes.is_empty(), "record {i} is empty");
+        assert_eq!(body.get(at..at + r.bytes.len()), Some(r.bytes), "record {i} holds the input's bytes");
+        assert_eq!(r.line, line, "record {i} line number");
+        let newlines = r.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert_eq!(r.lines, newlines + u64::from(!r.bytes.ends_with(b"\n")), "record {i} line count");
+        assert!(!matches!(spans.last(), Some((_, _, true))), "record {} incomplete but not last", i - 1);
+        spans.push((at, r.bytes.len(), r.incomplete));
+        at += r.bytes.len();
+        line += newlines;
+    };
     if live {
         loop {
             if let Some(r) = reader.next_available().expect("in-memory read") {
-                push(r);
+                check(r);
                 continue;
             }
             if reader.get_ref().data.is_empty() {
@@ -148,31 +162,15 @@ fn frame_scenario(format: &Format, data: &[u8], reference: impl Fn(&[u8]) -> Vec
             }
         }
         while let Some(r) = reader.finish().expect("in-memory read") {
-            push(r);
+            check(r);
         }
     } else {
         while let Some(r) = reader.next_record().expect("in-memory read") {
-            push(r);
+            check(r);
         }
     }
     assert_eq!(reader.offset(), body.len() as u64, "reader ends at the end of the bytes");
     assert_eq!(reader.buffered(), 0, "nothing left buffered");
-
-    let mut spans = Vec::with_capacity(got.len());
-    let mut at = 0usize;
-    let mut line = 1u64;
-    for (i, (offset, rline, lines, bytes, incomplete)) in got.iter().enumerate() {
-        assert_eq!(*offset, at as u64, "record {i} starts where the previous ended");
-        assert!(!bytes.is_empty(), "record {i} is empty");
-        assert_eq!(&body[at..at + bytes.len()], &bytes[..], "record {i} holds the input's bytes");
-        assert_eq!(*rline, line, "record {i} line number");
-        let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-        assert_eq!(*lines, newlines + u64::from(!bytes.ends_with(b"\n")), "record {i} line count");
-        assert!(!incomplete || i + 1 == got.len(), "record {i} incomplete but not last");
-        spans.push((at, bytes.len(), *incomplete));
-        at += bytes.len();
-        line += newlines;
-    }
     assert_eq!(at, body.len(), "records concatenate to the input");
     assert_eq!(frame_all(format, &body), spans, "whole-buffer framing agrees with the reader");
     assert_eq!(reference(&body), spans, "the reference parser agrees");
