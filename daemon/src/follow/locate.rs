@@ -254,9 +254,15 @@ impl Follower {
                     self.next_sequence_hint = hint;
                     return Ok(Some(false));
                 }
-                if self.seg.as_ref().and_then(|s| s.key) != live_before {
-                    // Rotated since the listing: the file renamed away may
-                    // be the successor.
+                // A listing is not atomic: a file created while it ran (the
+                // copy of a copytruncate, a rename) can be missing from it.
+                // Any rotation that changed the live file we just opened
+                // created its rotated file before our open, so a listing
+                // made now shows it: if one appeared, start again.
+                let listed: std::collections::HashSet<_> = candidates.iter().map(|c| c.path.clone()).collect();
+                let appeared = self.candidates()?.into_iter().any(|c| !listed.contains(&c.path));
+                if appeared || self.seg.as_ref().and_then(|s| s.key) != live_before {
+                    // Rotated since the listing: the rotated file may be the successor.
                     self.seg = Some(old);
                     self.next_sequence_hint = hint;
                     return Ok(None);
