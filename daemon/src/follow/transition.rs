@@ -161,6 +161,16 @@ impl Follower {
         let read_pos = pf.pos;
         if md.len() >= read_pos {
             match pf.still_there() {
+                Ok(true) if read_pos == 0 && pf.first().is_empty() => {
+                    // We know no byte of this file, so no content proves that
+                    // it was not copied and truncated before we looked.
+                    if self.continue_in_numbered_copy()? {
+                        return Ok(true);
+                    }
+                    let seg = self.seg.as_mut().expect("segment");
+                    seg.max_size_seen = seg.max_size_seen.max(md.len());
+                    return Ok(false);
+                }
                 Ok(true) => {
                     // Only a size measured on our own content counts as seen.
                     seg.max_size_seen = seg.max_size_seen.max(md.len());
@@ -232,6 +242,36 @@ impl Follower {
                 self.on_gap(m)?;
             }
         }
+        Ok(true)
+    }
+
+    /// The live file we hold at offset 0, of which we know no byte: if a
+    /// rotated file carries its journal number (p4 names the copy of journal
+    /// N `journal.N`) and is another file, the live file was copied and
+    /// truncated before we read it, and its records are in the copy only.
+    /// Continues in the copy (same sequence); the live file's new content is
+    /// the next sequence. Returns whether it switched.
+    fn continue_in_numbered_copy(&mut self) -> Result<bool, FollowError> {
+        let seg = self.seg.as_ref().expect("segment");
+        let seq = seg.sequence;
+        let our_key = seg.key;
+        let candidates = self.candidates()?;
+        let Some(c) = candidates.iter().find(|c| c.number == Some(seq)) else { return Ok(false) };
+        let Ok(md) = std::fs::metadata(&c.path) else { return Ok(false) };
+        if Some(FileKey::of(&md)) == our_key {
+            return Ok(false);
+        }
+        let Ok(o) = identity::open_unverified(&c.path, 0) else { return Ok(false) };
+        tracing::info!(journal = %self.cfg.name, copy = %o.path.display(), sequence = seq, "the live file was copied and truncated before it was read; reading the copy");
+        let seg = self.seg.as_mut().expect("segment");
+        *seg.reader.get_mut() = o.source;
+        seg.origin = Origin::Rotated;
+        seg.compression = o.compression;
+        seg.key = o.key;
+        seg.path = o.path;
+        seg.head = o.head;
+        seg.truncated_live = Some(0);
+        self.draining = false;
         Ok(true)
     }
 
