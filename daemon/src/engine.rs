@@ -131,9 +131,14 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     for (w, tx, dir) in workers {
         let shared = w.shared.clone();
         let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
+        let done_tx = ev_tx.clone();
         let handle = std::thread::Builder::new()
             .name(format!("{journal}/{listener}"))
-            .spawn(move || w.run())
+            .spawn(move || {
+                w.run();
+                // Wake the main loop: it checks whether every worker is done.
+                let _ = done_tx.send(Event::Changed(Vec::new()));
+            })
             .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
         running.push(Running { journal, listener, shared, wake: tx, dir, handle });
     }
