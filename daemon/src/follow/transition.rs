@@ -306,9 +306,20 @@ impl Follower {
             self.recent.remove(0);
         }
         self.next_sequence_hint = seg.sequence + 1;
-        if self.try_open_live()? {
-            self.seg.as_mut().expect("segment").did_rotate = true;
-        }
+        // The new content is in the file we hold, from offset 0: not
+        // necessarily the file at the live path, which may be another one
+        // if ours was renamed away since it was truncated.
+        let Some(file) = seg.file().cloned() else {
+            if self.try_open_live()? {
+                self.seg.as_mut().expect("segment").did_rotate = true;
+            }
+            return Ok(());
+        };
+        let source = Source::Plain(crate::segment::PlainFile::new(file, 0));
+        let mut new = crate::segment::Segment::new(seg.sequence + 1, self.cfg.path.clone(), Origin::Live, Compression::None, seg.key, source, &self.cfg.format, 0, 1);
+        new.did_rotate = true;
+        self.seg = Some(new);
+        self.draining = false;
         Ok(())
     }
 }
