@@ -41,7 +41,10 @@ impl Follower {
         }
         // The live path holds another file (or none): ours was renamed or
         // deleted. The writer has moved on once the new live file has data.
-        let moved_on = path_md.as_ref().is_some_and(|m| m.len() > 0) || self.has_newer_rotated()?;
+        // A file deleted since (compressed away, or removed) gets no more
+        // records either: no writer appends to a journal no name leads to.
+        let deleted = seg.file().and_then(|f| f.metadata().ok()).is_some_and(|m| m.nlink() == 0);
+        let moved_on = deleted || path_md.as_ref().is_some_and(|m| m.len() > 0) || self.has_newer_rotated()?;
         if !moved_on {
             // The writer may still append to our (renamed) file.
             let seg = self.seg.as_ref().expect("segment");
