@@ -1,0 +1,438 @@
+//! Bad input, end to end: every row of the README's table "Bad input: what
+//! happens" is backed by a test that asserts the message (its characteristic
+//! parts) and that nothing was lost. The rows whose test lives elsewhere are
+//! listed here; the rest are the tests of this module (the real binary, real
+//! files, a real tmpfs for a full disk, a real SMTP server).
+//!
+//! | row (README)                              | test                                                                                        |
+//! |-------------------------------------------|---------------------------------------------------------------------------------------------|
+//! | config: value invalid                     | bad_input::a_bad_duration_in_the_config_runs_nothing                                        |
+//! | config: unknown key                       | bad_input::an_unknown_config_key_runs_nothing                                               |
+//! | config: file missing                      | bad_input::a_missing_config_file_is_named                                                   |
+//! | journal: predecessor deleted              | host::a_deleted_predecessor_stops_the_daemon_with_the_way_out_and_an_untouched_checkpoint   |
+//! | journal: predecessor deleted, report      | host::with_on_gap_report_the_gap_reaches_the_listeners_and_the_rest_follows                 |
+//! | journal: copy-truncate window             | rotation::window::copytruncate_window_is_reported_as_exactly_that_gap                       |
+//! | compressed: `dump` of a truncated .gz     | dump::truncated_gzip_prints_what_it_can_then_says_where_and_what_to_do                      |
+//! | compressed: `dump` of a corrupt .gz       | dump::corrupt_gzip_says_corrupt_and_where                                                   |
+//! | `dump` of a directory                     | dump::bad_paths_fail_with_the_file_and_advice                                               |
+//! | checkpoint: does not parse                | commands::a_corrupt_checkpoint_stops_run_naming_the_file_and_line_and_is_left_as_it_was     |
+//! | checkpoint: empty                         | bad_input::an_empty_checkpoint_stops_run_and_the_previous_save_restores_it                  |
+//! | checkpoint: newer format                  | state parse::tests::other_versions_are_refused_as_newer_before_their_unknown_keys           |
+//! | checkpoint: state directory in use        | commands::checkpoint_set_and_a_second_run_while_the_daemon_runs_are_refused                 |
+//! | checkpoint: `set` mid-record              | commands::checkpoint_set_in_the_middle_of_a_record_is_refused_with_the_boundaries           |
+//! | checkpoint: `set` for a file not at hand  | commands::checkpoint_set_for_a_file_not_at_hand_needs_force                                 |
+//! | plugin: writable by others                | commands::a_group_writable_plugin_file_is_refused (+ _in_/_below_a_group_writable_directory) |
+//! | plugin: owned by another user             | bad_input::a_plugin_owned_by_another_user_is_refused                                        |
+//! | plugin: another ABI                       | commands::a_plugin_of_another_abi_version_is_refused                                        |
+//! | plugin: no entry symbol                   | commands::a_library_without_the_entry_symbol_is_refused                                     |
+//! | plugin: path missing                      | commands::a_plugin_path_that_does_not_exist_is_refused                                      |
+//! | plugin: built-in missing                  | bad_input::a_missing_builtin_plugin_names_the_library_and_the_fix                           |
+//! | listener fails for good                   | host::a_fatal_listener_with_on_failure_stop_stops_the_daemon_after_the_checkpoint           |
+//! | every listener disabled                   | host::when_every_listener_is_disabled_the_daemon_exits_non_zero_keeping_the_cursors         |
+//! | file listener: output truncated           | listeners::a_truncated_output_is_refused_with_the_path_and_both_lengths                     |
+//! | file listener: output without a record    | file tests/exactly_once.rs::existing_output_without_a_record_is_refused                     |
+//! | SSH: unknown or changed host key          | hot-backup tests/standby.rs::unknown_or_mismatched_host_keys_are_fatal_with_the_fingerprint_and_nothing_is_sent |
+//! | SSH: key readable by others / refused key | hot-backup tests/standby.rs::a_refused_user_key_and_a_readable_key_file_are_fatal_with_clear_messages |
+//! | SSH: standby unreachable                  | hot-backup tests/standby.rs::an_unreachable_standby_is_retried_not_fatal                    |
+//! | SSH: standby differs                      | hot-backup tests/standby.rs::a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset |
+//! | SSH: standby disk full                    | hot-backup tests/standby.rs::a_full_disk_on_the_standby_is_retried_and_cut_back_to_whole_transactions |
+//! | SMTP: untrusted certificate               | email tests/tls.rs::an_untrusted_certificate_is_never_accepted                              |
+//! | SMTP: wrong password                      | email tests/tls.rs::a_wrong_password_is_fatal_even_with_on_reject_skip, bad_input::the_smtp_password_appears_nowhere_in_the_daemon_log |
+//! | SMTP: recipient rejected                  | email tests/delivery.rs::a_rejected_recipient_is_fatal_or_skipped_and_reported              |
+//! | SMTP: no STARTTLS offered                 | email tests/delivery.rs::starttls_is_required_and_never_falls_back_to_plain_text            |
+//! | SMTP: relay down or 4xx                   | email tests/delivery.rs::server_down_or_tempfailing_loses_and_repeats_nothing               |
+//! | SMTP: password inline in the config       | email src/config.rs::password_from_env_or_file_never_inline                                 |
+//! | permissions: state dir open to others     | bad_input::a_state_dir_writable_by_others_is_refused_and_left_alone                         |
+//! | permissions: output on a read-only fs     | bad_input::an_output_on_a_read_only_filesystem_stops_run_naming_it                          |
+//! | disk full: listener output                | bad_input::a_full_output_disk_is_retried_and_the_output_completes_once_there_is_room         |
+//! | disk full: state dir at start             | bad_input::a_full_state_disk_at_start_stops_before_anything_is_delivered                    |
+//! | disk full: state dir when saving          | bad_input::a_full_state_disk_when_saving_keeps_the_previous_checkpoint                      |
+//!
+//! The full-disk and read-only tests mount a small tmpfs (they run as root);
+//! when mounting is impossible they fail, naming why, rather than pass.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use logdaemon_tests::smtp::{Options, ServerTls, SmtpServer};
+
+use crate::fixture::{bin, stderr, Fixture};
+use crate::host::{acked, append, config, file_listener, fixture, recs, test_plugin, wait_until, Daemon};
+
+// ---------------------------------------------------------------- helpers
+
+/// A tmpfs mounted at a path for the length of a test.
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "1m") with `opts` (e.g. "ro") at `path`.
+    fn mount(path: &Path, size: &str, opts: &str) -> Tmpfs {
+        fs::create_dir_all(path).unwrap();
+        let o = if opts.is_empty() { format!("size={size}") } else { format!("size={size},{opts}") };
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &o, "tmpfs"]).arg(path).output();
+        match out {
+            Ok(out) if out.status.success() => Tmpfs { path: path.to_path_buf() },
+            Ok(out) => panic!(
+                "cannot mount a tmpfs at {} ({}): {}; this test needs root (or CAP_SYS_ADMIN) to simulate a full or read-only disk",
+                path.display(),
+                out.status,
+                stderr(&out)
+            ),
+            Err(e) => panic!("cannot run mount for {}: {e}; this test needs the mount command and root", path.display()),
+        }
+    }
+
+    /// Changes the mount's size (`mount -o remount,size=...`).
+    fn resize(&self, size: &str) {
+        let st = Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.path).status().unwrap();
+        assert!(st.success(), "cannot resize the tmpfs at {}", self.path.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Writes zeros into `path` until the file system is full.
+fn fill(path: &Path) {
+    let mut f = fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+}
+
+fn run_once(f: &Fixture) -> Output {
+    f.run(&["run", "--once", "--config", "cfg.toml"])
+}
+
+fn refused(out: &Output, words: &[&str]) -> String {
+    let err = stderr(out);
+    assert!(!out.status.success(), "accepted, but should have been refused:\n{err}");
+    for w in words {
+        assert!(err.contains(w), "the message does not say {w:?}:\n{err}");
+    }
+    err
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A fixture of ten records copied once by a file listener; returns it and the journal.
+fn delivered() -> (Fixture, String) {
+    let journal = recs(0, 10);
+    let f = fixture(&journal, &config("", &file_listener("copy")));
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal);
+    (f, journal)
+}
+
+// ---------------------------------------------------------------- config
+
+/// Breaks line 7 of a working config; the run refuses with `words`, and
+/// neither the checkpoint nor the output moves although the journal grew.
+fn config_refused(line7: &str, words: &[&str]) {
+    let (f, journal) = delivered();
+    let cp = f.join("state/checkpoint.toml");
+    let before = read(&cp);
+    append(&f.join("p4root/journal"), &recs(10, 20));
+    let good = fs::read_to_string(f.join("cfg.toml")).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    assert_eq!(lines[6], "start = \"beginning\"", "line 7 of the test config moved");
+    lines[6] = line7;
+    f.write("cfg.toml", lines.join("\n"));
+    refused(&run_once(&f), words);
+    assert_eq!(read(&cp), before, "the checkpoint moved under a refused config");
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal, "entries were delivered under a refused config");
+    // Fixed, the run delivers exactly the rest.
+    f.write("cfg.toml", &good);
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 20));
+}
+
+#[test]
+fn a_bad_duration_in_the_config_runs_nothing() {
+    config_refused(
+        "quiet_after = \"2 parsecs\"",
+        &["config cfg.toml, line 7: quiet_after: \"2 parsecs\" is not a duration", "unknown time unit \"parsecs\"", "write e.g. \"2s\""],
+    );
+}
+
+#[test]
+fn an_unknown_config_key_runs_nothing() {
+    config_refused("quiet_aftr = \"2s\"", &["config cfg.toml, line 7: unknown field `quiet_aftr`, expected one of", "`quiet_after`"]);
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let (f, _) = delivered();
+    let before = read(&f.join("state/checkpoint.toml"));
+    let out = f.run(&["run", "--once", "--config", "nope.toml"]);
+    refused(&out, &["config nope.toml: cannot read: No such file or directory"]);
+    assert_eq!(read(&f.join("state/checkpoint.toml")), before);
+}
+
+// ---------------------------------------------------------------- checkpoint
+
+#[test]
+fn an_empty_checkpoint_stops_run_and_the_previous_save_restores_it() {
+    let (f, journal) = delivered();
+    // A second run saves again, so checkpoint.toml.prev exists.
+    append(&f.join("p4root/journal"), &recs(10, 12));
+    assert!(run_once(&f).status.success());
+    let cp = f.join("state/checkpoint.toml");
+    f.write("state/checkpoint.toml", "");
+    append(&f.join("p4root/journal"), &recs(12, 15));
+    refused(
+        &run_once(&f),
+        &[
+            &format!("checkpoint {}: the checkpoint is empty", cp.display()),
+            "restore the previous save from checkpoint.toml.prev beside it (`cp checkpoint.toml.prev checkpoint.toml`)",
+            "logdaemon checkpoint set",
+        ],
+    );
+    assert_eq!(read(&cp), b"", "the damaged checkpoint was changed");
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 12), "entries were delivered from an empty checkpoint");
+    // The advice works: the previous save is behind the output, the file
+    // listener's own record skips what it already holds.
+    fs::copy(f.join("state/checkpoint.toml.prev"), &cp).unwrap();
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 15), "lost or repeated after restoring the previous save");
+    assert!(journal.len() < recs(0, 15).len());
+}
+
+// ---------------------------------------------------------------- plugins
+
+#[test]
+fn a_missing_builtin_plugin_names_the_library_and_the_fix() {
+    let (f, journal) = delivered();
+    let before = read(&f.join("state/checkpoint.toml"));
+    append(&f.join("p4root/journal"), &recs(10, 12));
+    let empty = f.join("no-plugins");
+    fs::create_dir(&empty).unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--once", "--config", "cfg.toml"])
+        .current_dir(f.path())
+        .env("LOGDAEMON_PLUGIN_DIR", &empty)
+        .output()
+        .unwrap();
+    let lib = empty.join("liblogdaemon_listener_file.so");
+    refused(
+        &out,
+        &[&format!("plugin \"file\": built-in listener library {} not found", lib.display()), "build the workspace", "or set plugin_dir in the config"],
+    );
+    assert_eq!(read(&f.join("state/checkpoint.toml")), before);
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal);
+}
+
+#[test]
+fn a_plugin_owned_by_another_user_is_refused() {
+    let f = fixture(&recs(0, 3), "");
+    let dir = f.join("plugins");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let so = dir.join("libkit.so");
+    fs::copy(test_plugin("testkit"), &so).unwrap();
+    fs::set_permissions(&so, fs::Permissions::from_mode(0o755)).unwrap();
+    f.write("cfg.toml", config("", "\n[[journal.listener]]\nname = \"kit\"\nplugin = \"plugins/libkit.so\"\n[journal.listener.config]\npath = \"out/kit.jsonl\"\n"));
+    // Owned by a user that is neither root nor the daemon's.
+    std::os::unix::fs::chown(&so, Some(54321), Some(54321)).expect("chown needs root");
+    let me = euid();
+    let canon = fs::canonicalize(&so).unwrap();
+    for args in [&["check", "--config", "cfg.toml"][..], &["run", "--once", "--config", "cfg.toml"][..]] {
+        let out = f.run(args);
+        refused(
+            &out,
+            &[&format!("plugin {}: file {} is owned by uid 54321, neither root nor this daemon's user (uid {me})", canon.display(), canon.display()), &format!("fix: chown it to root or to uid {me}")],
+        );
+    }
+    assert!(!f.join("out/kit.jsonl").exists(), "the refused plugin was run");
+    assert!(!f.join("state/checkpoint.toml").exists(), "a checkpoint was written without a listener");
+    // The same file, given back to root, loads.
+    std::os::unix::fs::chown(&so, Some(0), Some(0)).unwrap();
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(acked(&f, "kit"), Some((1, recs(0, 3).len() as u64)));
+}
+
+fn euid() -> u32 {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+// ---------------------------------------------------------------- permissions
+
+#[test]
+fn a_state_dir_writable_by_others_is_refused_and_left_alone() {
+    let (f, journal) = delivered();
+    let state = f.join("state");
+    let cp = read(&state.join("checkpoint.toml"));
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).unwrap();
+    append(&f.join("p4root/journal"), &recs(10, 12));
+    let sd = fs::canonicalize(&state).unwrap();
+    refused(&run_once(&f), &[&format!("state directory {}: writable by group or others (mode 0777); run `chmod 700 {}`", sd.display(), sd.display())]);
+    assert_eq!(fs::metadata(&state).unwrap().permissions().mode() & 0o7777, 0o777, "the mode was changed behind the operator's back");
+    assert_eq!(read(&state.join("checkpoint.toml")), cp);
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal);
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(run_once(&f).status.success());
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 12));
+}
+
+#[test]
+fn a_fresh_state_dir_is_created_private() {
+    let (f, _) = delivered();
+    let mode = fs::metadata(f.join("state")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "state directory created with mode {mode:04o}");
+    let mode = fs::metadata(f.join("state/checkpoint.toml")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o077, 0, "checkpoint readable by others: {mode:04o}");
+}
+
+#[test]
+fn an_output_on_a_read_only_filesystem_stops_run_naming_it() {
+    let journal = recs(0, 10);
+    let f = fixture(&journal, &config("", &file_listener("copy")));
+    let _ro = Tmpfs::mount(&f.join("out"), "1m", "ro");
+    let out_path = f.join("out/copy.raw");
+    refused(
+        &run_once(&f),
+        &[&format!("listener \"copy\" of journal \"p4\" could not start: listener \"copy\": cannot create output {}: Read-only file system", out_path.display())],
+    );
+    assert_eq!(acked(&f, "copy"), None, "a position was acknowledged for a listener that never started");
+    drop(_ro);
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(&out_path).unwrap(), journal);
+}
+
+// ---------------------------------------------------------------- disk full
+
+#[test]
+fn a_full_output_disk_is_retried_and_the_output_completes_once_there_is_room() {
+    // More than the 1 MiB the output may take.
+    let journal = recs(0, 30_000);
+    assert!(journal.len() > 1 << 20);
+    let f = fixture(&journal, &config("", &file_listener("copy")));
+    let disk = Tmpfs::mount(&f.join("out"), "1m", "");
+    let out_path = f.join("out/copy.raw");
+    let d = Daemon::start(&f);
+    let expect = format!(" bytes to {} at byte 0: No space left on device (os error 28); retrying", out_path.display());
+    wait_until(30, "the disk-full retry", || d.log().contains("listener asks to retry: cannot write ") && d.log().contains(&expect), || d.log());
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    let got = acked(&f, "copy").map_or(0, |(_, o)| o);
+    assert!(got < journal.len() as u64, "acknowledged {got} bytes although the output cannot hold them:\n{log}");
+    // Room again: the next run writes everything, nothing twice.
+    disk.resize("8m");
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(read(&out_path) == journal.as_bytes(), "the output differs from the journal after the disk-full retry");
+    assert_eq!(acked(&f, "copy"), Some((1, journal.len() as u64)));
+}
+
+#[test]
+fn a_full_state_disk_at_start_stops_before_anything_is_delivered() {
+    let journal = recs(0, 10);
+    let f = fixture(&journal, &config("", &file_listener("copy")));
+    let state = f.join("state");
+    let disk = Tmpfs::mount(&state, "1m", "mode=0700");
+    fill(&state.join("filler"));
+    refused(
+        &run_once(&f),
+        &[&format!("checkpoint {}: cannot write the lock file: No space left on device", state.join("logdaemon.lock").display()), "check that the path exists"],
+    );
+    assert!(!f.join("out/copy.raw").exists(), "entries were delivered without a lock");
+    fs::remove_file(state.join("filler")).unwrap();
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal);
+    drop(disk);
+}
+
+#[test]
+fn a_full_state_disk_when_saving_keeps_the_previous_checkpoint() {
+    let journal = recs(0, 10);
+    let f = fixture(&journal, &config("", &file_listener("copy")));
+    let state = f.join("state");
+    let disk = Tmpfs::mount(&state, "1m", "mode=0700");
+    assert!(run_once(&f).status.success());
+    let cp = state.join("checkpoint.toml");
+    let before = read(&cp);
+    fill(&state.join("filler"));
+    append(&f.join("p4root/journal"), &recs(10, 30));
+    let err = refused(&run_once(&f), &["cannot write the temporary checkpoint: No space left on device", &state.join("checkpoint.toml.tmp").display().to_string()]);
+    assert_eq!(read(&cp), before, "the checkpoint changed on a full disk:\n{err}");
+    // The listener got the entries; its own record keeps them from being written twice.
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 30));
+    fs::remove_file(state.join("filler")).unwrap();
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 30), "written twice after the disk had room again");
+    assert_eq!(acked(&f, "copy"), Some((1, recs(0, 30).len() as u64)));
+    drop(disk);
+}
+
+// ---------------------------------------------------------------- secrets
+
+/// An `email` listener logging in to a real STARTTLS relay with a password
+/// from the environment (`password_env`) or a file (`password_file`).
+fn email_config(srv: &SmtpServer, password: &str) -> String {
+    let ca = srv.ca_cert().expect("the TLS server has a CA");
+    format!(
+        "state_dir = \"state\"\n\n[[journal]]\nname = \"log\"\npath = \"app.log\"\nformat = \"lines\"\nstart = \"beginning\"\nquiet_after = \"200ms\"\n\n\
+         [[journal.listener]]\nname = \"mail\"\nplugin = \"email\"\n[journal.listener.config]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\n\
+         tls = \"starttls\"\nca_file = \"{}\"\ntimeout = \"20s\"\nfrom = \"logdaemon@example.com\"\nto = [\"dev@example.com\"]\n\
+         username = \"alice\"\n{password}\nmax_entries = 1\n",
+        srv.port(),
+        ca.display()
+    )
+}
+
+fn run_with_env(f: &Fixture, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(["run", "--once", "--config", "cfg.toml"]).current_dir(f.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run logdaemon")
+}
+
+#[test]
+fn the_smtp_password_appears_nowhere_in_the_daemon_log() {
+    const SECRET: &str = "s3cret-Horse-7781";
+    const WRONG: &str = "wrong-Battery-4410";
+    let srv = SmtpServer::start_with(Options { tls: ServerTls::Starttls, auth: Some(("alice".into(), SECRET.into())) });
+    let f = Fixture::new();
+    f.write("app.log", "first line\nsecond line\n");
+    // A wrong password from the environment: fatal, nothing mailed, nothing acknowledged.
+    f.write("cfg.toml", email_config(&srv, "password_env = \"LD_TEST_SMTP_PW\""));
+    let out = run_with_env(&f, &[("LD_TEST_SMTP_PW", WRONG), ("LOGDAEMON_LOG", "trace")]);
+    let err = refused(&out, &["refused the login", "check `username` and the password in `password_file`/`password_env`"]);
+    for leak in [WRONG, SECRET] {
+        assert!(!err.contains(leak) && !String::from_utf8_lossy(&out.stdout).contains(leak), "the password appears in the daemon's output:\n{err}");
+    }
+    assert!(srv.messages().is_empty(), "mailed with a refused login");
+    assert_eq!(acked(&f, "mail").map_or(0, |(_, o)| o), 0, "entries acknowledged although nothing was mailed");
+    // The right password from a file: mailed, and still never shown.
+    f.write("smtp-password", format!("{SECRET}\n"));
+    fs::set_permissions(f.join("smtp-password"), fs::Permissions::from_mode(0o600)).unwrap();
+    f.write("cfg.toml", email_config(&srv, "password_file = \"smtp-password\""));
+    let out = run_with_env(&f, &[("LOGDAEMON_LOG", "trace")]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET), "the password appears in the daemon's output:\n{err}");
+    let m = srv.wait_for_messages(2, std::time::Duration::from_secs(30));
+    assert_eq!(m.len(), 2);
+    assert!(m.iter().all(|m| m.tls && m.authenticated));
+    assert!(m.iter().all(|m| !String::from_utf8_lossy(&m.raw()).contains(SECRET)), "the password is in a mail");
+}
