@@ -214,6 +214,14 @@ impl Follower {
         }
         let next: Option<&Candidate> = match last_us {
             Some(i) => candidates[i + 1..].iter().find(|k| !is_us(k)),
+            // We are in no listed file (it was deleted, or it was the live
+            // file). Journal numbers say which file comes next: the lowest
+            // above ours (a p4 sequence is its journal's number). Without
+            // numbers, only modification times do.
+            None if candidates.iter().any(|k| k.number.is_some()) => candidates
+                .iter()
+                .filter(|k| k.number.is_some_and(|n| n > our_seq) && !is_us(k))
+                .min_by_key(|k| k.number),
             None => candidates.iter().find(|k| match (k.mtime, our_mtime) {
                 (Some(a), Some(b)) => a > b && !is_us(k),
                 _ => false,
