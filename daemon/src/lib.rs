@@ -14,6 +14,7 @@ pub mod host;
 pub mod identity;
 pub mod init;
 pub mod quiet;
+pub mod readahead;
 pub mod rotation;
 pub mod segment;
 pub mod worker;

@@ -116,9 +116,10 @@ pub enum Source {
 }
 
 impl Source {
+    /// A decompressing reader, decoded on its own thread a few chunks ahead.
     pub fn from_reader(compression: Compression, r: Box<dyn Read + Send>) -> Source {
         let _ = compression;
-        Source::Decoded(r)
+        Source::Decoded(Box::new(crate::readahead::ReadAhead::new(r)))
     }
 
     pub fn plain(&self) -> Option<&PlainFile> {
