@@ -13,6 +13,37 @@ use serde::Deserialize;
 use crate::rules::{FieldTest, Rule, Rules};
 use crate::template::Template;
 
+/// A password. `Debug` shows `Secret(***)`, so no `{:?}` of the settings
+/// (in a log line, a panic, an error) can print it; [`Secret::expose`] is
+/// the one way to the text, for the SMTP login.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The password itself; pass it to the login only, never to a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_string())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// A configuration problem, fatal for the listener.
 #[derive(Debug, thiserror::Error)]
 #[error("email listener `{listener}`: config key `{key}`: {why}")]
@@ -101,7 +132,7 @@ pub struct Settings {
     /// Domain of `from`, used in Message-IDs.
     pub from_domain: String,
     /// Username and password (never logged).
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, Secret)>,
     /// Extra trusted CA certificate (PEM) for the relay's certificate.
     pub ca_pem: Option<Vec<u8>>,
     pub timeout: Duration,
@@ -181,7 +212,7 @@ pub fn parse(
         (None, None) => None,
     };
     let credentials = match (raw.username, password) {
-        (Some(u), Some(p)) => Some((u, p)),
+        (Some(u), Some(p)) => Some((u, Secret::from(p))),
         (None, None) => None,
         (Some(_), None) => return Err(err("username", "is set without `password_file` or `password_env`".into())),
         (None, Some(_)) => return Err(err("username", "is missing while a password is configured".into())),
@@ -339,6 +370,15 @@ max_delay = "30s"
         let cfg = format!("{EXAMPLE}\nusername = \"u\"\npassword_file = \"{}\"\n", f.display());
         assert_eq!(p("p4", &cfg).unwrap().credentials, Some(("u".into(), "filepw".into())));
         assert!(p("p4", &format!("{EXAMPLE}\npassword = \"x\"\n")).is_err());
+    }
+
+    #[test]
+    fn debug_of_the_settings_never_shows_the_password() {
+        let s = p("p4", &format!("{EXAMPLE}\nusername = \"u\"\npassword_env = \"SMTP_PW\"\n")).unwrap();
+        let shown = format!("{s:?}");
+        assert!(shown.contains("Secret(***)") && shown.contains("\"u\""), "{shown}");
+        assert!(!shown.contains("s3cret"), "the password is in the Debug output: {shown}");
+        assert_eq!(s.credentials.unwrap().1.expose(), "s3cret");
     }
 
     #[test]

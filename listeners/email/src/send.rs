@@ -55,7 +55,7 @@ impl Mailer {
         };
         let mut b = SmtpTransport::builder_dangerous(s.smtp_host.clone()).port(s.smtp_port).tls(tls).timeout(Some(s.timeout));
         if let Some((u, p)) = &s.credentials {
-            b = b.credentials(Credentials::new(u.clone(), p.clone()));
+            b = b.credentials(Credentials::new(u.clone(), p.expose().to_string()));
         }
         Ok(Mailer { transport: b.build(), server: format!("{}:{}", s.smtp_host, s.smtp_port) })
     }

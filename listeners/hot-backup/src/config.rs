@@ -19,14 +19,28 @@ pub enum Transactions {
     Records,
 }
 
-/// How the listener authenticates.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How the listener authenticates. `Debug` shows a passphrase as `***`,
+/// so no `{:?}` of the config can print it.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
     /// A private key file, with an optional passphrase (read from a file or
     /// the environment, never from the config).
     Key { identity_file: PathBuf, passphrase: Option<String> },
     /// The identities of a running ssh-agent (`SSH_AUTH_SOCK`).
     Agent,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Key { identity_file, passphrase } => f
+                .debug_struct("Key")
+                .field("identity_file", identity_file)
+                .field("passphrase", &passphrase.as_ref().map(|_| "***"))
+                .finish(),
+            Auth::Agent => f.write_str("Agent"),
+        }
+    }
 }
 
 /// The checked configuration.
@@ -247,6 +261,8 @@ remote_dir = "/srv/standby"
         assert!(e.to_string().contains("HB_PASS is not set"), "{e}");
         let c = parse(&doc, "p4", &resolve, &|v| (v == "HB_PASS").then(|| "s3cret".to_string())).unwrap();
         assert!(matches!(c.auth, Auth::Key { passphrase: Some(ref p), .. } if p == "s3cret"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("passphrase: Some(\"***\")"), "the passphrase is in the Debug output: {shown}");
         let e = parse(&format!("{DOC}\npassphrase = \"x\"\n"), "p4", &resolve, &no_env).unwrap_err();
         assert!(e.to_string().contains("passphrase"), "{e}");
     }
