@@ -26,6 +26,7 @@
 //! | plugin: another ABI                       | commands::a_plugin_of_another_abi_version_is_refused                                        |
 //! | plugin: no entry symbol                   | commands::a_library_without_the_entry_symbol_is_refused                                     |
 //! | plugin: path missing                      | commands::a_plugin_path_that_does_not_exist_is_refused                                      |
+//! | plugin: never unloaded (security)         | bad_input::a_disabled_listener_s_library_stays_loaded                                       |
 //! | plugin: built-in missing                  | bad_input::a_missing_builtin_plugin_names_the_library_and_the_fix                           |
 //! | listener fails for good                   | host::a_fatal_listener_with_on_failure_stop_stops_the_daemon_after_the_checkpoint           |
 //! | every listener disabled                   | host::when_every_listener_is_disabled_the_daemon_exits_non_zero_keeping_the_cursors         |
@@ -60,7 +61,7 @@ use std::process::{Command, Output, Stdio};
 use logdaemon_tests::smtp::{Options, ServerTls, SmtpServer};
 
 use crate::fixture::{bin, stderr, Fixture};
-use crate::host::{acked, append, config, file_listener, fixture, recs, test_plugin, wait_until, Daemon};
+use crate::host::{acked, append, config, file_listener, fixture, kit_listener, rec, recs, test_plugin, wait_until, Daemon};
 
 // ---------------------------------------------------------------- helpers
 
@@ -263,6 +264,28 @@ fn a_plugin_owned_by_another_user_is_refused() {
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(acked(&f, "kit"), Some((1, recs(0, 3).len() as u64)));
+}
+
+#[test]
+fn a_disabled_listener_s_library_stays_loaded() {
+    // A listener that fails for good is disabled, its library is never
+    // unloaded (its threads or TLS destructors may still run): it stays
+    // mapped in the running daemon while the other listener goes on.
+    let good = recs(0, 5);
+    let cfg = config("", &format!("{}{}", kit_listener("kit", "on_failure = \"disable\"", "fatal_on = \"BOOM\""), file_listener("copy")));
+    let f = fixture(&good, &cfg);
+    let d = Daemon::start(&f);
+    let lib = fs::canonicalize(test_plugin("testkit")).unwrap();
+    let maps = |pid: u32| fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    assert!(maps(d.pid()).contains(&lib.display().to_string()), "the plugin is not mapped after loading");
+    append(&f.join("p4root/journal"), &format!("{}{}", rec(5, "BOOM"), recs(6, 8)));
+    wait_until(15, "the listener to be disabled", || d.log().contains("listener disabled"), || d.log());
+    let all = format!("{good}{}{}", rec(5, "BOOM"), recs(6, 8));
+    wait_until(15, "the other listener to go on", || fs::read_to_string(f.join("out/copy.raw")).unwrap_or_default() == all, || d.log());
+    assert!(maps(d.pid()).contains(&lib.display().to_string()), "the disabled listener's library was unloaded:\n{}", d.log());
+    let (st, log) = d.stop();
+    assert!(st.success(), "{log}");
+    assert_eq!(acked(&f, "kit"), Some((1, good.len() as u64)), "the disabled listener's cursor moved\n{log}");
 }
 
 fn euid() -> u32 {
