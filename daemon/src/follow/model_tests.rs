@@ -56,7 +56,8 @@ struct Avoid {
     restart_at_finished_end: bool,
     /// Cut partial records only after their serial number, so no other file
     /// starts with the same bytes.
-    /// `found::restart_at_the_end_of_a_tiny_compressed_journal_resumes_there`.
+    /// `found::restart_at_the_end_of_a_tiny_compressed_journal_resumes_there`,
+    /// `found::a_tiny_rotated_journal_that_the_live_one_starts_with_is_read`.
     short_cut_record: bool,
     /// Delete a fully read rotated file only once a record after it was
     /// delivered (the follower may still be in it).

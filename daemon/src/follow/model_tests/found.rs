@@ -352,3 +352,21 @@ fn restart_at_the_start_of_a_compressed_away_file_resumes_in_it() {
         ],
     );
 }
+
+/// A rotated journal holding only the first byte of a cut record, which is
+/// also the first byte of the live journal: it is a finished file (a newer
+/// rotation exists), not a copy still being made, and its cut record must
+/// be delivered as incomplete before the live journal is read as the next
+/// journal.
+#[test]
+fn a_tiny_rotated_journal_that_the_live_one_starts_with_is_read() {
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Stop),
+        &[
+            w(1),
+            Op::Rotate(Rot::Rename),
+            Op::PartialWrite(Vec::new(), 0),
+            Op::Rotate(Rot::Rename),
+        ],
+    );
+}
