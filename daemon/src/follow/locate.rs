@@ -119,6 +119,7 @@ impl Follower {
         order.extend(candidates.iter().rev().map(|k| (k.path.clone(), Origin::Rotated)));
         // Prefer the file with the recorded inode when several match (identical content).
         let mut found: Option<(Opened, Origin)> = None;
+        let mut by_inode = false;
         for (path, origin) in order {
             match identity::open_matching(&path, id, c.offset) {
                 Ok(o) => {
@@ -127,10 +128,19 @@ impl Follower {
                         found = Some((o, origin));
                     }
                     if same_inode {
+                        by_inode = true;
                         break;
                     }
                 }
                 Err(m) => looked_at.push((m.path, m.why)),
+            }
+        }
+        if id.head_len == 0 && !by_inode && found.is_some() {
+            // The file was empty when the position was acknowledged: every
+            // file matches an empty proof, so content says nothing.
+            if let Some((path, origin)) = self.empty_file_now(c, &candidates) {
+                let o = identity::open_unverified(&path, c.offset).map_err(|e| io_err(&self.cfg, &path, e))?;
+                found = Some((o, origin));
             }
         }
         match found {
@@ -161,6 +171,28 @@ impl Follower {
                 Ok(())
             }
         }
+    }
+
+    /// Where the file of a cursor acknowledged while it was empty (at offset
+    /// 0, its file not found by inode) is now, when content cannot say: the
+    /// rotated file carrying its journal number; else, if it was the live
+    /// file and the live path now holds another file, it was rotated away
+    /// since, into the newest rotated file. `None`: the live file.
+    fn empty_file_now(&self, c: &Cursor, candidates: &[Candidate]) -> Option<(PathBuf, Origin)> {
+        if let Some(k) = candidates.iter().find(|k| k.number == Some(c.sequence)) {
+            return Some((k.path.clone(), Origin::Rotated));
+        }
+        if candidates.iter().any(|k| k.number.is_some()) {
+            return None;
+        }
+        let id = c.identity.as_ref()?;
+        let was_live = Path::new(&id.path) == self.cfg.path;
+        let live_key = std::fs::metadata(&self.cfg.path).ok().map(|m| FileKey::of(&m));
+        let rotated_away = was_live && id.inode != 0 && live_key.is_none_or(|k| k.dev != id.dev || k.ino != id.inode);
+        if rotated_away {
+            return candidates.last().map(|k| (k.path.clone(), Origin::Rotated));
+        }
+        None
     }
 
     /// After the current segment is finished: open the file written after

@@ -102,7 +102,9 @@ impl Follower {
             if batch.is_empty() && !self.draining {
                 // Before reading on after a pause, make sure the file did not
                 // change under our position (truncated and maybe regrown).
+                let before = self.position();
                 if self.check_truncated(batch)? {
+                    self.note_crossing(batch, before);
                     continue;
                 }
             }
@@ -144,11 +146,25 @@ impl Follower {
                     batch.push(meta, &r.bytes[nul..]);
                 }
                 None => {
+                    let before = self.position();
                     if !self.transition(batch)? {
                         return Ok(idle(batch));
                     }
+                    self.note_crossing(batch, before);
                 }
             }
+        }
+    }
+
+    /// After a change of segment: if the one at `before` was finished and a
+    /// later sequence begun, the batch's end moves to the new position, so
+    /// that acknowledging the batch (even without entries) says everything
+    /// of the finished file was handled, and a restart after that file is
+    /// deleted or truncated does not look for it.
+    fn note_crossing(&self, batch: &mut Batch, before: Option<Position>) {
+        let (Some(before), Some(now)) = (before, self.position()) else { return };
+        if now.sequence > before.sequence && self.pending_gap.is_none() {
+            batch.end = Some(now);
         }
     }
 
