@@ -43,6 +43,7 @@
 //! | SMTP: no STARTTLS offered                 | email tests/delivery.rs::starttls_is_required_and_never_falls_back_to_plain_text            |
 //! | SMTP: relay down or 4xx                   | email tests/delivery.rs::server_down_or_tempfailing_loses_and_repeats_nothing               |
 //! | SMTP: password inline in the config       | email src/config.rs::password_from_env_or_file_never_inline                                 |
+//! | hooks: entry data never in argv or a shell | bad_input::hostile_entry_data_reaches_a_hook_on_stdin_only_never_a_shell_or_its_argv (security) |
 //! | permissions: state dir open to others     | bad_input::a_state_dir_writable_by_others_is_refused_and_left_alone                         |
 //! | permissions: output on a read-only fs     | bad_input::an_output_on_a_read_only_filesystem_stops_run_naming_it                          |
 //! | disk full: listener output                | bad_input::a_full_output_disk_is_retried_and_the_output_completes_once_there_is_room         |
@@ -458,4 +459,34 @@ fn the_smtp_password_appears_nowhere_in_the_daemon_log() {
     assert_eq!(m.len(), 2);
     assert!(m.iter().all(|m| m.tls && m.authenticated));
     assert!(m.iter().all(|m| !String::from_utf8_lossy(&m.raw()).contains(SECRET)), "the password is in a mail");
+}
+
+// ---------------------------------------------------------------- hooks
+
+#[test]
+fn hostile_entry_data_reaches_a_hook_on_stdin_only_never_a_shell_or_its_argv() {
+    // Records whose payloads are shell syntax: if any reached a shell or the
+    // argv, a file would be created or the argv would show them.
+    let payloads = ["$(touch pwned1)", "`touch pwned2`", "; touch pwned3 ;", "MARK-7731 | touch pwned4"];
+    let journal: String = payloads.iter().enumerate().map(|(i, p)| rec(i, p)).collect();
+    let f = fixture(&journal, "");
+    let hook = f.write("hook.sh", "#!/bin/sh\ncat >> hook.stdin\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> hook.argv\ntr '\\0' '\\n' < /proc/$$/cmdline >> hook.argv\nenv >> hook.env\n");
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    f.write(
+        "cfg.toml",
+        config("", "\n[[journal.listener]]\nname = \"hook\"\nplugin = \"exec\"\n[journal.listener.config]\ncommand = [\"./hook.sh\", \"--literal\"]\nstdin = \"raw\"\ntimeout = \"30s\"\n"),
+    );
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(f.join("hook.stdin")).unwrap(), journal, "the entries on stdin, byte for byte");
+    let argv = fs::read_to_string(f.join("hook.argv")).unwrap();
+    let env = fs::read_to_string(f.join("hook.env")).unwrap();
+    for p in payloads {
+        assert!(!argv.contains(p) && !env.contains(p), "entry data {p:?} reached the hook's argv or environment:\n{argv}\n{env}");
+    }
+    assert!(argv.lines().any(|l| l == "--literal"), "{argv}");
+    for n in 1..=4 {
+        assert!(!f.join(format!("pwned{n}")).exists() && !f.join(format!("p4root/pwned{n}")).exists(), "entry data ran in a shell");
+    }
+    assert_eq!(acked(&f, "hook"), Some((1, journal.len() as u64)));
 }
