@@ -151,16 +151,24 @@ impl Follower {
             }
             None => {
                 let from = Position { sequence: c.sequence, offset: c.offset, line: c.line };
+                // Delivery resumes in the file written after the lost one:
+                // the lowest journal number above ours, else the live file.
+                let next = candidates.iter().filter(|k| k.number.is_some_and(|n| n > c.sequence)).min_by_key(|k| k.number);
                 let m = Missing {
                     journal: self.cfg.name.clone(),
                     live: self.cfg.path.clone(),
                     from,
-                    to: None,
+                    to: next.and_then(|k| k.number).map(|n| Position { sequence: n, offset: 0, line: 1 }),
                     cause: "deleted",
                     looked_at,
                     state_dir: self.state_dir.clone(),
                 };
                 self.on_gap(m)?;
+                if let Some(k) = next {
+                    let n = k.number.expect("numbered");
+                    tracing::info!(journal = %self.cfg.name, file = %k.path.display(), sequence = n, "going on with the next rotated file");
+                    return self.open_segment_at(k.path.clone(), n, Origin::Rotated, 0, 1, true);
+                }
                 // Reporting: go on with the live file as the next sequence.
                 self.next_sequence_hint = c.sequence + 1;
                 if self.try_open_live()? {
