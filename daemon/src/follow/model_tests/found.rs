@@ -198,6 +198,12 @@ fn copytruncate_before_anything_was_read_delivers_the_copy() {
         (Fmt::P4, Naming::Numbered, OnGap::Stop),
         &[w(1), Op::Rotate(Rot::CopyTruncate), Op::Idle],
     );
+    // The writer goes on before the follower looks: the live file's new
+    // records must not be read first as the copied sequence.
+    check(
+        (Fmt::P4, Naming::Numbered, OnGap::Report),
+        &[w(1), Op::Rotate(Rot::CopyTruncate), w(1)],
+    );
     check(
         (Fmt::Lines, Naming::Numbered, OnGap::Report),
         &[
