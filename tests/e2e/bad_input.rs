@@ -37,6 +37,7 @@
 //! | SSH: standby unreachable                  | hot-backup tests/standby.rs::an_unreachable_standby_is_retried_not_fatal                    |
 //! | SSH: standby differs                      | hot-backup tests/standby.rs::a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset |
 //! | SSH: standby disk full                    | hot-backup tests/standby.rs::a_full_disk_on_the_standby_is_retried_and_cut_back_to_whole_transactions |
+//! | secrets: key passphrase never logged      | bad_input::the_key_passphrase_appears_nowhere_in_the_daemon_log (security)                   |
 //! | SMTP: untrusted certificate               | email tests/tls.rs::an_untrusted_certificate_is_never_accepted                              |
 //! | SMTP: wrong password                      | email tests/tls.rs::a_wrong_password_is_fatal_even_with_on_reject_skip, bad_input::the_smtp_password_appears_nowhere_in_the_daemon_log |
 //! | SMTP: recipient rejected                  | email tests/delivery.rs::a_rejected_recipient_is_fatal_or_skipped_and_reported              |
@@ -489,4 +490,52 @@ fn hostile_entry_data_reaches_a_hook_on_stdin_only_never_a_shell_or_its_argv() {
         assert!(!f.join(format!("pwned{n}")).exists() && !f.join(format!("p4root/pwned{n}")).exists(), "entry data ran in a shell");
     }
     assert_eq!(acked(&f, "hook"), Some((1, journal.len() as u64)));
+}
+
+#[test]
+fn the_key_passphrase_appears_nowhere_in_the_daemon_log() {
+    const SECRET: &str = "locked-Staple-5092";
+    const WRONG: &str = "wrong-Staple-1234";
+    let sshd = logdaemon_tests::sshd::Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let f = Fixture::new();
+    // A passphrase-protected key, authorized on the server.
+    let key = f.join("id_locked");
+    let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", SECRET, "-C", "locked", "-f"]).arg(&key).status().unwrap();
+    assert!(st.success(), "ssh-keygen failed");
+    let authorized = sshd.dir().join("authorized_keys");
+    let keys = fs::read_to_string(&authorized).unwrap() + &fs::read_to_string(key.with_extension("pub")).unwrap();
+    fs::write(&authorized, keys).unwrap();
+    let remote = f.join("standby");
+    fs::create_dir(&remote).unwrap();
+    let journal = "@pv@ 0 @db.x@ 1 \n@ex@ 1 1\n";
+    f.write("journal", journal);
+    let cfg = |pass: &str| {
+        format!(
+            "state_dir = \"state\"\n\n[[journal]]\nname = \"p4\"\npath = \"journal\"\nformat = \"p4\"\nstart = \"beginning\"\nquiet_after = \"200ms\"\n\n\
+             [[journal.listener]]\nname = \"standby\"\nplugin = \"hot-backup\"\n[journal.listener.config]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\n\
+             identity_file = \"{}\"\nknown_hosts = \"{}\"\nremote_dir = \"{}\"\nconnect_timeout = \"5s\"\nio_timeout = \"20s\"\n{pass}\n",
+            sshd.port(),
+            sshd.user(),
+            key.display(),
+            sshd.known_hosts().display(),
+            remote.display()
+        )
+    };
+    // A wrong passphrase from the environment: fatal, naming the key, nothing sent.
+    f.write("cfg.toml", cfg("passphrase_env = \"LD_TEST_KEY_PASS\""));
+    let out = run_with_env(&f, &[("LD_TEST_KEY_PASS", WRONG), ("LOGDAEMON_LOG", "trace")]);
+    let err = refused(&out, &["hot-backup listener 'standby'", &key.display().to_string()]);
+    for leak in [WRONG, SECRET] {
+        assert!(!err.contains(leak) && !String::from_utf8_lossy(&out.stdout).contains(leak), "the passphrase appears in the daemon's output:\n{err}");
+    }
+    assert!(!remote.join("journal").exists(), "sent with a key that could not be unlocked");
+    // The right passphrase from a file: shipped, and still never shown.
+    f.write("key-passphrase", format!("{SECRET}\n"));
+    fs::set_permissions(f.join("key-passphrase"), fs::Permissions::from_mode(0o600)).unwrap();
+    f.write("cfg.toml", cfg("passphrase_file = \"key-passphrase\""));
+    let out = run_with_env(&f, &[("LOGDAEMON_LOG", "trace")]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET), "the passphrase appears in the daemon's output:\n{err}");
+    assert_eq!(fs::read_to_string(remote.join("journal")).unwrap(), journal);
 }
