@@ -8,6 +8,7 @@
 
 mod fixture;
 
+mod bad_input;
 mod commands;
 mod dump;
 mod email;
