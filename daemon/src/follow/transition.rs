@@ -73,6 +73,22 @@ impl Follower {
         if Some(FileKey::of(&live)) == seg.key || live.len() < pos {
             return Ok(false);
         }
+        // Bytes shared with the live file prove a copy only if they hold a
+        // whole record: a finished file holding just the start of a record
+        // cut by its rotation shares those bytes with any live file whose
+        // first record begins the same (every p4 record starts with `@`).
+        if seg.reader.offset() == 0 {
+            return Ok(false);
+        }
+        // A live file created after our file's last write cannot be what our
+        // file is a copy of: ours is a finished file (renamed away before the
+        // live file was created), however few bytes it shares with it.
+        let ours_written = pf.file.metadata().ok().and_then(|m| m.modified().ok());
+        if let (Ok(born), Some(written)) = (live.created(), ours_written) {
+            if born > written {
+                return Ok(false);
+            }
+        }
         let io = |e| io_err(&self.cfg, &seg.path, e);
         let (head_len, head_hash) = identity::head_of(&pf.file, identity::HEAD_WINDOW).map_err(io)?;
         let tail_len = pos.min(identity::TAIL_WINDOW);
@@ -162,9 +178,12 @@ impl Follower {
         let Source::Plain(pf) = seg.reader.get_mut() else { return Ok(false) };
         let md = pf.file.metadata().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
         let read_pos = pf.pos;
+        // Nothing of the file known yet (checked before `still_there` learns
+        // its first bytes, which may already be a regrown file's).
+        let knew_nothing = read_pos == 0 && pf.first().is_empty();
         if md.len() >= read_pos {
             match pf.still_there() {
-                Ok(true) if read_pos == 0 && pf.first().is_empty() => {
+                Ok(true) if knew_nothing => {
                     // We know no byte of this file, so no content proves that
                     // it was not copied and truncated before we looked.
                     if self.continue_in_numbered_copy()? {
