@@ -62,15 +62,21 @@ fn rotate(f: &Fixture, pump: &Pump, rng: &mut Rng, n: u64) -> &'static str {
 }
 
 #[test]
-fn sigkill_at_random_moments_across_rotations_loses_and_repeats_nothing() {
+fn sigkill_at_random_moments_across_p4_rotations_loses_and_repeats_nothing() {
+    chaos(Kind::P4, rotate);
+}
+
+type Rotate = fn(&Fixture, &Pump, &mut Rng, u64) -> &'static str;
+
+fn chaos(kind: Kind, rotate: Rotate) {
     let seed = seed();
     eprintln!("chaos seed {seed} (replay with LOGDAEMON_CHAOS_SEED={seed})");
     let mut rng = Rng(seed);
     let started = Instant::now();
     let f = Fixture::new();
-    let mut w = Writer::new(&f.join(live(Kind::P4)), Kind::P4);
+    let mut w = Writer::new(&f.join(live(kind)), kind);
     w.write(20);
-    f.write("cfg.toml", config(Kind::P4, "", "fsync = false"));
+    f.write("cfg.toml", config(kind, "", "fsync = false"));
     let mut d = Daemon::start(&f);
     let pump = Pump::start(w, Duration::from_micros(300));
     let mut n = 1;
@@ -100,7 +106,7 @@ fn sigkill_at_random_moments_across_rotations_loses_and_repeats_nothing() {
     let w = pump.stop();
     let what = format!(
         "chaos seed {seed} (replay with LOGDAEMON_CHAOS_SEED={seed}): {KILLS} kills, rotations {done:?}, files {:?}",
-        listing(&f, Kind::P4)
+        listing(&f, kind)
     );
     wait_output(&f, &mut d, &w.expected(), &what);
     d.term();

@@ -217,7 +217,7 @@ pub fn diff(got: &[u8], want: &[u8]) -> String {
 pub fn logrotate(f: &Fixture, directives: &str) {
     let conf = f.write(
         "logrotate.conf",
-        format!("{} {{\n    rotate 50\n    missingok\n{directives}\n}}\n", f.join(live(Kind::Lines)).display()),
+        format!("{} {{\n    rotate 1000\n    missingok\n{directives}\n}}\n", f.join(live(Kind::Lines)).display()),
     );
     let out = Command::new("/usr/sbin/logrotate")
         .arg("-f")
