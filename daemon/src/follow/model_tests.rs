@@ -38,15 +38,15 @@ struct Avoid {
     /// `found::truncation_then_regrow_before_the_next_read_loses_nothing`.
     regrow_after_truncation: bool,
     /// Copytruncate only once the follower delivered a record of the live
-    /// file. `found::copytruncate_before_anything_was_read_delivers_the_copy`;
-    /// for line logs (no journal numbers) a limit: at offset 0 nothing tells
-    /// a fresh copy from an older rotated file.
+    /// file. `found::copytruncate_before_anything_was_read_delivers_the_copy`.
+    /// Always so for line logs (no journal numbers), a limit: at offset 0
+    /// nothing tells a fresh copy from an older rotated file.
     copytruncate_unread: bool,
     /// Never rotate an empty live file (so no rotated file is empty).
     /// `found::rotating_an_empty_journal_into_a_compressed_file_keeps_the_numbering`,
-    /// `found::an_empty_rotated_journal_with_an_old_mtime_keeps_the_numbering`;
-    /// for line logs a limit: which empty file was ours, and so the count of
-    /// rotations, cannot be proven.
+    /// `found::an_empty_rotated_journal_with_an_old_mtime_keeps_the_numbering`.
+    /// Always so for line logs, a limit: which empty file was ours, and so
+    /// the count of rotations, cannot be proven.
     rotating_empty: bool,
     /// No crash while the acknowledged cursor is at the end of a file that
     /// was deleted or truncated since.
@@ -55,16 +55,20 @@ struct Avoid {
     /// have appended to the file before it was deleted).
     restart_at_finished_end: bool,
     /// Cut partial records only after their serial number, so no other file
-    /// starts with the same bytes.
+    /// starts with the same bytes. Also a limit: a live file truncated and
+    /// regrown with the same first bytes as the cut record read so far is
+    /// byte for byte the old content.
     /// `found::restart_at_the_end_of_a_tiny_compressed_journal_resumes_there`,
     /// `found::a_tiny_rotated_journal_that_the_live_one_starts_with_is_read`.
     short_cut_record: bool,
     /// Delete a fully read rotated file only once a record after it was
     /// delivered (the follower may still be in it).
     /// `found::successor_of_a_deleted_compressed_journal_is_found_by_number`,
-    /// `found::a_deleted_file_the_follower_holds_does_not_hold_up_the_next_one`;
-    /// for line logs partly a limit: the successor of a deleted file is found
-    /// by modification time, which ties within a file system clock tick.
+    /// `found::a_deleted_file_the_follower_holds_does_not_hold_up_the_next_one`.
+    /// Also a limit: the number of an empty journal deleted before the
+    /// follower opened it is unknown, and for line logs (always so) the
+    /// successor of a deleted file is found by modification time, which ties
+    /// within a file system clock tick.
     delete_at_ack: bool,
     /// Lose only the newest rotated file (no rotated file after it).
     /// `found::after_a_gap_at_restart_the_next_rotated_journal_is_read`.

@@ -329,7 +329,8 @@ impl Harness {
                 }
             }
             Rot::Rename | Rot::RenameCompress(_) => {
-                if self.avoid.rotating_empty && self.live_len == 0 {
+                // Line logs: a limit, not a bug (see `Avoid::rotating_empty`).
+                if (self.avoid.rotating_empty || self.fmt == Fmt::Lines) && self.live_len == 0 {
                     self.trace.push("  (skipped: empty)".into());
                     return Ok(());
                 }
@@ -360,7 +361,10 @@ impl Harness {
                     // Nothing tells an empty copy from an empty file (logrotate `notifempty`).
                     return Ok(());
                 }
-                if self.avoid.copytruncate_unread && self.delivered <= self.live_first {
+                // Line logs: a limit, not a bug (see `Avoid::copytruncate_unread`).
+                if (self.avoid.copytruncate_unread || self.fmt == Fmt::Lines)
+                    && self.delivered <= self.live_first
+                {
                     self.trace
                         .push("  (skipped: nothing of the live file read yet)".into());
                     return Ok(());
@@ -423,7 +427,8 @@ impl Harness {
         }
         let i = k % self.rotated.len();
         if self.rotated[i].end > self.delivered
-            || (self.avoid.delete_at_ack && self.rotated[i].end == self.delivered)
+            || ((self.avoid.delete_at_ack || self.fmt == Fmt::Lines)
+                && self.rotated[i].end == self.delivered)
         {
             self.trace.push("  (skipped: not fully read)".into());
             return;
