@@ -223,6 +223,7 @@ impl Follower {
         let live_before = std::fs::metadata(&self.cfg.path).ok().map(|m| FileKey::of(&m));
         let seg = self.seg.as_ref().expect("segment");
         let candidates = self.candidates()?;
+        let listed = files_of(&candidates);
         let our_key = seg.key;
         let our_end = seg.reader.offset();
         let our_seq = seg.sequence;
@@ -281,8 +282,15 @@ impl Follower {
         match next {
             Some(k) => {
                 let seq = k.number.filter(|&n| n > our_seq).unwrap_or(seq);
-                tracing::info!(journal = %self.cfg.name, file = %k.path.display(), sequence = seq, "reading rotated file");
-                self.open_segment_at(k.path.clone(), seq, Origin::Rotated, 0, 1, true)?;
+                let path = k.path.clone();
+                let o = identity::open_unverified(&path, 0).map_err(|e| io_err(&self.cfg, &path, e))?;
+                // Names shift under logrotate: the file we opened must be
+                // the one we chose, so nothing may have moved meanwhile.
+                if files_of(&self.candidates()?) != listed {
+                    return Ok(None);
+                }
+                tracing::info!(journal = %self.cfg.name, file = %path.display(), sequence = seq, "reading rotated file");
+                self.install(o, seq, Origin::Rotated, 0, 1, true);
                 Ok(Some(true))
             }
             None => {
@@ -307,9 +315,8 @@ impl Follower {
                 // Any rotation that changed the live file we just opened
                 // created its rotated file before our open, so a listing
                 // made now shows it: if one appeared, start again.
-                let listed: std::collections::HashSet<_> = candidates.iter().map(|c| c.path.clone()).collect();
-                let appeared = self.candidates()?.into_iter().any(|c| !listed.contains(&c.path));
-                if appeared || self.seg.as_ref().and_then(|s| s.key) != live_before {
+                let moved = files_of(&self.candidates()?) != listed;
+                if moved || self.seg.as_ref().and_then(|s| s.key) != live_before {
                     // Rotated since the listing: the rotated file may be the successor.
                     self.seg = Some(old);
                     self.next_sequence_hint = hint;
@@ -322,6 +329,12 @@ impl Follower {
             }
         }
     }
+}
+
+/// The rotated files as names and the files they name, to notice that
+/// something was rotated between two looks.
+fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
+    candidates.iter().map(|c| (c.path.clone(), std::fs::metadata(&c.path).ok().map(|m| FileKey::of(&m)))).collect()
 }
 
 /// The end of the last complete line at or before `size`, and its line number.
