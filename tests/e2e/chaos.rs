@@ -1,7 +1,8 @@
-//! Bounded chaos: a p4 journal written without pause and rotated by every
-//! strategy (rename, rename then gzip, copy then truncate), live and while
-//! the daemon is down, with the daemon SIGKILLed at random moments and
-//! restarted. At the end the raw output must still be the writer's ledger,
+//! Bounded chaos: a journal written without pause and rotated by every
+//! strategy (p4: rename, rename then gzip, copy then truncate; application
+//! log: real logrotate with create or copytruncate, compress and
+//! delaycompress), live and while the daemon is down, with the daemon
+//! SIGKILLed at random moments and restarted. At the end the raw output must still be the writer's ledger,
 //! every entry exactly once and in order.
 //!
 //! The schedule comes from a seed printed at the start (shown with the
@@ -10,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use crate::fixture::Fixture;
-use crate::rotation::harness::{config, listing, live, run_tool, wait_output, Daemon};
+use crate::rotation::harness::{config, listing, live, logrotate, run_tool, wait_output, Daemon};
 use crate::rotation::{copy_truncate, p4_rename};
 use crate::writer::{Kind, Pump, Writer};
 
@@ -64,6 +65,26 @@ fn rotate(f: &Fixture, pump: &Pump, rng: &mut Rng, n: u64) -> &'static str {
 #[test]
 fn sigkill_at_random_moments_across_p4_rotations_loses_and_repeats_nothing() {
     chaos(Kind::P4, rotate);
+}
+
+#[test]
+fn sigkill_at_random_moments_across_logrotate_runs_loses_and_repeats_nothing() {
+    chaos(Kind::Lines, logrotate_once);
+}
+
+/// One real logrotate run on the application log, `create` (the
+/// application reopens afterwards) or `copytruncate` (writes wait while it
+/// runs), both with `compress` and `delaycompress`.
+fn logrotate_once(f: &Fixture, pump: &Pump, rng: &mut Rng, _n: u64) -> &'static str {
+    if rng.range(0, 2) == 0 {
+        logrotate(f, "    create\n    compress\n    delaycompress");
+        pump.lock().reopen();
+        "create"
+    } else {
+        let _w = pump.lock();
+        logrotate(f, "    copytruncate\n    compress\n    delaycompress");
+        "copytruncate"
+    }
 }
 
 type Rotate = fn(&Fixture, &Pump, &mut Rng, u64) -> &'static str;
