@@ -9,6 +9,7 @@
 mod fixture;
 
 mod bad_input;
+mod chaos;
 mod commands;
 mod dump;
 mod email;
