@@ -117,9 +117,23 @@ impl Follower {
         // The live file first, then rotated files newest first.
         let mut order: Vec<(PathBuf, Origin)> = vec![(self.cfg.path.clone(), Origin::Live)];
         order.extend(candidates.iter().rev().map(|k| (k.path.clone(), Origin::Rotated)));
-        // Prefer the file with the recorded inode when several match (identical content).
         let mut found: Option<(Opened, Origin)> = None;
-        let mut by_inode = false;
+        let mut settled = false;
+        // A p4 sequence is its journal's number: once `journal.N` exists and
+        // holds the position, it is the file, whichever file has the
+        // recorded inode (the live file, copied and truncated since).
+        if let Some(k) = candidates.iter().find(|k| k.number == Some(c.sequence)) {
+            order.retain(|(p, _)| *p != k.path);
+            match identity::open_matching(&k.path, id, c.offset) {
+                Ok(o) => {
+                    found = Some((o, Origin::Rotated));
+                    settled = true;
+                }
+                Err(m) => looked_at.push((m.path, m.why)),
+            }
+        }
+        // Prefer the file with the recorded inode when several match (identical content).
+        let order = if settled { Vec::new() } else { order };
         for (path, origin) in order {
             match identity::open_matching(&path, id, c.offset) {
                 Ok(o) => {
@@ -128,14 +142,14 @@ impl Follower {
                         found = Some((o, origin));
                     }
                     if same_inode {
-                        by_inode = true;
+                        settled = true;
                         break;
                     }
                 }
                 Err(m) => looked_at.push((m.path, m.why)),
             }
         }
-        if id.head_len == 0 && !by_inode && found.is_some() {
+        if id.head_len == 0 && !settled && found.is_some() {
             // The file was empty when the position was acknowledged: every
             // file matches an empty proof, so content says nothing.
             if let Some((path, origin)) = self.empty_file_now(c, &candidates) {

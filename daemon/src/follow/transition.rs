@@ -178,15 +178,18 @@ impl Follower {
         let Source::Plain(pf) = seg.reader.get_mut() else { return Ok(false) };
         let md = pf.file.metadata().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
         let read_pos = pf.pos;
-        // Nothing of the file known yet (checked before `still_there` learns
-        // its first bytes, which may already be a regrown file's).
-        let knew_nothing = read_pos == 0 && pf.first().is_empty();
+        // Less of the file known than proves it was not replaced: its first
+        // bytes as known before `still_there` learns more of them (which may
+        // already be a regrown file's).
+        let weak = (pf.first().len() < crate::segment::VERIFY_LEN).then(|| (pf.first().to_vec(), pf.last().to_vec()));
         if md.len() >= read_pos {
             match pf.still_there() {
-                Ok(true) if knew_nothing => {
-                    // We know no byte of this file, so no content proves that
-                    // it was not copied and truncated before we looked.
-                    if self.continue_in_numbered_copy()? {
+                Ok(true) if weak.is_some() => {
+                    // The few bytes we know do not prove that the file was not
+                    // copied and truncated (and regrown alike) before we looked.
+                    let (head, last) = weak.expect("weak");
+                    let max_seen = seg.max_size_seen.max(read_pos);
+                    if self.continue_in_numbered_copy(&head, &last, read_pos, max_seen)? {
                         return Ok(true);
                     }
                     let seg = self.seg.as_mut().expect("segment");
@@ -223,7 +226,10 @@ impl Follower {
         };
         let candidates = self.candidates()?;
         let mut looked_at = Vec::new();
-        for c in candidates.iter().rev() {
+        // With journal numbers, the copy of journal N is `journal.N`: other
+        // journals can share a few first bytes with ours but hold none of it.
+        let numbered = candidates.iter().any(|c| c.number.is_some());
+        for c in candidates.iter().rev().filter(|c| !numbered || c.number == Some(seq)) {
             match identity::open_matching(&c.path, &id, read_pos) {
                 Ok(o) => {
                     // Continue in the copy: same sequence, same buffer.
@@ -267,13 +273,15 @@ impl Follower {
         Ok(true)
     }
 
-    /// The live file we hold at offset 0, of which we know no byte: if a
-    /// rotated file carries its journal number (p4 names the copy of journal
-    /// N `journal.N`) and is another file, the live file was copied and
-    /// truncated before we read it, and its records are in the copy only.
-    /// Continues in the copy (same sequence); the live file's new content is
-    /// the next sequence. Returns whether it switched.
-    fn continue_in_numbered_copy(&mut self) -> Result<bool, FollowError> {
+    /// The live file we hold, of which we know too few bytes to prove it was
+    /// not replaced: if a rotated file carries its journal number (p4 names
+    /// the copy of journal N `journal.N`), is another file, and holds what
+    /// we know up to `read_pos`, the live file was copied and truncated, and
+    /// the rest of its records are in the copy only. Continues in the copy
+    /// (same sequence); the live file's new content is the next sequence.
+    /// `max_seen` is the largest size seen of the live file's content.
+    /// Returns whether it switched.
+    fn continue_in_numbered_copy(&mut self, head: &[u8], last: &[u8], read_pos: u64, max_seen: u64) -> Result<bool, FollowError> {
         let seg = self.seg.as_ref().expect("segment");
         let seq = seg.sequence;
         let our_key = seg.key;
@@ -283,16 +291,27 @@ impl Follower {
         if Some(FileKey::of(&md)) == our_key {
             return Ok(false);
         }
-        let Ok(o) = identity::open_unverified(&c.path, 0) else { return Ok(false) };
-        tracing::info!(journal = %self.cfg.name, copy = %o.path.display(), sequence = seq, "the live file was copied and truncated before it was read; reading the copy");
+        let id = Identity {
+            path: String::new(),
+            dev: 0,
+            inode: 0,
+            head_len: head.len() as u64,
+            head_hash: logdaemon_state::Hash::of(head),
+            tail_len: last.len() as u64,
+            tail_hash: logdaemon_state::Hash::of(last),
+        };
+        let Ok(o) = identity::open_matching(&c.path, &id, read_pos) else { return Ok(false) };
+        tracing::info!(journal = %self.cfg.name, copy = %o.path.display(), sequence = seq, offset = read_pos, "the live file was copied and truncated; reading the rest from the copy");
         let seg = self.seg.as_mut().expect("segment");
         *seg.reader.get_mut() = o.source;
         seg.origin = Origin::Rotated;
         seg.compression = o.compression;
         seg.key = o.key;
         seg.path = o.path;
-        seg.head = o.head;
-        seg.truncated_live = Some(0);
+        if read_pos == 0 {
+            seg.head = o.head;
+        }
+        seg.truncated_live = Some(max_seen);
         self.draining = false;
         Ok(true)
     }
@@ -342,6 +361,9 @@ impl Follower {
         new.did_rotate = true;
         self.seg = Some(new);
         self.draining = false;
+        // What the file holds now may itself have been copied and truncated
+        // since (a copytruncate after the truncation, before we looked).
+        self.continue_in_numbered_copy(&[], &[], 0, 0)?;
         Ok(())
     }
 }
