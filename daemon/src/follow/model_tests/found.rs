@@ -118,7 +118,10 @@ fn partial() -> Op {
 /// record is still being written; the acknowledged cursor stays at the end of
 /// `journal.1`. Once `journal.1` is deleted (or, in place, truncated), a
 /// restart must not stop on entries "in no file any more": all of them were
-/// delivered.
+/// delivered. The harness acknowledges exactly as the worker does (a batch
+/// with entries, at its end), so the follower moving a batch's end into the
+/// next file helps only once the worker acknowledges that end for a batch
+/// without entries too.
 #[test]
 fn restart_after_deleting_a_finished_file_is_not_missing() {
     for on_gap in [OnGap::Stop, OnGap::Report] {

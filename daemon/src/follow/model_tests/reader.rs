@@ -190,7 +190,9 @@ impl Harness {
             }
             self.delivered += 1;
         }
-        if let Some(end) = batch.end {
+        // As the worker does: a batch is acknowledged (at its end) only when
+        // it has entries to deliver.
+        if let (Some(end), false) = (batch.end, batch.entries.is_empty()) {
             self.ack(end);
         }
         Ok(idle)
