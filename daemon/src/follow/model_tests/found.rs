@@ -379,3 +379,26 @@ fn a_tiny_rotated_journal_that_the_live_one_starts_with_is_read() {
         ],
     );
 }
+
+/// The batch that delivered the last record of `app.log` (since compressed)
+/// also crossed into the new, empty live file, so the cursor was
+/// acknowledged at its start, proven by nothing (the file was empty). That
+/// file was then written, compressed away, and another rotation followed. A
+/// restart must resume in `app.log-20250102.gz`, not guess the newest
+/// rotated file (silently skipping a record).
+#[test]
+fn restart_at_the_start_of_an_empty_file_since_compressed_and_rotated_again() {
+    check(
+        (Fmt::Lines, Naming::Numbered, OnGap::Stop),
+        &[
+            w(1),
+            Op::Rotate(Rot::RenameCompress(Comp::Gz)),
+            Op::Idle,
+            w(1),
+            Op::Rotate(Rot::RenameCompress(Comp::Gz)),
+            w(1),
+            Op::Rotate(Rot::Rename),
+            Op::Crash,
+        ],
+    );
+}
