@@ -134,6 +134,9 @@ impl Worker {
                     self.after_call(r, preset)
                 }
                 Ok(f) => {
+                    if self.batch.is_empty() {
+                        self.note_crossing();
+                    }
                     if !self.batch.is_empty() {
                         let flow = self.deliver();
                         self.quiet.on_data(self.clock.now());
@@ -166,6 +169,20 @@ impl Worker {
         let msg = e.to_string();
         tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}");
         msg
+    }
+
+    /// The follower finished a file and began the next one without an
+    /// entry in between: nothing lies between the acknowledged position and
+    /// the new one, so the cursor moves there (unless the listener holds
+    /// entries), and a restart after the finished file is deleted does not
+    /// look for it.
+    fn note_crossing(&mut self) {
+        let Some(end) = self.batch.end else { return };
+        if self.acked < self.delivered || end <= self.delivered {
+            return;
+        }
+        self.delivered = end;
+        self.set_ack(end);
     }
 
     /// Sleeps until woken, the next reconciliation, or a `no_data` is due.

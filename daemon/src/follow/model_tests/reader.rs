@@ -190,9 +190,9 @@ impl Harness {
             }
             self.delivered += 1;
         }
-        // As the worker does: a batch is acknowledged (at its end) only when
-        // it has entries to deliver.
-        if let (Some(end), false) = (batch.end, batch.entries.is_empty()) {
+        // As the worker does: a batch is acknowledged at its end, also when
+        // it only moved past a finished file (no entries).
+        if let Some(end) = batch.end {
             self.ack(end);
         }
         Ok(idle)
