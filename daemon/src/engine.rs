@@ -81,7 +81,8 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
             let plugin = host::load(&path)?;
             let saved = checkpoint.journals.get(&j.name).and_then(|js| js.listeners.get(&l.name)).cloned();
-            let follower = Follower::open(j.clone(), saved.as_ref(), Some(cfg.state_dir.clone()))?;
+            let history = checkpoint.journals.get(&j.name).map(|js| js.finished.clone()).unwrap_or_default();
+            let follower = Follower::open_with_history(j.clone(), saved.as_ref(), &history, Some(cfg.state_dir.clone()))?;
             let cursor = match saved {
                 Some(c) => c,
                 // No file yet (the server has not created its journal):
@@ -271,6 +272,14 @@ fn save_if_changed(
         versions.insert(key, s.version);
         let js = checkpoint.journals.entry(r.journal.clone()).or_insert_with(JournalState::default);
         js.listeners.insert(r.listener.clone(), s.cursor);
+        // The files finished before the cursors, by sequence, the latest few.
+        for f in s.finished {
+            js.finished.retain(|x| x.sequence != f.sequence);
+            js.finished.push(f);
+        }
+        js.finished.sort_by_key(|f| f.sequence);
+        let keep = js.finished.len().saturating_sub(16);
+        js.finished.drain(..keep);
         changed = true;
     }
     if !changed {

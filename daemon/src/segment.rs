@@ -158,6 +158,8 @@ pub struct SegmentInfo {
     pub head: HeadTracker,
     pub file: Option<Arc<File>>,
     pub tail: TailRing,
+    /// Offset of the end of what was read (the file's length once finished).
+    pub end: u64,
 }
 
 pub struct Segment {
@@ -228,6 +230,7 @@ impl Segment {
             head: self.head.clone(),
             file: self.file().cloned(),
             tail: self.ring.clone(),
+            end: self.reader.offset(),
         }
     }
 }

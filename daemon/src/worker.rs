@@ -41,6 +41,8 @@ pub enum WorkerStatus {
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub cursor: Cursor,
+    /// Files the follower finished recently (for the checkpoint's `finished` list).
+    pub finished: Vec<logdaemon_state::Finished>,
     pub status: WorkerStatus,
     /// Bumped at every change of `cursor`.
     pub version: u64,
@@ -64,6 +66,8 @@ pub struct Worker {
     failures: u32,
     /// When the current run of failed calls began.
     failing_since: Option<std::time::Instant>,
+    /// The sequence of the last acknowledgement (the finished list changes with it).
+    finished_seen: u64,
 }
 
 enum Flow {
@@ -88,7 +92,7 @@ impl Worker {
     ) -> Worker {
         let pos = Position { sequence: cursor.sequence, offset: cursor.offset, line: cursor.line };
         let quiet = QuietTimer::new(journal.quiet_after, clock.now());
-        let shared = Arc::new(Mutex::new(Shared { cursor, status: WorkerStatus::Running, version: 0 }));
+        let shared = Arc::new(Mutex::new(Shared { cursor, finished: Vec::new(), status: WorkerStatus::Running, version: 0 }));
         Worker {
             journal,
             listener,
@@ -106,6 +110,7 @@ impl Worker {
             batch: Batch::default(),
             failures: 0,
             failing_since: None,
+            finished_seen: 0,
         }
     }
 
@@ -274,7 +279,13 @@ impl Worker {
         }
         self.acked = ack;
         let identity = self.follower.identity_at(ack);
+        let crossed = ack.sequence != self.finished_seen;
+        let finished = if crossed { Some(self.follower.finished()) } else { None };
+        self.finished_seen = ack.sequence;
         let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = finished {
+            s.finished = f;
+        }
         s.cursor = Cursor { sequence: ack.sequence, offset: ack.offset, line: ack.line.max(1), identity };
         s.version += 1;
     }
@@ -329,7 +340,8 @@ impl Worker {
     /// Re-reads from the acknowledged position.
     fn rewind(&mut self) -> Result<(), FollowError> {
         let cursor = self.shared.lock().unwrap_or_else(|e| e.into_inner()).cursor.clone();
-        self.follower = Follower::open(self.journal.clone(), Some(&cursor), self.state_dir.clone())?;
+        let history = self.follower.finished();
+        self.follower = Follower::open_with_history(self.journal.clone(), Some(&cursor), &history, self.state_dir.clone())?;
         self.delivered = self.acked;
         Ok(())
     }

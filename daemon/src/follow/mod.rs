@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use logdaemon_sdk::abi::{FLAG_DID_ROTATE, FLAG_INCOMPLETE};
 use logdaemon_sdk::Position;
-use logdaemon_state::{Cursor, Identity};
+use logdaemon_state::{Cursor, Finished, Identity};
 
 pub use batch::{Batch, GapEvent, Meta};
 pub use error::{FollowError, Missing};
@@ -56,13 +56,37 @@ pub struct Follower {
     state_dir: Option<PathBuf>,
     /// First sequence number to give the live file when nothing says otherwise.
     next_sequence_hint: u64,
+    /// Files finished before the cursor this follower was opened at.
+    history: Vec<Finished>,
 }
 
 impl Follower {
     /// Opens the stream at `cursor` (a listener's acknowledged position), or
     /// at the journal's configured start when there is none.
     pub fn open(cfg: Arc<JournalConfig>, cursor: Option<&Cursor>, state_dir: Option<PathBuf>) -> Result<Follower, FollowError> {
-        let mut f = Follower { cfg, seg: None, recent: Vec::new(), pending_gap: None, draining: false, state_dir, next_sequence_hint: 1 };
+        Follower::open_with_history(cfg, cursor, &[], state_dir)
+    }
+
+    /// Like [`Follower::open`], knowing the files finished before the
+    /// cursor (the checkpoint's `finished` list): where content cannot prove
+    /// the cursor's file (it was empty when acknowledged), the file written
+    /// after the last finished one is it.
+    pub fn open_with_history(
+        cfg: Arc<JournalConfig>,
+        cursor: Option<&Cursor>,
+        finished: &[Finished],
+        state_dir: Option<PathBuf>,
+    ) -> Result<Follower, FollowError> {
+        let mut f = Follower {
+            cfg,
+            seg: None,
+            recent: Vec::new(),
+            pending_gap: None,
+            draining: false,
+            state_dir,
+            next_sequence_hint: 1,
+            history: finished.to_vec(),
+        };
         match cursor {
             Some(c) => f.open_at_cursor(c)?,
             None => f.open_at_start()?,
@@ -166,6 +190,31 @@ impl Follower {
         if now.sequence > before.sequence && self.pending_gap.is_none() {
             batch.end = Some(now);
         }
+    }
+
+    /// The files this follower finished recently, with the proof of each
+    /// (for the checkpoint's `finished` list), oldest first.
+    pub fn finished(&self) -> Vec<Finished> {
+        let mut out: Vec<Finished> = self.history.clone();
+        for info in &self.recent {
+            let Some(id) = self.identity_at(Position { sequence: info.sequence, offset: info.end, line: 0 }) else { continue };
+            if id.head_len > info.end {
+                continue;
+            }
+            out.retain(|f| f.sequence != info.sequence);
+            out.push(Finished {
+                sequence: info.sequence,
+                size: info.end,
+                head_len: id.head_len,
+                head_hash: id.head_hash,
+                tail_len: id.tail_len,
+                tail_hash: id.tail_hash,
+                path: id.path,
+            });
+        }
+        let keep = out.len().saturating_sub(8);
+        out.drain(..keep);
+        out
     }
 
     /// The identity proving `pos`, if `pos` lies in a segment this follower

@@ -22,8 +22,9 @@ impl Harness {
                 .push("  (skipped: the acknowledged file is gone)".into());
             return Ok(());
         }
-        self.follower = None;
-        match Follower::open(self.cfg.clone(), self.acked.as_ref(), None) {
+        // As the engine does: the checkpoint keeps the files finished before.
+        let history = self.follower.take().map(|f| f.finished()).unwrap_or_default();
+        match Follower::open_with_history(self.cfg.clone(), self.acked.as_ref(), &history, None) {
             Ok(f) => self.follower = Some(f),
             Err(e) => {
                 return Err(self.fail(format!(
