@@ -80,12 +80,12 @@ struct Avoid {
 }
 
 const AVOID: Avoid = Avoid {
-    regrow_after_truncation: true,
-    copytruncate_unread: true,
-    rotating_empty: true,
+    regrow_after_truncation: false,
+    copytruncate_unread: false,
+    rotating_empty: false,
     restart_at_finished_end: true,
-    idle_behind_compressed: true,
-    lose_before_rotated: true,
+    idle_behind_compressed: false,
+    lose_before_rotated: false,
     short_cut_record: true,
     delete_at_ack: true,
 };
