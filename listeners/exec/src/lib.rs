@@ -36,7 +36,7 @@
 
 pub mod config;
 pub mod filter;
-pub mod jsonl;
+
 mod listener;
 pub mod run;
 

@@ -10,7 +10,7 @@ use logdaemon_sdk::{Ack, Entry, Failure, Listener, Logger, OpenContext, Position
 
 use crate::config::{Config, Stdin};
 use crate::filter::Filter;
-use crate::jsonl;
+use logdaemon_sdk::json as jsonl;
 use crate::run::{self, Invocation, RunError};
 
 /// The `exec` listener. See the crate documentation.

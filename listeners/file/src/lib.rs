@@ -18,7 +18,7 @@
 //! ```
 
 pub mod config;
-pub mod jsonl;
+
 mod listener;
 pub mod record;
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position};
 
 use crate::config::{Config, Format};
-use crate::jsonl;
+use logdaemon_sdk::json as jsonl;
 use crate::record::{sync_dir, Record, RecordFile};
 
 /// A buffer grown past this by one huge batch is shrunk back afterwards.

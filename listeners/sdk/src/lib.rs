@@ -32,6 +32,7 @@
 //! still point into its code.
 
 pub mod abi;
+pub mod json;
 mod entry;
 mod listener;
 pub mod p4;
