@@ -37,6 +37,10 @@ pub struct BlockScanner {
     queue: Box<[usize; QUEUE]>,
     head: usize,
     tail: usize,
+    /// One past the stream position of the last newline found inside a
+    /// string (0: none since reset). A record starting at or after it and
+    /// ending before `pos` has no newline but its last byte.
+    inner_end: usize,
 }
 
 /// Queue capacity: a window of blocks where every byte ends a record, plus
@@ -59,6 +63,7 @@ impl BlockScanner {
             queue: Box::new([0; QUEUE]),
             head: 0,
             tail: 0,
+            inner_end: 0,
         }
     }
 
@@ -116,6 +121,15 @@ impl BlockScanner {
         self.odd = 0;
         self.head = 0;
         self.tail = 0;
+        self.inner_end = 0;
+    }
+
+    /// True when the record returned by the last [`next`](Self::next) (it
+    /// starts at the current base) is one physical line: no newline inside
+    /// a string lies in it, so its only newline is its last byte.
+    #[inline]
+    pub fn record_is_one_line(&self) -> bool {
+        self.inner_end <= self.base
     }
 
     /// Scans from `pos` on (the queue is empty): whole blocks until a window
@@ -140,7 +154,7 @@ impl BlockScanner {
     #[inline(always)]
     fn scan_with<M: Masks>(&mut self, buf: &[u8]) {
         // Work on locals so the loop keeps its state in registers.
-        let mut c = Cursor { pos: self.pos, odd: self.odd, tail: 0 };
+        let mut c = Cursor { pos: self.pos, odd: self.odd, tail: 0, inner_end: self.inner_end };
         let queue = &mut *self.queue;
         let quotes = self.quotes;
         let base = self.base;
@@ -172,6 +186,7 @@ impl BlockScanner {
         self.pos = c.pos;
         self.odd = c.odd;
         self.tail = c.tail;
+        self.inner_end = c.inner_end;
     }
 }
 
@@ -181,6 +196,7 @@ struct Cursor {
     pos: usize,
     odd: u64,
     tail: usize,
+    inner_end: usize,
 }
 
 impl Cursor {
@@ -192,6 +208,10 @@ impl Cursor {
         if quotes {
             ends &= !(M::prefix_xor(at) ^ self.odd);
             self.odd ^= 0u64.wrapping_sub(u64::from(at.count_ones() & 1));
+            let inner = nl & !ends;
+            if inner != 0 {
+                self.inner_end = self.pos + 64 - inner.leading_zeros() as usize;
+            }
         }
         let count = ends.count_ones() as usize;
         let first = self.pos + 1;

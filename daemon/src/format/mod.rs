@@ -82,6 +82,13 @@ pub trait Framer: Send {
     fn one_line_records(&self) -> bool {
         false
     }
+
+    /// True if the complete record just returned by [`next`](Self::next)
+    /// (not yet consumed) is known to be one physical line. `false` means
+    /// "count" (it may still be one line).
+    fn record_is_one_line(&self) -> bool {
+        self.one_line_records()
+    }
 }
 
 /// One record as read from a stream.

@@ -57,6 +57,11 @@ impl Framer for P4Framer {
     fn consume(&mut self, n: usize) {
         self.scan.consume(n);
     }
+
+    #[inline]
+    fn record_is_one_line(&self) -> bool {
+        self.scan.record_is_one_line()
+    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,11 @@ impl<R: Read> RecordReader<R> {
     fn take(&mut self, n: usize, incomplete: bool) -> Record<'_> {
         let at = self.start;
         let bytes = &self.buf[at..at + n];
-        let newlines = if self.framer.one_line_records() { u64::from(bytes.ends_with(b"\n")) } else { count_newlines(bytes) };
+        let newlines = if !incomplete && self.framer.record_is_one_line() {
+            u64::from(bytes.ends_with(b"\n"))
+        } else {
+            count_newlines(bytes)
+        };
         let lines = newlines + u64::from(!bytes.ends_with(b"\n"));
         let record_offset = self.offset;
         let record_line = self.line;
