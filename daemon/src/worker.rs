@@ -208,6 +208,7 @@ impl Worker {
     fn deliver(&mut self) -> Flow {
         let preset = self.batch.end.expect("non-empty batch");
         let p4 = matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
+        let filters = self.instance.plugin().api.filters;
         // Fields first (they may own unquoted copies), then the slices, then the entries.
         let mut fields: Vec<Cow<'_, [u8]>> = Vec::new();
         let mut counts: Vec<(usize, usize)> = Vec::with_capacity(self.batch.entries.len());
@@ -238,7 +239,7 @@ impl Worker {
                 fields: if rest.is_empty() { std::ptr::null() } else { rest.as_ptr() },
                 n_fields: rest.len(),
             };
-            if self.instance.is_handled(&e) {
+            if !filters || self.instance.is_handled(&e) {
                 handled.push(e);
             }
         }

@@ -362,7 +362,7 @@ pub fn config_load(data: &[u8]) -> bool {
 /// Input: flags (bit 0: `abi_version` from the next 4 bytes instead of
 /// [`ABI_VERSION`](logdaemon_sdk::abi::ABI_VERSION); bit 1: `struct_size`
 /// from the next 4 bytes instead of the real size), a byte whose bit `i`
-/// leaves function `i` out, `wants_fields` (4 bytes), then for each label a
+/// leaves function `i` out, the descriptor's `flags` (4 bytes), then for each label a
 /// mode byte and two 16-bit numbers, and the rest is the pool the labels
 /// point into. Label modes: a slice of the pool; a null pointer with a
 /// length; a pointer into the pool with a length beyond [`MAX_LABEL_LEN`]
@@ -373,10 +373,11 @@ pub fn config_load(data: &[u8]) -> bool {
 /// exactly its size, so under the address sanitizer any read past what the
 /// rules allow is caught. Invariant: the result, accepted or refused with
 /// which reason, is the one the rules give (version, `struct_size` reaching
-/// at least `wants_fields` — the first layout ended before it —, labels at
+/// at least `flags` — the first layout ended before it —, labels at
 /// most [`MAX_LABEL_LEN`] bytes of UTF-8 with a non-empty name, every
 /// function present), and an accepted descriptor yields exactly its labels,
-/// functions and `wants_fields` (implied when the layout has none).
+/// functions and capabilities (fields and filtering implied when the
+/// layout has no `flags`).
 ///
 /// [`MAX_LABEL_LEN`]: logdaemon_sdk::abi::MAX_LABEL_LEN
 pub fn plugin_descriptor(data: &[u8]) -> bool {
@@ -386,11 +387,11 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
     let flags = t.u8();
     let abi_version = if flags & 1 == 0 { ABI_VERSION } else { t.u32() };
     let full = std::mem::size_of::<Descriptor>();
-    // The first layout ended before `wants_fields`; it is still accepted.
-    let need = std::mem::offset_of!(Descriptor, wants_fields);
+    // The first layout ended before `flags`; it is still accepted.
+    let need = std::mem::offset_of!(Descriptor, flags);
     let struct_size = if flags & 2 == 0 { full as u32 } else { t.u32() };
     let missing = t.u8();
-    let wants_fields = t.u32();
+    let desc_flags = t.u32();
     let specs = [(t.u8(), t.u16(), t.u16()), (t.u8(), t.u16(), t.u16()), (t.u8(), t.u16(), t.u16())];
     let pool: Box<[u8]> = t.rest().into();
 
@@ -422,7 +423,7 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         no_data: present(4).then_some(plugin_fns::no_data as _),
         flush: present(5).then_some(plugin_fns::flush as _),
         gap: present(6).then_some(plugin_fns::gap as _),
-        wants_fields,
+        flags: desc_flags,
     };
 
     // What the rules say, in the order the host checks them.
@@ -488,7 +489,8 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         assert_eq!(c.version.as_bytes(), version_bytes.expect("backed"));
         assert_eq!(c.build.as_bytes(), build_bytes.expect("backed"));
         let has_flag = struct_size as usize >= full;
-        assert_eq!(c.wants_fields, !has_flag || wants_fields != 0, "wants_fields (present: {has_flag})");
+        assert_eq!(c.wants_fields, !has_flag || desc_flags & logdaemon_sdk::abi::DESC_WANTS_FIELDS != 0, "wants_fields (present: {has_flag})");
+        assert_eq!(c.filters, !has_flag || desc_flags & logdaemon_sdk::abi::DESC_NO_FILTER == 0, "filters (present: {has_flag})");
         let addrs = [
             c.open as usize,
             c.close as usize,

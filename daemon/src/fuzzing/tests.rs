@@ -121,7 +121,7 @@ line = 11
     assert!(!config_load(b"[[journal]]\nname = \"a\"\npath = \"j\"\nformat = \"xml\"\n"));
 }
 
-/// A descriptor input: flags, missing-function bits, wants_fields, three
+/// A descriptor input: flags, missing-function bits, descriptor flags, three
 /// pool-slice labels, the pool.
 fn descriptor_input(flags: u8, extra: &[u8], missing: u8, labels: [(u16, u16); 3], pool: &[u8]) -> Vec<u8> {
     let mut v = vec![flags];
@@ -149,8 +149,8 @@ fn descriptor_verdicts() {
     assert!(!plugin_descriptor(&descriptor_input(0, &[], 0, labels, b"n\xffme1.0")), "not UTF-8");
     // A larger struct_size (a newer, compatible layout) is accepted.
     assert!(plugin_descriptor(&descriptor_input(2, &4096u32.to_le_bytes(), 0, labels, pool)));
-    // The first layout, without `wants_fields`.
-    let first = std::mem::offset_of!(logdaemon_sdk::abi::Descriptor, wants_fields) as u32;
+    // The first layout, without `flags`.
+    let first = std::mem::offset_of!(logdaemon_sdk::abi::Descriptor, flags) as u32;
     assert!(plugin_descriptor(&descriptor_input(2, &first.to_le_bytes(), 0, labels, pool)));
     assert!(!plugin_descriptor(&descriptor_input(2, &(first - 1).to_le_bytes(), 0, labels, pool)));
 }

@@ -158,6 +158,8 @@ fn format_name(f: Format) -> &'static str {
 impl Listener for FileListener {
     /// Raw output needs no fields, and jsonl splits records itself.
     const WANTS_FIELDS: bool = false;
+    /// Every entry is written.
+    const FILTERS: bool = false;
 
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
         let name = ctx.listener.to_string();

@@ -203,11 +203,18 @@ pub struct Descriptor {
     pub no_data: Option<NoDataFn>,
     pub flush: Option<FlushFn>,
     pub gap: Option<GapFn>,
-    /// 1: the host splits p4 records into `op` and `fields` for this plugin;
-    /// 0: it leaves them empty (the plugin reads `raw`, and splits it itself
-    /// with `logdaemon_sdk::p4` if it needs to), which saves the host the work.
-    pub wants_fields: u32,
+    /// Capabilities, [`DESC_WANTS_FIELDS`] | [`DESC_NO_FILTER`].
+    pub flags: u32,
 }
+
+/// `Descriptor::flags`: the host splits p4 records into `op` and `fields`
+/// for this plugin. Without it they are left empty (the plugin reads `raw`,
+/// and splits it itself with `logdaemon_sdk::p4` if it needs to), which
+/// saves the host the work.
+pub const DESC_WANTS_FIELDS: u32 = 1;
+/// `Descriptor::flags`: the plugin's `is_handled` accepts every entry, so
+/// the host does not call it.
+pub const DESC_NO_FILTER: u32 = 2;
 
 /// A descriptor that can live in a `static`.
 #[repr(transparent)]
@@ -231,6 +238,8 @@ pub struct Checked {
     pub flush: FlushFn,
     pub gap: GapFn,
     pub wants_fields: bool,
+    /// Whether the host must ask `is_handled` for each entry.
+    pub filters: bool,
 }
 
 /// Why a descriptor was refused.
@@ -284,13 +293,13 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         return Err(HandshakeError::Version { found: abi_version });
     }
     let struct_size = head.add(1).read_unaligned();
-    // `wants_fields` was appended after the first layout: a descriptor that
-    // ends before it is accepted and asks for fields.
-    let need = std::mem::offset_of!(Descriptor, wants_fields) as u32;
+    // `flags` was appended after the first layout: a descriptor that ends
+    // before it is accepted, asks for fields and filters.
+    let need = std::mem::offset_of!(Descriptor, flags) as u32;
     if struct_size < need {
         return Err(HandshakeError::TooSmall { found: struct_size, need });
     }
-    let has_wants_fields = struct_size as usize >= std::mem::size_of::<Descriptor>();
+    let has_flags = struct_size as usize >= std::mem::size_of::<Descriptor>();
     // Fields are read through the raw pointer: a `&Descriptor` would claim
     // all of its bytes, which a first-layout descriptor does not have.
     let d = ptr;
@@ -319,7 +328,8 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         no_data: (*d).no_data.ok_or(HandshakeError::MissingFunction("no_data"))?,
         flush: (*d).flush.ok_or(HandshakeError::MissingFunction("flush"))?,
         gap: (*d).gap.ok_or(HandshakeError::MissingFunction("gap"))?,
-        wants_fields: !has_wants_fields || (*d).wants_fields != 0,
+        wants_fields: !has_flags || (*d).flags & DESC_WANTS_FIELDS != 0,
+        filters: !has_flags || (*d).flags & DESC_NO_FILTER == 0,
     })
 }
 
@@ -381,7 +391,7 @@ mod tests {
             no_data: Some(no_data),
             flush: Some(flush),
             gap: Some(gap),
-            wants_fields: 1,
+            flags: DESC_WANTS_FIELDS,
         }
     }
 
@@ -412,11 +422,13 @@ mod tests {
     #[test]
     fn a_descriptor_of_the_first_layout_is_accepted_and_wants_fields() {
         let mut d = good();
-        d.wants_fields = 0;
-        d.struct_size = std::mem::offset_of!(Descriptor, wants_fields) as u32;
-        assert!(unsafe { check_descriptor(&d) }.unwrap().wants_fields);
+        d.flags = DESC_NO_FILTER;
+        d.struct_size = std::mem::offset_of!(Descriptor, flags) as u32;
+        let c = unsafe { check_descriptor(&d) }.unwrap();
+        assert!(c.wants_fields && c.filters);
         d.struct_size = std::mem::size_of::<Descriptor>() as u32;
-        assert!(!unsafe { check_descriptor(&d) }.unwrap().wants_fields);
+        let c = unsafe { check_descriptor(&d) }.unwrap();
+        assert!(!c.wants_fields && !c.filters);
     }
 
     #[test]

@@ -197,6 +197,11 @@ pub trait Listener: Sized + Send + 'static {
     /// its entries then have an empty op and no fields.
     const WANTS_FIELDS: bool = true;
 
+    /// Whether [`Listener::is_handled`] filters. A listener that does not
+    /// override it sets this to `false`, and the host hands it every entry
+    /// without asking (a saving of one call per entry).
+    const FILTERS: bool = true;
+
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure>;
 
     fn is_handled(&mut self, _entry: &Entry<'_>) -> bool {

@@ -25,7 +25,7 @@ pub const fn descriptor<T: Listener>(name: &'static str, version: &'static str, 
         no_data: Some(no_data::<T>),
         flush: Some(flush::<T>),
         gap: Some(gap::<T>),
-        wants_fields: T::WANTS_FIELDS as u32,
+        flags: if T::WANTS_FIELDS { abi::DESC_WANTS_FIELDS } else { 0 } | if T::FILTERS { 0 } else { abi::DESC_NO_FILTER },
     }
 }
 
