@@ -138,7 +138,16 @@ impl Follower {
             match identity::open_matching(&path, id, c.offset) {
                 Ok(o) => {
                     let same_inode = o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode);
-                    if found.is_none() || same_inode {
+                    // A live file that is not the recorded one (another
+                    // inode) and a rotated file both hold the same bytes up
+                    // to the position (a banner, identical first lines): the
+                    // live file is a newer file, the rotated one is ours.
+                    let better = match &found {
+                        None => true,
+                        Some((_, Origin::Live)) => origin == Origin::Rotated,
+                        Some(_) => false,
+                    };
+                    if better || same_inode {
                         found = Some((o, origin));
                     }
                     if same_inode {
@@ -396,4 +405,87 @@ fn end_boundary(f: &File, size: u64) -> std::io::Result<(u64, u64)> {
         pos += n as u64;
     }
     Ok((last_nl, lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use logdaemon_sdk::Position;
+    use logdaemon_state::Cursor;
+
+    use crate::config::{JournalConfig, OnGap, Start};
+    use crate::follow::{Batch, Fill, Follower};
+    use crate::format::Format;
+    use crate::rotation::Scheme;
+
+    fn config(path: &Path) -> Arc<JournalConfig> {
+        let format = Format::Lines { record_start: None };
+        Arc::new(JournalConfig {
+            name: "app".into(),
+            path: path.to_path_buf(),
+            scheme: Scheme::default_for(&format, path),
+            format,
+            quiet_after: Duration::from_secs(2),
+            reconcile_every: Duration::from_secs(1),
+            start: Start::Beginning,
+            on_gap: OnGap::Stop,
+            batch_bytes: 1 << 20,
+            listeners: Vec::new(),
+        })
+    }
+
+    fn drain(f: &mut Follower) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        for _ in 0..10 {
+            let mut b = Batch::default();
+            let fill = f.fill(&mut b, 1 << 20).unwrap();
+            out.extend(b.entries.iter().map(|m| (m.sequence, String::from_utf8_lossy(b.raw(m)).into_owned())));
+            if matches!(fill, Fill::Idle) && b.is_empty() {
+                break;
+            }
+        }
+        out
+    }
+
+    /// A banner and identical first lines in every file of a line log: the
+    /// old file, compressed since (its inode gone), and the new live file
+    /// (another inode) hold the same bytes up to the checkpoint. The old one
+    /// is ours: the restart reads its rest, then the new file from its start.
+    /// (Were the new live file to get the old inode back as well, nothing
+    /// would tell the two apart.)
+    #[test]
+    fn identical_first_lines_resume_in_the_compressed_old_file() {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("app.log");
+        std::fs::write(&live, "time,level,msg\nstart\n").unwrap();
+        let cfg = config(&live);
+        let mut f = Follower::open(cfg.clone(), None, None).unwrap();
+        let got = drain(&mut f);
+        assert_eq!(got.len(), 2);
+        let end = Position { sequence: 1, offset: 21, line: 3 };
+        let cursor = Cursor { sequence: 1, offset: 21, line: 3, identity: f.identity_at(end) };
+        drop(f);
+        // Written after the checkpoint, then rotated and compressed while stopped.
+        std::fs::OpenOptions::new().append(true).open(&live).unwrap().write_all(b"old-3\n").unwrap();
+        let data = std::fs::read(&live).unwrap();
+        let gz = std::fs::File::create(d.path().join("app.log.1.gz")).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
+        enc.write_all(&data).unwrap();
+        enc.finish().unwrap();
+        // The new live file is made while the old one exists (so it cannot
+        // get the old inode back), then takes its name.
+        let fresh = d.path().join("app.log.new");
+        std::fs::write(&fresh, "time,level,msg\nstart\nnew-1\n").unwrap();
+        std::fs::rename(&fresh, &live).unwrap();
+        let mut f = Follower::open(cfg, Some(&cursor), None).unwrap();
+        let got = drain(&mut f);
+        let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(texts, ["old-3\n", "time,level,msg\n", "start\n", "new-1\n"], "{got:?}");
+        assert_eq!(got[0].0, 1);
+        assert!(got[1..].iter().all(|(s, _)| *s == 2), "{got:?}");
+    }
 }
