@@ -15,6 +15,8 @@ mod blocks;
 pub mod lines;
 pub mod p4;
 mod reader;
+#[doc(hidden)]
+pub mod reference;
 #[cfg(test)]
 mod tests;
 

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use regex::bytes::Regex;
 
-use crate::format::{frame_all, Format, RecordReader};
+use crate::format::{frame_all, reference, Format, RecordReader};
 
 /// One framed record as the invariants compare them: offset, length, incomplete.
 type Span = (usize, usize, bool);
@@ -72,7 +72,7 @@ impl std::io::Read for Chunked<'_> {
 /// only the last may be incomplete; [`logdaemon_sdk::p4::split`] takes every
 /// record apart without panicking and finds the reference's op.
 pub fn p4_framer(data: &[u8]) -> usize {
-    let (spans, body) = frame_scenario(&Format::P4, data, p4_reference);
+    let (spans, body) = frame_scenario(&Format::P4, data, reference::p4);
     for &(at, len, _) in &spans {
         let record = &body[at..at + len];
         let (op, fields) = logdaemon_sdk::p4::split(record);
@@ -95,12 +95,9 @@ pub fn lines_framer(data: &[u8]) -> usize {
         0 => None,
         n => Some(regexes[n - 1].clone()),
     };
-    let reference = |buf: &[u8]| match &record_start {
-        None => lines_reference(buf),
-        Some(re) => multi_line_reference(re, buf),
-    };
+    let expected = |buf: &[u8]| reference::lines(buf, record_start.as_ref());
     let format = Format::Lines { record_start: record_start.clone() };
-    frame_scenario(&format, data, reference).0.len()
+    frame_scenario(&format, data, expected).0.len()
 }
 
 /// The start-of-record regexes [`lines_framer`] chooses from: a date, any
@@ -184,41 +181,6 @@ fn frame_scenario(format: &Format, data: &[u8], reference: impl Fn(&[u8]) -> Vec
     (spans, body)
 }
 
-/// p4 records by a character-by-character state machine that knows escapes
-/// (no parity counting, unlike the framer).
-fn p4_reference(buf: &[u8]) -> Vec<Span> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum S {
-        Outside,
-        InString,
-        AtInString,
-    }
-    let mut out = Vec::new();
-    let (mut start, mut s) = (0, S::Outside);
-    for (i, &c) in buf.iter().enumerate() {
-        if s == S::AtInString {
-            if c == b'@' {
-                s = S::InString;
-                continue;
-            }
-            s = S::Outside;
-        }
-        match (s, c) {
-            (S::Outside, b'@') => s = S::InString,
-            (S::Outside, b'\n') => {
-                out.push((start, i + 1 - start, false));
-                start = i + 1;
-            }
-            (S::InString, b'@') => s = S::AtInString,
-            _ => {}
-        }
-    }
-    if start < buf.len() {
-        out.push((start, buf.len() - start, true));
-    }
-    out
-}
-
 /// The op of a p4 record that starts with `@`: its first string, unescaped,
 /// ending at the closing `@` or the end of the record's text.
 fn p4_op(record: &[u8]) -> Vec<u8> {
@@ -239,52 +201,6 @@ fn p4_op(record: &[u8]) -> Vec<u8> {
         }
     }
     op
-}
-
-/// One record per `\n`; a cut-off last line is incomplete.
-fn lines_reference(buf: &[u8]) -> Vec<Span> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, &c) in buf.iter().enumerate() {
-        if c == b'\n' {
-            out.push((start, i + 1 - start, false));
-            start = i + 1;
-        }
-    }
-    if start < buf.len() {
-        out.push((start, buf.len() - start, true));
-    }
-    out
-}
-
-/// Multi-line records: a record starts at the input's start and at every
-/// later line whose text (without `\n` / `\r\n`) matches `re`. A cut-off
-/// last line is incomplete, on its own if it matches, else with its record.
-fn multi_line_reference(re: &Regex, buf: &[u8]) -> Vec<Span> {
-    let mut out = Vec::new();
-    let (mut start, mut at) = (0, 0);
-    while at < buf.len() {
-        let (end, text) = match buf[at..].iter().position(|&b| b == b'\n') {
-            Some(n) => {
-                let l = &buf[at..at + n];
-                (at + n + 1, l.strip_suffix(b"\r").unwrap_or(l))
-            }
-            None => (buf.len(), buf[at..].strip_suffix(b"\r").unwrap_or(&buf[at..])),
-        };
-        if at > start && re.is_match(text) {
-            out.push((start, at - start, false));
-            start = at;
-        }
-        if buf[end - 1] != b'\n' {
-            out.push((start, end - start, true));
-            start = end;
-        }
-        at = end;
-    }
-    if start < buf.len() {
-        out.push((start, buf.len() - start, false));
-    }
-    out
 }
 
 /// Number of lines of `text` as error messages count them (1-based, a final

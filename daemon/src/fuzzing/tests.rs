@@ -76,9 +76,9 @@ fn framing_scenarios_count_records_read_live_and_whole() {
 #[test]
 fn multi_line_reference_groups_and_cuts_like_the_documented_framer() {
     let re = Regex::new("^S").unwrap();
-    assert_eq!(multi_line_reference(&re, b"x\nS a\n c\nS b"), vec![(0, 2, false), (2, 7, false), (9, 3, true)]);
-    assert_eq!(multi_line_reference(&re, b"S a\n cont"), vec![(0, 9, true)]);
-    assert_eq!(multi_line_reference(&re, b"S a\r\nS b\r\n"), vec![(0, 5, false), (5, 5, false)]);
+    assert_eq!(reference::lines(b"x\nS a\n c\nS b", Some(&re)), vec![(0, 2, false), (2, 7, false), (9, 3, true)]);
+    assert_eq!(reference::lines(b"S a\n cont", Some(&re)), vec![(0, 9, true)]);
+    assert_eq!(reference::lines(b"S a\r\nS b\r\n", Some(&re)), vec![(0, 5, false), (5, 5, false)]);
 }
 
 #[test]

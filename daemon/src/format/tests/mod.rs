@@ -3,4 +3,4 @@
 
 mod corpus;
 mod generated;
-mod reference;
+use super::reference;
