@@ -65,7 +65,7 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         if std::env::var_os("LOGDAEMON_KEEP_TMP").is_some() {
-            let p = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).into_path();
+            let p = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
             eprintln!("kept {}", p.display());
         }
     }
