@@ -141,11 +141,15 @@ fn logrotate_delaycompress_while_writing() {
 
 #[test]
 fn logrotate_dateext_while_writing() {
-    // One rotated name per second: each rotation waits for the next second.
+    // One rotated name per second: each rotation waits until well into the
+    // next second. logrotate reads the time with time(2), which the C
+    // library serves from the coarse clock: it can lag the precise clock by
+    // a few milliseconds, so a rotation right at the second boundary could
+    // still see the previous second and find its name taken.
     live_rotations(Kind::Lines, "", 2, |f, pump, _| {
-        let sec = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let s = sec();
-        while sec() == s {
+        let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let next = Duration::from_secs(now().as_secs() + 1) + Duration::from_millis(100);
+        while now() < next {
             std::thread::sleep(Duration::from_millis(5));
         }
         logrotate(f, "    create\n    dateext\n    dateformat -%Y%m%d-%s");
