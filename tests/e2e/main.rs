@@ -17,4 +17,5 @@ mod host;
 mod hot_backup;
 mod listeners;
 mod rotation;
+mod torture;
 mod writer;

@@ -130,6 +130,23 @@ impl Writer {
     pub fn count(&self) -> u64 {
         self.count
     }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Declares bytes already appended as lost (found afterwards to be in
+    /// no file, e.g. a copytruncate window seen by comparing the files with
+    /// the ledger). Ranges must come in order and not overlap.
+    pub fn mark_lost(&mut self, range: std::ops::Range<usize>) {
+        assert!(range.end <= self.ledger.len() && self.lost.last().is_none_or(|l| l.end <= range.start), "{range:?}");
+        self.lost.push(range);
+    }
+
+    /// The ranges of the ledger known lost, in order.
+    pub fn lost(&self) -> &[std::ops::Range<usize>] {
+        &self.lost
+    }
 }
 
 fn open_append(path: &Path) -> File {

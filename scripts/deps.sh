@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing (Debian: apt-get; Python:
+# pip): logrotate, sshd and the ssh tools, openssl, the compressors, the
+# headers libssh2 builds against, libfaketime (clock jumps) and aiosmtpd.
+# Sourced by scripts/test.sh and scripts/torture.sh.
+missing=()
+command -v logrotate >/dev/null || missing+=(logrotate)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+for t in ssh ssh-keygen ssh-agent ssh-add; do command -v $t >/dev/null || { missing+=(openssh-client); break; }; done
+command -v openssl >/dev/null || missing+=(openssl)
+command -v gzip >/dev/null || missing+=(gzip)
+command -v bzip2 >/dev/null || missing+=(bzip2)
+command -v xz >/dev/null || missing+=(xz-utils)
+command -v zstd >/dev/null || missing+=(zstd)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+dpkg -s libfaketime >/dev/null 2>&1 || missing+=(libfaketime)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
