@@ -18,3 +18,11 @@
 //! Scenarios are numbered as in the README table; one file per family.
 
 pub mod tally;
+
+mod compressed;
+mod crash;
+mod events;
+mod identity;
+mod outage;
+mod rotation;
+mod truncation;

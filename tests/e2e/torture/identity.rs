@@ -1,0 +1,1 @@
+//! Scenarios 7 to 9: telling files apart when inodes are reused, first lines are identical, or files are smaller than any fingerprint.
