@@ -21,6 +21,10 @@ use crate::error::StateError;
 use crate::model::Checkpoint;
 use crate::FILE_NAME;
 
+mod disk;
+
+use self::disk::{Fs, RealFs};
+
 /// The previous save, kept beside the checkpoint.
 pub const PREVIOUS_FILE_NAME: &str = "checkpoint.toml.prev";
 
@@ -70,6 +74,11 @@ impl Checkpoint {
     /// interrupted process are removed. A checkpoint that breaks a rule (see
     /// the crate docs) is refused and nothing is written.
     pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
+        self.save_on(&RealFs, state_dir)
+    }
+
+    /// [`Checkpoint::save`] through the file system `fs`.
+    pub(crate) fn save_on<F: Fs>(&self, fs: &F, state_dir: &Path) -> Result<(), StateError> {
         let path = state_dir.join(FILE_NAME);
         if let Err(p) = self.check() {
             return Err(StateError::Refused {
@@ -80,18 +89,19 @@ impl Checkpoint {
         let text = self.to_toml();
         let n = SAVES.fetch_add(1, Ordering::Relaxed);
         let temp = state_dir.join(format!("{TEMP_PREFIX}{}.{n}", token()));
-        let result = write_new(&temp, text.as_bytes())
-            .and_then(|()| keep_previous(state_dir, &path, &temp))
+        let result = write_new(fs, &temp, text.as_bytes())
+            .and_then(|()| keep_previous(fs, state_dir, &path, &temp))
             .and_then(|()| {
-                fs::rename(&temp, &path)
+                fs.rename(&temp, &path)
                     .map_err(|e| StateError::io(&path, "rename the new checkpoint into place", e))
             });
         if let Err(e) = result {
-            let _ = fs::remove_file(&temp);
+            let _ = fs.remove_file(&temp);
             return Err(e);
         }
-        sync_dir(state_dir)?;
-        remove_stale_temps(state_dir);
+        fs.sync_dir(state_dir)
+            .map_err(|e| StateError::io(state_dir, "fsync the state directory", e))?;
+        remove_stale_temps(fs, state_dir);
         Ok(())
     }
 }
@@ -210,26 +220,28 @@ fn decode(bytes: &[u8], path: &Path) -> Result<Checkpoint, StateError> {
 }
 
 /// Creates `temp` (which must not exist), writes `bytes`, fsyncs.
-fn write_new(temp: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(temp)
+fn write_new<F: Fs>(fs: &F, temp: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let mut f = fs
+        .create_new(temp)
         .map_err(|e| StateError::io(temp, "create a temporary checkpoint", e))?;
-    f.write_all(bytes)
+    fs.write_all(&mut f, bytes)
         .map_err(|e| StateError::io(temp, "write the temporary checkpoint", e))?;
-    f.sync_all()
+    fs.sync_file(&mut f)
         .map_err(|e| StateError::io(temp, "fsync the temporary checkpoint", e))
 }
 
 /// Hard-links the current checkpoint to `checkpoint.toml.prev`, replacing
 /// the older one atomically (link under a temporary name, then rename).
-fn keep_previous(state_dir: &Path, current: &Path, temp: &Path) -> Result<(), StateError> {
+fn keep_previous<F: Fs>(
+    fs: &F,
+    state_dir: &Path,
+    current: &Path,
+    temp: &Path,
+) -> Result<(), StateError> {
     let mut link = temp.as_os_str().to_owned();
     link.push(".prev");
     let link = PathBuf::from(link);
-    match fs::hard_link(current, &link) {
+    match fs.hard_link(current, &link) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
@@ -241,37 +253,33 @@ fn keep_previous(state_dir: &Path, current: &Path, temp: &Path) -> Result<(), St
         }
     }
     let previous = state_dir.join(PREVIOUS_FILE_NAME);
-    let renamed = fs::rename(&link, &previous);
+    let renamed = fs.rename(&link, &previous);
     // When `previous` already is a link to the current checkpoint (a crash
     // came between this rename and the next one), rename(2) succeeds
     // without doing anything and leaves `link` behind.
-    let _ = fs::remove_file(&link);
+    let _ = fs.remove_file(&link);
     renamed.map_err(|e| StateError::io(previous, "keep the previous checkpoint (rename)", e))
-}
-
-/// Makes the renames in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), StateError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StateError::io(dir, "fsync the state directory", e))
 }
 
 /// Removes temporary files that other (dead or concurrent-by-mistake)
 /// processes left; this process's own are removed by the save that made
 /// them. Best effort: a leftover is harmless, loads never read it.
-fn remove_stale_temps(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
+fn remove_stale_temps<F: Fs>(fs: &F, dir: &Path) {
+    let Ok(names) = fs.list_dir(dir) else {
         return;
     };
     let own = format!("{TEMP_PREFIX}{}.", token());
-    for entry in entries.flatten() {
-        let name = entry.file_name();
+    for name in names {
         let Some(name) = name.to_str() else { continue };
         if name.starts_with(TEMP_PREFIX) && !name.starts_with(&own) {
-            let _ = fs::remove_file(entry.path());
+            let _ = fs.remove_file(&dir.join(name));
         }
     }
 }
 
+#[cfg(test)]
+mod powerloss;
+#[cfg(test)]
+mod simfs;
 #[cfg(test)]
 mod tests;
