@@ -59,6 +59,10 @@
 //! new file over `checkpoint.toml` and fsyncs the directory: after a crash
 //! at any moment the checkpoint is the old or the new one, never missing or
 //! partial. Temporary files left by a crash are removed by the next save.
+//! [`ensure_state_dir`] fsyncs the parent of each directory it creates, so
+//! a power loss cannot take a new state directory away after a save into
+//! it returned. The power-loss test (`store/powerloss.rs`) checks all this
+//! against a model of a disk that keeps only what was fsynced.
 
 mod error;
 mod hash;

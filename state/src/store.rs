@@ -9,9 +9,9 @@
 //! the rename, so the main file is never missing) for an operator to fall
 //! back on.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,17 +106,14 @@ impl Checkpoint {
     }
 }
 
-/// Creates the state directory (and missing parents) with mode 0700.
-/// Refuses an existing directory that group or others may write, and a
-/// path that is not a directory.
+/// Creates the state directory (and missing parents) with mode 0700,
+/// durably. Refuses an existing directory that group or others may write,
+/// and a path that is not a directory.
 pub fn ensure_state_dir(dir: &Path) -> Result<(), StateError> {
     let meta = match fs::metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
+            create_dirs(&RealFs, dir)
                 .map_err(|e| StateError::io(dir, "create the state directory", e))?;
             fs::metadata(dir).map_err(|e| StateError::io(dir, "inspect the state directory", e))?
         }
@@ -133,6 +130,32 @@ pub fn ensure_state_dir(dir: &Path) -> Result<(), StateError> {
         });
     }
     Ok(())
+}
+
+/// Creates `dir` and its missing parents (mode 0700), like `mkdir -p`, and
+/// fsyncs the parent of each: a new directory's name is durable only then,
+/// and until it is, a power loss may take the state directory away with
+/// every checkpoint saved in it (a first start again, delivering twice).
+pub(crate) fn create_dirs<F: Fs>(fs: &F, dir: &Path) -> io::Result<()> {
+    let parent = match dir.parent() {
+        None => return fs.create_dir(dir), // the root, or an empty path
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+    };
+    let created = match fs.create_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_dirs(fs, parent)?;
+            fs.create_dir(dir)
+        }
+        other => other,
+    };
+    match created {
+        // Created by another process at the same time: durable only once
+        // the parent is fsynced all the same.
+        Ok(()) => fs.sync_dir(parent),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs.sync_dir(parent),
+        Err(e) => Err(e),
+    }
 }
 
 /// Exclusive use of a state directory, held until dropped (or until the

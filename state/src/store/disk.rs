@@ -1,4 +1,5 @@
-//! The file-system calls a save makes, behind a trait, so that the real
+//! The file-system calls a save (and the creation of the state directory)
+//! makes, behind a trait, so that the real
 //! [`Checkpoint::save`](crate::Checkpoint::save) can also run against a model
 //! of a disk that loses power (the power-loss test in `store/powerloss.rs`).
 //!
@@ -7,9 +8,9 @@
 //! indirection at run time.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 /// The operations of a durable save, in the vocabulary of POSIX: what each
@@ -38,6 +39,9 @@ pub(crate) trait Fs {
 
     /// Removes the name `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+
+    /// Creates the directory `path` (mode 0700); its parent must exist.
+    fn create_dir(&self, path: &Path) -> io::Result<()>;
 
     /// Makes the creations, links, renames and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
@@ -79,6 +83,10 @@ impl Fs for RealFs {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
+    }
+
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        DirBuilder::new().mode(0o700).create(path)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

@@ -36,7 +36,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::simfs::{CrashPoint, Disk, Omit, SimFs};
-use super::{PREVIOUS_FILE_NAME, TEMP_PREFIX};
+use super::{create_dirs, PREVIOUS_FILE_NAME, TEMP_PREFIX};
 use crate::error::{StateError, RESTORE_HINT};
 use crate::hash::Hash;
 use crate::model::{Checkpoint, Cursor, Identity, JournalState};
@@ -383,5 +383,33 @@ fn a_save_whose_directory_fsync_does_nothing_is_caught() {
         ))),
         "the model missed the undone rename: {}",
         f.summary()
+    );
+}
+
+/// Whether every state a power loss right after creating the directory
+/// `state` in the simulated one may leave still has it.
+fn state_dir_survives(omit: Omit) -> bool {
+    let parent = Path::new(ROOT).parent().unwrap();
+    let sim = SimFs::new(parent, omit);
+    create_dirs(&sim, Path::new(ROOT)).unwrap();
+    let name = Path::new(ROOT).file_name().unwrap().to_str().unwrap();
+    let points = sim.crash_points();
+    let states = points.last().unwrap().crash_states();
+    assert!(!states.is_empty());
+    states.iter().all(|disk| {
+        disk.iter()
+            .any(|(names, _)| names.iter().any(|n| n == name))
+    })
+}
+
+#[test]
+fn a_new_state_directory_survives_a_power_loss() {
+    assert!(
+        state_dir_survives(Omit::Nothing),
+        "a power loss may take the new state directory away"
+    );
+    assert!(
+        !state_dir_survives(Omit::DirSync),
+        "the model missed a state directory whose parent was not fsynced"
     );
 }

@@ -295,6 +295,20 @@ impl Fs for SimFs {
         })
     }
 
+    /// A directory inside the simulated one: only its name is modelled.
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        let name = self.name(path)?;
+        self.call(format!("mkdir {name}"), |s| {
+            if s.names.contains_key(&name) {
+                return Err(exists(&name));
+            }
+            s.inodes.push(Inode::default());
+            let ino = s.inodes.len() - 1;
+            s.change(vec![(name.clone(), Some(ino))], vec![name.clone()]);
+            Ok(())
+        })
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.dir(dir)?;
         let omit = self.omit == Omit::DirSync;
