@@ -5,7 +5,10 @@
 //! Threads: one worker per (journal, listener); this thread watches
 //! (inotify through `notify`) and wakes the workers of a journal when
 //! anything in its directory changes, takes SIGTERM/SIGINT, and writes the
-//! checkpoint once a second when a cursor moved, and at the end.
+//! checkpoint once a second when a cursor moved, and at the end. Events
+//! only make the daemon prompt: with `watch = "poll"`, without a watcher
+//! (none could be created) or after the kernel's event queue overflowed,
+//! each worker still re-checks its files every `reconcile_every`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,12 +20,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, Sender};
 use logdaemon_sdk::Position;
 use logdaemon_state::{Checkpoint, Cursor, JournalState, StateLock};
-use notify::Watcher;
 
-use crate::config::Config;
+use crate::config::{Config, Watch};
 use crate::follow::{FollowError, Follower};
 use crate::host::{self, Instance, OpenParams};
-use crate::quiet::{Clock, SystemClock};
+use crate::quiet::{self, Clock, ScaledClock, SystemClock};
 use crate::worker::{Shared, Worker, WorkerStatus};
 
 /// Options of `run`.
@@ -45,8 +47,6 @@ pub enum EngineError {
     Open { journal: String, listener: String, message: String },
     #[error("{0}")]
     Failed(String),
-    #[error("cannot watch {}: {message}", path.display())]
-    Watch { path: PathBuf, message: String },
 }
 
 struct Running {
@@ -70,7 +70,13 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let _lock = StateLock::acquire(&cfg.state_dir)?;
     let loaded = Checkpoint::load(&cfg.state_dir)?;
     let mut checkpoint = loaded.clone().unwrap_or_default();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match quiet::scale_from_env(std::env::var_os("LOGDAEMON_TIME_SCALE").as_deref()).map_err(EngineError::Failed)? {
+        None => Arc::new(SystemClock),
+        Some(scale) => {
+            tracing::warn!(scale, "LOGDAEMON_TIME_SCALE is set: retry backoff and quiet periods run this many times faster than real time");
+            Arc::new(ScaledClock::new(scale))
+        }
+    };
 
     // Everything that can fail at start fails before any thread runs.
     let mut workers = Vec::new();
@@ -144,7 +150,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         running.push(Running { journal, listener, shared, wake: tx, dir, handle });
     }
 
-    let _watcher = watch(cfg, ev_tx.clone())?;
+    let _watcher = watch::<notify::RecommendedWatcher>(cfg, ev_tx.clone());
     tracing::info!(journals = cfg.journals.len(), listeners = running.len(), once = opts.once, "running");
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -306,16 +312,34 @@ enum Event {
     Signal(i32),
 }
 
-fn watch(cfg: &Config, tx: Sender<Event>) -> Result<notify::RecommendedWatcher, EngineError> {
-    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+/// Starts the file-event watcher over the journals' directories, unless
+/// the config asks for polling alone. A watcher that cannot be created (the
+/// user's inotify instances used up, a kernel without inotify) is no reason
+/// to refuse to start: every worker re-checks its files every
+/// `reconcile_every` anyway, so the daemon warns and polls.
+fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Option<W> {
+    if cfg.watch == Watch::Poll {
+        tracing::info!(config = %cfg.file.display(), "watch = \"poll\": no file events; every journal is checked every reconcile_every");
+        return None;
+    }
+    let handler = move |res: notify::Result<notify::Event>| {
         let ev = match res {
             Ok(e) if e.need_rescan() => Event::Changed(Vec::new()),
             Ok(e) => Event::Changed(e.paths.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect()),
             Err(_) => Event::Changed(Vec::new()),
         };
         let _ = tx.send(ev);
-    })
-    .map_err(|e| EngineError::Watch { path: cfg.dir.clone(), message: e.to_string() })?;
+    };
+    let mut w = match W::new(handler, notify::Config::default()) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "cannot watch for file events; falling back to checking every journal every reconcile_every (set watch = \"poll\" to say so in the config)"
+            );
+            return None;
+        }
+    };
     let mut dirs: Vec<PathBuf> = cfg.journals.iter().filter_map(|j| j.path.parent().map(Path::to_path_buf)).collect();
     dirs.sort();
     dirs.dedup();
@@ -325,7 +349,7 @@ fn watch(cfg: &Config, tx: Sender<Event>) -> Result<notify::RecommendedWatcher, 
             tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; falling back to periodic checks");
         }
     }
-    Ok(w)
+    Some(w)
 }
 
 struct SignalGuard(signal_hook::iterator::Handle);
@@ -351,4 +375,55 @@ fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard
         })
         .ok()?;
     Some(SignalGuard(handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// A watcher whose creation fails, as `inotify_init1` does once the
+    /// user's instances (`fs.inotify.max_user_instances`) are used up.
+    struct Exhausted;
+
+    impl notify::Watcher for Exhausted {
+        fn new<F: notify::EventHandler>(_: F, _: notify::Config) -> notify::Result<Self> {
+            Err(notify::Error::io(std::io::Error::from_raw_os_error(24)))
+        }
+        fn watch(&mut self, _: &Path, _: notify::RecursiveMode) -> notify::Result<()> {
+            unreachable!("never created")
+        }
+        fn unwatch(&mut self, _: &Path) -> notify::Result<()> {
+            unreachable!("never created")
+        }
+        fn kind() -> notify::WatcherKind {
+            notify::WatcherKind::NullWatcher
+        }
+    }
+
+    fn config(dir: &Path, extra: &str) -> Config {
+        let text = format!("{extra}\n[[journal]]\nname = \"p4\"\npath = \"journal\"\n[[journal.listener]]\nname = \"copy\"\nplugin = \"file\"\n");
+        Config::parse(&text, &dir.join("cfg.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_watcher_that_cannot_be_created_means_polling_not_a_failed_start() {
+        let d = tempfile::tempdir().unwrap();
+        let (tx, _rx) = unbounded();
+        assert!(watch::<Exhausted>(&config(d.path(), ""), tx).is_none());
+    }
+
+    #[test]
+    fn watch_poll_creates_no_watcher_and_events_does() {
+        let d = tempfile::tempdir().unwrap();
+        let (tx, rx) = unbounded();
+        assert!(watch::<notify::RecommendedWatcher>(&config(d.path(), "watch = \"poll\""), tx.clone()).is_none());
+        let w = watch::<notify::RecommendedWatcher>(&config(d.path(), ""), tx).expect("an inotify watcher");
+        std::fs::write(d.path().join("journal"), b"x").unwrap();
+        match rx.recv_timeout(Duration::from_secs(30)).expect("an event for the new file") {
+            Event::Changed(dirs) => assert!(dirs.is_empty() || dirs.iter().any(|p| p == d.path()), "{dirs:?}"),
+            Event::Signal(s) => panic!("signal {s}"),
+        }
+        drop(w);
+    }
 }

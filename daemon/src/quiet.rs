@@ -23,6 +23,51 @@ impl Clock for SystemClock {
     }
 }
 
+/// The monotonic clock running `scale` times faster than real time from
+/// the moment it is made, so that hours of the daemon's timers (retry
+/// backoff up to `retry_max`, quiet periods) pass in seconds. Only the
+/// timers read it: file checks (`reconcile_every`) and the checkpoint's
+/// save keep real time. The daemon uses it when `LOGDAEMON_TIME_SCALE` is
+/// set (see [`scale_from_env`]), for tests; it never runs by default.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledClock {
+    start: Instant,
+    scale: u32,
+}
+
+impl ScaledClock {
+    pub fn new(scale: u32) -> ScaledClock {
+        ScaledClock { start: Instant::now(), scale: scale.max(1) }
+    }
+
+    /// The scaled time of the real instant `real`.
+    fn at(&self, real: Instant) -> Instant {
+        let run = real.saturating_duration_since(self.start);
+        self.start + run.checked_mul(self.scale).unwrap_or(Duration::from_secs(u32::MAX as u64))
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> Instant {
+        self.at(Instant::now())
+    }
+}
+
+/// Most a clock may be sped up: an hour in 3.6 ms.
+pub const MAX_TIME_SCALE: u32 = 1_000_000;
+
+/// The value of `LOGDAEMON_TIME_SCALE`: `None` when unset (real time),
+/// else a whole number from 1 to [`MAX_TIME_SCALE`].
+pub fn scale_from_env(value: Option<&std::ffi::OsStr>) -> Result<Option<u32>, String> {
+    let Some(v) = value else { return Ok(None) };
+    match v.to_str().and_then(|s| s.trim().parse::<u32>().ok()) {
+        Some(n) if (1..=MAX_TIME_SCALE).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "LOGDAEMON_TIME_SCALE={v:?}: use a whole number from 1 to {MAX_TIME_SCALE} (how many times faster than real time the retry and quiet timers run; for tests), or unset it"
+        )),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct QuietTimer {
     quiet_after: Duration,
@@ -90,6 +135,31 @@ mod tests {
         assert_eq!(q.poll(t0 + Duration::from_secs(8)), Some(false));
         assert_eq!(q.poll(t0 + Duration::from_secs(10)), Some(false));
         assert_eq!(q.silent_for(t0 + Duration::from_secs(10)), Duration::from_secs(6));
+    }
+
+    #[test]
+    fn a_scaled_clock_runs_faster_and_stays_monotonic() {
+        let c = ScaledClock::new(3600);
+        let t = c.start + Duration::from_millis(1500);
+        assert_eq!(c.at(t), c.start + Duration::from_secs(5400));
+        assert_eq!(c.at(c.start - Duration::from_millis(1)), c.start, "before its start it stands still");
+        let (a, b) = (c.now(), c.now());
+        assert!(b >= a);
+        assert_eq!(ScaledClock::new(0).scale, 1);
+    }
+
+    #[test]
+    fn the_time_scale_comes_from_the_environment_or_the_start_fails() {
+        use std::ffi::OsStr;
+        assert_eq!(scale_from_env(None), Ok(None));
+        assert_eq!(scale_from_env(Some(OsStr::new("3600"))), Ok(Some(3600)));
+        for bad in ["0", "fast", "-2", "1e3", "2000000"] {
+            let e = scale_from_env(Some(OsStr::new(bad))).unwrap_err();
+            assert_eq!(
+                e,
+                format!("LOGDAEMON_TIME_SCALE={bad:?}: use a whole number from 1 to 1000000 (how many times faster than real time the retry and quiet timers run; for tests), or unset it")
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,22 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Where built-in plugins are looked up (default: next to the binary).
     pub plugin_dir: Option<PathBuf>,
+    /// How changes to the journals' files are noticed.
+    pub watch: Watch,
     pub journals: Vec<JournalConfig>,
+}
+
+/// How the daemon learns that a journal's directory changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Watch {
+    /// File events (inotify), plus the periodic check every
+    /// `reconcile_every` for whatever events miss.
+    #[default]
+    Events,
+    /// The periodic check alone: for file systems whose events do not come
+    /// (NFS, FUSE, some container mounts) or a host short of inotify
+    /// instances.
+    Poll,
 }
 
 /// Where a journal with no checkpoint yet starts.
@@ -143,6 +158,13 @@ impl Config {
             None => dir.join("state"),
         };
         let plugin_dir = raw.plugin_dir.as_ref().map(|s| dir.join(s.get_ref()));
+        let watch = match raw.watch.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("events", _)) => Watch::Events,
+            Some(("poll", _)) => Watch::Poll,
+            Some((other, span)) => {
+                return ctx.at(span, format!("watch {other:?}: use \"events\" (file events plus the periodic check) or \"poll\" (the periodic check every reconcile_every alone)"))
+            }
+        };
         if raw.journal.is_empty() {
             return Err(ConfigError::General {
                 path: path.to_path_buf(),
@@ -160,7 +182,7 @@ impl Config {
             }
             journals.push(jc);
         }
-        Ok(Config { file, dir, state_dir, plugin_dir, journals })
+        Ok(Config { file, dir, state_dir, plugin_dir, watch, journals })
     }
 }
 

@@ -11,6 +11,7 @@ use toml::Spanned;
 pub struct RawConfig {
     pub state_dir: Option<Spanned<String>>,
     pub plugin_dir: Option<Spanned<String>>,
+    pub watch: Option<Spanned<String>>,
     #[serde(default)]
     pub journal: Vec<RawJournal>,
 }

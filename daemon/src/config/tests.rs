@@ -71,3 +71,20 @@ fn start_on_gap_and_plugin_paths() {
     assert_eq!(j.listeners[0].plugin, PluginRef::Path(PathBuf::from("/etc/logdaemon/plugins/libmine.so")));
     assert_eq!(j.listeners[0].on_failure, OnFailure::Disable);
 }
+
+#[test]
+fn watch_is_events_by_default_poll_on_request_and_nothing_else() {
+    assert_eq!(parse(EXAMPLE).unwrap().watch, Watch::Events);
+    let c = parse(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\nwatch = \"poll\"")).unwrap();
+    assert_eq!(c.watch, Watch::Poll);
+    let c = parse(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\nwatch = \"events\"")).unwrap();
+    assert_eq!(c.watch, Watch::Events);
+    let e = err(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\nwatch = \"inotify\""));
+    assert_eq!(
+        e,
+        "config /etc/logdaemon/ld.toml, line 3: watch \"inotify\": use \"events\" (file events plus the periodic check) or \"poll\" (the periodic check every reconcile_every alone)"
+    );
+    // A watch key inside a journal table is a typo caught as unknown.
+    let e = err(&EXAMPLE.replace("format = \"p4\" ", "watch = \"poll\"\nformat = \"p4\" "));
+    assert!(e.contains("line 6") && e.contains("unknown field `watch`"), "{e}");
+}
