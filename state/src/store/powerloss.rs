@@ -24,7 +24,9 @@
 //! earlier version, the operator's documented fallback. A state that does
 //! not load follows the documented way out (the message says to copy or
 //! move `checkpoint.toml.prev`, which must then hold a version no older
-//! than allowed); the real save must never need it.
+//! than allowed); the real save must never need it. On each acceptable
+//! state a restarted daemon then saves once more: the save must work, leave
+//! only the checkpoint and its previous save, and survive a power loss.
 //!
 //! The same exploration of a disk that ignores file fsyncs, and of one that
 //! ignores directory fsyncs, must find bad states: the model sees the bugs
@@ -35,6 +37,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use super::disk::Fs;
 use super::simfs::{CrashPoint, Disk, Omit, SimFs};
 use super::{create_dirs, PREVIOUS_FILE_NAME, TEMP_PREFIX};
 use crate::error::{StateError, RESTORE_HINT};
@@ -108,6 +111,8 @@ struct Figures {
     /// Real loads run (a state met again with the same expectations is
     /// judged once).
     loads: usize,
+    /// Crash states a restarted daemon saved on.
+    restarts: usize,
     outcomes: HashMap<Outcome, usize>,
     /// Bad states: where the crash came, what the disk held, what went wrong.
     bad: Vec<String>,
@@ -120,12 +125,14 @@ impl Figures {
 
     fn summary(&self) -> String {
         format!(
-            "{} saves, {} crash points, {} crash states ({} real loads): {} first start, \
-             {} last returned save, {} save in progress, {} via {PREVIOUS_FILE_NAME}, {} bad",
+            "{} saves, {} crash points, {} crash states ({} real loads, {} restarts with a save): \
+             {} first start, {} last returned save, {} save in progress, \
+             {} via {PREVIOUS_FILE_NAME}, {} bad",
             self.saves,
             self.points,
             self.states,
             self.loads,
+            self.restarts,
             self.count(Outcome::FirstStart),
             self.count(Outcome::LastReturned),
             self.count(Outcome::InProgress),
@@ -136,17 +143,18 @@ impl Figures {
 }
 
 /// Runs `saves` real saves against the simulated disk, then judges every
-/// state a power loss at every point in between may leave.
-fn explore(omit: Omit, saves: u64) -> Figures {
+/// state a power loss at every point in between may leave; with `restart`,
+/// also a save made after the restart on each acceptable one.
+fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
     let root = Path::new(ROOT);
-    let sim = SimFs::new(root, omit);
     // What a process that died in mid-save left, long ago: the first save
     // removes it, and that removal is itself not durable for a while.
     let stale = version(99).to_toml();
-    sim.put_durable(
-        &format!("{TEMP_PREFIX}1-dead.0"),
-        &stale.as_bytes()[..stale.len() / 3],
+    let stale = (
+        vec![format!("{TEMP_PREFIX}1-dead.0")],
+        stale.as_bytes()[..stale.len() / 3].to_vec(),
     );
+    let sim = SimFs::new(root, omit, &[stale].into());
     let versions: Vec<Checkpoint> = (1..=saves).map(version).collect();
     for (n, v) in (1..).zip(&versions) {
         sim.save_started(n);
@@ -172,6 +180,13 @@ fn explore(omit: Omit, saves: u64) -> Figures {
                     figures.loads += 1;
                     materialise(scratch.path(), &key.0);
                     let v = judge(scratch.path(), &point, &versions);
+                    let v = match v {
+                        Ok((o, loaded)) if restart => {
+                            figures.restarts += 1;
+                            restart_and_save(&key.0, loaded, saves + 1, scratch.path()).map(|()| o)
+                        }
+                        other => other.map(|(o, _)| o),
+                    };
                     judged.insert(key.clone(), v.clone());
                     v
                 }
@@ -189,6 +204,73 @@ fn explore(omit: Omit, saves: u64) -> Figures {
         }
     }
     figures
+}
+
+/// The daemon restarted on the crash state `disk`, which loaded version
+/// `loaded`, saves version `next` (on a disk that loses power no more):
+/// the save works, leaves only the checkpoint and the previous save (the
+/// loaded version), and every crash state after it returned loads `next`.
+/// The restart is another process: the crash state's temporary files are
+/// renamed to look like a dead process's.
+fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> Result<(), String> {
+    let root = Path::new(ROOT);
+    let disk: Disk = (0..)
+        .zip(disk)
+        .map(|(i, (names, bytes))| {
+            let names = (0..)
+                .zip(names)
+                .map(|(j, n)| match n.starts_with(TEMP_PREFIX) {
+                    true => format!("{TEMP_PREFIX}2-dead.{i}.{j}"),
+                    false => n.clone(),
+                })
+                .collect();
+            (names, bytes.clone())
+        })
+        .collect();
+    let sim = SimFs::new(root, Omit::Nothing, &disk);
+    version(next)
+        .save_on(&sim, root)
+        .map_err(|e| format!("after a restart, the save fails: {e}"))?;
+    let left: Vec<String> = sim
+        .list_dir(root)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    let expected = match loaded {
+        Some(_) => vec![FILE_NAME, PREVIOUS_FILE_NAME],
+        None => vec![FILE_NAME],
+    };
+    if left != expected {
+        return Err(format!("after a restart, the save leaves {left:?}"));
+    }
+    sim.save_returned(next);
+    let points = sim.crash_points();
+    for after in points.last().unwrap().crash_states() {
+        materialise(dir, &after);
+        match Checkpoint::load(dir) {
+            Ok(Some(c)) if c == version(next) => {}
+            other => {
+                return Err(format!(
+                    "after a restart and a save that returned, a power loss leaves {}, \
+                     which loads {other:?}",
+                    describe(&after)
+                ))
+            }
+        }
+        if let Some(n) = loaded {
+            match Checkpoint::load_file(&dir.join(PREVIOUS_FILE_NAME)) {
+                Ok(p) if p == version(n) => {}
+                other => {
+                    return Err(format!(
+                        "after a restart and a save, {PREVIOUS_FILE_NAME} is not version {n}: \
+                         {other:?}"
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes `disk` into `dir`, replacing whatever was there.
@@ -223,15 +305,19 @@ fn describe(disk: &Disk) -> String {
 }
 
 /// Loads the crash state in `dir` as the daemon would, and says whether
-/// what it got is acceptable at `point`.
-fn judge(dir: &Path, point: &CrashPoint, versions: &[Checkpoint]) -> Result<Outcome, String> {
+/// what it got is acceptable at `point`, and which version it loaded.
+fn judge(
+    dir: &Path,
+    point: &CrashPoint,
+    versions: &[Checkpoint],
+) -> Result<(Outcome, Option<u64>), String> {
     let (returned, started) = (point.returned, point.started);
     let which = |c: &Checkpoint| (1..).zip(versions).find(|(_, v)| *v == c).map(|(n, _)| n);
     let allowed = |n: u64| n >= returned.max(1) && n <= started;
     let current = dir.join(FILE_NAME);
     let previous = dir.join(PREVIOUS_FILE_NAME);
     let error = match Checkpoint::load(dir) {
-        Ok(None) if returned == 0 => return Ok(Outcome::FirstStart),
+        Ok(None) if returned == 0 => return Ok((Outcome::FirstStart, None)),
         Ok(None) => return Err(format!("no checkpoint, though save {returned} returned")),
         Ok(Some(c)) => {
             let n = which(&c).ok_or("loaded a checkpoint that was never saved (half written)")?;
@@ -259,11 +345,12 @@ fn judge(dir: &Path, point: &CrashPoint, versions: &[Checkpoint]) -> Result<Outc
                     }
                 }
             }
-            return Ok(if n == returned {
+            let outcome = if n == returned {
                 Outcome::LastReturned
             } else {
                 Outcome::InProgress
-            });
+            };
+            return Ok((outcome, Some(n)));
         }
         Err(e) => e,
     };
@@ -284,7 +371,7 @@ fn judge(dir: &Path, point: &CrashPoint, versions: &[Checkpoint]) -> Result<Outc
     restored.map_err(|e| format!("{message}; and {PREVIOUS_FILE_NAME} cannot be restored: {e}"))?;
     match Checkpoint::load(dir) {
         Ok(Some(c)) => match which(&c) {
-            Some(n) if allowed(n) => Ok(Outcome::ViaPrevious),
+            Some(n) if allowed(n) => Ok((Outcome::ViaPrevious, Some(n))),
             Some(n) => Err(format!(
                 "{message}; and {PREVIOUS_FILE_NAME} is version {n}, though save {returned} returned"
             )),
@@ -304,7 +391,7 @@ fn show(line: &str) {
 #[test]
 fn every_power_loss_during_saves_leaves_a_complete_checkpoint_no_older_than_the_last_returned_save()
 {
-    let f = explore(Omit::Nothing, SAVES);
+    let f = explore(Omit::Nothing, SAVES, true);
     show(&format!("power loss (simulated fs model): {}", f.summary()));
     assert!(
         f.bad.is_empty(),
@@ -349,7 +436,7 @@ fn every_power_loss_during_saves_leaves_a_complete_checkpoint_no_older_than_the_
 
 #[test]
 fn a_save_whose_file_fsync_does_nothing_is_caught() {
-    let f = explore(Omit::FileSync, SAVES_ON_A_FAULTY_DISK);
+    let f = explore(Omit::FileSync, SAVES_ON_A_FAULTY_DISK, false);
     show(&format!("power loss, file fsync ignored: {}", f.summary()));
     // The rename survives, the data does not: an empty or partial
     // checkpoint after the save returned, with no good save to go back to.
@@ -362,7 +449,7 @@ fn a_save_whose_file_fsync_does_nothing_is_caught() {
 
 #[test]
 fn a_save_whose_directory_fsync_does_nothing_is_caught() {
-    let f = explore(Omit::DirSync, SAVES_ON_A_FAULTY_DISK);
+    let f = explore(Omit::DirSync, SAVES_ON_A_FAULTY_DISK, false);
     show(&format!(
         "power loss, directory fsync ignored: {}",
         f.summary()
@@ -390,7 +477,7 @@ fn a_save_whose_directory_fsync_does_nothing_is_caught() {
 /// `state` in the simulated one may leave still has it.
 fn state_dir_survives(omit: Omit) -> bool {
     let parent = Path::new(ROOT).parent().unwrap();
-    let sim = SimFs::new(parent, omit);
+    let sim = SimFs::new(parent, omit, &Disk::new());
     create_dirs(&sim, Path::new(ROOT)).unwrap();
     let name = Path::new(ROOT).file_name().unwrap().to_str().unwrap();
     let points = sim.crash_points();

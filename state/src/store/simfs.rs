@@ -103,13 +103,24 @@ struct Inner {
 const MAX_PENDING: usize = 12;
 
 impl SimFs {
-    /// An empty directory `root` whose every file and name is durable.
-    pub(crate) fn new(root: &Path, omit: Omit) -> SimFs {
+    /// The directory `root` holding `files`, every name and byte durable.
+    pub(crate) fn new(root: &Path, omit: Omit, files: &Disk) -> SimFs {
+        let mut state = State::default();
+        for (names, bytes) in files {
+            state.inodes.push(Inode {
+                durable: bytes.clone(),
+                current: bytes.clone(),
+            });
+            for name in names {
+                state.names.insert(name.clone(), state.inodes.len() - 1);
+            }
+        }
+        state.durable = state.names.clone();
         let fs = SimFs {
             root: root.into(),
             omit,
             inner: RefCell::new(Inner {
-                state: State::default(),
+                state,
                 returned: 0,
                 started: 0,
                 points: Vec::new(),
@@ -117,19 +128,6 @@ impl SimFs {
         };
         fs.record("start".into());
         fs
-    }
-
-    /// Puts a file that is already durable, name and contents, on the disk.
-    pub(crate) fn put_durable(&self, name: &str, bytes: &[u8]) {
-        let mut inner = self.inner.borrow_mut();
-        let s = &mut inner.state;
-        s.inodes.push(Inode {
-            durable: bytes.into(),
-            current: bytes.into(),
-        });
-        let ino = s.inodes.len() - 1;
-        s.names.insert(name.into(), ino);
-        s.durable.insert(name.into(), ino);
     }
 
     /// Save number `n` begins.
@@ -462,7 +460,7 @@ mod tests {
 
     #[test]
     fn a_rename_may_outlive_the_unsynced_data_but_not_the_creation() {
-        let fs = SimFs::new(Path::new(ROOT), Omit::Nothing);
+        let fs = SimFs::new(Path::new(ROOT), Omit::Nothing, &Disk::new());
         create(&fs, "tmp", b"0123456789", false);
         fs.rename(&path("tmp"), &path("cur")).unwrap();
         let states = last_states(&fs);
@@ -480,7 +478,7 @@ mod tests {
 
     #[test]
     fn only_synced_data_and_synced_names_are_certain() {
-        let fs = SimFs::new(Path::new(ROOT), Omit::Nothing);
+        let fs = SimFs::new(Path::new(ROOT), Omit::Nothing, &Disk::new());
         create(&fs, "tmp", b"0123456789", true);
         fs.rename(&path("tmp"), &path("cur")).unwrap();
         assert_eq!(
@@ -493,9 +491,11 @@ mod tests {
 
     #[test]
     fn changes_to_unrelated_names_survive_independently() {
-        let fs = SimFs::new(Path::new(ROOT), Omit::Nothing);
-        fs.put_durable("a", b"a");
-        fs.put_durable("b", b"b");
+        let files = [
+            (vec!["a".into()], b"a".to_vec()),
+            (vec!["b".into()], b"b".to_vec()),
+        ];
+        let fs = SimFs::new(Path::new(ROOT), Omit::Nothing, &files.into());
         fs.remove_file(&path("a")).unwrap();
         fs.remove_file(&path("b")).unwrap();
         // Either removal may be the one that survives.
@@ -513,10 +513,8 @@ mod tests {
 
     #[test]
     fn renaming_a_file_onto_another_name_of_itself_does_nothing() {
-        let fs = SimFs::new(Path::new(ROOT), Omit::Nothing);
-        fs.put_durable("cur", b"x");
-        fs.hard_link(&path("cur"), &path("prev")).unwrap();
-        fs.sync_dir(Path::new(ROOT)).unwrap();
+        let files = [(vec!["cur".into(), "prev".into()], b"x".to_vec())];
+        let fs = SimFs::new(Path::new(ROOT), Omit::Nothing, &files.into());
         fs.rename(&path("prev"), &path("cur")).unwrap();
         assert_eq!(
             fs.list_dir(Path::new(ROOT)).unwrap(),
@@ -530,12 +528,12 @@ mod tests {
 
     #[test]
     fn an_ignored_fsync_leaves_everything_uncertain() {
-        let fs = SimFs::new(Path::new(ROOT), Omit::FileSync);
+        let fs = SimFs::new(Path::new(ROOT), Omit::FileSync, &Disk::new());
         create(&fs, "f", b"0123", true);
         fs.sync_dir(Path::new(ROOT)).unwrap();
         assert!(last_states(&fs).contains(&vec![("f".into(), 0)]));
 
-        let fs = SimFs::new(Path::new(ROOT), Omit::DirSync);
+        let fs = SimFs::new(Path::new(ROOT), Omit::DirSync, &Disk::new());
         create(&fs, "f", b"0123", true);
         fs.sync_dir(Path::new(ROOT)).unwrap();
         assert!(last_states(&fs).contains(&vec![]));
