@@ -3,7 +3,8 @@
 //!
 //! Every call is applied to a volatile view (what the running process sees)
 //! and remembered as not yet durable. The model is crash-consistent but
-//! unordered, the weakest guarantees POSIX and common file systems give:
+//! unordered: it keeps no more than fsync promises, as a file system that
+//! reorders writes freely (ext4 with `data=writeback`, for one) may:
 //!
 //! - A file's contents are durable only once it is fsynced. Before that, a
 //!   crash leaves the last durable contents, all that was written since, or
