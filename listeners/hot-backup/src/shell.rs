@@ -3,7 +3,7 @@
 //! Nothing is installed on the standby: every step is a short script built
 //! here from names and numbers only, each word single-quoted. Journal data
 //! never appears in a command line; it travels on the channel's stdin
-//! (`head -c N >> file` in the loop) or is read back from the remote file for `apply`.
+//! (`dd`/`head -c N >> file` in the loop) or is read back from the remote file for `apply`.
 //! Needs `sh`, `cat`, `wc`, `tail`, `head`, `mv` and `sync` (GNU coreutils,
 //! BusyBox or BSD) on the standby.
 
@@ -69,15 +69,23 @@ impl Script {
 
 /// The remote loop, sent as the command of the connection's one session.
 /// For each request it runs `pre`; if that succeeded it appends exactly the
-/// data bytes to the target with `head -c` (which reads no further), else
+/// data bytes to the target with `rd` (which reads no further), else
 /// it reads them into `/dev/null`; then `post`; then it prints a newline,
 /// the connection's token and the status. After a failure the loop ends:
 /// requests sent behind the failed one (pipelined) were planned on its
 /// success and must not run, and unread data is never read as a request.
+///
+/// `rd N` is GNU `dd` moving whole MiB blocks where it exists (checked on
+/// the first request), else `head -c`, which moves data 8 KiB per system
+/// call (here 0.3 s of CPU per 256 MiB against 0.1 s for `dd`).
+/// The command keeps starting with `exec sh -c 'while IFS=` for the
+/// documented forced-command wrapper.
 pub const SHELL_LOOP: &str = "while IFS=' ' read -r a b c d; do \
+[ -n \"$_rd\" ] || { _rd=h; dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null && _rd=d; }; \
+rd() { if [ \"$_rd\" = d ]; then dd bs=1048576 iflag=fullblock,count_bytes count=\"$1\" status=none; else head -c \"$1\"; fi; }; \
 p=$(head -c \"$a\"); q=$(head -c \"$b\"); f=$(head -c \"$c\"); h=0; \
 ( eval \"$p\" ) </dev/null 2>&1; st=$?; \
-if [ \"$st\" -ne 0 ]; then head -c \"$d\" >/dev/null; elif [ \"$d\" -gt 0 ]; then head -c \"$d\" >> \"$f\"; h=$?; fi; \
+if [ \"$st\" -ne 0 ]; then rd \"$d\" >/dev/null; elif [ \"$d\" -gt 0 ]; then rd \"$d\" >> \"$f\"; h=$?; fi; \
 if [ \"$st\" -eq 0 ] && [ -n \"$q\" ]; then ( eval \"$q\" ) </dev/null 2>&1; st=$?; fi; \
 [ \"$h\" -eq 0 ] || [ \"$st\" -ne 0 ] || st=71; \
 printf '\\n%s %s\\n' 'TOKEN' \"$st\"; [ \"$st\" -eq 0 ] || exit 1; done";
@@ -274,13 +282,23 @@ mod tests {
     /// Runs requests through [`SHELL_LOOP`] under a local `sh`, as the
     /// standby does; returns each request's status and output.
     fn run_loop(reqs: &[(&Script, &[u8])]) -> Vec<(i32, String)> {
+        run_loop_path(reqs, None)
+    }
+
+    /// [`run_loop`] with `dir` first in `PATH`.
+    fn run_loop_path(reqs: &[(&Script, &[u8])], dir: Option<&std::path::Path>) -> Vec<(i32, String)> {
         use std::io::Write;
         let mut input = Vec::new();
         for (s, data) in reqs {
             input.extend_from_slice(&s.frame(data.len() as u64));
             input.extend_from_slice(data);
         }
-        let mut c = Command::new("sh").arg("-c").arg(SHELL_LOOP.replace("TOKEN", "@@T")).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(SHELL_LOOP.replace("TOKEN", "@@T")).stdin(Stdio::piped()).stdout(Stdio::piped());
+        if let Some(d) = dir {
+            c.env("PATH", format!("{}:{}", d.display(), std::env::var("PATH").unwrap_or_default()));
+        }
+        let mut c = c.spawn().unwrap();
         c.stdin.take().unwrap().write_all(&input).unwrap();
         let o = c.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -329,6 +347,35 @@ mod tests {
         let answers = run_loop(&[(&refused, evil.as_bytes()), (&echo, b"")]);
         assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [3], "{answers:?}");
         assert!(!canary.exists(), "data was executed");
+    }
+
+    /// Megabytes are appended exactly, with GNU `dd` and (when `dd` is
+    /// missing or not GNU's) with `head -c`; the next request follows intact.
+    #[test]
+    fn the_loop_appends_exactly_with_and_without_gnu_dd() {
+        use std::os::unix::fs::PermissionsExt;
+        for gnu_dd in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let bin = dir.path().join("bin");
+            std::fs::create_dir(&bin).unwrap();
+            let calls = dir.path().join("dd-calls");
+            if !gnu_dd {
+                std::fs::write(bin.join("dd"), format!("#!/bin/sh\necho x >> '{}'\nexit 1\n", calls.display())).unwrap();
+                std::fs::set_permissions(bin.join("dd"), std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+            let to_file = Script { pre: String::new(), post: String::new(), target: dir.path().join("f").display().to_string() };
+            let echo = Script::only("printf hi".into());
+            let answers = run_loop_path(&[(&to_file, &data), (&to_file, b"tail\n"), (&echo, b"")], Some(&bin));
+            assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, 0], "gnu dd {gnu_dd}: {answers:?}");
+            assert_eq!(answers[2].1, "hi");
+            let mut want = data.clone();
+            want.extend_from_slice(b"tail\n");
+            assert!(std::fs::read(dir.path().join("f")).unwrap() == want, "gnu dd {gnu_dd}: the appended bytes differ");
+            if !gnu_dd {
+                assert_eq!(std::fs::read_to_string(&calls).unwrap(), "x\n", "dd is probed once, then never used");
+            }
+        }
     }
 
     #[test]
