@@ -456,13 +456,15 @@ impl Standby {
             }
             v
         };
+        // Only the last TAIL bytes of a (megabytes long) run are copied.
+        let last = &run.bytes[run.bytes.len().saturating_sub(TAIL)..];
         let bytes = match self.tail.take() {
             Some(t) if t.seq == run.sequence && t.end == run.offset => {
                 let mut v = t.bytes;
-                v.extend_from_slice(run.bytes);
+                v.extend_from_slice(last);
                 keep(v)
             }
-            _ if run.offset == 0 || run.bytes.len() >= TAIL => keep(run.bytes.to_vec()),
+            _ if run.offset == 0 || run.bytes.len() >= TAIL => last.to_vec(),
             _ => {
                 let from = end.saturating_sub(TAIL as u64);
                 let mut v = self.read_remote(link, file, from, run.offset - from)?;
