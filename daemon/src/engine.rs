@@ -324,7 +324,12 @@ fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Option<W> {
     }
     let handler = move |res: notify::Result<notify::Event>| {
         let ev = match res {
-            Ok(e) if e.need_rescan() => Event::Changed(Vec::new()),
+            Ok(e) if e.need_rescan() => {
+                tracing::warn!(
+                    "file events were lost (the kernel's event queue overflowed); checking every journal now. If this repeats, raise fs.inotify.max_queued_events"
+                );
+                Event::Changed(Vec::new())
+            }
             Ok(e) => Event::Changed(e.paths.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect()),
             Err(_) => Event::Changed(Vec::new()),
         };

@@ -68,6 +68,12 @@ impl Daemon {
     /// Starts `logdaemon run --config cfg.toml` in the fixture directory
     /// and waits until it runs (followers open, signals handled).
     pub fn start(f: &Fixture) -> Daemon {
+        Daemon::start_with_env(f, &[])
+    }
+
+    /// As [`Daemon::start`], with more environment variables (a preloaded
+    /// library such as libfaketime, `LOGDAEMON_TIME_SCALE`).
+    pub fn start_with_env(f: &Fixture, env: &[(&str, &str)]) -> Daemon {
         let log = f.join(LOG);
         let before = count_running(&log);
         let out = File::options().create(true).append(true).open(&log).unwrap();
@@ -75,6 +81,7 @@ impl Daemon {
             .args(["run", "--config", "cfg.toml"])
             .current_dir(f.path())
             .env("LOGDAEMON_LOG", std::env::var("LOGDAEMON_LOG").unwrap_or_else(|_| "info".into()))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(out))
