@@ -99,14 +99,15 @@ impl Hold {
             || match self.mode {
                 Transactions::Records => true,
                 Transactions::Ex => {
-                    let pid = e.field(0).unwrap_or_default().to_vec();
+                    let pid = || e.field(0).unwrap_or_default();
                     match e.op() {
                         b"mx" => {
-                            self.open_mx.push(pid);
+                            self.open_mx.push(pid().to_vec());
                             false
                         }
                         b"ex" => {
-                            if let Some(i) = self.open_mx.iter().position(|p| *p == pid) {
+                            let pid = pid();
+                            if let Some(i) = self.open_mx.iter().position(|p| p.as_slice() == pid) {
                                 self.open_mx.remove(i);
                             }
                             self.open_mx.is_empty()
