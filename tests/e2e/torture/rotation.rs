@@ -1,1 +1,390 @@
 //! Scenarios 3 to 6: rename rotation with and without compression, while the daemon is down, lagging, or while the writer keeps appending to the renamed file.
+//!
+//! Nothing is destroyed in these rotations: every byte the writer appended
+//! is in some file, plain or compressed, at every moment. So each scenario
+//! must end with every record delivered exactly once and in order, and no
+//! gap reported, however far behind the daemon was, however it was stopped
+//! and whatever became of the file it was reading.
+//!
+//! Each scenario is a plan of [`Step`]s run while a writer thread appends
+//! without pause (p4 records, some spanning lines, or log lines): stop,
+//! freeze and restart the daemon, rotate the p4 way (rename to
+//! `journal.N`, then maybe gzip, xz, zstd or bzip2) or with the real
+//! `logrotate` (`create`, `compress` with each compressor, `delaycompress`),
+//! or let the writer go on in the renamed file for a while. The daemon
+//! starts with a backlog (records written before it starts, delivered in
+//! small synced batches where a scenario needs it behind), and the row
+//! says how far behind it was when the first step hit it.
+//!
+//! - 3: rotations compressed by every compressor while the daemon is down
+//!   (SIGTERM or SIGKILL): it resumes inside a compressed file.
+//! - 4: `compress` without `delaycompress` while the daemon lags: the file
+//!   it reads is renamed, compressed and deleted under it.
+//! - 5: the writer appends to the renamed file for 3 s (30 s in the long
+//!   mode) before it reopens the live path, with the daemon running, and
+//!   killed and restarted in the middle of it.
+//! - 6: two and three rotations, some compressed, while the daemon is
+//!   frozen or stopped with a backlog.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::time::{Duration, Instant};
+
+use super::tally::{scale, Tally};
+use crate::fixture::Fixture;
+use crate::rotation::harness::{config, listing, live, logrotate, run_tool, wait_output, Daemon, LOG, OUT};
+use crate::rotation::p4_rename;
+use crate::writer::{Kind, Pump, Writer};
+
+/// Time between two records of the writer thread.
+const PACE: Duration = Duration::from_micros(300);
+/// Records written between two steps.
+const BETWEEN: u64 = 300;
+
+/// A compressor, as run on a p4 journal renamed to `journal.N`.
+#[derive(Debug, Clone, Copy)]
+enum Tool {
+    Gzip,
+    Xz,
+    Zstd,
+    Bzip2,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Gzip => "gzip",
+            Tool::Xz => "xz",
+            Tool::Zstd => "zstd",
+            Tool::Bzip2 => "bzip2",
+        }
+    }
+
+    /// Flags that make it replace the file by the compressed one quietly.
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Tool::Zstd => &["-q", "--rm"],
+            _ => &[],
+        }
+    }
+
+    fn ext(self) -> &'static str {
+        match self {
+            Tool::Gzip => ".gz",
+            Tool::Xz => ".xz",
+            Tool::Zstd => ".zst",
+            Tool::Bzip2 => ".bz2",
+        }
+    }
+
+    /// logrotate directives compressing with this tool.
+    fn logrotate(self) -> String {
+        let p = format!("/usr/bin/{}", self.name());
+        format!("    compress\n    compresscmd {p}\n    compressext {}\n    compressoptions -6\n", self.ext())
+    }
+}
+
+/// One step of a scenario's plan.
+#[derive(Debug, Clone)]
+enum Step {
+    Freeze,
+    Thaw,
+    Kill,
+    Term,
+    Start,
+    /// p4d's rotation: rename to `journal.N` (N counts from 1), the writer
+    /// reopening at once (or not before [`Step::Reopen`]), then the
+    /// compressor, if any, on the renamed journal.
+    P4 { compress: Option<Tool>, reopen: bool },
+    /// The real `logrotate -f` with these directives; the writer reopens
+    /// at once (its writes wait while logrotate runs), or not before
+    /// [`Step::Reopen`].
+    Logrotate { directives: String, reopen: bool },
+    Reopen,
+    /// Hold the writer until the output has everything it wrote so far
+    /// (the daemon follows the file the writer is in, renamed or not).
+    CaughtUp,
+    /// Let the writer write for this long.
+    Hold(Duration),
+}
+
+/// A rename rotation, the writer reopening at once.
+fn p4(compress: Option<Tool>) -> Step {
+    Step::P4 { compress, reopen: true }
+}
+
+/// logrotate `create` plus `extra` directives, the writer reopening at once.
+fn lr(extra: &str) -> Step {
+    Step::Logrotate { directives: format!("    create\n{extra}"), reopen: true }
+}
+
+/// How a scenario is set up.
+struct Setup {
+    kind: Kind,
+    /// Records written before the daemon starts.
+    backlog: u64,
+    /// Deliver in 4 KiB batches, each synced: the daemon stays behind.
+    slow: bool,
+}
+
+/// Runs `plan` and checks that every record arrived exactly once, in
+/// order, with no gap. Returns the tally and a note on how far behind the
+/// daemon was when the first step hit it and where it resumed.
+fn run(id: &str, setup: Setup, plan: &[Step]) -> (Tally, String) {
+    let Setup { kind, backlog, slow } = setup;
+    let f = Fixture::new();
+    let mut w = Writer::new(&f.join(live(kind)), kind);
+    let (journal_extra, listener_extra) = if slow { ("batch_bytes = 4096", "fsync = true") } else { ("", "fsync = false") };
+    f.write("cfg.toml", config(kind, journal_extra, listener_extra));
+    w.write(backlog);
+    let mut d = Daemon::start(&f);
+    let out_len = || fs::metadata(f.join(OUT)).map_or(0, |m| m.len());
+    let started = Instant::now();
+    while out_len() == 0 {
+        d.assert_running();
+        assert!(started.elapsed() < Duration::from_secs(30), "{id}: nothing delivered within 30 s; log:\n{}", d.log_tail());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pump = Pump::start(w, PACE);
+    let mut note = String::new();
+    let mut journal = 0;
+    for (i, step) in plan.iter().enumerate() {
+        pump.wait_more(BETWEEN);
+        if i == 0 && slow {
+            let (delivered, written) = (out_len(), pump.lock().ledger().len());
+            write!(note, "{} KiB behind at the first step", written.saturating_sub(delivered as usize) / 1024).unwrap();
+        }
+        match step {
+            Step::Freeze => d.freeze(),
+            Step::Thaw => d.thaw(),
+            Step::Kill => d.kill(),
+            Step::Term => d.term(),
+            Step::Start => {
+                let before = fs::metadata(f.join(LOG)).map_or(0, |m| m.len());
+                d = Daemon::start(&f);
+                if let Some(at) = resumed_in(&f, before) {
+                    write!(note, "; resumed in {at}").unwrap();
+                }
+            }
+            Step::P4 { compress, reopen } => {
+                journal += 1;
+                let renamed = f.join(format!("{}.{journal}", live(kind)));
+                let mut w = pump.lock();
+                if *reopen {
+                    p4_rename(&f, &mut w, journal);
+                } else {
+                    fs::rename(w.path(), &renamed).unwrap();
+                }
+                drop(w);
+                if let Some(t) = compress {
+                    assert!(*reopen, "{id}: a journal is compressed only once the writer has left it");
+                    run_tool(t.name(), t.flags(), &renamed);
+                }
+            }
+            Step::Logrotate { directives, reopen } => {
+                let mut w = pump.lock();
+                if *reopen {
+                    logrotate(&f, directives);
+                    w.reopen();
+                } else {
+                    drop(w);
+                    logrotate(&f, directives);
+                }
+            }
+            Step::Reopen => pump.lock().reopen(),
+            Step::CaughtUp => {
+                let w = pump.lock();
+                wait_output(&f, &mut d, &w.expected(), &format!("{id}: step {i} ({step:?}), files {:?}", listing(&f, kind)));
+            }
+            Step::Hold(t) => {
+                let (from, until) = (pump.lock().count(), Instant::now() + *t);
+                while Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                write!(note, "; {} records appended in {t:?}", pump.lock().count() - from).unwrap();
+            }
+        }
+    }
+    pump.wait_more(BETWEEN);
+    let w = pump.stop();
+    let files = listing(&f, kind);
+    wait_output(&f, &mut d, &w.expected(), &format!("{id}: after {plan:?} (files: {files:?})"));
+    d.term();
+    let gaps = f.join(format!("{OUT}.gaps"));
+    assert!(!gaps.exists(), "{id}: nothing was lost, yet gaps were reported: {}", fs::read_to_string(&gaps).unwrap_or_default());
+    let t = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
+    t.assert_exact(id);
+    (t, note.trim_start_matches("; ").to_string())
+}
+
+/// The file named by the daemon's "resuming" log line after byte `from`
+/// of its log.
+fn resumed_in(f: &Fixture, from: u64) -> Option<String> {
+    let log = fs::read(f.join(LOG)).ok()?;
+    let log = String::from_utf8_lossy(log.get(from as usize..)?).into_owned();
+    let line = log.lines().find(|l| l.contains("resuming"))?;
+    let path = line.split_whitespace().find_map(|w| w.strip_prefix("file="))?;
+    Some(path.rsplit('/').next()?.to_string())
+}
+
+/// Records written before the daemon starts.
+fn backlog() -> u64 {
+    scale(20_000, 200_000)
+}
+
+// ---------------------------------------------------------------------------
+// 3: rotation and compression while the daemon is down.
+
+#[test]
+fn s03a_p4_renames_compressed_by_each_tool_while_killed() {
+    let plan = [Step::Kill, p4(Some(Tool::Gzip)), p4(Some(Tool::Xz)), p4(Some(Tool::Zstd)), p4(Some(Tool::Bzip2)), Step::Start];
+    let (t, note) = run("3a", Setup { kind: Kind::P4, backlog: backlog(), slow: true }, &plan);
+    t.report("3a", "p4 renames compressed by gzip, xz, zstd, bzip2 while the daemon is killed", &note);
+}
+
+fn logrotate_compress_while_down(id: &str, tool: Tool, stop: Step) {
+    let how = if matches!(stop, Step::Kill) { "killed" } else { "stopped" };
+    let rotations = scale(3, 30);
+    let mut plan = vec![stop];
+    plan.extend((0..rotations).map(|_| lr(&tool.logrotate())));
+    plan.push(Step::Start);
+    let (t, note) = run(id, Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
+    t.report(id, &format!("logrotate compress ({}) x{rotations} while the daemon is {how}", tool.name()), &note);
+}
+
+#[test]
+fn s03b_logrotate_gzip_while_stopped() {
+    logrotate_compress_while_down("3b", Tool::Gzip, Step::Term);
+}
+
+#[test]
+fn s03c_logrotate_xz_while_killed() {
+    logrotate_compress_while_down("3c", Tool::Xz, Step::Kill);
+}
+
+#[test]
+fn s03d_logrotate_zstd_while_stopped() {
+    logrotate_compress_while_down("3d", Tool::Zstd, Step::Term);
+}
+
+#[test]
+fn s03e_logrotate_bzip2_while_killed() {
+    logrotate_compress_while_down("3e", Tool::Bzip2, Step::Kill);
+}
+
+// ---------------------------------------------------------------------------
+// 4: compress without delaycompress while the daemon lags.
+
+/// `rounds` copies of `round`.
+fn repeat(round: &[Step], rounds: usize) -> Vec<Step> {
+    (0..rounds).flat_map(|_| round.iter().cloned()).collect()
+}
+
+#[test]
+fn s04a_logrotate_compress_while_lagging_and_frozen() {
+    // The file being read is renamed, compressed and deleted while the
+    // daemon is frozen behind in it: only its descriptor still reaches it.
+    let plan = repeat(&[Step::Freeze, lr(&Tool::Gzip.logrotate()), Step::Thaw], scale(4, 40));
+    let (t, note) = run("4a", Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
+    t.report("4a", "logrotate compress, no delaycompress, daemon lagging and frozen", &note);
+}
+
+#[test]
+fn s04b_logrotate_compress_while_lagging() {
+    let plan = repeat(&[lr(&Tool::Gzip.logrotate())], scale(5, 50));
+    let (t, note) = run("4b", Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
+    t.report("4b", "logrotate compress, no delaycompress, daemon lagging", &note);
+}
+
+#[test]
+fn s04c_p4_rename_and_compress_while_lagging_and_frozen() {
+    let tools = [Tool::Gzip, Tool::Zstd, Tool::Xz, Tool::Bzip2];
+    let plan: Vec<Step> = (0..scale(4, 40)).flat_map(|i| [Step::Freeze, p4(Some(tools[i % tools.len()])), Step::Thaw]).collect();
+    let (t, note) = run("4c", Setup { kind: Kind::P4, backlog: backlog(), slow: true }, &plan);
+    t.report("4c", "p4 rename then compress at once, daemon lagging and frozen", &note);
+}
+
+// ---------------------------------------------------------------------------
+// 5: the writer appends to the renamed file for a while before reopening.
+
+/// How long the writer goes on in the renamed file.
+fn late() -> Duration {
+    scale(Duration::from_secs(3), Duration::from_secs(30))
+}
+
+/// Runs `plan` and reports how many records went to the renamed file.
+fn late_writes(id: &str, kind: Kind, scenario: &str, plan: &[Step]) {
+    let (t, note) = run(id, Setup { kind, backlog: 2000, slow: false }, plan);
+    t.report(id, scenario, &format!("{note}, to the renamed file, delivered before the writer reopened"));
+}
+
+#[test]
+fn s05a_logrotate_create_writer_late_to_reopen() {
+    let plan = [Step::Logrotate { directives: "    create".into(), reopen: false }, Step::Hold(late()), Step::CaughtUp, Step::Reopen];
+    late_writes("5a", Kind::Lines, "logrotate create, writer appends to the renamed file before reopening", &plan);
+}
+
+#[test]
+fn s05b_p4_rename_writer_late_to_reopen() {
+    let plan = [Step::P4 { compress: None, reopen: false }, Step::Hold(late()), Step::CaughtUp, Step::Reopen, p4(Some(Tool::Gzip))];
+    late_writes("5b", Kind::P4, "p4 rename, writer appends to journal.N before reopening", &plan);
+}
+
+#[test]
+fn s05c_late_writes_across_a_daemon_kill() {
+    // Killed while the writer is still in the renamed file: after the
+    // restart the position is in app.log.1, which still grows, while the
+    // live app.log is empty; then delaycompress compresses it a rotation on.
+    let half = late() / 2;
+    let plan = [
+        Step::Logrotate { directives: "    create\n    compress\n    delaycompress".into(), reopen: false },
+        Step::Hold(half),
+        Step::Kill,
+        Step::Start,
+        Step::Hold(half),
+        Step::CaughtUp,
+        Step::Reopen,
+        lr("    compress\n    delaycompress"),
+    ];
+    late_writes("5c", Kind::Lines, "logrotate create, late reopen, daemon killed in between", &plan);
+}
+
+// ---------------------------------------------------------------------------
+// 6: two and three rotations during a backlog.
+
+fn backlog_rotations(id: &str, kind: Kind, scenario: &str, plan: &[Step]) {
+    let (t, note) = run(id, Setup { kind, backlog: backlog(), slow: true }, plan);
+    t.report(id, scenario, &note);
+}
+
+#[test]
+fn s06a_p4_two_renames_one_gzipped_while_frozen() {
+    let plan = [Step::Freeze, p4(None), p4(Some(Tool::Gzip)), Step::Thaw];
+    backlog_rotations("6a", Kind::P4, "p4: 2 renames (plain, gzip) while frozen with a backlog", &plan);
+}
+
+#[test]
+fn s06b_p4_three_renames_while_frozen() {
+    let plan = [Step::Freeze, p4(Some(Tool::Gzip)), p4(Some(Tool::Zstd)), p4(None), Step::Thaw];
+    backlog_rotations("6b", Kind::P4, "p4: 3 renames (gzip, zstd, plain) while frozen with a backlog", &plan);
+}
+
+#[test]
+fn s06c_p4_three_renames_while_stopped() {
+    let plan = [Step::Term, p4(Some(Tool::Xz)), p4(None), p4(Some(Tool::Bzip2)), Step::Start];
+    backlog_rotations("6c", Kind::P4, "p4: 3 renames (xz, plain, bzip2) while stopped with a backlog", &plan);
+}
+
+#[test]
+fn s06d_logrotate_three_runs_delaycompress_while_frozen() {
+    let d = "    compress\n    delaycompress";
+    let plan = [Step::Freeze, lr(d), lr(d), lr(d), Step::Thaw];
+    backlog_rotations("6d", Kind::Lines, "logrotate: 3 runs (compress, delaycompress) while frozen with a backlog", &plan);
+}
+
+#[test]
+fn s06e_logrotate_two_runs_compress_while_killed() {
+    let c = Tool::Gzip.logrotate();
+    let plan = [Step::Kill, lr(&c), lr(&c), Step::Start];
+    backlog_rotations("6e", Kind::Lines, "logrotate: 2 runs (compress) while killed with a backlog", &plan);
+}
