@@ -27,6 +27,11 @@ fn main() {
     for dir in [MethodType::CryptCs, MethodType::CryptSc] {
         sess.method_pref(dir, cipher).expect("cipher");
     }
+    if let Ok(macs) = std::env::var("SSH_UPLOAD_MACS") {
+        for dir in [MethodType::MacCs, MethodType::MacSc] {
+            sess.method_pref(dir, &macs).expect("macs");
+        }
+    }
     sess.handshake().expect("handshake");
     let (key, _) = sess.host_key().expect("host key");
     let mut kh = sess.known_hosts().expect("known_hosts");
@@ -54,6 +59,7 @@ fn main() {
     ch.wait_eof().expect("wait eof");
     ch.wait_close().expect("close");
     eprintln!("cipher {}", sess.methods(MethodType::CryptCs).unwrap_or("?"));
+    eprintln!("mac {}", sess.methods(MethodType::MacCs).unwrap_or("?"));
     let st = ch.exit_status().expect("status");
     std::process::exit(st);
 }

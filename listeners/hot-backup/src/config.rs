@@ -73,8 +73,8 @@ pub struct Config {
     /// How long shippable entries may wait for more to join their batch; a
     /// quiet journal (`no_data`) and `flush` ship at once.
     pub max_delay: Duration,
-    /// Cipher preference (comma-separated, like `ssh -c`); `None` prefers
-    /// AES-GCM, which OpenSSL accelerates on most CPUs, then the others.
+    /// Cipher preference (comma-separated, like `ssh -c`); `None` is
+    /// OpenSSH's default order (see [`crate::ssh::DEFAULT_CIPHERS`]).
     pub ciphers: Option<String>,
 }
 

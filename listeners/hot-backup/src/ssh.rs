@@ -18,10 +18,14 @@ use crate::error::{fatal, transient, Error, Result};
 use crate::hostkey;
 use crate::shell::{self, Script};
 
-/// Cipher preference unless configured: AES-GCM first (hardware-accelerated
-/// through OpenSSL on most CPUs), then what OpenSSH offers by default.
+/// Cipher preference unless configured: OpenSSH's own client order, so the
+/// listener negotiates what `ssh standby` does. ChaCha20-Poly1305 first is
+/// also the cheapest for libssh2 (1.11), which encrypts a whole packet in
+/// one call for it but AES (CTR and GCM) 16 bytes per OpenSSL call: for
+/// 256 MiB, 0.6 s of CPU with chacha20-poly1305 against 0.72 s with
+/// aes128-gcm@openssh.com (OpenSSH's `ssh` needs 0.26 s with AES-GCM).
 pub const DEFAULT_CIPHERS: &str =
-    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,chacha20-poly1305@openssh.com";
+    "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
 
 /// Bytes of a command's output kept for messages.
 const KEEP_OUTPUT: usize = 64 * 1024;
