@@ -78,9 +78,16 @@ impl FileListener {
         Ok(())
     }
 
-    /// Appends `self.buf` to the output (or the gaps file), syncs it and
-    /// records the new length and `done` position.
-    fn commit(&mut self, to_gaps: bool, done: Position) -> Result<(), Failure> {
+    /// Keeps `buf` for the next batch, unless one huge batch grew it.
+    fn keep_buffer(&mut self, buf: Vec<u8>) {
+        if buf.capacity() <= KEEP_BUFFER {
+            self.buf = buf;
+        }
+    }
+
+    /// Appends `parts`, in order, to the output (or the gaps file), syncs
+    /// it and records the new length and `done` position.
+    fn commit_parts(&mut self, to_gaps: bool, parts: &[&[u8]], done: Position) -> Result<(), Failure> {
         if to_gaps && self.gaps.is_none() {
             let file = open_output(&self.gaps_path).map_err(|e| {
                 Failure::retry(format!("cannot open {}: {e}; retrying", self.gaps_path.display()))
@@ -93,9 +100,14 @@ impl FileListener {
             (&self.out, self.record.output_len)
         };
         self.dirty = true;
-        out.file.write_all_at(&self.buf, at).map_err(|e| {
-            Failure::retry(format!("cannot write {} bytes to {} at byte {at}: {e}; retrying", self.buf.len(), out.path.display()))
-        })?;
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let mut pos = at;
+        for p in parts {
+            out.file.write_all_at(p, pos).map_err(|e| {
+                Failure::retry(format!("cannot write {} bytes to {} at byte {pos}: {e}; retrying", p.len(), out.path.display()))
+            })?;
+            pos += p.len() as u64;
+        }
         if self.fsync {
             out.file
                 .sync_data()
@@ -103,17 +115,14 @@ impl FileListener {
         }
         let mut next = self.record.clone();
         if to_gaps {
-            next.gaps_len += self.buf.len() as u64;
+            next.gaps_len += total;
         } else {
-            next.output_len += self.buf.len() as u64;
+            next.output_len += total;
         }
         next.done = Some(done.into());
         self.record_file.store(&next, self.fsync).map_err(|e| Failure::retry(format!("{e}; retrying")))?;
         self.record = next;
         self.dirty = false;
-        if self.buf.capacity() > KEEP_BUFFER {
-            self.buf = Vec::new();
-        }
         Ok(())
     }
 }
@@ -254,21 +263,28 @@ impl Listener for FileListener {
 
     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
         self.repair()?;
-        self.buf.clear();
-        let mut last = None;
-        for e in entries {
-            let end = e.end();
-            if self.already_done(end) {
-                continue;
+        // Entries of a batch are in stream order: once one is past what the
+        // record says is written, so are all after it.
+        let skip = entries.iter().position(|e| !self.already_done(e.end())).unwrap_or(entries.len());
+        let new = &entries[skip..];
+        let Some(done) = new.last().map(Entry::end) else { return Ok(Ack::All) };
+        match self.format {
+            Format::Raw => {
+                // The host hands raw bytes that lie end to end in memory (a
+                // view of its read buffer): written straight from there.
+                let runs = contiguous_runs(new);
+                self.commit_parts(false, &runs, done)?;
             }
-            match self.format {
-                Format::Raw => self.buf.extend_from_slice(e.raw()),
-                Format::Jsonl => jsonl::write_entry(&mut self.buf, e, self.p4),
+            Format::Jsonl => {
+                let mut buf = std::mem::take(&mut self.buf);
+                buf.clear();
+                for e in new {
+                    jsonl::write_entry(&mut buf, e, self.p4);
+                }
+                let r = self.commit_parts(false, &[&buf], done);
+                self.keep_buffer(buf);
+                r?;
             }
-            last = Some(end);
-        }
-        if let Some(done) = last {
-            self.commit(false, done)?;
         }
         Ok(Ack::All)
     }
@@ -278,10 +294,13 @@ impl Listener for FileListener {
             return Ok(Ack::All);
         }
         self.repair()?;
-        self.buf.clear();
-        jsonl::write_gap(&mut self.buf, gap);
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        jsonl::write_gap(&mut buf, gap);
         self.logger.warn(&format!("gap from {} to {} ({}): {}", gap.from, gap.to, gap.cause, gap.detail));
-        self.commit(self.format == Format::Raw, gap.to)?;
+        let r = self.commit_parts(self.format == Format::Raw, &[&buf], gap.to);
+        self.keep_buffer(buf);
+        r?;
         Ok(Ack::All)
     }
 
@@ -298,5 +317,67 @@ impl Listener for FileListener {
             self.record_file.store(&self.record, true).map_err(|e| Failure::retry(format!("{e}; retrying")))?;
         }
         Ok(Ack::All)
+    }
+}
+
+/// The raw bytes of `entries` as few slices as possible: entries whose
+/// bytes follow each other in memory are one slice.
+fn contiguous_runs<'a>(entries: &[Entry<'a>]) -> Vec<&'a [u8]> {
+    let mut runs: Vec<&'a [u8]> = Vec::new();
+    let mut run: Option<(*const u8, usize)> = None;
+    for e in entries {
+        let raw = e.raw();
+        run = match run {
+            // SAFETY (of the check): only compares addresses.
+            Some((ptr, len)) if ptr.wrapping_add(len) == raw.as_ptr() => Some((ptr, len + raw.len())),
+            Some((ptr, len)) => {
+                // SAFETY: `ptr..ptr + len` is the concatenation of entry
+                // slices that lie end to end, all valid for `'a`.
+                runs.push(unsafe { std::slice::from_raw_parts(ptr, len) });
+                Some((raw.as_ptr(), raw.len()))
+            }
+            None => Some((raw.as_ptr(), raw.len())),
+        };
+    }
+    if let Some((ptr, len)) = run {
+        // SAFETY: as above.
+        runs.push(unsafe { std::slice::from_raw_parts(ptr, len) });
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use logdaemon_sdk::abi::{Bytes, RawEntry};
+
+    use super::*;
+
+    fn raw_entry(raw: &[u8]) -> RawEntry {
+        RawEntry {
+            journal: Bytes::EMPTY,
+            sequence: 1,
+            offset: 0,
+            len: raw.len() as u64,
+            line: 1,
+            lines: 1,
+            flags: 0,
+            raw: Bytes::new(raw),
+            op: Bytes::EMPTY,
+            fields: std::ptr::null(),
+            n_fields: 0,
+        }
+    }
+
+    #[test]
+    fn entries_end_to_end_in_memory_are_one_run_others_start_a_new_one() {
+        let a = b"@ex@ 1 2\n@ex@ 3 4\n".to_vec();
+        let b = b"@ex@ 5 6\n".to_vec();
+        let raws = [raw_entry(&a[..9]), raw_entry(&a[9..]), raw_entry(&b), raw_entry(&a[..9]), raw_entry(b"")];
+        // SAFETY: every entry points into `a`, `b` or a static, alive here.
+        let entries = unsafe { Entry::from_raw_slice(&raws) };
+        let runs = contiguous_runs(entries);
+        assert_eq!(runs, [&a[..], &b[..], &a[..9], &b""[..]]);
+        assert_eq!(runs.concat(), entries.iter().flat_map(|e| e.raw().iter().copied()).collect::<Vec<u8>>());
+        assert!(contiguous_runs(&entries[..0]).is_empty());
     }
 }

@@ -11,15 +11,18 @@ use crate::abi::{Bytes, RawEntry, FLAG_DID_ROTATE, FLAG_INCOMPLETE};
 use crate::entry::Entry;
 
 struct Owned {
-    raw: Vec<u8>,
+    /// `raw` of the entry is `Batch::bytes[start..start + len]`.
+    start: usize,
     op: Vec<u8>,
     fields: Vec<Vec<u8>>,
     field_bytes: Vec<Bytes>,
 }
 
-/// A batch of entries that owns its bytes.
+/// A batch of entries that owns its bytes. As in a batch from the host,
+/// the raw bytes of the entries lie end to end in one buffer.
 pub struct Batch {
     journal: Vec<u8>,
+    bytes: Vec<u8>,
     owned: Vec<Owned>,
     raw: Vec<RawEntry>,
 }
@@ -40,7 +43,8 @@ impl Batch {
     }
 
     fn build(journal: &str, sequence: u64, offset: u64, records: &[&[u8]], p4: bool) -> Batch {
-        let mut b = Batch { journal: journal.as_bytes().to_vec(), owned: Vec::new(), raw: Vec::new() };
+        let mut b = Batch { journal: journal.as_bytes().to_vec(), bytes: records.concat(), owned: Vec::new(), raw: Vec::new() };
+        let mut start = 0;
         let mut off = offset;
         let mut line = 1;
         for r in records {
@@ -51,7 +55,8 @@ impl Batch {
             } else {
                 (Vec::new(), Vec::new())
             };
-            b.owned.push(Owned { raw: r.to_vec(), op, fields, field_bytes: Vec::new() });
+            b.owned.push(Owned { start, op, fields, field_bytes: Vec::new() });
+            start += r.len();
             b.raw.push(RawEntry {
                 journal: Bytes::EMPTY,
                 sequence,
@@ -76,7 +81,7 @@ impl Batch {
         for (o, r) in self.owned.iter_mut().zip(self.raw.iter_mut()) {
             o.field_bytes = o.fields.iter().map(|f| Bytes::new(f)).collect();
             r.journal = Bytes::new(&self.journal);
-            r.raw = Bytes::new(&o.raw);
+            r.raw = Bytes::new(&self.bytes[o.start..o.start + r.len as usize]);
             r.op = Bytes::new(&o.op);
             r.fields = o.field_bytes.as_ptr();
             r.n_fields = o.field_bytes.len();
