@@ -17,7 +17,7 @@ use logdaemon_sdk::Position;
 use logdaemon_state::Cursor;
 
 use crate::config::{JournalConfig, ListenerConfig, OnFailure};
-use crate::follow::{Batch, Fill, FollowError, Follower};
+use crate::follow::{Batch, Fill, FollowError, Follower, Meta};
 use crate::format::Format;
 use crate::host::{CallError, Instance};
 use crate::quiet::{Clock, QuietTimer};
@@ -63,6 +63,7 @@ pub struct Worker {
     delivered: Position,
     quiet: QuietTimer,
     batch: Batch,
+    entries: Entries,
     failures: u32,
     /// When the current run of failed calls began.
     failing_since: Option<std::time::Instant>,
@@ -108,6 +109,7 @@ impl Worker {
             delivered: pos,
             quiet,
             batch: Batch::default(),
+            entries: Entries::default(),
             failures: 0,
             failing_since: None,
             finished_seen: 0,
@@ -209,39 +211,34 @@ impl Worker {
         let preset = self.batch.end.expect("non-empty batch");
         let p4 = matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
         let filters = self.instance.plugin().api.filters;
-        // Fields first (they may own unquoted copies), then the slices, then the entries.
+        let journal = Bytes::new(self.instance.journal_bytes());
+        let mut handled = std::mem::take(&mut self.entries).0;
+        // Fields (they may own unquoted copies) and their slices outlive the call.
         let mut fields: Vec<Cow<'_, [u8]>> = Vec::new();
-        let mut counts: Vec<(usize, usize)> = Vec::with_capacity(self.batch.entries.len());
-        for m in &self.batch.entries {
-            if p4 {
+        let mut slices: Vec<Bytes> = Vec::new();
+        if p4 {
+            let mut counts: Vec<(usize, usize)> = Vec::with_capacity(self.batch.entries.len());
+            for m in &self.batch.entries {
                 let start = fields.len();
                 logdaemon_sdk::p4::split_into(self.batch.raw(m), &mut fields);
                 counts.push((start, fields.len() - start));
-            } else {
-                counts.push((0, 0));
             }
-        }
-        let slices: Vec<Bytes> = fields.iter().map(|f| Bytes::new(f)).collect();
-        let journal = Bytes::new(self.instance.journal_bytes());
-        let mut handled: Vec<RawEntry> = Vec::with_capacity(self.batch.entries.len());
-        for (m, &(start, n)) in self.batch.entries.iter().zip(&counts) {
-            let (op, rest) = if n > 0 { (slices[start], &slices[start + 1..start + n]) } else { (Bytes::EMPTY, &slices[0..0]) };
-            let e = RawEntry {
-                journal,
-                sequence: m.sequence,
-                offset: m.offset,
-                len: m.len,
-                line: m.line,
-                lines: m.lines,
-                flags: m.flags,
-                raw: Bytes::new(self.batch.raw(m)),
-                op,
-                fields: if rest.is_empty() { std::ptr::null() } else { rest.as_ptr() },
-                n_fields: rest.len(),
-            };
-            if !filters || self.instance.is_handled(&e) {
+            slices = fields.iter().map(|f| Bytes::new(f)).collect();
+            for (m, &(start, n)) in self.batch.entries.iter().zip(&counts) {
+                let (op, rest) = if n > 0 { (slices[start], &slices[start + 1..start + n]) } else { (Bytes::EMPTY, &slices[0..0]) };
+                let mut e = raw_entry(journal, m, self.batch.raw(m));
+                e.op = op;
+                if !rest.is_empty() {
+                    e.fields = rest.as_ptr();
+                    e.n_fields = rest.len();
+                }
                 handled.push(e);
             }
+        } else {
+            handled.extend(self.batch.entries.iter().map(|m| raw_entry(journal, m, self.batch.raw(m))));
+        }
+        if filters {
+            handled.retain(|e| self.instance.is_handled(e));
         }
         let holding = self.acked < self.delivered;
         let r = if handled.is_empty() {
@@ -249,7 +246,11 @@ impl Worker {
         } else {
             self.instance.listen(&handled, preset)
         };
-        drop(handled);
+        // The entries point into the batch and the fields: none is kept.
+        handled.clear();
+        if handled.capacity() <= KEEP_ENTRIES {
+            self.entries = Entries(handled);
+        }
         drop(slices);
         drop(fields);
         self.after_call(r, preset)
@@ -356,6 +357,37 @@ impl Worker {
         }
     }
 }
+
+/// The ABI entry for `m` (no op, no fields).
+#[inline]
+fn raw_entry(journal: Bytes, m: &Meta, raw: &[u8]) -> RawEntry {
+    RawEntry {
+        journal,
+        sequence: m.sequence,
+        offset: m.offset,
+        len: m.len,
+        line: m.line,
+        lines: m.lines,
+        flags: m.flags,
+        raw: Bytes::new(raw),
+        op: Bytes::EMPTY,
+        fields: std::ptr::null(),
+        n_fields: 0,
+    }
+}
+
+/// An array of entries grown past this by one batch of tiny records is not
+/// kept for the next batch.
+const KEEP_ENTRIES: usize = 1 << 16;
+
+/// The array of entries handed to the listener, kept between batches so
+/// that it is not allocated for each one. Empty between calls.
+#[derive(Default)]
+struct Entries(Vec<RawEntry>);
+
+// SAFETY: the vector is empty whenever the worker is not inside `deliver`,
+// so no pointer it held is ever used from another thread.
+unsafe impl Send for Entries {}
 
 /// Capped exponential backoff: 100 ms, 200 ms, 400 ms, … up to `max`.
 pub fn backoff(attempt: u32, max: Duration) -> Duration {
