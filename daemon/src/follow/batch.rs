@@ -1,8 +1,16 @@
-//! Entries read from disk, owned, on their way to one listener.
+//! Entries read from disk on their way to one listener.
+//!
+//! Records are not copied on their way: the bytes of the records read in
+//! one go stay in the reader's buffer, which the batch then takes whole
+//! (its *view*), handing its previous one back for the next reads. Only
+//! records added one by one around a rotation or truncation are copied.
 
 use logdaemon_sdk::Position;
 
-/// Metadata of one entry; its bytes are `Batch::bytes[start..start + len]`.
+/// `Meta::start` of an entry whose bytes were copied into `Batch::bytes`.
+const COPIED: usize = 1 << (usize::BITS - 1);
+
+/// Metadata of one entry; [`Batch::raw`] gives its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Meta {
     pub sequence: u64,
@@ -11,6 +19,7 @@ pub struct Meta {
     pub line: u64,
     pub lines: u64,
     pub flags: u32,
+    /// Where the bytes are in the batch (set by the batch).
     pub start: usize,
 }
 
@@ -20,13 +29,25 @@ impl Meta {
     }
 }
 
-/// A batch: entries in stream order, bytes in one buffer.
+/// A batch: entries in stream order, their bytes in the view (read in one
+/// go) or in `bytes` (copied one by one).
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// Bytes of the entries that were copied.
     pub bytes: Vec<u8>,
     pub entries: Vec<Meta>,
     /// Position after the last entry (also moves over skipped bytes).
     pub end: Option<Position>,
+    /// A reader's buffer taken whole; entries' bytes begin at `view_base`.
+    view: Vec<u8>,
+    view_base: usize,
+    /// Entries added with [`push_view`](Self::push_view) whose bytes are
+    /// still in the reader's buffer, not yet in `view`.
+    unviewed: usize,
+    /// The previous view, to give to the reader at the next hand-off.
+    spare: Vec<u8>,
+    /// Bytes of all entries.
+    size: usize,
 }
 
 impl Batch {
@@ -34,22 +55,92 @@ impl Batch {
         self.bytes.clear();
         self.entries.clear();
         self.end = None;
+        if !self.view.is_empty() {
+            self.spare = std::mem::take(&mut self.view);
+        }
+        self.view_base = 0;
+        self.unviewed = 0;
+        self.size = 0;
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Bytes of all entries.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Adds an entry, copying its bytes.
     pub fn push(&mut self, m: Meta, raw: &[u8]) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(raw);
-        let m = Meta { start, ..m };
+        self.add(Meta { start: start | COPIED, ..m });
+    }
+
+    /// Adds an entry whose bytes are in a reader's buffer, `at` bytes after
+    /// the first pinned byte; [`adopt`](Self::adopt) must take that buffer
+    /// before the entry's bytes are read.
+    pub fn push_view(&mut self, m: Meta, at: usize) {
+        self.unviewed += 1;
+        self.add(Meta { start: at, ..m });
+    }
+
+    fn add(&mut self, m: Meta) {
+        debug_assert!(m.start & COPIED != 0 || self.view.is_empty(), "one view per batch");
+        self.size += m.len as usize;
         self.end = Some(m.end());
         self.entries.push(m);
     }
 
+    /// Whether entries await [`adopt`](Self::adopt).
+    pub fn awaits_view(&self) -> bool {
+        self.unviewed > 0
+    }
+
+    /// Whether the batch holds a view: more entries from the reader would
+    /// need another one, so the batch is complete.
+    pub fn has_view(&self) -> bool {
+        !self.view.is_empty()
+    }
+
+    /// The buffer to give a reader in exchange for its own.
+    pub fn take_spare(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare)
+    }
+
+    /// Copies `pinned`, the bytes the entries awaiting a view are in, into
+    /// the batch instead: cheaper than taking a buffer that holds many more
+    /// bytes not yet returned (which the reader would have to copy).
+    pub fn copy_in(&mut self, pinned: &[u8]) {
+        let base = self.bytes.len();
+        self.bytes.extend_from_slice(pinned);
+        let n = self.entries.len();
+        for m in &mut self.entries[n - self.unviewed..] {
+            m.start = (base + m.start) | COPIED;
+        }
+        self.unviewed = 0;
+    }
+
+    /// Takes a reader's buffer (from `RecordReader::hand_off`), whose pinned
+    /// bytes begin at `base`, as the view of the entries awaiting it.
+    pub fn adopt(&mut self, buf: Vec<u8>, base: usize) {
+        debug_assert!(self.view.is_empty(), "one view per batch");
+        self.view = buf;
+        self.view_base = base;
+        self.unviewed = 0;
+    }
+
     pub fn raw(&self, m: &Meta) -> &[u8] {
-        &self.bytes[m.start..m.start + m.len as usize]
+        let len = m.len as usize;
+        if m.start & COPIED != 0 {
+            let at = m.start & !COPIED;
+            &self.bytes[at..at + len]
+        } else {
+            let at = self.view_base + m.start;
+            &self.view[at..at + len]
+        }
     }
 }
 

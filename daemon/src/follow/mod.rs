@@ -105,7 +105,37 @@ impl Follower {
 
     /// Reads entries into `batch` until it holds `max_bytes` or nothing more
     /// is available now.
+    ///
+    /// A batch may end earlier: the records read in one go are handed over
+    /// in the reader's buffer itself, not copied, and a batch holds one
+    /// such buffer.
     pub fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, FollowError> {
+        let r = self.fill_entries(batch, max_bytes);
+        self.settle(batch);
+        r
+    }
+
+    /// Gives `batch` the bytes of the records it holds that are still in
+    /// the reader's buffer, and stops pinning them. Called before anything
+    /// that may change or drop the segment, and before returning a batch.
+    fn settle(&mut self, batch: &mut Batch) {
+        let Some(seg) = self.seg.as_mut() else {
+            debug_assert!(!batch.awaits_view(), "records pinned in a segment that is gone");
+            return;
+        };
+        if !batch.awaits_view() {
+            seg.reader.unpin();
+        } else if seg.reader.buffered() > seg.reader.pinned_len() {
+            // The reader holds more bytes than the batch needs: copy the few.
+            batch.copy_in(seg.reader.pinned());
+            seg.reader.unpin();
+        } else {
+            let (buf, pinned) = seg.reader.hand_off(batch.take_spare());
+            batch.adopt(buf, pinned.start);
+        }
+    }
+
+    fn fill_entries(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, FollowError> {
         loop {
             if let Some(g) = self.pending_gap.take() {
                 if !batch.is_empty() {
@@ -114,7 +144,7 @@ impl Follower {
                 }
                 return Ok(Fill::Gap(g));
             }
-            if batch.bytes.len() >= max_bytes {
+            if batch.size() >= max_bytes || batch.has_view() {
                 return Ok(Fill::Entries);
             }
             if self.seg.is_none() {
@@ -127,6 +157,7 @@ impl Follower {
                 // Before reading on after a pause, make sure the file did not
                 // change under our position (truncated and maybe regrown).
                 let before = self.position();
+                self.settle(batch);
                 if self.check_truncated(batch)? {
                     self.note_crossing(batch, before);
                     continue;
@@ -134,6 +165,8 @@ impl Follower {
             }
             let seg = self.seg.as_mut().expect("segment");
             let plain = seg.file().is_some();
+            seg.reader.pin();
+            let at = seg.reader.pinned_len();
             let rec = seg.reader.next_available().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
             match rec {
                 Some(r) => {
@@ -167,9 +200,16 @@ impl Follower {
                         flags,
                         start: 0,
                     };
-                    batch.push(meta, &r.bytes[nul..]);
+                    batch.push_view(meta, at + nul);
                 }
                 None => {
+                    let full = seg.reader.is_full();
+                    self.settle(batch);
+                    if full {
+                        // The batch took the buffer (or copied the few
+                        // records it needed): the reader has room again.
+                        continue;
+                    }
                     let before = self.position();
                     if !self.transition(batch)? {
                         return Ok(idle(batch));
@@ -296,4 +336,104 @@ fn leading_nuls(skipped: &mut u64, path: &std::path::Path, offset: u64, raw: &[u
 
 pub(crate) fn io_err(cfg: &JournalConfig, path: &std::path::Path, e: std::io::Error) -> FollowError {
     FollowError::Io { journal: cfg.name.clone(), path: path.to_path_buf(), source: e }
+}
+
+#[cfg(test)]
+mod fill_tests {
+    use std::io::Write;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Start;
+    use crate::format::{frame_all, Format};
+    use crate::rotation::Scheme;
+
+    fn config(path: &Path) -> Arc<JournalConfig> {
+        Arc::new(JournalConfig {
+            name: "p4".into(),
+            path: path.to_path_buf(),
+            scheme: Scheme::default_for(&Format::P4, path),
+            format: Format::P4,
+            quiet_after: Duration::from_secs(2),
+            reconcile_every: Duration::from_secs(1),
+            start: Start::Beginning,
+            on_gap: OnGap::Stop,
+            batch_bytes: 1 << 20,
+            listeners: Vec::new(),
+        })
+    }
+
+    /// Records of many sizes, one far larger than a read buffer, and NUL
+    /// filler (a whole record of it, and some before a record).
+    fn journal(part: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..30_000usize {
+            let body = "z".repeat((i * 13 + part) % 400);
+            out.extend_from_slice(format!("@pv@ 0 @db.t@ {part} {i} @{body}@ \n").as_bytes());
+            match i {
+                7_000 => out.extend_from_slice(format!("@pv@ 0 @db.desc@ @{}\n@ \n", "y".repeat(700_000)).as_bytes()),
+                9_000 => out.extend_from_slice(b"\0\0\0\0\n"),
+                9_001 => out.extend_from_slice(b"\0\0@ex@ 1 2\n"),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// What a listener must get from `data`: offset, line and bytes of each
+    /// record, NUL filler dropped.
+    fn expected(data: &[u8]) -> Vec<(u64, u64, Vec<u8>)> {
+        let mut line = 1;
+        let mut out = Vec::new();
+        for (at, len, _) in frame_all(&Format::P4, data) {
+            let rec = &data[at..at + len];
+            let nul = rec.iter().take_while(|&&b| b == 0).count();
+            if rec[nul..] != *b"\n" {
+                out.push(((at + nul) as u64, line, rec[nul..].to_vec()));
+            }
+            line += rec.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        out
+    }
+
+    fn drain(f: &mut Follower, batch: &mut Batch, max: usize, got: &mut Vec<(u64, u64, Vec<u8>)>) {
+        loop {
+            batch.clear();
+            let fill = f.fill(batch, max).unwrap();
+            assert!(batch.size() <= max.saturating_add(710_000), "batch of {} bytes for at most {max}", batch.size());
+            for m in &batch.entries {
+                assert_eq!(m.len as usize, batch.raw(m).len());
+                got.push((m.offset, m.line, batch.raw(m).to_vec()));
+            }
+            if matches!(fill, Fill::Idle) && batch.is_empty() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn every_record_once_in_order_whatever_the_batch_size() {
+        for max in [4096, 100_000, 1 << 20, 1 << 30] {
+            let d = tempfile::tempdir().unwrap();
+            let live = d.path().join("journal");
+            let (one, two) = (journal(1), journal(2));
+            std::fs::write(&live, &one).unwrap();
+            let mut f = Follower::open(config(&live), None, None).unwrap();
+            let mut batch = Batch::default();
+            let mut got = Vec::new();
+            drain(&mut f, &mut batch, max, &mut got);
+            assert_eq!(got, expected(&one), "max {max}");
+            // Appended while following, with a record cut between two writes.
+            let mut w = std::fs::OpenOptions::new().append(true).open(&live).unwrap();
+            w.write_all(&two[..two.len() / 2 + 17]).unwrap();
+            drain(&mut f, &mut batch, max, &mut got);
+            w.write_all(&two[two.len() / 2 + 17..]).unwrap();
+            drain(&mut f, &mut batch, max, &mut got);
+            let all = [one, two].concat();
+            let want = expected(&all);
+            assert_eq!(got.len(), want.len(), "max {max}");
+            assert!(got == want, "max {max}: records differ");
+        }
+    }
 }

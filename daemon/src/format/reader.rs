@@ -6,6 +6,11 @@
 //! memory that grows with the file. [`RecordReader`] keeps one buffer that
 //! starts small, grows only while a single record is larger than it, and
 //! shrinks back afterwards.
+//!
+//! The follower hands the bytes of records to listeners without copying
+//! them: it *pins* the records it returns (they stay in the buffer, however
+//! it is compacted or grown), and then takes the whole buffer away
+//! ([`RecordReader::hand_off`]), giving the reader another one.
 
 use std::io::{self, Read};
 
@@ -30,6 +35,11 @@ pub struct RecordReader<R: Read> {
     line: u64,
     /// `next_record` saw the end of the stream.
     eof: bool,
+    /// Returned records from `buf[keep]` on are pinned: kept in the buffer.
+    keep: Option<usize>,
+    /// The last `next_available` stopped because reading on would have
+    /// moved pinned records.
+    full: bool,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -45,6 +55,8 @@ impl<R: Read> RecordReader<R> {
             offset: start_offset,
             line: start_line,
             eof: false,
+            keep: None,
+            full: false,
         }
     }
 
@@ -69,16 +81,92 @@ impl<R: Read> RecordReader<R> {
 
     /// Live stream: next complete record, or Ok(None) when the bytes available now end before
     /// one completes (does NOT finish; call again after more data was appended).
+    ///
+    /// With pinned records, it does not move them to make room: it returns
+    /// Ok(None) and [`is_full`](Self::is_full) says so.
     pub fn next_available(&mut self) -> io::Result<Option<Record<'_>>> {
+        self.full = false;
         loop {
             if let Some(n) = self.framer.next(&self.buf[self.start..self.end]) {
                 return Ok(Some(self.take(n, false)));
+            }
+            if self.pinned_len() > 0 && self.must_move() {
+                self.full = true;
+                return Ok(None);
             }
             if self.fill()? == 0 {
                 return Ok(None);
             }
             self.eof = false;
         }
+    }
+
+    /// Pins the records returned from now on (until [`hand_off`](Self::hand_off)
+    /// or [`unpin`](Self::unpin)): their bytes stay in the buffer, at the
+    /// same distance from the first pinned byte, even when the buffer is
+    /// compacted or grown.
+    pub fn pin(&mut self) {
+        if self.keep.is_none() {
+            self.keep = Some(self.start);
+        }
+    }
+
+    /// Stops pinning; the pinned bytes may be overwritten from now on.
+    pub fn unpin(&mut self) {
+        self.keep = None;
+    }
+
+    /// Bytes of the records returned since [`pin`](Self::pin): the next
+    /// record returned begins at this index of the pinned bytes.
+    pub fn pinned_len(&self) -> usize {
+        self.keep.map_or(0, |k| self.start - k)
+    }
+
+    /// The bytes of the records returned since [`pin`](Self::pin).
+    pub fn pinned(&self) -> &[u8] {
+        &self.buf[self.lower()..self.start]
+    }
+
+    /// The last [`next_available`](Self::next_available) returned Ok(None)
+    /// because reading on would have moved pinned records, not because the
+    /// bytes available now were exhausted.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// Takes the buffer holding the pinned records, gives the reader `spare`
+    /// instead (with the bytes not yet returned copied into it) and stops
+    /// pinning. Returns the old buffer and where the pinned bytes lie in it.
+    pub fn hand_off(&mut self, mut spare: Vec<u8>) -> (Vec<u8>, std::ops::Range<usize>) {
+        let keep = self.keep.take().unwrap_or(self.start);
+        let live = self.end - self.start;
+        let want = live.saturating_add(MIN_READ).max(INITIAL);
+        if spare.len() > want {
+            // Grown for a huge record: back to the resting size.
+            spare = Vec::new();
+        }
+        if spare.len() < want {
+            // Zeroed once per buffer: a spare handed back keeps its length.
+            spare.resize(want, 0);
+        }
+        spare[..live].copy_from_slice(&self.buf[self.start..self.end]);
+        let old = std::mem::replace(&mut self.buf, spare);
+        let pinned = keep..self.start;
+        self.start = 0;
+        self.end = live;
+        (old, pinned)
+    }
+
+    /// Would `fill` move bytes from `lower()` on to make room?
+    fn must_move(&self) -> bool {
+        let lo = self.lower();
+        let live = self.end - lo;
+        (self.buf.len() > INITIAL && live <= INITIAL / 2 && lo > 0) || self.buf.len() - self.end < MIN_READ
+    }
+
+    /// The first byte the buffer must keep: the first pinned or unreturned one.
+    fn lower(&self) -> usize {
+        self.keep.unwrap_or(self.start)
     }
 
     /// The stream is over (file rotated away and drained): the remaining partial bytes, if any,
@@ -144,14 +232,14 @@ impl<R: Read> RecordReader<R> {
     /// Reads more bytes after `end`, making room first. Returns the count
     /// read (0 at the end of the stream, for now).
     fn fill(&mut self) -> io::Result<usize> {
-        let live = self.end - self.start;
+        let live = self.end - self.lower();
         if self.buf.len() > INITIAL && live <= INITIAL / 2 {
             // A huge record was consumed: go back to the resting size.
             self.compact();
             self.buf.truncate(INITIAL);
             self.buf.shrink_to_fit();
         } else if self.buf.len() - self.end < MIN_READ {
-            if self.start > 0 {
+            if self.lower() > 0 {
                 self.compact();
             }
             if self.buf.len() - self.end < MIN_READ {
@@ -171,11 +259,13 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
-    /// Moves the live bytes to the front of the buffer.
+    /// Moves the pinned and unreturned bytes to the front of the buffer.
     fn compact(&mut self) {
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
+        let lo = self.lower();
+        self.buf.copy_within(lo..self.end, 0);
+        self.end -= lo;
+        self.start -= lo;
+        self.keep = self.keep.map(|k| k - lo);
     }
 }
 
@@ -278,5 +368,78 @@ mod tests {
         }
         assert_eq!(n, 200_000);
         assert_eq!(r.capacity(), INITIAL);
+    }
+
+    /// Records of varied sizes (one far larger than the buffer) with their
+    /// expected bytes.
+    fn varied() -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut recs = Vec::new();
+        for i in 0..40_000usize {
+            let body = "x".repeat(i * 7 % 300);
+            recs.push(format!("@pv@ 0 @db.t@ {i} @{body}@ \n").into_bytes());
+            if i == 20_000 {
+                recs.push(format!("@pv@ 0 @db.desc@ @{}\n@ \n", "y".repeat(3 * INITIAL)).into_bytes());
+            }
+        }
+        (recs.concat(), recs)
+    }
+
+    #[test]
+    fn pinned_records_stay_through_compaction_and_growth() {
+        let (data, recs) = varied();
+        let mut r = RecordReader::new(Chunked { data: &data, sizes: vec![50_000, 3, 200_000], i: 0 }, &Format::P4, 0, 1);
+        let mut i = 0;
+        while i < recs.len() {
+            r.pin();
+            let first = i;
+            // Pin a few hundred records (the huge one among them), reading
+            // as a finite stream, which compacts and grows as it needs.
+            while i < recs.len() && i - first < 700 {
+                assert_eq!(r.pinned_len(), recs[first..i].iter().map(Vec::len).sum::<usize>());
+                let rec = r.next_record().unwrap().unwrap();
+                assert_eq!(rec.bytes, &recs[i][..]);
+                i += 1;
+            }
+            assert_eq!(r.pinned(), &recs[first..i].concat()[..]);
+            r.unpin();
+            assert_eq!(r.pinned_len(), 0);
+        }
+        assert!(r.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_full_buffer_of_pinned_records_is_handed_off_not_moved() {
+        let (data, recs) = varied();
+        let mut r = RecordReader::new(Chunked { data: &data, sizes: vec![65_536, 1, 300_000], i: 0 }, &Format::P4, 0, 1);
+        let (mut got, mut spare, mut full, mut i, mut since) = (Vec::new(), Vec::new(), 0, 0, 0);
+        loop {
+            r.pin();
+            assert_eq!(r.pinned_len(), since);
+            let next = r.next_available().unwrap().map(|rec| rec.bytes.to_vec());
+            match next {
+                Some(bytes) => {
+                    assert_eq!(bytes, recs[i]);
+                    since += bytes.len();
+                    i += 1;
+                }
+                None if r.is_full() => {
+                    full += 1;
+                    let want = r.pinned().to_vec();
+                    let addr = r.pinned().as_ptr();
+                    let (buf, pinned) = r.hand_off(std::mem::take(&mut spare));
+                    assert_eq!(&buf[pinned.clone()], &want[..]);
+                    assert_eq!(buf[pinned.clone()].as_ptr(), addr, "handed off where they were read");
+                    got.extend_from_slice(&buf[pinned]);
+                    spare = buf;
+                    since = 0;
+                }
+                None => break,
+            }
+        }
+        got.extend_from_slice(r.pinned());
+        assert_eq!(i, recs.len());
+        assert_eq!(got, data);
+        assert!(full > 10, "{full} hand-offs");
+        assert_eq!(r.capacity(), INITIAL, "back to the resting size after the huge record");
     }
 }
