@@ -113,11 +113,12 @@ impl Layout {
         format!("cd -- {} 2>/dev/null || {{ echo 'cannot enter {}' >&2; exit {}; }}\n", quote(&self.dir), self.dir.replace('\'', ""), status::NO_DIR)
     }
 
-    /// `cd`, then stop unless this connection's loop owns the standby.
+    /// `cd`, then stop unless this connection's loop owns the standby
+    /// (read by the shell itself: no process per batch).
     fn cd_owned(&self) -> String {
         self.cd()
             + &format!(
-                "[ \"$(cat ./{OWNER} 2>/dev/null)\" = \"$$\" ] || {{ echo 'a newer connection owns the standby' >&2; exit {}; }}\n",
+                "o=; {{ IFS= read -r o < ./{OWNER}; }} 2>/dev/null; [ \"$o\" = \"$$\" ] || {{ echo 'a newer connection owns the standby' >&2; exit {}; }}\n",
                 status::SUPERSEDED
             )
     }
