@@ -1,1 +1,277 @@
 //! Scenario 11: a listener down for an hour of simulated time while the journal rotates.
+//!
+//! Two listeners follow one journal: the raw `file` listener, up, and the
+//! `testkit` listener, down (it answers Retry until a flag file exists,
+//! and records every entry with its raw bytes once it takes them, so its
+//! record can be counted like the file listener's output). The daemon
+//! never deletes a journal file; each listener has its own cursor, so the
+//! one that is up keeps up, and the one that is down must keep its place
+//! on the file it has not read, whatever logrotate renames or compresses.
+//!
+//! - 11a: twenty `logrotate` runs (`rotate 1000`, `create`, `compress`,
+//!   `delaycompress`: the unread file becomes `app.log.1`, then
+//!   `app.log.2.gz` … `app.log.21.gz`) while the listener is down for more
+//!   than an hour of the daemon's time, its retry backoff grown to the
+//!   default `retry_max` (60 s). Then the flag appears: it gets everything,
+//!   exactly once, in order, and no file was removed.
+//!
+//! The listener that is down looks for its place again (lists the
+//! directory, opens the file) on every attempt; the rotations run while it
+//! waits out a backoff, with the daemon frozen ([`while_parked`]), so that
+//! no attempt looks at a directory in the middle of logrotate's renames.
+//! - 11b: `rotate 3` deletes the unread file while the listener is down
+//!   (the fourth run after it went down). With the default
+//!   `on_gap = "stop"` the daemon stops with the documented message (the
+//!   journal, the position, the files it looked at, the two ways out) and
+//!   leaves the checkpoint alone; the listener got every entry before the
+//!   loss, once, and nothing after it.
+//!
+//! **The simulated hour.** The daemon's timers (retry backoff, quiet
+//! periods) read its injected monotonic clock; `LOGDAEMON_TIME_SCALE=3600`
+//! makes that clock run an hour per second. libfaketime cannot do this: a
+//! faked `CLOCK_MONOTONIC` (by speed-up or by offset) reaches Rust's timed
+//! waits, which hand the kernel an absolute futex deadline computed from
+//! the faked clock and enforced by the real one, so a 200 ms wait becomes
+//! minutes to an hour (checked: `park_timeout` under `FAKETIME="+0 x10"`
+//! or `+3600` never returns). Waits in the daemon stay real (the worker
+//! checks its backoff deadline every 200 ms at most, or when woken), so
+//! the hour is measured from the daemon's own log: the backoffs it
+//! announced for the listener that is down add up to an hour or more, the
+//! last ones at the 60 s cap.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::tally::{scale, Tally};
+use crate::fixture::Fixture;
+use crate::host::{self, acked, entry_text, events, kind, kit_listener, wait_until};
+use crate::rotation::harness::{config, listing, live, logrotate, wait_output, Daemon, LOG, OUT};
+use crate::writer::{Kind, Pump, Writer};
+
+/// Time between two records of the writer thread.
+const PACE: Duration = Duration::from_micros(500);
+/// Records written between two rotations.
+const BETWEEN: u64 = 60;
+/// Where the testkit listener records.
+const KIT: &str = "out/kit.jsonl";
+
+/// The config of a lines journal with the `file` listener `copy` (up) and
+/// the testkit listener `kit`, down until the file `flag` exists.
+fn two_listeners(journal_extra: &str, kit_extra: &str) -> String {
+    format!("{}{}", config(Kind::Lines, journal_extra, "fsync = false"), kit_listener("kit", kit_extra, "retry_until_file = \"flag\""))
+}
+
+/// Starts the daemon (with `start`) on a journal of `BETWEEN` records with
+/// both listeners up, waits until the testkit listener has them all (its
+/// cursor then holds the proof of its file: the bytes before it), and
+/// takes the listener down.
+fn up_then_down<D>(f: &Fixture, start: impl FnOnce(&Fixture) -> D) -> (D, Writer) {
+    let mut w = Writer::new(&f.join(live(Kind::Lines)), Kind::Lines);
+    w.write(BETWEEN);
+    f.write("flag", "");
+    let d = start(f);
+    let first = String::from_utf8(w.expected()).unwrap();
+    let log = || fs::read_to_string(f.join(LOG)).unwrap_or_default();
+    wait_until(30, "the first entries at the testkit listener", || entry_text(&f.join(KIT)) == first, log);
+    wait_until(30, "the checkpoint of the first entries", || acked(f, "kit") == Some((1, first.len() as u64)), log);
+    fs::remove_file(f.join("flag")).unwrap();
+    (d, w)
+}
+
+/// How many retries the daemon announced for listener `kit`, and whether
+/// it has begun another attempt since the last one (it re-reads the
+/// directory to find its place on each attempt).
+fn kit_attempts(f: &Fixture) -> (usize, bool) {
+    let log = fs::read_to_string(f.join(LOG)).unwrap_or_default();
+    let (mut retries, mut busy) = (0, false);
+    for l in log.lines() {
+        if l.contains("listener asks to retry") && l.contains("listener=kit") {
+            retries += 1;
+            busy = false;
+        } else if l.contains("logdaemon::follow::locate: resuming") {
+            busy = true;
+        }
+    }
+    (retries, busy)
+}
+
+/// Runs `rotate` while the daemon is frozen and the testkit listener, down,
+/// is waiting out a backoff, not looking for its place: the test holds the
+/// writer (so no file event wakes the daemon), waits for the listener's
+/// next announced retry, and freezes the daemon at once, well within the
+/// 100 ms or more the worker waits before it checks its backoff again; if that
+/// took too long, it thaws and waits for the next one.
+fn while_parked(f: &Fixture, pid: u32, rotate: impl FnOnce()) {
+    let signal = |sig: &str| {
+        let st = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("run kill");
+        assert!(st.success(), "kill {sig} {pid} failed");
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (seen, _) = kit_attempts(f);
+        let mut polled = Instant::now();
+        while kit_attempts(f).0 == seen {
+            assert!(Instant::now() < deadline, "no retry of the listener that is down within 30 s");
+            std::thread::sleep(Duration::from_millis(2));
+            polled = Instant::now();
+        }
+        signal("-STOP");
+        if polled.elapsed() < Duration::from_millis(50) && !kit_attempts(f).1 {
+            break;
+        }
+        signal("-CONT");
+    }
+    rotate();
+    signal("-CONT");
+}
+
+/// The backoffs (ms) the daemon announced for listener `kit`, in order.
+fn kit_backoffs(f: &Fixture) -> Vec<u64> {
+    let log = fs::read_to_string(f.join(LOG)).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("listener asks to retry") && l.contains("listener=kit"))
+        .filter_map(|l| l.split_once("backoff_ms=")?.1.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn s11a_listener_down_an_hour_during_twenty_rotations() {
+    let f = Fixture::new();
+    f.write("cfg.toml", two_listeners("", ""));
+    let (mut d, w) = up_then_down(&f, |f| Daemon::start_with_env(f, &[("LOGDAEMON_TIME_SCALE", "3600")]));
+    let at = w.ledger().len() as u64;
+    let first = String::from_utf8(w.expected()).unwrap();
+    let pump = Pump::start(w, PACE);
+    // The server writes on while the listener's backoff grows to the cap
+    // and past an hour in all.
+    let hour = || kit_backoffs(&f).iter().sum::<u64>() >= 3_600_000;
+    wait_until(30, "an hour of retry backoff for the listener that is down", hour, || d.log_tail());
+    // Then the rotations, a few at a time while that listener waits.
+    let (rotations, batch) = (scale(20, 100), 4);
+    for _ in 0..rotations / batch {
+        pump.wait_more(BETWEEN);
+        let mut w = pump.lock();
+        while_parked(&f, d.pid(), || {
+            for _ in 0..batch {
+                w.write(BETWEEN);
+                // app.log.1 stays plain; the run after compresses it.
+                logrotate(&f, "    create\n    compress\n    delaycompress");
+                w.reopen();
+            }
+        });
+    }
+    pump.wait_more(BETWEEN);
+    let w = pump.stop();
+    let backoffs = kit_backoffs(&f);
+    let capped = backoffs.iter().filter(|&&b| b == 60_000).count();
+    assert!(capped >= 30 && backoffs.iter().all(|&b| b <= 60_000), "11a: backoffs (ms) {backoffs:?}");
+
+    // The listener that is up kept up; the one that is down took nothing
+    // and kept its place; nothing was removed.
+    wait_output(&f, &mut d, &w.expected(), "11a: the file listener while the other is down");
+    assert_eq!(entry_text(&f.join(KIT)), first, "11a: the listener that is down recorded entries");
+    let files = listing(&f, Kind::Lines);
+    let rotated = files.iter().filter(|n| n.starts_with("app.log.")).count() as u64;
+    assert_eq!(rotated, rotations, "11a: rotated files: {files:?}");
+    assert_eq!(acked(&f, "kit"), Some((1, at)), "11a: the cursor of the listener that is down moved");
+
+    f.write("flag", "");
+    let expected = String::from_utf8(w.expected()).unwrap();
+    let kit = f.join(KIT);
+    wait_until(30, "the listener that was down to catch up", || entry_text(&kit).len() >= expected.len(), || d.log_tail());
+    d.term();
+    let copy = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
+    copy.assert_exact("11a (file listener, up)");
+    let t = Tally::count(&w, entry_text(&kit).as_bytes(), 0);
+    t.assert_exact("11a (testkit listener, down then up)");
+    let hours = backoffs.iter().sum::<u64>() as f64 / 3_600_000.0;
+    t.report(
+        "11a",
+        &format!("a listener down {hours:.1} h (simulated) while logrotate rotates {rotations} times (delaycompress)"),
+        &format!(
+            "{} retries, {capped} at the 60 s cap; the listener that stayed up delivered {} of {} meanwhile; {rotations} rotated files kept, {} compressed",
+            backoffs.len(),
+            copy.delivered,
+            copy.written,
+            files.iter().filter(|n| n.ends_with(".gz")).count()
+        ),
+    );
+}
+
+/// `rounds` runs of `logrotate` with `rotate 3`, one at a time, each while
+/// the listener that is down waits (see [`while_parked`]) and each followed
+/// by `BETWEEN` records; the `file` listener is let catch up between runs
+/// (except after the last, when `last` runs in the frozen window too).
+/// Returns how many records the files that `rotate 3` deleted held beyond
+/// the first `BETWEEN`, which the listener that is down had taken (each
+/// file ends where its rotation began: nothing is written during one).
+fn rotate_three(f: &Fixture, w: &mut Writer, rounds: u64, pid: u32, last: impl FnOnce()) -> u64 {
+    let mut ends = Vec::new();
+    let mut last = Some(last);
+    // Entries to deliver: the listener that is down retries.
+    w.write(BETWEEN);
+    for r in 0..rounds {
+        while_parked(f, pid, || {
+            ends.push(w.count());
+            logrotate(f, "    rotate 3\n    create");
+            w.reopen();
+            w.write(BETWEEN);
+            if r + 1 == rounds {
+                last.take().unwrap()();
+            }
+        });
+        if r + 1 < rounds {
+            let want = w.expected();
+            let log = || fs::read_to_string(f.join(LOG)).unwrap_or_default();
+            wait_until(30, "the file listener to catch up", || fs::read(f.join(OUT)).unwrap_or_default() == want, log);
+        }
+    }
+    let files = listing(f, Kind::Lines);
+    assert_eq!(files.len(), 4, "app.log and three rotated files: {files:?}");
+    let deleted = ends.len().saturating_sub(3);
+    if deleted == 0 {
+        0
+    } else {
+        ends[deleted - 1] - BETWEEN
+    }
+}
+
+#[test]
+fn s11b_rotate_three_deletes_the_unread_file_stop() {
+    let f = Fixture::new();
+    f.write("cfg.toml", two_listeners("", "retry_max = \"200ms\""));
+    let (d, mut w) = up_then_down(&f, host::Daemon::start);
+    let at = w.ledger().len() as u64;
+    // The fourth run deletes the file the listener that is down is in.
+    let lost = rotate_three(&f, &mut w, 4, d.pid(), || {});
+    let (st, log) = d.wait(30);
+    assert!(!st.success(), "11b: the daemon went on past deleted entries:\n{log}");
+    let dir = f.join("logs");
+    for want in [
+        format!("journal \"app\": the entries from sequence 1 offset {at} (line {}) are in no file any more (the file holding them was deleted or rotated away)", BETWEEN + 1),
+        "looked at:".to_string(),
+        format!("{}: ", dir.join("app.log.3").display()),
+        "Nothing was delivered past the last entry before this point and the checkpoint was not moved. Two ways out:".to_string(),
+        format!("1. restore the file that held these entries (plain or compressed) into {} and start the daemon again", dir.display()),
+        format!("2. accept the loss and move the checkpoint past it: logdaemon checkpoint set --state-dir {} --journal app", f.join("state").display()),
+        "(with on_gap = \"report\" the daemon reports such a gap to the listeners and goes on instead of stopping)".to_string(),
+    ] {
+        assert!(log.contains(&want), "11b: the message does not say {want:?}:\n{log}");
+    }
+    assert_eq!(acked(&f, "kit"), Some((1, at)), "11b: the checkpoint of the listener that was down moved");
+    // Everything before the loss, once, and nothing after it.
+    let t = Tally::count_records(Kind::Lines, BETWEEN, entry_text(&f.join(KIT)).as_bytes(), 0);
+    t.assert_exact("11b (testkit listener, entries before the loss)");
+    t.report(
+        "11b",
+        "rotate 3 deletes the unread file of a listener that is down (on_gap = \"stop\")",
+        &format!("stopped with the documented message naming the position, the files looked at and both ways out; checkpoint kept; {lost} records in no file"),
+    );
+}
+
+/// The bytes of the first `n` records.
+fn bytes_of(n: u64) -> usize {
+    (0..n).map(|i| Writer::record(Kind::Lines, i).len()).sum()
+}
