@@ -19,6 +19,20 @@
 //!   out of inotify instances, where the daemon falls back to the same
 //!   polling by itself): the rotation scenario with `logrotate` (create
 //!   and copytruncate, in turn) found by the `reconcile_every` check alone.
+//! - 17a: `touch` moves the mtime of the live and the rotated files (an
+//!   hour forward, an hour back, the year 2100, the epoch) with no new
+//!   data, while the daemon runs and while it is stopped (then it looks for
+//!   its place among files of odd dates): nothing is redelivered or
+//!   skipped, and the listener hears `no_data` every `quiet_after`.
+//! - 17b: the daemon's wall clock jumps an hour back, a day forward, back
+//!   again, each just before a rotation, then a day back in a quiet spell
+//!   (libfaketime, `FAKETIME_TIMESTAMP_FILE` rewritten by the test, read at
+//!   every call with `FAKETIME_NO_CACHE=1`; the daemon's own log lines show
+//!   each jump). Only the wall clock is faked, as a system clock step does:
+//!   `CLOCK_MONOTONIC` stays (libfaketime faking it too would break the
+//!   daemon's timed waits, see `outage.rs`). Every entry once, and the
+//!   quiet timer keeps its period: three `no_data` calls take at least two
+//!   periods, never a burst, never a stall.
 
 use std::fs;
 use std::path::Path;
@@ -26,8 +40,8 @@ use std::time::Duration;
 
 use super::tally::{scale, Tally};
 use crate::fixture::Fixture;
-use crate::host::wait_until;
-use crate::rotation::harness::{config, listing, live, logrotate, wait_output, Daemon, LOG, OUT};
+use crate::host::{entry_text, events, kind, kit_listener, wait_until};
+use crate::rotation::harness::{config, listing, live, logrotate, run_tool, wait_output, Daemon, LOG, OUT};
 use crate::writer::{Kind, Pump, Writer};
 
 /// Time between two records of the writer thread.
@@ -40,8 +54,8 @@ fn max_queued_events() -> u64 {
     fs::read_to_string("/proc/sys/fs/inotify/max_queued_events").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(16384)
 }
 
-/// Creates and deletes `n` small files in `dir`: three events or more each
-/// (create, modify, close, delete).
+/// Creates and deletes `n` small files in `dir`: five events each
+/// (create, open, modify, close, delete).
 fn flood(dir: &Path, n: u64) {
     for i in 0..n {
         let p = dir.join(format!("flood-{i}"));
@@ -51,8 +65,9 @@ fn flood(dir: &Path, n: u64) {
 }
 
 /// logrotate directives: the same in every run, since runs with and
-/// without `compress` would take each other's names.
-const COMPRESS: &str = "    create\n    compress";
+/// without `compress` would take each other's names. `delaycompress`:
+/// the file just renamed stays plain until the next run.
+const COMPRESS: &str = "    create\n    compress\n    delaycompress";
 
 /// What the daemon logs when the kernel's event queue overflowed.
 const OVERFLOW: &str = "the kernel's event queue overflowed";
@@ -68,8 +83,9 @@ fn s12a_inotify_queue_overflow_during_rotations() {
     let w = Writer::new(&f.join(live(kind)), kind);
     f.write("cfg.toml", config(kind, "", "fsync = false").replace("reconcile_every = \"200ms\"", "reconcile_every = \"10m\""));
     let dir = f.join(live(kind)).parent().unwrap().to_path_buf();
-    // Three events a file or more: three times the queue's bound.
-    let files = max_queued_events();
+    // Five events a file (create, open, modify, close, delete): half as
+    // many files as the queue holds events overflows it.
+    let files = max_queued_events() / 2;
     let mut d = Daemon::start(&f);
 
     // Beside the running daemon: the flood on its own thread, the writer on
@@ -82,7 +98,6 @@ fn s12a_inotify_queue_overflow_during_rotations() {
     let live_rotations = 3;
     for _ in 0..live_rotations {
         pump.wait_more(BETWEEN);
-        // Compressed at once: the application reopens before logrotate returns.
         let mut w = pump.lock();
         logrotate(&f, COMPRESS);
         w.reopen();
@@ -114,10 +129,11 @@ fn s12a_inotify_queue_overflow_during_rotations() {
     t.assert_exact("12a");
     t.report(
         "12a",
-        "inotify queue overflow during logrotate create + compress",
+        "inotify queue overflow during logrotate (create, delaycompress)",
         &format!(
-            "{} rotations, {overflows} queue overflows logged (floods of {files} files created and deleted, max_queued_events {files}); reconcile_every 10m, no periodic check to hide a lost event",
-            live_rotations + rounds
+            "{} rotations, {overflows} queue overflows logged (floods of {files} files created and deleted, max_queued_events {}); reconcile_every 10m, no periodic check to hide a lost event",
+            live_rotations + rounds,
+            max_queued_events()
         ),
     );
 }
@@ -160,4 +176,183 @@ fn s12b_no_file_events_polling_only() {
         "no file events (watch = \"poll\"): logrotate create and copytruncate",
         &format!("{rotations} rotations found by the 200 ms reconcile_every check alone"),
     );
+}
+
+// ---------------------------------------------------------------------------
+// 17: mtimes and the wall clock change, the data does not.
+
+/// libfaketime, for the daemon's wall clock.
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// The no_data calls the testkit listener recorded: `had_data` of each.
+fn no_data(kit: &Path) -> Vec<bool> {
+    events(kit).iter().filter(|e| kind(e) == "no_data").map(|e| e["had_data"].as_bool().unwrap()).collect()
+}
+
+/// Waits for three more `no_data` calls and returns how long they took:
+/// with `quiet_after = "200ms"` at least 400 ms (two whole periods), never
+/// a burst, never a stall.
+fn three_quiet_periods(kit: &Path, d: &Daemon) -> Duration {
+    let n = no_data(kit).len();
+    let t = std::time::Instant::now();
+    wait_until(30, "three more no_data calls", || no_data(kit).len() >= n + 3, || d.log_tail());
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(380), "three no_data calls in {took:?} with quiet_after = 200ms: {:?}", no_data(kit));
+    took
+}
+
+/// After the last entry, the listener heard `no_data(true)` once, then
+/// only `no_data(false)`.
+fn assert_quiet_after_last_entry(kit: &Path) {
+    let ev = events(kit);
+    let last = ev.iter().rposition(|e| kind(e) == "entry").expect("entries");
+    let after: Vec<bool> = ev[last..].iter().filter(|e| kind(e) == "no_data").map(|e| e["had_data"].as_bool().unwrap()).collect();
+    assert!(after.first() == Some(&true) && after[1..].iter().all(|h| !h), "no_data after the last entry: {after:?}");
+}
+
+/// A lines journal copied by the `file` listener and recorded by the
+/// testkit listener (for its `no_data` calls and a second count).
+fn quiet_setup() -> (Fixture, Writer) {
+    let f = Fixture::new();
+    let w = Writer::new(&f.join(live(Kind::Lines)), Kind::Lines);
+    f.write("cfg.toml", format!("{}{}", config(Kind::Lines, "", "fsync = false"), kit_listener("kit", "", "")));
+    (f, w)
+}
+
+#[test]
+fn s17a_mtime_changes_without_data() {
+    let (f, mut w) = quiet_setup();
+    let kit = f.join("out/kit.jsonl");
+    let mut d = Daemon::start(&f);
+    for _ in 0..3 {
+        w.write(BETWEEN);
+        logrotate(&f, "    create");
+        w.reopen();
+    }
+    w.write(BETWEEN);
+    wait_output(&f, &mut d, &w.expected(), "17a: before the touches");
+    let dir = f.join("logs");
+    let files = || {
+        let mut v: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        v.sort();
+        v
+    };
+    // Forward, back, far future, the epoch: live and rotated files, no data.
+    let stamps = ["1 hour", "1 hour ago", "2100-01-01 00:00", "@0"];
+    for stamp in stamps {
+        for p in files() {
+            run_tool("touch", &["-d", stamp], &p);
+        }
+        three_quiet_periods(&kit, &d);
+        w.write(1);
+        wait_output(&f, &mut d, &w.expected(), &format!("17a: after touching every file to {stamp:?}"));
+    }
+    // And while the daemon is stopped, with a rotation: it looks for its
+    // place by content among files dated anywhere.
+    d.term();
+    for (p, stamp) in files().iter().zip(stamps.iter().cycle()) {
+        run_tool("touch", &["-d", stamp], p);
+    }
+    w.write(BETWEEN);
+    logrotate(&f, "    create");
+    w.reopen();
+    run_tool("touch", &["-d", "@0"], &dir.join("app.log.1"));
+    w.write(BETWEEN);
+    let mut d = Daemon::start(&f);
+    wait_output(&f, &mut d, &w.expected(), "17a: after a restart among files of odd dates");
+    three_quiet_periods(&kit, &d);
+    d.term();
+    assert_quiet_after_last_entry(&kit);
+    let t = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
+    t.assert_exact("17a (file listener)");
+    Tally::count(&w, entry_text(&kit).as_bytes(), 0).assert_exact("17a (testkit listener)");
+    t.report(
+        "17a",
+        "mtimes moved (an hour either way, 2100, the epoch) without data, live and after a restart",
+        &format!("{} files touched {} times; nothing redelivered; no_data every quiet_after", files().len(), stamps.len() + 1),
+    );
+}
+
+#[test]
+fn s17b_wall_clock_jumps() {
+    assert!(Path::new(FAKETIME_LIB).exists(), "{FAKETIME_LIB} is missing: run scripts/deps.sh (package libfaketime)");
+    let (f, w) = quiet_setup();
+    let kit = f.join("out/kit.jsonl");
+    // Only the wall clock is faked: a jump of the system clock leaves
+    // CLOCK_MONOTONIC alone, and faking it would break the daemon's timed
+    // waits (see torture/outage.rs).
+    let stamp = f.write("faketime", "+0\n");
+    let stamp_s = stamp.display().to_string();
+    let env = [
+        ("LD_PRELOAD", FAKETIME_LIB),
+        ("FAKETIME_TIMESTAMP_FILE", stamp_s.as_str()),
+        ("FAKETIME_NO_CACHE", "1"),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ];
+    let mut d = Daemon::start_with_env(&f, &env);
+    let mut w = w;
+    // (offset from real time, seconds) in turn: each set between two
+    // writes, just before a rotation, then a quiet spell.
+    let jumps: [i64; 4] = [-3600, 86_400, -3600, 0];
+    let mut seen = Vec::new();
+    for off in jumps {
+        w.write(BETWEEN);
+        fs::write(&stamp, format!("{off:+}\n")).unwrap();
+        logrotate(&f, "    create");
+        w.reopen();
+        w.write(BETWEEN);
+        wait_output(&f, &mut d, &w.expected(), &format!("17b: after the jump to {off:+} s"));
+        // The daemon logged the new file with its own wall clock: it shows the jump.
+        let want = real_now() + off;
+        wait_until(30, &format!("the daemon's clock at {off:+} s"), || last_log_time(&f).is_some_and(|t| (t - want).abs() < 600), || d.log_tail());
+        seen.push((last_log_time(&f).unwrap() - real_now() + 30).div_euclid(60) * 60);
+        three_quiet_periods(&kit, &d);
+    }
+    // A jump in the middle of a quiet spell.
+    fs::write(&stamp, "-86400\n").unwrap();
+    let took = three_quiet_periods(&kit, &d);
+    d.term();
+    assert_quiet_after_last_entry(&kit);
+    let t = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
+    t.assert_exact("17b (file listener)");
+    Tally::count(&w, entry_text(&kit).as_bytes(), 0).assert_exact("17b (testkit listener)");
+    t.report(
+        "17b",
+        "wall clock jumps (an hour back, a day forward, back, a day back) across rotations and a quiet spell (libfaketime)",
+        &format!("daemon clock seen at {seen:?} s from real time, then a day back while quiet: three quiet periods (200 ms) took {} ms", took.as_millis()),
+    );
+}
+
+/// Real time, seconds since the epoch.
+fn real_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// The time stamp of the daemon's last log line (its wall clock).
+fn last_log_time(f: &Fixture) -> Option<i64> {
+    let log = daemon_log(f);
+    let line = log.lines().rev().find(|l| l.len() > 20 && l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b'T')?;
+    parse_utc(&line[..19])
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) in seconds since the epoch.
+fn parse_utc(s: &str) -> Option<i64> {
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+#[test]
+fn parse_utc_reads_log_time_stamps() {
+    assert_eq!(parse_utc("1970-01-01T00:00:00"), Some(0));
+    assert_eq!(parse_utc("2026-11-21T15:08:02"), Some(1_795_273_682));
+    assert_eq!(parse_utc("2000-03-01T00:00:00"), Some(951_868_800));
 }
