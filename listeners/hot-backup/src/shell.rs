@@ -75,14 +75,15 @@ impl Script {
 /// requests sent behind the failed one (pipelined) were planned on its
 /// success and must not run, and unread data is never read as a request.
 ///
-/// `rd N` is GNU `dd` moving whole MiB blocks where it exists (checked on
-/// the first request), else `head -c`, which moves data 8 KiB per system
-/// call (here 0.3 s of CPU per 256 MiB against 0.1 s for `dd`).
+/// `rd N` is GNU `dd` moving whole MiB blocks where it exists (checked
+/// once, on the first data of the connection), else `head -c`, which
+/// moves data 8 KiB per system call (here 0.3 s of CPU per 256 MiB
+/// against 0.1 s for `dd`).
 /// The command keeps starting with `exec sh -c 'while IFS=` for the
 /// documented forced-command wrapper.
 pub const SHELL_LOOP: &str = "while IFS=' ' read -r a b c d; do \
-[ -n \"$_rd\" ] || { _rd=h; dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null && _rd=d; }; \
-rd() { if [ \"$_rd\" = d ]; then dd bs=1048576 iflag=fullblock,count_bytes count=\"$1\" status=none; else head -c \"$1\"; fi; }; \
+rd() { [ -n \"$_rd\" ] || { _rd=h; dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null && _rd=d; }; \
+if [ \"$_rd\" = d ]; then dd bs=1048576 iflag=fullblock,count_bytes count=\"$1\" status=none; else head -c \"$1\"; fi; }; \
 p=$(head -c \"$a\"); q=$(head -c \"$b\"); f=$(head -c \"$c\"); h=0; \
 ( eval \"$p\" ) </dev/null 2>&1; st=$?; \
 if [ \"$st\" -ne 0 ]; then rd \"$d\" >/dev/null; elif [ \"$d\" -gt 0 ]; then rd \"$d\" >> \"$f\"; h=$?; fi; \
