@@ -119,7 +119,7 @@ fn s12a_inotify_queue_overflow_during_rotations() {
         w.write(BETWEEN);
         d.thaw();
         let overflows = || daemon_log(&f).matches(OVERFLOW).count();
-        wait_until(30, &format!("overflow notice {}", r + 1), || overflows() > r as usize, || d.log_tail());
+        wait_until(30, &format!("overflow notice {}", r + 1), || overflows() > r, || d.log_tail());
         wait_output(&f, &mut d, &w.expected(), &format!("12a: after overflow {} (files: {:?})", r + 1, listing(&f, kind)));
     }
     d.term();

@@ -42,11 +42,9 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use super::tally::{scale, Tally};
 use crate::fixture::Fixture;
-use crate::host::{self, acked, entry_text, events, kind, kit_listener, wait_until};
+use crate::host::{self, acked, entry_text, kit_listener, wait_until};
 use crate::rotation::harness::{config, listing, live, logrotate, wait_output, Daemon, LOG, OUT};
 use crate::writer::{Kind, Pump, Writer};
 
@@ -269,9 +267,4 @@ fn s11b_rotate_three_deletes_the_unread_file_stop() {
         "rotate 3 deletes the unread file of a listener that is down (on_gap = \"stop\")",
         &format!("stopped with the documented message naming the position, the files looked at and both ways out; checkpoint kept; {lost} records in no file"),
     );
-}
-
-/// The bytes of the first `n` records.
-fn bytes_of(n: u64) -> usize {
-    (0..n).map(|i| Writer::record(Kind::Lines, i).len()).sum()
 }
