@@ -129,9 +129,21 @@ impl Follower {
     fn finish_and_advance(&mut self, batch: &mut Batch) -> Result<bool, FollowError> {
         let seg = self.seg.as_mut().expect("segment");
         let plain = seg.file().is_some();
+        // The copy of a truncated live file that ends inside a record, when
+        // the live file was seen to hold more: the rest of that record is
+        // in the copytruncate window, so the record goes whole into the gap
+        // rather than half of it to the listeners.
+        let data_end = seg.reader.offset() + seg.reader.buffered() as u64;
+        let withhold_cut = seg.truncated_live.is_some_and(|max_seen| max_seen > data_end);
+        let mut gap_from = None;
         loop {
             let rec = seg.reader.finish().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
             let Some(r) = rec else { break };
+            if r.incomplete && withhold_cut {
+                tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), offset = r.offset, bytes = r.bytes.len(), "the copy ends inside a record whose rest was truncated away; the record is reported with the gap");
+                gap_from = Some((r.offset, r.line));
+                break;
+            }
             let mut flags = 0;
             if seg.did_rotate {
                 flags |= logdaemon_sdk::abi::FLAG_DID_ROTATE;
@@ -149,12 +161,12 @@ impl Follower {
         }
         self.draining = false;
         if let Some(max_seen) = seg.truncated_live.take() {
-            let end = seg.reader.offset();
+            let (end, line) = gap_from.unwrap_or((seg.reader.offset(), seg.reader.line()));
             if max_seen > end {
                 let m = Missing {
                     journal: self.cfg.name.clone(),
                     live: self.cfg.path.clone(),
-                    from: Position { sequence: seg.sequence, offset: end, line: seg.reader.line() },
+                    from: Position { sequence: seg.sequence, offset: end, line },
                     to: Some(Position { sequence: seg.sequence, offset: max_seen, line: 0 }),
                     cause: "copytruncate",
                     looked_at: vec![(seg.path.clone(), format!("the copy ends at offset {end}; the live file had been seen at {max_seen} bytes before it was truncated"))],
@@ -248,9 +260,9 @@ impl Follower {
         }
         // No copy holds our position. If we had read everything we ever saw,
         // nothing is known to be lost: the file simply starts again.
-        let line = self.seg.as_ref().expect("segment").reader.line();
-        self.restart_live_after_truncation(batch)?;
-        if max_seen > read_pos {
+        let lost = max_seen > read_pos;
+        let (from, line) = self.restart_live_after_truncation(batch, lost)?;
+        if lost {
             // A copy that ends before the bytes we saw but did not read is a
             // copytruncate window: those bytes exist in no file. Without any
             // copy, the truncation destroyed them.
@@ -258,7 +270,7 @@ impl Follower {
             let m = Missing {
                 journal: self.cfg.name.clone(),
                 live: self.cfg.path.clone(),
-                from: Position { sequence: seq, offset: read_pos, line },
+                from: Position { sequence: seq, offset: from, line },
                 to: Some(Position { sequence: seq, offset: max_seen, line: 0 }),
                 cause: if copy_short { "copytruncate" } else { "truncated" },
                 looked_at,
@@ -316,15 +328,25 @@ impl Follower {
         Ok(true)
     }
 
-    /// After a truncation: the cut-off tail of the old content is delivered
-    /// as incomplete by the caller's next `finish`; the live file's new
-    /// content is the next sequence, from offset 0.
-    fn restart_live_after_truncation(&mut self, batch: &mut Batch) -> Result<(), FollowError> {
+    /// After a truncation: the records of the old content still buffered
+    /// are delivered, and its cut-off tail as incomplete, unless `lost`
+    /// (the file was seen to hold bytes after our position, now gone): then
+    /// the rest of that record is gone with them and the record belongs in
+    /// the gap. Returns the offset and line where the old content's
+    /// delivery ends (where a gap begins). The live file's new content is
+    /// the next sequence, from offset 0.
+    fn restart_live_after_truncation(&mut self, batch: &mut Batch, lost: bool) -> Result<(u64, u64), FollowError> {
         let mut seg = self.seg.take().expect("segment");
-        if seg.reader.buffered() > 0 {
-            tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), bytes = seg.reader.buffered(), "partial record before a truncation is cut off");
-        }
+        let mut end = (seg.reader.offset(), seg.reader.line());
         while let Some(r) = seg.reader.finish().map_err(|e| io_err(&self.cfg, &seg.path, e))? {
+            if r.incomplete && lost {
+                tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), offset = r.offset, bytes = r.bytes.len(), "record cut by a truncation, its rest gone; reported with the gap");
+                break;
+            }
+            if r.incomplete {
+                tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), offset = r.offset, bytes = r.bytes.len(), "partial record before a truncation is cut off; delivered as incomplete");
+            }
+            end = (r.offset + r.bytes.len() as u64, r.line + r.lines);
             let mut flags = if r.incomplete { FLAG_INCOMPLETE } else { 0 };
             if seg.did_rotate {
                 flags |= logdaemon_sdk::abi::FLAG_DID_ROTATE;
@@ -354,7 +376,7 @@ impl Follower {
             if self.try_open_live()? {
                 self.seg.as_mut().expect("segment").did_rotate = true;
             }
-            return Ok(());
+            return Ok(end);
         };
         let source = Source::Plain(crate::segment::PlainFile::new(file, 0));
         let mut new = crate::segment::Segment::new(seg.sequence + 1, self.cfg.path.clone(), Origin::Live, Compression::None, seg.key, source, &self.cfg.format, 0, 1);
@@ -364,6 +386,128 @@ impl Follower {
         // What the file holds now may itself have been copied and truncated
         // since (a copytruncate after the truncation, before we looked).
         self.continue_in_numbered_copy(&[], &[], 0, 0)?;
-        Ok(())
+        Ok(end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use logdaemon_sdk::abi::FLAG_INCOMPLETE;
+
+    use crate::config::{JournalConfig, OnGap, Start};
+    use crate::follow::{Batch, Fill, Follower, GapEvent};
+    use crate::format::Format;
+    use crate::rotation::Scheme;
+
+    fn config(path: &Path) -> Arc<JournalConfig> {
+        let format = Format::Lines { record_start: None };
+        Arc::new(JournalConfig {
+            name: "app".into(),
+            path: path.to_path_buf(),
+            scheme: Scheme::default_for(&format, path),
+            format,
+            quiet_after: Duration::from_secs(2),
+            reconcile_every: Duration::from_secs(1),
+            start: Start::Beginning,
+            on_gap: OnGap::Report,
+            batch_bytes: 1 << 20,
+            listeners: Vec::new(),
+        })
+    }
+
+    /// Line `i`, 97 bytes: no power-of-two read buffer ends between two.
+    fn line(i: usize) -> Vec<u8> {
+        let mut l = format!("line {i:06} ").into_bytes();
+        l.resize(96, b'x');
+        l.push(b'\n');
+        l
+    }
+
+    const LINE: u64 = 97;
+    const OLD: usize = 20_000;
+
+    #[derive(Debug)]
+    enum Got {
+        Entry { sequence: u64, offset: u64, bytes: Vec<u8>, incomplete: bool },
+        Gap(GapEvent),
+    }
+
+    fn drain(f: &mut Follower, max_bytes: usize) -> Vec<Got> {
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            let mut b = Batch::default();
+            let fill = f.fill(&mut b, max_bytes).unwrap();
+            for m in &b.entries {
+                out.push(Got::Entry { sequence: m.sequence, offset: m.offset, bytes: b.raw(m).to_vec(), incomplete: m.flags & FLAG_INCOMPLETE != 0 });
+            }
+            match fill {
+                Fill::Gap(g) => out.push(Got::Gap(g)),
+                Fill::Idle if b.is_empty() => break,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// A live file of `OLD` lines, a follower that has delivered a first
+    /// small batch of it (and read more, up to its buffer), and the file
+    /// after that: its first entries.
+    fn behind(dir: &Path) -> (std::path::PathBuf, Follower, Vec<Got>) {
+        let path = dir.join("app.log");
+        std::fs::write(&path, (0..OLD).flat_map(line).collect::<Vec<u8>>()).unwrap();
+        let mut f = Follower::open(config(&path), None, None).unwrap();
+        let mut b = Batch::default();
+        assert!(matches!(f.fill(&mut b, 4096).unwrap(), Fill::Entries));
+        let got = b.entries.iter().map(|m| Got::Entry { sequence: m.sequence, offset: m.offset, bytes: b.raw(m).to_vec(), incomplete: false }).collect();
+        (path, f, got)
+    }
+
+    /// Every entry of sequence 1 is whole line `n`, in order from line 0;
+    /// then one gap of `cause` from the end of the last of them to the end
+    /// of the old content; then the `new` lines as sequence 2.
+    fn assert_whole_records_then_gap(got: &[Got], cause: &str, new: usize) {
+        let old: Vec<&Got> = got.iter().filter(|g| matches!(g, Got::Entry { sequence: 1, .. })).collect();
+        for (n, g) in old.iter().enumerate() {
+            let Got::Entry { offset, bytes, incomplete, .. } = g else { unreachable!() };
+            assert!(!incomplete && *offset == n as u64 * LINE && *bytes == line(n), "entry {n} is not line {n} whole: {g:?}");
+        }
+        let gaps: Vec<&GapEvent> = got.iter().filter_map(|g| if let Got::Gap(g) = g { Some(g) } else { None }).collect();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        let g = gaps[0];
+        assert_eq!((g.from.sequence, g.from.offset, g.from.line), (1, old.len() as u64 * LINE, old.len() as u64 + 1), "the gap starts at the first record not delivered whole: {g:?}");
+        assert_eq!((g.to.sequence, g.to.offset, g.cause), (1, OLD as u64 * LINE, cause), "{g:?}");
+        let after: Vec<&Got> = got.iter().skip_while(|g| !matches!(g, Got::Gap(_))).skip(1).collect();
+        assert_eq!(after.len(), new, "{after:?}");
+        for (n, g) in after.iter().enumerate() {
+            assert!(matches!(g, Got::Entry { sequence: 2, bytes, incomplete: false, .. } if *bytes == line(900_000 + n)), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn truncated_while_behind_the_record_cut_at_the_read_position_goes_whole_into_the_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut f, mut got) = behind(dir.path());
+        std::fs::write(&path, (900_000..900_003).flat_map(line).collect::<Vec<u8>>()).unwrap();
+        got.extend(drain(&mut f, 1 << 20));
+        assert_whole_records_then_gap(&got, "truncated", 3);
+    }
+
+    #[test]
+    fn a_copy_ending_inside_a_record_puts_that_record_whole_into_the_copytruncate_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut f, mut got) = behind(dir.path());
+        // The copy was made while a record was half written (a write that
+        // straddles a page is seen in two steps); the live file went on.
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(dir.path().join("app.log.1"), &whole[..5000 * LINE as usize + 40]).unwrap();
+        std::fs::write(&path, (900_000..900_003).flat_map(line).collect::<Vec<u8>>()).unwrap();
+        got.extend(drain(&mut f, 1 << 20));
+        let delivered = got.iter().filter(|g| matches!(g, Got::Entry { sequence: 1, .. })).count();
+        assert_eq!(delivered, 5000, "every whole record of the copy");
+        assert_whole_records_then_gap(&got, "copytruncate", 3);
     }
 }
