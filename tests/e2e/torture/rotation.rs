@@ -306,8 +306,10 @@ fn s04a_logrotate_compress_while_lagging_and_frozen() {
 
 #[test]
 fn s04b_logrotate_compress_while_lagging() {
-    // Each rotation comes right after a burst the daemon cannot have read.
-    let plan = repeat(&[Step::Burst(3000), lr(&Tool::Gzip.logrotate())], scale(5, 50));
+    // Each rotation comes right after a burst the daemon cannot have read;
+    // the next one once it has caught up, so that the file being read is
+    // the only one renamed and compressed under it.
+    let plan = repeat(&[Step::Burst(3000), lr(&Tool::Gzip.logrotate()), Step::CaughtUp], scale(5, 50));
     let (t, note) = run("4b", Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
     t.report("4b", "logrotate compress, no delaycompress, daemon lagging", &note);
 }
