@@ -20,6 +20,10 @@
 # Prints a table with MiB/s and the ratio to plain ssh (target >= 0.8).
 # Needs openssh-server and openssh-client; builds the release binaries.
 #
+# HOT_BACKUP_PLUGIN_DIR and SSH_UPLOAD run the listener and the plain upload
+# from another build (e.g. one linked with
+# listeners/hot-backup/patches/libssh2-encrypt-whole-packets.patch).
+#
 # Usage: [CIPHER=aes128-gcm@openssh.com] scripts/bench-hot-backup.sh [SIZE_MIB]
 set -euo pipefail
 
@@ -109,7 +113,7 @@ run_listener() { # $1 = label, $2 = extra config line
     mkdir -p "$d/standby"
     cat > "$d/cfg.toml" <<EOF
 state_dir = "state"
-plugin_dir = "$ROOT/target/release"
+plugin_dir = "${HOT_BACKUP_PLUGIN_DIR:-$ROOT/target/release}"
 
 [[journal]]
 name = "p4"
@@ -152,7 +156,7 @@ T_SSH=$(echo "$t1 - $t0" | bc -l)
 cmp "$W/server/journal" "$W/plain.copy" >/dev/null
 
 t0=$(date +%s.%N)
-"$ROOT/target/release/examples/ssh-upload" 127.0.0.1 "$PORT" "$USER_NAME" "$W/id_ed25519" "$W/known_hosts" "$CIPHER" \
+"${SSH_UPLOAD:-$ROOT/target/release/examples/ssh-upload}" 127.0.0.1 "$PORT" "$USER_NAME" "$W/id_ed25519" "$W/known_hosts" "$CIPHER" \
     "$W/libssh2.copy" < "$W/server/journal" 2>"$W/libssh2.log"
 t1=$(date +%s.%N)
 T_LIBSSH2=$(echo "$t1 - $t0" | bc -l)
