@@ -9,13 +9,19 @@
 //! checks the daemon's gaps against them, byte for byte.
 //!
 //! - 1: the real `logrotate copytruncate` while a writer appends about
-//!   10 000 lines a second without pause: each rotation's window (the
-//!   lines appended between the copy and the truncation) is measured from
-//!   the files, and every gap the daemon reported must start where its
-//!   delivery stopped inside a window and end inside it.
+//!   10 000 lines a second without pause, the daemon keeping up (1a) or
+//!   slowed down (1b): each rotation's window (the lines appended between
+//!   the copy and the truncation) is measured from the files; the daemon
+//!   may have read a first part of it live, and every gap it reported must
+//!   start exactly where its delivery stopped inside a window and end
+//!   inside it. The rest of a window was in the file too briefly for it to
+//!   see: in no file and unreported, counted apart in the row's note.
 //! - 2: the daemon is frozen (SIGSTOP), the file truncated in place and
 //!   regrown past the daemon's offset before it looks again: the change is
-//!   noticed by content, nothing is lost or repeated.
+//!   noticed by content, nothing is lost or repeated (2a, 2b). Frozen far
+//!   behind instead, the bytes it never read are gone: they must be one
+//!   gap from exactly where its delivery stopped, a record cut by its read
+//!   position included whole, to the size it saw (2c, 2d).
 //! - 14: a writer without `O_APPEND` goes on at its own offset after a
 //!   copy and truncation, leaving a hole of NULs at the start of the file:
 //!   the NULs are skipped and logged, never delivered, and the lines
@@ -407,7 +413,6 @@ fn copytruncate_at_rate(id: &str, journal_extra: &str, listener_extra: &str, how
     let mut starts = Starts(kind, vec![0]);
     // Per rotation: the window, as ledger bytes (copy end..live file start).
     let mut windows: Vec<Range<usize>> = Vec::new();
-    let mut copies = Vec::new();
     let mut firsts = Vec::new();
     let elapsed = std::thread::scope(|s| {
         let writer = s.spawn(|| write_at_rate(&w, &stop));
@@ -417,12 +422,13 @@ fn copytruncate_at_rate(id: &str, journal_extra: &str, listener_extra: &str, how
             let target = w.lock().unwrap().count() + between;
             wait_until(&mut d, "the writer thread to write on", || w.lock().unwrap().count() >= target);
             logrotate(&f, "    copytruncate");
+            // The copy is the ledger from the previous live start on.
             let copied = fs::read(f.join("logs/app.log.1")).unwrap();
+            let x = base + copied.len();
+            assert!(w.lock().unwrap().ledger()[base..x] == copied[..], "copy {} is not the ledger from byte {base}", windows.len() + 1);
             let first = first_record(&mut d, &path);
             let y = starts.of(first);
-            let x = base + copied.len();
             assert!(y >= x, "the live file starts at ledger byte {y}, before the copy's end {x}");
-            copies.push(copied);
             windows.push(x..y);
             firsts.push(first);
             base = y;
@@ -435,22 +441,18 @@ fn copytruncate_at_rate(id: &str, journal_extra: &str, listener_extra: &str, how
     let mut w = w.into_inner().unwrap();
     let rate = w.count() as f64 / elapsed.as_secs_f64();
 
-    // Each copy is the ledger from the previous live start to its window.
-    // The records not wholly in the copy, `recs` by number, are those of
-    // the window: a copy can end inside a record (a write straddling a
-    // page is seen in two steps), whose rest is then in no file.
-    let mut base = 0;
+    // The records not wholly in a copy, `recs` by number, are those of its
+    // window: a copy can end inside a record (a write straddling a page is
+    // seen in two steps), whose rest is then in no file.
     let mut recs = Vec::new();
     let mut cut_copies = 0;
-    for (k, (c, win)) in copies.iter().zip(&windows).enumerate() {
-        assert!(w.ledger()[base..win.start] == c[..], "copy of rotation {} is not the ledger from byte {base}", k + 1);
-        starts.of(w.count());
+    starts.of(w.count());
+    for (k, win) in windows.iter().enumerate() {
         let first = starts.1.binary_search(&win.start).unwrap_or_else(|i| {
             cut_copies += 1;
             i - 1
         });
         recs.push(first as u64..firsts[k]);
-        base = win.end;
     }
 
     // The last record must arrive; everything before it has by then.
