@@ -25,6 +25,11 @@
 //!   journal, the position, the files it looked at, the two ways out) and
 //!   leaves the checkpoint alone; the listener got every entry before the
 //!   loss, once, and nothing after it.
+//! - 11c: `rotate 0` deletes the unread file at once, with
+//!   `on_gap = "report"`: the listener gets one gap, from its position to
+//!   the start of the new live file, and everything after it once; the
+//!   `file` listener, which had the file open, loses nothing and reports
+//!   nothing.
 //!
 //! **The simulated hour.** The daemon's timers (retry backoff, quiet
 //! periods) read its injected monotonic clock; `LOGDAEMON_TIME_SCALE=3600`
@@ -42,9 +47,11 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use super::tally::{scale, Tally};
 use crate::fixture::Fixture;
-use crate::host::{self, acked, entry_text, kit_listener, wait_until};
+use crate::host::{self, acked, entry_text, events, kind, kit_listener, wait_until};
 use crate::rotation::harness::{config, listing, live, logrotate, wait_output, Daemon, LOG, OUT};
 use crate::writer::{Kind, Pump, Writer};
 
@@ -267,4 +274,48 @@ fn s11b_rotate_three_deletes_the_unread_file_stop() {
         "rotate 3 deletes the unread file of a listener that is down (on_gap = \"stop\")",
         &format!("stopped with the documented message naming the position, the files looked at and both ways out; checkpoint kept; {lost} records in no file"),
     );
+}
+
+#[test]
+fn s11c_rotate_zero_deletes_the_unread_file_report() {
+    let f = Fixture::new();
+    f.write("cfg.toml", two_listeners("on_gap = \"report\"", "retry_max = \"200ms\""));
+    let (mut d, mut w) = up_then_down(&f, Daemon::start);
+    let at = w.ledger().len() as u64;
+    // Entries to deliver: the listener that is down retries. Then
+    // `rotate 0` deletes its file at once; it is back before it next looks.
+    w.write(BETWEEN);
+    while_parked(&f, d.pid(), || {
+        logrotate(&f, "    rotate 0\n    create");
+        w.reopen();
+        w.write(BETWEEN);
+        f.write("flag", "");
+    });
+    let lost = BETWEEN;
+    let kit = f.join(KIT);
+    let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
+    wait_until(30, "the listener to deliver what is left", || entry_text(&kit).len() >= want, || d.log_tail());
+    wait_output(&f, &mut d, &w.expected(), "11c: the file listener");
+    d.term();
+    let ev = events(&kit);
+    let gaps: Vec<&Value> = ev.iter().filter(|e| kind(e) == "gap").collect();
+    assert_eq!(gaps.len(), 1, "11c: gaps {gaps:?}");
+    let g = gaps[0];
+    assert_eq!((&g["from"]["sequence"], &g["from"]["offset"], g["cause"].as_str()), (&1.into(), &at.into(), Some("deleted")), "{g}");
+    let next = ev.iter().skip_while(|e| kind(e) != "gap").find(|e| kind(e) == "entry").expect("entries after the gap");
+    assert_eq!((&next["sequence"], &next["offset"]), (&g["to"]["sequence"], &g["to"]["offset"]), "11c: the gap ends where delivery resumed");
+    assert!(!f.join(format!("{OUT}.gaps")).exists(), "11c: the file listener, which had read the file, reported a gap");
+    Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11c (file listener)");
+    let t = Tally::count(&w, entry_text(&kit).as_bytes(), lost);
+    t.assert_exact("11c (testkit listener)");
+    t.report(
+        "11c",
+        "rotate 0 deletes the unread file of a listener that is down (on_gap = \"report\")",
+        &format!("one gap, exactly the {lost} unread records of the deleted file; everything after it delivered once"),
+    );
+}
+
+/// The bytes of the first `n` records.
+fn bytes_of(n: u64) -> usize {
+    (0..n).map(|i| Writer::record(Kind::Lines, i).len()).sum()
 }
