@@ -66,10 +66,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let (ev_tx, ev_rx) = unbounded::<Event>();
     let stop = Arc::new(AtomicBool::new(false));
     let signals = signal_thread(ev_tx.clone(), stop.clone());
-    logdaemon_state::ensure_state_dir(&cfg.state_dir)?;
-    let _lock = StateLock::acquire(&cfg.state_dir)?;
-    let loaded = Checkpoint::load(&cfg.state_dir)?;
-    let mut checkpoint = loaded.clone().unwrap_or_default();
+    // Before the state directory is touched: a bad value changes nothing.
     let clock: Arc<dyn Clock> = match quiet::scale_from_env(std::env::var_os("LOGDAEMON_TIME_SCALE").as_deref()).map_err(EngineError::Failed)? {
         None => Arc::new(SystemClock),
         Some(scale) => {
@@ -77,6 +74,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             Arc::new(ScaledClock::new(scale))
         }
     };
+    logdaemon_state::ensure_state_dir(&cfg.state_dir)?;
+    let _lock = StateLock::acquire(&cfg.state_dir)?;
+    let loaded = Checkpoint::load(&cfg.state_dir)?;
+    let mut checkpoint = loaded.clone().unwrap_or_default();
 
     // Everything that can fail at start fails before any thread runs.
     let mut workers = Vec::new();
