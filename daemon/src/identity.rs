@@ -85,6 +85,7 @@ pub struct Opened {
     pub path: PathBuf,
     pub source: Source,
     pub compression: Compression,
+    /// Device and inode of the file opened (of a compressed file itself).
     pub key: Option<FileKey>,
     /// The first bytes of the file (up to [`HEAD_WINDOW`]), as far as they were read.
     pub head: HeadTracker,
@@ -114,13 +115,14 @@ pub fn open_unverified(path: &Path, offset: u64) -> io::Result<Opened> {
         let source = Source::Plain(crate::segment::PlainFile::new(std::sync::Arc::new(file), offset));
         return Ok(Opened { path: path.to_path_buf(), source, compression, key, head });
     }
+    let key = Some(FileKey::of(&file.metadata()?));
     let (_, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
     let mut buf = vec![0u8; HEAD_WINDOW as usize];
     let k = read_full(&mut reader, &mut buf)?;
     head.feed(0, &buf[..k]);
     let (_, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
     skip(&mut reader, offset)?;
-    Ok(Opened { path: path.to_path_buf(), source: Source::from_reader(compression, reader), compression, key: None, head })
+    Ok(Opened { path: path.to_path_buf(), source: Source::from_reader(compression, reader), compression, key, head })
 }
 
 fn open_plain(path: &Path, file: File, id: &Identity, offset: u64) -> Result<Opened, Mismatch> {
@@ -167,9 +169,11 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     if compress::detect(&magic[..m]) == Compression::None {
         return open_plain(path, file, id, offset);
     }
+    // The compressed file's own key: it tells this file from others that
+    // hold the same bytes (identical short files), as a plain file's does.
+    let key = file.metadata().ok().map(|m| FileKey::of(&m));
     drop(file);
     let (compression, mut reader) = compress::open(path).map_err(|e| mm(e.to_string()))?;
-    let key = None;
     // Head.
     let head_len = id.head_len.min(HEAD_WINDOW.max(id.head_len)) as usize;
     let mut head = vec![0u8; head_len.max(HEAD_WINDOW as usize)];

@@ -1,9 +1,15 @@
 //! Finding where a position is: at start-up (the checkpoint's cursor), and
 //! after a finished file (its successor).
+//!
+//! Content proves which file holds a position. Where several files hold
+//! the same bytes up to it (banners, identical short files, a new file
+//! that got a deleted file's inode back), the order files are read in and
+//! the time the checkpoint was saved decide ([`Follower::choose`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use logdaemon_sdk::Position;
 use logdaemon_state::Cursor;
@@ -132,30 +138,29 @@ impl Follower {
                 Err(m) => looked_at.push((m.path, m.why)),
             }
         }
-        // Prefer the file with the recorded inode when several match (identical content).
+        // Prefer the file with the recorded inode when several match
+        // (identical content), unless that file was created after the
+        // checkpoint was saved: an inode freed and handed out again.
+        let saved = self.saved_at(c);
         let order = if settled { Vec::new() } else { order };
+        let mut matches: Vec<(Opened, Origin)> = Vec::new();
         for (path, origin) in order {
             match identity::open_matching(&path, id, c.offset) {
                 Ok(o) => {
                     let same_inode = o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode);
-                    // A live file that is not the recorded one (another
-                    // inode) and a rotated file both hold the same bytes up
-                    // to the position (a banner, identical first lines): the
-                    // live file is a newer file, the rotated one is ours.
-                    let better = match &found {
-                        None => true,
-                        Some((_, Origin::Live)) => origin == Origin::Rotated,
-                        Some(_) => false,
-                    };
-                    if better || same_inode {
-                        found = Some((o, origin));
-                    }
-                    if same_inode {
-                        settled = true;
+                    let reborn = same_inode && saved.is_some_and(|t| born_after(&o.path, t));
+                    matches.push((o, origin));
+                    if same_inode && !reborn {
                         break;
                     }
                 }
                 Err(m) => looked_at.push((m.path, m.why)),
+            }
+        }
+        if !settled {
+            if let Some((o, origin, same_inode)) = self.choose(c, id, matches, &candidates, saved) {
+                found = Some((o, origin));
+                settled = same_inode;
             }
         }
         if id.head_len == 0 && !settled && found.is_some() {
@@ -202,6 +207,96 @@ impl Follower {
                 Ok(())
             }
         }
+    }
+
+    /// Which of the files holding the bytes the cursor proves (`matches`:
+    /// the live file first, then rotated files newest first) is the
+    /// cursor's file, and whether it has the recorded inode. Several hold
+    /// them when files start alike (banners, identical short files):
+    ///
+    /// 1. A file cannot be it if it was created after the checkpoint
+    ///    holding the cursor was saved (`saved`; the live file's birth
+    ///    time), or if it ends at the cursor yet was written after that
+    ///    save (the cursor's file held all those bytes when it was saved).
+    ///    These only break ties: a file no other one contends with stays.
+    /// 2. The file with the recorded inode (not created since the save).
+    /// 3. The file after the one finished just before the cursor's (the
+    ///    checkpoint's `finished` list): files are read in order.
+    /// 4. A rotated file rather than the live one (the live file is then a
+    ///    newer one starting alike), the newest.
+    fn choose(
+        &self,
+        c: &Cursor,
+        id: &logdaemon_state::Identity,
+        mut matches: Vec<(Opened, Origin)>,
+        candidates: &[Candidate],
+        saved: Option<SystemTime>,
+    ) -> Option<(Opened, Origin, bool)> {
+        if let (true, Some(t)) = (matches.len() > 1, saved) {
+            let impossible: Vec<bool> = matches
+                .iter()
+                .map(|(o, origin)| (*origin == Origin::Live && born_after(&o.path, t)) || (written_after(&o.path, t) && ends_at(&o.path, id, c.offset)))
+                .collect();
+            if impossible.iter().any(|&x| !x) {
+                let mut keep = impossible.into_iter().map(|x| !x);
+                matches.retain(|_| keep.next().unwrap_or(true));
+            }
+        }
+        // The recorded inode, unless the file having it now was created
+        // after the save (the inode was freed and handed out again: to the
+        // new live file, or to a compressed copy of another file).
+        let recorded = |o: &Opened| o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode) && !saved.is_some_and(|t| born_after(&o.path, t));
+        if let Some(i) = matches.iter().position(|(o, _)| recorded(o)) {
+            let (o, origin) = matches.swap_remove(i);
+            return Some((o, origin, true));
+        }
+        let index = |p: &Path| candidates.iter().position(|k| k.path == p);
+        if matches.iter().filter(|(_, origin)| *origin == Origin::Rotated).count() > 1 {
+            if let Some(prev) = self.finished_in(c, candidates) {
+                let after = matches.iter().enumerate().filter_map(|(m, (o, _))| index(&o.path).filter(|&i| i > prev).map(|i| (i, m))).min();
+                if let Some((_, m)) = after {
+                    let (o, origin) = matches.swap_remove(m);
+                    return Some((o, origin, false));
+                }
+            }
+        }
+        let m = matches.iter().position(|(_, origin)| *origin == Origin::Rotated).unwrap_or(0);
+        (m < matches.len()).then(|| {
+            let (o, origin) = matches.swap_remove(m);
+            (o, origin, false)
+        })
+    }
+
+    /// The index among `candidates` of the file finished just before the
+    /// cursor's (its sequence one less), proven by content, if listed.
+    fn finished_in(&self, c: &Cursor, candidates: &[Candidate]) -> Option<usize> {
+        let prev = self.history.iter().rev().find(|f| f.sequence + 1 == c.sequence)?;
+        let proof = logdaemon_state::Identity {
+            path: prev.path.clone(),
+            dev: 0,
+            inode: 0,
+            head_len: prev.head_len,
+            head_hash: prev.head_hash,
+            tail_len: prev.tail_len,
+            tail_hash: prev.tail_hash,
+        };
+        candidates.iter().rposition(|k| ends_at(&k.path, &proof, prev.size))
+    }
+
+    /// When the checkpoint that holds `c` (as the journal's or a listener's
+    /// position) was saved: `c`'s proof was made before then. `None` if the
+    /// checkpoint does not hold it (a position acknowledged since, being
+    /// re-read after a listener failure) or cannot be read.
+    fn saved_at(&self, c: &Cursor) -> Option<SystemTime> {
+        use std::io::Read;
+        let path = self.state_dir.as_ref()?.join(logdaemon_state::FILE_NAME);
+        let mut file = File::open(&path).ok()?;
+        let saved = file.metadata().ok()?.modified().ok()?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).ok()?;
+        let checkpoint = logdaemon_state::Checkpoint::parse(&text, &path).ok()?;
+        let js = checkpoint.journals.get(&self.cfg.name)?;
+        (js.reader == *c || js.listeners.values().any(|l| l == c)).then_some(saved)
     }
 
     /// Where the file of a cursor acknowledged while it was empty (at offset
@@ -275,11 +370,14 @@ impl Follower {
         let our_mtime = seg.file().and_then(|f| f.metadata().ok()).and_then(|m| m.modified().ok());
         let id = self.identity_at(Position { sequence: our_seq, offset: our_end, line: 0 });
         // Which candidates are this very segment (renamed, or compressed)?
+        // The file itself, if it is listed: then files holding the same
+        // bytes (identical short files) are others. Else its compressed
+        // copy, by content.
+        let key_of = |k: &Candidate| std::fs::metadata(&k.path).ok().map(|m| FileKey::of(&m));
+        let listed_by_key = our_key.is_some() && candidates.iter().any(|k| key_of(k) == our_key);
         let is_us = |k: &Candidate| -> bool {
-            if let (Some(key), Ok(md)) = (our_key, std::fs::metadata(&k.path)) {
-                if FileKey::of(&md) == key {
-                    return true;
-                }
+            if listed_by_key {
+                return key_of(k) == our_key;
             }
             match &id {
                 Some(id) if id.head_len > 0 => match identity::open_matching(&k.path, id, our_end) {
@@ -328,7 +426,13 @@ impl Follower {
             Some(k) => {
                 let seq = k.number.filter(|&n| n > our_seq).unwrap_or(seq);
                 let path = k.path.clone();
-                let o = identity::open_unverified(&path, 0).map_err(|e| io_err(&self.cfg, &path, e))?;
+                let o = match identity::open_unverified(&path, 0) {
+                    Ok(o) => o,
+                    // Renamed or compressed away since the listing (logrotate
+                    // shifting names): look again.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(io_err(&self.cfg, &path, e)),
+                };
                 // Names shift under logrotate: the file we opened must be
                 // the one we chose, so nothing may have moved meanwhile.
                 if files_of(&self.candidates()?) != listed {
@@ -376,6 +480,27 @@ impl Follower {
     }
 }
 
+/// Whether the file at `path` was created after `t` (birth time; false
+/// where the file system does not keep it).
+fn born_after(path: &Path, t: SystemTime) -> bool {
+    std::fs::metadata(path).and_then(|m| m.created()).is_ok_and(|b| b > t)
+}
+
+/// Whether the file at `path` was last written after `t` (compressors keep
+/// the original's modification time).
+fn written_after(path: &Path, t: SystemTime) -> bool {
+    std::fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|w| w > t)
+}
+
+/// Whether `path` (plain or compressed) holds what `id` proves up to
+/// `offset` and nothing after it.
+fn ends_at(path: &Path, id: &logdaemon_state::Identity, offset: u64) -> bool {
+    match identity::open_matching(path, id, offset) {
+        Ok(mut o) => matches!(std::io::Read::read(&mut o.source, &mut [0u8; 1]), Ok(0)),
+        Err(_) => false,
+    }
+}
+
 /// The rotated files as names and the files they name, to notice that
 /// something was rotated between two looks.
 fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
@@ -408,84 +533,4 @@ fn end_boundary(f: &File, size: u64) -> std::io::Result<(u64, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
-    use std::path::Path;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use logdaemon_sdk::Position;
-    use logdaemon_state::Cursor;
-
-    use crate::config::{JournalConfig, OnGap, Start};
-    use crate::follow::{Batch, Fill, Follower};
-    use crate::format::Format;
-    use crate::rotation::Scheme;
-
-    fn config(path: &Path) -> Arc<JournalConfig> {
-        let format = Format::Lines { record_start: None };
-        Arc::new(JournalConfig {
-            name: "app".into(),
-            path: path.to_path_buf(),
-            scheme: Scheme::default_for(&format, path),
-            format,
-            quiet_after: Duration::from_secs(2),
-            reconcile_every: Duration::from_secs(1),
-            start: Start::Beginning,
-            on_gap: OnGap::Stop,
-            batch_bytes: 1 << 20,
-            listeners: Vec::new(),
-        })
-    }
-
-    fn drain(f: &mut Follower) -> Vec<(u64, String)> {
-        let mut out = Vec::new();
-        for _ in 0..10 {
-            let mut b = Batch::default();
-            let fill = f.fill(&mut b, 1 << 20).unwrap();
-            out.extend(b.entries.iter().map(|m| (m.sequence, String::from_utf8_lossy(b.raw(m)).into_owned())));
-            if matches!(fill, Fill::Idle) && b.is_empty() {
-                break;
-            }
-        }
-        out
-    }
-
-    /// A banner and identical first lines in every file of a line log: the
-    /// old file, compressed since (its inode gone), and the new live file
-    /// (another inode) hold the same bytes up to the checkpoint. The old one
-    /// is ours: the restart reads its rest, then the new file from its start.
-    /// (Were the new live file to get the old inode back as well, nothing
-    /// would tell the two apart.)
-    #[test]
-    fn identical_first_lines_resume_in_the_compressed_old_file() {
-        let d = tempfile::tempdir().unwrap();
-        let live = d.path().join("app.log");
-        std::fs::write(&live, "time,level,msg\nstart\n").unwrap();
-        let cfg = config(&live);
-        let mut f = Follower::open(cfg.clone(), None, None).unwrap();
-        let got = drain(&mut f);
-        assert_eq!(got.len(), 2);
-        let end = Position { sequence: 1, offset: 21, line: 3 };
-        let cursor = Cursor { sequence: 1, offset: 21, line: 3, identity: f.identity_at(end) };
-        drop(f);
-        // Written after the checkpoint, then rotated and compressed while stopped.
-        std::fs::OpenOptions::new().append(true).open(&live).unwrap().write_all(b"old-3\n").unwrap();
-        let data = std::fs::read(&live).unwrap();
-        let gz = std::fs::File::create(d.path().join("app.log.1.gz")).unwrap();
-        let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
-        enc.write_all(&data).unwrap();
-        enc.finish().unwrap();
-        // The new live file is made while the old one exists (so it cannot
-        // get the old inode back), then takes its name.
-        let fresh = d.path().join("app.log.new");
-        std::fs::write(&fresh, "time,level,msg\nstart\nnew-1\n").unwrap();
-        std::fs::rename(&fresh, &live).unwrap();
-        let mut f = Follower::open(cfg, Some(&cursor), None).unwrap();
-        let got = drain(&mut f);
-        let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
-        assert_eq!(texts, ["old-3\n", "time,level,msg\n", "start\n", "new-1\n"], "{got:?}");
-        assert_eq!(got[0].0, 1);
-        assert!(got[1..].iter().all(|(s, _)| *s == 2), "{got:?}");
-    }
-}
+mod tests;
