@@ -34,6 +34,10 @@ use crate::config::{JournalConfig, OnGap};
 use crate::identity;
 use crate::segment::{Segment, SegmentInfo};
 
+/// Read-buffer room beyond a batch's `max_bytes`, for the record that
+/// crosses it.
+const RECORD_SLACK: usize = 64 * 1024;
+
 /// What [`Follower::fill`] produced.
 #[derive(Debug)]
 pub enum Fill {
@@ -165,6 +169,9 @@ impl Follower {
             }
             let seg = self.seg.as_mut().expect("segment");
             let plain = seg.file().is_some();
+            // Room for a whole batch and the record that ends it: a batch
+            // ends at `max_bytes`, not at a full buffer.
+            seg.reader.set_resting(max_bytes.saturating_add(RECORD_SLACK));
             seg.reader.pin();
             let at = seg.reader.pinned_len();
             let rec = seg.reader.next_available().map_err(|e| io_err(&self.cfg, &seg.path, e))?;

@@ -16,8 +16,11 @@ use std::io::{self, Read};
 
 use super::{count_newlines, Format, Framer, Record};
 
-/// Initial (and resting) buffer size.
+/// Initial (and resting) buffer size, unless set with
+/// [`RecordReader::set_resting`].
 const INITIAL: usize = 256 * 1024;
+/// The largest resting size [`RecordReader::set_resting`] sets.
+const MAX_RESTING: usize = 2 << 20;
 /// The least free space worth a `read` call; below it the buffer is
 /// compacted or grown first.
 const MIN_READ: usize = 32 * 1024;
@@ -40,6 +43,8 @@ pub struct RecordReader<R: Read> {
     /// The last `next_available` stopped because reading on would have
     /// moved pinned records.
     full: bool,
+    /// The size the buffer has unless a huge record grows it.
+    resting: usize,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -57,6 +62,22 @@ impl<R: Read> RecordReader<R> {
             eof: false,
             keep: None,
             full: false,
+            resting: INITIAL,
+        }
+    }
+
+    /// Sets the buffer's resting size (at least the initial size, at most
+    /// 2 MiB): the most bytes read ahead, and so the most pinned records
+    /// that can be handed off at once. Grows the buffer now if nothing is
+    /// pinned.
+    pub fn set_resting(&mut self, bytes: usize) {
+        let resting = bytes.clamp(INITIAL, MAX_RESTING);
+        if resting == self.resting {
+            return;
+        }
+        self.resting = resting;
+        if self.keep.is_none() && !self.buf.is_empty() && self.buf.len() < resting {
+            self.buf.resize(resting, 0);
         }
     }
 
@@ -140,7 +161,7 @@ impl<R: Read> RecordReader<R> {
     pub fn hand_off(&mut self, mut spare: Vec<u8>) -> (Vec<u8>, std::ops::Range<usize>) {
         let keep = self.keep.take().unwrap_or(self.start);
         let live = self.end - self.start;
-        let want = live.saturating_add(MIN_READ).max(INITIAL);
+        let want = live.saturating_add(MIN_READ).max(self.resting);
         if spare.len() > want {
             // Grown for a huge record: back to the resting size.
             spare = Vec::new();
@@ -161,7 +182,7 @@ impl<R: Read> RecordReader<R> {
     fn must_move(&self) -> bool {
         let lo = self.lower();
         let live = self.end - lo;
-        (self.buf.len() > INITIAL && live <= INITIAL / 2 && lo > 0) || self.buf.len() - self.end < MIN_READ
+        (self.buf.len() > self.resting && live <= self.resting / 2 && lo > 0) || self.buf.len() - self.end < MIN_READ
     }
 
     /// The first byte the buffer must keep: the first pinned or unreturned one.
@@ -233,17 +254,17 @@ impl<R: Read> RecordReader<R> {
     /// read (0 at the end of the stream, for now).
     fn fill(&mut self) -> io::Result<usize> {
         let live = self.end - self.lower();
-        if self.buf.len() > INITIAL && live <= INITIAL / 2 {
+        if self.buf.len() > self.resting && live <= self.resting / 2 {
             // A huge record was consumed: go back to the resting size.
             self.compact();
-            self.buf.truncate(INITIAL);
+            self.buf.truncate(self.resting);
             self.buf.shrink_to_fit();
         } else if self.buf.len() - self.end < MIN_READ {
             if self.lower() > 0 {
                 self.compact();
             }
             if self.buf.len() - self.end < MIN_READ {
-                let grown = (self.buf.len() * 2).max(INITIAL);
+                let grown = (self.buf.len() * 2).max(self.resting);
                 self.buf.resize(grown, 0);
             }
         }
