@@ -19,7 +19,9 @@
 //! - 3: rotations compressed by every compressor while the daemon is down
 //!   (SIGTERM or SIGKILL): it resumes inside a compressed file.
 //! - 4: `compress` without `delaycompress` while the daemon lags: the file
-//!   it reads is renamed, compressed and deleted under it.
+//!   it reads is renamed, compressed and deleted under it; with rotations
+//!   piling up (4d), the next file is still being compressed when the
+//!   daemon looks for it, listed plain and gone when opened.
 //! - 5: the writer appends to the renamed file for 3 s (30 s in the long
 //!   mode) before it reopens the live path, with the daemon running, and
 //!   killed and restarted in the middle of it.
@@ -405,4 +407,13 @@ fn s06e_logrotate_two_runs_compress_while_killed() {
     let c = Tool::Gzip.logrotate();
     let plan = [Step::Kill, lr(&c), lr(&c), Step::Start];
     backlog_rotations("6e", Kind::Lines, "logrotate: 2 runs (compress) while killed with a backlog", &plan);
+}
+
+#[test]
+fn s04d_logrotate_compress_rotations_pile_up_while_lagging() {
+    // Rotations come faster than the daemon reads: while it finishes one
+    // file, the next is being compressed (listed plain, gone when opened).
+    let plan = repeat(&[Step::Burst(3000), lr(&Tool::Gzip.logrotate())], scale(6, 60));
+    let (t, note) = run("4d", Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
+    t.report("4d", "logrotate compress, no delaycompress, rotations piling up while the daemon lags", &note);
 }
