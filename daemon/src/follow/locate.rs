@@ -146,6 +146,13 @@ impl Follower {
         let mut matches: Vec<(Opened, Origin)> = Vec::new();
         for (path, origin) in order {
             match identity::open_matching(&path, id, c.offset) {
+                // A live file created after the checkpoint was saved is a
+                // newer file that starts with the same bytes (a banner),
+                // whatever its inode: the checkpoint's file is elsewhere,
+                // or gone. (An empty proof is left to `empty_file_now`.)
+                Ok(o) if origin == Origin::Live && id.head_len > 0 && saved.is_some_and(|t| born_after(&o.path, t)) => {
+                    looked_at.push((o.path, "starts with the same bytes, but was created after the checkpoint was saved: a newer file".into()));
+                }
                 Ok(o) => {
                     let same_inode = o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode);
                     let reborn = same_inode && saved.is_some_and(|t| born_after(&o.path, t));
@@ -214,11 +221,11 @@ impl Follower {
     /// cursor's file, and whether it has the recorded inode. Several hold
     /// them when files start alike (banners, identical short files):
     ///
-    /// 1. A file cannot be it if it was created after the checkpoint
-    ///    holding the cursor was saved (`saved`; the live file's birth
-    ///    time), or if it ends at the cursor yet was written after that
-    ///    save (the cursor's file held all those bytes when it was saved).
-    ///    These only break ties: a file no other one contends with stays.
+    /// 1. A file cannot be it if it ends at the cursor yet was written
+    ///    after the checkpoint holding the cursor was saved (`saved`): the
+    ///    cursor's file held all those bytes then. This only breaks ties:
+    ///    a file no other one contends with stays. (A live file created
+    ///    after the save is not among `matches` at all.)
     /// 2. The file with the recorded inode (not created since the save).
     /// 3. The file after the one finished just before the cursor's (the
     ///    checkpoint's `finished` list): files are read in order.
@@ -235,7 +242,7 @@ impl Follower {
         if let (true, Some(t)) = (matches.len() > 1, saved) {
             let impossible: Vec<bool> = matches
                 .iter()
-                .map(|(o, origin)| (*origin == Origin::Live && born_after(&o.path, t)) || (written_after(&o.path, t) && ends_at(&o.path, id, c.offset)))
+                .map(|(o, _)| written_after(&o.path, t) && ends_at(&o.path, id, c.offset))
                 .collect();
             if impossible.iter().any(|&x| !x) {
                 let mut keep = impossible.into_iter().map(|x| !x);

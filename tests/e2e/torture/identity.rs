@@ -12,7 +12,8 @@
 //!   read from its start, the old file's unread records found in its
 //!   compressed copy, or reported lost (a gap, or a stop naming them and the
 //!   way out) when no file holds them — including when the new file starts
-//!   with the very bytes the checkpoint proves (a banner).
+//!   with the very bytes the checkpoint proves (a banner): a live file
+//!   created after the checkpoint was saved is not the checkpoint's file.
 //! - 8: every generation starts with the same banner (short, and longer
 //!   than the 4 KiB head window), rotated by the real `logrotate` while the
 //!   daemon runs and while it is stopped, compressed and not: every
@@ -270,39 +271,68 @@ fn s07b_inode_reuse_longer_new_file() {
     deleted_and_reused("7b", 80, "stop");
 }
 
-/// 7c, 7d: every file starts with the same banner; the old file, with
-/// records unread, is rotated and compressed by logrotate (`nocreate`), and
-/// the new live file gets its inode back. `delivered` records after the
-/// banner were read before the stop: with none, the checkpoint's proofs
-/// (head and tail) cover only the banner, which the new file starts with too.
-fn banner_reused(id: &str, delivered: u64) {
+/// 7c, 7d, 7e: every file starts with the same banner; the old file, with
+/// records unread, is rotated and compressed by logrotate (`nocreate`) or
+/// deleted (`kept` false), and the new live file gets its inode back.
+/// `delivered` records after the banner were read before the stop: with
+/// none, the checkpoint's proofs (head and tail) cover only the banner,
+/// which the new file starts with too.
+fn banner_reused(id: &str, delivered: u64, kept: bool) {
     let mut b = Banner::new(3);
-    let (f, mut w) = read_then_stop("", Some(&mut b), delivered);
+    let (f, mut w) = read_then_stop("on_gap = \"report\"", Some(&mut b), delivered);
+    let offset = w.ledger().len() + b.text.len();
     clock_past_checkpoint(&f);
-    w.write(10);
-    let old = inode(w.path());
-    logrotate(&f, "    nocreate\n    compress");
-    assert!(f.join("logs/app.log.1.gz").exists() && !w.path().exists(), "{:?}", listing(&f, KIND));
+    let lost = if kept {
+        w.write(10);
+        logrotate(&f, "    nocreate\n    compress");
+        assert!(f.join("logs/app.log.1.gz").exists() && !w.path().exists(), "{:?}", listing(&f, KIND));
+        0..0
+    } else {
+        let lost = w.write_lost(10);
+        fs::remove_file(w.path()).unwrap();
+        lost
+    };
+    let old = checkpoint_inode(&f);
     let real = reuse_inode(&f, &mut w, old);
     b.put(&w);
     w.write(20);
     let mut d = Daemon::start(&f);
     wait_output(&f, &mut d, &b.expected(&w), "after the restart over a new file with the old inode and the same banner");
     d.term();
-    let t = Tally::count(&w, &b.strip(&w, &output(&f)), 0);
+    let want = if kept { vec![] } else { vec![(1, offset as u64, 2, 0, "deleted".to_string())] };
+    assert_eq!(gaps(&f), want, "the gaps reported");
+    let t = Tally::count(&w, &b.strip(&w, &output(&f)), records_in(&w, lost));
     t.assert_exact(id);
-    let proof = if delivered == 0 { "the checkpoint at the end of the banner" } else { "the checkpoint after records" };
-    t.report(id, &format!("inode reuse: same banner, old file compressed, {proof}"), &format!("rest of the old file read from app.log.1.gz, then the new file with its banner; {}", reuse_note(real)));
+    let proof = if delivered == 0 { "checkpoint at the end of the banner" } else { "checkpoint after records" };
+    let (old_file, how) = if kept {
+        ("compressed", "rest of the old file read from app.log.1.gz")
+    } else {
+        ("deleted", "the old file's unread records reported as one gap")
+    };
+    t.report(id, &format!("inode reuse: same banner, old file {old_file}, {proof}"), &format!("{how}, then the new file with its banner; {}", reuse_note(real)));
+}
+
+/// The inode the checkpoint's listener position records.
+fn checkpoint_inode(f: &Fixture) -> u64 {
+    let text = fs::read_to_string(f.join("state/checkpoint.toml")).unwrap();
+    let at = text.find("[journal.app.listener.copy.identity]").expect("a listener identity in the checkpoint");
+    let line = text[at..].lines().find(|l| l.starts_with("inode = ")).expect("an inode in the listener identity");
+    line["inode = ".len()..].trim().parse().unwrap()
 }
 
 #[test]
 fn s07c_inode_reuse_same_banner_checkpoint_after_records() {
-    banner_reused("7c", 30);
+    banner_reused("7c", 30, true);
 }
 
 #[test]
 fn s07d_inode_reuse_same_banner_checkpoint_at_the_banner() {
-    banner_reused("7d", 0);
+    banner_reused("7d", 0, true);
+}
+
+#[test]
+fn s07e_inode_reuse_same_banner_old_file_deleted() {
+    banner_reused("7e", 0, false);
 }
 
 // ------------------------------------------------- 8: identical first lines

@@ -141,8 +141,19 @@ fn a_new_live_file_with_the_old_inode_and_the_same_first_bytes_is_not_resumed() 
     // A position acknowledged since the save (a listener re-reading
     // after a failure) is in the live file, created before it: resumed.
     let again = cursor_at(&live, 2, 15, 2);
-    let mut f = Follower::open(config(&live), Some(&again), Some(state)).unwrap();
+    let mut f = Follower::open(config(&live), Some(&again), Some(state.clone())).unwrap();
     assert_eq!(texts(&drain(&mut f)), ["new-1\n"]);
+    // The old file deleted instead: its unread record is in no file, and
+    // the new file is not taken for it.
+    std::fs::remove_file(d.path().join("app.log.1.gz")).unwrap();
+    match Follower::open(config(&live), Some(&cursor), Some(state)) {
+        Err(crate::follow::FollowError::Missing(m)) => {
+            assert_eq!((m.from.sequence, m.from.offset), (1, 15));
+            assert!(m.looked_at.iter().any(|(p, why)| *p == live && why.contains("created after the checkpoint was saved")), "{m}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("resumed in the new file"),
+    }
 }
 
 /// Rotated files whose whole content is the same few bytes, the
