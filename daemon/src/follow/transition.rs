@@ -464,7 +464,7 @@ mod tests {
         let mut b = Batch::default();
         assert!(matches!(f.fill(&mut b, 4096).unwrap(), Fill::Entries));
         let read = f.seg.as_ref().unwrap().read_pos();
-        assert!(read < OLD as u64 * LINE && read % LINE != 0, "the follower read up to {read}: not inside a record short of the end");
+        assert!(read < OLD as u64 * LINE && !read.is_multiple_of(LINE), "the follower read up to {read}: not inside a record short of the end");
         let got = b.entries.iter().map(|m| Got::Entry { sequence: m.sequence, offset: m.offset, bytes: b.raw(m).to_vec(), incomplete: false }).collect();
         (path, f, got)
     }
