@@ -64,8 +64,35 @@ impl std::fmt::Display for Missing {
 pub enum FollowError {
     #[error("{0}")]
     Missing(Box<Missing>),
-    #[error("journal {journal:?}: {}: {source}", path.display())]
+    #[error("journal {journal:?}: {}", path_and(path, source))]
     Io { journal: String, path: PathBuf, source: std::io::Error },
     #[error("journal {journal:?}: {message}")]
     Other { journal: String, message: String },
+}
+
+/// `PATH: ERROR`, or just `ERROR` when it names the path already (the
+/// decoders' errors do: "PATH: gzip data ends unexpectedly at …").
+fn path_and(path: &std::path::Path, source: &std::io::Error) -> String {
+    let (p, e) = (path.display().to_string(), source.to_string());
+    if e.starts_with(&format!("{p}: ")) {
+        e
+    } else {
+        format!("{p}: {e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_names_the_file_once() {
+        let io = |msg: &str| FollowError::Io { journal: "p4".into(), path: "/p4/journal.1.gz".into(), source: std::io::Error::other(msg.to_string()) };
+        assert_eq!(
+            io("/p4/journal.1.gz: gzip data ends unexpectedly at uncompressed offset 7").to_string(),
+            "journal \"p4\": /p4/journal.1.gz: gzip data ends unexpectedly at uncompressed offset 7"
+        );
+        assert_eq!(io("Input/output error").to_string(), "journal \"p4\": /p4/journal.1.gz: Input/output error");
+        assert_eq!(io("/p4/journal.1.gzip: other").to_string(), "journal \"p4\": /p4/journal.1.gz: /p4/journal.1.gzip: other");
+    }
 }
