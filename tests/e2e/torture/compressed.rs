@@ -154,7 +154,7 @@ fn s16c_truncated_xz_stops_naming_file_offset_and_remedy() {
     settled_long_ago(&xz);
     let d = Daemon::start(&f);
     let text = wait_exit(&f, &d);
-    let want = format!("{}: xz data ends unexpectedly at uncompressed offset ", xz.display());
+    let want = format!("error: journal \"p4\": {}: xz data ends unexpectedly at uncompressed offset ", xz.display());
     let at = text.find(&want).unwrap_or_else(|| panic!("16c: no message naming {}:\n{}", xz.display(), d.log_tail()));
     let rest = &text[at + want.len()..];
     let offset: usize = rest[..rest.find(' ').unwrap()].parse().unwrap();
