@@ -17,7 +17,8 @@
 # listener; an AEAD, so no separate MAC); the listener through its `ciphers`
 # key. The negotiated one is checked and printed. With a non-AEAD cipher
 # (aes128-ctr) every client uses hmac-sha2-256, libssh2's first choice.
-# Prints a table with MiB/s and the ratio to plain ssh (target >= 0.8).
+# Prints a table with MiB/s, the ratio to plain ssh (target >= 0.8) and the
+# CPU each side used.
 # Needs openssh-server and openssh-client; builds the release binaries.
 #
 # HOT_BACKUP_PLUGIN_DIR and SSH_UPLOAD run the listener and the plain upload
@@ -108,6 +109,27 @@ with open(dst, "wb") as f:
 EOF
 BYTES=$(stat -c %s "$W/server/journal")
 
+# --- measuring: wall clock, CPU of the sending side (the command and its
+# threads) and CPU of the receiving side (sshd and everything it ran, as
+# the children sshd reaped) ----------------------------------------------
+CLK=$(getconf CLK_TCK)
+server_ticks() { awk '{print $16 + $17}' "/proc/$SSHD_PID/stat"; }
+settle() { # until sshd has reaped every session
+    for _ in $(seq 250); do pgrep -P "$SSHD_PID" >/dev/null || return 0; sleep 0.02; done
+}
+measure() { # $1 = name, then the command; leaves "wall cpu_here cpu_sshd" in $W/$1.m
+    local name=$1 s0 s1 wall u s
+    shift
+    settle
+    s0=$(server_ticks)
+    local TIMEFORMAT='%R %U %S'
+    { time "$@"; } 2>"$W/$name.time"
+    settle
+    s1=$(server_ticks)
+    read -r wall u s < <(tail -1 "$W/$name.time")
+    echo "$wall $(echo "$u + $s" | bc -l) $(echo "($s1 - $s0) / $CLK" | bc -l)" >"$W/$name.m"
+}
+
 run_listener() { # $1 = label, $2 = extra config line
     local d="$W/$1"
     mkdir -p "$d/standby"
@@ -134,32 +156,29 @@ remote_dir = "$d/standby"
 ciphers = "$CIPHER"
 $2
 EOF
-    local t0 t1
-    t0=$(date +%s.%N)
-    (cd "$d" && "$BIN" run --config cfg.toml --once 2>"$d/daemon.log")
-    t1=$(date +%s.%N)
+    measure "$1" daemon_once "$d"
     cmp "$W/server/journal" "$d/standby/journal" >/dev/null || { echo "standby differs from the journal ($1)" >&2; tail "$d/daemon.log" >&2; exit 1; }
-    echo "$t1 - $t0" | bc -l
 }
+daemon_once() { (cd "$1" && "$BIN" run --config cfg.toml --once 2>"$1/daemon.log"); }
 
-T_FSYNC=$(run_listener fsync "")
-T_NOFSYNC=$(run_listener nofsync "fsync = false")
+run_listener fsync ""
+run_listener nofsync "fsync = false"
 GOT=$(grep -o 'connected to [^)]*([^)]*)' "$W/fsync/daemon.log" | head -1 | sed 's/.*(\(.*\))/\1/')
 [ "$GOT" = "$CIPHER" ] || { echo "the listener negotiated '$GOT', not $CIPHER" >&2; exit 1; }
 
-t0=$(date +%s.%N)
-ssh -c "$CIPHER" "${MAC_OPT[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile="$W/known_hosts" \
-    -o StrictHostKeyChecking=yes -i "$W/id_ed25519" -p "$PORT" "$USER_NAME@127.0.0.1" \
-    "cat > '$W/plain.copy'" < "$W/server/journal"
-t1=$(date +%s.%N)
-T_SSH=$(echo "$t1 - $t0" | bc -l)
+plain_ssh() {
+    ssh -c "$CIPHER" "${MAC_OPT[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile="$W/known_hosts" \
+        -o StrictHostKeyChecking=yes -i "$W/id_ed25519" -p "$PORT" "$USER_NAME@127.0.0.1" \
+        "cat > '$W/plain.copy'" < "$W/server/journal"
+}
+measure ssh plain_ssh
 cmp "$W/server/journal" "$W/plain.copy" >/dev/null
 
-t0=$(date +%s.%N)
-"${SSH_UPLOAD:-$ROOT/target/release/examples/ssh-upload}" 127.0.0.1 "$PORT" "$USER_NAME" "$W/id_ed25519" "$W/known_hosts" "$CIPHER" \
-    "$W/libssh2.copy" < "$W/server/journal" 2>"$W/libssh2.log"
-t1=$(date +%s.%N)
-T_LIBSSH2=$(echo "$t1 - $t0" | bc -l)
+plain_libssh2() {
+    "${SSH_UPLOAD:-$ROOT/target/release/examples/ssh-upload}" 127.0.0.1 "$PORT" "$USER_NAME" "$W/id_ed25519" "$W/known_hosts" "$CIPHER" \
+        "$W/libssh2.copy" < "$W/server/journal" 2>"$W/libssh2.log"
+}
+measure libssh2 plain_libssh2
 cmp "$W/server/journal" "$W/libssh2.copy" >/dev/null
 grep -qx "cipher $CIPHER" "$W/libssh2.log" || { echo "libssh2 negotiated $(cat "$W/libssh2.log"), not $CIPHER" >&2; exit 1; }
 
@@ -181,17 +200,25 @@ plugin = "file"
 path = "copy"
 format = "raw"
 CFG
-t0=$(date +%s.%N)
-(cd "$W/local" && "$BIN" run --config cfg.toml --once 2>"$W/local/daemon.log")
-t1=$(date +%s.%N)
-T_FILE=$(echo "$t1 - $t0" | bc -l)
+measure local daemon_once "$W/local"
 cmp "$W/server/journal" "$W/local/copy" >/dev/null
 
 mibs() { echo "scale=1; $BYTES / 1048576 / $1" | bc -l; }
+read -r T_SSH _ _ <"$W/ssh.m"
+row() { # $1 = label, $2 = measurement; ratio = plain ssh time / this time
+    local wall here there ratio=-
+    read -r wall here there <"$W/$2.m"
+    if [ "$2" = local ]; then there=-; else
+        ratio=$(printf '%.2f' "$(echo "$T_SSH / $wall" | bc -l)")
+        there=$(printf '%.2f' "$there")
+    fi
+    printf '%-50s %8.2f %8s %6s %9.2f %9s\n' "$1" "$wall" "$(mibs "$wall")" "$ratio" "$here" "$there"
+}
 printf '\nhot-backup catch-up, %s MiB p4 journal, loopback, cipher %s\n\n' "$((BYTES >> 20))" "$CIPHER"
-printf '%-42s %10s %10s %8s\n' "method" "seconds" "MiB/s" "ratio"
-printf '%-42s %10.2f %10s %8s\n' "ssh -c $CIPHER 'cat > file'" "$T_SSH" "$(mibs "$T_SSH")" "1.00"
-printf '%-42s %10.2f %10s %8.2f\n' "plain libssh2 upload 'cat > file'" "$T_LIBSSH2" "$(mibs "$T_LIBSSH2")" "$(echo "$T_SSH / $T_LIBSSH2" | bc -l)"
-printf '%-42s %10.2f %10s %8.2f\n' "logdaemon run --once (fsync, default)" "$T_FSYNC" "$(mibs "$T_FSYNC")" "$(echo "$T_SSH / $T_FSYNC" | bc -l)"
-printf '%-42s %10.2f %10s %8.2f\n' "logdaemon run --once (fsync = false)" "$T_NOFSYNC" "$(mibs "$T_NOFSYNC")" "$(echo "$T_SSH / $T_NOFSYNC" | bc -l)"
-printf '%-42s %10.2f %10s %8s\n' "logdaemon run --once, local file listener" "$T_FILE" "$(mibs "$T_FILE")" "-"
+printf '%-50s %8s %8s %6s %9s %9s\n' "method" "seconds" "MiB/s" "ratio" "CPU here" "CPU sshd"
+row "ssh -c $CIPHER 'cat > file'" ssh
+row "plain libssh2 upload 'cat > file'" libssh2
+row "logdaemon run --once (fsync, default)" fsync
+row "logdaemon run --once (fsync = false)" nofsync
+row "logdaemon run --once, local file listener" local
+printf '\nCPU here: seconds of CPU of the sending process; CPU sshd: of sshd and\nwhat it ran (cat, the standby'"'"'s shell, dd). On a busy machine the\nseconds vary from run to run, the CPU much less.\n'
