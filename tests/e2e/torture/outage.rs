@@ -85,51 +85,52 @@ fn up_then_down<D>(f: &Fixture, start: impl FnOnce(&Fixture) -> D) -> (D, Writer
     (d, w)
 }
 
-/// How many retries the daemon announced for listener `kit`, and whether
-/// it has begun another attempt since the last one (it re-reads the
-/// directory to find its place on each attempt).
-fn kit_attempts(f: &Fixture) -> (usize, bool) {
-    let log = fs::read_to_string(f.join(LOG)).unwrap_or_default();
-    let (mut retries, mut busy) = (0, false);
-    for l in log.lines() {
-        if l.contains("listener asks to retry") && l.contains("listener=kit") {
-            retries += 1;
-            busy = false;
-        } else if l.contains("logdaemon::follow::locate: resuming") {
-            busy = true;
-        }
-    }
-    (retries, busy)
+/// Whether the worker thread of listener `kit` (named `app/kit`) of the
+/// frozen daemon `pid` is in a timed wait (a futex wait with a timeout:
+/// its retry backoff), not looking for its place, which takes no such wait.
+fn kit_waiting(pid: u32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|t| {
+        let comm = fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let call = fs::read_to_string(t.path().join("syscall")).unwrap_or_default();
+        let f: Vec<&str> = call.split_whitespace().collect();
+        // futex(uaddr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, timeout, …)
+        comm.trim() == "app/kit" && f.len() > 4 && f[0] == "202" && f[2] == "0x89" && f[4] != "0x0"
+    })
 }
 
 /// Runs `rotate` while the daemon is frozen and the testkit listener, down,
-/// is waiting out a backoff, not looking for its place: the test holds the
-/// writer (so no file event wakes the daemon), waits for the listener's
-/// next announced retry, and freezes the daemon at once, well within the
-/// 100 ms or more the worker waits before it checks its backoff again; if that
-/// took too long, it thaws and waits for the next one.
-fn while_parked(f: &Fixture, pid: u32, rotate: impl FnOnce()) {
+/// is waiting out a backoff, not looking for its place (it lists the
+/// directory and opens files then, and must not see logrotate's renames
+/// half done): the test freezes the daemon, checks where that worker
+/// thread is, and thaws and tries again a moment later until it waits.
+fn while_parked(pid: u32, rotate: impl FnOnce()) {
     let signal = |sig: &str| {
         let st = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("run kill");
         assert!(st.success(), "kill {sig} {pid} failed");
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (seen, _) = kit_attempts(f);
-        let mut polled = Instant::now();
-        while kit_attempts(f).0 == seen {
-            assert!(Instant::now() < deadline, "no retry of the listener that is down within 30 s");
-            std::thread::sleep(Duration::from_millis(2));
-            polled = Instant::now();
-        }
         signal("-STOP");
-        if polled.elapsed() < Duration::from_millis(50) && !kit_attempts(f).1 {
+        if kit_waiting(pid) {
             break;
         }
         signal("-CONT");
+        assert!(Instant::now() < deadline, "the worker of the listener that is down was never seen waiting in 30 s");
+        std::thread::sleep(Duration::from_millis(1));
     }
     rotate();
     signal("-CONT");
+}
+
+/// Appends `BETWEEN` records and waits until the testkit listener, down,
+/// has refused them: it is retrying then (and re-reading from its cursor
+/// on each attempt), not following the file it has open.
+fn write_refused(f: &Fixture, w: &mut Writer) {
+    let before = kit_backoffs(f).len();
+    w.write(BETWEEN);
+    let log = || fs::read_to_string(f.join(LOG)).unwrap_or_default();
+    wait_until(30, "the listener that is down to refuse new entries", || kit_backoffs(f).len() > before, log);
 }
 
 /// The backoffs (ms) the daemon announced for listener `kit`, in order.
@@ -158,7 +159,7 @@ fn s11a_listener_down_an_hour_during_twenty_rotations() {
     for _ in 0..rotations / batch {
         pump.wait_more(BETWEEN);
         let mut w = pump.lock();
-        while_parked(&f, d.pid(), || {
+        while_parked(d.pid(), || {
             for _ in 0..batch {
                 w.write(BETWEEN);
                 // app.log.1 stays plain; the run after compresses it.
@@ -215,10 +216,9 @@ fn s11a_listener_down_an_hour_during_twenty_rotations() {
 fn rotate_three(f: &Fixture, w: &mut Writer, rounds: u64, pid: u32, last: impl FnOnce()) -> u64 {
     let mut ends = Vec::new();
     let mut last = Some(last);
-    // Entries to deliver: the listener that is down retries.
-    w.write(BETWEEN);
+    write_refused(f, w);
     for r in 0..rounds {
-        while_parked(f, pid, || {
+        while_parked(pid, || {
             ends.push(w.count());
             logrotate(f, "    rotate 3\n    create");
             w.reopen();
@@ -282,10 +282,9 @@ fn s11c_rotate_zero_deletes_the_unread_file_report() {
     f.write("cfg.toml", two_listeners("on_gap = \"report\"", "retry_max = \"200ms\""));
     let (mut d, mut w) = up_then_down(&f, Daemon::start);
     let at = w.ledger().len() as u64;
-    // Entries to deliver: the listener that is down retries. Then
     // `rotate 0` deletes its file at once; it is back before it next looks.
-    w.write(BETWEEN);
-    while_parked(&f, d.pid(), || {
+    write_refused(&f, &mut w);
+    while_parked(d.pid(), || {
         logrotate(&f, "    rotate 0\n    create");
         w.reopen();
         w.write(BETWEEN);
