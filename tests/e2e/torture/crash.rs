@@ -15,6 +15,17 @@
 //! second listener writes the entries as JSON lines, from which each test
 //! reads how the cut record was delivered (sequence, length, flags).
 //!
+//! The huge record (15c, 15d) is cut while the daemon holds its first half
+//! (seen as its RSS growing), then completed, rotated and compressed; the
+//! daemon's peak RSS (`VmHWM`) must stay a small multiple of the record.
+//!
+//! Scenario 10 kills the daemon with SIGKILL while a writer thread appends
+//! and the journal is renamed; one kill in four is aimed at a checkpoint
+//! save: at the first sight of the temporary checkpoint file (polled as
+//! fast as the machine allows), or a random few microseconds after a save's
+//! rename. A kill that leaves a temporary file behind landed mid-save.
+//! After every restart the output must be the start of the ledger; at the
+//! end, all of it.
 
 use std::fs;
 use std::io::Write;
