@@ -10,15 +10,10 @@
 //!
 //! - 11a: twenty `logrotate` runs (`rotate 1000`, `create`, `compress`,
 //!   `delaycompress`: the unread file becomes `app.log.1`, then
-//!   `app.log.2.gz` … `app.log.21.gz`) while the listener is down for more
+//!   `app.log.2.gz` … `app.log.20.gz`) while the listener is down for more
 //!   than an hour of the daemon's time, its retry backoff grown to the
 //!   default `retry_max` (60 s). Then the flag appears: it gets everything,
 //!   exactly once, in order, and no file was removed.
-//!
-//! The listener that is down looks for its place again (lists the
-//! directory, opens the file) on every attempt; the rotations run while it
-//! waits out a backoff, with the daemon frozen ([`while_parked`]), so that
-//! no attempt looks at a directory in the middle of logrotate's renames.
 //! - 11b: `rotate 3` deletes the unread file while the listener is down
 //!   (the fourth run after it went down). With the default
 //!   `on_gap = "stop"` the daemon stops with the documented message (the
@@ -30,6 +25,11 @@
 //!   the start of the new live file, and everything after it once; the
 //!   `file` listener, which had the file open, loses nothing and reports
 //!   nothing.
+//!
+//! The listener that is down looks for its place again (lists the
+//! directory, opens the file) on every attempt; the rotations run while it
+//! waits out a backoff, with the daemon frozen ([`while_parked`]), so that
+//! no attempt looks at a directory in the middle of logrotate's renames.
 //!
 //! **The simulated hour.** The daemon's timers (retry backoff, quiet
 //! periods) read its injected monotonic clock; `LOGDAEMON_TIME_SCALE=3600`
