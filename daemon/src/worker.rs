@@ -4,6 +4,13 @@
 //! journal, so a slow or failing listener never holds back the others and
 //! never makes the daemon buffer: after a failure the worker backs off and
 //! re-reads from disk, starting at the listener's acknowledged position.
+//!
+//! While the listener handles a full batch, the follower reads the next one
+//! on a second thread: catching up, reading and framing overlap with the
+//! listener's own work instead of waiting for it. The follower is still
+//! used by one thread at a time, and the read-ahead batch is dropped, not
+//! delivered, when the listener fails (the worker re-reads from the
+//! acknowledged position as always).
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -52,7 +59,8 @@ pub struct Worker {
     pub journal: Arc<JournalConfig>,
     pub listener: ListenerConfig,
     pub instance: Instance,
-    pub follower: Follower,
+    /// Always `Some`, except while it reads ahead on the reader thread.
+    follower: Option<Follower>,
     pub shared: Arc<Mutex<Shared>>,
     pub clock: Arc<dyn Clock>,
     pub wake: Receiver<()>,
@@ -63,6 +71,7 @@ pub struct Worker {
     delivered: Position,
     quiet: QuietTimer,
     batch: Batch,
+    ahead: ReadAhead,
     entries: Entries,
     failures: u32,
     /// When the current run of failed calls began.
@@ -98,7 +107,7 @@ impl Worker {
             journal,
             listener,
             instance,
-            follower,
+            follower: Some(follower),
             shared,
             clock,
             wake,
@@ -109,11 +118,16 @@ impl Worker {
             delivered: pos,
             quiet,
             batch: Batch::default(),
+            ahead: ReadAhead::default(),
             entries: Entries::default(),
             failures: 0,
             failing_since: None,
             finished_seen: 0,
         }
+    }
+
+    fn follower(&self) -> &Follower {
+        self.follower.as_ref().expect("the follower is back from reading ahead")
     }
 
     fn stopping(&self) -> bool {
@@ -131,12 +145,21 @@ impl Worker {
                 self.finish();
                 break WorkerStatus::Done;
             }
-            self.batch.clear();
-            let fill = self.follower.fill(&mut self.batch, self.journal.batch_bytes);
+            let fill = match self.ahead.fill.take() {
+                Some(fill) => {
+                    std::mem::swap(&mut self.batch, &mut self.ahead.batch);
+                    fill
+                }
+                None => {
+                    self.batch.clear();
+                    let max = self.journal.batch_bytes;
+                    self.follower.as_mut().expect("follower").fill(&mut self.batch, max)
+                }
+            };
             let flow = match fill {
                 Err(e) => break WorkerStatus::Failed(self.stream_error(e)),
                 Ok(Fill::Gap(g)) => {
-                    let preset = self.follower.position().unwrap_or(g.to);
+                    let preset = self.follower().position().unwrap_or(g.to);
                     let r = self.instance.gap(g.from, g.to, g.cause, &g.detail, preset);
                     self.after_call(r, preset)
                 }
@@ -145,7 +168,8 @@ impl Worker {
                         self.note_crossing();
                     }
                     if !self.batch.is_empty() {
-                        let flow = self.deliver();
+                        // A batch that ended full: more is there to read now.
+                        let flow = self.deliver(matches!(f, Fill::Entries));
                         self.quiet.on_data(self.clock.now());
                         flow
                     } else if matches!(f, Fill::Idle) {
@@ -206,8 +230,9 @@ impl Worker {
         Flow::Go
     }
 
-    /// Hands the batch to the listener.
-    fn deliver(&mut self) -> Flow {
+    /// Hands the batch to the listener; with `read_ahead`, reads the next
+    /// batch meanwhile.
+    fn deliver(&mut self, read_ahead: bool) -> Flow {
         let preset = self.batch.end.expect("non-empty batch");
         let p4 = matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
         let filters = self.instance.plugin().api.filters;
@@ -243,6 +268,10 @@ impl Worker {
         let holding = self.acked < self.delivered;
         let r = if handled.is_empty() {
             Ok(if holding { self.acked } else { preset })
+        } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal, &self.listener.name) {
+            let r = self.instance.listen(&handled, preset);
+            self.ahead.finish(&mut self.follower, &self.journal.name, &self.listener.name);
+            r
         } else {
             self.instance.listen(&handled, preset)
         };
@@ -280,9 +309,9 @@ impl Worker {
             return;
         }
         self.acked = ack;
-        let identity = self.follower.identity_at(ack);
+        let identity = self.follower().identity_at(ack);
         let crossed = ack.sequence != self.finished_seen;
-        let finished = if crossed { Some(self.follower.finished()) } else { None };
+        let finished = if crossed { Some(self.follower().finished()) } else { None };
         self.finished_seen = ack.sequence;
         let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = finished {
@@ -342,9 +371,11 @@ impl Worker {
     /// Re-reads from the acknowledged position.
     fn rewind(&mut self) -> Result<(), FollowError> {
         let cursor = self.shared.lock().unwrap_or_else(|e| e.into_inner()).cursor.clone();
-        let history = self.follower.finished();
-        self.follower = Follower::open_with_history(self.journal.clone(), Some(&cursor), &history, self.state_dir.clone())?;
+        let history = self.follower().finished();
+        self.follower = Some(Follower::open_with_history(self.journal.clone(), Some(&cursor), &history, self.state_dir.clone())?);
         self.delivered = self.acked;
+        // What was read ahead came from the old follower: read again.
+        self.ahead.fill = None;
         Ok(())
     }
 
@@ -355,6 +386,93 @@ impl Worker {
             Ok(ack) => self.set_ack(ack),
             Err(e) => tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, "flush failed: {e}"),
         }
+    }
+}
+
+/// The batch read while the listener handled the previous one.
+#[derive(Default)]
+struct ReadAhead {
+    batch: Batch,
+    /// What `fill` said of `batch`; `None`: nothing was read ahead.
+    fill: Option<Result<Fill, FollowError>>,
+    /// The thread that reads, started at the first full batch.
+    reader: Option<Reader>,
+}
+
+impl ReadAhead {
+    /// Hands the follower and the spare batch to the reader thread (started
+    /// on first use). False if there is no such thread.
+    fn start(&mut self, follower: &mut Option<Follower>, journal: &JournalConfig, listener: &str) -> bool {
+        if self.reader.is_none() {
+            match Reader::start(&journal.name, listener) {
+                Ok(r) => self.reader = Some(r),
+                Err(e) => {
+                    tracing::debug!(journal = %journal.name, listener, "no read-ahead thread: {e}");
+                    return false;
+                }
+            }
+        }
+        let reader = self.reader.as_ref().expect("started above");
+        let job = Job { follower: follower.take().expect("follower"), batch: std::mem::take(&mut self.batch), max: journal.batch_bytes };
+        if let Err(e) = reader.jobs.send(job) {
+            let job = e.into_inner();
+            *follower = Some(job.follower);
+            self.batch = job.batch;
+            self.reader = None;
+            return false;
+        }
+        true
+    }
+
+    /// Takes the follower back with the batch it read.
+    fn finish(&mut self, follower: &mut Option<Follower>, journal: &str, listener: &str) {
+        match self.reader.as_ref().expect("reading ahead").done.recv() {
+            Ok(Done { follower: f, batch, fill }) => {
+                *follower = Some(f);
+                self.batch = batch;
+                self.fill = Some(fill);
+            }
+            // The thread is gone with the follower: a panic in `fill`.
+            Err(_) => panic!("journal {journal:?}, listener {listener:?}: the read-ahead thread stopped"),
+        }
+    }
+}
+
+/// A follower and a batch to fill, sent to the reader thread.
+struct Job {
+    follower: Follower,
+    batch: Batch,
+    max: usize,
+}
+
+/// What the reader thread sends back.
+struct Done {
+    follower: Follower,
+    batch: Batch,
+    fill: Result<Fill, FollowError>,
+}
+
+/// The thread that fills the next batch while the listener handles the
+/// current one. It ends when the worker drops its end of the channels.
+struct Reader {
+    jobs: crossbeam_channel::Sender<Job>,
+    done: Receiver<Done>,
+}
+
+impl Reader {
+    fn start(journal: &str, listener: &str) -> std::io::Result<Reader> {
+        let (jobs, job_rx) = crossbeam_channel::bounded::<Job>(1);
+        let (done_tx, done) = crossbeam_channel::bounded::<Done>(1);
+        std::thread::Builder::new().name(format!("{journal}/{listener}/read")).spawn(move || {
+            for Job { mut follower, mut batch, max } in job_rx {
+                batch.clear();
+                let fill = follower.fill(&mut batch, max);
+                if done_tx.send(Done { follower, batch, fill }).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Reader { jobs, done })
     }
 }
 
