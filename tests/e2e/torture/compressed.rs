@@ -203,3 +203,33 @@ fn s16d_truncated_zstd_before_the_checkpoint_is_one_gap_with_report() {
     t.assert_exact("16d");
     t.report("16d", "journal.1.zst truncated before the checkpoint, on_gap = report", &format!("one gap {{1:{acked}}}..{{2:0}}, cause {}: exactly the {lost} records no file holds", g["cause"]));
 }
+
+#[test]
+fn s16e_corrupt_gzip_stops_at_once_naming_file_and_offset() {
+    let (f, mut w) = setup("");
+    let (gz, mut bytes, acked) = rotated_while_down(&f, &mut w, "gzip", "gz");
+    // Damaged after the checkpoint's position (which lies half-way),
+    // complete in length, just written: corrupt data is not waited for.
+    let mid = bytes.len() * 3 / 4;
+    for b in &mut bytes[mid..mid + 32] {
+        *b ^= 0x5a;
+    }
+    fs::write(&gz, &bytes).unwrap();
+    let started = std::time::Instant::now();
+    let d = Daemon::start(&f);
+    let text = wait_exit(&f, &d);
+    let took = started.elapsed();
+    let want = format!("error: journal \"p4\": {}: corrupt gzip data at uncompressed offset ", gz.display());
+    assert!(text.contains(&want), "16e: no message naming {}:\n{}", gz.display(), d.log_tail());
+    assert!(took < Duration::from_secs(30), "16e: the daemon waited {took:?} on corrupt data");
+    let out = fs::read(f.join(OUT)).unwrap();
+    assert!(out.len() == acked && out[..] == w.expected()[..acked], "16e: delivered {} bytes, checkpoint at {acked}", out.len());
+    let t = Tally::count(&w, &out, 0);
+    super::tally::report_line(&format!(
+        "16e|journal.1.gz corrupt after the checkpoint, daemon restarted|{}|{}|{}|0|stopped at once ({} ms): \"journal \\\"p4\\\": …/journal.1.gz: corrupt gzip data at uncompressed offset N: …\"; checkpoint kept",
+        t.written,
+        t.delivered,
+        t.duplicated,
+        took.as_millis()
+    ));
+}
