@@ -267,6 +267,14 @@ impl Follower {
             // copytruncate window: those bytes exist in no file. Without any
             // copy, the truncation destroyed them.
             let copy_short = looked_at.iter().any(|(_, why)| why.starts_with("only "));
+            // Stopping drops the batch: its entries of this file, read before
+            // the truncation and held nowhere else now, are lost with the
+            // rest, so the stop names the first of them.
+            let stops = !copy_short && self.cfg.on_gap == crate::config::OnGap::Stop;
+            let (from, line) = match batch.entries.iter().find(|e| e.sequence == seq) {
+                Some(e) if stops => (e.offset, e.line),
+                _ => (from, line),
+            };
             let m = Missing {
                 journal: self.cfg.name.clone(),
                 live: self.cfg.path.clone(),
@@ -403,7 +411,7 @@ mod tests {
     use crate::format::Format;
     use crate::rotation::Scheme;
 
-    fn config(path: &Path) -> Arc<JournalConfig> {
+    fn config(path: &Path, on_gap: OnGap) -> Arc<JournalConfig> {
         let format = Format::Lines { record_start: None };
         Arc::new(JournalConfig {
             name: "app".into(),
@@ -413,7 +421,7 @@ mod tests {
             quiet_after: Duration::from_secs(2),
             reconcile_every: Duration::from_secs(1),
             start: Start::Beginning,
-            on_gap: OnGap::Report,
+            on_gap,
             batch_bytes: 1 << 20,
             listeners: Vec::new(),
         })
@@ -457,10 +465,10 @@ mod tests {
     /// A live file of `OLD` lines, a follower that has delivered a first
     /// small batch of it (and read more, up to its buffer), and the file
     /// after that: its first entries.
-    fn behind(dir: &Path) -> (std::path::PathBuf, Follower, Vec<Got>) {
+    fn behind(dir: &Path, on_gap: OnGap) -> (std::path::PathBuf, Follower, Vec<Got>) {
         let path = dir.join("app.log");
         std::fs::write(&path, (0..OLD).flat_map(line).collect::<Vec<u8>>()).unwrap();
-        let mut f = Follower::open(config(&path), None, None).unwrap();
+        let mut f = Follower::open(config(&path, on_gap), None, None).unwrap();
         let mut b = Batch::default();
         assert!(matches!(f.fill(&mut b, 4096).unwrap(), Fill::Entries));
         let read = f.seg.as_ref().unwrap().read_pos();
@@ -493,7 +501,7 @@ mod tests {
     #[test]
     fn truncated_while_behind_the_record_cut_at_the_read_position_goes_whole_into_the_gap() {
         let dir = tempfile::tempdir().unwrap();
-        let (path, mut f, mut got) = behind(dir.path());
+        let (path, mut f, mut got) = behind(dir.path(), OnGap::Report);
         std::fs::write(&path, (900_000..900_003).flat_map(line).collect::<Vec<u8>>()).unwrap();
         got.extend(drain(&mut f, 1 << 20));
         assert_whole_records_then_gap(&got, "truncated", 3);
@@ -502,7 +510,7 @@ mod tests {
     #[test]
     fn a_copy_ending_inside_a_record_puts_that_record_whole_into_the_copytruncate_gap() {
         let dir = tempfile::tempdir().unwrap();
-        let (path, mut f, mut got) = behind(dir.path());
+        let (path, mut f, mut got) = behind(dir.path(), OnGap::Report);
         // The copy was made while a record was half written (a write that
         // straddles a page is seen in two steps); the live file went on.
         let whole = std::fs::read(&path).unwrap();
@@ -514,5 +522,18 @@ mod tests {
         let delivered = got.iter().filter(|g| matches!(g, Got::Entry { sequence: 1, .. })).count();
         assert_eq!(delivered, OLD - 100, "every whole record of the copy");
         assert_whole_records_then_gap(&got, "copytruncate", 3);
+    }
+
+    #[test]
+    fn a_stop_for_a_truncation_names_the_first_entry_not_delivered() {
+        // Stopping drops the batch in hand: the records read before the
+        // truncation (buffered, in no file now) are lost with the rest.
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut f, got) = behind(dir.path(), OnGap::Stop);
+        std::fs::write(&path, (900_000..900_003).flat_map(line).collect::<Vec<u8>>()).unwrap();
+        let err = f.fill(&mut Batch::default(), 1 << 20).unwrap_err();
+        let crate::follow::FollowError::Missing(m) = err else { panic!("{err}") };
+        let n = got.len() as u64;
+        assert_eq!((m.from.sequence, m.from.offset, m.from.line, m.cause), (1, n * LINE, n + 1, "truncated"), "{m}");
     }
 }

@@ -21,7 +21,9 @@
 //!   noticed by content, nothing is lost or repeated (2a, 2b). Frozen far
 //!   behind instead, the bytes it never read are gone: they must be one
 //!   gap from exactly where its delivery stopped, a record cut by its read
-//!   position included whole, to the size it saw (2c, 2d).
+//!   position included whole, to the size it saw (2c, 2d); with the
+//!   default `on_gap = "stop"` it stops naming the first entry it did not
+//!   deliver, and the way out it prints goes on with the new content (2e).
 //! - 14: a writer without `O_APPEND` goes on at its own offset after a
 //!   copy and truncation, leaving a hole of NULs at the start of the file:
 //!   the NULs are skipped and logged, never delivered, and the lines
@@ -186,6 +188,55 @@ fn truncate_while_behind(id: &str, kind: Kind) {
         id,
         &format!("truncate in place while the daemon is frozen behind ({kind:?}, on_gap = report)"),
         &format!("{} KiB unread in no file, reported as exactly one gap {}..{}; the new content delivered after it", (size - stopped) / 1024, g.from, g.to),
+    );
+}
+
+#[test]
+fn s02e_truncate_while_behind_stops_then_checkpoint_set_goes_on() {
+    // As 2c with the default on_gap = "stop": the daemon stops, naming the
+    // first entry lost; the way out it prints (checkpoint set) goes on with
+    // the file's new content, losing nothing more.
+    let kind = Kind::Lines;
+    let f = Fixture::new();
+    let mut w = Writer::new(&f.join(live(kind)), kind);
+    f.write("cfg.toml", config(kind, "batch_bytes = 4096", "fsync = true"));
+    w.write(scale(20_000, 200_000));
+    let size = w.ledger().len();
+    let mut d = Daemon::start(&f);
+    wait_until(&mut d, "the first delivery", || fs::metadata(f.join(OUT)).is_ok_and(|m| m.len() > 0));
+    d.freeze();
+    fs::OpenOptions::new().write(true).open(w.path()).unwrap().set_len(0).unwrap();
+    w.write(50);
+    d.thaw();
+    let exited = |pid: u32| fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.split_whitespace().nth(2) == Some("Z"));
+    let pid = d.pid();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !exited(pid) {
+        assert!(Instant::now() < deadline, "2e: the daemon did not stop within 30 s; log:\n{}", d.log_tail());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let log = daemon_log(&f);
+    let stopped = fs::metadata(f.join(OUT)).unwrap().len() as usize;
+    let said = format!("the entries from sequence 1 offset {stopped} (line ");
+    assert!(log.contains(&said), "2e: the stop names the first entry not delivered ({said}…); log:\n{}", d.log_tail());
+    assert!(stopped < size && !f.join(format!("{OUT}.gaps")).exists(), "2e: {stopped} of {size} delivered, no gap");
+    // The way out, as printed.
+    let cmd = log.lines().find_map(|l| l.split("logdaemon checkpoint set").nth(1)).expect("the stop message gives a checkpoint set command");
+    let args: Vec<&str> = ["checkpoint", "set"].into_iter().chain(cmd.split_whitespace()).collect();
+    let o = f.run(&args);
+    assert!(o.status.success(), "2e: {args:?}: {}", crate::fixture::stderr(&o));
+    drop(d);
+    let mut d = Daemon::start(&f);
+    w.mark_lost(stopped..size);
+    wait_output(&f, &mut d, &w.expected(), "2e: after checkpoint set");
+    d.term();
+    let lost = records_in(&w, stopped..size);
+    let t = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), lost);
+    t.assert_exact("2e");
+    t.report(
+        "2e",
+        "truncate in place while the daemon is frozen behind (Lines, on_gap = stop)",
+        &format!("stopped naming offset {stopped}, the first entry lost; its printed checkpoint set went on with the new content"),
     );
 }
 
