@@ -20,13 +20,17 @@
 //! configured wait is reported truncated, with what to do. [`open_file`]
 //! (for `dump`) reports it at once.
 
+mod settle;
+
+pub use settle::{set_truncated_wait, truncated_wait, wait_for_growth, Growth, Settle, DEFAULT_TRUNCATED_WAIT};
+use settle::{Settling, SETTLED};
+
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 /// A compression format, as detected from magic bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,128 +305,6 @@ pub fn open_settling(path: &Path, settle: Settle) -> Result<(Compression, Box<dy
     Ok((o.compression, Box::new(reader)))
 }
 
-/// The wait used by [`open`], in milliseconds (see [`set_truncated_wait`]).
-static TRUNCATED_WAIT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TRUNCATED_WAIT.as_millis() as u64);
-
-/// How long a compressed file that ends too soon may stay unchanged before
-/// it is called truncated, unless configured otherwise: long enough for a
-/// compressor that writes its output in large blocks (xz, zstd -T).
-pub const DEFAULT_TRUNCATED_WAIT: Duration = Duration::from_secs(60);
-
-/// The wait [`open`] gives a compressed file that ends too soon.
-pub fn truncated_wait() -> Duration {
-    Duration::from_millis(TRUNCATED_WAIT_MS.load(Ordering::Relaxed))
-}
-
-/// Sets the wait [`open`] gives a compressed file that ends too soon (the
-/// daemon's config); zero reports such a file at once.
-pub fn set_truncated_wait(wait: Duration) {
-    TRUNCATED_WAIT_MS.store(wait.as_millis().min(u64::MAX as u128) as u64, Ordering::Relaxed);
-}
-
-/// What to do when a compressed file ends before its stream does.
-///
-/// The file is being written if it changed less than `wait` ago (by its
-/// modification time, which every write moves): then the reader polls it
-/// every `poll` until it grows, reopens it and reads on from the same
-/// uncompressed offset. A file unchanged for `wait` is truncated for good.
-/// `now` is the clock the modification time is compared with.
-#[derive(Clone, Copy, Debug)]
-pub struct Settle {
-    pub wait: Duration,
-    pub poll: Duration,
-    pub now: fn() -> SystemTime,
-}
-
-impl Settle {
-    pub fn new(wait: Duration) -> Settle {
-        Settle { wait, poll: (wait / 20).clamp(Duration::from_millis(1), Duration::from_millis(100)), now: SystemTime::now }
-    }
-}
-
-/// What a compressed file that ended too soon turned out to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Growth {
-    /// Longer than `len`: read it again.
-    Grew,
-    /// Unchanged for the whole wait: truncated for good.
-    Settled { unchanged: Duration },
-}
-
-/// Watches `file` (of `len` bytes when its data ended too soon) until it
-/// grows or has been unchanged for `settle.wait`.
-pub fn wait_for_growth(file: &File, len: u64, settle: &Settle) -> io::Result<Growth> {
-    loop {
-        let md = file.metadata()?;
-        if md.len() > len {
-            return Ok(Growth::Grew);
-        }
-        let changed = md.modified()?;
-        let unchanged = (settle.now)().duration_since(changed).unwrap_or(Duration::ZERO);
-        if unchanged >= settle.wait {
-            return Ok(Growth::Settled { unchanged });
-        }
-        std::thread::sleep(settle.poll.min(settle.wait - unchanged));
-    }
-}
-
-/// Marks the detail of a [`DecodeError`] for a file found truncated for good.
-const SETTLED: &str = "settled:";
-
-/// The decoded bytes of a compressed file that may still be being written:
-/// at a premature end, waits for the file to grow, then decodes it again
-/// from the start and skips what was already returned.
-struct Settling {
-    path: PathBuf,
-    /// The file itself (followed through renames), to watch it grow.
-    watch: File,
-    inner: Box<dyn Read + Send>,
-    /// Uncompressed bytes returned so far.
-    offset: u64,
-    settle: Settle,
-}
-
-impl Settling {
-    fn reopen(&mut self) -> io::Result<()> {
-        let o = open_file(&self.path).map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
-        let mut inner = o.reader;
-        let copied = io::copy(&mut (&mut inner).take(self.offset), &mut io::sink())?;
-        if copied < self.offset {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: now holds {copied} uncompressed bytes, fewer than the {} read before", self.path.display(), self.offset),
-            ));
-        }
-        self.inner = inner;
-        Ok(())
-    }
-}
-
-impl Read for Settling {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let e = match self.inner.read(buf) {
-                Ok(n) => {
-                    self.offset += n as u64;
-                    return Ok(n);
-                }
-                Err(e) => e,
-            };
-            let Some(d) = DecodeError::find(&e).filter(|d| d.kind == DecodeErrorKind::Truncated) else { return Err(e) };
-            let len = self.watch.metadata()?.len();
-            tracing::info!(file = %self.path.display(), offset = d.offset, size = len, "compressed file ends too soon; waiting while it is written");
-            match wait_for_growth(&self.watch, len, &self.settle)? {
-                Growth::Grew => self.reopen()?,
-                Growth::Settled { unchanged } => {
-                    let detail = format!("{SETTLED} (unchanged for {} s)", unchanged.as_secs());
-                    let d = DecodeError { path: d.path.clone(), compression: d.compression, offset: d.offset, kind: d.kind, detail };
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, d));
-                }
-            }
-        }
-    }
-}
-
 /// Like [`open`], also giving the file size and a counter of bytes read from
 /// the file.
 pub fn open_file(path: &Path) -> Result<Opened, CompressError> {
@@ -461,13 +343,13 @@ pub fn open_file(path: &Path) -> Result<Opened, CompressError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
     const TEXT: &[u8] = b"@pv@ 0 @db.desc@ 1 @hello@ \n@ex@ 1 2\n";
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(data).unwrap();
         e.finish().unwrap()
@@ -493,11 +375,11 @@ mod tests {
         e.finish().unwrap()
     }
 
-    type Enc = fn(&[u8]) -> Vec<u8>;
-    const ALL: [(Compression, Enc); 4] =
+    pub(crate) type Enc = fn(&[u8]) -> Vec<u8>;
+    pub(crate) const ALL: [(Compression, Enc); 4] =
         [(Compression::Gzip, gzip), (Compression::Bzip2, bzip2), (Compression::Xz, xz), (Compression::Zstd, zstd)];
 
-    fn write_tmp(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> PathBuf {
+    pub(crate) fn write_tmp(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> PathBuf {
         let p = dir.path().join(name);
         std::fs::write(&p, data).unwrap();
         p
@@ -505,10 +387,10 @@ mod tests {
 
     /// Reads a file whole, reporting a premature end at once.
     fn read_all(path: &Path) -> io::Result<Vec<u8>> {
-        read_settling(path, Settle::new(Duration::ZERO))
+        read_settling(path, Settle::new(std::time::Duration::ZERO))
     }
 
-    fn read_settling(path: &Path, settle: Settle) -> io::Result<Vec<u8>> {
+    pub(crate) fn read_settling(path: &Path, settle: Settle) -> io::Result<Vec<u8>> {
         let (_, mut r) = open_settling(path, settle).unwrap();
         let mut out = Vec::new();
         r.read_to_end(&mut out).map(|_| out)
@@ -647,88 +529,5 @@ mod tests {
             assert_eq!(d.kind, DecodeErrorKind::Io, "{c}: {d}");
             assert!(d.to_string().starts_with("/j: read error"), "{d}");
         }
-    }
-
-    fn lines(n: u32) -> Vec<u8> {
-        (0..n).flat_map(|i| format!("@pv@ 0 @db.counters@ @c{i}@ @{i}@ \n").into_bytes()).collect()
-    }
-
-    #[test]
-    fn a_file_still_being_written_is_waited_for_and_read_to_its_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let big = lines(20_000);
-        for (c, enc) in ALL {
-            let full = enc(&big);
-            let p = write_tmp(&dir, "growing", &full[..full.len() / 3]);
-            let (p2, rest) = (p.clone(), full[full.len() / 3..].to_vec());
-            // The compressor writes the rest in two pieces, a while apart.
-            let writer = std::thread::spawn(move || {
-                let mut f = std::fs::OpenOptions::new().append(true).open(&p2).unwrap();
-                for piece in rest.chunks(rest.len() / 2 + 1) {
-                    std::thread::sleep(Duration::from_millis(60));
-                    f.write_all(piece).unwrap();
-                }
-            });
-            let got = read_settling(&p, Settle::new(Duration::from_secs(30))).unwrap_or_else(|e| panic!("{c}: {e}"));
-            writer.join().unwrap();
-            assert!(got == big, "{c}: {} of {} bytes", got.len(), big.len());
-        }
-    }
-
-    #[test]
-    fn a_truncated_file_unchanged_for_the_wait_is_truncated_and_says_what_to_do() {
-        let dir = tempfile::tempdir().unwrap();
-        let big = lines(20_000);
-        for (c, enc) in ALL {
-            let full = enc(&big);
-            let p = write_tmp(&dir, "cut", &full[..full.len() / 2]);
-            // Last written an hour ago: settled long since, no wait.
-            let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-            File::options().write(true).open(&p).unwrap().set_modified(hour_ago).unwrap();
-            let started = std::time::Instant::now();
-            let e = read_settling(&p, Settle::new(Duration::from_secs(60))).expect_err("truncated");
-            assert!(started.elapsed() < Duration::from_secs(20), "{c}: waited {:?}", started.elapsed());
-            let d = DecodeError::find(&e).unwrap_or_else(|| panic!("{c}: {e}"));
-            assert_eq!((d.kind, e.kind()), (DecodeErrorKind::Truncated, io::ErrorKind::UnexpectedEof), "{c}: {d}");
-            let msg = d.to_string();
-            let head = format!("{}: {c} data ends unexpectedly at uncompressed offset {} (unchanged for 360", p.display(), d.offset);
-            let tail = " s): the file is truncated (a compressor that stopped half-way, or a partial copy); restore the \
-                        complete file (or the uncompressed one) under this name, or move past its end with `logdaemon checkpoint set`";
-            assert!(msg.starts_with(&head) && msg.ends_with(tail), "{c}: {msg}");
-        }
-    }
-
-    #[test]
-    fn the_wait_runs_on_the_injected_clock() {
-        let dir = tempfile::tempdir().unwrap();
-        let full = gzip(&lines(10_000));
-        let p = write_tmp(&dir, "cut.gz", &full[..full.len() / 2]);
-        // Just written, but the clock says two minutes later.
-        let settle = Settle { now: || SystemTime::now() + Duration::from_secs(120), ..Settle::new(Duration::from_secs(60)) };
-        let f = File::open(&p).unwrap();
-        assert!(matches!(wait_for_growth(&f, full.len() as u64 / 2, &settle).unwrap(), Growth::Settled { unchanged } if unchanged >= Duration::from_secs(119)));
-        // A short wait on the real clock ends once the file is that old.
-        let started = std::time::Instant::now();
-        let short = Settle::new(Duration::from_millis(150));
-        assert!(matches!(wait_for_growth(&f, full.len() as u64 / 2, &short).unwrap(), Growth::Settled { .. }));
-        assert!(started.elapsed() < Duration::from_secs(10));
-        // Growth is seen at once.
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(&full[full.len() / 2..]).unwrap();
-        assert_eq!(wait_for_growth(&f, full.len() as u64 / 2, &Settle::new(Duration::from_secs(60))).unwrap(), Growth::Grew);
-    }
-
-    #[test]
-    fn corrupt_data_is_not_waited_for() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut data = gzip(&lines(50_000));
-        let mid = data.len() / 2;
-        for b in &mut data[mid..mid + 64] {
-            *b ^= 0x5a;
-        }
-        let p = write_tmp(&dir, "bad.gz", &data);
-        let started = std::time::Instant::now();
-        let e = read_settling(&p, Settle::new(Duration::from_secs(60))).expect_err("corrupt");
-        assert_eq!(DecodeError::find(&e).map(|d| d.kind), Some(DecodeErrorKind::Corrupt), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(20), "waited {:?}", started.elapsed());
     }
 }
