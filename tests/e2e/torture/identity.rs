@@ -405,6 +405,7 @@ fn stopped_at_the_banner(id: &str, lines: usize, directives: &str) {
     rotate_with_banner(&f, &mut w, &mut b, directives);
     wait_output(&f, &mut d, &b.expected(&w), "the banner of the second file");
     d.term();
+    clock_past_checkpoint(&f);
     for _ in 0..2 {
         w.write(10);
         rotate_with_banner(&f, &mut w, &mut b, directives);
