@@ -308,7 +308,12 @@ pub fn open_settling(path: &Path, settle: Settle) -> Result<(Compression, Box<dy
 /// Like [`open`], also giving the file size and a counter of bytes read from
 /// the file.
 pub fn open_file(path: &Path) -> Result<Opened, CompressError> {
-    let mut file = File::open(path).map_err(|e| CompressError::from_open(path, e))?;
+    let file = File::open(path).map_err(|e| CompressError::from_open(path, e))?;
+    read_opened(file, path)
+}
+
+/// Like [`open_file`], for a file already open; `path` names it in errors.
+pub(crate) fn read_opened(mut file: File, path: &Path) -> Result<Opened, CompressError> {
     let meta = file.metadata().map_err(|e| CompressError::from_open(path, e))?;
     if meta.is_dir() {
         return Err(CompressError::IsDirectory { path: path.to_path_buf() });

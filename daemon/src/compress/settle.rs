@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use super::{open_file, DecodeError, DecodeErrorKind};
+use super::{read_opened, DecodeError, DecodeErrorKind};
 
 /// The wait used by [`open`], in milliseconds (see [`set_truncated_wait`]).
 static TRUNCATED_WAIT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TRUNCATED_WAIT.as_millis() as u64);
@@ -103,7 +103,11 @@ pub(super) struct Settling {
 
 impl Settling {
     fn reopen(&mut self) -> io::Result<()> {
-        let o = open_file(&self.path).map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
+        // The file we watch, wherever it is now: a rotation may have
+        // renamed it meanwhile, and another file may have its old name.
+        use std::os::fd::AsRawFd;
+        let again = File::open(format!("/proc/self/fd/{}", self.watch.as_raw_fd()))?;
+        let o = read_opened(again, &self.path).map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
         let mut inner = o.reader;
         let copied = io::copy(&mut (&mut inner).take(self.offset), &mut io::sink())?;
         if copied < self.offset {
@@ -230,5 +234,28 @@ mod tests {
         let e = read_settling(&p, Settle::new(Duration::from_secs(60))).expect_err("corrupt");
         assert_eq!(DecodeError::find(&e).map(|d| d.kind), Some(DecodeErrorKind::Corrupt), "{e}");
         assert!(started.elapsed() < Duration::from_secs(20), "waited {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_file_renamed_while_being_written_is_read_on_from_where_it_went() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = lines(20_000);
+        let full = gzip(&big);
+        let p = write_tmp(&dir, "app.log.1.gz", &full[..full.len() / 3]);
+        let moved = dir.path().join("app.log.2.gz");
+        let (from, to, rest) = (p.clone(), moved.clone(), full[full.len() / 3..].to_vec());
+        // Renamed (a rotation shifting names), another file takes the old
+        // name, then the compressor finishes the renamed one.
+        let writer = std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&from).unwrap();
+            std::thread::sleep(Duration::from_millis(60));
+            std::fs::rename(&from, &to).unwrap();
+            std::fs::write(&from, gzip(b"another file\n")).unwrap();
+            std::thread::sleep(Duration::from_millis(60));
+            f.write_all(&rest).unwrap();
+        });
+        let got = read_settling(&p, Settle::new(Duration::from_secs(30))).unwrap();
+        writer.join().unwrap();
+        assert!(got == big, "{} of {} bytes", got.len(), big.len());
     }
 }
