@@ -156,6 +156,10 @@ fn start_daemon(f: &Fixture) -> Child {
         .expect("start logdaemon")
 }
 
+fn log_of(f: &Fixture) -> String {
+    std::fs::read_to_string(f.join("daemon.log")).unwrap_or_default()
+}
+
 /// True when `standby` is empty or ends right after an `@ex@` record.
 fn ends_on_a_transaction(standby: &[u8]) -> bool {
     if standby.is_empty() {
@@ -200,7 +204,21 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
     let mut sizes = Vec::new();
     for round in 0..7 {
         let mut daemon = start_daemon(&f);
-        std::thread::sleep(Duration::from_millis(300 + rand(700)));
+        // Each life first makes progress (the standby grows, or holds all
+        // of the journal), however slow the machine; the kill then comes
+        // at a random moment of the stream that follows.
+        let before = sizes.last().copied().unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let len = std::fs::metadata(remote.join("journal")).map_or(0, |m| m.len() as usize);
+            if len > before || len == data.len() {
+                break;
+            }
+            assert!(daemon.try_wait().unwrap().is_none(), "round {round}: the daemon exited; log:\n{}", log_of(&f));
+            assert!(Instant::now() < deadline, "round {round}: the standby stayed at {len} bytes for 30 s; log:\n{}", log_of(&f));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rand(200)));
         daemon.kill().unwrap(); // SIGKILL
         daemon.wait().unwrap();
         // The standby finishes (or cuts back) a batch it was receiving when
@@ -220,7 +238,6 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
     writer.join().unwrap();
     assert!(sizes.windows(2).any(|w| w[1] > w[0] && w[0] > 0), "no kill landed mid-stream: {sizes:?}");
     run_once(&f);
-    let log = std::fs::read_to_string(f.join("daemon.log")).unwrap_or_default();
-    assert_eq!(read(&remote.join("journal")), data, "standby sizes after each kill: {sizes:?}; daemon log:\n{log}");
+    assert_eq!(read(&remote.join("journal")), data, "standby sizes after each kill: {sizes:?}; daemon log:\n{}", log_of(&f));
     eprintln!("standby sizes after each kill: {sizes:?} of {}", data.len());
 }
