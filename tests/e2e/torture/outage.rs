@@ -87,16 +87,24 @@ fn up_then_down<D>(f: &Fixture, start: impl FnOnce(&Fixture) -> D) -> (D, Writer
 
 /// Whether the worker thread of listener `kit` (named `app/kit`) of the
 /// frozen daemon `pid` is in a timed wait (a futex wait with a timeout:
-/// its retry backoff), not looking for its place, which takes no such wait.
+/// its retry backoff), not looking for its place, which takes no such
+/// wait, and its helper threads (`app/kit/…`, reading ahead) wait for work.
 fn kit_waiting(pid: u32) -> bool {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return false };
-    tasks.flatten().any(|t| {
+    let (mut worker, mut helpers_idle) = (false, true);
+    for t in tasks.flatten() {
         let comm = fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         let call = fs::read_to_string(t.path().join("syscall")).unwrap_or_default();
         let f: Vec<&str> = call.split_whitespace().collect();
         // futex(uaddr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, timeout, …)
-        comm.trim() == "app/kit" && f.len() > 4 && f[0] == "202" && f[2] == "0x89" && f[4] != "0x0"
-    })
+        let futex = f.len() > 4 && f[0] == "202" && f[2] == "0x89";
+        match comm.trim() {
+            "app/kit" => worker = futex && f[4] != "0x0",
+            c if c.starts_with("app/kit/") => helpers_idle &= futex,
+            _ => {}
+        }
+    }
+    worker && helpers_idle
 }
 
 /// Runs `rotate` while the daemon is frozen and the testkit listener, down,
