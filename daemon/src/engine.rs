@@ -66,6 +66,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let (ev_tx, ev_rx) = unbounded::<Event>();
     let stop = Arc::new(AtomicBool::new(false));
     let signals = signal_thread(ev_tx.clone(), stop.clone());
+    crate::compress::set_truncated_wait(cfg.compressed_wait);
     // Before the state directory is touched: a bad value changes nothing.
     let clock: Arc<dyn Clock> = match quiet::scale_from_env(std::env::var_os("LOGDAEMON_TIME_SCALE").as_deref()).map_err(EngineError::Failed)? {
         None => Arc::new(SystemClock),

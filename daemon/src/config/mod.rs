@@ -26,6 +26,10 @@ pub struct Config {
     pub plugin_dir: Option<PathBuf>,
     /// How changes to the journals' files are noticed.
     pub watch: Watch,
+    /// How long a compressed rotated file that ends too soon may stay
+    /// unchanged before it is called truncated (it may still be being
+    /// written by its compressor). Zero: at once.
+    pub compressed_wait: Duration,
     pub journals: Vec<JournalConfig>,
 }
 
@@ -165,6 +169,15 @@ impl Config {
                 return ctx.at(span, format!("watch {other:?}: use \"events\" (file events plus the periodic check) or \"poll\" (the periodic check every reconcile_every alone)"))
             }
         };
+        let compressed_wait = match &raw.compressed_wait {
+            None => crate::compress::DEFAULT_TRUNCATED_WAIT,
+            Some(s) => match humantime::parse_duration(s.get_ref()) {
+                Ok(d) => d,
+                Err(e) => {
+                    return ctx.at(s.span(), format!("compressed_wait: {:?} is not a duration ({e}); write e.g. \"60s\", \"5m\", or \"0s\" to call a short compressed file truncated at once", s.get_ref()))
+                }
+            },
+        };
         if raw.journal.is_empty() {
             return Err(ConfigError::General {
                 path: path.to_path_buf(),
@@ -182,7 +195,7 @@ impl Config {
             }
             journals.push(jc);
         }
-        Ok(Config { file, dir, state_dir, plugin_dir, watch, journals })
+        Ok(Config { file, dir, state_dir, plugin_dir, watch, compressed_wait, journals })
     }
 }
 

@@ -12,6 +12,7 @@ pub struct RawConfig {
     pub state_dir: Option<Spanned<String>>,
     pub plugin_dir: Option<Spanned<String>>,
     pub watch: Option<Spanned<String>>,
+    pub compressed_wait: Option<Spanned<String>>,
     #[serde(default)]
     pub journal: Vec<RawJournal>,
 }

@@ -88,3 +88,14 @@ fn watch_is_events_by_default_poll_on_request_and_nothing_else() {
     let e = err(&EXAMPLE.replace("format = \"p4\" ", "watch = \"poll\"\nformat = \"p4\" "));
     assert!(e.contains("line 6") && e.contains("unknown field `watch`"), "{e}");
 }
+
+#[test]
+fn compressed_wait_defaults_to_a_minute_and_takes_zero() {
+    assert_eq!(parse(EXAMPLE).unwrap().compressed_wait, Duration::from_secs(60));
+    let c = parse(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\ncompressed_wait = \"0s\"")).unwrap();
+    assert_eq!(c.compressed_wait, Duration::ZERO);
+    let c = parse(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\ncompressed_wait = \"5m\"")).unwrap();
+    assert_eq!(c.compressed_wait, Duration::from_secs(300));
+    let e = err(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\ncompressed_wait = \"soon\""));
+    assert!(e.starts_with("config /etc/logdaemon/ld.toml, line 3: compressed_wait: \"soon\" is not a duration"), "{e}");
+}
