@@ -404,11 +404,12 @@ impl Standby {
         if request {
             let script = batch.script(&self.layout, self.cfg.apply.as_deref());
             let journal_path = self.journal_path.clone();
+            let dest = format!("{}:{}", self.cfg.host, self.cfg.port);
             let mut feed = |w: &mut dyn Write| -> Result<()> {
                 if let Some(f) = &fill {
-                    copy_local(&journal_path, f, w)?;
+                    copy_local(&journal_path, f, w, &dest)?;
                 }
-                w.write_all(data).map_err(|e| transient(format!("sending to the standby: {e}")))
+                w.write_all(data).map_err(|e| transient(format!("sending to the standby {dest}: {e}")))
             };
             link.conn.submit(&script, append_len, &mut feed, self.cfg.command_timeout)?;
         }
@@ -539,7 +540,7 @@ struct Fill {
     len: u64,
 }
 
-fn copy_local(path: &std::path::Path, f: &Fill, w: &mut dyn Write) -> Result<()> {
+fn copy_local(path: &std::path::Path, f: &Fill, w: &mut dyn Write, dest: &str) -> Result<()> {
     let err = |e: std::io::Error| fatal(format!("reading {} for the standby: {e}", path.display()));
     let mut file = std::fs::File::open(path).map_err(err)?;
     file.seek(SeekFrom::Start(f.from)).map_err(err)?;
@@ -551,7 +552,7 @@ fn copy_local(path: &std::path::Path, f: &Fill, w: &mut dyn Write) -> Result<()>
         if n == 0 {
             return Err(fatal(format!("{} ended while resending it to the standby", path.display())));
         }
-        w.write_all(&buf[..n]).map_err(|e| transient(format!("sending to the standby: {e}")))?;
+        w.write_all(&buf[..n]).map_err(|e| transient(format!("sending to the standby {dest}: {e}")))?;
         left -= n as u64;
     }
     Ok(())
