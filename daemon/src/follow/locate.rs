@@ -15,6 +15,7 @@ use logdaemon_sdk::Position;
 use logdaemon_state::Cursor;
 
 use super::{io_err, FollowError, Follower, Missing};
+use resume::Placed;
 use crate::compress::Compression;
 use crate::config::Start;
 use crate::identity::{self, FileKey, Opened};
@@ -22,7 +23,8 @@ use crate::rotation::Candidate;
 use crate::segment::{Origin, PlainFile, Segment, Source};
 
 impl Follower {
-    pub(super) fn open_at_start(&mut self) -> Result<(), FollowError> {
+    /// One attempt of [`Follower::open_at_start`].
+    fn try_open_at_start(&mut self) -> Result<(), FollowError> {
         let candidates = self.candidates()?;
         let next_seq = candidates.iter().filter_map(|c| c.number).max().map_or(1, |n| n + 1);
         self.next_sequence_hint = next_seq;
@@ -105,19 +107,22 @@ impl Follower {
     }
 
     pub(super) fn candidates(&self) -> Result<Vec<Candidate>, FollowError> {
-        self.cfg.scheme.candidates().map_err(|e| io_err(&self.cfg, self.cfg.path.parent().unwrap_or(Path::new(".")), e))
+        let listed = self.cfg.scheme.candidates().map_err(|e| io_err(&self.cfg, self.cfg.path.parent().unwrap_or(Path::new(".")), e));
+        #[cfg(test)]
+        tests::after_listing();
+        listed
     }
 
-    /// Opens the file holding the checkpoint's position, proven by content.
-    pub(super) fn open_at_cursor(&mut self, c: &Cursor) -> Result<(), FollowError> {
-        let candidates = self.candidates()?;
-        self.next_sequence_hint = c.sequence;
+    /// Where the checkpoint's position is, judged on one listing of the
+    /// rotated files ([`Follower::open_at_cursor`] lists again when the
+    /// answer may come from a listing made stale by a rotation).
+    fn place_cursor(&self, c: &Cursor, candidates: &[Candidate]) -> Result<Placed, FollowError> {
         let Some(id) = &c.identity else {
             // An operator-set position: trust it. p4 journal numbers name the file.
             let path = candidates.iter().find(|k| k.number == Some(c.sequence)).map(|k| k.path.clone()).unwrap_or_else(|| self.cfg.path.clone());
             let origin = if path == self.cfg.path { Origin::Live } else { Origin::Rotated };
-            tracing::info!(journal = %self.cfg.name, file = %path.display(), sequence = c.sequence, offset = c.offset, "starting at an unverified position");
-            return self.open_segment_at(path, c.sequence, origin, c.offset, c.line.max(1), false);
+            let o = identity::open_unverified(&path, c.offset).map_err(|e| io_err(&self.cfg, &path, e))?;
+            return Ok(Placed::Found(o, origin, false));
         };
         let mut looked_at = Vec::new();
         // The live file first, then rotated files newest first.
@@ -165,7 +170,7 @@ impl Follower {
             }
         }
         if !settled {
-            if let Some((o, origin, same_inode)) = self.choose(c, id, matches, &candidates, saved) {
+            if let Some((o, origin, same_inode)) = self.choose(c, id, matches, candidates, saved) {
                 found = Some((o, origin));
                 settled = same_inode;
             }
@@ -173,47 +178,23 @@ impl Follower {
         if id.head_len == 0 && !settled && found.is_some() {
             // The file was empty when the position was acknowledged: every
             // file matches an empty proof, so content says nothing.
-            if let Some((path, origin)) = self.empty_file_now(c, &candidates) {
+            if let Some((path, origin)) = self.empty_file_now(c, candidates) {
                 let o = identity::open_unverified(&path, c.offset).map_err(|e| io_err(&self.cfg, &path, e))?;
                 found = Some((o, origin));
             }
         }
-        match found {
-            Some((o, origin)) => {
-                tracing::info!(journal = %self.cfg.name, file = %o.path.display(), sequence = c.sequence, offset = c.offset, "resuming");
-                self.install(o, c.sequence, origin, c.offset, c.line.max(1), false);
-                Ok(())
-            }
-            None => {
-                let from = Position { sequence: c.sequence, offset: c.offset, line: c.line };
-                // Delivery resumes in the file written after the lost one:
-                // the lowest journal number above ours, else the live file.
-                let next = candidates.iter().filter(|k| k.number.is_some_and(|n| n > c.sequence)).min_by_key(|k| k.number);
-                let m = Missing {
-                    journal: self.cfg.name.clone(),
-                    live: self.cfg.path.clone(),
-                    from,
-                    to: next.and_then(|k| k.number).map(|n| Position { sequence: n, offset: 0, line: 1 }),
-                    cause: "deleted",
-                    looked_at,
-                    state_dir: self.state_dir.clone(),
-                };
-                self.on_gap(m)?;
-                if let Some(k) = next {
-                    let n = k.number.expect("numbered");
-                    tracing::info!(journal = %self.cfg.name, file = %k.path.display(), sequence = n, "going on with the next rotated file");
-                    return self.open_segment_at(k.path.clone(), n, Origin::Rotated, 0, 1, true);
-                }
-                // Reporting: go on with the live file as the next sequence.
-                self.next_sequence_hint = c.sequence + 1;
-                if self.try_open_live()? {
-                    if let Some(s) = self.seg.as_mut() {
-                        s.did_rotate = true;
-                    }
-                }
-                Ok(())
-            }
-        }
+        Ok(match found {
+            Some((o, origin)) => Placed::Found(o, origin, true),
+            None => Placed::Missing(Missing {
+                journal: self.cfg.name.clone(),
+                live: self.cfg.path.clone(),
+                from: Position { sequence: c.sequence, offset: c.offset, line: c.line },
+                to: None,
+                cause: "deleted",
+                looked_at,
+                state_dir: self.state_dir.clone(),
+            }),
+        })
     }
 
     /// Which of the files holding the bytes the cursor proves (`matches`:
@@ -539,5 +520,6 @@ fn end_boundary(f: &File, size: u64) -> std::io::Result<(u64, u64)> {
     Ok((last_nl, lines))
 }
 
+mod resume;
 #[cfg(test)]
 mod tests;
