@@ -25,6 +25,11 @@
 //!   the start of the new live file, and everything after it once; the
 //!   `file` listener, which had the file open, loses nothing and reports
 //!   nothing.
+//! - 11d: as 11b, with `on_gap = "report"`: the listener gets one gap, from
+//!   its position to the start of the oldest rotated file left
+//!   (`app.log.3`), then the three rotated files and the live file, each
+//!   entry once: the files written after the deleted one are not skipped
+//!   for the live file.
 //!
 //! The listener that is down looks for its place again (lists the
 //! directory, opens the file) on every attempt; the rotations run while it
@@ -319,6 +324,43 @@ fn s11c_rotate_zero_deletes_the_unread_file_report() {
         "11c",
         "rotate 0 deletes the unread file of a listener that is down (on_gap = \"report\")",
         &format!("one gap, exactly the {lost} unread records of the deleted file; everything after it delivered once"),
+    );
+}
+
+#[test]
+fn s11d_rotate_three_deletes_the_unread_file_report() {
+    let f = Fixture::new();
+    f.write("cfg.toml", two_listeners("on_gap = \"report\"", "retry_max = \"200ms\""));
+    let (mut d, mut w) = up_then_down(&f, Daemon::start);
+    let at = w.ledger().len() as u64;
+    // The fourth run deletes the file the listener that is down is in; it
+    // is back up before it next looks.
+    let flag = f.join("flag");
+    let lost = rotate_three(&f, &mut w, 4, d.pid(), || fs::write(&flag, "").unwrap());
+    assert_eq!(lost, BETWEEN, "11d: records of the deleted file the listener had not taken");
+    let kit = f.join(KIT);
+    let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
+    wait_until(30, "the listener to deliver what is left", || entry_text(&kit).len() >= want, || d.log_tail());
+    wait_output(&f, &mut d, &w.expected(), "11d: the file listener");
+    d.term();
+    let ev = events(&kit);
+    let gaps: Vec<&Value> = ev.iter().filter(|e| kind(e) == "gap").collect();
+    assert_eq!(gaps.len(), 1, "11d: gaps {gaps:?}");
+    let g = gaps[0];
+    assert_eq!((&g["from"]["sequence"], &g["from"]["offset"], g["cause"].as_str()), (&1.into(), &at.into(), Some("deleted")), "{g}");
+    assert_eq!((&g["to"]["sequence"], &g["to"]["offset"]), (&2.into(), &0.into()), "11d: the gap ends at the next file: {g}");
+    let next = ev.iter().skip_while(|e| kind(e) != "gap").find(|e| kind(e) == "entry").expect("entries after the gap");
+    assert_eq!((&next["sequence"], &next["offset"]), (&g["to"]["sequence"], &g["to"]["offset"]), "11d: the gap ends where delivery resumed");
+    assert!(!f.join(format!("{OUT}.gaps")).exists(), "11d: the file listener, which had read the file, reported a gap");
+    Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11d (file listener)");
+    // Everything still in a file once, in order: the rotated files left
+    // were not skipped for the live file.
+    let t = Tally::count(&w, entry_text(&kit).as_bytes(), lost);
+    t.assert_exact("11d (testkit listener)");
+    t.report(
+        "11d",
+        "rotate 3 deletes the unread file of a listener that is down (on_gap = \"report\")",
+        &format!("one gap, exactly the {lost} unread records of the deleted file; the three rotated files left and the live file delivered once"),
     );
 }
 
