@@ -410,10 +410,31 @@ impl Follower {
             "choosing the successor"
         );
         let seq = our_seq + 1;
+        // p4 numbers its journals one by one: when the file just finished
+        // is `journal.N` read as sequence N, a next number above N + 1 means
+        // the journals in between were deleted before we read them.
+        let numbered_us = candidates.iter().any(|k| k.number == Some(our_seq) && is_us(k));
+        let skipped = match next.and_then(|k| k.number) {
+            Some(n) if numbered_us && n > our_seq + 1 => Some(n),
+            _ => None,
+        };
         match next {
             Some(k) => {
                 let seq = k.number.filter(|&n| n > our_seq).unwrap_or(seq);
                 let path = k.path.clone();
+                if let Some(n) = skipped {
+                    let dir = self.cfg.path.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let m = Missing {
+                        journal: self.cfg.name.clone(),
+                        live: self.cfg.path.clone(),
+                        from: Position { sequence: our_seq + 1, offset: 0, line: 1 },
+                        to: Some(Position { sequence: n, offset: 0, line: 1 }),
+                        cause: "deleted",
+                        looked_at: vec![(dir, format!("journal {} was read to its end; the next journal there is number {n}, so {} are missing", our_seq, numbers(our_seq + 1, n)))],
+                        state_dir: self.state_dir.clone(),
+                    };
+                    self.on_gap(m)?;
+                }
                 let o = match identity::open_unverified(&path, 0) {
                     Ok(o) => o,
                     // Renamed or compressed away since the listing (logrotate
@@ -465,6 +486,15 @@ impl Follower {
                 Ok(Some(true))
             }
         }
+    }
+}
+
+/// "journal 5" or "journals 5 to 7": the numbers `from..to`.
+fn numbers(from: u64, to: u64) -> String {
+    if to - from == 1 {
+        format!("journal {from}")
+    } else {
+        format!("journals {from} to {}", to - 1)
     }
 }
 

@@ -406,3 +406,58 @@ fn after_a_deleted_file_the_rotated_files_left_are_read_before_the_live_one() {
     let mut f = Follower::open_with_history(config_reporting(&live), Some(&cursor), &[finished], None).unwrap();
     assert_eq!(texts(&drain_with_gaps(&mut f)), ["gap 2:7-3:0", "r3-1\n", "r3-2\n", "r2-1\n", "r2-2\n", "r1-1\n", "r1-2\n", "live-1\n"]);
 }
+
+fn p4_config(path: &Path, on_gap: OnGap) -> Arc<JournalConfig> {
+    let format = Format::P4;
+    Arc::new(JournalConfig {
+        name: "p4".into(),
+        path: path.to_path_buf(),
+        scheme: Scheme::default_for(&format, path),
+        format,
+        quiet_after: Duration::from_secs(2),
+        reconcile_every: Duration::from_secs(1),
+        start: Start::Journal(1),
+        on_gap,
+        batch_bytes: 1 << 20,
+        listeners: Vec::new(),
+    })
+}
+
+/// p4 numbers its journals one by one: after `journal.1`, a `journal.4`
+/// means journals 2 and 3 were deleted unread. That is a gap (or a stop),
+/// never a silent step from 1 to 4.
+#[test]
+fn a_missing_journal_number_between_two_rotated_journals_is_a_gap() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("journal");
+    std::fs::write(d.path().join("journal.1"), "@pv@ 0 @db.a@ @1@ \n").unwrap();
+    std::fs::write(d.path().join("journal.4"), "@pv@ 0 @db.a@ @4@ \n").unwrap();
+    std::fs::write(&live, "@pv@ 0 @db.a@ @5@ \n").unwrap();
+
+    let mut f = Follower::open(p4_config(&live, OnGap::Report), None, None).unwrap();
+    let got = drain_with_gaps(&mut f);
+    assert_eq!(
+        got,
+        vec![
+            (1, "@pv@ 0 @db.a@ @1@ \n".to_string()),
+            (2, "gap 2:0-4:0".to_string()),
+            (4, "@pv@ 0 @db.a@ @4@ \n".to_string()),
+            (5, "@pv@ 0 @db.a@ @5@ \n".to_string()),
+        ]
+    );
+
+    let mut f = Follower::open(p4_config(&live, OnGap::Stop), None, None).unwrap();
+    let mut b = Batch::default();
+    let mut err = None;
+    for _ in 0..5 {
+        match f.fill(&mut b, 1 << 20) {
+            Err(e) => {
+                err = Some(e.to_string());
+                break;
+            }
+            Ok(_) => b = Batch::default(),
+        }
+    }
+    let err = err.expect("the follower stops at the missing journals");
+    assert!(err.contains("sequence 2 offset 0") && err.contains("journals 2 to 3 are missing"), "{err}");
+}
