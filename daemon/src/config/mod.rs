@@ -93,6 +93,27 @@ pub struct JournalConfig {
     pub listeners: Vec<ListenerConfig>,
 }
 
+#[cfg(test)]
+impl JournalConfig {
+    /// The journal `name` at `path` as follower tests start from it: read
+    /// from the beginning, stop at a gap, 1 MiB batches, no listeners, and
+    /// the default rotated names of `format`.
+    pub fn for_test(name: &str, path: &Path, format: Format) -> JournalConfig {
+        JournalConfig {
+            name: name.into(),
+            path: path.to_path_buf(),
+            scheme: Scheme::default_for(&format, path),
+            format,
+            quiet_after: Duration::from_secs(2),
+            reconcile_every: Duration::from_secs(1),
+            start: Start::Beginning,
+            on_gap: OnGap::Stop,
+            batch_bytes: 1 << 20,
+            listeners: Vec::new(),
+        }
+    }
+}
+
 /// How a listener's plugin is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginRef {

@@ -349,26 +349,12 @@ pub(crate) fn io_err(cfg: &JournalConfig, path: &std::path::Path, e: std::io::Er
 mod fill_tests {
     use std::io::Write;
     use std::path::Path;
-    use std::time::Duration;
 
     use super::*;
-    use crate::config::Start;
     use crate::format::{frame_all, Format};
-    use crate::rotation::Scheme;
 
     fn config(path: &Path) -> Arc<JournalConfig> {
-        Arc::new(JournalConfig {
-            name: "p4".into(),
-            path: path.to_path_buf(),
-            scheme: Scheme::default_for(&Format::P4, path),
-            format: Format::P4,
-            quiet_after: Duration::from_secs(2),
-            reconcile_every: Duration::from_secs(1),
-            start: Start::Beginning,
-            on_gap: OnGap::Stop,
-            batch_bytes: 1 << 20,
-            listeners: Vec::new(),
-        })
+        Arc::new(JournalConfig::for_test("p4", path, Format::P4))
     }
 
     /// Records of many sizes, one far larger than a read buffer, and NUL

@@ -402,29 +402,15 @@ impl Follower {
 mod tests {
     use std::path::Path;
     use std::sync::Arc;
-    use std::time::Duration;
 
     use logdaemon_sdk::abi::FLAG_INCOMPLETE;
 
-    use crate::config::{JournalConfig, OnGap, Start};
+    use crate::config::{JournalConfig, OnGap};
     use crate::follow::{Batch, Fill, Follower, GapEvent};
     use crate::format::Format;
-    use crate::rotation::Scheme;
 
     fn config(path: &Path, on_gap: OnGap) -> Arc<JournalConfig> {
-        let format = Format::Lines { record_start: None };
-        Arc::new(JournalConfig {
-            name: "app".into(),
-            path: path.to_path_buf(),
-            scheme: Scheme::default_for(&format, path),
-            format,
-            quiet_after: Duration::from_secs(2),
-            reconcile_every: Duration::from_secs(1),
-            start: Start::Beginning,
-            on_gap,
-            batch_bytes: 1 << 20,
-            listeners: Vec::new(),
-        })
+        Arc::new(JournalConfig { on_gap, ..JournalConfig::for_test("app", path, Format::Lines { record_start: None }) })
     }
 
     /// Line `i`, 97 bytes: no power-of-two read buffer ends between two.

@@ -14,7 +14,6 @@ use logdaemon_state::Cursor;
 use crate::config::{JournalConfig, OnGap, Start};
 use crate::follow::{Batch, Fill, Follower};
 use crate::format::Format;
-use crate::rotation::Scheme;
 
 thread_local! {
     /// What happens in the directory right after each listing of the
@@ -35,19 +34,7 @@ fn after_next_listing(f: impl FnOnce() + 'static) {
 }
 
 fn config(path: &Path) -> Arc<JournalConfig> {
-    let format = Format::Lines { record_start: None };
-    Arc::new(JournalConfig {
-        name: "app".into(),
-        path: path.to_path_buf(),
-        scheme: Scheme::default_for(&format, path),
-        format,
-        quiet_after: Duration::from_secs(2),
-        reconcile_every: Duration::from_secs(1),
-        start: Start::Beginning,
-        on_gap: OnGap::Stop,
-        batch_bytes: 1 << 20,
-        listeners: Vec::new(),
-    })
+    Arc::new(JournalConfig::for_test("app", path, Format::Lines { record_start: None }))
 }
 
 fn drain(f: &mut Follower) -> Vec<(u64, String)> {
@@ -408,19 +395,7 @@ fn after_a_deleted_file_the_rotated_files_left_are_read_before_the_live_one() {
 }
 
 fn p4_config(path: &Path, on_gap: OnGap) -> Arc<JournalConfig> {
-    let format = Format::P4;
-    Arc::new(JournalConfig {
-        name: "p4".into(),
-        path: path.to_path_buf(),
-        scheme: Scheme::default_for(&format, path),
-        format,
-        quiet_after: Duration::from_secs(2),
-        reconcile_every: Duration::from_secs(1),
-        start: Start::Journal(1),
-        on_gap,
-        batch_bytes: 1 << 20,
-        listeners: Vec::new(),
-    })
+    Arc::new(JournalConfig { start: Start::Journal(1), on_gap, ..JournalConfig::for_test("p4", path, Format::P4) })
 }
 
 /// p4 numbers its journals one by one: after `journal.1`, a `journal.4`

@@ -5,15 +5,13 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use logdaemon_state::Cursor;
 
 use super::{Avoid, Comp, Fmt, Naming, Rot};
-use crate::config::{JournalConfig, OnGap, Start};
+use crate::config::{JournalConfig, OnGap};
 use crate::follow::Follower;
 use crate::format::Format;
-use crate::rotation::Scheme;
 
 /// One record as the model expects it delivered.
 #[derive(Debug, Clone)]
@@ -84,18 +82,7 @@ pub(super) fn live_name(fmt: Fmt) -> &'static str {
 }
 
 pub(super) fn journal_config(path: &Path, format: Format, on_gap: OnGap) -> JournalConfig {
-    JournalConfig {
-        name: "model".into(),
-        path: path.to_path_buf(),
-        scheme: Scheme::default_for(&format, path),
-        format,
-        quiet_after: Duration::from_secs(2),
-        reconcile_every: Duration::from_secs(1),
-        start: Start::Beginning,
-        on_gap,
-        batch_bytes: 4 << 20,
-        listeners: Vec::new(),
-    }
+    JournalConfig { on_gap, batch_bytes: 4 << 20, ..JournalConfig::for_test("model", path, format) }
 }
 
 pub(super) fn quote_p4(text: &[u8]) -> Vec<u8> {
