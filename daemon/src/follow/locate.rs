@@ -300,26 +300,8 @@ impl Follower {
             return None;
         }
         // The file finished just before it proves where it was: the next one.
-        if let Some(prev) = self.history.iter().rev().find(|f| f.sequence + 1 == c.sequence) {
-            let proof = logdaemon_state::Identity {
-                path: prev.path.clone(),
-                dev: 0,
-                inode: 0,
-                head_len: prev.head_len,
-                head_hash: prev.head_hash,
-                tail_len: prev.tail_len,
-                tail_hash: prev.tail_hash,
-            };
-            let whole = |k: &Candidate| match identity::open_matching(&k.path, &proof, prev.size) {
-                Ok(mut o) => matches!(std::io::Read::read(&mut o.source, &mut [0u8; 1]), Ok(0)),
-                Err(_) => false,
-            };
-            if let Some(i) = candidates.iter().rposition(whole) {
-                return match candidates.get(i + 1) {
-                    Some(k) => Some((k.path.clone(), Origin::Rotated)),
-                    None => None,
-                };
-            }
+        if let Some(i) = self.finished_in(c, candidates) {
+            return candidates.get(i + 1).map(|k| (k.path.clone(), Origin::Rotated));
         }
         let id = c.identity.as_ref()?;
         let was_live = Path::new(&id.path) == self.cfg.path;
