@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::fixture::Fixture;
 use crate::writer::{Kind, Pump, Writer};
-use harness::{config, listing, live, logrotate, run_tool, wait_output, Daemon};
+use harness::{listing, live, logrotate, run_tool, wait_output, Daemon};
 
 /// Time between two records of the writer thread.
 const PACE: Duration = Duration::from_micros(500);
@@ -25,10 +25,7 @@ const BETWEEN: u64 = 60;
 
 /// A fixture with the live file created and the config written.
 fn setup(kind: Kind, journal_extra: &str) -> (Fixture, Writer) {
-    let f = Fixture::new();
-    let w = Writer::new(&f.join(live(kind)), kind);
-    f.write("cfg.toml", config(kind, journal_extra, "fsync = false"));
-    (f, w)
+    harness::setup(kind, journal_extra, "fsync = false")
 }
 
 /// `p4root/journal.N`.

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fixture::{bin, Fixture};
-use crate::writer::Kind;
+use crate::writer::{Kind, Writer};
 
 /// The raw copy written by the `file` listener.
 pub const OUT: &str = "out/copy.raw";
@@ -56,6 +56,15 @@ format = "raw"
 "#,
         path = live(kind)
     )
+}
+
+/// A fixture with the live file of a `kind` journal created (the writer
+/// holds it open for appending) and `cfg.toml` written by [`config`].
+pub fn setup(kind: Kind, journal_extra: &str, listener_extra: &str) -> (Fixture, Writer) {
+    let f = Fixture::new();
+    let w = Writer::new(&f.join(live(kind)), kind);
+    f.write("cfg.toml", config(kind, journal_extra, listener_extra));
+    (f, w)
 }
 
 /// `logdaemon run` as a child of the test.

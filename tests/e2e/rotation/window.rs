@@ -15,9 +15,9 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use super::harness::{config, live, wait_output, Daemon, OUT};
+use super::harness::{setup, wait_output, Daemon, OUT};
 use crate::fixture::Fixture;
-use crate::writer::{Kind, Writer};
+use crate::writer::Kind;
 
 /// Records written before the copy: enough that the daemon, delivering
 /// 4 KiB batches with fsync, is far from their end when frozen.
@@ -40,9 +40,7 @@ fn wait_longer(f: &Fixture, d: &mut Daemon, len: u64) {
 
 #[test]
 fn copytruncate_window_is_reported_as_exactly_that_gap() {
-    let f = Fixture::new();
-    let mut w = Writer::new(&f.join(live(Kind::Lines)), Kind::Lines);
-    f.write("cfg.toml", config(Kind::Lines, &format!("batch_bytes = {BATCH}"), "fsync = true"));
+    let (f, mut w) = setup(Kind::Lines, &format!("batch_bytes = {BATCH}"), "fsync = true");
     let mut d = Daemon::start(&f);
     w.write(BEFORE);
     let copied = w.ledger().len() as u64;

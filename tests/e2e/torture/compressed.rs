@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use super::tally::{records_in, Tally};
 use crate::fixture::Fixture;
-use crate::rotation::harness::{config, live, wait_output, Daemon, LOG, OUT};
+use crate::rotation::harness::{live, wait_output, Daemon, LOG, OUT};
 use crate::rotation::p4_rename;
 use crate::writer::{Kind, Writer};
 
@@ -56,10 +56,7 @@ fn rotated(f: &Fixture, ext: &str) -> (PathBuf, PathBuf) {
 }
 
 fn setup(journal_extra: &str) -> (Fixture, Writer) {
-    let f = Fixture::new();
-    let w = Writer::new(&f.join(live(Kind::P4)), Kind::P4);
-    f.write("cfg.toml", config(Kind::P4, journal_extra, "fsync = false"));
-    (f, w)
+    crate::rotation::harness::setup(Kind::P4, journal_extra, "fsync = false")
 }
 
 /// The daemon's log so far.

@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 
 use super::tally::{scale, Tally};
 use crate::fixture::Fixture;
-use crate::rotation::harness::{config, listing, live, logrotate, run_tool, wait_output, Daemon, LOG, OUT};
+use crate::rotation::harness::{self, listing, live, logrotate, run_tool, wait_output, Daemon, LOG, OUT};
 use crate::rotation::p4_rename;
-use crate::writer::{Kind, Pump, Writer};
+use crate::writer::{Kind, Pump};
 
 /// Time between two records of the writer thread.
 const PACE: Duration = Duration::from_micros(300);
@@ -140,10 +140,8 @@ struct Setup {
 /// daemon was when the first step hit it and where it resumed.
 fn run(id: &str, setup: Setup, plan: &[Step]) -> (Tally, String) {
     let Setup { kind, backlog, slow } = setup;
-    let f = Fixture::new();
-    let mut w = Writer::new(&f.join(live(kind)), kind);
     let (journal_extra, listener_extra) = if slow { ("batch_bytes = 16384", "fsync = true") } else { ("", "fsync = false") };
-    f.write("cfg.toml", config(kind, journal_extra, listener_extra));
+    let (f, mut w) = harness::setup(kind, journal_extra, listener_extra);
     w.write(backlog);
     let mut d = Daemon::start(&f);
     let out_len = || fs::metadata(f.join(OUT)).map_or(0, |m| m.len());

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use super::tally::{records_in, scale, Tally};
 use crate::fixture::Fixture;
-use crate::rotation::harness::{config, live, logrotate, wait_output, Daemon, LOG, OUT};
+use crate::rotation::harness::{config, live, logrotate, setup, wait_output, Daemon, LOG, OUT};
 use crate::writer::{Kind, Writer};
 
 /// A gap as the `file` listener wrote it to `<output>.gaps`.
@@ -99,9 +99,7 @@ fn s02b_truncate_and_regrow_while_frozen_lines() {
 }
 
 fn truncate_and_regrow(id: &str, kind: Kind) {
-    let f = Fixture::new();
-    let mut w = Writer::new(&f.join(live(kind)), kind);
-    f.write("cfg.toml", config(kind, "", "fsync = false"));
+    let (f, mut w) = setup(kind, "", "fsync = false");
     let mut d = Daemon::start(&f);
     // (records added, bytes regrown past the old offset beyond one record)
     // per round: the first rounds truncate a file of fewer bytes than the
@@ -155,9 +153,7 @@ fn s02d_truncate_while_behind_p4() {
 /// exactly where its delivery stopped to the size it had seen, and
 /// everything before and after delivered once.
 fn truncate_while_behind(id: &str, kind: Kind) {
-    let f = Fixture::new();
-    let mut w = Writer::new(&f.join(live(kind)), kind);
-    f.write("cfg.toml", config(kind, "batch_bytes = 4096\non_gap = \"report\"", "fsync = true"));
+    let (f, mut w) = setup(kind, "batch_bytes = 4096\non_gap = \"report\"", "fsync = true");
     w.write(scale(20_000, 200_000));
     let size = w.ledger().len();
     let mut d = Daemon::start(&f);
@@ -197,9 +193,7 @@ fn s02e_truncate_while_behind_stops_then_checkpoint_set_goes_on() {
     // first entry lost; the way out it prints (checkpoint set) goes on with
     // the file's new content, losing nothing more.
     let kind = Kind::Lines;
-    let f = Fixture::new();
-    let mut w = Writer::new(&f.join(live(kind)), kind);
-    f.write("cfg.toml", config(kind, "batch_bytes = 4096", "fsync = true"));
+    let (f, mut w) = setup(kind, "batch_bytes = 4096", "fsync = true");
     w.write(scale(20_000, 200_000));
     let size = w.ledger().len();
     let mut d = Daemon::start(&f);
