@@ -239,43 +239,37 @@ impl<'a> Host<'a> {
         if first.rotate {
             b.set_did_rotate(0);
         }
-        match l.listen(b.entries()) {
-            Ok(a) => {
-                self.acked = match a {
-                    Ack::All => end,
-                    Ack::Upto(p) => index_of(self.recs, p),
-                };
-                self.next = end;
-                Ok(a)
-            }
-            Err(f) => {
-                if let Some(p) = f.ack {
-                    self.acked = index_of(self.recs, p);
-                }
-                self.next = self.acked;
-                Err(f)
-            }
-        }
+        let r = l.listen(b.entries());
+        self.settle(r, end)
     }
 
     /// One `flush` call (the host's checkpoint, end of `run --once`).
     pub fn flush(&mut self, l: &mut HotBackup) -> Result<Ack, Failure> {
-        match l.flush() {
+        let r = l.flush();
+        let next = self.next;
+        self.settle(r, next)
+    }
+
+    /// What the host does with a call's answer: on success everything up to
+    /// record `end` was handed over and is acknowledged as the answer says;
+    /// on failure the next call starts again at what was acknowledged.
+    fn settle(&mut self, r: Result<Ack, Failure>, end: usize) -> Result<Ack, Failure> {
+        match &r {
             Ok(a) => {
                 self.acked = match a {
-                    Ack::All => self.next,
-                    Ack::Upto(p) => index_of(self.recs, p),
+                    Ack::All => end,
+                    Ack::Upto(p) => index_of(self.recs, *p),
                 };
-                Ok(a)
+                self.next = end;
             }
             Err(f) => {
                 if let Some(p) = f.ack {
                     self.acked = index_of(self.recs, p);
                 }
                 self.next = self.acked;
-                Err(f)
             }
         }
+        r
     }
 
     /// Delivers everything and flushes; panics on any failure.
