@@ -69,6 +69,27 @@ impl Taken {
     }
 }
 
+enum Mark {
+    /// `@mx@ pid time`: a transaction of `pid` stays open until its `@ex@`.
+    Mx,
+    /// `@ex@ pid time`: the end of a transaction.
+    Ex,
+}
+
+/// Whether a p4 record opens (`@mx@`) or closes (`@ex@`) a transaction,
+/// with its process id. The listener does not have the host split every
+/// record into fields (that would cost more than shipping it): these two
+/// ops are recognised by their first bytes and only they are split.
+fn transaction_mark(raw: &[u8]) -> Option<(Mark, Vec<u8>)> {
+    let mark = match raw.get(..5)? {
+        b"@mx@ " => Mark::Mx,
+        b"@ex@ " => Mark::Ex,
+        _ => return None,
+    };
+    let (_, fields) = logdaemon_sdk::p4::split(raw);
+    Some((mark, fields.first().map(|f| f.to_vec()).unwrap_or_default()))
+}
+
 #[derive(Debug)]
 pub struct Hold {
     mode: Transactions,
@@ -98,23 +119,19 @@ impl Hold {
         let boundary = e.incomplete()
             || match self.mode {
                 Transactions::Records => true,
-                Transactions::Ex => {
-                    let pid = || e.field(0).unwrap_or_default();
-                    match e.op() {
-                        b"mx" => {
-                            self.open_mx.push(pid().to_vec());
-                            false
-                        }
-                        b"ex" => {
-                            let pid = pid();
-                            if let Some(i) = self.open_mx.iter().position(|p| p.as_slice() == pid) {
-                                self.open_mx.remove(i);
-                            }
-                            self.open_mx.is_empty()
-                        }
-                        _ => false,
+                Transactions::Ex => match transaction_mark(e.raw()) {
+                    Some((Mark::Mx, pid)) => {
+                        self.open_mx.push(pid);
+                        false
                     }
-                }
+                    Some((Mark::Ex, pid)) => {
+                        if let Some(i) = self.open_mx.iter().position(|p| *p == pid) {
+                            self.open_mx.remove(i);
+                        }
+                        self.open_mx.is_empty()
+                    }
+                    None => false,
+                },
             };
         self.recs.push(Rec { start: e.start(), len: e.len(), at: self.data.len(), boundary });
         self.data.extend_from_slice(e.raw());
@@ -244,6 +261,23 @@ mod tests {
             h.push(e);
         }
         assert_eq!(h.shippable(), 0, "pid 8's @ex@ does not close pid 9's @mx@");
+        h.push(&b.entries()[3]);
+        h.push(&b.entries()[4]);
+        assert_eq!(h.shippable(), 4);
+    }
+
+    #[test]
+    fn transactions_are_found_in_the_raw_bytes_without_fields_from_the_host() {
+        // The host does not split records for this listener: entries carry
+        // no op and no fields (as lines entries do).
+        let recs: [&[u8]; 5] = [b"@mx@ 9 1\n", b"@pv@ 0 @db.x@ @@ex@@ 9 \n", b"@ex@ 8 1\n", b"@ex@ 9 1\n", b"@pv@ 0 @db.x@ 2 \n"];
+        let b = Batch::lines("j", 1, 0, &recs);
+        assert!(b.entries()[0].op().is_empty() && b.entries()[0].field(0).is_none());
+        let mut h = Hold::new(Transactions::Ex, 1 << 20);
+        for e in &b.entries()[..3] {
+            h.push(e);
+        }
+        assert_eq!(h.shippable(), 0, "an @ex@ inside a value or of another pid closes nothing");
         h.push(&b.entries()[3]);
         h.push(&b.entries()[4]);
         assert_eq!(h.shippable(), 4);

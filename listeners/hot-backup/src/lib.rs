@@ -144,6 +144,11 @@ impl HotBackup {
 }
 
 impl Listener for HotBackup {
+    /// Only `@mx@` and `@ex@` records are looked into, and split here.
+    const WANTS_FIELDS: bool = false;
+    /// Every entry is shipped.
+    const FILTERS: bool = false;
+
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
         HotBackup::open_with_clock(ctx, Box::new(Instant::now))
     }
