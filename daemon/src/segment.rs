@@ -18,6 +18,12 @@ use crate::identity::{FileKey, HeadTracker, TailRing};
 /// the file was truncated and regrown under us.
 pub const VERIFY_LEN: usize = 256;
 
+/// Whether a file was copied away, and so maybe truncated, before a read
+/// from it: given what was known of it before the read (its first bytes,
+/// the bytes before the read position, that position), true if a copy of
+/// it holds them. See [`PlainFile::read`].
+pub type CopyCheck = Arc<dyn Fn(&[u8], &[u8], u64) -> bool + Send + Sync>;
+
 /// A plain file read with `pread` at our own position, remembering the last
 /// bytes read so we can check later that they are still there.
 pub struct PlainFile {
@@ -29,6 +35,9 @@ pub struct PlainFile {
     /// `last` is full they prove that the file was not truncated and
     /// regrown under us, even before we read anything from it.
     first: Vec<u8>,
+    /// Asked after a read while less of the file is known than proves it
+    /// was not replaced (see [`PlainFile::read`]).
+    copied: Option<CopyCheck>,
 }
 
 impl PlainFile {
@@ -36,7 +45,7 @@ impl PlainFile {
         let mut first = vec![0u8; VERIFY_LEN];
         let k = crate::identity::read_full_at(&file, &mut first, 0).unwrap_or(0);
         first.truncate(k);
-        let mut p = PlainFile { file, pos, last: Vec::with_capacity(VERIFY_LEN), first };
+        let mut p = PlainFile { file, pos, last: Vec::with_capacity(VERIFY_LEN), first, copied: None };
         // Remember what is before `pos` now, so a truncation before our first read is noticed.
         let n = pos.min(VERIFY_LEN as u64) as usize;
         let mut buf = vec![0u8; n];
@@ -70,6 +79,12 @@ impl PlainFile {
         Ok(n == buf.len() && buf == self.last)
     }
 
+    /// Makes reads ask `check` whether the file was copied away before
+    /// them, while too little of it is known to tell (see [`PlainFile::read`]).
+    pub fn guard(&mut self, check: CopyCheck) {
+        self.copied = Some(check);
+    }
+
     /// The first bytes of the file as first seen (up to [`VERIFY_LEN`]).
     pub fn first(&self) -> &[u8] {
         &self.first
@@ -85,6 +100,9 @@ impl Read for PlainFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
         let n = self.file.read_at(buf, self.pos)?;
+        // Known before the read, when that is too little to prove anything
+        // (an empty file, a few bytes every record starts with).
+        let thin = (n > 0 && self.copied.is_some() && self.first.len() < VERIFY_LEN).then(|| self.first.clone());
         // Checked after the read: if the bytes before our position are
         // still ours now, the file was not truncated before the read, so
         // what it returned is the continuation of our bytes. Otherwise it
@@ -92,6 +110,18 @@ impl Read for PlainFile {
         // follower find the truncation.
         if n > 0 && !self.still_there()? {
             return Ok(0);
+        }
+        // With so little known, a file copied away, truncated and written
+        // again between the follower's last check and this read passes that
+        // check. The copy is made before the truncation, so if one exists
+        // now, the bytes read may be the new content's: return nothing and
+        // forget what this read taught, so that the follower goes on in the
+        // copy from what it knew before.
+        if let (Some(first), Some(check)) = (thin, &self.copied) {
+            if check(&first, &self.last, self.pos) {
+                self.first = first;
+                return Ok(0);
+            }
         }
         if n > 0 {
             self.pos += n as u64;

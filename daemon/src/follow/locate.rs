@@ -75,6 +75,7 @@ impl Follower {
                 let mut seg = Segment::new(seq, path, Origin::Live, Compression::None, key, source, &self.cfg.format, 0, 1);
                 seg.did_rotate = false;
                 self.seg = Some(seg);
+                self.guard_live();
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -96,6 +97,7 @@ impl Follower {
         seg.head = o.head;
         seg.did_rotate = did_rotate;
         self.seg = Some(seg);
+        self.guard_live();
         self.draining = false;
     }
 

@@ -18,6 +18,8 @@ mod error;
 mod locate;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod race_tests;
 mod transition;
 
 use std::path::PathBuf;
@@ -174,6 +176,8 @@ impl Follower {
             seg.reader.set_resting(max_bytes.saturating_add(RECORD_SLACK));
             seg.reader.pin();
             let at = seg.reader.pinned_len();
+            #[cfg(test)]
+            race_tests::before_read();
             let rec = seg.reader.next_available().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
             match rec {
                 Some(r) => {

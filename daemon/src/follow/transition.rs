@@ -2,6 +2,7 @@
 //! truncation, deletion, or just a quiet writer.
 
 use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
 
 use logdaemon_sdk::abi::FLAG_INCOMPLETE;
 use logdaemon_sdk::Position;
@@ -9,7 +10,8 @@ use logdaemon_state::Identity;
 
 use super::{io_err, Batch, FollowError, Follower, Meta, Missing};
 use crate::compress::Compression;
-use crate::identity::{self, FileKey};
+use crate::identity::{self, FileKey, Opened};
+use crate::rotation::Candidate;
 use crate::segment::{Origin, Source};
 
 impl Follower {
@@ -306,21 +308,7 @@ impl Follower {
         let seq = seg.sequence;
         let our_key = seg.key;
         let candidates = self.candidates()?;
-        let Some(c) = candidates.iter().find(|c| c.number == Some(seq)) else { return Ok(false) };
-        let Ok(md) = std::fs::metadata(&c.path) else { return Ok(false) };
-        if Some(FileKey::of(&md)) == our_key {
-            return Ok(false);
-        }
-        let id = Identity {
-            path: String::new(),
-            dev: 0,
-            inode: 0,
-            head_len: head.len() as u64,
-            head_hash: logdaemon_state::Hash::of(head),
-            tail_len: last.len() as u64,
-            tail_hash: logdaemon_state::Hash::of(last),
-        };
-        let Ok(o) = identity::open_matching(&c.path, &id, read_pos) else { return Ok(false) };
+        let Some(o) = numbered_copy(&candidates, seq, our_key, head, last, read_pos) else { return Ok(false) };
         tracing::info!(journal = %self.cfg.name, copy = %o.path.display(), sequence = seq, offset = read_pos, "the live file was copied and truncated; reading the rest from the copy");
         let seg = self.seg.as_mut().expect("segment");
         *seg.reader.get_mut() = o.source;
@@ -334,6 +322,28 @@ impl Follower {
         seg.truncated_live = Some(max_seen);
         self.draining = false;
         Ok(true)
+    }
+
+    /// Makes the live file's reads, while too little of it is known to
+    /// prove it was not replaced, check that it was not copied to its
+    /// numbered name (`journal.N`) and truncated between the follower's
+    /// last look and the read: the look and the read are two system calls.
+    /// Line logs carry no journal numbers: nothing to check by name.
+    pub(super) fn guard_live(&mut self) {
+        if !self.cfg.scheme.patterns().any(|p| p.contains("{N}")) {
+            return;
+        }
+        let Some(seg) = self.seg.as_mut().filter(|s| s.origin == Origin::Live) else { return };
+        let (cfg, seq, ours) = (self.cfg.clone(), seg.sequence, seg.key);
+        let Source::Plain(pf) = seg.reader.get_mut() else { return };
+        pf.guard(Arc::new(move |head: &[u8], last: &[u8], read_pos: u64| {
+            let Ok(candidates) = cfg.scheme.candidates() else { return false };
+            let copy = numbered_copy(&candidates, seq, ours, head, last, read_pos);
+            if let Some(o) = &copy {
+                tracing::info!(journal = %cfg.name, copy = %o.path.display(), sequence = seq, offset = read_pos, "the live file was copied before this read; it is read from the copy instead");
+            }
+            copy.is_some()
+        }));
     }
 
     /// After a truncation: the records of the old content still buffered
@@ -390,12 +400,34 @@ impl Follower {
         let mut new = crate::segment::Segment::new(seg.sequence + 1, self.cfg.path.clone(), Origin::Live, Compression::None, seg.key, source, &self.cfg.format, 0, 1);
         new.did_rotate = true;
         self.seg = Some(new);
+        self.guard_live();
         self.draining = false;
         // What the file holds now may itself have been copied and truncated
         // since (a copytruncate after the truncation, before we looked).
         self.continue_in_numbered_copy(&[], &[], 0, 0)?;
         Ok(end)
     }
+}
+
+/// The rotated file carrying journal number `seq` (p4 names the copy of
+/// journal N `journal.N`), if it is another file than `ours` and holds
+/// `head` and `last` up to `read_pos`: opened there.
+fn numbered_copy(candidates: &[Candidate], seq: u64, ours: Option<FileKey>, head: &[u8], last: &[u8], read_pos: u64) -> Option<Opened> {
+    let c = candidates.iter().find(|c| c.number == Some(seq))?;
+    let md = std::fs::metadata(&c.path).ok()?;
+    if Some(FileKey::of(&md)) == ours {
+        return None;
+    }
+    let id = Identity {
+        path: String::new(),
+        dev: 0,
+        inode: 0,
+        head_len: head.len() as u64,
+        head_hash: logdaemon_state::Hash::of(head),
+        tail_len: last.len() as u64,
+        tail_hash: logdaemon_state::Hash::of(last),
+    };
+    identity::open_matching(&c.path, &id, read_pos).ok()
 }
 
 #[cfg(test)]
