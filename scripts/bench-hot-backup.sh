@@ -32,10 +32,12 @@ SIZE_MIB=${1:-256}
 CIPHER=${CIPHER:-chacha20-poly1305@openssh.com}
 case $CIPHER in *gcm*|chacha*) MAC_OPT=() ;; *) MAC_OPT=(-m hmac-sha2-256) ;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# Where cargo puts the release build (CARGO_TARGET_DIR is honoured).
+REL=${CARGO_TARGET_DIR:-$ROOT/target}/release
 cd "$ROOT"
 cargo build --release -q -p logdaemon -p logdaemon-listener-hot-backup -p logdaemon-listener-file
 cargo build --release -q -p logdaemon-listener-hot-backup --example ssh-upload
-BIN="$ROOT/target/release/logdaemon"
+BIN="$REL/logdaemon"
 
 W=$(mktemp -d /tmp/bench-hot-backup.XXXXXX)
 SSHD_PID=
@@ -135,7 +137,7 @@ run_listener() { # $1 = label, $2 = extra config line
     mkdir -p "$d/standby"
     cat > "$d/cfg.toml" <<EOF
 state_dir = "state"
-plugin_dir = "${HOT_BACKUP_PLUGIN_DIR:-$ROOT/target/release}"
+plugin_dir = "${HOT_BACKUP_PLUGIN_DIR:-$REL}"
 
 [[journal]]
 name = "p4"
@@ -159,7 +161,7 @@ EOF
     measure "$1" daemon_once "$d"
     cmp "$W/server/journal" "$d/standby/journal" >/dev/null || { echo "standby differs from the journal ($1)" >&2; tail "$d/daemon.log" >&2; exit 1; }
 }
-daemon_once() { (cd "$1" && "$BIN" run --config cfg.toml --once 2>"$1/daemon.log"); }
+daemon_once() { (cd "$1" && "$BIN" run --config cfg.toml --once 2>"$1/daemon.log") || { echo "logdaemon failed in $1:" >&2; tail "$1/daemon.log" >&2; return 1; }; }
 
 run_listener fsync ""
 run_listener nofsync "fsync = false"
@@ -175,7 +177,7 @@ measure ssh plain_ssh
 cmp "$W/server/journal" "$W/plain.copy" >/dev/null
 
 plain_libssh2() {
-    "${SSH_UPLOAD:-$ROOT/target/release/examples/ssh-upload}" 127.0.0.1 "$PORT" "$USER_NAME" "$W/id_ed25519" "$W/known_hosts" "$CIPHER" \
+    "${SSH_UPLOAD:-$REL/examples/ssh-upload}" 127.0.0.1 "$PORT" "$USER_NAME" "$W/id_ed25519" "$W/known_hosts" "$CIPHER" \
         "$W/libssh2.copy" < "$W/server/journal" 2>"$W/libssh2.log"
 }
 measure libssh2 plain_libssh2
@@ -185,7 +187,7 @@ grep -qx "cipher $CIPHER" "$W/libssh2.log" || { echo "libssh2 negotiated $(cat "
 mkdir -p "$W/local"
 cat > "$W/local/cfg.toml" <<CFG
 state_dir = "state"
-plugin_dir = "$ROOT/target/release"
+plugin_dir = "$REL"
 
 [[journal]]
 name = "p4"

@@ -16,11 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# Where cargo puts the release build (CARGO_TARGET_DIR is honoured).
+REL=${CARGO_TARGET_DIR:-$root/target}/release
 size_mib=${1:-1024}
 rounds=${BENCH_ROUNDS:-3}
 
 cargo build --release --workspace >/dev/null
-bin=$root/target/release/logdaemon
+bin=$REL/logdaemon
 
 if [ -z "${BENCH_DIR:-}" ]; then
     avail=$(df -Pm /dev/shm 2>/dev/null | awk 'NR==2 {print $4}')
@@ -99,7 +101,7 @@ rss_gz=$(rss_kib gz); rm -rf gz.out
 # Latency: a writer appends entries at 10,000/s, each carrying its send time;
 # the test plugin records the receive time of each entry.
 lat=""
-plugin=$root/target/release/liblogdaemon_test_plugin_testkit.so
+plugin=$REL/liblogdaemon_test_plugin_testkit.so
 if [ -f "$plugin" ]; then
     mkdir -p latroot && : > latroot/journal && rm -rf lat.state lat.jsonl
     cat > lat.toml <<EOF
