@@ -30,6 +30,8 @@ pub struct SetRequest {
     pub sequence: u64,
     pub offset: u64,
     pub line: Option<u64>,
+    /// The file holding the position, when the configuration cannot find it.
+    pub file: Option<PathBuf>,
     pub force: bool,
 }
 
@@ -87,7 +89,11 @@ pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<S
     let existing = cp.journals.get(&req.journal).cloned().unwrap_or_default();
     // Which file holds this sequence?
     let mut looked: Vec<PathBuf> = Vec::new();
-    let file = find_file(jcfg, &existing, req.sequence, &mut looked);
+    let file = match &req.file {
+        Some(p) if p.is_file() => Some(p.clone()),
+        Some(p) => return Err(CheckpointCmdError::Refused(format!("{}: no such file", p.display()))),
+        None => find_file(jcfg, &existing, req.sequence, &mut looked),
+    };
     let format = jcfg.map(|j| j.format.clone());
     let cursor = match file {
         Some(path) => {

@@ -95,6 +95,10 @@ enum CheckpointCommand {
         offset: u64,
         #[arg(long)]
         line: Option<u64>,
+        /// The file that holds this sequence, when its name does not say it
+        /// (a line log's rotated file): the position is checked against it.
+        #[arg(long)]
+        file: Option<PathBuf>,
         /// Do not check the position against the file (for a file that is not at hand).
         #[arg(long)]
         force: bool,
@@ -174,9 +178,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", logdaemon::checkpoint_cmd::show(&dir)?);
                 Ok(())
             }
-            CheckpointCommand::Set { state_dir: sd, config, journal, listener, sequence, offset, line, force } => {
+            CheckpointCommand::Set { state_dir: sd, config, journal, listener, sequence, offset, line, file, force } => {
                 let (dir, cfg) = state_dir(sd, config.as_ref())?;
-                let req = logdaemon::checkpoint_cmd::SetRequest { journal, listener, sequence, offset, line, force };
+                let req = logdaemon::checkpoint_cmd::SetRequest { journal, listener, sequence, offset, line, file, force };
                 let msg = logdaemon::checkpoint_cmd::set(&dir, cfg.as_ref(), &req)?;
                 println!("{msg}");
                 Ok(())

@@ -18,6 +18,9 @@ pub struct Missing {
     /// Each file looked at and why it did not hold the bytes.
     pub looked_at: Vec<(PathBuf, String)>,
     pub state_dir: Option<PathBuf>,
+    /// The file where delivery resumes (`to`), when its name does not say
+    /// its sequence (a line log's rotated file): the way out names it.
+    pub resume_in: Option<PathBuf>,
 }
 
 impl std::fmt::Display for Missing {
@@ -48,11 +51,18 @@ impl std::fmt::Display for Missing {
         let dir = self.live.parent().map(|p| p.display().to_string()).unwrap_or_default();
         let state = self.state_dir.as_ref().map(|p| format!(" --state-dir {}", p.display())).unwrap_or_default();
         let (seq, off) = self.to.map(|t| (t.sequence, t.offset)).unwrap_or((self.from.sequence + 1, 0));
+        // A position `checkpoint set` cannot find the file of by itself is
+        // set unchecked (`--force`), and the daemon takes it for the live
+        // file's: with the file named, it is checked and proven instead.
+        let at = match &self.resume_in {
+            Some(p) => format!("--file {}", p.display()),
+            None => "--force".to_string(),
+        };
         write!(
             f,
             "\n  Nothing was delivered past the last entry before this point and the checkpoint was not moved. Two ways out:\
              \n    1. restore the file that held these entries (plain or compressed) into {dir} and start the daemon again; or\
-             \n    2. accept the loss and move the checkpoint past it: logdaemon checkpoint set{state} --journal {} --sequence {seq} --offset {off} --force\
+             \n    2. accept the loss and move the checkpoint past it: logdaemon checkpoint set{state} --journal {} --sequence {seq} --offset {off} {at}\
              \n  (with on_gap = \"report\" the daemon reports such a gap to the listeners and goes on instead of stopping)",
             self.journal
         )
@@ -94,5 +104,26 @@ mod tests {
         );
         assert_eq!(io("Input/output error").to_string(), "journal \"p4\": /p4/journal.1.gz: Input/output error");
         assert_eq!(io("/p4/journal.1.gzip: other").to_string(), "journal \"p4\": /p4/journal.1.gz: /p4/journal.1.gzip: other");
+    }
+
+    #[test]
+    fn the_way_out_names_the_file_to_resume_in_when_its_name_does_not_say_its_sequence() {
+        let pos = |sequence, offset| Position { sequence, offset, line: 1 };
+        let mut m = Missing {
+            journal: "app".into(),
+            live: "/logs/app.log".into(),
+            from: pos(1, 120),
+            to: Some(pos(2, 0)),
+            cause: "deleted",
+            looked_at: Vec::new(),
+            state_dir: Some("/state".into()),
+            resume_in: Some("/logs/app.log.3".into()),
+        };
+        let text = m.to_string();
+        assert!(text.contains("logdaemon checkpoint set --state-dir /state --journal app --sequence 2 --offset 0 --file /logs/app.log.3\n"), "{text}");
+        assert!(!text.contains("--force"), "{text}");
+        m.resume_in = None;
+        let text = m.to_string();
+        assert!(text.contains("logdaemon checkpoint set --state-dir /state --journal app --sequence 2 --offset 0 --force\n"), "{text}");
     }
 }

@@ -195,6 +195,7 @@ impl Follower {
                 cause: "deleted",
                 looked_at,
                 state_dir: self.state_dir.clone(),
+                resume_in: None,
             }),
         })
     }
@@ -416,6 +417,7 @@ impl Follower {
                         cause: "deleted",
                         looked_at: vec![(dir, format!("journal {} was read to its end; the next journal there is number {n}, so {} are missing", our_seq, numbers(our_seq + 1, n)))],
                         state_dir: self.state_dir.clone(),
+                        resume_in: None,
                     };
                     self.on_gap(m)?;
                 }

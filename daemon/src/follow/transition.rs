@@ -173,6 +173,7 @@ impl Follower {
                     cause: "copytruncate",
                     looked_at: vec![(seg.path.clone(), format!("the copy ends at offset {end}; the live file had been seen at {max_seen} bytes before it was truncated"))],
                     state_dir: self.state_dir.clone(),
+                    resume_in: None,
                 };
                 self.report_gap(m);
             }
@@ -285,6 +286,7 @@ impl Follower {
                 cause: if copy_short { "copytruncate" } else { "truncated" },
                 looked_at,
                 state_dir: self.state_dir.clone(),
+                resume_in: None,
             };
             if copy_short {
                 self.report_gap(m);

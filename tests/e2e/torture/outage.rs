@@ -19,7 +19,10 @@
 //!   `on_gap = "stop"` the daemon stops with the documented message (the
 //!   journal, the position, the files it looked at, the two ways out) and
 //!   leaves the checkpoint alone; the listener got every entry before the
-//!   loss, once, and nothing after it.
+//!   loss, once, and nothing after it. Then the `checkpoint set` the
+//!   message prints, exactly, and a run with the listener up: it names the
+//!   oldest rotated file left (`app.log.3`), so the three rotated files and
+//!   the live file are delivered once each, none skipped for the live file.
 //! - 11c: `rotate 0` deletes the unread file at once, with
 //!   `on_gap = "report"`: the listener gets one gap, from its position to
 //!   the start of the new live file, and everything after it once; the
@@ -282,10 +285,36 @@ fn s11b_rotate_three_deletes_the_unread_file_stop() {
     // Everything before the loss, once, and nothing after it.
     let t = Tally::count_records(Kind::Lines, BETWEEN, entry_text(&f.join(KIT)).as_bytes(), 0);
     t.assert_exact("11b (testkit listener, entries before the loss)");
-    t.report(
+    // The second way out, exactly as printed, then a run with the listener
+    // up: the rotated files written after the deleted one are still there,
+    // and the printed position must not skip them for the live file.
+    let cmd = log.lines().find_map(|l| l.split("logdaemon checkpoint set").nth(1)).expect("the stop message gives a checkpoint set command");
+    let args: Vec<&str> = ["checkpoint", "set"].into_iter().chain(cmd.split_whitespace()).collect();
+    let o = f.run(&args);
+    assert!(o.status.success(), "11b: {args:?}: {}", crate::fixture::stderr(&o));
+    f.write("flag", "");
+    let d = host::Daemon::start(&f);
+    let kit = f.join(KIT);
+    let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
+    let last = Writer::record(Kind::Lines, w.count() - 1);
+    let last = String::from_utf8_lossy(&last).into_owned();
+    wait_until(30, "the listener to deliver the last record written", || entry_text(&kit).ends_with(&last), || d.log());
+    // The file listener, moved back with it, keeps its own record of what
+    // it wrote: nothing twice.
+    let expected = w.expected();
+    wait_until(30, "the file listener to catch up", || fs::read(f.join(OUT)).unwrap_or_default().len() >= expected.len(), || d.log());
+    let (_, log) = d.stop();
+    Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11b (file listener, after the printed checkpoint set)");
+    assert!(entry_text(&kit).len() >= want, "11b: after the printed checkpoint set, records still on disk were skipped; log:\n{log}");
+    let after = Tally::count(&w, entry_text(&kit).as_bytes(), lost);
+    after.assert_exact("11b (testkit listener, after the printed checkpoint set)");
+    after.report(
         "11b",
         "rotate 3 deletes the unread file of a listener that is down (on_gap = \"stop\")",
-        &format!("stopped with the documented message naming the position, the files looked at and both ways out; checkpoint kept; {lost} records in no file"),
+        &format!(
+            "stopped with the documented message naming the position, the files looked at and both ways out; checkpoint kept; {lost} records in no file; its printed checkpoint set went on with the oldest rotated file left: the {} records after the loss delivered once",
+            after.delivered - BETWEEN
+        ),
     );
 }
 

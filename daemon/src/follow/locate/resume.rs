@@ -118,8 +118,11 @@ impl Follower {
                     return Ok(());
                 }
                 Outcome::Gap(mut m, next) => {
-                    if let Next::Rotated(_, seq) = &next {
+                    if let Next::Rotated(o, seq) = &next {
                         m.to = Some(logdaemon_sdk::Position { sequence: *seq, offset: 0, line: 1 });
+                        if !candidates.iter().any(|k| k.number.is_some()) {
+                            m.resume_in = Some(o.path.clone());
+                        }
                     }
                     self.on_gap(m)?;
                     match next {
