@@ -5,7 +5,10 @@
 //! Batches are shipped strictly in order; the thread sends the next batch
 //! before the answer to the previous one is read (up to
 //! [`crate::standby::PIPELINE`] requests), so the channel does not idle
-//! while the standby fsyncs. At most [`MAX_IN_FLIGHT`] batches are queued (memory stays bounded and the host is slowed down instead). A
+//! while the standby fsyncs, and it takes up to [`JOIN`] batches queued
+//! behind each other at once (one request where they continue the live
+//! file). At most [`MAX_IN_FLIGHT`] batches are queued (memory stays
+//! bounded and the host is slowed down instead). A
 //! batch counts as done only when the standby confirmed it (appended,
 //! fsynced, applied); the listener acknowledges nothing beyond the oldest
 //! batch not yet done. After a failure the thread skips every queued batch
@@ -22,7 +25,13 @@ use crate::hold::Taken;
 use crate::standby::Standby;
 
 /// Batches queued or being shipped at most.
-pub const MAX_IN_FLIGHT: usize = 3;
+pub const MAX_IN_FLIGHT: usize = 4;
+
+/// Batches queued behind each other that the thread takes at once (sent as
+/// one request where they continue the standby's live file, see
+/// `standby::joined`). Two leave room for the next pair to queue up while
+/// one pair is on its way.
+pub const JOIN: usize = 2;
 
 enum Msg {
     Ship(Taken),
@@ -157,8 +166,12 @@ fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>
     // Batches not yet reported: their tag and how many runs are unconfirmed.
     let mut open: VecDeque<(u64, usize)> = VecDeque::new();
     let mut closing = false;
+    // A message taken while gathering batches, handled next.
+    let mut stash: Option<Msg> = None;
     loop {
-        let msg = if standby.has_pending() && !closing {
+        let msg = if let Some(m) = stash.take() {
+            Some(m)
+        } else if standby.has_pending() && !closing {
             match jobs.try_recv() {
                 Ok(m) => Some(m),
                 Err(TryRecvError::Empty) => None,
@@ -197,21 +210,25 @@ fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>
                 continue;
             }
             Some(Msg::Ship(batch)) => {
-                next_tag += 1;
-                open.push_back((next_tag, batch.runs.len()));
-                let mut r = Ok(());
-                for i in 0..batch.runs.len() {
-                    let run = batch.run(i);
-                    let at = standby.oldest_pending().unwrap_or(run.start);
-                    match standby.ship(&run, next_tag) {
-                        Ok(tags) => confirmed.extend(tags),
-                        Err(e) => {
-                            r = Err((e, at));
+                let mut batches = vec![batch];
+                while batches.len() < JOIN && !closing {
+                    match jobs.try_recv() {
+                        Ok(Msg::Ship(b)) => batches.push(b),
+                        Ok(other) => {
+                            stash = Some(other);
                             break;
                         }
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => closing = true,
                     }
                 }
-                r
+                let mut runs = Vec::new();
+                for b in &batches {
+                    next_tag += 1;
+                    open.push_back((next_tag, b.runs.len()));
+                    runs.extend((0..b.runs.len()).map(|i| (b.run(i), next_tag)));
+                }
+                standby.ship_all(&runs).map(|tags| confirmed.extend(tags))
             }
             Some(Msg::Keepalive) => {
                 if !failed && !standby.has_pending() {

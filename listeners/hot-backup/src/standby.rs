@@ -34,6 +34,8 @@ use crate::remote::View;
 use crate::shell::{self, status, Batch, Layout};
 use crate::ssh::{Conn, Output};
 
+mod joined;
+
 /// The last ≤ [`TAIL`] bytes of a standby file up to `end`.
 #[derive(Debug)]
 struct Tail {
@@ -310,13 +312,19 @@ impl Standby {
         let mut link = self.link.take().expect("connected");
         // On failure the connection is dropped with everything believed about the standby.
         self.ship_on(&mut link, run, tag)?;
-        while self.pending.len() > PIPELINE {
-            if let Some(t) = self.settle_on(&mut link)? {
+        self.settle_beyond_pipeline(&mut link)?;
+        self.link = Some(link);
+        Ok(std::mem::take(&mut self.settled))
+    }
+
+    /// Reads answers until at most [`PIPELINE`] requests are outstanding.
+    fn settle_beyond_pipeline(&mut self, link: &mut Link) -> Result<()> {
+        while self.pending.iter().filter(|p| p.request).count() > PIPELINE {
+            if let Some(t) = self.settle_on(link)? {
                 self.settled.push(t);
             }
         }
-        self.link = Some(link);
-        Ok(std::mem::take(&mut self.settled))
+        Ok(())
     }
 
     fn ship_on(&mut self, link: &mut Link, run: &Run<'_>, tag: u64) -> Result<()> {
