@@ -66,11 +66,43 @@ static int chachapoly_xor(EVP_CIPHER_CTX *evp, const unsigned char iv[16],
     return (size_t)outl == len ? 0 : -1;
 }
 
+/* The Poly1305 tag of `len` bytes of `m` under `key` into `out`. Returns 0
+   on success. */
+static int chachapoly_mac(struct chachapoly_ctx *ctx,
+                          unsigned char out[POLY1305_TAGLEN],
+                          const unsigned char *m, size_t len,
+                          const unsigned char key[POLY1305_KEYLEN])
+{
+#ifdef LIBSSH2_POLY1305_EVP
+    size_t outl = 0;
+
+    if(ctx->mac) {
+        if(EVP_MAC_init(ctx->mac, key, POLY1305_KEYLEN, NULL) != 1 ||
+           EVP_MAC_update(ctx->mac, m, len) != 1 ||
+           EVP_MAC_final(ctx->mac, out, &outl, POLY1305_TAGLEN) != 1)
+            return -1;
+        return outl == POLY1305_TAGLEN ? 0 : -1;
+    }
+#else
+    (void)ctx;
+#endif
+    poly1305_auth(out, m, len, key);
+    return 0;
+}
+
 int chachapoly_init(struct chachapoly_ctx *ctx, const unsigned char *key,
                     size_t keylen)
 {
     ctx->main_evp = NULL;
     ctx->header_evp = NULL;
+#ifdef LIBSSH2_POLY1305_EVP
+    {
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+
+        ctx->mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+        EVP_MAC_free(mac);
+    }
+#endif
     if(keylen != (32 + 32)) /* 2 x 256-bit keys */
         return LIBSSH2_ERROR_INVAL;
     ctx->main_evp = EVP_CIPHER_CTX_new();
@@ -94,6 +126,10 @@ void chachapoly_free(struct chachapoly_ctx *ctx)
         EVP_CIPHER_CTX_free(ctx->header_evp);
     ctx->main_evp = NULL;
     ctx->header_evp = NULL;
+#ifdef LIBSSH2_POLY1305_EVP
+    EVP_MAC_CTX_free(ctx->mac);
+    ctx->mac = NULL;
+#endif
 }
 
 /* As the portable version below. */
@@ -116,7 +152,8 @@ int chachapoly_crypt(struct chachapoly_ctx *ctx, libssh2_uint64_t seqnr,
     if(!do_encrypt) {
         const unsigned char *tag = src + aadlen + len;
 
-        poly1305_auth(expected_tag, src, aadlen + len, poly_key);
+        if(chachapoly_mac(ctx, expected_tag, src, aadlen + len, poly_key))
+            goto out;
         if(chachapoly_timingsafe_bcmp(expected_tag, tag, POLY1305_TAGLEN))
             goto out;
     }
@@ -131,8 +168,9 @@ int chachapoly_crypt(struct chachapoly_ctx *ctx, libssh2_uint64_t seqnr,
         goto out;
 
     /* If encrypting, calculate and append tag */
-    if(do_encrypt)
-        poly1305_auth(dest + aadlen + len, dest, aadlen + len, poly_key);
+    if(do_encrypt &&
+       chachapoly_mac(ctx, dest + aadlen + len, dest, aadlen + len, poly_key))
+        goto out;
 
     r = LIBSSH2_ERROR_NONE;
 out:

@@ -31,11 +31,18 @@
    is long enough for the counter to leave its low 32 bits. */
 #if defined(LIBSSH2_OPENSSL) && !defined(OPENSSL_NO_CHACHA)
 #define LIBSSH2_CHACHAPOLY_EVP 1
+/* Poly1305 too, where OpenSSL offers it as a MAC (3.0 and later). */
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L && !defined(OPENSSL_NO_POLY1305)
+#define LIBSSH2_POLY1305_EVP 1
+#endif
 #endif
 
 struct chachapoly_ctx {
 #ifdef LIBSSH2_CHACHAPOLY_EVP
     EVP_CIPHER_CTX *main_evp, *header_evp;
+#ifdef LIBSSH2_POLY1305_EVP
+    EVP_MAC_CTX *mac; /* NULL: the portable Poly1305 */
+#endif
 #else
     struct chacha_ctx main_ctx, header_ctx;
 #endif
