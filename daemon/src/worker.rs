@@ -78,6 +78,9 @@ pub struct Worker {
     failing_since: Option<std::time::Instant>,
     /// The sequence of the last acknowledgement (the finished list changes with it).
     finished_seen: u64,
+    /// The cursor is at the start of a file that was empty when it was
+    /// acknowledged: its proof is empty until [`Worker::prove_start`].
+    unproven_start: bool,
 }
 
 enum Flow {
@@ -101,6 +104,7 @@ impl Worker {
         state_dir: Option<PathBuf>,
     ) -> Worker {
         let pos = Position { sequence: cursor.sequence, offset: cursor.offset, line: cursor.line };
+        let unproven_start = empty_proof_at_start(&cursor);
         let quiet = QuietTimer::new(journal.quiet_after, clock.now());
         let shared = Arc::new(Mutex::new(Shared { cursor, finished: Vec::new(), status: WorkerStatus::Running, version: 0 }));
         Worker {
@@ -123,6 +127,7 @@ impl Worker {
             failures: 0,
             failing_since: None,
             finished_seen: 0,
+            unproven_start,
         }
     }
 
@@ -144,6 +149,9 @@ impl Worker {
             if self.stopping() {
                 self.finish();
                 break WorkerStatus::Done;
+            }
+            if self.unproven_start {
+                self.prove_start();
             }
             let fill = match self.ahead.fill.take() {
                 Some(fill) => {
@@ -319,6 +327,28 @@ impl Worker {
         }
         s.cursor = Cursor { sequence: ack.sequence, offset: ack.offset, line: ack.line.max(1), identity };
         s.version += 1;
+        self.unproven_start = empty_proof_at_start(&s.cursor);
+    }
+
+    /// A cursor at the start of a file that was empty when it was
+    /// acknowledged proves nothing by content: after a restart every file
+    /// matches it, and a file rotated and compressed several times meanwhile
+    /// cannot be told from newer ones. Once that file has bytes (the same
+    /// file: the follower holds it open), its first bytes prove it, and the
+    /// cursor takes that proof for the next checkpoint.
+    fn prove_start(&mut self) {
+        let Some(id) = self.follower.as_ref().and_then(|f| f.identity_at(self.acked)) else { return };
+        if id.head_len == 0 {
+            return;
+        }
+        self.unproven_start = false;
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if (s.cursor.sequence, s.cursor.offset) != (self.acked.sequence, self.acked.offset) || !empty_proof_at_start(&s.cursor) {
+            return;
+        }
+        tracing::debug!(journal = %self.journal.name, listener = %self.listener.name, sequence = self.acked.sequence, head_len = id.head_len, "the file at the cursor has bytes now: they prove it");
+        s.cursor.identity = Some(id);
+        s.version += 1;
     }
 
     fn failed(&mut self, e: CallError) -> Flow {
@@ -381,12 +411,21 @@ impl Worker {
 
     /// Lets the listener make everything durable before the checkpoint.
     fn finish(&mut self) {
+        if self.unproven_start {
+            self.prove_start();
+        }
         let preset = self.delivered;
         match self.instance.flush(preset) {
             Ok(ack) => self.set_ack(ack),
             Err(e) => tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, "flush failed: {e}"),
         }
     }
+}
+
+/// Whether `c` is at the start of a file with a proof of nothing (the file
+/// was empty). A cursor without a proof (set by hand) is trusted as it is.
+fn empty_proof_at_start(c: &Cursor) -> bool {
+    c.offset == 0 && c.identity.as_ref().is_some_and(|id| id.head_len == 0)
 }
 
 /// The batch read while the listener handled the previous one.
