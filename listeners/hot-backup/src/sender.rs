@@ -15,7 +15,7 @@
 //! until the listener has taken note (`Reset`): the host redelivers them.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 
 use logdaemon_sdk::Position;
@@ -32,6 +32,13 @@ pub const MAX_IN_FLIGHT: usize = 4;
 /// `standby::joined`). Two leave room for the next pair to queue up while
 /// one pair is on its way.
 pub const JOIN: usize = 2;
+
+/// How long the thread waits for a batch to join the one in hand while
+/// earlier requests are still on their way (catching up: the channel is
+/// busy meanwhile, and every request costs the standby an fsync of about
+/// 20 ms whatever its size). A live journal's batches come far apart, and
+/// with nothing outstanding a batch goes at once.
+pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 enum Msg {
     Ship(Taken),
@@ -211,15 +218,16 @@ fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>
             }
             Some(Msg::Ship(batch)) => {
                 let mut batches = vec![batch];
+                let until = std::time::Instant::now() + if standby.has_pending() { JOIN_WAIT } else { Default::default() };
                 while batches.len() < JOIN && !closing {
-                    match jobs.try_recv() {
+                    match jobs.recv_timeout(until.saturating_duration_since(std::time::Instant::now())) {
                         Ok(Msg::Ship(b)) => batches.push(b),
                         Ok(other) => {
                             stash = Some(other);
                             break;
                         }
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => closing = true,
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => closing = true,
                     }
                 }
                 let mut runs = Vec::new();
