@@ -7,8 +7,9 @@
 //! [`crate::standby::PIPELINE`] requests), so the channel does not idle
 //! while the standby fsyncs, and it takes up to [`JOIN`] batches queued
 //! behind each other at once (one request where they continue the live
-//! file). At most [`MAX_IN_FLIGHT`] batches are queued (memory stays
-//! bounded and the host is slowed down instead). A
+//! file). At most [`QUEUED`] batches wait for the thread (memory stays
+//! bounded and the host is slowed down instead) and [`MAX_IN_FLIGHT`] for
+//! the standby's answer. A
 //! batch counts as done only when the standby confirmed it (appended,
 //! fsynced, applied); the listener acknowledges nothing beyond the oldest
 //! batch not yet done. After a failure the thread skips every queued batch
@@ -24,8 +25,15 @@ use crate::error::{fatal, Error, Result};
 use crate::hold::Taken;
 use crate::standby::Standby;
 
-/// Batches queued or being shipped at most.
-pub const MAX_IN_FLIGHT: usize = 4;
+/// Batches not yet confirmed by the standby at most (sent or not): what
+/// may be on its way while earlier requests wait for their fsync.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// Batches queued for the thread at most: with the [`JOIN`] in hand, what
+/// the listener holds in memory beside the batch it is gathering. A sent
+/// batch's bytes are dropped at once; only its position waits for the
+/// standby's answer.
+pub const QUEUED: usize = 2;
 
 /// Batches queued behind each other that the thread takes at once (sent as
 /// one request where they continue the standby's live file, see
@@ -69,7 +77,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn spawn(mut standby: Standby) -> Sender {
-        let (tx, jobs) = sync_channel::<Msg>(MAX_IN_FLIGHT + 2);
+        let (tx, jobs) = sync_channel::<Msg>(QUEUED);
         let (done, rx) = sync_channel::<Done>(2 * MAX_IN_FLIGHT + 4);
         let thread = std::thread::Builder::new()
             .name("hot-backup".into())
@@ -91,7 +99,7 @@ impl Sender {
         self.in_flight.len() >= MAX_IN_FLIGHT
     }
 
-    /// Queues a batch (call [`Sender::wait_one`] first when full).
+    /// Queues a batch (wait with [`Sender::poll`] first while [`Sender::is_full`]).
     pub fn ship(&mut self, batch: Taken) -> Result<()> {
         let Some(start) = batch.start() else { return Ok(()) };
         self.send(Msg::Ship(batch))?;

@@ -55,6 +55,9 @@ pub struct Script {
     pub post: String,
     /// Run after `post`, overlapping the next request; its answer waits for it.
     pub sync: String,
+    /// Wait for the previous request's `sync` before `pre` (always so for a
+    /// request without `sync` of its own).
+    pub wait_first: bool,
     /// Path (absolute, or relative to the login directory) the data is appended to.
     pub target: String,
 }
@@ -65,11 +68,12 @@ impl Script {
     }
 
     /// The request as the loop reads it: a line `A 0 0 D`, then A bytes
-    /// that set `p`, `q`, `z` and `f` (the three scripts and the target,
-    /// each single-quoted), then the D bytes of data. One read for all
+    /// that set `p`, `q`, `z`, `b` and `f` (the three scripts, whether to
+    /// wait for the previous `sync`, and the target, each single-quoted), then the D bytes of data. One read for all
     /// saves the standby processes per request.
     pub fn frame(&self, data_len: u64) -> Vec<u8> {
-        let defs = format!("p={}\nq={}\nz={}\nf={}\n", quote(&self.pre), quote(&self.post), quote(&self.sync), quote(&self.target));
+        let b = if self.wait_first { "1" } else { "" };
+        let defs = format!("p={}\nq={}\nz={}\nb={b}\nf={}\n", quote(&self.pre), quote(&self.post), quote(&self.sync), quote(&self.target));
         let mut v = format!("{} 0 0 {data_len}\n", defs.len()).into_bytes();
         v.extend_from_slice(defs.as_bytes());
         v
@@ -89,7 +93,8 @@ impl Script {
 /// (it is short text); the loop meanwhile takes the next request. `w`
 /// waits for that job before anything else is printed, before a request
 /// without `sync` runs (a read must see the data synced and its output
-/// must not mix with an answer) and at the end; a failed `sync` ends the
+/// must not mix with an answer) or one that asks to (`b`: a rotation,
+/// which renames the file the job syncs by name) and at the end; a failed `sync` ends the
 /// loop there, with no answer for requests behind it.
 ///
 /// `rd N` is GNU `dd` moving whole MiB blocks where it exists (checked
@@ -102,8 +107,9 @@ pub const SHELL_LOOP: &str = "while IFS=' ' read -r a b c d; do \
 rd() { [ -n \"$_rd\" ] || { _rd=h; dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null && _rd=d; }; \
 if [ \"$_rd\" = d ]; then dd bs=1048576 iflag=fullblock,count_bytes count=\"$1\" status=none; else head -c \"$1\"; fi; }; \
 w() { if [ -n \"$bg\" ]; then wait \"$bg\"; x=$?; bg=; [ \"$x\" -eq 0 ] || exit 1; fi; }; \
-p=; q=; z=; f=; o=; eval \"$(head -c \"$a\")\"; h=0; \
-if [ -z \"$z\" ]; then w; ( eval \"$p\" ) </dev/null 2>&1; st=$?; else o=$(eval \"$p\" </dev/null 2>&1); st=$?; fi; \
+p=; q=; z=; b=; f=; o=; eval \"$(head -c \"$a\")\"; h=0; \
+if [ -z \"$z\" ] || [ -n \"$b\" ]; then w; fi; \
+if [ -z \"$z\" ]; then ( eval \"$p\" ) </dev/null 2>&1; st=$?; else o=$(eval \"$p\" </dev/null 2>&1); st=$?; fi; \
 if [ \"$st\" -ne 0 ]; then rd \"$d\" >/dev/null; elif [ \"$d\" -gt 0 ]; then rd \"$d\" >> \"$f\"; h=$?; fi; \
 if [ \"$st\" -eq 0 ] && [ -n \"$q\" ]; then if [ -z \"$z\" ]; then ( eval \"$q\" ) </dev/null 2>&1; st=$?; else o=\"$o$(eval \"$q\" </dev/null 2>&1)\"; st=$?; fi; fi; \
 [ \"$h\" -eq 0 ] || [ \"$st\" -ne 0 ] || st=71; \
@@ -213,8 +219,12 @@ impl Batch {
         if self.rotate.is_some() || self.append.is_some() {
             s += &format!(": >> {live} || exit {io}\n");
         }
-        if self.rotate.is_some() && self.fsync {
-            s += "sync -- . 2>/dev/null || sync\n";
+        // The directory's fsync (the rename, the marker, the new live
+        // file) goes with the append's own when there is one.
+        let sync_dir = "sync -- . 2>/dev/null || sync\n";
+        let defer = self.append.is_some() && (self.apply.is_empty() || apply_cmd.is_none());
+        if self.rotate.is_some() && self.fsync && !defer {
+            s += sync_dir;
         }
         let mut post = String::new();
         let mut deferred = String::new();
@@ -238,11 +248,9 @@ impl Batch {
             );
             if self.fsync {
                 let fsync = format!("sync -- {live} 2>/dev/null || sync || exit {io}\n");
-                if self.rotate.is_none() && (self.apply.is_empty() || apply_cmd.is_none()) {
-                    // Overlaps the next request (see [`Script`]). A
-                    // rotation waits for it: the live name must still be
-                    // the file synced.
-                    deferred = l.cd_owned() + &fsync;
+                if defer {
+                    // Overlaps the next request (see [`Script`]).
+                    deferred = l.cd_owned() + if self.rotate.is_some() { sync_dir } else { "" } + &fsync;
                 } else {
                     // `apply` reads the batch only once it is on disk.
                     post += &fsync;
@@ -278,7 +286,9 @@ impl Batch {
                 );
             }
         }
-        Script { pre: s, post, sync: deferred, target }
+        // A rotation renames the live file, which an earlier request's
+        // `sync` may still be about to open by name.
+        Script { pre: s, post, sync: deferred, wait_first: self.rotate.is_some(), target }
     }
 }
 
@@ -443,6 +453,30 @@ mod tests {
         assert_eq!(answers.len(), 1, "{answers:?}");
         // (Kept output loses its trailing newlines, as `$(...)` does.)
         assert_eq!((answers[0].0, answers[0].1.as_str()), (71, "posteddisk gone"));
+    }
+
+    /// A request that asks to (a rotation) runs only once the previous
+    /// request's fsync is done, though it has a deferred fsync of its own.
+    #[test]
+    fn a_request_that_waits_first_runs_after_the_previous_fsync() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, f, done) = (dir.path().join("bin"), dir.path().join("f"), dir.path().join("synced"));
+        std::fs::create_dir(&bin).unwrap();
+        // Slow enough that a request not waiting for it finds no mark.
+        std::fs::write(bin.join("sync"), format!("#!/bin/sh\nsleep 0.3\necho x >> '{}'\n", done.display())).unwrap();
+        std::fs::set_permissions(bin.join("sync"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let append = Script { sync: "sync || exit 71".into(), target: f.display().to_string(), ..Default::default() };
+        let check = format!("[ -f '{}' ] || {{ echo 'ran before the fsync'; exit 9; }}", done.display());
+        let waits = Script { pre: check.clone(), wait_first: true, ..append.clone() };
+        let answers = run_loop_path(&[(&append, b"one"), (&waits, b"two")], Some(&bin));
+        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0], "{answers:?}");
+        assert_eq!(std::fs::read_to_string(&done).unwrap(), "x\nx\n");
+        // Without `wait_first` the same request does not wait (the check above can fail).
+        std::fs::remove_file(&done).unwrap();
+        let eager = Script { pre: check, ..append.clone() };
+        let answers = run_loop_path(&[(&append, b"one"), (&eager, b"two")], Some(&bin));
+        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 9], "{answers:?}");
     }
 
     #[test]

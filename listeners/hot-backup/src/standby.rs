@@ -68,7 +68,7 @@ pub struct Standby {
 }
 
 /// How many requests may be on their way before the oldest answer is read.
-pub const PIPELINE: usize = 2;
+pub const PIPELINE: usize = 3;
 
 /// A run sent to the standby whose answer is still to be read.
 struct Pending {

@@ -219,8 +219,11 @@ fn apply_gets_every_transaction_exactly_once_across_a_crash_between_append_and_a
             std::fs::write(&crash, b"").unwrap();
         }
         // A crash surfaces at the call that queued the batch or a later one;
-        // flushing after a simulated crash makes it surface now.
-        match host.step(&mut l).and_then(|a| if crash_now { host.flush(&mut l) } else { Ok(a) }) {
+        // flushing after a simulated crash makes it surface now. The flush
+        // (a checkpoint) before each crash makes every round progress,
+        // however many batches the listener keeps in flight.
+        let flush_now = crash_now || calls % 6 == 2;
+        match host.step(&mut l).and_then(|a| if flush_now { host.flush(&mut l) } else { Ok(a) }) {
             Ok(_) => {}
             Err(f) => {
                 assert!(!crash.exists(), "a failure without a simulated crash: {f}");

@@ -133,8 +133,8 @@ mod tests {
         assert_eq!(s.joinable(&runs).unwrap(), 3, "the run of sequence 2 does not join");
         let mut confirmed = s.ship_all(&runs).unwrap();
         let requests: Vec<bool> = s.pending.iter().map(|p| p.request).collect();
-        // Outstanding: b, c, d as one request (one answer), then e's rotation.
-        assert_eq!(requests, [true, false, false, true]);
+        // Outstanding: a, then b, c, d as one request (one answer), then e's rotation.
+        assert_eq!(requests, [true, true, false, false, true]);
         let mut link = s.link.take().unwrap();
         s.settle_all(&mut link).unwrap();
         confirmed.append(&mut s.settled);
