@@ -443,6 +443,14 @@ impl Standby {
         // The standby's last bytes after this run; a read this needs first
         // collects every answer, this run's included.
         self.update_tail(link, &file, run)?;
+        self.keep_tail(id, seq, end)?;
+        Ok(())
+    }
+
+    /// Gives request `id` (just sent, ending at `seq`/`end`) the standby's
+    /// last bytes for the record written when its answer arrives; when a
+    /// read meanwhile collected that answer, writes the record now.
+    fn keep_tail(&mut self, id: u64, seq: u64, end: u64) -> Result<()> {
         let tail = self.tail.as_ref().expect("tail set").bytes.clone();
         match self.pending.back_mut() {
             Some(p) if p.id == id => p.tail = Some(tail),

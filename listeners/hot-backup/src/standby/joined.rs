@@ -84,11 +84,7 @@ impl Standby {
             let (request, appended) = if k == 0 { (true, total) } else { (false, 0) };
             self.pending.push_back(Pending { id, tag: *tag, request, start: run.start, seq: run.sequence, end: run.end(), tail: None, appended, sent_at });
             self.update_tail(link, &live, run)?;
-            let tail = self.tail.as_ref().expect("tail set").bytes.clone();
-            match self.pending.back_mut() {
-                Some(p) if p.id == id => p.tail = Some(tail),
-                _ => crate::record::store(&self.record_path, &crate::record::Record::new(&self.target, run.sequence, run.end(), &tail))?,
-            }
+            self.keep_tail(id, run.sequence, run.end())?;
         }
         Ok(())
     }
