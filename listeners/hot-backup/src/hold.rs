@@ -7,19 +7,26 @@
 //! that close it. On any failure the whole hold is dropped: the host
 //! delivers those entries again from its last acknowledgement.
 
+use std::borrow::Cow;
+
 use logdaemon_sdk::{Entry, Position};
 
 use crate::config::Transactions;
 
-/// One held record.
+/// Held records that lie end to end in one file, where shipping may only
+/// stop after the last one (if at all): one entry per transaction rather
+/// than per record (a backlog holds hundreds of thousands of records).
 #[derive(Clone, Copy, Debug)]
 pub struct Rec {
+    /// Position of the first record.
     pub start: Position,
     pub len: u64,
-    /// Index of the record's first byte in [`Hold::data`].
+    /// Index of the first byte in [`Hold::data`].
     pub at: usize,
-    /// Shipping may stop right after this record.
+    /// Shipping may stop right after the last record.
     pub boundary: bool,
+    /// How many records.
+    pub records: usize,
 }
 
 /// A contiguous run of held bytes in one journal file.
@@ -79,15 +86,21 @@ enum Mark {
 /// Whether a p4 record opens (`@mx@`) or closes (`@ex@`) a transaction,
 /// with its process id. The listener does not have the host split every
 /// record into fields (that would cost more than shipping it): these two
-/// ops are recognised by their first bytes and only they are split.
-fn transaction_mark(raw: &[u8]) -> Option<(Mark, Vec<u8>)> {
+/// ops are recognised by their first bytes, the process id (a number) is
+/// read in place and only a quoted one is split out.
+fn transaction_mark(raw: &[u8]) -> Option<(Mark, Cow<'_, [u8]>)> {
     let mark = match raw.get(..5)? {
         b"@mx@ " => Mark::Mx,
         b"@ex@ " => Mark::Ex,
         _ => return None,
     };
+    let rest = &raw[5..];
+    let end = rest.iter().position(|&b| b == b' ' || b == b'\n').unwrap_or(rest.len());
+    if !rest[..end].contains(&b'@') {
+        return Some((mark, Cow::Borrowed(&rest[..end])));
+    }
     let (_, fields) = logdaemon_sdk::p4::split(raw);
-    Some((mark, fields.first().map(|f| f.to_vec()).unwrap_or_default()))
+    Some((mark, Cow::Owned(fields.first().map(|f| f.to_vec()).unwrap_or_default())))
 }
 
 #[derive(Debug)]
@@ -121,11 +134,11 @@ impl Hold {
                 Transactions::Records => true,
                 Transactions::Ex => match transaction_mark(e.raw()) {
                     Some((Mark::Mx, pid)) => {
-                        self.open_mx.push(pid);
+                        self.open_mx.push(pid.into_owned());
                         false
                     }
                     Some((Mark::Ex, pid)) => {
-                        if let Some(i) = self.open_mx.iter().position(|p| *p == pid) {
+                        if let Some(i) = self.open_mx.iter().position(|p| *p == *pid) {
                             self.open_mx.remove(i);
                         }
                         self.open_mx.is_empty()
@@ -133,7 +146,16 @@ impl Hold {
                     None => false,
                 },
             };
-        self.recs.push(Rec { start: e.start(), len: e.len(), at: self.data.len(), boundary });
+        let start = e.start();
+        match self.recs.last_mut() {
+            // Continues the last entry, and no stop after it is lost.
+            Some(last) if (!last.boundary || boundary) && last.start.sequence == start.sequence && last.start.offset + last.len == start.offset => {
+                last.len += e.len();
+                last.boundary = boundary;
+                last.records += 1;
+            }
+            _ => self.recs.push(Rec { start, len: e.len(), at: self.data.len(), boundary, records: 1 }),
+        }
         self.data.extend_from_slice(e.raw());
     }
 
@@ -146,7 +168,7 @@ impl Hold {
         self.recs.first().map(|r| r.start)
     }
 
-    /// Number of records that may be shipped now.
+    /// How many of the held entries (see [`Rec`]) may be shipped now.
     pub fn shippable(&mut self) -> usize {
         let n = self.recs.iter().rposition(|r| r.boundary).map_or(0, |i| i + 1);
         if (self.data.len() - self.bytes_before(n)) as u64 > self.max {
@@ -174,7 +196,8 @@ impl Hold {
                 j += 1;
             }
             let stop = if j < self.recs.len() { self.recs[j].at } else { self.data.len() };
-            out.push(Run { sequence: first.start.sequence, offset: first.start.offset, bytes: &self.data[first.at..stop], recs: j - i, start: first.start });
+            let recs = self.recs[i..j].iter().map(|r| r.records).sum();
+            out.push(Run { sequence: first.start.sequence, offset: first.start.offset, bytes: &self.data[first.at..stop], recs, start: first.start });
             i = j;
         }
         out
@@ -191,7 +214,11 @@ impl Hold {
             })
             .collect();
         let cut = self.bytes_before(n);
-        let rest = self.data.split_off(cut);
+        // The batch keeps the buffer; the rest (the start of the next
+        // batch) goes to one as large, which then fills without moving.
+        let mut rest = Vec::with_capacity(self.data.capacity());
+        rest.extend_from_slice(&self.data[cut..]);
+        self.data.truncate(cut);
         let data = std::mem::replace(&mut self.data, rest);
         self.recs.drain(..n);
         for r in &mut self.recs {
@@ -233,6 +260,16 @@ mod tests {
 
     const TX: [&[u8]; 3] = [b"@pv@ 0 @db.counters@ @change@ 1 \n", b"@pv@ 0 @db.desc@ 1 @d@ \n", b"@ex@ 77 1700000000\n"];
 
+    /// The bytes that may be shipped now.
+    fn shippable(h: &mut Hold) -> usize {
+        let n = h.shippable();
+        h.bytes_before(n)
+    }
+
+    fn len(recs: &[&[u8]]) -> usize {
+        recs.iter().map(|r| r.len()).sum()
+    }
+
     #[test]
     fn ships_only_up_to_the_last_closed_transaction() {
         let mut h = Hold::new(Transactions::Ex, 1 << 20);
@@ -243,14 +280,14 @@ mod tests {
             h.push(e);
         }
         let n = h.shippable();
-        assert_eq!(n, 3);
+        assert_eq!(h.bytes_before(n), len(&TX));
         let runs = h.runs(n);
         assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].offset, 100);
+        assert_eq!((runs[0].offset, runs[0].recs), (100, 3));
         assert_eq!(runs[0].bytes, TX.concat().as_slice());
         h.drain(n);
         assert_eq!(h.first(), Some(b.entries()[3].start()));
-        assert_eq!(h.shippable(), 0);
+        assert_eq!(shippable(&mut h), 0);
     }
 
     #[test]
@@ -260,10 +297,10 @@ mod tests {
         for e in &b.entries()[..3] {
             h.push(e);
         }
-        assert_eq!(h.shippable(), 0, "pid 8's @ex@ does not close pid 9's @mx@");
+        assert_eq!(shippable(&mut h), 0, "pid 8's @ex@ does not close pid 9's @mx@");
         h.push(&b.entries()[3]);
         h.push(&b.entries()[4]);
-        assert_eq!(h.shippable(), 4);
+        assert_eq!(shippable(&mut h), b.entries()[4].start().offset as usize);
     }
 
     #[test]
@@ -277,10 +314,10 @@ mod tests {
         for e in &b.entries()[..3] {
             h.push(e);
         }
-        assert_eq!(h.shippable(), 0, "an @ex@ inside a value or of another pid closes nothing");
+        assert_eq!(shippable(&mut h), 0, "an @ex@ inside a value or of another pid closes nothing");
         h.push(&b.entries()[3]);
         h.push(&b.entries()[4]);
-        assert_eq!(h.shippable(), 4);
+        assert_eq!(shippable(&mut h), len(&recs[..4]));
     }
 
     #[test]
@@ -290,12 +327,12 @@ mod tests {
         let mut b = Batch::p4("j", 2, 0, &[b"@pv@ 0 @db.x@ 2 \n", b"@ex@ 1 1\n"]);
         b.set_did_rotate(0);
         h.push(&a.entries()[0]);
-        assert_eq!(h.shippable(), 0);
+        assert_eq!(shippable(&mut h), 0);
         for e in b.entries() {
             h.push(e);
         }
         let n = h.shippable();
-        assert_eq!(n, 3);
+        assert_eq!(h.bytes_before(n), 17 + 26);
         let runs = h.runs(n);
         assert_eq!(runs.iter().map(|r| (r.sequence, r.offset, r.end())).collect::<Vec<_>>(), [(1, 50, 67), (2, 0, 26)]);
     }
@@ -317,6 +354,34 @@ mod tests {
         assert_eq!(h.runs(1)[0].bytes, b"@pv@ 0 @db.x@ 9 \n");
     }
 
+    /// Records held end to end are kept as one entry per transaction: a
+    /// stop point is never merged away (only the last one is ever used),
+    /// the runs still count every record and a gap in the offsets starts a
+    /// new entry.
+    #[test]
+    fn records_are_held_per_transaction_without_losing_a_stop() {
+        let mut h = Hold::new(Transactions::Ex, 1 << 20);
+        let mut recs: Vec<&[u8]> = [TX, TX].concat();
+        recs.push(TX[0]);
+        let b = Batch::p4("j", 1, 0, &recs);
+        for e in b.entries() {
+            h.push(e);
+        }
+        assert_eq!(h.recs.len(), 3, "{:?}", h.recs);
+        assert_eq!(shippable(&mut h), 2 * len(&TX));
+        let n = h.shippable();
+        assert_eq!(h.runs(n).iter().map(|r| r.recs).collect::<Vec<_>>(), [6]);
+        // Records mode: every record is a stop; contiguous ones merge.
+        let mut h = Hold::new(Transactions::Records, 1 << 20);
+        let (a, later) = (Batch::lines("l", 1, 0, &[b"a\n", b"b\n"]), Batch::lines("l", 1, 10, &[b"c\n"]));
+        for e in a.entries().iter().chain(later.entries()) {
+            h.push(e);
+        }
+        assert_eq!(h.recs.len(), 2, "{:?}", h.recs);
+        let n = h.shippable();
+        assert_eq!(h.runs(n).iter().map(|r| (r.offset, r.recs)).collect::<Vec<_>>(), [(0, 2), (10, 1)]);
+    }
+
     #[test]
     fn records_mode_and_overflow_ship_everything_whole() {
         let mut h = Hold::new(Transactions::Records, 1 << 20);
@@ -324,11 +389,11 @@ mod tests {
         for e in b.entries() {
             h.push(e);
         }
-        assert_eq!(h.shippable(), 2);
+        assert_eq!(shippable(&mut h), 4);
         let mut h = Hold::new(Transactions::Ex, 10);
         let b = Batch::p4("j", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n"]);
         h.push(&b.entries()[0]);
-        assert_eq!(h.shippable(), 1);
+        assert_eq!(shippable(&mut h), 17);
         assert!(h.overflowed);
     }
 }

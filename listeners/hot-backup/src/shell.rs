@@ -40,16 +40,16 @@ pub mod status {
 
 /// What the remote loop runs for one request: `pre` (checks, rotation),
 /// then the request's data appended to `target` (if any), then `post`
-/// (size check, apply), then `sync` (the fsync). All run in subshells with
-/// stdin from `/dev/null`: only the loop itself reads the data, so journal
-/// data can never be taken for a script.
+/// (apply), then `sync` (the fsync). All run in subshells with stdin from
+/// `/dev/null`: only the loop itself reads the data, so journal data can
+/// never be taken for a script.
 ///
 /// `sync` runs in the background while the loop goes on with the next
 /// request: the standby's disk writes back one batch while the next one
 /// crosses the network, instead of the channel standing still for every
 /// fsync (about a third of the catch-up time on a local disk). The answer
 /// is printed only when the fsync is done, and answers stay in order.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Script {
     pub pre: String,
     pub post: String,
@@ -60,6 +60,15 @@ pub struct Script {
     pub wait_first: bool,
     /// Path (absolute, or relative to the login directory) the data is appended to.
     pub target: String,
+    /// Size of `target` before the append (`$b` in the scripts): the loop
+    /// checks it is `expect + data` after, and cuts it back to `expect`
+    /// otherwise.
+    pub expect: u64,
+    /// The request's `pre` or the `post` before it takes a while (a
+    /// rotation, `apply`): its data is sent only once the loop says it is
+    /// ready to take it (see [`SHELL_LOOP`]). Only for a request that waits
+    /// for the previous `sync` first (or comes when none can be running).
+    pub ready: bool,
 }
 
 impl Script {
@@ -67,14 +76,25 @@ impl Script {
         Script { pre, ..Default::default() }
     }
 
-    /// The request as the loop reads it: a line `A 0 0 D`, then A bytes
-    /// that set `p`, `q`, `z`, `b` and `f` (the three scripts, whether to
-    /// wait for the previous `sync`, and the target, each single-quoted), then the D bytes of data. One read for all
-    /// saves the standby processes per request.
-    pub fn frame(&self, data_len: u64) -> Vec<u8> {
-        let b = if self.wait_first { "1" } else { "" };
-        let defs = format!("p={}\nq={}\nz={}\nb={b}\nf={}\n", quote(&self.pre), quote(&self.post), quote(&self.sync), quote(&self.target));
-        let mut v = format!("{} 0 0 {data_len}\n", defs.len()).into_bytes();
+    /// The variables the loop evaluates before running the request: `p`,
+    /// `q`, `z`, `y` and `f` (the three scripts, whether to wait for the
+    /// previous `sync`, and the target), each single-quoted.
+    pub fn defs(&self) -> String {
+        let y = if self.wait_first { "1" } else { "" };
+        format!("p={}\nq={}\nz={}\ny={y}\nf={}\n", quote(&self.pre), quote(&self.post), quote(&self.sync), quote(&self.target))
+    }
+
+    /// The request as the loop reads it: a line `A E R D`, then A bytes of
+    /// [`Script::defs`] (one read for all saves the standby a process per
+    /// variable), then the D bytes of data; E is [`Script::expect`], R is
+    /// 1 when the data waits for the loop to say it is ready. With
+    /// `same_defs` (this script's defs are those of the previous request
+    /// on the channel) A is 0 and the loop keeps the previous ones: catching
+    /// up, every request but the first is one line and its data, which the
+    /// loop takes without starting a process before the append.
+    pub fn frame(&self, data_len: u64, same_defs: bool, ready: bool) -> Vec<u8> {
+        let defs = if same_defs { String::new() } else { self.defs() };
+        let mut v = format!("{} {} {} {data_len}\n", defs.len(), self.expect, u8::from(ready)).into_bytes();
         v.extend_from_slice(defs.as_bytes());
         v
     }
@@ -82,37 +102,58 @@ impl Script {
 
 /// The remote loop, sent as the command of the connection's one session.
 /// For each request it runs `pre`; if that succeeded it appends exactly the
-/// data bytes to the target with `rd` (which reads no further), else
-/// it reads them into `/dev/null`; then `post`; then it prints a newline,
-/// the connection's token and the status. After a failure the loop ends:
-/// requests sent behind the failed one (pipelined) were planned on its
-/// success and must not run, and unread data is never read as a request.
+/// data bytes to the target (`ap`: GNU `dd`, which reads no further and
+/// says how many bytes it moved), else it reads them into `/dev/null`;
+/// an append that did not move exactly the announced bytes (the client
+/// died while sending, a failed write) is cut back to the size it had, so
+/// the standby never keeps half a batch. Then `post`; then it prints a
+/// newline, the connection's token and the status. After a failure the
+/// loop ends: requests sent behind the failed one (pipelined) were planned
+/// on its success and must not run, and unread data is never read as a
+/// request.
+///
+/// Asked to (`c` is 1), the loop prints a line of the token and `+` once
+/// `pre` succeeded and it is about to read the data, and on a failed `pre`
+/// it does not wait for data that will not come. The sender holds the data
+/// back until then: data sent while the loop is busy elsewhere piles up in
+/// sshd, and OpenSSH's sshd grows its buffer for it in 32 KiB steps, each a
+/// copy of all of it: a first pile of 2 MiB (the channel's window) costs it
+/// about 80 ms of CPU, here as long as the catch-up of 40 MiB.
+///
+/// After a successful append the loop knows the target's size (`k`): the
+/// next append's `pre` checks the size with `wc` only when it does not
+/// match what the request expects. Any request without data forgets it.
 ///
 /// A request with a `sync` script has its answer printed by a background
 /// job once `sync` is done, and its `pre`/`post` output is kept until then
 /// (it is short text); the loop meanwhile takes the next request. `w`
 /// waits for that job before anything else is printed, before a request
 /// without `sync` runs (a read must see the data synced and its output
-/// must not mix with an answer) or one that asks to (`b`: a rotation,
-/// which renames the file the job syncs by name) and at the end; a failed `sync` ends the
-/// loop there, with no answer for requests behind it.
+/// must not mix with an answer) or one that asks to (`y`: a rotation,
+/// which renames the file the job syncs by name) and at the end; a failed
+/// `sync` ends the loop there, with no answer for requests behind it.
 ///
-/// `rd N` is GNU `dd` moving whole MiB blocks where it exists (checked
-/// once, on the first data of the connection), else `head -c`, which
-/// moves data 8 KiB per system call (here 0.3 s of CPU per 256 MiB
-/// against 0.1 s for `dd`).
+/// GNU `dd` moves whole MiB blocks (checked once, on the first data of the
+/// connection, by `pr`); without it `head -c` moves the data (8 KiB per
+/// system call: here 0.3 s of CPU per 256 MiB against 0.1 s for `dd`) and
+/// `wc` counts what arrived.
 /// The command keeps starting with `exec sh -c 'while IFS=` for the
 /// documented forced-command wrapper.
 pub const SHELL_LOOP: &str = "while IFS=' ' read -r a b c d; do \
-rd() { [ -n \"$_rd\" ] || { _rd=h; dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null && _rd=d; }; \
-if [ \"$_rd\" = d ]; then dd bs=1048576 iflag=fullblock,count_bytes count=\"$1\" status=none; else head -c \"$1\"; fi; }; \
+pr() { [ -n \"$_rd\" ] || { _rd=h; dd if=/dev/null of=/dev/null bs=1048576 iflag=fullblock,count_bytes count=0 status=none 2>/dev/null && _rd=d; }; }; \
+rd() { pr; if [ \"$_rd\" = d ]; then dd bs=1048576 iflag=fullblock,count_bytes count=\"$1\" status=none; else head -c \"$1\"; fi; }; \
+ap() { pr; m=x; r=; if [ \"$_rd\" = d ]; then r=$(LC_ALL=C dd bs=1048576 iflag=fullblock,count_bytes count=\"$d\" 2>&1 >> \"$f\"); h=$?; \
+m=${r##*records out?}; m=${m%% *}; case $m in ''|*[!0-9]*) m=x ;; esac; else head -c \"$d\" >> \"$f\"; h=$?; fi; \
+if [ \"$m\" = x ] && [ \"$h\" -eq 0 ]; then m=$(wc -c < \"$f\") && m=$((m - b)) || m=x; fi; }; \
 w() { if [ -n \"$bg\" ]; then wait \"$bg\"; x=$?; bg=; [ \"$x\" -eq 0 ] || exit 1; fi; }; \
-p=; q=; z=; b=; f=; o=; eval \"$(head -c \"$a\")\"; h=0; \
-if [ -z \"$z\" ] || [ -n \"$b\" ]; then w; fi; \
-if [ -z \"$z\" ]; then ( eval \"$p\" ) </dev/null 2>&1; st=$?; else o=$(eval \"$p\" </dev/null 2>&1); st=$?; fi; \
-if [ \"$st\" -ne 0 ]; then rd \"$d\" >/dev/null; elif [ \"$d\" -gt 0 ]; then rd \"$d\" >> \"$f\"; h=$?; fi; \
+if [ \"$a\" -gt 0 ]; then p=; q=; z=; y=; f=; eval \"$(head -c \"$a\")\"; fi; o=; h=0; [ \"$d\" -gt 0 ] || k=; \
+if [ -z \"$z\" ] || [ -n \"$y\" ]; then w; fi; \
+if [ -z \"$p\" ]; then st=0; elif [ -z \"$z\" ]; then ( eval \"$p\" ) </dev/null 2>&1; st=$?; else o=$(eval \"$p\" </dev/null 2>&1); st=$?; fi; \
+if [ \"$st\" -ne 0 ]; then k=; [ \"$c\" = 1 ] || rd \"$d\" >/dev/null; elif [ \"$d\" -gt 0 ]; then [ \"$c\" != 1 ] || { pr; printf '\\n%s+\\n' 'TOKEN'; }; ap; \
+if [ \"$h\" -ne 0 ] || [ \"$m\" != \"$d\" ]; then k=; truncate -s \"$b\" \"$f\" 2>/dev/null; if [ \"$h\" -ne 0 ]; then st=71; else st=67; fi; \
+o=\"$o$r
+$f: $m of $d bytes appended, cut back to $b bytes\"; else k=\"$f $((b + d))\"; fi; fi; \
 if [ \"$st\" -eq 0 ] && [ -n \"$q\" ]; then if [ -z \"$z\" ]; then ( eval \"$q\" ) </dev/null 2>&1; st=$?; else o=\"$o$(eval \"$q\" </dev/null 2>&1)\"; st=$?; fi; fi; \
-[ \"$h\" -eq 0 ] || [ \"$st\" -ne 0 ] || st=71; \
 w; if [ -n \"$z\" ] && [ \"$st\" -eq 0 ]; then \
 ( r=$(eval \"$z\" </dev/null 2>&1); s=$?; printf '%s\\n%s %s\\n' \"$o$r\" 'TOKEN' \"$s\"; [ \"$s\" -eq 0 ] ) & bg=$!; \
 else printf '%s\\n%s %s\\n' \"$o\" 'TOKEN' \"$st\"; [ \"$st\" -eq 0 ] || exit 1; fi; done; w";
@@ -229,23 +270,20 @@ impl Batch {
         let mut post = String::new();
         let mut deferred = String::new();
         let mut target = String::new();
-        if let Some((expect, len)) = self.append {
-            let end = expect + len;
+        let mut expect = 0;
+        if let Some((before, _)) = self.append {
+            expect = before;
+            // `$b` is the size expected before (`expect`). The loop knows
+            // the size after its own last append (`$k`, see [`SHELL_LOOP`]);
+            // after a rotation the file is another one and is always checked.
+            let known = if self.rotate.is_some() { String::new() } else { "[ \"$k\" = \"$f $b\" ] || ".to_string() };
             s += &format!(
-                "n=$(wc -c < {live}) || exit {io}\n[ \"$n\" -eq {expect} ] || {{ echo \"{} is $n bytes, expected {expect}\" >&2; exit {}; }}\n",
+                "{known}{{ n=$(wc -c < {live}) || exit {io}; [ \"$n\" -eq \"$b\" ] || {{ echo \"{} is $n bytes, expected $b\" >&2; exit {}; }}; }}\n",
                 l.live,
                 status::SIZE_BEFORE
             );
             target = format!("{}/{}", l.dir, l.live);
-            // The loop appended the data. A short batch (the client died
-            // while sending) or a failed write is cut back to the size
-            // checked before, so the standby never keeps half a batch.
-            post += &l.cd_owned();
-            post += &format!(
-                "n=$(wc -c < {live}) || exit {io}\nif [ \"$n\" -ne {end} ]; then truncate -s {expect} {live} 2>/dev/null; echo \"{} is $n bytes after the append, expected {end}; cut back to {expect}\" >&2; exit {}; fi\n",
-                l.live,
-                status::SIZE_AFTER
-            );
+            // The loop appends the data and checks its size after.
             if self.fsync {
                 let fsync = format!("sync -- {live} 2>/dev/null || sync || exit {io}\n");
                 if defer {
@@ -253,6 +291,7 @@ impl Batch {
                     deferred = l.cd_owned() + if self.rotate.is_some() { sync_dir } else { "" } + &fsync;
                 } else {
                     // `apply` reads the batch only once it is on disk.
+                    post += &l.cd_owned();
                     post += &fsync;
                 }
             }
@@ -288,7 +327,7 @@ impl Batch {
         }
         // A rotation renames the live file, which an earlier request's
         // `sync` may still be about to open by name.
-        Script { pre: s, post, sync: deferred, wait_first: self.rotate.is_some(), target }
+        Script { pre: s, post, sync: deferred, wait_first: self.rotate.is_some(), target, expect, ready: self.rotate.is_some() || (apply_cmd.is_some() && !self.apply.is_empty()) }
     }
 }
 
@@ -317,246 +356,4 @@ pub fn apply_pieces(l: &Layout, from: (u64, u64), to: (u64, u64), live_seq: u64)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::process::{Command, Stdio};
-
-    /// Runs requests through [`SHELL_LOOP`] under a local `sh`, as the
-    /// standby does; returns each request's status and output.
-    fn run_loop(reqs: &[(&Script, &[u8])]) -> Vec<(i32, String)> {
-        run_loop_path(reqs, None)
-    }
-
-    /// [`run_loop`] with `dir` first in `PATH`.
-    fn run_loop_path(reqs: &[(&Script, &[u8])], dir: Option<&std::path::Path>) -> Vec<(i32, String)> {
-        use std::io::Write;
-        let mut input = Vec::new();
-        for (s, data) in reqs {
-            input.extend_from_slice(&s.frame(data.len() as u64));
-            input.extend_from_slice(data);
-        }
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(SHELL_LOOP.replace("TOKEN", "@@T")).stdin(Stdio::piped()).stdout(Stdio::piped());
-        if let Some(d) = dir {
-            c.env("PATH", format!("{}:{}", d.display(), std::env::var("PATH").unwrap_or_default()));
-        }
-        let mut c = c.spawn().unwrap();
-        c.stdin.take().unwrap().write_all(&input).unwrap();
-        let o = c.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        let mut out = Vec::new();
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find("\n@@T ") {
-            let (body, tail) = rest.split_at(i);
-            let tail = &tail[5..];
-            let nl = tail.find('\n').unwrap();
-            out.push((tail[..nl].parse().unwrap(), body.to_string()));
-            rest = &tail[nl + 1..];
-        }
-        out
-    }
-
-    /// Runs `script` in a fresh loop that first claims `l`'s standby, as
-    /// every connection does.
-    fn sh_owned(l: &Layout, script: &Script, stdin: &[u8]) -> (i32, String) {
-        run_loop(&[(&l.query(&[]), b""), (script, stdin)]).pop().expect("two answers")
-    }
-
-    fn sh(script: &Script, stdin: &[u8]) -> (i32, String) {
-        run_loop(&[(script, stdin)]).pop().expect("one answer")
-    }
-
-    fn sh_text(script: &str) -> (i32, String) {
-        let o = Command::new("sh").arg("-c").arg(script).output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
-    }
-
-    #[test]
-    fn the_loop_never_runs_data_as_a_request_and_ends_on_a_failed_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let canary = dir.path().join("canary");
-        let evil = format!("0 0 0 0\ntouch '{}'\n", canary.display());
-        let refused = Script::only("exit 3".into());
-        let echo = Script::only("printf hi".into());
-        let to_file = Script { pre: String::new(), post: "echo posted".into(), target: dir.path().join("f").display().to_string(), ..Default::default() };
-        let to_nowhere = Script { pre: String::new(), post: String::new(), target: "/nonexistent/dir/f".into(), ..Default::default() };
-        let answers = run_loop(&[(&echo, b""), (&to_file, evil.as_bytes()), (&to_nowhere, evil.as_bytes()), (&echo, b"")]);
-        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, status::IO], "{answers:?}");
-        assert_eq!(answers[0].1, "hi");
-        assert_eq!(answers[1].1, "posted\n");
-        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), evil.as_bytes());
-        // A failed request ends the loop: what was sent behind it never runs.
-        let answers = run_loop(&[(&refused, evil.as_bytes()), (&echo, b"")]);
-        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [3], "{answers:?}");
-        assert!(!canary.exists(), "data was executed");
-    }
-
-    /// Megabytes are appended exactly, with GNU `dd` and (when `dd` is
-    /// missing or not GNU's) with `head -c`; the next request follows intact.
-    #[test]
-    fn the_loop_appends_exactly_with_and_without_gnu_dd() {
-        use std::os::unix::fs::PermissionsExt;
-        for gnu_dd in [true, false] {
-            let dir = tempfile::tempdir().unwrap();
-            let bin = dir.path().join("bin");
-            std::fs::create_dir(&bin).unwrap();
-            let calls = dir.path().join("dd-calls");
-            if !gnu_dd {
-                std::fs::write(bin.join("dd"), format!("#!/bin/sh\necho x >> '{}'\nexit 1\n", calls.display())).unwrap();
-                std::fs::set_permissions(bin.join("dd"), std::fs::Permissions::from_mode(0o755)).unwrap();
-            }
-            let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-            let to_file = Script { pre: String::new(), post: String::new(), target: dir.path().join("f").display().to_string(), ..Default::default() };
-            let echo = Script::only("printf hi".into());
-            let answers = run_loop_path(&[(&to_file, &data), (&to_file, b"tail\n"), (&echo, b"")], Some(&bin));
-            assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, 0], "gnu dd {gnu_dd}: {answers:?}");
-            assert_eq!(answers[2].1, "hi");
-            let mut want = data.clone();
-            want.extend_from_slice(b"tail\n");
-            assert!(std::fs::read(dir.path().join("f")).unwrap() == want, "gnu dd {gnu_dd}: the appended bytes differ");
-            if !gnu_dd {
-                assert_eq!(std::fs::read_to_string(&calls).unwrap(), "x\n", "dd is probed once, then never used");
-            }
-        }
-    }
-
-    /// The fsync of one request overlaps the next request's data, answers
-    /// stay in order and a failed fsync ends the loop. The `sync` put
-    /// first in `PATH` only succeeds once the next request's bytes are in
-    /// the file, which can only happen if the loop went on without it.
-    #[test]
-    fn the_fsync_overlaps_the_next_request_and_its_failure_ends_the_loop() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let (bin, f, calls) = (dir.path().join("bin"), dir.path().join("f"), dir.path().join("sync-calls"));
-        std::fs::create_dir(&bin).unwrap();
-        let fake = format!(
-            "#!/bin/sh\necho x >> '{calls}'\n[ \"$(wc -l < '{calls}')\" -eq 1 ] || exit 0\n\
-             i=0; while [ \"$(wc -c < '{f}')\" -lt 10 ]; do i=$((i+1)); [ $i -lt 2000 ] || {{ echo 'the next request never came' >&2; exit 1; }}; sleep 0.01; done\n",
-            calls = calls.display(),
-            f = f.display()
-        );
-        std::fs::write(bin.join("sync"), fake).unwrap();
-        std::fs::set_permissions(bin.join("sync"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let append = Script { post: "echo posted".into(), sync: "sync || exit 71".into(), target: f.display().to_string(), ..Default::default() };
-        let echo = Script::only("printf hi".into());
-        let answers = run_loop_path(&[(&append, b"first"), (&append, b"again"), (&echo, b"")], Some(&bin));
-        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, 0], "{answers:?}");
-        assert_eq!(answers.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(), ["posted", "posted", "hi"]);
-        assert_eq!(std::fs::read(&f).unwrap(), b"firstagain");
-        assert_eq!(std::fs::read_to_string(&calls).unwrap(), "x\nx\n", "one fsync per request");
-
-        // The first fsync fails: its answer says so and nothing behind it is answered.
-        std::fs::write(bin.join("sync"), "#!/bin/sh\necho 'disk gone' >&2\nexit 1\n").unwrap();
-        std::fs::remove_file(&f).unwrap();
-        let answers = run_loop_path(&[(&append, b"first"), (&append, b"again"), (&echo, b"")], Some(&bin));
-        assert_eq!(answers.len(), 1, "{answers:?}");
-        // (Kept output loses its trailing newlines, as `$(...)` does.)
-        assert_eq!((answers[0].0, answers[0].1.as_str()), (71, "posteddisk gone"));
-    }
-
-    /// A request that asks to (a rotation) runs only once the previous
-    /// request's fsync is done, though it has a deferred fsync of its own.
-    #[test]
-    fn a_request_that_waits_first_runs_after_the_previous_fsync() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let (bin, f, done) = (dir.path().join("bin"), dir.path().join("f"), dir.path().join("synced"));
-        std::fs::create_dir(&bin).unwrap();
-        // Slow enough that a request not waiting for it finds no mark.
-        std::fs::write(bin.join("sync"), format!("#!/bin/sh\nsleep 0.3\necho x >> '{}'\n", done.display())).unwrap();
-        std::fs::set_permissions(bin.join("sync"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let append = Script { sync: "sync || exit 71".into(), target: f.display().to_string(), ..Default::default() };
-        let check = format!("[ -f '{}' ] || {{ echo 'ran before the fsync'; exit 9; }}", done.display());
-        let waits = Script { pre: check.clone(), wait_first: true, ..append.clone() };
-        let answers = run_loop_path(&[(&append, b"one"), (&waits, b"two")], Some(&bin));
-        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0], "{answers:?}");
-        assert_eq!(std::fs::read_to_string(&done).unwrap(), "x\nx\n");
-        // Without `wait_first` the same request does not wait (the check above can fail).
-        std::fs::remove_file(&done).unwrap();
-        let eager = Script { pre: check, ..append.clone() };
-        let answers = run_loop_path(&[(&append, b"one"), (&eager, b"two")], Some(&bin));
-        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 9], "{answers:?}");
-    }
-
-    #[test]
-    fn quoting_survives_the_shell() {
-        for w in ["plain", "it's", "a b", "$(rm -rf /)", "'", "\"x\"", "back\\slash", "new\nline"] {
-            let (_, out) = sh_text(&format!("printf '%s' {}", quote(w)));
-            assert_eq!(out, w);
-        }
-    }
-
-    #[test]
-    fn apply_pieces_cross_rotations_and_mark_each_step() {
-        let l = Layout { dir: "/d".into(), live: "journal".into() };
-        assert!(apply_pieces(&l, (3, 10), (3, 10), 3).is_empty());
-        assert_eq!(
-            apply_pieces(&l, (3, 10), (3, 25), 3),
-            vec![ApplyPiece { file: "journal".into(), from: 10, len: Some(15), must_exist: true, marker: (3, 25) }]
-        );
-        let p = apply_pieces(&l, (3, 10), (5, 7), 5);
-        assert_eq!(p.len(), 3);
-        assert_eq!((p[0].file.as_str(), p[0].from, p[0].len, p[0].marker), ("journal.3", 10, None, (4, 0)));
-        assert_eq!((p[1].file.as_str(), p[1].from, p[1].must_exist), ("journal.4", 0, false));
-        assert_eq!((p[2].file.as_str(), p[2].len, p[2].marker), ("journal", Some(7), (5, 7)));
-    }
-
-    /// The scripts run by a real local `sh` in a temp dir: the same
-    /// commands the standby runs, without the network.
-    #[test]
-    fn batch_script_rotates_resumably_appends_checks_sizes_and_applies() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let l = Layout { dir: d.to_str().unwrap().into(), live: "journal".into() };
-        let sink = d.join("applied-out");
-        let apply = vec!["sh".to_string(), "-c".to_string(), format!("cat >> {}", quote(sink.to_str().unwrap()))];
-
-        let b = Batch { rotate: Some((None, 7)), append: Some((0, 6)), fsync: true, apply: apply_pieces(&l, (7, 0), (7, 6), 7) };
-        let (st, out) = sh_owned(&l, &b.script(&l, Some(&apply)), b"hello\n");
-        assert_eq!(st, 0, "{out}");
-        assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello\n");
-        assert_eq!(std::fs::read_to_string(d.join(MARKER)).unwrap(), "7\n");
-        assert_eq!(std::fs::read_to_string(d.join(APPLIED)).unwrap(), "7 6\n");
-
-        // A stale expectation is refused without touching the file.
-        let b = Batch { append: Some((3, 2)), fsync: false, ..Default::default() };
-        let (st, out) = sh_owned(&l, &b.script(&l, None), b"xx");
-        assert_eq!(st, status::SIZE_BEFORE, "{out}");
-        assert!(out.contains("journal is 6 bytes, expected 3"), "{out}");
-
-        // Rotation, run twice (a crash after the rename): the second run
-        // finds the live file gone and only finishes the marker.
-        let b = Batch { rotate: Some((Some(7), 8)), ..Default::default() };
-        assert_eq!(sh_owned(&l, &b.script(&l, None), b"").0, 0);
-        std::fs::remove_file(d.join("journal")).unwrap();
-        std::fs::write(d.join(MARKER), "7\n").unwrap();
-        assert_eq!(sh_owned(&l, &b.script(&l, None), b"").0, 0);
-        assert_eq!(std::fs::read(d.join("journal.7")).unwrap(), b"hello\n");
-        assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"");
-        assert_eq!(std::fs::read_to_string(d.join(MARKER)).unwrap(), "8\n");
-
-        // A rotated name that already exists is never overwritten.
-        std::fs::write(d.join("journal"), b"new").unwrap();
-        std::fs::write(d.join(MARKER), "7\n").unwrap();
-        let (st, out) = sh_owned(&l, &b.script(&l, None), b"");
-        assert_eq!(st, status::ROTATE_CONFLICT, "{out}");
-        assert_eq!(std::fs::read(d.join("journal.7")).unwrap(), b"hello\n");
-
-        // The query reports marker, applied and sizes.
-        let (st, out) = sh(&l.query(&[7]), b"");
-        assert_eq!(st, 0);
-        assert!(out.contains("marker 7\n") && out.contains("applied 7 6\n"), "{out}");
-        assert!(out.contains("size 3 ./journal\n") && out.contains("size 6 ./journal.7\n"), "{out}");
-        let (st, out) = sh(&l.read("journal.7", 1, 3), b"");
-        assert_eq!((st, out.as_str()), (0, "ell"));
-        let gone = Layout { dir: d.join("missing").to_str().unwrap().into(), live: "journal".into() };
-        assert_eq!(sh(&gone.query(&[]), b"").1, "nodir\n");
-
-        // A loop whose connection was superseded touches nothing.
-        let b = Batch { append: Some((3, 2)), fsync: false, ..Default::default() };
-        let (st, out) = sh(&b.script(&l, None), b"xx");
-        assert_eq!(st, status::SUPERSEDED, "{out}");
-        assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"new");
-    }
-}
+mod tests;

@@ -46,6 +46,36 @@ struct Shell {
     token: String,
     /// Bytes read past the last answer (the start of the next one).
     leftover: Vec<u8>,
+    /// The defs of the last request sent (see [`Script::frame`]).
+    last_defs: String,
+    /// Whether a request with data was sent on this channel.
+    had_data: bool,
+}
+
+impl Shell {
+    /// Reads until the loop says it is ready for the data of the request
+    /// just sent (`true`), or until that request's answer came instead
+    /// (`false`: its `pre` failed), with `pending` earlier requests not yet
+    /// answered. What comes before is kept for [`Conn::answer`].
+    fn wait_ready(&mut self, pending: usize) -> std::io::Result<bool> {
+        let ready = format!("\n{}+\n", self.token).into_bytes();
+        let answer = format!("\n{} ", self.token).into_bytes();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if let Some(at) = find(&self.leftover, &ready) {
+                self.leftover.drain(at..at + ready.len());
+                return Ok(true);
+            }
+            if count(&self.leftover, &answer) > pending {
+                return Ok(false);
+            }
+            let n = self.ch.read(&mut buf)?;
+            if n == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the remote loop ended"));
+            }
+            self.leftover.extend_from_slice(&buf[..n]);
+        }
+    }
 }
 
 /// What a finished remote command said.
@@ -185,22 +215,43 @@ impl Conn {
             // `exec sh -c '...'` alike).
             let cmd = format!("exec sh -c {}", shell::quote(&shell::SHELL_LOOP.replace("TOKEN", &token)));
             ch.exec(&cmd).map_err(|e| net(&ctx(), e))?;
-            self.shell = Some(Shell { ch, token, leftover: Vec::new() });
+            self.shell = Some(Shell { ch, token, leftover: Vec::new(), last_defs: String::new(), had_data: false });
             // An empty first request: whatever the login shell's start-up
             // files print ends up in its answer, which is dropped.
             self.submit(&Script::default(), 0, &mut |_| Ok(()), self.io_timeout)?;
             self.answer(self.io_timeout, false)?;
         }
+        let pending = self.pending;
         let shell = self.shell.as_mut().expect("shell open");
         self.sess.set_timeout(ms(timeout));
+        // The first data of the channel also waits: the loop has not yet
+        // looked for `dd`, nor `wc` counted the file.
+        let ready = data_len > 0 && (script.ready || !shell.had_data);
+        shell.had_data |= data_len > 0;
         let written = {
-            let mut w = ChunkWriter { ch: &mut shell.ch, written: 0 };
-            w.write_all(&script.frame(data_len)).map_err(|e| net(&ctx(), e))?;
-            w.written = 0;
-            let r = feed(&mut w);
+            let defs = script.defs();
+            let same = defs == shell.last_defs;
+            let r = (|| {
+                ChunkWriter { ch: &mut shell.ch, written: 0 }.write_all(&script.frame(data_len, same, ready)).map_err(|e| net(&ctx(), e))?;
+                if !same {
+                    shell.last_defs = defs;
+                }
+                if ready && !shell.wait_ready(pending).map_err(|e| net(&ctx(), e))? {
+                    // `pre` failed: its answer says why, the data stays here.
+                    return Ok(None);
+                }
+                let mut w = ChunkWriter { ch: &mut shell.ch, written: 0 };
+                feed(&mut w)?;
+                Ok(Some(w.written))
+            })();
             self.sess.set_timeout(ms(self.io_timeout));
-            r?;
-            w.written
+            match r? {
+                Some(n) => n,
+                None => {
+                    self.pending += 1;
+                    return Ok(());
+                }
+            }
         };
         if written != data_len {
             // The remote loop would read the wrong bytes as the next
@@ -276,6 +327,10 @@ impl Conn {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 fn ms(d: Duration) -> u32 {
