@@ -16,7 +16,7 @@
 //! until the listener has taken note (`Reset`): the host redelivers them.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 
 use logdaemon_sdk::Position;
@@ -38,15 +38,10 @@ pub const QUEUED: usize = 2;
 /// Batches queued behind each other that the thread takes at once (sent as
 /// one request where they continue the standby's live file, see
 /// `standby::joined`). Two leave room for the next pair to queue up while
-/// one pair is on its way.
+/// one pair is on its way. The thread does not wait for a batch to join:
+/// the channel would stand still meanwhile, and a request costs the
+/// standby little more than its bytes.
 pub const JOIN: usize = 2;
-
-/// How long the thread waits for a batch to join the one in hand while
-/// earlier requests are still on their way (catching up: the channel is
-/// busy meanwhile, and every request costs the standby an fsync of about
-/// 20 ms whatever its size). A live journal's batches come far apart, and
-/// with nothing outstanding a batch goes at once.
-pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 enum Msg {
     Ship(Taken),
@@ -226,16 +221,15 @@ fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>
             }
             Some(Msg::Ship(batch)) => {
                 let mut batches = vec![batch];
-                let until = std::time::Instant::now() + if standby.has_pending() { JOIN_WAIT } else { Default::default() };
                 while batches.len() < JOIN && !closing {
-                    match jobs.recv_timeout(until.saturating_duration_since(std::time::Instant::now())) {
+                    match jobs.try_recv() {
                         Ok(Msg::Ship(b)) => batches.push(b),
                         Ok(other) => {
                             stash = Some(other);
                             break;
                         }
-                        Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => closing = true,
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => closing = true,
                     }
                 }
                 let mut runs = Vec::new();
