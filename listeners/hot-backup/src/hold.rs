@@ -203,8 +203,9 @@ impl Hold {
         out
     }
 
-    /// Takes the first `n` records out of the hold as one owned batch.
-    pub fn take(&mut self, n: usize) -> Taken {
+    /// Takes the first `n` entries out of the hold as one owned batch; what
+    /// stays is moved to `spare` (an empty buffer) if there is one.
+    pub fn take(&mut self, n: usize, spare: Option<Vec<u8>>) -> Taken {
         let runs = self
             .runs(n)
             .iter()
@@ -216,7 +217,8 @@ impl Hold {
         let cut = self.bytes_before(n);
         // The batch keeps the buffer; the rest (the start of the next
         // batch) goes to one as large, which then fills without moving.
-        let mut rest = Vec::with_capacity(self.data.capacity());
+        let mut rest = spare.filter(|v| v.capacity() >= self.data.capacity() / 2).unwrap_or_else(|| Vec::with_capacity(self.data.capacity()));
+        rest.clear();
         rest.extend_from_slice(&self.data[cut..]);
         self.data.truncate(cut);
         let data = std::mem::replace(&mut self.data, rest);
@@ -345,7 +347,7 @@ mod tests {
             h.push(e);
         }
         let n = h.shippable();
-        let t = h.take(n);
+        let t = h.take(n, None);
         assert_eq!(t.data, TX.concat());
         assert_eq!(t.start(), Some(b.entries()[0].start()));
         let r = t.run(0);

@@ -128,7 +128,7 @@ impl HotBackup {
                 while self.sender.is_full() {
                     self.poll(true)?;
                 }
-                let batch = self.hold.take(n);
+                let batch = self.hold.take(n, self.sender.spare());
                 if let Err(e) = self.sender.ship(batch) {
                     return Err(self.fail(e));
                 }

@@ -62,9 +62,16 @@ pub enum Done {
     ResetDone,
 }
 
+/// Buffers of sent batches kept for the next batches at most: a fresh
+/// buffer of megabytes costs a page fault per 4 KiB as it fills (a quarter
+/// of the listener thread's time when each batch had a new one).
+const SPARE: usize = 2;
+
 pub struct Sender {
     tx: Option<SyncSender<Msg>>,
     rx: Receiver<Done>,
+    /// Buffers of sent batches, emptied, for [`Sender::spare`].
+    spare: Receiver<Vec<u8>>,
     thread: Option<JoinHandle<()>>,
     /// Start positions of the batches not yet reported, oldest first.
     in_flight: VecDeque<Position>,
@@ -74,11 +81,17 @@ impl Sender {
     pub fn spawn(mut standby: Standby) -> Sender {
         let (tx, jobs) = sync_channel::<Msg>(QUEUED);
         let (done, rx) = sync_channel::<Done>(2 * MAX_IN_FLIGHT + 4);
+        let (give, spare) = sync_channel::<Vec<u8>>(SPARE);
         let thread = std::thread::Builder::new()
             .name("hot-backup".into())
-            .spawn(move || run_thread(&mut standby, jobs, done))
+            .spawn(move || run_thread(&mut standby, jobs, done, give))
             .expect("spawn the hot-backup sender thread");
-        Sender { tx: Some(tx), rx, thread: Some(thread), in_flight: Default::default() }
+        Sender { tx: Some(tx), rx, spare, thread: Some(thread), in_flight: Default::default() }
+    }
+
+    /// An empty buffer of a sent batch, if one is back.
+    pub fn spare(&self) -> Option<Vec<u8>> {
+        self.spare.try_recv().ok()
     }
 
     /// Start of the oldest batch not yet confirmed.
@@ -170,7 +183,7 @@ impl Sender {
 
 /// The thread: sends the runs of each batch as they come, reads answers
 /// while nothing new is queued, and reports batches in order.
-fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>) {
+fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>, give: SyncSender<Vec<u8>>) {
     let mut failed = false;
     let mut next_tag: u64 = 0;
     // Batches not yet reported: their tag and how many runs are unconfirmed.
@@ -238,7 +251,14 @@ fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>
                     open.push_back((next_tag, b.runs.len()));
                     runs.extend((0..b.runs.len()).map(|i| (b.run(i), next_tag)));
                 }
-                standby.ship_all(&runs).map(|tags| confirmed.extend(tags))
+                let shipped = standby.ship_all(&runs).map(|tags| confirmed.extend(tags));
+                drop(runs);
+                for b in batches {
+                    let mut data = b.data;
+                    data.clear();
+                    let _ = give.try_send(data);
+                }
+                shipped
             }
             Some(Msg::Keepalive) => {
                 if !failed && !standby.has_pending() {
