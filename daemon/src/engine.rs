@@ -56,6 +56,23 @@ struct Running {
     wake: Sender<()>,
     dir: PathBuf,
     handle: JoinHandle<()>,
+    /// Set by the thread when its work is done, before it wakes this loop.
+    done: Arc<AtomicBool>,
+}
+
+/// Starts `work` on a thread named `name`; `done` is set once it returned,
+/// then `wake` is called. The main loop looks at `done`, not at whether the
+/// thread has exited: that happens a moment after the wake, and a loop that
+/// checked it could go back to sleep (half a second) with every worker done.
+fn spawn_worker(name: String, work: impl FnOnce() + Send + 'static, wake: impl FnOnce() + Send + 'static) -> std::io::Result<(JoinHandle<()>, Arc<AtomicBool>)> {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let handle = std::thread::Builder::new().name(name).spawn(move || {
+        work();
+        flag.store(true, Ordering::SeqCst);
+        wake();
+    })?;
+    Ok((handle, done))
 }
 
 /// Runs the daemon until a signal (or, with `once`, until everything
@@ -141,15 +158,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         let shared = w.shared.clone();
         let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
         let done_tx = ev_tx.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("{journal}/{listener}"))
-            .spawn(move || {
-                w.run();
-                // Wake the main loop: it checks whether every worker is done.
-                let _ = done_tx.send(Event::Changed(Vec::new()));
-            })
+        // Wakes the main loop: it checks whether every worker is done.
+        let (handle, done) = spawn_worker(format!("{journal}/{listener}"), move || w.run(), move || drop(done_tx.send(Event::Changed(Vec::new()))))
             .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
-        running.push(Running { journal, listener, shared, wake: tx, dir, handle });
+        running.push(Running { journal, listener, shared, wake: tx, dir, handle, done });
     }
 
     let _watcher = watch::<notify::RecommendedWatcher>(cfg, ev_tx.clone());
@@ -159,7 +171,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let mut last_write = Instant::now();
     let mut signalled = false;
     loop {
-        let done = running.iter().all(|r| r.handle.is_finished());
+        let done = running.iter().all(|r| r.done.load(Ordering::SeqCst));
         if done {
             // A signal may have stopped the workers before this loop saw it.
             for ev in ev_rx.try_iter() {
@@ -386,6 +398,24 @@ fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard
 
 #[cfg(test)]
 mod tests {
+    /// The done flag is set before the wake-up, while the thread has not
+    /// exited yet: here it cannot exit until the test has seen the flag.
+    #[test]
+    fn a_worker_is_done_when_it_wakes_the_loop_not_when_its_thread_exits() {
+        let (wake_tx, wake_rx) = crossbeam_channel::unbounded::<()>();
+        let (exit_tx, exit_rx) = crossbeam_channel::unbounded::<()>();
+        let (handle, done) = super::spawn_worker("w".into(), || {}, move || {
+            let _ = wake_tx.send(());
+            let _ = exit_rx.recv();
+        })
+        .unwrap();
+        wake_rx.recv_timeout(std::time::Duration::from_secs(60)).expect("woken");
+        assert!(done.load(std::sync::atomic::Ordering::SeqCst), "done once woken");
+        assert!(!handle.is_finished(), "the thread is still there");
+        exit_tx.send(()).unwrap();
+        handle.join().unwrap();
+    }
+
     use super::*;
     use std::path::Path;
 
