@@ -573,3 +573,27 @@ fn every_default_cipher_ships_and_reads_back_megabytes_byte_for_byte() {
         assert!(env.remote_file("journal") == data, "{cipher}: the standby changed after the comparison");
     }
 }
+
+/// The first data of a connection waits for the standby to say it is
+/// ready. When its check fails there (the live file changed after the
+/// connection looked at it), the answer comes instead: the failure is
+/// reported at once (a retry), the data is not appended, and the next
+/// connection sees the change and refuses to go on.
+#[test]
+fn a_check_that_fails_before_the_data_is_sent_is_reported_without_appending() {
+    let env = Env::new();
+    let data = journal(14, 10);
+    std::fs::write(env.journal_path(), &data).unwrap();
+    let recs = stream(&[(1, &data)]);
+    // (A loop that waited for the data would time out instead.)
+    let mut l = env.open("command_timeout = \"5s\"");
+    // Connected and looked: no standby yet. Now someone writes the live file.
+    std::fs::write(env.remote().join("journal"), b"stray").unwrap();
+    let mut host = Host::new(&recs, 100);
+    let failure = assert_retry(host.step(&mut l).and_then(|_| host.flush(&mut l)));
+    assert!(failure.message.contains("journal is 5 bytes, expected 0"), "{failure}");
+    assert_eq!(env.remote_file("journal"), b"stray", "nothing appended");
+    let fatal = assert_fatal(host.step(&mut l).and_then(|_| host.flush(&mut l)));
+    assert!(fatal.contains("differs from the journal at offset 0"), "{fatal}");
+    assert_eq!(env.remote_file("journal"), b"stray");
+}
