@@ -4,8 +4,8 @@
 //! here from names and numbers only, each word single-quoted. Journal data
 //! never appears in a command line; it travels on the channel's stdin
 //! (`dd`/`head -c N >> file` in the loop) or is read back from the remote file for `apply`.
-//! Needs `sh`, `cat`, `wc`, `tail`, `head`, `mv` and `sync` (GNU coreutils,
-//! BusyBox or BSD) on the standby.
+//! Needs `sh`, `cat`, `wc`, `tail`, `head`, `mv`, `truncate` and `sync` (GNU
+//! coreutils, BusyBox or BSD) on the standby, and uses GNU `dd` where found.
 
 /// The marker holding the live file's sequence.
 pub const MARKER: &str = ".logdaemon-standby";
