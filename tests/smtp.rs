@@ -67,7 +67,10 @@ pub struct Received {
 impl Received {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn message_id(&self) -> &str {
@@ -84,7 +87,8 @@ impl Received {
 
     /// The stored bytes of the message.
     pub fn raw(&self) -> Vec<u8> {
-        std::fs::read(&self.eml).unwrap_or_else(|e| panic!("cannot read {}: {e}", self.eml.display()))
+        std::fs::read(&self.eml)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.eml.display()))
     }
 }
 
@@ -128,14 +132,23 @@ impl SmtpServer {
 
     /// Starts a server with TLS and/or AUTH.
     pub fn start_with(opts: Options) -> SmtpServer {
-        let dir = tempfile::Builder::new().prefix("logdaemon-smtp-").tempdir().expect("tempdir for the SMTP server");
+        let dir = tempfile::Builder::new()
+            .prefix("logdaemon-smtp-")
+            .tempdir()
+            .expect("tempdir for the SMTP server");
         if opts.tls != ServerTls::None {
             make_certificate(dir.path());
         }
         if let Some((user, password)) = &opts.auth {
-            std::fs::write(dir.path().join("auth"), format!("{user}\n{password}\n")).expect("write auth file");
+            std::fs::write(dir.path().join("auth"), format!("{user}\n{password}\n"))
+                .expect("write auth file");
         }
-        let mut s = SmtpServer { dir, port: 0, opts, child: None };
+        let mut s = SmtpServer {
+            dir,
+            port: 0,
+            opts,
+            child: None,
+        };
         s.set(&Control::default());
         s.spawn(0);
         s
@@ -148,12 +161,22 @@ impl SmtpServer {
 
     fn spawn(&mut self, port: u16) {
         let mut cmd = Command::new("python3");
-        cmd.arg(script()).arg(self.dir.path()).arg("--port").arg(port.to_string());
+        cmd.arg(script())
+            .arg(self.dir.path())
+            .arg("--port")
+            .arg(port.to_string());
         match self.opts.tls {
             ServerTls::None => {}
             ServerTls::Starttls | ServerTls::Implicit => {
-                let mode = if self.opts.tls == ServerTls::Starttls { "starttls" } else { "implicit" };
-                cmd.args(["--tls", mode, "--cert"]).arg(self.dir.path().join("cert.pem")).arg("--key").arg(self.dir.path().join("key.pem"));
+                let mode = if self.opts.tls == ServerTls::Starttls {
+                    "starttls"
+                } else {
+                    "implicit"
+                };
+                cmd.args(["--tls", mode, "--cert"])
+                    .arg(self.dir.path().join("cert.pem"))
+                    .arg("--key")
+                    .arg(self.dir.path().join("key.pem"));
             }
         }
         if self.opts.auth.is_some() {
@@ -167,8 +190,13 @@ impl SmtpServer {
             .expect("cannot start python3 for the test SMTP server; install Python 3 and `pip install aiosmtpd`");
         let stdin = child.stdin.take().expect("piped stdin");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line).expect("read the server's port");
-        let got = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok());
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read the server's port");
+        let got = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok());
         let Some(got) = got else {
             let _ = child.kill();
             let _ = child.wait();
@@ -222,15 +250,20 @@ impl SmtpServer {
     pub fn messages(&self) -> Vec<Received> {
         let mailbox = self.dir.path().join("mailbox");
         let mut names: Vec<PathBuf> = match std::fs::read_dir(&mailbox) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect(),
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect(),
             Err(_) => Vec::new(),
         };
         names.sort();
         names
             .iter()
             .map(|p| {
-                let b = std::fs::read(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
-                serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{} is not a message description: {e}", p.display()))
+                let b =
+                    std::fs::read(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+                serde_json::from_slice(&b)
+                    .unwrap_or_else(|e| panic!("{} is not a message description: {e}", p.display()))
             })
             .collect()
     }
@@ -246,7 +279,11 @@ impl SmtpServer {
             }
             if Instant::now() >= deadline {
                 let ids: Vec<&str> = m.iter().map(|r| r.message_id()).collect();
-                panic!("expected {n} messages on port {} within {timeout:?}, got {}: {ids:?}", self.port, m.len());
+                panic!(
+                    "expected {n} messages on port {} within {timeout:?}, got {}: {ids:?}",
+                    self.port,
+                    m.len()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -256,14 +293,32 @@ impl SmtpServer {
 /// A self-signed certificate for 127.0.0.1 and localhost, valid for a day.
 fn make_certificate(dir: &Path) {
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
         .arg(dir.join("key.pem"))
         .arg("-out")
         .arg(dir.join("cert.pem"))
         .output()
         .expect("run openssl to make the test server's certificate; install the openssl command");
-    assert!(out.status.success(), "openssl req failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Drop for SmtpServer {
@@ -300,7 +355,12 @@ mod tests {
             // A reply ends with a line whose 4th byte is a space.
             if out.ends_with(b"\r\n") {
                 let text = String::from_utf8_lossy(&out).into_owned();
-                let last = text.trim_end().rsplit("\r\n").next().unwrap_or("").to_string();
+                let last = text
+                    .trim_end()
+                    .rsplit("\r\n")
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
                 if last.len() >= 4 && last.as_bytes()[3] == b' ' {
                     return text;
                 }
@@ -313,7 +373,17 @@ mod tests {
         let mut srv = SmtpServer::start();
         let port = srv.port();
         let msg = "From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\nMessage-ID: <1@x>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n.";
-        let r = converse(port, &["EHLO t", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "DATA", msg, "QUIT"]);
+        let r = converse(
+            port,
+            &[
+                "EHLO t",
+                "MAIL FROM:<a@example.com>",
+                "RCPT TO:<b@example.com>",
+                "DATA",
+                msg,
+                "QUIT",
+            ],
+        );
         assert!(r[5].starts_with("250"), "{r:?}");
         let m = srv.messages();
         assert_eq!(m.len(), 1);
@@ -323,19 +393,45 @@ mod tests {
         assert_eq!(m[0].charset.as_deref(), Some("utf-8"));
         assert!(m[0].defects.is_empty(), "{:?}", m[0].defects);
 
-        srv.set(&Control { reject: vec!["no@example.com".into()], ..Control::default() });
-        let r = converse(port, &["EHLO t", "MAIL FROM:<a@example.com>", "RCPT TO:<no@example.com>"]);
+        srv.set(&Control {
+            reject: vec!["no@example.com".into()],
+            ..Control::default()
+        });
+        let r = converse(
+            port,
+            &[
+                "EHLO t",
+                "MAIL FROM:<a@example.com>",
+                "RCPT TO:<no@example.com>",
+            ],
+        );
         assert!(r[3].starts_with("550"), "{r:?}");
-        srv.set(&Control { mode: Mode::Tempfail, ..Control::default() });
+        srv.set(&Control {
+            mode: Mode::Tempfail,
+            ..Control::default()
+        });
         let r = converse(port, &["EHLO t", "MAIL FROM:<a@example.com>"]);
         assert!(r[2].starts_with("451"), "{r:?}");
 
         srv.stop();
-        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "a stopped server refuses connections");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "a stopped server refuses connections"
+        );
         srv.restart();
         assert_eq!(srv.port(), port);
         srv.set(&Control::default());
-        let r = converse(port, &["EHLO t", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "DATA", msg, "QUIT"]);
+        let r = converse(
+            port,
+            &[
+                "EHLO t",
+                "MAIL FROM:<a@example.com>",
+                "RCPT TO:<b@example.com>",
+                "DATA",
+                msg,
+                "QUIT",
+            ],
+        );
         assert!(r[5].starts_with("250"), "{r:?}");
         assert_eq!(srv.messages().len(), 2, "the mailbox survives a restart");
     }

@@ -37,10 +37,18 @@ impl Sshd {
     /// greets on its port.
     pub fn start() -> io::Result<Sshd> {
         let dir = scratch_dir("logdaemon-sshd-")?;
-        let mut s = Sshd { dir, port: 0, child: None, user: current_user()? };
+        let mut s = Sshd {
+            dir,
+            port: 0,
+            child: None,
+            user: current_user()?,
+        };
         keygen(&s.host_key_path(), "fixture host key")?;
         keygen(&s.client_key(), "fixture user key")?;
-        fs::copy(s.client_key().with_extension("pub"), s.dir.join("authorized_keys"))?;
+        fs::copy(
+            s.client_key().with_extension("pub"),
+            s.dir.join("authorized_keys"),
+        )?;
         // /run/sshd is sshd's privilege-separation directory; a fresh
         // machine that never ran the system service lacks it.
         if nix_is_root() {
@@ -93,7 +101,10 @@ impl Sshd {
     pub fn known_hosts_line(&self) -> io::Result<String> {
         let public = fs::read_to_string(self.host_key_path().with_extension("pub"))?;
         let mut parts = public.split_whitespace();
-        let (kind, blob) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let (kind, blob) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
         Ok(format!("[127.0.0.1]:{} {kind} {blob}", self.port))
     }
 
@@ -119,7 +130,10 @@ impl Sshd {
         }
         let public = fs::read_to_string(key.with_extension("pub"))?;
         let mut parts = public.split_whitespace();
-        let (kind, blob) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let (kind, blob) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
         let p = self.dir.join("known_hosts.wrong");
         fs::write(&p, format!("[127.0.0.1]:{} {kind} {blob}\n", self.port))?;
         Ok(p)
@@ -189,11 +203,17 @@ impl Sshd {
     }
 
     fn write_known_hosts(&self) -> io::Result<()> {
-        fs::write(self.known_hosts(), format!("{}\n", self.known_hosts_line()?))
+        fs::write(
+            self.known_hosts(),
+            format!("{}\n", self.known_hosts_line()?),
+        )
     }
 
     fn spawn(&mut self) -> io::Result<()> {
-        let log = fs::OpenOptions::new().create(true).append(true).open(self.dir.join("sshd.log"))?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("sshd.log"))?;
         let mut child = Command::new(SSHD)
             .arg("-D")
             .arg("-e")
@@ -203,7 +223,12 @@ impl Sshd {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run {SSHD} ({e}); install openssh-server")))?;
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot run {SSHD} ({e}); install openssh-server"),
+                )
+            })?;
         let deadline = Instant::now() + START_TIMEOUT;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         loop {
@@ -227,7 +252,10 @@ impl Sshd {
             if Instant::now() > deadline {
                 kill_tree(child.id());
                 let _ = child.wait();
-                return Err(io::Error::other(format!("sshd did not greet on port {} within {START_TIMEOUT:?}", self.port)));
+                return Err(io::Error::other(format!(
+                    "sshd did not greet on port {} within {START_TIMEOUT:?}",
+                    self.port
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -251,8 +279,15 @@ pub fn scratch_dir(prefix: &str) -> io::Result<PathBuf> {
     static N: AtomicU64 = AtomicU64::new(0);
     let base = std::env::temp_dir();
     loop {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let p = base.join(format!("{prefix}{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let p = base.join(format!(
+            "{prefix}{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         match fs::DirBuilder::new().mode(0o700).create(&p) {
             Ok(()) => return Ok(p),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -267,7 +302,12 @@ fn keygen(path: &Path, comment: &str) -> io::Result<()> {
         .arg(path)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot run ssh-keygen ({e}); install openssh-client")))?;
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot run ssh-keygen ({e}); install openssh-client"),
+            )
+        })?;
     if !out.status.success() {
         return Err(io::Error::other(format!(
             "ssh-keygen for {} failed: {}",
@@ -288,11 +328,17 @@ fn current_user() -> io::Result<String> {
 }
 
 fn nix_is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
 }
 
 fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 /// SIGKILLs `pid` and all its descendants (found through /proc), children first.
@@ -306,19 +352,34 @@ fn kill_tree(pid: u32) {
     }
     // Stop the listener first so it cannot fork new children, then the rest.
     for p in order {
-        let _ = Command::new("kill").arg("-KILL").arg(p.to_string()).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(p.to_string())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
 fn children_of(parent: u32) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else { return out };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
     for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // Fields after the parenthesised command name: state ppid ...
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-        let ppid = rest.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok());
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u32>().ok());
         if ppid == Some(parent) {
             out.push(pid);
         }
@@ -335,9 +396,16 @@ mod tests {
         let mut s = Sshd::start().expect("start sshd");
         let port = s.port();
         let line = s.known_hosts_line().unwrap();
-        assert!(line.starts_with(&format!("[127.0.0.1]:{port} ssh-ed25519 AAAA")), "{line}");
+        assert!(
+            line.starts_with(&format!("[127.0.0.1]:{port} ssh-ed25519 AAAA")),
+            "{line}"
+        );
         s.stop();
-        assert!(TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_millis(500)).is_err());
+        assert!(TcpStream::connect_timeout(
+            &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            Duration::from_millis(500)
+        )
+        .is_err());
         s.restart().unwrap();
         assert_eq!(s.port(), port);
         let mut c = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
@@ -350,14 +418,35 @@ mod tests {
     fn the_configured_user_can_run_a_command() {
         let s = Sshd::start().expect("start sshd");
         let out = Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-p", &s.port().to_string(), "-i"])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-p",
+                &s.port().to_string(),
+                "-i",
+            ])
             .arg(s.client_key())
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", s.known_hosts().display()))
-            .args(["-o", "StrictHostKeyChecking=yes", "-l", s.user(), "127.0.0.1", "echo hello"])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-l",
+                s.user(),
+                "127.0.0.1",
+                "echo hello",
+            ])
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n", "stderr: {} log: {}", String::from_utf8_lossy(&out.stderr), s.log());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello\n",
+            "stderr: {} log: {}",
+            String::from_utf8_lossy(&out.stderr),
+            s.log()
+        );
     }
 }

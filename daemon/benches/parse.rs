@@ -74,9 +74,18 @@ type Case = (&'static str, Box<dyn Fn(&[u8]) -> usize>);
 fn cases() -> Vec<Case> {
     vec![
         ("memchr newline count (floor)", Box::new(floor)),
-        ("p4 framing", Box::new(|d| frame(&mut *Format::P4.framer(), d))),
-        ("p4 framing + field split", Box::new(|d| frame_and_split(&mut *Format::P4.framer(), d))),
-        ("line framing", Box::new(|d| frame(&mut *Format::Lines { record_start: None }.framer(), d))),
+        (
+            "p4 framing",
+            Box::new(|d| frame(&mut *Format::P4.framer(), d)),
+        ),
+        (
+            "p4 framing + field split",
+            Box::new(|d| frame_and_split(&mut *Format::P4.framer(), d)),
+        ),
+        (
+            "line framing",
+            Box::new(|d| frame(&mut *Format::Lines { record_start: None }.framer(), d)),
+        ),
         (
             "RecordReader p4 (copy + line numbers)",
             Box::new(|d| {
@@ -113,7 +122,10 @@ fn main() {
     // A compact table, ratios against the floor. The machine may be shared:
     // rounds run every case in turn and each case keeps its best round, so a
     // busy moment does not land on one case only.
-    println!("\ninput: {mb:.1} MB of p4 journal ({} records)", frame(&mut *Format::P4.framer(), &data));
+    println!(
+        "\ninput: {mb:.1} MB of p4 journal ({} records)",
+        frame(&mut *Format::P4.framer(), &data)
+    );
     let cases = cases();
     let mut best = vec![Duration::MAX; cases.len()];
     for _ in 0..9 {

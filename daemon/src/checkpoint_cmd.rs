@@ -40,7 +40,12 @@ pub fn show(state_dir: &Path) -> Result<String, CheckpointCmdError> {
     let path = state_dir.join(logdaemon_state::FILE_NAME);
     let cp = match Checkpoint::load(state_dir)? {
         Some(c) => c,
-        None => return Ok(format!("no checkpoint at {} (nothing delivered yet)\n", path.display())),
+        None => {
+            return Ok(format!(
+                "no checkpoint at {} (nothing delivered yet)\n",
+                path.display()
+            ))
+        }
     };
     let mut s = format!("checkpoint {}\n", path.display());
     for (name, j) in &cp.journals {
@@ -49,17 +54,32 @@ pub fn show(state_dir: &Path) -> Result<String, CheckpointCmdError> {
             let _ = writeln!(s, "  listener {l}: acknowledged up to {}", describe(c));
         }
         for f in &j.finished {
-            let _ = writeln!(s, "  finished: sequence {} ({} bytes) {}", f.sequence, f.size, f.path);
+            let _ = writeln!(
+                s,
+                "  finished: sequence {} ({} bytes) {}",
+                f.sequence, f.size, f.path
+            );
         }
     }
     Ok(s)
 }
 
 fn describe(c: &Cursor) -> String {
-    let mut s = format!("sequence {} offset {} line {}", c.sequence, c.offset, c.line);
+    let mut s = format!(
+        "sequence {} offset {} line {}",
+        c.sequence, c.offset, c.line
+    );
     match &c.identity {
         Some(id) => {
-            let _ = write!(s, " in {}", if id.path.is_empty() { "(unnamed file)" } else { &id.path });
+            let _ = write!(
+                s,
+                " in {}",
+                if id.path.is_empty() {
+                    "(unnamed file)"
+                } else {
+                    &id.path
+                }
+            );
             if id.inode != 0 {
                 let _ = write!(s, " (dev {} inode {})", id.dev, id.inode);
             }
@@ -70,28 +90,45 @@ fn describe(c: &Cursor) -> String {
 }
 
 /// Sets a position and writes the checkpoint. Returns a summary line.
-pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<String, CheckpointCmdError> {
+pub fn set(
+    state_dir: &Path,
+    cfg: Option<&Config>,
+    req: &SetRequest,
+) -> Result<String, CheckpointCmdError> {
     // A position may be set before the daemon's first run (where to start).
     logdaemon_state::ensure_state_dir(state_dir)?;
     let _lock = StateLock::acquire(state_dir).map_err(|e| match e {
-        StateError::Locked { .. } => CheckpointCmdError::Refused(format!("{e}; stop the daemon before setting its checkpoint")),
+        StateError::Locked { .. } => CheckpointCmdError::Refused(format!(
+            "{e}; stop the daemon before setting its checkpoint"
+        )),
         e => CheckpointCmdError::State(e),
     })?;
     let mut cp = match Checkpoint::load(state_dir) {
         Ok(c) => c.unwrap_or_default(),
-        Err(e @ (StateError::Invalid { .. } | StateError::Corrupt { .. } | StateError::Empty { .. })) => return Err(damaged(state_dir, &e)),
+        Err(
+            e
+            @ (StateError::Invalid { .. } | StateError::Corrupt { .. } | StateError::Empty { .. }),
+        ) => return Err(damaged(state_dir, &e)),
         Err(e) => return Err(e.into()),
     };
     let jcfg = cfg.and_then(|c| c.journals.iter().find(|j| j.name == req.journal));
     if cfg.is_some() && jcfg.is_none() {
-        return Err(CheckpointCmdError::Refused(format!("the config has no journal named {:?}", req.journal)));
+        return Err(CheckpointCmdError::Refused(format!(
+            "the config has no journal named {:?}",
+            req.journal
+        )));
     }
     let existing = cp.journals.get(&req.journal).cloned().unwrap_or_default();
     // Which file holds this sequence?
     let mut looked: Vec<PathBuf> = Vec::new();
     let file = match &req.file {
         Some(p) if p.is_file() => Some(p.clone()),
-        Some(p) => return Err(CheckpointCmdError::Refused(format!("{}: no such file", p.display()))),
+        Some(p) => {
+            return Err(CheckpointCmdError::Refused(format!(
+                "{}: no such file",
+                p.display()
+            )))
+        }
         None => find_file(jcfg, &existing, req.sequence, &mut looked),
     };
     let format = jcfg.map(|j| j.format.clone());
@@ -108,10 +145,21 @@ pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<S
                     )));
                 }
             }
-            let id = identity::compute(&path, req.offset).map_err(|e| CheckpointCmdError::Refused(format!("{}: {e}", path.display())))?;
-            Cursor { sequence: req.sequence, offset: req.offset, line: req.line.unwrap_or(line), identity: Some(id) }
+            let id = identity::compute(&path, req.offset)
+                .map_err(|e| CheckpointCmdError::Refused(format!("{}: {e}", path.display())))?;
+            Cursor {
+                sequence: req.sequence,
+                offset: req.offset,
+                line: req.line.unwrap_or(line),
+                identity: Some(id),
+            }
         }
-        None if req.force => Cursor { sequence: req.sequence, offset: req.offset, line: req.line.unwrap_or(1), identity: None },
+        None if req.force => Cursor {
+            sequence: req.sequence,
+            offset: req.offset,
+            line: req.line.unwrap_or(1),
+            identity: None,
+        },
         None => {
             let list: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
             return Err(CheckpointCmdError::Refused(format!(
@@ -122,7 +170,10 @@ pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<S
             )));
         }
     };
-    let js = cp.journals.entry(req.journal.clone()).or_insert_with(JournalState::default);
+    let js = cp
+        .journals
+        .entry(req.journal.clone())
+        .or_insert_with(JournalState::default);
     let mut names: Vec<String> = js.listeners.keys().cloned().collect();
     if let Some(j) = jcfg {
         names.extend(j.listeners.iter().map(|l| l.name.clone()));
@@ -133,7 +184,10 @@ pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<S
         Some(l) => {
             if let Some(j) = jcfg {
                 if !j.listeners.iter().any(|x| &x.name == l) {
-                    return Err(CheckpointCmdError::Refused(format!("journal {:?} has no listener {l:?} in the config", req.journal)));
+                    return Err(CheckpointCmdError::Refused(format!(
+                        "journal {:?} has no listener {l:?} in the config",
+                        req.journal
+                    )));
                 }
             }
             js.listeners.insert(l.clone(), cursor.clone());
@@ -152,7 +206,10 @@ pub fn set(state_dir: &Path, cfg: Option<&Config>, req: &SetRequest) -> Result<S
     Ok(format!(
         "journal {}{}: set to {}",
         req.journal,
-        req.listener.as_ref().map(|l| format!(" listener {l}")).unwrap_or_default(),
+        req.listener
+            .as_ref()
+            .map(|l| format!(" listener {l}"))
+            .unwrap_or_default(),
         describe(&cursor)
     ))
 }
@@ -172,7 +229,12 @@ fn damaged(state_dir: &Path, e: &StateError) -> CheckpointCmdError {
     ))
 }
 
-fn find_file(jcfg: Option<&crate::config::JournalConfig>, existing: &JournalState, sequence: u64, looked: &mut Vec<PathBuf>) -> Option<PathBuf> {
+fn find_file(
+    jcfg: Option<&crate::config::JournalConfig>,
+    existing: &JournalState,
+    sequence: u64,
+    looked: &mut Vec<PathBuf>,
+) -> Option<PathBuf> {
     // A recorded cursor of the same sequence knows its file.
     let recorded = std::iter::once(&existing.reader).chain(existing.listeners.values());
     for c in recorded {
@@ -189,7 +251,13 @@ fn find_file(jcfg: Option<&crate::config::JournalConfig>, existing: &JournalStat
             }
             if let Some(j) = jcfg {
                 let mut paths = vec![j.path.clone()];
-                paths.extend(j.scheme.candidates().unwrap_or_default().into_iter().map(|k| k.path));
+                paths.extend(
+                    j.scheme
+                        .candidates()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|k| k.path),
+                );
                 for p in paths {
                     if identity::open_matching(&p, id, c.offset).is_ok() {
                         return Some(p);
@@ -205,8 +273,15 @@ fn find_file(jcfg: Option<&crate::config::JournalConfig>, existing: &JournalStat
         }
     }
     looked.push(j.path.clone());
-    let live_seq = existing.listeners.values().chain(std::iter::once(&existing.reader)).map(|c| c.sequence).max();
-    if j.path.exists() && (live_seq.is_none() || live_seq == Some(sequence) || matches!(j.format, Format::P4)) {
+    let live_seq = existing
+        .listeners
+        .values()
+        .chain(std::iter::once(&existing.reader))
+        .map(|c| c.sequence)
+        .max();
+    if j.path.exists()
+        && (live_seq.is_none() || live_seq == Some(sequence) || matches!(j.format, Format::P4))
+    {
         return Some(j.path.clone());
     }
     None
@@ -214,7 +289,10 @@ fn find_file(jcfg: Option<&crate::config::JournalConfig>, existing: &JournalStat
 
 fn guess_format(path: &Path) -> Format {
     let mut b = [0u8; 1];
-    let first = crate::compress::open(path).ok().and_then(|(_, mut r)| std::io::Read::read(&mut r, &mut b).ok()).unwrap_or(0);
+    let first = crate::compress::open(path)
+        .ok()
+        .and_then(|(_, mut r)| std::io::Read::read(&mut r, &mut b).ok())
+        .unwrap_or(0);
     if first == 1 && b[0] == b'@' {
         Format::P4
     } else {

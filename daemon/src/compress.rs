@@ -22,7 +22,9 @@
 
 mod settle;
 
-pub use settle::{set_truncated_wait, truncated_wait, wait_for_growth, Growth, Settle, DEFAULT_TRUNCATED_WAIT};
+pub use settle::{
+    set_truncated_wait, truncated_wait, wait_for_growth, Growth, Settle, DEFAULT_TRUNCATED_WAIT,
+};
 use settle::{Settling, SETTLED};
 
 use std::fmt;
@@ -95,7 +97,11 @@ pub enum CompressError {
     ReadMagic { path: PathBuf, source: io::Error },
     /// The decoder refused the stream header.
     #[error("{}: cannot start the {compression} decoder: {source}", path.display())]
-    Decoder { path: PathBuf, compression: Compression, source: io::Error },
+    Decoder {
+        path: PathBuf,
+        compression: Compression,
+        source: io::Error,
+    },
 }
 
 impl CompressError {
@@ -152,7 +158,8 @@ pub enum DecodeErrorKind {
 impl DecodeError {
     /// The `DecodeError` carried by an error from a reader made by [`open`].
     pub fn find(e: &io::Error) -> Option<&DecodeError> {
-        e.get_ref().and_then(|inner| inner.downcast_ref::<DecodeError>())
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<DecodeError>())
     }
 }
 
@@ -228,7 +235,12 @@ pub struct Annotated<R> {
 
 impl<R: Read> Annotated<R> {
     pub fn new(inner: R, path: PathBuf, compression: Compression) -> Self {
-        Annotated { inner, path, compression, offset: 0 }
+        Annotated {
+            inner,
+            path,
+            compression,
+            offset: 0,
+        }
     }
 
     /// Uncompressed bytes returned so far.
@@ -243,7 +255,9 @@ impl<R: Read> Annotated<R> {
         let io_kind = e.kind();
         let (kind, detail) = match e.get_ref().and_then(|i| i.downcast_ref::<SourceError>()) {
             Some(src) => (DecodeErrorKind::Io, src.0.to_string()),
-            None if io_kind == io::ErrorKind::UnexpectedEof => (DecodeErrorKind::Truncated, e.to_string()),
+            None if io_kind == io::ErrorKind::UnexpectedEof => {
+                (DecodeErrorKind::Truncated, e.to_string())
+            }
             None if self.compression == Compression::None => (DecodeErrorKind::Io, e.to_string()),
             None => (DecodeErrorKind::Corrupt, e.to_string()),
         };
@@ -254,7 +268,13 @@ impl<R: Read> Annotated<R> {
         };
         io::Error::new(
             out_kind,
-            DecodeError { path: self.path.clone(), compression: self.compression, offset: self.offset, kind, detail },
+            DecodeError {
+                path: self.path.clone(),
+                compression: self.compression,
+                offset: self.offset,
+                kind,
+                detail,
+            },
         )
     }
 }
@@ -295,13 +315,22 @@ pub fn open(path: &Path) -> Result<(Compression, Box<dyn Read + Send>), Compress
 }
 
 /// Like [`open`], with an explicit [`Settle`] policy.
-pub fn open_settling(path: &Path, settle: Settle) -> Result<(Compression, Box<dyn Read + Send>), CompressError> {
+pub fn open_settling(
+    path: &Path,
+    settle: Settle,
+) -> Result<(Compression, Box<dyn Read + Send>), CompressError> {
     let o = open_file(path)?;
     if o.compression == Compression::None || settle.wait.is_zero() {
         return Ok((o.compression, o.reader));
     }
     let watch = File::open(path).map_err(|e| CompressError::from_open(path, e))?;
-    let reader = Settling { path: path.to_path_buf(), watch, inner: o.reader, offset: 0, settle };
+    let reader = Settling {
+        path: path.to_path_buf(),
+        watch,
+        inner: o.reader,
+        offset: 0,
+        settle,
+    };
     Ok((o.compression, Box::new(reader)))
 }
 
@@ -314,9 +343,13 @@ pub fn open_file(path: &Path) -> Result<Opened, CompressError> {
 
 /// Like [`open_file`], for a file already open; `path` names it in errors.
 pub(crate) fn read_opened(mut file: File, path: &Path) -> Result<Opened, CompressError> {
-    let meta = file.metadata().map_err(|e| CompressError::from_open(path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| CompressError::from_open(path, e))?;
     if meta.is_dir() {
-        return Err(CompressError::IsDirectory { path: path.to_path_buf() });
+        return Err(CompressError::IsDirectory {
+            path: path.to_path_buf(),
+        });
     }
     let file_len = meta.is_file().then_some(meta.len());
     let mut magic = [0u8; MAGIC_LEN];
@@ -326,25 +359,54 @@ pub(crate) fn read_opened(mut file: File, path: &Path) -> Result<Opened, Compres
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CompressError::ReadMagic { path: path.to_path_buf(), source: e }),
+            Err(e) => {
+                return Err(CompressError::ReadMagic {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+            }
         }
     }
     let compression = detect(&magic[..got]);
     let consumed = Arc::new(AtomicU64::new(0));
-    let source = Source { inner: io::Cursor::new(magic[..got].to_vec()).chain(file), consumed: consumed.clone() };
+    let source = Source {
+        inner: io::Cursor::new(magic[..got].to_vec()).chain(file),
+        consumed: consumed.clone(),
+    };
     let p = path.to_path_buf();
     let reader: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(Annotated::new(source, p, compression)),
-        Compression::Gzip => Box::new(Annotated::new(flate2::read::MultiGzDecoder::new(source), p, compression)),
-        Compression::Bzip2 => Box::new(Annotated::new(bzip2::read::MultiBzDecoder::new(source), p, compression)),
-        Compression::Xz => Box::new(Annotated::new(xz2::read::XzDecoder::new_multi_decoder(source), p, compression)),
+        Compression::Gzip => Box::new(Annotated::new(
+            flate2::read::MultiGzDecoder::new(source),
+            p,
+            compression,
+        )),
+        Compression::Bzip2 => Box::new(Annotated::new(
+            bzip2::read::MultiBzDecoder::new(source),
+            p,
+            compression,
+        )),
+        Compression::Xz => Box::new(Annotated::new(
+            xz2::read::XzDecoder::new_multi_decoder(source),
+            p,
+            compression,
+        )),
         Compression::Zstd => {
-            let d = zstd::stream::read::Decoder::new(source)
-                .map_err(|e| CompressError::Decoder { path: path.to_path_buf(), compression, source: e })?;
+            let d =
+                zstd::stream::read::Decoder::new(source).map_err(|e| CompressError::Decoder {
+                    path: path.to_path_buf(),
+                    compression,
+                    source: e,
+                })?;
             Box::new(Annotated::new(d, p, compression))
         }
     };
-    Ok(Opened { compression, reader, file_len, consumed })
+    Ok(Opened {
+        compression,
+        reader,
+        file_len,
+        consumed,
+    })
 }
 
 #[cfg(test)]
@@ -381,8 +443,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) type Enc = fn(&[u8]) -> Vec<u8>;
-    pub(crate) const ALL: [(Compression, Enc); 4] =
-        [(Compression::Gzip, gzip), (Compression::Bzip2, bzip2), (Compression::Xz, xz), (Compression::Zstd, zstd)];
+    pub(crate) const ALL: [(Compression, Enc); 4] = [
+        (Compression::Gzip, gzip),
+        (Compression::Bzip2, bzip2),
+        (Compression::Xz, xz),
+        (Compression::Zstd, zstd),
+    ];
 
     pub(crate) fn write_tmp(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> PathBuf {
         let p = dir.path().join(name);
@@ -445,25 +511,42 @@ pub(crate) mod tests {
     #[test]
     fn truncated_streams_are_reported_as_truncated_with_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let big: Vec<u8> = (0..200_000u32).flat_map(|i| format!("@ex@ {i} 1\n").into_bytes()).collect();
+        let big: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("@ex@ {i} 1\n").into_bytes())
+            .collect();
         for (c, enc) in ALL {
             let full = enc(&big);
             let p = write_tmp(&dir, "cut", &full[..full.len() / 2]);
-            let e = read_all(&p).err().unwrap_or_else(|| panic!("{c}: damage not detected"));
+            let e = read_all(&p)
+                .err()
+                .unwrap_or_else(|| panic!("{c}: damage not detected"));
             let d = DecodeError::find(&e).unwrap_or_else(|| panic!("{c}: {e}"));
             assert_eq!(d.kind, DecodeErrorKind::Truncated, "{c}: {d}");
             assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
             assert_eq!(d.compression, c);
-            assert!(d.offset > 0 && d.offset < big.len() as u64, "{c}: offset {}", d.offset);
+            assert!(
+                d.offset > 0 && d.offset < big.len() as u64,
+                "{c}: offset {}",
+                d.offset
+            );
             let msg = d.to_string();
-            assert!(msg.starts_with(&format!("{}: {c} data ends unexpectedly at uncompressed offset {}", p.display(), d.offset)), "{msg}");
+            assert!(
+                msg.starts_with(&format!(
+                    "{}: {c} data ends unexpectedly at uncompressed offset {}",
+                    p.display(),
+                    d.offset
+                )),
+                "{msg}"
+            );
         }
     }
 
     #[test]
     fn corrupt_streams_are_reported_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        let big: Vec<u8> = (0..50_000u32).flat_map(|i| format!("@ex@ {i} 1\n").into_bytes()).collect();
+        let big: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| format!("@ex@ {i} 1\n").into_bytes())
+            .collect();
         for (c, enc) in ALL {
             let mut data = enc(&big);
             let mid = data.len() / 2;
@@ -471,10 +554,18 @@ pub(crate) mod tests {
                 *b ^= 0x5a;
             }
             let p = write_tmp(&dir, "bad", &data);
-            let e = read_all(&p).err().unwrap_or_else(|| panic!("{c}: damage not detected"));
+            let e = read_all(&p)
+                .err()
+                .unwrap_or_else(|| panic!("{c}: damage not detected"));
             let d = DecodeError::find(&e).unwrap_or_else(|| panic!("{c}: {e}"));
             assert_eq!(d.kind, DecodeErrorKind::Corrupt, "{c}: {d}");
-            assert!(d.to_string().contains(&format!("corrupt {c} data at uncompressed offset {}", d.offset)), "{d}");
+            assert!(
+                d.to_string().contains(&format!(
+                    "corrupt {c} data at uncompressed offset {}",
+                    d.offset
+                )),
+                "{d}"
+            );
         }
     }
 
@@ -482,8 +573,14 @@ pub(crate) mod tests {
     fn open_errors_name_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        assert!(matches!(open(&missing), Err(CompressError::NotFound { .. })));
-        assert!(matches!(open(dir.path()), Err(CompressError::IsDirectory { .. })));
+        assert!(matches!(
+            open(&missing),
+            Err(CompressError::NotFound { .. })
+        ));
+        assert!(matches!(
+            open(dir.path()),
+            Err(CompressError::IsDirectory { .. })
+        ));
         let file = write_tmp(&dir, "f", TEXT);
         let under_file = file.join("x");
         let e = open(&under_file).err().unwrap();
@@ -495,9 +592,15 @@ pub(crate) mod tests {
     #[test]
     fn unreadable_file_fails_at_open_even_for_root() {
         // /proc/self/mem cannot be read at offset 0 (unmapped), even by root.
-        let e = open(Path::new("/proc/self/mem")).err().expect("reading /proc/self/mem fails");
+        let e = open(Path::new("/proc/self/mem"))
+            .err()
+            .expect("reading /proc/self/mem fails");
         assert!(matches!(e, CompressError::ReadMagic { .. }), "{e:?}");
-        assert!(e.to_string().starts_with("/proc/self/mem: cannot read the first bytes: "), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/proc/self/mem: cannot read the first bytes: "),
+            "{e}"
+        );
     }
 
     /// A file that fails with EIO after some bytes. No real file system
@@ -520,13 +623,23 @@ pub(crate) mod tests {
     fn read_errors_of_the_file_are_io_not_corrupt() {
         for c in [Compression::None, Compression::Gzip] {
             let consumed = Arc::new(AtomicU64::new(0));
-            let src = Source { inner: FailsAfter(100), consumed: consumed.clone() };
+            let src = Source {
+                inner: FailsAfter(100),
+                consumed: consumed.clone(),
+            };
             let mut r: Box<dyn Read> = match c {
                 Compression::None => Box::new(Annotated::new(src, "/j".into(), c)),
                 _ => {
                     let gz = gzip(TEXT);
-                    let src = Source { inner: io::Cursor::new(gz).chain(FailsAfter(0)), consumed: consumed.clone() };
-                    Box::new(Annotated::new(flate2::read::MultiGzDecoder::new(src), "/j".into(), c))
+                    let src = Source {
+                        inner: io::Cursor::new(gz).chain(FailsAfter(0)),
+                        consumed: consumed.clone(),
+                    };
+                    Box::new(Annotated::new(
+                        flate2::read::MultiGzDecoder::new(src),
+                        "/j".into(),
+                        c,
+                    ))
                 }
             };
             let e = io::copy(&mut r, &mut io::sink()).expect_err("error");

@@ -51,25 +51,46 @@ pub enum DumpError {
     #[error("{}: cannot read the start of the file (at offset 0): {source}; check that it is a regular, readable file", path.display())]
     ReadStart { path: PathBuf, source: io::Error },
     #[error("{}: not a valid {compression} file (at offset 0): {source}; check that the file is complete and not damaged", path.display())]
-    BadHeader { path: PathBuf, compression: compress::Compression, source: io::Error },
+    BadHeader {
+        path: PathBuf,
+        compression: compress::Compression,
+        source: io::Error,
+    },
     /// The compressed data ends before the stream does.
     #[error("{decode} ({after}): the file is truncated or still being written; wait for the compressor to finish or restore the file")]
     Truncated { decode: DecodeError, after: After },
     /// The compressed data is damaged.
-    #[error("{decode} ({after}): the file is damaged; restore it from a backup or the original journal")]
+    #[error(
+        "{decode} ({after}): the file is damaged; restore it from a backup or the original journal"
+    )]
     Corrupt { decode: DecodeError, after: After },
     /// Reading failed (an I/O error of the file system or device).
-    #[error("{} ({after}): check the disk and the file system, then retry", describe_read(path, offset, source))]
-    Read { path: PathBuf, offset: u64, after: After, source: io::Error },
+    #[error(
+        "{} ({after}): check the disk and the file system, then retry",
+        describe_read(path, offset, source)
+    )]
+    Read {
+        path: PathBuf,
+        offset: u64,
+        after: After,
+        source: io::Error,
+    },
     /// Writing the output failed (other than a closed pipe).
     #[error("cannot write the output while dumping {} at offset {offset}: {source}; check the output destination (disk full?)", path.display())]
-    Write { path: PathBuf, offset: u64, source: io::Error },
+    Write {
+        path: PathBuf,
+        offset: u64,
+        source: io::Error,
+    },
 }
 
 fn describe_read(path: &Path, offset: &u64, source: &io::Error) -> String {
     match DecodeError::find(source) {
         Some(d) => d.to_string(),
-        None => format!("{}: read error at offset {offset}: {source}", path.display()),
+        None => format!(
+            "{}: read error at offset {offset}: {source}",
+            path.display()
+        ),
     }
 }
 
@@ -100,14 +121,24 @@ impl DumpError {
             CompressError::PermissionDenied { path } => DumpError::PermissionDenied { path },
             CompressError::Open { path, source } => DumpError::Open { path, source },
             CompressError::ReadMagic { path, source } => DumpError::ReadStart { path, source },
-            CompressError::Decoder { path, compression, source } => DumpError::BadHeader { path, compression, source },
+            CompressError::Decoder {
+                path,
+                compression,
+                source,
+            } => DumpError::BadHeader {
+                path,
+                compression,
+                source,
+            },
         }
     }
 
     fn from_read(path: &Path, offset: u64, after: After, e: io::Error) -> Self {
         // An error that starts a directory read surfaces here on some systems.
         if e.raw_os_error() == Some(libc::EISDIR) {
-            return DumpError::IsDirectory { path: path.to_path_buf() };
+            return DumpError::IsDirectory {
+                path: path.to_path_buf(),
+            };
         }
         let kind = DecodeError::find(&e).map(|d| d.kind);
         match kind {
@@ -119,7 +150,12 @@ impl DumpError {
                     DumpError::Corrupt { decode, after }
                 }
             }
-            _ => DumpError::Read { path: path.to_path_buf(), offset, after, source: e },
+            _ => DumpError::Read {
+                path: path.to_path_buf(),
+                offset,
+                after,
+                source: e,
+            },
         }
     }
 }
@@ -143,12 +179,18 @@ pub fn dump(opts: &DumpOptions, out: &mut dyn Write) -> Result<(), DumpError> {
     }
     let flushed = w.flush();
     match (result, flushed) {
-        (Err(DumpError::Write { source, .. }), _) if source.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        (Err(DumpError::Write { source, .. }), _) if source.kind() == io::ErrorKind::BrokenPipe => {
+            Ok(())
+        }
         (Err(e), _) => Err(e),
         (Ok(()), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         (Ok(()), Err(e)) => {
             let path = opts.files.last().cloned().unwrap_or_default();
-            Err(DumpError::Write { path, offset: 0, source: e })
+            Err(DumpError::Write {
+                path,
+                offset: 0,
+                source: e,
+            })
         }
         (Ok(()), Ok(())) => Ok(()),
     }
@@ -176,8 +218,11 @@ fn dump_file(opts: &DumpOptions, path: &Path, w: &mut impl Write) -> Result<(), 
                 return Err(DumpError::from_read(path, offset, after, e));
             }
         };
-        write_record(&rec, p4, w)
-            .map_err(|source| DumpError::Write { path: path.to_path_buf(), offset: rec.offset, source })?;
+        write_record(&rec, p4, w).map_err(|source| DumpError::Write {
+            path: path.to_path_buf(),
+            offset: rec.offset,
+            source,
+        })?;
         after = After::Record { line: rec.line };
         count += 1;
         if let Some(b) = &bar {
@@ -266,7 +311,14 @@ fn write_escaped(w: &mut impl Write, s: &[u8]) -> io::Result<()> {
             b'\t' => w.write_all(b"\\t")?,
             0x08 => w.write_all(b"\\b")?,
             0x0c => w.write_all(b"\\f")?,
-            _ => w.write_all(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])?,
+            _ => w.write_all(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ])?,
         }
         start = i + 1;
     }
@@ -274,9 +326,14 @@ fn write_escaped(w: &mut impl Write, s: &[u8]) -> io::Result<()> {
 }
 
 fn progress_bar(path: &Path, len: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
-    let style = indicatif::ProgressStyle::with_template("{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_message(path.display().to_string());
     bar
@@ -287,12 +344,20 @@ mod tests {
     use super::*;
 
     fn corpus_file() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/p4/integration__dumps__security__ckp.seed")
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/p4/integration__dumps__security__ckp.seed")
     }
 
     fn run(format: Format, files: Vec<PathBuf>) -> (Vec<u8>, Result<(), DumpError>) {
         let mut out = Vec::new();
-        let r = dump(&DumpOptions { format, files, progress: false }, &mut out);
+        let r = dump(
+            &DumpOptions {
+                format,
+                files,
+                progress: false,
+            },
+            &mut out,
+        );
         (out, r)
     }
 
@@ -313,7 +378,11 @@ mod tests {
     fn p4_output_has_the_documented_keys_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j");
-        std::fs::write(&p, b"@pv@ 1 @db.counters@ @change@ @1@ \n@pv@ 0 @db.desc@ 2 @a@@b\n\xff@ @@ -3 \n@ex@ 1 2").unwrap();
+        std::fs::write(
+            &p,
+            b"@pv@ 1 @db.counters@ @change@ @1@ \n@pv@ 0 @db.desc@ 2 @a@@b\n\xff@ @@ -3 \n@ex@ 1 2",
+        )
+        .unwrap();
         let (out, r) = run(Format::P4, vec![p]);
         r.unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -341,7 +410,11 @@ mod tests {
             let mut mine = Vec::new();
             write_str(&mut mine, &raw).unwrap();
             let theirs = serde_json::to_vec(&String::from_utf8_lossy(&raw)).unwrap();
-            assert_eq!(String::from_utf8_lossy(&mine), String::from_utf8_lossy(&theirs), "{raw:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&mine),
+                String::from_utf8_lossy(&theirs),
+                "{raw:?}"
+            );
         }
         for n in [0u64, 7, 10, 99, 12345, u64::MAX] {
             let mut mine = Vec::new();
@@ -356,7 +429,12 @@ mod tests {
         let p = dir.path().join("log");
         std::fs::write(&p, b"S one\n  two\nS three\n").unwrap();
         let re = regex::bytes::Regex::new("^S").unwrap();
-        let (out, r) = run(Format::Lines { record_start: Some(re) }, vec![p]);
+        let (out, r) = run(
+            Format::Lines {
+                record_start: Some(re),
+            },
+            vec![p],
+        );
         r.unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -382,12 +460,20 @@ mod tests {
             e.finish().unwrap()
         };
         let zst = zstd::stream::encode_all(&plain[..], 3).unwrap();
-        for (name, data) in [("j.gz", gzip(&plain)), ("j.bz2", bz), ("j.xz", xz), ("j.zst", zst)] {
+        for (name, data) in [
+            ("j.gz", gzip(&plain)),
+            ("j.bz2", bz),
+            ("j.xz", xz),
+            ("j.zst", zst),
+        ] {
             let p = dir.path().join(name);
             std::fs::write(&p, data).unwrap();
             let (out, r) = run(Format::P4, vec![p]);
             r.unwrap();
-            assert!(out == expected, "{name} dumps differently from the plain file");
+            assert!(
+                out == expected,
+                "{name} dumps differently from the plain file"
+            );
         }
     }
 
@@ -403,7 +489,9 @@ mod tests {
         let printed = json_lines(&out);
         assert!(!printed.is_empty(), "records before the damage are printed");
         let last_line = printed.last().unwrap()["line"].as_u64().unwrap();
-        let DumpError::Truncated { decode, after } = &e else { panic!("{e:?}") };
+        let DumpError::Truncated { decode, after } = &e else {
+            panic!("{e:?}")
+        };
         assert_eq!(*after, After::Record { line: last_line });
         let msg = e.to_string();
         let want = format!(
@@ -434,9 +522,18 @@ mod tests {
         let e = r.unwrap_err();
         assert!(matches!(e, DumpError::Corrupt { .. }), "{e:?}");
         let msg = e.to_string();
-        assert!(msg.starts_with(&format!("{}: corrupt gzip data at uncompressed offset ", p.display())), "{msg}");
+        assert!(
+            msg.starts_with(&format!(
+                "{}: corrupt gzip data at uncompressed offset ",
+                p.display()
+            )),
+            "{msg}"
+        );
         assert!(msg.contains("(after record at line "), "{msg}");
-        assert!(msg.ends_with("the file is damaged; restore it from a backup or the original journal"), "{msg}");
+        assert!(
+            msg.ends_with("the file is damaged; restore it from a backup or the original journal"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -446,10 +543,19 @@ mod tests {
         std::fs::write(&file, b"x\n").unwrap();
         let cases: Vec<(PathBuf, &str)> = vec![
             (dir.path().join("missing"), "no such file; check the path"),
-            (dir.path().to_path_buf(), "is a directory, not a journal file"),
-            (file.join("below-a-file"), "a component of the path is not a directory; check the path"),
+            (
+                dir.path().to_path_buf(),
+                "is a directory, not a journal file",
+            ),
+            (
+                file.join("below-a-file"),
+                "a component of the path is not a directory; check the path",
+            ),
             // Fails even for root: offset 0 of a process's memory is unmapped.
-            (PathBuf::from("/proc/self/mem"), "cannot read the start of the file (at offset 0)"),
+            (
+                PathBuf::from("/proc/self/mem"),
+                "cannot read the start of the file (at offset 0)",
+            ),
         ];
         for (path, want) in cases {
             let (out, r) = run(Format::P4, vec![path.clone()]);
@@ -464,8 +570,13 @@ mod tests {
     fn permission_denied_message() {
         // Tests run as root, which may open any file, so the real EACCES path
         // cannot be provoked here; this checks the message built for it.
-        let e = DumpError::from_open(CompressError::PermissionDenied { path: "/var/j".into() });
-        assert_eq!(e.to_string(), "/var/j: permission denied; run as a user that may read it, or fix its permissions");
+        let e = DumpError::from_open(CompressError::PermissionDenied {
+            path: "/var/j".into(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "/var/j: permission denied; run as a user that may read it, or fix its permissions"
+        );
     }
 
     #[test]
@@ -473,7 +584,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
         std::fs::write(&a, b"one\ntwo\n").unwrap();
-        let (out, r) = run(Format::Lines { record_start: None }, vec![a, dir.path().join("b")]);
+        let (out, r) = run(
+            Format::Lines { record_start: None },
+            vec![a, dir.path().join("b")],
+        );
         assert!(matches!(r, Err(DumpError::NotFound { .. })));
         assert_eq!(json_lines(&out).len(), 2);
     }
@@ -499,13 +613,24 @@ mod tests {
 
     #[test]
     fn closed_output_ends_quietly_but_other_write_errors_do_not() {
-        let opts = DumpOptions { format: Format::P4, files: vec![corpus_file()], progress: false };
+        let opts = DumpOptions {
+            format: Format::P4,
+            files: vec![corpus_file()],
+            progress: false,
+        };
         dump(&opts, &mut ClosedPipe { room: 1000 }).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let big = dir.path().join("big");
         std::fs::write(&big, std::fs::read(corpus_file()).unwrap().repeat(20)).unwrap();
-        let opts = DumpOptions { format: Format::P4, files: vec![big], progress: false };
-        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let opts = DumpOptions {
+            format: Format::P4,
+            files: vec![big],
+            progress: false,
+        };
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
         let e = dump(&opts, &mut &full).unwrap_err();
         assert!(matches!(e, DumpError::Write { .. }), "{e:?}");
         assert!(e.to_string().contains("disk full?"), "{e}");

@@ -44,7 +44,11 @@ pub enum EngineError {
     #[error(transparent)]
     Host(#[from] host::HostError),
     #[error("listener {listener:?} of journal {journal:?} could not start: {message}")]
-    Open { journal: String, listener: String, message: String },
+    Open {
+        journal: String,
+        listener: String,
+        message: String,
+    },
     #[error("{0}")]
     Failed(String),
 }
@@ -64,7 +68,11 @@ struct Running {
 /// then `wake` is called. The main loop looks at `done`, not at whether the
 /// thread has exited: that happens a moment after the wake, and a loop that
 /// checked it could go back to sleep (half a second) with every worker done.
-fn spawn_worker(name: String, work: impl FnOnce() + Send + 'static, wake: impl FnOnce() + Send + 'static) -> std::io::Result<(JoinHandle<()>, Arc<AtomicBool>)> {
+fn spawn_worker(
+    name: String,
+    work: impl FnOnce() + Send + 'static,
+    wake: impl FnOnce() + Send + 'static,
+) -> std::io::Result<(JoinHandle<()>, Arc<AtomicBool>)> {
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
     let handle = std::thread::Builder::new().name(name).spawn(move || {
@@ -85,7 +93,11 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let signals = signal_thread(ev_tx.clone(), stop.clone());
     crate::compress::set_truncated_wait(cfg.compressed_wait);
     // Before the state directory is touched: a bad value changes nothing.
-    let clock: Arc<dyn Clock> = match quiet::scale_from_env(std::env::var_os("LOGDAEMON_TIME_SCALE").as_deref()).map_err(EngineError::Failed)? {
+    let clock: Arc<dyn Clock> = match quiet::scale_from_env(
+        std::env::var_os("LOGDAEMON_TIME_SCALE").as_deref(),
+    )
+    .map_err(EngineError::Failed)?
+    {
         None => Arc::new(SystemClock),
         Some(scale) => {
             tracing::warn!(scale, "LOGDAEMON_TIME_SCALE is set: retry backoff and quiet periods run this many times faster than real time");
@@ -105,9 +117,22 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         for l in &j.listeners {
             let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
             let plugin = host::load(&path)?;
-            let saved = checkpoint.journals.get(&j.name).and_then(|js| js.listeners.get(&l.name)).cloned();
-            let history = checkpoint.journals.get(&j.name).map(|js| js.finished.clone()).unwrap_or_default();
-            let follower = Follower::open_with_history(j.clone(), saved.as_ref(), &history, Some(cfg.state_dir.clone()))?;
+            let saved = checkpoint
+                .journals
+                .get(&j.name)
+                .and_then(|js| js.listeners.get(&l.name))
+                .cloned();
+            let history = checkpoint
+                .journals
+                .get(&j.name)
+                .map(|js| js.finished.clone())
+                .unwrap_or_default();
+            let follower = Follower::open_with_history(
+                j.clone(),
+                saved.as_ref(),
+                &history,
+                Some(cfg.state_dir.clone()),
+            )?;
             let cursor = match saved {
                 Some(c) => c,
                 // No file yet (the server has not created its journal):
@@ -118,7 +143,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                     // save must resume here, not at the start of whatever
                     // file is live by then.
                     let c = start_cursor(&follower);
-                    let js = checkpoint.journals.entry(j.name.clone()).or_insert_with(JournalState::default);
+                    let js = checkpoint
+                        .journals
+                        .entry(j.name.clone())
+                        .or_insert_with(JournalState::default);
                     js.listeners.insert(l.name.clone(), c.clone());
                     if js.reader.line == 0 {
                         js.reader = c.clone();
@@ -136,7 +164,11 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 config_toml: &l.config_toml,
                 config_dir: &cfg.dir,
                 state_dir: &lstate,
-                cursor: Position { sequence: cursor.sequence, offset: cursor.offset, line: cursor.line },
+                cursor: Position {
+                    sequence: cursor.sequence,
+                    offset: cursor.offset,
+                    line: cursor.line,
+                },
             };
             let instance = Instance::open(plugin, &params).map_err(|e| EngineError::Open {
                 journal: j.name.clone(),
@@ -144,8 +176,23 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 message: e.message,
             })?;
             let (tx, rx) = bounded(1);
-            let w = Worker::new(j.clone(), l.clone(), instance, follower, cursor, clock.clone(), rx, stop.clone(), opts.once, Some(cfg.state_dir.clone()));
-            workers.push((w, tx, j.path.parent().map(Path::to_path_buf).unwrap_or_default()));
+            let w = Worker::new(
+                j.clone(),
+                l.clone(),
+                instance,
+                follower,
+                cursor,
+                clock.clone(),
+                rx,
+                stop.clone(),
+                opts.once,
+                Some(cfg.state_dir.clone()),
+            );
+            workers.push((
+                w,
+                tx,
+                j.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ));
         }
     }
 
@@ -159,13 +206,30 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
         let done_tx = ev_tx.clone();
         // Wakes the main loop: it checks whether every worker is done.
-        let (handle, done) = spawn_worker(format!("{journal}/{listener}"), move || w.run(), move || drop(done_tx.send(Event::Changed(Vec::new()))))
-            .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
-        running.push(Running { journal, listener, shared, wake: tx, dir, handle, done });
+        let (handle, done) = spawn_worker(
+            format!("{journal}/{listener}"),
+            move || w.run(),
+            move || drop(done_tx.send(Event::Changed(Vec::new()))),
+        )
+        .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
+        running.push(Running {
+            journal,
+            listener,
+            shared,
+            wake: tx,
+            dir,
+            handle,
+            done,
+        });
     }
 
     let _watcher = watch::<notify::RecommendedWatcher>(cfg, ev_tx.clone());
-    tracing::info!(journals = cfg.journals.len(), listeners = running.len(), once = opts.once, "running");
+    tracing::info!(
+        journals = cfg.journals.len(),
+        listeners = running.len(),
+        once = opts.once,
+        "running"
+    );
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut last_write = Instant::now();
@@ -212,12 +276,24 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         }
     }
     drop(signals);
-    let failure = failed(&running).or_else(|| if opts.once || signalled { None } else { all_disabled(&running) });
+    let failure = failed(&running).or_else(|| {
+        if opts.once || signalled {
+            None
+        } else {
+            all_disabled(&running)
+        }
+    });
     save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
     let mut running_status = Vec::new();
     for r in running {
         let _ = r.handle.join();
-        running_status.push(r.shared.lock().unwrap_or_else(|e| e.into_inner()).status.clone());
+        running_status.push(
+            r.shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .status
+                .clone(),
+        );
     }
     match failure.or_else(|| unfinished(&running_status)) {
         Some(msg) => Err(EngineError::Failed(msg)),
@@ -238,10 +314,12 @@ fn unfinished(statuses: &[WorkerStatus]) -> Option<String> {
 }
 
 fn failed(running: &[Running]) -> Option<String> {
-    running.iter().find_map(|r| match &r.shared.lock().unwrap_or_else(|e| e.into_inner()).status {
-        WorkerStatus::Failed(m) => Some(m.clone()),
-        _ => None,
-    })
+    running.iter().find_map(
+        |r| match &r.shared.lock().unwrap_or_else(|e| e.into_inner()).status {
+            WorkerStatus::Failed(m) => Some(m.clone()),
+            _ => None,
+        },
+    )
 }
 
 /// Why a daemon that was not told to stop has nothing left to run: every
@@ -249,10 +327,12 @@ fn failed(running: &[Running]) -> Option<String> {
 fn all_disabled(running: &[Running]) -> Option<String> {
     let why: Vec<String> = running
         .iter()
-        .filter_map(|r| match &r.shared.lock().unwrap_or_else(|e| e.into_inner()).status {
-            WorkerStatus::Disabled(m) => Some(m.clone()),
-            _ => None,
-        })
+        .filter_map(
+            |r| match &r.shared.lock().unwrap_or_else(|e| e.into_inner()).status {
+                WorkerStatus::Disabled(m) => Some(m.clone()),
+                _ => None,
+            },
+        )
         .collect();
     if why.is_empty() || why.len() < running.len() {
         return None;
@@ -265,12 +345,25 @@ fn all_disabled(running: &[Running]) -> Option<String> {
 
 /// Where a listener with no checkpoint starts: the follower's first position.
 fn start_cursor(f: &Follower) -> Cursor {
-    let pos = f.position().unwrap_or(Position { sequence: 1, offset: 0, line: 1 });
-    Cursor { sequence: pos.sequence, offset: pos.offset, line: pos.line.max(1), identity: f.identity_at(pos) }
+    let pos = f.position().unwrap_or(Position {
+        sequence: 1,
+        offset: 0,
+        line: 1,
+    });
+    Cursor {
+        sequence: pos.sequence,
+        offset: pos.offset,
+        line: pos.line.max(1),
+        identity: f.identity_at(pos),
+    }
 }
 
 /// `STATE/listeners/JOURNAL/LISTENER`, mode 0700.
-pub fn listener_state_dir(state: &Path, journal: &str, listener: &str) -> Result<PathBuf, logdaemon_state::StateError> {
+pub fn listener_state_dir(
+    state: &Path,
+    journal: &str,
+    listener: &str,
+) -> Result<PathBuf, logdaemon_state::StateError> {
     let d = state.join("listeners").join(journal).join(listener);
     logdaemon_state::ensure_state_dir(&d)?;
     Ok(d)
@@ -290,7 +383,10 @@ fn save_if_changed(
             continue;
         }
         versions.insert(key, s.version);
-        let js = checkpoint.journals.entry(r.journal.clone()).or_insert_with(JournalState::default);
+        let js = checkpoint
+            .journals
+            .entry(r.journal.clone())
+            .or_insert_with(JournalState::default);
         js.listeners.insert(r.listener.clone(), s.cursor);
         // The files finished before the cursors, by sequence, the latest few.
         for f in s.finished {
@@ -308,8 +404,15 @@ fn save_if_changed(
     // The journal's reader position: the furthest of its listeners.
     for j in &cfg.journals {
         if let Some(js) = checkpoint.journals.get_mut(&j.name) {
-            if let Some(max) = js.listeners.values().max_by_key(|c| (c.sequence, c.offset)).cloned() {
-                if (max.sequence, max.offset) >= (js.reader.sequence, js.reader.offset) || js.reader.line == 0 {
+            if let Some(max) = js
+                .listeners
+                .values()
+                .max_by_key(|c| (c.sequence, c.offset))
+                .cloned()
+            {
+                if (max.sequence, max.offset) >= (js.reader.sequence, js.reader.offset)
+                    || js.reader.line == 0
+                {
                     js.reader = max;
                 }
             }
@@ -344,7 +447,12 @@ fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Option<W> {
                 );
                 Event::Changed(Vec::new())
             }
-            Ok(e) => Event::Changed(e.paths.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect()),
+            Ok(e) => Event::Changed(
+                e.paths
+                    .iter()
+                    .filter_map(|p| p.parent().map(Path::to_path_buf))
+                    .collect(),
+            ),
             Err(_) => Event::Changed(Vec::new()),
         };
         let _ = tx.send(ev);
@@ -359,7 +467,11 @@ fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Option<W> {
             return None;
         }
     };
-    let mut dirs: Vec<PathBuf> = cfg.journals.iter().filter_map(|j| j.path.parent().map(Path::to_path_buf)).collect();
+    let mut dirs: Vec<PathBuf> = cfg
+        .journals
+        .iter()
+        .filter_map(|j| j.path.parent().map(Path::to_path_buf))
+        .collect();
     dirs.sort();
     dirs.dedup();
     for d in dirs {
@@ -382,7 +494,11 @@ impl Drop for SignalGuard {
 /// Takes SIGTERM and SIGINT: raises `stop` at once (workers that have not
 /// started yet then read nothing) and tells the engine's loop.
 fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard> {
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]).ok()?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .ok()?;
     let handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())
@@ -404,13 +520,22 @@ mod tests {
     fn a_worker_is_done_when_it_wakes_the_loop_not_when_its_thread_exits() {
         let (wake_tx, wake_rx) = crossbeam_channel::unbounded::<()>();
         let (exit_tx, exit_rx) = crossbeam_channel::unbounded::<()>();
-        let (handle, done) = super::spawn_worker("w".into(), || {}, move || {
-            let _ = wake_tx.send(());
-            let _ = exit_rx.recv();
-        })
+        let (handle, done) = super::spawn_worker(
+            "w".into(),
+            || {},
+            move || {
+                let _ = wake_tx.send(());
+                let _ = exit_rx.recv();
+            },
+        )
         .unwrap();
-        wake_rx.recv_timeout(std::time::Duration::from_secs(60)).expect("woken");
-        assert!(done.load(std::sync::atomic::Ordering::SeqCst), "done once woken");
+        wake_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("woken");
+        assert!(
+            done.load(std::sync::atomic::Ordering::SeqCst),
+            "done once woken"
+        );
         assert!(!handle.is_finished(), "the thread is still there");
         exit_tx.send(()).unwrap();
         handle.join().unwrap();
@@ -454,11 +579,22 @@ mod tests {
     fn watch_poll_creates_no_watcher_and_events_does() {
         let d = tempfile::tempdir().unwrap();
         let (tx, rx) = unbounded();
-        assert!(watch::<notify::RecommendedWatcher>(&config(d.path(), "watch = \"poll\""), tx.clone()).is_none());
-        let w = watch::<notify::RecommendedWatcher>(&config(d.path(), ""), tx).expect("an inotify watcher");
+        assert!(watch::<notify::RecommendedWatcher>(
+            &config(d.path(), "watch = \"poll\""),
+            tx.clone()
+        )
+        .is_none());
+        let w = watch::<notify::RecommendedWatcher>(&config(d.path(), ""), tx)
+            .expect("an inotify watcher");
         std::fs::write(d.path().join("journal"), b"x").unwrap();
-        match rx.recv_timeout(Duration::from_secs(30)).expect("an event for the new file") {
-            Event::Changed(dirs) => assert!(dirs.is_empty() || dirs.iter().any(|p| p == d.path()), "{dirs:?}"),
+        match rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("an event for the new file")
+        {
+            Event::Changed(dirs) => assert!(
+                dirs.is_empty() || dirs.iter().any(|p| p == d.path()),
+                "{dirs:?}"
+            ),
             Event::Signal(s) => panic!("signal {s}"),
         }
         drop(w);

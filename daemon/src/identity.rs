@@ -30,7 +30,10 @@ pub struct FileKey {
 
 impl FileKey {
     pub fn of(md: &std::fs::Metadata) -> FileKey {
-        FileKey { dev: md.dev(), ino: md.ino() }
+        FileKey {
+            dev: md.dev(),
+            ino: md.ino(),
+        }
     }
 }
 
@@ -97,7 +100,11 @@ pub fn tail_len_of(file: &File, offset: u64, len: u64) -> io::Result<Option<Hash
     let len = len.min(offset);
     let mut buf = vec![0u8; len as usize];
     let n = read_full_at(file, &mut buf, offset - len)?;
-    Ok(if (n as u64) < len { None } else { Some(Hash::of(&buf)) })
+    Ok(if (n as u64) < len {
+        None
+    } else {
+        Some(Hash::of(&buf))
+    })
 }
 
 /// Opens a file at `offset` without any proof (an operator-set position).
@@ -112,8 +119,17 @@ pub fn open_unverified(path: &Path, offset: u64) -> io::Result<Opened> {
         let k = read_full_at(&file, &mut buf, 0)?;
         head.feed(0, &buf[..k]);
         let key = Some(FileKey::of(&file.metadata()?));
-        let source = Source::Plain(crate::segment::PlainFile::new(std::sync::Arc::new(file), offset));
-        return Ok(Opened { path: path.to_path_buf(), source, compression, key, head });
+        let source = Source::Plain(crate::segment::PlainFile::new(
+            std::sync::Arc::new(file),
+            offset,
+        ));
+        return Ok(Opened {
+            path: path.to_path_buf(),
+            source,
+            compression,
+            key,
+            head,
+        });
     }
     let key = Some(FileKey::of(&file.metadata()?));
     let (_, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
@@ -122,14 +138,28 @@ pub fn open_unverified(path: &Path, offset: u64) -> io::Result<Opened> {
     head.feed(0, &buf[..k]);
     let (_, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
     skip(&mut reader, offset)?;
-    Ok(Opened { path: path.to_path_buf(), source: Source::from_reader(compression, reader), compression, key, head })
+    Ok(Opened {
+        path: path.to_path_buf(),
+        source: Source::from_reader(compression, reader),
+        compression,
+        key,
+        head,
+    })
 }
 
 fn open_plain(path: &Path, file: File, id: &Identity, offset: u64) -> Result<Opened, Mismatch> {
-    let mm = |why: String| Mismatch { path: path.to_path_buf(), why };
-    let md = file.metadata().map_err(|e| mm(format!("cannot stat: {e}")))?;
+    let mm = |why: String| Mismatch {
+        path: path.to_path_buf(),
+        why,
+    };
+    let md = file
+        .metadata()
+        .map_err(|e| mm(format!("cannot stat: {e}")))?;
     if md.len() < offset {
-        return Err(mm(format!("only {} bytes long, the position is at offset {offset}", md.len())));
+        return Err(mm(format!(
+            "only {} bytes long, the position is at offset {offset}",
+            md.len()
+        )));
     }
     let mut buf = vec![0u8; HEAD_WINDOW.max(id.head_len) as usize];
     let n = read_full_at(&file, &mut buf, 0).map_err(|e| mm(format!("read error: {e}")))?;
@@ -139,15 +169,28 @@ fn open_plain(path: &Path, file: File, id: &Identity, offset: u64) -> Result<Ope
     if id.tail_len > 0 {
         match tail_len_of(&file, offset, id.tail_len) {
             Ok(Some(h)) if h == id.tail_hash => {}
-            Ok(_) => return Err(mm(format!("different bytes before offset {offset} (tail hash)"))),
+            Ok(_) => {
+                return Err(mm(format!(
+                    "different bytes before offset {offset} (tail hash)"
+                )))
+            }
             Err(e) => return Err(mm(format!("read error: {e}"))),
         }
     }
     let mut head = HeadTracker::default();
     head.feed(0, &buf[..n.min(HEAD_WINDOW as usize)]);
     let key = Some(FileKey::of(&md));
-    let source = Source::Plain(crate::segment::PlainFile::new(std::sync::Arc::new(file), offset));
-    Ok(Opened { path: path.to_path_buf(), source, compression: Compression::None, key, head })
+    let source = Source::Plain(crate::segment::PlainFile::new(
+        std::sync::Arc::new(file),
+        offset,
+    ));
+    Ok(Opened {
+        path: path.to_path_buf(),
+        source,
+        compression: Compression::None,
+        key,
+        head,
+    })
 }
 
 /// Why a candidate did not match (for the operator's error message).
@@ -162,7 +205,10 @@ pub struct Mismatch {
 /// bytes, same tail before `offset`. On success the returned source is
 /// positioned at `offset`.
 pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, Mismatch> {
-    let mm = |why: String| Mismatch { path: path.to_path_buf(), why };
+    let mm = |why: String| Mismatch {
+        path: path.to_path_buf(),
+        why,
+    };
     let file = File::open(path).map_err(|e| mm(format!("cannot open: {e}")))?;
     let mut magic = [0u8; 8];
     let m = read_full_at(&file, &mut magic, 0).map_err(|e| mm(format!("read error: {e}")))?;
@@ -179,7 +225,10 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     let mut head = vec![0u8; head_len.max(HEAD_WINDOW as usize)];
     let n = read_full(&mut reader, &mut head).map_err(|e| mm(format!("read error: {e}")))?;
     if n < id.head_len as usize {
-        return Err(mm(format!("{} bytes long, shorter than the {} bytes of the recorded head", n, id.head_len)));
+        return Err(mm(format!(
+            "{} bytes long, shorter than the {} bytes of the recorded head",
+            n, id.head_len
+        )));
     }
     if Hash::of(&head[..id.head_len as usize]) != id.head_hash {
         return Err(mm("different first bytes (head hash)".into()));
@@ -197,9 +246,12 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     let mut buf = vec![0u8; 64 * 1024];
     while pos < offset {
         let want = ((offset - pos) as usize).min(buf.len());
-        let k = read_full(&mut reader, &mut buf[..want]).map_err(|e| mm(format!("read error at offset {pos}: {e}")))?;
+        let k = read_full(&mut reader, &mut buf[..want])
+            .map_err(|e| mm(format!("read error at offset {pos}: {e}")))?;
         if k == 0 {
-            return Err(mm(format!("only {pos} bytes long, the position is at offset {offset}")));
+            return Err(mm(format!(
+                "only {pos} bytes long, the position is at offset {offset}"
+            )));
         }
         let chunk_start = pos;
         pos += k as u64;
@@ -212,10 +264,19 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     if pos > offset {
         return reopen_at(path, id, offset, compression, key, head_seen, &window);
     }
-    if id.tail_len > 0 && (window.len() as u64 != id.tail_len || Hash::of(&window) != id.tail_hash) {
-        return Err(mm(format!("different bytes before offset {offset} (tail hash)")));
+    if id.tail_len > 0 && (window.len() as u64 != id.tail_len || Hash::of(&window) != id.tail_hash)
+    {
+        return Err(mm(format!(
+            "different bytes before offset {offset} (tail hash)"
+        )));
     }
-    Ok(Opened { path: path.to_path_buf(), source: Source::from_reader(compression, reader), compression, key, head: head_seen })
+    Ok(Opened {
+        path: path.to_path_buf(),
+        source: Source::from_reader(compression, reader),
+        compression,
+        key,
+        head: head_seen,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -228,20 +289,34 @@ fn reopen_at(
     head: HeadTracker,
     window: &[u8],
 ) -> Result<Opened, Mismatch> {
-    let mm = |why: String| Mismatch { path: path.to_path_buf(), why };
+    let mm = |why: String| Mismatch {
+        path: path.to_path_buf(),
+        why,
+    };
     if id.tail_len > 0 && (window.len() as u64 != id.tail_len || Hash::of(window) != id.tail_hash) {
-        return Err(mm(format!("different bytes before offset {offset} (tail hash)")));
+        return Err(mm(format!(
+            "different bytes before offset {offset} (tail hash)"
+        )));
     }
     let (_, mut reader) = compress::open(path).map_err(|e| mm(e.to_string()))?;
     skip(&mut reader, offset).map_err(|e| mm(format!("read error: {e}")))?;
-    Ok(Opened { path: path.to_path_buf(), source: Source::from_reader(compression, reader), compression, key, head })
+    Ok(Opened {
+        path: path.to_path_buf(),
+        source: Source::from_reader(compression, reader),
+        compression,
+        key,
+        head,
+    })
 }
 
 /// Reads and discards `n` bytes.
 pub fn skip(r: &mut dyn Read, n: u64) -> io::Result<()> {
     let copied = io::copy(&mut r.take(n), &mut io::sink())?;
     if copied < n {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("ends after {copied} of {n} bytes")));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("ends after {copied} of {n} bytes"),
+        ));
     }
     Ok(())
 }
@@ -284,7 +359,11 @@ pub struct TailRing {
 
 impl TailRing {
     pub fn new(cap: usize, start: u64) -> TailRing {
-        TailRing { start, buf: std::collections::VecDeque::with_capacity(cap), cap }
+        TailRing {
+            start,
+            buf: std::collections::VecDeque::with_capacity(cap),
+            cap,
+        }
     }
     pub fn reset(&mut self, start: u64) {
         self.start = start;
@@ -342,12 +421,18 @@ mod tests {
         let off = 19_000u64;
         let (len, h) = r.tail(off).unwrap();
         assert_eq!(len, TAIL_WINDOW);
-        assert_eq!(h, Hash::of(&data[(off - TAIL_WINDOW) as usize..off as usize]));
+        assert_eq!(
+            h,
+            Hash::of(&data[(off - TAIL_WINDOW) as usize..off as usize])
+        );
         assert!(r.tail(5_000).is_none(), "window no longer held");
         // Near the start of what is held: a shorter window.
         let start = 20_000 - 8192;
         let (len, h) = r.tail(start + 100).unwrap();
-        assert_eq!((len, h), (100, Hash::of(&data[start as usize..start as usize + 100])));
+        assert_eq!(
+            (len, h),
+            (100, Hash::of(&data[start as usize..start as usize + 100]))
+        );
         let mut small = TailRing::new(8192, 0);
         small.feed(&data[..100]);
         assert_eq!(small.tail(60).unwrap(), (60, Hash::of(&data[..60])));
@@ -356,21 +441,32 @@ mod tests {
     #[test]
     fn open_matching_proves_content_not_name() {
         let d = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..10_000u32).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let data: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         let a = d.path().join("a");
         std::fs::write(&a, &data).unwrap();
         let f = File::open(&a).unwrap();
         let (head_len, head_hash) = head_of(&f, HEAD_WINDOW).unwrap();
         let off = 50_000u64;
         let (tail_len, tail_hash) = tail_of(&f, off).unwrap().unwrap();
-        let id = Identity { path: String::new(), dev: 0, inode: 0, head_len, head_hash, tail_len, tail_hash };
+        let id = Identity {
+            path: String::new(),
+            dev: 0,
+            inode: 0,
+            head_len,
+            head_hash,
+            tail_len,
+            tail_hash,
+        };
         let mut o = open_matching(&a, &id, off).unwrap();
         let mut rest = Vec::new();
         o.source.read_to_end(&mut rest).unwrap();
         assert_eq!(rest, &data[off as usize..]);
         // A gzip copy matches too, positioned at the uncompressed offset.
         let gz = d.path().join("a.gz");
-        let mut enc = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
         std::io::Write::write_all(&mut enc, &data).unwrap();
         enc.finish().unwrap();
         let mut o = open_matching(&gz, &id, off).unwrap();
@@ -382,18 +478,31 @@ mod tests {
         other[(off - 10) as usize] = b'X';
         let b = d.path().join("b");
         std::fs::write(&b, &other).unwrap();
-        assert!(open_matching(&b, &id, off).err().unwrap().why.contains("tail"));
+        assert!(open_matching(&b, &id, off)
+            .err()
+            .unwrap()
+            .why
+            .contains("tail"));
         // Too short: refused.
         std::fs::write(&b, &data[..40_000]).unwrap();
-        assert!(open_matching(&b, &id, off).err().unwrap().why.contains("only"));
+        assert!(open_matching(&b, &id, off)
+            .err()
+            .unwrap()
+            .why
+            .contains("only"));
     }
 }
 
 /// The identity of position `offset` in `path` (plain or compressed), read
 /// from the file: what the checkpoint records so a later run can prove it.
 pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
-    let (compression, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
-    let key = if compression == Compression::None { Some(FileKey::of(&std::fs::metadata(path)?)) } else { None };
+    let (compression, mut reader) =
+        compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+    let key = if compression == Compression::None {
+        Some(FileKey::of(&std::fs::metadata(path)?))
+    } else {
+        None
+    };
     let mut head = vec![0u8; HEAD_WINDOW as usize];
     let n = read_full(&mut reader, &mut head)?;
     head.truncate(n);
@@ -409,7 +518,13 @@ pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
         let want = ((offset - pos) as usize).min(buf.len());
         let k = read_full(&mut reader, &mut buf[..want])?;
         if k == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} is only {pos} bytes long; offset {offset} is past its end", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} is only {pos} bytes long; offset {offset} is past its end",
+                    path.display()
+                ),
+            ));
         }
         if pos + k as u64 > tail_start {
             let from = tail_start.saturating_sub(pos) as usize;
@@ -418,7 +533,13 @@ pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
         pos += k as u64;
     }
     if (n as u64) < offset.min(HEAD_WINDOW) {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} is only {n} bytes long; offset {offset} is past its end", path.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "{} is only {n} bytes long; offset {offset} is past its end",
+                path.display()
+            ),
+        ));
     }
     Ok(Identity {
         path: path.to_string_lossy().into_owned(),

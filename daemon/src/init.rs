@@ -8,20 +8,29 @@ use crate::host;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("no p4 journal to follow: set P4ROOT (or P4JOURNAL), or pass --p4root DIR / --journal FILE")]
+    #[error(
+        "no p4 journal to follow: set P4ROOT (or P4JOURNAL), or pass --p4root DIR / --journal FILE"
+    )]
     NoJournal,
     #[error(transparent)]
     Host(#[from] host::HostError),
 }
 
 /// A commented starter config from `P4ROOT` / `P4JOURNAL` or the flags.
-pub fn starter_config(p4root: Option<PathBuf>, journal: Option<PathBuf>) -> Result<String, InitError> {
+pub fn starter_config(
+    p4root: Option<PathBuf>,
+    journal: Option<PathBuf>,
+) -> Result<String, InitError> {
     let root = p4root.or_else(|| std::env::var_os("P4ROOT").map(PathBuf::from));
-    let journal = journal.or_else(|| std::env::var_os("P4JOURNAL").map(PathBuf::from)).map(|j| match (&root, j.is_absolute()) {
-        (Some(r), false) => r.join(j),
-        _ => j,
-    });
-    let journal = journal.or_else(|| root.as_ref().map(|r| r.join("journal"))).ok_or(InitError::NoJournal)?;
+    let journal = journal
+        .or_else(|| std::env::var_os("P4JOURNAL").map(PathBuf::from))
+        .map(|j| match (&root, j.is_absolute()) {
+            (Some(r), false) => r.join(j),
+            _ => j,
+        });
+    let journal = journal
+        .or_else(|| root.as_ref().map(|r| r.join("journal")))
+        .ok_or(InitError::NoJournal)?;
     // Paths in the config are taken from the config file's directory, which
     // need not be this one: write the journal's path absolute.
     let journal = match (journal.is_absolute(), std::env::current_dir()) {
@@ -84,13 +93,29 @@ format = "raw"              # or "jsonl"
 
 /// Loads every plugin of a validated config; one line per listener.
 pub fn check(cfg: &Config) -> Result<Vec<String>, InitError> {
-    let mut out = vec![format!("config {}: valid; state in {}", cfg.file.display(), cfg.state_dir.display())];
+    let mut out = vec![format!(
+        "config {}: valid; state in {}",
+        cfg.file.display(),
+        cfg.state_dir.display()
+    )];
     for j in &cfg.journals {
-        out.push(format!("journal {} ({}): {}", j.name, j.format.name(), j.path.display()));
+        out.push(format!(
+            "journal {} ({}): {}",
+            j.name,
+            j.format.name(),
+            j.path.display()
+        ));
         for l in &j.listeners {
             let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
             let p = host::load(&path)?;
-            out.push(format!("  listener {}: plugin {} {} ({}) from {}", l.name, p.api.name, p.api.version, p.api.build, p.path.display()));
+            out.push(format!(
+                "  listener {}: plugin {} {} ({}) from {}",
+                l.name,
+                p.api.name,
+                p.api.version,
+                p.api.build,
+                p.path.display()
+            ));
         }
     }
     Ok(out)

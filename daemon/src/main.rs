@@ -12,7 +12,11 @@ use logdaemon::config::Config;
 use logdaemon::format::Format;
 
 #[derive(Parser)]
-#[command(name = "logdaemon", version, about = "Follow a live journal across truncation, rotation and compression and feed every entry exactly once to listener plugins.")]
+#[command(
+    name = "logdaemon",
+    version,
+    about = "Follow a live journal across truncation, rotation and compression and feed every entry exactly once to listener plugins."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,7 +113,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOGDAEMON_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOGDAEMON_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(cli) {
@@ -140,7 +147,10 @@ fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
     Ok(Config::load(path)?)
 }
 
-fn state_dir(state_dir: Option<PathBuf>, config: Option<&PathBuf>) -> anyhow::Result<(PathBuf, Option<Config>)> {
+fn state_dir(
+    state_dir: Option<PathBuf>,
+    config: Option<&PathBuf>,
+) -> anyhow::Result<(PathBuf, Option<Config>)> {
     match (state_dir, config) {
         (Some(d), c) => Ok((d, c.map(load_config).transpose()?)),
         (None, Some(c)) => {
@@ -158,43 +168,89 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             logdaemon::engine::run(&cfg, logdaemon::engine::RunOptions { once })?;
             Ok(())
         }
-        Command::Dump { format, record_start, files } => {
+        Command::Dump {
+            format,
+            record_start,
+            files,
+        } => {
             let format = match (format, record_start) {
                 (FormatArg::P4, None) => Format::P4,
-                (FormatArg::P4, Some(_)) => anyhow::bail!("--record-start only applies to --format lines"),
+                (FormatArg::P4, Some(_)) => {
+                    anyhow::bail!("--record-start only applies to --format lines")
+                }
                 (FormatArg::Lines, rs) => Format::Lines {
-                    record_start: rs.map(|r| regex::bytes::Regex::new(&r)).transpose().context("--record-start is not a valid regex")?,
+                    record_start: rs
+                        .map(|r| regex::bytes::Regex::new(&r))
+                        .transpose()
+                        .context("--record-start is not a valid regex")?,
                 },
             };
-            let opts = logdaemon::dump::DumpOptions { format, files, progress: std::io::stderr().is_terminal() };
+            let opts = logdaemon::dump::DumpOptions {
+                format,
+                files,
+                progress: std::io::stderr().is_terminal(),
+            };
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
             logdaemon::dump::dump(&opts, &mut lock)?;
             Ok(())
         }
         Command::Checkpoint { command } => match command {
-            CheckpointCommand::Show { state_dir: sd, config } => {
+            CheckpointCommand::Show {
+                state_dir: sd,
+                config,
+            } => {
                 let (dir, _) = state_dir(sd, config.as_ref())?;
                 print!("{}", logdaemon::checkpoint_cmd::show(&dir)?);
                 Ok(())
             }
-            CheckpointCommand::Set { state_dir: sd, config, journal, listener, sequence, offset, line, file, force } => {
+            CheckpointCommand::Set {
+                state_dir: sd,
+                config,
+                journal,
+                listener,
+                sequence,
+                offset,
+                line,
+                file,
+                force,
+            } => {
                 let (dir, cfg) = state_dir(sd, config.as_ref())?;
-                let req = logdaemon::checkpoint_cmd::SetRequest { journal, listener, sequence, offset, line, file, force };
+                let req = logdaemon::checkpoint_cmd::SetRequest {
+                    journal,
+                    listener,
+                    sequence,
+                    offset,
+                    line,
+                    file,
+                    force,
+                };
                 let msg = logdaemon::checkpoint_cmd::set(&dir, cfg.as_ref(), &req)?;
                 println!("{msg}");
                 Ok(())
             }
         },
-        Command::Init { p4root, journal, output } => {
+        Command::Init {
+            p4root,
+            journal,
+            output,
+        } => {
             let text = logdaemon::init::starter_config(p4root, journal)?;
             match output {
                 Some(p) => {
                     if p.exists() {
-                        anyhow::bail!("{} exists; not overwriting it (remove it or choose another --output)", p.display());
+                        anyhow::bail!(
+                            "{} exists; not overwriting it (remove it or choose another --output)",
+                            p.display()
+                        );
                     }
-                    std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
-                    eprintln!("wrote {}; check it with: logdaemon check --config {}", p.display(), p.display());
+                    std::fs::write(&p, text)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    eprintln!(
+                        "wrote {}; check it with: logdaemon check --config {}",
+                        p.display(),
+                        p.display()
+                    );
                 }
                 None => print!("{text}"),
             }
@@ -222,9 +278,12 @@ mod tests {
 
     #[test]
     fn a_cause_already_in_the_message_is_not_repeated_and_others_are_kept() {
-        let e = anyhow::Error::new(Quoting { source: std::io::Error::other("bad version") });
+        let e = anyhow::Error::new(Quoting {
+            source: std::io::Error::other("bad version"),
+        });
         assert_eq!(render(&e), "plugin /x.so: refused: bad version");
-        let e = anyhow::Error::new(std::io::Error::other("disk full")).context("cannot write cfg.toml");
+        let e =
+            anyhow::Error::new(std::io::Error::other("disk full")).context("cannot write cfg.toml");
         assert_eq!(render(&e), "cannot write cfg.toml: disk full");
     }
 }

@@ -37,13 +37,19 @@ pub struct ScaledClock {
 
 impl ScaledClock {
     pub fn new(scale: u32) -> ScaledClock {
-        ScaledClock { start: Instant::now(), scale: scale.max(1) }
+        ScaledClock {
+            start: Instant::now(),
+            scale: scale.max(1),
+        }
     }
 
     /// The scaled time of the real instant `real`.
     fn at(&self, real: Instant) -> Instant {
         let run = real.saturating_duration_since(self.start);
-        self.start + run.checked_mul(self.scale).unwrap_or(Duration::from_secs(u32::MAX as u64))
+        self.start
+            + run
+                .checked_mul(self.scale)
+                .unwrap_or(Duration::from_secs(u32::MAX as u64))
     }
 }
 
@@ -81,7 +87,12 @@ pub struct QuietTimer {
 
 impl QuietTimer {
     pub fn new(quiet_after: Duration, now: Instant) -> QuietTimer {
-        QuietTimer { quiet_after, since: now, had_data: false, due: now + quiet_after }
+        QuietTimer {
+            quiet_after,
+            since: now,
+            had_data: false,
+            due: now + quiet_after,
+        }
     }
 
     /// Entries were delivered at `now`: silence starts again.
@@ -134,7 +145,10 @@ mod tests {
         assert_eq!(q.poll(t0 + Duration::from_secs(7)), None);
         assert_eq!(q.poll(t0 + Duration::from_secs(8)), Some(false));
         assert_eq!(q.poll(t0 + Duration::from_secs(10)), Some(false));
-        assert_eq!(q.silent_for(t0 + Duration::from_secs(10)), Duration::from_secs(6));
+        assert_eq!(
+            q.silent_for(t0 + Duration::from_secs(10)),
+            Duration::from_secs(6)
+        );
     }
 
     #[test]
@@ -142,7 +156,11 @@ mod tests {
         let c = ScaledClock::new(3600);
         let t = c.start + Duration::from_millis(1500);
         assert_eq!(c.at(t), c.start + Duration::from_secs(5400));
-        assert_eq!(c.at(c.start - Duration::from_millis(1)), c.start, "before its start it stands still");
+        assert_eq!(
+            c.at(c.start - Duration::from_millis(1)),
+            c.start,
+            "before its start it stands still"
+        );
         let (a, b) = (c.now(), c.now());
         assert!(b >= a);
         assert_eq!(ScaledClock::new(0).scale, 1);

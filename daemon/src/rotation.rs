@@ -62,7 +62,12 @@ impl Scheme {
     pub fn default_for(format: &Format, live: &Path) -> Scheme {
         let pats: &[&str] = match format {
             Format::P4 => &["{name}.{N}{ext}", "*.jnl.{N}{ext}"],
-            Format::Lines { .. } => &["{name}.{n}{ext}", "{name}-{date}{ext}", "{name}.{date}{ext}", "{name}.{date}.{n}{ext}"],
+            Format::Lines { .. } => &[
+                "{name}.{n}{ext}",
+                "{name}-{date}{ext}",
+                "{name}.{date}{ext}",
+                "{name}.{date}.{n}{ext}",
+            ],
         };
         let list: Vec<String> = pats.iter().map(|s| s.to_string()).collect();
         Scheme::from_patterns(live, &list).expect("built-in patterns are valid")
@@ -70,19 +75,34 @@ impl Scheme {
 
     /// Builds a scheme from `rotated = [...]` patterns.
     pub fn from_patterns(live: &Path, patterns: &[String]) -> Result<Scheme, String> {
-        let dir = live.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        let live_name = live.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = live
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let live_name = live
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if patterns.is_empty() {
             return Err("the list is empty; leave `rotated` out for the default names".into());
         }
         let mut out = Vec::new();
         for p in patterns {
             if p.contains('/') {
-                return Err(format!("pattern {p:?}: rotated files must be in the live file's directory (no '/')"));
+                return Err(format!(
+                    "pattern {p:?}: rotated files must be in the live file's directory (no '/')"
+                ));
             }
-            out.push(Pattern { source: p.clone(), regex: compile(p, &live_name)? });
+            out.push(Pattern {
+                source: p.clone(),
+                regex: compile(p, &live_name)?,
+            });
         }
-        Ok(Scheme { dir, live_name, patterns: out })
+        Ok(Scheme {
+            dir,
+            live_name,
+            patterns: out,
+        })
     }
 
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
@@ -126,22 +146,38 @@ impl Scheme {
                 let path = self.dir.join(name);
                 let md = match std::fs::metadata(&path) {
                     Ok(m) if m.is_file() => m,
-                    Err(e) if strict && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) if strict && e.kind() == std::io::ErrorKind::NotFound => {
+                        return Ok(None)
+                    }
                     _ => continue,
                 };
-                out.push(Candidate { path, number: c.0, key: c.1, mtime: md.modified().ok() });
+                out.push(Candidate {
+                    path,
+                    number: c.0,
+                    key: c.1,
+                    mtime: md.modified().ok(),
+                });
             }
         }
-        let names: std::collections::HashSet<PathBuf> = out.iter().map(|c| c.path.clone()).collect();
+        let names: std::collections::HashSet<PathBuf> =
+            out.iter().map(|c| c.path.clone()).collect();
         out.retain(|c| compressed_original(&c.path).is_none_or(|orig| !names.contains(&orig)));
-        out.sort_by(|a, b| a.key.cmp(&b.key).then(a.mtime.cmp(&b.mtime)).then(a.path.cmp(&b.path)));
+        out.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(a.mtime.cmp(&b.mtime))
+                .then(a.path.cmp(&b.path))
+        });
         Ok(Some(out))
     }
 
     fn classify(&self, name: &str) -> Option<(Option<u64>, (String, i128))> {
         for p in &self.patterns {
             if let Some(c) = p.regex.captures(name) {
-                let date = c.name("date").map(|m| m.as_str().replace(['-', '_', 'T'], "")).unwrap_or_default();
+                let date = c
+                    .name("date")
+                    .map(|m| m.as_str().replace(['-', '_', 'T'], ""))
+                    .unwrap_or_default();
                 let big: Option<u64> = c.name("N").and_then(|m| m.as_str().parse().ok());
                 let small: Option<u64> = c.name("n").and_then(|m| m.as_str().parse().ok());
                 let num = match (big, small) {
@@ -159,7 +195,9 @@ impl Scheme {
 /// For `X.gz` (or another compression extension), the path `X`.
 fn compressed_original(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
-    let stem = [".gz", ".bz2", ".xz", ".zst", ".zstd"].iter().find_map(|e| name.strip_suffix(e))?;
+    let stem = [".gz", ".bz2", ".xz", ".zst", ".zstd"]
+        .iter()
+        .find_map(|e| name.strip_suffix(e))?;
     Some(path.with_file_name(stem))
 }
 
@@ -172,7 +210,9 @@ fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
             re.push_str("[^/]*");
             rest = r;
         } else if rest.starts_with('{') {
-            let end = rest.find('}').ok_or_else(|| format!("pattern {pattern:?}: '{{' without '}}'"))?;
+            let end = rest
+                .find('}')
+                .ok_or_else(|| format!("pattern {pattern:?}: '{{' without '}}'"))?;
             let ph = &rest[1..end];
             if !seen.insert(ph.to_string()) {
                 return Err(format!("pattern {pattern:?}: {{{ph}}} appears twice"));
@@ -194,7 +234,9 @@ fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
     }
     re.push('$');
     if re == format!("^{}$", regex::escape(live_name)) {
-        return Err(format!("pattern {pattern:?} matches only the live file itself"));
+        return Err(format!(
+            "pattern {pattern:?} matches only the live file itself"
+        ));
     }
     Regex::new(&re).map_err(|e| format!("pattern {pattern:?}: {e}"))
 }
@@ -205,7 +247,11 @@ mod tests {
 
     fn names(dir: &Path, s: &Scheme) -> Vec<String> {
         let _ = dir;
-        s.candidates().unwrap().iter().map(|c| c.path.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        s.candidates()
+            .unwrap()
+            .iter()
+            .map(|c| c.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
     }
 
     fn touch(dir: &Path, names: &[&str]) {
@@ -217,38 +263,106 @@ mod tests {
     #[test]
     fn p4_numbers_ascend_and_compressed_count() {
         let d = tempfile::tempdir().unwrap();
-        touch(d.path(), &["journal", "journal.10", "journal.9.gz", "journal.11.zst", "ckp.jnl.3", "journal.x", "checkpoint.5"]);
+        touch(
+            d.path(),
+            &[
+                "journal",
+                "journal.10",
+                "journal.9.gz",
+                "journal.11.zst",
+                "ckp.jnl.3",
+                "journal.x",
+                "checkpoint.5",
+            ],
+        );
         let s = Scheme::default_for(&Format::P4, &d.path().join("journal"));
-        assert_eq!(names(d.path(), &s), ["ckp.jnl.3", "journal.9.gz", "journal.10", "journal.11.zst"]);
+        assert_eq!(
+            names(d.path(), &s),
+            ["ckp.jnl.3", "journal.9.gz", "journal.10", "journal.11.zst"]
+        );
     }
 
     #[test]
     fn logrotate_numbers_descend_dates_ascend() {
         let d = tempfile::tempdir().unwrap();
-        touch(d.path(), &["app.log", "app.log.1", "app.log.2.gz", "app.log.0", "other.log.1"]);
-        let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
-        assert_eq!(names(d.path(), &s), ["app.log.2.gz", "app.log.1", "app.log.0"]);
+        touch(
+            d.path(),
+            &[
+                "app.log",
+                "app.log.1",
+                "app.log.2.gz",
+                "app.log.0",
+                "other.log.1",
+            ],
+        );
+        let s = Scheme::default_for(
+            &Format::Lines { record_start: None },
+            &d.path().join("app.log"),
+        );
+        assert_eq!(
+            names(d.path(), &s),
+            ["app.log.2.gz", "app.log.1", "app.log.0"]
+        );
         let d = tempfile::tempdir().unwrap();
-        touch(d.path(), &["app.log", "app.log-20250102.gz", "app.log-20250101", "app.log-20250103-1735900000.xz"]);
-        let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
-        assert_eq!(names(d.path(), &s), ["app.log-20250101", "app.log-20250102.gz", "app.log-20250103-1735900000.xz"]);
+        touch(
+            d.path(),
+            &[
+                "app.log",
+                "app.log-20250102.gz",
+                "app.log-20250101",
+                "app.log-20250103-1735900000.xz",
+            ],
+        );
+        let s = Scheme::default_for(
+            &Format::Lines { record_start: None },
+            &d.path().join("app.log"),
+        );
+        assert_eq!(
+            names(d.path(), &s),
+            [
+                "app.log-20250101",
+                "app.log-20250102.gz",
+                "app.log-20250103-1735900000.xz"
+            ]
+        );
     }
 
     #[test]
     fn a_compression_in_progress_is_not_a_candidate() {
         // gzip has started writing journal.9.gz and not yet removed journal.9.
         let d = tempfile::tempdir().unwrap();
-        touch(d.path(), &["journal", "journal.8.gz", "journal.9", "journal.9.gz", "journal.10"]);
+        touch(
+            d.path(),
+            &[
+                "journal",
+                "journal.8.gz",
+                "journal.9",
+                "journal.9.gz",
+                "journal.10",
+            ],
+        );
         std::fs::write(d.path().join("journal.9.gz"), b"").unwrap();
         let s = Scheme::default_for(&Format::P4, &d.path().join("journal"));
-        assert_eq!(names(d.path(), &s), ["journal.8.gz", "journal.9", "journal.10"]);
+        assert_eq!(
+            names(d.path(), &s),
+            ["journal.8.gz", "journal.9", "journal.10"]
+        );
         // Once the original is gone, the compressed file is the candidate.
         std::fs::remove_file(d.path().join("journal.9")).unwrap();
-        assert_eq!(names(d.path(), &s), ["journal.8.gz", "journal.9.gz", "journal.10"]);
+        assert_eq!(
+            names(d.path(), &s),
+            ["journal.8.gz", "journal.9.gz", "journal.10"]
+        );
         // logrotate: app.log.1 being compressed while app.log.2.gz is done.
         let d = tempfile::tempdir().unwrap();
-        touch(d.path(), &["app.log", "app.log.1", "app.log.1.gz", "app.log.2.gz"]);
-        let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
+        touch(
+            d.path(),
+            &["app.log", "app.log.1", "app.log.1.gz", "app.log.2.gz"],
+        );
+        let s = Scheme::default_for(
+            &Format::Lines { record_start: None },
+            &d.path().join("app.log"),
+        );
         assert_eq!(names(d.path(), &s), ["app.log.2.gz", "app.log.1"]);
     }
 
@@ -273,7 +387,10 @@ mod tests {
         });
         for i in 0..20000 {
             let c = s.candidates().unwrap();
-            assert!(c.iter().any(|c| c.number == Some(5)), "listing {i} misses journal.5: {c:?}");
+            assert!(
+                c.iter().any(|c| c.number == Some(5)),
+                "listing {i} misses journal.5: {c:?}"
+            );
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         t.join().unwrap();
@@ -282,17 +399,41 @@ mod tests {
     #[test]
     fn python_timed_names() {
         let d = tempfile::tempdir().unwrap();
-        touch(d.path(), &["app.log", "app.log.2025-01-02_10-00-00", "app.log.2025-01-02_09-00", "app.log.2025-01-01"]);
-        let s = Scheme::default_for(&Format::Lines { record_start: None }, &d.path().join("app.log"));
-        assert_eq!(names(d.path(), &s), ["app.log.2025-01-01", "app.log.2025-01-02_09-00", "app.log.2025-01-02_10-00-00"]);
+        touch(
+            d.path(),
+            &[
+                "app.log",
+                "app.log.2025-01-02_10-00-00",
+                "app.log.2025-01-02_09-00",
+                "app.log.2025-01-01",
+            ],
+        );
+        let s = Scheme::default_for(
+            &Format::Lines { record_start: None },
+            &d.path().join("app.log"),
+        );
+        assert_eq!(
+            names(d.path(), &s),
+            [
+                "app.log.2025-01-01",
+                "app.log.2025-01-02_09-00",
+                "app.log.2025-01-02_10-00-00"
+            ]
+        );
     }
 
     #[test]
     fn bad_patterns_are_refused() {
         let live = Path::new("/x/journal");
-        assert!(Scheme::from_patterns(live, &["{name}.{M}".into()]).unwrap_err().contains("unknown placeholder"));
-        assert!(Scheme::from_patterns(live, &["{name}".into()]).unwrap_err().contains("only the live file"));
-        assert!(Scheme::from_patterns(live, &["old/{name}.{N}".into()]).unwrap_err().contains("directory"));
+        assert!(Scheme::from_patterns(live, &["{name}.{M}".into()])
+            .unwrap_err()
+            .contains("unknown placeholder"));
+        assert!(Scheme::from_patterns(live, &["{name}".into()])
+            .unwrap_err()
+            .contains("only the live file"));
+        assert!(Scheme::from_patterns(live, &["old/{name}.{N}".into()])
+            .unwrap_err()
+            .contains("directory"));
         assert!(Scheme::from_patterns(live, &[]).is_err());
     }
 }

@@ -45,7 +45,13 @@ impl PlainFile {
         let mut first = vec![0u8; VERIFY_LEN];
         let k = crate::identity::read_full_at(&file, &mut first, 0).unwrap_or(0);
         first.truncate(k);
-        let mut p = PlainFile { file, pos, last: Vec::with_capacity(VERIFY_LEN), first, copied: None };
+        let mut p = PlainFile {
+            file,
+            pos,
+            last: Vec::with_capacity(VERIFY_LEN),
+            first,
+            copied: None,
+        };
         // Remember what is before `pos` now, so a truncation before our first read is noticed.
         let n = pos.min(VERIFY_LEN as u64) as usize;
         let mut buf = vec![0u8; n];
@@ -75,7 +81,8 @@ impl PlainFile {
             return Ok(true);
         }
         let mut buf = vec![0u8; self.last.len()];
-        let n = crate::identity::read_full_at(&self.file, &mut buf, self.pos - self.last.len() as u64)?;
+        let n =
+            crate::identity::read_full_at(&self.file, &mut buf, self.pos - self.last.len() as u64)?;
         Ok(n == buf.len() && buf == self.last)
     }
 
@@ -102,7 +109,8 @@ impl Read for PlainFile {
         let n = self.file.read_at(buf, self.pos)?;
         // Known before the read, when that is too little to prove anything
         // (an empty file, a few bytes every record starts with).
-        let thin = (n > 0 && self.copied.is_some() && self.first.len() < VERIFY_LEN).then(|| self.first.clone());
+        let thin = (n > 0 && self.copied.is_some() && self.first.len() < VERIFY_LEN)
+            .then(|| self.first.clone());
         // Checked after the read: if the bytes before our position are
         // still ours now, the file was not truncated before the read, so
         // what it returned is the continuation of our bytes. Otherwise it
@@ -303,7 +311,11 @@ mod tests {
         std::fs::write(&p, b"new content, other bytes entirely\n").unwrap();
         let mut rest = Vec::new();
         pf.read_to_end(&mut rest).unwrap();
-        assert!(rest.is_empty(), "read {:?} from a truncated file", String::from_utf8_lossy(&rest));
+        assert!(
+            rest.is_empty(),
+            "read {:?} from a truncated file",
+            String::from_utf8_lossy(&rest)
+        );
         assert!(!pf.still_there().unwrap());
     }
 }

@@ -103,10 +103,19 @@ impl Worker {
         once: bool,
         state_dir: Option<PathBuf>,
     ) -> Worker {
-        let pos = Position { sequence: cursor.sequence, offset: cursor.offset, line: cursor.line };
+        let pos = Position {
+            sequence: cursor.sequence,
+            offset: cursor.offset,
+            line: cursor.line,
+        };
         let unproven_start = empty_proof_at_start(&cursor);
         let quiet = QuietTimer::new(journal.quiet_after, clock.now());
-        let shared = Arc::new(Mutex::new(Shared { cursor, finished: Vec::new(), status: WorkerStatus::Running, version: 0 }));
+        let shared = Arc::new(Mutex::new(Shared {
+            cursor,
+            finished: Vec::new(),
+            status: WorkerStatus::Running,
+            version: 0,
+        }));
         Worker {
             journal,
             listener,
@@ -132,7 +141,9 @@ impl Worker {
     }
 
     fn follower(&self) -> &Follower {
-        self.follower.as_ref().expect("the follower is back from reading ahead")
+        self.follower
+            .as_ref()
+            .expect("the follower is back from reading ahead")
     }
 
     fn stopping(&self) -> bool {
@@ -161,7 +172,10 @@ impl Worker {
                 None => {
                     self.batch.clear();
                     let max = self.journal.batch_bytes;
-                    self.follower.as_mut().expect("follower").fill(&mut self.batch, max)
+                    self.follower
+                        .as_mut()
+                        .expect("follower")
+                        .fill(&mut self.batch, max)
                 }
             };
             let flow = match fill {
@@ -242,7 +256,8 @@ impl Worker {
     /// batch meanwhile.
     fn deliver(&mut self, read_ahead: bool) -> Flow {
         let preset = self.batch.end.expect("non-empty batch");
-        let p4 = matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
+        let p4 =
+            matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
         let filters = self.instance.plugin().api.filters;
         let journal = Bytes::new(self.instance.journal_bytes());
         let mut handled = std::mem::take(&mut self.entries).0;
@@ -258,7 +273,11 @@ impl Worker {
             }
             slices = fields.iter().map(|f| Bytes::new(f)).collect();
             for (m, &(start, n)) in self.batch.entries.iter().zip(&counts) {
-                let (op, rest) = if n > 0 { (slices[start], &slices[start + 1..start + n]) } else { (Bytes::EMPTY, &slices[0..0]) };
+                let (op, rest) = if n > 0 {
+                    (slices[start], &slices[start + 1..start + n])
+                } else {
+                    (Bytes::EMPTY, &slices[0..0])
+                };
                 let mut e = raw_entry(journal, m, self.batch.raw(m));
                 e.op = op;
                 if !rest.is_empty() {
@@ -268,7 +287,12 @@ impl Worker {
                 handled.push(e);
             }
         } else {
-            handled.extend(self.batch.entries.iter().map(|m| raw_entry(journal, m, self.batch.raw(m))));
+            handled.extend(
+                self.batch
+                    .entries
+                    .iter()
+                    .map(|m| raw_entry(journal, m, self.batch.raw(m))),
+            );
         }
         if filters {
             handled.retain(|e| self.instance.is_handled(e));
@@ -276,9 +300,14 @@ impl Worker {
         let holding = self.acked < self.delivered;
         let r = if handled.is_empty() {
             Ok(if holding { self.acked } else { preset })
-        } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal, &self.listener.name) {
+        } else if read_ahead
+            && self
+                .ahead
+                .start(&mut self.follower, &self.journal, &self.listener.name)
+        {
             let r = self.instance.listen(&handled, preset);
-            self.ahead.finish(&mut self.follower, &self.journal.name, &self.listener.name);
+            self.ahead
+                .finish(&mut self.follower, &self.journal.name, &self.listener.name);
             r
         } else {
             self.instance.listen(&handled, preset)
@@ -319,13 +348,22 @@ impl Worker {
         self.acked = ack;
         let identity = self.follower().identity_at(ack);
         let crossed = ack.sequence != self.finished_seen;
-        let finished = if crossed { Some(self.follower().finished()) } else { None };
+        let finished = if crossed {
+            Some(self.follower().finished())
+        } else {
+            None
+        };
         self.finished_seen = ack.sequence;
         let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = finished {
             s.finished = f;
         }
-        s.cursor = Cursor { sequence: ack.sequence, offset: ack.offset, line: ack.line.max(1), identity };
+        s.cursor = Cursor {
+            sequence: ack.sequence,
+            offset: ack.offset,
+            line: ack.line.max(1),
+            identity,
+        };
         s.version += 1;
         self.unproven_start = empty_proof_at_start(&s.cursor);
     }
@@ -337,13 +375,21 @@ impl Worker {
     /// file: the follower holds it open), its first bytes prove it, and the
     /// cursor takes that proof for the next checkpoint.
     fn prove_start(&mut self) {
-        let Some(id) = self.follower.as_ref().and_then(|f| f.identity_at(self.acked)) else { return };
+        let Some(id) = self
+            .follower
+            .as_ref()
+            .and_then(|f| f.identity_at(self.acked))
+        else {
+            return;
+        };
         if id.head_len == 0 {
             return;
         }
         self.unproven_start = false;
         let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if (s.cursor.sequence, s.cursor.offset) != (self.acked.sequence, self.acked.offset) || !empty_proof_at_start(&s.cursor) {
+        if (s.cursor.sequence, s.cursor.offset) != (self.acked.sequence, self.acked.offset)
+            || !empty_proof_at_start(&s.cursor)
+        {
             return;
         }
         tracing::debug!(journal = %self.journal.name, listener = %self.listener.name, sequence = self.acked.sequence, head_len = id.head_len, "the file at the cursor has bytes now: they prove it");
@@ -356,7 +402,9 @@ impl Worker {
             Status::Retry | Status::Error | Status::Ok => {
                 self.failures += 1;
                 let since = *self.failing_since.get_or_insert_with(|| self.clock.now());
-                if self.once && self.clock.now().saturating_duration_since(since) >= self.listener.retry_max {
+                if self.once
+                    && self.clock.now().saturating_duration_since(since) >= self.listener.retry_max
+                {
                     let msg = format!(
                         "listener {:?} of journal {:?} still fails after {:?} (retry_max): {}; its cursor is kept, the next run resumes there",
                         self.listener.name, self.journal.name, self.listener.retry_max, e.message
@@ -377,12 +425,17 @@ impl Worker {
                     if now >= deadline {
                         break;
                     }
-                    let _ = self.wake.recv_timeout((deadline - now).min(Duration::from_millis(200)));
+                    let _ = self
+                        .wake
+                        .recv_timeout((deadline - now).min(Duration::from_millis(200)));
                 }
                 Flow::Rewind
             }
             Status::Fatal => {
-                let msg = format!("listener {:?} of journal {:?} failed for good: {}", self.listener.name, self.journal.name, e.message);
+                let msg = format!(
+                    "listener {:?} of journal {:?} failed for good: {}",
+                    self.listener.name, self.journal.name, e.message
+                );
                 match self.listener.on_failure {
                     OnFailure::Stop => {
                         tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}; stopping (on_failure = \"stop\")");
@@ -400,9 +453,19 @@ impl Worker {
 
     /// Re-reads from the acknowledged position.
     fn rewind(&mut self) -> Result<(), FollowError> {
-        let cursor = self.shared.lock().unwrap_or_else(|e| e.into_inner()).cursor.clone();
+        let cursor = self
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cursor
+            .clone();
         let history = self.follower().finished();
-        self.follower = Some(Follower::open_with_history(self.journal.clone(), Some(&cursor), &history, self.state_dir.clone())?);
+        self.follower = Some(Follower::open_with_history(
+            self.journal.clone(),
+            Some(&cursor),
+            &history,
+            self.state_dir.clone(),
+        )?);
         self.delivered = self.acked;
         // What was read ahead came from the old follower: read again.
         self.ahead.fill = None;
@@ -417,7 +480,9 @@ impl Worker {
         let preset = self.delivered;
         match self.instance.flush(preset) {
             Ok(ack) => self.set_ack(ack),
-            Err(e) => tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, "flush failed: {e}"),
+            Err(e) => {
+                tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, "flush failed: {e}")
+            }
         }
     }
 }
@@ -441,7 +506,12 @@ struct ReadAhead {
 impl ReadAhead {
     /// Hands the follower and the spare batch to the reader thread (started
     /// on first use). False if there is no such thread.
-    fn start(&mut self, follower: &mut Option<Follower>, journal: &JournalConfig, listener: &str) -> bool {
+    fn start(
+        &mut self,
+        follower: &mut Option<Follower>,
+        journal: &JournalConfig,
+        listener: &str,
+    ) -> bool {
         if self.reader.is_none() {
             match Reader::start(&journal.name, listener) {
                 Ok(r) => self.reader = Some(r),
@@ -452,7 +522,11 @@ impl ReadAhead {
             }
         }
         let reader = self.reader.as_ref().expect("started above");
-        let job = Job { follower: follower.take().expect("follower"), batch: std::mem::take(&mut self.batch), max: journal.batch_bytes };
+        let job = Job {
+            follower: follower.take().expect("follower"),
+            batch: std::mem::take(&mut self.batch),
+            max: journal.batch_bytes,
+        };
         if let Err(e) = reader.jobs.send(job) {
             let job = e.into_inner();
             *follower = Some(job.follower);
@@ -466,13 +540,19 @@ impl ReadAhead {
     /// Takes the follower back with the batch it read.
     fn finish(&mut self, follower: &mut Option<Follower>, journal: &str, listener: &str) {
         match self.reader.as_ref().expect("reading ahead").done.recv() {
-            Ok(Done { follower: f, batch, fill }) => {
+            Ok(Done {
+                follower: f,
+                batch,
+                fill,
+            }) => {
                 *follower = Some(f);
                 self.batch = batch;
                 self.fill = Some(fill);
             }
             // The thread is gone with the follower: a panic in `fill`.
-            Err(_) => panic!("journal {journal:?}, listener {listener:?}: the read-ahead thread stopped"),
+            Err(_) => {
+                panic!("journal {journal:?}, listener {listener:?}: the read-ahead thread stopped")
+            }
         }
     }
 }
@@ -502,15 +582,29 @@ impl Reader {
     fn start(journal: &str, listener: &str) -> std::io::Result<Reader> {
         let (jobs, job_rx) = crossbeam_channel::bounded::<Job>(1);
         let (done_tx, done) = crossbeam_channel::bounded::<Done>(1);
-        std::thread::Builder::new().name(format!("{journal}/{listener}/read")).spawn(move || {
-            for Job { mut follower, mut batch, max } in job_rx {
-                batch.clear();
-                let fill = follower.fill(&mut batch, max);
-                if done_tx.send(Done { follower, batch, fill }).is_err() {
-                    return;
+        std::thread::Builder::new()
+            .name(format!("{journal}/{listener}/read"))
+            .spawn(move || {
+                for Job {
+                    mut follower,
+                    mut batch,
+                    max,
+                } in job_rx
+                {
+                    batch.clear();
+                    let fill = follower.fill(&mut batch, max);
+                    if done_tx
+                        .send(Done {
+                            follower,
+                            batch,
+                            fill,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
-            }
-        })?;
+            })?;
         Ok(Reader { jobs, done })
     }
 }

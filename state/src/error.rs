@@ -10,7 +10,8 @@ use std::io;
 use std::path::PathBuf;
 
 /// How to get going again when the file itself is damaged.
-pub(crate) const RESTORE_HINT: &str = "restore the previous save from checkpoint.toml.prev beside it \
+pub(crate) const RESTORE_HINT: &str =
+    "restore the previous save from checkpoint.toml.prev beside it \
      (`cp checkpoint.toml.prev checkpoint.toml`), or move both files aside and set the positions \
      with `logdaemon checkpoint set`";
 

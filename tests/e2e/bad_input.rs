@@ -63,7 +63,10 @@ use std::process::{Command, Output, Stdio};
 use logdaemon_tests::smtp::{Options, ServerTls, SmtpServer};
 
 use crate::fixture::{bin, stderr, Fixture};
-use crate::host::{acked, append, config, file_listener, fixture, kit_listener, rec, recs, test_plugin, wait_until, Daemon};
+use crate::host::{
+    acked, append, config, file_listener, fixture, kit_listener, rec, recs, test_plugin,
+    wait_until, Daemon,
+};
 
 // ---------------------------------------------------------------- helpers
 
@@ -76,8 +79,15 @@ impl Tmpfs {
     /// Mounts a tmpfs of `size` (e.g. "1m") with `opts` (e.g. "ro") at `path`.
     fn mount(path: &Path, size: &str, opts: &str) -> Tmpfs {
         fs::create_dir_all(path).unwrap();
-        let o = if opts.is_empty() { format!("size={size}") } else { format!("size={size},{opts}") };
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &o, "tmpfs"]).arg(path).output();
+        let o = if opts.is_empty() {
+            format!("size={size}")
+        } else {
+            format!("size={size},{opts}")
+        };
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &o, "tmpfs"])
+            .arg(path)
+            .output();
         match out {
             Ok(out) if out.status.success() => Tmpfs { path: path.to_path_buf() },
             Ok(out) => panic!(
@@ -92,8 +102,16 @@ impl Tmpfs {
 
     /// Changes the mount's size (`mount -o remount,size=...`).
     fn resize(&self, size: &str) {
-        let st = Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.path).status().unwrap();
-        assert!(st.success(), "cannot resize the tmpfs at {}", self.path.display());
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "cannot resize the tmpfs at {}",
+            self.path.display()
+        );
     }
 }
 
@@ -117,7 +135,10 @@ fn run_once(f: &Fixture) -> Output {
 
 fn refused(out: &Output, words: &[&str]) -> String {
     let err = stderr(out);
-    assert!(!out.status.success(), "accepted, but should have been refused:\n{err}");
+    assert!(
+        !out.status.success(),
+        "accepted, but should have been refused:\n{err}"
+    );
     for w in words {
         assert!(err.contains(w), "the message does not say {w:?}:\n{err}");
     }
@@ -149,30 +170,54 @@ fn config_refused(line7: &str, words: &[&str]) {
     append(&f.join("p4root/journal"), &recs(10, 20));
     let good = fs::read_to_string(f.join("cfg.toml")).unwrap();
     let mut lines: Vec<&str> = good.lines().collect();
-    assert_eq!(lines[6], "start = \"beginning\"", "line 7 of the test config moved");
+    assert_eq!(
+        lines[6], "start = \"beginning\"",
+        "line 7 of the test config moved"
+    );
     lines[6] = line7;
     f.write("cfg.toml", lines.join("\n"));
     refused(&run_once(&f), words);
-    assert_eq!(read(&cp), before, "the checkpoint moved under a refused config");
-    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal, "entries were delivered under a refused config");
+    assert_eq!(
+        read(&cp),
+        before,
+        "the checkpoint moved under a refused config"
+    );
+    assert_eq!(
+        fs::read_to_string(f.join("out/copy.raw")).unwrap(),
+        journal,
+        "entries were delivered under a refused config"
+    );
     // Fixed, the run delivers exactly the rest.
     f.write("cfg.toml", &good);
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 20));
+    assert_eq!(
+        fs::read_to_string(f.join("out/copy.raw")).unwrap(),
+        recs(0, 20)
+    );
 }
 
 #[test]
 fn a_bad_duration_in_the_config_runs_nothing() {
     config_refused(
         "quiet_after = \"2 parsecs\"",
-        &["config cfg.toml, line 7: quiet_after: \"2 parsecs\" is not a duration", "unknown time unit \"parsecs\"", "write e.g. \"2s\""],
+        &[
+            "config cfg.toml, line 7: quiet_after: \"2 parsecs\" is not a duration",
+            "unknown time unit \"parsecs\"",
+            "write e.g. \"2s\"",
+        ],
     );
 }
 
 #[test]
 fn an_unknown_config_key_runs_nothing() {
-    config_refused("quiet_aftr = \"2s\"", &["config cfg.toml, line 7: unknown field `quiet_aftr`, expected one of", "`quiet_after`"]);
+    config_refused(
+        "quiet_aftr = \"2s\"",
+        &[
+            "config cfg.toml, line 7: unknown field `quiet_aftr`, expected one of",
+            "`quiet_after`",
+        ],
+    );
 }
 
 #[test]
@@ -180,7 +225,10 @@ fn a_missing_config_file_is_named() {
     let (f, _) = delivered();
     let before = read(&f.join("state/checkpoint.toml"));
     let out = f.run(&["run", "--once", "--config", "nope.toml"]);
-    refused(&out, &["config nope.toml: cannot read: No such file or directory"]);
+    refused(
+        &out,
+        &["config nope.toml: cannot read: No such file or directory"],
+    );
     assert_eq!(read(&f.join("state/checkpoint.toml")), before);
 }
 
@@ -204,13 +252,21 @@ fn an_empty_checkpoint_stops_run_and_the_previous_save_restores_it() {
         ],
     );
     assert_eq!(read(&cp), b"", "the damaged checkpoint was changed");
-    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 12), "entries were delivered from an empty checkpoint");
+    assert_eq!(
+        fs::read_to_string(f.join("out/copy.raw")).unwrap(),
+        recs(0, 12),
+        "entries were delivered from an empty checkpoint"
+    );
     // The advice works: the previous save is behind the output, the file
     // listener's own record skips what it already holds.
     fs::copy(f.join("state/checkpoint.toml.prev"), &cp).unwrap();
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 15), "lost or repeated after restoring the previous save");
+    assert_eq!(
+        fs::read_to_string(f.join("out/copy.raw")).unwrap(),
+        recs(0, 15),
+        "lost or repeated after restoring the previous save"
+    );
     assert!(journal.len() < recs(0, 15).len());
 }
 
@@ -232,7 +288,14 @@ fn a_missing_builtin_plugin_names_the_library_and_the_fix() {
     let lib = empty.join("liblogdaemon_listener_file.so");
     refused(
         &out,
-        &[&format!("plugin \"file\": built-in listener library {} not found", lib.display()), "build the workspace", "or set plugin_dir in the config"],
+        &[
+            &format!(
+                "plugin \"file\": built-in listener library {} not found",
+                lib.display()
+            ),
+            "build the workspace",
+            "or set plugin_dir in the config",
+        ],
     );
     assert_eq!(read(&f.join("state/checkpoint.toml")), before);
     assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal);
@@ -252,15 +315,24 @@ fn a_plugin_owned_by_another_user_is_refused() {
     std::os::unix::fs::chown(&so, Some(54321), Some(54321)).expect("chown needs root");
     let me = euid();
     let canon = fs::canonicalize(&so).unwrap();
-    for args in [&["check", "--config", "cfg.toml"][..], &["run", "--once", "--config", "cfg.toml"][..]] {
+    for args in [
+        &["check", "--config", "cfg.toml"][..],
+        &["run", "--once", "--config", "cfg.toml"][..],
+    ] {
         let out = f.run(args);
         refused(
             &out,
             &[&format!("plugin {}: file {} is owned by uid 54321, neither root nor this daemon's user (uid {me})", canon.display(), canon.display()), &format!("fix: chown it to root or to uid {me}")],
         );
     }
-    assert!(!f.join("out/kit.jsonl").exists(), "the refused plugin was run");
-    assert!(!f.join("state/checkpoint.toml").exists(), "a checkpoint was written without a listener");
+    assert!(
+        !f.join("out/kit.jsonl").exists(),
+        "the refused plugin was run"
+    );
+    assert!(
+        !f.join("state/checkpoint.toml").exists(),
+        "a checkpoint was written without a listener"
+    );
     // The same file, given back to root, loads.
     std::os::unix::fs::chown(&so, Some(0), Some(0)).unwrap();
     let out = run_once(&f);
@@ -274,23 +346,59 @@ fn a_disabled_listener_s_library_stays_loaded() {
     // unloaded (its threads or TLS destructors may still run): it stays
     // mapped in the running daemon while the other listener goes on.
     let good = recs(0, 5);
-    let cfg = config("", &format!("{}{}", kit_listener("kit", "on_failure = \"disable\"", "fatal_on = \"BOOM\""), file_listener("copy")));
+    let cfg = config(
+        "",
+        &format!(
+            "{}{}",
+            kit_listener("kit", "on_failure = \"disable\"", "fatal_on = \"BOOM\""),
+            file_listener("copy")
+        ),
+    );
     let f = fixture(&good, &cfg);
     let d = Daemon::start(&f);
     let lib = fs::canonicalize(test_plugin("testkit")).unwrap();
     let maps = |pid: u32| fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    assert!(maps(d.pid()).contains(&lib.display().to_string()), "the plugin is not mapped after loading");
+    assert!(
+        maps(d.pid()).contains(&lib.display().to_string()),
+        "the plugin is not mapped after loading"
+    );
     // The good records acknowledged (and saved) first: the failing batch
     // then holds only what comes after them.
-    wait_until(15, "the good records to be acknowledged", || acked(&f, "kit") == Some((1, good.len() as u64)), || d.log());
-    append(&f.join("p4root/journal"), &format!("{}{}", rec(5, "BOOM"), recs(6, 8)));
-    wait_until(15, "the listener to be disabled", || d.log().contains("listener disabled"), || d.log());
+    wait_until(
+        15,
+        "the good records to be acknowledged",
+        || acked(&f, "kit") == Some((1, good.len() as u64)),
+        || d.log(),
+    );
+    append(
+        &f.join("p4root/journal"),
+        &format!("{}{}", rec(5, "BOOM"), recs(6, 8)),
+    );
+    wait_until(
+        15,
+        "the listener to be disabled",
+        || d.log().contains("listener disabled"),
+        || d.log(),
+    );
     let all = format!("{good}{}{}", rec(5, "BOOM"), recs(6, 8));
-    wait_until(15, "the other listener to go on", || fs::read_to_string(f.join("out/copy.raw")).unwrap_or_default() == all, || d.log());
-    assert!(maps(d.pid()).contains(&lib.display().to_string()), "the disabled listener's library was unloaded:\n{}", d.log());
+    wait_until(
+        15,
+        "the other listener to go on",
+        || fs::read_to_string(f.join("out/copy.raw")).unwrap_or_default() == all,
+        || d.log(),
+    );
+    assert!(
+        maps(d.pid()).contains(&lib.display().to_string()),
+        "the disabled listener's library was unloaded:\n{}",
+        d.log()
+    );
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
-    assert_eq!(acked(&f, "kit"), Some((1, good.len() as u64)), "the disabled listener's cursor moved\n{log}");
+    assert_eq!(
+        acked(&f, "kit"),
+        Some((1, good.len() as u64)),
+        "the disabled listener's cursor moved\n{log}"
+    );
 }
 
 fn euid() -> u32 {
@@ -308,13 +416,27 @@ fn a_state_dir_writable_by_others_is_refused_and_left_alone() {
     fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).unwrap();
     append(&f.join("p4root/journal"), &recs(10, 12));
     let sd = fs::canonicalize(&state).unwrap();
-    refused(&run_once(&f), &[&format!("state directory {}: writable by group or others (mode 0777); run `chmod 700 {}`", sd.display(), sd.display())]);
-    assert_eq!(fs::metadata(&state).unwrap().permissions().mode() & 0o7777, 0o777, "the mode was changed behind the operator's back");
+    refused(
+        &run_once(&f),
+        &[&format!(
+            "state directory {}: writable by group or others (mode 0777); run `chmod 700 {}`",
+            sd.display(),
+            sd.display()
+        )],
+    );
+    assert_eq!(
+        fs::metadata(&state).unwrap().permissions().mode() & 0o7777,
+        0o777,
+        "the mode was changed behind the operator's back"
+    );
     assert_eq!(read(&state.join("checkpoint.toml")), cp);
     assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), journal);
     fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
     assert!(run_once(&f).status.success());
-    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 12));
+    assert_eq!(
+        fs::read_to_string(f.join("out/copy.raw")).unwrap(),
+        recs(0, 12)
+    );
 }
 
 #[test]
@@ -322,7 +444,11 @@ fn a_fresh_state_dir_is_created_private() {
     let (f, _) = delivered();
     let mode = fs::metadata(f.join("state")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "state directory created with mode {mode:04o}");
-    let mode = fs::metadata(f.join("state/checkpoint.toml")).unwrap().permissions().mode() & 0o777;
+    let mode = fs::metadata(f.join("state/checkpoint.toml"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode & 0o077, 0, "checkpoint readable by others: {mode:04o}");
 }
 
@@ -336,7 +462,11 @@ fn an_output_on_a_read_only_filesystem_stops_run_naming_it() {
         &run_once(&f),
         &[&format!("listener \"copy\" of journal \"p4\" could not start: listener \"copy\": cannot create output {}: Read-only file system", out_path.display())],
     );
-    assert_eq!(acked(&f, "copy"), None, "a position was acknowledged for a listener that never started");
+    assert_eq!(
+        acked(&f, "copy"),
+        None,
+        "a position was acknowledged for a listener that never started"
+    );
     drop(_ro);
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -354,17 +484,31 @@ fn a_full_output_disk_is_retried_and_the_output_completes_once_there_is_room() {
     let disk = Tmpfs::mount(&f.join("out"), "1m", "");
     let out_path = f.join("out/copy.raw");
     let d = Daemon::start(&f);
-    let expect = format!(" bytes to {} at byte 0: No space left on device (os error 28); retrying", out_path.display());
-    wait_until(30, "the disk-full retry", || d.log().contains("listener asks to retry: cannot write ") && d.log().contains(&expect), || d.log());
+    let expect = format!(
+        " bytes to {} at byte 0: No space left on device (os error 28); retrying",
+        out_path.display()
+    );
+    wait_until(
+        30,
+        "the disk-full retry",
+        || d.log().contains("listener asks to retry: cannot write ") && d.log().contains(&expect),
+        || d.log(),
+    );
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
     let got = acked(&f, "copy").map_or(0, |(_, o)| o);
-    assert!(got < journal.len() as u64, "acknowledged {got} bytes although the output cannot hold them:\n{log}");
+    assert!(
+        got < journal.len() as u64,
+        "acknowledged {got} bytes although the output cannot hold them:\n{log}"
+    );
     // Room again: the next run writes everything, nothing twice.
     disk.resize("8m");
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(read(&out_path) == journal.as_bytes(), "the output differs from the journal after the disk-full retry");
+    assert!(
+        read(&out_path) == journal.as_bytes(),
+        "the output differs from the journal after the disk-full retry"
+    );
     assert_eq!(acked(&f, "copy"), Some((1, journal.len() as u64)));
 }
 
@@ -377,9 +521,18 @@ fn a_full_state_disk_at_start_stops_before_anything_is_delivered() {
     fill(&state.join("filler"));
     refused(
         &run_once(&f),
-        &[&format!("checkpoint {}: cannot write the lock file: No space left on device", state.join("logdaemon.lock").display()), "check that the path exists"],
+        &[
+            &format!(
+                "checkpoint {}: cannot write the lock file: No space left on device",
+                state.join("logdaemon.lock").display()
+            ),
+            "check that the path exists",
+        ],
     );
-    assert!(!f.join("out/copy.raw").exists(), "entries were delivered without a lock");
+    assert!(
+        !f.join("out/copy.raw").exists(),
+        "entries were delivered without a lock"
+    );
     fs::remove_file(state.join("filler")).unwrap();
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -398,14 +551,31 @@ fn a_full_state_disk_when_saving_keeps_the_previous_checkpoint() {
     let before = read(&cp);
     fill(&state.join("filler"));
     append(&f.join("p4root/journal"), &recs(10, 30));
-    let err = refused(&run_once(&f), &["cannot write the temporary checkpoint: No space left on device", &state.join("checkpoint.toml.tmp").display().to_string()]);
-    assert_eq!(read(&cp), before, "the checkpoint changed on a full disk:\n{err}");
+    let err = refused(
+        &run_once(&f),
+        &[
+            "cannot write the temporary checkpoint: No space left on device",
+            &state.join("checkpoint.toml.tmp").display().to_string(),
+        ],
+    );
+    assert_eq!(
+        read(&cp),
+        before,
+        "the checkpoint changed on a full disk:\n{err}"
+    );
     // The listener got the entries; its own record keeps them from being written twice.
-    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 30));
+    assert_eq!(
+        fs::read_to_string(f.join("out/copy.raw")).unwrap(),
+        recs(0, 30)
+    );
     fs::remove_file(state.join("filler")).unwrap();
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(fs::read_to_string(f.join("out/copy.raw")).unwrap(), recs(0, 30), "written twice after the disk had room again");
+    assert_eq!(
+        fs::read_to_string(f.join("out/copy.raw")).unwrap(),
+        recs(0, 30),
+        "written twice after the disk had room again"
+    );
     assert_eq!(acked(&f, "copy"), Some((1, recs(0, 30).len() as u64)));
     drop(disk);
 }
@@ -428,7 +598,10 @@ fn email_config(srv: &SmtpServer, password: &str) -> String {
 
 fn run_with_env(f: &Fixture, env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(bin());
-    c.args(["run", "--once", "--config", "cfg.toml"]).current_dir(f.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(["run", "--once", "--config", "cfg.toml"])
+        .current_dir(f.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -439,30 +612,62 @@ fn run_with_env(f: &Fixture, env: &[(&str, &str)]) -> Output {
 fn the_smtp_password_appears_nowhere_in_the_daemon_log() {
     const SECRET: &str = "s3cret-Horse-7781";
     const WRONG: &str = "wrong-Battery-4410";
-    let srv = SmtpServer::start_with(Options { tls: ServerTls::Starttls, auth: Some(("alice".into(), SECRET.into())) });
+    let srv = SmtpServer::start_with(Options {
+        tls: ServerTls::Starttls,
+        auth: Some(("alice".into(), SECRET.into())),
+    });
     let f = Fixture::new();
     f.write("app.log", "first line\nsecond line\n");
     // A wrong password from the environment: fatal, nothing mailed, nothing acknowledged.
-    f.write("cfg.toml", email_config(&srv, "password_env = \"LD_TEST_SMTP_PW\""));
-    let out = run_with_env(&f, &[("LD_TEST_SMTP_PW", WRONG), ("LOGDAEMON_LOG", "trace")]);
-    let err = refused(&out, &["refused the login", "check `username` and the password in `password_file`/`password_env`"]);
+    f.write(
+        "cfg.toml",
+        email_config(&srv, "password_env = \"LD_TEST_SMTP_PW\""),
+    );
+    let out = run_with_env(
+        &f,
+        &[("LD_TEST_SMTP_PW", WRONG), ("LOGDAEMON_LOG", "trace")],
+    );
+    let err = refused(
+        &out,
+        &[
+            "refused the login",
+            "check `username` and the password in `password_file`/`password_env`",
+        ],
+    );
     for leak in [WRONG, SECRET] {
-        assert!(!err.contains(leak) && !String::from_utf8_lossy(&out.stdout).contains(leak), "the password appears in the daemon's output:\n{err}");
+        assert!(
+            !err.contains(leak) && !String::from_utf8_lossy(&out.stdout).contains(leak),
+            "the password appears in the daemon's output:\n{err}"
+        );
     }
     assert!(srv.messages().is_empty(), "mailed with a refused login");
-    assert_eq!(acked(&f, "mail").map_or(0, |(_, o)| o), 0, "entries acknowledged although nothing was mailed");
+    assert_eq!(
+        acked(&f, "mail").map_or(0, |(_, o)| o),
+        0,
+        "entries acknowledged although nothing was mailed"
+    );
     // The right password from a file: mailed, and still never shown.
     f.write("smtp-password", format!("{SECRET}\n"));
     fs::set_permissions(f.join("smtp-password"), fs::Permissions::from_mode(0o600)).unwrap();
-    f.write("cfg.toml", email_config(&srv, "password_file = \"smtp-password\""));
+    f.write(
+        "cfg.toml",
+        email_config(&srv, "password_file = \"smtp-password\""),
+    );
     let out = run_with_env(&f, &[("LOGDAEMON_LOG", "trace")]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(!err.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET), "the password appears in the daemon's output:\n{err}");
+    assert!(
+        !err.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET),
+        "the password appears in the daemon's output:\n{err}"
+    );
     let m = srv.wait_for_messages(2, std::time::Duration::from_secs(30));
     assert_eq!(m.len(), 2);
     assert!(m.iter().all(|m| m.tls && m.authenticated));
-    assert!(m.iter().all(|m| !String::from_utf8_lossy(&m.raw()).contains(SECRET)), "the password is in a mail");
+    assert!(
+        m.iter()
+            .all(|m| !String::from_utf8_lossy(&m.raw()).contains(SECRET)),
+        "the password is in a mail"
+    );
 }
 
 // ---------------------------------------------------------------- hooks
@@ -471,8 +676,17 @@ fn the_smtp_password_appears_nowhere_in_the_daemon_log() {
 fn hostile_entry_data_reaches_a_hook_on_stdin_only_never_a_shell_or_its_argv() {
     // Records whose payloads are shell syntax: if any reached a shell or the
     // argv, a file would be created or the argv would show them.
-    let payloads = ["$(touch pwned1)", "`touch pwned2`", "; touch pwned3 ;", "MARK-7731 | touch pwned4"];
-    let journal: String = payloads.iter().enumerate().map(|(i, p)| rec(i, p)).collect();
+    let payloads = [
+        "$(touch pwned1)",
+        "`touch pwned2`",
+        "; touch pwned3 ;",
+        "MARK-7731 | touch pwned4",
+    ];
+    let journal: String = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| rec(i, p))
+        .collect();
     let f = fixture(&journal, "");
     let hook = f.write("hook.sh", "#!/bin/sh\ncat >> hook.stdin\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> hook.argv\ntr '\\0' '\\n' < /proc/$$/cmdline >> hook.argv\nenv >> hook.env\n");
     fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
@@ -482,15 +696,25 @@ fn hostile_entry_data_reaches_a_hook_on_stdin_only_never_a_shell_or_its_argv() {
     );
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(fs::read_to_string(f.join("hook.stdin")).unwrap(), journal, "the entries on stdin, byte for byte");
+    assert_eq!(
+        fs::read_to_string(f.join("hook.stdin")).unwrap(),
+        journal,
+        "the entries on stdin, byte for byte"
+    );
     let argv = fs::read_to_string(f.join("hook.argv")).unwrap();
     let env = fs::read_to_string(f.join("hook.env")).unwrap();
     for p in payloads {
-        assert!(!argv.contains(p) && !env.contains(p), "entry data {p:?} reached the hook's argv or environment:\n{argv}\n{env}");
+        assert!(
+            !argv.contains(p) && !env.contains(p),
+            "entry data {p:?} reached the hook's argv or environment:\n{argv}\n{env}"
+        );
     }
     assert!(argv.lines().any(|l| l == "--literal"), "{argv}");
     for n in 1..=4 {
-        assert!(!f.join(format!("pwned{n}")).exists() && !f.join(format!("p4root/pwned{n}")).exists(), "entry data ran in a shell");
+        assert!(
+            !f.join(format!("pwned{n}")).exists() && !f.join(format!("p4root/pwned{n}")).exists(),
+            "entry data ran in a shell"
+        );
     }
     assert_eq!(acked(&f, "hook"), Some((1, journal.len() as u64)));
 }
@@ -499,14 +723,20 @@ fn hostile_entry_data_reaches_a_hook_on_stdin_only_never_a_shell_or_its_argv() {
 fn the_key_passphrase_appears_nowhere_in_the_daemon_log() {
     const SECRET: &str = "locked-Staple-5092";
     const WRONG: &str = "wrong-Staple-1234";
-    let sshd = logdaemon_tests::sshd::Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let sshd =
+        logdaemon_tests::sshd::Sshd::start().expect("start sshd (apt-get install openssh-server)");
     let f = Fixture::new();
     // A passphrase-protected key, authorized on the server.
     let key = f.join("id_locked");
-    let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", SECRET, "-C", "locked", "-f"]).arg(&key).status().unwrap();
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", SECRET, "-C", "locked", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
     assert!(st.success(), "ssh-keygen failed");
     let authorized = sshd.dir().join("authorized_keys");
-    let keys = fs::read_to_string(&authorized).unwrap() + &fs::read_to_string(key.with_extension("pub")).unwrap();
+    let keys = fs::read_to_string(&authorized).unwrap()
+        + &fs::read_to_string(key.with_extension("pub")).unwrap();
     fs::write(&authorized, keys).unwrap();
     let remote = f.join("standby");
     fs::create_dir(&remote).unwrap();
@@ -526,12 +756,24 @@ fn the_key_passphrase_appears_nowhere_in_the_daemon_log() {
     };
     // A wrong passphrase from the environment: fatal, naming the key, nothing sent.
     f.write("cfg.toml", cfg("passphrase_env = \"LD_TEST_KEY_PASS\""));
-    let out = run_with_env(&f, &[("LD_TEST_KEY_PASS", WRONG), ("LOGDAEMON_LOG", "trace")]);
-    let err = refused(&out, &["hot-backup listener 'standby'", &key.display().to_string()]);
+    let out = run_with_env(
+        &f,
+        &[("LD_TEST_KEY_PASS", WRONG), ("LOGDAEMON_LOG", "trace")],
+    );
+    let err = refused(
+        &out,
+        &["hot-backup listener 'standby'", &key.display().to_string()],
+    );
     for leak in [WRONG, SECRET] {
-        assert!(!err.contains(leak) && !String::from_utf8_lossy(&out.stdout).contains(leak), "the passphrase appears in the daemon's output:\n{err}");
+        assert!(
+            !err.contains(leak) && !String::from_utf8_lossy(&out.stdout).contains(leak),
+            "the passphrase appears in the daemon's output:\n{err}"
+        );
     }
-    assert!(!remote.join("journal").exists(), "sent with a key that could not be unlocked");
+    assert!(
+        !remote.join("journal").exists(),
+        "sent with a key that could not be unlocked"
+    );
     // The right passphrase from a file: shipped, and still never shown.
     f.write("key-passphrase", format!("{SECRET}\n"));
     fs::set_permissions(f.join("key-passphrase"), fs::Permissions::from_mode(0o600)).unwrap();
@@ -539,6 +781,9 @@ fn the_key_passphrase_appears_nowhere_in_the_daemon_log() {
     let out = run_with_env(&f, &[("LOGDAEMON_LOG", "trace")]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(!err.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET), "the passphrase appears in the daemon's output:\n{err}");
+    assert!(
+        !err.contains(SECRET) && !String::from_utf8_lossy(&out.stdout).contains(SECRET),
+        "the passphrase appears in the daemon's output:\n{err}"
+    );
     assert_eq!(fs::read_to_string(remote.join("journal")).unwrap(), journal);
 }

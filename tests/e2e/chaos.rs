@@ -38,7 +38,13 @@ impl Rng {
 fn seed() -> u64 {
     match std::env::var("LOGDAEMON_CHAOS_SEED") {
         Ok(s) => s.parse().expect("LOGDAEMON_CHAOS_SEED must be a number"),
-        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1,
+        Err(_) => {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        }
     }
 }
 
@@ -112,7 +118,11 @@ fn chaos(kind: Kind, rotate: Rotate) {
         // Mostly short lives; one in five spans a periodic checkpoint save
         // (once a second), so restarts also begin from saved positions
         // inside files rotated since.
-        let life = if rng.range(0, 5) == 0 { rng.range(1000, 1500) } else { rng.range(5, 150) };
+        let life = if rng.range(0, 5) == 0 {
+            rng.range(1000, 1500)
+        } else {
+            rng.range(5, 150)
+        };
         std::thread::sleep(Duration::from_millis(life));
         d.kill();
         // Down: sometimes a rotation before the restart.
@@ -131,5 +141,9 @@ fn chaos(kind: Kind, rotate: Rotate) {
     );
     wait_output(&f, &mut d, &w.expected(), &what);
     d.term();
-    eprintln!("{KILLS} kills and {} rotations in {:?}", done.len(), started.elapsed());
+    eprintln!(
+        "{KILLS} kills and {} rotations in {:?}",
+        done.len(),
+        started.elapsed()
+    );
 }

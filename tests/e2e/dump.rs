@@ -16,7 +16,9 @@ const JOURNAL: &str = "integration__dumps__all_integ__jnl.0";
 const CHECKPOINT: &str = "integration__dumps__security__ckp.seed";
 
 fn records(out: &str) -> Vec<serde_json::Value> {
-    out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }
 
 /// Compresses `src` with a real tool, writing `dst`.
@@ -58,12 +60,19 @@ fn dumps_the_corpus_record_by_record() {
             assert!(r.get("incomplete").is_none());
             // The op is the first quoted string of the raw record.
             let op = r["op"].as_str().unwrap();
-            assert!(raw.starts_with(format!("@{op}@ ").as_bytes()), "{name} at {at}");
+            assert!(
+                raw.starts_with(format!("@{op}@ ").as_bytes()),
+                "{name} at {at}"
+            );
             assert!(r["fields"].is_array());
             line += raw.iter().filter(|&&b| b == b'\n').count() as u64;
             at += len;
         }
-        assert_eq!(at, data.len() as u64, "{name}: records cover the whole file");
+        assert_eq!(
+            at,
+            data.len() as u64,
+            "{name}: records cover the whole file"
+        );
     }
 }
 
@@ -73,21 +82,41 @@ fn compressed_copies_dump_exactly_like_the_plain_file() {
     let plain = corpus_file(JOURNAL);
     let expected = dump(&fx, &[plain.to_str().unwrap()]);
     assert!(expected.status.success());
-    for (tool, ext) in [("gzip", "gz"), ("bzip2", "bz2"), ("xz", "xz"), ("zstd", "zst")] {
+    for (tool, ext) in [
+        ("gzip", "gz"),
+        ("bzip2", "bz2"),
+        ("xz", "xz"),
+        ("zstd", "zst"),
+    ] {
         // Names that do not tell the format: detection is by content.
         let dst = fx.join(format!("journal.{ext}.1"));
         compress(tool, &plain, &dst);
         let o = dump(&fx, &[dst.to_str().unwrap()]);
         assert!(o.status.success(), "{tool}: {}", stderr(&o));
-        assert!(o.stdout == expected.stdout, "{tool}: output differs from the plain file's");
+        assert!(
+            o.stdout == expected.stdout,
+            "{tool}: output differs from the plain file's"
+        );
     }
 }
 
 #[test]
 fn multi_line_log_with_record_start() {
     let fx = Fixture::new();
-    let log = fx.write("app.log", "2024-05-01 start\n2024-05-01 boom\n  at a\n  at b\n2024-05-02 tail");
-    let o = dump(&fx, &["--format", "lines", "--record-start", r"^\d{4}-\d\d-\d\d ", log.to_str().unwrap()]);
+    let log = fx.write(
+        "app.log",
+        "2024-05-01 start\n2024-05-01 boom\n  at a\n  at b\n2024-05-02 tail",
+    );
+    let o = dump(
+        &fx,
+        &[
+            "--format",
+            "lines",
+            "--record-start",
+            r"^\d{4}-\d\d-\d\d ",
+            log.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
@@ -120,9 +149,17 @@ fn truncated_gzip_prints_what_it_can_then_says_where_and_what_to_do() {
     assert!(!recs.is_empty(), "records before the cut are printed");
     let last_line = recs.last().unwrap()["line"].as_u64().unwrap();
     let err = stderr(&o);
-    let prefix = format!("error: {}: gzip data ends unexpectedly at uncompressed offset ", cut.display());
+    let prefix = format!(
+        "error: {}: gzip data ends unexpectedly at uncompressed offset ",
+        cut.display()
+    );
     assert!(err.starts_with(&prefix), "{err}");
-    let offset: u64 = err[prefix.len()..].split(' ').next().unwrap().parse().unwrap();
+    let offset: u64 = err[prefix.len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(offset > 0 && offset < plain_len as u64);
     assert!(
         err.contains(&format!(
@@ -143,7 +180,13 @@ fn corrupt_gzip_says_corrupt_and_where() {
     let o = dump(&fx, &[bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.starts_with(&format!("error: {}: corrupt gzip data at uncompressed offset ", bad.display())), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: corrupt gzip data at uncompressed offset ",
+            bad.display()
+        )),
+        "{err}"
+    );
     assert!(err.contains("(after record at line "), "{err}");
     assert!(err.contains("restore it from a backup"), "{err}");
 }
@@ -162,13 +205,19 @@ fn bad_paths_fail_with_the_file_and_advice() {
         (fx.join("missing.jnl"), "no such file; check the path"),
         (dir.clone(), "is a directory, not a journal file"),
         (file.join("x"), "a component of the path is not a directory"),
-        (PathBuf::from("/proc/self/mem"), "cannot read the start of the file (at offset 0)"),
+        (
+            PathBuf::from("/proc/self/mem"),
+            "cannot read the start of the file (at offset 0)",
+        ),
     ];
     for (path, want) in cases {
         let o = dump(&fx, &[path.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{}", path.display());
         let err = stderr(&o);
-        assert!(err.starts_with(&format!("error: {}: ", path.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("error: {}: ", path.display())),
+            "{err}"
+        );
         assert!(err.contains(want), "{err}");
         assert!(o.stdout.is_empty());
     }
@@ -186,7 +235,9 @@ fn a_closed_stdout_ends_quietly() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     // The reader (and the pipe) are dropped here, like `| head -1`.
     assert!(first.starts_with("{\"offset\":0,"));
     let o = child.wait_with_output().unwrap();

@@ -12,13 +12,20 @@ pub fn target_dir() -> PathBuf {
     }
     // The test binary lives in <target>/<profile>/deps/.
     let exe = std::env::current_exe().expect("current_exe");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// Path of the `logdaemon` binary under test.
 pub fn bin() -> PathBuf {
     let p = target_dir().join("logdaemon");
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace` before the end-to-end tests", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace` before the end-to-end tests",
+        p.display()
+    );
     p
 }
 
@@ -35,7 +42,10 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Fixture {
-        let dir = tempfile::Builder::new().prefix("logdaemon-e2e-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("logdaemon-e2e-")
+            .tempdir()
+            .expect("tempdir");
         Fixture { dir }
     }
 
@@ -58,7 +68,11 @@ impl Fixture {
 
     /// Runs `logdaemon ARGS` in the fixture directory.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(bin()).args(args).current_dir(self.path()).output().expect("run logdaemon")
+        Command::new(bin())
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .expect("run logdaemon")
     }
 }
 

@@ -58,13 +58,20 @@ fn run_once(f: &Fixture) {
     loop {
         if child.try_wait().unwrap().is_some() {
             let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "logdaemon run --once failed: {}", stderr(&out));
+            assert!(
+                out.status.success(),
+                "logdaemon run --once failed: {}",
+                stderr(&out)
+            );
             return;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!("logdaemon run --once did not finish within 60 s: {}", stderr(&out));
+            panic!(
+                "logdaemon run --once did not finish within 60 s: {}",
+                stderr(&out)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -151,7 +158,13 @@ fn start_daemon(f: &Fixture) -> Child {
         .args(["run", "--config", "cfg.toml"])
         .current_dir(f.path())
         .stdout(Stdio::null())
-        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(f.join("daemon.log")).unwrap())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(f.join("daemon.log"))
+                .unwrap(),
+        )
         .spawn()
         .expect("start logdaemon")
 }
@@ -166,7 +179,10 @@ fn ends_on_a_transaction(standby: &[u8]) -> bool {
         return true;
     }
     let body = &standby[..standby.len() - 1];
-    let last = body.iter().rposition(|&b| b == b'\n').map_or(body, |i| &body[i + 1..]);
+    let last = body
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(body, |i| &body[i + 1..]);
     standby.ends_with(b"\n") && last.starts_with(b"@ex@ ")
 }
 
@@ -177,7 +193,10 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
     let remote = f.join("standby");
     std::fs::create_dir(&remote).unwrap();
     // Short batches, so kills land between many of them.
-    f.write("cfg.toml", config(&sshd, &remote, "max_delay = \"20ms\"\nbatch_bytes = 65536"));
+    f.write(
+        "cfg.toml",
+        config(&sshd, &remote, "max_delay = \"20ms\"\nbatch_bytes = 65536"),
+    );
     f.write("journal", b"");
     let data = journal(3, 4000);
     // The server writes transactions while the daemon streams them and is
@@ -198,7 +217,9 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
     // aligned with anything the daemon does.
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut rand = |bound: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) % bound
     };
     let mut sizes = Vec::new();
@@ -214,8 +235,16 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
             if len > before || len == data.len() {
                 break;
             }
-            assert!(daemon.try_wait().unwrap().is_none(), "round {round}: the daemon exited; log:\n{}", log_of(&f));
-            assert!(Instant::now() < deadline, "round {round}: the standby stayed at {len} bytes for 30 s; log:\n{}", log_of(&f));
+            assert!(
+                daemon.try_wait().unwrap().is_none(),
+                "round {round}: the daemon exited; log:\n{}",
+                log_of(&f)
+            );
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the standby stayed at {len} bytes for 30 s; log:\n{}",
+                log_of(&f)
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(rand(200)));
@@ -226,18 +255,33 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
         let deadline = Instant::now() + Duration::from_secs(10);
         let now = loop {
             let now = std::fs::read(remote.join("journal")).unwrap_or_default();
-            assert!(data.starts_with(&now), "after kill {round}: the standby is not a prefix of the journal");
+            assert!(
+                data.starts_with(&now),
+                "after kill {round}: the standby is not a prefix of the journal"
+            );
             if ends_on_a_transaction(&now) {
                 break now;
             }
-            assert!(Instant::now() < deadline, "after kill {round}: the standby stays inside a transaction at {}", now.len());
+            assert!(
+                Instant::now() < deadline,
+                "after kill {round}: the standby stays inside a transaction at {}",
+                now.len()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         sizes.push(now.len());
     }
     writer.join().unwrap();
-    assert!(sizes.windows(2).any(|w| w[1] > w[0] && w[0] > 0), "no kill landed mid-stream: {sizes:?}");
+    assert!(
+        sizes.windows(2).any(|w| w[1] > w[0] && w[0] > 0),
+        "no kill landed mid-stream: {sizes:?}"
+    );
     run_once(&f);
-    assert_eq!(read(&remote.join("journal")), data, "standby sizes after each kill: {sizes:?}; daemon log:\n{}", log_of(&f));
+    assert_eq!(
+        read(&remote.join("journal")),
+        data,
+        "standby sizes after each kill: {sizes:?}; daemon log:\n{}",
+        log_of(&f)
+    );
     eprintln!("standby sizes after each kill: {sizes:?} of {}", data.len());
 }

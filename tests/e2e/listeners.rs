@@ -20,8 +20,14 @@ fn corpus() -> Vec<u8> {
         .filter(|n| n.contains("__jnl"))
         .collect();
     names.sort();
-    assert!(names.len() > 20, "the p4 corpus is missing from tests/data/p4");
-    names.iter().flat_map(|n| fs::read(data_dir().join("p4").join(n)).unwrap()).collect()
+    assert!(
+        names.len() > 20,
+        "the p4 corpus is missing from tests/data/p4"
+    );
+    names
+        .iter()
+        .flat_map(|n| fs::read(data_dir().join("p4").join(n)).unwrap())
+        .collect()
 }
 
 /// The p4 records of `data`: a record ends at a newline after an even
@@ -80,11 +86,18 @@ fn run_once(f: &Fixture) -> Output {
 
 fn run_ok(f: &Fixture) {
     let out = run_once(f);
-    assert!(out.status.success(), "logdaemon run --once failed:\n{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "logdaemon run --once failed:\n{}",
+        stderr(&out)
+    );
 }
 
 fn append(f: &Fixture, data: &[u8]) {
-    let mut file = fs::OpenOptions::new().append(true).open(f.join("p4root/journal")).unwrap();
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(f.join("p4root/journal"))
+        .unwrap();
     std::io::Write::write_all(&mut file, data).unwrap();
 }
 
@@ -92,14 +105,24 @@ fn append(f: &Fixture, data: &[u8]) {
 /// contiguous offsets, the op and the raw text where it is UTF-8.
 fn check_jsonl(path: &Path, records: &[&[u8]]) {
     let text = fs::read_to_string(path).unwrap();
-    let objs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(objs.len(), records.len(), "one JSON object per record in {}", path.display());
+    let objs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        objs.len(),
+        records.len(),
+        "one JSON object per record in {}",
+        path.display()
+    );
     let mut offset = 0u64;
     for (o, r) in objs.iter().zip(records) {
         assert_eq!(o["journal"], "p4");
         assert_eq!(o["offset"].as_u64(), Some(offset), "{o}");
         assert_eq!(o["len"].as_u64(), Some(r.len() as u64), "{o}");
-        let op = String::from_utf8_lossy(&r[1..r[1..].iter().position(|&b| b == b'@').unwrap() + 1]).into_owned();
+        let op =
+            String::from_utf8_lossy(&r[1..r[1..].iter().position(|&b| b == b'@').unwrap() + 1])
+                .into_owned();
         assert_eq!(o["op"].as_str(), Some(op.as_str()), "{o}");
         if let Ok(s) = std::str::from_utf8(r) {
             assert_eq!(o["raw"].as_str(), Some(s), "{o}");
@@ -117,13 +140,24 @@ fn file_copies_the_p4_corpus_exactly_across_runs() {
     f.write("p4root/journal", &journal[..half]);
     f.write("cfg.toml", format!("{HEAD}{COPY}"));
     run_ok(&f);
-    assert_eq!(fs::read(f.join("out/journal.raw")).unwrap(), &journal[..half]);
+    assert_eq!(
+        fs::read(f.join("out/journal.raw")).unwrap(),
+        &journal[..half]
+    );
     append(&f, &journal[half..]);
     run_ok(&f);
-    assert_eq!(fs::read(f.join("out/journal.raw")).unwrap(), journal, "the second run adds exactly the new records");
+    assert_eq!(
+        fs::read(f.join("out/journal.raw")).unwrap(),
+        journal,
+        "the second run adds exactly the new records"
+    );
     check_jsonl(&f.join("out/journal.jsonl"), &records);
     run_ok(&f);
-    assert_eq!(fs::read(f.join("out/journal.raw")).unwrap(), journal, "a run with nothing new adds nothing");
+    assert_eq!(
+        fs::read(f.join("out/journal.raw")).unwrap(),
+        journal,
+        "a run with nothing new adds nothing"
+    );
 }
 
 #[test]
@@ -148,9 +182,21 @@ fn a_lagging_checkpoint_redelivers_but_nothing_is_written_twice() {
     fs::write(f.join("state/checkpoint.toml"), &lagging).unwrap();
     let _ = fs::remove_file(f.join("state/checkpoint.toml.prev"));
     run_ok(&f);
-    let delivered: usize = fs::read_to_string(f.join("deliveries")).unwrap().lines().map(|l| l.trim().parse::<usize>().unwrap()).sum();
-    assert_eq!(delivered, records.len() + (records.len() - records.len() / 2), "the second half was delivered again");
-    assert_eq!(fs::read(f.join("out/journal.raw")).unwrap(), journal, "raw output has every record once");
+    let delivered: usize = fs::read_to_string(f.join("deliveries"))
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        delivered,
+        records.len() + (records.len() - records.len() / 2),
+        "the second half was delivered again"
+    );
+    assert_eq!(
+        fs::read(f.join("out/journal.raw")).unwrap(),
+        journal,
+        "raw output has every record once"
+    );
     check_jsonl(&f.join("out/journal.jsonl"), &records);
 }
 
@@ -192,11 +238,17 @@ fn sigkill_during_a_catch_up_loses_and_repeats_nothing() {
         child.wait().unwrap();
     }
     eprintln!("killed the daemon {kills} times during the catch-up");
-    assert!(kills > 0, "the daemon finished before any kill; the journal is too small for this machine");
+    assert!(
+        kills > 0,
+        "the daemon finished before any kill; the journal is too small for this machine"
+    );
     run_ok(&f);
     let out = fs::read(&raw).unwrap();
     assert_eq!(out.len(), journal.len());
-    assert!(out == journal, "raw output differs from the journal after {kills} kills");
+    assert!(
+        out == journal,
+        "raw output differs from the journal after {kills} kills"
+    );
     let all: Vec<&[u8]> = (0..copies).flat_map(|_| records.iter().copied()).collect();
     check_jsonl(&f.join("out/journal.jsonl"), &all);
 }
@@ -209,14 +261,29 @@ fn a_truncated_output_is_refused_with_the_path_and_both_lengths() {
     f.write("cfg.toml", format!("{HEAD}{COPY}"));
     run_ok(&f);
     let raw = f.join("out/journal.raw");
-    fs::OpenOptions::new().write(true).open(&raw).unwrap().set_len(100).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&raw)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
     append(&f, b"@ex@ 1 1367791575\n");
     let out = run_once(&f);
-    assert!(!out.status.success(), "the daemon must not continue with a damaged output");
+    assert!(
+        !out.status.success(),
+        "the daemon must not continue with a damaged output"
+    );
     let err = stderr(&out);
     assert!(err.contains(&raw.display().to_string()), "{err}");
-    assert!(err.contains("is 100 bytes") && err.contains(&format!("records {} bytes", journal.len())), "{err}");
-    assert_eq!(fs::metadata(&raw).unwrap().len(), 100, "the damaged output is left alone");
+    assert!(
+        err.contains("is 100 bytes") && err.contains(&format!("records {} bytes", journal.len())),
+        "{err}"
+    );
+    assert_eq!(
+        fs::metadata(&raw).unwrap().len(),
+        100,
+        "the damaged output is left alone"
+    );
 }
 
 #[test]
@@ -233,20 +300,43 @@ fn exec_hook_gets_filtered_entries_on_stdin_and_the_batch_in_its_environment() {
     );
     f.write("cfg.toml", cfg);
     run_ok(&f);
-    let want: Vec<u8> = records.iter().filter(|r| r.starts_with(b"@pv@ ") && table(r) == Some(b"db.rev")).flat_map(|r| r.to_vec()).collect();
+    let want: Vec<u8> = records
+        .iter()
+        .filter(|r| r.starts_with(b"@pv@ ") && table(r) == Some(b"db.rev"))
+        .flat_map(|r| r.to_vec())
+        .collect();
     assert!(!want.is_empty(), "the corpus has db.rev records");
-    assert_eq!(fs::read(f.join("hook.stdin")).unwrap(), want, "exactly the pv db.rev records, in order");
+    assert_eq!(
+        fs::read(f.join("hook.stdin")).unwrap(),
+        want,
+        "exactly the pv db.rev records, in order"
+    );
     let env = fs::read_to_string(f.join("hook.env")).unwrap();
     let runs: Vec<&str> = env.split("---\n").filter(|r| !r.is_empty()).collect();
     assert!(!runs.is_empty());
     let mut count = 0;
     for run in &runs {
-        assert!(run.contains("LOGDAEMON_EVENT=entries\n") && run.contains("LOGDAEMON_JOURNAL=p4\n"), "{run}");
-        assert!(run.contains("LOGDAEMON_LISTENER=hook\n") && run.contains("LOGDAEMON_HAD_DATA=1\n"), "{run}");
-        let n = run.lines().find_map(|l| l.strip_prefix("LOGDAEMON_COUNT=")).unwrap();
+        assert!(
+            run.contains("LOGDAEMON_EVENT=entries\n") && run.contains("LOGDAEMON_JOURNAL=p4\n"),
+            "{run}"
+        );
+        assert!(
+            run.contains("LOGDAEMON_LISTENER=hook\n") && run.contains("LOGDAEMON_HAD_DATA=1\n"),
+            "{run}"
+        );
+        let n = run
+            .lines()
+            .find_map(|l| l.strip_prefix("LOGDAEMON_COUNT="))
+            .unwrap();
         count += n.parse::<usize>().unwrap();
     }
-    assert_eq!(count, records.iter().filter(|r| r.starts_with(b"@pv@ ") && table(r) == Some(b"db.rev")).count());
+    assert_eq!(
+        count,
+        records
+            .iter()
+            .filter(|r| r.starts_with(b"@pv@ ") && table(r) == Some(b"db.rev"))
+            .count()
+    );
 }
 
 #[test]
@@ -266,7 +356,11 @@ fn the_example_plugin_loads_by_path() {
     f.write("cfg.toml", cfg);
     let out = run_once(&f);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("plugin=\"example\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("plugin=\"example\""),
+        "{}",
+        stderr(&out)
+    );
     // A bad key in its table is refused by the plugin, naming the key.
     f.write("cfg.toml", format!("{HEAD}\n[[journal.listener]]\nname = \"stats\"\nplugin = \"plugins/liblogdaemon_listener_example.so\"\n[journal.listener.config]\ntabels = []\n"));
     let out = run_once(&f);

@@ -44,12 +44,22 @@ pub fn p4_rename(f: &Fixture, w: &mut Writer, n: u64) {
 /// in place (the writer's `O_APPEND` descriptor goes on at offset 0).
 pub fn copy_truncate(f: &Fixture, w: &mut Writer, n: u64) {
     fs::copy(w.path(), numbered(f, n)).unwrap();
-    fs::OpenOptions::new().write(true).open(w.path()).unwrap().set_len(0).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(w.path())
+        .unwrap()
+        .set_len(0)
+        .unwrap();
 }
 
 /// Writes, rotates `rotations` times with `rotate` while the daemon runs,
 /// writes on, then checks the output and stops the daemon.
-fn live_rotations(kind: Kind, journal_extra: &str, rotations: u64, mut rotate: impl FnMut(&Fixture, &Pump, u64)) {
+fn live_rotations(
+    kind: Kind,
+    journal_extra: &str,
+    rotations: u64,
+    mut rotate: impl FnMut(&Fixture, &Pump, u64),
+) {
     let (f, w) = setup(kind, journal_extra);
     let mut d = Daemon::start(&f);
     let pump = Pump::start(w, PACE);
@@ -60,7 +70,12 @@ fn live_rotations(kind: Kind, journal_extra: &str, rotations: u64, mut rotate: i
     pump.wait_more(BETWEEN);
     let w = pump.stop();
     let files = listing(&f, kind);
-    wait_output(&f, &mut d, &w.expected(), &format!("after {rotations} rotations (files: {files:?})"));
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        &format!("after {rotations} rotations (files: {files:?})"),
+    );
     d.term();
 }
 
@@ -118,7 +133,11 @@ fn logrotate_compress_while_writing() {
         let mut w = pump.lock();
         logrotate(f, "    create\n    compress");
         w.reopen();
-        assert!(f.join("logs/app.log.1.gz").exists(), "{:?}", listing(f, Kind::Lines));
+        assert!(
+            f.join("logs/app.log.1.gz").exists(),
+            "{:?}",
+            listing(f, Kind::Lines)
+        );
     });
 }
 
@@ -131,7 +150,11 @@ fn logrotate_delaycompress_while_writing() {
         pump.wait_more(5);
         pump.lock().reopen();
         if n >= 2 {
-            assert!(f.join("logs/app.log.1").exists() && f.join("logs/app.log.2.gz").exists(), "{:?}", listing(f, Kind::Lines));
+            assert!(
+                f.join("logs/app.log.1").exists() && f.join("logs/app.log.2.gz").exists(),
+                "{:?}",
+                listing(f, Kind::Lines)
+            );
         }
     });
 }
@@ -144,7 +167,11 @@ fn logrotate_dateext_while_writing() {
     // a few milliseconds, so a rotation right at the second boundary could
     // still see the previous second and find its name taken.
     live_rotations(Kind::Lines, "", 2, |f, pump, _| {
-        let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+        };
         let next = Duration::from_secs(now().as_secs() + 1) + Duration::from_millis(100);
         while now() < next {
             std::thread::sleep(Duration::from_millis(5));
@@ -172,7 +199,12 @@ fn p4_two_renames_while_stopped() {
     let mut d = Daemon::start(&f);
     pump.wait_more(BETWEEN);
     let w = pump.stop();
-    wait_output(&f, &mut d, &w.expected(), "two renames while the daemon was stopped");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "two renames while the daemon was stopped",
+    );
     d.term();
 }
 
@@ -192,7 +224,12 @@ fn logrotate_twice_while_stopped() {
     let mut d = Daemon::start(&f);
     pump.wait_more(BETWEEN);
     let w = pump.stop();
-    wait_output(&f, &mut d, &w.expected(), "two logrotate runs while the daemon was stopped");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "two logrotate runs while the daemon was stopped",
+    );
     d.term();
 }
 
@@ -210,11 +247,20 @@ fn rotation_and_compression_while_stopped() {
         logrotate(&f, "    create\n    compress");
         w.reopen();
     }
-    assert!(f.join("logs/app.log.2.gz").exists(), "{:?}", listing(&f, Kind::Lines));
+    assert!(
+        f.join("logs/app.log.2.gz").exists(),
+        "{:?}",
+        listing(&f, Kind::Lines)
+    );
     let mut d = Daemon::start(&f);
     pump.wait_more(BETWEEN);
     let w = pump.stop();
-    wait_output(&f, &mut d, &w.expected(), "logrotate compress twice while the daemon was stopped");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "logrotate compress twice while the daemon was stopped",
+    );
     d.term();
 }
 
@@ -235,7 +281,15 @@ fn p4_rename_and_compress_while_stopped() {
     let mut d = Daemon::start(&f);
     pump.wait_more(BETWEEN);
     let w = pump.stop();
-    wait_output(&f, &mut d, &w.expected(), &format!("p4 renames compressed while stopped (files: {:?})", listing(&f, Kind::P4)));
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        &format!(
+            "p4 renames compressed while stopped (files: {:?})",
+            listing(&f, Kind::P4)
+        ),
+    );
     d.term();
 }
 
@@ -254,6 +308,11 @@ fn sigkill_before_the_first_checkpoint_save_then_rename_resumes_at_the_start() {
     p4_rename(&f, &mut w, 1);
     w.write(30);
     let mut d = Daemon::start(&f);
-    wait_output(&f, &mut d, &w.expected(), "after a kill before the first checkpoint save and a rename");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "after a kill before the first checkpoint save and a rename",
+    );
     d.term();
 }

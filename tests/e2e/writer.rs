@@ -48,7 +48,14 @@ impl Writer {
             std::fs::create_dir_all(p).unwrap();
         }
         let file = open_append(path);
-        Writer { path: path.to_path_buf(), kind, file, ledger: Vec::new(), count: 0, lost: Vec::new() }
+        Writer {
+            path: path.to_path_buf(),
+            kind,
+            file,
+            ledger: Vec::new(),
+            count: 0,
+            lost: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -82,7 +89,9 @@ impl Writer {
     /// Appends one record with a single write.
     pub fn write_one(&mut self) {
         let r = Writer::record(self.kind, self.count);
-        self.file.write_all(&r).unwrap_or_else(|e| panic!("appending to {}: {e}", self.path.display()));
+        self.file
+            .write_all(&r)
+            .unwrap_or_else(|e| panic!("appending to {}: {e}", self.path.display()));
         self.ledger.extend_from_slice(&r);
         self.count += 1;
     }
@@ -139,7 +148,10 @@ impl Writer {
     /// no file, e.g. a copytruncate window seen by comparing the files with
     /// the ledger). Ranges must come in order and not overlap.
     pub fn mark_lost(&mut self, range: std::ops::Range<usize>) {
-        assert!(range.end <= self.ledger.len() && self.lost.last().is_none_or(|l| l.end <= range.start), "{range:?}");
+        assert!(
+            range.end <= self.ledger.len() && self.lost.last().is_none_or(|l| l.end <= range.start),
+            "{range:?}"
+        );
         self.lost.push(range);
     }
 
@@ -150,7 +162,11 @@ impl Writer {
 }
 
 fn open_append(path: &Path) -> File {
-    OpenOptions::new().create(true).append(true).open(path).unwrap_or_else(|e| panic!("opening {} for appending: {e}", path.display()))
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("opening {} for appending: {e}", path.display()))
 }
 
 /// A writer appending records on its own thread, one record per `pace`,
@@ -175,7 +191,11 @@ impl Pump {
                 }
             })
             .unwrap();
-        Pump { writer, stop, handle: Some(handle) }
+        Pump {
+            writer,
+            stop,
+            handle: Some(handle),
+        }
     }
 
     /// Holds the writer between two records.
@@ -188,7 +208,10 @@ impl Pump {
         let target = self.lock().count() + n;
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.lock().count() < target {
-            assert!(Instant::now() < deadline, "the writer thread did not write {n} records within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "the writer thread did not write {n} records within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
     }
@@ -196,10 +219,18 @@ impl Pump {
     /// Stops the thread and returns the writer.
     pub fn stop(mut self) -> Writer {
         self.stop.store(true, Ordering::SeqCst);
-        self.handle.take().unwrap().join().expect("writer thread panicked");
+        self.handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("writer thread panicked");
         let w = self.writer.clone();
         drop(self);
-        Arc::try_unwrap(w).ok().expect("writer still shared").into_inner().unwrap()
+        Arc::try_unwrap(w)
+            .ok()
+            .expect("writer still shared")
+            .into_inner()
+            .unwrap()
     }
 }
 

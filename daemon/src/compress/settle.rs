@@ -36,7 +36,10 @@ pub fn truncated_wait() -> Duration {
 /// Sets the wait [`open`] gives a compressed file that ends too soon (the
 /// daemon's config); zero reports such a file at once.
 pub fn set_truncated_wait(wait: Duration) {
-    TRUNCATED_WAIT_MS.store(wait.as_millis().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    TRUNCATED_WAIT_MS.store(
+        wait.as_millis().min(u64::MAX as u128) as u64,
+        Ordering::Relaxed,
+    );
 }
 
 /// What to do when a compressed file ends before its stream does.
@@ -55,7 +58,11 @@ pub struct Settle {
 
 impl Settle {
     pub fn new(wait: Duration) -> Settle {
-        Settle { wait, poll: (wait / 20).clamp(Duration::from_millis(1), Duration::from_millis(100)), now: SystemTime::now }
+        Settle {
+            wait,
+            poll: (wait / 20).clamp(Duration::from_millis(1), Duration::from_millis(100)),
+            now: SystemTime::now,
+        }
     }
 }
 
@@ -77,7 +84,9 @@ pub fn wait_for_growth(file: &File, len: u64, settle: &Settle) -> io::Result<Gro
             return Ok(Growth::Grew);
         }
         let changed = md.modified()?;
-        let unchanged = (settle.now)().duration_since(changed).unwrap_or(Duration::ZERO);
+        let unchanged = (settle.now)()
+            .duration_since(changed)
+            .unwrap_or(Duration::ZERO);
         if unchanged >= settle.wait {
             return Ok(Growth::Settled { unchanged });
         }
@@ -107,13 +116,18 @@ impl Settling {
         // renamed it meanwhile, and another file may have its old name.
         use std::os::fd::AsRawFd;
         let again = File::open(format!("/proc/self/fd/{}", self.watch.as_raw_fd()))?;
-        let o = read_opened(again, &self.path).map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
+        let o = read_opened(again, &self.path)
+            .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
         let mut inner = o.reader;
         let copied = io::copy(&mut (&mut inner).take(self.offset), &mut io::sink())?;
         if copied < self.offset {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: now holds {copied} uncompressed bytes, fewer than the {} read before", self.path.display(), self.offset),
+                format!(
+                    "{}: now holds {copied} uncompressed bytes, fewer than the {} read before",
+                    self.path.display(),
+                    self.offset
+                ),
             ));
         }
         self.inner = inner;
@@ -131,14 +145,23 @@ impl Read for Settling {
                 }
                 Err(e) => e,
             };
-            let Some(d) = DecodeError::find(&e).filter(|d| d.kind == DecodeErrorKind::Truncated) else { return Err(e) };
+            let Some(d) = DecodeError::find(&e).filter(|d| d.kind == DecodeErrorKind::Truncated)
+            else {
+                return Err(e);
+            };
             let len = self.watch.metadata()?.len();
             tracing::info!(file = %self.path.display(), offset = d.offset, size = len, "compressed file ends too soon; waiting while it is written");
             match wait_for_growth(&self.watch, len, &self.settle)? {
                 Growth::Grew => self.reopen()?,
                 Growth::Settled { unchanged } => {
                     let detail = format!("{SETTLED} (unchanged for {} s)", unchanged.as_secs());
-                    let d = DecodeError { path: d.path.clone(), compression: d.compression, offset: d.offset, kind: d.kind, detail };
+                    let d = DecodeError {
+                        path: d.path.clone(),
+                        compression: d.compression,
+                        offset: d.offset,
+                        kind: d.kind,
+                        detail,
+                    };
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, d));
                 }
             }
@@ -154,7 +177,9 @@ mod tests {
     use std::io::Write;
 
     fn lines(n: u32) -> Vec<u8> {
-        (0..n).flat_map(|i| format!("@pv@ 0 @db.counters@ @c{i}@ @{i}@ \n").into_bytes()).collect()
+        (0..n)
+            .flat_map(|i| format!("@pv@ 0 @db.counters@ @c{i}@ @{i}@ \n").into_bytes())
+            .collect()
     }
 
     #[test]
@@ -173,7 +198,8 @@ mod tests {
                     f.write_all(piece).unwrap();
                 }
             });
-            let got = read_settling(&p, Settle::new(Duration::from_secs(30))).unwrap_or_else(|e| panic!("{c}: {e}"));
+            let got = read_settling(&p, Settle::new(Duration::from_secs(30)))
+                .unwrap_or_else(|e| panic!("{c}: {e}"));
             writer.join().unwrap();
             assert!(got == big, "{c}: {} of {} bytes", got.len(), big.len());
         }
@@ -188,14 +214,31 @@ mod tests {
             let p = write_tmp(&dir, "cut", &full[..full.len() / 2]);
             // Last written an hour ago: settled long since, no wait.
             let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-            File::options().write(true).open(&p).unwrap().set_modified(hour_ago).unwrap();
+            File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
             let started = std::time::Instant::now();
             let e = read_settling(&p, Settle::new(Duration::from_secs(60))).expect_err("truncated");
-            assert!(started.elapsed() < Duration::from_secs(20), "{c}: waited {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{c}: waited {:?}",
+                started.elapsed()
+            );
             let d = DecodeError::find(&e).unwrap_or_else(|| panic!("{c}: {e}"));
-            assert_eq!((d.kind, e.kind()), (DecodeErrorKind::Truncated, io::ErrorKind::UnexpectedEof), "{c}: {d}");
+            assert_eq!(
+                (d.kind, e.kind()),
+                (DecodeErrorKind::Truncated, io::ErrorKind::UnexpectedEof),
+                "{c}: {d}"
+            );
             let msg = d.to_string();
-            let head = format!("{}: {c} data ends unexpectedly at uncompressed offset {} (unchanged for 360", p.display(), d.offset);
+            let head = format!(
+                "{}: {c} data ends unexpectedly at uncompressed offset {} (unchanged for 360",
+                p.display(),
+                d.offset
+            );
             let tail = " s): the file is truncated (a compressor that stopped half-way, or a partial copy); restore the \
                         complete file (or the uncompressed one) under this name, or move past its end with `logdaemon checkpoint set`";
             assert!(msg.starts_with(&head) && msg.ends_with(tail), "{c}: {msg}");
@@ -208,17 +251,38 @@ mod tests {
         let full = gzip(&lines(10_000));
         let p = write_tmp(&dir, "cut.gz", &full[..full.len() / 2]);
         // Just written, but the clock says two minutes later.
-        let settle = Settle { now: || SystemTime::now() + Duration::from_secs(120), ..Settle::new(Duration::from_secs(60)) };
+        let settle = Settle {
+            now: || SystemTime::now() + Duration::from_secs(120),
+            ..Settle::new(Duration::from_secs(60))
+        };
         let f = File::open(&p).unwrap();
-        assert!(matches!(wait_for_growth(&f, full.len() as u64 / 2, &settle).unwrap(), Growth::Settled { unchanged } if unchanged >= Duration::from_secs(119)));
+        assert!(
+            matches!(wait_for_growth(&f, full.len() as u64 / 2, &settle).unwrap(), Growth::Settled { unchanged } if unchanged >= Duration::from_secs(119))
+        );
         // A short wait on the real clock ends once the file is that old.
         let started = std::time::Instant::now();
         let short = Settle::new(Duration::from_millis(150));
-        assert!(matches!(wait_for_growth(&f, full.len() as u64 / 2, &short).unwrap(), Growth::Settled { .. }));
+        assert!(matches!(
+            wait_for_growth(&f, full.len() as u64 / 2, &short).unwrap(),
+            Growth::Settled { .. }
+        ));
         assert!(started.elapsed() < Duration::from_secs(10));
         // Growth is seen at once.
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(&full[full.len() / 2..]).unwrap();
-        assert_eq!(wait_for_growth(&f, full.len() as u64 / 2, &Settle::new(Duration::from_secs(60))).unwrap(), Growth::Grew);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(&full[full.len() / 2..])
+            .unwrap();
+        assert_eq!(
+            wait_for_growth(
+                &f,
+                full.len() as u64 / 2,
+                &Settle::new(Duration::from_secs(60))
+            )
+            .unwrap(),
+            Growth::Grew
+        );
     }
 
     #[test]
@@ -232,8 +296,16 @@ mod tests {
         let p = write_tmp(&dir, "bad.gz", &data);
         let started = std::time::Instant::now();
         let e = read_settling(&p, Settle::new(Duration::from_secs(60))).expect_err("corrupt");
-        assert_eq!(DecodeError::find(&e).map(|d| d.kind), Some(DecodeErrorKind::Corrupt), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(20), "waited {:?}", started.elapsed());
+        assert_eq!(
+            DecodeError::find(&e).map(|d| d.kind),
+            Some(DecodeErrorKind::Corrupt),
+            "{e}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "waited {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
@@ -247,7 +319,10 @@ mod tests {
         // Renamed (a rotation shifting names), another file takes the old
         // name, then the compressor finishes the renamed one.
         let writer = std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&from).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&from)
+                .unwrap();
             std::thread::sleep(Duration::from_millis(60));
             std::fs::rename(&from, &to).unwrap();
             std::fs::write(&from, gzip(b"another file\n")).unwrap();

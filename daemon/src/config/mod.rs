@@ -138,9 +138,16 @@ pub struct ListenerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config {}: cannot read: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {}, line {line}: {message}", path.display())]
-    At { path: PathBuf, line: usize, message: String },
+    At {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("config {}: {message}", path.display())]
     General { path: PathBuf, message: String },
 }
@@ -154,17 +161,32 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
     }
-    fn at<T>(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Result<T, ConfigError> {
-        Err(ConfigError::At { path: self.path.to_path_buf(), line: self.line(span.start), message: message.into() })
+    fn at<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        Err(ConfigError::At {
+            path: self.path.to_path_buf(),
+            line: self.line(span.start),
+            message: message.into(),
+        })
     }
 }
 
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
@@ -172,13 +194,25 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let ctx = Ctx { path, text };
         let raw: RawConfig = toml::from_str(text).map_err(|e| match e.span() {
-            Some(span) => ConfigError::At { path: path.to_path_buf(), line: ctx.line(span.start), message: e.message().to_string() },
-            None => ConfigError::General { path: path.to_path_buf(), message: e.message().to_string() },
+            Some(span) => ConfigError::At {
+                path: path.to_path_buf(),
+                line: ctx.line(span.start),
+                message: e.message().to_string(),
+            },
+            None => ConfigError::General {
+                path: path.to_path_buf(),
+                message: e.message().to_string(),
+            },
         })?;
         let file = absolute(path);
-        let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+        let dir = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
         let state_dir = match &raw.state_dir {
-            Some(s) if s.get_ref().is_empty() => return ctx.at(s.span(), "state_dir: must not be empty"),
+            Some(s) if s.get_ref().is_empty() => {
+                return ctx.at(s.span(), "state_dir: must not be empty")
+            }
             Some(s) => dir.join(s.get_ref()),
             None => dir.join("state"),
         };
@@ -202,21 +236,44 @@ impl Config {
         if raw.journal.is_empty() {
             return Err(ConfigError::General {
                 path: path.to_path_buf(),
-                message: "no [[journal]] table: nothing to follow; add one (see `logdaemon init`)".into(),
+                message: "no [[journal]] table: nothing to follow; add one (see `logdaemon init`)"
+                    .into(),
             });
         }
         let mut journals = Vec::new();
         for j in &raw.journal {
             let jc = journal(&ctx, &dir, j)?;
             if journals.iter().any(|o: &JournalConfig| o.name == jc.name) {
-                return ctx.at(j.name.span(), format!("journal name {:?} is used twice; names must be unique", jc.name));
+                return ctx.at(
+                    j.name.span(),
+                    format!(
+                        "journal name {:?} is used twice; names must be unique",
+                        jc.name
+                    ),
+                );
             }
             if let Some(o) = journals.iter().find(|o: &&JournalConfig| o.path == jc.path) {
-                return ctx.at(j.path.span(), format!("journal {:?} follows {} which journal {:?} already follows", jc.name, jc.path.display(), o.name));
+                return ctx.at(
+                    j.path.span(),
+                    format!(
+                        "journal {:?} follows {} which journal {:?} already follows",
+                        jc.name,
+                        jc.path.display(),
+                        o.name
+                    ),
+                );
             }
             journals.push(jc);
         }
-        Ok(Config { file, dir, state_dir, plugin_dir, watch, compressed_wait, journals })
+        Ok(Config {
+            file,
+            dir,
+            state_dir,
+            plugin_dir,
+            watch,
+            compressed_wait,
+            journals,
+        })
     }
 }
 
@@ -224,21 +281,37 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
 fn name_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-fn duration(ctx: &Ctx<'_>, v: &Option<toml::Spanned<String>>, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+fn duration(
+    ctx: &Ctx<'_>,
+    v: &Option<toml::Spanned<String>>,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     match v {
         None => Ok(default),
         Some(s) => match humantime::parse_duration(s.get_ref()) {
             Ok(d) if d > Duration::ZERO => Ok(d),
             Ok(_) => ctx.at(s.span(), format!("{key}: must be longer than zero")),
-            Err(e) => ctx.at(s.span(), format!("{key}: {:?} is not a duration ({e}); write e.g. \"2s\", \"500ms\", \"1m\"", s.get_ref())),
+            Err(e) => ctx.at(
+                s.span(),
+                format!(
+                    "{key}: {:?} is not a duration ({e}); write e.g. \"2s\", \"500ms\", \"1m\"",
+                    s.get_ref()
+                ),
+            ),
         },
     }
 }
@@ -246,34 +319,62 @@ fn duration(ctx: &Ctx<'_>, v: &Option<toml::Spanned<String>>, key: &str, default
 fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, ConfigError> {
     let name = j.name.get_ref().clone();
     if !name_ok(&name) {
-        return ctx.at(j.name.span(), format!("journal name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"));
+        return ctx.at(
+            j.name.span(),
+            format!("journal name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"),
+        );
     }
     let p = j.path.get_ref();
     if p.is_empty() || p.ends_with('/') {
-        return ctx.at(j.path.span(), format!("journal {name:?}: path {p:?} must name a file"));
+        return ctx.at(
+            j.path.span(),
+            format!("journal {name:?}: path {p:?} must name a file"),
+        );
     }
     let path = dir.join(p);
-    let format_name = j.format.as_ref().map(|s| s.get_ref().as_str()).unwrap_or("p4");
+    let format_name = j
+        .format
+        .as_ref()
+        .map(|s| s.get_ref().as_str())
+        .unwrap_or("p4");
     let format = match (format_name, &j.record_start) {
         ("p4", None) => Format::P4,
-        ("p4", Some(rs)) => return ctx.at(rs.span(), format!("journal {name:?}: record_start only applies to format = \"lines\"")),
+        ("p4", Some(rs)) => {
+            return ctx.at(
+                rs.span(),
+                format!("journal {name:?}: record_start only applies to format = \"lines\""),
+            )
+        }
         ("lines", rs) => {
             let record_start = match rs {
                 None => None,
                 Some(s) => match regex::bytes::Regex::new(s.get_ref()) {
                     Ok(r) => Some(r),
-                    Err(e) => return ctx.at(s.span(), format!("journal {name:?}: record_start is not a valid regex: {e}")),
+                    Err(e) => {
+                        return ctx.at(
+                            s.span(),
+                            format!("journal {name:?}: record_start is not a valid regex: {e}"),
+                        )
+                    }
                 },
             };
             Format::Lines { record_start }
         }
         (other, _) => {
             let span = j.format.as_ref().map(|s| s.span()).unwrap_or(0..0);
-            return ctx.at(span, format!("journal {name:?}: format {other:?} is unknown; use \"p4\" or \"lines\""));
+            return ctx.at(
+                span,
+                format!("journal {name:?}: format {other:?} is unknown; use \"p4\" or \"lines\""),
+            );
         }
     };
     let quiet_after = duration(ctx, &j.quiet_after, "quiet_after", Duration::from_secs(2))?;
-    let reconcile_every = duration(ctx, &j.reconcile_every, "reconcile_every", Duration::from_secs(1))?;
+    let reconcile_every = duration(
+        ctx,
+        &j.reconcile_every,
+        "reconcile_every",
+        Duration::from_secs(1),
+    )?;
     let scheme = match &j.rotated {
         None => Scheme::default_for(&format, &path),
         Some(list) => match Scheme::from_patterns(&path, list.get_ref()) {
@@ -295,28 +396,68 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
     let on_gap = match j.on_gap.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
         None | Some(("stop", _)) => OnGap::Stop,
         Some(("report", _)) => OnGap::Report,
-        Some((other, span)) => return ctx.at(span, format!("journal {name:?}: on_gap {other:?}: use \"stop\" or \"report\"")),
+        Some((other, span)) => {
+            return ctx.at(
+                span,
+                format!("journal {name:?}: on_gap {other:?}: use \"stop\" or \"report\""),
+            )
+        }
     };
     let batch_bytes = match &j.batch_bytes {
         None => 1 << 20,
         Some(b) if *b.get_ref() >= 4096 && *b.get_ref() <= 1 << 30 => *b.get_ref() as usize,
-        Some(b) => return ctx.at(b.span(), format!("journal {name:?}: batch_bytes {} must be between 4096 and 1 GiB", b.get_ref())),
+        Some(b) => {
+            return ctx.at(
+                b.span(),
+                format!(
+                    "journal {name:?}: batch_bytes {} must be between 4096 and 1 GiB",
+                    b.get_ref()
+                ),
+            )
+        }
     };
     let mut listeners: Vec<ListenerConfig> = Vec::new();
     for l in &j.listener {
         let lc = listener(ctx, dir, &name, l)?;
         if listeners.iter().any(|o| o.name == lc.name) {
-            return ctx.at(l.name.span(), format!("journal {name:?}: listener name {:?} is used twice", lc.name));
+            return ctx.at(
+                l.name.span(),
+                format!(
+                    "journal {name:?}: listener name {:?} is used twice",
+                    lc.name
+                ),
+            );
         }
         listeners.push(lc);
     }
     if listeners.is_empty() {
-        return ctx.at(j.name.span(), format!("journal {name:?} has no [[journal.listener]]: nothing would receive its entries"));
+        return ctx.at(
+            j.name.span(),
+            format!(
+                "journal {name:?} has no [[journal.listener]]: nothing would receive its entries"
+            ),
+        );
     }
-    Ok(JournalConfig { name, path, format, quiet_after, reconcile_every, scheme, start, on_gap, batch_bytes, listeners })
+    Ok(JournalConfig {
+        name,
+        path,
+        format,
+        quiet_after,
+        reconcile_every,
+        scheme,
+        start,
+        on_gap,
+        batch_bytes,
+        listeners,
+    })
 }
 
-fn listener(ctx: &Ctx<'_>, dir: &Path, journal: &str, l: &RawListener) -> Result<ListenerConfig, ConfigError> {
+fn listener(
+    ctx: &Ctx<'_>,
+    dir: &Path,
+    journal: &str,
+    l: &RawListener,
+) -> Result<ListenerConfig, ConfigError> {
     let name = l.name.get_ref().clone();
     if !name_ok(&name) {
         return ctx.at(l.name.span(), format!("journal {journal:?}: listener name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"));
@@ -332,17 +473,32 @@ fn listener(ctx: &Ctx<'_>, dir: &Path, journal: &str, l: &RawListener) -> Result
             format!("listener {name:?}: plugin {p:?} is neither a built-in ({}) nor a path to a .so file", BUILTIN_PLUGINS.join(", ")),
         );
     };
-    let on_failure = match l.on_failure.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+    let on_failure = match l
+        .on_failure
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
         None | Some(("stop", _)) => OnFailure::Stop,
         Some(("disable", _)) => OnFailure::Disable,
-        Some((other, span)) => return ctx.at(span, format!("listener {name:?}: on_failure {other:?}: use \"stop\" or \"disable\"")),
+        Some((other, span)) => {
+            return ctx.at(
+                span,
+                format!("listener {name:?}: on_failure {other:?}: use \"stop\" or \"disable\""),
+            )
+        }
     };
     let retry_max = duration(ctx, &l.retry_max, "retry_max", Duration::from_secs(60))?;
     let config_toml = match &l.config {
         None => String::new(),
         Some(t) => toml::to_string(t).unwrap_or_default(),
     };
-    Ok(ListenerConfig { name, plugin, on_failure, retry_max, config_toml })
+    Ok(ListenerConfig {
+        name,
+        plugin,
+        on_failure,
+        retry_max,
+        config_toml,
+    })
 }
 
 #[cfg(test)]

@@ -43,59 +43,127 @@ fn err(text: &str) -> String {
 #[test]
 fn errors_name_file_line_key_and_why() {
     let e = err(&EXAMPLE.replace("quiet_after = \"2s\"", "quiet_after = \"2 parsecs\""));
-    assert!(e.starts_with("config /etc/logdaemon/ld.toml, line 7: quiet_after:"), "{e}");
+    assert!(
+        e.starts_with("config /etc/logdaemon/ld.toml, line 7: quiet_after:"),
+        "{e}"
+    );
     let e = err(&EXAMPLE.replace("format = \"p4\"", "format = \"xml\""));
-    assert!(e.contains("line 6") && e.contains("\"xml\" is unknown"), "{e}");
+    assert!(
+        e.contains("line 6") && e.contains("\"xml\" is unknown"),
+        "{e}"
+    );
     let e = err(&EXAMPLE.replace("plugin = \"file\"", "plugin = \"flie\""));
-    assert!(e.contains("line 10") && e.contains("neither a built-in"), "{e}");
+    assert!(
+        e.contains("line 10") && e.contains("neither a built-in"),
+        "{e}"
+    );
     let e = err(&EXAMPLE.replace("quiet_after", "quiet_aftr"));
     assert!(e.contains("line 7") && e.contains("quiet_aftr"), "{e}");
-    let e = err(&EXAMPLE.replace("format = \"p4\" ", "format = \"lines\"\nrecord_start = \"([\"\n"));
+    let e = err(&EXAMPLE.replace(
+        "format = \"p4\" ",
+        "format = \"lines\"\nrecord_start = \"([\"\n",
+    ));
     assert!(e.contains("record_start is not a valid regex"), "{e}");
     let e = err("state_dir = \"s\"\n");
     assert!(e.contains("no [[journal]]"), "{e}");
     let e = err(&format!("{EXAMPLE}\n[[journal]]\nname = \"p4\"\npath = \"other\"\n[[journal.listener]]\nname = \"x\"\nplugin = \"file\"\n"));
     assert!(e.contains("used twice"), "{e}");
-    let e = err(&EXAMPLE.replace("path = \"p4root/journal\"", "path = \"p4root/journal\"\nstart = \"middle\""));
-    assert!(e.contains("start") && e.contains("\"beginning\", \"end\""), "{e}");
-    let e = err(&EXAMPLE.replace("path = \"p4root/journal\"", "path = \"p4root/journal\"\nrotated = [\"{name}.{X}\"]"));
+    let e = err(&EXAMPLE.replace(
+        "path = \"p4root/journal\"",
+        "path = \"p4root/journal\"\nstart = \"middle\"",
+    ));
+    assert!(
+        e.contains("start") && e.contains("\"beginning\", \"end\""),
+        "{e}"
+    );
+    let e = err(&EXAMPLE.replace(
+        "path = \"p4root/journal\"",
+        "path = \"p4root/journal\"\nrotated = [\"{name}.{X}\"]",
+    ));
     assert!(e.contains("unknown placeholder"), "{e}");
 }
 
 #[test]
 fn start_on_gap_and_plugin_paths() {
-    let c = parse(&EXAMPLE.replace("path = \"p4root/journal\"", "path = \"p4root/journal\"\nstart = 12\non_gap = \"report\"").replace("plugin = \"file\"", "plugin = \"plugins/libmine.so\"\non_failure = \"disable\"")).unwrap();
+    let c = parse(
+        &EXAMPLE
+            .replace(
+                "path = \"p4root/journal\"",
+                "path = \"p4root/journal\"\nstart = 12\non_gap = \"report\"",
+            )
+            .replace(
+                "plugin = \"file\"",
+                "plugin = \"plugins/libmine.so\"\non_failure = \"disable\"",
+            ),
+    )
+    .unwrap();
     let j = &c.journals[0];
     assert_eq!(j.start, Start::Journal(12));
     assert_eq!(j.on_gap, OnGap::Report);
-    assert_eq!(j.listeners[0].plugin, PluginRef::Path(PathBuf::from("/etc/logdaemon/plugins/libmine.so")));
+    assert_eq!(
+        j.listeners[0].plugin,
+        PluginRef::Path(PathBuf::from("/etc/logdaemon/plugins/libmine.so"))
+    );
     assert_eq!(j.listeners[0].on_failure, OnFailure::Disable);
 }
 
 #[test]
 fn watch_is_events_by_default_poll_on_request_and_nothing_else() {
     assert_eq!(parse(EXAMPLE).unwrap().watch, Watch::Events);
-    let c = parse(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\nwatch = \"poll\"")).unwrap();
+    let c = parse(&EXAMPLE.replace(
+        "state_dir = \"state\"",
+        "state_dir = \"state\"\nwatch = \"poll\"",
+    ))
+    .unwrap();
     assert_eq!(c.watch, Watch::Poll);
-    let c = parse(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\nwatch = \"events\"")).unwrap();
+    let c = parse(&EXAMPLE.replace(
+        "state_dir = \"state\"",
+        "state_dir = \"state\"\nwatch = \"events\"",
+    ))
+    .unwrap();
     assert_eq!(c.watch, Watch::Events);
-    let e = err(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\nwatch = \"inotify\""));
+    let e = err(&EXAMPLE.replace(
+        "state_dir = \"state\"",
+        "state_dir = \"state\"\nwatch = \"inotify\"",
+    ));
     assert_eq!(
         e,
         "config /etc/logdaemon/ld.toml, line 3: watch \"inotify\": use \"events\" (file events plus the periodic check) or \"poll\" (the periodic check every reconcile_every alone)"
     );
     // A watch key inside a journal table is a typo caught as unknown.
     let e = err(&EXAMPLE.replace("format = \"p4\" ", "watch = \"poll\"\nformat = \"p4\" "));
-    assert!(e.contains("line 6") && e.contains("unknown field `watch`"), "{e}");
+    assert!(
+        e.contains("line 6") && e.contains("unknown field `watch`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn compressed_wait_defaults_to_a_minute_and_takes_zero() {
-    assert_eq!(parse(EXAMPLE).unwrap().compressed_wait, Duration::from_secs(60));
-    let c = parse(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\ncompressed_wait = \"0s\"")).unwrap();
+    assert_eq!(
+        parse(EXAMPLE).unwrap().compressed_wait,
+        Duration::from_secs(60)
+    );
+    let c = parse(&EXAMPLE.replace(
+        "state_dir = \"state\"",
+        "state_dir = \"state\"\ncompressed_wait = \"0s\"",
+    ))
+    .unwrap();
     assert_eq!(c.compressed_wait, Duration::ZERO);
-    let c = parse(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\ncompressed_wait = \"5m\"")).unwrap();
+    let c = parse(&EXAMPLE.replace(
+        "state_dir = \"state\"",
+        "state_dir = \"state\"\ncompressed_wait = \"5m\"",
+    ))
+    .unwrap();
     assert_eq!(c.compressed_wait, Duration::from_secs(300));
-    let e = err(&EXAMPLE.replace("state_dir = \"state\"", "state_dir = \"state\"\ncompressed_wait = \"soon\""));
-    assert!(e.starts_with("config /etc/logdaemon/ld.toml, line 3: compressed_wait: \"soon\" is not a duration"), "{e}");
+    let e = err(&EXAMPLE.replace(
+        "state_dir = \"state\"",
+        "state_dir = \"state\"\ncompressed_wait = \"soon\"",
+    ));
+    assert!(
+        e.starts_with(
+            "config /etc/logdaemon/ld.toml, line 3: compressed_wait: \"soon\" is not a duration"
+        ),
+        "{e}"
+    );
 }

@@ -25,7 +25,11 @@ pub struct Meta {
 
 impl Meta {
     pub fn end(&self) -> Position {
-        Position { sequence: self.sequence, offset: self.offset + self.len, line: self.line + self.lines }
+        Position {
+            sequence: self.sequence,
+            offset: self.offset + self.len,
+            line: self.line + self.lines,
+        }
     }
 }
 
@@ -76,7 +80,10 @@ impl Batch {
     pub fn push(&mut self, m: Meta, raw: &[u8]) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(raw);
-        self.add(Meta { start: start | COPIED, ..m });
+        self.add(Meta {
+            start: start | COPIED,
+            ..m
+        });
     }
 
     /// Adds an entry whose bytes are in a reader's buffer, `at` bytes after
@@ -88,7 +95,10 @@ impl Batch {
     }
 
     fn add(&mut self, m: Meta) {
-        debug_assert!(m.start & COPIED != 0 || self.view.is_empty(), "one view per batch");
+        debug_assert!(
+            m.start & COPIED != 0 || self.view.is_empty(),
+            "one view per batch"
+        );
         self.size += m.len as usize;
         self.end = Some(m.end());
         self.entries.push(m);

@@ -39,7 +39,11 @@ impl std::fmt::Display for Missing {
             }
         )?;
         if let Some(to) = self.to {
-            write!(f, "; the next available entry is at sequence {} offset {}", to.sequence, to.offset)?;
+            write!(
+                f,
+                "; the next available entry is at sequence {} offset {}",
+                to.sequence, to.offset
+            )?;
         }
         write!(f, ".\n  looked at:")?;
         if self.looked_at.is_empty() {
@@ -48,9 +52,20 @@ impl std::fmt::Display for Missing {
         for (p, why) in &self.looked_at {
             write!(f, "\n    {}: {}", p.display(), why)?;
         }
-        let dir = self.live.parent().map(|p| p.display().to_string()).unwrap_or_default();
-        let state = self.state_dir.as_ref().map(|p| format!(" --state-dir {}", p.display())).unwrap_or_default();
-        let (seq, off) = self.to.map(|t| (t.sequence, t.offset)).unwrap_or((self.from.sequence + 1, 0));
+        let dir = self
+            .live
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let state = self
+            .state_dir
+            .as_ref()
+            .map(|p| format!(" --state-dir {}", p.display()))
+            .unwrap_or_default();
+        let (seq, off) = self
+            .to
+            .map(|t| (t.sequence, t.offset))
+            .unwrap_or((self.from.sequence + 1, 0));
         // A position `checkpoint set` cannot find the file of by itself is
         // set unchecked (`--force`), and the daemon takes it for the live
         // file's: with the file named, it is checked and proven instead.
@@ -75,7 +90,11 @@ pub enum FollowError {
     #[error("{0}")]
     Missing(Box<Missing>),
     #[error("journal {journal:?}: {}", path_and(path, source))]
-    Io { journal: String, path: PathBuf, source: std::io::Error },
+    Io {
+        journal: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("journal {journal:?}: {message}")]
     Other { journal: String, message: String },
 }
@@ -97,18 +116,32 @@ mod tests {
 
     #[test]
     fn an_io_error_names_the_file_once() {
-        let io = |msg: &str| FollowError::Io { journal: "p4".into(), path: "/p4/journal.1.gz".into(), source: std::io::Error::other(msg.to_string()) };
+        let io = |msg: &str| FollowError::Io {
+            journal: "p4".into(),
+            path: "/p4/journal.1.gz".into(),
+            source: std::io::Error::other(msg.to_string()),
+        };
         assert_eq!(
             io("/p4/journal.1.gz: gzip data ends unexpectedly at uncompressed offset 7").to_string(),
             "journal \"p4\": /p4/journal.1.gz: gzip data ends unexpectedly at uncompressed offset 7"
         );
-        assert_eq!(io("Input/output error").to_string(), "journal \"p4\": /p4/journal.1.gz: Input/output error");
-        assert_eq!(io("/p4/journal.1.gzip: other").to_string(), "journal \"p4\": /p4/journal.1.gz: /p4/journal.1.gzip: other");
+        assert_eq!(
+            io("Input/output error").to_string(),
+            "journal \"p4\": /p4/journal.1.gz: Input/output error"
+        );
+        assert_eq!(
+            io("/p4/journal.1.gzip: other").to_string(),
+            "journal \"p4\": /p4/journal.1.gz: /p4/journal.1.gzip: other"
+        );
     }
 
     #[test]
     fn the_way_out_names_the_file_to_resume_in_when_its_name_does_not_say_its_sequence() {
-        let pos = |sequence, offset| Position { sequence, offset, line: 1 };
+        let pos = |sequence, offset| Position {
+            sequence,
+            offset,
+            line: 1,
+        };
         let mut m = Missing {
             journal: "app".into(),
             live: "/logs/app.log".into(),

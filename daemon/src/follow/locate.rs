@@ -15,18 +15,22 @@ use logdaemon_sdk::Position;
 use logdaemon_state::Cursor;
 
 use super::{io_err, FollowError, Follower, Missing};
-use resume::Placed;
 use crate::compress::Compression;
 use crate::config::Start;
 use crate::identity::{self, FileKey, Opened};
 use crate::rotation::Candidate;
 use crate::segment::{Origin, PlainFile, Segment, Source};
+use resume::Placed;
 
 impl Follower {
     /// One attempt of [`Follower::open_at_start`].
     fn try_open_at_start(&mut self) -> Result<(), FollowError> {
         let candidates = self.candidates()?;
-        let next_seq = candidates.iter().filter_map(|c| c.number).max().map_or(1, |n| n + 1);
+        let next_seq = candidates
+            .iter()
+            .filter_map(|c| c.number)
+            .max()
+            .map_or(1, |n| n + 1);
         self.next_sequence_hint = next_seq;
         match self.cfg.start.clone() {
             Start::Beginning => {
@@ -35,8 +39,12 @@ impl Follower {
             Start::End => {
                 if self.try_open_live()? {
                     let seg = self.seg.as_mut().expect("segment");
-                    let size = seg.file().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
-                    let (offset, line) = end_boundary(seg.file().expect("plain"), size).map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+                    let size = seg
+                        .file()
+                        .and_then(|f| f.metadata().ok())
+                        .map_or(0, |m| m.len());
+                    let (offset, line) = end_boundary(seg.file().expect("plain"), size)
+                        .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
                     let path = seg.path.clone();
                     let seq = seg.sequence;
                     self.open_segment_at(path, seq, Origin::Live, offset, line, false)?;
@@ -49,7 +57,10 @@ impl Follower {
                     self.next_sequence_hint = n;
                     self.try_open_live()?;
                 } else {
-                    let names: Vec<String> = candidates.iter().map(|c| c.path.display().to_string()).collect();
+                    let names: Vec<String> = candidates
+                        .iter()
+                        .map(|c| c.path.display().to_string())
+                        .collect();
                     return Err(FollowError::Other {
                         journal: self.cfg.name.clone(),
                         message: format!(
@@ -72,7 +83,17 @@ impl Follower {
                 let seq = self.next_sequence_hint;
                 let key = f.metadata().ok().map(|m| FileKey::of(&m));
                 let source = Source::Plain(PlainFile::new(Arc::new(f), 0));
-                let mut seg = Segment::new(seq, path, Origin::Live, Compression::None, key, source, &self.cfg.format, 0, 1);
+                let mut seg = Segment::new(
+                    seq,
+                    path,
+                    Origin::Live,
+                    Compression::None,
+                    key,
+                    source,
+                    &self.cfg.format,
+                    0,
+                    1,
+                );
                 seg.did_rotate = false;
                 self.seg = Some(seg);
                 self.guard_live();
@@ -83,17 +104,44 @@ impl Follower {
         }
     }
 
-    fn open_segment_at(&mut self, path: PathBuf, sequence: u64, origin: Origin, offset: u64, line: u64, did_rotate: bool) -> Result<(), FollowError> {
-        let o = identity::open_unverified(&path, offset).map_err(|e| io_err(&self.cfg, &path, e))?;
+    fn open_segment_at(
+        &mut self,
+        path: PathBuf,
+        sequence: u64,
+        origin: Origin,
+        offset: u64,
+        line: u64,
+        did_rotate: bool,
+    ) -> Result<(), FollowError> {
+        let o =
+            identity::open_unverified(&path, offset).map_err(|e| io_err(&self.cfg, &path, e))?;
         self.install(o, sequence, origin, offset, line, did_rotate);
         Ok(())
     }
 
-    fn install(&mut self, o: Opened, sequence: u64, origin: Origin, offset: u64, line: u64, did_rotate: bool) {
+    fn install(
+        &mut self,
+        o: Opened,
+        sequence: u64,
+        origin: Origin,
+        offset: u64,
+        line: u64,
+        did_rotate: bool,
+    ) {
         if let Some(old) = self.seg.take() {
             self.remember(&old);
         }
-        let mut seg = Segment::new(sequence, o.path, origin, o.compression, o.key, o.source, &self.cfg.format, offset, line);
+        let mut seg = Segment::new(
+            sequence,
+            o.path,
+            origin,
+            o.compression,
+            o.key,
+            o.source,
+            &self.cfg.format,
+            offset,
+            line,
+        );
         seg.head = o.head;
         seg.did_rotate = did_rotate;
         self.seg = Some(seg);
@@ -109,7 +157,13 @@ impl Follower {
     }
 
     pub(super) fn candidates(&self) -> Result<Vec<Candidate>, FollowError> {
-        let listed = self.cfg.scheme.candidates().map_err(|e| io_err(&self.cfg, self.cfg.path.parent().unwrap_or(Path::new(".")), e));
+        let listed = self.cfg.scheme.candidates().map_err(|e| {
+            io_err(
+                &self.cfg,
+                self.cfg.path.parent().unwrap_or(Path::new(".")),
+                e,
+            )
+        });
         #[cfg(test)]
         tests::after_listing();
         listed
@@ -121,15 +175,29 @@ impl Follower {
     fn place_cursor(&self, c: &Cursor, candidates: &[Candidate]) -> Result<Placed, FollowError> {
         let Some(id) = &c.identity else {
             // An operator-set position: trust it. p4 journal numbers name the file.
-            let path = candidates.iter().find(|k| k.number == Some(c.sequence)).map(|k| k.path.clone()).unwrap_or_else(|| self.cfg.path.clone());
-            let origin = if path == self.cfg.path { Origin::Live } else { Origin::Rotated };
-            let o = identity::open_unverified(&path, c.offset).map_err(|e| io_err(&self.cfg, &path, e))?;
+            let path = candidates
+                .iter()
+                .find(|k| k.number == Some(c.sequence))
+                .map(|k| k.path.clone())
+                .unwrap_or_else(|| self.cfg.path.clone());
+            let origin = if path == self.cfg.path {
+                Origin::Live
+            } else {
+                Origin::Rotated
+            };
+            let o = identity::open_unverified(&path, c.offset)
+                .map_err(|e| io_err(&self.cfg, &path, e))?;
             return Ok(Placed::Found(o, origin, false));
         };
         let mut looked_at = Vec::new();
         // The live file first, then rotated files newest first.
         let mut order: Vec<(PathBuf, Origin)> = vec![(self.cfg.path.clone(), Origin::Live)];
-        order.extend(candidates.iter().rev().map(|k| (k.path.clone(), Origin::Rotated)));
+        order.extend(
+            candidates
+                .iter()
+                .rev()
+                .map(|k| (k.path.clone(), Origin::Rotated)),
+        );
         let mut found: Option<(Opened, Origin)> = None;
         let mut settled = false;
         // A p4 sequence is its journal's number: once `journal.N` exists and
@@ -157,7 +225,11 @@ impl Follower {
                 // newer file that starts with the same bytes (a banner),
                 // whatever its inode: the checkpoint's file is elsewhere,
                 // or gone. (An empty proof is left to `empty_file_now`.)
-                Ok(o) if origin == Origin::Live && id.head_len > 0 && saved.is_some_and(|t| born_after(&o.path, t)) => {
+                Ok(o)
+                    if origin == Origin::Live
+                        && id.head_len > 0
+                        && saved.is_some_and(|t| born_after(&o.path, t)) =>
+                {
                     looked_at.push((o.path, "starts with the same bytes, but was created after the checkpoint was saved: a newer file".into()));
                 }
                 Ok(o) => {
@@ -181,7 +253,8 @@ impl Follower {
             // The file was empty when the position was acknowledged: every
             // file matches an empty proof, so content says nothing.
             if let Some((path, origin)) = self.empty_file_now(c, candidates) {
-                let o = identity::open_unverified(&path, c.offset).map_err(|e| io_err(&self.cfg, &path, e))?;
+                let o = identity::open_unverified(&path, c.offset)
+                    .map_err(|e| io_err(&self.cfg, &path, e))?;
                 found = Some((o, origin));
             }
         }
@@ -190,7 +263,11 @@ impl Follower {
             None => Placed::Missing(Missing {
                 journal: self.cfg.name.clone(),
                 live: self.cfg.path.clone(),
-                from: Position { sequence: c.sequence, offset: c.offset, line: c.line },
+                from: Position {
+                    sequence: c.sequence,
+                    offset: c.offset,
+                    line: c.line,
+                },
                 to: None,
                 cause: "deleted",
                 looked_at,
@@ -236,22 +313,37 @@ impl Follower {
         // The recorded inode, unless the file having it now was created
         // after the save (the inode was freed and handed out again: to the
         // new live file, or to a compressed copy of another file).
-        let recorded = |o: &Opened| o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode) && !saved.is_some_and(|t| born_after(&o.path, t));
+        let recorded = |o: &Opened| {
+            o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode)
+                && !saved.is_some_and(|t| born_after(&o.path, t))
+        };
         if let Some(i) = matches.iter().position(|(o, _)| recorded(o)) {
             let (o, origin) = matches.swap_remove(i);
             return Some((o, origin, true));
         }
         let index = |p: &Path| candidates.iter().position(|k| k.path == p);
-        if matches.iter().filter(|(_, origin)| *origin == Origin::Rotated).count() > 1 {
+        if matches
+            .iter()
+            .filter(|(_, origin)| *origin == Origin::Rotated)
+            .count()
+            > 1
+        {
             if let Some(prev) = self.finished_in(c, candidates) {
-                let after = matches.iter().enumerate().filter_map(|(m, (o, _))| index(&o.path).filter(|&i| i > prev).map(|i| (i, m))).min();
+                let after = matches
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(m, (o, _))| index(&o.path).filter(|&i| i > prev).map(|i| (i, m)))
+                    .min();
                 if let Some((_, m)) = after {
                     let (o, origin) = matches.swap_remove(m);
                     return Some((o, origin, false));
                 }
             }
         }
-        let m = matches.iter().position(|(_, origin)| *origin == Origin::Rotated).unwrap_or(0);
+        let m = matches
+            .iter()
+            .position(|(_, origin)| *origin == Origin::Rotated)
+            .unwrap_or(0);
         (m < matches.len()).then(|| {
             let (o, origin) = matches.swap_remove(m);
             (o, origin, false)
@@ -261,7 +353,11 @@ impl Follower {
     /// The index among `candidates` of the file finished just before the
     /// cursor's (its sequence one less), proven by content, if listed.
     fn finished_in(&self, c: &Cursor, candidates: &[Candidate]) -> Option<usize> {
-        let prev = self.history.iter().rev().find(|f| f.sequence + 1 == c.sequence)?;
+        let prev = self
+            .history
+            .iter()
+            .rev()
+            .find(|f| f.sequence + 1 == c.sequence)?;
         let proof = logdaemon_state::Identity {
             path: prev.path.clone(),
             dev: 0,
@@ -271,7 +367,9 @@ impl Follower {
             tail_len: prev.tail_len,
             tail_hash: prev.tail_hash,
         };
-        candidates.iter().rposition(|k| ends_at(&k.path, &proof, prev.size))
+        candidates
+            .iter()
+            .rposition(|k| ends_at(&k.path, &proof, prev.size))
     }
 
     /// When the checkpoint that holds `c` (as the journal's or a listener's
@@ -304,12 +402,18 @@ impl Follower {
         }
         // The file finished just before it proves where it was: the next one.
         if let Some(i) = self.finished_in(c, candidates) {
-            return candidates.get(i + 1).map(|k| (k.path.clone(), Origin::Rotated));
+            return candidates
+                .get(i + 1)
+                .map(|k| (k.path.clone(), Origin::Rotated));
         }
         let id = c.identity.as_ref()?;
         let was_live = Path::new(&id.path) == self.cfg.path;
-        let live_key = std::fs::metadata(&self.cfg.path).ok().map(|m| FileKey::of(&m));
-        let rotated_away = was_live && id.inode != 0 && live_key.is_none_or(|k| k.dev != id.dev || k.ino != id.inode);
+        let live_key = std::fs::metadata(&self.cfg.path)
+            .ok()
+            .map(|m| FileKey::of(&m));
+        let rotated_away = was_live
+            && id.inode != 0
+            && live_key.is_none_or(|k| k.dev != id.dev || k.ino != id.inode);
         if rotated_away {
             return candidates.last().map(|k| (k.path.clone(), Origin::Rotated));
         }
@@ -333,15 +437,24 @@ impl Follower {
     /// One attempt of [`Follower::open_successor`]; `None` if the live file
     /// changed while we looked.
     fn try_successor(&mut self) -> Result<Option<bool>, FollowError> {
-        let live_before = std::fs::metadata(&self.cfg.path).ok().map(|m| FileKey::of(&m));
+        let live_before = std::fs::metadata(&self.cfg.path)
+            .ok()
+            .map(|m| FileKey::of(&m));
         let seg = self.seg.as_ref().expect("segment");
         let candidates = self.candidates()?;
         let listed = files_of(&candidates);
         let our_key = seg.key;
         let our_end = seg.reader.offset();
         let our_seq = seg.sequence;
-        let our_mtime = seg.file().and_then(|f| f.metadata().ok()).and_then(|m| m.modified().ok());
-        let id = self.identity_at(Position { sequence: our_seq, offset: our_end, line: 0 });
+        let our_mtime = seg
+            .file()
+            .and_then(|f| f.metadata().ok())
+            .and_then(|m| m.modified().ok());
+        let id = self.identity_at(Position {
+            sequence: our_seq,
+            offset: our_end,
+            line: 0,
+        });
         // Which candidates are this very segment (renamed, or compressed)?
         // The file itself, if it is listed: then files holding the same
         // bytes (identical short files) are others. Else its compressed
@@ -353,13 +466,15 @@ impl Follower {
                 return key_of(k) == our_key;
             }
             match &id {
-                Some(id) if id.head_len > 0 => match identity::open_matching(&k.path, id, our_end) {
-                    Ok(mut o) => {
-                        let mut b = [0u8; 1];
-                        matches!(std::io::Read::read(&mut o.source, &mut b), Ok(0))
+                Some(id) if id.head_len > 0 => {
+                    match identity::open_matching(&k.path, id, our_end) {
+                        Ok(mut o) => {
+                            let mut b = [0u8; 1];
+                            matches!(std::io::Read::read(&mut o.source, &mut b), Ok(0))
+                        }
+                        Err(_) => false,
                     }
-                    Err(_) => false,
-                },
+                }
                 _ => false,
             }
         };
@@ -398,7 +513,9 @@ impl Follower {
         // p4 numbers its journals one by one: when the file just finished
         // is `journal.N` read as sequence N, a next number above N + 1 means
         // the journals in between were deleted before we read them.
-        let numbered_us = candidates.iter().any(|k| k.number == Some(our_seq) && is_us(k));
+        let numbered_us = candidates
+            .iter()
+            .any(|k| k.number == Some(our_seq) && is_us(k));
         let skipped = match next.and_then(|k| k.number) {
             Some(n) if numbered_us && n > our_seq + 1 => Some(n),
             _ => None,
@@ -408,7 +525,12 @@ impl Follower {
                 let seq = k.number.filter(|&n| n > our_seq).unwrap_or(seq);
                 let path = k.path.clone();
                 if let Some(n) = skipped {
-                    let dir = self.cfg.path.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let dir = self
+                        .cfg
+                        .path
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default();
                     let m = Missing {
                         journal: self.cfg.name.clone(),
                         live: self.cfg.path.clone(),
@@ -487,13 +609,17 @@ fn numbers(from: u64, to: u64) -> String {
 /// Whether the file at `path` was created after `t` (birth time; false
 /// where the file system does not keep it).
 fn born_after(path: &Path, t: SystemTime) -> bool {
-    std::fs::metadata(path).and_then(|m| m.created()).is_ok_and(|b| b > t)
+    std::fs::metadata(path)
+        .and_then(|m| m.created())
+        .is_ok_and(|b| b > t)
 }
 
 /// Whether the file at `path` was last written after `t` (compressors keep
 /// the original's modification time).
 fn written_after(path: &Path, t: SystemTime) -> bool {
-    std::fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|w| w > t)
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|w| w > t)
 }
 
 /// Whether `path` (plain or compressed) holds what `id` proves up to
@@ -508,7 +634,15 @@ fn ends_at(path: &Path, id: &logdaemon_state::Identity, offset: u64) -> bool {
 /// The rotated files as names and the files they name, to notice that
 /// something was rotated between two looks.
 fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
-    candidates.iter().map(|c| (c.path.clone(), std::fs::metadata(&c.path).ok().map(|m| FileKey::of(&m)))).collect()
+    candidates
+        .iter()
+        .map(|c| {
+            (
+                c.path.clone(),
+                std::fs::metadata(&c.path).ok().map(|m| FileKey::of(&m)),
+            )
+        })
+        .collect()
 }
 
 /// The end of the last complete line at or before `size`, and its line number.

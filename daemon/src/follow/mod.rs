@@ -69,7 +69,11 @@ pub struct Follower {
 impl Follower {
     /// Opens the stream at `cursor` (a listener's acknowledged position), or
     /// at the journal's configured start when there is none.
-    pub fn open(cfg: Arc<JournalConfig>, cursor: Option<&Cursor>, state_dir: Option<PathBuf>) -> Result<Follower, FollowError> {
+    pub fn open(
+        cfg: Arc<JournalConfig>,
+        cursor: Option<&Cursor>,
+        state_dir: Option<PathBuf>,
+    ) -> Result<Follower, FollowError> {
         Follower::open_with_history(cfg, cursor, &[], state_dir)
     }
 
@@ -106,7 +110,11 @@ impl Follower {
 
     /// The position of the next entry this follower will produce.
     pub fn position(&self) -> Option<Position> {
-        self.seg.as_ref().map(|s| Position { sequence: s.sequence, offset: s.reader.offset(), line: s.reader.line() })
+        self.seg.as_ref().map(|s| Position {
+            sequence: s.sequence,
+            offset: s.reader.offset(),
+            line: s.reader.line(),
+        })
     }
 
     /// Reads entries into `batch` until it holds `max_bytes` or nothing more
@@ -126,7 +134,10 @@ impl Follower {
     /// that may change or drop the segment, and before returning a batch.
     fn settle(&mut self, batch: &mut Batch) {
         let Some(seg) = self.seg.as_mut() else {
-            debug_assert!(!batch.awaits_view(), "records pinned in a segment that is gone");
+            debug_assert!(
+                !batch.awaits_view(),
+                "records pinned in a segment that is gone"
+            );
             return;
         };
         if !batch.awaits_view() {
@@ -173,12 +184,16 @@ impl Follower {
             let plain = seg.file().is_some();
             // Room for a whole batch and the record that ends it: a batch
             // ends at `max_bytes`, not at a full buffer.
-            seg.reader.set_resting(max_bytes.saturating_add(RECORD_SLACK));
+            seg.reader
+                .set_resting(max_bytes.saturating_add(RECORD_SLACK));
             seg.reader.pin();
             let at = seg.reader.pinned_len();
             #[cfg(test)]
             race_tests::before_read();
-            let rec = seg.reader.next_available().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+            let rec = seg
+                .reader
+                .next_available()
+                .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
             match rec {
                 Some(r) => {
                     let mut flags = 0;
@@ -237,7 +252,9 @@ impl Follower {
     /// of the finished file was handled, and a restart after that file is
     /// deleted or truncated does not look for it.
     fn note_crossing(&self, batch: &mut Batch, before: Option<Position>) {
-        let (Some(before), Some(now)) = (before, self.position()) else { return };
+        let (Some(before), Some(now)) = (before, self.position()) else {
+            return;
+        };
         if now.sequence > before.sequence && self.pending_gap.is_none() {
             batch.end = Some(now);
         }
@@ -248,7 +265,13 @@ impl Follower {
     pub fn finished(&self) -> Vec<Finished> {
         let mut out: Vec<Finished> = self.history.clone();
         for info in &self.recent {
-            let Some(id) = self.identity_at(Position { sequence: info.sequence, offset: info.end, line: 0 }) else { continue };
+            let Some(id) = self.identity_at(Position {
+                sequence: info.sequence,
+                offset: info.end,
+                line: 0,
+            }) else {
+                continue;
+            };
             if id.head_len > info.end {
                 continue;
             }
@@ -272,13 +295,24 @@ impl Follower {
     /// has open or finished recently.
     pub fn identity_at(&self, pos: Position) -> Option<Identity> {
         let info;
-        let (path, key, head, file, ring) = match self.seg.as_ref().filter(|s| s.sequence == pos.sequence) {
-            Some(s) => (&s.path, s.key, &s.head, s.file(), &s.ring),
-            None => {
-                info = self.recent.iter().rev().find(|i| i.sequence == pos.sequence)?;
-                (&info.path, info.key, &info.head, info.file.as_ref(), &info.tail)
-            }
-        };
+        let (path, key, head, file, ring) =
+            match self.seg.as_ref().filter(|s| s.sequence == pos.sequence) {
+                Some(s) => (&s.path, s.key, &s.head, s.file(), &s.ring),
+                None => {
+                    info = self
+                        .recent
+                        .iter()
+                        .rev()
+                        .find(|i| i.sequence == pos.sequence)?;
+                    (
+                        &info.path,
+                        info.key,
+                        &info.head,
+                        info.file.as_ref(),
+                        &info.tail,
+                    )
+                }
+            };
         let (head_len, head_hash, tail) = match file {
             Some(f) => {
                 let (hl, hh) = identity::head_of(f, identity::HEAD_WINDOW).ok()?;
@@ -315,9 +349,18 @@ impl Follower {
     /// Reports a gap to the listeners whatever `on_gap` says: used for the
     /// copytruncate window, which no follower can avoid.
     fn report_gap(&mut self, m: Missing) {
-        let to = m.to.unwrap_or(Position { sequence: m.from.sequence + 1, offset: 0, line: 1 });
+        let to = m.to.unwrap_or(Position {
+            sequence: m.from.sequence + 1,
+            offset: 0,
+            line: 1,
+        });
         tracing::warn!(journal = %self.cfg.name, from = %m.from, to = %to, cause = m.cause, "entries lost; reporting a gap");
-        self.pending_gap = Some(GapEvent { from: m.from, to, cause: m.cause, detail: m.to_string() });
+        self.pending_gap = Some(GapEvent {
+            from: m.from,
+            to,
+            cause: m.cause,
+            detail: m.to_string(),
+        });
     }
 }
 
@@ -339,14 +382,26 @@ fn leading_nuls(skipped: &mut u64, path: &std::path::Path, offset: u64, raw: &[u
     if k == 0 {
         return 0;
     }
-    let k = if raw[k..] == *b"\n" || k == raw.len() { raw.len() } else { k };
+    let k = if raw[k..] == *b"\n" || k == raw.len() {
+        raw.len()
+    } else {
+        k
+    };
     *skipped += k as u64;
     tracing::warn!(file = %path.display(), offset, bytes = k, "skipped NUL bytes: a writer without O_APPEND wrote past a truncation");
     k
 }
 
-pub(crate) fn io_err(cfg: &JournalConfig, path: &std::path::Path, e: std::io::Error) -> FollowError {
-    FollowError::Io { journal: cfg.name.clone(), path: path.to_path_buf(), source: e }
+pub(crate) fn io_err(
+    cfg: &JournalConfig,
+    path: &std::path::Path,
+    e: std::io::Error,
+) -> FollowError {
+    FollowError::Io {
+        journal: cfg.name.clone(),
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 #[cfg(test)]
@@ -369,7 +424,9 @@ mod fill_tests {
             let body = "z".repeat((i * 13 + part) % 400);
             out.extend_from_slice(format!("@pv@ 0 @db.t@ {part} {i} @{body}@ \n").as_bytes());
             match i {
-                7_000 => out.extend_from_slice(format!("@pv@ 0 @db.desc@ @{}\n@ \n", "y".repeat(700_000)).as_bytes()),
+                7_000 => out.extend_from_slice(
+                    format!("@pv@ 0 @db.desc@ @{}\n@ \n", "y".repeat(700_000)).as_bytes(),
+                ),
                 9_000 => out.extend_from_slice(b"\0\0\0\0\n"),
                 9_001 => out.extend_from_slice(b"\0\0@ex@ 1 2\n"),
                 _ => {}
@@ -398,7 +455,11 @@ mod fill_tests {
         loop {
             batch.clear();
             let fill = f.fill(batch, max).unwrap();
-            assert!(batch.size() <= max.saturating_add(710_000), "batch of {} bytes for at most {max}", batch.size());
+            assert!(
+                batch.size() <= max.saturating_add(710_000),
+                "batch of {} bytes for at most {max}",
+                batch.size()
+            );
             for m in &batch.entries {
                 assert_eq!(m.len as usize, batch.raw(m).len());
                 got.push((m.offset, m.line, batch.raw(m).to_vec()));
@@ -422,7 +483,10 @@ mod fill_tests {
             drain(&mut f, &mut batch, max, &mut got);
             assert_eq!(got, expected(&one), "max {max}");
             // Appended while following, with a record cut between two writes.
-            let mut w = std::fs::OpenOptions::new().append(true).open(&live).unwrap();
+            let mut w = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&live)
+                .unwrap();
             w.write_all(&two[..two.len() / 2 + 17]).unwrap();
             drain(&mut f, &mut batch, max, &mut got);
             w.write_all(&two[two.len() / 2 + 17..]).unwrap();

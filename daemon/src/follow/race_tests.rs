@@ -35,7 +35,10 @@ fn before_next_read(f: impl FnOnce() + 'static) {
 }
 
 fn config(path: &Path, on_gap: OnGap) -> Arc<JournalConfig> {
-    Arc::new(JournalConfig { on_gap, ..JournalConfig::for_test("p4", path, Format::P4) })
+    Arc::new(JournalConfig {
+        on_gap,
+        ..JournalConfig::for_test("p4", path, Format::P4)
+    })
 }
 
 /// Record `i` of journal `j`: every record starts with the same bytes.
@@ -48,13 +51,23 @@ fn records(j: u64, n: u64) -> String {
 }
 
 fn append(path: &Path, s: &str) {
-    std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(s.as_bytes()).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(s.as_bytes())
+        .unwrap();
 }
 
 /// p4's own rotation of old: copy the journal to `journal.N`, truncate it.
 fn copy_truncate(live: &Path, n: u64) {
     std::fs::copy(live, live.with_file_name(format!("journal.{n}"))).unwrap();
-    std::fs::OpenOptions::new().write(true).open(live).unwrap().set_len(0).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(live)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
 }
 
 /// Everything the follower delivers until it has nothing more: (sequence, record).
@@ -63,8 +76,15 @@ fn drain(f: &mut Follower) -> Vec<(u64, String)> {
     for _ in 0..20 {
         let mut b = Batch::default();
         let fill = f.fill(&mut b, 1 << 20).unwrap();
-        out.extend(b.entries.iter().map(|m| (m.sequence, String::from_utf8_lossy(b.raw(m)).into_owned())));
-        assert!(!matches!(fill, Fill::Gap(_)), "a gap where no byte is lost: {fill:?}");
+        out.extend(
+            b.entries
+                .iter()
+                .map(|m| (m.sequence, String::from_utf8_lossy(b.raw(m)).into_owned())),
+        );
+        assert!(
+            !matches!(fill, Fill::Gap(_)),
+            "a gap where no byte is lost: {fill:?}"
+        );
         if matches!(fill, Fill::Idle) && b.is_empty() {
             break;
         }
@@ -73,7 +93,13 @@ fn drain(f: &mut Follower) -> Vec<(u64, String)> {
 }
 
 fn want(journals: &[(u64, String)]) -> Vec<(u64, String)> {
-    journals.iter().flat_map(|(seq, text)| text.split_inclusive('\n').map(move |r| (*seq, r.to_string()))).collect()
+    journals
+        .iter()
+        .flat_map(|(seq, text)| {
+            text.split_inclusive('\n')
+                .map(move |r| (*seq, r.to_string()))
+        })
+        .collect()
 }
 
 /// The journal was empty when the follower looked; before its first read
@@ -92,7 +118,11 @@ fn an_empty_journal_copied_and_truncated_before_the_first_read_is_read_from_the_
             append(&l, &records(2, 3));
         });
         let got = drain(&mut f);
-        assert_eq!(got, want(&[(1, records(1, 5)), (2, records(2, 3))]), "{on_gap:?}");
+        assert_eq!(
+            got,
+            want(&[(1, records(1, 5)), (2, records(2, 3))]),
+            "{on_gap:?}"
+        );
     }
 }
 
@@ -113,7 +143,10 @@ fn two_copy_truncations_before_the_first_read_are_both_read() {
         append(&l, &records(3, 3));
     });
     let got = drain(&mut f);
-    assert_eq!(got, want(&[(1, records(1, 4)), (2, records(2, 2)), (3, records(3, 3))]));
+    assert_eq!(
+        got,
+        want(&[(1, records(1, 4)), (2, records(2, 2)), (3, records(3, 3))])
+    );
 }
 
 /// The check saw the first bytes of a record being written; the journal was
@@ -129,7 +162,11 @@ fn a_journal_copied_and_truncated_after_the_check_saw_a_few_bytes_is_read_from_t
     let mut f = Follower::open(config(&live, OnGap::Stop), None, None).unwrap();
     assert!(drain(&mut f).is_empty());
     let l = live.clone();
-    let rest = format!("{}{}", &first[12..], (1..6).map(|i| record(1, i)).collect::<String>());
+    let rest = format!(
+        "{}{}",
+        &first[12..],
+        (1..6).map(|i| record(1, i)).collect::<String>()
+    );
     before_next_read(move || {
         append(&l, &rest);
         copy_truncate(&l, 1);

@@ -45,12 +45,19 @@ impl Follower {
         // deleted. The writer has moved on once the new live file has data.
         // A file deleted since (compressed away, or removed) gets no more
         // records either: no writer appends to a journal no name leads to.
-        let deleted = seg.file().and_then(|f| f.metadata().ok()).is_some_and(|m| m.nlink() == 0);
-        let moved_on = deleted || path_md.as_ref().is_some_and(|m| m.len() > 0) || self.has_newer_rotated()?;
+        let deleted = seg
+            .file()
+            .and_then(|f| f.metadata().ok())
+            .is_some_and(|m| m.nlink() == 0);
+        let moved_on =
+            deleted || path_md.as_ref().is_some_and(|m| m.len() > 0) || self.has_newer_rotated()?;
         if !moved_on {
             // The writer may still append to our (renamed) file.
             let seg = self.seg.as_ref().expect("segment");
-            let size = seg.file().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+            let size = seg
+                .file()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len());
             return Ok(size > seg.read_pos());
         }
         if !self.draining {
@@ -69,9 +76,13 @@ impl Follower {
     /// whether it switched.
     fn continue_in_live(&mut self) -> Result<bool, FollowError> {
         let seg = self.seg.as_ref().expect("segment");
-        let Some(pf) = seg.reader.get_ref().plain() else { return Ok(false) };
+        let Some(pf) = seg.reader.get_ref().plain() else {
+            return Ok(false);
+        };
         let pos = pf.pos;
-        let Ok(live) = std::fs::metadata(&self.cfg.path) else { return Ok(false) };
+        let Ok(live) = std::fs::metadata(&self.cfg.path) else {
+            return Ok(false);
+        };
         if Some(FileKey::of(&live)) == seg.key || live.len() < pos {
             return Ok(false);
         }
@@ -92,14 +103,27 @@ impl Follower {
             }
         }
         let io = |e| io_err(&self.cfg, &seg.path, e);
-        let (head_len, head_hash) = identity::head_of(&pf.file, identity::HEAD_WINDOW).map_err(io)?;
+        let (head_len, head_hash) =
+            identity::head_of(&pf.file, identity::HEAD_WINDOW).map_err(io)?;
         let tail_len = pos.min(identity::TAIL_WINDOW);
-        let Some(tail_hash) = identity::tail_len_of(&pf.file, pos, tail_len).map_err(io)? else { return Ok(false) };
+        let Some(tail_hash) = identity::tail_len_of(&pf.file, pos, tail_len).map_err(io)? else {
+            return Ok(false);
+        };
         if head_len == 0 {
             return Ok(false);
         }
-        let id = Identity { path: String::new(), dev: 0, inode: 0, head_len, head_hash, tail_len, tail_hash };
-        let Ok(o) = identity::open_matching(&self.cfg.path, &id, pos) else { return Ok(false) };
+        let id = Identity {
+            path: String::new(),
+            dev: 0,
+            inode: 0,
+            head_len,
+            head_hash,
+            tail_len,
+            tail_hash,
+        };
+        let Ok(o) = identity::open_matching(&self.cfg.path, &id, pos) else {
+            return Ok(false);
+        };
         if o.compression != Compression::None {
             return Ok(false);
         }
@@ -119,7 +143,9 @@ impl Follower {
         let seg = self.seg.as_ref().expect("segment");
         let Some(key) = seg.key else { return Ok(true) };
         let candidates = self.candidates()?;
-        let pos = candidates.iter().position(|c| std::fs::metadata(&c.path).is_ok_and(|m| FileKey::of(&m) == key));
+        let pos = candidates
+            .iter()
+            .position(|c| std::fs::metadata(&c.path).is_ok_and(|m| FileKey::of(&m) == key));
         Ok(match pos {
             Some(i) => i + 1 < candidates.len(),
             None => false,
@@ -136,10 +162,15 @@ impl Follower {
         // in the copytruncate window, so the record goes whole into the gap
         // rather than half of it to the listeners.
         let data_end = seg.reader.offset() + seg.reader.buffered() as u64;
-        let withhold_cut = seg.truncated_live.is_some_and(|max_seen| max_seen > data_end);
+        let withhold_cut = seg
+            .truncated_live
+            .is_some_and(|max_seen| max_seen > data_end);
         let mut gap_from = None;
         loop {
-            let rec = seg.reader.finish().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+            let rec = seg
+                .reader
+                .finish()
+                .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
             let Some(r) = rec else { break };
             if r.incomplete && withhold_cut {
                 tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), offset = r.offset, bytes = r.bytes.len(), "the copy ends inside a record whose rest was truncated away; the record is reported with the gap");
@@ -155,7 +186,15 @@ impl Follower {
                 flags |= FLAG_INCOMPLETE;
                 tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), offset = r.offset, "record cut off at the end of a rotated file; delivered as incomplete");
             }
-            let meta = Meta { sequence: seg.sequence, offset: r.offset, len: r.bytes.len() as u64, line: r.line, lines: r.lines, flags, start: 0 };
+            let meta = Meta {
+                sequence: seg.sequence,
+                offset: r.offset,
+                len: r.bytes.len() as u64,
+                line: r.line,
+                lines: r.lines,
+                flags,
+                start: 0,
+            };
             if !plain {
                 seg.ring.feed(r.bytes);
             }
@@ -186,17 +225,25 @@ impl Follower {
     /// of our bytes in a copy or reports them lost, then moves on to the
     /// file's new content. Returns true if it changed segments.
     pub(super) fn check_truncated(&mut self, batch: &mut Batch) -> Result<bool, FollowError> {
-        let Some(seg) = self.seg.as_mut() else { return Ok(false) };
+        let Some(seg) = self.seg.as_mut() else {
+            return Ok(false);
+        };
         if seg.origin != Origin::Live {
             return Ok(false);
         }
-        let Source::Plain(pf) = seg.reader.get_mut() else { return Ok(false) };
-        let md = pf.file.metadata().map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+        let Source::Plain(pf) = seg.reader.get_mut() else {
+            return Ok(false);
+        };
+        let md = pf
+            .file
+            .metadata()
+            .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
         let read_pos = pf.pos;
         // Less of the file known than proves it was not replaced: its first
         // bytes as known before `still_there` learns more of them (which may
         // already be a regrown file's).
-        let weak = (pf.first().len() < crate::segment::VERIFY_LEN).then(|| (pf.first().to_vec(), pf.last().to_vec()));
+        let weak = (pf.first().len() < crate::segment::VERIFY_LEN)
+            .then(|| (pf.first().to_vec(), pf.last().to_vec()));
         if md.len() >= read_pos {
             match pf.still_there() {
                 Ok(true) if weak.is_some() => {
@@ -221,10 +268,16 @@ impl Follower {
             }
         }
         // Truncated. Where did the bytes after `read_pos` go?
-        let Source::Plain(pf) = seg.reader.get_ref() else { return Ok(false) };
+        let Source::Plain(pf) = seg.reader.get_ref() else {
+            return Ok(false);
+        };
         let last = pf.last().to_vec();
         // The longest prefix we know: what we read, or what we first saw.
-        let head = if pf.first().len() > seg.head.bytes().len() { pf.first().to_vec() } else { seg.head.bytes().to_vec() };
+        let head = if pf.first().len() > seg.head.bytes().len() {
+            pf.first().to_vec()
+        } else {
+            seg.head.bytes().to_vec()
+        };
         let seq = seg.sequence;
         let max_seen = seg.max_size_seen.max(read_pos);
         let nlink = md.nlink();
@@ -244,7 +297,11 @@ impl Follower {
         // With journal numbers, the copy of journal N is `journal.N`: other
         // journals can share a few first bytes with ours but hold none of it.
         let numbered = candidates.iter().any(|c| c.number.is_some());
-        for c in candidates.iter().rev().filter(|c| !numbered || c.number == Some(seq)) {
+        for c in candidates
+            .iter()
+            .rev()
+            .filter(|c| !numbered || c.number == Some(seq))
+        {
             match identity::open_matching(&c.path, &id, read_pos) {
                 Ok(o) => {
                     // Continue in the copy: same sequence, same buffer.
@@ -281,9 +338,21 @@ impl Follower {
             let m = Missing {
                 journal: self.cfg.name.clone(),
                 live: self.cfg.path.clone(),
-                from: Position { sequence: seq, offset: from, line },
-                to: Some(Position { sequence: seq, offset: max_seen, line: 0 }),
-                cause: if copy_short { "copytruncate" } else { "truncated" },
+                from: Position {
+                    sequence: seq,
+                    offset: from,
+                    line,
+                },
+                to: Some(Position {
+                    sequence: seq,
+                    offset: max_seen,
+                    line: 0,
+                }),
+                cause: if copy_short {
+                    "copytruncate"
+                } else {
+                    "truncated"
+                },
                 looked_at,
                 state_dir: self.state_dir.clone(),
                 resume_in: None,
@@ -305,12 +374,20 @@ impl Follower {
     /// (same sequence); the live file's new content is the next sequence.
     /// `max_seen` is the largest size seen of the live file's content.
     /// Returns whether it switched.
-    fn continue_in_numbered_copy(&mut self, head: &[u8], last: &[u8], read_pos: u64, max_seen: u64) -> Result<bool, FollowError> {
+    fn continue_in_numbered_copy(
+        &mut self,
+        head: &[u8],
+        last: &[u8],
+        read_pos: u64,
+        max_seen: u64,
+    ) -> Result<bool, FollowError> {
         let seg = self.seg.as_ref().expect("segment");
         let seq = seg.sequence;
         let our_key = seg.key;
         let candidates = self.candidates()?;
-        let Some(o) = numbered_copy(&candidates, seq, our_key, head, last, read_pos) else { return Ok(false) };
+        let Some(o) = numbered_copy(&candidates, seq, our_key, head, last, read_pos) else {
+            return Ok(false);
+        };
         tracing::info!(journal = %self.cfg.name, copy = %o.path.display(), sequence = seq, offset = read_pos, "the live file was copied and truncated; reading the rest from the copy");
         let seg = self.seg.as_mut().expect("segment");
         *seg.reader.get_mut() = o.source;
@@ -335,9 +412,13 @@ impl Follower {
         if !self.cfg.scheme.patterns().any(|p| p.contains("{N}")) {
             return;
         }
-        let Some(seg) = self.seg.as_mut().filter(|s| s.origin == Origin::Live) else { return };
+        let Some(seg) = self.seg.as_mut().filter(|s| s.origin == Origin::Live) else {
+            return;
+        };
         let (cfg, seq, ours) = (self.cfg.clone(), seg.sequence, seg.key);
-        let Source::Plain(pf) = seg.reader.get_mut() else { return };
+        let Source::Plain(pf) = seg.reader.get_mut() else {
+            return;
+        };
         pf.guard(Arc::new(move |head: &[u8], last: &[u8], read_pos: u64| {
             let Ok(candidates) = cfg.scheme.candidates() else { return false };
             let copy = numbered_copy(&candidates, seq, ours, head, last, read_pos);
@@ -355,10 +436,18 @@ impl Follower {
     /// the gap. Returns the offset and line where the old content's
     /// delivery ends (where a gap begins). The live file's new content is
     /// the next sequence, from offset 0.
-    fn restart_live_after_truncation(&mut self, batch: &mut Batch, lost: bool) -> Result<(u64, u64), FollowError> {
+    fn restart_live_after_truncation(
+        &mut self,
+        batch: &mut Batch,
+        lost: bool,
+    ) -> Result<(u64, u64), FollowError> {
         let mut seg = self.seg.take().expect("segment");
         let mut end = (seg.reader.offset(), seg.reader.line());
-        while let Some(r) = seg.reader.finish().map_err(|e| io_err(&self.cfg, &seg.path, e))? {
+        while let Some(r) = seg
+            .reader
+            .finish()
+            .map_err(|e| io_err(&self.cfg, &seg.path, e))?
+        {
             if r.incomplete && lost {
                 tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), offset = r.offset, bytes = r.bytes.len(), "record cut by a truncation, its rest gone; reported with the gap");
                 break;
@@ -372,14 +461,25 @@ impl Follower {
                 flags |= logdaemon_sdk::abi::FLAG_DID_ROTATE;
                 seg.did_rotate = false;
             }
-            let meta = Meta { sequence: seg.sequence, offset: r.offset, len: r.bytes.len() as u64, line: r.line, lines: r.lines, flags, start: 0 };
+            let meta = Meta {
+                sequence: seg.sequence,
+                offset: r.offset,
+                len: r.bytes.len() as u64,
+                line: r.line,
+                lines: r.lines,
+                flags,
+                start: 0,
+            };
             batch.push(meta, r.bytes);
         }
         // The file now holds other bytes: prove positions in the old content
         // from what we kept of it, not by reading the file again.
         let mut info = seg.info();
         if let Some(pf) = seg.reader.get_ref().plain() {
-            let mut ring = crate::identity::TailRing::new(crate::segment::VERIFY_LEN, pf.pos - pf.last().len() as u64);
+            let mut ring = crate::identity::TailRing::new(
+                crate::segment::VERIFY_LEN,
+                pf.pos - pf.last().len() as u64,
+            );
             ring.feed(pf.last());
             info.tail = ring;
         }
@@ -399,7 +499,17 @@ impl Follower {
             return Ok(end);
         };
         let source = Source::Plain(crate::segment::PlainFile::new(file, 0));
-        let mut new = crate::segment::Segment::new(seg.sequence + 1, self.cfg.path.clone(), Origin::Live, Compression::None, seg.key, source, &self.cfg.format, 0, 1);
+        let mut new = crate::segment::Segment::new(
+            seg.sequence + 1,
+            self.cfg.path.clone(),
+            Origin::Live,
+            Compression::None,
+            seg.key,
+            source,
+            &self.cfg.format,
+            0,
+            1,
+        );
         new.did_rotate = true;
         self.seg = Some(new);
         self.guard_live();
@@ -414,7 +524,14 @@ impl Follower {
 /// The rotated file carrying journal number `seq` (p4 names the copy of
 /// journal N `journal.N`), if it is another file than `ours` and holds
 /// `head` and `last` up to `read_pos`: opened there.
-fn numbered_copy(candidates: &[Candidate], seq: u64, ours: Option<FileKey>, head: &[u8], last: &[u8], read_pos: u64) -> Option<Opened> {
+fn numbered_copy(
+    candidates: &[Candidate],
+    seq: u64,
+    ours: Option<FileKey>,
+    head: &[u8],
+    last: &[u8],
+    read_pos: u64,
+) -> Option<Opened> {
     let c = candidates.iter().find(|c| c.number == Some(seq))?;
     let md = std::fs::metadata(&c.path).ok()?;
     if Some(FileKey::of(&md)) == ours {
@@ -444,7 +561,10 @@ mod tests {
     use crate::format::Format;
 
     fn config(path: &Path, on_gap: OnGap) -> Arc<JournalConfig> {
-        Arc::new(JournalConfig { on_gap, ..JournalConfig::for_test("app", path, Format::Lines { record_start: None }) })
+        Arc::new(JournalConfig {
+            on_gap,
+            ..JournalConfig::for_test("app", path, Format::Lines { record_start: None })
+        })
     }
 
     /// Line `i`, 97 bytes: no power-of-two read buffer ends between two.
@@ -461,7 +581,12 @@ mod tests {
 
     #[derive(Debug)]
     enum Got {
-        Entry { sequence: u64, offset: u64, bytes: Vec<u8>, incomplete: bool },
+        Entry {
+            sequence: u64,
+            offset: u64,
+            bytes: Vec<u8>,
+            incomplete: bool,
+        },
         Gap(GapEvent),
     }
 
@@ -471,7 +596,12 @@ mod tests {
             let mut b = Batch::default();
             let fill = f.fill(&mut b, max_bytes).unwrap();
             for m in &b.entries {
-                out.push(Got::Entry { sequence: m.sequence, offset: m.offset, bytes: b.raw(m).to_vec(), incomplete: m.flags & FLAG_INCOMPLETE != 0 });
+                out.push(Got::Entry {
+                    sequence: m.sequence,
+                    offset: m.offset,
+                    bytes: b.raw(m).to_vec(),
+                    incomplete: m.flags & FLAG_INCOMPLETE != 0,
+                });
             }
             match fill {
                 Fill::Gap(g) => out.push(Got::Gap(g)),
@@ -492,8 +622,20 @@ mod tests {
         let mut b = Batch::default();
         assert!(matches!(f.fill(&mut b, 4096).unwrap(), Fill::Entries));
         let read = f.seg.as_ref().unwrap().read_pos();
-        assert!(read < OLD as u64 * LINE && !read.is_multiple_of(LINE), "the follower read up to {read}: not inside a record short of the end");
-        let got = b.entries.iter().map(|m| Got::Entry { sequence: m.sequence, offset: m.offset, bytes: b.raw(m).to_vec(), incomplete: false }).collect();
+        assert!(
+            read < OLD as u64 * LINE && !read.is_multiple_of(LINE),
+            "the follower read up to {read}: not inside a record short of the end"
+        );
+        let got = b
+            .entries
+            .iter()
+            .map(|m| Got::Entry {
+                sequence: m.sequence,
+                offset: m.offset,
+                bytes: b.raw(m).to_vec(),
+                incomplete: false,
+            })
+            .collect();
         (path, f, got)
     }
 
@@ -501,20 +643,52 @@ mod tests {
     /// then one gap of `cause` from the end of the last of them to the end
     /// of the old content; then the `new` lines as sequence 2.
     fn assert_whole_records_then_gap(got: &[Got], cause: &str, new: usize) {
-        let old: Vec<&Got> = got.iter().filter(|g| matches!(g, Got::Entry { sequence: 1, .. })).collect();
+        let old: Vec<&Got> = got
+            .iter()
+            .filter(|g| matches!(g, Got::Entry { sequence: 1, .. }))
+            .collect();
         for (n, g) in old.iter().enumerate() {
-            let Got::Entry { offset, bytes, incomplete, .. } = g else { unreachable!() };
-            assert!(!incomplete && *offset == n as u64 * LINE && *bytes == line(n), "entry {n} is not line {n} whole: {g:?}");
+            let Got::Entry {
+                offset,
+                bytes,
+                incomplete,
+                ..
+            } = g
+            else {
+                unreachable!()
+            };
+            assert!(
+                !incomplete && *offset == n as u64 * LINE && *bytes == line(n),
+                "entry {n} is not line {n} whole: {g:?}"
+            );
         }
-        let gaps: Vec<&GapEvent> = got.iter().filter_map(|g| if let Got::Gap(g) = g { Some(g) } else { None }).collect();
+        let gaps: Vec<&GapEvent> = got
+            .iter()
+            .filter_map(|g| if let Got::Gap(g) = g { Some(g) } else { None })
+            .collect();
         assert_eq!(gaps.len(), 1, "{gaps:?}");
         let g = gaps[0];
-        assert_eq!((g.from.sequence, g.from.offset, g.from.line), (1, old.len() as u64 * LINE, old.len() as u64 + 1), "the gap starts at the first record not delivered whole: {g:?}");
-        assert_eq!((g.to.sequence, g.to.offset, g.cause), (1, OLD as u64 * LINE, cause), "{g:?}");
-        let after: Vec<&Got> = got.iter().skip_while(|g| !matches!(g, Got::Gap(_))).skip(1).collect();
+        assert_eq!(
+            (g.from.sequence, g.from.offset, g.from.line),
+            (1, old.len() as u64 * LINE, old.len() as u64 + 1),
+            "the gap starts at the first record not delivered whole: {g:?}"
+        );
+        assert_eq!(
+            (g.to.sequence, g.to.offset, g.cause),
+            (1, OLD as u64 * LINE, cause),
+            "{g:?}"
+        );
+        let after: Vec<&Got> = got
+            .iter()
+            .skip_while(|g| !matches!(g, Got::Gap(_)))
+            .skip(1)
+            .collect();
         assert_eq!(after.len(), new, "{after:?}");
         for (n, g) in after.iter().enumerate() {
-            assert!(matches!(g, Got::Entry { sequence: 2, bytes, incomplete: false, .. } if *bytes == line(900_000 + n)), "{g:?}");
+            assert!(
+                matches!(g, Got::Entry { sequence: 2, bytes, incomplete: false, .. } if *bytes == line(900_000 + n)),
+                "{g:?}"
+            );
         }
     }
 
@@ -522,7 +696,11 @@ mod tests {
     fn truncated_while_behind_the_record_cut_at_the_read_position_goes_whole_into_the_gap() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut f, mut got) = behind(dir.path(), OnGap::Report);
-        std::fs::write(&path, (900_000..900_003).flat_map(line).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(
+            &path,
+            (900_000..900_003).flat_map(line).collect::<Vec<u8>>(),
+        )
+        .unwrap();
         got.extend(drain(&mut f, 1 << 20));
         assert_whole_records_then_gap(&got, "truncated", 3);
     }
@@ -537,9 +715,16 @@ mod tests {
         let copied = (OLD - 100) * LINE as usize + 40;
         assert!(f.seg.as_ref().unwrap().read_pos() < copied as u64);
         std::fs::write(dir.path().join("app.log.1"), &whole[..copied]).unwrap();
-        std::fs::write(&path, (900_000..900_003).flat_map(line).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(
+            &path,
+            (900_000..900_003).flat_map(line).collect::<Vec<u8>>(),
+        )
+        .unwrap();
         got.extend(drain(&mut f, 1 << 20));
-        let delivered = got.iter().filter(|g| matches!(g, Got::Entry { sequence: 1, .. })).count();
+        let delivered = got
+            .iter()
+            .filter(|g| matches!(g, Got::Entry { sequence: 1, .. }))
+            .count();
         assert_eq!(delivered, OLD - 100, "every whole record of the copy");
         assert_whole_records_then_gap(&got, "copytruncate", 3);
     }
@@ -550,10 +735,20 @@ mod tests {
         // truncation (buffered, in no file now) are lost with the rest.
         let dir = tempfile::tempdir().unwrap();
         let (path, mut f, got) = behind(dir.path(), OnGap::Stop);
-        std::fs::write(&path, (900_000..900_003).flat_map(line).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(
+            &path,
+            (900_000..900_003).flat_map(line).collect::<Vec<u8>>(),
+        )
+        .unwrap();
         let err = f.fill(&mut Batch::default(), 1 << 20).unwrap_err();
-        let crate::follow::FollowError::Missing(m) = err else { panic!("{err}") };
+        let crate::follow::FollowError::Missing(m) = err else {
+            panic!("{err}")
+        };
         let n = got.len() as u64;
-        assert_eq!((m.from.sequence, m.from.offset, m.from.line, m.cause), (1, n * LINE, n + 1, "truncated"), "{m}");
+        assert_eq!(
+            (m.from.sequence, m.from.offset, m.from.line, m.cause),
+            (1, n * LINE, n + 1, "truncated"),
+            "{m}"
+        );
     }
 }

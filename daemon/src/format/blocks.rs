@@ -154,7 +154,12 @@ impl BlockScanner {
     #[inline(always)]
     fn scan_with<M: Masks>(&mut self, buf: &[u8]) {
         // Work on locals so the loop keeps its state in registers.
-        let mut c = Cursor { pos: self.pos, odd: self.odd, tail: 0, inner_end: self.inner_end };
+        let mut c = Cursor {
+            pos: self.pos,
+            odd: self.odd,
+            tail: 0,
+            inner_end: self.inner_end,
+        };
         let queue = &mut *self.queue;
         let quotes = self.quotes;
         let base = self.base;
@@ -203,7 +208,14 @@ impl Cursor {
     /// Queues the record ends of the `len` bytes at `pos` whose masks are
     /// given, and moves `pos` and the parity past them.
     #[inline(always)]
-    fn block<M: Masks>(&mut self, queue: &mut [usize; QUEUE], quotes: bool, nl: u64, at: u64, len: usize) {
+    fn block<M: Masks>(
+        &mut self,
+        queue: &mut [usize; QUEUE],
+        quotes: bool,
+        nl: u64,
+        at: u64,
+        len: usize,
+    ) {
         let mut ends = nl;
         if quotes {
             ends &= !(M::prefix_xor(at) ^ self.odd);
@@ -281,7 +293,9 @@ struct Wide;
 impl Masks for Wide {
     #[inline(always)]
     fn masks(block: &[u8; 64]) -> (u64, u64) {
-        use std::arch::x86_64::{__m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8};
+        use std::arch::x86_64::{
+            __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
+        };
         // SAFETY: only reached through `scan_wide` (AVX2 enabled and
         // present); the two unaligned 32-byte loads read inside `block`.
         unsafe {
@@ -299,11 +313,19 @@ impl Masks for Wide {
 
     #[inline(always)]
     fn prefix_xor(x: u64) -> u64 {
-        use std::arch::x86_64::{_mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set1_epi8, _mm_set_epi64x};
+        use std::arch::x86_64::{
+            _mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set1_epi8, _mm_set_epi64x,
+        };
         // SAFETY: only reached through `scan_wide` (PCLMULQDQ enabled
         // and present). Multiplying by all ones without carries XORs every
         // lower bit into each bit position.
-        unsafe { _mm_cvtsi128_si64(_mm_clmulepi64_si128(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1), 0)) as u64 }
+        unsafe {
+            _mm_cvtsi128_si64(_mm_clmulepi64_si128(
+                _mm_set_epi64x(0, x as i64),
+                _mm_set1_epi8(-1),
+                0,
+            )) as u64
+        }
     }
 }
 
@@ -324,7 +346,9 @@ fn prefix_xor(mut x: u64) -> u64 {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub fn masks(block: &[u8; 64]) -> (u64, u64) {
-    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
     let mut nl = 0u64;
     let mut at = 0u64;
     // SAFETY: SSE2 is part of the x86-64 baseline; each unaligned 16-byte
@@ -444,7 +468,13 @@ mod tests {
             })
             .collect();
         for quotes in [true, false] {
-            let base = frame(BlockScanner { wide: false, ..BlockScanner::new(quotes) }, &data);
+            let base = frame(
+                BlockScanner {
+                    wide: false,
+                    ..BlockScanner::new(quotes)
+                },
+                &data,
+            );
             let wide = frame(BlockScanner::new(quotes), &data);
             assert!(base.len() > 1000);
             assert_eq!(base, wide, "quotes {quotes}");
@@ -459,9 +489,19 @@ mod tests {
         data.extend(b"a\n@@\n@\n@\n".repeat(5000));
         for quotes in [true, false] {
             for wide in [false, wide_available()] {
-                let got = frame(BlockScanner { wide, ..BlockScanner::new(quotes) }, &data);
+                let got = frame(
+                    BlockScanner {
+                        wide,
+                        ..BlockScanner::new(quotes)
+                    },
+                    &data,
+                );
                 let mut expected = vec![1; 3 * QUEUE + 17];
-                expected.extend(if quotes { [2, 3, 4].repeat(5000) } else { [2, 3, 2, 2].repeat(5000) });
+                expected.extend(if quotes {
+                    [2, 3, 4].repeat(5000)
+                } else {
+                    [2, 3, 2, 2].repeat(5000)
+                });
                 assert_eq!(got, expected, "quotes {quotes} wide {wide}");
             }
         }

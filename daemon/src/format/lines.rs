@@ -21,7 +21,9 @@ pub struct LineFramer {
 
 impl LineFramer {
     pub fn new() -> Self {
-        LineFramer { scan: BlockScanner::new(false) }
+        LineFramer {
+            scan: BlockScanner::new(false),
+        }
     }
 }
 
@@ -97,7 +99,9 @@ impl MultiLineFramer {
         }
         loop {
             let at = self.scanned;
-            let Some(n) = memchr::memchr(b'\n', &buf[at..]) else { return Err(at) };
+            let Some(n) = memchr::memchr(b'\n', &buf[at..]) else {
+                return Err(at);
+            };
             if self.starts_record(&buf[at..at + n + 1]) {
                 return Ok(at);
             }
@@ -125,7 +129,10 @@ impl Framer for MultiLineFramer {
             // current record ends before it; otherwise it continues (and
             // cuts off) the current record.
             Err(at) => {
-                if self.start.is_match(buf[at..].strip_suffix(b"\r").unwrap_or(&buf[at..])) {
+                if self
+                    .start
+                    .is_match(buf[at..].strip_suffix(b"\r").unwrap_or(&buf[at..]))
+                {
                     Some((at, false))
                 } else {
                     Some((buf.len(), true))
@@ -152,7 +159,9 @@ mod tests {
     }
 
     fn multi(re: &str) -> Format {
-        Format::Lines { record_start: Some(Regex::new(re).unwrap()) }
+        Format::Lines {
+            record_start: Some(Regex::new(re).unwrap()),
+        }
     }
 
     #[test]
@@ -196,16 +205,25 @@ mod tests {
         // A cut-off continuation line makes the record incomplete.
         assert_eq!(records(&f, b"S a\n cont"), vec![("S a\n cont", true)]);
         // A cut-off start line: the previous record is whole, the new one cut off.
-        assert_eq!(records(&f, b"S a\n c\nS b"), vec![("S a\n c\n", false), ("S b", true)]);
+        assert_eq!(
+            records(&f, b"S a\n c\nS b"),
+            vec![("S a\n c\n", false), ("S b", true)]
+        );
         // A cut-off first line.
         assert_eq!(records(&f, b"S a"), vec![("S a", true)]);
         // Only complete lines: complete.
-        assert_eq!(records(&f, b"x\nS a\n c\n"), vec![("x\n", false), ("S a\n c\n", false)]);
+        assert_eq!(
+            records(&f, b"x\nS a\n c\n"),
+            vec![("x\n", false), ("S a\n c\n", false)]
+        );
     }
 
     #[test]
     fn regex_does_not_see_the_line_terminator() {
         let f = multi("end$");
-        assert_eq!(records(&f, b"a end\r\nb\nc end\n"), vec![("a end\r\nb\n", false), ("c end\n", false)]);
+        assert_eq!(
+            records(&f, b"a end\r\nb\nc end\n"),
+            vec![("a end\r\nb\n", false), ("c end\n", false)]
+        );
     }
 }

@@ -29,7 +29,9 @@ pub enum Format {
     P4,
     /// Newline-terminated lines. With `record_start`, a record is a line
     /// matching the regex plus all following lines that do not match.
-    Lines { record_start: Option<regex::bytes::Regex> },
+    Lines {
+        record_start: Option<regex::bytes::Regex>,
+    },
 }
 
 impl Format {
@@ -38,7 +40,9 @@ impl Format {
         match self {
             Format::P4 => Box::new(p4::P4Framer::new()),
             Format::Lines { record_start: None } => Box::new(lines::LineFramer::new()),
-            Format::Lines { record_start: Some(re) } => Box::new(lines::MultiLineFramer::new(re.clone())),
+            Format::Lines {
+                record_start: Some(re),
+            } => Box::new(lines::MultiLineFramer::new(re.clone())),
         }
     }
 
@@ -127,7 +131,11 @@ pub(crate) fn count_newlines(bytes: &[u8]) -> u64 {
         }
         n += u64::from(in_chunk);
     }
-    n + chunks.remainder().iter().map(|&b| u64::from(b == b'\n')).sum::<u64>()
+    n + chunks
+        .remainder()
+        .iter()
+        .map(|&b| u64::from(b == b'\n'))
+        .sum::<u64>()
 }
 
 /// Frames a whole, finite buffer: every record with its offset, as a
@@ -140,7 +148,9 @@ pub fn frame_all(format: &Format, buf: &[u8]) -> Vec<(usize, usize, bool)> {
     while at < buf.len() {
         let (len, incomplete) = match framer.next(&buf[at..]) {
             Some(n) => (n, false),
-            None => framer.finish(&buf[at..]).expect("non-empty buffer has a record"),
+            None => framer
+                .finish(&buf[at..])
+                .expect("non-empty buffer has a record"),
         };
         out.push((at, len, incomplete));
         at += len;
@@ -154,7 +164,15 @@ mod count_tests {
     #[test]
     fn counts_newlines_at_every_length() {
         for len in 0..600 {
-            let v: Vec<u8> = (0..len).map(|i| if i % 3 == 0 || i % 7 == 0 { b'\n' } else { b'x' }).collect();
+            let v: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % 3 == 0 || i % 7 == 0 {
+                        b'\n'
+                    } else {
+                        b'x'
+                    }
+                })
+                .collect();
             let slow = v.iter().filter(|&&b| b == b'\n').count() as u64;
             assert_eq!(super::count_newlines(&v), slow, "len {len}");
         }

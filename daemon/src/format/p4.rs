@@ -23,7 +23,9 @@ pub struct P4Framer {
 
 impl P4Framer {
     pub fn new() -> Self {
-        P4Framer { scan: BlockScanner::new(true) }
+        P4Framer {
+            scan: BlockScanner::new(true),
+        }
     }
 }
 
@@ -73,7 +75,11 @@ mod tests {
         let mut at = 0;
         let mut out = Vec::new();
         while at < buf.len() {
-            let (n, inc) = f.next(&buf[at..]).map(|n| (n, false)).or_else(|| f.finish(&buf[at..])).unwrap();
+            let (n, inc) = f
+                .next(&buf[at..])
+                .map(|n| (n, false))
+                .or_else(|| f.finish(&buf[at..]))
+                .unwrap();
             out.push((&buf[at..at + n], inc));
             at += n;
             f.consume(n);
@@ -153,7 +159,10 @@ mod tests {
         }
         let (end, n) = got.unwrap();
         assert_eq!(n, j.len() - 9);
-        assert_eq!(end, n, "the record is reported as soon as its newline arrives");
+        assert_eq!(
+            end, n,
+            "the record is reported as soon as its newline arrives"
+        );
     }
 
     #[test]

@@ -182,7 +182,8 @@ impl<R: Read> RecordReader<R> {
     fn must_move(&self) -> bool {
         let lo = self.lower();
         let live = self.end - lo;
-        (self.buf.len() > self.resting && live <= self.resting / 2 && lo > 0) || self.buf.len() - self.end < MIN_READ
+        (self.buf.len() > self.resting && live <= self.resting / 2 && lo > 0)
+            || self.buf.len() - self.end < MIN_READ
     }
 
     /// The first byte the buffer must keep: the first pinned or unreturned one.
@@ -247,7 +248,13 @@ impl<R: Read> RecordReader<R> {
         self.offset += n as u64;
         self.line += newlines;
         self.framer.consume(n);
-        Record { offset: record_offset, line: record_line, lines, bytes: &self.buf[at..at + n], incomplete }
+        Record {
+            offset: record_offset,
+            line: record_line,
+            lines,
+            bytes: &self.buf[at..at + n],
+            incomplete,
+        }
     }
 
     /// Reads more bytes after `end`, making room first. Returns the count
@@ -317,12 +324,18 @@ mod tests {
         let data = b"@pv@ 0 @t@ @a\nb@ \n@ex@ 1 2\n@pv@ 0 @t@ @cut";
         let mut r = RecordReader::new(&data[..], &Format::P4, 100, 7);
         let a = r.next_record().unwrap().unwrap();
-        assert_eq!((a.offset, a.line, a.lines, a.incomplete), (100, 7, 2, false));
+        assert_eq!(
+            (a.offset, a.line, a.lines, a.incomplete),
+            (100, 7, 2, false)
+        );
         assert_eq!(a.bytes, b"@pv@ 0 @t@ @a\nb@ \n");
         let b = r.next_record().unwrap().unwrap();
         assert_eq!((b.offset, b.line, b.lines), (118, 9, 1));
         let c = r.next_record().unwrap().unwrap();
-        assert_eq!((c.offset, c.line, c.lines, c.incomplete), (127, 10, 1, true));
+        assert_eq!(
+            (c.offset, c.line, c.lines, c.incomplete),
+            (127, 10, 1, true)
+        );
         assert_eq!(c.bytes, b"@pv@ 0 @t@ @cut");
         assert!(r.next_record().unwrap().is_none());
         assert_eq!(r.offset(), data.len() as u64 + 100);
@@ -352,7 +365,10 @@ mod tests {
         assert!(r.next_available().unwrap().is_none());
         assert_eq!((r.offset(), r.line(), r.buffered()), (24, 3, 4));
         let tail = r.finish().unwrap().unwrap();
-        assert_eq!((tail.bytes, tail.incomplete, tail.offset), (&b"@ex@"[..], true, 24));
+        assert_eq!(
+            (tail.bytes, tail.incomplete, tail.offset),
+            (&b"@ex@"[..], true, 24)
+        );
         assert!(r.finish().unwrap().is_none());
     }
 
@@ -364,7 +380,16 @@ mod tests {
         data.extend_from_slice(b"\n@ \n");
         let small = b"@ex@ 1 2\n".repeat(100_000);
         data.extend_from_slice(&small);
-        let mut r = RecordReader::new(Chunked { data: &data, sizes: vec![1 << 20, 7, 300_000], i: 0 }, &Format::P4, 0, 1);
+        let mut r = RecordReader::new(
+            Chunked {
+                data: &data,
+                sizes: vec![1 << 20, 7, 300_000],
+                i: 0,
+            },
+            &Format::P4,
+            0,
+            1,
+        );
         let big = r.next_record().unwrap().unwrap();
         assert_eq!(big.bytes.len(), body + 24);
         assert_eq!(big.lines, 2);
@@ -375,13 +400,26 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 100_000);
-        assert_eq!(r.capacity(), INITIAL, "the buffer shrinks back after the huge record");
+        assert_eq!(
+            r.capacity(),
+            INITIAL,
+            "the buffer shrinks back after the huge record"
+        );
     }
 
     #[test]
     fn memory_does_not_grow_with_stream_size() {
         let data = b"line of a plain log\n".repeat(200_000);
-        let mut r = RecordReader::new(Chunked { data: &data, sizes: vec![65_536, 1, 12_345], i: 0 }, &Format::Lines { record_start: None }, 0, 1);
+        let mut r = RecordReader::new(
+            Chunked {
+                data: &data,
+                sizes: vec![65_536, 1, 12_345],
+                i: 0,
+            },
+            &Format::Lines { record_start: None },
+            0,
+            1,
+        );
         let mut n = 0u64;
         while let Some(rec) = r.next_record().unwrap() {
             assert_eq!(rec.line, n + 1);
@@ -399,7 +437,9 @@ mod tests {
             let body = "x".repeat(i * 7 % 300);
             recs.push(format!("@pv@ 0 @db.t@ {i} @{body}@ \n").into_bytes());
             if i == 20_000 {
-                recs.push(format!("@pv@ 0 @db.desc@ @{}\n@ \n", "y".repeat(3 * INITIAL)).into_bytes());
+                recs.push(
+                    format!("@pv@ 0 @db.desc@ @{}\n@ \n", "y".repeat(3 * INITIAL)).into_bytes(),
+                );
             }
         }
         (recs.concat(), recs)
@@ -408,7 +448,16 @@ mod tests {
     #[test]
     fn pinned_records_stay_through_compaction_and_growth() {
         let (data, recs) = varied();
-        let mut r = RecordReader::new(Chunked { data: &data, sizes: vec![50_000, 3, 200_000], i: 0 }, &Format::P4, 0, 1);
+        let mut r = RecordReader::new(
+            Chunked {
+                data: &data,
+                sizes: vec![50_000, 3, 200_000],
+                i: 0,
+            },
+            &Format::P4,
+            0,
+            1,
+        );
         let mut i = 0;
         while i < recs.len() {
             r.pin();
@@ -416,7 +465,10 @@ mod tests {
             // Pin a few hundred records (the huge one among them), reading
             // as a finite stream, which compacts and grows as it needs.
             while i < recs.len() && i - first < 700 {
-                assert_eq!(r.pinned_len(), recs[first..i].iter().map(Vec::len).sum::<usize>());
+                assert_eq!(
+                    r.pinned_len(),
+                    recs[first..i].iter().map(Vec::len).sum::<usize>()
+                );
                 let rec = r.next_record().unwrap().unwrap();
                 assert_eq!(rec.bytes, &recs[i][..]);
                 i += 1;
@@ -431,7 +483,16 @@ mod tests {
     #[test]
     fn a_full_buffer_of_pinned_records_is_handed_off_not_moved() {
         let (data, recs) = varied();
-        let mut r = RecordReader::new(Chunked { data: &data, sizes: vec![65_536, 1, 300_000], i: 0 }, &Format::P4, 0, 1);
+        let mut r = RecordReader::new(
+            Chunked {
+                data: &data,
+                sizes: vec![65_536, 1, 300_000],
+                i: 0,
+            },
+            &Format::P4,
+            0,
+            1,
+        );
         let (mut got, mut spare, mut full, mut i, mut since) = (Vec::new(), Vec::new(), 0, 0, 0);
         loop {
             r.pin();
@@ -449,7 +510,11 @@ mod tests {
                     let addr = r.pinned().as_ptr();
                     let (buf, pinned) = r.hand_off(std::mem::take(&mut spare));
                     assert_eq!(&buf[pinned.clone()], &want[..]);
-                    assert_eq!(buf[pinned.clone()].as_ptr(), addr, "handed off where they were read");
+                    assert_eq!(
+                        buf[pinned.clone()].as_ptr(),
+                        addr,
+                        "handed off where they were read"
+                    );
                     got.extend_from_slice(&buf[pinned]);
                     spare = buf;
                     since = 0;
@@ -461,6 +526,10 @@ mod tests {
         assert_eq!(i, recs.len());
         assert_eq!(got, data);
         assert!(full > 10, "{full} hand-offs");
-        assert_eq!(r.capacity(), INITIAL, "back to the resting size after the huge record");
+        assert_eq!(
+            r.capacity(),
+            INITIAL,
+            "back to the resting size after the huge record"
+        );
     }
 }

@@ -87,7 +87,10 @@ pub fn lines(buf: &[u8], start_re: Option<&Regex>) -> Vec<Span> {
     let lines = physical_lines(buf);
     let complete = |end: usize| buf[..end].ends_with(b"\n");
     let Some(re) = start_re else {
-        return lines.into_iter().map(|(s, e)| (s, e - s, !complete(e))).collect();
+        return lines
+            .into_iter()
+            .map(|(s, e)| (s, e - s, !complete(e)))
+            .collect();
     };
     let starts = |&(s, e): &(usize, usize)| {
         let mut l = &buf[s..e];

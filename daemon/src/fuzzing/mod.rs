@@ -77,7 +77,12 @@ pub fn p4_framer(data: &[u8]) -> usize {
         let record = &body[at..at + len];
         let (op, fields) = logdaemon_sdk::p4::split(record);
         if record.first() == Some(&b'@') {
-            assert_eq!(&*op, &p4_op(record)[..], "op of record {:?}", String::from_utf8_lossy(record));
+            assert_eq!(
+                &*op,
+                &p4_op(record)[..],
+                "op of record {:?}",
+                String::from_utf8_lossy(record)
+            );
         }
         assert!(fields.iter().all(|f| f.len() <= record.len()));
     }
@@ -96,7 +101,9 @@ pub fn lines_framer(data: &[u8]) -> usize {
         n => Some(regexes[n - 1].clone()),
     };
     let expected = |buf: &[u8]| reference::lines(buf, record_start.as_ref());
-    let format = Format::Lines { record_start: record_start.clone() };
+    let format = Format::Lines {
+        record_start: record_start.clone(),
+    };
     frame_scenario(&format, data, expected).0.len()
 }
 
@@ -104,7 +111,12 @@ pub fn lines_framer(data: &[u8]) -> usize {
 /// non-blank first character (continuations are indented), an end anchor.
 fn line_regexes() -> &'static [Regex] {
     static RES: OnceLock<Vec<Regex>> = OnceLock::new();
-    RES.get_or_init(|| [r"^\d{4}-", r"^\S", r"\]$"].iter().map(|r| Regex::new(r).expect("valid regex")).collect())
+    RES.get_or_init(|| {
+        [r"^\d{4}-", r"^\S", r"\]$"]
+            .iter()
+            .map(|r| Regex::new(r).expect("valid regex"))
+            .collect()
+    })
 }
 
 /// Largest body [`frame_scenario`] makes by repeating the input's.
@@ -119,7 +131,11 @@ const MAX_REPEATED: usize = 64 * 1024;
 /// bits) of chunk-size bytes. The repeated body stops growing at
 /// [`MAX_REPEATED`] bytes. A chunk size of 0 is "nothing available yet"
 /// when reading live and 1 otherwise.
-fn frame_scenario(format: &Format, data: &[u8], reference: impl Fn(&[u8]) -> Vec<Span>) -> (Vec<Span>, Vec<u8>) {
+fn frame_scenario(
+    format: &Format,
+    data: &[u8],
+    reference: impl Fn(&[u8]) -> Vec<Span>,
+) -> (Vec<Span>, Vec<u8>) {
     let mut t = Take(data);
     let flags = t.u8();
     let live = flags & 1 == 1;
@@ -138,19 +154,43 @@ fn frame_scenario(format: &Format, data: &[u8], reference: impl Fn(&[u8]) -> Vec
     let rest = t.rest();
     let body = rest.repeat(repeat.min(MAX_REPEATED / rest.len().max(1)).max(1));
 
-    let mut reader = RecordReader::new(Chunked { data: &body, sizes, i: 0 }, format, 0, 1);
+    let mut reader = RecordReader::new(
+        Chunked {
+            data: &body,
+            sizes,
+            i: 0,
+        },
+        format,
+        0,
+        1,
+    );
     // Each record is checked as it comes, against the bytes at its place.
     let mut spans: Vec<Span> = Vec::new();
     let (mut at, mut line) = (0usize, 1u64);
     let mut check = |r: crate::format::Record<'_>| {
         let i = spans.len();
-        assert_eq!(r.offset, at as u64, "record {i} starts where the previous ended");
+        assert_eq!(
+            r.offset, at as u64,
+            "record {i} starts where the previous ended"
+        );
         assert!(!r.bytes.is_empty(), "record {i} is empty");
-        assert_eq!(body.get(at..at + r.bytes.len()), Some(r.bytes), "record {i} holds the input's bytes");
+        assert_eq!(
+            body.get(at..at + r.bytes.len()),
+            Some(r.bytes),
+            "record {i} holds the input's bytes"
+        );
         assert_eq!(r.line, line, "record {i} line number");
         let newlines = r.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-        assert_eq!(r.lines, newlines + u64::from(!r.bytes.ends_with(b"\n")), "record {i} line count");
-        assert!(!matches!(spans.last(), Some((_, _, true))), "record {} incomplete but not last", i - 1);
+        assert_eq!(
+            r.lines,
+            newlines + u64::from(!r.bytes.ends_with(b"\n")),
+            "record {i} line count"
+        );
+        assert!(
+            !matches!(spans.last(), Some((_, _, true))),
+            "record {} incomplete but not last",
+            i - 1
+        );
         spans.push((at, r.bytes.len(), r.incomplete));
         at += r.bytes.len();
         line += newlines;
@@ -173,10 +213,18 @@ fn frame_scenario(format: &Format, data: &[u8], reference: impl Fn(&[u8]) -> Vec
             check(r);
         }
     }
-    assert_eq!(reader.offset(), body.len() as u64, "reader ends at the end of the bytes");
+    assert_eq!(
+        reader.offset(),
+        body.len() as u64,
+        "reader ends at the end of the bytes"
+    );
     assert_eq!(reader.buffered(), 0, "nothing left buffered");
     assert_eq!(at, body.len(), "records concatenate to the input");
-    assert_eq!(frame_all(format, &body), spans, "whole-buffer framing agrees with the reader");
+    assert_eq!(
+        frame_all(format, &body),
+        spans,
+        "whole-buffer framing agrees with the reader"
+    );
     assert_eq!(reference(&body), spans, "the reference parser agrees");
     (spans, body)
 }
@@ -184,7 +232,9 @@ fn frame_scenario(format: &Format, data: &[u8], reference: impl Fn(&[u8]) -> Vec
 /// The op of a p4 record that starts with `@`: its first string, unescaped,
 /// ending at the closing `@` or the end of the record's text.
 fn p4_op(record: &[u8]) -> Vec<u8> {
-    let text = record.strip_suffix(b"\n").map_or(record, |r| r.strip_suffix(b"\r").unwrap_or(r));
+    let text = record
+        .strip_suffix(b"\n")
+        .map_or(record, |r| r.strip_suffix(b"\r").unwrap_or(r));
     let mut op = Vec::new();
     let mut i = 1;
     while i < text.len() {
@@ -222,14 +272,23 @@ pub fn checkpoint_load(data: &[u8]) -> bool {
             let rendered = cp.to_toml();
             let again = logdaemon_state::Checkpoint::parse(&rendered, path)
                 .unwrap_or_else(|e| panic!("rendered checkpoint does not parse: {e}\n{rendered}"));
-            assert_eq!(again, cp, "render/parse round trip changed the checkpoint:\n{rendered}");
+            assert_eq!(
+                again, cp,
+                "render/parse round trip changed the checkpoint:\n{rendered}"
+            );
             true
         }
         Err(e) => {
             if let Some(line) = e.line() {
-                assert!((1..=line_count(&text)).contains(&line), "error line {line} outside the text: {e}");
+                assert!(
+                    (1..=line_count(&text)).contains(&line),
+                    "error line {line} outside the text: {e}"
+                );
             }
-            assert!(e.to_string().contains("/fuzz/state/checkpoint.toml"), "error does not name the file: {e}");
+            assert!(
+                e.to_string().contains("/fuzz/state/checkpoint.toml"),
+                "error does not name the file: {e}"
+            );
             false
         }
     }
@@ -246,29 +305,56 @@ pub fn config_load(data: &[u8]) -> bool {
         Ok(config) => {
             assert!(!config.journals.is_empty());
             let doc: toml::Table = toml::from_str(&text).expect("accepted config is TOML");
-            let raw_journals = doc.get("journal").and_then(|j| j.as_array()).expect("journal array");
+            let raw_journals = doc
+                .get("journal")
+                .and_then(|j| j.as_array())
+                .expect("journal array");
             for (j, raw) in config.journals.iter().zip(raw_journals) {
-                assert!(!j.listeners.is_empty(), "journal {:?} without listeners accepted", j.name);
-                let raw_listeners = raw.get("listener").and_then(|l| l.as_array()).expect("listener array");
+                assert!(
+                    !j.listeners.is_empty(),
+                    "journal {:?} without listeners accepted",
+                    j.name
+                );
+                let raw_listeners = raw
+                    .get("listener")
+                    .and_then(|l| l.as_array())
+                    .expect("listener array");
                 for (l, raw) in j.listeners.iter().zip(raw_listeners) {
-                    let want = raw.get("config").and_then(|c| c.as_table()).cloned().unwrap_or_default();
-                    let got: toml::Table = toml::from_str(&l.config_toml)
-                        .unwrap_or_else(|e| panic!("listener {:?} config text does not parse: {e}\n{}", l.name, l.config_toml));
-                    assert_eq!(got, want, "listener {:?} config changed on its way to the plugin", l.name);
+                    let want = raw
+                        .get("config")
+                        .and_then(|c| c.as_table())
+                        .cloned()
+                        .unwrap_or_default();
+                    let got: toml::Table = toml::from_str(&l.config_toml).unwrap_or_else(|e| {
+                        panic!(
+                            "listener {:?} config text does not parse: {e}\n{}",
+                            l.name, l.config_toml
+                        )
+                    });
+                    assert_eq!(
+                        got, want,
+                        "listener {:?} config changed on its way to the plugin",
+                        l.name
+                    );
                 }
             }
             true
         }
         Err(e) => {
             if let ConfigError::At { line, .. } = &e {
-                assert!((1..=line_count(&text)).contains(line), "error line {line} outside the text: {e}");
+                assert!(
+                    (1..=line_count(&text)).contains(line),
+                    "error line {line} outside the text: {e}"
+                );
             }
-            assert!(e.to_string().contains("/fuzz/logdaemon.toml"), "error does not name the file: {e}");
+            assert!(
+                e.to_string().contains("/fuzz/logdaemon.toml"),
+                "error does not name the file: {e}"
+            );
             false
         }
     }
 }
-
 
 /// Fuzz target `plugin_descriptor`: a [`logdaemon_sdk::abi::Descriptor`]
 /// built from the input, checked by [`logdaemon_sdk::abi::check_descriptor`]
@@ -297,7 +383,9 @@ pub fn config_load(data: &[u8]) -> bool {
 ///
 /// [`MAX_LABEL_LEN`]: logdaemon_sdk::abi::MAX_LABEL_LEN
 pub fn plugin_descriptor(data: &[u8]) -> bool {
-    use logdaemon_sdk::abi::{check_descriptor, Bytes, Descriptor, HandshakeError, ABI_VERSION, MAX_LABEL_LEN};
+    use logdaemon_sdk::abi::{
+        check_descriptor, Bytes, Descriptor, HandshakeError, ABI_VERSION, MAX_LABEL_LEN,
+    };
 
     let mut t = Take(data);
     let flags = t.u8();
@@ -308,7 +396,11 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
     let struct_size = if flags & 2 == 0 { full as u32 } else { t.u32() };
     let missing = t.u8();
     let desc_flags = t.u32();
-    let specs = [(t.u8(), t.u16(), t.u16()), (t.u8(), t.u16(), t.u16()), (t.u8(), t.u16(), t.u16())];
+    let specs = [
+        (t.u8(), t.u16(), t.u16()),
+        (t.u8(), t.u16(), t.u16()),
+        (t.u8(), t.u16(), t.u16()),
+    ];
     let pool: Box<[u8]> = t.rest().into();
 
     // Each label and, when memory backs it, the bytes it stands for.
@@ -317,10 +409,25 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         match mode % 4 {
             0 => {
                 let len = usize::from(b) % (pool.len() - off + 1);
-                (Bytes::new(&pool[off..off + len]), Some(&pool[off..off + len]))
+                (
+                    Bytes::new(&pool[off..off + len]),
+                    Some(&pool[off..off + len]),
+                )
             }
-            1 => (Bytes { ptr: std::ptr::null(), len: usize::from(b) }, (b == 0).then_some(&[][..])),
-            2 => (Bytes { ptr: pool.as_ptr().wrapping_add(off), len: MAX_LABEL_LEN + 1 + usize::from(b) }, None),
+            1 => (
+                Bytes {
+                    ptr: std::ptr::null(),
+                    len: usize::from(b),
+                },
+                (b == 0).then_some(&[][..]),
+            ),
+            2 => (
+                Bytes {
+                    ptr: pool.as_ptr().wrapping_add(off),
+                    len: MAX_LABEL_LEN + 1 + usize::from(b),
+                },
+                None,
+            ),
             _ => (Bytes::EMPTY, Some(&[][..])),
         }
     });
@@ -352,7 +459,9 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         Missing(&'static str),
     }
     let label_ok = |b: &Bytes, backing: Option<&[u8]>| {
-        b.len <= MAX_LABEL_LEN && !(b.len > 0 && b.ptr.is_null()) && std::str::from_utf8(backing.expect("backed")).is_ok()
+        b.len <= MAX_LABEL_LEN
+            && !(b.len > 0 && b.ptr.is_null())
+            && std::str::from_utf8(backing.expect("backed")).is_ok()
     };
     let fns = [
         ("open", desc.open.is_some()),
@@ -385,7 +494,11 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
     // SAFETY: the block holds `block.len` ≤ size_of::<Descriptor>() bytes,
     // which are copied from a whole descriptor.
     let result = unsafe {
-        std::ptr::copy_nonoverlapping(&desc as *const Descriptor as *const u8, block.ptr, block.len);
+        std::ptr::copy_nonoverlapping(
+            &desc as *const Descriptor as *const u8,
+            block.ptr,
+            block.len,
+        );
         check_descriptor(block.ptr as *const Descriptor)
     };
     let got = match &result {
@@ -405,8 +518,16 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         assert_eq!(c.version.as_bytes(), version_bytes.expect("backed"));
         assert_eq!(c.build.as_bytes(), build_bytes.expect("backed"));
         let has_flag = struct_size as usize >= full;
-        assert_eq!(c.wants_fields, !has_flag || desc_flags & logdaemon_sdk::abi::DESC_WANTS_FIELDS != 0, "wants_fields (present: {has_flag})");
-        assert_eq!(c.filters, !has_flag || desc_flags & logdaemon_sdk::abi::DESC_NO_FILTER == 0, "filters (present: {has_flag})");
+        assert_eq!(
+            c.wants_fields,
+            !has_flag || desc_flags & logdaemon_sdk::abi::DESC_WANTS_FIELDS != 0,
+            "wants_fields (present: {has_flag})"
+        );
+        assert_eq!(
+            c.filters,
+            !has_flag || desc_flags & logdaemon_sdk::abi::DESC_NO_FILTER == 0,
+            "filters (present: {has_flag})"
+        );
         let addrs = [
             c.open as usize,
             c.close as usize,
@@ -416,7 +537,11 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
             c.flush as usize,
             c.gap as usize,
         ];
-        assert_eq!(addrs, plugin_fns::addresses(), "functions handed back unchanged");
+        assert_eq!(
+            addrs,
+            plugin_fns::addresses(),
+            "functions handed back unchanged"
+        );
     }
     drop(pool);
     expected == Verdict::Accept
@@ -430,7 +555,11 @@ struct Block {
 
 impl Block {
     fn layout(len: usize) -> std::alloc::Layout {
-        std::alloc::Layout::from_size_align(len, std::mem::align_of::<logdaemon_sdk::abi::Descriptor>()).expect("layout")
+        std::alloc::Layout::from_size_align(
+            len,
+            std::mem::align_of::<logdaemon_sdk::abi::Descriptor>(),
+        )
+        .expect("layout")
     }
 
     fn new(len: usize) -> Block {
@@ -451,7 +580,10 @@ impl Drop for Block {
 /// Real `extern "C"` functions of each descriptor slot's type, so a
 /// descriptor built from fuzz input points at callable code.
 mod plugin_fns {
-    use logdaemon_sdk::abi::{CloseFn, FlushFn, GapFn, IsHandledFn, ListenFn, NoDataFn, OpenArgs, OpenFn, Outcome, RawEntry, RawGap};
+    use logdaemon_sdk::abi::{
+        CloseFn, FlushFn, GapFn, IsHandledFn, ListenFn, NoDataFn, OpenArgs, OpenFn, Outcome,
+        RawEntry, RawGap,
+    };
     use std::ffi::c_void;
 
     pub unsafe extern "C" fn open(_: *const OpenArgs, _: *mut *mut c_void, _: *mut Outcome) -> u32 {
@@ -461,7 +593,12 @@ mod plugin_fns {
     pub unsafe extern "C" fn is_handled(_: *mut c_void, _: *const RawEntry) -> u32 {
         1
     }
-    pub unsafe extern "C" fn listen(_: *mut c_void, _: *const RawEntry, _: usize, _: *mut Outcome) -> u32 {
+    pub unsafe extern "C" fn listen(
+        _: *mut c_void,
+        _: *const RawEntry,
+        _: usize,
+        _: *mut Outcome,
+    ) -> u32 {
         3
     }
     pub unsafe extern "C" fn no_data(_: *mut c_void, _: u32, _: *mut Outcome) -> u32 {

@@ -7,7 +7,9 @@
 use std::ffi::c_void;
 use std::path::Path;
 
-use logdaemon_sdk::abi::{self, Bytes, HostApi, OpenArgs, Outcome, RawEntry, RawGap, RawPosition, Status};
+use logdaemon_sdk::abi::{
+    self, Bytes, HostApi, OpenArgs, Outcome, RawEntry, RawGap, RawPosition, Status,
+};
 use logdaemon_sdk::Position;
 
 use super::Plugin;
@@ -54,9 +56,15 @@ unsafe extern "C" fn host_log(ctx: *const c_void, level: u32, msg: Bytes) {
     let ctx = &*(ctx as *const LogCtx);
     let msg = String::from_utf8_lossy(msg.as_slice());
     match level {
-        abi::LEVEL_ERROR => tracing::error!(journal = %ctx.journal, listener = %ctx.listener, "{msg}"),
-        abi::LEVEL_WARN => tracing::warn!(journal = %ctx.journal, listener = %ctx.listener, "{msg}"),
-        abi::LEVEL_INFO => tracing::info!(journal = %ctx.journal, listener = %ctx.listener, "{msg}"),
+        abi::LEVEL_ERROR => {
+            tracing::error!(journal = %ctx.journal, listener = %ctx.listener, "{msg}")
+        }
+        abi::LEVEL_WARN => {
+            tracing::warn!(journal = %ctx.journal, listener = %ctx.listener, "{msg}")
+        }
+        abi::LEVEL_INFO => {
+            tracing::info!(journal = %ctx.journal, listener = %ctx.listener, "{msg}")
+        }
         _ => tracing::debug!(journal = %ctx.journal, listener = %ctx.listener, "{msg}"),
     }
 }
@@ -72,7 +80,11 @@ pub struct Instance {
 // SAFETY: the contract lets the host call an instance from any one thread at a time.
 unsafe impl Send for Instance {}
 
-const NO_ACK: RawPosition = RawPosition { sequence: u64::MAX, offset: u64::MAX, line: 0 };
+const NO_ACK: RawPosition = RawPosition {
+    sequence: u64::MAX,
+    offset: u64::MAX,
+    line: 0,
+};
 
 fn bytes(s: &str) -> Bytes {
     Bytes::new(s.as_bytes())
@@ -81,7 +93,10 @@ fn bytes(s: &str) -> Bytes {
 impl Instance {
     pub fn open(plugin: &'static Plugin, p: &OpenParams<'_>) -> Result<Instance, CallError> {
         // Leaked on purpose: the plugin may keep the logger for its lifetime.
-        let ctx: &'static LogCtx = Box::leak(Box::new(LogCtx { journal: p.journal.to_string(), listener: p.listener.to_string() }));
+        let ctx: &'static LogCtx = Box::leak(Box::new(LogCtx {
+            journal: p.journal.to_string(),
+            listener: p.listener.to_string(),
+        }));
         let host: &'static HostApi = Box::leak(Box::new(HostApi {
             struct_size: std::mem::size_of::<HostApi>() as u32,
             log: host_log,
@@ -102,14 +117,23 @@ impl Instance {
             cursor: p.cursor.into(),
             host,
         };
-        let mut me = Instance { plugin, inst: std::ptr::null_mut(), msg: vec![0u8; 4096], journal: p.journal.as_bytes().to_vec() };
+        let mut me = Instance {
+            plugin,
+            inst: std::ptr::null_mut(),
+            msg: vec![0u8; 4096],
+            journal: p.journal.as_bytes().to_vec(),
+        };
         let mut out: *mut c_void = std::ptr::null_mut();
         let mut o = me.outcome(p.cursor);
         // SAFETY: arguments are valid for the call; the function pointer passed the handshake.
         let st = unsafe { (plugin.api.open)(&args, &mut out, &mut o) };
         me.result(st, o)?;
         if out.is_null() {
-            return Err(CallError { status: Status::Fatal, message: "open returned no instance".into(), ack: None });
+            return Err(CallError {
+                status: Status::Fatal,
+                message: "open returned no instance".into(),
+                ack: None,
+            });
         }
         me.inst = out;
         Ok(me)
@@ -125,18 +149,31 @@ impl Instance {
     }
 
     fn outcome(&mut self, preset: Position) -> Outcome {
-        Outcome { ack: preset.into(), msg: self.msg.as_mut_ptr(), msg_cap: self.msg.len(), msg_len: 0 }
+        Outcome {
+            ack: preset.into(),
+            msg: self.msg.as_mut_ptr(),
+            msg_cap: self.msg.len(),
+            msg_len: 0,
+        }
     }
 
     fn result(&self, st: u32, o: Outcome) -> Result<Position, CallError> {
         let status = Status::from_u32(st);
-        let ack = if o.ack == NO_ACK { None } else { Some(Position::from(o.ack)) };
+        let ack = if o.ack == NO_ACK {
+            None
+        } else {
+            Some(Position::from(o.ack))
+        };
         if status == Status::Ok {
             return Ok(ack.unwrap_or_default());
         }
         let n = o.msg_len.min(self.msg.len());
         let message = String::from_utf8_lossy(&self.msg[..n]).into_owned();
-        Err(CallError { status, message, ack })
+        Err(CallError {
+            status,
+            message,
+            ack,
+        })
     }
 
     pub fn is_handled(&mut self, e: &RawEntry) -> bool {
@@ -145,10 +182,15 @@ impl Instance {
     }
 
     /// Delivers a batch; `preset` is the end of everything delivered so far.
-    pub fn listen(&mut self, entries: &[RawEntry], preset: Position) -> Result<Position, CallError> {
+    pub fn listen(
+        &mut self,
+        entries: &[RawEntry],
+        preset: Position,
+    ) -> Result<Position, CallError> {
         let mut o = self.outcome(preset);
         // SAFETY: entries and their pointers are valid for the call.
-        let st = unsafe { (self.plugin.api.listen)(self.inst, entries.as_ptr(), entries.len(), &mut o) };
+        let st =
+            unsafe { (self.plugin.api.listen)(self.inst, entries.as_ptr(), entries.len(), &mut o) };
         self.result(st, o)
     }
 
@@ -166,8 +208,21 @@ impl Instance {
         self.result(st, o)
     }
 
-    pub fn gap(&mut self, from: Position, to: Position, cause: &str, detail: &str, preset: Position) -> Result<Position, CallError> {
-        let g = RawGap { journal: Bytes::new(&self.journal), from: from.into(), to: to.into(), cause: bytes(cause), detail: bytes(detail) };
+    pub fn gap(
+        &mut self,
+        from: Position,
+        to: Position,
+        cause: &str,
+        detail: &str,
+        preset: Position,
+    ) -> Result<Position, CallError> {
+        let g = RawGap {
+            journal: Bytes::new(&self.journal),
+            from: from.into(),
+            to: to.into(),
+            cause: bytes(cause),
+            detail: bytes(detail),
+        };
         let mut o = self.outcome(preset);
         // SAFETY: the gap's pointers are valid for the call.
         let st = unsafe { (self.plugin.api.gap)(self.inst, &g, &mut o) };

@@ -24,19 +24,36 @@ pub enum HostError {
     #[error("plugin {}: no such file; check `plugin = ...` in the config (a relative path is taken from the config file's directory)", path.display())]
     Missing { path: PathBuf },
     #[error("plugin {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("plugin {}: not a regular file", path.display())]
     NotAFile { path: PathBuf },
     #[error("plugin {}: {what} {} is writable by group or others (mode {mode:04o}); anyone who can write it can run code as this daemon; fix: chmod go-w {}", path.display(), target.display(), target.display())]
-    Writable { path: PathBuf, what: &'static str, target: PathBuf, mode: u32 },
+    Writable {
+        path: PathBuf,
+        what: &'static str,
+        target: PathBuf,
+        mode: u32,
+    },
     #[error("plugin {}: {what} {} is owned by uid {owner}, neither root nor this daemon's user (uid {me}); fix: chown it to root or to uid {me}", path.display(), target.display())]
-    Owner { path: PathBuf, what: &'static str, target: PathBuf, owner: u32, me: u32 },
+    Owner {
+        path: PathBuf,
+        what: &'static str,
+        target: PathBuf,
+        owner: u32,
+        me: u32,
+    },
     #[error("plugin {}: cannot load: {message}", path.display())]
     Load { path: PathBuf, message: String },
     #[error("plugin {}: no entry symbol `logdaemon_listener_v1`: not a logdaemon listener, or built for another ABI version; rebuild it against logdaemon-sdk", path.display())]
     NoSymbol { path: PathBuf },
     #[error("plugin {}: refused: {source}", path.display())]
-    Handshake { path: PathBuf, source: abi::HandshakeError },
+    Handshake {
+        path: PathBuf,
+        source: abi::HandshakeError,
+    },
 }
 
 /// The library file for a plugin reference.
@@ -57,7 +74,10 @@ pub fn resolve(r: &PluginRef, plugin_dir: Option<&Path>) -> Result<PathBuf, Host
             };
             let path = dir.join(file);
             if !path.exists() {
-                return Err(HostError::BuiltinMissing { name: name.clone(), path });
+                return Err(HostError::BuiltinMissing {
+                    name: name.clone(),
+                    path,
+                });
             }
             Ok(path)
         }
@@ -68,16 +88,28 @@ pub fn resolve(r: &PluginRef, plugin_dir: Option<&Path>) -> Result<PathBuf, Host
 /// directory, or any directory above it (whoever can write a parent can
 /// rename the directory below and put another in its place).
 pub fn check_permissions(path: &Path) -> Result<(), HostError> {
-    let md = std::fs::metadata(path).map_err(|source| HostError::Io { path: path.to_path_buf(), source })?;
+    let md = std::fs::metadata(path).map_err(|source| HostError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !md.is_file() {
-        return Err(HostError::NotAFile { path: path.to_path_buf() });
+        return Err(HostError::NotAFile {
+            path: path.to_path_buf(),
+        });
     }
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     vet(path, "file", path, &md, me)?;
     for dir in path.ancestors().skip(1) {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        let dmd = std::fs::metadata(dir).map_err(|source| HostError::Io { path: dir.to_path_buf(), source })?;
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let dmd = std::fs::metadata(dir).map_err(|source| HostError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         vet(path, "directory", dir, &dmd, me)?;
         if dir == Path::new(".") {
             break;
@@ -86,16 +118,33 @@ pub fn check_permissions(path: &Path) -> Result<(), HostError> {
     Ok(())
 }
 
-fn vet(path: &Path, what: &'static str, target: &Path, m: &std::fs::Metadata, me: u32) -> Result<(), HostError> {
+fn vet(
+    path: &Path,
+    what: &'static str,
+    target: &Path,
+    m: &std::fs::Metadata,
+    me: u32,
+) -> Result<(), HostError> {
     let mode = m.mode() & 0o7777;
     // A sticky world-writable directory (like /tmp) still lets others
     // create entries, but not rename or replace ours.
     let sticky = what == "directory" && mode & 0o1000 != 0;
     if mode & 0o022 != 0 && !sticky {
-        return Err(HostError::Writable { path: path.to_path_buf(), what, target: target.to_path_buf(), mode });
+        return Err(HostError::Writable {
+            path: path.to_path_buf(),
+            what,
+            target: target.to_path_buf(),
+            mode,
+        });
     }
     if m.uid() != 0 && m.uid() != me {
-        return Err(HostError::Owner { path: path.to_path_buf(), what, target: target.to_path_buf(), owner: m.uid(), me });
+        return Err(HostError::Owner {
+            path: path.to_path_buf(),
+            what,
+            target: target.to_path_buf(),
+            owner: m.uid(),
+            me,
+        });
     }
     Ok(())
 }
@@ -106,8 +155,13 @@ static LOADED: Mutex<Option<HashMap<PathBuf, &'static Plugin>>> = Mutex::new(Non
 /// Loading the same file twice returns the same plugin.
 pub fn load(path: &Path) -> Result<&'static Plugin, HostError> {
     let canon = std::fs::canonicalize(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => HostError::Missing { path: path.to_path_buf() },
-        _ => HostError::Io { path: path.to_path_buf(), source },
+        std::io::ErrorKind::NotFound => HostError::Missing {
+            path: path.to_path_buf(),
+        },
+        _ => HostError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     })?;
     let mut guard = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
@@ -117,16 +171,31 @@ pub fn load(path: &Path) -> Result<&'static Plugin, HostError> {
     check_permissions(&canon)?;
     // SAFETY: loading a library runs its initialisers; the file passed the
     // ownership and permission checks above.
-    let lib = unsafe { libloading::os::unix::Library::open(Some(&canon), libc::RTLD_NOW | libc::RTLD_LOCAL) }
-        .map_err(|e| HostError::Load { path: canon.clone(), message: e.to_string() })?;
+    let lib = unsafe {
+        libloading::os::unix::Library::open(Some(&canon), libc::RTLD_NOW | libc::RTLD_LOCAL)
+    }
+    .map_err(|e| HostError::Load {
+        path: canon.clone(),
+        message: e.to_string(),
+    })?;
     // SAFETY: the symbol's type is fixed by the ABI version in its name.
-    let entry: EntryFn = unsafe { lib.get::<EntryFn>(abi::ENTRY_SYMBOL) }.map(|s| *s).map_err(|_| HostError::NoSymbol { path: canon.clone() })?;
+    let entry: EntryFn = unsafe { lib.get::<EntryFn>(abi::ENTRY_SYMBOL) }
+        .map(|s| *s)
+        .map_err(|_| HostError::NoSymbol {
+            path: canon.clone(),
+        })?;
     // SAFETY: calling the entry function is the handshake; the descriptor is
     // checked field by field before use.
-    let api = unsafe { abi::check_descriptor(entry()) }.map_err(|source| HostError::Handshake { path: canon.clone(), source })?;
+    let api = unsafe { abi::check_descriptor(entry()) }.map_err(|source| HostError::Handshake {
+        path: canon.clone(),
+        source,
+    })?;
     std::mem::forget(lib);
     tracing::info!(plugin = api.name, version = api.version, build = api.build, path = %canon.display(), "plugin loaded");
-    let plugin: &'static Plugin = Box::leak(Box::new(Plugin { path: canon.clone(), api }));
+    let plugin: &'static Plugin = Box::leak(Box::new(Plugin {
+        path: canon.clone(),
+        api,
+    }));
     map.insert(canon, plugin);
     Ok(plugin)
 }
@@ -144,7 +213,12 @@ mod tests {
         std::fs::write(&f, b"not a library").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o664)).unwrap();
         let e = check_permissions(&f).unwrap_err().to_string();
-        assert!(e.contains("writable by group or others") && e.contains("chmod go-w") && e.contains("libx.so"), "{e}");
+        assert!(
+            e.contains("writable by group or others")
+                && e.contains("chmod go-w")
+                && e.contains("libx.so"),
+            "{e}"
+        );
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         check_permissions(&f).unwrap();
         std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -167,7 +241,10 @@ mod tests {
         let a = d.path().join("a");
         std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o775)).unwrap();
         let e = check_permissions(&f).unwrap_err().to_string();
-        assert!(e.contains(&format!("directory {} is writable", a.display())) && e.contains("libx.so"), "{e}");
+        assert!(
+            e.contains(&format!("directory {} is writable", a.display())) && e.contains("libx.so"),
+            "{e}"
+        );
         std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o1777)).unwrap();
         check_permissions(&f).unwrap();
     }

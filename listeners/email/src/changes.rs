@@ -75,7 +75,13 @@ impl Change {
     /// `Change 1001 by pallen@svn-client on 2013-03-21 13:23:48 UTC`, a
     /// blank line and the description indented by a tab (as `p4 describe`).
     pub fn render(&self) -> String {
-        let mut s = format!("Change {} by {}@{} on {}\n\n", self.number, self.user, self.client, utc(self.date));
+        let mut s = format!(
+            "Change {} by {}@{} on {}\n\n",
+            self.number,
+            self.user,
+            self.client,
+            utc(self.date)
+        );
         for line in self.description.trim_end_matches(['\n', '\r']).split('\n') {
             s.push('\t');
             s.push_str(line.trim_end_matches('\r'));
@@ -85,7 +91,11 @@ impl Change {
     }
 
     pub fn first_line(&self) -> &str {
-        self.description.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+        self.description
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
     }
 }
 
@@ -105,8 +115,12 @@ pub struct Descriptions {
 impl Descriptions {
     /// Remembers a `db.desc` record.
     pub fn insert(&mut self, e: &Entry<'_>) {
-        let (Some(key), Some(text)) = (e.field(2), e.field(3)) else { return };
-        let d = Desc { text: String::from_utf8_lossy(text).into_owned() };
+        let (Some(key), Some(text)) = (e.field(2), e.field(3)) else {
+            return;
+        };
+        let d = Desc {
+            text: String::from_utf8_lossy(text).into_owned(),
+        };
         if self.map.insert(key.to_vec(), d).is_none() {
             self.order.push_back(key.to_vec());
             if self.order.len() > DESC_CAPACITY {
@@ -136,7 +150,12 @@ pub fn utc(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -175,14 +194,22 @@ mod tests {
         assert_eq!(c.description, "Fix the frobnicator\nso that it frobs.\n");
         assert_eq!(c.render(), "Change 1001 by pallen@ws on 2013-03-21 13:23:48 UTC\n\n\tFix the frobnicator\n\tso that it frobs.\n");
         assert_eq!(c.first_line(), "Fix the frobnicator");
-        assert_eq!(Change::from_entry(&e[2], &d), None, "pending changes are not mailed");
-        assert_eq!(Change::from_entry(&e[3], &d).unwrap().description, "short only");
+        assert_eq!(
+            Change::from_entry(&e[2], &d),
+            None,
+            "pending changes are not mailed"
+        );
+        assert_eq!(
+            Change::from_entry(&e[3], &d).unwrap().description,
+            "short only"
+        );
     }
 
     #[test]
     fn descriptions_are_bounded() {
-        let recs: Vec<Vec<u8>> =
-            (0..DESC_CAPACITY + 5).map(|i| format!("@pv@ 0 @db.desc@ {i} @d{i}@ \n").into_bytes()).collect();
+        let recs: Vec<Vec<u8>> = (0..DESC_CAPACITY + 5)
+            .map(|i| format!("@pv@ 0 @db.desc@ {i} @d{i}@ \n").into_bytes())
+            .collect();
         let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
         let b = Batch::p4("p4", 1, 0, &refs);
         let mut d = Descriptions::default();
@@ -190,7 +217,12 @@ mod tests {
             d.insert(e);
         }
         assert!(d.get(b"0").is_none());
-        assert_eq!(d.get(format!("{}", DESC_CAPACITY + 4).as_bytes()).unwrap().text, format!("d{}", DESC_CAPACITY + 4));
+        assert_eq!(
+            d.get(format!("{}", DESC_CAPACITY + 4).as_bytes())
+                .unwrap()
+                .text,
+            format!("d{}", DESC_CAPACITY + 4)
+        );
         assert_eq!(d.map.len(), DESC_CAPACITY);
     }
 }

@@ -166,9 +166,19 @@ pub fn parse(
     resolve: impl Fn(&std::path::Path) -> PathBuf,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Settings, ConfigError> {
-    let err = |key: &str, why: String| ConfigError { listener: listener.to_string(), key: key.to_string(), why };
+    let err = |key: &str, why: String| ConfigError {
+        listener: listener.to_string(),
+        key: key.to_string(),
+        why,
+    };
     let raw: RawConfig = toml::from_str(toml_text).map_err(|e| {
-        err("(table)", format!("{}; see the README, section \"Review e-mail\", for the keys", e.message().trim_end()))
+        err(
+            "(table)",
+            format!(
+                "{}; see the README, section \"Review e-mail\", for the keys",
+                e.message().trim_end()
+            ),
+        )
     })?;
 
     let tls = raw.tls.unwrap_or(TlsMode::Starttls);
@@ -178,11 +188,21 @@ pub fn parse(
         TlsMode::None => 25,
     });
     if raw.smtp_host.trim().is_empty() {
-        return Err(err("smtp_host", "is empty; set the SMTP relay's host name or address".into()));
+        return Err(err(
+            "smtp_host",
+            "is empty; set the SMTP relay's host name or address".into(),
+        ));
     }
-    let loopback = raw.smtp_host == "localhost" || raw.smtp_host.parse::<IpAddr>().is_ok_and(|a| a.is_loopback());
+    let loopback = raw.smtp_host == "localhost"
+        || raw
+            .smtp_host
+            .parse::<IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
 
-    let from: Mailbox = raw.from.parse().map_err(|e| err("from", format!("`{}` is not an address: {e}", raw.from)))?;
+    let from: Mailbox = raw
+        .from
+        .parse()
+        .map_err(|e| err("from", format!("`{}` is not an address: {e}", raw.from)))?;
     let from_domain = from.email.domain().to_string();
     if raw.to.is_empty() {
         return Err(err("to", "is empty; list at least one recipient".into()));
@@ -190,15 +210,30 @@ pub fn parse(
     let to = raw
         .to
         .iter()
-        .map(|t| t.parse::<Mailbox>().map_err(|e| err("to", format!("`{t}` is not an address: {e}"))))
+        .map(|t| {
+            t.parse::<Mailbox>()
+                .map_err(|e| err("to", format!("`{t}` is not an address: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let password = match (&raw.password_file, &raw.password_env) {
-        (Some(_), Some(_)) => return Err(err("password_file", "and `password_env` are both set; keep one".into())),
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "password_file",
+                "and `password_env` are both set; keep one".into(),
+            ))
+        }
         (Some(f), None) => {
             let p = resolve(f);
-            let text = std::fs::read_to_string(&p)
-                .map_err(|e| err("password_file", format!("cannot read {}: {e}; create it (mode 0600) or fix the path", p.display())))?;
+            let text = std::fs::read_to_string(&p).map_err(|e| {
+                err(
+                    "password_file",
+                    format!(
+                        "cannot read {}: {e}; create it (mode 0600) or fix the path",
+                        p.display()
+                    ),
+                )
+            })?;
             let pw = text.trim_end_matches(['\n', '\r']).to_string();
             if pw.is_empty() {
                 return Err(err("password_file", format!("{} is empty", p.display())));
@@ -207,15 +242,30 @@ pub fn parse(
         }
         (None, Some(var)) => match env(var) {
             Some(v) if !v.is_empty() => Some(v),
-            _ => return Err(err("password_env", format!("environment variable `{var}` is not set or empty"))),
+            _ => {
+                return Err(err(
+                    "password_env",
+                    format!("environment variable `{var}` is not set or empty"),
+                ))
+            }
         },
         (None, None) => None,
     };
     let credentials = match (raw.username, password) {
         (Some(u), Some(p)) => Some((u, Secret::from(p))),
         (None, None) => None,
-        (Some(_), None) => return Err(err("username", "is set without `password_file` or `password_env`".into())),
-        (None, Some(_)) => return Err(err("username", "is missing while a password is configured".into())),
+        (Some(_), None) => {
+            return Err(err(
+                "username",
+                "is set without `password_file` or `password_env`".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                "username",
+                "is missing while a password is configured".into(),
+            ))
+        }
     };
     if credentials.is_some() && tls == TlsMode::None && !loopback {
         return Err(err("tls", "is \"none\" with credentials to a remote host; the password would cross the network in clear. Use \"starttls\" or \"tls\"".into()));
@@ -223,19 +273,30 @@ pub fn parse(
 
     let ca_pem = match &raw.ca_file {
         None => None,
-        Some(_) if tls == TlsMode::None => return Err(err("ca_file", "is set with tls = \"none\"; it only applies to \"starttls\" or \"tls\"".into())),
+        Some(_) if tls == TlsMode::None => {
+            return Err(err(
+                "ca_file",
+                "is set with tls = \"none\"; it only applies to \"starttls\" or \"tls\"".into(),
+            ))
+        }
         Some(f) => {
             let p = resolve(f);
             Some(std::fs::read(&p).map_err(|e| err("ca_file", format!("cannot read {}: {e}; give the PEM file of the CA that signed the relay's certificate", p.display())))?)
         }
     };
 
-    let duration = |key: &str, v: &Option<String>, default: Duration| -> Result<Duration, ConfigError> {
-        match v {
-            None => Ok(default),
-            Some(s) => humantime::parse_duration(s).map_err(|e| err(key, format!("`{s}` is not a duration ({e}); write e.g. \"30s\" or \"5m\""))),
-        }
-    };
+    let duration =
+        |key: &str, v: &Option<String>, default: Duration| -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(s) => humantime::parse_duration(s).map_err(|e| {
+                    err(
+                        key,
+                        format!("`{s}` is not a duration ({e}); write e.g. \"30s\" or \"5m\""),
+                    )
+                }),
+            }
+        };
     let timeout = duration("timeout", &raw.timeout, DEFAULT_TIMEOUT)?;
     let max_delay = duration("max_delay", &raw.max_delay, DEFAULT_MAX_DELAY)?;
 
@@ -243,7 +304,10 @@ pub fn parse(
         return Err(err("preset", "and `rules` are both set; keep one".into()));
     }
     if raw.preset == Some(Preset::P4Changes) && format != "p4" {
-        return Err(err("preset", format!("\"p4-changes\" needs a p4 journal, this journal's format is `{format}`")));
+        return Err(err(
+            "preset",
+            format!("\"p4-changes\" needs a p4 journal, this journal's format is `{format}`"),
+        ));
     }
     let mut rules = Vec::new();
     for (i, r) in raw.rules.unwrap_or_default().into_iter().enumerate() {
@@ -255,12 +319,23 @@ pub fn parse(
         return Err(err("max_entries", "must be at least 1".into()));
     }
     let changes = raw.preset == Some(Preset::P4Changes);
-    let subject = Template::parse(raw.subject.as_deref().unwrap_or(if changes { SUBJECT_CHANGES } else { SUBJECT_LINES }))
-        .map_err(|why| err("subject", why))?;
-    let body = Template::parse(raw.body.as_deref().unwrap_or(if changes { BODY_CHANGES } else { BODY_LINES }))
-        .map_err(|why| err("body", why))?;
+    let subject = Template::parse(raw.subject.as_deref().unwrap_or(if changes {
+        SUBJECT_CHANGES
+    } else {
+        SUBJECT_LINES
+    }))
+    .map_err(|why| err("subject", why))?;
+    let body = Template::parse(raw.body.as_deref().unwrap_or(if changes {
+        BODY_CHANGES
+    } else {
+        BODY_LINES
+    }))
+    .map_err(|why| err("body", why))?;
     if raw.max_messages_per_hour == Some(0) {
-        return Err(err("max_messages_per_hour", "must be at least 1 (leave it out for no limit)".into()));
+        return Err(err(
+            "max_messages_per_hour",
+            "must be at least 1 (leave it out for no limit)".into(),
+        ));
     }
 
     Ok(Settings {
@@ -293,9 +368,14 @@ fn rule(r: RawRule, format: &str) -> Result<Rule, String> {
     let field = match (r.field, r.equals, r.matches) {
         (None, None, None) => None,
         (Some(i), Some(v), None) => Some((i, FieldTest::Equals(v.into_bytes()))),
-        (Some(i), None, Some(m)) => Some((i, FieldTest::Matches(Regex::new(&m).map_err(|e| format!("`matches`: {e}"))?))),
+        (Some(i), None, Some(m)) => Some((
+            i,
+            FieldTest::Matches(Regex::new(&m).map_err(|e| format!("`matches`: {e}"))?),
+        )),
         (Some(_), None, None) => return Err("`field` needs `equals` or `matches`".into()),
-        (Some(_), Some(_), Some(_)) => return Err("`equals` and `matches` are both set; keep one".into()),
+        (Some(_), Some(_), Some(_)) => {
+            return Err("`equals` and `matches` are both set; keep one".into())
+        }
         (None, _, _) => return Err("`equals` / `matches` need `field` (the field's index)".into()),
     };
     let rule = Rule {
@@ -306,7 +386,10 @@ fn rule(r: RawRule, format: &str) -> Result<Rule, String> {
             Some(OneOrMany::Many(v)) => v.into_iter().map(String::into_bytes).collect(),
         },
         field,
-        regex: r.regex.map(|s| Regex::new(&s).map_err(|e| format!("`regex`: {e}"))).transpose()?,
+        regex: r
+            .regex
+            .map(|s| Regex::new(&s).map_err(|e| format!("`regex`: {e}")))
+            .transpose()?,
     };
     if rule.table.is_none() && rule.ops.is_empty() && rule.field.is_none() && rule.regex.is_none() {
         return Err("is empty; give `regex`, or for p4 `table`, `op`, `field`".into());
@@ -330,7 +413,13 @@ max_delay = "30s"
 "#;
 
     fn p(format: &str, s: &str) -> Result<Settings, ConfigError> {
-        parse("reviews", format, s, |p| PathBuf::from("/etc/logdaemon").join(p), |v| (v == "SMTP_PW").then(|| "s3cret".to_string()))
+        parse(
+            "reviews",
+            format,
+            s,
+            |p| PathBuf::from("/etc/logdaemon").join(p),
+            |v| (v == "SMTP_PW").then(|| "s3cret".to_string()),
+        )
     }
 
     #[test]
@@ -348,36 +437,67 @@ max_delay = "30s"
 
     #[test]
     fn errors_name_listener_key_and_fix() {
-        let e = p("p4", &format!("{EXAMPLE}\nbogus = 1\n")).unwrap_err().to_string();
+        let e = p("p4", &format!("{EXAMPLE}\nbogus = 1\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`reviews`") && e.contains("bogus"), "{e}");
         let e = p("lines", EXAMPLE).unwrap_err().to_string();
         assert!(e.contains("`preset`") && e.contains("lines"), "{e}");
-        let e = p("p4", &EXAMPLE.replace("30s", "soon")).unwrap_err().to_string();
+        let e = p("p4", &EXAMPLE.replace("30s", "soon"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`max_delay`") && e.contains("soon"), "{e}");
-        let e = p("p4", &format!("{EXAMPLE}\nusername = \"u\"\npassword_env = \"NOPE\"\n")).unwrap_err().to_string();
+        let e = p(
+            "p4",
+            &format!("{EXAMPLE}\nusername = \"u\"\npassword_env = \"NOPE\"\n"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("`password_env`") && e.contains("NOPE"), "{e}");
-        let e = p("p4", &format!("{EXAMPLE}\nsubject = \"{{whatever}}\"\n")).unwrap_err().to_string();
+        let e = p("p4", &format!("{EXAMPLE}\nsubject = \"{{whatever}}\"\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`subject`") && e.contains("whatever"), "{e}");
     }
 
     #[test]
     fn password_from_env_or_file_never_inline() {
-        let s = p("p4", &format!("{EXAMPLE}\nusername = \"u\"\npassword_env = \"SMTP_PW\"\n")).unwrap();
+        let s = p(
+            "p4",
+            &format!("{EXAMPLE}\nusername = \"u\"\npassword_env = \"SMTP_PW\"\n"),
+        )
+        .unwrap();
         assert_eq!(s.credentials, Some(("u".into(), "s3cret".into())));
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("pw");
         std::fs::write(&f, "filepw\n").unwrap();
-        let cfg = format!("{EXAMPLE}\nusername = \"u\"\npassword_file = \"{}\"\n", f.display());
-        assert_eq!(p("p4", &cfg).unwrap().credentials, Some(("u".into(), "filepw".into())));
+        let cfg = format!(
+            "{EXAMPLE}\nusername = \"u\"\npassword_file = \"{}\"\n",
+            f.display()
+        );
+        assert_eq!(
+            p("p4", &cfg).unwrap().credentials,
+            Some(("u".into(), "filepw".into()))
+        );
         assert!(p("p4", &format!("{EXAMPLE}\npassword = \"x\"\n")).is_err());
     }
 
     #[test]
     fn debug_of_the_settings_never_shows_the_password() {
-        let s = p("p4", &format!("{EXAMPLE}\nusername = \"u\"\npassword_env = \"SMTP_PW\"\n")).unwrap();
+        let s = p(
+            "p4",
+            &format!("{EXAMPLE}\nusername = \"u\"\npassword_env = \"SMTP_PW\"\n"),
+        )
+        .unwrap();
         let shown = format!("{s:?}");
-        assert!(shown.contains("Secret(***)") && shown.contains("\"u\""), "{shown}");
-        assert!(!shown.contains("s3cret"), "the password is in the Debug output: {shown}");
+        assert!(
+            shown.contains("Secret(***)") && shown.contains("\"u\""),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("s3cret"),
+            "the password is in the Debug output: {shown}"
+        );
         assert_eq!(s.credentials.unwrap().1.expose(), "s3cret");
     }
 
@@ -385,19 +505,37 @@ max_delay = "30s"
     fn plaintext_to_a_remote_host_is_flagged() {
         let s = p("p4", &EXAMPLE.replace("127.0.0.1", "mail.example.com")).unwrap();
         assert!(s.plaintext_to_remote);
-        let with_pw = format!("{}\nusername = \"u\"\npassword_env = \"SMTP_PW\"\n", EXAMPLE.replace("127.0.0.1", "mail.example.com"));
-        assert!(p("p4", &with_pw).unwrap_err().to_string().contains("in clear"));
+        let with_pw = format!(
+            "{}\nusername = \"u\"\npassword_env = \"SMTP_PW\"\n",
+            EXAMPLE.replace("127.0.0.1", "mail.example.com")
+        );
+        assert!(p("p4", &with_pw)
+            .unwrap_err()
+            .to_string()
+            .contains("in clear"));
     }
 
     #[test]
     fn rules_are_checked_against_the_format() {
-        let base = "smtp_host = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"a@b.c\"\nto = [\"d@e.f\"]\n";
-        let s = p("lines", &format!("{base}rules = [{{ regex = \"ERROR\" }}]\n")).unwrap();
+        let base =
+            "smtp_host = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"a@b.c\"\nto = [\"d@e.f\"]\n";
+        let s = p(
+            "lines",
+            &format!("{base}rules = [{{ regex = \"ERROR\" }}]\n"),
+        )
+        .unwrap();
         assert_eq!(s.rules.0.len(), 1);
         assert_eq!(s.max_entries, DEFAULT_MAX_ENTRIES);
-        let e = p("lines", &format!("{base}rules = [{{ table = \"db.change\" }}]\n")).unwrap_err().to_string();
+        let e = p(
+            "lines",
+            &format!("{base}rules = [{{ table = \"db.change\" }}]\n"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("rules[0]") && e.contains("regex"), "{e}");
-        let e = p("p4", &format!("{base}rules = [{{ field = 7 }}]\n")).unwrap_err().to_string();
+        let e = p("p4", &format!("{base}rules = [{{ field = 7 }}]\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("equals"), "{e}");
         let ok = p("p4", &format!("{base}rules = [{{ table = \"db.change\", op = [\"pv\", \"rv\"], field = 7, equals = \"1\" }}]\n")).unwrap();
         assert_eq!(ok.rules.0[0].ops.len(), 2);

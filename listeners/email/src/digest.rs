@@ -30,7 +30,13 @@ impl Item {
         let raw = e.raw();
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        Item { start: e.start(), end: e.end(), hold_from: e.start(), text: String::from_utf8_lossy(raw).into_owned(), change: None }
+        Item {
+            start: e.start(),
+            end: e.end(),
+            hold_from: e.start(),
+            text: String::from_utf8_lossy(raw).into_owned(),
+            change: None,
+        }
     }
 }
 
@@ -74,7 +80,13 @@ impl Digest {
 
 /// `<logdaemon.{journal}.{listener}.{seqA}-{offA}.{seqB}-{offB}@{domain}>`:
 /// the same range always gets the same id, so a resend is recognisable.
-pub fn message_id(journal: &str, listener: &str, from: Position, to: Position, domain: &str) -> String {
+pub fn message_id(
+    journal: &str,
+    listener: &str,
+    from: Position,
+    to: Position,
+    domain: &str,
+) -> String {
     format!(
         "<logdaemon.{}.{}.{}-{}.{}-{}@{}>",
         atom(journal),
@@ -89,13 +101,27 @@ pub fn message_id(journal: &str, listener: &str, from: Position, to: Position, d
 
 /// Keeps characters allowed in a Message-ID's dot-atom; the rest become `_`.
 fn atom(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.+=".contains(c) { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+=".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 const FIRST_LINE_MAX: usize = 80;
 
 /// The message for `d`, addressed per `s`.
-pub fn render(s: &Settings, journal: &str, listener: &str, d: &Digest, id: &str) -> Result<Message, lettre::error::Error> {
+pub fn render(
+    s: &Settings,
+    journal: &str,
+    listener: &str,
+    d: &Digest,
+    id: &str,
+) -> Result<Message, lettre::error::Error> {
     let (first, last) = d.range().expect("a digest to render is not empty");
     let changes: Vec<&Change> = d.items.iter().filter_map(|i| i.change.as_ref()).collect();
     let entries = if changes.is_empty() {
@@ -106,13 +132,21 @@ pub fn render(s: &Settings, journal: &str, listener: &str, d: &Digest, id: &str)
         }
         b
     } else {
-        changes.iter().map(|c| c.render()).collect::<Vec<_>>().join("\n")
+        changes
+            .iter()
+            .map(|c| c.render())
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let first_line = match changes.first() {
         Some(c) => c.first_line().to_string(),
         None => d.items[0].text.trim().to_string(),
     };
-    let first_line: String = first_line.chars().filter(|c| !c.is_control()).take(FIRST_LINE_MAX).collect();
+    let first_line: String = first_line
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(FIRST_LINE_MAX)
+        .collect();
     let join = |f: fn(&Change) -> &str| {
         let mut v: Vec<&str> = Vec::new();
         for c in &changes {
@@ -138,9 +172,17 @@ pub fn render(s: &Settings, journal: &str, listener: &str, d: &Digest, id: &str)
         }
     };
     // Subjects are one line: a template cannot inject headers.
-    let subject: String = s.subject.render(value).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let subject: String = s
+        .subject
+        .render(value)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let body = s.body.render(value);
-    let mut b = Message::builder().from(s.from.clone()).subject(subject).message_id(Some(id.to_string()));
+    let mut b = Message::builder()
+        .from(s.from.clone())
+        .subject(subject)
+        .message_id(Some(id.to_string()));
     for to in &s.to {
         b = b.to(to.clone());
     }
@@ -155,9 +197,23 @@ mod tests {
 
     #[test]
     fn message_ids_are_stable_and_safe() {
-        let a = Position { sequence: 7, offset: 0, line: 1 };
-        let b = Position { sequence: 7, offset: 120, line: 3 };
-        assert_eq!(message_id("p4", "reviews", a, b, "example.com"), "<logdaemon.p4.reviews.7-0.7-120@example.com>");
-        assert_eq!(message_id("my log", "a<b>", a, b, "x.org"), "<logdaemon.my_log.a_b_.7-0.7-120@x.org>");
+        let a = Position {
+            sequence: 7,
+            offset: 0,
+            line: 1,
+        };
+        let b = Position {
+            sequence: 7,
+            offset: 120,
+            line: 3,
+        };
+        assert_eq!(
+            message_id("p4", "reviews", a, b, "example.com"),
+            "<logdaemon.p4.reviews.7-0.7-120@example.com>"
+        );
+        assert_eq!(
+            message_id("my log", "a<b>", a, b, "x.org"),
+            "<logdaemon.my_log.a_b_.7-0.7-120@x.org>"
+        );
     }
 }

@@ -38,7 +38,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { clock: Clock::system(), crash_after_accept: None }
+        Options {
+            clock: Clock::system(),
+            crash_after_accept: None,
+        }
     }
 }
 
@@ -70,8 +73,14 @@ pub struct EmailListener {
 impl EmailListener {
     /// Opens with explicit [`Options`]; [`Listener::open`] uses the defaults.
     pub fn open_with(ctx: &OpenContext<'_>, opts: Options) -> Result<EmailListener, Failure> {
-        let s = config::parse(ctx.listener, ctx.format, ctx.config_toml, |p| ctx.resolve(p), |v| std::env::var(v).ok())
-            .map_err(|e| Failure::fatal(e.to_string()))?;
+        let s = config::parse(
+            ctx.listener,
+            ctx.format,
+            ctx.config_toml,
+            |p| ctx.resolve(p),
+            |v| std::env::var(v).ok(),
+        )
+        .map_err(|e| Failure::fatal(e.to_string()))?;
         let log = ctx.logger;
         if s.plaintext_to_remote {
             log.warn(&format!(
@@ -79,9 +88,12 @@ impl EmailListener {
                 s.smtp_host
             ));
         }
-        let mailer = Mailer::new(&s).map_err(|e| Failure::fatal(format!("email listener `{}`: {e}", ctx.listener)))?;
+        let mailer = Mailer::new(&s)
+            .map_err(|e| Failure::fatal(format!("email listener `{}`: {e}", ctx.listener)))?;
         let state = StateFile::new(ctx.state_dir);
-        let record = state.load().map_err(|e| Failure::fatal(format!("email listener `{}`: {e}", ctx.listener)))?;
+        let record = state
+            .load()
+            .map_err(|e| Failure::fatal(format!("email listener `{}`: {e}", ctx.listener)))?;
         if let Some(p) = &record.pending {
             log.warn(&format!(
                 "digest {} ({} entries, {} to {}) was handed to the server before the last stop without a recorded acceptance; it is rebuilt and sent again with the same Message-ID (recipients may see it twice)",
@@ -117,7 +129,9 @@ impl EmailListener {
 
     /// Whether everything up to `end` was mailed already.
     fn done(&self, end: Position) -> bool {
-        self.record.sent_upto.is_some_and(|u| end <= Position::from(u))
+        self.record
+            .sent_upto
+            .is_some_and(|u| end <= Position::from(u))
     }
 
     /// The earliest position still held, if any.
@@ -134,7 +148,10 @@ impl EmailListener {
 
     /// Runs `f`; on failure drops what is held (the host delivers it again)
     /// and reports the hold point as the failure's acknowledgement.
-    fn guarded(&mut self, f: impl FnOnce(&mut Self) -> Result<(), Failure>) -> Result<Ack, Failure> {
+    fn guarded(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<(), Failure>,
+    ) -> Result<Ack, Failure> {
         match f(self) {
             Ok(()) => Ok(self.ack()),
             Err(mut fail) => {
@@ -208,7 +225,12 @@ impl EmailListener {
             // quiet it will not come, so send what was rebuilt.
             return if force { self.send_now(now) } else { Ok(()) };
         }
-        if force || self.digest.first_at.is_some_and(|t| now.saturating_duration_since(t) >= self.s.max_delay) {
+        if force
+            || self
+                .digest
+                .first_at
+                .is_some_and(|t| now.saturating_duration_since(t) >= self.s.max_delay)
+        {
             self.due = true;
         }
         self.try_send(now)
@@ -234,7 +256,9 @@ impl EmailListener {
 
     /// Records, sends and confirms the current digest.
     fn send_now(&mut self, now: Instant) -> Result<(), Failure> {
-        let Some((from, to)) = self.digest.range() else { return Ok(()) };
+        let Some((from, to)) = self.digest.range() else {
+            return Ok(());
+        };
         let n = self.digest.len();
         let id = digest::message_id(&self.journal, &self.name, from, to, &self.s.from_domain);
         if let Some(p) = &self.resend {
@@ -245,9 +269,19 @@ impl EmailListener {
                 ));
             }
         }
-        let msg = digest::render(&self.s, &self.journal, &self.name, &self.digest, &id)
-            .map_err(|e| Failure::fatal(format!("email listener `{}`: cannot build message {id}: {e}", self.name)))?;
-        self.record.pending = Some(Pending { from: from.into(), to: to.into(), message_id: id.clone(), entries: n });
+        let msg =
+            digest::render(&self.s, &self.journal, &self.name, &self.digest, &id).map_err(|e| {
+                Failure::fatal(format!(
+                    "email listener `{}`: cannot build message {id}: {e}",
+                    self.name
+                ))
+            })?;
+        self.record.pending = Some(Pending {
+            from: from.into(),
+            to: to.into(),
+            message_id: id.clone(),
+            entries: n,
+        });
         self.save()?;
         match self.mailer.send(&msg) {
             Sent::Accepted => {
@@ -304,7 +338,9 @@ impl EmailListener {
     }
 
     fn save(&self) -> Result<(), Failure> {
-        self.state.save(&self.record).map_err(|e| Failure::error(format!("email listener `{}`: {e}", self.name)))
+        self.state
+            .save(&self.record)
+            .map_err(|e| Failure::error(format!("email listener `{}`: {e}", self.name)))
     }
 }
 
@@ -348,7 +384,10 @@ impl Listener for EmailListener {
     }
 
     fn gap(&mut self, g: &Gap<'_>) -> Result<Ack, Failure> {
-        self.log.warn(&format!("{} to {} of the journal can no longer be read ({}: {}); entries there are not mailed", g.from, g.to, g.cause, g.detail));
+        self.log.warn(&format!(
+            "{} to {} of the journal can no longer be read ({}: {}); entries there are not mailed",
+            g.from, g.to, g.cause, g.detail
+        ));
         Ok(self.ack())
     }
 }

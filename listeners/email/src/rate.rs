@@ -20,7 +20,10 @@ pub struct RateLimit {
 impl RateLimit {
     /// `None` means no limit.
     pub fn new(max: Option<u32>) -> RateLimit {
-        RateLimit { max, sent: VecDeque::new() }
+        RateLimit {
+            max,
+            sent: VecDeque::new(),
+        }
     }
 
     /// Whether one more message may go out at `now`.

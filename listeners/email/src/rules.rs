@@ -92,17 +92,31 @@ mod tests {
         };
         let got: Vec<bool> = e.iter().map(|x| r.matches(x)).collect();
         assert_eq!(got, [true, false, false, false]);
-        let by_user = Rule { field: Some((5, FieldTest::Matches(Regex::new("^b").unwrap()))), ..Rule::default() };
+        let by_user = Rule {
+            field: Some((5, FieldTest::Matches(Regex::new("^b").unwrap()))),
+            ..Rule::default()
+        };
         let got: Vec<bool> = e.iter().map(|x| by_user.matches(x)).collect();
         assert_eq!(got, [false, true, false, false]);
     }
 
     #[test]
     fn line_regex_and_any_rule() {
-        let b = Batch::lines("app", 1, 0, &[b"INFO up\n", b"ERROR disk full\n", b"WARN slow\n"]);
+        let b = Batch::lines(
+            "app",
+            1,
+            0,
+            &[b"INFO up\n", b"ERROR disk full\n", b"WARN slow\n"],
+        );
         let rules = Rules(vec![
-            Rule { regex: Some(Regex::new("^ERROR").unwrap()), ..Rule::default() },
-            Rule { regex: Some(Regex::new("slow").unwrap()), ..Rule::default() },
+            Rule {
+                regex: Some(Regex::new("^ERROR").unwrap()),
+                ..Rule::default()
+            },
+            Rule {
+                regex: Some(Regex::new("slow").unwrap()),
+                ..Rule::default()
+            },
         ]);
         let got: Vec<bool> = b.entries().iter().map(|x| rules.matches(x)).collect();
         assert_eq!(got, [false, true, true]);

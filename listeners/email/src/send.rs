@@ -41,11 +41,14 @@ impl Mailer {
             TlsMode::Starttls | TlsMode::Tls => {
                 let mut b = TlsParameters::builder(s.smtp_host.clone());
                 if let Some(pem) = &s.ca_pem {
-                    let cert = Certificate::from_pem(pem).map_err(|e| format!("config key `ca_file`: not a PEM certificate: {e}"))?;
+                    let cert = Certificate::from_pem(pem)
+                        .map_err(|e| format!("config key `ca_file`: not a PEM certificate: {e}"))?;
                     b = b.add_root_certificate(cert);
                 }
                 // Certificates and host names are always verified.
-                let p = b.build().map_err(|e| format!("TLS setup for {}: {e}", s.smtp_host))?;
+                let p = b
+                    .build()
+                    .map_err(|e| format!("TLS setup for {}: {e}", s.smtp_host))?;
                 if s.tls == TlsMode::Tls {
                     Tls::Wrapper(p)
                 } else {
@@ -53,17 +56,28 @@ impl Mailer {
                 }
             }
         };
-        let mut b = SmtpTransport::builder_dangerous(s.smtp_host.clone()).port(s.smtp_port).tls(tls).timeout(Some(s.timeout));
+        let mut b = SmtpTransport::builder_dangerous(s.smtp_host.clone())
+            .port(s.smtp_port)
+            .tls(tls)
+            .timeout(Some(s.timeout));
         if let Some((u, p)) = &s.credentials {
             b = b.credentials(Credentials::new(u.clone(), p.expose().to_string()));
         }
-        Ok(Mailer { transport: b.build(), server: format!("{}:{}", s.smtp_host, s.smtp_port) })
+        Ok(Mailer {
+            transport: b.build(),
+            server: format!("{}:{}", s.smtp_host, s.smtp_port),
+        })
     }
 
     pub fn send(&self, m: &Message) -> Sent {
         match self.transport.send(m) {
             Ok(_) => Sent::Accepted,
-            Err(e) if e.status().is_some_and(|c| AUTH_CODES.contains(&c.to_string().as_str())) => Sent::AuthFailed(describe(&e)),
+            Err(e)
+                if e.status()
+                    .is_some_and(|c| AUTH_CODES.contains(&c.to_string().as_str())) =>
+            {
+                Sent::AuthFailed(describe(&e))
+            }
             Err(e) if e.is_permanent() => Sent::Rejected(describe(&e)),
             Err(e) => Sent::Transient(describe(&e)),
         }

@@ -27,13 +27,21 @@ pub struct Pos {
 
 impl From<Position> for Pos {
     fn from(p: Position) -> Pos {
-        Pos { sequence: p.sequence, offset: p.offset, line: p.line }
+        Pos {
+            sequence: p.sequence,
+            offset: p.offset,
+            line: p.line,
+        }
     }
 }
 
 impl From<Pos> for Position {
     fn from(p: Pos) -> Position {
-        Position { sequence: p.sequence, offset: p.offset, line: p.line }
+        Position {
+            sequence: p.sequence,
+            offset: p.offset,
+            line: p.line,
+        }
     }
 }
 
@@ -60,11 +68,22 @@ pub struct Record {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot read {path}: {source}; check the state directory's permissions")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid state file ({source}); move it away to resend from the daemon's cursor (mails since the last checkpoint may then be sent twice)")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
-    #[error("cannot write {path}: {source}; check free space and permissions of the state directory")]
-    Write { path: PathBuf, source: std::io::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "cannot write {path}: {source}; check free space and permissions of the state directory"
+    )]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The state file of one listener.
@@ -75,7 +94,9 @@ pub struct StateFile {
 
 impl StateFile {
     pub fn new(state_dir: &Path) -> StateFile {
-        StateFile { path: state_dir.join(FILE_NAME) }
+        StateFile {
+            path: state_dir.join(FILE_NAME),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -85,18 +106,28 @@ impl StateFile {
     /// The stored record; an absent file is an empty record.
     pub fn load(&self) -> Result<Record, StateError> {
         match fs::read(&self.path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|source| StateError::Corrupt { path: self.path.clone(), source }),
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| StateError::Corrupt {
+                path: self.path.clone(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Record::default()),
-            Err(source) => Err(StateError::Read { path: self.path.clone(), source }),
+            Err(source) => Err(StateError::Read {
+                path: self.path.clone(),
+                source,
+            }),
         }
     }
 
     /// Replaces the record atomically and durably.
     pub fn save(&self, r: &Record) -> Result<(), StateError> {
-        let werr = |source| StateError::Write { path: self.path.clone(), source };
+        let werr = |source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        };
         let tmp = self.path.with_extension("json.tmp");
         let mut f = File::create(&tmp).map_err(werr)?;
-        f.write_all(&serde_json::to_vec_pretty(r).expect("state serialises")).map_err(werr)?;
+        f.write_all(&serde_json::to_vec_pretty(r).expect("state serialises"))
+            .map_err(werr)?;
         f.sync_all().map_err(werr)?;
         drop(f);
         fs::rename(&tmp, &self.path).map_err(werr)?;
@@ -117,10 +148,22 @@ mod tests {
         let s = StateFile::new(dir.path());
         assert_eq!(s.load().unwrap(), Record::default());
         let r = Record {
-            sent_upto: Some(Pos { sequence: 3, offset: 100, line: 4 }),
+            sent_upto: Some(Pos {
+                sequence: 3,
+                offset: 100,
+                line: 4,
+            }),
             pending: Some(Pending {
-                from: Pos { sequence: 3, offset: 100, line: 4 },
-                to: Pos { sequence: 3, offset: 180, line: 6 },
+                from: Pos {
+                    sequence: 3,
+                    offset: 100,
+                    line: 4,
+                },
+                to: Pos {
+                    sequence: 3,
+                    offset: 180,
+                    line: 6,
+                },
                 message_id: "<x@y>".into(),
                 entries: 2,
             }),
@@ -136,6 +179,9 @@ mod tests {
         let s = StateFile::new(dir.path());
         fs::write(s.path(), b"{not json").unwrap();
         let e = s.load().unwrap_err().to_string();
-        assert!(e.contains("email-state.json") && e.contains("move it away"), "{e}");
+        assert!(
+            e.contains("email-state.json") && e.contains("move it away"),
+            "{e}"
+        );
     }
 }

@@ -3,8 +3,18 @@
 //! the config is read, not when a mail is due.
 
 /// Names a template may use.
-pub const NAMES: &[&str] =
-    &["journal", "listener", "count", "first_line", "change", "user", "first", "last", "entries", "message_id"];
+pub const NAMES: &[&str] = &[
+    "journal",
+    "listener",
+    "count",
+    "first_line",
+    "change",
+    "user",
+    "first",
+    "last",
+    "entries",
+    "message_id",
+];
 
 /// A parsed template.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,11 +45,16 @@ impl Template {
                 '{' => {
                     let rest = &s[i + 1..];
                     let Some(end) = rest.find('}') else {
-                        return Err(format!("`{{` at byte {i} is never closed (write `{{{{` for a literal brace)"));
+                        return Err(format!(
+                            "`{{` at byte {i} is never closed (write `{{{{` for a literal brace)"
+                        ));
                     };
                     let name = &rest[..end];
                     if !NAMES.contains(&name) {
-                        return Err(format!("unknown placeholder `{{{name}}}`; known: {}", NAMES.join(", ")));
+                        return Err(format!(
+                            "unknown placeholder `{{{name}}}`; known: {}",
+                            NAMES.join(", ")
+                        ));
                     }
                     if !text.is_empty() {
                         parts.push(Part::Text(std::mem::take(&mut text)));
@@ -49,7 +64,11 @@ impl Template {
                         chars.next();
                     }
                 }
-                '}' => return Err(format!("lone `}}` at byte {i} (write `}}}}` for a literal brace)")),
+                '}' => {
+                    return Err(format!(
+                        "lone `}}` at byte {i} (write `}}}}` for a literal brace)"
+                    ))
+                }
                 c => text.push(c),
             }
         }
@@ -89,8 +108,12 @@ mod tests {
 
     #[test]
     fn refuses_unknown_and_unclosed() {
-        assert!(Template::parse("{nope}").unwrap_err().contains("unknown placeholder `{nope}`"));
-        assert!(Template::parse("a {count").unwrap_err().contains("never closed"));
+        assert!(Template::parse("{nope}")
+            .unwrap_err()
+            .contains("unknown placeholder `{nope}`"));
+        assert!(Template::parse("a {count")
+            .unwrap_err()
+            .contains("never closed"));
         assert!(Template::parse("a } b").unwrap_err().contains("lone"));
     }
 }

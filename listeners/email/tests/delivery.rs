@@ -30,14 +30,22 @@ impl Span {
 }
 
 fn id(from: Position, to: Position) -> String {
-    format!("<logdaemon.{JOURNAL}.{LISTENER}.{}-{}.{}-{}@example.com>", from.sequence, from.offset, to.sequence, to.offset)
+    format!(
+        "<logdaemon.{JOURNAL}.{LISTENER}.{}-{}.{}-{}@example.com>",
+        from.sequence, from.offset, to.sequence, to.offset
+    )
 }
 
 /// The entry lines of a default-template digest body.
 fn body_lines(m: &Received) -> Vec<String> {
     let b = m.body();
-    let (_, list) = b.split_once("\n\n").unwrap_or_else(|| panic!("no entry list in {b:?}"));
-    list.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+    let (_, list) = b
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("no entry list in {b:?}"));
+    list.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Every line mailed, with how often; panics on a line mailed twice.
@@ -57,7 +65,10 @@ fn mailed_once(msgs: &[Received]) -> Vec<String> {
 
 #[test]
 fn digests_carry_the_right_entries_as_well_formed_mime() {
-    let w = World::new("lines", "rules = [{ regex = \"ERROR\" }]\nmax_entries = 3\nmax_delay = \"1h\"");
+    let w = World::new(
+        "lines",
+        "rules = [{ regex = \"ERROR\" }]\nmax_entries = 3\nmax_delay = \"1h\"",
+    );
     let recs: Vec<&[u8]> = vec![
         b"INFO start\n",
         b"ERROR one\n",
@@ -71,16 +82,35 @@ fn digests_carry_the_right_entries_as_well_formed_mime() {
     let mut h = Host::new(Batch::lines(JOURNAL, 9, 0, &recs));
     let mut l = w.open(h.acked).unwrap();
     h.run(&mut l, 3).unwrap();
-    let e: Vec<Span> = h.journal.entries().iter().map(|e| Span { start: e.start(), end: e.end() }).collect();
+    let e: Vec<Span> = h
+        .journal
+        .entries()
+        .iter()
+        .map(|e| Span {
+            start: e.start(),
+            end: e.end(),
+        })
+        .collect();
     let msgs = w.srv.messages();
     assert_eq!(msgs.len(), 1, "one full digest of 3, the rest held");
-    assert_eq!(h.acked, e[5].start(), "the held entries are not acknowledged");
+    assert_eq!(
+        h.acked,
+        e[5].start(),
+        "the held entries are not acknowledged"
+    );
     h.no_data(&mut l, true).unwrap();
     assert_eq!(h.acked, e[7].end());
     let msgs = w.srv.messages();
     assert_eq!(msgs.len(), 2);
 
-    assert_eq!(body_lines(&msgs[0]), ["ERROR one", "ERROR two \u{fffd}\u{fffd} bytes", "ERROR three été"]);
+    assert_eq!(
+        body_lines(&msgs[0]),
+        [
+            "ERROR one",
+            "ERROR two \u{fffd}\u{fffd} bytes",
+            "ERROR three été"
+        ]
+    );
     assert_eq!(body_lines(&msgs[1]), ["ERROR four", "ERROR five"]);
     assert_eq!(msgs[0].message_id(), id(e[1].start(), e[4].end()));
     assert_eq!(msgs[1].message_id(), id(e[5].start(), e[6].end()));
@@ -95,7 +125,13 @@ fn digests_carry_the_right_entries_as_well_formed_mime() {
         assert_eq!(m.rcpt_tos, ["dev@example.com"]);
     }
     assert_eq!(msgs[0].subject(), "[logdaemon] jnl: 3 entries: ERROR one");
-    assert!(msgs[0].body().starts_with("3 entries from journal jnl, 9:11 to 9:"), "{}", msgs[0].body());
+    assert!(
+        msgs[0]
+            .body()
+            .starts_with("3 entries from journal jnl, 9:11 to 9:"),
+        "{}",
+        msgs[0].body()
+    );
     let rec = StateFile::new(w.state_dir()).load().unwrap();
     assert_eq!(rec.sent_upto.map(Position::from), Some(e[6].end()));
     assert_eq!(rec.pending, None);
@@ -103,7 +139,10 @@ fn digests_carry_the_right_entries_as_well_formed_mime() {
 
 #[test]
 fn p4_changes_one_mail_per_submitted_change_with_full_description() {
-    let data = std::fs::read(logdaemon_tests_data("p4/integration__dumps__branch_multi__jnl.0")).unwrap();
+    let data = std::fs::read(logdaemon_tests_data(
+        "p4/integration__dumps__branch_multi__jnl.0",
+    ))
+    .unwrap();
     let recs = p4_records(&data);
     // The expected changes, read independently: db.desc text by key, then
     // every submitted db.change.
@@ -111,7 +150,10 @@ fn p4_changes_one_mail_per_submitted_change_with_full_description() {
     let mut want = Vec::new();
     for r in &recs {
         let (op, f) = logdaemon_sdk::p4::split(r);
-        let f: Vec<String> = f.iter().map(|x| String::from_utf8_lossy(x).into_owned()).collect();
+        let f: Vec<String> = f
+            .iter()
+            .map(|x| String::from_utf8_lossy(x).into_owned())
+            .collect();
         if &*op == b"pv" && f.get(1).map(String::as_str) == Some("db.desc") {
             descs.insert(f[2].clone(), f[3].clone());
         }
@@ -120,9 +162,15 @@ fn p4_changes_one_mail_per_submitted_change_with_full_description() {
         }
     }
     assert!(want.len() >= 5, "the journal has submitted changes");
-    assert!(want.iter().any(|w| w.2.trim_end().contains('\n')), "some description spans lines");
+    assert!(
+        want.iter().any(|w| w.2.trim_end().contains('\n')),
+        "some description spans lines"
+    );
 
-    let w = World::new("p4", "preset = \"p4-changes\"\nmax_entries = 100\nmax_delay = \"30s\"");
+    let w = World::new(
+        "p4",
+        "preset = \"p4-changes\"\nmax_entries = 100\nmax_delay = \"30s\"",
+    );
     let mut h = Host::new(Batch::p4(JOURNAL, 4, 0, &recs));
     let mut l = w.open(h.acked).unwrap();
     h.run(&mut l, 7).unwrap();
@@ -132,18 +180,32 @@ fn p4_changes_one_mail_per_submitted_change_with_full_description() {
     assert_eq!(msgs.len(), want.len(), "one mail per submitted change");
     for (m, (num, user, desc)) in msgs.iter().zip(&want) {
         assert!(m.defects.is_empty(), "{:?}", m.defects);
-        assert!(m.subject().contains(&format!("change {num} by {user}")), "{}", m.subject());
+        assert!(
+            m.subject().contains(&format!("change {num} by {user}")),
+            "{}",
+            m.subject()
+        );
         let body = m.body();
-        assert!(body.starts_with(&format!("Change {num} by {user}@svn-client on 20")), "{body}");
+        assert!(
+            body.starts_with(&format!("Change {num} by {user}@svn-client on 20")),
+            "{body}"
+        );
         for line in desc.trim_end().lines() {
-            assert!(body.contains(&format!("\t{line}\n")), "description line {line:?} missing from {body:?}");
+            assert!(
+                body.contains(&format!("\t{line}\n")),
+                "description line {line:?} missing from {body:?}"
+            );
         }
     }
-    assert!(msgs[1].body().contains("\tRemove extraneous versions of JDBC drivers, xxxx, and xxxx connection\n\tpools.\n"));
+    assert!(msgs[1].body().contains(
+        "\tRemove extraneous versions of JDBC drivers, xxxx, and xxxx connection\n\tpools.\n"
+    ));
 }
 
 fn logdaemon_tests_data(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(rel)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(rel)
 }
 
 #[test]
@@ -162,7 +224,10 @@ fn server_down_or_tempfailing_loses_and_repeats_nothing() {
         assert!(f.message.contains("did not take"), "{}", f.message);
     }
     w.srv.restart();
-    w.srv.set(&Control { mode: Mode::Tempfail, ..Control::default() });
+    w.srv.set(&Control {
+        mode: Mode::Tempfail,
+        ..Control::default()
+    });
     let f = h.step(&mut l, 5).unwrap_err();
     assert_eq!(f.kind, FailureKind::Retry);
     assert!(f.message.contains("451"), "{}", f.message);
@@ -221,8 +286,17 @@ fn crash_between_acceptance_and_record_resends_once_with_the_same_id() {
     h.run(&mut l, 10).unwrap();
     h.no_data(&mut l, true).unwrap();
     let msgs = w.srv.messages();
-    assert_eq!(msgs.len(), 3, "{:?}", msgs.iter().map(|m| m.message_id()).collect::<Vec<_>>());
-    assert_eq!(msgs[0].message_id(), msgs[1].message_id(), "the duplicate is recognisable");
+    assert_eq!(
+        msgs.len(),
+        3,
+        "{:?}",
+        msgs.iter().map(|m| m.message_id()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        msgs[0].message_id(),
+        msgs[1].message_id(),
+        "the duplicate is recognisable"
+    );
     assert_eq!(msgs[0].body(), msgs[1].body());
     assert_eq!(body_lines(&msgs[1]), texts[..3]);
     assert_eq!(body_lines(&msgs[2]), texts[3..]);
@@ -238,7 +312,11 @@ fn burst_under_a_rate_limit_puts_every_line_in_exactly_one_digest() {
     let mut l = w.open(h.acked).unwrap();
     h.run(&mut l, 500).unwrap();
     assert_eq!(w.srv.messages().len(), 5, "the hourly budget");
-    assert_eq!(h.acked, h.journal.entries()[500].start(), "folded entries are held, not acknowledged");
+    assert_eq!(
+        h.acked,
+        h.journal.entries()[500].start(),
+        "folded entries are held, not acknowledged"
+    );
     h.no_data(&mut l, true).unwrap();
     w.clock.advance(Duration::from_secs(1800));
     h.no_data(&mut l, false).unwrap();
@@ -258,11 +336,18 @@ fn max_delay_and_no_data_follow_the_injected_clock() {
     let texts: Vec<String> = (0..5).map(|i| format!("t {i}")).collect();
     let mut h = Host::new(lines(&texts));
     let mut l = w.open(h.acked).unwrap();
-    assert_eq!(h.no_data(&mut l, false).unwrap(), Ack::All, "nothing pending, nothing sent");
+    assert_eq!(
+        h.no_data(&mut l, false).unwrap(),
+        Ack::All,
+        "nothing pending, nothing sent"
+    );
     h.step(&mut l, 2).unwrap();
     w.clock.advance(Duration::from_secs(29));
     h.step(&mut l, 1).unwrap();
-    assert_eq!(h.no_data(&mut l, false).unwrap(), Ack::Upto(h.journal.entries()[0].start()));
+    assert_eq!(
+        h.no_data(&mut l, false).unwrap(),
+        Ack::Upto(h.journal.entries()[0].start())
+    );
     assert_eq!(w.srv.messages().len(), 0, "29 s after the first entry");
     w.clock.advance(Duration::from_secs(1));
     assert_eq!(h.no_data(&mut l, false).unwrap(), Ack::All);
@@ -271,7 +356,11 @@ fn max_delay_and_no_data_follow_the_injected_clock() {
     h.step(&mut l, 1).unwrap();
     assert_eq!(w.srv.messages().len(), 1);
     h.no_data(&mut l, true).unwrap();
-    assert_eq!(body_lines(&w.srv.messages()[1]), texts[3..4], "no_data(true) sends at once");
+    assert_eq!(
+        body_lines(&w.srv.messages()[1]),
+        texts[3..4],
+        "no_data(true) sends at once"
+    );
     h.step(&mut l, 1).unwrap();
     l.flush().unwrap();
     assert_eq!(w.srv.messages().len(), 3, "flush sends what is held");
@@ -282,21 +371,38 @@ fn max_delay_and_no_data_follow_the_injected_clock() {
 #[test]
 fn a_rejected_recipient_is_fatal_or_skipped_and_reported() {
     let w = World::new("lines", "max_entries = 2\nmax_delay = \"1h\"");
-    w.srv.set(&Control { reject: vec!["dev@example.com".into()], ..Control::default() });
+    w.srv.set(&Control {
+        reject: vec!["dev@example.com".into()],
+        ..Control::default()
+    });
     let texts: Vec<String> = (0..4).map(|i| format!("r {i}")).collect();
     let mut h = Host::new(lines(&texts));
     let mut l = w.open(h.acked).unwrap();
     let f = h.step(&mut l, 2).unwrap_err();
     assert_eq!(f.kind, FailureKind::Fatal);
-    assert!(f.message.contains("550") && f.message.contains("on_reject"), "{}", f.message);
+    assert!(
+        f.message.contains("550") && f.message.contains("on_reject"),
+        "{}",
+        f.message
+    );
     assert_eq!(h.acked, h.journal.entries()[0].start());
 
-    let mut skip = World::new("lines", "max_entries = 2\nmax_delay = \"1h\"\non_reject = \"skip\"");
-    skip.srv.set(&Control { reject: vec!["dev@example.com".into()], ..Control::default() });
+    let mut skip = World::new(
+        "lines",
+        "max_entries = 2\nmax_delay = \"1h\"\non_reject = \"skip\"",
+    );
+    skip.srv.set(&Control {
+        reject: vec!["dev@example.com".into()],
+        ..Control::default()
+    });
     let mut h = Host::new(lines(&texts));
     let mut l = skip.open(h.acked).unwrap();
     h.step(&mut l, 2).unwrap();
-    assert_eq!(h.acked, h.journal.entries()[1].end(), "skipped entries count as handled");
+    assert_eq!(
+        h.acked,
+        h.journal.entries()[1].end(),
+        "skipped entries count as handled"
+    );
     skip.srv.set(&Control::default());
     skip.srv.restart();
     h.run(&mut l, 2).unwrap();
@@ -315,7 +421,11 @@ fn starttls_is_required_and_never_falls_back_to_plain_text() {
     let mut l = w.open(h.acked).unwrap();
     let f = h.step(&mut l, 1).unwrap_err();
     assert_eq!(f.kind, FailureKind::Retry, "{f}");
-    assert!(f.message.to_ascii_lowercase().contains("starttls"), "{}", f.message);
+    assert!(
+        f.message.to_ascii_lowercase().contains("starttls"),
+        "{}",
+        f.message
+    );
     assert!(w.srv.messages().is_empty());
     assert_eq!(h.acked, h.journal.entries()[0].start());
 }
@@ -331,20 +441,39 @@ fn p4_crash_in_the_window_resends_the_change_with_its_full_description() {
     let mut h = Host::new(Batch::p4(JOURNAL, 2, 0, &recs));
     let mut l = w.open(h.acked).unwrap();
     // The description alone is held until its change arrives.
-    assert_eq!(h.step(&mut l, 1).unwrap(), Ack::Upto(h.journal.entries()[0].start()));
+    assert_eq!(
+        h.step(&mut l, 1).unwrap(),
+        Ack::Upto(h.journal.entries()[0].start())
+    );
     w.crash.store(true, Ordering::SeqCst);
     assert_eq!(h.step(&mut l, 1).unwrap_err().kind, FailureKind::Fatal);
     drop(l);
     h.crash();
-    assert_eq!(h.acked, h.journal.entries()[0].start(), "the description comes again");
+    assert_eq!(
+        h.acked,
+        h.journal.entries()[0].start(),
+        "the description comes again"
+    );
     let mut l = w.open(h.acked).unwrap();
     h.run(&mut l, 3).unwrap();
-    assert_eq!(h.acked, h.journal.entries()[2].start(), "a description without its change yet is held");
-    assert_eq!(h.no_data(&mut l, false).unwrap(), Ack::All, "a quiet journal releases it");
+    assert_eq!(
+        h.acked,
+        h.journal.entries()[2].start(),
+        "a description without its change yet is held"
+    );
+    assert_eq!(
+        h.no_data(&mut l, false).unwrap(),
+        Ack::All,
+        "a quiet journal releases it"
+    );
     let msgs = w.srv.messages();
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[0].message_id(), msgs[1].message_id());
     for m in &msgs {
-        assert!(m.body().contains("\tLine one\n\tline two\n"), "{}", m.body());
+        assert!(
+            m.body().contains("\tLine one\n\tline two\n"),
+            "{}",
+            m.body()
+        );
     }
 }

@@ -36,8 +36,16 @@ pub struct Counter {
 impl Counter {
     /// What was counted since the last summary, e.g. `3 entries: ex=1, pv db.change=2`.
     pub fn summary(&self) -> String {
-        let parts: Vec<String> = self.counts.iter().map(|(k, n)| format!("{k}={n}")).collect();
-        format!("{} entries: {}", self.counts.values().sum::<u64>(), parts.join(", "))
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        format!(
+            "{} entries: {}",
+            self.counts.values().sum::<u64>(),
+            parts.join(", ")
+        )
     }
 }
 
@@ -46,19 +54,29 @@ impl Listener for Counter {
         let cfg: Config = toml::from_str(ctx.config_toml)
             .map_err(|e| Failure::fatal(format!("listener {:?}: {}", ctx.listener, e.message())))?;
         let tables = cfg.tables.into_iter().map(String::into_bytes).collect();
-        Ok(Counter { tables, counts: BTreeMap::new(), logger: ctx.logger })
+        Ok(Counter {
+            tables,
+            counts: BTreeMap::new(),
+            logger: ctx.logger,
+        })
     }
 
     /// Entries of other tables are skipped by the host and never reach `listen`.
     fn is_handled(&mut self, e: &Entry<'_>) -> bool {
-        self.tables.is_empty() || e.field(1).is_some_and(|t| self.tables.iter().any(|x| x == t))
+        self.tables.is_empty()
+            || e.field(1)
+                .is_some_and(|t| self.tables.iter().any(|x| x == t))
     }
 
     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
         for e in entries {
             let key = match (e.op(), e.field(1)) {
                 (b"", _) => "line".to_string(),
-                (op, Some(t)) if t.starts_with(b"db.") => format!("{} {}", String::from_utf8_lossy(op), String::from_utf8_lossy(t)),
+                (op, Some(t)) if t.starts_with(b"db.") => format!(
+                    "{} {}",
+                    String::from_utf8_lossy(op),
+                    String::from_utf8_lossy(t)
+                ),
                 (op, _) => String::from_utf8_lossy(op).into_owned(),
             };
             *self.counts.entry(key).or_default() += 1;

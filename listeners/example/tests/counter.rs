@@ -40,7 +40,12 @@ fn journal() -> Batch {
 
 /// Delivers the handled entries of `b` as the host does.
 fn deliver(l: &mut Counter, b: &Batch) -> Result<Ack, Failure> {
-    let handled: Vec<_> = b.entries().iter().filter(|e| l.is_handled(e)).map(|e| *e.as_raw()).collect();
+    let handled: Vec<_> = b
+        .entries()
+        .iter()
+        .filter(|e| l.is_handled(e))
+        .map(|e| *e.as_raw())
+        .collect();
     // SAFETY: the raw entries point into `b`, alive for this call.
     l.listen(unsafe { logdaemon_sdk::Entry::from_raw_slice(&handled) })
 }
@@ -49,7 +54,10 @@ fn deliver(l: &mut Counter, b: &Batch) -> Result<Ack, Failure> {
 fn counts_per_op_and_table() {
     let mut l = open("").ok().unwrap();
     assert_eq!(deliver(&mut l, &journal()), Ok(Ack::All));
-    assert_eq!(l.summary(), "5 entries: dv db.change=1, ex=1, pv db.change=2, pv db.desc=1");
+    assert_eq!(
+        l.summary(),
+        "5 entries: dv db.change=1, ex=1, pv db.change=2, pv db.desc=1"
+    );
 }
 
 #[test]
@@ -64,7 +72,10 @@ fn a_summary_is_taken_only_after_data() {
     let mut l = open("").ok().unwrap();
     deliver(&mut l, &journal()).unwrap();
     assert_eq!(l.no_data(false), Ok(Ack::All));
-    assert!(l.summary().starts_with("5 entries"), "periodic quiet calls keep the counts");
+    assert!(
+        l.summary().starts_with("5 entries"),
+        "periodic quiet calls keep the counts"
+    );
     assert_eq!(l.no_data(true), Ok(Ack::All));
     assert_eq!(l.summary(), "0 entries: ");
 }
@@ -80,7 +91,11 @@ fn line_logs_count_lines() {
 fn an_unknown_key_is_fatal_and_named() {
     let f = open("table = [\"db.change\"]").err().unwrap();
     assert_eq!(f.kind, FailureKind::Fatal);
-    assert!(f.message.starts_with("listener \"stats\": ") && f.message.contains("table"), "{}", f.message);
+    assert!(
+        f.message.starts_with("listener \"stats\": ") && f.message.contains("table"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -88,5 +103,8 @@ fn the_readme_shows_this_source() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    assert!(readme.contains(&format!("```rust\n{src}```")), "README.md must quote src/lib.rs verbatim");
+    assert!(
+        readme.contains(&format!("```rust\n{src}```")),
+        "README.md must quote src/lib.rs verbatim"
+    );
 }

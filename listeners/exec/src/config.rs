@@ -37,7 +37,9 @@ pub struct Config {
 }
 
 /// Variables of the daemon's environment every command gets (when set).
-pub const BASE_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
+pub const BASE_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+];
 
 /// `filter = { regex = "...", table = "db.change", op = "pv" }`: all given
 /// conditions must hold. `table` and `op` may also be lists (any of).
@@ -105,7 +107,9 @@ pub enum ConfigError {
 }
 
 fn valid_name(n: &str) -> bool {
-    !n.is_empty() && !n.starts_with(|c: char| c.is_ascii_digit()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !n.is_empty()
+        && !n.starts_with(|c: char| c.is_ascii_digit())
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The default time a command may run.
@@ -113,8 +117,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Config {
     pub fn parse(toml_text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(toml_text).map_err(|e| ConfigError::Toml(e.message().to_string()))?;
-        let command = raw.command.filter(|c| !c.is_empty() && !c[0].is_empty()).ok_or(ConfigError::NoCommand)?;
+        let raw: RawConfig =
+            toml::from_str(toml_text).map_err(|e| ConfigError::Toml(e.message().to_string()))?;
+        let command = raw
+            .command
+            .filter(|c| !c.is_empty() && !c[0].is_empty())
+            .ok_or(ConfigError::NoCommand)?;
         let (mut on_entries, mut on_no_data) = (false, false);
         for ev in raw.on.unwrap_or_else(|| vec!["entries".into()]) {
             match ev.as_str() {
@@ -134,7 +142,8 @@ impl Config {
         };
         let timeout = match raw.timeout {
             None => DEFAULT_TIMEOUT,
-            Some(t) => humantime::parse_duration(&t).map_err(|e| ConfigError::Timeout(t.clone(), e.to_string()))?,
+            Some(t) => humantime::parse_duration(&t)
+                .map_err(|e| ConfigError::Timeout(t.clone(), e.to_string()))?,
         };
         if timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
@@ -196,9 +205,18 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(200));
         assert_eq!(c.filter.table.unwrap().into_vec(), ["db.change", "db.desc"]);
         assert_eq!(c.filter.op.unwrap().into_vec(), ["pv"]);
-        let c = Config::parse("command = [\"x\"]\npass_env = [\"P4PORT\"]\nenv = { QUEUE = \"ci\", A_1 = \"\" }").unwrap();
+        let c = Config::parse(
+            "command = [\"x\"]\npass_env = [\"P4PORT\"]\nenv = { QUEUE = \"ci\", A_1 = \"\" }",
+        )
+        .unwrap();
         assert_eq!(c.pass_env, ["P4PORT"]);
-        assert_eq!(c.env, [("A_1".to_string(), String::new()), ("QUEUE".to_string(), "ci".to_string())]);
+        assert_eq!(
+            c.env,
+            [
+                ("A_1".to_string(), String::new()),
+                ("QUEUE".to_string(), "ci".to_string())
+            ]
+        );
     }
 
     #[test]
@@ -206,14 +224,20 @@ mod tests {
         let p = |s: &str| Config::parse(s).unwrap_err().to_string();
         assert!(p("on = [\"entries\"]").contains("\"command\" is missing"));
         assert!(p("command = []").contains("\"command\" is missing"));
-        assert_eq!(p("command = [\"x\"]\non = [\"always\"]"), "config key \"on\": expected a list of \"entries\" and \"no_data\", got \"always\"");
+        assert_eq!(
+            p("command = [\"x\"]\non = [\"always\"]"),
+            "config key \"on\": expected a list of \"entries\" and \"no_data\", got \"always\""
+        );
         assert!(p("command = [\"x\"]\non = []").contains("never run"));
         assert!(p("command = [\"x\"]\nstdin = \"json\"").contains("config key \"stdin\""));
-        assert!(p("command = [\"x\"]\ntimeout = \"soon\"").contains("config key \"timeout\": \"soon\""));
+        assert!(
+            p("command = [\"x\"]\ntimeout = \"soon\"").contains("config key \"timeout\": \"soon\"")
+        );
         assert!(p("command = [\"x\"]\ntimeout = \"0s\"").contains("more than zero"));
         assert!(p("command = [\"x\"]\nshell = true").contains("shell"));
         assert!(p("command = [\"x\"]\nfilter = { tabel = \"db.x\" }").contains("tabel"));
-        assert!(p("command = [\"x\"]\npass_env = [\"A=B\"]").starts_with("config key \"pass_env\": \"A=B\""));
+        assert!(p("command = [\"x\"]\npass_env = [\"A=B\"]")
+            .starts_with("config key \"pass_env\": \"A=B\""));
         assert!(p("command = [\"x\"]\nenv = { LOGDAEMON_EVENT = \"x\" }").contains("sets itself"));
     }
 }

@@ -21,7 +21,9 @@ pub struct Filter {
 pub enum FilterError {
     #[error("config key \"filter.regex\": {0}")]
     Regex(String),
-    #[error("config key \"filter.{0}\" only applies to p4 journals, and journal {1:?} has format {2:?}")]
+    #[error(
+        "config key \"filter.{0}\" only applies to p4 journals, and journal {1:?} has format {2:?}"
+    )]
     NotP4(&'static str, String, String),
 }
 
@@ -32,14 +34,28 @@ impl Filter {
             None => None,
             Some(r) => Some(Regex::new(r).map_err(|e| FilterError::Regex(e.to_string()))?),
         };
-        let bytes = |v: &Option<crate::config::OneOrMany>, key: &'static str| -> Result<Option<Vec<Vec<u8>>>, FilterError> {
+        let bytes = |v: &Option<crate::config::OneOrMany>,
+                     key: &'static str|
+         -> Result<Option<Vec<Vec<u8>>>, FilterError> {
             match v {
                 None => Ok(None),
-                Some(_) if format != "p4" => Err(FilterError::NotP4(key, journal.into(), format.into())),
-                Some(v) => Ok(Some(v.clone().into_vec().into_iter().map(String::into_bytes).collect())),
+                Some(_) if format != "p4" => {
+                    Err(FilterError::NotP4(key, journal.into(), format.into()))
+                }
+                Some(v) => Ok(Some(
+                    v.clone()
+                        .into_vec()
+                        .into_iter()
+                        .map(String::into_bytes)
+                        .collect(),
+                )),
             }
         };
-        Ok(Filter { regex, tables: bytes(&cfg.table, "table")?, ops: bytes(&cfg.op, "op")? })
+        Ok(Filter {
+            regex,
+            tables: bytes(&cfg.table, "table")?,
+            ops: bytes(&cfg.op, "op")?,
+        })
     }
 
     /// Whether `e` passes every condition.
@@ -78,7 +94,12 @@ mod tests {
     }
 
     fn matching(f: &Filter, b: &Batch) -> Vec<usize> {
-        b.entries().iter().enumerate().filter(|(_, e)| f.matches(e)).map(|(i, _)| i).collect()
+        b.entries()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| f.matches(e))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     fn batch() -> Batch {
@@ -102,30 +123,70 @@ mod tests {
 
     #[test]
     fn table_is_field_one_not_a_substring() {
-        assert_eq!(matching(&filter(None, Some(&["db.change"]), None), &batch()), [0, 1]);
-        assert_eq!(matching(&filter(None, Some(&["db.desc", "db.change"]), None), &batch()), [0, 1, 2]);
+        assert_eq!(
+            matching(&filter(None, Some(&["db.change"]), None), &batch()),
+            [0, 1]
+        );
+        assert_eq!(
+            matching(
+                &filter(None, Some(&["db.desc", "db.change"]), None),
+                &batch()
+            ),
+            [0, 1, 2]
+        );
     }
 
     #[test]
     fn op_and_table_and_regex_all_hold() {
         assert_eq!(matching(&filter(None, None, Some("pv")), &batch()), [0, 2]);
-        assert_eq!(matching(&filter(None, Some(&["db.change"]), Some("pv")), &batch()), [0]);
-        assert_eq!(matching(&filter(Some("bob|amy"), None, None), &batch()), [0, 1]);
-        assert_eq!(matching(&filter(Some("bob|amy"), None, Some("dv")), &batch()), [1]);
+        assert_eq!(
+            matching(&filter(None, Some(&["db.change"]), Some("pv")), &batch()),
+            [0]
+        );
+        assert_eq!(
+            matching(&filter(Some("bob|amy"), None, None), &batch()),
+            [0, 1]
+        );
+        assert_eq!(
+            matching(&filter(Some("bob|amy"), None, Some("dv")), &batch()),
+            [1]
+        );
     }
 
     #[test]
     fn regex_sees_raw_bytes_and_bad_regex_names_the_key() {
         let b = Batch::lines("app", 1, 0, &[b"ok \xff\n", b"plain\n"]);
-        let f = Filter::new(&FilterConfig { regex: Some("(?-u)\\xff".into()), ..Default::default() }, "app", "lines").unwrap();
+        let f = Filter::new(
+            &FilterConfig {
+                regex: Some("(?-u)\\xff".into()),
+                ..Default::default()
+            },
+            "app",
+            "lines",
+        )
+        .unwrap();
         assert_eq!(matching(&f, &b), [0]);
-        let e = Filter::new(&FilterConfig { regex: Some("(".into()), ..Default::default() }, "p4", "p4").unwrap_err();
-        assert!(e.to_string().starts_with("config key \"filter.regex\": "), "{e}");
+        let e = Filter::new(
+            &FilterConfig {
+                regex: Some("(".into()),
+                ..Default::default()
+            },
+            "p4",
+            "p4",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("config key \"filter.regex\": "),
+            "{e}"
+        );
     }
 
     #[test]
     fn table_and_op_refuse_line_journals() {
-        let cfg = FilterConfig { op: Some(OneOrMany::One("pv".into())), ..Default::default() };
+        let cfg = FilterConfig {
+            op: Some(OneOrMany::One("pv".into())),
+            ..Default::default()
+        };
         assert_eq!(
             Filter::new(&cfg, "app", "lines").unwrap_err().to_string(),
             "config key \"filter.op\" only applies to p4 journals, and journal \"app\" has format \"lines\""

@@ -10,8 +10,8 @@ use logdaemon_sdk::{Ack, Entry, Failure, Listener, Logger, OpenContext, Position
 
 use crate::config::{Config, Stdin};
 use crate::filter::Filter;
-use logdaemon_sdk::json as jsonl;
 use crate::run::{self, Invocation, RunError};
+use logdaemon_sdk::json as jsonl;
 
 /// The `exec` listener. See the crate documentation.
 pub struct ExecListener {
@@ -36,7 +36,11 @@ pub struct ExecListener {
 /// Finds the program the way the config means it: a name with a `/` is a
 /// path (relative to the config file's directory), a bare name is looked
 /// up in `PATH` once, at open. Checks that it is an executable file.
-pub fn resolve_program(name: &str, config_dir: &Path, path_var: Option<&std::ffi::OsStr>) -> Result<PathBuf, String> {
+pub fn resolve_program(
+    name: &str,
+    config_dir: &Path,
+    path_var: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf, String> {
     let candidate = if name.contains('/') {
         let p = Path::new(name);
         if p.is_absolute() {
@@ -45,17 +49,28 @@ pub fn resolve_program(name: &str, config_dir: &Path, path_var: Option<&std::ffi
             config_dir.join(p)
         }
     } else {
-        let dirs = path_var.map(|v| std::env::split_paths(v).collect::<Vec<_>>()).unwrap_or_default();
-        let executable = |p: &PathBuf| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        let dirs = path_var
+            .map(|v| std::env::split_paths(v).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let executable = |p: &PathBuf| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
         match dirs.iter().map(|d| d.join(name)).find(executable) {
             Some(p) => p,
             None => return Err(format!("command {name:?} is not an executable in PATH; give its full path in config key \"command\"")),
         }
     };
-    let meta = std::fs::metadata(&candidate)
-        .map_err(|e| format!("command {} cannot be used: {e}; fix config key \"command\"", candidate.display()))?;
+    let meta = std::fs::metadata(&candidate).map_err(|e| {
+        format!(
+            "command {} cannot be used: {e}; fix config key \"command\"",
+            candidate.display()
+        )
+    })?;
     if !meta.is_file() {
-        return Err(format!("command {} is not a file; fix config key \"command\"", candidate.display()));
+        return Err(format!(
+            "command {} is not a file; fix config key \"command\"",
+            candidate.display()
+        ));
     }
     let mode = meta.permissions().mode();
     if mode & 0o111 == 0 {
@@ -69,28 +84,54 @@ pub fn resolve_program(name: &str, config_dir: &Path, path_var: Option<&std::ffi
 }
 
 impl ExecListener {
-    fn env(&self, event: &str, first: Option<Position>, end: Option<Position>, count: usize, had_data: bool) -> Vec<(String, OsString)> {
+    fn env(
+        &self,
+        event: &str,
+        first: Option<Position>,
+        end: Option<Position>,
+        count: usize,
+        had_data: bool,
+    ) -> Vec<(String, OsString)> {
         let num = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
         let own = [
             ("LOGDAEMON_EVENT", event.to_string()),
             ("LOGDAEMON_JOURNAL", self.journal.clone()),
             ("LOGDAEMON_LISTENER", self.listener.clone()),
             ("LOGDAEMON_SEQUENCE", num(first.or(end).map(|p| p.sequence))),
-            ("LOGDAEMON_FIRST_OFFSET", num(first.or(end).map(|p| p.offset))),
+            (
+                "LOGDAEMON_FIRST_OFFSET",
+                num(first.or(end).map(|p| p.offset)),
+            ),
             ("LOGDAEMON_END_OFFSET", num(end.map(|p| p.offset))),
             ("LOGDAEMON_COUNT", count.to_string()),
-            ("LOGDAEMON_HAD_DATA", if had_data { "1" } else { "0" }.to_string()),
+            (
+                "LOGDAEMON_HAD_DATA",
+                if had_data { "1" } else { "0" }.to_string(),
+            ),
         ];
         let mut env = self.base_env.clone();
-        env.extend(own.into_iter().map(|(k, v)| (k.to_string(), OsString::from(v))));
+        env.extend(
+            own.into_iter()
+                .map(|(k, v)| (k.to_string(), OsString::from(v))),
+        );
         env
     }
 
     fn run(&self, env: &[(String, OsString)], stdin: Option<Vec<u8>>) -> Result<(), Failure> {
-        let inv = Invocation { program: &self.program, args: &self.args, cwd: &self.cwd, env, stdin, timeout: self.timeout };
+        let inv = Invocation {
+            program: &self.program,
+            args: &self.args,
+            cwd: &self.cwd,
+            env,
+            stdin,
+            timeout: self.timeout,
+        };
         run::run(inv, self.logger).map_err(|e| {
             if e.is_permanent() {
-                Failure::fatal(format!("listener {:?}: {e}; fix config key \"command\"", self.listener))
+                Failure::fatal(format!(
+                    "listener {:?}: {e}; fix config key \"command\"",
+                    self.listener
+                ))
             } else {
                 if let RunError::TimedOut { .. } = e {
                     self.logger.warn(&e.to_string());
@@ -129,11 +170,17 @@ impl Listener for ExecListener {
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
         let fatal = |msg: String| Failure::fatal(format!("listener {:?}: {msg}", ctx.listener));
         let cfg = Config::parse(ctx.config_toml).map_err(|e| fatal(e.to_string()))?;
-        let filter = Filter::new(&cfg.filter, ctx.journal, ctx.format).map_err(|e| fatal(e.to_string()))?;
+        let filter =
+            Filter::new(&cfg.filter, ctx.journal, ctx.format).map_err(|e| fatal(e.to_string()))?;
         let path_var = std::env::var_os("PATH");
-        let program = resolve_program(&cfg.command[0], ctx.config_dir, path_var.as_deref()).map_err(fatal)?;
+        let program =
+            resolve_program(&cfg.command[0], ctx.config_dir, path_var.as_deref()).map_err(fatal)?;
         let mut base_env: Vec<(String, OsString)> = Vec::new();
-        for name in crate::config::BASE_ENV.iter().copied().chain(cfg.pass_env.iter().map(String::as_str)) {
+        for name in crate::config::BASE_ENV
+            .iter()
+            .copied()
+            .chain(cfg.pass_env.iter().map(String::as_str))
+        {
             if let Some(v) = std::env::var_os(name) {
                 base_env.push((name.to_string(), v));
             }

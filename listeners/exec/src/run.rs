@@ -43,9 +43,17 @@ pub enum RunError {
     #[error("command {program} cannot be started: {source}")]
     Spawn { program: PathBuf, source: io::Error },
     #[error("command {program} failed ({status}){}", tail(stderr))]
-    Failed { program: PathBuf, status: ExitStatus, stderr: Vec<String> },
+    Failed {
+        program: PathBuf,
+        status: ExitStatus,
+        stderr: Vec<String>,
+    },
     #[error("command {program} did not finish within {}; killed it and its process group{}", humantime::format_duration(*timeout), tail(stderr))]
-    TimedOut { program: PathBuf, timeout: Duration, stderr: Vec<String> },
+    TimedOut {
+        program: PathBuf,
+        timeout: Duration,
+        stderr: Vec<String>,
+    },
     #[error("cannot wait for command {program}: {source}")]
     Wait { program: PathBuf, source: io::Error },
 }
@@ -75,12 +83,19 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
         .current_dir(inv.cwd)
         .env_clear()
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if inv.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if inv.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own process group, so a timeout kills everything it started.
         .process_group(0);
-    let mut child = spawn(&mut cmd).map_err(|source| RunError::Spawn { program: program.clone(), source })?;
+    let mut child = spawn(&mut cmd).map_err(|source| RunError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
     let pid = child.id() as libc::pid_t;
 
     if let (Some(data), Some(mut pipe)) = (inv.stdin, child.stdin.take()) {
@@ -117,10 +132,18 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
             // SAFETY: plain syscall; the group leader is not reaped yet (the
             // waiter has not reported), so the group id is still ours.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
-            (done_rx.recv().unwrap_or_else(|_| Err(io::Error::other("waiter thread vanished"))), true)
+            (
+                done_rx
+                    .recv()
+                    .unwrap_or_else(|_| Err(io::Error::other("waiter thread vanished"))),
+                true,
+            )
         }
     };
-    let status = status.map_err(|source| RunError::Wait { program: program.clone(), source })?;
+    let status = status.map_err(|source| RunError::Wait {
+        program: program.clone(),
+        source,
+    })?;
 
     let mut stderr = Vec::new();
     let mut open_pipes = 2;
@@ -138,11 +161,19 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
         }
     }
     if timed_out {
-        Err(RunError::TimedOut { program, timeout: inv.timeout, stderr })
+        Err(RunError::TimedOut {
+            program,
+            timeout: inv.timeout,
+            stderr,
+        })
     } else if status.success() {
         Ok(())
     } else {
-        Err(RunError::Failed { program, status, stderr })
+        Err(RunError::Failed {
+            program,
+            status,
+            stderr,
+        })
     }
 }
 
@@ -210,7 +241,10 @@ fn drain(mut r: impl Read, stream: &str, logger: Logger) -> Vec<String> {
         emit(&mut line, &mut cut);
     }
     if logged > MAX_LOGGED_LINES {
-        logger.info(&format!("{stream}: {} more lines not logged", logged - MAX_LOGGED_LINES));
+        logger.info(&format!(
+            "{stream}: {} more lines not logged",
+            logged - MAX_LOGGED_LINES
+        ));
     }
     tail.into()
 }

@@ -56,7 +56,10 @@ fn toml_str(s: impl AsRef<str>) -> String {
 }
 
 fn command(parts: &[&str]) -> String {
-    format!("command = [{}]", parts.iter().map(toml_str).collect::<Vec<_>>().join(", "))
+    format!(
+        "command = [{}]",
+        parts.iter().map(toml_str).collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// Offset just past `records()`.
@@ -81,15 +84,31 @@ fn records() -> Batch {
 fn arguments_are_passed_literally_without_a_shell() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("argv");
-    let s = script(d.path(), "argv.sh", "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$1\"");
-    let args = [s.to_str().unwrap(), out.to_str().unwrap(), "; rm -rf pwned-dir", "$(touch pwned)", "`touch pwned2`", "a b", "*"];
+    let s = script(
+        d.path(),
+        "argv.sh",
+        "for a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$1\"",
+    );
+    let args = [
+        s.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "; rm -rf pwned-dir",
+        "$(touch pwned)",
+        "`touch pwned2`",
+        "a b",
+        "*",
+    ];
     fs::create_dir(d.path().join("pwned-dir")).unwrap();
     let mut l = open(d.path(), &command(&args));
     assert_eq!(l.listen(records().entries()), Ok(Ack::All));
     let got = fs::read_to_string(&out).unwrap();
     let want: String = args[1..].iter().map(|a| format!("{a}\n")).collect();
     assert_eq!(got, want);
-    assert!(d.path().join("pwned-dir").is_dir() && !d.path().join("pwned").exists() && !d.path().join("pwned2").exists());
+    assert!(
+        d.path().join("pwned-dir").is_dir()
+            && !d.path().join("pwned").exists()
+            && !d.path().join("pwned2").exists()
+    );
 }
 
 #[test]
@@ -97,7 +116,10 @@ fn raw_stdin_is_the_entries_bytes() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("stdin");
     let s = script(d.path(), "cat.sh", "cat > \"$1\"");
-    let cfg = format!("{}\nstdin = \"raw\"\ntimeout = \"20s\"", command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+    let cfg = format!(
+        "{}\nstdin = \"raw\"\ntimeout = \"20s\"",
+        command(&[s.to_str().unwrap(), out.to_str().unwrap()])
+    );
     let mut l = open(d.path(), &cfg);
     let b = records();
     l.listen(b.entries()).unwrap();
@@ -110,7 +132,10 @@ fn jsonl_stdin_is_one_object_per_entry() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("stdin");
     let s = script(d.path(), "cat.sh", "cat > \"$1\"");
-    let cfg = format!("{}\nstdin = \"jsonl\"", command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+    let cfg = format!(
+        "{}\nstdin = \"jsonl\"",
+        command(&[s.to_str().unwrap(), out.to_str().unwrap()])
+    );
     let mut l = open(d.path(), &cfg);
     l.listen(records().entries()).unwrap();
     let text = fs::read_to_string(&out).unwrap();
@@ -127,7 +152,11 @@ fn jsonl_stdin_is_one_object_per_entry() {
 
 fn env_script(d: &Path) -> (PathBuf, PathBuf) {
     let out = d.join("env");
-    let s = script(d, "env.sh", "env | grep '^LOGDAEMON_' | sort >> \"$1\"; echo --- >> \"$1\"");
+    let s = script(
+        d,
+        "env.sh",
+        "env | grep '^LOGDAEMON_' | sort >> \"$1\"; echo --- >> \"$1\"",
+    );
     (s, out)
 }
 
@@ -135,7 +164,10 @@ fn env_script(d: &Path) -> (PathBuf, PathBuf) {
 fn environment_describes_the_batch() {
     let d = tempfile::tempdir().unwrap();
     let (s, out) = env_script(d.path());
-    let mut l = open(d.path(), &command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+    let mut l = open(
+        d.path(),
+        &command(&[s.to_str().unwrap(), out.to_str().unwrap()]),
+    );
     l.listen(records().entries()).unwrap();
     assert_eq!(
         fs::read_to_string(&out).unwrap(),
@@ -154,20 +186,31 @@ fn only_chosen_variables_of_the_daemon_reach_the_command() {
     let s = script(d.path(), "env.sh", "env | sort > \"$1\"");
     let base = logdaemon_listener_exec::config::BASE_ENV;
     let (secret, value) = std::env::vars()
-        .find(|(k, v)| !base.contains(&k.as_str()) && !k.starts_with("LOGDAEMON_") && !v.contains('\n'))
+        .find(|(k, v)| {
+            !base.contains(&k.as_str()) && !k.starts_with("LOGDAEMON_") && !v.contains('\n')
+        })
         .expect("the test process has some variable outside the base set");
     let run = |extra: &str| -> String {
-        let cfg = format!("{}\n{extra}", command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+        let cfg = format!(
+            "{}\n{extra}",
+            command(&[s.to_str().unwrap(), out.to_str().unwrap()])
+        );
         open(d.path(), &cfg).listen(records().entries()).unwrap();
         fs::read_to_string(&out).unwrap()
     };
     let plain = run("");
-    assert!(!plain.contains(&format!("\n{secret}=")) && !plain.starts_with(&format!("{secret}=")), "{secret} leaked:\n{plain}");
+    assert!(
+        !plain.contains(&format!("\n{secret}=")) && !plain.starts_with(&format!("{secret}=")),
+        "{secret} leaked:\n{plain}"
+    );
     assert!(plain.contains("LOGDAEMON_EVENT=entries\n"), "{plain}");
     if let Ok(path) = std::env::var("PATH") {
         assert!(plain.contains(&format!("PATH={path}\n")), "{plain}");
     }
-    let passed = run(&format!("pass_env = [{}]\nenv = {{ QUEUE = \"ci nightly\" }}", toml_str(&secret)));
+    let passed = run(&format!(
+        "pass_env = [{}]\nenv = {{ QUEUE = \"ci nightly\" }}",
+        toml_str(&secret)
+    ));
     assert!(passed.contains(&format!("{secret}={value}\n")), "{passed}");
     assert!(passed.contains("QUEUE=ci nightly\n"), "{passed}");
 }
@@ -176,38 +219,73 @@ fn only_chosen_variables_of_the_daemon_reach_the_command() {
 fn a_batch_across_sequences_runs_once_per_sequence() {
     let d = tempfile::tempdir().unwrap();
     let (s, out) = env_script(d.path());
-    let mut l = open(d.path(), &command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+    let mut l = open(
+        d.path(),
+        &command(&[s.to_str().unwrap(), out.to_str().unwrap()]),
+    );
     // Two journals' records in one batch: the Batch helper makes one
     // sequence per batch, so deliver them as the host would, one call.
     let a = Batch::p4("p4", 5, 100, &[b"@ex@ 1 2\n"]);
     let b = Batch::p4("p4", 6, 0, &[b"@ex@ 3 4\n", b"@ex@ 5 6\n"]);
-    let raw: Vec<_> = a.entries().iter().chain(b.entries()).map(|e| *e.as_raw()).collect();
+    let raw: Vec<_> = a
+        .entries()
+        .iter()
+        .chain(b.entries())
+        .map(|e| *e.as_raw())
+        .collect();
     // SAFETY: the pointers point into `a` and `b`, alive for this scope.
     let both = unsafe { logdaemon_sdk::Entry::from_raw_slice(&raw) };
     l.listen(both).unwrap();
     let text = fs::read_to_string(&out).unwrap();
     let runs: Vec<&str> = text.split("---\n").filter(|r| !r.is_empty()).collect();
     assert_eq!(runs.len(), 2, "{text}");
-    assert!(runs[0].contains("LOGDAEMON_SEQUENCE=5\n") && runs[0].contains("LOGDAEMON_COUNT=1\n"), "{}", runs[0]);
-    assert!(runs[1].contains("LOGDAEMON_SEQUENCE=6\n") && runs[1].contains("LOGDAEMON_COUNT=2\n"), "{}", runs[1]);
-    assert!(runs[1].contains("LOGDAEMON_FIRST_OFFSET=0\n") && runs[1].contains("LOGDAEMON_END_OFFSET=18\n"), "{}", runs[1]);
+    assert!(
+        runs[0].contains("LOGDAEMON_SEQUENCE=5\n") && runs[0].contains("LOGDAEMON_COUNT=1\n"),
+        "{}",
+        runs[0]
+    );
+    assert!(
+        runs[1].contains("LOGDAEMON_SEQUENCE=6\n") && runs[1].contains("LOGDAEMON_COUNT=2\n"),
+        "{}",
+        runs[1]
+    );
+    assert!(
+        runs[1].contains("LOGDAEMON_FIRST_OFFSET=0\n")
+            && runs[1].contains("LOGDAEMON_END_OFFSET=18\n"),
+        "{}",
+        runs[1]
+    );
 }
 
 #[test]
 fn no_data_event() {
     let d = tempfile::tempdir().unwrap();
     let (s, out) = env_script(d.path());
-    let cfg = format!("{}\non = [\"no_data\"]", command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+    let cfg = format!(
+        "{}\non = [\"no_data\"]",
+        command(&[s.to_str().unwrap(), out.to_str().unwrap()])
+    );
     let mut l = open(d.path(), &cfg);
     let b = records();
-    assert!(!l.is_handled(&b.entries()[0]), "entries are not an event of this listener");
+    assert!(
+        !l.is_handled(&b.entries()[0]),
+        "entries are not an event of this listener"
+    );
     assert_eq!(l.no_data(true), Ok(Ack::All));
     assert_eq!(l.no_data(false), Ok(Ack::All));
     let text = fs::read_to_string(&out).unwrap();
     let runs: Vec<&str> = text.split("---\n").filter(|r| !r.is_empty()).collect();
     assert_eq!(runs.len(), 2);
-    assert!(runs[0].contains("LOGDAEMON_EVENT=no_data\n") && runs[0].contains("LOGDAEMON_HAD_DATA=1\n"), "{}", runs[0]);
-    assert!(runs[0].contains("LOGDAEMON_COUNT=0\n") && runs[0].contains("LOGDAEMON_END_OFFSET=\n"), "{}", runs[0]);
+    assert!(
+        runs[0].contains("LOGDAEMON_EVENT=no_data\n") && runs[0].contains("LOGDAEMON_HAD_DATA=1\n"),
+        "{}",
+        runs[0]
+    );
+    assert!(
+        runs[0].contains("LOGDAEMON_COUNT=0\n") && runs[0].contains("LOGDAEMON_END_OFFSET=\n"),
+        "{}",
+        runs[0]
+    );
     assert!(runs[1].contains("LOGDAEMON_HAD_DATA=0\n"), "{}", runs[1]);
 }
 
@@ -215,23 +293,42 @@ fn no_data_event() {
 fn no_data_reports_the_last_position_and_is_off_by_default() {
     let d = tempfile::tempdir().unwrap();
     let (s, out) = env_script(d.path());
-    let mut l = open(d.path(), &command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+    let mut l = open(
+        d.path(),
+        &command(&[s.to_str().unwrap(), out.to_str().unwrap()]),
+    );
     l.no_data(true).unwrap();
     assert!(!out.exists(), "no_data is not an event unless configured");
-    let cfg = format!("{}\non = [\"entries\", \"no_data\"]", command(&[s.to_str().unwrap(), out.to_str().unwrap()]));
+    let cfg = format!(
+        "{}\non = [\"entries\", \"no_data\"]",
+        command(&[s.to_str().unwrap(), out.to_str().unwrap()])
+    );
     let mut l = open(d.path(), &cfg);
     l.listen(records().entries()).unwrap();
     l.no_data(true).unwrap();
     let text = fs::read_to_string(&out).unwrap();
-    let last = text.split("---\n").filter(|r| !r.is_empty()).last().unwrap().to_string();
-    assert!(last.contains("LOGDAEMON_EVENT=no_data\n") && last.contains(&format!("LOGDAEMON_END_OFFSET={}\n", records_end())), "{last}");
+    let last = text
+        .split("---\n")
+        .filter(|r| !r.is_empty())
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.contains("LOGDAEMON_EVENT=no_data\n")
+            && last.contains(&format!("LOGDAEMON_END_OFFSET={}\n", records_end())),
+        "{last}"
+    );
     assert!(last.contains("LOGDAEMON_SEQUENCE=5\n"), "{last}");
 }
 
 #[test]
 fn non_zero_exit_is_retry_with_status_and_stderr() {
     let d = tempfile::tempdir().unwrap();
-    let s = script(d.path(), "fail.sh", "echo first >&2; echo 'disk full' >&2; exit 3");
+    let s = script(
+        d.path(),
+        "fail.sh",
+        "echo first >&2; echo 'disk full' >&2; exit 3",
+    );
     let mut l = open(d.path(), &command(&[s.to_str().unwrap()]));
     let f = l.listen(records().entries()).unwrap_err();
     assert_eq!(f.kind, FailureKind::Retry);
@@ -244,7 +341,12 @@ fn dead(pid: &str) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // A zombie waiting for its new parent to reap it is dead too.
-        Ok(stat) => stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
     }
 }
 
@@ -275,8 +377,15 @@ fn timeout_kills_the_process_group_and_retries() {
     let f = l.listen(records().entries()).unwrap_err();
     let took = t.elapsed();
     assert_eq!(f.kind, FailureKind::Retry, "{f}");
-    assert!(f.message.contains("did not finish within 300ms"), "{}", f.message);
-    assert!(took < Duration::from_secs(5), "took {took:?}: the child was not killed at its deadline");
+    assert!(
+        f.message.contains("did not finish within 300ms"),
+        "{}",
+        f.message
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}: the child was not killed at its deadline"
+    );
     let text = fs::read_to_string(&pids).unwrap();
     let pids: Vec<&str> = text.split_whitespace().collect();
     assert_eq!(pids.len(), 2, "{text}");
@@ -290,7 +399,11 @@ fn a_child_that_ignores_stdin_and_floods_stdout_does_not_deadlock() {
     let d = tempfile::tempdir().unwrap();
     let cfg = format!(
         "{}\nstdin = \"raw\"\ntimeout = \"20s\"",
-        command(&["/bin/sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' 'x'; echo; echo done >&2"])
+        command(&[
+            "/bin/sh",
+            "-c",
+            "head -c 3000000 /dev/zero | tr '\\0' 'x'; echo; echo done >&2"
+        ])
     );
     let mut l = open(d.path(), &cfg);
     let big = vec![b'y'; 1 << 20];
@@ -307,24 +420,42 @@ fn missing_or_non_executable_program_is_fatal() {
     let d = tempfile::tempdir().unwrap();
     let f = open_err(d.path(), &command(&["/nonexistent/hook"]));
     assert_eq!(f.kind, FailureKind::Fatal);
-    assert!(f.message.starts_with("listener \"hook\": command /nonexistent/hook cannot be used"), "{}", f.message);
+    assert!(
+        f.message
+            .starts_with("listener \"hook\": command /nonexistent/hook cannot be used"),
+        "{}",
+        f.message
+    );
     let p = d.path().join("plain.sh");
     fs::write(&p, "#!/bin/sh\n").unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
     let f = open_err(d.path(), &command(&["plain.sh"]));
-    assert!(f.message.contains("\"plain.sh\" is not an executable in PATH"), "{}", f.message);
+    assert!(
+        f.message
+            .contains("\"plain.sh\" is not an executable in PATH"),
+        "{}",
+        f.message
+    );
     // A bare name is looked up in PATH.
     let mut l = open(d.path(), &command(&["sh", "-c", "exit 0"]));
     assert_eq!(l.listen(records().entries()), Ok(Ack::All));
     let f = open_err(d.path(), &command(&["./plain.sh"]));
-    assert!(f.message.contains("plain.sh is not executable (mode 644)"), "{}", f.message);
+    assert!(
+        f.message.contains("plain.sh is not executable (mode 644)"),
+        "{}",
+        f.message
+    );
     // Removed after open: fatal at run time too, naming the path.
     let s = script(d.path(), "gone.sh", "exit 0");
     let mut l = open(d.path(), &command(&["./gone.sh"]));
     fs::remove_file(&s).unwrap();
     let f = l.listen(records().entries()).unwrap_err();
     assert_eq!(f.kind, FailureKind::Fatal);
-    assert!(f.message.contains("gone.sh cannot be started"), "{}", f.message);
+    assert!(
+        f.message.contains("gone.sh cannot be started"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -345,6 +476,16 @@ fn filter_decides_is_handled() {
     );
     let handled: Vec<bool> = b.entries().iter().map(|e| l.is_handled(e)).collect();
     assert_eq!(handled, [true, false, false, false]);
-    let f = open_as(d.path(), "lines", "command = [\"/bin/true\"]\nfilter = { table = \"db.change\" }").err().unwrap();
-    assert!(f.message.contains("only applies to p4 journals"), "{}", f.message);
+    let f = open_as(
+        d.path(),
+        "lines",
+        "command = [\"/bin/true\"]\nfilter = { table = \"db.change\" }",
+    )
+    .err()
+    .unwrap();
+    assert!(
+        f.message.contains("only applies to p4 journals"),
+        "{}",
+        f.message
+    );
 }

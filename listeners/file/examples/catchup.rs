@@ -21,8 +21,12 @@ fn main() {
     }
     let input = Path::new(&args[1]);
     let dir = Path::new(&args[2]);
-    let fsync = args.get(3).map_or("true", |s| s.trim_start_matches("fsync="));
-    let batch: usize = args.get(4).map_or(4 << 20, |s| s.parse().expect("batch_bytes"));
+    let fsync = args
+        .get(3)
+        .map_or("true", |s| s.trim_start_matches("fsync="));
+    let batch: usize = args
+        .get(4)
+        .map_or(4 << 20, |s| s.parse().expect("batch_bytes"));
     let state = dir.join("state");
     std::fs::create_dir_all(&state).expect("state dir");
     let config = format!("path = \"out.raw\"\nformat = \"raw\"\nfsync = {fsync}");
@@ -40,7 +44,8 @@ fn main() {
     let mut l = FileListener::open(&ctx).unwrap_or_else(|f| panic!("{f}"));
     let mut f = std::fs::File::open(input).expect("input");
     let (mut buf, mut carry) = (vec![0u8; batch], 0usize);
-    let (mut offset, mut line, mut entries, mut in_listen) = (0u64, 1u64, Vec::<RawEntry>::new(), 0f64);
+    let (mut offset, mut line, mut entries, mut in_listen) =
+        (0u64, 1u64, Vec::<RawEntry>::new(), 0f64);
     let t = Instant::now();
     loop {
         let n = f.read(&mut buf[carry..]).expect("read");
@@ -48,11 +53,21 @@ fn main() {
         if filled == 0 {
             break;
         }
-        let whole = if n == 0 { filled } else { buf[..filled].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) };
+        let whole = if n == 0 {
+            filled
+        } else {
+            buf[..filled]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1)
+        };
         entries.clear();
         let mut start = 0;
         while start < whole {
-            let end = buf[start..whole].iter().position(|&b| b == b'\n').map_or(whole, |p| start + p + 1);
+            let end = buf[start..whole]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(whole, |p| start + p + 1);
             let raw = Bytes::new(&buf[start..end]);
             entries.push(RawEntry {
                 journal: Bytes::from_static(b"bench"),
@@ -73,7 +88,8 @@ fn main() {
         }
         let lt = Instant::now();
         // SAFETY: the entries point into `buf`, unchanged until the call returns.
-        l.listen(unsafe { Entry::from_raw_slice(&entries) }).unwrap_or_else(|f| panic!("{f}"));
+        l.listen(unsafe { Entry::from_raw_slice(&entries) })
+            .unwrap_or_else(|f| panic!("{f}"));
         in_listen += lt.elapsed().as_secs_f64();
         buf.copy_within(whole..filled, 0);
         carry = filled - whole;

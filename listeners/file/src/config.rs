@@ -49,7 +49,8 @@ pub enum ConfigError {
 impl Config {
     /// Parses the listener's TOML table.
     pub fn parse(toml_text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(toml_text).map_err(|e| ConfigError::Toml(e.message().to_string()))?;
+        let raw: RawConfig =
+            toml::from_str(toml_text).map_err(|e| ConfigError::Toml(e.message().to_string()))?;
         let path = raw.path.ok_or(ConfigError::MissingPath)?;
         if path.as_os_str().is_empty() {
             return Err(ConfigError::EmptyPath);
@@ -59,7 +60,11 @@ impl Config {
             Some("jsonl") => Format::Jsonl,
             Some(other) => return Err(ConfigError::Format(other.to_string())),
         };
-        Ok(Config { path, format, fsync: raw.fsync.unwrap_or(true) })
+        Ok(Config {
+            path,
+            format,
+            fsync: raw.fsync.unwrap_or(true),
+        })
     }
 }
 
@@ -70,23 +75,44 @@ mod tests {
     #[test]
     fn defaults_are_raw_and_fsync() {
         let c = Config::parse("path = \"out/j\"").unwrap();
-        assert_eq!(c, Config { path: "out/j".into(), format: Format::Raw, fsync: true });
+        assert_eq!(
+            c,
+            Config {
+                path: "out/j".into(),
+                format: Format::Raw,
+                fsync: true
+            }
+        );
     }
 
     #[test]
     fn all_keys() {
         let c = Config::parse("path = \"/o\"\nformat = \"jsonl\"\nfsync = false").unwrap();
-        assert_eq!(c, Config { path: "/o".into(), format: Format::Jsonl, fsync: false });
+        assert_eq!(
+            c,
+            Config {
+                path: "/o".into(),
+                format: Format::Jsonl,
+                fsync: false
+            }
+        );
     }
 
     #[test]
     fn errors_name_the_key() {
         let e = Config::parse("path = \"o\"\nformat = \"xml\"").unwrap_err();
-        assert_eq!(e.to_string(), "config key \"format\": expected \"raw\" or \"jsonl\", got \"xml\"");
+        assert_eq!(
+            e.to_string(),
+            "config key \"format\": expected \"raw\" or \"jsonl\", got \"xml\""
+        );
         assert_eq!(Config::parse("").unwrap_err(), ConfigError::MissingPath);
-        let e = Config::parse("path = \"o\"\nfsinc = true").unwrap_err().to_string();
+        let e = Config::parse("path = \"o\"\nfsinc = true")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fsinc"), "{e}");
-        let e = Config::parse("path = \"o\"\nfsync = \"yes\"").unwrap_err().to_string();
+        let e = Config::parse("path = \"o\"\nfsync = \"yes\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("invalid config table"), "{e}");
     }
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position};
 
 use crate::config::{Config, Format};
-use logdaemon_sdk::json as jsonl;
 use crate::record::{sync_dir, Record, RecordFile};
+use logdaemon_sdk::json as jsonl;
 
 /// A buffer grown past this by one huge batch is shrunk back afterwards.
 const KEEP_BUFFER: usize = 16 << 20;
@@ -66,13 +66,23 @@ impl FileListener {
         if !self.dirty {
             return Ok(());
         }
-        self.record_file.store(&self.record, self.fsync).map_err(|e| Failure::retry(format!("{e}; retrying")))?;
+        self.record_file
+            .store(&self.record, self.fsync)
+            .map_err(|e| Failure::retry(format!("{e}; retrying")))?;
         let retry = |p: &Path, len: u64, e: std::io::Error| {
-            Failure::retry(format!("cannot cut {} back to {len} bytes after a failed write: {e}; retrying", p.display()))
+            Failure::retry(format!(
+                "cannot cut {} back to {len} bytes after a failed write: {e}; retrying",
+                p.display()
+            ))
         };
-        self.out.file.set_len(self.record.output_len).map_err(|e| retry(&self.out.path, self.record.output_len, e))?;
+        self.out
+            .file
+            .set_len(self.record.output_len)
+            .map_err(|e| retry(&self.out.path, self.record.output_len, e))?;
         if let Some(g) = &self.gaps {
-            g.file.set_len(self.record.gaps_len).map_err(|e| retry(&g.path, self.record.gaps_len, e))?;
+            g.file
+                .set_len(self.record.gaps_len)
+                .map_err(|e| retry(&g.path, self.record.gaps_len, e))?;
         }
         self.dirty = false;
         Ok(())
@@ -87,15 +97,29 @@ impl FileListener {
 
     /// Appends `parts`, in order, to the output (or the gaps file), syncs
     /// it and records the new length and `done` position.
-    fn commit_parts(&mut self, to_gaps: bool, parts: &[&[u8]], done: Position) -> Result<(), Failure> {
+    fn commit_parts(
+        &mut self,
+        to_gaps: bool,
+        parts: &[&[u8]],
+        done: Position,
+    ) -> Result<(), Failure> {
         if to_gaps && self.gaps.is_none() {
             let file = open_output(&self.gaps_path).map_err(|e| {
-                Failure::retry(format!("cannot open {}: {e}; retrying", self.gaps_path.display()))
+                Failure::retry(format!(
+                    "cannot open {}: {e}; retrying",
+                    self.gaps_path.display()
+                ))
             })?;
-            self.gaps = Some(Output { path: self.gaps_path.clone(), file });
+            self.gaps = Some(Output {
+                path: self.gaps_path.clone(),
+                file,
+            });
         }
         let (out, at) = if to_gaps {
-            (self.gaps.as_ref().expect("opened above"), self.record.gaps_len)
+            (
+                self.gaps.as_ref().expect("opened above"),
+                self.record.gaps_len,
+            )
         } else {
             (&self.out, self.record.output_len)
         };
@@ -104,14 +128,18 @@ impl FileListener {
         let mut pos = at;
         for p in parts {
             out.file.write_all_at(p, pos).map_err(|e| {
-                Failure::retry(format!("cannot write {} bytes to {} at byte {pos}: {e}; retrying", p.len(), out.path.display()))
+                Failure::retry(format!(
+                    "cannot write {} bytes to {} at byte {pos}: {e}; retrying",
+                    p.len(),
+                    out.path.display()
+                ))
             })?;
             pos += p.len() as u64;
         }
         if self.fsync {
-            out.file
-                .sync_data()
-                .map_err(|e| Failure::retry(format!("cannot sync {}: {e}; retrying", out.path.display())))?;
+            out.file.sync_data().map_err(|e| {
+                Failure::retry(format!("cannot sync {}: {e}; retrying", out.path.display()))
+            })?;
         }
         let mut next = self.record.clone();
         if to_gaps {
@@ -120,7 +148,9 @@ impl FileListener {
             next.output_len += total;
         }
         next.done = Some(done.into());
-        self.record_file.store(&next, self.fsync).map_err(|e| Failure::retry(format!("{e}; retrying")))?;
+        self.record_file
+            .store(&next, self.fsync)
+            .map_err(|e| Failure::retry(format!("{e}; retrying")))?;
         self.record = next;
         self.dirty = false;
         Ok(())
@@ -128,15 +158,30 @@ impl FileListener {
 }
 
 fn open_output(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 /// Opens `path` and checks it against the recorded length: longer is cut
 /// back (a crash after writing, before recording), shorter is refused.
-fn open_checked(name: &str, path: &Path, recorded: u64, record: &Path, logger: &Logger) -> Result<File, Failure> {
+fn open_checked(
+    name: &str,
+    path: &Path,
+    recorded: u64,
+    record: &Path,
+    logger: &Logger,
+) -> Result<File, Failure> {
     let fatal = |msg: String| Failure::fatal(format!("listener {name:?}: {msg}"));
-    let file = open_output(path).map_err(|e| fatal(format!("cannot open output {}: {e}", path.display())))?;
-    let len = file.metadata().map_err(|e| fatal(format!("cannot stat output {}: {e}", path.display())))?.len();
+    let file = open_output(path)
+        .map_err(|e| fatal(format!("cannot open output {}: {e}", path.display())))?;
+    let len = file
+        .metadata()
+        .map_err(|e| fatal(format!("cannot stat output {}: {e}", path.display())))?
+        .len();
     if len > recorded {
         logger.warn(&format!(
             "{} is {len} bytes, {record} records {recorded}: cutting off {} bytes written before a crash; they are delivered again",
@@ -144,8 +189,14 @@ fn open_checked(name: &str, path: &Path, recorded: u64, record: &Path, logger: &
             len - recorded,
             record = record.display(),
         ));
-        file.set_len(recorded).map_err(|e| fatal(format!("cannot cut {} back to {recorded} bytes: {e}", path.display())))?;
-        file.sync_all().map_err(|e| fatal(format!("cannot sync {}: {e}", path.display())))?;
+        file.set_len(recorded).map_err(|e| {
+            fatal(format!(
+                "cannot cut {} back to {recorded} bytes: {e}",
+                path.display()
+            ))
+        })?;
+        file.sync_all()
+            .map_err(|e| fatal(format!("cannot sync {}: {e}", path.display())))?;
     } else if len < recorded {
         return Err(fatal(format!(
             "output {} is {len} bytes but {} records {recorded} bytes written: the output was truncated or replaced outside logdaemon. \
@@ -181,7 +232,12 @@ impl Listener for FileListener {
             PathBuf::from(p)
         };
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| fatal(format!("cannot create directory {} for the output: {e}", dir.display())))?;
+            fs::create_dir_all(dir).map_err(|e| {
+                fatal(format!(
+                    "cannot create directory {} for the output: {e}",
+                    dir.display()
+                ))
+            })?;
         }
         let mut record_file = RecordFile::new(ctx.state_dir);
         let rpath = record_file.path().to_path_buf();
@@ -209,14 +265,25 @@ impl Listener for FileListener {
                         )));
                     }
                 }
-                let r = Record { output: path.clone(), format: format_name(cfg.format).into(), output_len: 0, gaps_len: 0, done: None };
-                open_output(&path).map_err(|e| fatal(format!("cannot create output {}: {e}", path.display())))?;
+                let r = Record {
+                    output: path.clone(),
+                    format: format_name(cfg.format).into(),
+                    output_len: 0,
+                    gaps_len: 0,
+                    done: None,
+                };
+                open_output(&path)
+                    .map_err(|e| fatal(format!("cannot create output {}: {e}", path.display())))?;
                 if cfg.fsync {
                     if let Some(dir) = path.parent() {
-                        sync_dir(dir).map_err(|e| fatal(format!("cannot sync directory {}: {e}", dir.display())))?;
+                        sync_dir(dir).map_err(|e| {
+                            fatal(format!("cannot sync directory {}: {e}", dir.display()))
+                        })?;
                     }
                 }
-                record_file.store(&r, cfg.fsync).map_err(|e| fatal(e.to_string()))?;
+                record_file
+                    .store(&r, cfg.fsync)
+                    .map_err(|e| fatal(e.to_string()))?;
                 r
             }
         };
@@ -231,7 +298,10 @@ impl Listener for FileListener {
         let file = open_checked(&name, &path, record.output_len, &rpath, &ctx.logger)?;
         let gaps = if record.gaps_len > 0 || gaps_path.exists() {
             let file = open_checked(&name, &gaps_path, record.gaps_len, &rpath, &ctx.logger)?;
-            Some(Output { path: gaps_path.clone(), file })
+            Some(Output {
+                path: gaps_path.clone(),
+                file,
+            })
         } else {
             None
         };
@@ -243,7 +313,10 @@ impl Listener for FileListener {
                     path.display()
                 ));
             } else if ctx.cursor < done {
-                ctx.logger.info(&format!("skipping entries redelivered up to {done}, already in {}", path.display()));
+                ctx.logger.info(&format!(
+                    "skipping entries redelivered up to {done}, already in {}",
+                    path.display()
+                ));
             }
         }
         Ok(FileListener {
@@ -265,9 +338,14 @@ impl Listener for FileListener {
         self.repair()?;
         // Entries of a batch are in stream order: once one is past what the
         // record says is written, so are all after it.
-        let skip = entries.iter().position(|e| !self.already_done(e.end())).unwrap_or(entries.len());
+        let skip = entries
+            .iter()
+            .position(|e| !self.already_done(e.end()))
+            .unwrap_or(entries.len());
         let new = &entries[skip..];
-        let Some(done) = new.last().map(Entry::end) else { return Ok(Ack::All) };
+        let Some(done) = new.last().map(Entry::end) else {
+            return Ok(Ack::All);
+        };
         match self.format {
             Format::Raw => {
                 // The host hands raw bytes that lie end to end in memory (a
@@ -297,7 +375,10 @@ impl Listener for FileListener {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         jsonl::write_gap(&mut buf, gap);
-        self.logger.warn(&format!("gap from {} to {} ({}): {}", gap.from, gap.to, gap.cause, gap.detail));
+        self.logger.warn(&format!(
+            "gap from {} to {} ({}): {}",
+            gap.from, gap.to, gap.cause, gap.detail
+        ));
         let r = self.commit_parts(self.format == Format::Raw, &[&buf], gap.to);
         self.keep_buffer(buf);
         r?;
@@ -308,13 +389,17 @@ impl Listener for FileListener {
         if !self.fsync {
             // Without per-batch syncs, make everything acknowledged so far durable now.
             let sync = |o: &Output| {
-                o.file.sync_all().map_err(|e| Failure::retry(format!("cannot sync {}: {e}; retrying", o.path.display())))
+                o.file.sync_all().map_err(|e| {
+                    Failure::retry(format!("cannot sync {}: {e}; retrying", o.path.display()))
+                })
             };
             sync(&self.out)?;
             if let Some(g) = &self.gaps {
                 sync(g)?;
             }
-            self.record_file.store(&self.record, true).map_err(|e| Failure::retry(format!("{e}; retrying")))?;
+            self.record_file
+                .store(&self.record, true)
+                .map_err(|e| Failure::retry(format!("{e}; retrying")))?;
         }
         Ok(Ack::All)
     }
@@ -329,7 +414,9 @@ fn contiguous_runs<'a>(entries: &[Entry<'a>]) -> Vec<&'a [u8]> {
         let raw = e.raw();
         run = match run {
             // SAFETY (of the check): only compares addresses.
-            Some((ptr, len)) if ptr.wrapping_add(len) == raw.as_ptr() => Some((ptr, len + raw.len())),
+            Some((ptr, len)) if ptr.wrapping_add(len) == raw.as_ptr() => {
+                Some((ptr, len + raw.len()))
+            }
             Some((ptr, len)) => {
                 // SAFETY: `ptr..ptr + len` is the concatenation of entry
                 // slices that lie end to end, all valid for `'a`.
@@ -372,12 +459,24 @@ mod tests {
     fn entries_end_to_end_in_memory_are_one_run_others_start_a_new_one() {
         let a = b"@ex@ 1 2\n@ex@ 3 4\n".to_vec();
         let b = b"@ex@ 5 6\n".to_vec();
-        let raws = [raw_entry(&a[..9]), raw_entry(&a[9..]), raw_entry(&b), raw_entry(&a[..9]), raw_entry(b"")];
+        let raws = [
+            raw_entry(&a[..9]),
+            raw_entry(&a[9..]),
+            raw_entry(&b),
+            raw_entry(&a[..9]),
+            raw_entry(b""),
+        ];
         // SAFETY: every entry points into `a`, `b` or a static, alive here.
         let entries = unsafe { Entry::from_raw_slice(&raws) };
         let runs = contiguous_runs(entries);
         assert_eq!(runs, [&a[..], &b[..], &a[..9], &b""[..]]);
-        assert_eq!(runs.concat(), entries.iter().flat_map(|e| e.raw().iter().copied()).collect::<Vec<u8>>());
+        assert_eq!(
+            runs.concat(),
+            entries
+                .iter()
+                .flat_map(|e| e.raw().iter().copied())
+                .collect::<Vec<u8>>()
+        );
         assert!(contiguous_runs(&entries[..0]).is_empty());
     }
 }

@@ -54,13 +54,21 @@ pub struct StoredPosition {
 
 impl From<Position> for StoredPosition {
     fn from(p: Position) -> Self {
-        StoredPosition { sequence: p.sequence, offset: p.offset, line: p.line }
+        StoredPosition {
+            sequence: p.sequence,
+            offset: p.offset,
+            line: p.line,
+        }
     }
 }
 
 impl From<StoredPosition> for Position {
     fn from(p: StoredPosition) -> Self {
-        Position { sequence: p.sequence, offset: p.offset, line: p.line }
+        Position {
+            sequence: p.sequence,
+            offset: p.offset,
+            line: p.line,
+        }
     }
 }
 
@@ -89,21 +97,30 @@ pub struct RecordFile {
 
 /// 64-bit FNV-1a: enough to tell a torn slot from a whole one.
 fn checksum(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Parses one slot: `MAGIC gen=G len=N sum=S\n` then N bytes of JSON.
 fn parse_slot(slot: &[u8]) -> Result<(u64, Record), String> {
     let nl = slot.iter().position(|&b| b == b'\n').ok_or("no header")?;
     let header = std::str::from_utf8(&slot[..nl]).map_err(|_| "header is not text")?;
-    let mut it = header.strip_prefix(MAGIC).ok_or("unknown header")?.split_whitespace();
+    let mut it = header
+        .strip_prefix(MAGIC)
+        .ok_or("unknown header")?
+        .split_whitespace();
     let mut field = |name: &str| -> Result<u64, String> {
         let kv = it.next().ok_or(format!("no {name}"))?;
-        let v = kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')).ok_or(format!("no {name}"))?;
+        let v = kv
+            .strip_prefix(name)
+            .and_then(|v| v.strip_prefix('='))
+            .ok_or(format!("no {name}"))?;
         if name == "sum" {
             u64::from_str_radix(v, 16).map_err(|e| e.to_string())
         } else {
-            v.parse().map_err(|e: std::num::ParseIntError| e.to_string())
+            v.parse()
+                .map_err(|e: std::num::ParseIntError| e.to_string())
         }
     };
     let (generation, len, sum) = (field("gen")?, field("len")? as usize, field("sum")?);
@@ -117,7 +134,12 @@ fn parse_slot(slot: &[u8]) -> Result<(u64, Record), String> {
 
 impl RecordFile {
     pub fn new(state_dir: &Path) -> RecordFile {
-        RecordFile { path: state_dir.join(RECORD_FILE), dir: state_dir.to_path_buf(), file: None, generation: 0 }
+        RecordFile {
+            path: state_dir.join(RECORD_FILE),
+            dir: state_dir.to_path_buf(),
+            file: None,
+            generation: 0,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -129,7 +151,12 @@ impl RecordFile {
         let data = match fs::read(&self.path) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(RecordError::Read { path: self.path.clone(), source }),
+            Err(source) => {
+                return Err(RecordError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
         };
         let mut best: Option<(u64, Record)> = None;
         let mut why = Vec::new();
@@ -148,25 +175,49 @@ impl RecordFile {
                 self.generation = g;
                 Ok(Some(r))
             }
-            None => Err(RecordError::Corrupt { path: self.path.clone(), why: if why.is_empty() { "empty".into() } else { why.join(", ") } }),
+            None => Err(RecordError::Corrupt {
+                path: self.path.clone(),
+                why: if why.is_empty() {
+                    "empty".into()
+                } else {
+                    why.join(", ")
+                },
+            }),
         }
     }
 
     /// Writes `rec` into the older slot; with `durable`, syncs it so it
     /// survives a power loss.
     pub fn store(&mut self, rec: &Record, durable: bool) -> Result<(), RecordError> {
-        let werr = |source| RecordError::Write { path: self.path.clone(), source };
+        let werr = |source| RecordError::Write {
+            path: self.path.clone(),
+            source,
+        };
         let body = serde_json::to_vec(rec).expect("record serializes");
         let generation = self.generation + 1;
-        let mut slot = format!("{MAGIC} gen={generation} len={} sum={:016x}\n", body.len(), checksum(&body)).into_bytes();
+        let mut slot = format!(
+            "{MAGIC} gen={generation} len={} sum={:016x}\n",
+            body.len(),
+            checksum(&body)
+        )
+        .into_bytes();
         slot.extend_from_slice(&body);
         if slot.len() > SLOT {
-            return Err(RecordError::TooLong { path: self.path.clone(), len: slot.len() });
+            return Err(RecordError::TooLong {
+                path: self.path.clone(),
+                len: slot.len(),
+            });
         }
         slot.resize(SLOT, 0);
         if self.file.is_none() {
             let created = !self.path.exists();
-            let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&self.path).map_err(werr)?;
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.path)
+                .map_err(werr)?;
             if created && durable {
                 f.sync_all().map_err(werr)?;
                 sync_dir(&self.dir).map_err(werr)?;
@@ -174,7 +225,8 @@ impl RecordFile {
             self.file = Some(f);
         }
         let f = self.file.as_ref().expect("opened above");
-        f.write_all_at(&slot, (generation % 2) * SLOT as u64).map_err(werr)?;
+        f.write_all_at(&slot, (generation % 2) * SLOT as u64)
+            .map_err(werr)?;
         if durable {
             f.sync_data().map_err(werr)?;
         }
@@ -198,7 +250,11 @@ mod tests {
             format: "raw".into(),
             output_len: len,
             gaps_len: 7,
-            done: Some(StoredPosition { sequence: 3, offset: len, line: 4 }),
+            done: Some(StoredPosition {
+                sequence: 3,
+                offset: len,
+                line: 4,
+            }),
         }
     }
 
@@ -238,7 +294,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join(RECORD_FILE), b"{\"output_len\": ").unwrap();
         let e = RecordFile::new(d.path()).load().unwrap_err().to_string();
-        assert!(e.contains("file.pos") && e.contains("no valid record") && e.contains("slot 0"), "{e}");
+        assert!(
+            e.contains("file.pos") && e.contains("no valid record") && e.contains("slot 0"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -246,7 +305,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut r = rec(1);
         r.output = PathBuf::from("/".repeat(SLOT));
-        let e = RecordFile::new(d.path()).store(&r, false).unwrap_err().to_string();
+        let e = RecordFile::new(d.path())
+            .store(&r, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("shorter output path"), "{e}");
     }
 }

@@ -27,7 +27,11 @@ fn batch(from: usize, to: usize) -> Batch {
     Batch::p4("p4", 7, offset as u64, &RECORDS[from..to])
 }
 
-fn open(dir: &Path, config: &str, cursor: Position) -> Result<FileListener, logdaemon_sdk::Failure> {
+fn open(
+    dir: &Path,
+    config: &str,
+    cursor: Position,
+) -> Result<FileListener, logdaemon_sdk::Failure> {
     let state = dir.join("state");
     fs::create_dir_all(&state).unwrap();
     let journal = dir.join("journal");
@@ -52,7 +56,11 @@ fn out(dir: &Path) -> Vec<u8> {
 }
 
 fn start() -> Position {
-    Position { sequence: 7, offset: 0, line: 1 }
+    Position {
+        sequence: 7,
+        offset: 0,
+        line: 1,
+    }
 }
 
 fn fatal_message(r: Result<FileListener, logdaemon_sdk::Failure>) -> String {
@@ -74,7 +82,10 @@ fn raw_output_is_the_journal_bytes() {
     assert_eq!(l.flush(), Ok(Ack::All));
     assert_eq!(out(d.path()), all());
     let end = batch(4, 5).entries()[0].end();
-    assert_eq!(l.done().map(|p| (p.sequence, p.offset)), Some((end.sequence, end.offset)));
+    assert_eq!(
+        l.done().map(|p| (p.sequence, p.offset)),
+        Some((end.sequence, end.offset))
+    );
 }
 
 #[test]
@@ -91,7 +102,12 @@ fn raw_keeps_rotated_and_incomplete_entries_as_they_are() {
 #[test]
 fn jsonl_output_is_one_object_per_entry() {
     let d = tempfile::tempdir().unwrap();
-    let mut l = open(d.path(), "path = \"out/j.jsonl\"\nformat = \"jsonl\"", start()).unwrap();
+    let mut l = open(
+        d.path(),
+        "path = \"out/j.jsonl\"\nformat = \"jsonl\"",
+        start(),
+    )
+    .unwrap();
     l.listen(batch(0, 3).entries()).unwrap();
     let text = fs::read_to_string(d.path().join("out/j.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -114,7 +130,11 @@ fn redelivery_after_a_crash_writes_nothing_twice() {
     drop(l); // crash before the host checkpointed: it resumes from the start
     let mut l = open(d.path(), RAW, start()).unwrap();
     l.listen(batch(0, 2).entries()).unwrap();
-    assert_eq!(out(d.path()), RECORDS[..3].concat(), "a fully redelivered batch adds nothing");
+    assert_eq!(
+        out(d.path()),
+        RECORDS[..3].concat(),
+        "a fully redelivered batch adds nothing"
+    );
     l.listen(batch(2, 5).entries()).unwrap();
     assert_eq!(out(d.path()), all());
 }
@@ -131,10 +151,17 @@ fn bytes_written_after_the_record_are_cut_off_and_delivered_again() {
     // A crash after the data write and before the record update: the old
     // record and the new data, plus half of a further write.
     fs::write(&record, before).unwrap();
-    let mut f = fs::OpenOptions::new().append(true).open(d.path().join("out/journal.raw")).unwrap();
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(d.path().join("out/journal.raw"))
+        .unwrap();
     std::io::Write::write_all(&mut f, b"@pv@ 0 @db.half").unwrap();
     let mut l = open(d.path(), RAW, batch(2, 3).entries()[0].start()).unwrap();
-    assert_eq!(out(d.path()), RECORDS[..2].concat(), "cut back to the recorded length on open");
+    assert_eq!(
+        out(d.path()),
+        RECORDS[..2].concat(),
+        "cut back to the recorded length on open"
+    );
     l.listen(batch(2, 5).entries()).unwrap();
     assert_eq!(out(d.path()), all());
 }
@@ -146,14 +173,23 @@ fn a_shorter_output_than_recorded_is_fatal() {
     l.listen(batch(0, 3).entries()).unwrap();
     drop(l);
     let p = d.path().join("out/journal.raw");
-    fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(10).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
     let msg = fatal_message(open(d.path(), RAW, start()));
     let recorded = RECORDS[..3].concat().len();
     assert!(msg.starts_with("listener \"copy\": "), "{msg}");
     assert!(msg.contains(&p.display().to_string()), "{msg}");
     assert!(msg.contains("is 10 bytes"), "{msg}");
     assert!(msg.contains(&format!("records {recorded} bytes")), "{msg}");
-    assert_eq!(fs::metadata(&p).unwrap().len(), 10, "the output is left alone");
+    assert_eq!(
+        fs::metadata(&p).unwrap().len(),
+        10,
+        "the output is left alone"
+    );
 }
 
 #[test]
@@ -176,7 +212,10 @@ fn a_later_sequence_is_never_skipped() {
     // The next journal starts at offset 0 again; positions order by sequence first.
     let next = Batch::p4("p4", 8, 0, &[b"@pv@ 0 @db.next@ \n"]);
     l.listen(next.entries()).unwrap();
-    assert_eq!(out(d.path()), [all(), b"@pv@ 0 @db.next@ \n".to_vec()].concat());
+    assert_eq!(
+        out(d.path()),
+        [all(), b"@pv@ 0 @db.next@ \n".to_vec()].concat()
+    );
 }
 
 #[test]
@@ -185,7 +224,10 @@ fn existing_output_without_a_record_is_refused() {
     fs::create_dir_all(d.path().join("out")).unwrap();
     fs::write(d.path().join("out/journal.raw"), b"someone else's data\n").unwrap();
     let msg = fatal_message(open(d.path(), RAW, start()));
-    assert!(msg.contains("already holds 20 bytes") && msg.contains("file.pos"), "{msg}");
+    assert!(
+        msg.contains("already holds 20 bytes") && msg.contains("file.pos"),
+        "{msg}"
+    );
     assert_eq!(out(d.path()), b"someone else's data\n");
 }
 
@@ -197,25 +239,46 @@ fn changing_path_or_format_under_a_record_is_refused() {
     drop(l);
     let msg = fatal_message(open(d.path(), "path = \"elsewhere\"", start()));
     assert!(msg.contains("config key \"path\" is now"), "{msg}");
-    let msg = fatal_message(open(d.path(), "path = \"out/journal.raw\"\nformat = \"jsonl\"", start()));
-    assert!(msg.contains("config key \"format\" is now \"jsonl\""), "{msg}");
+    let msg = fatal_message(open(
+        d.path(),
+        "path = \"out/journal.raw\"\nformat = \"jsonl\"",
+        start(),
+    ));
+    assert!(
+        msg.contains("config key \"format\" is now \"jsonl\""),
+        "{msg}"
+    );
 }
 
 #[test]
 fn config_errors_name_the_listener_and_key() {
     let d = tempfile::tempdir().unwrap();
     let msg = fatal_message(open(d.path(), "path = \"o\"\nformat = \"xml\"", start()));
-    assert_eq!(msg, "listener \"copy\": config key \"format\": expected \"raw\" or \"jsonl\", got \"xml\"");
+    assert_eq!(
+        msg,
+        "listener \"copy\": config key \"format\": expected \"raw\" or \"jsonl\", got \"xml\""
+    );
     let msg = fatal_message(open(d.path(), "path = \"o\"\nsync = true", start()));
-    assert!(msg.starts_with("listener \"copy\": ") && msg.contains("sync"), "{msg}");
+    assert!(
+        msg.starts_with("listener \"copy\": ") && msg.contains("sync"),
+        "{msg}"
+    );
 }
 
 /// A gap where entry 2 was.
 fn gap() -> Gap<'static> {
     Gap {
         journal: b"p4",
-        from: Position { sequence: 7, offset: 65, line: 4 },
-        to: Position { sequence: 7, offset: 86, line: 5 },
+        from: Position {
+            sequence: 7,
+            offset: 65,
+            line: 4,
+        },
+        to: Position {
+            sequence: 7,
+            offset: 86,
+            line: 5,
+        },
         cause: "corrupt",
         detail: "bad record",
     }
@@ -235,7 +298,10 @@ fn raw_gaps_go_to_a_side_file_once() {
     l.listen(batch(0, 2).entries()).unwrap();
     l.gap(&g).unwrap();
     l.listen(batch(3, 5).entries()).unwrap();
-    assert_eq!(out(d.path()), [RECORDS[0], RECORDS[1], RECORDS[3], RECORDS[4]].concat());
+    assert_eq!(
+        out(d.path()),
+        [RECORDS[0], RECORDS[1], RECORDS[3], RECORDS[4]].concat()
+    );
     let gaps = fs::read_to_string(d.path().join("out/journal.raw.gaps")).unwrap();
     assert_eq!(
         gaps,
@@ -253,7 +319,11 @@ fn jsonl_gaps_are_inline() {
     let text = fs::read_to_string(d.path().join("o.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4);
-    assert!(lines[2].starts_with("{\"gap\":{\"journal\":\"p4\",\"from\":{\"sequence\":7,\"offset\":65"), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with("{\"gap\":{\"journal\":\"p4\",\"from\":{\"sequence\":7,\"offset\":65"),
+        "{}",
+        lines[2]
+    );
     assert!(lines[3].contains("\"offset\":86"), "{}", lines[3]);
     assert!(!d.path().join("o.jsonl.gaps").exists());
 }
@@ -272,7 +342,10 @@ fn without_fsync_the_output_is_the_same_and_flush_records_it() {
     drop(l);
     assert_eq!(out(d.path()), all());
     let rec = fs::read_to_string(d.path().join("state/file.pos")).unwrap();
-    assert!(rec.contains(&format!("\"output_len\":{}", all().len())), "{rec}");
+    assert!(
+        rec.contains(&format!("\"output_len\":{}", all().len())),
+        "{rec}"
+    );
     let mut l = open(d.path(), cfg, start()).unwrap();
     l.listen(batch(0, 5).entries()).unwrap();
     assert_eq!(out(d.path()), all());
@@ -282,12 +355,19 @@ fn without_fsync_the_output_is_the_same_and_flush_records_it() {
 fn a_failed_write_is_retry_naming_the_file_and_records_nothing() {
     // /dev/full is a real device whose every write fails with ENOSPC: a
     // full disk without needing one.
-    assert!(Path::new("/dev/full").exists(), "/dev/full is missing on this system");
+    assert!(
+        Path::new("/dev/full").exists(),
+        "/dev/full is missing on this system"
+    );
     let d = tempfile::tempdir().unwrap();
     let mut l = open(d.path(), "path = \"/dev/full\"", start()).unwrap();
     let f = l.listen(batch(0, 2).entries()).unwrap_err();
     assert_eq!(f.kind, FailureKind::Retry, "{f}");
-    assert!(f.message.contains("/dev/full") && f.message.contains("at byte 0"), "{}", f.message);
+    assert!(
+        f.message.contains("/dev/full") && f.message.contains("at byte 0"),
+        "{}",
+        f.message
+    );
     assert_eq!(l.done(), None, "nothing is recorded as written");
     let rec = fs::read_to_string(d.path().join("state/file.pos")).unwrap();
     assert!(rec.contains("\"output_len\":0"), "{rec}");

@@ -15,10 +15,20 @@ use ssh2::{CheckResult, KnownHostFileKind, MethodType, Session};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 8 {
-        eprintln!("usage: ssh-upload HOST PORT USER IDENTITY KNOWN_HOSTS CIPHER REMOTE_FILE < data");
+        eprintln!(
+            "usage: ssh-upload HOST PORT USER IDENTITY KNOWN_HOSTS CIPHER REMOTE_FILE < data"
+        );
         std::process::exit(2);
     }
-    let (host, port, user, identity, known_hosts, cipher, remote) = (&a[1], a[2].parse::<u16>().expect("port"), &a[3], &a[4], &a[5], &a[6], &a[7]);
+    let (host, port, user, identity, known_hosts, cipher, remote) = (
+        &a[1],
+        a[2].parse::<u16>().expect("port"),
+        &a[3],
+        &a[4],
+        &a[5],
+        &a[6],
+        &a[7],
+    );
     let tcp = TcpStream::connect((host.as_str(), port)).expect("connect");
     tcp.set_nodelay(true).expect("nodelay");
     let mut sess = Session::new().expect("session");
@@ -35,7 +45,8 @@ fn main() {
     sess.handshake().expect("handshake");
     let (key, _) = sess.host_key().expect("host key");
     let mut kh = sess.known_hosts().expect("known_hosts");
-    kh.read_file(Path::new(known_hosts), KnownHostFileKind::OpenSSH).expect("read known_hosts");
+    kh.read_file(Path::new(known_hosts), KnownHostFileKind::OpenSSH)
+        .expect("read known_hosts");
     match kh.check_port(host, port, key) {
         CheckResult::Match => {}
         other => {
@@ -43,9 +54,11 @@ fn main() {
             std::process::exit(1);
         }
     }
-    sess.userauth_pubkey_file(user, None, Path::new(identity), None).expect("authenticate");
+    sess.userauth_pubkey_file(user, None, Path::new(identity), None)
+        .expect("authenticate");
     let mut ch = sess.channel_session().expect("channel");
-    ch.exec(&format!("cat > '{}'", remote.replace('\'', r"'\''"))).expect("exec");
+    ch.exec(&format!("cat > '{}'", remote.replace('\'', r"'\''")))
+        .expect("exec");
     let mut buf = vec![0u8; 1 << 20];
     let mut stdin = std::io::stdin().lock();
     loop {
@@ -58,7 +71,10 @@ fn main() {
     ch.send_eof().expect("eof");
     ch.wait_eof().expect("wait eof");
     ch.wait_close().expect("close");
-    eprintln!("cipher {}", sess.methods(MethodType::CryptCs).unwrap_or("?"));
+    eprintln!(
+        "cipher {}",
+        sess.methods(MethodType::CryptCs).unwrap_or("?")
+    );
     eprintln!("mac {}", sess.methods(MethodType::MacCs).unwrap_or("?"));
     let st = ch.exit_status().expect("status");
     std::process::exit(st);

@@ -25,7 +25,10 @@ pub enum Transactions {
 pub enum Auth {
     /// A private key file, with an optional passphrase (read from a file or
     /// the environment, never from the config).
-    Key { identity_file: PathBuf, passphrase: Option<String> },
+    Key {
+        identity_file: PathBuf,
+        passphrase: Option<String>,
+    },
     /// The identities of a running ssh-agent (`SSH_AUTH_SOCK`).
     Agent,
 }
@@ -33,7 +36,10 @@ pub enum Auth {
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Auth::Key { identity_file, passphrase } => f
+            Auth::Key {
+                identity_file,
+                passphrase,
+            } => f
                 .debug_struct("Key")
                 .field("identity_file", identity_file)
                 .field("passphrase", &passphrase.as_ref().map(|_| "***"))
@@ -115,13 +121,19 @@ pub fn parse(
 ) -> Result<Config> {
     let raw: Raw = toml::from_str(toml_text).map_err(|e| fatal(format!("invalid config: {e}")))?;
     let need = |v: Option<String>, key: &str, example: &str| {
-        v.filter(|s| !s.is_empty()).ok_or_else(|| fatal(format!("config key `{key}` is required (e.g. {key} = {example})")))
+        v.filter(|s| !s.is_empty()).ok_or_else(|| {
+            fatal(format!(
+                "config key `{key}` is required (e.g. {key} = {example})"
+            ))
+        })
     };
     let host = need(raw.host, "host", "\"standby.example.com\"")?;
     let user = need(raw.user, "user", "\"backup\"")?;
     let remote_dir = need(raw.remote_dir, "remote_dir", "\"/srv/standby\"")?;
     if remote_dir.contains('\n') || remote_dir.contains('\0') {
-        return Err(fatal("config key `remote_dir` must not contain a newline or NUL"));
+        return Err(fatal(
+            "config key `remote_dir` must not contain a newline or NUL",
+        ));
     }
     let known_hosts = raw
         .known_hosts
@@ -142,32 +154,62 @@ pub fn parse(
         (None, None) => None,
     };
     let auth = match (raw.identity_file, raw.agent) {
-        (Some(_), true) => return Err(fatal("config keys `identity_file` and `agent = true` exclude each other; keep one")),
-        (Some(f), false) => Auth::Key { identity_file: resolve(&f), passphrase },
+        (Some(_), true) => {
+            return Err(fatal(
+                "config keys `identity_file` and `agent = true` exclude each other; keep one",
+            ))
+        }
+        (Some(f), false) => Auth::Key {
+            identity_file: resolve(&f),
+            passphrase,
+        },
         (None, true) => {
             if passphrase.is_some() {
-                return Err(fatal("a passphrase is only used with `identity_file`, not with `agent = true`"));
+                return Err(fatal(
+                    "a passphrase is only used with `identity_file`, not with `agent = true`",
+                ));
             }
             Auth::Agent
         }
-        (None, false) => return Err(fatal("set `identity_file = \"keys/id_ed25519\"` or `agent = true`")),
+        (None, false) => {
+            return Err(fatal(
+                "set `identity_file = \"keys/id_ed25519\"` or `agent = true`",
+            ))
+        }
     };
 
     let dur = |v: Option<String>, key: &str, default: Duration| -> Result<Duration> {
         match v {
             None => Ok(default),
-            Some(s) => humantime::parse_duration(&s)
-                .map_err(|e| fatal(format!("config key `{key}`: `{s}` is not a duration like \"10s\" ({e})"))),
+            Some(s) => humantime::parse_duration(&s).map_err(|e| {
+                fatal(format!(
+                    "config key `{key}`: `{s}` is not a duration like \"10s\" ({e})"
+                ))
+            }),
         }
     };
-    let connect_timeout = dur(raw.connect_timeout, "connect_timeout", Duration::from_secs(10))?;
+    let connect_timeout = dur(
+        raw.connect_timeout,
+        "connect_timeout",
+        Duration::from_secs(10),
+    )?;
     let io_timeout = dur(raw.io_timeout, "io_timeout", Duration::from_secs(30))?;
-    let command_timeout = dur(raw.command_timeout, "command_timeout", Duration::from_secs(600))?;
+    let command_timeout = dur(
+        raw.command_timeout,
+        "command_timeout",
+        Duration::from_secs(600),
+    )?;
     let keepalive = dur(raw.keepalive, "keepalive", Duration::from_secs(15))?;
     let max_delay = dur(raw.max_delay, "max_delay", Duration::from_millis(200))?;
-    for (key, d) in [("connect_timeout", connect_timeout), ("io_timeout", io_timeout), ("command_timeout", command_timeout)] {
+    for (key, d) in [
+        ("connect_timeout", connect_timeout),
+        ("io_timeout", io_timeout),
+        ("command_timeout", command_timeout),
+    ] {
         if d.is_zero() || d.as_millis() > u128::from(u32::MAX) {
-            return Err(fatal(format!("config key `{key}` must be between 1ms and 49 days")));
+            return Err(fatal(format!(
+                "config key `{key}` must be between 1ms and 49 days"
+            )));
         }
     }
 
@@ -233,7 +275,13 @@ remote_dir = "/srv/standby"
     fn the_documented_example_parses_with_defaults() {
         let c = parse(DOC, "p4", &resolve, &no_env).unwrap();
         assert_eq!(c.port, 2222);
-        assert_eq!(c.auth, Auth::Key { identity_file: "/etc/logdaemon/keys/id_ed25519".into(), passphrase: None });
+        assert_eq!(
+            c.auth,
+            Auth::Key {
+                identity_file: "/etc/logdaemon/keys/id_ed25519".into(),
+                passphrase: None
+            }
+        );
         assert_eq!(c.known_hosts, Path::new("/etc/logdaemon/keys/known_hosts"));
         assert_eq!(c.transactions, Transactions::Ex);
         assert_eq!(c.io_timeout, Duration::from_secs(30));
@@ -244,13 +292,37 @@ remote_dir = "/srv/standby"
 
     #[test]
     fn unknown_keys_and_missing_trust_are_refused_by_name() {
-        let e = parse(&format!("{DOC}\nstrict_host_key_checking = false\n"), "p4", &resolve, &no_env).unwrap_err();
+        let e = parse(
+            &format!("{DOC}\nstrict_host_key_checking = false\n"),
+            "p4",
+            &resolve,
+            &no_env,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("strict_host_key_checking"), "{e}");
-        let e = parse(&DOC.replace("known_hosts = \"keys/known_hosts\"", ""), "p4", &resolve, &no_env).unwrap_err();
+        let e = parse(
+            &DOC.replace("known_hosts = \"keys/known_hosts\"", ""),
+            "p4",
+            &resolve,
+            &no_env,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("`known_hosts` is required"), "{e}");
-        let e = parse(&format!("{DOC}\ntransactions = \"ex\"\n"), "lines", &resolve, &no_env).unwrap_err();
+        let e = parse(
+            &format!("{DOC}\ntransactions = \"ex\"\n"),
+            "lines",
+            &resolve,
+            &no_env,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("needs a p4 journal"), "{e}");
-        let e = parse(&format!("{DOC}\nio_timeout = \"soon\"\n"), "p4", &resolve, &no_env).unwrap_err();
+        let e = parse(
+            &format!("{DOC}\nio_timeout = \"soon\"\n"),
+            "p4",
+            &resolve,
+            &no_env,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("`io_timeout`"), "{e}");
     }
 
@@ -259,11 +331,23 @@ remote_dir = "/srv/standby"
         let doc = format!("{DOC}\npassphrase_env = \"HB_PASS\"\n");
         let e = parse(&doc, "p4", &resolve, &no_env).unwrap_err();
         assert!(e.to_string().contains("HB_PASS is not set"), "{e}");
-        let c = parse(&doc, "p4", &resolve, &|v| (v == "HB_PASS").then(|| "s3cret".to_string())).unwrap();
+        let c = parse(&doc, "p4", &resolve, &|v| {
+            (v == "HB_PASS").then(|| "s3cret".to_string())
+        })
+        .unwrap();
         assert!(matches!(c.auth, Auth::Key { passphrase: Some(ref p), .. } if p == "s3cret"));
         let shown = format!("{c:?}");
-        assert!(!shown.contains("s3cret") && shown.contains("passphrase: Some(\"***\")"), "the passphrase is in the Debug output: {shown}");
-        let e = parse(&format!("{DOC}\npassphrase = \"x\"\n"), "p4", &resolve, &no_env).unwrap_err();
+        assert!(
+            !shown.contains("s3cret") && shown.contains("passphrase: Some(\"***\")"),
+            "the passphrase is in the Debug output: {shown}"
+        );
+        let e = parse(
+            &format!("{DOC}\npassphrase = \"x\"\n"),
+            "p4",
+            &resolve,
+            &no_env,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("passphrase"), "{e}");
     }
 }

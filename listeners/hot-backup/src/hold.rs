@@ -67,7 +67,13 @@ pub struct RunAt {
 impl Taken {
     pub fn run(&self, i: usize) -> Run<'_> {
         let r = &self.runs[i];
-        Run { sequence: r.sequence, offset: r.offset, bytes: &self.data[r.range.clone()], recs: r.recs, start: r.start }
+        Run {
+            sequence: r.sequence,
+            offset: r.offset,
+            bytes: &self.data[r.range.clone()],
+            recs: r.recs,
+            start: r.start,
+        }
     }
 
     /// Where the batch starts.
@@ -95,12 +101,18 @@ fn transaction_mark(raw: &[u8]) -> Option<(Mark, Cow<'_, [u8]>)> {
         _ => return None,
     };
     let rest = &raw[5..];
-    let end = rest.iter().position(|&b| b == b' ' || b == b'\n').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|&b| b == b' ' || b == b'\n')
+        .unwrap_or(rest.len());
     if !rest[..end].contains(&b'@') {
         return Some((mark, Cow::Borrowed(&rest[..end])));
     }
     let (_, fields) = logdaemon_sdk::p4::split(raw);
-    Some((mark, Cow::Owned(fields.first().map(|f| f.to_vec()).unwrap_or_default())))
+    Some((
+        mark,
+        Cow::Owned(fields.first().map(|f| f.to_vec()).unwrap_or_default()),
+    ))
 }
 
 #[derive(Debug)]
@@ -117,7 +129,14 @@ pub struct Hold {
 
 impl Hold {
     pub fn new(mode: Transactions, max: u64) -> Hold {
-        Hold { mode, max, data: Vec::new(), recs: Vec::new(), open_mx: Vec::new(), overflowed: false }
+        Hold {
+            mode,
+            max,
+            data: Vec::new(),
+            recs: Vec::new(),
+            open_mx: Vec::new(),
+            overflowed: false,
+        }
     }
 
     pub fn push(&mut self, e: &Entry<'_>) {
@@ -149,12 +168,22 @@ impl Hold {
         let start = e.start();
         match self.recs.last_mut() {
             // Continues the last entry, and no stop after it is lost.
-            Some(last) if (!last.boundary || boundary) && last.start.sequence == start.sequence && last.start.offset + last.len == start.offset => {
+            Some(last)
+                if (!last.boundary || boundary)
+                    && last.start.sequence == start.sequence
+                    && last.start.offset + last.len == start.offset =>
+            {
                 last.len += e.len();
                 last.boundary = boundary;
                 last.records += 1;
             }
-            _ => self.recs.push(Rec { start, len: e.len(), at: self.data.len(), boundary, records: 1 }),
+            _ => self.recs.push(Rec {
+                start,
+                len: e.len(),
+                at: self.data.len(),
+                boundary,
+                records: 1,
+            }),
         }
         self.data.extend_from_slice(e.raw());
     }
@@ -170,7 +199,11 @@ impl Hold {
 
     /// How many of the held entries (see [`Rec`]) may be shipped now.
     pub fn shippable(&mut self) -> usize {
-        let n = self.recs.iter().rposition(|r| r.boundary).map_or(0, |i| i + 1);
+        let n = self
+            .recs
+            .iter()
+            .rposition(|r| r.boundary)
+            .map_or(0, |i| i + 1);
         if (self.data.len() - self.bytes_before(n)) as u64 > self.max {
             self.overflowed = true;
             return self.recs.len();
@@ -191,13 +224,26 @@ impl Hold {
             let first = self.recs[i];
             let mut j = i + 1;
             let mut end = first.start.offset + first.len;
-            while j < n && self.recs[j].start.sequence == first.start.sequence && self.recs[j].start.offset == end {
+            while j < n
+                && self.recs[j].start.sequence == first.start.sequence
+                && self.recs[j].start.offset == end
+            {
                 end += self.recs[j].len;
                 j += 1;
             }
-            let stop = if j < self.recs.len() { self.recs[j].at } else { self.data.len() };
+            let stop = if j < self.recs.len() {
+                self.recs[j].at
+            } else {
+                self.data.len()
+            };
             let recs = self.recs[i..j].iter().map(|r| r.records).sum();
-            out.push(Run { sequence: first.start.sequence, offset: first.start.offset, bytes: &self.data[first.at..stop], recs, start: first.start });
+            out.push(Run {
+                sequence: first.start.sequence,
+                offset: first.start.offset,
+                bytes: &self.data[first.at..stop],
+                recs,
+                start: first.start,
+            });
             i = j;
         }
         out
@@ -211,13 +257,21 @@ impl Hold {
             .iter()
             .map(|r| {
                 let from = r.bytes.as_ptr() as usize - self.data.as_ptr() as usize;
-                RunAt { sequence: r.sequence, offset: r.offset, range: from..from + r.bytes.len(), recs: r.recs, start: r.start }
+                RunAt {
+                    sequence: r.sequence,
+                    offset: r.offset,
+                    range: from..from + r.bytes.len(),
+                    recs: r.recs,
+                    start: r.start,
+                }
             })
             .collect();
         let cut = self.bytes_before(n);
         // The batch keeps the buffer; the rest (the start of the next
         // batch) goes to one as large, which then fills without moving.
-        let mut rest = spare.filter(|v| v.capacity() >= self.data.capacity() / 2).unwrap_or_else(|| Vec::with_capacity(self.data.capacity()));
+        let mut rest = spare
+            .filter(|v| v.capacity() >= self.data.capacity() / 2)
+            .unwrap_or_else(|| Vec::with_capacity(self.data.capacity()));
         rest.clear();
         rest.extend_from_slice(&self.data[cut..]);
         self.data.truncate(cut);
@@ -239,7 +293,11 @@ impl Hold {
         if n == 0 {
             return;
         }
-        let cut = if n < self.recs.len() { self.recs[n].at } else { self.data.len() };
+        let cut = if n < self.recs.len() {
+            self.recs[n].at
+        } else {
+            self.data.len()
+        };
         self.data.drain(..cut);
         self.recs.drain(..n);
         for r in &mut self.recs {
@@ -260,7 +318,11 @@ mod tests {
     use super::*;
     use logdaemon_sdk::testing::Batch;
 
-    const TX: [&[u8]; 3] = [b"@pv@ 0 @db.counters@ @change@ 1 \n", b"@pv@ 0 @db.desc@ 1 @d@ \n", b"@ex@ 77 1700000000\n"];
+    const TX: [&[u8]; 3] = [
+        b"@pv@ 0 @db.counters@ @change@ 1 \n",
+        b"@pv@ 0 @db.desc@ 1 @d@ \n",
+        b"@ex@ 77 1700000000\n",
+    ];
 
     /// The bytes that may be shipped now.
     fn shippable(h: &mut Hold) -> usize {
@@ -295,11 +357,26 @@ mod tests {
     #[test]
     fn an_open_mx_keeps_the_transaction_open_until_its_own_ex() {
         let mut h = Hold::new(Transactions::Ex, 1 << 20);
-        let b = Batch::p4("j", 1, 0, &[b"@mx@ 9 1\n", b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 8 1\n", b"@ex@ 9 1\n", b"@pv@ 0 @db.x@ 2 \n"]);
+        let b = Batch::p4(
+            "j",
+            1,
+            0,
+            &[
+                b"@mx@ 9 1\n",
+                b"@pv@ 0 @db.x@ 1 \n",
+                b"@ex@ 8 1\n",
+                b"@ex@ 9 1\n",
+                b"@pv@ 0 @db.x@ 2 \n",
+            ],
+        );
         for e in &b.entries()[..3] {
             h.push(e);
         }
-        assert_eq!(shippable(&mut h), 0, "pid 8's @ex@ does not close pid 9's @mx@");
+        assert_eq!(
+            shippable(&mut h),
+            0,
+            "pid 8's @ex@ does not close pid 9's @mx@"
+        );
         h.push(&b.entries()[3]);
         h.push(&b.entries()[4]);
         assert_eq!(shippable(&mut h), b.entries()[4].start().offset as usize);
@@ -309,14 +386,24 @@ mod tests {
     fn transactions_are_found_in_the_raw_bytes_without_fields_from_the_host() {
         // The host does not split records for this listener: entries carry
         // no op and no fields (as lines entries do).
-        let recs: [&[u8]; 5] = [b"@mx@ 9 1\n", b"@pv@ 0 @db.x@ @@ex@@ 9 \n", b"@ex@ 8 1\n", b"@ex@ 9 1\n", b"@pv@ 0 @db.x@ 2 \n"];
+        let recs: [&[u8]; 5] = [
+            b"@mx@ 9 1\n",
+            b"@pv@ 0 @db.x@ @@ex@@ 9 \n",
+            b"@ex@ 8 1\n",
+            b"@ex@ 9 1\n",
+            b"@pv@ 0 @db.x@ 2 \n",
+        ];
         let b = Batch::lines("j", 1, 0, &recs);
         assert!(b.entries()[0].op().is_empty() && b.entries()[0].field(0).is_none());
         let mut h = Hold::new(Transactions::Ex, 1 << 20);
         for e in &b.entries()[..3] {
             h.push(e);
         }
-        assert_eq!(shippable(&mut h), 0, "an @ex@ inside a value or of another pid closes nothing");
+        assert_eq!(
+            shippable(&mut h),
+            0,
+            "an @ex@ inside a value or of another pid closes nothing"
+        );
         h.push(&b.entries()[3]);
         h.push(&b.entries()[4]);
         assert_eq!(shippable(&mut h), len(&recs[..4]));
@@ -336,7 +423,12 @@ mod tests {
         let n = h.shippable();
         assert_eq!(h.bytes_before(n), 17 + 26);
         let runs = h.runs(n);
-        assert_eq!(runs.iter().map(|r| (r.sequence, r.offset, r.end())).collect::<Vec<_>>(), [(1, 50, 67), (2, 0, 26)]);
+        assert_eq!(
+            runs.iter()
+                .map(|r| (r.sequence, r.offset, r.end()))
+                .collect::<Vec<_>>(),
+            [(1, 50, 67), (2, 0, 26)]
+        );
     }
 
     #[test]
@@ -351,7 +443,10 @@ mod tests {
         assert_eq!(t.data, TX.concat());
         assert_eq!(t.start(), Some(b.entries()[0].start()));
         let r = t.run(0);
-        assert_eq!((r.sequence, r.offset, r.bytes.len(), r.recs), (4, 10, TX.concat().len(), 3));
+        assert_eq!(
+            (r.sequence, r.offset, r.bytes.len(), r.recs),
+            (4, 10, TX.concat().len(), 3)
+        );
         assert_eq!(h.first(), Some(b.entries()[3].start()));
         assert_eq!(h.runs(1)[0].bytes, b"@pv@ 0 @db.x@ 9 \n");
     }
@@ -375,13 +470,22 @@ mod tests {
         assert_eq!(h.runs(n).iter().map(|r| r.recs).collect::<Vec<_>>(), [6]);
         // Records mode: every record is a stop; contiguous ones merge.
         let mut h = Hold::new(Transactions::Records, 1 << 20);
-        let (a, later) = (Batch::lines("l", 1, 0, &[b"a\n", b"b\n"]), Batch::lines("l", 1, 10, &[b"c\n"]));
+        let (a, later) = (
+            Batch::lines("l", 1, 0, &[b"a\n", b"b\n"]),
+            Batch::lines("l", 1, 10, &[b"c\n"]),
+        );
         for e in a.entries().iter().chain(later.entries()) {
             h.push(e);
         }
         assert_eq!(h.recs.len(), 2, "{:?}", h.recs);
         let n = h.shippable();
-        assert_eq!(h.runs(n).iter().map(|r| (r.offset, r.recs)).collect::<Vec<_>>(), [(0, 2), (10, 1)]);
+        assert_eq!(
+            h.runs(n)
+                .iter()
+                .map(|r| (r.offset, r.recs))
+                .collect::<Vec<_>>(),
+            [(0, 2), (10, 1)]
+        );
     }
 
     #[test]

@@ -9,7 +9,11 @@ pub fn base64(data: &[u8], pad: bool) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..4 {
@@ -52,7 +56,12 @@ pub fn host_pattern(host: &str, port: u16) -> String {
 
 /// The line that trusts `key` for `host:port`.
 pub fn known_hosts_line(host: &str, port: u16, kind: HostKeyType, key: &[u8]) -> String {
-    format!("{} {} {}", host_pattern(host, port), type_name(kind), base64(key, true))
+    format!(
+        "{} {} {}",
+        host_pattern(host, port),
+        type_name(kind),
+        base64(key, true)
+    )
 }
 
 /// Host-key algorithms to offer, preferring the key types `known_hosts`
@@ -103,7 +112,15 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(i.as_bytes(), true), o);
             assert_eq!(base64(i.as_bytes(), false), o.trim_end_matches('='));
         }
@@ -113,18 +130,31 @@ mod tests {
     fn fingerprint_is_openssh_style() {
         // SHA-256 of the empty string, as OpenSSH would print it.
         let digest = [
-            0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4,
-            0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+            0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f,
+            0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b,
+            0x78, 0x52, 0xb8, 0x55,
         ];
-        assert_eq!(fingerprint(&digest), "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU");
+        assert_eq!(
+            fingerprint(&digest),
+            "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
+        );
     }
 
     #[test]
     fn known_hosts_line_and_preferences() {
-        assert_eq!(known_hosts_line("127.0.0.1", 2222, HostKeyType::Ed25519, b"foo"), "[127.0.0.1]:2222 ssh-ed25519 Zm9v");
-        assert_eq!(known_hosts_line("h", 22, HostKeyType::Rsa, b"fo"), "h ssh-rsa Zm8=");
+        assert_eq!(
+            known_hosts_line("127.0.0.1", 2222, HostKeyType::Ed25519, b"foo"),
+            "[127.0.0.1]:2222 ssh-ed25519 Zm9v"
+        );
+        assert_eq!(
+            known_hosts_line("h", 22, HostKeyType::Rsa, b"fo"),
+            "h ssh-rsa Zm8="
+        );
         let kh = "# c\n[127.0.0.1]:2222 ssh-ed25519 AAAA\nother ssh-rsa AAAA\n[127.0.0.1]:2222,x ssh-rsa BBBB\n";
-        assert_eq!(preferred_algorithms(kh, "127.0.0.1", 2222).as_deref(), Some("ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa"));
+        assert_eq!(
+            preferred_algorithms(kh, "127.0.0.1", 2222).as_deref(),
+            Some("ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa")
+        );
         assert_eq!(preferred_algorithms(kh, "127.0.0.1", 22), None);
     }
 }

@@ -52,25 +52,42 @@ impl HotBackup {
     pub fn open_with_clock(ctx: &OpenContext<'_>, clock: Clock) -> Result<Self, Failure> {
         let name = ctx.listener.to_string();
         let env = |k: &str| std::env::var(k).ok();
-        let cfg = config::parse(ctx.config_toml, ctx.format, &|p| ctx.resolve(p), &env).map_err(|e| e.into_failure(&name))?;
+        let cfg = config::parse(ctx.config_toml, ctx.format, &|p| ctx.resolve(p), &env)
+            .map_err(|e| e.into_failure(&name))?;
         if let config::Auth::Key { identity_file, .. } = &cfg.auth {
             ssh::check_identity_file(identity_file).map_err(|e| e.into_failure(&name))?;
         }
         let hold = Hold::new(cfg.transactions, cfg.max_hold);
         let (batch_bytes, max_delay) = (cfg.batch_bytes, cfg.max_delay);
-        let mut standby = Standby::new(cfg, ctx.logger, ctx.journal_path.to_path_buf(), ctx.state_dir).map_err(|e| e.into_failure(&name))?;
+        let mut standby = Standby::new(
+            cfg,
+            ctx.logger,
+            ctx.journal_path.to_path_buf(),
+            ctx.state_dir,
+        )
+        .map_err(|e| e.into_failure(&name))?;
         // Connect now so a wrong host key or user key is reported at start;
         // a standby that is merely down is retried with the first batch.
         match standby.connect() {
             Ok(()) => {}
             Err(e @ Error::Fatal(_)) => return Err(e.into_failure(&name)),
             Err(e) => {
-                ctx.logger.warn(&format!("standby not reachable yet, will retry: {e}"));
+                ctx.logger
+                    .warn(&format!("standby not reachable yet, will retry: {e}"));
                 standby.reset();
             }
         }
         let sender = Sender::spawn(standby);
-        Ok(HotBackup { name, log: ctx.logger, hold, sender, batch_bytes, max_delay, clock, waiting_since: None })
+        Ok(HotBackup {
+            name,
+            log: ctx.logger,
+            hold,
+            sender,
+            batch_bytes,
+            max_delay,
+            clock,
+            waiting_since: None,
+        })
     }
 
     fn fail(&mut self, e: Error) -> Failure {

@@ -31,7 +31,13 @@ pub struct Record {
 
 impl Record {
     pub fn new(target: &str, sequence: u64, size: u64, tail: &[u8]) -> Record {
-        Record { target: target.to_string(), sequence, size, tail_len: tail.len() as u64, tail_hash: xxh3_64(tail) }
+        Record {
+            target: target.to_string(),
+            sequence,
+            size,
+            tail_len: tail.len() as u64,
+            tail_hash: xxh3_64(tail),
+        }
     }
 
     pub fn matches_tail(&self, bytes: &[u8]) -> bool {
@@ -62,19 +68,31 @@ pub fn load(p: &Path) -> Result<Option<Record>> {
         return Err(bad("unknown header"));
     }
     let mut get = |key: &str| -> Result<String> {
-        let line = lines.next().ok_or_else(|| bad(&format!("missing `{key}`")))?;
+        let line = lines
+            .next()
+            .ok_or_else(|| bad(&format!("missing `{key}`")))?;
         line.strip_prefix(key)
             .and_then(|r| r.strip_prefix(' '))
             .map(str::to_string)
             .ok_or_else(|| bad(&format!("expected `{key}`, found `{line}`")))
     };
     let target = get("target")?;
-    let num = |s: String, k: &str| s.parse::<u64>().map_err(|_| bad(&format!("`{k}` is not a number")));
+    let num = |s: String, k: &str| {
+        s.parse::<u64>()
+            .map_err(|_| bad(&format!("`{k}` is not a number")))
+    };
     let sequence = num(get("sequence")?, "sequence")?;
     let size = num(get("size")?, "size")?;
     let tail_len = num(get("tail_len")?, "tail_len")?;
-    let tail_hash = u64::from_str_radix(&get("tail_xxh3")?, 16).map_err(|_| bad("`tail_xxh3` is not hex"))?;
-    Ok(Some(Record { target, sequence, size, tail_len, tail_hash }))
+    let tail_hash =
+        u64::from_str_radix(&get("tail_xxh3")?, 16).map_err(|_| bad("`tail_xxh3` is not hex"))?;
+    Ok(Some(Record {
+        target,
+        sequence,
+        size,
+        tail_len,
+        tail_hash,
+    }))
 }
 
 /// Writes the record atomically (temp file, rename), without fsync: the
@@ -87,7 +105,12 @@ pub fn store(p: &Path, r: &Record) -> Result<()> {
         "{HEADER}\ntarget {}\nsequence {}\nsize {}\ntail_len {}\ntail_xxh3 {:016x}\n",
         r.target, r.sequence, r.size, r.tail_len, r.tail_hash
     );
-    let io = |e: std::io::Error| fatal(format!("cannot write {}: {e}; check the state directory's disk and permissions", p.display()));
+    let io = |e: std::io::Error| {
+        fatal(format!(
+            "cannot write {}: {e}; check the state directory's disk and permissions",
+            p.display()
+        ))
+    };
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(text.as_bytes()).map_err(io)?;
     drop(f);
@@ -109,7 +132,11 @@ mod tests {
         assert_eq!(load(&p).unwrap(), Some(r.clone()));
         assert!(r.matches_tail(b"tail bytes"));
         assert!(!r.matches_tail(b"tail byteZ"));
-        std::fs::write(&p, "logdaemon-hot-backup-state 1\ntarget x\nsequence many\n").unwrap();
+        std::fs::write(
+            &p,
+            "logdaemon-hot-backup-state 1\ntarget x\nsequence many\n",
+        )
+        .unwrap();
         let e = load(&p).unwrap_err().to_string();
         assert!(e.contains("standby.state") && e.contains("sequence"), "{e}");
     }

@@ -24,7 +24,9 @@ impl View {
     /// Parses the query's output; `Ok(None)` when `remote_dir` is missing.
     pub fn parse(out: &str, l: &Layout) -> Result<Option<View>> {
         let mut v = View::default();
-        let bad = |line: &str| fatal(format!("unexpected answer from the standby's shell: `{line}` (is the login shell a POSIX sh?)"));
+        let bad = |line: &str| {
+            fatal(format!("unexpected answer from the standby's shell: `{line}` (is the login shell a POSIX sh?)"))
+        };
         let mut marker = None;
         for line in out.lines() {
             if line == "nodir" {
@@ -41,7 +43,11 @@ impl View {
                 let m = m.trim();
                 if !m.is_empty() {
                     marker = Some(m.parse::<u64>().map_err(|_| {
-                        fatal(format!("{}/{} holds `{m}`, not a journal sequence; fix or remove it", l.dir, crate::shell::MARKER))
+                        fatal(format!(
+                            "{}/{} holds `{m}`, not a journal sequence; fix or remove it",
+                            l.dir,
+                            crate::shell::MARKER
+                        ))
                     })?);
                 }
             } else if let Some(a) = line.strip_prefix("applied") {
@@ -49,13 +55,21 @@ impl View {
                 match (it.next(), it.next()) {
                     (None, _) => {}
                     (Some(Ok(s)), Some(Ok(o))) => v.applied = Some((s, o)),
-                    _ => return Err(fatal(format!("{}/{} holds `{}`, not `SEQUENCE OFFSET`; fix or remove it", l.dir, crate::shell::APPLIED, a.trim()))),
+                    _ => {
+                        return Err(fatal(format!(
+                            "{}/{} holds `{}`, not `SEQUENCE OFFSET`; fix or remove it",
+                            l.dir,
+                            crate::shell::APPLIED,
+                            a.trim()
+                        )))
+                    }
                 }
             } else if let Some(rest) = line.strip_prefix("size ") {
                 let rest = rest.trim_start();
                 let (n, name) = rest.split_once(' ').ok_or_else(|| bad(line))?;
                 let n = n.trim().parse::<u64>().map_err(|_| bad(line))?;
-                v.sizes.insert(name.trim_start().trim_start_matches("./").to_string(), n);
+                v.sizes
+                    .insert(name.trim_start().trim_start_matches("./").to_string(), n);
             } else if !line.trim().is_empty() {
                 return Err(bad(line));
             }
@@ -90,22 +104,43 @@ mod tests {
 
     #[test]
     fn parses_sizes_marker_and_applied() {
-        let l = Layout { dir: "/srv".into(), live: "journal".into() };
-        let v = View::parse("marker 8\napplied 7 120\nsize 30 ./journal\nsize       6 ./journal.7\n", &l).unwrap().unwrap();
-        assert_eq!((v.live_seq, v.live_size, v.applied), (Some(8), Some(30), Some((7, 120))));
+        let l = Layout {
+            dir: "/srv".into(),
+            live: "journal".into(),
+        };
+        let v = View::parse(
+            "marker 8\napplied 7 120\nsize 30 ./journal\nsize       6 ./journal.7\n",
+            &l,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (v.live_seq, v.live_size, v.applied),
+            (Some(8), Some(30), Some((7, 120)))
+        );
         assert_eq!(v.file_of(&l, 8), ("journal".to_string(), Some(30)));
         assert_eq!(v.file_of(&l, 7), ("journal.7".to_string(), Some(6)));
         assert_eq!(v.file_of(&l, 6), ("journal.6".to_string(), None));
         let fresh = View::parse("marker \napplied \n", &l).unwrap().unwrap();
         assert_eq!(fresh, View::default());
         assert_eq!(View::parse("nodir\n", &l).unwrap(), None);
-        assert!(View::parse("noclaim\n", &l).unwrap_err().to_string().contains("cannot write in /srv"));
-        assert!(View::parse("marker x\n", &l).unwrap_err().to_string().contains(".logdaemon-standby"));
+        assert!(View::parse("noclaim\n", &l)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot write in /srv"));
+        assert!(View::parse("marker x\n", &l)
+            .unwrap_err()
+            .to_string()
+            .contains(".logdaemon-standby"));
         // Marker written, live file not yet created: an empty live file.
-        let v = View::parse("marker 9\napplied \nsize 6 ./journal.8\n", &l).unwrap().unwrap();
+        let v = View::parse("marker 9\napplied \nsize 6 ./journal.8\n", &l)
+            .unwrap()
+            .unwrap();
         assert_eq!((v.live_seq, v.live_size), (Some(9), Some(0)));
         // Live file renamed, marker not yet moved on: the sequence lives in journal.9.
-        let v = View::parse("marker 9\napplied \nsize 6 ./journal.9\n", &l).unwrap().unwrap();
+        let v = View::parse("marker 9\napplied \nsize 6 ./journal.9\n", &l)
+            .unwrap()
+            .unwrap();
         assert_eq!((v.live_seq, v.live_size), (Some(9), None));
         assert_eq!(v.file_of(&l, 9), ("journal.9".to_string(), Some(6)));
         assert!(View::parse("Welcome to the server!\n", &l).is_err());

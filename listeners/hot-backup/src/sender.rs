@@ -86,7 +86,13 @@ impl Sender {
             .name("hot-backup".into())
             .spawn(move || run_thread(&mut standby, jobs, done, give))
             .expect("spawn the hot-backup sender thread");
-        Sender { tx: Some(tx), rx, spare, thread: Some(thread), in_flight: Default::default() }
+        Sender {
+            tx: Some(tx),
+            rx,
+            spare,
+            thread: Some(thread),
+            in_flight: Default::default(),
+        }
     }
 
     /// An empty buffer of a sent batch, if one is back.
@@ -109,7 +115,9 @@ impl Sender {
 
     /// Queues a batch (wait with [`Sender::poll`] first while [`Sender::is_full`]).
     pub fn ship(&mut self, batch: Taken) -> Result<()> {
-        let Some(start) = batch.start() else { return Ok(()) };
+        let Some(start) = batch.start() else {
+            return Ok(());
+        };
         self.send(Msg::Ship(batch))?;
         self.in_flight.push_back(start);
         Ok(())
@@ -125,17 +133,23 @@ impl Sender {
         self.tx
             .as_ref()
             .and_then(|t| t.send(m).ok())
-            .ok_or_else(|| fatal("the hot-backup sender thread is gone (it panicked); see the daemon's log"))
+            .ok_or_else(|| {
+                fatal("the hot-backup sender thread is gone (it panicked); see the daemon's log")
+            })
     }
 
     fn recv(&self, block: bool) -> Result<Option<Done>> {
         if block {
-            self.rx.recv().map(Some).map_err(|_| fatal("the hot-backup sender thread is gone (it panicked); see the daemon's log"))
+            self.rx.recv().map(Some).map_err(|_| {
+                fatal("the hot-backup sender thread is gone (it panicked); see the daemon's log")
+            })
         } else {
             match self.rx.try_recv() {
                 Ok(d) => Ok(Some(d)),
                 Err(std::sync::mpsc::TryRecvError::Empty) => Ok(None),
-                Err(_) => Err(fatal("the hot-backup sender thread is gone (it panicked); see the daemon's log")),
+                Err(_) => Err(fatal(
+                    "the hot-backup sender thread is gone (it panicked); see the daemon's log",
+                )),
             }
         }
     }
@@ -183,7 +197,12 @@ impl Sender {
 
 /// The thread: sends the runs of each batch as they come, reads answers
 /// while nothing new is queued, and reports batches in order.
-fn run_thread(standby: &mut Standby, jobs: Receiver<Msg>, done: SyncSender<Done>, give: SyncSender<Vec<u8>>) {
+fn run_thread(
+    standby: &mut Standby,
+    jobs: Receiver<Msg>,
+    done: SyncSender<Done>,
+    give: SyncSender<Vec<u8>>,
+) {
     let mut failed = false;
     let mut next_tag: u64 = 0;
     // Batches not yet reported: their tag and how many runs are unconfirmed.

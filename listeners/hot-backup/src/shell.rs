@@ -73,7 +73,10 @@ pub struct Script {
 
 impl Script {
     pub fn only(pre: String) -> Script {
-        Script { pre, ..Default::default() }
+        Script {
+            pre,
+            ..Default::default()
+        }
     }
 
     /// The variables the loop evaluates before running the request: `p`,
@@ -81,7 +84,13 @@ impl Script {
     /// previous `sync`, and the target), each single-quoted.
     pub fn defs(&self) -> String {
         let y = if self.wait_first { "1" } else { "" };
-        format!("p={}\nq={}\nz={}\ny={y}\nf={}\n", quote(&self.pre), quote(&self.post), quote(&self.sync), quote(&self.target))
+        format!(
+            "p={}\nq={}\nz={}\ny={y}\nf={}\n",
+            quote(&self.pre),
+            quote(&self.post),
+            quote(&self.sync),
+            quote(&self.target)
+        )
     }
 
     /// The request as the loop reads it: a line `A E R D`, then A bytes of
@@ -93,8 +102,18 @@ impl Script {
     /// up, every request but the first is one line and its data, which the
     /// loop takes without starting a process before the append.
     pub fn frame(&self, data_len: u64, same_defs: bool, ready: bool) -> Vec<u8> {
-        let defs = if same_defs { String::new() } else { self.defs() };
-        let mut v = format!("{} {} {} {data_len}\n", defs.len(), self.expect, u8::from(ready)).into_bytes();
+        let defs = if same_defs {
+            String::new()
+        } else {
+            self.defs()
+        };
+        let mut v = format!(
+            "{} {} {} {data_len}\n",
+            defs.len(),
+            self.expect,
+            u8::from(ready)
+        )
+        .into_bytes();
         v.extend_from_slice(defs.as_bytes());
         v
     }
@@ -178,7 +197,12 @@ impl Layout {
     }
 
     fn cd(&self) -> String {
-        format!("cd -- {} 2>/dev/null || {{ echo 'cannot enter {}' >&2; exit {}; }}\n", quote(&self.dir), self.dir.replace('\'', ""), status::NO_DIR)
+        format!(
+            "cd -- {} 2>/dev/null || {{ echo 'cannot enter {}' >&2; exit {}; }}\n",
+            quote(&self.dir),
+            self.dir.replace('\'', ""),
+            status::NO_DIR
+        )
     }
 
     /// `cd`, then stop unless this connection's loop owns the standby
@@ -196,14 +220,23 @@ impl Layout {
     /// for the live file, the rotated file of the marker's sequence and the
     /// rotated files of `seqs`.
     pub fn query(&self, seqs: &[u64]) -> Script {
-        let mut s = format!("cd -- {} 2>/dev/null || {{ echo nodir; exit 0; }}\n", quote(&self.dir));
+        let mut s = format!(
+            "cd -- {} 2>/dev/null || {{ echo nodir; exit 0; }}\n",
+            quote(&self.dir)
+        );
         // This connection's loop takes the standby over.
         s += &format!("{{ printf '%s\\n' $$ > ./{OWNER}.tmp && mv -f -- ./{OWNER}.tmp ./{OWNER}; }} 2>/dev/null || {{ echo noclaim; exit 0; }}\n");
         s += &format!("m=$(cat ./{MARKER} 2>/dev/null); echo \"marker $m\"\n");
         s += &format!("echo \"applied $(cat ./{APPLIED} 2>/dev/null)\"\n");
         let mut names = vec![quote(&format!("./{}", self.live))];
-        names.extend(seqs.iter().map(|q| quote(&format!("./{}", self.rotated(*q)))));
-        s += &format!("case $m in ''|*[!0-9]*) r= ;; *) r={}.$m ;; esac\n", quote(&format!("./{}", self.live)));
+        names.extend(
+            seqs.iter()
+                .map(|q| quote(&format!("./{}", self.rotated(*q)))),
+        );
+        s += &format!(
+            "case $m in ''|*[!0-9]*) r= ;; *) r={}.$m ;; esac\n",
+            quote(&format!("./{}", self.live))
+        );
         s += &format!("for f in {} $r; do if [ -f \"$f\" ]; then echo \"size $(wc -c < \"$f\") $f\"; fi; done\n", names.join(" "));
         Script::only(s)
     }
@@ -211,7 +244,11 @@ impl Layout {
     /// Prints `len` bytes of `name` from `offset`.
     pub fn read(&self, name: &str, offset: u64, len: u64) -> Script {
         let f = quote(&format!("./{name}"));
-        Script::only(format!("{}[ -f {f} ] || exit 3\ntail -c +{} {f} 2>/dev/null | head -c {len}\n", self.cd(), offset + 1))
+        Script::only(format!(
+            "{}[ -f {f} ] || exit 3\ntail -c +{} {f} 2>/dev/null | head -c {len}\n",
+            self.cd(),
+            offset + 1
+        ))
     }
 }
 
@@ -276,7 +313,11 @@ impl Batch {
             // `$b` is the size expected before (`expect`). The loop knows
             // the size after its own last append (`$k`, see [`SHELL_LOOP`]);
             // after a rotation the file is another one and is always checked.
-            let known = if self.rotate.is_some() { String::new() } else { "[ \"$k\" = \"$f $b\" ] || ".to_string() };
+            let known = if self.rotate.is_some() {
+                String::new()
+            } else {
+                "[ \"$k\" = \"$f $b\" ] || ".to_string()
+            };
             s += &format!(
                 "{known}{{ n=$(wc -c < {live}) || exit {io}; [ \"$n\" -eq \"$b\" ] || {{ echo \"{} is $n bytes, expected $b\" >&2; exit {}; }}; }}\n",
                 l.live,
@@ -288,7 +329,8 @@ impl Batch {
                 let fsync = format!("sync -- {live} 2>/dev/null || sync || exit {io}\n");
                 if defer {
                     // Overlaps the next request (see [`Script`]).
-                    deferred = l.cd_owned() + if self.rotate.is_some() { sync_dir } else { "" } + &fsync;
+                    deferred =
+                        l.cd_owned() + if self.rotate.is_some() { sync_dir } else { "" } + &fsync;
                 } else {
                     // `apply` reads the batch only once it is on disk.
                     post += &l.cd_owned();
@@ -327,29 +369,64 @@ impl Batch {
         }
         // A rotation renames the live file, which an earlier request's
         // `sync` may still be about to open by name.
-        Script { pre: s, post, sync: deferred, wait_first: self.rotate.is_some(), target, expect, ready: self.rotate.is_some() || (apply_cmd.is_some() && !self.apply.is_empty()) }
+        Script {
+            pre: s,
+            post,
+            sync: deferred,
+            wait_first: self.rotate.is_some(),
+            target,
+            expect,
+            ready: self.rotate.is_some() || (apply_cmd.is_some() && !self.apply.is_empty()),
+        }
     }
 }
 
 /// The apply steps that take the standby from `from` (sequence, offset) to
 /// `to`, where `live_seq` is the live file's sequence after this batch.
-pub fn apply_pieces(l: &Layout, from: (u64, u64), to: (u64, u64), live_seq: u64) -> Vec<ApplyPiece> {
+pub fn apply_pieces(
+    l: &Layout,
+    from: (u64, u64),
+    to: (u64, u64),
+    live_seq: u64,
+) -> Vec<ApplyPiece> {
     let mut out = Vec::new();
     if from >= to {
         return out;
     }
-    let name = |s: u64| if s == live_seq { l.live.clone() } else { l.rotated(s) };
+    let name = |s: u64| {
+        if s == live_seq {
+            l.live.clone()
+        } else {
+            l.rotated(s)
+        }
+    };
     // Sequences are dense in practice; a wide jump only has its endpoints.
-    let mut seqs: Vec<u64> = if to.0 - from.0 <= 1000 { (from.0..=to.0).collect() } else { vec![from.0, to.0] };
+    let mut seqs: Vec<u64> = if to.0 - from.0 <= 1000 {
+        (from.0..=to.0).collect()
+    } else {
+        vec![from.0, to.0]
+    };
     seqs.dedup();
     for s in seqs {
         let start = if s == from.0 { from.1 } else { 0 };
         if s == to.0 {
             if to.1 > start {
-                out.push(ApplyPiece { file: name(s), from: start, len: Some(to.1 - start), must_exist: true, marker: to });
+                out.push(ApplyPiece {
+                    file: name(s),
+                    from: start,
+                    len: Some(to.1 - start),
+                    must_exist: true,
+                    marker: to,
+                });
             }
         } else {
-            out.push(ApplyPiece { file: name(s), from: start, len: None, must_exist: false, marker: (s + 1, 0) });
+            out.push(ApplyPiece {
+                file: name(s),
+                from: start,
+                len: None,
+                must_exist: false,
+                marker: (s + 1, 0),
+            });
         }
     }
     out

@@ -71,7 +71,10 @@ impl Shell {
             }
             let n = self.ch.read(&mut buf)?;
             if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the remote loop ended"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the remote loop ended",
+                ));
             }
             self.leftover.extend_from_slice(&buf[..n]);
         }
@@ -130,7 +133,10 @@ impl Conn {
             }
         }
         let tcp = tcp.ok_or_else(|| {
-            net(&format!("cannot connect to {}:{}", cfg.host, cfg.port), last.map_or("no address".to_string(), |e| e.to_string()))
+            net(
+                &format!("cannot connect to {}:{}", cfg.host, cfg.port),
+                last.map_or("no address".to_string(), |e| e.to_string()),
+            )
         })?;
         let _ = tcp.set_nodelay(true);
 
@@ -144,26 +150,46 @@ impl Conn {
         }
         let ciphers = cfg.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS);
         for dir in [ssh2::MethodType::CryptCs, ssh2::MethodType::CryptSc] {
-            sess.method_pref(dir, ciphers).map_err(|e| fatal(format!("config key `ciphers`: `{ciphers}` is not usable here: {e}")))?;
+            sess.method_pref(dir, ciphers).map_err(|e| {
+                fatal(format!(
+                    "config key `ciphers`: `{ciphers}` is not usable here: {e}"
+                ))
+            })?;
         }
-        sess.handshake().map_err(|e| net(&format!("SSH handshake with {}:{}", cfg.host, cfg.port), e))?;
+        sess.handshake()
+            .map_err(|e| net(&format!("SSH handshake with {}:{}", cfg.host, cfg.port), e))?;
         verify_host_key(&sess, cfg)?;
         sess.set_timeout(ms(cfg.io_timeout));
         authenticate(&sess, cfg)?;
         if !cfg.keepalive.is_zero() {
-            sess.set_keepalive(true, cfg.keepalive.as_secs().clamp(2, u64::from(u32::MAX)) as u32);
+            sess.set_keepalive(
+                true,
+                cfg.keepalive.as_secs().clamp(2, u64::from(u32::MAX)) as u32,
+            );
         }
-        Ok(Conn { sess, io_timeout: cfg.io_timeout, what, shell: None, pending: 0 })
+        Ok(Conn {
+            sess,
+            io_timeout: cfg.io_timeout,
+            what,
+            shell: None,
+            pending: 0,
+        })
     }
 
     /// The negotiated cipher (client to server), for logs and benchmarks.
     pub fn cipher(&self) -> String {
-        self.sess.methods(ssh2::MethodType::CryptCs).unwrap_or("?").to_string()
+        self.sess
+            .methods(ssh2::MethodType::CryptCs)
+            .unwrap_or("?")
+            .to_string()
     }
 
     /// Sends a keepalive if one is due; an error means the connection is dead.
     pub fn keepalive(&self) -> Result<()> {
-        self.sess.keepalive_send().map(|_| ()).map_err(|e| net(&format!("keepalive to {}", self.what), e))
+        self.sess
+            .keepalive_send()
+            .map(|_| ())
+            .map_err(|e| net(&format!("keepalive to {}", self.what), e))
     }
 
     /// Runs `script` on the standby with stderr merged into stdout; `feed`
@@ -209,13 +235,28 @@ impl Conn {
         let ctx = || format!("remote shell on {what}");
         if self.shell.is_none() {
             let mut ch = self.sess.channel_session().map_err(|e| net(&ctx(), e))?;
-            ch.handle_extended_data(ExtendedData::Merge).map_err(|e| net(&ctx(), e))?;
-            let token = format!("@@logdaemon-done-{:016x}", xxhash_rust::xxh3::xxh3_64(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes()));
+            ch.handle_extended_data(ExtendedData::Merge)
+                .map_err(|e| net(&ctx(), e))?;
+            let token = format!(
+                "@@logdaemon-done-{:016x}",
+                xxhash_rust::xxh3::xxh3_64(
+                    format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes()
+                )
+            );
             // Run by `sh` whatever the login shell is (csh and fish parse
             // `exec sh -c '...'` alike).
-            let cmd = format!("exec sh -c {}", shell::quote(&shell::SHELL_LOOP.replace("TOKEN", &token)));
+            let cmd = format!(
+                "exec sh -c {}",
+                shell::quote(&shell::SHELL_LOOP.replace("TOKEN", &token))
+            );
             ch.exec(&cmd).map_err(|e| net(&ctx(), e))?;
-            self.shell = Some(Shell { ch, token, leftover: Vec::new(), last_defs: String::new(), had_data: false });
+            self.shell = Some(Shell {
+                ch,
+                token,
+                leftover: Vec::new(),
+                last_defs: String::new(),
+                had_data: false,
+            });
             // An empty first request: whatever the login shell's start-up
             // files print ends up in its answer, which is dropped.
             self.submit(&Script::default(), 0, &mut |_| Ok(()), self.io_timeout)?;
@@ -232,7 +273,12 @@ impl Conn {
             let defs = script.defs();
             let same = defs == shell.last_defs;
             let r = (|| {
-                ChunkWriter { ch: &mut shell.ch, written: 0 }.write_all(&script.frame(data_len, same, ready)).map_err(|e| net(&ctx(), e))?;
+                ChunkWriter {
+                    ch: &mut shell.ch,
+                    written: 0,
+                }
+                .write_all(&script.frame(data_len, same, ready))
+                .map_err(|e| net(&ctx(), e))?;
                 if !same {
                     shell.last_defs = defs;
                 }
@@ -240,7 +286,10 @@ impl Conn {
                     // `pre` failed: its answer says why, the data stays here.
                     return Ok(None);
                 }
-                let mut w = ChunkWriter { ch: &mut shell.ch, written: 0 };
+                let mut w = ChunkWriter {
+                    ch: &mut shell.ch,
+                    written: 0,
+                };
                 feed(&mut w)?;
                 Ok(Some(w.written))
             })();
@@ -257,7 +306,10 @@ impl Conn {
             // The remote loop would read the wrong bytes as the next
             // script: this channel must not be used again.
             self.shell = None;
-            return Err(transient(format!("{}: {written} bytes of data sent, {data_len} announced", ctx())));
+            return Err(transient(format!(
+                "{}: {written} bytes of data sent, {data_len} announced",
+                ctx()
+            )));
         }
         self.pending += 1;
         Ok(())
@@ -319,7 +371,12 @@ impl Conn {
     pub fn capture(&mut self, script: &Script) -> Result<Vec<u8>> {
         let out = self.run(script, 0, &mut |_| Ok(()), self.io_timeout, true)?;
         if out.status != 0 {
-            return Err(transient(format!("remote command on {} exited with status {}: {}", self.what, out.status, out.text())));
+            return Err(transient(format!(
+                "remote command on {} exited with status {}: {}",
+                self.what,
+                out.status,
+                out.text()
+            )));
         }
         Ok(out.out)
     }
@@ -360,7 +417,8 @@ impl Write for ChunkWriter<'_> {
 /// Refuses a private key that group or others can read, like ssh does.
 pub fn check_identity_file(p: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(p).map_err(|e| fatal(format!("identity_file {}: {e}", p.display())))?;
+    let meta =
+        std::fs::metadata(p).map_err(|e| fatal(format!("identity_file {}: {e}", p.display())))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(fatal(format!(
@@ -373,8 +431,13 @@ pub fn check_identity_file(p: &Path) -> Result<()> {
 }
 
 fn verify_host_key(sess: &Session, cfg: &Config) -> Result<()> {
-    let (key, kind) = sess.host_key().ok_or_else(|| transient("the server sent no host key"))?;
-    let fp = sess.host_key_hash(HashType::Sha256).map(hostkey::fingerprint).unwrap_or_else(|| "SHA256:?".into());
+    let (key, kind) = sess
+        .host_key()
+        .ok_or_else(|| transient("the server sent no host key"))?;
+    let fp = sess
+        .host_key_hash(HashType::Sha256)
+        .map(hostkey::fingerprint)
+        .unwrap_or_else(|| "SHA256:?".into());
     let line = hostkey::known_hosts_line(&cfg.host, cfg.port, kind, key);
     let kh_path = cfg.known_hosts.display();
     let mut kh = sess.known_hosts().map_err(|e| net("known_hosts", e))?;
@@ -414,15 +477,27 @@ fn authenticate(sess: &Session, cfg: &Config) -> Result<()> {
         }
     };
     match &cfg.auth {
-        Auth::Key { identity_file, passphrase } => {
+        Auth::Key {
+            identity_file,
+            passphrase,
+        } => {
             let how = format!("the key {}", identity_file.display());
-            sess.userauth_pubkey_file(&cfg.user, None, identity_file, passphrase.as_deref()).map_err(|e| auth_err(e, &how))?;
+            sess.userauth_pubkey_file(&cfg.user, None, identity_file, passphrase.as_deref())
+                .map_err(|e| auth_err(e, &how))?;
         }
         Auth::Agent => {
             let mut agent = sess.agent().map_err(|e| net("ssh-agent", e))?;
-            agent.connect().map_err(|e| fatal(format!("cannot reach ssh-agent (is SSH_AUTH_SOCK set for the daemon?): {e}")))?;
-            agent.list_identities().map_err(|e| fatal(format!("ssh-agent: {e}")))?;
-            let ids = agent.identities().map_err(|e| fatal(format!("ssh-agent: {e}")))?;
+            agent.connect().map_err(|e| {
+                fatal(format!(
+                    "cannot reach ssh-agent (is SSH_AUTH_SOCK set for the daemon?): {e}"
+                ))
+            })?;
+            agent
+                .list_identities()
+                .map_err(|e| fatal(format!("ssh-agent: {e}")))?;
+            let ids = agent
+                .identities()
+                .map_err(|e| fatal(format!("ssh-agent: {e}")))?;
             let mut ok = false;
             for id in &ids {
                 if agent.userauth(&cfg.user, id).is_ok() {
@@ -443,7 +518,10 @@ fn authenticate(sess: &Session, cfg: &Config) -> Result<()> {
         }
     }
     if !sess.authenticated() {
-        return Err(fatal(format!("authentication as `{}` on {}:{} did not complete", cfg.user, cfg.host, cfg.port)));
+        return Err(fatal(format!(
+            "authentication as `{}` on {}:{} did not complete",
+            cfg.user, cfg.host, cfg.port
+        )));
     }
     Ok(())
 }

@@ -87,14 +87,27 @@ struct Pending {
 }
 
 impl Standby {
-    pub fn new(cfg: Config, log: Logger, journal_path: PathBuf, state_dir: &std::path::Path) -> Result<Standby> {
+    pub fn new(
+        cfg: Config,
+        log: Logger,
+        journal_path: PathBuf,
+        state_dir: &std::path::Path,
+    ) -> Result<Standby> {
         let live = journal_path
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| fatal(format!("journal path {} has no UTF-8 file name to mirror", journal_path.display())))?
+            .ok_or_else(|| {
+                fatal(format!(
+                    "journal path {} has no UTF-8 file name to mirror",
+                    journal_path.display()
+                ))
+            })?
             .to_string();
         let target = format!("{}@{}:{}:{}", cfg.user, cfg.host, cfg.port, cfg.remote_dir);
-        let layout = Layout { dir: cfg.remote_dir.clone(), live };
+        let layout = Layout {
+            dir: cfg.remote_dir.clone(),
+            live,
+        };
         Ok(Standby {
             cfg,
             log,
@@ -130,7 +143,9 @@ impl Standby {
 
     /// Reads the oldest answer and records what it confirmed; returns its tag.
     pub fn settle_one(&mut self) -> Result<Option<u64>> {
-        let Some(mut link) = self.link.take() else { return Ok(None) };
+        let Some(mut link) = self.link.take() else {
+            return Ok(None);
+        };
         let r = self.settle_on(&mut link);
         if r.is_ok() {
             self.link = Some(link);
@@ -139,7 +154,9 @@ impl Standby {
     }
 
     fn settle_on(&mut self, link: &mut Link) -> Result<Option<u64>> {
-        let Some(p) = self.pending.pop_front() else { return Ok(None) };
+        let Some(p) = self.pending.pop_front() else {
+            return Ok(None);
+        };
         if p.request {
             let out = link.conn.answer(self.cfg.command_timeout, false)?;
             self.check_status(&out)?;
@@ -152,7 +169,10 @@ impl Standby {
             ));
         }
         if let Some(tail) = &p.tail {
-            record::store(&self.record_path, &Record::new(&self.target, p.seq, p.end, tail))?;
+            record::store(
+                &self.record_path,
+                &Record::new(&self.target, p.seq, p.end, tail),
+            )?;
         }
         Ok(Some(p.tag))
     }
@@ -181,7 +201,8 @@ impl Standby {
     pub fn keepalive(&mut self) {
         if let Some(l) = &self.link {
             if let Err(e) = l.conn.keepalive() {
-                self.log.warn(&format!("connection to the standby lost: {e}"));
+                self.log
+                    .warn(&format!("connection to the standby lost: {e}"));
                 self.reset();
             }
         }
@@ -198,7 +219,8 @@ impl Standby {
             Err(e) => {
                 // Only a check is lost: the standby is still compared with
                 // every redelivered byte.
-                self.log.warn(&format!("ignoring the listener's record: {e}"));
+                self.log
+                    .warn(&format!("ignoring the listener's record: {e}"));
                 None
             }
         };
@@ -239,12 +261,26 @@ impl Standby {
                     // failure: apply it now rather than wait for more data.
                     let live_seq = link.view.live_seq.unwrap_or(r.sequence);
                     let from = link.view.applied.unwrap_or((live_seq, 0));
-                    let pieces = shell::apply_pieces(&self.layout, from, (r.sequence, r.size), live_seq);
+                    let pieces =
+                        shell::apply_pieces(&self.layout, from, (r.sequence, r.size), live_seq);
                     if !pieces.is_empty() {
-                        self.log.info(&format!("applying the standby from {from:?} up to {:?}", (r.sequence, r.size)));
-                        let batch = Batch { apply: pieces, fsync: self.cfg.fsync, ..Default::default() };
+                        self.log.info(&format!(
+                            "applying the standby from {from:?} up to {:?}",
+                            (r.sequence, r.size)
+                        ));
+                        let batch = Batch {
+                            apply: pieces,
+                            fsync: self.cfg.fsync,
+                            ..Default::default()
+                        };
                         let script = batch.script(&self.layout, self.cfg.apply.as_deref());
-                        let out = link.conn.run(&script, 0, &mut |_| Ok(()), self.cfg.command_timeout, false)?;
+                        let out = link.conn.run(
+                            &script,
+                            0,
+                            &mut |_| Ok(()),
+                            self.cfg.command_timeout,
+                            false,
+                        )?;
                         self.check_status(&out)?;
                         link.view.applied = Some((r.sequence, r.size));
                     }
@@ -275,7 +311,11 @@ impl Standby {
                         self.recovery(&file)
                     )));
                 }
-                Ok(Some(Tail { seq: r.sequence, end: r.size, bytes }))
+                Ok(Some(Tail {
+                    seq: r.sequence,
+                    end: r.size,
+                    bytes,
+                }))
             }
             _ => {
                 self.log.warn(&format!(
@@ -330,7 +370,10 @@ impl Standby {
     fn ship_on(&mut self, link: &mut Link, run: &Run<'_>, tag: u64) -> Result<()> {
         let seq = run.sequence;
         let end = run.end();
-        let mut batch = Batch { fsync: self.cfg.fsync, ..Default::default() };
+        let mut batch = Batch {
+            fsync: self.cfg.fsync,
+            ..Default::default()
+        };
         let (file, size) = match link.view.live_seq {
             None => {
                 batch.rotate = Some((None, seq));
@@ -340,7 +383,9 @@ impl Standby {
                 batch.rotate = Some((Some(ls), seq));
                 (self.layout.live.clone(), 0)
             }
-            Some(ls) if seq == ls && link.view.live_size.is_some() => (self.layout.live.clone(), link.view.live_size.unwrap_or(0)),
+            Some(ls) if seq == ls && link.view.live_size.is_some() => {
+                (self.layout.live.clone(), link.view.live_size.unwrap_or(0))
+            }
             Some(_) => {
                 // An older, already rotated file: it can only be compared.
                 let (name, mut size) = link.view.file_of(&self.layout, seq);
@@ -400,13 +445,22 @@ impl Standby {
         if append_len > 0 {
             batch.append = Some((size, append_len));
         }
-        let live_after = if batch.rotate.is_some() { seq } else { link.view.live_seq.unwrap_or(seq) };
+        let live_after = if batch.rotate.is_some() {
+            seq
+        } else {
+            link.view.live_seq.unwrap_or(seq)
+        };
         if self.cfg.apply.is_some() {
-            let from = link.view.applied.unwrap_or((link.view.live_seq.unwrap_or(seq), 0));
+            let from = link
+                .view
+                .applied
+                .unwrap_or((link.view.live_seq.unwrap_or(seq), 0));
             batch.apply = shell::apply_pieces(&self.layout, from, (seq, end), live_after);
         }
         if let Some((old, new)) = batch.rotate {
-            self.log.info(&format!("rotating the standby: live sequence {old:?} -> {new}"));
+            self.log.info(&format!(
+                "rotating the standby: live sequence {old:?} -> {new}"
+            ));
         }
         let request = batch.rotate.is_some() || batch.append.is_some() || !batch.apply.is_empty();
         if request {
@@ -417,9 +471,11 @@ impl Standby {
                 if let Some(f) = &fill {
                     copy_local(&journal_path, f, w, &dest)?;
                 }
-                w.write_all(data).map_err(|e| transient(format!("sending to the standby {dest}: {e}")))
+                w.write_all(data)
+                    .map_err(|e| transient(format!("sending to the standby {dest}: {e}")))
             };
-            link.conn.submit(&script, append_len, &mut feed, self.cfg.command_timeout)?;
+            link.conn
+                .submit(&script, append_len, &mut feed, self.cfg.command_timeout)?;
         }
 
         // The standby now holds `run`: remember it.
@@ -439,7 +495,17 @@ impl Standby {
         // written when the answer arrives.
         self.next_id += 1;
         let id = self.next_id;
-        self.pending.push_back(Pending { id, tag, request, start: run.start, seq, end, tail: None, appended: append_len, sent_at: std::time::Instant::now() });
+        self.pending.push_back(Pending {
+            id,
+            tag,
+            request,
+            start: run.start,
+            seq,
+            end,
+            tail: None,
+            appended: append_len,
+            sent_at: std::time::Instant::now(),
+        });
         // The standby's last bytes after this run; a read this needs first
         // collects every answer, this run's included.
         self.update_tail(link, &file, run)?;
@@ -454,13 +520,22 @@ impl Standby {
         let tail = self.tail.as_ref().expect("tail set").bytes.clone();
         match self.pending.back_mut() {
             Some(p) if p.id == id => p.tail = Some(tail),
-            _ => record::store(&self.record_path, &Record::new(&self.target, seq, end, &tail))?,
+            _ => record::store(
+                &self.record_path,
+                &Record::new(&self.target, seq, end, &tail),
+            )?,
         }
         Ok(())
     }
 
     /// Reads from the standby once every outstanding answer is in.
-    fn read_remote(&mut self, link: &mut Link, file: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    fn read_remote(
+        &mut self,
+        link: &mut Link,
+        file: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
         self.settle_all(link)?;
         read(&mut link.conn, &self.layout, file, offset, len)
     }
@@ -489,14 +564,29 @@ impl Standby {
                 keep(v)
             }
         };
-        self.tail = Some(Tail { seq: run.sequence, end, bytes });
+        self.tail = Some(Tail {
+            seq: run.sequence,
+            end,
+            bytes,
+        });
         Ok(())
     }
 
     /// Proves the local journal is the file the standby's `file` mirrors and
     /// returns the range `[size, run.offset)` to send from it.
-    fn local_fill(&mut self, link: &mut Link, file: &str, seq: u64, size: u64, run: &Run<'_>) -> Result<Fill> {
-        let (dir, journal, recovery) = (self.layout.dir.clone(), self.journal_path.display().to_string(), self.recovery(file));
+    fn local_fill(
+        &mut self,
+        link: &mut Link,
+        file: &str,
+        seq: u64,
+        size: u64,
+        run: &Run<'_>,
+    ) -> Result<Fill> {
+        let (dir, journal, recovery) = (
+            self.layout.dir.clone(),
+            self.journal_path.display().to_string(),
+            self.recovery(file),
+        );
         let behind = |why: String| {
             fatal(format!(
                 "the standby's {dir}/{file} ends at offset {size} but the journal (sequence {seq}) continues at offset {}, and the missing bytes cannot be taken from {journal}: {why}. \
@@ -509,14 +599,20 @@ impl Standby {
         let k = run.bytes.len().min(TAIL);
         let local = read_local(&mut f, run.offset, k).map_err(|e| behind(e.to_string()))?;
         if local != run.bytes[..k] {
-            return Err(behind(format!("it holds other bytes at offset {} (it is no longer sequence {seq})", run.offset)));
+            return Err(behind(format!(
+                "it holds other bytes at offset {} (it is no longer sequence {seq})",
+                run.offset
+            )));
         }
         if size > 0 {
             let k = size.min(TAIL as u64);
             let theirs = self.read_remote(link, file, size - k, k)?;
-            let mine = read_local(&mut f, size - k, k as usize).map_err(|e| behind(e.to_string()))?;
+            let mine =
+                read_local(&mut f, size - k, k as usize).map_err(|e| behind(e.to_string()))?;
             if theirs != mine {
-                return Err(behind(format!("the standby's last bytes before offset {size} differ from the journal's")));
+                return Err(behind(format!(
+                    "the standby's last bytes before offset {size} differ from the journal's"
+                )));
             }
         }
         self.log.warn(&format!(
@@ -524,7 +620,10 @@ impl Standby {
             run.offset,
             self.journal_path.display()
         ));
-        Ok(Fill { from: size, len: run.offset - size })
+        Ok(Fill {
+            from: size,
+            len: run.offset - size,
+        })
     }
 
     fn check_status(&self, out: &Output) -> Result<()> {
@@ -566,9 +665,13 @@ fn copy_local(path: &std::path::Path, f: &Fill, w: &mut dyn Write, dest: &str) -
         let want = left.min(buf.len() as u64) as usize;
         let n = file.read(&mut buf[..want]).map_err(err)?;
         if n == 0 {
-            return Err(fatal(format!("{} ended while resending it to the standby", path.display())));
+            return Err(fatal(format!(
+                "{} ended while resending it to the standby",
+                path.display()
+            )));
         }
-        w.write_all(&buf[..n]).map_err(|e| transient(format!("sending to the standby {dest}: {e}")))?;
+        w.write_all(&buf[..n])
+            .map_err(|e| transient(format!("sending to the standby {dest}: {e}")))?;
         left -= n as u64;
     }
     Ok(())
@@ -588,11 +691,18 @@ fn read(conn: &mut Conn, l: &Layout, file: &str, offset: u64, len: u64) -> Resul
     }
     let v = conn.capture(&l.read(file, offset, len))?;
     if v.len() as u64 != len {
-        return Err(transient(format!("reading {}/{file} at offset {offset}: got {} of {len} bytes", l.dir, v.len())));
+        return Err(transient(format!(
+            "reading {}/{file} at offset {offset}: got {} of {len} bytes",
+            l.dir,
+            v.len()
+        )));
     }
     Ok(v)
 }
 
 fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
-    a.iter().zip(b).position(|(x, y)| x != y).or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
 }

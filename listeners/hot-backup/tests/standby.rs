@@ -17,13 +17,26 @@ fn mirrors_the_journal_and_its_rotated_predecessors_byte_for_byte() {
     let mut l = env.open("");
     let mut host = Host::new(&recs, 9);
     host.run(&mut l);
-    assert_eq!(host.acked, recs.len(), "everything acknowledged once the last transaction closed");
+    assert_eq!(
+        host.acked,
+        recs.len(),
+        "everything acknowledged once the last transaction closed"
+    );
     assert_eq!(env.remote_file("journal.5"), a);
     assert_eq!(env.remote_file("journal.6"), b);
     assert_eq!(env.remote_file("journal"), c);
     assert_eq!(env.remote_file(".logdaemon-standby"), b"7\n");
     let names: Vec<String> = env.remote_listing().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, [".logdaemon-loop", ".logdaemon-standby", "journal", "journal.5", "journal.6"]);
+    assert_eq!(
+        names,
+        [
+            ".logdaemon-loop",
+            ".logdaemon-standby",
+            "journal",
+            "journal.5",
+            "journal.6"
+        ]
+    );
 }
 
 #[test]
@@ -40,15 +53,32 @@ fn ships_only_whole_transactions_and_acknowledges_up_to_the_last_one() {
     let b = Batch::p4("p4", 1, 0, &recs);
     l.listen(b.entries()).unwrap();
     assert_eq!(l.flush().unwrap(), Ack::Upto(b.entries()[3].start()));
-    assert_eq!(env.remote_file("journal"), tx1, "the standby ends on the transaction boundary");
+    assert_eq!(
+        env.remote_file("journal"),
+        tx1,
+        "the standby ends on the transaction boundary"
+    );
 
     // The rest of the open transaction, still without its @ex@: nothing new is shipped.
-    let b2 = Batch::p4("p4", 1, b.entries()[3].end().offset, &[b"@pv@ 0 @db.desc@ 2 @second@ \n"]);
-    assert_eq!(l.listen(b2.entries()).unwrap(), Ack::Upto(b.entries()[3].start()));
+    let b2 = Batch::p4(
+        "p4",
+        1,
+        b.entries()[3].end().offset,
+        &[b"@pv@ 0 @db.desc@ 2 @second@ \n"],
+    );
+    assert_eq!(
+        l.listen(b2.entries()).unwrap(),
+        Ack::Upto(b.entries()[3].start())
+    );
     assert_eq!(l.flush().unwrap(), Ack::Upto(b.entries()[3].start()));
     assert_eq!(env.remote_file("journal"), tx1);
 
-    let b3 = Batch::p4("p4", 1, b2.entries()[0].end().offset, &[b"@ex@ 12 1700000001\n"]);
+    let b3 = Batch::p4(
+        "p4",
+        1,
+        b2.entries()[0].end().offset,
+        &[b"@ex@ 12 1700000001\n"],
+    );
     l.listen(b3.entries()).unwrap();
     assert_eq!(l.flush().unwrap(), Ack::All);
     let mut all = tx1.clone();
@@ -73,7 +103,11 @@ fn after_a_crash_the_standby_ahead_of_the_host_gets_no_duplicate_bytes() {
     }
     let shipped = env.remote_file("journal").len();
     assert!(shipped > 0);
-    let cursor = Position { sequence: 1, offset: recs[5].off, line: 0 };
+    let cursor = Position {
+        sequence: 1,
+        offset: recs[5].off,
+        line: 0,
+    };
     let mut l = env.open_with(&env.config(""), cursor).unwrap();
     let mut host = Host::at(&recs, 7, cursor);
     host.run(&mut l);
@@ -100,9 +134,16 @@ fn a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset() {
     let mut host = Host::new(&recs, 200);
     host.step(&mut l).unwrap();
     let msg = assert_fatal(host.flush(&mut l));
-    assert!(msg.contains("/journal differs from the journal at offset 100 "), "{msg}");
+    assert!(
+        msg.contains("/journal differs from the journal at offset 100 "),
+        "{msg}"
+    );
     assert!(msg.contains("logdaemon checkpoint set"), "{msg}");
-    assert_eq!(env.remote_file("journal"), remote, "a differing standby is never overwritten");
+    assert_eq!(
+        env.remote_file("journal"),
+        remote,
+        "a differing standby is never overwritten"
+    );
 }
 
 #[test]
@@ -112,7 +153,14 @@ fn a_standby_restored_to_an_older_state_is_filled_from_the_live_journal() {
     std::fs::write(env.journal_path(), &data).unwrap();
     let recs = stream(&[(1, &data)]);
     let ends = ex_ends(&data);
-    let half = index_of(&recs, Position { sequence: 1, offset: ends[40], line: 0 });
+    let half = index_of(
+        &recs,
+        Position {
+            sequence: 1,
+            offset: ends[40],
+            line: 0,
+        },
+    );
     {
         let mut l = env.open("");
         let mut host = Host::new(&recs[..half], 10);
@@ -121,7 +169,11 @@ fn a_standby_restored_to_an_older_state_is_filled_from_the_live_journal() {
     assert_eq!(env.remote_file("journal"), &data[..ends[40] as usize]);
     // The standby is restored from a backup that ends at transaction 20.
     std::fs::write(env.remote().join("journal"), &data[..ends[20] as usize]).unwrap();
-    let cursor = Position { sequence: 1, offset: ends[40], line: 0 };
+    let cursor = Position {
+        sequence: 1,
+        offset: ends[40],
+        line: 0,
+    };
     let mut l = env.open_with(&env.config(""), cursor).unwrap();
     let mut host = Host::at(&recs, 10, cursor);
     host.run(&mut l);
@@ -131,11 +183,35 @@ fn a_standby_restored_to_an_older_state_is_filled_from_the_live_journal() {
     std::fs::write(env.remote().join("journal"), &data[..ends[20] as usize]).unwrap();
     std::fs::write(env.journal_path(), journal(6, 60)).unwrap();
     let more = b"@pv@ 0 @db.counters@ @x@ 9 \n@ex@ 1 2\n".to_vec();
-    let mut l = env.open_with(&env.config(""), Position { sequence: 1, offset: data.len() as u64, line: 0 }).unwrap();
-    let b = Batch::p4("p4", 1, data.len() as u64, &split_p4(&more).iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let mut l = env
+        .open_with(
+            &env.config(""),
+            Position {
+                sequence: 1,
+                offset: data.len() as u64,
+                line: 0,
+            },
+        )
+        .unwrap();
+    let b = Batch::p4(
+        "p4",
+        1,
+        data.len() as u64,
+        &split_p4(&more)
+            .iter()
+            .map(Vec::as_slice)
+            .collect::<Vec<_>>(),
+    );
     l.listen(b.entries()).unwrap();
     let msg = assert_fatal(l.flush());
-    assert!(msg.contains(&format!("ends at offset {} but the journal (sequence 1) continues at offset {}", ends[20], data.len())), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "ends at offset {} but the journal (sequence 1) continues at offset {}",
+            ends[20],
+            data.len()
+        )),
+        "{msg}"
+    );
     assert!(msg.contains("copy the journal's bytes"), "{msg}");
     assert_eq!(env.remote_file("journal"), &data[..ends[20] as usize]);
 }
@@ -162,7 +238,8 @@ fn sshd_killed_mid_stream_is_retried_then_caught_up_with_nothing_lost() {
             env.sshd.restart().unwrap();
             continue;
         }
-        host.step(&mut l).unwrap_or_else(|f| panic!("call {calls}: {f}"));
+        host.step(&mut l)
+            .unwrap_or_else(|f| panic!("call {calls}: {f}"));
     }
     host.flush(&mut l).unwrap();
     assert_eq!(retries, 2);
@@ -177,7 +254,11 @@ fn an_unreachable_standby_is_retried_not_fatal() {
     let mut l = env.open("");
     let b = Batch::p4("p4", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 1 1\n"]);
     let f = assert_retry(l.listen(b.entries()).and_then(|_| l.flush()));
-    assert!(f.message.contains("cannot connect to 127.0.0.1"), "{}", f.message);
+    assert!(
+        f.message.contains("cannot connect to 127.0.0.1"),
+        "{}",
+        f.message
+    );
     env.sshd.restart().unwrap();
     l.listen(b.entries()).unwrap();
     assert_eq!(l.flush().unwrap(), Ack::All);
@@ -223,7 +304,10 @@ fn apply_gets_every_transaction_exactly_once_across_a_crash_between_append_and_a
         // (a checkpoint) before each crash makes every round progress,
         // however many batches the listener keeps in flight.
         let flush_now = crash_now || calls % 6 == 2;
-        match host.step(&mut l).and_then(|a| if flush_now { host.flush(&mut l) } else { Ok(a) }) {
+        match host
+            .step(&mut l)
+            .and_then(|a| if flush_now { host.flush(&mut l) } else { Ok(a) })
+        {
             Ok(_) => {}
             Err(f) => {
                 assert!(!crash.exists(), "a failure without a simulated crash: {f}");
@@ -236,54 +320,106 @@ fn apply_gets_every_transaction_exactly_once_across_a_crash_between_append_and_a
     assert!(crashes >= 3, "crashes simulated: {crashes}");
     let mut both = a.clone();
     both.extend_from_slice(&b);
-    assert_eq!(std::fs::read(&sink).unwrap(), both, "the applied stream is the journal, exactly once");
+    assert_eq!(
+        std::fs::read(&sink).unwrap(),
+        both,
+        "the applied stream is the journal, exactly once"
+    );
     // Every apply ended on a transaction boundary.
     let mut bounds: Vec<u64> = ex_ends(&a);
     bounds.extend(ex_ends(&b).into_iter().map(|e| e + a.len() as u64));
     let mut total = 0;
     for line in std::fs::read_to_string(&sizes).unwrap().lines() {
         total += line.trim().parse::<u64>().unwrap();
-        assert!(bounds.contains(&total), "apply stopped at {total}, not after an @ex@");
+        assert!(
+            bounds.contains(&total),
+            "apply stopped at {total}, not after an @ex@"
+        );
     }
-    assert_eq!(env.remote_file(".logdaemon-applied"), b"2 ".iter().chain(format!("{}\n", b.len()).as_bytes()).copied().collect::<Vec<_>>());
+    assert_eq!(
+        env.remote_file(".logdaemon-applied"),
+        b"2 "
+            .iter()
+            .chain(format!("{}\n", b.len()).as_bytes())
+            .copied()
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn unknown_or_mismatched_host_keys_are_fatal_with_the_fingerprint_and_nothing_is_sent() {
     let env = Env::new();
     let fp = {
-        let o = std::process::Command::new("ssh-keygen").arg("-lf").arg(env.sshd.known_hosts()).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1).unwrap().to_string()
+        let o = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(env.sshd.known_hosts())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
     };
     assert!(fp.starts_with("SHA256:"));
     let line = env.sshd.known_hosts_line().unwrap();
 
     let empty = env.tmp.path().join("known_hosts.empty");
     std::fs::write(&empty, "").unwrap();
-    let cfg = env.config("").replace(&env.sshd.known_hosts().display().to_string(), &empty.display().to_string());
+    let cfg = env.config("").replace(
+        &env.sshd.known_hosts().display().to_string(),
+        &empty.display().to_string(),
+    );
     let msg = assert_fatal(env.open_with(&cfg, Position::default()));
-    assert!(msg.contains("is not in") && msg.contains(&fp) && msg.contains(&line), "{msg}");
+    assert!(
+        msg.contains("is not in") && msg.contains(&fp) && msg.contains(&line),
+        "{msg}"
+    );
 
     let wrong = env.sshd.wrong_known_hosts().unwrap();
-    let cfg = env.config("").replace(&env.sshd.known_hosts().display().to_string(), &wrong.display().to_string());
+    let cfg = env.config("").replace(
+        &env.sshd.known_hosts().display().to_string(),
+        &wrong.display().to_string(),
+    );
     let msg = assert_fatal(env.open_with(&cfg, Position::default()));
-    assert!(msg.contains("HOST KEY MISMATCH") && msg.contains(&fp) && msg.contains(&line), "{msg}");
-    assert!(env.remote_listing().is_empty(), "nothing was written to the standby");
-    assert!(env.sshd.log().contains("Connection closed by 127.0.0.1") || !env.sshd.log().contains("Accepted publickey"), "{}", env.sshd.log());
+    assert!(
+        msg.contains("HOST KEY MISMATCH") && msg.contains(&fp) && msg.contains(&line),
+        "{msg}"
+    );
+    assert!(
+        env.remote_listing().is_empty(),
+        "nothing was written to the standby"
+    );
+    assert!(
+        env.sshd.log().contains("Connection closed by 127.0.0.1")
+            || !env.sshd.log().contains("Accepted publickey"),
+        "{}",
+        env.sshd.log()
+    );
 }
 
 #[test]
 fn a_refused_user_key_and_a_readable_key_file_are_fatal_with_clear_messages() {
     let env = Env::new();
     let other = env.sshd.other_key("id_stranger").unwrap();
-    let cfg = env.config("").replace(&env.sshd.client_key().display().to_string(), &other.display().to_string());
+    let cfg = env.config("").replace(
+        &env.sshd.client_key().display().to_string(),
+        &other.display().to_string(),
+    );
     let msg = assert_fatal(env.open_with(&cfg, Position::default()));
-    assert!(msg.contains(&format!("refused the key {}", other.display())) && msg.contains(&format!("user `{}`", env.sshd.user())), "{msg}");
+    assert!(
+        msg.contains(&format!("refused the key {}", other.display()))
+            && msg.contains(&format!("user `{}`", env.sshd.user())),
+        "{msg}"
+    );
 
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
     let msg = assert_fatal(env.open_with(&cfg, Position::default()));
-    assert!(msg.contains("mode 0644") && msg.contains("chmod 600"), "{msg}");
+    assert!(
+        msg.contains("mode 0644") && msg.contains("chmod 600"),
+        "{msg}"
+    );
     assert!(env.remote_listing().is_empty());
 }
 
@@ -298,13 +434,20 @@ fn batches_wait_for_size_or_age_and_a_quiet_journal_ships_at_once() {
         Box::new(move || *now.lock().unwrap())
     };
     let cfg = env.config("batch_bytes = 80\nmax_delay = \"1s\"\n");
-    let mut l = env.open_clocked(&cfg, Position::default(), Some(clock)).unwrap();
+    let mut l = env
+        .open_clocked(&cfg, Position::default(), Some(clock))
+        .unwrap();
     let tx = |i: u64| format!("@pv@ 0 @db.counters@ @change@ {i} \n@ex@ 7 {i}\n").into_bytes();
     let mut journal = Vec::new();
     let mut send = |l: &mut logdaemon_listener_hot_backup::HotBackup, i: u64| {
         let t = tx(i);
         let recs = split_p4(&t);
-        let b = Batch::p4("p4", 1, journal.len() as u64, &recs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        let b = Batch::p4(
+            "p4",
+            1,
+            journal.len() as u64,
+            &recs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        );
         journal.extend_from_slice(&t);
         let first = b.entries()[0].start();
         (l.listen(b.entries()).unwrap(), first, journal.clone())
@@ -316,14 +459,22 @@ fn batches_wait_for_size_or_age_and_a_quiet_journal_ships_at_once() {
     assert!(standby().is_empty());
     *now.lock().unwrap() += Duration::from_millis(500);
     let (_, _, all) = send(&mut l, 2);
-    assert_eq!(l.wait_queued().unwrap(), Ack::All, "80 bytes gathered: shipped");
+    assert_eq!(
+        l.wait_queued().unwrap(),
+        Ack::All,
+        "80 bytes gathered: shipped"
+    );
     assert_eq!(standby(), all);
 
     let (ack, first, _) = send(&mut l, 3);
     assert_eq!(ack, Ack::Upto(first));
     *now.lock().unwrap() += Duration::from_millis(1100);
     let (_, _, all) = send(&mut l, 4);
-    assert_eq!(l.wait_queued().unwrap(), Ack::All, "the oldest entry waited max_delay: shipped");
+    assert_eq!(
+        l.wait_queued().unwrap(),
+        Ack::All,
+        "the oldest entry waited max_delay: shipped"
+    );
     assert_eq!(standby(), all);
 
     let (_, first, all) = send(&mut l, 5);
@@ -342,7 +493,16 @@ fn a_key_with_a_passphrase_from_a_file_and_keys_of_a_running_agent_authenticate(
     // A passphrase-protected key, authorized on the server.
     let key = dir.join("id_locked");
     let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "correct horse", "-C", "locked", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "correct horse",
+            "-C",
+            "locked",
+            "-f",
+        ])
         .arg(&key)
         .status()
         .unwrap();
@@ -352,20 +512,39 @@ fn a_key_with_a_passphrase_from_a_file_and_keys_of_a_running_agent_authenticate(
     keys += &std::fs::read_to_string(key.with_extension("pub")).unwrap();
     std::fs::write(&authorized, keys).unwrap();
     std::fs::write(dir.join("passphrase"), "correct horse\n").unwrap();
-    let with_key = |extra: &str| env.config(extra).replace(&env.sshd.client_key().display().to_string(), &key.display().to_string());
+    let with_key = |extra: &str| {
+        env.config(extra).replace(
+            &env.sshd.client_key().display().to_string(),
+            &key.display().to_string(),
+        )
+    };
 
     let b = Batch::p4("p4", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 1 1\n"]);
-    let mut l = env.open_with(&with_key("passphrase_file = \"passphrase\"\n"), Position::default()).unwrap();
+    let mut l = env
+        .open_with(
+            &with_key("passphrase_file = \"passphrase\"\n"),
+            Position::default(),
+        )
+        .unwrap();
     l.listen(b.entries()).unwrap();
     assert_eq!(l.flush().unwrap(), Ack::All);
     drop(l);
     std::fs::write(dir.join("passphrase"), "wrong\n").unwrap();
-    let msg = assert_fatal(env.open_with(&with_key("passphrase_file = \"passphrase\"\n"), Position::default()));
+    let msg = assert_fatal(env.open_with(
+        &with_key("passphrase_file = \"passphrase\"\n"),
+        Position::default(),
+    ));
     assert!(msg.contains(&key.display().to_string()), "{msg}");
 
     // The same key through a real ssh-agent (the only test that reads SSH_AUTH_SOCK).
     let sock = dir.join("agent.sock");
-    let agent = std::process::Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
@@ -376,18 +555,41 @@ fn a_key_with_a_passphrase_from_a_file_and_keys_of_a_running_agent_authenticate(
     let _agent = Kill(agent);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !sock.exists() {
-        assert!(std::time::Instant::now() < deadline, "ssh-agent did not create its socket");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssh-agent did not create its socket"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let st = std::process::Command::new("ssh-add").arg(env.sshd.client_key()).env("SSH_AUTH_SOCK", &sock).stderr(std::process::Stdio::null()).status().unwrap();
+    let st = std::process::Command::new("ssh-add")
+        .arg(env.sshd.client_key())
+        .env("SSH_AUTH_SOCK", &sock)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
     assert!(st.success());
     std::env::set_var("SSH_AUTH_SOCK", &sock);
-    let cfg = env.config("agent = true\n").replace(&format!("identity_file = \"{}\"\n", env.sshd.client_key().display()), "");
-    let mut l = env.open_with(&cfg, Position { sequence: 1, offset: 26, line: 3 }).unwrap();
+    let cfg = env.config("agent = true\n").replace(
+        &format!("identity_file = \"{}\"\n", env.sshd.client_key().display()),
+        "",
+    );
+    let mut l = env
+        .open_with(
+            &cfg,
+            Position {
+                sequence: 1,
+                offset: 26,
+                line: 3,
+            },
+        )
+        .unwrap();
     let b2 = Batch::p4("p4", 1, 26, &[b"@pv@ 0 @db.x@ 2 \n", b"@ex@ 1 2\n"]);
     l.listen(b2.entries()).unwrap();
     assert_eq!(l.flush().unwrap(), Ack::All);
-    assert_eq!(env.remote_file("journal"), b"@pv@ 0 @db.x@ 1 \n@ex@ 1 1\n@pv@ 0 @db.x@ 2 \n@ex@ 1 2\n");
+    assert_eq!(
+        env.remote_file("journal"),
+        b"@pv@ 0 @db.x@ 1 \n@ex@ 1 1\n@pv@ 0 @db.x@ 2 \n@ex@ 1 2\n"
+    );
 }
 
 /// A tmpfs mounted for one test (needs root, as the tests run on CI).
@@ -396,12 +598,30 @@ struct SmallDisk(std::path::PathBuf);
 impl SmallDisk {
     fn mount(at: &std::path::Path, size: &str) -> SmallDisk {
         std::fs::create_dir_all(at).unwrap();
-        let st = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"]).arg(at).status().unwrap();
-        assert!(st.success(), "mounting a {size} tmpfs at {} needs root (CAP_SYS_ADMIN)", at.display());
+        let st = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "mounting a {size} tmpfs at {} needs root (CAP_SYS_ADMIN)",
+            at.display()
+        );
         SmallDisk(at.to_path_buf())
     }
     fn grow(&self, size: &str) {
-        let st = std::process::Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.0).status().unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
         assert!(st.success());
     }
 }
@@ -417,10 +637,17 @@ fn a_full_disk_on_the_standby_is_retried_and_cut_back_to_whole_transactions() {
     let env = Env::new();
     let disk = SmallDisk::mount(&env.tmp.path().join("small"), "128k");
     let data = journal(11, 1000);
-    assert!(data.len() > 200 << 10, "the journal must not fit: {} bytes", data.len());
+    assert!(
+        data.len() > 200 << 10,
+        "the journal must not fit: {} bytes",
+        data.len()
+    );
     std::fs::write(env.journal_path(), &data).unwrap();
     let recs = stream(&[(1, &data)]);
-    let cfg = env.config("").replace(&env.remote().display().to_string(), &disk.0.display().to_string());
+    let cfg = env.config("").replace(
+        &env.remote().display().to_string(),
+        &disk.0.display().to_string(),
+    );
     let mut l = env.open_with(&cfg, Position::default()).unwrap();
     let mut host = Host::new(&recs, 100);
     let failure = loop {
@@ -432,7 +659,11 @@ fn a_full_disk_on_the_standby_is_retried_and_cut_back_to_whole_transactions() {
     assert_eq!(failure.kind, logdaemon_sdk::FailureKind::Retry, "{failure}");
     assert!(failure.message.contains("disk full"), "{failure}");
     let standby = std::fs::read(disk.0.join("journal")).unwrap();
-    assert!(data.starts_with(&standby) && ex_ends(&data).contains(&(standby.len() as u64)), "cut back to a transaction: {}", standby.len());
+    assert!(
+        data.starts_with(&standby) && ex_ends(&data).contains(&(standby.len() as u64)),
+        "cut back to a transaction: {}",
+        standby.len()
+    );
     // Still full: retried again, nothing lost, nothing half-written.
     assert_retry(host.step(&mut l).and_then(|_| host.flush(&mut l)));
     disk.grow("4m");
@@ -446,13 +677,24 @@ fn a_rotation_interrupted_at_any_step_is_finished_by_the_next_connection() {
     let (a, b) = (journal(12, 20), journal(13, 20));
     std::fs::write(env.journal_path(), &b).unwrap();
     let recs = stream(&[(5, &a), (6, &b)]);
-    let first_of_b = index_of(&recs, Position { sequence: 6, offset: 0, line: 0 });
+    let first_of_b = index_of(
+        &recs,
+        Position {
+            sequence: 6,
+            offset: 0,
+            line: 0,
+        },
+    );
     {
         let mut l = env.open("");
         Host::new(&recs[..first_of_b], 7).run(&mut l);
     }
     assert_eq!(env.remote_file("journal"), a);
-    let cursor = Position { sequence: 6, offset: 0, line: 0 };
+    let cursor = Position {
+        sequence: 6,
+        offset: 0,
+        line: 0,
+    };
 
     // Crash after the rename, before the marker: journal.5 exists, no journal.
     std::fs::rename(env.remote().join("journal"), env.remote().join("journal.5")).unwrap();
@@ -486,10 +728,19 @@ fn a_host_cursor_behind_a_rotation_the_standby_already_made_is_compared_and_skip
         Host::new(&recs, 9).run(&mut l);
     }
     // The loop-owner file changes with every connection; the rest must not.
-    let journals = || env.remote_listing().into_iter().filter(|(n, _)| n != ".logdaemon-loop").collect::<Vec<_>>();
+    let journals = || {
+        env.remote_listing()
+            .into_iter()
+            .filter(|(n, _)| n != ".logdaemon-loop")
+            .collect::<Vec<_>>()
+    };
     let before = journals();
     // The host's checkpoint lags far behind: in the middle of sequence 8.
-    let cursor = Position { sequence: 8, offset: ex_ends(&a)[10], line: 0 };
+    let cursor = Position {
+        sequence: 8,
+        offset: ex_ends(&a)[10],
+        line: 0,
+    };
     let mut l = env.open_with(&env.config(""), cursor).unwrap();
     Host::at(&recs, 5, cursor).run(&mut l);
     assert_eq!(journals(), before, "nothing rewritten, nothing duplicated");
@@ -512,7 +763,14 @@ fn the_documented_forced_command_admits_the_listener_and_refuses_other_commands(
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let authorized = env.sshd.dir().join("authorized_keys");
     let key = std::fs::read_to_string(&authorized).unwrap();
-    std::fs::write(&authorized, format!("restrict,from=\"127.0.0.1\",command=\"{}\" {key}", wrapper.display())).unwrap();
+    std::fs::write(
+        &authorized,
+        format!(
+            "restrict,from=\"127.0.0.1\",command=\"{}\" {key}",
+            wrapper.display()
+        ),
+    )
+    .unwrap();
 
     let mut l = env.open("");
     let b = Batch::p4("p4", 1, 0, &[b"@pv@ 0 @db.x@ 1 \n", b"@ex@ 1 1\n"]);
@@ -521,11 +779,27 @@ fn the_documented_forced_command_admits_the_listener_and_refuses_other_commands(
     assert_eq!(env.remote_file("journal"), b"@pv@ 0 @db.x@ 1 \n@ex@ 1 1\n");
 
     let other = std::process::Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-p", &env.sshd.port().to_string(), "-i"])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-p",
+            &env.sshd.port().to_string(),
+            "-i",
+        ])
         .arg(env.sshd.client_key())
         .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", env.sshd.known_hosts().display()))
-        .args(["-l", env.sshd.user(), "127.0.0.1", "touch /tmp/should-not-exist"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            env.sshd.known_hosts().display()
+        ))
+        .args([
+            "-l",
+            env.sshd.user(),
+            "127.0.0.1",
+            "touch /tmp/should-not-exist",
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -536,16 +810,28 @@ fn the_documented_forced_command_admits_the_listener_and_refuses_other_commands(
 #[test]
 fn line_logs_ship_every_whole_record_and_rotate_like_journals() {
     let env = Env::new();
-    let mut l = env.open_format("lines", &env.config(""), Position::default(), None).unwrap();
+    let mut l = env
+        .open_format("lines", &env.config(""), Position::default(), None)
+        .unwrap();
     let a = Batch::lines("log", 1, 0, &[b"2026-11-21 one\n", b"2026-11-21 two\n"]);
     l.listen(a.entries()).unwrap();
-    assert_eq!(l.flush().unwrap(), Ack::All, "no transactions in a line log: every record ships");
-    assert_eq!(env.remote_file("journal"), b"2026-11-21 one\n2026-11-21 two\n");
+    assert_eq!(
+        l.flush().unwrap(),
+        Ack::All,
+        "no transactions in a line log: every record ships"
+    );
+    assert_eq!(
+        env.remote_file("journal"),
+        b"2026-11-21 one\n2026-11-21 two\n"
+    );
     let mut b = Batch::lines("log", 2, 0, &[b"2026-11-22 three\n"]);
     b.set_did_rotate(0);
     l.listen(b.entries()).unwrap();
     assert_eq!(l.flush().unwrap(), Ack::All);
-    assert_eq!(env.remote_file("journal.1"), b"2026-11-21 one\n2026-11-21 two\n");
+    assert_eq!(
+        env.remote_file("journal.1"),
+        b"2026-11-21 one\n2026-11-21 two\n"
+    );
     assert_eq!(env.remote_file("journal"), b"2026-11-22 three\n");
 }
 
@@ -557,20 +843,38 @@ fn line_logs_ship_every_whole_record_and_rotate_like_journals() {
 #[test]
 fn every_default_cipher_ships_and_reads_back_megabytes_byte_for_byte() {
     let data = journal(2, 9000);
-    assert!(data.len() > 1 << 20, "{} bytes is not enough packets", data.len());
+    assert!(
+        data.len() > 1 << 20,
+        "{} bytes is not enough packets",
+        data.len()
+    );
     let recs = stream(&[(1, &data)]);
-    for cipher in ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr"] {
+    for cipher in [
+        "chacha20-poly1305@openssh.com",
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+        "aes128-ctr",
+        "aes256-ctr",
+    ] {
         let env = Env::new();
         std::fs::write(env.journal_path(), &data).unwrap();
         let extra = format!("ciphers = \"{cipher}\"\n");
         let mut l = env.open(&extra);
         Host::new(&recs, 4000).run(&mut l);
         drop(l);
-        assert!(env.remote_file("journal") == data, "{cipher}: the standby differs from the journal");
+        assert!(
+            env.remote_file("journal") == data,
+            "{cipher}: the standby differs from the journal"
+        );
         // A host cursor at the start: every byte is read back and compared.
-        let mut l = env.open_with(&env.config(&extra), Position::default()).unwrap();
+        let mut l = env
+            .open_with(&env.config(&extra), Position::default())
+            .unwrap();
         Host::new(&recs, 4000).run(&mut l);
-        assert!(env.remote_file("journal") == data, "{cipher}: the standby changed after the comparison");
+        assert!(
+            env.remote_file("journal") == data,
+            "{cipher}: the standby changed after the comparison"
+        );
     }
 }
 
@@ -591,9 +895,15 @@ fn a_check_that_fails_before_the_data_is_sent_is_reported_without_appending() {
     std::fs::write(env.remote().join("journal"), b"stray").unwrap();
     let mut host = Host::new(&recs, 100);
     let failure = assert_retry(host.step(&mut l).and_then(|_| host.flush(&mut l)));
-    assert!(failure.message.contains("journal is 5 bytes, expected 0"), "{failure}");
+    assert!(
+        failure.message.contains("journal is 5 bytes, expected 0"),
+        "{failure}"
+    );
     assert_eq!(env.remote_file("journal"), b"stray", "nothing appended");
     let fatal = assert_fatal(host.step(&mut l).and_then(|_| host.flush(&mut l)));
-    assert!(fatal.contains("differs from the journal at offset 0"), "{fatal}");
+    assert!(
+        fatal.contains("differs from the journal at offset 0"),
+        "{fatal}"
+    );
     assert_eq!(env.remote_file("journal"), b"stray");
 }

@@ -27,14 +27,23 @@ pub struct Bytes {
 }
 
 impl Bytes {
-    pub const EMPTY: Bytes = Bytes { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 };
+    pub const EMPTY: Bytes = Bytes {
+        ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
+        len: 0,
+    };
 
     pub const fn from_static(s: &'static [u8]) -> Bytes {
-        Bytes { ptr: s.as_ptr(), len: s.len() }
+        Bytes {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     pub fn new(s: &[u8]) -> Bytes {
-        Bytes { ptr: s.as_ptr(), len: s.len() }
+        Bytes {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     /// # Safety
@@ -178,14 +187,24 @@ pub struct Outcome {
     pub msg_len: usize,
 }
 
-pub type OpenFn = unsafe extern "C" fn(args: *const OpenArgs, out: *mut *mut c_void, outcome: *mut Outcome) -> u32;
+pub type OpenFn = unsafe extern "C" fn(
+    args: *const OpenArgs,
+    out: *mut *mut c_void,
+    outcome: *mut Outcome,
+) -> u32;
 pub type CloseFn = unsafe extern "C" fn(inst: *mut c_void);
 pub type IsHandledFn = unsafe extern "C" fn(inst: *mut c_void, entry: *const RawEntry) -> u32;
-pub type ListenFn =
-    unsafe extern "C" fn(inst: *mut c_void, entries: *const RawEntry, n: usize, outcome: *mut Outcome) -> u32;
-pub type NoDataFn = unsafe extern "C" fn(inst: *mut c_void, had_data: u32, outcome: *mut Outcome) -> u32;
+pub type ListenFn = unsafe extern "C" fn(
+    inst: *mut c_void,
+    entries: *const RawEntry,
+    n: usize,
+    outcome: *mut Outcome,
+) -> u32;
+pub type NoDataFn =
+    unsafe extern "C" fn(inst: *mut c_void, had_data: u32, outcome: *mut Outcome) -> u32;
 pub type FlushFn = unsafe extern "C" fn(inst: *mut c_void, outcome: *mut Outcome) -> u32;
-pub type GapFn = unsafe extern "C" fn(inst: *mut c_void, gap: *const RawGap, outcome: *mut Outcome) -> u32;
+pub type GapFn =
+    unsafe extern "C" fn(inst: *mut c_void, gap: *const RawGap, outcome: *mut Outcome) -> u32;
 
 /// What the entry symbol returns. `abi_version` and `struct_size` come first
 /// so a host can refuse a foreign layout before reading anything else.
@@ -297,7 +316,10 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
     // before it is accepted, asks for fields and filters.
     let need = std::mem::offset_of!(Descriptor, flags) as u32;
     if struct_size < need {
-        return Err(HandshakeError::TooSmall { found: struct_size, need });
+        return Err(HandshakeError::TooSmall {
+            found: struct_size,
+            need,
+        });
     }
     let has_flags = struct_size as usize >= std::mem::size_of::<Descriptor>();
     // Fields are read through the raw pointer: a `&Descriptor` would claim
@@ -305,17 +327,29 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
     let d = ptr;
     let label = |which: &'static str, b: Bytes| -> Result<&'static str, HandshakeError> {
         if b.len > MAX_LABEL_LEN {
-            return Err(HandshakeError::BadLabel { which, why: format!("{} bytes long, at most {MAX_LABEL_LEN} allowed", b.len) });
+            return Err(HandshakeError::BadLabel {
+                which,
+                why: format!("{} bytes long, at most {MAX_LABEL_LEN} allowed", b.len),
+            });
         }
         if b.len > 0 && b.ptr.is_null() {
-            return Err(HandshakeError::BadLabel { which, why: "null pointer with non-zero length".into() });
+            return Err(HandshakeError::BadLabel {
+                which,
+                why: "null pointer with non-zero length".into(),
+            });
         }
         let s = b.as_slice();
-        std::str::from_utf8(s).map_err(|e| HandshakeError::BadLabel { which, why: format!("not UTF-8 ({e})") })
+        std::str::from_utf8(s).map_err(|e| HandshakeError::BadLabel {
+            which,
+            why: format!("not UTF-8 ({e})"),
+        })
     };
     let name = label("name", (*d).name)?;
     if name.is_empty() {
-        return Err(HandshakeError::BadLabel { which: "name", why: "empty".into() });
+        return Err(HandshakeError::BadLabel {
+            which: "name",
+            why: "empty".into(),
+        });
     }
     Ok(Checked {
         name,
@@ -323,9 +357,15 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         build: label("build", (*d).build)?,
         open: (*d).open.ok_or(HandshakeError::MissingFunction("open"))?,
         close: (*d).close.ok_or(HandshakeError::MissingFunction("close"))?,
-        is_handled: (*d).is_handled.ok_or(HandshakeError::MissingFunction("is_handled"))?,
-        listen: (*d).listen.ok_or(HandshakeError::MissingFunction("listen"))?,
-        no_data: (*d).no_data.ok_or(HandshakeError::MissingFunction("no_data"))?,
+        is_handled: (*d)
+            .is_handled
+            .ok_or(HandshakeError::MissingFunction("is_handled"))?,
+        listen: (*d)
+            .listen
+            .ok_or(HandshakeError::MissingFunction("listen"))?,
+        no_data: (*d)
+            .no_data
+            .ok_or(HandshakeError::MissingFunction("no_data"))?,
         flush: (*d).flush.ok_or(HandshakeError::MissingFunction("flush"))?,
         gap: (*d).gap.ok_or(HandshakeError::MissingFunction("gap"))?,
         wants_fields: !has_flags || (*d).flags & DESC_WANTS_FIELDS != 0,
@@ -364,7 +404,12 @@ mod tests {
     unsafe extern "C" fn handled(_: *mut c_void, _: *const RawEntry) -> u32 {
         1
     }
-    unsafe extern "C" fn listen(_: *mut c_void, _: *const RawEntry, _: usize, _: *mut Outcome) -> u32 {
+    unsafe extern "C" fn listen(
+        _: *mut c_void,
+        _: *const RawEntry,
+        _: usize,
+        _: *mut Outcome,
+    ) -> u32 {
         0
     }
     unsafe extern "C" fn no_data(_: *mut c_void, _: u32, _: *mut Outcome) -> u32 {
@@ -406,17 +451,32 @@ mod tests {
     fn refuses_wrong_version_size_and_missing_functions() {
         let mut d = good();
         d.abi_version = 2;
-        assert_eq!(unsafe { check_descriptor(&d) }.unwrap_err(), HandshakeError::Version { found: 2 });
+        assert_eq!(
+            unsafe { check_descriptor(&d) }.unwrap_err(),
+            HandshakeError::Version { found: 2 }
+        );
         let mut d = good();
         d.struct_size = 8;
-        assert!(matches!(unsafe { check_descriptor(&d) }, Err(HandshakeError::TooSmall { .. })));
+        assert!(matches!(
+            unsafe { check_descriptor(&d) },
+            Err(HandshakeError::TooSmall { .. })
+        ));
         let mut d = good();
         d.listen = None;
-        assert_eq!(unsafe { check_descriptor(&d) }.unwrap_err(), HandshakeError::MissingFunction("listen"));
+        assert_eq!(
+            unsafe { check_descriptor(&d) }.unwrap_err(),
+            HandshakeError::MissingFunction("listen")
+        );
         let mut d = good();
         d.name = Bytes::from_static(b"\xff");
-        assert!(matches!(unsafe { check_descriptor(&d) }, Err(HandshakeError::BadLabel { which: "name", .. })));
-        assert_eq!(unsafe { check_descriptor(std::ptr::null()) }.unwrap_err(), HandshakeError::Null);
+        assert!(matches!(
+            unsafe { check_descriptor(&d) },
+            Err(HandshakeError::BadLabel { which: "name", .. })
+        ));
+        assert_eq!(
+            unsafe { check_descriptor(std::ptr::null()) }.unwrap_err(),
+            HandshakeError::Null
+        );
     }
 
     #[test]
@@ -434,7 +494,12 @@ mod tests {
     #[test]
     fn message_is_truncated_on_a_char_boundary() {
         let mut buf = [0u8; 4];
-        let mut o = Outcome { ack: RawPosition::default(), msg: buf.as_mut_ptr(), msg_cap: 4, msg_len: 0 };
+        let mut o = Outcome {
+            ack: RawPosition::default(),
+            msg: buf.as_mut_ptr(),
+            msg_cap: 4,
+            msg_len: 0,
+        };
         unsafe { write_message(&mut o, "abcé") };
         assert_eq!(o.msg_len, 3);
         assert_eq!(&buf[..3], b"abc");

@@ -29,19 +29,31 @@ impl Ord for Position {
 
 impl From<RawPosition> for Position {
     fn from(p: RawPosition) -> Self {
-        Position { sequence: p.sequence, offset: p.offset, line: p.line }
+        Position {
+            sequence: p.sequence,
+            offset: p.offset,
+            line: p.line,
+        }
     }
 }
 
 impl From<Position> for RawPosition {
     fn from(p: Position) -> Self {
-        RawPosition { sequence: p.sequence, offset: p.offset, line: p.line }
+        RawPosition {
+            sequence: p.sequence,
+            offset: p.offset,
+            line: p.line,
+        }
     }
 }
 
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sequence {} offset {} (line {})", self.sequence, self.offset, self.line)
+        write!(
+            f,
+            "sequence {} offset {} (line {})",
+            self.sequence, self.offset, self.line
+        )
     }
 }
 
@@ -100,13 +112,22 @@ impl<'a> Entry<'a> {
     }
     /// Position of the record's first byte.
     pub fn start(&self) -> Position {
-        Position { sequence: self.raw.sequence, offset: self.raw.offset, line: self.raw.line }
+        Position {
+            sequence: self.raw.sequence,
+            offset: self.raw.offset,
+            line: self.raw.line,
+        }
     }
     /// Position just past the record: where a cursor stands once it is handled.
     pub fn end(&self) -> Position {
         let ended_with_newline = self.raw().last() == Some(&b'\n');
-        let line = self.raw.line + self.raw.lines - u64::from(!ended_with_newline && self.raw.lines > 0);
-        Position { sequence: self.raw.sequence, offset: self.raw.offset + self.raw.len, line }
+        let line =
+            self.raw.line + self.raw.lines - u64::from(!ended_with_newline && self.raw.lines > 0);
+        Position {
+            sequence: self.raw.sequence,
+            offset: self.raw.offset + self.raw.len,
+            line,
+        }
     }
     /// The bytes exactly as in the file.
     pub fn raw(&self) -> &'a [u8] {

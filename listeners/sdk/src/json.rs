@@ -48,7 +48,11 @@ fn push_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn push_position(out: &mut Vec<u8>, p: Position) {
-    let _ = write!(out, "{{\"sequence\":{},\"offset\":{},\"line\":{}}}", p.sequence, p.offset, p.line);
+    let _ = write!(
+        out,
+        "{{\"sequence\":{},\"offset\":{},\"line\":{}}}",
+        p.sequence, p.offset, p.line
+    );
 }
 
 /// Appends one entry as a JSON object and a newline. With `p4`, the op and
@@ -111,7 +115,12 @@ mod tests {
 
     #[test]
     fn p4_entry_with_flags() {
-        let mut b = Batch::p4("p4", 3, 10, &[b"@pv@ 0 @db.desc@ @a@@b@ \n", b"@ex@ 1 \xff"]);
+        let mut b = Batch::p4(
+            "p4",
+            3,
+            10,
+            &[b"@pv@ 0 @db.desc@ @a@@b@ \n", b"@ex@ 1 \xff"],
+        );
         b.set_did_rotate(0);
         let mut out = Vec::new();
         for e in b.entries() {
@@ -144,8 +153,16 @@ mod tests {
     fn gap_object() {
         let g = Gap {
             journal: b"p4",
-            from: Position { sequence: 1, offset: 5, line: 2 },
-            to: Position { sequence: 2, offset: 0, line: 1 },
+            from: Position {
+                sequence: 1,
+                offset: 5,
+                line: 2,
+            },
+            to: Position {
+                sequence: 2,
+                offset: 0,
+                line: 1,
+            },
             cause: "deleted",
             detail: "journal.1 removed",
         };

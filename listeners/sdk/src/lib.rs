@@ -32,8 +32,8 @@
 //! still point into its code.
 
 pub mod abi;
-pub mod json;
 mod entry;
+pub mod json;
 mod listener;
 pub mod p4;
 #[doc(hidden)]

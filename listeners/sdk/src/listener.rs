@@ -36,13 +36,25 @@ pub struct Failure {
 
 impl Failure {
     pub fn retry(message: impl Into<String>) -> Failure {
-        Failure { kind: FailureKind::Retry, message: message.into(), ack: None }
+        Failure {
+            kind: FailureKind::Retry,
+            message: message.into(),
+            ack: None,
+        }
     }
     pub fn error(message: impl Into<String>) -> Failure {
-        Failure { kind: FailureKind::Error, message: message.into(), ack: None }
+        Failure {
+            kind: FailureKind::Error,
+            message: message.into(),
+            ack: None,
+        }
     }
     pub fn fatal(message: impl Into<String>) -> Failure {
-        Failure { kind: FailureKind::Fatal, message: message.into(), ack: None }
+        Failure {
+            kind: FailureKind::Fatal,
+            message: message.into(),
+            ack: None,
+        }
     }
     /// Records that everything before `p` was handled durably anyway.
     pub fn with_ack(mut self, p: Position) -> Failure {
@@ -87,7 +99,9 @@ unsafe impl Sync for Logger {}
 impl Logger {
     /// A logger that drops everything (for tests of a listener outside a host).
     pub fn discard() -> Logger {
-        Logger { host: std::ptr::null() }
+        Logger {
+            host: std::ptr::null(),
+        }
     }
 
     pub fn log(&self, level: Level, msg: &str) {

@@ -81,7 +81,13 @@ fn quoted(s: &[u8], start: usize) -> (Cow<'_, [u8]>, usize) {
     }
 }
 
-fn append<'a>(owned: Option<Vec<u8>>, tail: &'a [u8], s: &'a [u8], start: usize, end: usize) -> Cow<'a, [u8]> {
+fn append<'a>(
+    owned: Option<Vec<u8>>,
+    tail: &'a [u8],
+    s: &'a [u8],
+    start: usize,
+    end: usize,
+) -> Cow<'a, [u8]> {
     match owned {
         None => Cow::Borrowed(&s[start..end]),
         Some(mut o) => {
@@ -98,27 +104,44 @@ mod tests {
     fn strs(raw: &[u8]) -> Vec<String> {
         let mut v = Vec::new();
         split_into(raw, &mut v);
-        v.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect()
+        v.iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect()
     }
 
     #[test]
     fn data_record() {
-        assert_eq!(strs(b"@pv@ 1 @db.counters@ @change@ @1@ \n"), ["pv", "1", "db.counters", "change", "1"]);
+        assert_eq!(
+            strs(b"@pv@ 1 @db.counters@ @change@ @1@ \n"),
+            ["pv", "1", "db.counters", "change", "1"]
+        );
     }
 
     #[test]
     fn escapes_and_empty_strings() {
-        assert_eq!(strs(b"@pv@ 3 @db.user@ @a@@b@ @@ @@@@ -5 \r\n"), ["pv", "3", "db.user", "a@b", "", "@", "-5"]);
+        assert_eq!(
+            strs(b"@pv@ 3 @db.user@ @a@@b@ @@ @@@@ -5 \r\n"),
+            ["pv", "3", "db.user", "a@b", "", "@", "-5"]
+        );
     }
 
     #[test]
     fn marker_without_trailing_space_and_multiline_string() {
-        assert_eq!(strs(b"@ex@ 68438 1367791575\r\n"), ["ex", "68438", "1367791575"]);
-        assert_eq!(strs(b"@pv@ 0 @db.desc@ 1 @line one\n@@pv@@ two@ \n"), ["pv", "0", "db.desc", "1", "line one\n@pv@ two"]);
+        assert_eq!(
+            strs(b"@ex@ 68438 1367791575\r\n"),
+            ["ex", "68438", "1367791575"]
+        );
+        assert_eq!(
+            strs(b"@pv@ 0 @db.desc@ 1 @line one\n@@pv@@ two@ \n"),
+            ["pv", "0", "db.desc", "1", "line one\n@pv@ two"]
+        );
     }
 
     #[test]
     fn unterminated_string_ends_at_the_end() {
-        assert_eq!(strs(b"@pv@ 0 @db.desc@ @half"), ["pv", "0", "db.desc", "half"]);
+        assert_eq!(
+            strs(b"@pv@ 0 @db.desc@ @half"),
+            ["pv", "0", "db.desc", "half"]
+        );
     }
 }

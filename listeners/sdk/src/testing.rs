@@ -43,19 +43,33 @@ impl Batch {
     }
 
     fn build(journal: &str, sequence: u64, offset: u64, records: &[&[u8]], p4: bool) -> Batch {
-        let mut b = Batch { journal: journal.as_bytes().to_vec(), bytes: records.concat(), owned: Vec::new(), raw: Vec::new() };
+        let mut b = Batch {
+            journal: journal.as_bytes().to_vec(),
+            bytes: records.concat(),
+            owned: Vec::new(),
+            raw: Vec::new(),
+        };
         let mut start = 0;
         let mut off = offset;
         let mut line = 1;
         for r in records {
-            let lines = r.iter().filter(|&&c| c == b'\n').count() as u64 + u64::from(!r.ends_with(b"\n"));
+            let lines =
+                r.iter().filter(|&&c| c == b'\n').count() as u64 + u64::from(!r.ends_with(b"\n"));
             let (op, fields) = if p4 {
                 let (op, f) = crate::p4::split(r);
-                (op.into_owned(), f.into_iter().map(|c| c.into_owned()).collect())
+                (
+                    op.into_owned(),
+                    f.into_iter().map(|c| c.into_owned()).collect(),
+                )
             } else {
                 (Vec::new(), Vec::new())
             };
-            b.owned.push(Owned { start, op, fields, field_bytes: Vec::new() });
+            b.owned.push(Owned {
+                start,
+                op,
+                fields,
+                field_bytes: Vec::new(),
+            });
             start += r.len();
             b.raw.push(RawEntry {
                 journal: Bytes::EMPTY,
@@ -64,7 +78,11 @@ impl Batch {
                 len: r.len() as u64,
                 line,
                 lines,
-                flags: if r.ends_with(b"\n") { 0 } else { FLAG_INCOMPLETE },
+                flags: if r.ends_with(b"\n") {
+                    0
+                } else {
+                    FLAG_INCOMPLETE
+                },
                 raw: Bytes::EMPTY,
                 op: Bytes::EMPTY,
                 fields: std::ptr::null(),

@@ -16,7 +16,11 @@ use crate::fixture::{bin, stderr, stdout, target_dir, Fixture};
 /// Path of a test plugin library built with the workspace.
 pub fn test_plugin(name: &str) -> PathBuf {
     let p = target_dir().join(format!("liblogdaemon_test_plugin_{name}.so"));
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace` before the end-to-end tests", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace` before the end-to-end tests",
+        p.display()
+    );
     p
 }
 
@@ -36,7 +40,11 @@ pub fn recs(from: usize, to: usize) -> String {
 }
 
 pub fn append(path: &Path, data: &str) {
-    let mut f = fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
     std::io::Write::write_all(&mut f, data.as_bytes()).unwrap();
 }
 
@@ -44,7 +52,11 @@ pub fn append(path: &Path, data: &str) {
 pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool, ctx: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}\n{}", ctx());
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}\n{}",
+            ctx()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -52,7 +64,11 @@ pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool, ctx: im
 /// Everything the testkit recorded in `path` (nothing if the file is missing).
 pub fn events(path: &Path) -> Vec<Value> {
     match fs::read_to_string(path) {
-        Ok(t) => t.lines().filter(|l| l.ends_with('}')).map(|l| serde_json::from_str(l).unwrap()).collect(),
+        Ok(t) => t
+            .lines()
+            .filter(|l| l.ends_with('}'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -63,31 +79,59 @@ pub fn kind(e: &Value) -> &str {
 
 /// The entry events only.
 pub fn entries(path: &Path) -> Vec<Value> {
-    events(path).into_iter().filter(|e| kind(e) == "entry").collect()
+    events(path)
+        .into_iter()
+        .filter(|e| kind(e) == "entry")
+        .collect()
 }
 
 /// The raw text of the recorded entries, concatenated.
 pub fn entry_text(path: &Path) -> String {
-    entries(path).iter().map(|e| e["raw"].as_str().expect("UTF-8 entry")).collect()
+    entries(path)
+        .iter()
+        .map(|e| e["raw"].as_str().expect("UTF-8 entry"))
+        .collect()
 }
 
 /// Fails unless no `(sequence, offset)` is recorded twice.
 pub fn assert_no_repeats(path: &Path) {
     let mut seen = std::collections::HashSet::new();
     for e in entries(path) {
-        let key = (e["sequence"].as_u64().unwrap(), e["offset"].as_u64().unwrap());
-        assert!(seen.insert(key), "entry at sequence {} offset {} delivered twice (record {})", key.0, key.1, path.display());
+        let key = (
+            e["sequence"].as_u64().unwrap(),
+            e["offset"].as_u64().unwrap(),
+        );
+        assert!(
+            seen.insert(key),
+            "entry at sequence {} offset {} delivered twice (record {})",
+            key.0,
+            key.1,
+            path.display()
+        );
     }
 }
 
 /// `(sequence, offset)` a listener has acknowledged, from `checkpoint show`.
 pub fn acked(f: &Fixture, listener: &str) -> Option<(u64, u64)> {
     let out = f.run(&["checkpoint", "show", "--state-dir", "state"]);
-    assert!(out.status.success(), "checkpoint show failed: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "checkpoint show failed: {}",
+        stderr(&out)
+    );
     let text = stdout(&out);
-    let line = text.lines().find(|l| l.trim_start().starts_with(&format!("listener {listener}: acknowledged up to ")))?;
+    let line = text.lines().find(|l| {
+        l.trim_start()
+            .starts_with(&format!("listener {listener}: acknowledged up to "))
+    })?;
     let words: Vec<&str> = line.split_whitespace().collect();
-    let num = |key: &str| words.iter().position(|w| *w == key).and_then(|i| words.get(i + 1)).and_then(|w| w.parse().ok());
+    let num = |key: &str| {
+        words
+            .iter()
+            .position(|w| *w == key)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|w| w.parse().ok())
+    };
     Some((num("sequence")?, num("offset")?))
 }
 
@@ -122,7 +166,11 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !d.log().contains(" running") {
             assert!(!d.exited(), "the daemon exited at start:\n{}", d.log());
-            assert!(Instant::now() < deadline, "the daemon did not start within 20 s:\n{}", d.log());
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not start within 20 s:\n{}",
+                d.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         d
@@ -138,7 +186,10 @@ impl Daemon {
             .stderr(File::create(&log).unwrap())
             .spawn()
             .expect("start logdaemon");
-        Daemon { child: Some(child), log }
+        Daemon {
+            child: Some(child),
+            log,
+        }
     }
 
     pub fn log(&self) -> String {
@@ -156,7 +207,11 @@ impl Daemon {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().unwrap().success();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill -{sig} failed");
     }
 
@@ -171,7 +226,10 @@ impl Daemon {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("the daemon did not exit within {secs} s; log:\n{}", self.log());
+                panic!(
+                    "the daemon did not exit within {secs} s; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

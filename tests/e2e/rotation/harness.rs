@@ -85,22 +85,36 @@ impl Daemon {
     pub fn start_with_env(f: &Fixture, env: &[(&str, &str)]) -> Daemon {
         let log = f.join(LOG);
         let before = count_running(&log);
-        let out = File::options().create(true).append(true).open(&log).unwrap();
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(bin())
             .args(["run", "--config", "cfg.toml"])
             .current_dir(f.path())
-            .env("LOGDAEMON_LOG", std::env::var("LOGDAEMON_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "LOGDAEMON_LOG",
+                std::env::var("LOGDAEMON_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(out))
             .spawn()
             .expect("start logdaemon");
-        let mut d = Daemon { child: Some(child), log };
+        let mut d = Daemon {
+            child: Some(child),
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while count_running(&d.log) == before {
             d.assert_running();
-            assert!(Instant::now() < deadline, "the daemon did not start within 20 s; log:\n{}", d.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not start within 20 s; log:\n{}",
+                d.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         d
@@ -111,7 +125,10 @@ impl Daemon {
     }
 
     fn signal(&self, sig: &str) {
-        let st = Command::new("kill").args([sig, &self.pid().to_string()]).status().expect("run kill");
+        let st = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
         assert!(st.success(), "kill {sig} {} failed", self.pid());
     }
 
@@ -127,11 +144,18 @@ impl Daemon {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("the daemon did not stop within 20 s of SIGTERM; log:\n{}", self.log_tail());
+                panic!(
+                    "the daemon did not stop within 20 s of SIGTERM; log:\n{}",
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        assert!(status.success(), "the daemon exited with {status} after SIGTERM; log:\n{}", self.log_tail());
+        assert!(
+            status.success(),
+            "the daemon exited with {status} after SIGTERM; log:\n{}",
+            self.log_tail()
+        );
     }
 
     /// SIGKILL: no flush, no checkpoint.
@@ -154,7 +178,10 @@ impl Daemon {
     /// Fails if the daemon exited on its own.
     pub fn assert_running(&mut self) {
         if let Some(s) = self.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!("the daemon exited by itself with {s}; log:\n{}", self.log_tail());
+            panic!(
+                "the daemon exited by itself with {s}; log:\n{}",
+                self.log_tail()
+            );
         }
     }
 
@@ -167,7 +194,9 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-CONT", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -176,7 +205,10 @@ impl Drop for Daemon {
 
 /// How many times the log says the daemon is running.
 fn count_running(log: &Path) -> usize {
-    fs::read_to_string(log).unwrap_or_default().matches("logdaemon::engine: running").count()
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches("logdaemon::engine: running")
+        .count()
 }
 
 pub fn log_tail(path: &Path) -> String {
@@ -208,12 +240,21 @@ pub fn wait_output(f: &Fixture, d: &mut Daemon, expected: &[u8], what: &str) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let got = fs::read(&out).unwrap();
-    assert!(got == expected, "{what}: output differs from the writer's ledger\n{}\ndaemon log:\n{}", diff(&got, expected), d.log_tail());
+    assert!(
+        got == expected,
+        "{what}: output differs from the writer's ledger\n{}\ndaemon log:\n{}",
+        diff(&got, expected),
+        d.log_tail()
+    );
 }
 
 /// Where two byte strings part, with some context of each.
 pub fn diff(got: &[u8], want: &[u8]) -> String {
-    let at = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
     let ctx = |b: &[u8]| {
         let lo = at.saturating_sub(120);
         let hi = (at + 120).min(b.len());
@@ -233,7 +274,10 @@ pub fn diff(got: &[u8], want: &[u8]) -> String {
 pub fn logrotate(f: &Fixture, directives: &str) {
     let conf = f.write(
         "logrotate.conf",
-        format!("{} {{\n    rotate 1000\n    missingok\n{directives}\n}}\n", f.join(live(Kind::Lines)).display()),
+        format!(
+            "{} {{\n    rotate 1000\n    missingok\n{directives}\n}}\n",
+            f.join(live(Kind::Lines)).display()
+        ),
     );
     let out = Command::new("/usr/sbin/logrotate")
         .arg("-f")
@@ -253,14 +297,26 @@ pub fn logrotate(f: &Fixture, directives: &str) {
 
 /// Runs `cmd FLAGS FILE` (gzip, xz, zstd…) and checks it succeeded.
 pub fn run_tool(cmd: &str, flags: &[&str], file: &Path) {
-    let out = Command::new(cmd).args(flags).arg(file).output().unwrap_or_else(|e| panic!("run {cmd}: {e}"));
-    assert!(out.status.success(), "{cmd} {flags:?} {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd)
+        .args(flags)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {flags:?} {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The names in the live file's directory, for failure messages.
 pub fn listing(f: &Fixture, kind: Kind) -> Vec<String> {
     let dir = f.join(live(kind)).parent().unwrap().to_path_buf();
-    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }

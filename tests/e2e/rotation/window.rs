@@ -33,14 +33,23 @@ fn wait_longer(f: &Fixture, d: &mut Daemon, len: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while out_len(f) <= len {
         d.assert_running();
-        assert!(Instant::now() < deadline, "the output stayed at {} bytes for 30 s; log:\n{}", out_len(f), d.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "the output stayed at {} bytes for 30 s; log:\n{}",
+            out_len(f),
+            d.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
 #[test]
 fn copytruncate_window_is_reported_as_exactly_that_gap() {
-    let (f, mut w) = setup(Kind::Lines, &format!("batch_bytes = {BATCH}"), "fsync = true");
+    let (f, mut w) = setup(
+        Kind::Lines,
+        &format!("batch_bytes = {BATCH}"),
+        "fsync = true",
+    );
     let mut d = Daemon::start(&f);
     w.write(BEFORE);
     let copied = w.ledger().len() as u64;
@@ -65,22 +74,51 @@ fn copytruncate_window_is_reported_as_exactly_that_gap() {
          for a certain outcome on this machine; raise BEFORE"
     );
     // Step 2: the truncation, while the daemon is frozen behind the window.
-    fs::OpenOptions::new().write(true).open(w.path()).unwrap().set_len(0).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(w.path())
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     d.thaw();
     w.write(100);
 
-    wait_output(&f, &mut d, &w.expected(), "copytruncate with lines written in the window");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "copytruncate with lines written in the window",
+    );
     d.term();
 
-    let gaps = fs::read_to_string(f.join(format!("{OUT}.gaps"))).unwrap_or_else(|e| panic!("{OUT}.gaps: {e}; log:\n{}", d.log_tail()));
-    let gaps: Vec<serde_json::Value> = gaps.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let gaps = fs::read_to_string(f.join(format!("{OUT}.gaps")))
+        .unwrap_or_else(|e| panic!("{OUT}.gaps: {e}; log:\n{}", d.log_tail()));
+    let gaps: Vec<serde_json::Value> = gaps
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(gaps.len(), 1, "one gap, for the window: {gaps:?}");
     let g = &gaps[0]["gap"];
     assert_eq!(g["cause"], "copytruncate", "{g}");
     assert_eq!(g["journal"], "app", "{g}");
     let (from, to) = (&g["from"], &g["to"]);
-    assert_eq!(from["sequence"], to["sequence"], "the window is in one file: {g}");
-    assert_eq!(from["offset"].as_u64(), Some(window.start as u64), "the gap starts where the copy ends: {g}");
-    assert_eq!(to["offset"].as_u64(), Some(window.end as u64), "the gap ends where the window ends: {g}");
-    assert_eq!(from["line"].as_u64(), Some(BEFORE + 1), "the first lost line is the one after the copy: {g}");
+    assert_eq!(
+        from["sequence"], to["sequence"],
+        "the window is in one file: {g}"
+    );
+    assert_eq!(
+        from["offset"].as_u64(),
+        Some(window.start as u64),
+        "the gap starts where the copy ends: {g}"
+    );
+    assert_eq!(
+        to["offset"].as_u64(),
+        Some(window.end as u64),
+        "the gap ends where the window ends: {g}"
+    );
+    assert_eq!(
+        from["line"].as_u64(),
+        Some(BEFORE + 1),
+        "the first lost line is the one after the copy: {g}"
+    );
 }

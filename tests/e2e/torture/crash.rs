@@ -62,7 +62,12 @@ pub(super) struct Appended {
 
 impl Appended {
     pub fn new(f: &Fixture, kind: Kind) -> Appended {
-        Appended { w: Writer::new(&f.join(live(kind)), kind), expected: Vec::new(), by_hand: Vec::new(), rest: None }
+        Appended {
+            w: Writer::new(&f.join(live(kind)), kind),
+            expected: Vec::new(),
+            by_hand: Vec::new(),
+            rest: None,
+        }
     }
 
     /// Appends `n` of the writer's records.
@@ -75,7 +80,8 @@ impl Appended {
     /// Appends the first `cut` bytes of `record`; [`Appended::rest`] writes the others.
     pub fn first_part(&mut self, record: &[u8], cut: usize) {
         assert!(self.rest.is_none(), "a cut record is still open");
-        self.by_hand.push(self.expected.len()..self.expected.len() + record.len());
+        self.by_hand
+            .push(self.expected.len()..self.expected.len() + record.len());
         self.raw(&record[..cut]);
         self.rest = Some(record[cut..].to_vec());
     }
@@ -88,7 +94,10 @@ impl Appended {
 
     /// One write of `bytes` on a descriptor of the live path opened now.
     pub fn raw(&mut self, bytes: &[u8]) {
-        let mut f = fs::OpenOptions::new().append(true).open(self.w.path()).unwrap_or_else(|e| panic!("{}: {e}", self.w.path().display()));
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(self.w.path())
+            .unwrap_or_else(|e| panic!("{}: {e}", self.w.path().display()));
         f.write_all(bytes).unwrap();
         self.expected.extend_from_slice(bytes);
     }
@@ -103,8 +112,12 @@ impl Appended {
     /// With `record_start`, the last record is complete only once the
     /// next one begins: a first line that stays undelivered.
     pub fn next_begins(&mut self) {
-        let mut f = fs::OpenOptions::new().append(true).open(self.w.path()).unwrap();
-        f.write_all(b"2026-11-21T23:59:59.999 app[4242]: the record after the last one\n").unwrap();
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(self.w.path())
+            .unwrap();
+        f.write_all(b"2026-11-21T23:59:59.999 app[4242]: the record after the last one\n")
+            .unwrap();
     }
 
     /// Bytes of `expected` before the cut record's missing rest.
@@ -115,7 +128,11 @@ impl Appended {
     /// Counts `output` (already checked equal to `expected`): the writer's
     /// records by [`Tally`], the hand-written ones by their place.
     pub fn tally(&self, output: &[u8]) -> Tally {
-        assert_eq!(output, &self.expected[..], "the output must be checked against everything appended first");
+        assert_eq!(
+            output,
+            &self.expected[..],
+            "the output must be checked against everything appended first"
+        );
         let mut rest = Vec::with_capacity(output.len());
         let mut at = 0;
         for r in &self.by_hand {
@@ -137,8 +154,12 @@ impl Appended {
         let mut at = 0usize;
         let mut out = Vec::new();
         for line in text.lines() {
-            let e: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-            let len = e["len"].as_u64().unwrap_or_else(|| panic!("an entry, not a gap: {line}")) as usize;
+            let e: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let len = e["len"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("an entry, not a gap: {line}"))
+                as usize;
             if at < r.end && at + len > r.start {
                 let mut s = format!("seq {} +{}", e["sequence"], len);
                 for flag in ["incomplete", "did_rotate"] {
@@ -156,7 +177,10 @@ impl Appended {
 
 /// A p4 record whose description spans three lines; cut inside its string.
 fn p4_desc(n: u64) -> Vec<u8> {
-    format!("@pv@ 0 @db.desc@ {n} @cut change {n}: the first line\nthe second line\nthe third line@ \n").into_bytes()
+    format!(
+        "@pv@ 0 @db.desc@ {n} @cut change {n}: the first line\nthe second line\nthe third line@ \n"
+    )
+    .into_bytes()
 }
 
 /// A line-log record with a stack trace, as `record_start = START` frames it.
@@ -171,7 +195,10 @@ fn stack_trace(n: u64) -> Vec<u8> {
 fn setup(kind: Kind, journal_extra: &str) -> (Fixture, Appended) {
     let f = Fixture::new();
     let a = Appended::new(&f, kind);
-    f.write("cfg.toml", config(kind, &with_entries(journal_extra), "fsync = false"));
+    f.write(
+        "cfg.toml",
+        config(kind, &with_entries(journal_extra), "fsync = false"),
+    );
     (f, a)
 }
 
@@ -210,7 +237,10 @@ fn s13a_p4_record_cut_by_copy_then_truncate() {
     // How the rest is framed depends on what the new file held when the
     // daemon read it; the first part is always cut off at the copy's end.
     assert!(
-        how.len() >= 2 && how[0] == "seq 1 +60 incomplete" && how[1].starts_with("seq 2 +") && how[1].contains("did_rotate"),
+        how.len() >= 2
+            && how[0] == "seq 1 +60 incomplete"
+            && how[1].starts_with("seq 2 +")
+            && how[1].contains("did_rotate"),
         "the first part is cut off at the end of the copy, the rest begins the new file: {how:?}"
     );
     t.report("13a", "p4 record cut by copy-then-truncate", &format!("cut record delivered as {}: the rest begins inside a string, so the new file is framed with the quoting inverted until it realigns (its end only at the next rotation); bytes exact", how.join(", ")));
@@ -232,7 +262,11 @@ fn s13b_stack_trace_cut_by_logrotate_create() {
     a.next_begins();
     let t = finish(&f, &mut d, &a, "13b: a stack trace cut by logrotate create");
     let how = a.entries_of(&f, 0);
-    t.report("13b", "stack-trace record cut by logrotate create", &format!("cut record delivered as {}", how.join(", ")));
+    t.report(
+        "13b",
+        "stack-trace record cut by logrotate create",
+        &format!("cut record delivered as {}", how.join(", ")),
+    );
 }
 
 #[test]
@@ -251,8 +285,16 @@ fn s13c_p4_record_cut_by_kill_9() {
     let mut d = Daemon::start(&f);
     let t = finish(&f, &mut d, &a, "13c: a p4 record cut by kill -9");
     let how = a.entries_of(&f, 0);
-    assert_eq!(how, [format!("seq 1 +{}", rec.len())], "the record completed while the daemon was down is one complete entry");
-    t.report("13c", "p4 record cut by kill -9, completed while down", &format!("delivered whole: {}", how.join(", ")));
+    assert_eq!(
+        how,
+        [format!("seq 1 +{}", rec.len())],
+        "the record completed while the daemon was down is one complete entry"
+    );
+    t.report(
+        "13c",
+        "p4 record cut by kill -9, completed while down",
+        &format!("delivered whole: {}", how.join(", ")),
+    );
 }
 
 #[test]
@@ -271,8 +313,16 @@ fn s13d_stack_trace_cut_by_a_stop() {
     let mut d = Daemon::start(&f);
     let t = finish(&f, &mut d, &a, "13d: a stack trace cut by a stop");
     let how = a.entries_of(&f, 0);
-    assert_eq!(how, [format!("seq 1 +{}", rec.len())], "the record completed while the daemon was down is one complete entry");
-    t.report("13d", "stack-trace record cut by SIGTERM, completed while down", &format!("delivered whole: {}", how.join(", ")));
+    assert_eq!(
+        how,
+        [format!("seq 1 +{}", rec.len())],
+        "the record completed while the daemon was down is one complete entry"
+    );
+    t.report(
+        "13d",
+        "stack-trace record cut by SIGTERM, completed while down",
+        &format!("delivered whole: {}", how.join(", ")),
+    );
 }
 
 #[test]
@@ -286,9 +336,18 @@ fn s15a_partial_last_line_at_logrotate_copytruncate() {
     logrotate(&f, "    copytruncate");
     a.rest();
     a.records(20);
-    let t = finish(&f, &mut d, &a, "15a: a partial last line at logrotate copytruncate");
+    let t = finish(
+        &f,
+        &mut d,
+        &a,
+        "15a: a partial last line at logrotate copytruncate",
+    );
     let how = a.entries_of(&f, 0);
-    t.report("15a", "partial last line at logrotate copytruncate", &format!("cut line delivered as {}", how.join(", ")));
+    t.report(
+        "15a",
+        "partial last line at logrotate copytruncate",
+        &format!("cut line delivered as {}", how.join(", ")),
+    );
 }
 
 #[test]
@@ -307,21 +366,36 @@ fn s15b_partial_last_line_at_kill_9() {
     let mut d = Daemon::start(&f);
     let t = finish(&f, &mut d, &a, "15b: a partial last line at kill -9");
     let how = a.entries_of(&f, 0);
-    assert_eq!(how, [format!("seq 1 +{}", line.len())], "the line completed while the daemon was down is one complete entry");
-    t.report("15b", "partial last line at kill -9, completed while down", &format!("delivered whole: {}", how.join(", ")));
+    assert_eq!(
+        how,
+        [format!("seq 1 +{}", line.len())],
+        "the line completed while the daemon was down is one complete entry"
+    );
+    t.report(
+        "15b",
+        "partial last line at kill -9, completed while down",
+        &format!("delivered whole: {}", how.join(", ")),
+    );
 }
 
 /// The temporary checkpoint files in the state directory: one exists from
 /// its creation to its rename, during each save.
 fn temps(f: &Fixture) -> Vec<std::ffi::OsString> {
-    let Ok(d) = fs::read_dir(f.join("state")) else { return Vec::new() };
-    d.flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("checkpoint.toml.tmp.")).collect()
+    let Ok(d) = fs::read_dir(f.join("state")) else {
+        return Vec::new();
+    };
+    d.flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("checkpoint.toml.tmp."))
+        .collect()
 }
 
 /// The checkpoint's inode: a new one at every save (the rename).
 fn checkpoint_inode(f: &Fixture) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    fs::metadata(f.join("state/checkpoint.toml")).ok().map(|m| m.ino())
+    fs::metadata(f.join("state/checkpoint.toml"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 /// How a kill is aimed.
@@ -357,12 +431,20 @@ fn s10_kill_9_aimed_at_checkpoint_saves() {
     let kills: u64 = super::tally::scale(30, 200);
     let seed = match std::env::var("LOGDAEMON_CHAOS_SEED") {
         Ok(s) => s.parse().expect("LOGDAEMON_CHAOS_SEED must be a number"),
-        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1,
+        Err(_) => {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        }
     };
     eprintln!("s10 seed {seed} (replay with LOGDAEMON_CHAOS_SEED={seed})");
     let mut state = seed;
     let mut draw = move |n: u64| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) % n
     };
     let f = Fixture::new();
@@ -418,9 +500,18 @@ fn s10_kill_9_aimed_at_checkpoint_saves() {
     }
     pump.wait_more(50);
     let w = pump.stop();
-    wait_output(&f, &mut d, &w.expected(), &format!("s10 seed {seed}: {kills} kills, {rotations} renames"));
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        &format!("s10 seed {seed}: {kills} kills, {rotations} renames"),
+    );
     d.term();
-    let t = Tally::count(&w, &fs::read(f.join(crate::rotation::harness::OUT)).unwrap(), 0);
+    let t = Tally::count(
+        &w,
+        &fs::read(f.join(crate::rotation::harness::OUT)).unwrap(),
+        0,
+    );
     t.assert_exact(&format!("s10 seed {seed}"));
     t.report(
         "10",
@@ -444,7 +535,14 @@ fn filler(len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 64);
     let mut i = 0u64;
     while out.len() < len {
-        out.extend_from_slice(format!("{:016x} lorem ipsum dolor sit amet, {} consectetur ", i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i % 977).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "{:016x} lorem ipsum dolor sit amet, {} consectetur ",
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                i % 977
+            )
+            .as_bytes(),
+        );
         i += 1;
     }
     out.truncate(len);
@@ -455,7 +553,15 @@ fn filler(len: usize) -> Vec<u8> {
 fn status_kib(pid: u32, field: &str) -> u64 {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .strip_prefix(':')?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
@@ -465,7 +571,11 @@ fn wait_rss_above(d: &mut Daemon, base: u64, kib: u64, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while status_kib(d.pid(), "VmRSS") < base + kib {
         d.assert_running();
-        assert!(std::time::Instant::now() < deadline, "{what}: the daemon's RSS did not grow by {kib} KiB within 30 s; log:\n{}", d.log_tail());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: the daemon's RSS did not grow by {kib} KiB within 30 s; log:\n{}",
+            d.log_tail()
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
@@ -503,13 +613,29 @@ fn s15c_huge_p4_string_renamed_and_gzipped_while_read() {
     crate::rotation::p4_rename(&f, &mut a.w, 1);
     a.records(20);
     crate::rotation::harness::run_tool("gzip", &["-1"], &f.join("p4root/journal.1"));
-    wait_output(&f, &mut d, &a.expected, "15c: a 64 MiB p4 string renamed and gzipped while read");
+    wait_output(
+        &f,
+        &mut d,
+        &a.expected,
+        "15c: a 64 MiB p4 string renamed and gzipped while read",
+    );
     let peak = status_kib(d.pid(), "VmHWM");
     d.term();
     let t = a.tally(&fs::read(f.join(crate::rotation::harness::OUT)).unwrap());
     t.assert_exact("15c");
-    assert!(peak < peak_limit_kib(), "15c: peak RSS {peak} KiB for one 64 MiB record");
-    t.report("15c", "huge p4 string, renamed and gzipped mid-way", &format!("{} MiB string; peak RSS (VmHWM) {} MiB", huge() >> 20, peak >> 10));
+    assert!(
+        peak < peak_limit_kib(),
+        "15c: peak RSS {peak} KiB for one 64 MiB record"
+    );
+    t.report(
+        "15c",
+        "huge p4 string, renamed and gzipped mid-way",
+        &format!(
+            "{} MiB string; peak RSS (VmHWM) {} MiB",
+            huge() >> 20,
+            peak >> 10
+        ),
+    );
 }
 
 #[test]
@@ -531,12 +657,20 @@ fn s15d_huge_line_killed_mid_way_then_rotated_and_compressed() {
     a.w.reopen();
     a.records(20);
     let mut d = Daemon::start(&f);
-    wait_output(&f, &mut d, &a.expected, "15d: a 64 MiB line, kill -9 mid-way, rotated and compressed while down");
+    wait_output(
+        &f,
+        &mut d,
+        &a.expected,
+        "15d: a 64 MiB line, kill -9 mid-way, rotated and compressed while down",
+    );
     let peak = status_kib(d.pid(), "VmHWM");
     d.term();
     let t = a.tally(&fs::read(f.join(crate::rotation::harness::OUT)).unwrap());
     t.assert_exact("15d");
-    assert!(peak < peak_limit_kib() && first_peak < peak_limit_kib(), "15d: peak RSS {first_peak} KiB, then {peak} KiB from the .gz");
+    assert!(
+        peak < peak_limit_kib() && first_peak < peak_limit_kib(),
+        "15d: peak RSS {first_peak} KiB, then {peak} KiB from the .gz"
+    );
     t.report(
         "15d",
         "huge line, kill -9 mid-way, logrotate compress while down",

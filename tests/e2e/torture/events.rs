@@ -41,7 +41,9 @@ use std::time::Duration;
 use super::tally::{scale, Tally};
 use crate::fixture::Fixture;
 use crate::host::{entry_text, events, kind, kit_listener, wait_until};
-use crate::rotation::harness::{config, listing, live, logrotate, run_tool, wait_output, Daemon, LOG, OUT};
+use crate::rotation::harness::{
+    config, listing, live, logrotate, run_tool, wait_output, Daemon, LOG, OUT,
+};
 use crate::writer::{Kind, Pump, Writer};
 
 /// Time between two records of the writer thread.
@@ -51,7 +53,10 @@ const BETWEEN: u64 = 60;
 
 /// The kernel's bound on queued inotify events per instance.
 fn max_queued_events() -> u64 {
-    fs::read_to_string("/proc/sys/fs/inotify/max_queued_events").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(16384)
+    fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(16384)
 }
 
 /// Creates and deletes `n` small files in `dir`: five events each
@@ -81,7 +86,11 @@ fn s12a_inotify_queue_overflow_during_rotations() {
     let kind = Kind::Lines;
     let f = Fixture::new();
     let w = Writer::new(&f.join(live(kind)), kind);
-    f.write("cfg.toml", config(kind, "", "fsync = false").replace("reconcile_every = \"200ms\"", "reconcile_every = \"10m\""));
+    f.write(
+        "cfg.toml",
+        config(kind, "", "fsync = false")
+            .replace("reconcile_every = \"200ms\"", "reconcile_every = \"10m\""),
+    );
     let dir = f.join(live(kind)).parent().unwrap().to_path_buf();
     // Five events a file (create, open, modify, close, delete): half as
     // many files as the queue holds events overflows it.
@@ -105,7 +114,12 @@ fn s12a_inotify_queue_overflow_during_rotations() {
     flooder.join().expect("flood thread");
     pump.wait_more(BETWEEN);
     let mut w = pump.stop();
-    wait_output(&f, &mut d, &w.expected(), "12a: after rotations beside a flood of events");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "12a: after rotations beside a flood of events",
+    );
 
     // Frozen: the queue overflows for certain, then the writes and a
     // rotation whose events the kernel drops.
@@ -119,12 +133,30 @@ fn s12a_inotify_queue_overflow_during_rotations() {
         w.write(BETWEEN);
         d.thaw();
         let overflows = || daemon_log(&f).matches(OVERFLOW).count();
-        wait_until(30, &format!("overflow notice {}", r + 1), || overflows() > r, || d.log_tail());
-        wait_output(&f, &mut d, &w.expected(), &format!("12a: after overflow {} (files: {:?})", r + 1, listing(&f, kind)));
+        wait_until(
+            30,
+            &format!("overflow notice {}", r + 1),
+            || overflows() > r,
+            || d.log_tail(),
+        );
+        wait_output(
+            &f,
+            &mut d,
+            &w.expected(),
+            &format!(
+                "12a: after overflow {} (files: {:?})",
+                r + 1,
+                listing(&f, kind)
+            ),
+        );
     }
     d.term();
     let overflows = daemon_log(&f).matches(OVERFLOW).count();
-    assert!(overflows >= rounds, "12a: {rounds} floods while frozen, {overflows} overflows logged; log:\n{}", d.log_tail());
+    assert!(
+        overflows >= rounds,
+        "12a: {rounds} floods while frozen, {overflows} overflows logged; log:\n{}",
+        d.log_tail()
+    );
     let t = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
     t.assert_exact("12a");
     t.report(
@@ -143,7 +175,10 @@ fn s12b_no_file_events_polling_only() {
     let kind = Kind::Lines;
     let f = Fixture::new();
     let w = Writer::new(&f.join(live(kind)), kind);
-    f.write("cfg.toml", format!("watch = \"poll\"\n{}", config(kind, "", "fsync = false")));
+    f.write(
+        "cfg.toml",
+        format!("watch = \"poll\"\n{}", config(kind, "", "fsync = false")),
+    );
     let mut d = Daemon::start(&f);
     let pump = Pump::start(w, PACE);
     let rotations = scale(6, 30);
@@ -165,10 +200,22 @@ fn s12b_no_file_events_polling_only() {
     }
     pump.wait_more(BETWEEN);
     let w = pump.stop();
-    wait_output(&f, &mut d, &w.expected(), &format!("12b: after {rotations} rotations with polling only (files: {:?})", listing(&f, kind)));
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        &format!(
+            "12b: after {rotations} rotations with polling only (files: {:?})",
+            listing(&f, kind)
+        ),
+    );
     d.term();
     let log = daemon_log(&f);
-    assert!(log.contains("watch = \"poll\": no file events"), "12b: the daemon did not say it polls; log:\n{}", d.log_tail());
+    assert!(
+        log.contains("watch = \"poll\": no file events"),
+        "12b: the daemon did not say it polls; log:\n{}",
+        d.log_tail()
+    );
     let t = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
     t.assert_exact("12b");
     t.report(
@@ -186,7 +233,11 @@ const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 /// The no_data calls the testkit listener recorded: `had_data` of each.
 fn no_data(kit: &Path) -> Vec<bool> {
-    events(kit).iter().filter(|e| kind(e) == "no_data").map(|e| e["had_data"].as_bool().unwrap()).collect()
+    events(kit)
+        .iter()
+        .filter(|e| kind(e) == "no_data")
+        .map(|e| e["had_data"].as_bool().unwrap())
+        .collect()
 }
 
 /// Waits for four more `no_data` calls and returns how long they took:
@@ -196,9 +247,18 @@ fn no_data(kit: &Path) -> Vec<bool> {
 fn quiet_periods(kit: &Path, d: &Daemon) -> Duration {
     let n = no_data(kit).len();
     let t = std::time::Instant::now();
-    wait_until(30, "four more no_data calls", || no_data(kit).len() >= n + 4, || d.log_tail());
+    wait_until(
+        30,
+        "four more no_data calls",
+        || no_data(kit).len() >= n + 4,
+        || d.log_tail(),
+    );
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(400), "four no_data calls in {took:?} with quiet_after = 200ms: {:?}", no_data(kit));
+    assert!(
+        took >= Duration::from_millis(400),
+        "four no_data calls in {took:?} with quiet_after = 200ms: {:?}",
+        no_data(kit)
+    );
     took
 }
 
@@ -206,9 +266,19 @@ fn quiet_periods(kit: &Path, d: &Daemon) -> Duration {
 /// only `no_data(false)`.
 fn assert_quiet_after_last_entry(kit: &Path) {
     let ev = events(kit);
-    let last = ev.iter().rposition(|e| kind(e) == "entry").expect("entries");
-    let after: Vec<bool> = ev[last..].iter().filter(|e| kind(e) == "no_data").map(|e| e["had_data"].as_bool().unwrap()).collect();
-    assert!(after.first() == Some(&true) && after[1..].iter().all(|h| !h), "no_data after the last entry: {after:?}");
+    let last = ev
+        .iter()
+        .rposition(|e| kind(e) == "entry")
+        .expect("entries");
+    let after: Vec<bool> = ev[last..]
+        .iter()
+        .filter(|e| kind(e) == "no_data")
+        .map(|e| e["had_data"].as_bool().unwrap())
+        .collect();
+    assert!(
+        after.first() == Some(&true) && after[1..].iter().all(|h| !h),
+        "no_data after the last entry: {after:?}"
+    );
 }
 
 /// A lines journal copied by the `file` listener and recorded by the
@@ -216,7 +286,14 @@ fn assert_quiet_after_last_entry(kit: &Path) {
 fn quiet_setup() -> (Fixture, Writer) {
     let f = Fixture::new();
     let w = Writer::new(&f.join(live(Kind::Lines)), Kind::Lines);
-    f.write("cfg.toml", format!("{}{}", config(Kind::Lines, "", "fsync = false"), kit_listener("kit", "", "")));
+    f.write(
+        "cfg.toml",
+        format!(
+            "{}{}",
+            config(Kind::Lines, "", "fsync = false"),
+            kit_listener("kit", "", "")
+        ),
+    );
     (f, w)
 }
 
@@ -234,7 +311,10 @@ fn s17a_mtime_changes_without_data() {
     wait_output(&f, &mut d, &w.expected(), "17a: before the touches");
     let dir = f.join("logs");
     let files = || {
-        let mut v: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut v: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         v.sort();
         v
     };
@@ -246,7 +326,12 @@ fn s17a_mtime_changes_without_data() {
         }
         quiet_periods(&kit, &d);
         w.write(1);
-        wait_output(&f, &mut d, &w.expected(), &format!("17a: after touching every file to {stamp:?}"));
+        wait_output(
+            &f,
+            &mut d,
+            &w.expected(),
+            &format!("17a: after touching every file to {stamp:?}"),
+        );
     }
     // And while the daemon is stopped, with a rotation: it looks for its
     // place by content among files dated anywhere.
@@ -260,7 +345,12 @@ fn s17a_mtime_changes_without_data() {
     run_tool("touch", &["-d", "@0"], &dir.join("app.log.1"));
     w.write(BETWEEN);
     let mut d = Daemon::start(&f);
-    wait_output(&f, &mut d, &w.expected(), "17a: after a restart among files of odd dates");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "17a: after a restart among files of odd dates",
+    );
     quiet_periods(&kit, &d);
     d.term();
     assert_quiet_after_last_entry(&kit);
@@ -270,13 +360,20 @@ fn s17a_mtime_changes_without_data() {
     t.report(
         "17a",
         "mtimes moved (an hour either way, 2100, the epoch) without data, live and after a restart",
-        &format!("{} files touched {} times; nothing redelivered; no_data every quiet_after", files().len(), stamps.len() + 1),
+        &format!(
+            "{} files touched {} times; nothing redelivered; no_data every quiet_after",
+            files().len(),
+            stamps.len() + 1
+        ),
     );
 }
 
 #[test]
 fn s17b_wall_clock_jumps() {
-    assert!(Path::new(FAKETIME_LIB).exists(), "{FAKETIME_LIB} is missing: run scripts/deps.sh (package libfaketime)");
+    assert!(
+        Path::new(FAKETIME_LIB).exists(),
+        "{FAKETIME_LIB} is missing: run scripts/deps.sh (package libfaketime)"
+    );
     let (f, w) = quiet_setup();
     let kit = f.join("out/kit.jsonl");
     // Only the wall clock is faked: a jump of the system clock leaves
@@ -302,10 +399,20 @@ fn s17b_wall_clock_jumps() {
         logrotate(&f, "    create");
         w.reopen();
         w.write(BETWEEN);
-        wait_output(&f, &mut d, &w.expected(), &format!("17b: after the jump to {off:+} s"));
+        wait_output(
+            &f,
+            &mut d,
+            &w.expected(),
+            &format!("17b: after the jump to {off:+} s"),
+        );
         // The daemon logged the new file with its own wall clock: it shows the jump.
         let want = real_now() + off;
-        wait_until(30, &format!("the daemon's clock at {off:+} s"), || last_log_time(&f).is_some_and(|t| (t - want).abs() < 600), || d.log_tail());
+        wait_until(
+            30,
+            &format!("the daemon's clock at {off:+} s"),
+            || last_log_time(&f).is_some_and(|t| (t - want).abs() < 600),
+            || d.log_tail(),
+        );
         seen.push((last_log_time(&f).unwrap() - real_now() + 30).div_euclid(60) * 60);
         quiet_periods(&kit, &d);
     }
@@ -326,13 +433,19 @@ fn s17b_wall_clock_jumps() {
 
 /// Real time, seconds since the epoch.
 fn real_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// The time stamp of the daemon's last log line (its wall clock).
 fn last_log_time(f: &Fixture) -> Option<i64> {
     let log = daemon_log(f);
-    let line = log.lines().rev().find(|l| l.len() > 20 && l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b'T')?;
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.len() > 20 && l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b'T')?;
     parse_utc(&line[..19])
 }
 

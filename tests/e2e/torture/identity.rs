@@ -47,7 +47,9 @@ fn setup(journal_extra: &str) -> Fixture {
 }
 
 fn inode(p: &Path) -> u64 {
-    fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).ino()
+    fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .ino()
 }
 
 fn output(f: &Fixture) -> Vec<u8> {
@@ -56,7 +58,11 @@ fn output(f: &Fixture) -> Vec<u8> {
 
 /// Appends `bytes` to `path` with one write on its own `O_APPEND` descriptor.
 fn append(path: &Path, bytes: &[u8]) {
-    let mut file = OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     file.write_all(bytes).unwrap();
 }
 
@@ -71,7 +77,10 @@ impl Banner {
     /// A banner of `lines` lines (80 bytes each).
     fn new(lines: usize) -> Banner {
         let text = (0..lines).flat_map(|i| format!("# app 4.2 build 2026-11-01 -- started by init, banner line {i:03} of {lines:03} ----\n").into_bytes()).collect();
-        Banner { text, at: Vec::new() }
+        Banner {
+            text,
+            at: Vec::new(),
+        }
     }
 
     /// Writes the banner into the live file, before the writer's next record.
@@ -107,7 +116,14 @@ impl Banner {
     /// Takes the banners out of `output`, checking that each one is exactly
     /// where it was written (none missing, none twice), and returns the rest.
     fn strip(&self, w: &Writer, output: &[u8]) -> Vec<u8> {
-        let kept = |ledger_at: usize| ledger_at - w.lost().iter().filter(|r| r.end <= ledger_at).map(|r| r.len()).sum::<usize>();
+        let kept = |ledger_at: usize| {
+            ledger_at
+                - w.lost()
+                    .iter()
+                    .filter(|r| r.end <= ledger_at)
+                    .map(|r| r.len())
+                    .sum::<usize>()
+        };
         let want: Vec<usize> = self.at.iter().map(|&a| kept(a)).collect();
         let mut rest = Vec::with_capacity(output.len());
         let mut found = Vec::new();
@@ -118,11 +134,17 @@ impl Banner {
                 at += self.text.len();
                 continue;
             }
-            let end = output[at..].iter().position(|&b| b == b'\n').map_or(output.len(), |p| at + p + 1);
+            let end = output[at..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(output.len(), |p| at + p + 1);
             rest.extend_from_slice(&output[at..end]);
             at = end;
         }
-        assert_eq!(found, want, "banners found at these record bytes of the output, written at these");
+        assert_eq!(
+            found, want,
+            "banners found at these record bytes of the output, written at these"
+        );
         rest
     }
 }
@@ -146,11 +168,21 @@ fn reuse_inode(f: &Fixture, w: &mut Writer, old: u64) -> bool {
     let text = fs::read_to_string(&ckpt).unwrap();
     let saved = fs::metadata(&ckpt).unwrap().modified().unwrap();
     let from = format!("inode = {old}\n");
-    assert!(text.contains(&from), "the checkpoint records inode {old}:\n{text}");
+    assert!(
+        text.contains(&from),
+        "the checkpoint records inode {old}:\n{text}"
+    );
     fs::write(&ckpt, text.replace(&from, &format!("inode = {new}\n"))).unwrap();
     // Saved when it was: the daemon tells a file created since by that time.
-    OpenOptions::new().append(true).open(&ckpt).unwrap().set_modified(saved).unwrap();
-    eprintln!("inode {old} was not handed out again; the checkpoint now names the new file's inode {new}");
+    OpenOptions::new()
+        .append(true)
+        .open(&ckpt)
+        .unwrap()
+        .set_modified(saved)
+        .unwrap();
+    eprintln!(
+        "inode {old} was not handed out again; the checkpoint now names the new file's inode {new}"
+    );
     false
 }
 
@@ -159,7 +191,10 @@ fn reuse_inode(f: &Fixture, w: &mut Writer, old: u64) -> bool {
 /// now on are later than it, as files written by a rotation some time
 /// after the daemon stopped are.
 fn clock_past_checkpoint(f: &Fixture) {
-    let saved = fs::metadata(f.join("state/checkpoint.toml")).unwrap().modified().unwrap();
+    let saved = fs::metadata(f.join("state/checkpoint.toml"))
+        .unwrap()
+        .modified()
+        .unwrap();
     let probe = f.join("clock.probe");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -167,7 +202,10 @@ fn clock_past_checkpoint(f: &Fixture) {
         if fs::metadata(&probe).unwrap().modified().unwrap() > saved {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the file system clock did not move for 30 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file system clock did not move for 30 s"
+        );
         std::thread::yield_now();
     }
     fs::remove_file(&probe).unwrap();
@@ -181,8 +219,18 @@ fn gaps(f: &Fixture) -> Vec<(u64, u64, u64, u64, String)> {
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let g = &v["gap"];
-            let n = |p: &str, k: &str| g[p][k].as_u64().unwrap_or_else(|| panic!("gap without {p}.{k}: {l}"));
-            (n("from", "sequence"), n("from", "offset"), n("to", "sequence"), n("to", "offset"), g["cause"].as_str().unwrap_or("").to_string())
+            let n = |p: &str, k: &str| {
+                g[p][k]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("gap without {p}.{k}: {l}"))
+            };
+            (
+                n("from", "sequence"),
+                n("from", "offset"),
+                n("to", "sequence"),
+                n("to", "offset"),
+                g["cause"].as_str().unwrap_or("").to_string(),
+            )
         })
         .collect()
 }
@@ -199,7 +247,11 @@ fn reuse_note(real: bool) -> &'static str {
 
 /// The live file (with the banner first, if any) read to `delivered`
 /// records by the daemon, which is then stopped.
-fn read_then_stop(journal_extra: &str, banner: Option<&mut Banner>, delivered: u64) -> (Fixture, Writer) {
+fn read_then_stop(
+    journal_extra: &str,
+    banner: Option<&mut Banner>,
+    delivered: u64,
+) -> (Fixture, Writer) {
     let f = setup(journal_extra);
     let path = f.join(live(KIND));
     let mut w = Writer::new(&path, KIND);
@@ -231,17 +283,35 @@ fn deleted_and_reused(id: &str, new_records: u64, on_gap: &str) {
     let real = reuse_inode(&f, &mut w, old);
     w.write(new_records);
     let new_len = fs::metadata(w.path()).unwrap().len() as usize;
-    assert_eq!(new_records > 20, new_len > offset, "the new file is {new_len} bytes, the old offset {offset}");
+    assert_eq!(
+        new_records > 20,
+        new_len > offset,
+        "the new file is {new_len} bytes, the old offset {offset}"
+    );
     if on_gap == "stop" {
         // The daemon stops naming the lost records and the way out.
         let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
         let err = stderr(&out);
-        assert!(!out.status.success(), "the daemon went on over lost records:\n{err}");
+        assert!(
+            !out.status.success(),
+            "the daemon went on over lost records:\n{err}"
+        );
         let msg = format!("journal \"app\": the entries from sequence 1 offset {offset} (line 41) are in no file any more (the file holding them was deleted or rotated away)");
-        assert!(err.contains(&msg), "the stop message does not say {msg:?}:\n{err}");
-        assert_eq!(output(&f), w.ledger()[..offset], "nothing may be delivered past the loss");
+        assert!(
+            err.contains(&msg),
+            "the stop message does not say {msg:?}:\n{err}"
+        );
+        assert_eq!(
+            output(&f),
+            w.ledger()[..offset],
+            "nothing may be delivered past the loss"
+        );
         // The second way out the message prints, as an operator would run it.
-        let cmd = err.lines().find_map(|l| l.split_once("logdaemon checkpoint set ")).map(|(_, a)| a.to_string()).expect("a checkpoint set command");
+        let cmd = err
+            .lines()
+            .find_map(|l| l.split_once("logdaemon checkpoint set "))
+            .map(|(_, a)| a.to_string())
+            .expect("a checkpoint set command");
         let mut args = vec!["checkpoint", "set"];
         args.extend(cmd.split_whitespace());
         assert!(cmd.contains("--sequence 2 --offset 0"), "{cmd}");
@@ -249,16 +319,41 @@ fn deleted_and_reused(id: &str, new_records: u64, on_gap: &str) {
         assert!(set.status.success(), "{args:?}: {}", stderr(&set));
     }
     let mut d = Daemon::start(&f);
-    wait_output(&f, &mut d, &w.expected(), "after the restart over a new file with the old inode");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "after the restart over a new file with the old inode",
+    );
     d.term();
     if on_gap == "report" {
-        assert_eq!(gaps(&f), [(1, offset as u64, 2, 0, "deleted".to_string())], "one gap, from the checkpoint to the new file");
+        assert_eq!(
+            gaps(&f),
+            [(1, offset as u64, 2, 0, "deleted".to_string())],
+            "one gap, from the checkpoint to the new file"
+        );
     }
     let t = Tally::count(&w, &output(&f), records_in(&w, lost));
     t.assert_exact(id);
-    let how = if on_gap == "stop" { "stop naming them, then checkpoint set" } else { "a gap" };
-    let size = if new_records > 20 { "longer" } else { "shorter" };
-    t.report(id, &format!("inode reuse: old file deleted, new one {size} than the old offset"), &format!("{} unread records reported by {how}; {}", t.reported_lost, reuse_note(real)));
+    let how = if on_gap == "stop" {
+        "stop naming them, then checkpoint set"
+    } else {
+        "a gap"
+    };
+    let size = if new_records > 20 {
+        "longer"
+    } else {
+        "shorter"
+    };
+    t.report(
+        id,
+        &format!("inode reuse: old file deleted, new one {size} than the old offset"),
+        &format!(
+            "{} unread records reported by {how}; {}",
+            t.reported_lost,
+            reuse_note(real)
+        ),
+    );
 }
 
 #[test]
@@ -285,7 +380,11 @@ fn banner_reused(id: &str, delivered: u64, kept: bool) {
     let lost = if kept {
         w.write(10);
         logrotate(&f, "    nocreate\n    compress");
-        assert!(f.join("logs/app.log.1.gz").exists() && !w.path().exists(), "{:?}", listing(&f, KIND));
+        assert!(
+            f.join("logs/app.log.1.gz").exists() && !w.path().exists(),
+            "{:?}",
+            listing(&f, KIND)
+        );
         0..0
     } else {
         let lost = w.write_lost(10);
@@ -297,26 +396,54 @@ fn banner_reused(id: &str, delivered: u64, kept: bool) {
     b.put(&w);
     w.write(20);
     let mut d = Daemon::start(&f);
-    wait_output(&f, &mut d, &b.expected(&w), "after the restart over a new file with the old inode and the same banner");
+    wait_output(
+        &f,
+        &mut d,
+        &b.expected(&w),
+        "after the restart over a new file with the old inode and the same banner",
+    );
     d.term();
-    let want = if kept { vec![] } else { vec![(1, offset as u64, 2, 0, "deleted".to_string())] };
+    let want = if kept {
+        vec![]
+    } else {
+        vec![(1, offset as u64, 2, 0, "deleted".to_string())]
+    };
     assert_eq!(gaps(&f), want, "the gaps reported");
     let t = Tally::count(&w, &b.strip(&w, &output(&f)), records_in(&w, lost));
     t.assert_exact(id);
-    let proof = if delivered == 0 { "checkpoint at the end of the banner" } else { "checkpoint after records" };
+    let proof = if delivered == 0 {
+        "checkpoint at the end of the banner"
+    } else {
+        "checkpoint after records"
+    };
     let (old_file, how) = if kept {
         ("compressed", "rest of the old file read from app.log.1.gz")
     } else {
-        ("deleted", "the old file's unread records reported as one gap")
+        (
+            "deleted",
+            "the old file's unread records reported as one gap",
+        )
     };
-    t.report(id, &format!("inode reuse: same banner, old file {old_file}, {proof}"), &format!("{how}, then the new file with its banner; {}", reuse_note(real)));
+    t.report(
+        id,
+        &format!("inode reuse: same banner, old file {old_file}, {proof}"),
+        &format!(
+            "{how}, then the new file with its banner; {}",
+            reuse_note(real)
+        ),
+    );
 }
 
 /// The inode the checkpoint's listener position records.
 fn checkpoint_inode(f: &Fixture) -> u64 {
     let text = fs::read_to_string(f.join("state/checkpoint.toml")).unwrap();
-    let at = text.find("[journal.app.listener.copy.identity]").expect("a listener identity in the checkpoint");
-    let line = text[at..].lines().find(|l| l.starts_with("inode = ")).expect("an inode in the listener identity");
+    let at = text
+        .find("[journal.app.listener.copy.identity]")
+        .expect("a listener identity in the checkpoint");
+    let line = text[at..]
+        .lines()
+        .find(|l| l.starts_with("inode = "))
+        .expect("an inode in the listener identity");
     line["inode = ".len()..].trim().parse().unwrap()
 }
 
@@ -372,12 +499,25 @@ fn banner_rotations(id: &str, lines: usize, directives: &str) {
     pump.wait_more(between);
     let w = pump.stop();
     let files = listing(&f, KIND);
-    wait_output(&f, &mut d, &b.expected(&w), &format!("banner rotations (files: {files:?})"));
+    wait_output(
+        &f,
+        &mut d,
+        &b.expected(&w),
+        &format!("banner rotations (files: {files:?})"),
+    );
     d.term();
     let t = Tally::count(&w, &b.strip(&w, &output(&f)), 0);
     t.assert_exact(id);
     let n = b.at.len();
-    t.report(id, &format!("identical first lines: {} B banner, logrotate {}", b.text.len(), directives.split_whitespace().collect::<Vec<_>>().join(" ")), &format!("{n} generations, each banner delivered once where written"));
+    t.report(
+        id,
+        &format!(
+            "identical first lines: {} B banner, logrotate {}",
+            b.text.len(),
+            directives.split_whitespace().collect::<Vec<_>>().join(" ")
+        ),
+        &format!("{n} generations, each banner delivered once where written"),
+    );
 }
 
 #[test]
@@ -413,11 +553,20 @@ fn stopped_at_the_banner(id: &str, lines: usize, directives: &str) {
     w.write(10);
     let mut d = Daemon::start(&f);
     let files = listing(&f, KIND);
-    wait_output(&f, &mut d, &b.expected(&w), &format!("restart at a banner (files: {files:?})"));
+    wait_output(
+        &f,
+        &mut d,
+        &b.expected(&w),
+        &format!("restart at a banner (files: {files:?})"),
+    );
     d.term();
     let t = Tally::count(&w, &b.strip(&w, &output(&f)), 0);
     t.assert_exact(id);
-    let how = if directives.contains("compress") { "compressed" } else { "plain" };
+    let how = if directives.contains("compress") {
+        "compressed"
+    } else {
+        "plain"
+    };
     t.report(id, &format!("identical first lines: checkpoint at the end of a {} B banner, 2 rotations while stopped, {how}", b.text.len()), "three files hold the checkpoint's bytes; each read once from the right place");
 }
 
@@ -452,18 +601,35 @@ struct Pieces {
 
 impl Pieces {
     fn new(path: &Path) -> Pieces {
-        let file = OpenOptions::new().create(true).append(true).open(path).unwrap();
-        Pieces { path: path.to_path_buf(), file, done: 0, part: 0 }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        Pieces {
+            path: path.to_path_buf(),
+            file,
+            done: 0,
+            part: 0,
+        }
     }
 
     fn reopen(&mut self) {
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path).unwrap();
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .unwrap();
     }
 
     /// Writes the next `n` bytes of the current record, not its last one.
     fn bytes(&mut self, n: usize) {
         let r = Writer::record(KIND, self.done);
-        assert!(self.part + n < r.len(), "{n} bytes would complete record {}", self.done);
+        assert!(
+            self.part + n < r.len(),
+            "{n} bytes would complete record {}",
+            self.done
+        );
         self.file.write_all(&r[self.part..self.part + n]).unwrap();
         self.part += n;
     }
@@ -479,7 +645,9 @@ impl Pieces {
     }
 
     fn expected(&self) -> Vec<u8> {
-        (0..self.done).flat_map(|i| Writer::record(KIND, i)).collect()
+        (0..self.done)
+            .flat_map(|i| Writer::record(KIND, i))
+            .collect()
     }
 
     fn size(&self) -> u64 {
@@ -503,15 +671,29 @@ fn s09a_live_file_of_0_1_10_bytes_with_restarts() {
     d.term();
     let mut d = Daemon::start(&f);
     p.records(0);
-    wait_output(&f, &mut d, &p.expected(), "the record written in pieces of 1 and 9 bytes, then completed");
+    wait_output(
+        &f,
+        &mut d,
+        &p.expected(),
+        "the record written in pieces of 1 and 9 bytes, then completed",
+    );
     d.term();
     let mut d = Daemon::start(&f);
     p.records(3);
-    wait_output(&f, &mut d, &p.expected(), "after a restart at the end of that record");
+    wait_output(
+        &f,
+        &mut d,
+        &p.expected(),
+        "after a restart at the end of that record",
+    );
     d.term();
     let t = Tally::count_records(KIND, p.done, &output(&f), 0);
     t.assert_exact("9a");
-    t.report("9a", "tiny files: live file of 0, 1, 10 bytes, restart at each", "the record written in pieces delivered once, whole");
+    t.report(
+        "9a",
+        "tiny files: live file of 0, 1, 10 bytes, restart at each",
+        "the record written in pieces delivered once, whole",
+    );
 }
 
 /// 9b: rotated (logrotate `create`, the application reopening later) while
@@ -539,11 +721,20 @@ fn s09b_rotated_while_holding_ten_bytes() {
     rotate(&mut p);
     let mut d = Daemon::start(&f);
     p.records(2);
-    wait_output(&f, &mut d, &p.expected(), &format!("rotations while stopped (files: {:?})", listing(&f, KIND)));
+    wait_output(
+        &f,
+        &mut d,
+        &p.expected(),
+        &format!("rotations while stopped (files: {:?})", listing(&f, KIND)),
+    );
     d.term();
     let t = Tally::count_records(KIND, p.done, &output(&f), 0);
     t.assert_exact("9b");
-    t.report("9b", "tiny files: rotated while holding 10 bytes, 3x running, 2x stopped", "each record completed in the renamed file delivered once, whole");
+    t.report(
+        "9b",
+        "tiny files: rotated while holding 10 bytes, 3x running, 2x stopped",
+        "each record completed in the renamed file delivered once, whole",
+    );
 }
 
 /// 9c, 9d: rotated files whose whole content is the same 10 bytes, three
@@ -568,14 +759,23 @@ fn identical_tiny_files(id: &str, directives: &str) {
     let mut d = Daemon::start(&f);
     let mut want = BEAT.repeat(3);
     want.extend_from_slice(w.ledger());
-    wait_output(&f, &mut d, &want, &format!("three identical 10-byte files (files: {files:?})"));
+    wait_output(
+        &f,
+        &mut d,
+        &want,
+        &format!("three identical 10-byte files (files: {files:?})"),
+    );
     d.term();
     let out = output(&f);
     let beats = out.chunks(BEAT.len()).take_while(|c| *c == BEAT).count();
     assert_eq!(beats, 3, "three heartbeats first");
     let t = Tally::count(&w, &out[3 * BEAT.len()..], 0);
     t.assert_exact(id);
-    let how = if directives.contains("compress") { "compressed" } else { "plain" };
+    let how = if directives.contains("compress") {
+        "compressed"
+    } else {
+        "plain"
+    };
     report_line(&format!(
         "{id}|tiny files: three rotated files of the same 10 bytes, {how}, restart at the end of the first|{}|{}|{}|{}|the 3 identical files read once each, then the live file",
         t.written + 3,

@@ -80,7 +80,11 @@ const KIT: &str = "out/kit.jsonl";
 /// The config of a lines journal with the `file` listener `copy` (up) and
 /// the testkit listener `kit`, down until the file `flag` exists.
 fn two_listeners(journal_extra: &str, kit_extra: &str) -> String {
-    format!("{}{}", config(Kind::Lines, journal_extra, "fsync = false"), kit_listener("kit", kit_extra, "retry_until_file = \"flag\""))
+    format!(
+        "{}{}",
+        config(Kind::Lines, journal_extra, "fsync = false"),
+        kit_listener("kit", kit_extra, "retry_until_file = \"flag\"")
+    )
 }
 
 /// Starts the daemon (with `start`) on a journal of `BETWEEN` records with
@@ -94,8 +98,18 @@ fn up_then_down<D>(f: &Fixture, start: impl FnOnce(&Fixture) -> D) -> (D, Writer
     let d = start(f);
     let first = String::from_utf8(w.expected()).unwrap();
     let log = || fs::read_to_string(f.join(LOG)).unwrap_or_default();
-    wait_until(30, "the first entries at the testkit listener", || entry_text(&f.join(KIT)) == first, log);
-    wait_until(30, "the checkpoint of the first entries", || acked(f, "kit") == Some((1, first.len() as u64)), log);
+    wait_until(
+        30,
+        "the first entries at the testkit listener",
+        || entry_text(&f.join(KIT)) == first,
+        log,
+    );
+    wait_until(
+        30,
+        "the checkpoint of the first entries",
+        || acked(f, "kit") == Some((1, first.len() as u64)),
+        log,
+    );
     fs::remove_file(f.join("flag")).unwrap();
     (d, w)
 }
@@ -105,7 +119,9 @@ fn up_then_down<D>(f: &Fixture, start: impl FnOnce(&Fixture) -> D) -> (D, Writer
 /// its retry backoff), not looking for its place, which takes no such
 /// wait, and its helper threads (`app/kit/…`, reading ahead) wait for work.
 fn kit_waiting(pid: u32) -> bool {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
     let (mut worker, mut helpers_idle) = (false, true);
     for t in tasks.flatten() {
         let comm = fs::read_to_string(t.path().join("comm")).unwrap_or_default();
@@ -129,7 +145,10 @@ fn kit_waiting(pid: u32) -> bool {
 /// thread is, and thaws and tries again a moment later until it waits.
 fn while_parked(pid: u32, rotate: impl FnOnce()) {
     let signal = |sig: &str| {
-        let st = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("run kill");
+        let st = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("run kill");
         assert!(st.success(), "kill {sig} {pid} failed");
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -139,7 +158,10 @@ fn while_parked(pid: u32, rotate: impl FnOnce()) {
             break;
         }
         signal("-CONT");
-        assert!(Instant::now() < deadline, "the worker of the listener that is down was never seen waiting in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "the worker of the listener that is down was never seen waiting in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     rotate();
@@ -153,7 +175,12 @@ fn write_refused(f: &Fixture, w: &mut Writer) {
     let before = kit_backoffs(f).len();
     w.write(BETWEEN);
     let log = || fs::read_to_string(f.join(LOG)).unwrap_or_default();
-    wait_until(30, "the listener that is down to refuse new entries", || kit_backoffs(f).len() > before, log);
+    wait_until(
+        30,
+        "the listener that is down to refuse new entries",
+        || kit_backoffs(f).len() > before,
+        log,
+    );
 }
 
 /// The backoffs (ms) the daemon announced for listener `kit`, in order.
@@ -161,7 +188,14 @@ fn kit_backoffs(f: &Fixture) -> Vec<u64> {
     let log = fs::read_to_string(f.join(LOG)).unwrap_or_default();
     log.lines()
         .filter(|l| l.contains("listener asks to retry") && l.contains("listener=kit"))
-        .filter_map(|l| l.split_once("backoff_ms=")?.1.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .filter_map(|l| {
+            l.split_once("backoff_ms=")?
+                .1
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect()
 }
 
@@ -169,14 +203,21 @@ fn kit_backoffs(f: &Fixture) -> Vec<u64> {
 fn s11a_listener_down_an_hour_during_twenty_rotations() {
     let f = Fixture::new();
     f.write("cfg.toml", two_listeners("", ""));
-    let (mut d, w) = up_then_down(&f, |f| Daemon::start_with_env(f, &[("LOGDAEMON_TIME_SCALE", "3600")]));
+    let (mut d, w) = up_then_down(&f, |f| {
+        Daemon::start_with_env(f, &[("LOGDAEMON_TIME_SCALE", "3600")])
+    });
     let at = w.ledger().len() as u64;
     let first = String::from_utf8(w.expected()).unwrap();
     let pump = Pump::start(w, PACE);
     // The server writes on while the listener's backoff grows to the cap
     // and past an hour in all.
     let hour = || kit_backoffs(&f).iter().sum::<u64>() >= 3_600_000;
-    wait_until(30, "an hour of retry backoff for the listener that is down", hour, || d.log_tail());
+    wait_until(
+        30,
+        "an hour of retry backoff for the listener that is down",
+        hour,
+        || d.log_tail(),
+    );
     // Then the rotations, a few at a time while that listener waits.
     let (rotations, batch) = (scale(20, 100), 4);
     for _ in 0..rotations / batch {
@@ -195,21 +236,42 @@ fn s11a_listener_down_an_hour_during_twenty_rotations() {
     let w = pump.stop();
     let backoffs = kit_backoffs(&f);
     let capped = backoffs.iter().filter(|&&b| b == 60_000).count();
-    assert!(capped >= 30 && backoffs.iter().all(|&b| b <= 60_000), "11a: backoffs (ms) {backoffs:?}");
+    assert!(
+        capped >= 30 && backoffs.iter().all(|&b| b <= 60_000),
+        "11a: backoffs (ms) {backoffs:?}"
+    );
 
     // The listener that is up kept up; the one that is down took nothing
     // and kept its place; nothing was removed.
-    wait_output(&f, &mut d, &w.expected(), "11a: the file listener while the other is down");
-    assert_eq!(entry_text(&f.join(KIT)), first, "11a: the listener that is down recorded entries");
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "11a: the file listener while the other is down",
+    );
+    assert_eq!(
+        entry_text(&f.join(KIT)),
+        first,
+        "11a: the listener that is down recorded entries"
+    );
     let files = listing(&f, Kind::Lines);
     let rotated = files.iter().filter(|n| n.starts_with("app.log.")).count() as u64;
     assert_eq!(rotated, rotations, "11a: rotated files: {files:?}");
-    assert_eq!(acked(&f, "kit"), Some((1, at)), "11a: the cursor of the listener that is down moved");
+    assert_eq!(
+        acked(&f, "kit"),
+        Some((1, at)),
+        "11a: the cursor of the listener that is down moved"
+    );
 
     f.write("flag", "");
     let expected = String::from_utf8(w.expected()).unwrap();
     let kit = f.join(KIT);
-    wait_until(30, "the listener that was down to catch up", || entry_text(&kit).len() >= expected.len(), || d.log_tail());
+    wait_until(
+        30,
+        "the listener that was down to catch up",
+        || entry_text(&kit).len() >= expected.len(),
+        || d.log_tail(),
+    );
     d.term();
     let copy = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
     copy.assert_exact("11a (file listener, up)");
@@ -253,7 +315,12 @@ fn rotate_three(f: &Fixture, w: &mut Writer, rounds: u64, pid: u32, last: impl F
         if r + 1 < rounds {
             let want = w.expected();
             let log = || fs::read_to_string(f.join(LOG)).unwrap_or_default();
-            wait_until(30, "the file listener to catch up", || fs::read(f.join(OUT)).unwrap_or_default() == want, log);
+            wait_until(
+                30,
+                "the file listener to catch up",
+                || fs::read(f.join(OUT)).unwrap_or_default() == want,
+                log,
+            );
         }
     }
     let files = listing(f, Kind::Lines);
@@ -275,7 +342,10 @@ fn s11b_rotate_three_deletes_the_unread_file_stop() {
     // The fourth run deletes the file the listener that is down is in.
     let lost = rotate_three(&f, &mut w, 4, d.pid(), || {});
     let (st, log) = d.wait(30);
-    assert!(!st.success(), "11b: the daemon went on past deleted entries:\n{log}");
+    assert!(
+        !st.success(),
+        "11b: the daemon went on past deleted entries:\n{log}"
+    );
     let dir = f.join("logs");
     for want in [
         format!("journal \"app\": the entries from sequence 1 offset {at} (line {}) are in no file any more (the file holding them was deleted or rotated away)", BETWEEN + 1),
@@ -288,31 +358,59 @@ fn s11b_rotate_three_deletes_the_unread_file_stop() {
     ] {
         assert!(log.contains(&want), "11b: the message does not say {want:?}:\n{log}");
     }
-    assert_eq!(acked(&f, "kit"), Some((1, at)), "11b: the checkpoint of the listener that was down moved");
+    assert_eq!(
+        acked(&f, "kit"),
+        Some((1, at)),
+        "11b: the checkpoint of the listener that was down moved"
+    );
     // Everything before the loss, once, and nothing after it.
     let t = Tally::count_records(Kind::Lines, BETWEEN, entry_text(&f.join(KIT)).as_bytes(), 0);
     t.assert_exact("11b (testkit listener, entries before the loss)");
     // The second way out, exactly as printed, then a run with the listener
     // up: the rotated files written after the deleted one are still there,
     // and the printed position must not skip them for the live file.
-    let cmd = log.lines().find_map(|l| l.split("logdaemon checkpoint set").nth(1)).expect("the stop message gives a checkpoint set command");
-    let args: Vec<&str> = ["checkpoint", "set"].into_iter().chain(cmd.split_whitespace()).collect();
+    let cmd = log
+        .lines()
+        .find_map(|l| l.split("logdaemon checkpoint set").nth(1))
+        .expect("the stop message gives a checkpoint set command");
+    let args: Vec<&str> = ["checkpoint", "set"]
+        .into_iter()
+        .chain(cmd.split_whitespace())
+        .collect();
     let o = f.run(&args);
-    assert!(o.status.success(), "11b: {args:?}: {}", crate::fixture::stderr(&o));
+    assert!(
+        o.status.success(),
+        "11b: {args:?}: {}",
+        crate::fixture::stderr(&o)
+    );
     f.write("flag", "");
     let d = host::Daemon::start(&f);
     let kit = f.join(KIT);
     let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
     let last = Writer::record(Kind::Lines, w.count() - 1);
     let last = String::from_utf8_lossy(&last).into_owned();
-    wait_until(30, "the listener to deliver the last record written", || entry_text(&kit).ends_with(&last), || d.log());
+    wait_until(
+        30,
+        "the listener to deliver the last record written",
+        || entry_text(&kit).ends_with(&last),
+        || d.log(),
+    );
     // The file listener, moved back with it, keeps its own record of what
     // it wrote: nothing twice.
     let expected = w.expected();
-    wait_until(30, "the file listener to catch up", || fs::read(f.join(OUT)).unwrap_or_default().len() >= expected.len(), || d.log());
+    wait_until(
+        30,
+        "the file listener to catch up",
+        || fs::read(f.join(OUT)).unwrap_or_default().len() >= expected.len(),
+        || d.log(),
+    );
     let (_, log) = d.stop();
-    Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11b (file listener, after the printed checkpoint set)");
-    assert!(entry_text(&kit).len() >= want, "11b: after the printed checkpoint set, records still on disk were skipped; log:\n{log}");
+    Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0)
+        .assert_exact("11b (file listener, after the printed checkpoint set)");
+    assert!(
+        entry_text(&kit).len() >= want,
+        "11b: after the printed checkpoint set, records still on disk were skipped; log:\n{log}"
+    );
     let after = Tally::count(&w, entry_text(&kit).as_bytes(), lost);
     after.assert_exact("11b (testkit listener, after the printed checkpoint set)");
     after.report(
@@ -328,7 +426,10 @@ fn s11b_rotate_three_deletes_the_unread_file_stop() {
 #[test]
 fn s11c_rotate_zero_deletes_the_unread_file_report() {
     let f = Fixture::new();
-    f.write("cfg.toml", two_listeners("on_gap = \"report\"", "retry_max = \"200ms\""));
+    f.write(
+        "cfg.toml",
+        two_listeners("on_gap = \"report\"", "retry_max = \"200ms\""),
+    );
     let (mut d, mut w) = up_then_down(&f, Daemon::start);
     let at = w.ledger().len() as u64;
     // `rotate 0` deletes its file at once; it is back before it next looks.
@@ -342,17 +443,41 @@ fn s11c_rotate_zero_deletes_the_unread_file_report() {
     let lost = BETWEEN;
     let kit = f.join(KIT);
     let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
-    wait_until(30, "the listener to deliver what is left", || entry_text(&kit).len() >= want, || d.log_tail());
+    wait_until(
+        30,
+        "the listener to deliver what is left",
+        || entry_text(&kit).len() >= want,
+        || d.log_tail(),
+    );
     wait_output(&f, &mut d, &w.expected(), "11c: the file listener");
     d.term();
     let ev = events(&kit);
     let gaps: Vec<&Value> = ev.iter().filter(|e| kind(e) == "gap").collect();
     assert_eq!(gaps.len(), 1, "11c: gaps {gaps:?}");
     let g = gaps[0];
-    assert_eq!((&g["from"]["sequence"], &g["from"]["offset"], g["cause"].as_str()), (&1.into(), &at.into(), Some("deleted")), "{g}");
-    let next = ev.iter().skip_while(|e| kind(e) != "gap").find(|e| kind(e) == "entry").expect("entries after the gap");
-    assert_eq!((&next["sequence"], &next["offset"]), (&g["to"]["sequence"], &g["to"]["offset"]), "11c: the gap ends where delivery resumed");
-    assert!(!f.join(format!("{OUT}.gaps")).exists(), "11c: the file listener, which had read the file, reported a gap");
+    assert_eq!(
+        (
+            &g["from"]["sequence"],
+            &g["from"]["offset"],
+            g["cause"].as_str()
+        ),
+        (&1.into(), &at.into(), Some("deleted")),
+        "{g}"
+    );
+    let next = ev
+        .iter()
+        .skip_while(|e| kind(e) != "gap")
+        .find(|e| kind(e) == "entry")
+        .expect("entries after the gap");
+    assert_eq!(
+        (&next["sequence"], &next["offset"]),
+        (&g["to"]["sequence"], &g["to"]["offset"]),
+        "11c: the gap ends where delivery resumed"
+    );
+    assert!(
+        !f.join(format!("{OUT}.gaps")).exists(),
+        "11c: the file listener, which had read the file, reported a gap"
+    );
     Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11c (file listener)");
     let t = Tally::count(&w, entry_text(&kit).as_bytes(), lost);
     t.assert_exact("11c (testkit listener)");
@@ -366,28 +491,62 @@ fn s11c_rotate_zero_deletes_the_unread_file_report() {
 #[test]
 fn s11d_rotate_three_deletes_the_unread_file_report() {
     let f = Fixture::new();
-    f.write("cfg.toml", two_listeners("on_gap = \"report\"", "retry_max = \"200ms\""));
+    f.write(
+        "cfg.toml",
+        two_listeners("on_gap = \"report\"", "retry_max = \"200ms\""),
+    );
     let (mut d, mut w) = up_then_down(&f, Daemon::start);
     let at = w.ledger().len() as u64;
     // The fourth run deletes the file the listener that is down is in; it
     // is back up before it next looks.
     let flag = f.join("flag");
     let lost = rotate_three(&f, &mut w, 4, d.pid(), || fs::write(&flag, "").unwrap());
-    assert_eq!(lost, BETWEEN, "11d: records of the deleted file the listener had not taken");
+    assert_eq!(
+        lost, BETWEEN,
+        "11d: records of the deleted file the listener had not taken"
+    );
     let kit = f.join(KIT);
     let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
-    wait_until(30, "the listener to deliver what is left", || entry_text(&kit).len() >= want, || d.log_tail());
+    wait_until(
+        30,
+        "the listener to deliver what is left",
+        || entry_text(&kit).len() >= want,
+        || d.log_tail(),
+    );
     wait_output(&f, &mut d, &w.expected(), "11d: the file listener");
     d.term();
     let ev = events(&kit);
     let gaps: Vec<&Value> = ev.iter().filter(|e| kind(e) == "gap").collect();
     assert_eq!(gaps.len(), 1, "11d: gaps {gaps:?}");
     let g = gaps[0];
-    assert_eq!((&g["from"]["sequence"], &g["from"]["offset"], g["cause"].as_str()), (&1.into(), &at.into(), Some("deleted")), "{g}");
-    assert_eq!((&g["to"]["sequence"], &g["to"]["offset"]), (&2.into(), &0.into()), "11d: the gap ends at the next file: {g}");
-    let next = ev.iter().skip_while(|e| kind(e) != "gap").find(|e| kind(e) == "entry").expect("entries after the gap");
-    assert_eq!((&next["sequence"], &next["offset"]), (&g["to"]["sequence"], &g["to"]["offset"]), "11d: the gap ends where delivery resumed");
-    assert!(!f.join(format!("{OUT}.gaps")).exists(), "11d: the file listener, which had read the file, reported a gap");
+    assert_eq!(
+        (
+            &g["from"]["sequence"],
+            &g["from"]["offset"],
+            g["cause"].as_str()
+        ),
+        (&1.into(), &at.into(), Some("deleted")),
+        "{g}"
+    );
+    assert_eq!(
+        (&g["to"]["sequence"], &g["to"]["offset"]),
+        (&2.into(), &0.into()),
+        "11d: the gap ends at the next file: {g}"
+    );
+    let next = ev
+        .iter()
+        .skip_while(|e| kind(e) != "gap")
+        .find(|e| kind(e) == "entry")
+        .expect("entries after the gap");
+    assert_eq!(
+        (&next["sequence"], &next["offset"]),
+        (&g["to"]["sequence"], &g["to"]["offset"]),
+        "11d: the gap ends where delivery resumed"
+    );
+    assert!(
+        !f.join(format!("{OUT}.gaps")).exists(),
+        "11d: the file listener, which had read the file, reported a gap"
+    );
     Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11d (file listener)");
     // Everything still in a file once, in order: the rotated files left
     // were not skipped for the live file.
@@ -410,7 +569,12 @@ fn s11e_a_listener_at_the_start_of_a_file_compressed_and_rotated_while_down() {
     let d = host::Daemon::start(&f);
     write_refused(&f, &mut w);
     let expected = w.expected();
-    wait_until(30, "the file listener to deliver the first file", || fs::read(f.join(OUT)).unwrap_or_default() == expected, || d.log());
+    wait_until(
+        30,
+        "the file listener to deliver the first file",
+        || fs::read(f.join(OUT)).unwrap_or_default() == expected,
+        || d.log(),
+    );
     let (st, log) = d.stop();
     assert!(st.success(), "11e: the daemon did not stop cleanly:\n{log}");
     // While it is down, three runs of logrotate: the listener's file is
@@ -427,13 +591,26 @@ fn s11e_a_listener_at_the_start_of_a_file_compressed_and_rotated_while_down() {
     let d = host::Daemon::start(&f);
     let kit = f.join(KIT);
     let last = String::from_utf8_lossy(&Writer::record(Kind::Lines, w.count() - 1)).into_owned();
-    wait_until(30, "the listener to deliver the last record written", || entry_text(&kit).ends_with(&last), || d.log());
+    wait_until(
+        30,
+        "the listener to deliver the last record written",
+        || entry_text(&kit).ends_with(&last),
+        || d.log(),
+    );
     let expected = w.expected();
-    wait_until(30, "the file listener to catch up", || fs::read(f.join(OUT)).unwrap_or_default().len() >= expected.len(), || d.log());
+    wait_until(
+        30,
+        "the file listener to catch up",
+        || fs::read(f.join(OUT)).unwrap_or_default().len() >= expected.len(),
+        || d.log(),
+    );
     let (_, log) = d.stop();
     Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11e (file listener)");
     let t = Tally::count(&w, entry_text(&kit).as_bytes(), 0);
-    assert!(t.silently_lost == 0, "11e: the listener resumed past its file; log:\n{log}");
+    assert!(
+        t.silently_lost == 0,
+        "11e: the listener resumed past its file; log:\n{log}"
+    );
     t.assert_exact("11e (testkit listener)");
     t.report(
         "11e",

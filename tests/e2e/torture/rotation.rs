@@ -34,7 +34,9 @@ use std::time::{Duration, Instant};
 
 use super::tally::{scale, Tally};
 use crate::fixture::Fixture;
-use crate::rotation::harness::{self, listing, live, logrotate, run_tool, wait_output, Daemon, LOG, OUT};
+use crate::rotation::harness::{
+    self, listing, live, logrotate, run_tool, wait_output, Daemon, LOG, OUT,
+};
 use crate::rotation::p4_rename;
 use crate::writer::{Kind, Pump};
 
@@ -82,7 +84,10 @@ impl Tool {
     /// logrotate directives compressing with this tool.
     fn logrotate(self) -> String {
         let p = format!("/usr/bin/{}", self.name());
-        format!("    compress\n    compresscmd {p}\n    compressext {}\n    compressoptions -6\n", self.ext())
+        format!(
+            "    compress\n    compresscmd {p}\n    compressext {}\n    compressoptions -6\n",
+            self.ext()
+        )
     }
 }
 
@@ -97,11 +102,17 @@ enum Step {
     /// p4d's rotation: rename to `journal.N` (N counts from 1), the writer
     /// reopening at once (or not before [`Step::Reopen`]), then the
     /// compressor, if any, on the renamed journal.
-    P4 { compress: Option<Tool>, reopen: bool },
+    P4 {
+        compress: Option<Tool>,
+        reopen: bool,
+    },
     /// The real `logrotate -f` with these directives; the writer reopens
     /// at once (its writes wait while logrotate runs), or not before
     /// [`Step::Reopen`].
-    Logrotate { directives: String, reopen: bool },
+    Logrotate {
+        directives: String,
+        reopen: bool,
+    },
     Reopen,
     /// Hold the writer until the output has everything it wrote so far
     /// (the daemon follows the file the writer is in, renamed or not).
@@ -118,12 +129,18 @@ enum Step {
 
 /// A rename rotation, the writer reopening at once.
 fn p4(compress: Option<Tool>) -> Step {
-    Step::P4 { compress, reopen: true }
+    Step::P4 {
+        compress,
+        reopen: true,
+    }
 }
 
 /// logrotate `create` plus `extra` directives, the writer reopening at once.
 fn lr(extra: &str) -> Step {
-    Step::Logrotate { directives: format!("    create\n{extra}"), reopen: true }
+    Step::Logrotate {
+        directives: format!("    create\n{extra}"),
+        reopen: true,
+    }
 }
 
 /// How a scenario is set up.
@@ -139,8 +156,16 @@ struct Setup {
 /// order, with no gap. Returns the tally and a note on how far behind the
 /// daemon was when the first step hit it and where it resumed.
 fn run(id: &str, setup: Setup, plan: &[Step]) -> (Tally, String) {
-    let Setup { kind, backlog, slow } = setup;
-    let (journal_extra, listener_extra) = if slow { ("batch_bytes = 16384", "fsync = true") } else { ("", "fsync = false") };
+    let Setup {
+        kind,
+        backlog,
+        slow,
+    } = setup;
+    let (journal_extra, listener_extra) = if slow {
+        ("batch_bytes = 16384", "fsync = true")
+    } else {
+        ("", "fsync = false")
+    };
     let (f, mut w) = harness::setup(kind, journal_extra, listener_extra);
     w.write(backlog);
     let mut d = Daemon::start(&f);
@@ -148,7 +173,11 @@ fn run(id: &str, setup: Setup, plan: &[Step]) -> (Tally, String) {
     let started = Instant::now();
     while out_len() == 0 {
         d.assert_running();
-        assert!(started.elapsed() < Duration::from_secs(30), "{id}: nothing delivered within 30 s; log:\n{}", d.log_tail());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{id}: nothing delivered within 30 s; log:\n{}",
+            d.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     let pump = Pump::start(w, PACE);
@@ -162,7 +191,13 @@ fn run(id: &str, setup: Setup, plan: &[Step]) -> (Tally, String) {
         if i > 0 && !matches!(plan[i - 1], Step::Burst(_)) {
             pump.wait_more(BETWEEN);
         }
-        let behind = || pump.lock().ledger().len().saturating_sub(out_len() as usize) / 1024;
+        let behind = || {
+            pump.lock()
+                .ledger()
+                .len()
+                .saturating_sub(out_len() as usize)
+                / 1024
+        };
         if i == 0 && slow {
             write!(note, "{} KiB behind at the first step", behind()).unwrap();
         }
@@ -192,7 +227,10 @@ fn run(id: &str, setup: Setup, plan: &[Step]) -> (Tally, String) {
                 }
                 drop(w);
                 if let Some(t) = compress {
-                    assert!(*reopen, "{id}: a journal is compressed only once the writer has left it");
+                    assert!(
+                        *reopen,
+                        "{id}: a journal is compressed only once the writer has left it"
+                    );
                     run_tool(t.name(), t.flags(), &renamed);
                 }
             }
@@ -213,33 +251,61 @@ fn run(id: &str, setup: Setup, plan: &[Step]) -> (Tally, String) {
                 let (before, deadline) = (checkpoint(), Instant::now() + Duration::from_secs(30));
                 while checkpoint() == before {
                     d.assert_running();
-                    assert!(Instant::now() < deadline, "{id}: no checkpoint save within 30 s; log:\n{}", d.log_tail());
+                    assert!(
+                        Instant::now() < deadline,
+                        "{id}: no checkpoint save within 30 s; log:\n{}",
+                        d.log_tail()
+                    );
                     std::thread::sleep(Duration::from_millis(5));
                 }
             }
             Step::CaughtUp => {
                 let w = pump.lock();
-                wait_output(&f, &mut d, &w.expected(), &format!("{id}: step {i} ({step:?}), files {:?}", listing(&f, kind)));
+                wait_output(
+                    &f,
+                    &mut d,
+                    &w.expected(),
+                    &format!("{id}: step {i} ({step:?}), files {:?}", listing(&f, kind)),
+                );
             }
             Step::Hold(t) => {
                 let (from, until) = (pump.lock().count(), Instant::now() + *t);
                 while Instant::now() < until {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                write!(note, "; {} records appended in {t:?}", pump.lock().count() - from).unwrap();
+                write!(
+                    note,
+                    "; {} records appended in {t:?}",
+                    pump.lock().count() - from
+                )
+                .unwrap();
             }
         }
     }
     if let (Some(lo), Some(hi)) = (lags.iter().min(), lags.iter().max()) {
-        write!(note, "; {lo} to {hi} KiB behind at the {} rotations", lags.len()).unwrap();
+        write!(
+            note,
+            "; {lo} to {hi} KiB behind at the {} rotations",
+            lags.len()
+        )
+        .unwrap();
     }
     pump.wait_more(BETWEEN);
     let w = pump.stop();
     let files = listing(&f, kind);
-    wait_output(&f, &mut d, &w.expected(), &format!("{id}: after {plan:?} (files: {files:?})"));
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        &format!("{id}: after {plan:?} (files: {files:?})"),
+    );
     d.term();
     let gaps = f.join(format!("{OUT}.gaps"));
-    assert!(!gaps.exists(), "{id}: nothing was lost, yet gaps were reported: {}", fs::read_to_string(&gaps).unwrap_or_default());
+    assert!(
+        !gaps.exists(),
+        "{id}: nothing was lost, yet gaps were reported: {}",
+        fs::read_to_string(&gaps).unwrap_or_default()
+    );
     let t = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
     t.assert_exact(id);
     (t, note.trim_start_matches("; ").to_string())
@@ -266,19 +332,62 @@ fn backlog() -> u64 {
 
 #[test]
 fn s03a_p4_renames_compressed_by_each_tool_while_killed() {
-    let plan = [Step::Saved, Step::Kill, p4(Some(Tool::Gzip)), p4(Some(Tool::Xz)), p4(Some(Tool::Zstd)), p4(Some(Tool::Bzip2)), Step::Start];
-    let (t, note) = run("3a", Setup { kind: Kind::P4, backlog: backlog(), slow: true }, &plan);
-    t.report("3a", "p4 renames compressed by gzip, xz, zstd, bzip2 while the daemon is killed", &note);
+    let plan = [
+        Step::Saved,
+        Step::Kill,
+        p4(Some(Tool::Gzip)),
+        p4(Some(Tool::Xz)),
+        p4(Some(Tool::Zstd)),
+        p4(Some(Tool::Bzip2)),
+        Step::Start,
+    ];
+    let (t, note) = run(
+        "3a",
+        Setup {
+            kind: Kind::P4,
+            backlog: backlog(),
+            slow: true,
+        },
+        &plan,
+    );
+    t.report(
+        "3a",
+        "p4 renames compressed by gzip, xz, zstd, bzip2 while the daemon is killed",
+        &note,
+    );
 }
 
 fn logrotate_compress_while_down(id: &str, tool: Tool, stop: Step) {
-    let how = if matches!(stop, Step::Kill) { "killed" } else { "stopped" };
+    let how = if matches!(stop, Step::Kill) {
+        "killed"
+    } else {
+        "stopped"
+    };
     let rotations = scale(3, 30);
-    let mut plan = if matches!(stop, Step::Kill) { vec![Step::Saved, stop] } else { vec![stop] };
+    let mut plan = if matches!(stop, Step::Kill) {
+        vec![Step::Saved, stop]
+    } else {
+        vec![stop]
+    };
     plan.extend((0..rotations).map(|_| lr(&tool.logrotate())));
     plan.push(Step::Start);
-    let (t, note) = run(id, Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
-    t.report(id, &format!("logrotate compress ({}) x{rotations} while the daemon is {how}", tool.name()), &note);
+    let (t, note) = run(
+        id,
+        Setup {
+            kind: Kind::Lines,
+            backlog: backlog(),
+            slow: true,
+        },
+        &plan,
+    );
+    t.report(
+        id,
+        &format!(
+            "logrotate compress ({}) x{rotations} while the daemon is {how}",
+            tool.name()
+        ),
+        &note,
+    );
 }
 
 #[test]
@@ -313,9 +422,24 @@ fn repeat(round: &[Step], rounds: usize) -> Vec<Step> {
 fn s04a_logrotate_compress_while_lagging_and_frozen() {
     // The file being read is renamed, compressed and deleted while the
     // daemon is frozen behind in it: only its descriptor still reaches it.
-    let plan = repeat(&[Step::Freeze, lr(&Tool::Gzip.logrotate()), Step::Thaw], scale(4, 40));
-    let (t, note) = run("4a", Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
-    t.report("4a", "logrotate compress, no delaycompress, daemon lagging and frozen", &note);
+    let plan = repeat(
+        &[Step::Freeze, lr(&Tool::Gzip.logrotate()), Step::Thaw],
+        scale(4, 40),
+    );
+    let (t, note) = run(
+        "4a",
+        Setup {
+            kind: Kind::Lines,
+            backlog: backlog(),
+            slow: true,
+        },
+        &plan,
+    );
+    t.report(
+        "4a",
+        "logrotate compress, no delaycompress, daemon lagging and frozen",
+        &note,
+    );
 }
 
 #[test]
@@ -323,17 +447,50 @@ fn s04b_logrotate_compress_while_lagging() {
     // Each rotation comes right after a burst the daemon cannot have read;
     // the next one once it has caught up, so that the file being read is
     // the only one renamed and compressed under it.
-    let plan = repeat(&[Step::Burst(3000), lr(&Tool::Gzip.logrotate()), Step::CaughtUp], scale(5, 50));
-    let (t, note) = run("4b", Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
-    t.report("4b", "logrotate compress, no delaycompress, daemon lagging", &note);
+    let plan = repeat(
+        &[
+            Step::Burst(3000),
+            lr(&Tool::Gzip.logrotate()),
+            Step::CaughtUp,
+        ],
+        scale(5, 50),
+    );
+    let (t, note) = run(
+        "4b",
+        Setup {
+            kind: Kind::Lines,
+            backlog: backlog(),
+            slow: true,
+        },
+        &plan,
+    );
+    t.report(
+        "4b",
+        "logrotate compress, no delaycompress, daemon lagging",
+        &note,
+    );
 }
 
 #[test]
 fn s04c_p4_rename_and_compress_while_lagging_and_frozen() {
     let tools = [Tool::Gzip, Tool::Zstd, Tool::Xz, Tool::Bzip2];
-    let plan: Vec<Step> = (0..scale(4, 40)).flat_map(|i| [Step::Freeze, p4(Some(tools[i % tools.len()])), Step::Thaw]).collect();
-    let (t, note) = run("4c", Setup { kind: Kind::P4, backlog: backlog(), slow: true }, &plan);
-    t.report("4c", "p4 rename then compress at once, daemon lagging and frozen", &note);
+    let plan: Vec<Step> = (0..scale(4, 40))
+        .flat_map(|i| [Step::Freeze, p4(Some(tools[i % tools.len()])), Step::Thaw])
+        .collect();
+    let (t, note) = run(
+        "4c",
+        Setup {
+            kind: Kind::P4,
+            backlog: backlog(),
+            slow: true,
+        },
+        &plan,
+    );
+    t.report(
+        "4c",
+        "p4 rename then compress at once, daemon lagging and frozen",
+        &note,
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -346,20 +503,59 @@ fn late() -> Duration {
 
 /// Runs `plan` and reports how many records went to the renamed file.
 fn late_writes(id: &str, kind: Kind, scenario: &str, plan: &[Step]) {
-    let (t, note) = run(id, Setup { kind, backlog: 2000, slow: false }, plan);
-    t.report(id, scenario, &format!("{note}, to the renamed file, delivered before the writer reopened"));
+    let (t, note) = run(
+        id,
+        Setup {
+            kind,
+            backlog: 2000,
+            slow: false,
+        },
+        plan,
+    );
+    t.report(
+        id,
+        scenario,
+        &format!("{note}, to the renamed file, delivered before the writer reopened"),
+    );
 }
 
 #[test]
 fn s05a_logrotate_create_writer_late_to_reopen() {
-    let plan = [Step::Logrotate { directives: "    create".into(), reopen: false }, Step::Hold(late()), Step::CaughtUp, Step::Reopen];
-    late_writes("5a", Kind::Lines, "logrotate create, writer appends to the renamed file before reopening", &plan);
+    let plan = [
+        Step::Logrotate {
+            directives: "    create".into(),
+            reopen: false,
+        },
+        Step::Hold(late()),
+        Step::CaughtUp,
+        Step::Reopen,
+    ];
+    late_writes(
+        "5a",
+        Kind::Lines,
+        "logrotate create, writer appends to the renamed file before reopening",
+        &plan,
+    );
 }
 
 #[test]
 fn s05b_p4_rename_writer_late_to_reopen() {
-    let plan = [Step::P4 { compress: None, reopen: false }, Step::Hold(late()), Step::CaughtUp, Step::Reopen, p4(Some(Tool::Gzip))];
-    late_writes("5b", Kind::P4, "p4 rename, writer appends to journal.N before reopening", &plan);
+    let plan = [
+        Step::P4 {
+            compress: None,
+            reopen: false,
+        },
+        Step::Hold(late()),
+        Step::CaughtUp,
+        Step::Reopen,
+        p4(Some(Tool::Gzip)),
+    ];
+    late_writes(
+        "5b",
+        Kind::P4,
+        "p4 rename, writer appends to journal.N before reopening",
+        &plan,
+    );
 }
 
 #[test]
@@ -369,7 +565,10 @@ fn s05c_late_writes_across_a_daemon_kill() {
     // live app.log is empty; then delaycompress compresses it a rotation on.
     let half = late() / 2;
     let plan = [
-        Step::Logrotate { directives: "    create\n    compress\n    delaycompress".into(), reopen: false },
+        Step::Logrotate {
+            directives: "    create\n    compress\n    delaycompress".into(),
+            reopen: false,
+        },
         Step::Hold(half),
         Step::Kill,
         Step::Start,
@@ -378,40 +577,85 @@ fn s05c_late_writes_across_a_daemon_kill() {
         Step::Reopen,
         lr("    compress\n    delaycompress"),
     ];
-    late_writes("5c", Kind::Lines, "logrotate create, late reopen, daemon killed in between", &plan);
+    late_writes(
+        "5c",
+        Kind::Lines,
+        "logrotate create, late reopen, daemon killed in between",
+        &plan,
+    );
 }
 
 // ---------------------------------------------------------------------------
 // 6: two and three rotations during a backlog.
 
 fn backlog_rotations(id: &str, kind: Kind, scenario: &str, plan: &[Step]) {
-    let (t, note) = run(id, Setup { kind, backlog: backlog(), slow: true }, plan);
+    let (t, note) = run(
+        id,
+        Setup {
+            kind,
+            backlog: backlog(),
+            slow: true,
+        },
+        plan,
+    );
     t.report(id, scenario, &note);
 }
 
 #[test]
 fn s06a_p4_two_renames_one_gzipped_while_frozen() {
     let plan = [Step::Freeze, p4(None), p4(Some(Tool::Gzip)), Step::Thaw];
-    backlog_rotations("6a", Kind::P4, "p4: 2 renames (plain, gzip) while frozen with a backlog", &plan);
+    backlog_rotations(
+        "6a",
+        Kind::P4,
+        "p4: 2 renames (plain, gzip) while frozen with a backlog",
+        &plan,
+    );
 }
 
 #[test]
 fn s06b_p4_three_renames_while_frozen() {
-    let plan = [Step::Freeze, p4(Some(Tool::Gzip)), p4(Some(Tool::Zstd)), p4(None), Step::Thaw];
-    backlog_rotations("6b", Kind::P4, "p4: 3 renames (gzip, zstd, plain) while frozen with a backlog", &plan);
+    let plan = [
+        Step::Freeze,
+        p4(Some(Tool::Gzip)),
+        p4(Some(Tool::Zstd)),
+        p4(None),
+        Step::Thaw,
+    ];
+    backlog_rotations(
+        "6b",
+        Kind::P4,
+        "p4: 3 renames (gzip, zstd, plain) while frozen with a backlog",
+        &plan,
+    );
 }
 
 #[test]
 fn s06c_p4_three_renames_while_stopped() {
-    let plan = [Step::Term, p4(Some(Tool::Xz)), p4(None), p4(Some(Tool::Bzip2)), Step::Start];
-    backlog_rotations("6c", Kind::P4, "p4: 3 renames (xz, plain, bzip2) while stopped with a backlog", &plan);
+    let plan = [
+        Step::Term,
+        p4(Some(Tool::Xz)),
+        p4(None),
+        p4(Some(Tool::Bzip2)),
+        Step::Start,
+    ];
+    backlog_rotations(
+        "6c",
+        Kind::P4,
+        "p4: 3 renames (xz, plain, bzip2) while stopped with a backlog",
+        &plan,
+    );
 }
 
 #[test]
 fn s06d_logrotate_three_runs_delaycompress_while_frozen() {
     let d = "    compress\n    delaycompress";
     let plan = [Step::Freeze, lr(d), lr(d), lr(d), Step::Thaw];
-    backlog_rotations("6d", Kind::Lines, "logrotate: 3 runs (compress, delaycompress) while frozen with a backlog", &plan);
+    backlog_rotations(
+        "6d",
+        Kind::Lines,
+        "logrotate: 3 runs (compress, delaycompress) while frozen with a backlog",
+        &plan,
+    );
 }
 
 #[test]
@@ -421,22 +665,55 @@ fn s06e_logrotate_two_runs_compress_while_killed() {
     // a second) unless the machine is very slow: it restarts from the start
     // of the oldest file, and the listener skips what it already wrote.
     let plan = [Step::Kill, lr(&c), lr(&c), Step::Start];
-    backlog_rotations("6e", Kind::Lines, "logrotate: 2 runs (compress) while killed with a backlog", &plan);
+    backlog_rotations(
+        "6e",
+        Kind::Lines,
+        "logrotate: 2 runs (compress) while killed with a backlog",
+        &plan,
+    );
 }
 
 #[test]
 fn s04d_logrotate_compress_rotations_pile_up_while_lagging() {
     // Rotations come faster than the daemon reads: while it finishes one
     // file, the next is being compressed (listed plain, gone when opened).
-    let plan = repeat(&[Step::Burst(3000), lr(&Tool::Gzip.logrotate())], scale(6, 60));
-    let (t, note) = run("4d", Setup { kind: Kind::Lines, backlog: backlog(), slow: true }, &plan);
-    t.report("4d", "logrotate compress, no delaycompress, rotations piling up while the daemon lags", &note);
+    let plan = repeat(
+        &[Step::Burst(3000), lr(&Tool::Gzip.logrotate())],
+        scale(6, 60),
+    );
+    let (t, note) = run(
+        "4d",
+        Setup {
+            kind: Kind::Lines,
+            backlog: backlog(),
+            slow: true,
+        },
+        &plan,
+    );
+    t.report(
+        "4d",
+        "logrotate compress, no delaycompress, rotations piling up while the daemon lags",
+        &note,
+    );
 }
 
 #[test]
 fn s06f_p4_killed_while_reading_the_compressed_backlog() {
     // Thawed behind two compressed journals, then killed while it reads
     // them: the restart resumes inside a compressed file.
-    let plan = [Step::Freeze, p4(Some(Tool::Gzip)), p4(Some(Tool::Xz)), Step::Thaw, Step::Saved, Step::Kill, Step::Start];
-    backlog_rotations("6f", Kind::P4, "p4: 2 renames (gzip, xz) while frozen, killed while reading them", &plan);
+    let plan = [
+        Step::Freeze,
+        p4(Some(Tool::Gzip)),
+        p4(Some(Tool::Xz)),
+        Step::Thaw,
+        Step::Saved,
+        Step::Kill,
+        Step::Start,
+    ];
+    backlog_rotations(
+        "6f",
+        Kind::P4,
+        "p4: 2 renames (gzip, xz) while frozen, killed while reading them",
+        &plan,
+    );
 }

@@ -63,7 +63,11 @@ impl Tally {
             index.insert(Writer::record(kind, i), i);
         }
         let mut seen = vec![false; written as usize];
-        let mut t = Tally { written, reported_lost, ..Tally::default() };
+        let mut t = Tally {
+            written,
+            reported_lost,
+            ..Tally::default()
+        };
         let mut last: Option<u64> = None;
         let mut at = 0;
         while at < output.len() {
@@ -97,10 +101,17 @@ impl Tally {
     /// record not delivered was reported.
     pub fn assert_exact(&self, scenario: &str) {
         assert!(
-            self.duplicated == 0 && self.out_of_order == 0 && self.foreign_bytes == 0 && self.silently_lost == 0,
+            self.duplicated == 0
+                && self.out_of_order == 0
+                && self.foreign_bytes == 0
+                && self.silently_lost == 0,
             "{scenario}: {self:?}"
         );
-        assert_eq!(self.delivered + self.reported_lost, self.written, "{scenario}: {self:?}");
+        assert_eq!(
+            self.delivered + self.reported_lost,
+            self.written,
+            "{scenario}: {self:?}"
+        );
     }
 
     /// Prints the scenario's row and appends it to the file named by
@@ -120,11 +131,20 @@ impl Tally {
 /// reported lost|note`) to the report, for scenarios whose figures are not
 /// record counts.
 pub fn report_line(line: &str) {
-    let line = if line.ends_with('\n') { line.to_string() } else { format!("{line}\n") };
+    let line = if line.ends_with('\n') {
+        line.to_string()
+    } else {
+        format!("{line}\n")
+    };
     eprint!("TORTURE {line}");
     if let Some(p) = std::env::var_os("LOGDAEMON_TORTURE_REPORT") {
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).expect("open LOGDAEMON_TORTURE_REPORT");
-        f.write_all(line.as_bytes()).expect("append to LOGDAEMON_TORTURE_REPORT");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .expect("open LOGDAEMON_TORTURE_REPORT");
+        f.write_all(line.as_bytes())
+            .expect("append to LOGDAEMON_TORTURE_REPORT");
     }
 }
 
@@ -169,8 +189,15 @@ fn the_tally_sees_duplicates_reordering_and_foreign_bytes() {
     }
     out.extend_from_slice(b"\0\0\0\n");
     let t = Tally::count_records(Kind::P4, 7, &out, 1);
-    assert_eq!((t.delivered, t.duplicated, t.out_of_order, t.foreign_bytes), (5, 1, 1, 4), "{t:?}");
-    assert_eq!(t.silently_lost, 1, "records 4 and 6 missing, one reported: {t:?}");
+    assert_eq!(
+        (t.delivered, t.duplicated, t.out_of_order, t.foreign_bytes),
+        (5, 1, 1, 4),
+        "{t:?}"
+    );
+    assert_eq!(
+        t.silently_lost, 1,
+        "records 4 and 6 missing, one reported: {t:?}"
+    );
     let exact: Vec<u8> = (0..7).flat_map(rec).collect();
     Tally::count_records(Kind::P4, 7, &exact, 0).assert_exact("all seven");
 }

@@ -56,10 +56,14 @@ fn gaps(f: &Fixture) -> Vec<Gap> {
     let text = fs::read_to_string(f.join(format!("{OUT}.gaps"))).unwrap_or_default();
     text.lines()
         .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{OUT}.gaps: {e}: {l}"));
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{OUT}.gaps: {e}: {l}"));
             let g = &v["gap"];
             let (from, to) = (&g["from"], &g["to"]);
-            assert_eq!(from["sequence"], to["sequence"], "a gap inside one file: {g}");
+            assert_eq!(
+                from["sequence"], to["sequence"],
+                "a gap inside one file: {g}"
+            );
             Gap {
                 sequence: from["sequence"].as_u64().expect("gap sequence"),
                 from: from["offset"].as_u64().expect("gap from"),
@@ -80,7 +84,11 @@ fn wait_until(d: &mut Daemon, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
         d.assert_running();
-        assert!(Instant::now() < deadline, "waited 30 s for {what}; daemon log:\n{}", d.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "waited 30 s for {what}; daemon log:\n{}",
+            d.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -105,16 +113,33 @@ fn truncate_and_regrow(id: &str, kind: Kind) {
     // per round: the first rounds truncate a file of fewer bytes than the
     // daemon keeps to prove a file unchanged, later ones regrow by one
     // record, a page or 64 KiB past the offset the daemon had read to.
-    const ROUNDS: [(u64, u64); 6] = [(1, 0), (1, 0), (150, 4096), (400, 0), (40, 65536), (2000, 0)];
+    const ROUNDS: [(u64, u64); 6] = [
+        (1, 0),
+        (1, 0),
+        (150, 4096),
+        (400, 0),
+        (40, 65536),
+        (2000, 0),
+    ];
     let rounds = scale(ROUNDS.len(), 10 * ROUNDS.len()) as u64;
     let mut regrown = Vec::new();
     for r in 0..rounds {
         let (add, extra) = ROUNDS[r as usize % ROUNDS.len()];
         w.write(add + r / ROUNDS.len() as u64);
-        wait_output(&f, &mut d, &w.expected(), &format!("{id}: before truncation {}", r + 1));
+        wait_output(
+            &f,
+            &mut d,
+            &w.expected(),
+            &format!("{id}: before truncation {}", r + 1),
+        );
         d.freeze();
         let had = fs::metadata(w.path()).unwrap().len();
-        fs::OpenOptions::new().write(true).open(w.path()).unwrap().set_len(0).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(w.path())
+            .unwrap()
+            .set_len(0)
+            .unwrap();
         while fs::metadata(w.path()).unwrap().len() <= had + extra {
             w.write_one();
         }
@@ -122,11 +147,25 @@ fn truncate_and_regrow(id: &str, kind: Kind) {
         d.thaw();
     }
     w.write(100);
-    wait_output(&f, &mut d, &w.expected(), &format!("{id}: after {rounds} truncations"));
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        &format!("{id}: after {rounds} truncations"),
+    );
     d.term();
     let seen = daemon_log(&f).matches("file truncated in place").count() as u64;
-    assert_eq!(seen, rounds, "{id}: each truncation noticed once; log:\n{}", d.log_tail());
-    assert!(gaps(&f).is_empty(), "{id}: nothing was lost, yet gaps were reported: {:?}", gaps(&f));
+    assert_eq!(
+        seen,
+        rounds,
+        "{id}: each truncation noticed once; log:\n{}",
+        d.log_tail()
+    );
+    assert!(
+        gaps(&f).is_empty(),
+        "{id}: nothing was lost, yet gaps were reported: {:?}",
+        gaps(&f)
+    );
     let t = Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0);
     t.assert_exact(id);
     let least = regrown.iter().min().unwrap();
@@ -153,30 +192,69 @@ fn s02d_truncate_while_behind_p4() {
 /// exactly where its delivery stopped to the size it had seen, and
 /// everything before and after delivered once.
 fn truncate_while_behind(id: &str, kind: Kind) {
-    let (f, mut w) = setup(kind, "batch_bytes = 4096\non_gap = \"report\"", "fsync = true");
+    let (f, mut w) = setup(
+        kind,
+        "batch_bytes = 4096\non_gap = \"report\"",
+        "fsync = true",
+    );
     w.write(scale(20_000, 200_000));
     let size = w.ledger().len();
     let mut d = Daemon::start(&f);
-    wait_until(&mut d, "the first delivery", || fs::metadata(f.join(OUT)).is_ok_and(|m| m.len() > 0));
+    wait_until(&mut d, "the first delivery", || {
+        fs::metadata(f.join(OUT)).is_ok_and(|m| m.len() > 0)
+    });
     d.freeze();
-    fs::OpenOptions::new().write(true).open(w.path()).unwrap().set_len(0).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(w.path())
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     w.write(50);
     d.thaw();
     let last = Writer::record(kind, w.count() - 1);
-    wait_until(&mut d, "the last record in the output", || fs::read(f.join(OUT)).unwrap_or_default().ends_with(&last));
+    wait_until(&mut d, "the last record in the output", || {
+        fs::read(f.join(OUT)).unwrap_or_default().ends_with(&last)
+    });
     d.term();
     let out = fs::read(f.join(OUT)).unwrap();
     // The output is the ledger up to where delivery stopped, then the new content.
-    let stopped = out.len().checked_sub(w.ledger().len() - size).expect("output shorter than the new content");
-    assert!(stopped < size, "{id}: the daemon had read everything before it was frozen: raise the backlog");
+    let stopped = out
+        .len()
+        .checked_sub(w.ledger().len() - size)
+        .expect("output shorter than the new content");
+    assert!(
+        stopped < size,
+        "{id}: the daemon had read everything before it was frozen: raise the backlog"
+    );
     let gaps = gaps(&f);
-    assert_eq!(gaps.len(), 1, "{id}: one gap for the unread bytes: {gaps:?}; log:\n{}", d.log_tail());
+    assert_eq!(
+        gaps.len(),
+        1,
+        "{id}: one gap for the unread bytes: {gaps:?}; log:\n{}",
+        d.log_tail()
+    );
     let g = &gaps[0];
-    assert_eq!((g.sequence, g.cause.as_str()), (1, "truncated"), "{id}: {g:?}");
-    assert_eq!(g.from as usize, stopped, "{id}: the gap {g:?} starts where delivery stopped ({stopped})");
-    assert_eq!(g.to as usize, size, "{id}: the gap {g:?} ends at the size the daemon saw ({size})");
+    assert_eq!(
+        (g.sequence, g.cause.as_str()),
+        (1, "truncated"),
+        "{id}: {g:?}"
+    );
+    assert_eq!(
+        g.from as usize, stopped,
+        "{id}: the gap {g:?} starts where delivery stopped ({stopped})"
+    );
+    assert_eq!(
+        g.to as usize, size,
+        "{id}: the gap {g:?} ends at the size the daemon saw ({size})"
+    );
     w.mark_lost(stopped..size);
-    wait_output(&f, &mut d, &w.expected(), &format!("{id}: truncated while behind"));
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        &format!("{id}: truncated while behind"),
+    );
     let lost = records_in(&w, stopped..size);
     let t = Tally::count(&w, &out, lost);
     t.assert_exact(id);
@@ -197,28 +275,59 @@ fn s02e_truncate_while_behind_stops_then_checkpoint_set_goes_on() {
     w.write(scale(20_000, 200_000));
     let size = w.ledger().len();
     let mut d = Daemon::start(&f);
-    wait_until(&mut d, "the first delivery", || fs::metadata(f.join(OUT)).is_ok_and(|m| m.len() > 0));
+    wait_until(&mut d, "the first delivery", || {
+        fs::metadata(f.join(OUT)).is_ok_and(|m| m.len() > 0)
+    });
     d.freeze();
-    fs::OpenOptions::new().write(true).open(w.path()).unwrap().set_len(0).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(w.path())
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     w.write(50);
     d.thaw();
-    let exited = |pid: u32| fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.split_whitespace().nth(2) == Some("Z"));
+    let exited = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |s| s.split_whitespace().nth(2) == Some("Z"))
+    };
     let pid = d.pid();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !exited(pid) {
-        assert!(Instant::now() < deadline, "2e: the daemon did not stop within 30 s; log:\n{}", d.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "2e: the daemon did not stop within 30 s; log:\n{}",
+            d.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let log = daemon_log(&f);
     let stopped = fs::metadata(f.join(OUT)).unwrap().len() as usize;
     let said = format!("the entries from sequence 1 offset {stopped} (line ");
-    assert!(log.contains(&said), "2e: the stop names the first entry not delivered ({said}…); log:\n{}", d.log_tail());
-    assert!(stopped < size && !f.join(format!("{OUT}.gaps")).exists(), "2e: {stopped} of {size} delivered, no gap");
+    assert!(
+        log.contains(&said),
+        "2e: the stop names the first entry not delivered ({said}…); log:\n{}",
+        d.log_tail()
+    );
+    assert!(
+        stopped < size && !f.join(format!("{OUT}.gaps")).exists(),
+        "2e: {stopped} of {size} delivered, no gap"
+    );
     // The way out, as printed.
-    let cmd = log.lines().find_map(|l| l.split("logdaemon checkpoint set").nth(1)).expect("the stop message gives a checkpoint set command");
-    let args: Vec<&str> = ["checkpoint", "set"].into_iter().chain(cmd.split_whitespace()).collect();
+    let cmd = log
+        .lines()
+        .find_map(|l| l.split("logdaemon checkpoint set").nth(1))
+        .expect("the stop message gives a checkpoint set command");
+    let args: Vec<&str> = ["checkpoint", "set"]
+        .into_iter()
+        .chain(cmd.split_whitespace())
+        .collect();
     let o = f.run(&args);
-    assert!(o.status.success(), "2e: {args:?}: {}", crate::fixture::stderr(&o));
+    assert!(
+        o.status.success(),
+        "2e: {args:?}: {}",
+        crate::fixture::stderr(&o)
+    );
     drop(d);
     let mut d = Daemon::start(&f);
     w.mark_lost(stopped..size);
@@ -252,8 +361,18 @@ impl OffsetWriter {
     fn new(f: &Fixture, kind: Kind) -> OffsetWriter {
         let path = f.join(live(kind));
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let file = fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path).unwrap();
-        OffsetWriter { file, path, at: 0, shadow: Writer::new(&f.join("shadow/ledger"), kind) }
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
+        OffsetWriter {
+            file,
+            path,
+            at: 0,
+            shadow: Writer::new(&f.join("shadow/ledger"), kind),
+        }
     }
 
     fn write(&mut self, n: u64) {
@@ -261,7 +380,9 @@ impl OffsetWriter {
             let from = self.shadow.ledger().len();
             self.shadow.write_one();
             let rec = &self.shadow.ledger()[from..];
-            self.file.write_all_at(rec, self.at).unwrap_or_else(|e| panic!("writing {} at {}: {e}", self.path.display(), self.at));
+            self.file
+                .write_all_at(rec, self.at)
+                .unwrap_or_else(|e| panic!("writing {} at {}: {e}", self.path.display(), self.at));
             self.at += rec.len() as u64;
         }
     }
@@ -271,12 +392,21 @@ impl OffsetWriter {
     /// shifted up one number as logrotate does).
     fn copy(&self, sequence: u64) {
         let dir = self.path.parent().unwrap();
-        let name = self.path.file_name().unwrap().to_string_lossy().into_owned();
+        let name = self
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let to = match self.shadow.kind() {
             Kind::P4 => dir.join(format!("{name}.{sequence}")),
             Kind::Lines => {
                 for n in (1..sequence).rev() {
-                    fs::rename(dir.join(format!("{name}.{n}")), dir.join(format!("{name}.{}", n + 1))).unwrap();
+                    fs::rename(
+                        dir.join(format!("{name}.{n}")),
+                        dir.join(format!("{name}.{}", n + 1)),
+                    )
+                    .unwrap();
                 }
                 dir.join(format!("{name}.1"))
             }
@@ -302,12 +432,19 @@ fn s14b_writer_without_o_append_after_copytruncate_p4() {
 /// Total NUL bytes the daemon logged as skipped, and in how many lines.
 fn nuls_logged(f: &Fixture) -> (u64, u64) {
     let log = daemon_log(f);
-    let lines: Vec<&str> = log.lines().filter(|l| l.contains("skipped NUL bytes")).collect();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("skipped NUL bytes"))
+        .collect();
     let bytes = lines
         .iter()
         .map(|l| {
-            let v = l.split_whitespace().find_map(|w| w.strip_prefix("bytes=")).unwrap_or_else(|| panic!("no bytes= in {l}"));
-            v.parse::<u64>().unwrap_or_else(|e| panic!("bytes={v} in {l}: {e}"))
+            let v = l
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("bytes="))
+                .unwrap_or_else(|| panic!("no bytes= in {l}"));
+            v.parse::<u64>()
+                .unwrap_or_else(|e| panic!("bytes={v} in {l}: {e}"))
         })
         .sum();
     (bytes, lines.len() as u64)
@@ -322,7 +459,12 @@ fn no_append_after_copytruncate(id: &str, kind: Kind) {
     let (mut holes, mut unseen) = (0, 0);
     for r in 1..=rounds {
         w.write(120 + 13 * r);
-        wait_output(&f, &mut d, &w.shadow.expected(), &format!("{id}: before copy {r}"));
+        wait_output(
+            &f,
+            &mut d,
+            &w.shadow.expected(),
+            &format!("{id}: before copy {r}"),
+        );
         // Odd rounds: the daemon is frozen before the copy, so the lines
         // written between the copy and the truncation are seen by nobody.
         // Even rounds: it has delivered them before the truncation, and
@@ -339,7 +481,12 @@ fn no_append_after_copytruncate(id: &str, kind: Kind) {
         } else {
             w.copy(r);
             w.write(5);
-            wait_output(&f, &mut d, &w.shadow.expected(), &format!("{id}: window {r} read live"));
+            wait_output(
+                &f,
+                &mut d,
+                &w.shadow.expected(),
+                &format!("{id}: window {r} read live"),
+            );
         }
         w.truncate();
         holes += w.at;
@@ -349,11 +496,25 @@ fn no_append_after_copytruncate(id: &str, kind: Kind) {
         }
     }
     w.write(60);
-    wait_output(&f, &mut d, &w.shadow.expected(), &format!("{id}: after {rounds} copies and truncations"));
+    wait_output(
+        &f,
+        &mut d,
+        &w.shadow.expected(),
+        &format!("{id}: after {rounds} copies and truncations"),
+    );
     d.term();
     let (nuls, warnings) = nuls_logged(&f);
-    assert_eq!(nuls, holes, "{id}: every NUL of the holes logged as skipped ({warnings} warnings); log:\n{}", d.log_tail());
-    assert!(gaps(&f).is_empty(), "{id}: the windows were never seen, yet gaps were reported: {:?}", gaps(&f));
+    assert_eq!(
+        nuls,
+        holes,
+        "{id}: every NUL of the holes logged as skipped ({warnings} warnings); log:\n{}",
+        d.log_tail()
+    );
+    assert!(
+        gaps(&f).is_empty(),
+        "{id}: the windows were never seen, yet gaps were reported: {:?}",
+        gaps(&f)
+    );
     let t = Tally::count(&w.shadow, &fs::read(f.join(OUT)).unwrap(), unseen);
     t.assert_exact(id);
     t.report(
@@ -418,7 +579,13 @@ impl Starts {
 /// to be exactly that record.
 fn line_record(line: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(line).ok()?;
-    let i: u64 = text.split("request ").nth(1)?.split(' ').next()?.parse().ok()?;
+    let i: u64 = text
+        .split("request ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
     (Writer::record(Kind::Lines, i) == line).then_some(i)
 }
 
@@ -426,14 +593,24 @@ fn line_record(line: &[u8]) -> Option<u64> {
 /// record number.
 fn first_record(d: &mut Daemon, path: &Path) -> u64 {
     let mut first = None;
-    wait_until(d, "a whole first line in the live file after the truncation", || {
-        let bytes = fs::read(path).unwrap_or_default();
-        let Some(nl) = bytes.iter().position(|&b| b == b'\n') else { return false };
-        let rec = line_record(&bytes[..=nl]);
-        assert!(rec.is_some(), "the live file starts with no whole written record: {:?}", String::from_utf8_lossy(&bytes[..=nl]));
-        first = rec;
-        true
-    });
+    wait_until(
+        d,
+        "a whole first line in the live file after the truncation",
+        || {
+            let bytes = fs::read(path).unwrap_or_default();
+            let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
+                return false;
+            };
+            let rec = line_record(&bytes[..=nl]);
+            assert!(
+                rec.is_some(),
+                "the live file starts with no whole written record: {:?}",
+                String::from_utf8_lossy(&bytes[..=nl])
+            );
+            first = rec;
+            true
+        },
+    );
     first.unwrap()
 }
 
@@ -469,21 +646,32 @@ fn copytruncate_at_rate(id: &str, journal_extra: &str, listener_extra: &str, how
         let mut base = 0;
         for _ in 0..rotations {
             let target = w.lock().unwrap().count() + between;
-            wait_until(&mut d, "the writer thread to write on", || w.lock().unwrap().count() >= target);
+            wait_until(&mut d, "the writer thread to write on", || {
+                w.lock().unwrap().count() >= target
+            });
             logrotate(&f, "    copytruncate");
             // The copy is the ledger from the previous live start on.
             let copied = fs::read(f.join("logs/app.log.1")).unwrap();
             let x = base + copied.len();
-            assert!(w.lock().unwrap().ledger()[base..x] == copied[..], "copy {} is not the ledger from byte {base}", windows.len() + 1);
+            assert!(
+                w.lock().unwrap().ledger()[base..x] == copied[..],
+                "copy {} is not the ledger from byte {base}",
+                windows.len() + 1
+            );
             let first = first_record(&mut d, &path);
             let y = starts.of(first);
-            assert!(y >= x, "the live file starts at ledger byte {y}, before the copy's end {x}");
+            assert!(
+                y >= x,
+                "the live file starts at ledger byte {y}, before the copy's end {x}"
+            );
             windows.push(x..y);
             firsts.push(first);
             base = y;
         }
         let target = w.lock().unwrap().count() + between;
-        wait_until(&mut d, "the writer thread to write on", || w.lock().unwrap().count() >= target);
+        wait_until(&mut d, "the writer thread to write on", || {
+            w.lock().unwrap().count() >= target
+        });
         stop.store(true, Ordering::SeqCst);
         writer.join().expect("writer thread")
     });
@@ -506,7 +694,9 @@ fn copytruncate_at_rate(id: &str, journal_extra: &str, listener_extra: &str, how
 
     // The last record must arrive; everything before it has by then.
     let last = Writer::record(kind, w.count() - 1);
-    wait_until(&mut d, "the last record in the output", || fs::read(f.join(OUT)).unwrap_or_default().ends_with(&last));
+    wait_until(&mut d, "the last record in the output", || {
+        fs::read(f.join(OUT)).unwrap_or_default().ends_with(&last)
+    });
     d.term();
     let out = fs::read(f.join(OUT)).unwrap();
     let mut delivered = vec![false; w.count() as usize];
@@ -523,7 +713,10 @@ fn copytruncate_at_rate(id: &str, journal_extra: &str, listener_extra: &str, how
     let mut base = 0;
     for (k, (win, recs)) in windows.iter().zip(&recs).enumerate() {
         let seq = k as u64 + 1;
-        let stop_at = recs.clone().find(|&i| !delivered[i as usize]).unwrap_or(recs.end);
+        let stop_at = recs
+            .clone()
+            .find(|&i| !delivered[i as usize])
+            .unwrap_or(recs.end);
         assert!(
             (stop_at..recs.end).all(|i| !delivered[i as usize]),
             "rotation {seq}: records of the window {recs:?} delivered after one that was not"
@@ -531,7 +724,10 @@ fn copytruncate_at_rate(id: &str, journal_extra: &str, listener_extra: &str, how
         read_live += stop_at - recs.start;
         let cut = starts.of(stop_at);
         let mine: Vec<&Gap> = reported.iter().filter(|g| g.sequence == seq).collect();
-        assert!(mine.len() <= 1, "rotation {seq}: more than one gap: {mine:?}");
+        assert!(
+            mine.len() <= 1,
+            "rotation {seq}: more than one gap: {mine:?}"
+        );
         if let Some(g) = mine.first() {
             let (from, to) = (base + g.from as usize, base + g.to as usize);
             assert_eq!(g.cause, "copytruncate", "{g:?}");
@@ -548,8 +744,16 @@ fn copytruncate_at_rate(id: &str, journal_extra: &str, listener_extra: &str, how
         unseen += gone;
     }
     unseen -= in_gaps;
-    assert!(reported.iter().all(|g| g.sequence <= rotations), "gaps after the last rotation: {reported:?}");
-    wait_output(&f, &mut d, &w.expected(), &format!("{id}: copytruncate at 10k lines/s"));
+    assert!(
+        reported.iter().all(|g| g.sequence <= rotations),
+        "gaps after the last rotation: {reported:?}"
+    );
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        &format!("{id}: copytruncate at 10k lines/s"),
+    );
     let t = Tally::count(&w, &out, lost);
     t.assert_exact(id);
     let window: u64 = recs.iter().map(|r| r.end - r.start).sum();

@@ -61,7 +61,9 @@ impl Follower {
     pub(in crate::follow) fn open_at_start(&mut self) -> Result<(), FollowError> {
         for round in 1..ROUNDS {
             match self.try_open_at_start() {
-                Err(FollowError::Io { source, path, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(FollowError::Io { source, path, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
                     tracing::debug!(journal = %self.cfg.name, file = %path.display(), round, "a listed file was renamed before it was opened: looking again");
                 }
                 r => return r,
@@ -71,7 +73,12 @@ impl Follower {
     }
 
     fn snapshot(&self, candidates: &[Candidate]) -> Snapshot {
-        (files_of(candidates), std::fs::metadata(&self.cfg.path).ok().map(|m| FileKey::of(&m)))
+        (
+            files_of(candidates),
+            std::fs::metadata(&self.cfg.path)
+                .ok()
+                .map(|m| FileKey::of(&m)),
+        )
     }
 
     /// Opens the file holding the checkpoint's position, proven by content.
@@ -83,7 +90,9 @@ impl Follower {
             let seen = self.snapshot(&candidates);
             let outcome = self.place_cursor(c, &candidates).and_then(|p| match p {
                 Placed::Found(o, origin, proven) => Ok(Outcome::Resume(o, origin, proven)),
-                Placed::Missing(m) => self.after_gap(c, &candidates).map(|next| Outcome::Gap(m, next)),
+                Placed::Missing(m) => self
+                    .after_gap(c, &candidates)
+                    .map(|next| Outcome::Gap(m, next)),
             });
             let vanished = matches!(&outcome, Err(FollowError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound);
             let concluding = matches!(outcome, Ok(Outcome::Gap(..))) || vanished;
@@ -119,7 +128,11 @@ impl Follower {
                 }
                 Outcome::Gap(mut m, next) => {
                     if let Next::Rotated(o, seq) = &next {
-                        m.to = Some(logdaemon_sdk::Position { sequence: *seq, offset: 0, line: 1 });
+                        m.to = Some(logdaemon_sdk::Position {
+                            sequence: *seq,
+                            offset: 0,
+                            line: 1,
+                        });
                         if !candidates.iter().any(|k| k.number.is_some()) {
                             m.resume_in = Some(o.path.clone());
                         }
@@ -156,10 +169,22 @@ impl Follower {
     /// file.
     fn after_gap(&self, c: &Cursor, candidates: &[Candidate]) -> Result<Next, FollowError> {
         let next = if candidates.iter().any(|k| k.number.is_some()) {
-            candidates.iter().filter(|k| k.number.is_some_and(|n| n > c.sequence)).min_by_key(|k| k.number).map(|k| (k, k.number.expect("numbered")))
+            candidates
+                .iter()
+                .filter(|k| k.number.is_some_and(|n| n > c.sequence))
+                .min_by_key(|k| k.number)
+                .map(|k| (k, k.number.expect("numbered")))
         } else {
-            let before: Vec<_> = self.history.iter().filter(|f| f.sequence < c.sequence).collect();
-            let read = |k: &Candidate| before.iter().any(|f| ends_at(&k.path, &finished_proof(f), f.size));
+            let before: Vec<_> = self
+                .history
+                .iter()
+                .filter(|f| f.sequence < c.sequence)
+                .collect();
+            let read = |k: &Candidate| {
+                before
+                    .iter()
+                    .any(|f| ends_at(&k.path, &finished_proof(f), f.size))
+            };
             match candidates.iter().rposition(read) {
                 Some(i) => candidates.get(i + 1),
                 // logrotate deletes the oldest first: with the files finished
@@ -182,7 +207,8 @@ impl Follower {
         };
         match next {
             Some((k, seq)) => {
-                let o = identity::open_unverified(&k.path, 0).map_err(|e| io_err(&self.cfg, &k.path, e))?;
+                let o = identity::open_unverified(&k.path, 0)
+                    .map_err(|e| io_err(&self.cfg, &k.path, e))?;
                 Ok(Next::Rotated(o, seq))
             }
             None => Ok(Next::Live),

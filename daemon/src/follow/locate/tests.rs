@@ -34,7 +34,11 @@ fn after_next_listing(f: impl FnOnce() + 'static) {
 }
 
 fn config(path: &Path) -> Arc<JournalConfig> {
-    Arc::new(JournalConfig::for_test("app", path, Format::Lines { record_start: None }))
+    Arc::new(JournalConfig::for_test(
+        "app",
+        path,
+        Format::Lines { record_start: None },
+    ))
 }
 
 fn drain(f: &mut Follower) -> Vec<(u64, String)> {
@@ -42,7 +46,11 @@ fn drain(f: &mut Follower) -> Vec<(u64, String)> {
     for _ in 0..10 {
         let mut b = Batch::default();
         let fill = f.fill(&mut b, 1 << 20).unwrap();
-        out.extend(b.entries.iter().map(|m| (m.sequence, String::from_utf8_lossy(b.raw(m)).into_owned())));
+        out.extend(
+            b.entries
+                .iter()
+                .map(|m| (m.sequence, String::from_utf8_lossy(b.raw(m)).into_owned())),
+        );
         if matches!(fill, Fill::Idle) && b.is_empty() {
             break;
         }
@@ -65,11 +73,25 @@ fn identical_first_lines_resume_in_the_compressed_old_file() {
     let mut f = Follower::open(cfg.clone(), None, None).unwrap();
     let got = drain(&mut f);
     assert_eq!(got.len(), 2);
-    let end = Position { sequence: 1, offset: 21, line: 3 };
-    let cursor = Cursor { sequence: 1, offset: 21, line: 3, identity: f.identity_at(end) };
+    let end = Position {
+        sequence: 1,
+        offset: 21,
+        line: 3,
+    };
+    let cursor = Cursor {
+        sequence: 1,
+        offset: 21,
+        line: 3,
+        identity: f.identity_at(end),
+    };
     drop(f);
     // Written after the checkpoint, then rotated and compressed while stopped.
-    std::fs::OpenOptions::new().append(true).open(&live).unwrap().write_all(b"old-3\n").unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap()
+        .write_all(b"old-3\n")
+        .unwrap();
     let data = std::fs::read(&live).unwrap();
     let gz = std::fs::File::create(d.path().join("app.log.1.gz")).unwrap();
     let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
@@ -83,13 +105,20 @@ fn identical_first_lines_resume_in_the_compressed_old_file() {
     let mut f = Follower::open(cfg, Some(&cursor), None).unwrap();
     let got = drain(&mut f);
     let texts: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
-    assert_eq!(texts, ["old-3\n", "time,level,msg\n", "start\n", "new-1\n"], "{got:?}");
+    assert_eq!(
+        texts,
+        ["old-3\n", "time,level,msg\n", "start\n", "new-1\n"],
+        "{got:?}"
+    );
     assert_eq!(got[0].0, 1);
     assert!(got[1..].iter().all(|(s, _)| *s == 2), "{got:?}");
 }
 
 fn gzip(data: &[u8], to: &Path) {
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(to).unwrap(), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(to).unwrap(),
+        flate2::Compression::fast(),
+    );
     enc.write_all(data).unwrap();
     enc.finish().unwrap();
 }
@@ -97,7 +126,10 @@ fn gzip(data: &[u8], to: &Path) {
 /// A checkpoint holding `cursor` (as the journal's and a listener's
 /// position), saved `ago` before now.
 fn saved(state: &Path, cursor: &Cursor, ago: Duration) {
-    let mut js = logdaemon_state::JournalState { reader: cursor.clone(), ..Default::default() };
+    let mut js = logdaemon_state::JournalState {
+        reader: cursor.clone(),
+        ..Default::default()
+    };
     js.listeners.insert("copy".into(), cursor.clone());
     let mut cp = logdaemon_state::Checkpoint::default();
     cp.journals.insert("app".into(), js);
@@ -112,7 +144,12 @@ fn set_mtime(path: &Path, ago: Duration) {
 }
 
 fn cursor_at(path: &Path, sequence: u64, offset: u64, line: u64) -> Cursor {
-    Cursor { sequence, offset, line, identity: Some(crate::identity::compute(path, offset).unwrap()) }
+    Cursor {
+        sequence,
+        offset,
+        line,
+        identity: Some(crate::identity::compute(path, offset).unwrap()),
+    }
 }
 
 fn texts(got: &[(u64, String)]) -> Vec<&str> {
@@ -133,18 +170,35 @@ fn a_new_live_file_with_the_old_inode_and_the_same_first_bytes_is_not_resumed() 
     std::fs::write(&live, "time,level,msg\n").unwrap();
     let mut cursor = cursor_at(&live, 1, 15, 2);
     saved(&state, &cursor, Duration::from_secs(10));
-    std::fs::OpenOptions::new().append(true).open(&live).unwrap().write_all(b"old-2\n").unwrap();
-    gzip(&std::fs::read(&live).unwrap(), &d.path().join("app.log.1.gz"));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap()
+        .write_all(b"old-2\n")
+        .unwrap();
+    gzip(
+        &std::fs::read(&live).unwrap(),
+        &d.path().join("app.log.1.gz"),
+    );
     std::fs::remove_file(&live).unwrap();
     std::fs::write(&live, "time,level,msg\nnew-1\n").unwrap();
     // The inode the old file had, as the new one may well get it back.
     let md = std::fs::metadata(&live).unwrap();
     let id = cursor.identity.as_mut().unwrap();
-    (id.dev, id.inode) = (std::os::unix::fs::MetadataExt::dev(&md), std::os::unix::fs::MetadataExt::ino(&md));
+    (id.dev, id.inode) = (
+        std::os::unix::fs::MetadataExt::dev(&md),
+        std::os::unix::fs::MetadataExt::ino(&md),
+    );
     saved(&state, &cursor, Duration::from_secs(10));
-    assert!(md.created().is_ok(), "this file system keeps no birth times");
+    assert!(
+        md.created().is_ok(),
+        "this file system keeps no birth times"
+    );
     let mut f = Follower::open(config(&live), Some(&cursor), Some(state.clone())).unwrap();
-    assert_eq!(texts(&drain(&mut f)), ["old-2\n", "time,level,msg\n", "new-1\n"]);
+    assert_eq!(
+        texts(&drain(&mut f)),
+        ["old-2\n", "time,level,msg\n", "new-1\n"]
+    );
     // A position acknowledged since the save (a listener re-reading
     // after a failure) is in the live file, created before it: resumed.
     let again = cursor_at(&live, 2, 15, 2);
@@ -156,7 +210,13 @@ fn a_new_live_file_with_the_old_inode_and_the_same_first_bytes_is_not_resumed() 
     match Follower::open(config(&live), Some(&cursor), Some(state)) {
         Err(crate::follow::FollowError::Missing(m)) => {
             assert_eq!((m.from.sequence, m.from.offset), (1, 15));
-            assert!(m.looked_at.iter().any(|(p, why)| *p == live && why.contains("created after the checkpoint was saved")), "{m}");
+            assert!(
+                m.looked_at
+                    .iter()
+                    .any(|(p, why)| *p == live
+                        && why.contains("created after the checkpoint was saved")),
+                "{m}"
+            );
         }
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("resumed in the new file"),
@@ -238,13 +298,26 @@ fn with_identical_banners_the_file_after_the_finished_one_is_resumed() {
     let mut cursor = cursor;
     let md = std::fs::metadata(d.path().join("app.log.1.gz")).unwrap();
     let id = cursor.identity.as_mut().unwrap();
-    (id.dev, id.inode) = (std::os::unix::fs::MetadataExt::dev(&md), std::os::unix::fs::MetadataExt::ino(&md));
+    (id.dev, id.inode) = (
+        std::os::unix::fs::MetadataExt::dev(&md),
+        std::os::unix::fs::MetadataExt::ino(&md),
+    );
     let state = d.path().join("state");
     std::fs::create_dir(&state).unwrap();
     saved(&state, &cursor, Duration::from_secs(10));
-    let mut f = Follower::open_with_history(config(&live), Some(&cursor), &[finished], Some(state)).unwrap();
+    let mut f = Follower::open_with_history(config(&live), Some(&cursor), &[finished], Some(state))
+        .unwrap();
     let got = drain(&mut f);
-    assert_eq!(texts(&got), ["second-1\n", "banner\n", "third-1\n", "banner\n", "fourth-1\n"]);
+    assert_eq!(
+        texts(&got),
+        [
+            "second-1\n",
+            "banner\n",
+            "third-1\n",
+            "banner\n",
+            "fourth-1\n"
+        ]
+    );
 }
 
 fn config_reporting(path: &Path) -> Arc<JournalConfig> {
@@ -259,9 +332,19 @@ fn drain_with_gaps(f: &mut Follower) -> Vec<(u64, String)> {
     for _ in 0..20 {
         let mut b = Batch::default();
         let fill = f.fill(&mut b, 1 << 20).unwrap();
-        out.extend(b.entries.iter().map(|m| (m.sequence, String::from_utf8_lossy(b.raw(m)).into_owned())));
+        out.extend(
+            b.entries
+                .iter()
+                .map(|m| (m.sequence, String::from_utf8_lossy(b.raw(m)).into_owned())),
+        );
         if let Fill::Gap(g) = &fill {
-            out.push((g.from.sequence, format!("gap {}:{}-{}:{}", g.from.sequence, g.from.offset, g.to.sequence, g.to.offset)));
+            out.push((
+                g.from.sequence,
+                format!(
+                    "gap {}:{}-{}:{}",
+                    g.from.sequence, g.from.offset, g.to.sequence, g.to.offset
+                ),
+            ));
         }
         if matches!(fill, Fill::Idle) && b.is_empty() {
             break;
@@ -288,7 +371,8 @@ fn a_rotation_between_listing_and_opening_is_no_missing_file() {
         std::fs::rename(dir.join("app.log"), dir.join("app.log.1")).unwrap();
         std::fs::write(dir.join("app.log"), "c-1\n").unwrap();
     });
-    let mut f = Follower::open(config(&live), Some(&cursor), None).unwrap_or_else(|e| panic!("{e}"));
+    let mut f =
+        Follower::open(config(&live), Some(&cursor), None).unwrap_or_else(|e| panic!("{e}"));
     let got = drain(&mut f);
     assert_eq!(texts(&got), ["a-2\n", "b-1\n", "c-1\n"], "{got:?}");
     assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 2, 3]);
@@ -312,8 +396,11 @@ fn a_rotated_file_renamed_before_it_is_opened_is_looked_for_again() {
     std::fs::write(d.path().join("app.log.new"), "new-1\n").unwrap();
     std::fs::rename(d.path().join("app.log.new"), &live).unwrap();
     let dir = d.path().to_path_buf();
-    after_next_listing(move || std::fs::rename(dir.join("app.log.1.gz"), dir.join("app.log.2.gz")).unwrap());
-    let mut f = Follower::open(config(&live), Some(&cursor), None).unwrap_or_else(|e| panic!("{e}"));
+    after_next_listing(move || {
+        std::fs::rename(dir.join("app.log.1.gz"), dir.join("app.log.2.gz")).unwrap()
+    });
+    let mut f =
+        Follower::open(config(&live), Some(&cursor), None).unwrap_or_else(|e| panic!("{e}"));
     let got = drain(&mut f);
     assert_eq!(texts(&got), ["late-1\n", "new-1\n"], "{got:?}");
     assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 2]);
@@ -332,10 +419,14 @@ fn a_directory_that_never_settles_ends_the_looking() {
     std::fs::write(&live, "b-1\n").unwrap();
     for n in 1..=10 {
         let dir = d.path().to_path_buf();
-        after_next_listing(move || std::fs::write(dir.join(format!("app.log.{n}")), format!("r-{n}\n")).unwrap());
+        after_next_listing(move || {
+            std::fs::write(dir.join(format!("app.log.{n}")), format!("r-{n}\n")).unwrap()
+        });
     }
     match Follower::open(config(&live), Some(&cursor), None) {
-        Err(crate::follow::FollowError::Missing(m)) => assert_eq!((m.from.sequence, m.from.offset), (1, 4)),
+        Err(crate::follow::FollowError::Missing(m)) => {
+            assert_eq!((m.from.sequence, m.from.offset), (1, 4))
+        }
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("resumed in a file that does not hold the position"),
     }
@@ -368,19 +459,46 @@ fn after_a_deleted_file_the_rotated_files_left_are_read_before_the_live_one() {
     let cursor = cursor_at(&live, 2, 7, 2);
     std::fs::remove_file(&live).unwrap();
     for n in [3, 2, 1] {
-        std::fs::write(d.path().join(format!("app.log.{n}")), format!("r{n}-1\nr{n}-2\n")).unwrap();
+        std::fs::write(
+            d.path().join(format!("app.log.{n}")),
+            format!("r{n}-1\nr{n}-2\n"),
+        )
+        .unwrap();
     }
     std::fs::write(&live, "live-1\n").unwrap();
-    let mut f = Follower::open_with_history(config_reporting(&live), Some(&cursor), std::slice::from_ref(&finished), None).unwrap();
+    let mut f = Follower::open_with_history(
+        config_reporting(&live),
+        Some(&cursor),
+        std::slice::from_ref(&finished),
+        None,
+    )
+    .unwrap();
     let got = drain_with_gaps(&mut f);
     assert_eq!(
         texts(&got),
-        ["gap 2:7-3:0", "r3-1\n", "r3-2\n", "r2-1\n", "r2-2\n", "r1-1\n", "r1-2\n", "live-1\n"],
+        [
+            "gap 2:7-3:0",
+            "r3-1\n",
+            "r3-2\n",
+            "r2-1\n",
+            "r2-2\n",
+            "r1-1\n",
+            "r1-2\n",
+            "live-1\n"
+        ],
         "{got:?}"
     );
-    assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [2, 3, 3, 4, 4, 5, 5, 6]);
+    assert_eq!(
+        got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [2, 3, 3, 4, 4, 5, 5, 6]
+    );
     // Stopping instead names where delivery would go on: the oldest unread file.
-    match Follower::open_with_history(config(&live), Some(&cursor), std::slice::from_ref(&finished), None) {
+    match Follower::open_with_history(
+        config(&live),
+        Some(&cursor),
+        std::slice::from_ref(&finished),
+        None,
+    ) {
         Err(crate::follow::FollowError::Missing(m)) => {
             assert_eq!(m.to.map(|t| (t.sequence, t.offset)), Some((3, 0)), "{m}");
         }
@@ -390,12 +508,30 @@ fn after_a_deleted_file_the_rotated_files_left_are_read_before_the_live_one() {
     // The finished file deleted as well (logrotate deletes the oldest
     // first): every rotated file left is newer, the oldest is next.
     std::fs::remove_file(d.path().join("app.log.4")).unwrap();
-    let mut f = Follower::open_with_history(config_reporting(&live), Some(&cursor), &[finished], None).unwrap();
-    assert_eq!(texts(&drain_with_gaps(&mut f)), ["gap 2:7-3:0", "r3-1\n", "r3-2\n", "r2-1\n", "r2-2\n", "r1-1\n", "r1-2\n", "live-1\n"]);
+    let mut f =
+        Follower::open_with_history(config_reporting(&live), Some(&cursor), &[finished], None)
+            .unwrap();
+    assert_eq!(
+        texts(&drain_with_gaps(&mut f)),
+        [
+            "gap 2:7-3:0",
+            "r3-1\n",
+            "r3-2\n",
+            "r2-1\n",
+            "r2-2\n",
+            "r1-1\n",
+            "r1-2\n",
+            "live-1\n"
+        ]
+    );
 }
 
 fn p4_config(path: &Path, on_gap: OnGap) -> Arc<JournalConfig> {
-    Arc::new(JournalConfig { start: Start::Journal(1), on_gap, ..JournalConfig::for_test("p4", path, Format::P4) })
+    Arc::new(JournalConfig {
+        start: Start::Journal(1),
+        on_gap,
+        ..JournalConfig::for_test("p4", path, Format::P4)
+    })
 }
 
 /// p4 numbers its journals one by one: after `journal.1`, a `journal.4`
@@ -434,5 +570,8 @@ fn a_missing_journal_number_between_two_rotated_journals_is_a_gap() {
         }
     }
     let err = err.expect("the follower stops at the missing journals");
-    assert!(err.contains("sequence 2 offset 0") && err.contains("journals 2 to 3 are missing"), "{err}");
+    assert!(
+        err.contains("sequence 2 offset 0") && err.contains("journals 2 to 3 are missing"),
+        "{err}"
+    );
 }

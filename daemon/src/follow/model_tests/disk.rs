@@ -82,7 +82,11 @@ pub(super) fn live_name(fmt: Fmt) -> &'static str {
 }
 
 pub(super) fn journal_config(path: &Path, format: Format, on_gap: OnGap) -> JournalConfig {
-    JournalConfig { on_gap, batch_bytes: 4 << 20, ..JournalConfig::for_test("model", path, format) }
+    JournalConfig {
+        on_gap,
+        batch_bytes: 4 << 20,
+        ..JournalConfig::for_test("model", path, format)
+    }
 }
 
 pub(super) fn quote_p4(text: &[u8]) -> Vec<u8> {

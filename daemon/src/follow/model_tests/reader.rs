@@ -23,7 +23,11 @@ impl Harness {
             return Ok(());
         }
         // As the engine does: the checkpoint keeps the files finished before.
-        let history = self.follower.take().map(|f| f.finished()).unwrap_or_default();
+        let history = self
+            .follower
+            .take()
+            .map(|f| f.finished())
+            .unwrap_or_default();
         match Follower::open_with_history(self.cfg.clone(), self.acked.as_ref(), &history, None) {
             Ok(f) => self.follower = Some(f),
             Err(e) => {

@@ -22,7 +22,9 @@ struct Chunked<'a> {
 
 impl Read for Chunked<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = self.sizes[self.i % self.sizes.len()].min(out.len()).min(self.data.len());
+        let n = self.sizes[self.i % self.sizes.len()]
+            .min(out.len())
+            .min(self.data.len());
         self.i += 1;
         out[..n].copy_from_slice(&self.data[..n]);
         self.data = &self.data[n..];
@@ -50,17 +52,33 @@ fn via_reader(format: &Format, data: &[u8], sizes: &[usize]) -> Vec<Span> {
 }
 
 /// The checks every generated input must pass.
-fn check(format: &Format, data: &[u8], expected: &[Span], sizes: &[usize]) -> Result<(), TestCaseError> {
+fn check(
+    format: &Format,
+    data: &[u8],
+    expected: &[Span],
+    sizes: &[usize],
+) -> Result<(), TestCaseError> {
     let whole = frame_all(format, data);
-    prop_assert_eq!(&whole, expected, "whole-buffer framing differs from the reference");
+    prop_assert_eq!(
+        &whole,
+        expected,
+        "whole-buffer framing differs from the reference"
+    );
     let chunked = via_reader(format, data, sizes);
-    prop_assert_eq!(&chunked, &whole, "chunked reading differs from whole-buffer framing");
+    prop_assert_eq!(
+        &chunked,
+        &whole,
+        "chunked reading differs from whole-buffer framing"
+    );
     // Contiguous, covering every byte once; only the last may be incomplete.
     let mut at = 0;
     for (i, &(s, n, inc)) in whole.iter().enumerate() {
         prop_assert_eq!(s, at);
         prop_assert!(n > 0);
-        prop_assert!(!inc || i == whole.len() - 1, "only the last record may be incomplete");
+        prop_assert!(
+            !inc || i == whole.len() - 1,
+            "only the last record may be incomplete"
+        );
         at += n;
     }
     prop_assert_eq!(at, data.len());
@@ -68,7 +86,10 @@ fn check(format: &Format, data: &[u8], expected: &[Span], sizes: &[usize]) -> Re
 }
 
 fn chunk_sizes() -> impl Strategy<Value = Vec<usize>> {
-    vec(prop_oneof![3 => Just(1usize), 3 => 1usize..64, 2 => 64usize..70_000], 1..8)
+    vec(
+        prop_oneof![3 => Just(1usize), 3 => 1usize..64, 2 => 64usize..70_000],
+        1..8,
+    )
 }
 
 /// Raw (unquoted) p4 string contents chosen to break naive framers.
@@ -90,7 +111,12 @@ fn p4_text() -> impl Strategy<Value = Vec<u8>> {
     let small = vec(piece, 0..6).prop_map(|v| v.concat());
     let big = (0usize..4).prop_map(|k| {
         // ~200 KB with escapes and line breaks spread through it.
-        let unit: &[u8] = [&b"0123456789abcdef"[..], b"@@@", b"line\nbreak", b"\r\n@pv@ "][k];
+        let unit: &[u8] = [
+            &b"0123456789abcdef"[..],
+            b"@@@",
+            b"line\nbreak",
+            b"\r\n@pv@ ",
+        ][k];
         unit.repeat(200_000 / unit.len())
     });
     prop_oneof![40 => small, 1 => big]
@@ -131,10 +157,24 @@ fn p4_record() -> impl Strategy<Value = Vec<u8>> {
             r.extend_from_slice(eol);
             r
         });
-    let marker = (prop::sample::select(vec!["ex", "mx"]), 1u32..99_999, 1_000_000_000u64..2_000_000_000, eol.clone())
-        .prop_map(|(op, pid, t, eol)| [format!("@{op}@ {pid} {t}").into_bytes(), eol.to_vec()].concat());
-    let note = (1u32..5, p4_text(), eol)
-        .prop_map(|(n, t, eol)| [format!("@nx@ {n} 1373376891 ").into_bytes(), quote(&t), b" @@ @@ ".to_vec(), eol.to_vec()].concat());
+    let marker = (
+        prop::sample::select(vec!["ex", "mx"]),
+        1u32..99_999,
+        1_000_000_000u64..2_000_000_000,
+        eol.clone(),
+    )
+        .prop_map(|(op, pid, t, eol)| {
+            [format!("@{op}@ {pid} {t}").into_bytes(), eol.to_vec()].concat()
+        });
+    let note = (1u32..5, p4_text(), eol).prop_map(|(n, t, eol)| {
+        [
+            format!("@nx@ {n} 1373376891 ").into_bytes(),
+            quote(&t),
+            b" @@ @@ ".to_vec(),
+            eol.to_vec(),
+        ]
+        .concat()
+    });
     prop_oneof![8 => data, 1 => marker, 1 => note]
 }
 
@@ -154,7 +194,11 @@ fn log_line() -> impl Strategy<Value = Vec<u8>> {
 
 fn log() -> impl Strategy<Value = Vec<u8>> {
     let eol = prop_oneof![3 => Just(&b"\n"[..]), 1 => Just(&b"\r\n"[..])];
-    vec((log_line(), eol), 0..40).prop_map(|ls| ls.into_iter().flat_map(|(l, e)| [l, e.to_vec()].concat()).collect())
+    vec((log_line(), eol), 0..40).prop_map(|ls| {
+        ls.into_iter()
+            .flat_map(|(l, e)| [l, e.to_vec()].concat())
+            .collect()
+    })
 }
 
 /// Cuts `data` at `cut` (if any) to make a truncated tail.
@@ -222,42 +266,49 @@ proptest! {
 /// never before, while the file grows in random steps.
 #[test]
 fn live_reading_yields_each_record_once_as_it_completes() {
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 64, ..ProptestConfig::default() });
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 64,
+        ..ProptestConfig::default()
+    });
     runner
-        .run(&(vec(p4_record(), 1..20), vec(1usize..300, 1..10)), |(records, steps)| {
-            let data = records.concat();
-            let expected = reference::p4(&data);
-            let shared = std::rc::Rc::new(std::cell::RefCell::new(0usize));
-            struct Growing<'a>(&'a [u8], std::rc::Rc<std::cell::RefCell<usize>>, usize);
-            impl Read for Growing<'_> {
-                fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-                    let visible = *self.1.borrow();
-                    let n = (visible - self.2).min(out.len());
-                    out[..n].copy_from_slice(&self.0[self.2..self.2 + n]);
-                    self.2 += n;
-                    Ok(n)
+        .run(
+            &(vec(p4_record(), 1..20), vec(1usize..300, 1..10)),
+            |(records, steps)| {
+                let data = records.concat();
+                let expected = reference::p4(&data);
+                let shared = std::rc::Rc::new(std::cell::RefCell::new(0usize));
+                struct Growing<'a>(&'a [u8], std::rc::Rc<std::cell::RefCell<usize>>, usize);
+                impl Read for Growing<'_> {
+                    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                        let visible = *self.1.borrow();
+                        let n = (visible - self.2).min(out.len());
+                        out[..n].copy_from_slice(&self.0[self.2..self.2 + n]);
+                        self.2 += n;
+                        Ok(n)
+                    }
                 }
-            }
-            let mut r = RecordReader::new(Growing(&data, shared.clone(), 0), &Format::P4, 0, 1);
-            let mut got = Vec::new();
-            let mut visible = 0;
-            let mut step = 0;
-            while visible < data.len() {
-                visible = (visible + steps[step % steps.len()]).min(data.len());
-                step += 1;
-                *shared.borrow_mut() = visible;
-                while let Some(rec) = r.next_available().unwrap() {
-                    prop_assert!(rec.offset as usize + rec.bytes.len() <= visible);
-                    prop_assert!(!rec.incomplete);
-                    got.push((rec.offset as usize, rec.bytes.len(), false));
+                let mut r = RecordReader::new(Growing(&data, shared.clone(), 0), &Format::P4, 0, 1);
+                let mut got = Vec::new();
+                let mut visible = 0;
+                let mut step = 0;
+                while visible < data.len() {
+                    visible = (visible + steps[step % steps.len()]).min(data.len());
+                    step += 1;
+                    *shared.borrow_mut() = visible;
+                    while let Some(rec) = r.next_available().unwrap() {
+                        prop_assert!(rec.offset as usize + rec.bytes.len() <= visible);
+                        prop_assert!(!rec.incomplete);
+                        got.push((rec.offset as usize, rec.bytes.len(), false));
+                    }
+                    // Everything complete within the visible bytes was returned.
+                    let complete_visible =
+                        expected.iter().filter(|(s, n, _)| s + n <= visible).count();
+                    prop_assert_eq!(got.len(), complete_visible);
                 }
-                // Everything complete within the visible bytes was returned.
-                let complete_visible = expected.iter().filter(|(s, n, _)| s + n <= visible).count();
-                prop_assert_eq!(got.len(), complete_visible);
-            }
-            prop_assert!(r.finish().unwrap().is_none());
-            prop_assert_eq!(got, expected);
-            Ok(())
-        })
+                prop_assert!(r.finish().unwrap().is_none());
+                prop_assert_eq!(got, expected);
+                Ok(())
+            },
+        )
         .unwrap();
 }

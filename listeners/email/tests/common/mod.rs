@@ -32,7 +32,11 @@ pub struct World {
 impl World {
     /// `extra` is appended to a config pointing at the test server.
     pub fn new(format: &'static str, extra: &str) -> World {
-        World::with_server(format, smtp::Options::default(), &format!("tls = \"none\"\n{extra}"))
+        World::with_server(
+            format,
+            smtp::Options::default(),
+            &format!("tls = \"none\"\n{extra}"),
+        )
     }
 
     /// A world whose server is started with `opts`; `extra` sets `tls`.
@@ -69,7 +73,13 @@ impl World {
             cursor,
             logger: Logger::discard(),
         };
-        EmailListener::open_with(&ctx, Options { clock: self.clock.clock(), crash_after_accept: Some(self.crash.clone()) })
+        EmailListener::open_with(
+            &ctx,
+            Options {
+                clock: self.clock.clock(),
+                crash_after_accept: Some(self.crash.clone()),
+            },
+        )
     }
 }
 
@@ -86,8 +96,17 @@ pub struct Host {
 
 impl Host {
     pub fn new(journal: Batch) -> Host {
-        let acked = journal.entries().first().map(|e| e.start()).unwrap_or_default();
-        Host { journal, acked, next: 0, holding: false }
+        let acked = journal
+            .entries()
+            .first()
+            .map(|e| e.start())
+            .unwrap_or_default();
+        Host {
+            journal,
+            acked,
+            next: 0,
+            holding: false,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -100,7 +119,12 @@ impl Host {
 
     fn rewind(&mut self) {
         let acked = self.acked;
-        self.next = self.journal.entries().iter().position(|e| e.start() >= acked).unwrap_or(self.len());
+        self.next = self
+            .journal
+            .entries()
+            .iter()
+            .position(|e| e.start() >= acked)
+            .unwrap_or(self.len());
         self.holding = false;
     }
 
@@ -116,13 +140,21 @@ impl Host {
                 self.holding = false;
             }
             Ok(Ack::Upto(p)) => {
-                assert!(*p >= self.acked, "acknowledgement went backwards: {p} < {}", self.acked);
+                assert!(
+                    *p >= self.acked,
+                    "acknowledgement went backwards: {p} < {}",
+                    self.acked
+                );
                 self.acked = *p;
                 self.holding = true;
             }
             Err(f) => {
                 if let Some(p) = f.ack {
-                    assert!(p >= self.acked, "failure acknowledgement went backwards: {p} < {}", self.acked);
+                    assert!(
+                        p >= self.acked,
+                        "failure acknowledgement went backwards: {p} < {}",
+                        self.acked
+                    );
                     self.acked = p;
                 }
                 self.rewind();
@@ -139,7 +171,11 @@ impl Host {
         }
         let slice = &all[self.next..upto];
         let end = slice.last().unwrap().end();
-        let handled: Vec<RawEntry> = slice.iter().filter(|e| l.is_handled(e)).map(|e| *e.as_raw()).collect();
+        let handled: Vec<RawEntry> = slice
+            .iter()
+            .filter(|e| l.is_handled(e))
+            .map(|e| *e.as_raw())
+            .collect();
         self.next = upto;
         if handled.is_empty() {
             if !self.holding {
@@ -163,7 +199,10 @@ impl Host {
     }
 
     pub fn no_data(&mut self, l: &mut EmailListener, had_data: bool) -> Result<Ack, Failure> {
-        let end = self.journal.entries()[..self.next].last().map(|e| e.end()).unwrap_or_default();
+        let end = self.journal.entries()[..self.next]
+            .last()
+            .map(|e| e.end())
+            .unwrap_or_default();
         let r = l.no_data(had_data);
         self.apply(&r, end);
         r
@@ -195,7 +234,10 @@ pub fn p4_records(data: &[u8]) -> Vec<&[u8]> {
 
 /// `n` records as owned line texts.
 pub fn lines(texts: &[String]) -> Batch {
-    let recs: Vec<Vec<u8>> = texts.iter().map(|t| format!("{t}\n").into_bytes()).collect();
+    let recs: Vec<Vec<u8>> = texts
+        .iter()
+        .map(|t| format!("{t}\n").into_bytes())
+        .collect();
     let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
     Batch::lines(JOURNAL, 1, 0, &refs)
 }

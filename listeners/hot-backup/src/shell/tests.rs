@@ -16,7 +16,11 @@ fn frames(reqs: &[(&Script, &[u8])]) -> Vec<u8> {
     for (s, data) in reqs {
         // Repeated defs are left out, as the connection does.
         let defs = s.defs();
-        input.extend_from_slice(&s.frame(data.len() as u64, defs == last, s.ready && !data.is_empty()));
+        input.extend_from_slice(&s.frame(
+            data.len() as u64,
+            defs == last,
+            s.ready && !data.is_empty(),
+        ));
         last = defs;
         input.extend_from_slice(data);
     }
@@ -49,9 +53,19 @@ fn run_input(input: &[u8], dir: Option<&std::path::Path>) -> Vec<(i32, String)> 
 fn run_raw(input: &[u8], dir: Option<&std::path::Path>) -> String {
     use std::io::Write;
     let mut c = Command::new("sh");
-    c.arg("-c").arg(SHELL_LOOP.replace("TOKEN", "@@T")).stdin(Stdio::piped()).stdout(Stdio::piped());
+    c.arg("-c")
+        .arg(SHELL_LOOP.replace("TOKEN", "@@T"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
     if let Some(d) = dir {
-        c.env("PATH", format!("{}:{}", d.display(), std::env::var("PATH").unwrap_or_default()));
+        c.env(
+            "PATH",
+            format!(
+                "{}:{}",
+                d.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        );
     }
     let mut c = c.spawn().unwrap();
     c.stdin.take().unwrap().write_all(input).unwrap();
@@ -62,7 +76,9 @@ fn run_raw(input: &[u8], dir: Option<&std::path::Path>) -> String {
 /// Runs `script` in a fresh loop that first claims `l`'s standby, as
 /// every connection does.
 fn sh_owned(l: &Layout, script: &Script, stdin: &[u8]) -> (i32, String) {
-    run_loop(&[(&l.query(&[]), b""), (script, stdin)]).pop().expect("two answers")
+    run_loop(&[(&l.query(&[]), b""), (script, stdin)])
+        .pop()
+        .expect("two answers")
 }
 
 fn sh(script: &Script, stdin: &[u8]) -> (i32, String) {
@@ -71,7 +87,10 @@ fn sh(script: &Script, stdin: &[u8]) -> (i32, String) {
 
 fn sh_text(script: &str) -> (i32, String) {
     let o = Command::new("sh").arg("-c").arg(script).output().unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -81,16 +100,42 @@ fn the_loop_never_runs_data_as_a_request_and_ends_on_a_failed_write() {
     let evil = format!("0 0 0 0\ntouch '{}'\n", canary.display());
     let refused = Script::only("exit 3".into());
     let echo = Script::only("printf hi".into());
-    let to_file = Script { pre: String::new(), post: "echo posted".into(), target: dir.path().join("f").display().to_string(), ..Default::default() };
-    let to_nowhere = Script { pre: String::new(), post: String::new(), target: "/nonexistent/dir/f".into(), ..Default::default() };
-    let answers = run_loop(&[(&echo, b""), (&to_file, evil.as_bytes()), (&to_nowhere, evil.as_bytes()), (&echo, b"")]);
-    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, status::IO], "{answers:?}");
+    let to_file = Script {
+        pre: String::new(),
+        post: "echo posted".into(),
+        target: dir.path().join("f").display().to_string(),
+        ..Default::default()
+    };
+    let to_nowhere = Script {
+        pre: String::new(),
+        post: String::new(),
+        target: "/nonexistent/dir/f".into(),
+        ..Default::default()
+    };
+    let answers = run_loop(&[
+        (&echo, b""),
+        (&to_file, evil.as_bytes()),
+        (&to_nowhere, evil.as_bytes()),
+        (&echo, b""),
+    ]);
+    assert_eq!(
+        answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [0, 0, status::IO],
+        "{answers:?}"
+    );
     assert_eq!(answers[0].1, "hi");
     assert_eq!(answers[1].1, "posted\n");
-    assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), evil.as_bytes());
+    assert_eq!(
+        std::fs::read(dir.path().join("f")).unwrap(),
+        evil.as_bytes()
+    );
     // A failed request ends the loop: what was sent behind it never runs.
     let answers = run_loop(&[(&refused, evil.as_bytes()), (&echo, b"")]);
-    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [3], "{answers:?}");
+    assert_eq!(
+        answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [3],
+        "{answers:?}"
+    );
     assert!(!canary.exists(), "data was executed");
 }
 
@@ -108,23 +153,54 @@ fn the_loop_appends_exactly_with_and_without_gnu_dd() {
         std::fs::create_dir(&bin).unwrap();
         let calls = dir.path().join("dd-calls");
         if !gnu_dd {
-            std::fs::write(bin.join("dd"), format!("#!/bin/sh\necho x >> '{}'\nexit 1\n", calls.display())).unwrap();
-            std::fs::set_permissions(bin.join("dd"), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::write(
+                bin.join("dd"),
+                format!("#!/bin/sh\necho x >> '{}'\nexit 1\n", calls.display()),
+            )
+            .unwrap();
+            std::fs::set_permissions(bin.join("dd"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
         }
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let f = dir.path().join("f");
-        let to_file = |expect: u64| Script { post: "echo posted".into(), target: f.display().to_string(), expect, ..Default::default() };
+        let to_file = |expect: u64| Script {
+            post: "echo posted".into(),
+            target: f.display().to_string(),
+            expect,
+            ..Default::default()
+        };
         let (first, second) = (to_file(0), to_file(3_000_000));
-        assert_eq!(first.defs(), second.defs(), "consecutive appends share their defs");
+        assert_eq!(
+            first.defs(),
+            second.defs(),
+            "consecutive appends share their defs"
+        );
         let echo = Script::only("printf hi".into());
-        let answers = run_loop_path(&[(&first, &data), (&second, b"tail\n"), (&echo, b"")], Some(&bin));
-        assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, 0], "gnu dd {gnu_dd}: {answers:?}");
-        assert_eq!((answers[1].1.as_str(), answers[2].1.as_str()), ("posted\n", "hi"));
+        let answers = run_loop_path(
+            &[(&first, &data), (&second, b"tail\n"), (&echo, b"")],
+            Some(&bin),
+        );
+        assert_eq!(
+            answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+            [0, 0, 0],
+            "gnu dd {gnu_dd}: {answers:?}"
+        );
+        assert_eq!(
+            (answers[1].1.as_str(), answers[2].1.as_str()),
+            ("posted\n", "hi")
+        );
         let mut want = data.clone();
         want.extend_from_slice(b"tail\n");
-        assert!(std::fs::read(&f).unwrap() == want, "gnu dd {gnu_dd}: the appended bytes differ");
+        assert!(
+            std::fs::read(&f).unwrap() == want,
+            "gnu dd {gnu_dd}: the appended bytes differ"
+        );
         if !gnu_dd {
-            assert_eq!(std::fs::read_to_string(&calls).unwrap(), "x\n", "dd is probed once, then never used");
+            assert_eq!(
+                std::fs::read_to_string(&calls).unwrap(),
+                "x\n",
+                "dd is probed once, then never used"
+            );
         }
 
         // 2 MB announced, 1 MB sent, then the end of the input.
@@ -133,9 +209,21 @@ fn the_loop_appends_exactly_with_and_without_gnu_dd() {
         input.truncate(input.len() - 1_000_000);
         let answers = run_input(&input, Some(&bin));
         assert_eq!(answers.len(), 1, "{answers:?}");
-        assert_eq!(answers[0].0, status::SIZE_AFTER, "gnu dd {gnu_dd}: {answers:?}");
-        assert!(answers[0].1.ends_with("f: 1000000 of 2000000 bytes appended, cut back to 3000005 bytes"), "{answers:?}");
-        assert!(std::fs::read(&f).unwrap() == want, "gnu dd {gnu_dd}: half a request was kept");
+        assert_eq!(
+            answers[0].0,
+            status::SIZE_AFTER,
+            "gnu dd {gnu_dd}: {answers:?}"
+        );
+        assert!(
+            answers[0]
+                .1
+                .ends_with("f: 1000000 of 2000000 bytes appended, cut back to 3000005 bytes"),
+            "{answers:?}"
+        );
+        assert!(
+            std::fs::read(&f).unwrap() == want,
+            "gnu dd {gnu_dd}: half a request was kept"
+        );
     }
 }
 
@@ -147,7 +235,11 @@ fn the_loop_appends_exactly_with_and_without_gnu_dd() {
 fn the_fsync_overlaps_the_next_request_and_its_failure_ends_the_loop() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let (bin, f, calls) = (dir.path().join("bin"), dir.path().join("f"), dir.path().join("sync-calls"));
+    let (bin, f, calls) = (
+        dir.path().join("bin"),
+        dir.path().join("f"),
+        dir.path().join("sync-calls"),
+    );
     std::fs::create_dir(&bin).unwrap();
     let fake = format!(
         "#!/bin/sh\necho x >> '{calls}'\n[ \"$(wc -l < '{calls}')\" -eq 1 ] || exit 0\n\
@@ -157,21 +249,50 @@ fn the_fsync_overlaps_the_next_request_and_its_failure_ends_the_loop() {
     );
     std::fs::write(bin.join("sync"), fake).unwrap();
     std::fs::set_permissions(bin.join("sync"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let append = Script { post: "echo posted".into(), sync: "sync || exit 71".into(), target: f.display().to_string(), ..Default::default() };
+    let append = Script {
+        post: "echo posted".into(),
+        sync: "sync || exit 71".into(),
+        target: f.display().to_string(),
+        ..Default::default()
+    };
     let echo = Script::only("printf hi".into());
-    let answers = run_loop_path(&[(&append, b"first"), (&append, b"again"), (&echo, b"")], Some(&bin));
-    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, 0], "{answers:?}");
-    assert_eq!(answers.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(), ["posted", "posted", "hi"]);
+    let answers = run_loop_path(
+        &[(&append, b"first"), (&append, b"again"), (&echo, b"")],
+        Some(&bin),
+    );
+    assert_eq!(
+        answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [0, 0, 0],
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(),
+        ["posted", "posted", "hi"]
+    );
     assert_eq!(std::fs::read(&f).unwrap(), b"firstagain");
-    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "x\nx\n", "one fsync per request");
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "x\nx\n",
+        "one fsync per request"
+    );
 
     // The first fsync fails: its answer says so and nothing behind it is answered.
-    std::fs::write(bin.join("sync"), "#!/bin/sh\necho 'disk gone' >&2\nexit 1\n").unwrap();
+    std::fs::write(
+        bin.join("sync"),
+        "#!/bin/sh\necho 'disk gone' >&2\nexit 1\n",
+    )
+    .unwrap();
     std::fs::remove_file(&f).unwrap();
-    let answers = run_loop_path(&[(&append, b"first"), (&append, b"again"), (&echo, b"")], Some(&bin));
+    let answers = run_loop_path(
+        &[(&append, b"first"), (&append, b"again"), (&echo, b"")],
+        Some(&bin),
+    );
     assert_eq!(answers.len(), 1, "{answers:?}");
     // (Kept output loses its trailing newlines, as `$(...)` does.)
-    assert_eq!((answers[0].0, answers[0].1.as_str()), (71, "posteddisk gone"));
+    assert_eq!(
+        (answers[0].0, answers[0].1.as_str()),
+        (71, "posteddisk gone")
+    );
 }
 
 /// A request that asks to (a rotation) runs only once the previous
@@ -180,27 +301,66 @@ fn the_fsync_overlaps_the_next_request_and_its_failure_ends_the_loop() {
 fn a_request_that_waits_first_runs_after_the_previous_fsync() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let (bin, f, done) = (dir.path().join("bin"), dir.path().join("f"), dir.path().join("synced"));
+    let (bin, f, done) = (
+        dir.path().join("bin"),
+        dir.path().join("f"),
+        dir.path().join("synced"),
+    );
     std::fs::create_dir(&bin).unwrap();
     // Slow enough that a request not waiting for it finds no mark.
-    std::fs::write(bin.join("sync"), format!("#!/bin/sh\nsleep 0.3\necho x >> '{}'\n", done.display())).unwrap();
+    std::fs::write(
+        bin.join("sync"),
+        format!("#!/bin/sh\nsleep 0.3\necho x >> '{}'\n", done.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(bin.join("sync"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let append = Script { sync: "sync || exit 71".into(), target: f.display().to_string(), ..Default::default() };
-    let check = format!("[ -f '{}' ] || {{ echo 'ran before the fsync'; exit 9; }}", done.display());
-    let waits = Script { pre: check.clone(), wait_first: true, ..append.clone() };
+    let append = Script {
+        sync: "sync || exit 71".into(),
+        target: f.display().to_string(),
+        ..Default::default()
+    };
+    let check = format!(
+        "[ -f '{}' ] || {{ echo 'ran before the fsync'; exit 9; }}",
+        done.display()
+    );
+    let waits = Script {
+        pre: check.clone(),
+        wait_first: true,
+        ..append.clone()
+    };
     let answers = run_loop_path(&[(&append, b"one"), (&waits, b"two")], Some(&bin));
-    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0], "{answers:?}");
+    assert_eq!(
+        answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [0, 0],
+        "{answers:?}"
+    );
     assert_eq!(std::fs::read_to_string(&done).unwrap(), "x\nx\n");
     // Without `wait_first` the same request does not wait (the check above can fail).
     std::fs::remove_file(&done).unwrap();
-    let eager = Script { pre: check, ..append.clone() };
+    let eager = Script {
+        pre: check,
+        ..append.clone()
+    };
     let answers = run_loop_path(&[(&append, b"one"), (&eager, b"two")], Some(&bin));
-    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 9], "{answers:?}");
+    assert_eq!(
+        answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [0, 9],
+        "{answers:?}"
+    );
 }
 
 #[test]
 fn quoting_survives_the_shell() {
-    for w in ["plain", "it's", "a b", "$(rm -rf /)", "'", "\"x\"", "back\\slash", "new\nline"] {
+    for w in [
+        "plain",
+        "it's",
+        "a b",
+        "$(rm -rf /)",
+        "'",
+        "\"x\"",
+        "back\\slash",
+        "new\nline",
+    ] {
         let (_, out) = sh_text(&format!("printf '%s' {}", quote(w)));
         assert_eq!(out, w);
     }
@@ -208,17 +368,35 @@ fn quoting_survives_the_shell() {
 
 #[test]
 fn apply_pieces_cross_rotations_and_mark_each_step() {
-    let l = Layout { dir: "/d".into(), live: "journal".into() };
+    let l = Layout {
+        dir: "/d".into(),
+        live: "journal".into(),
+    };
     assert!(apply_pieces(&l, (3, 10), (3, 10), 3).is_empty());
     assert_eq!(
         apply_pieces(&l, (3, 10), (3, 25), 3),
-        vec![ApplyPiece { file: "journal".into(), from: 10, len: Some(15), must_exist: true, marker: (3, 25) }]
+        vec![ApplyPiece {
+            file: "journal".into(),
+            from: 10,
+            len: Some(15),
+            must_exist: true,
+            marker: (3, 25)
+        }]
     );
     let p = apply_pieces(&l, (3, 10), (5, 7), 5);
     assert_eq!(p.len(), 3);
-    assert_eq!((p[0].file.as_str(), p[0].from, p[0].len, p[0].marker), ("journal.3", 10, None, (4, 0)));
-    assert_eq!((p[1].file.as_str(), p[1].from, p[1].must_exist), ("journal.4", 0, false));
-    assert_eq!((p[2].file.as_str(), p[2].len, p[2].marker), ("journal", Some(7), (5, 7)));
+    assert_eq!(
+        (p[0].file.as_str(), p[0].from, p[0].len, p[0].marker),
+        ("journal.3", 10, None, (4, 0))
+    );
+    assert_eq!(
+        (p[1].file.as_str(), p[1].from, p[1].must_exist),
+        ("journal.4", 0, false)
+    );
+    assert_eq!(
+        (p[2].file.as_str(), p[2].len, p[2].marker),
+        ("journal", Some(7), (5, 7))
+    );
 }
 
 /// The scripts run by a real local `sh` in a temp dir: the same
@@ -227,11 +405,23 @@ fn apply_pieces_cross_rotations_and_mark_each_step() {
 fn batch_script_rotates_resumably_appends_checks_sizes_and_applies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let l = Layout { dir: d.to_str().unwrap().into(), live: "journal".into() };
+    let l = Layout {
+        dir: d.to_str().unwrap().into(),
+        live: "journal".into(),
+    };
     let sink = d.join("applied-out");
-    let apply = vec!["sh".to_string(), "-c".to_string(), format!("cat >> {}", quote(sink.to_str().unwrap()))];
+    let apply = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        format!("cat >> {}", quote(sink.to_str().unwrap())),
+    ];
 
-    let b = Batch { rotate: Some((None, 7)), append: Some((0, 6)), fsync: true, apply: apply_pieces(&l, (7, 0), (7, 6), 7) };
+    let b = Batch {
+        rotate: Some((None, 7)),
+        append: Some((0, 6)),
+        fsync: true,
+        apply: apply_pieces(&l, (7, 0), (7, 6), 7),
+    };
     let (st, out) = sh_owned(&l, &b.script(&l, Some(&apply)), b"hello\n");
     assert_eq!(st, 0, "{out}");
     assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello\n");
@@ -239,14 +429,21 @@ fn batch_script_rotates_resumably_appends_checks_sizes_and_applies() {
     assert_eq!(std::fs::read_to_string(d.join(APPLIED)).unwrap(), "7 6\n");
 
     // A stale expectation is refused without touching the file.
-    let b = Batch { append: Some((3, 2)), fsync: false, ..Default::default() };
+    let b = Batch {
+        append: Some((3, 2)),
+        fsync: false,
+        ..Default::default()
+    };
     let (st, out) = sh_owned(&l, &b.script(&l, None), b"xx");
     assert_eq!(st, status::SIZE_BEFORE, "{out}");
     assert!(out.contains("journal is 6 bytes, expected 3"), "{out}");
 
     // Rotation, run twice (a crash after the rename): the second run
     // finds the live file gone and only finishes the marker.
-    let b = Batch { rotate: Some((Some(7), 8)), ..Default::default() };
+    let b = Batch {
+        rotate: Some((Some(7), 8)),
+        ..Default::default()
+    };
     assert_eq!(sh_owned(&l, &b.script(&l, None), b"").0, 0);
     std::fs::remove_file(d.join("journal")).unwrap();
     std::fs::write(d.join(MARKER), "7\n").unwrap();
@@ -265,15 +462,28 @@ fn batch_script_rotates_resumably_appends_checks_sizes_and_applies() {
     // The query reports marker, applied and sizes.
     let (st, out) = sh(&l.query(&[7]), b"");
     assert_eq!(st, 0);
-    assert!(out.contains("marker 7\n") && out.contains("applied 7 6\n"), "{out}");
-    assert!(out.contains("size 3 ./journal\n") && out.contains("size 6 ./journal.7\n"), "{out}");
+    assert!(
+        out.contains("marker 7\n") && out.contains("applied 7 6\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("size 3 ./journal\n") && out.contains("size 6 ./journal.7\n"),
+        "{out}"
+    );
     let (st, out) = sh(&l.read("journal.7", 1, 3), b"");
     assert_eq!((st, out.as_str()), (0, "ell"));
-    let gone = Layout { dir: d.join("missing").to_str().unwrap().into(), live: "journal".into() };
+    let gone = Layout {
+        dir: d.join("missing").to_str().unwrap().into(),
+        live: "journal".into(),
+    };
     assert_eq!(sh(&gone.query(&[]), b"").1, "nodir\n");
 
     // A loop whose connection was superseded touches nothing.
-    let b = Batch { append: Some((3, 2)), fsync: false, ..Default::default() };
+    let b = Batch {
+        append: Some((3, 2)),
+        fsync: false,
+        ..Default::default()
+    };
     let (st, out) = sh(&b.script(&l, None), b"xx");
     assert_eq!(st, status::SUPERSEDED, "{out}");
     assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"new");
@@ -290,22 +500,73 @@ fn the_loop_checks_the_size_with_wc_only_when_it_does_not_know_it() {
     std::fs::create_dir(&d).unwrap();
     std::fs::create_dir(&bin).unwrap();
     let calls = dir.path().join("wc-calls");
-    std::fs::write(bin.join("wc"), format!("#!/bin/sh\necho x >> '{}'\nexec /usr/bin/env -i PATH=/usr/bin:/bin wc \"$@\"\n", calls.display())).unwrap();
+    std::fs::write(
+        bin.join("wc"),
+        format!(
+            "#!/bin/sh\necho x >> '{}'\nexec /usr/bin/env -i PATH=/usr/bin:/bin wc \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(bin.join("wc"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let l = Layout { dir: d.to_str().unwrap().into(), live: "journal".into() };
-    let append = |at: u64, len: u64| Batch { append: Some((at, len)), fsync: false, ..Default::default() }.script(&l, None);
-    let wc_calls = || std::fs::read_to_string(&calls).map(|s| s.lines().count()).unwrap_or(0);
+    let l = Layout {
+        dir: d.to_str().unwrap().into(),
+        live: "journal".into(),
+    };
+    let append = |at: u64, len: u64| {
+        Batch {
+            append: Some((at, len)),
+            fsync: false,
+            ..Default::default()
+        }
+        .script(&l, None)
+    };
+    let wc_calls = || {
+        std::fs::read_to_string(&calls)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
 
-    let answers = run_loop_path(&[(&l.query(&[]), b""), (&append(0, 5), b"hello"), (&append(5, 3), b" wo"), (&append(8, 3), b"rld")], Some(&bin));
-    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, 0, 0], "{answers:?}");
+    let answers = run_loop_path(
+        &[
+            (&l.query(&[]), b""),
+            (&append(0, 5), b"hello"),
+            (&append(5, 3), b" wo"),
+            (&append(8, 3), b"rld"),
+        ],
+        Some(&bin),
+    );
+    assert_eq!(
+        answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [0, 0, 0, 0],
+        "{answers:?}"
+    );
     assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello world");
-    assert_eq!(wc_calls(), 1, "only the first append of the connection counts the file");
+    assert_eq!(
+        wc_calls(),
+        1,
+        "only the first append of the connection counts the file"
+    );
 
     // A new connection does not know the size; a wrong expectation is refused.
     std::fs::remove_file(&calls).unwrap();
-    let answers = run_loop_path(&[(&l.query(&[]), b""), (&append(11, 1), b"!"), (&append(11, 1), b"?")], Some(&bin));
-    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [0, 0, status::SIZE_BEFORE], "{answers:?}");
-    assert!(answers[2].1.contains("journal is 12 bytes, expected 11"), "{answers:?}");
+    let answers = run_loop_path(
+        &[
+            (&l.query(&[]), b""),
+            (&append(11, 1), b"!"),
+            (&append(11, 1), b"?"),
+        ],
+        Some(&bin),
+    );
+    assert_eq!(
+        answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [0, 0, status::SIZE_BEFORE],
+        "{answers:?}"
+    );
+    assert!(
+        answers[2].1.contains("journal is 12 bytes, expected 11"),
+        "{answers:?}"
+    );
     assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello world!");
     assert_eq!(wc_calls(), 3, "query, first append, the mismatch");
 }
@@ -319,14 +580,22 @@ fn a_request_that_waits_to_be_ready_is_told_or_refused() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("f");
     let canary = dir.path().join("canary");
-    let ready = Script { pre: "printf checked".into(), target: f.display().to_string(), ready: true, ..Default::default() };
+    let ready = Script {
+        pre: "printf checked".into(),
+        target: f.display().to_string(),
+        ready: true,
+        ..Default::default()
+    };
     let echo = Script::only("printf hi".into());
     let mut input = frames(&[(&ready, b"data"), (&echo, b"")]);
     let out = run_raw(&input, None);
     assert_eq!(out, "checked\n@@T+\n\n@@T 0\nhi\n@@T 0\n");
     assert_eq!(std::fs::read(&f).unwrap(), b"data");
 
-    let refused = Script { pre: "exit 3".into(), ..ready.clone() };
+    let refused = Script {
+        pre: "exit 3".into(),
+        ..ready.clone()
+    };
     input = refused.frame(4, false, true);
     input.extend_from_slice(format!("0 0 0 0\ntouch '{}'\n", canary.display()).as_bytes());
     assert_eq!(run_raw(&input, None), "\n@@T 3\n");

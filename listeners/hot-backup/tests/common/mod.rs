@@ -53,7 +53,11 @@ pub fn journal(variant: usize, tx: usize) -> Vec<u8> {
     names.sort();
     let mut recs = Vec::new();
     for p in names.iter().cycle().skip(variant * 7).take(12) {
-        recs.extend(split_p4(&std::fs::read(p).unwrap()).into_iter().filter(|r| !r.starts_with(b"@ex@")));
+        recs.extend(
+            split_p4(&std::fs::read(p).unwrap())
+                .into_iter()
+                .filter(|r| !r.starts_with(b"@ex@")),
+        );
     }
     let mut out = Vec::new();
     let mut it = recs.iter().cycle();
@@ -61,7 +65,9 @@ pub fn journal(variant: usize, tx: usize) -> Vec<u8> {
         for _ in 0..(1 + (t * 7 + variant) % 5) {
             out.extend_from_slice(it.next().unwrap());
         }
-        out.extend_from_slice(format!("@ex@ {} {}\n", 4000 + variant, 1_700_000_000 + t).as_bytes());
+        out.extend_from_slice(
+            format!("@ex@ {} {}\n", 4000 + variant, 1_700_000_000 + t).as_bytes(),
+        );
     }
     out
 }
@@ -82,7 +88,12 @@ pub fn stream(files: &[(u64, &[u8])]) -> Vec<Rec> {
         let mut off = 0;
         for (j, r) in split_p4(data).into_iter().enumerate() {
             let len = r.len() as u64;
-            out.push(Rec { seq: *seq, off, bytes: r, rotate: i > 0 && j == 0 });
+            out.push(Rec {
+                seq: *seq,
+                off,
+                bytes: r,
+                rotate: i > 0 && j == 0,
+            });
             off += len;
         }
     }
@@ -123,7 +134,8 @@ impl Env {
     }
 
     pub fn remote_file(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.remote().join(name)).unwrap_or_else(|e| panic!("standby file {name}: {e}"))
+        std::fs::read(self.remote().join(name))
+            .unwrap_or_else(|e| panic!("standby file {name}: {e}"))
     }
 
     pub fn journal_path(&self) -> PathBuf {
@@ -132,7 +144,11 @@ impl Env {
 
     /// The listener's config; batches ship at once unless `extra` sets `max_delay`.
     pub fn config(&self, extra: &str) -> String {
-        let delay = if extra.contains("max_delay") { "" } else { "max_delay = \"0s\"\n" };
+        let delay = if extra.contains("max_delay") {
+            ""
+        } else {
+            "max_delay = \"0s\"\n"
+        };
         format!(
             "host = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\nremote_dir = \"{}\"\nio_timeout = \"5s\"\nconnect_timeout = \"2s\"\n{delay}{extra}",
             self.sshd.port(),
@@ -147,11 +163,22 @@ impl Env {
         self.open_clocked(config, cursor, None)
     }
 
-    pub fn open_clocked(&self, config: &str, cursor: Position, clock: Option<Clock>) -> Result<HotBackup, Failure> {
+    pub fn open_clocked(
+        &self,
+        config: &str,
+        cursor: Position,
+        clock: Option<Clock>,
+    ) -> Result<HotBackup, Failure> {
         self.open_format("p4", config, cursor, clock)
     }
 
-    pub fn open_format(&self, format: &str, config: &str, cursor: Position, clock: Option<Clock>) -> Result<HotBackup, Failure> {
+    pub fn open_format(
+        &self,
+        format: &str,
+        config: &str,
+        cursor: Position,
+        clock: Option<Clock>,
+    ) -> Result<HotBackup, Failure> {
         let journal = self.journal_path();
         let ctx = OpenContext {
             listener: "standby",
@@ -171,7 +198,8 @@ impl Env {
     }
 
     pub fn open(&self, extra: &str) -> HotBackup {
-        self.open_with(&self.config(extra), Position::default()).unwrap_or_else(|f| panic!("open: {f}"))
+        self.open_with(&self.config(extra), Position::default())
+            .unwrap_or_else(|f| panic!("open: {f}"))
     }
 
     /// Every file in the standby directory with its contents.
@@ -180,7 +208,10 @@ impl Env {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap_or_default())
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap_or_default(),
+                )
             })
             .collect();
         v.sort();
@@ -202,13 +233,23 @@ pub struct Host<'a> {
 
 impl<'a> Host<'a> {
     pub fn new(recs: &'a [Rec], batch: usize) -> Host<'a> {
-        Host { recs, acked: 0, next: 0, batch }
+        Host {
+            recs,
+            acked: 0,
+            next: 0,
+            batch,
+        }
     }
 
     /// Starts at the record at `p` (the host's cursor).
     pub fn at(recs: &'a [Rec], batch: usize, p: Position) -> Host<'a> {
         let i = index_of(recs, p);
-        Host { recs, acked: i, next: i, batch }
+        Host {
+            recs,
+            acked: i,
+            next: i,
+            batch,
+        }
     }
 
     pub fn done(&self) -> bool {
@@ -220,9 +261,17 @@ impl<'a> Host<'a> {
         self.recs.get(self.acked).map_or_else(
             || {
                 let r = self.recs.last().unwrap();
-                Position { sequence: r.seq, offset: r.off + r.bytes.len() as u64, line: 0 }
+                Position {
+                    sequence: r.seq,
+                    offset: r.off + r.bytes.len() as u64,
+                    line: 0,
+                }
             },
-            |r| Position { sequence: r.seq, offset: r.off, line: 0 },
+            |r| Position {
+                sequence: r.seq,
+                offset: r.off,
+                line: 0,
+            },
         )
     }
 
@@ -230,7 +279,11 @@ impl<'a> Host<'a> {
     pub fn step(&mut self, l: &mut HotBackup) -> Result<Ack, Failure> {
         let first = &self.recs[self.next];
         let mut end = self.next + 1;
-        while end < self.recs.len() && end - self.next < self.batch && self.recs[end].seq == first.seq && !self.recs[end].rotate {
+        while end < self.recs.len()
+            && end - self.next < self.batch
+            && self.recs[end].seq == first.seq
+            && !self.recs[end].rotate
+        {
             end += 1;
         }
         let slice = &self.recs[self.next..end];
@@ -286,7 +339,9 @@ impl<'a> Host<'a> {
 }
 
 pub fn index_of(recs: &[Rec], p: Position) -> usize {
-    recs.iter().position(|r| (r.seq, r.off) >= (p.sequence, p.offset)).unwrap_or(recs.len())
+    recs.iter()
+        .position(|r| (r.seq, r.off) >= (p.sequence, p.offset))
+        .unwrap_or(recs.len())
 }
 
 pub fn assert_retry(r: Result<Ack, Failure>) -> Failure {

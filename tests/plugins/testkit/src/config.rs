@@ -49,10 +49,13 @@ impl Config {
     /// Parses and checks the table; every error is Fatal and names the listener.
     pub fn from_context(ctx: &OpenContext<'_>) -> Result<Config, Failure> {
         let bad = |m: String| Failure::fatal(format!("listener {:?} (testkit): {m}", ctx.listener));
-        let raw: Raw = toml::from_str(ctx.config_toml).map_err(|e| bad(format!("config: {}", e.message())))?;
+        let raw: Raw =
+            toml::from_str(ctx.config_toml).map_err(|e| bad(format!("config: {}", e.message())))?;
         let path = raw.path.map(|p| ctx.resolve(p));
         if raw.mode == Mode::Record && path.is_none() {
-            return Err(bad("mode = \"record\" needs path = \"FILE\" to record into".into()));
+            return Err(bad(
+                "mode = \"record\" needs path = \"FILE\" to record into".into(),
+            ));
         }
         let nonempty = |what: &str, v: Option<String>| match v {
             Some(s) if s.is_empty() => Err(bad(format!("{what} must not be empty"))),

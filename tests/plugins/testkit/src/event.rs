@@ -21,7 +21,9 @@ use serde::Serialize;
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -33,7 +35,11 @@ pub struct Pos {
 
 impl From<Position> for Pos {
     fn from(p: Position) -> Pos {
-        Pos { sequence: p.sequence, offset: p.offset, line: p.line }
+        Pos {
+            sequence: p.sequence,
+            offset: p.offset,
+            line: p.line,
+        }
     }
 }
 

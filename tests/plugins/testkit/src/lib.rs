@@ -56,7 +56,10 @@ impl Recorder {
             std::fs::create_dir_all(d)?;
         }
         let f = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(Recorder { path, w: BufWriter::with_capacity(1 << 16, f) })
+        Ok(Recorder {
+            path,
+            w: BufWriter::with_capacity(1 << 16, f),
+        })
     }
 
     fn push(&mut self, e: &Event<'_>) -> Result<(), Failure> {
@@ -70,7 +73,10 @@ impl Recorder {
     }
 
     fn failed(&self, e: std::io::Error) -> Failure {
-        Failure::retry(format!("testkit: cannot write {}: {e}; retrying", self.path.display()))
+        Failure::retry(format!(
+            "testkit: cannot write {}: {e}; retrying",
+            self.path.display()
+        ))
     }
 }
 
@@ -79,7 +85,10 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 impl Testkit {
-    fn record(&mut self, events: impl FnOnce(&mut Recorder) -> Result<(), Failure>) -> Result<(), Failure> {
+    fn record(
+        &mut self,
+        events: impl FnOnce(&mut Recorder) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
         match &mut self.out {
             None => Ok(()),
             Some(r) => {
@@ -108,7 +117,12 @@ impl Listener for Testkit {
             })?),
             _ => None,
         };
-        let mut me = Testkit { cfg, out, logger: ctx.logger, name: ctx.listener.to_string() };
+        let mut me = Testkit {
+            cfg,
+            out,
+            logger: ctx.logger,
+            name: ctx.listener.to_string(),
+        };
         if let Some(flag) = me.cfg.open_waits_for_file.clone() {
             me.record(|r| r.push(&Event::Opening { t_ns: now_ns() }))?;
             while !flag.exists() {
@@ -116,7 +130,12 @@ impl Listener for Testkit {
             }
         }
         let cursor = ctx.cursor.into();
-        me.record(|r| r.push(&Event::Open { cursor, t_ns: now_ns() }))?;
+        me.record(|r| {
+            r.push(&Event::Open {
+                cursor,
+                t_ns: now_ns(),
+            })
+        })?;
         me.logger.debug(&format!("testkit open at {}", ctx.cursor));
         Ok(me)
     }
@@ -132,10 +151,18 @@ impl Listener for Testkit {
             }
         }
         if let Some(e) = Self::find(entries, self.cfg.panic_on.as_deref()) {
-            panic!("testkit {:?}: entry at {} contains the panic_on text", self.name, e.start());
+            panic!(
+                "testkit {:?}: entry at {} contains the panic_on text",
+                self.name,
+                e.start()
+            );
         }
         if let Some(e) = Self::find(entries, self.cfg.fatal_on.as_deref()) {
-            return Err(Failure::fatal(format!("testkit {:?}: entry at {} contains the fatal_on text", self.name, e.start())));
+            return Err(Failure::fatal(format!(
+                "testkit {:?}: entry at {} contains the fatal_on text",
+                self.name,
+                e.start()
+            )));
         }
         self.record(|r| {
             for e in entries {
@@ -159,7 +186,12 @@ impl Listener for Testkit {
     }
 
     fn no_data(&mut self, had_data: bool) -> Result<Ack, Failure> {
-        self.record(|r| r.push(&Event::NoData { had_data, t_ns: now_ns() }))?;
+        self.record(|r| {
+            r.push(&Event::NoData {
+                had_data,
+                t_ns: now_ns(),
+            })
+        })?;
         Ok(Ack::All)
     }
 
@@ -169,7 +201,13 @@ impl Listener for Testkit {
     }
 
     fn gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
-        let ev = Event::Gap { from: gap.from.into(), to: gap.to.into(), cause: gap.cause, detail: gap.detail, t_ns: now_ns() };
+        let ev = Event::Gap {
+            from: gap.from.into(),
+            to: gap.to.into(),
+            cause: gap.cause,
+            detail: gap.detail,
+            t_ns: now_ns(),
+        };
         self.record(|r| r.push(&ev))?;
         Ok(Ack::All)
     }

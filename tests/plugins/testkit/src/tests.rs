@@ -16,14 +16,22 @@ fn open(dir: &Path, config: &str) -> Result<Testkit, logdaemon_sdk::Failure> {
         config_toml: config,
         config_dir: dir,
         state_dir: dir,
-        cursor: Position { sequence: 3, offset: 10, line: 2 },
+        cursor: Position {
+            sequence: 3,
+            offset: 10,
+            line: 2,
+        },
         logger: Logger::discard(),
     };
     Testkit::open(&ctx)
 }
 
 fn events(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 const RECORDS: [&[u8]; 2] = [b"@pv@ 0 @db.desc@ 1 @x@ \n", b"@ex@ 1 2\n"];
@@ -37,8 +45,16 @@ fn records_open_entries_no_data_gaps_and_flush_in_order() {
     k.no_data(true).unwrap();
     let gap = Gap {
         journal: b"p4",
-        from: Position { sequence: 3, offset: 43, line: 4 },
-        to: Position { sequence: 4, offset: 0, line: 1 },
+        from: Position {
+            sequence: 3,
+            offset: 43,
+            line: 4,
+        },
+        to: Position {
+            sequence: 4,
+            offset: 0,
+            line: 1,
+        },
         cause: "deleted",
         detail: "gone",
     };
@@ -71,14 +87,21 @@ fn non_utf8_entries_are_recorded_in_hex() {
 #[test]
 fn retries_until_the_flag_file_exists() {
     let d = tempfile::tempdir().unwrap();
-    let mut k = open(d.path(), "path = \"kit.jsonl\"\nretry_until_file = \"flag\"").unwrap();
+    let mut k = open(
+        d.path(),
+        "path = \"kit.jsonl\"\nretry_until_file = \"flag\"",
+    )
+    .unwrap();
     let b = Batch::p4("p4", 3, 10, &RECORDS);
     let e = k.listen(b.entries()).unwrap_err();
     assert_eq!(e.kind, FailureKind::Retry);
     assert!(e.message.contains("flag"), "{}", e.message);
     std::fs::write(d.path().join("flag"), b"").unwrap();
     k.listen(b.entries()).unwrap();
-    let kinds: Vec<String> = events(&d.path().join("kit.jsonl")).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = events(&d.path().join("kit.jsonl"))
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, ["open", "retry", "entry", "entry"]);
 }
 
@@ -94,7 +117,10 @@ fn fatal_on_and_panic_on_reject_the_whole_batch() {
     let mut k = open(d.path(), "path = \"kit.jsonl\"\npanic_on = \"db.desc\"").unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| k.listen(b.entries())));
     assert!(r.is_err(), "panic_on did not panic");
-    let kinds: Vec<String> = events(&d.path().join("kit.jsonl")).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = events(&d.path().join("kit.jsonl"))
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, ["open", "open"], "a rejected batch is not recorded");
 }
 
@@ -106,10 +132,18 @@ fn discard_mode_records_nothing_and_bad_configs_are_fatal() {
     k.listen(b.entries()).unwrap();
     assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
 
-    for (cfg, want) in [("", "needs path"), ("path = \"x\"\ncolour = 1", "colour"), ("path = \"x\"\npanic_on = \"\"", "panic_on")] {
+    for (cfg, want) in [
+        ("", "needs path"),
+        ("path = \"x\"\ncolour = 1", "colour"),
+        ("path = \"x\"\npanic_on = \"\"", "panic_on"),
+    ] {
         let e = open(d.path(), cfg).err().expect("refused");
         assert_eq!(e.kind, FailureKind::Fatal);
-        assert!(e.message.contains("\"kit\"") && e.message.contains(want), "{cfg:?}: {}", e.message);
+        assert!(
+            e.message.contains("\"kit\"") && e.message.contains(want),
+            "{cfg:?}: {}",
+            e.message
+        );
     }
 }
 
@@ -120,16 +154,27 @@ fn open_waits_for_its_file_after_saying_so() {
     let kit = d.path().join("kit.jsonl");
     let opener = {
         let dir = d.path().to_path_buf();
-        std::thread::spawn(move || open(&dir, "path = \"kit.jsonl\"\nopen_waits_for_file = \"flag\"").map(|_| ()))
+        std::thread::spawn(move || {
+            open(&dir, "path = \"kit.jsonl\"\nopen_waits_for_file = \"flag\"").map(|_| ())
+        })
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !std::fs::read_to_string(&kit).unwrap_or_default().contains("opening") {
+    while !std::fs::read_to_string(&kit)
+        .unwrap_or_default()
+        .contains("opening")
+    {
         assert!(std::time::Instant::now() < deadline, "no opening event");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert!(!opener.is_finished(), "open returned before its file existed");
+    assert!(
+        !opener.is_finished(),
+        "open returned before its file existed"
+    );
     std::fs::write(&flag, b"").unwrap();
     opener.join().unwrap().unwrap();
-    let kinds: Vec<String> = events(&kit).iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = events(&kit)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, ["opening", "open"]);
 }
