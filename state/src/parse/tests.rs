@@ -492,3 +492,41 @@ proptest! {
         let _ = parse(&text);
     }
 }
+
+#[test]
+fn a_removed_journal_table_is_named_with_what_it_records() {
+    // The `[journal.p4]` table with its keys removed by hand: only the
+    // tables below it are left.
+    let text = GOOD.replace(
+        "[journal.p4]\nsequence = 12\noffset = 4096\nline = 57\n",
+        "",
+    );
+    let text = text.replace("[journal.p4.identity]", "[journal.p4.identity] # HERE");
+    let msg = assert_error_at_mark(
+        &text,
+        InvalidKind::Syntax,
+        &[
+            "table [journal.p4] is missing (its keys `sequence`, `offset` and `line`",
+            "the furthest position read in journal \"p4\"",
+            "logdaemon checkpoint set --journal p4 --sequence N",
+        ],
+    );
+    assert!(!msg.contains("borrowed string"), "{msg}");
+    // A listener's table removed, its identity left.
+    let text = GOOD
+        .replace(
+            "[journal.p4.listener.copy]\nsequence = 12\noffset = 4000\nline = 56\n",
+            "",
+        )
+        .replace("[journal.p4]\n", "[journal.p4] # HERE\n");
+    let msg = assert_error_at_mark(
+        &text,
+        InvalidKind::Syntax,
+        &[
+            "table [journal.p4.listener.copy] is missing",
+            "what listener \"copy\" has acknowledged",
+            "--journal p4 --listener copy",
+        ],
+    );
+    assert!(!msg.contains("borrowed string"), "{msg}");
+}
