@@ -79,7 +79,21 @@ fn alive(pid: &str) -> bool {
     }
 }
 
-fn hook_started(f: &crate::fixture::Fixture, d: &Daemon) -> String {
+/// Kills a hook's process group when the test ends, pass or fail: a hook
+/// runs in its own group, so a daemon killed by a failing test leaves it.
+struct Group(String);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Waits for the hook to run; its pid, and a guard that kills its group.
+fn hook_started(f: &crate::fixture::Fixture, d: &Daemon) -> (String, Group) {
     let pid = f.join("hook.pid");
     wait_until(
         20,
@@ -87,7 +101,8 @@ fn hook_started(f: &crate::fixture::Fixture, d: &Daemon) -> String {
         || fs::metadata(&pid).is_ok_and(|m| m.len() > 0),
         || d.log(),
     );
-    fs::read_to_string(pid).unwrap().trim().to_string()
+    let pid = fs::read_to_string(pid).unwrap().trim().to_string();
+    (pid.clone(), Group(pid))
 }
 
 #[test]
@@ -98,7 +113,7 @@ fn a_stop_during_a_hook_terminates_it_then_kills_it_on_a_second_signal() {
         &endless_hook("'echo term > got-term; exit 3'"),
     );
     let d = Daemon::start(&f);
-    let pid = hook_started(&f, &d);
+    let (pid, _group) = hook_started(&f, &d);
     d.signal("TERM");
     let (st, log) = d.wait(20);
     assert!(st.success(), "{log}");
@@ -117,7 +132,7 @@ fn a_stop_during_a_hook_terminates_it_then_kills_it_on_a_second_signal() {
     // A hook that ignores SIGTERM: a second signal kills it at once.
     let f = fixture(&super::recs(0, 3), &endless_hook("''"));
     let d = Daemon::start(&f);
-    let pid = hook_started(&f, &d);
+    let (pid, _group) = hook_started(&f, &d);
     d.signal("TERM");
     wait_until(
         20,
@@ -141,7 +156,7 @@ fn a_stop_during_a_hook_terminates_it_then_kills_it_on_a_second_signal() {
     // Ignoring SIGTERM with no second signal: killed after the grace.
     let f = fixture(&super::recs(0, 3), &endless_hook("''"));
     let d = Daemon::start(&f);
-    let pid = hook_started(&f, &d);
+    let (pid, _group) = hook_started(&f, &d);
     d.signal("TERM");
     let (st, log) = d.wait(30);
     assert!(st.success(), "{log}");
