@@ -39,6 +39,8 @@ struct RawJournal {
     sequence: Spanned<U64>,
     offset: Spanned<U64>,
     line: Spanned<U64>,
+    #[serde(default)]
+    target: Option<Spanned<String>>,
     identity: Option<Spanned<RawIdentity>>,
     #[serde(default)]
     finished: Vec<Spanned<RawFinished>>,
@@ -179,6 +181,7 @@ impl RawFile {
                     reader,
                     listeners,
                     finished,
+                    target: j.get_ref().target.as_ref().map(|t| t.get_ref().clone()),
                 },
             );
         }

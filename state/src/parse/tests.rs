@@ -451,6 +451,7 @@ fn journal() -> impl Strategy<Value = JournalState> {
                 reader,
                 listeners,
                 finished,
+                target: None,
             }
         })
 }
@@ -529,4 +530,17 @@ fn a_removed_journal_table_is_named_with_what_it_records() {
         ],
     );
     assert!(!msg.contains("borrowed string"), "{msg}");
+}
+
+#[test]
+fn the_target_of_a_linked_journal_is_kept_across_a_save() {
+    let mut c = parse(GOOD).unwrap();
+    assert_eq!(c.journals["p4"].target, None);
+    c.journals.get_mut("p4").unwrap().target = Some("/p4/root/journal.real".into());
+    let text = c.to_toml();
+    assert!(
+        text.contains("line = 57\ntarget = \"/p4/root/journal.real\"\n"),
+        "{text}"
+    );
+    assert_eq!(parse(&text).unwrap(), c);
 }
