@@ -108,6 +108,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let _lock = StateLock::acquire(&cfg.state_dir)?;
     let loaded = Checkpoint::load(&cfg.state_dir)?;
     let mut checkpoint = loaded.clone().unwrap_or_default();
+    crate::retarget::check(cfg, &checkpoint).map_err(EngineError::Failed)?;
 
     // Everything that can fail at start fails before any thread runs.
     let mut workers = Vec::new();
@@ -442,6 +443,7 @@ fn save_if_changed(
             }
         }
     }
+    crate::retarget::remember(cfg, checkpoint);
     checkpoint.save(&cfg.state_dir)?;
     tracing::debug!(state_dir = %cfg.state_dir.display(), "checkpoint written");
     Ok(())

@@ -16,9 +16,12 @@
 //! | hook: stop while it runs                     | hooks::a_stop_during_a_hook_terminates_it_then_kills_it_on_a_second_signal |
 //! | jsonl: bytes that are not UTF-8              | hooks::jsonl_in_base64_keeps_every_byte_in_the_file_and_the_hook  |
 //! | `--once` with a listener disabled            | safety::once_exits_non_zero_when_a_listener_ended_disabled        |
+//! | journal: a link retargeted while down        | retarget::a_link_retargeted_while_down_is_reported_with_both_files_and_the_way_out_reads_them |
 
 #[path = "safety/hooks.rs"]
 mod hooks;
+#[path = "safety/retarget.rs"]
+mod retarget;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
