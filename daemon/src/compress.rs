@@ -367,7 +367,7 @@ pub(crate) fn read_opened(mut file: File, path: &Path) -> Result<Opened, Compres
             path: path.to_path_buf(),
         });
     }
-    if let Some(kind) = crate::config::kind_of(meta.file_type()) {
+    if let Some(kind) = logdaemon_sdk::trust::kind_of(meta.file_type()) {
         return Err(CompressError::NotRegular {
             path: path.to_path_buf(),
             kind,

@@ -6,7 +6,6 @@
 //! the file are relative to the file's own directory.
 
 mod outputs;
-pub(crate) use outputs::kind_of;
 pub mod raw;
 
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
+use logdaemon_sdk::trust::kind_of;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -98,28 +99,6 @@ fn resolved(p: &Path) -> PathBuf {
     out
 }
 
-/// What a file that is not a regular file is, in words (`None`: regular).
-pub(crate) fn kind_of(t: std::fs::FileType) -> Option<&'static str> {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("a directory")
-    } else if t.is_symlink() {
-        Some("a symbolic link")
-    } else if t.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else {
-        Some("not a regular file")
-    }
-}
-
 /// Checks the journals' files and the `file` listeners' outputs.
 pub(super) fn check(
     ctx: &Ctx<'_>,
@@ -130,56 +109,16 @@ pub(super) fn check(
     let Ok(probe) = toml::from_str::<Probe>(ctx.text) else {
         return Ok(());
     };
-    let mut inputs = Vec::new();
-    for (j, pj) in journals.iter().zip(&probe.journal) {
-        let line = ctx.line(pj.path.span().start);
-        if let Some(kind) = std::fs::metadata(&j.path)
-            .ok()
-            .and_then(|m| kind_of(m.file_type()))
-        {
-            return ctx.at(pj.path.span(), format!("journal {:?}: {} is {kind}, not a regular file; logdaemon follows regular files only (it would wait on a FIFO or a device for ever): point path at the journal file", j.name, j.path.display()));
-        }
-        inputs.push((
-            j,
-            Place::new(
-                j.path.clone(),
-                line,
-                format!("the journal {:?} follows", j.name),
-            ),
-        ));
-    }
+    let inputs = journal_places(ctx, journals, &probe)?;
     let mut outputs: Vec<Place> = Vec::new();
     for (j, pj) in journals.iter().zip(&probe.journal) {
         for (l, pl) in j.listeners.iter().zip(&pj.listener) {
             if l.plugin != PluginRef::Builtin("file".into()) {
                 continue;
             }
-            let Some(cfg) = &pl.config else { continue };
-            let Some(p) = cfg.path.as_ref() else { continue };
-            let Some(text) = p.get_ref().as_str().filter(|t| !t.is_empty()) else {
+            let Some((p, mine)) = file_outputs(ctx, dir, j, &l.name, pl) else {
                 continue;
             };
-            let line = ctx.line(p.span().start);
-            let who = format!("listener {:?} of journal {:?}", l.name, j.name);
-            let raw = cfg
-                .format
-                .as_ref()
-                .and_then(|f| f.as_str())
-                .is_none_or(|f| f == "raw");
-            let mut mine = vec![Place::new(
-                dir.join(text),
-                line,
-                format!("the output of {who}"),
-            )];
-            if raw {
-                let mut gaps = dir.join(text).into_os_string();
-                gaps.push(".gaps");
-                mine.push(Place::new(
-                    gaps.into(),
-                    line,
-                    format!("the gaps file of {who}"),
-                ));
-            }
             for o in &mine {
                 refuse_input(ctx, p, o, &inputs)?;
                 refuse_output(ctx, p, o, &outputs)?;
@@ -190,6 +129,64 @@ pub(super) fn check(
         }
     }
     Ok(())
+}
+
+/// The journals' files, each refused unless it is a regular file (or
+/// does not exist yet).
+fn journal_places<'a>(
+    ctx: &Ctx<'_>,
+    journals: &'a [JournalConfig],
+    probe: &Probe,
+) -> Result<Vec<(&'a JournalConfig, Place)>, ConfigError> {
+    let mut inputs = Vec::new();
+    for (j, pj) in journals.iter().zip(&probe.journal) {
+        if let Some(kind) = std::fs::metadata(&j.path)
+            .ok()
+            .and_then(|m| kind_of(m.file_type()))
+        {
+            return ctx.at(pj.path.span(), format!("journal {:?}: {} is {kind}, not a regular file; logdaemon follows regular files only (it would wait on a FIFO or a device for ever): point path at the journal file", j.name, j.path.display()));
+        }
+        let line = ctx.line(pj.path.span().start);
+        let what = format!("the journal {:?} follows", j.name);
+        inputs.push((j, Place::new(j.path.clone(), line, what)));
+    }
+    Ok(inputs)
+}
+
+/// The files a `file` listener writes: its output and, in raw format, the
+/// `.gaps` file beside it; with the `path` value they come from.
+fn file_outputs<'p>(
+    ctx: &Ctx<'_>,
+    dir: &Path,
+    j: &JournalConfig,
+    listener: &str,
+    pl: &'p ProbeListener,
+) -> Option<(&'p Spanned<toml::Value>, Vec<Place>)> {
+    let cfg = pl.config.as_ref()?;
+    let p = cfg.path.as_ref()?;
+    let text = p.get_ref().as_str().filter(|t| !t.is_empty())?;
+    let line = ctx.line(p.span().start);
+    let who = format!("listener {listener:?} of journal {:?}", j.name);
+    let raw = cfg
+        .format
+        .as_ref()
+        .and_then(|f| f.as_str())
+        .is_none_or(|f| f == "raw");
+    let mut mine = vec![Place::new(
+        dir.join(text),
+        line,
+        format!("the output of {who}"),
+    )];
+    if raw {
+        let mut gaps = dir.join(text).into_os_string();
+        gaps.push(".gaps");
+        mine.push(Place::new(
+            gaps.into(),
+            line,
+            format!("the gaps file of {who}"),
+        ));
+    }
+    Some((p, mine))
 }
 
 fn refuse_input(

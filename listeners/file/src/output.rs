@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use logdaemon_sdk::trust;
@@ -31,27 +31,6 @@ pub enum OutputError {
     Owner { path: PathBuf, owner: u32, me: u32 },
     #[error("cannot open output {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-}
-
-/// What a file that is not a regular file is, in words.
-pub fn kind_of(t: std::fs::FileType) -> Option<&'static str> {
-    if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("a directory")
-    } else if t.is_symlink() {
-        Some("a symbolic link")
-    } else if t.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else {
-        Some("not a regular file")
-    }
 }
 
 /// Refuses an output whose directory, or any directory above it, another
@@ -88,7 +67,7 @@ pub fn open(path: &Path) -> Result<File, OutputError> {
         path: path.to_path_buf(),
         source,
     })?;
-    if let Some(kind) = kind_of(md.file_type()) {
+    if let Some(kind) = trust::kind_of(md.file_type()) {
         return Err(OutputError::NotRegular {
             path: path.to_path_buf(),
             kind,
