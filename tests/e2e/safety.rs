@@ -16,7 +16,7 @@
 //! | hook: stop while it runs                     | hooks::a_stop_during_a_hook_terminates_it_then_kills_it_on_a_second_signal |
 //! | jsonl: bytes that are not UTF-8              | hooks::jsonl_in_base64_keeps_every_byte_in_the_file_and_the_hook  |
 //! | `--once` with a listener disabled            | safety::once_exits_non_zero_when_a_listener_ended_disabled        |
-//! | journal: a link retargeted while down        | retarget::a_link_retargeted_while_down_is_reported_with_both_files_and_the_way_out_reads_them |
+//! | journal: a link retargeted while down        | retarget::a_link_retargeted_while_down_is_reported_with_both_files_and_the_way_out_reads_them (+ retarget::the_other_way_out_skips_the_old_file_s_rest_as_it_says) |
 
 #[path = "safety/hooks.rs"]
 mod hooks;
