@@ -86,6 +86,9 @@ pub enum CompressError {
     NotFound { path: PathBuf },
     #[error("{}: is a directory", path.display())]
     IsDirectory { path: PathBuf },
+    /// A FIFO, device or socket: reading it could block for ever.
+    #[error("{}: is {kind}, not a regular file", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error("{}: a component of the path is not a directory", path.display())]
     NotADirectory { path: PathBuf },
     #[error("{}: permission denied", path.display())]
@@ -110,6 +113,7 @@ impl CompressError {
         match self {
             CompressError::NotFound { path }
             | CompressError::IsDirectory { path }
+            | CompressError::NotRegular { path, .. }
             | CompressError::NotADirectory { path }
             | CompressError::PermissionDenied { path }
             | CompressError::Open { path, .. }
@@ -323,7 +327,7 @@ pub fn open_settling(
     if o.compression == Compression::None || settle.wait.is_zero() {
         return Ok((o.compression, o.reader));
     }
-    let watch = File::open(path).map_err(|e| CompressError::from_open(path, e))?;
+    let watch = open_nonblocking(path).map_err(|e| CompressError::from_open(path, e))?;
     let reader = Settling {
         path: path.to_path_buf(),
         watch,
@@ -337,8 +341,20 @@ pub fn open_settling(
 /// Like [`open`], also giving the file size and a counter of bytes read from
 /// the file.
 pub fn open_file(path: &Path) -> Result<Opened, CompressError> {
-    let file = File::open(path).map_err(|e| CompressError::from_open(path, e))?;
+    let file = open_nonblocking(path).map_err(|e| CompressError::from_open(path, e))?;
     read_opened(file, path)
+}
+
+/// Opens for reading without waiting for a writer: `open` of a FIFO blocks
+/// until one comes (signals included), so a FIFO where a journal should be
+/// is opened at once and then refused by [`read_opened`] as not a regular
+/// file. On a regular file the flag changes nothing.
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
 }
 
 /// Like [`open_file`], for a file already open; `path` names it in errors.
@@ -349,6 +365,12 @@ pub(crate) fn read_opened(mut file: File, path: &Path) -> Result<Opened, Compres
     if meta.is_dir() {
         return Err(CompressError::IsDirectory {
             path: path.to_path_buf(),
+        });
+    }
+    if let Some(kind) = logdaemon_sdk::trust::kind_of(meta.file_type()) {
+        return Err(CompressError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
         });
     }
     let file_len = meta.is_file().then_some(meta.len());

@@ -42,6 +42,8 @@ pub enum DumpError {
     NotFound { path: PathBuf },
     #[error("{}: is a directory, not a journal file; give the path of a file inside it", path.display())]
     IsDirectory { path: PathBuf },
+    #[error("{}: is {kind}, not a regular file; dump reads journal files only (it would wait on a FIFO or a device for ever): give the path of the journal file", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error("{}: a component of the path is not a directory; check the path", path.display())]
     NotADirectory { path: PathBuf },
     #[error("{}: permission denied; run as a user that may read it, or fix its permissions", path.display())]
@@ -117,6 +119,7 @@ impl DumpError {
         match e {
             CompressError::NotFound { path } => DumpError::NotFound { path },
             CompressError::IsDirectory { path } => DumpError::IsDirectory { path },
+            CompressError::NotRegular { path, kind } => DumpError::NotRegular { path, kind },
             CompressError::NotADirectory { path } => DumpError::NotADirectory { path },
             CompressError::PermissionDenied { path } => DumpError::PermissionDenied { path },
             CompressError::Open { path, source } => DumpError::Open { path, source },

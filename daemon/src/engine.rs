@@ -108,6 +108,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let _lock = StateLock::acquire(&cfg.state_dir)?;
     let loaded = Checkpoint::load(&cfg.state_dir)?;
     let mut checkpoint = loaded.clone().unwrap_or_default();
+    crate::retarget::check(cfg, &checkpoint).map_err(EngineError::Failed)?;
 
     // Everything that can fail at start fails before any thread runs.
     let mut workers = Vec::new();
@@ -277,7 +278,9 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     }
     drop(signals);
     let failure = failed(&running).or_else(|| {
-        if opts.once || signalled {
+        if opts.once {
+            once_disabled(&running)
+        } else if signalled {
             None
         } else {
             all_disabled(&running)
@@ -341,6 +344,28 @@ fn all_disabled(running: &[Running]) -> Option<String> {
         "every listener is disabled, nothing is left to deliver to: {}; their cursors are kept: fix the listeners and start the daemon again",
         why.join("; ")
     ))
+}
+
+/// `--once` with a listener disabled: the run did not deliver everything,
+/// and a cron job must not read success.
+fn once_disabled(running: &[Running]) -> Option<String> {
+    let why: Vec<String> = running
+        .iter()
+        .filter_map(
+            |r| match &r.shared.lock().unwrap_or_else(|e| e.into_inner()).status {
+                WorkerStatus::Disabled(m) => Some(m.clone()),
+                _ => None,
+            },
+        )
+        .collect();
+    (!why.is_empty()).then(|| {
+        format!(
+            "--once: {} of {} listeners ended disabled and did not get everything: {}; their cursors are kept: fix them and run again",
+            why.len(),
+            running.len(),
+            why.join("; ")
+        )
+    })
 }
 
 /// Where a listener with no checkpoint starts: the follower's first position.
@@ -418,6 +443,7 @@ fn save_if_changed(
             }
         }
     }
+    crate::retarget::remember(cfg, checkpoint);
     checkpoint.save(&cfg.state_dir)?;
     tracing::debug!(state_dir = %cfg.state_dir.display(), "checkpoint written");
     Ok(())
@@ -492,7 +518,9 @@ impl Drop for SignalGuard {
 }
 
 /// Takes SIGTERM and SIGINT: raises `stop` at once (workers that have not
-/// started yet then read nothing) and tells the engine's loop.
+/// started yet then read nothing), counts the request for listeners busy in
+/// a call (a second one makes a running hook be killed at once) and tells
+/// the engine's loop.
 fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -505,6 +533,7 @@ fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard
         .spawn(move || {
             for s in signals.forever() {
                 stop.store(true, Ordering::SeqCst);
+                host::note_stop_request();
                 let _ = tx.send(Event::Signal(s));
             }
         })

@@ -105,6 +105,12 @@ impl Scheme {
         })
     }
 
+    /// Whether a file of this name in the live file's directory would be
+    /// taken for a rotated journal.
+    pub fn is_rotated_name(&self, name: &str) -> bool {
+        name != self.live_name && self.classify(name).is_some()
+    }
+
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
         self.patterns.iter().map(|p| p.source.as_str())
     }

@@ -75,6 +75,10 @@ pub struct JournalState {
     pub listeners: BTreeMap<String, Cursor>,
     /// Most recent last; the engine keeps it bounded.
     pub finished: Vec<Finished>,
+    /// The file the journal's path, a symbolic link, resolved to when the
+    /// reader's position was saved (`None`: not a link, or not known), so a
+    /// link pointed elsewhere while the daemon was down is told as such.
+    pub target: Option<String>,
 }
 
 /// The whole checkpoint: one [`JournalState`] per followed journal, by name.

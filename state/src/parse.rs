@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::error::{InvalidKind, StateError, RESTORE_HINT};
 use crate::model::Checkpoint;
-use crate::raw::{RawFile, VersionProbe};
+use crate::raw::{RawFile, RemovedTable, ShapeProbe, VersionProbe};
 
 const LAYOUT_HINT: &str =
     "fix the line (the comment header of a checkpoint written by logdaemon explains the layout)";
@@ -64,6 +64,12 @@ impl Checkpoint {
                 // rather than listing the keys this version does not know.
                 let probe: VersionProbe = toml::from_str(text).map_err(toml_error)?;
                 check_version(probe.version.as_ref(), &invalid, text)?;
+                if let Some(m) = toml::from_str::<ShapeProbe>(text)
+                    .ok()
+                    .and_then(|p| p.removed_table())
+                {
+                    return Err(removed_table(m, &invalid));
+                }
                 return Err(toml_error(e));
             }
         };
@@ -86,6 +92,28 @@ impl Checkpoint {
         }
         Ok(model)
     }
+}
+
+/// A position table removed by hand (its sub-tables left), named with what
+/// it records and how to write it back.
+fn removed_table(m: RemovedTable, invalid: &Invalid<'_>) -> StateError {
+    let listener = m
+        .listener
+        .as_ref()
+        .map(|l| format!(" --listener {l}"))
+        .unwrap_or_default();
+    invalid(
+        Some(m.at),
+        InvalidKind::Syntax,
+        format!(
+            "table {} is missing (its keys `sequence`, `offset` and `line` record {}; only the tables below it are left)",
+            m.table, m.holds
+        ),
+        format!(
+            "write the table back (`logdaemon checkpoint set --journal {}{listener} --sequence N --offset BYTES` writes a whole position), or {RESTORE_HINT}",
+            m.journal
+        ),
+    )
 }
 
 /// Builds an [`StateError::Invalid`] at a byte offset of the text.

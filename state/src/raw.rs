@@ -39,6 +39,8 @@ struct RawJournal {
     sequence: Spanned<U64>,
     offset: Spanned<U64>,
     line: Spanned<U64>,
+    #[serde(default)]
+    target: Option<Spanned<String>>,
     identity: Option<Spanned<RawIdentity>>,
     #[serde(default)]
     finished: Vec<Spanned<RawFinished>>,
@@ -179,6 +181,7 @@ impl RawFile {
                     reader,
                     listeners,
                     finished,
+                    target: j.get_ref().target.as_ref().map(|t| t.get_ref().clone()),
                 },
             );
         }
@@ -311,4 +314,62 @@ fn hash(text: &Spanned<String>, field: Field) -> Result<Hash, BadValue> {
         ),
         field,
     })
+}
+
+/// Reads the table structure alone, to name a table removed by hand in an
+/// operator's words: its sub-tables (`identity`, `listener`) are left, so
+/// serde sees a table without any of its own keys and reports only a type
+/// error about the sub-table's name.
+#[derive(Deserialize)]
+pub(crate) struct ShapeProbe {
+    #[serde(default)]
+    journal: BTreeMap<Spanned<String>, toml::Table>,
+}
+
+/// A position table of which only the tables below it are left.
+pub(crate) struct RemovedTable {
+    /// Byte offset of the journal's name in its first table header.
+    pub at: usize,
+    /// The table's header, e.g. `[journal.p4]`.
+    pub table: String,
+    /// What the table records, for the message.
+    pub holds: String,
+    pub journal: String,
+    pub listener: Option<String>,
+}
+
+/// Whether a position table has none of its own keys.
+fn removed(t: &toml::Table) -> bool {
+    ["sequence", "offset", "line"]
+        .iter()
+        .all(|k| !t.contains_key(*k))
+}
+
+impl ShapeProbe {
+    /// The first journal or listener table of which only sub-tables are left.
+    pub fn removed_table(&self) -> Option<RemovedTable> {
+        for (name, t) in &self.journal {
+            let journal = name.get_ref().clone();
+            let found = |table: String, holds: String, listener| RemovedTable {
+                at: name.span().start,
+                table,
+                holds,
+                journal: journal.clone(),
+                listener,
+            };
+            if removed(t) {
+                let holds = format!("the furthest position read in journal {journal:?}");
+                return Some(found(format!("[journal.{journal}]"), holds, None));
+            }
+            let listeners = t.get("listener").and_then(toml::Value::as_table);
+            for (l, v) in listeners.into_iter().flatten() {
+                if v.as_table().is_some_and(removed) {
+                    let holds = format!("what listener {l:?} has acknowledged");
+                    let table = format!("[journal.{journal}.listener.{l}]");
+                    return Some(found(table, holds, Some(l.clone())));
+                }
+            }
+        }
+        None
+    }
 }

@@ -32,23 +32,27 @@ impl Checkpoint {
         let _ = writeln!(out, "version = {}", crate::FORMAT_VERSION);
         for (name, j) in &self.journals {
             let base = format!("journal.{}", key(name));
-            write_cursor(&mut out, &base, &j.reader);
+            write_cursor(&mut out, &base, &j.reader, j.target.as_deref());
             for f in &j.finished {
                 write_finished(&mut out, &base, f);
             }
             for (lname, c) in &j.listeners {
-                write_cursor(&mut out, &format!("{base}.listener.{}", key(lname)), c);
+                let table = format!("{base}.listener.{}", key(lname));
+                write_cursor(&mut out, &table, c, None);
             }
         }
         out
     }
 }
 
-fn write_cursor(out: &mut String, table: &str, c: &Cursor) {
+fn write_cursor(out: &mut String, table: &str, c: &Cursor, target: Option<&str>) {
     let _ = writeln!(out, "\n[{table}]");
     int(out, "sequence", c.sequence);
     int(out, "offset", c.offset);
     int(out, "line", c.line);
+    if let Some(t) = target {
+        let _ = writeln!(out, "target = {}", string(t));
+    }
     if let Some(id) = &c.identity {
         write_identity(out, table, id);
     }

@@ -50,6 +50,8 @@
 //! | disk full: listener output                | bad_input::a_full_output_disk_is_retried_and_the_output_completes_once_there_is_room         |
 //! | disk full: state dir at start             | bad_input::a_full_state_disk_at_start_stops_before_anything_is_delivered                    |
 //! | disk full: state dir when saving          | bad_input::a_full_state_disk_when_saving_keeps_the_previous_checkpoint                      |
+//! | safety rows (outputs, hooks, FIFOs, links, `--once`, jsonl bytes) | listed at the top of `tests/e2e/safety.rs`                                  |
+//! | checkpoint: position table removed        | state parse::tests::a_removed_journal_table_is_named_with_what_it_records                   |
 //!
 //! The full-disk and read-only tests mount a small tmpfs (they run as root);
 //! when mounting is impossible they fail, naming why, rather than pass.

@@ -5,6 +5,7 @@
 //! names the file, the line, the key and why, before anything runs. Paths in
 //! the file are relative to the file's own directory.
 
+mod outputs;
 pub mod raw;
 
 use std::path::{Path, PathBuf};
@@ -265,6 +266,7 @@ impl Config {
             }
             journals.push(jc);
         }
+        outputs::check(&ctx, &dir, &state_dir, &journals)?;
         Ok(Config {
             file,
             dir,
@@ -287,8 +289,13 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// A name that is also a directory name under the state directory
+/// (`listeners/JOURNAL/LISTENER`): `.` and `..` would put one listener's
+/// records where another's, or the checkpoint, are.
 fn name_ok(s: &str) -> bool {
     !s.is_empty()
+        && s != "."
+        && s != ".."
         && s.len() <= 64
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')

@@ -167,3 +167,27 @@ fn compressed_wait_defaults_to_a_minute_and_takes_zero() {
         "{e}"
     );
 }
+
+#[test]
+fn dot_names_and_outputs_in_the_state_directory_are_refused() {
+    // A listener named ".." would keep its records in its journal's
+    // directory, above the other listeners' own.
+    let e = err(&EXAMPLE.replace("name = \"copy\"", "name = \"..\""));
+    assert!(
+        e.contains("line 9") && e.contains("listener name \"..\""),
+        "{e}"
+    );
+    let e = err(&EXAMPLE.replace("name = \"p4\"", "name = \".\""));
+    assert!(
+        e.contains("line 4") && e.contains("journal name \".\""),
+        "{e}"
+    );
+    let e = err(&EXAMPLE.replace(
+        "path = \"out/journal.raw\"",
+        "path = \"state/listeners/p4/other/file.pos\"",
+    ));
+    assert!(
+        e.contains("line 12") && e.contains("inside the state directory /etc/logdaemon/state"),
+        "{e}"
+    );
+}

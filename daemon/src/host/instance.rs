@@ -6,6 +6,7 @@
 
 use std::ffi::c_void;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use logdaemon_sdk::abi::{
     self, Bytes, HostApi, OpenArgs, Outcome, RawEntry, RawGap, RawPosition, Status,
@@ -50,6 +51,20 @@ pub struct OpenParams<'a> {
 struct LogCtx {
     journal: String,
     listener: String,
+}
+
+/// Stop requests (SIGTERM/SIGINT) this process has received; plugins read
+/// it through `HostApi::stop_requests` to cut a long call short.
+static STOP_REQUESTS: AtomicU32 = AtomicU32::new(0);
+
+/// Counts a stop request: a listener busy in a call (a hook running) learns
+/// of it through `HostApi::stop_requests`.
+pub fn note_stop_request() {
+    STOP_REQUESTS.fetch_add(1, Ordering::SeqCst);
+}
+
+unsafe extern "C" fn host_stop_requests(_ctx: *const c_void) -> u32 {
+    STOP_REQUESTS.load(Ordering::SeqCst)
 }
 
 unsafe extern "C" fn host_log(ctx: *const c_void, level: u32, msg: Bytes) {
@@ -101,6 +116,7 @@ impl Instance {
             struct_size: std::mem::size_of::<HostApi>() as u32,
             log: host_log,
             ctx: ctx as *const LogCtx as *const c_void,
+            stop_requests: Some(host_stop_requests),
         }));
         let jp = p.journal_path.to_string_lossy();
         let cd = p.config_dir.to_string_lossy();

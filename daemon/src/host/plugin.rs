@@ -1,11 +1,11 @@
 //! Locating, vetting and loading plugin libraries.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use logdaemon_sdk::abi::{self, Checked, EntryFn};
+use logdaemon_sdk::trust::{self, Untrusted};
 
 use crate::config::PluginRef;
 
@@ -85,68 +85,37 @@ pub fn resolve(r: &PluginRef, plugin_dir: Option<&Path>) -> Result<PathBuf, Host
 }
 
 /// Refuses a library that another user could replace: the file, its
-/// directory, or any directory above it (whoever can write a parent can
-/// rename the directory below and put another in its place).
+/// directory, or any directory above it (the rule of
+/// [`logdaemon_sdk::trust`], which the `exec` listener applies to its
+/// commands too).
 pub fn check_permissions(path: &Path) -> Result<(), HostError> {
-    let md = std::fs::metadata(path).map_err(|source| HostError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if !md.is_file() {
-        return Err(HostError::NotAFile {
+    trust::check_file(path).map_err(|u| match u {
+        Untrusted::Writable { kind, target, mode } => HostError::Writable {
             path: path.to_path_buf(),
-        });
-    }
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    vet(path, "file", path, &md, me)?;
-    for dir in path.ancestors().skip(1) {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        let dmd = std::fs::metadata(dir).map_err(|source| HostError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        vet(path, "directory", dir, &dmd, me)?;
-        if dir == Path::new(".") {
-            break;
-        }
-    }
-    Ok(())
-}
-
-fn vet(
-    path: &Path,
-    what: &'static str,
-    target: &Path,
-    m: &std::fs::Metadata,
-    me: u32,
-) -> Result<(), HostError> {
-    let mode = m.mode() & 0o7777;
-    // A sticky world-writable directory (like /tmp) still lets others
-    // create entries, but not rename or replace ours.
-    let sticky = what == "directory" && mode & 0o1000 != 0;
-    if mode & 0o022 != 0 && !sticky {
-        return Err(HostError::Writable {
-            path: path.to_path_buf(),
-            what,
-            target: target.to_path_buf(),
+            what: kind.word(),
+            target,
             mode,
-        });
-    }
-    if m.uid() != 0 && m.uid() != me {
-        return Err(HostError::Owner {
-            path: path.to_path_buf(),
-            what,
-            target: target.to_path_buf(),
-            owner: m.uid(),
+        },
+        Untrusted::Owner {
+            kind,
+            target,
+            owner,
             me,
-        });
-    }
-    Ok(())
+        } => HostError::Owner {
+            path: path.to_path_buf(),
+            what: kind.word(),
+            target,
+            owner,
+            me,
+        },
+        Untrusted::NotAFile { .. } => HostError::NotAFile {
+            path: path.to_path_buf(),
+        },
+        Untrusted::Io { target, source } => HostError::Io {
+            path: target,
+            source,
+        },
+    })
 }
 
 static LOADED: Mutex<Option<HashMap<PathBuf, &'static Plugin>>> = Mutex::new(None);

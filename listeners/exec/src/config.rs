@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use logdaemon_sdk::json::RawForm;
 use serde::Deserialize;
 
 /// What the command gets on its standard input.
@@ -27,6 +28,8 @@ pub struct Config {
     pub on_no_data: bool,
     pub filter: FilterConfig,
     pub stdin: Stdin,
+    /// `stdin = "jsonl"` only: how the entries' bytes are written.
+    pub encoding: RawForm,
     pub timeout: Duration,
     /// Variables passed through from the daemon's environment, in addition
     /// to [`BASE_ENV`]. Nothing else of it reaches the command, so secrets
@@ -76,6 +79,7 @@ struct RawConfig {
     #[serde(default)]
     filter: FilterConfig,
     stdin: Option<String>,
+    encoding: Option<String>,
     timeout: Option<String>,
     #[serde(default)]
     pass_env: Vec<String>,
@@ -96,6 +100,10 @@ pub enum ConfigError {
     NoEvents,
     #[error("config key \"stdin\": expected \"none\", \"raw\" or \"jsonl\", got {0:?}")]
     Stdin(String),
+    #[error("config key \"encoding\": expected \"text\" (UTF-8, bytes that are not UTF-8 become U+FFFD) or \"base64\" (raw_b64 and fields_b64, the exact bytes), got {0:?}")]
+    Encoding(String),
+    #[error("config key \"encoding\" applies to stdin = \"jsonl\" only: remove it or set stdin = \"jsonl\"")]
+    EncodingWithoutJsonl,
     #[error("config key \"timeout\": {0:?} is not a duration like \"30s\" or \"2m\" ({1})")]
     Timeout(String, String),
     #[error("config key \"timeout\" must be more than zero")]
@@ -140,6 +148,13 @@ impl Config {
             Some("jsonl") => Stdin::Jsonl,
             Some(other) => return Err(ConfigError::Stdin(other.into())),
         };
+        let encoding = match (raw.encoding.as_deref(), stdin) {
+            (None, _) => RawForm::Text,
+            (Some(e), Stdin::Jsonl) => {
+                RawForm::from_name(e).ok_or_else(|| ConfigError::Encoding(e.to_string()))?
+            }
+            (Some(_), _) => return Err(ConfigError::EncodingWithoutJsonl),
+        };
         let timeout = match raw.timeout {
             None => DEFAULT_TIMEOUT,
             Some(t) => humantime::parse_duration(&t)
@@ -163,6 +178,7 @@ impl Config {
             on_no_data,
             filter: raw.filter,
             stdin,
+            encoding,
             timeout,
             pass_env: raw.pass_env,
             env: raw.env.into_iter().collect(),
@@ -185,6 +201,7 @@ mod tests {
                 on_no_data: false,
                 filter: FilterConfig::default(),
                 stdin: Stdin::None,
+                encoding: RawForm::Text,
                 timeout: DEFAULT_TIMEOUT,
                 pass_env: vec![],
                 env: vec![],
@@ -230,6 +247,14 @@ mod tests {
         );
         assert!(p("command = [\"x\"]\non = []").contains("never run"));
         assert!(p("command = [\"x\"]\nstdin = \"json\"").contains("config key \"stdin\""));
+        assert!(p("command = [\"x\"]\nencoding = \"base64\"").contains("stdin = \"jsonl\" only"));
+        assert!(
+            p("command = [\"x\"]\nstdin = \"jsonl\"\nencoding = \"b64\"")
+                .starts_with("config key \"encoding\": expected")
+        );
+        let c =
+            Config::parse("command = [\"x\"]\nstdin = \"jsonl\"\nencoding = \"base64\"").unwrap();
+        assert_eq!(c.encoding, RawForm::Base64);
         assert!(
             p("command = [\"x\"]\ntimeout = \"soon\"").contains("config key \"timeout\": \"soon\"")
         );

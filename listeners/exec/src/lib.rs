@@ -15,6 +15,7 @@
 //! command = ["/usr/local/bin/on-change", "--queue", "ci"]
 //! on = ["entries", "no_data"]        # default ["entries"]
 //! stdin = "jsonl"                    # "none" (default), "raw" or "jsonl"
+//! encoding = "base64"                # jsonl: "text" (default, lossy UTF-8) or "base64" (exact bytes)
 //! timeout = "30s"                    # default 30s
 //! filter = { table = "db.change", op = "pv" }
 //! pass_env = ["P4PORT"]              # from the daemon's environment

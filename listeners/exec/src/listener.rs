@@ -1,17 +1,19 @@
-//! [`ExecListener`]: configuration checks at open (the program must exist
-//! and be executable), the filter, and one run per batch and sequence.
+//! [`ExecListener`]: configuration checks at open (the program must exist,
+//! be executable, and pass the plugin libraries' ownership and permission
+//! rule), the filter, and one run per batch and sequence.
 
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use logdaemon_sdk::trust;
 use logdaemon_sdk::{Ack, Entry, Failure, Listener, Logger, OpenContext, Position};
 
 use crate::config::{Config, Stdin};
 use crate::filter::Filter;
 use crate::run::{self, Invocation, RunError};
-use logdaemon_sdk::json as jsonl;
+use logdaemon_sdk::json::{self as jsonl, RawForm};
 
 /// The `exec` listener. See the crate documentation.
 pub struct ExecListener {
@@ -24,6 +26,7 @@ pub struct ExecListener {
     on_no_data: bool,
     filter: Filter,
     stdin: Stdin,
+    encoding: RawForm,
     timeout: Duration,
     p4: bool,
     /// The environment every run starts from: passed-through and fixed variables.
@@ -80,7 +83,38 @@ pub fn resolve_program(
             mode & 0o7777
         ));
     }
+    vet_program(&candidate)?;
     Ok(candidate)
+}
+
+/// The plugin libraries' rule for the command the daemon runs: the file
+/// that really runs (symbolic links resolved) and every directory above
+/// it, and the directories above the path as configured, must be writable
+/// only by their owner and owned by root or the daemon's user.
+fn vet_program(path: &Path) -> Result<(), String> {
+    let refuse = |u: trust::Untrusted| {
+        let fix = u.fix();
+        let fix = if fix.is_empty() {
+            String::new()
+        } else {
+            format!("; fix: {fix}")
+        };
+        format!(
+            "command {}: {u}; anyone who can write it can run code as this daemon{fix}",
+            path.display()
+        )
+    };
+    let real = std::fs::canonicalize(path).map_err(|e| {
+        format!(
+            "command {} cannot be used: {e}; fix config key \"command\"",
+            path.display()
+        )
+    })?;
+    trust::check_file(&real).map_err(refuse)?;
+    if real != path {
+        trust::check_directories(path).map_err(refuse)?;
+    }
+    Ok(())
 }
 
 impl ExecListener {
@@ -155,7 +189,7 @@ impl ExecListener {
             Stdin::Jsonl => {
                 let mut buf = Vec::new();
                 for e in entries {
-                    jsonl::write_entry(&mut buf, e, self.p4);
+                    jsonl::write_entry_as(&mut buf, e, self.p4, self.encoding);
                 }
                 Some(buf)
             }
@@ -196,6 +230,7 @@ impl Listener for ExecListener {
             on_no_data: cfg.on_no_data,
             filter,
             stdin: cfg.stdin,
+            encoding: cfg.encoding,
             timeout: cfg.timeout,
             p4: ctx.format == "p4",
             base_env,

@@ -1,6 +1,7 @@
 //! Running one command: argv only (never a shell), entry data only on
 //! standard input, a deadline enforced by killing the command's whole
-//! process group, and its output drained concurrently so that a command
+//! process group, a stop of the daemon passed on to it (SIGTERM, then
+//! SIGKILL after a grace or at a second request), and its output drained concurrently so that a command
 //! which does not read its input or floods its output cannot deadlock us.
 
 use std::collections::VecDeque;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use logdaemon_sdk::Logger;
 
@@ -24,6 +25,12 @@ pub const STDERR_TAIL: usize = 10;
 /// How long to wait for the output pipes to close once the command has
 /// exited (descendants it left running may still hold them).
 const PIPE_GRACE: Duration = Duration::from_secs(2);
+/// How long a command has to exit after SIGTERM when the daemon is told to
+/// stop, before it is killed (at once at a second stop request).
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often a running command's deadline and the daemon's stop requests
+/// are looked at.
+const POLL: Duration = Duration::from_millis(50);
 
 /// One run of the command.
 pub struct Invocation<'a> {
@@ -52,6 +59,11 @@ pub enum RunError {
     TimedOut {
         program: PathBuf,
         timeout: Duration,
+        stderr: Vec<String>,
+    },
+    #[error("command {program} was interrupted because the daemon is stopping; nothing of this run is acknowledged, its entries are delivered again at the next start{}", tail(stderr))]
+    Stopped {
+        program: PathBuf,
         stderr: Vec<String>,
     },
     #[error("cannot wait for command {program}: {source}")]
@@ -126,20 +138,7 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
         let mut child: Child = child;
         let _ = done_tx.send(child.wait());
     });
-    let (status, timed_out) = match done_rx.recv_timeout(inv.timeout) {
-        Ok(r) => (r, false),
-        Err(_) => {
-            // SAFETY: plain syscall; the group leader is not reaped yet (the
-            // waiter has not reported), so the group id is still ours.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            (
-                done_rx
-                    .recv()
-                    .unwrap_or_else(|_| Err(io::Error::other("waiter thread vanished"))),
-                true,
-            )
-        }
-    };
+    let (status, end) = wait(pid, &done_rx, inv.timeout, logger);
     let status = status.map_err(|source| RunError::Wait {
         program: program.clone(),
         source,
@@ -160,13 +159,18 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
             }
         }
     }
-    if timed_out {
-        Err(RunError::TimedOut {
-            program,
-            timeout: inv.timeout,
-            stderr,
-        })
-    } else if status.success() {
+    match end {
+        End::TimedOut => {
+            return Err(RunError::TimedOut {
+                program,
+                timeout: inv.timeout,
+                stderr,
+            })
+        }
+        End::Stopped => return Err(RunError::Stopped { program, stderr }),
+        End::Exited => {}
+    }
+    if status.success() {
         Ok(())
     } else {
         Err(RunError::Failed {
@@ -174,6 +178,67 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
             status,
             stderr,
         })
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Exited,
+    TimedOut,
+    /// The daemon was told to stop while the command ran.
+    Stopped,
+}
+
+/// Waits for the command's exit, its deadline, or a stop of the daemon: at
+/// the first stop request the command's process group gets SIGTERM, and
+/// SIGKILL after [`STOP_GRACE`] or at a second request; at the deadline,
+/// SIGKILL. Returns once the command has been reaped.
+fn wait(
+    pid: libc::pid_t,
+    done: &mpsc::Receiver<io::Result<ExitStatus>>,
+    timeout: Duration,
+    logger: Logger,
+) -> (io::Result<ExitStatus>, End) {
+    let started = Instant::now();
+    let mut end = End::Exited;
+    let mut termed: Option<Instant> = None;
+    let mut killed = false;
+    loop {
+        match done.recv_timeout(POLL) {
+            Ok(r) => return (r, end),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return (Err(io::Error::other("waiter thread vanished")), end)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if killed {
+            continue;
+        }
+        let stops = logger.stop_requests();
+        let signal = if started.elapsed() >= timeout && termed.is_none() {
+            end = End::TimedOut;
+            Some(libc::SIGKILL)
+        } else if stops >= 2 || termed.is_some_and(|t| t.elapsed() >= STOP_GRACE) {
+            end = End::Stopped;
+            Some(libc::SIGKILL)
+        } else if stops == 1 && termed.is_none() {
+            end = End::Stopped;
+            termed = Some(Instant::now());
+            logger.warn(&format!(
+                "stopping: sent SIGTERM to the command (process group {pid}); SIGKILL in {} s or at a second stop request",
+                STOP_GRACE.as_secs()
+            ));
+            Some(libc::SIGTERM)
+        } else {
+            None
+        };
+        if let Some(sig) = signal {
+            // SAFETY: plain syscall; the group leader is not reaped yet (the
+            // waiter has not reported), so the group id is still ours.
+            unsafe { libc::kill(-pid, sig) };
+            killed = sig == libc::SIGKILL;
+        }
     }
 }
 

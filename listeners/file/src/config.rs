@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use logdaemon_sdk::json::RawForm;
 use serde::Deserialize;
 
 /// How each entry is written to the output.
@@ -23,6 +24,8 @@ pub struct Config {
     pub format: Format,
     /// Sync the output (and the listener's record) before acknowledging.
     pub fsync: bool,
+    /// jsonl only: how the entries' bytes are written (`encoding`).
+    pub encoding: RawForm,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +34,7 @@ struct RawConfig {
     path: Option<PathBuf>,
     format: Option<String>,
     fsync: Option<bool>,
+    encoding: Option<String>,
 }
 
 /// A configuration problem; the message names the key and what is wrong.
@@ -44,6 +48,10 @@ pub enum ConfigError {
     EmptyPath,
     #[error("config key \"format\": expected \"raw\" or \"jsonl\", got {0:?}")]
     Format(String),
+    #[error("config key \"encoding\": expected \"text\" (UTF-8, bytes that are not UTF-8 become U+FFFD) or \"base64\" (raw_b64 and fields_b64, the exact bytes), got {0:?}")]
+    Encoding(String),
+    #[error("config key \"encoding\" applies to format = \"jsonl\" only (raw output is the bytes themselves): remove it or set format = \"jsonl\"")]
+    EncodingWithoutJsonl,
 }
 
 impl Config {
@@ -60,10 +68,18 @@ impl Config {
             Some("jsonl") => Format::Jsonl,
             Some(other) => return Err(ConfigError::Format(other.to_string())),
         };
+        let encoding = match (raw.encoding.as_deref(), format) {
+            (None, _) => RawForm::Text,
+            (Some(_), Format::Raw) => return Err(ConfigError::EncodingWithoutJsonl),
+            (Some(e), Format::Jsonl) => {
+                RawForm::from_name(e).ok_or_else(|| ConfigError::Encoding(e.to_string()))?
+            }
+        };
         Ok(Config {
             path,
             format,
             fsync: raw.fsync.unwrap_or(true),
+            encoding,
         })
     }
 }
@@ -80,7 +96,8 @@ mod tests {
             Config {
                 path: "out/j".into(),
                 format: Format::Raw,
-                fsync: true
+                fsync: true,
+                encoding: RawForm::Text,
             }
         );
     }
@@ -93,8 +110,19 @@ mod tests {
             Config {
                 path: "/o".into(),
                 format: Format::Jsonl,
-                fsync: false
+                fsync: false,
+                encoding: RawForm::Text,
             }
+        );
+        let c = Config::parse("path = \"/o\"\nformat = \"jsonl\"\nencoding = \"base64\"").unwrap();
+        assert_eq!(c.encoding, RawForm::Base64);
+        assert_eq!(
+            Config::parse("path = \"/o\"\nencoding = \"base64\"").unwrap_err(),
+            ConfigError::EncodingWithoutJsonl
+        );
+        assert_eq!(
+            Config::parse("path = \"/o\"\nformat = \"jsonl\"\nencoding = \"hex\"").unwrap_err(),
+            ConfigError::Encoding("hex".into())
         );
     }
 

@@ -14,12 +14,14 @@
 //! [journal.listener.config]
 //! path = "out/journal.raw"   # relative to the config file's directory
 //! format = "raw"             # or "jsonl"
+//! # encoding = "base64"      # format = "jsonl" only: "text" (default, lossy UTF-8) or "base64" (exact bytes)
 //! fsync = true               # sync before acknowledging (default)
 //! ```
 
 pub mod config;
 
 mod listener;
+pub mod output;
 pub mod record;
 
 pub use listener::FileListener;

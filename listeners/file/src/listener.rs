@@ -7,15 +7,16 @@
 //! the data write and the record leaves bytes past the recorded length; the
 //! next open cuts them off and the host delivers those entries again.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position};
 
 use crate::config::{Config, Format};
+use crate::output::{self, OutputError};
 use crate::record::{sync_dir, Record, RecordFile};
-use logdaemon_sdk::json as jsonl;
+use logdaemon_sdk::json::{self as jsonl, RawForm};
 
 /// A buffer grown past this by one huge batch is shrunk back afterwards.
 const KEEP_BUFFER: usize = 16 << 20;
@@ -29,6 +30,7 @@ struct Output {
 /// The `file` listener. See the crate documentation.
 pub struct FileListener {
     format: Format,
+    encoding: RawForm,
     fsync: bool,
     p4: bool,
     out: Output,
@@ -104,11 +106,9 @@ impl FileListener {
         done: Position,
     ) -> Result<(), Failure> {
         if to_gaps && self.gaps.is_none() {
-            let file = open_output(&self.gaps_path).map_err(|e| {
-                Failure::retry(format!(
-                    "cannot open {}: {e}; retrying",
-                    self.gaps_path.display()
-                ))
+            let file = output::open(&self.gaps_path).map_err(|e| match e {
+                OutputError::Io { .. } => Failure::retry(format!("{e}; retrying")),
+                _ => Failure::fatal(e.to_string()),
             })?;
             self.gaps = Some(Output {
                 path: self.gaps_path.clone(),
@@ -157,15 +157,6 @@ impl FileListener {
     }
 }
 
-fn open_output(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-}
-
 /// Opens `path` and checks it against the recorded length: longer is cut
 /// back (a crash after writing, before recording), shorter is refused.
 fn open_checked(
@@ -176,8 +167,7 @@ fn open_checked(
     logger: &Logger,
 ) -> Result<File, Failure> {
     let fatal = |msg: String| Failure::fatal(format!("listener {name:?}: {msg}"));
-    let file = open_output(path)
-        .map_err(|e| fatal(format!("cannot open output {}: {e}", path.display())))?;
+    let file = output::open(path).map_err(|e| fatal(e.to_string()))?;
     let len = file
         .metadata()
         .map_err(|e| fatal(format!("cannot stat output {}: {e}", path.display())))?
@@ -208,10 +198,13 @@ fn open_checked(
     Ok(file)
 }
 
-fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Raw => "raw",
-        Format::Jsonl => "jsonl",
+/// The output's format as the record names it: one output never mixes
+/// formats, nor the two forms of jsonl.
+fn format_name(f: Format, e: RawForm) -> &'static str {
+    match (f, e) {
+        (Format::Raw, _) => "raw",
+        (Format::Jsonl, RawForm::Text) => "jsonl",
+        (Format::Jsonl, RawForm::Base64) => "jsonl-base64",
     }
 }
 
@@ -239,6 +232,7 @@ impl Listener for FileListener {
                 ))
             })?;
         }
+        output::check_directories(&path).map_err(|e| fatal(e.to_string()))?;
         let mut record_file = RecordFile::new(ctx.state_dir);
         let rpath = record_file.path().to_path_buf();
         let record = match record_file.load().map_err(|e| fatal(e.to_string()))? {
@@ -255,7 +249,7 @@ impl Listener for FileListener {
             }
             None => {
                 for p in [&path, &gaps_path] {
-                    let len = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                    let len = fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0);
                     if len > 0 {
                         return Err(fatal(format!(
                             "output {} already holds {len} bytes that this listener has no record of writing ({} is missing): \
@@ -267,13 +261,17 @@ impl Listener for FileListener {
                 }
                 let r = Record {
                     output: path.clone(),
-                    format: format_name(cfg.format).into(),
+                    format: format_name(cfg.format, cfg.encoding).into(),
                     output_len: 0,
                     gaps_len: 0,
                     done: None,
                 };
-                open_output(&path)
-                    .map_err(|e| fatal(format!("cannot create output {}: {e}", path.display())))?;
+                output::open(&path).map_err(|e| match e {
+                    OutputError::Io { source, .. } => {
+                        fatal(format!("cannot create output {}: {source}", path.display()))
+                    }
+                    e => fatal(e.to_string()),
+                })?;
                 if cfg.fsync {
                     if let Some(dir) = path.parent() {
                         sync_dir(dir).map_err(|e| {
@@ -287,16 +285,16 @@ impl Listener for FileListener {
                 r
             }
         };
-        if record.format != format_name(cfg.format) {
+        if record.format != format_name(cfg.format, cfg.encoding) {
             return Err(fatal(format!(
                 "{} was written as {:?} but config key \"format\" is now {:?}: keep the format, or point config key \"path\" at a new file",
                 path.display(),
                 record.format,
-                format_name(cfg.format)
+                format_name(cfg.format, cfg.encoding)
             )));
         }
         let file = open_checked(&name, &path, record.output_len, &rpath, &ctx.logger)?;
-        let gaps = if record.gaps_len > 0 || gaps_path.exists() {
+        let gaps = if record.gaps_len > 0 || fs::symlink_metadata(&gaps_path).is_ok() {
             let file = open_checked(&name, &gaps_path, record.gaps_len, &rpath, &ctx.logger)?;
             Some(Output {
                 path: gaps_path.clone(),
@@ -321,6 +319,7 @@ impl Listener for FileListener {
         }
         Ok(FileListener {
             format: cfg.format,
+            encoding: cfg.encoding,
             fsync: cfg.fsync,
             p4: ctx.format == "p4",
             out: Output { path, file },
@@ -357,7 +356,7 @@ impl Listener for FileListener {
                 let mut buf = std::mem::take(&mut self.buf);
                 buf.clear();
                 for e in new {
-                    jsonl::write_entry(&mut buf, e, self.p4);
+                    jsonl::write_entry_as(&mut buf, e, self.p4, self.encoding);
                 }
                 let r = self.commit_parts(false, &[&buf], done);
                 self.keep_buffer(buf);

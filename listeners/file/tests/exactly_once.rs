@@ -352,23 +352,41 @@ fn without_fsync_the_output_is_the_same_and_flush_records_it() {
 }
 
 #[test]
-fn a_failed_write_is_retry_naming_the_file_and_records_nothing() {
-    // /dev/full is a real device whose every write fails with ENOSPC: a
-    // full disk without needing one.
-    assert!(
-        Path::new("/dev/full").exists(),
-        "/dev/full is missing on this system"
-    );
+fn a_device_or_fifo_as_output_is_refused_at_open_not_retried_for_ever() {
+    // A failed write is retried (the full-disk test of the end-to-end suite
+    // shows it on a real full tmpfs); an output that can never hold the
+    // entries (a character device, a FIFO) is refused when the listener
+    // opens, with what it is.
     let d = tempfile::tempdir().unwrap();
-    let mut l = open(d.path(), "path = \"/dev/full\"", start()).unwrap();
-    let f = l.listen(batch(0, 2).entries()).unwrap_err();
-    assert_eq!(f.kind, FailureKind::Retry, "{f}");
+    for dev in ["/dev/full", "/dev/null"] {
+        let cfg = format!("path = \"{dev}\"");
+        let f = open(d.path(), &cfg, start()).err().expect("refused");
+        assert_eq!(f.kind, FailureKind::Fatal, "{f}");
+        assert!(
+            f.message.contains(&format!(
+                "output {dev} is a character device, not a regular file"
+            )),
+            "{}",
+            f.message
+        );
+    }
+    let fifo = d.path().join("fifo");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let f = open(d.path(), "path = \"fifo\"", start())
+        .err()
+        .expect("refused");
     assert!(
-        f.message.contains("/dev/full") && f.message.contains("at byte 0"),
+        f.message
+            .contains("is a FIFO (named pipe), not a regular file"),
         "{}",
         f.message
     );
-    assert_eq!(l.done(), None, "nothing is recorded as written");
-    let rec = fs::read_to_string(d.path().join("state/file.pos")).unwrap();
-    assert!(rec.contains("\"output_len\":0"), "{rec}");
+    assert!(
+        !d.path().join("state/file.pos").exists(),
+        "no record is written for an output that was refused"
+    );
 }

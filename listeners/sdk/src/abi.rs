@@ -146,7 +146,15 @@ pub struct HostApi {
     /// Log a message through the daemon's logger, tagged with the listener.
     pub log: unsafe extern "C" fn(ctx: *const c_void, level: u32, msg: Bytes),
     pub ctx: *const c_void,
+    /// How many times the daemon was told to stop (SIGTERM/SIGINT): 0 while
+    /// it runs, 1 after the first request, 2 or more when the operator
+    /// insists. Appended to the first layout: a plugin reads it only when
+    /// `struct_size` covers it.
+    pub stop_requests: StopRequestsFn,
 }
+
+/// `HostApi::stop_requests`: null in a host that does not offer it.
+pub type StopRequestsFn = Option<unsafe extern "C" fn(ctx: *const c_void) -> u32>;
 
 /// Arguments of `Descriptor::open`.
 #[repr(C)]

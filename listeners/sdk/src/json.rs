@@ -4,10 +4,15 @@
 //!
 //! `{"journal":…,"sequence":…,"offset":…,"len":…,"line":…,"lines":…,`
 //! then for p4 journals `"op":…,"fields":[…]`, then `"raw":…`, and
-//! `"did_rotate":true` / `"incomplete":true` only when set. Byte strings are
-//! lossy UTF-8 (invalid sequences become U+FFFD); the raw bytes are exact in
-//! `raw` outputs. Written by hand (same bytes as serde_json would write) so
-//! the SDK needs no serializer.
+//! `"did_rotate":true` / `"incomplete":true` only when set.
+//!
+//! JSON strings are Unicode, journal bytes need not be (a non-Unicode p4
+//! server writes Latin-1 or Shift-JIS). Two forms, chosen per listener
+//! ([`RawForm`]): `text` (the default) writes `raw` and `fields` as UTF-8
+//! with every invalid sequence replaced by U+FFFD, so such bytes cannot be
+//! recovered; `base64` writes `raw_b64` and `fields_b64` instead, the exact
+//! bytes in standard base64 (RFC 4648, with padding). Written by hand (same
+//! bytes as serde_json would write) so the SDK needs no serializer.
 
 use std::io::Write as _;
 
@@ -55,9 +60,56 @@ fn push_position(out: &mut Vec<u8>, p: Position) {
     );
 }
 
-/// Appends one entry as a JSON object and a newline. With `p4`, the op and
-/// fields are included (split from the raw bytes if the host did not).
+/// How an entry's bytes are written in JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RawForm {
+    /// `raw` and `fields` as UTF-8; invalid sequences become U+FFFD (lossy).
+    #[default]
+    Text,
+    /// `raw_b64` and `fields_b64`: the exact bytes, base64 (lossless).
+    Base64,
+}
+
+impl RawForm {
+    /// The form named in a listener's config (`"text"` or `"base64"`).
+    pub fn from_name(name: &str) -> Option<RawForm> {
+        match name {
+            "text" => Some(RawForm::Text),
+            "base64" => Some(RawForm::Base64),
+            _ => None,
+        }
+    }
+}
+
+fn push_b64(out: &mut Vec<u8>, b: &[u8]) {
+    use base64::Engine as _;
+    out.push(b'"');
+    let start = out.len();
+    out.resize(start + b.len().div_ceil(3) * 4, 0);
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(b, &mut out[start..])
+        .expect("sized for the padded encoding");
+    out.truncate(start + n);
+    out.push(b'"');
+}
+
+/// Appends one entry as a JSON object and a newline, in the `text` form.
+/// With `p4`, the op and fields are included (split from the raw bytes if
+/// the host did not).
 pub fn write_entry(out: &mut Vec<u8>, e: &Entry<'_>, p4: bool) {
+    write_entry_as(out, e, p4, RawForm::Text)
+}
+
+/// [`write_entry`] in the given form.
+pub fn write_entry_as(out: &mut Vec<u8>, e: &Entry<'_>, p4: bool, form: RawForm) {
+    let bytes = |out: &mut Vec<u8>, b: &[u8]| match form {
+        RawForm::Text => push_bytes(out, b),
+        RawForm::Base64 => push_b64(out, b),
+    };
+    let (fields_key, raw_key): (&[u8], &[u8]) = match form {
+        RawForm::Text => (b",\"fields\":[", b",\"raw\":"),
+        RawForm::Base64 => (b",\"fields_b64\":[", b",\"raw_b64\":"),
+    };
     out.extend_from_slice(b"{\"journal\":");
     push_bytes(out, e.journal());
     let _ = write!(
@@ -73,17 +125,17 @@ pub fn write_entry(out: &mut Vec<u8>, e: &Entry<'_>, p4: bool) {
         let (op, fields) = crate::p4::split(e.raw());
         out.extend_from_slice(b",\"op\":");
         push_bytes(out, &op);
-        out.extend_from_slice(b",\"fields\":[");
+        out.extend_from_slice(fields_key);
         for (i, f) in fields.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            push_bytes(out, f);
+            bytes(out, f);
         }
         out.push(b']');
     }
-    out.extend_from_slice(b",\"raw\":");
-    push_bytes(out, e.raw());
+    out.extend_from_slice(raw_key);
+    bytes(out, e.raw());
     if e.did_rotate() {
         out.extend_from_slice(b",\"did_rotate\":true");
     }
@@ -136,6 +188,20 @@ mod tests {
             lines[1],
             "{\"journal\":\"p4\",\"sequence\":3,\"offset\":35,\"len\":8,\"line\":2,\"lines\":1,\"op\":\"ex\",\"fields\":[\"1\",\"\u{fffd}\"],\"raw\":\"@ex@ 1 \u{fffd}\",\"incomplete\":true}"
         );
+    }
+
+    #[test]
+    fn the_base64_form_keeps_bytes_that_are_not_utf8() {
+        let b = Batch::p4("p4", 3, 10, &[b"@pv@ 0 @db.desc@ @caf\xe9@ \n"]);
+        let mut out = Vec::new();
+        write_entry_as(&mut out, &b.entries()[0], true, RawForm::Base64);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"journal\":\"p4\",\"sequence\":3,\"offset\":10,\"len\":25,\"line\":1,\"lines\":1,\"op\":\"pv\",\"fields_b64\":[\"MA==\",\"ZGIuZGVzYw==\",\"Y2Fm6Q==\"],\"raw_b64\":\"QHB2QCAwIEBkYi5kZXNjQCBAY2Fm6UAgCg==\"}\n"
+        );
+        assert_eq!(RawForm::from_name("base64"), Some(RawForm::Base64));
+        assert_eq!(RawForm::from_name("text"), Some(RawForm::Text));
+        assert_eq!(RawForm::from_name("hex"), None);
     }
 
     #[test]

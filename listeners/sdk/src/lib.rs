@@ -39,6 +39,7 @@ pub mod p4;
 #[doc(hidden)]
 pub mod shim;
 pub mod testing;
+pub mod trust;
 
 pub use entry::{Entry, Gap, Position};
 pub use listener::{Ack, Failure, FailureKind, Level, Listener, Logger, OpenContext};

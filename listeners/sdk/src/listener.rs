@@ -120,6 +120,33 @@ impl Logger {
             (host.log)(host.ctx as *const c_void, lvl, Bytes::new(msg.as_bytes()));
         }
     }
+    /// How many times the daemon was told to stop: 0 while it runs, 1
+    /// after the first SIGTERM/SIGINT (finish or abandon the call in hand
+    /// soon; what is not done is delivered again), 2 or more when the
+    /// operator insists (abandon it now). Always 0 outside a host, or from
+    /// a host older than this call.
+    pub fn stop_requests(&self) -> u32 {
+        if self.host.is_null() {
+            return 0;
+        }
+        // SAFETY: non-null host pointers come from the host's OpenArgs. The
+        // fields are read through the raw pointer (a reference would claim
+        // the whole struct, which an older host's is not), and
+        // `stop_requests` only when `struct_size` covers it.
+        unsafe {
+            let host = self.host;
+            let size = std::ptr::addr_of!((*host).struct_size).read() as usize;
+            let need = std::mem::offset_of!(HostApi, stop_requests)
+                + std::mem::size_of::<abi::StopRequestsFn>();
+            if size < need {
+                return 0;
+            }
+            match std::ptr::addr_of!((*host).stop_requests).read() {
+                Some(f) => f(std::ptr::addr_of!((*host).ctx).read()),
+                None => 0,
+            }
+        }
+    }
     pub fn error(&self, msg: &str) {
         self.log(Level::Error, msg)
     }

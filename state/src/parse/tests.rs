@@ -451,6 +451,7 @@ fn journal() -> impl Strategy<Value = JournalState> {
                 reader,
                 listeners,
                 finished,
+                target: None,
             }
         })
 }
@@ -491,4 +492,55 @@ proptest! {
     fn arbitrary_text_never_panics(text in any::<String>()) {
         let _ = parse(&text);
     }
+}
+
+#[test]
+fn a_removed_journal_table_is_named_with_what_it_records() {
+    // The `[journal.p4]` table with its keys removed by hand: only the
+    // tables below it are left.
+    let text = GOOD.replace(
+        "[journal.p4]\nsequence = 12\noffset = 4096\nline = 57\n",
+        "",
+    );
+    let text = text.replace("[journal.p4.identity]", "[journal.p4.identity] # HERE");
+    let msg = assert_error_at_mark(
+        &text,
+        InvalidKind::Syntax,
+        &[
+            "table [journal.p4] is missing (its keys `sequence`, `offset` and `line`",
+            "the furthest position read in journal \"p4\"",
+            "logdaemon checkpoint set --journal p4 --sequence N",
+        ],
+    );
+    assert!(!msg.contains("borrowed string"), "{msg}");
+    // A listener's table removed, its identity left.
+    let text = GOOD
+        .replace(
+            "[journal.p4.listener.copy]\nsequence = 12\noffset = 4000\nline = 56\n",
+            "",
+        )
+        .replace("[journal.p4]\n", "[journal.p4] # HERE\n");
+    let msg = assert_error_at_mark(
+        &text,
+        InvalidKind::Syntax,
+        &[
+            "table [journal.p4.listener.copy] is missing",
+            "what listener \"copy\" has acknowledged",
+            "--journal p4 --listener copy",
+        ],
+    );
+    assert!(!msg.contains("borrowed string"), "{msg}");
+}
+
+#[test]
+fn the_target_of_a_linked_journal_is_kept_across_a_save() {
+    let mut c = parse(GOOD).unwrap();
+    assert_eq!(c.journals["p4"].target, None);
+    c.journals.get_mut("p4").unwrap().target = Some("/p4/root/journal.real".into());
+    let text = c.to_toml();
+    assert!(
+        text.contains("line = 57\ntarget = \"/p4/root/journal.real\"\n"),
+        "{text}"
+    );
+    assert_eq!(parse(&text).unwrap(), c);
 }

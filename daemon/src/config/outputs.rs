@@ -1,0 +1,257 @@
+//! What the config lets the daemon write: an output may never be an input.
+//!
+//! A `file` listener's output (and its `.gaps` side file) is refused when
+//! it is, or resolves to, a followed journal, a file one of the journals'
+//! rotation patterns matches, another listener's output, or a file in the
+//! state directory (where the checkpoint and the listeners' own records
+//! live); and when it is not a regular file, or lies in a directory other
+//! users can write. Journals must be regular files (a FIFO would block the
+//! daemon in `open`). Both `check` and `run` go through here, so each
+//! refusal names both config lines before anything is opened.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use logdaemon_sdk::trust::kind_of;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ConfigError, Ctx, JournalConfig, PluginRef};
+
+/// Just the keys this check needs, with their places in the text.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    journal: Vec<ProbeJournal>,
+}
+
+#[derive(Deserialize)]
+struct ProbeJournal {
+    path: Spanned<String>,
+    #[serde(default)]
+    listener: Vec<ProbeListener>,
+}
+
+#[derive(Deserialize)]
+struct ProbeListener {
+    config: Option<ProbeConfig>,
+}
+
+#[derive(Deserialize)]
+struct ProbeConfig {
+    path: Option<Spanned<toml::Value>>,
+    format: Option<toml::Value>,
+}
+
+/// A file the config makes the daemon write or read, with its config line.
+struct Place {
+    /// As resolved against the config's directory.
+    path: PathBuf,
+    /// Symbolic links resolved (as far as the path exists).
+    real: PathBuf,
+    line: usize,
+    what: String,
+}
+
+impl Place {
+    fn new(path: PathBuf, line: usize, what: String) -> Place {
+        Place {
+            real: resolved(&path),
+            path,
+            line,
+            what,
+        }
+    }
+
+    /// Whether both name the same file: by name once links are resolved,
+    /// or by device and inode (a hard link).
+    fn same_file(&self, other: &Path) -> bool {
+        if self.real == resolved(other) {
+            return true;
+        }
+        match (std::fs::metadata(&self.path), std::fs::metadata(other)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+}
+
+/// `p` (absolute) as the kernel resolves it, as far as it exists: each
+/// existing prefix with its symbolic links resolved, then `.` and `..` of
+/// the part that does not exist yet (the file is created there).
+fn resolved(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) => out = PathBuf::from("/"),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => {
+                out.push(n);
+                if let Ok(r) = std::fs::canonicalize(&out) {
+                    out = r;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks the journals' files and the `file` listeners' outputs.
+pub(super) fn check(
+    ctx: &Ctx<'_>,
+    dir: &Path,
+    state_dir: &Path,
+    journals: &[JournalConfig],
+) -> Result<(), ConfigError> {
+    let Ok(probe) = toml::from_str::<Probe>(ctx.text) else {
+        return Ok(());
+    };
+    let inputs = journal_places(ctx, journals, &probe)?;
+    let mut outputs: Vec<Place> = Vec::new();
+    for (j, pj) in journals.iter().zip(&probe.journal) {
+        for (l, pl) in j.listeners.iter().zip(&pj.listener) {
+            if l.plugin != PluginRef::Builtin("file".into()) {
+                continue;
+            }
+            let Some((p, mine)) = file_outputs(ctx, dir, j, &l.name, pl) else {
+                continue;
+            };
+            for o in &mine {
+                refuse_input(ctx, p, o, &inputs)?;
+                refuse_output(ctx, p, o, &outputs)?;
+                refuse_state(ctx, p, o, state_dir)?;
+                refuse_kind(ctx, p, o)?;
+            }
+            outputs.extend(mine);
+        }
+    }
+    Ok(())
+}
+
+/// The journals' files, each refused unless it is a regular file (or
+/// does not exist yet).
+fn journal_places<'a>(
+    ctx: &Ctx<'_>,
+    journals: &'a [JournalConfig],
+    probe: &Probe,
+) -> Result<Vec<(&'a JournalConfig, Place)>, ConfigError> {
+    let mut inputs = Vec::new();
+    for (j, pj) in journals.iter().zip(&probe.journal) {
+        if let Some(kind) = std::fs::metadata(&j.path)
+            .ok()
+            .and_then(|m| kind_of(m.file_type()))
+        {
+            return ctx.at(pj.path.span(), format!("journal {:?}: {} is {kind}, not a regular file; logdaemon follows regular files only (it would wait on a FIFO or a device for ever): point path at the journal file", j.name, j.path.display()));
+        }
+        let line = ctx.line(pj.path.span().start);
+        let what = format!("the journal {:?} follows", j.name);
+        inputs.push((j, Place::new(j.path.clone(), line, what)));
+    }
+    Ok(inputs)
+}
+
+/// The files a `file` listener writes: its output and, in raw format, the
+/// `.gaps` file beside it; with the `path` value they come from.
+fn file_outputs<'p>(
+    ctx: &Ctx<'_>,
+    dir: &Path,
+    j: &JournalConfig,
+    listener: &str,
+    pl: &'p ProbeListener,
+) -> Option<(&'p Spanned<toml::Value>, Vec<Place>)> {
+    let cfg = pl.config.as_ref()?;
+    let p = cfg.path.as_ref()?;
+    let text = p.get_ref().as_str().filter(|t| !t.is_empty())?;
+    let line = ctx.line(p.span().start);
+    let who = format!("listener {listener:?} of journal {:?}", j.name);
+    let raw = cfg
+        .format
+        .as_ref()
+        .and_then(|f| f.as_str())
+        .is_none_or(|f| f == "raw");
+    let mut mine = vec![Place::new(
+        dir.join(text),
+        line,
+        format!("the output of {who}"),
+    )];
+    if raw {
+        let mut gaps = dir.join(text).into_os_string();
+        gaps.push(".gaps");
+        mine.push(Place::new(
+            gaps.into(),
+            line,
+            format!("the gaps file of {who}"),
+        ));
+    }
+    Some((p, mine))
+}
+
+fn refuse_input(
+    ctx: &Ctx<'_>,
+    at: &Spanned<toml::Value>,
+    o: &Place,
+    inputs: &[(&JournalConfig, Place)],
+) -> Result<(), ConfigError> {
+    for (j, i) in inputs {
+        let jdir = resolved(j.path.parent().unwrap_or(Path::new("/")));
+        let rotated = o.real.parent() == Some(jdir.as_path())
+            && o.real
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| j.scheme.is_rotated_name(n));
+        let why = if o.same_file(&i.path) {
+            format!("{} (line {})", i.what, i.line)
+        } else if rotated {
+            format!(
+                "a name the rotation patterns of journal {:?} (line {}) match: a rotated journal",
+                j.name, i.line
+            )
+        } else {
+            continue;
+        };
+        return ctx.at(at.span(), format!("{} is {}, which is {why}; an output may never be an input (writing it would destroy the journal): point config key \"path\" elsewhere", o.what, o.path.display()));
+    }
+    Ok(())
+}
+
+fn refuse_output(
+    ctx: &Ctx<'_>,
+    at: &Spanned<toml::Value>,
+    o: &Place,
+    outputs: &[Place],
+) -> Result<(), ConfigError> {
+    if let Some(other) = outputs.iter().find(|x| o.same_file(&x.path)) {
+        return ctx.at(at.span(), format!("{} is {}, which is also {} (line {}); two listeners writing one file overwrite each other: give each its own path", o.what, o.path.display(), other.what, other.line));
+    }
+    Ok(())
+}
+
+fn refuse_state(
+    ctx: &Ctx<'_>,
+    at: &Spanned<toml::Value>,
+    o: &Place,
+    state_dir: &Path,
+) -> Result<(), ConfigError> {
+    if o.real.starts_with(resolved(state_dir)) {
+        return ctx.at(at.span(), format!("{} is {}, inside the state directory {} (where the checkpoint and the listeners' own records live): point config key \"path\" elsewhere", o.what, o.path.display(), state_dir.display()));
+    }
+    Ok(())
+}
+
+fn refuse_kind(ctx: &Ctx<'_>, at: &Spanned<toml::Value>, o: &Place) -> Result<(), ConfigError> {
+    if let Some(kind) = std::fs::symlink_metadata(&o.path)
+        .ok()
+        .and_then(|m| kind_of(m.file_type()))
+    {
+        return ctx.at(at.span(), format!("{} is {}, which is {kind}, not a regular file; the file listener appends to a regular file it owns, never through a link or to a device or FIFO: point config key \"path\" at a regular file", o.what, o.path.display()));
+    }
+    if o.path.parent().is_some_and(Path::exists) {
+        if let Err(u) = logdaemon_sdk::trust::check_directories(&o.path) {
+            return ctx.at(at.span(), format!("{} is {}: {u}; anyone who can change it can make this daemon overwrite any file through a link; fix: {}, or write the output into a directory only root (or the daemon's user) can write", o.what, o.path.display(), u.fix()));
+        }
+    }
+    Ok(())
+}
