@@ -15,6 +15,7 @@ pub mod identity;
 pub mod init;
 pub mod quiet;
 pub mod readahead;
+pub mod replay;
 pub mod rotation;
 pub mod segment;
 pub mod worker;
