@@ -151,17 +151,28 @@ impl<'a> Scan<'a> {
         };
         let year = YearHint(m.mtime);
         let mut rr = RecordReader::new(reader, self.format, offset, line);
+        let mut live = m.live;
         loop {
             let at = rr.offset();
-            let got = if m.live {
+            let got = if live {
                 rr.next_available()
             } else {
                 rr.next_record()
             };
             let rec = match got.map_err(|e| io(at, e))? {
                 Some(r) => r,
+                // The live file's last record, if it is whole now (a
+                // multi-line record waits for the next one's start): not
+                // one still being written.
+                None if live => {
+                    live = false;
+                    continue;
+                }
                 None => return Ok(Flow::Go),
             };
+            if m.live && !live && rec.incomplete {
+                return Ok(Flow::Go);
+            }
             if self.record(i, &rec, year)? == Flow::Stop {
                 return Ok(Flow::Stop);
             }

@@ -67,11 +67,7 @@ impl Selector {
 
     /// Whether the next decision depends on entries' times.
     pub fn needs_time(&self) -> bool {
-        if self.started {
-            self.bounds.until.is_some()
-        } else {
-            self.bounds.since.is_some()
-        }
+        self.bounds.until.is_some() || (!self.started && self.bounds.since.is_some())
     }
 
     /// Notes an entry's own time (not one taken from a neighbour), for the
