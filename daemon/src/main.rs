@@ -199,6 +199,15 @@ fn state_dir(
     }
 }
 
+/// Device and inode of standard output when it is a regular file.
+fn stdout_file() -> Option<(u64, u64)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let fd = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
+    let md = std::fs::File::from(fd).metadata().ok()?;
+    md.is_file().then(|| (md.dev(), md.ino()))
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config, once } => {
@@ -217,6 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bounds: logdaemon::replay::Bounds::default(),
                 target: logdaemon::replay::Target::Stdout(logdaemon::replay::OutputFormat::Jsonl),
                 progress: std::io::stderr().is_terminal(),
+                output_file: stdout_file(),
             };
             logdaemon::replay::replay(&cfg, &opts, &mut std::io::stdout().lock())?;
             Ok(())
@@ -253,6 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bounds,
                 target,
                 progress: std::io::stderr().is_terminal(),
+                output_file: stdout_file(),
             };
             let s = logdaemon::replay::replay(&cfg, &opts, &mut std::io::stdout().lock())?;
             if let Some(dir) = s.state {

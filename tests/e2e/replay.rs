@@ -227,6 +227,47 @@ fn replay_p4_by_position_matches_the_reference_and_refuses_a_non_boundary() {
     );
     assert!(out.stdout.is_empty(), "nothing printed before the error");
     let _ = f;
+
+    // Before the oldest file: said, then everything on disk.
+    let out = replay(&fx, "p4", &["--from".into(), "3".into()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("before the oldest file still on disk") && err.contains("journal.5"),
+        "{err}"
+    );
+    assert!(out.stdout == slice(&all, Range::default()));
+    // A sequence that is not there.
+    let out = replay(&fx, "p4", &["--from".into(), "12".into()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("no sequence 12 in the history of journal \"p4\": the files on disk hold sequences 5 to 9"), "{err}");
+}
+
+#[test]
+fn replay_refuses_to_write_into_one_of_the_journal_s_own_files() {
+    let (fx, _) = p4_fixture();
+    let live = std::fs::read(fx.join("journal")).unwrap();
+    let out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(fx.join("journal"))
+        .unwrap();
+    let o = std::process::Command::new(fixture::bin())
+        .args(["replay", "--config", "cfg.toml", "--journal", "p4"])
+        .current_dir(fx.path())
+        .stdout(out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("an output may never be an input") && err.contains("journal"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read(fx.join("journal")).unwrap() == live,
+        "the live journal is unchanged"
+    );
 }
 
 #[test]

@@ -52,6 +52,8 @@ pub enum ReplayError {
         offset: u64,
         source: std::io::Error,
     },
+    #[error("the output is {}, one of the journal's own files: an output may never be an input; write somewhere else", path.display())]
+    OutputIsInput { path: PathBuf },
     #[error("cannot write the output: {source}")]
     Write { source: std::io::Error },
     #[error("listener {listener:?}: {message}")]

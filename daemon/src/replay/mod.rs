@@ -47,6 +47,9 @@ pub struct ReplayOptions {
     pub target: Target,
     /// A progress line on stderr (the CLI sets it on a terminal).
     pub progress: bool,
+    /// Device and inode of the output when it is a file: refused when it
+    /// is one of the journal's files (an output may never be an input).
+    pub output_file: Option<(u64, u64)>,
 }
 
 /// What a replay did.
@@ -89,6 +92,7 @@ pub fn replay(
         });
     }
     let members = family::open(journal)?;
+    refuse_output_as_input(&members, opts.output_file)?;
     let mut w = io::BufWriter::with_capacity(256 * 1024, out);
     let mut summary = Summary::default();
     let result = match &opts.target {
@@ -132,6 +136,27 @@ pub fn replay(
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(ReplayError::Write { source: e }),
         _ => Ok(summary),
     }
+}
+
+fn refuse_output_as_input(
+    members: &[Member],
+    output: Option<(u64, u64)>,
+) -> Result<(), ReplayError> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(out) = output else { return Ok(()) };
+    for m in members {
+        let md = m.file.metadata().map_err(|e| ReplayError::Read {
+            path: m.path.clone(),
+            offset: 0,
+            source: e,
+        })?;
+        if (md.dev(), md.ino()) == out {
+            return Err(ReplayError::OutputIsInput {
+                path: m.path.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn run_scan(
@@ -208,7 +233,7 @@ impl Sink for Progress<'_> {
         self.n += 1;
         self.bytes += rec.bytes.len() as u64;
         if let Some(b) = &self.bar {
-            if self.n % 4096 == 0 || first {
+            if self.n.is_multiple_of(4096) || first {
                 b.set_position(self.n);
                 b.set_message(format!("{} MiB, in {}", self.bytes >> 20, m.path.display()));
             }
@@ -226,5 +251,51 @@ impl Drop for Progress<'_> {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn parse(journal: &str) -> String {
+        let text = format!(
+            "[[journal]]\nname = \"app\"\npath = \"app.log\"\n{journal}\n[[journal.listener]]\nname = \"c\"\nplugin = \"file\"\n"
+        );
+        match Config::parse(&text, Path::new("/etc/ld/cfg.toml")) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_bad_timestamp_setting_names_the_file_line_and_key() {
+        let e = parse(
+            "format = \"lines\"\n[journal.timestamp]\npreset = \"python\"\nzone = \"Mars/Olympus\"",
+        );
+        assert!(
+            e.starts_with("config /etc/ld/cfg.toml, line 7: journal \"app\": timestamp.zone: zone \"Mars/Olympus\" is unknown"),
+            "{e}"
+        );
+        let e = parse("format = \"lines\"\n[journal.timestamp]\nregex = '^\\S+'\nformat = \"%Y\"");
+        assert!(
+            e.contains("line 6") && e.contains("timestamp.regex: no capture group"),
+            "{e}"
+        );
+        let e = parse("format = \"lines\"\n[journal.timestamp]\npreset = \"iso\"");
+        assert!(
+            e.contains("line 6") && e.contains("\"rfc3339\", \"syslog\""),
+            "{e}"
+        );
+        let e = parse("format = \"p4\"\n[journal.timestamp]\npreset = \"python\"");
+        assert!(
+            e.contains("timestamp only applies to format = \"lines\""),
+            "{e}"
+        );
+        assert_eq!(
+            parse("format = \"lines\"\n[journal.timestamp]\npreset = \"syslog\""),
+            ""
+        );
     }
 }

@@ -23,6 +23,8 @@ pub struct Output<'w> {
     pub p4: bool,
     out: &'w mut dyn Write,
     scratch: Vec<u8>,
+    /// The first entry is flushed at once: whoever waits sees it.
+    flushed_first: bool,
 }
 
 impl<'w> Output<'w> {
@@ -32,6 +34,7 @@ impl<'w> Output<'w> {
             p4: matches!(journal, Format::P4),
             out,
             scratch: Vec::with_capacity(4096),
+            flushed_first: false,
         }
     }
 }
@@ -39,25 +42,36 @@ impl<'w> Output<'w> {
 impl Sink for Output<'_> {
     fn entry(&mut self, m: &Member, rec: &Record<'_>, _first: bool) -> Result<(), ReplayError> {
         let w = |source| ReplayError::Write { source };
-        match self.format {
-            OutputFormat::Raw => self.out.write_all(rec.bytes).map_err(w),
-            OutputFormat::Jsonl => {
-                let s = &mut self.scratch;
-                s.clear();
-                s.extend_from_slice(b"{\"sequence\":");
-                crate::dump::write_u64(s, m.sequence).map_err(w)?;
-                s.extend_from_slice(b",\"file\":");
-                crate::dump::write_str(s, m.path.as_os_str().as_encoded_bytes()).map_err(w)?;
-                s.push(b',');
-                let at = s.len();
-                crate::dump::write_record(rec, self.p4, s).map_err(w)?;
-                s.remove(at); // the record object's own `{`
-                self.out.write_all(s).map_err(w)
-            }
+        self.write(m, rec).map_err(w)?;
+        if !self.flushed_first {
+            self.flushed_first = true;
+            self.out.flush().map_err(w)?;
         }
+        Ok(())
     }
 
     fn needs_lines(&self) -> bool {
         self.format == OutputFormat::Jsonl
+    }
+}
+
+impl Output<'_> {
+    fn write(&mut self, m: &Member, rec: &Record<'_>) -> std::io::Result<()> {
+        match self.format {
+            OutputFormat::Raw => self.out.write_all(rec.bytes),
+            OutputFormat::Jsonl => {
+                let s = &mut self.scratch;
+                s.clear();
+                s.extend_from_slice(b"{\"sequence\":");
+                crate::dump::write_u64(s, m.sequence)?;
+                s.extend_from_slice(b",\"file\":");
+                crate::dump::write_str(s, m.path.as_os_str().as_encoded_bytes())?;
+                s.push(b',');
+                let at = s.len();
+                crate::dump::write_record(rec, self.p4, s)?;
+                s.remove(at); // the record object's own `{`
+                self.out.write_all(s)
+            }
+        }
     }
 }

@@ -240,7 +240,7 @@ mod tests {
             let want = real.iter().copied().find(|&b| b >= off);
             assert_eq!(after, want, "after {off}");
             let before = p.boundary_before(off).unwrap();
-            let want = real.iter().copied().filter(|&b| b <= off).last().unwrap();
+            let want = real.iter().copied().rfind(|&b| b <= off).unwrap();
             assert_eq!(before, want, "before {off}");
         }
     }
