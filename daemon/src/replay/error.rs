@@ -15,6 +15,8 @@ pub enum ReplayError {
     },
     #[error(transparent)]
     Family(#[from] FamilyError),
+    #[error("{0}")]
+    Open(#[from] crate::compress::CompressError),
     #[error("journal {journal:?} has no `timestamp` setting, so its entries have no time; add one (see the README, \"Replay\") or select by position with --from / --to")]
     NoTimestamp { journal: String },
     #[error("{what}: {message}")]

@@ -137,12 +137,7 @@ impl<'a> Scan<'a> {
             f.seek(SeekFrom::Start(offset)).map_err(|e| io(offset, e))?;
             Box::new(f)
         } else {
-            let f = m.file.try_clone().map_err(|e| io(0, e))?;
-            let mut f2 = f;
-            f2.seek(SeekFrom::Start(0)).map_err(|e| io(0, e))?;
-            crate::compress::read_opened(f2, &m.path)
-                .map_err(|e| io(0, std::io::Error::other(e.to_string())))?
-                .reader
+            open_decoded(m)?
         };
         let line = if offset > 0 && self.sink.needs_lines() {
             count_lines(&m.file, offset).map_err(|e| io(0, e))? + 1
@@ -379,12 +374,7 @@ impl<'a> Scan<'a> {
     fn first_time(&self, i: usize) -> Result<Option<Timestamp>, ReplayError> {
         let m = &self.members[i];
         let io = |off: u64, e: std::io::Error| ReplayError::read(&m.path, off, m.sequence + 1, e);
-        let f = m.file.try_clone().map_err(|e| io(0, e))?;
-        let mut f2 = f;
-        f2.seek(SeekFrom::Start(0)).map_err(|e| io(0, e))?;
-        let reader = crate::compress::read_opened(f2, &m.path)
-            .map_err(|e| io(0, std::io::Error::other(e.to_string())))?
-            .reader;
+        let reader = open_decoded(m)?;
         let mut rr = RecordReader::new(reader, self.format, 0, 1);
         let year = YearHint(m.mtime);
         loop {
@@ -404,4 +394,12 @@ impl<'a> Scan<'a> {
             }
         }
     }
+}
+
+/// The uncompressed bytes of `m` from its start.
+fn open_decoded(m: &Member) -> Result<Box<dyn Read + Send>, ReplayError> {
+    let io = |e| ReplayError::read(&m.path, 0, m.sequence + 1, e);
+    let mut f = m.file.try_clone().map_err(io)?;
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(crate::compress::read_opened(f, &m.path)?.reader)
 }
