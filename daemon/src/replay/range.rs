@@ -80,6 +80,17 @@ pub fn bounds(
             false,
         ),
     };
+    if let (Some(f), Some(t)) = (from, to) {
+        if t <= f {
+            return Err(ReplayError::Range {
+                what: "--to",
+                message: format!(
+                    "{}:{} is not after --from {}:{}; the range would be empty",
+                    t.sequence, t.offset, f.sequence, f.offset
+                ),
+            });
+        }
+    }
     Ok(Bounds {
         since,
         until,
@@ -152,5 +163,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("not after"), "{e}");
+        let e = bounds(None, None, Some("8"), Some("6"), now)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--to: 7:0 is not after --from 8:0"), "{e}");
+        assert!(bounds(None, None, Some("6"), Some("6"), now).is_ok());
     }
 }
