@@ -237,6 +237,37 @@ fn replay_p4_by_position_matches_the_reference_and_refuses_a_non_boundary() {
         "{err}"
     );
     assert!(out.stdout == slice(&all, Range::default()));
+    // Past the end of a gzipped file: its uncompressed length is named.
+    let len6: usize = all
+        .iter()
+        .filter(|e| e.file == 1)
+        .map(|e| e.bytes.len())
+        .sum();
+    let out = replay(&fx, "p4", &["--from".into(), format!("6:{}", len6 + 1)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("past the end of sequence 6 ({len6} bytes)")),
+        "{err}"
+    );
+    // Its very end is a boundary: the next file follows.
+    let out = replay(
+        &fx,
+        "p4",
+        &[
+            "--from".into(),
+            format!("6:{len6}"),
+            "--to".into(),
+            "7".into(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let journal7: Vec<u8> = all
+        .iter()
+        .filter(|e| e.file == 2)
+        .flat_map(|e| e.bytes.clone())
+        .collect();
+    assert!(out.stdout == journal7, "--from the end of 6 --to 7");
     // A sequence that is not there.
     let out = replay(&fx, "p4", &["--from".into(), "12".into()]);
     assert!(!out.status.success());

@@ -98,10 +98,10 @@ impl<'a> Scan<'a> {
     pub fn run(&mut self, start: usize, offset: u64) -> Result<(), ReplayError> {
         for i in start..self.members.len() {
             let off = if i == start { offset } else { 0 };
-            if self.read_member(i, off)? == Flow::Stop {
-                return Ok(());
+            match self.read_member(i, off)? {
+                (Flow::Stop, _) => return Ok(()),
+                (Flow::Go, end) => self.check_from_reached(i, end)?,
             }
-            self.check_from_reached(i)?;
         }
         // Records after the last marker: their transaction is still open.
         self.release(Timestamp::MAX)?;
@@ -110,22 +110,24 @@ impl<'a> Scan<'a> {
 
     /// `--from SEQ:OFFSET` past the end of its file is an error, not a
     /// silent start at the next file.
-    fn check_from_reached(&self, i: usize) -> Result<(), ReplayError> {
+    fn check_from_reached(&self, i: usize, end: u64) -> Result<(), ReplayError> {
         let m = &self.members[i];
         match self.sel.bounds.from {
-            Some(f) if !self.sel.started && f.sequence == m.sequence && f.offset > 0 => {
+            Some(f) if !self.sel.started && f.sequence == m.sequence && f.offset > end => {
                 Err(ReplayError::PastEnd {
                     path: m.path.clone(),
                     sequence: m.sequence,
                     offset: f.offset,
-                    len: m.len,
+                    len: end,
                 })
             }
             _ => Ok(()),
         }
     }
 
-    fn read_member(&mut self, i: usize, offset: u64) -> Result<Flow, ReplayError> {
+    /// Reads member `i` from `offset`; on `Go`, also the (uncompressed)
+    /// offset where it ended.
+    fn read_member(&mut self, i: usize, offset: u64) -> Result<(Flow, u64), ReplayError> {
         let m = &self.members[i];
         let next = self
             .members
@@ -163,13 +165,13 @@ impl<'a> Scan<'a> {
                     live = false;
                     continue;
                 }
-                None => return Ok(Flow::Go),
+                None => return Ok((Flow::Go, rr.offset())),
             };
             if m.live && !live && rec.incomplete {
-                return Ok(Flow::Go);
+                return Ok((Flow::Go, at));
             }
             if self.record(i, &rec, year)? == Flow::Stop {
-                return Ok(Flow::Stop);
+                return Ok((Flow::Stop, 0));
             }
         }
     }
