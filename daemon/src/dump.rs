@@ -243,7 +243,7 @@ fn dump_file(opts: &DumpOptions, path: &Path, w: &mut impl Write) -> Result<(), 
 /// Writes one record as a JSON line. Hand-written rather than through
 /// serde: the keys are fixed, and most values need no escaping, so this
 /// keeps `dump` close to the speed of reading.
-fn write_record(rec: &Record<'_>, p4: bool, w: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_record(rec: &Record<'_>, p4: bool, w: &mut impl Write) -> io::Result<()> {
     w.write_all(b"{\"offset\":")?;
     write_u64(w, rec.offset)?;
     w.write_all(b",\"len\":")?;
@@ -271,7 +271,7 @@ fn write_record(rec: &Record<'_>, p4: bool, w: &mut impl Write) -> io::Result<()
     w.write_all(b"}\n")
 }
 
-fn write_u64(w: &mut impl Write, mut n: u64) -> io::Result<()> {
+pub(crate) fn write_u64(w: &mut impl Write, mut n: u64) -> io::Result<()> {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -287,7 +287,7 @@ fn write_u64(w: &mut impl Write, mut n: u64) -> io::Result<()> {
 
 /// Writes `raw` as a JSON string. Invalid UTF-8 becomes U+FFFD, as
 /// [`String::from_utf8_lossy`] does; escapes are those `serde_json` writes.
-fn write_str(w: &mut impl Write, raw: &[u8]) -> io::Result<()> {
+pub(crate) fn write_str(w: &mut impl Write, raw: &[u8]) -> io::Result<()> {
     w.write_all(b"\"")?;
     match std::str::from_utf8(raw) {
         Ok(s) => write_escaped(w, s.as_bytes())?,

@@ -16,6 +16,7 @@ pub mod init;
 pub mod quiet;
 pub mod readahead;
 mod retarget;
+pub mod replay;
 pub mod rotation;
 pub mod segment;
 pub mod worker;

@@ -28,6 +28,12 @@ enum FormatArg {
     Lines,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ReplayFormat {
+    Raw,
+    Jsonl,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Follow the journals of a config file and feed their listeners (foreground).
@@ -45,8 +51,40 @@ enum Command {
         /// lines format: a regex that marks the first line of a multi-line record.
         #[arg(long)]
         record_start: Option<String>,
-        #[arg(required = true)]
+        /// Dump a configured journal's whole history (rotated and compressed
+        /// predecessors, then the live file), with `sequence` and `file`.
+        #[arg(long, short, requires = "journal", conflicts_with_all = ["files", "record_start"])]
+        config: Option<PathBuf>,
+        /// The journal of --config.
+        #[arg(long, requires = "config")]
+        journal: Option<String>,
+        #[arg(required_unless_present = "config")]
         files: Vec<PathBuf>,
+    },
+    /// Read back a time or position range of a journal's history, across its rotated and compressed files.
+    Replay {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        journal: String,
+        /// From the first entry at or after this time (RFC 3339, or relative: -2h).
+        #[arg(long, allow_hyphen_values = true)]
+        since: Option<String>,
+        /// Up to the first entry at or after this time (excluded).
+        #[arg(long, allow_hyphen_values = true)]
+        until: Option<String>,
+        /// From this position: SEQ or SEQ:OFFSET (a record boundary).
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this position (excluded): SEQ:OFFSET, or SEQ for all of SEQ.
+        #[arg(long)]
+        to: Option<String>,
+        /// Output on stdout: raw bytes exactly as in the journal, or JSON lines.
+        #[arg(long, value_enum, default_value = "raw", conflicts_with = "listener")]
+        format: ReplayFormat,
+        /// Feed the entries to a fresh instance of this configured listener instead.
+        #[arg(long)]
+        listener: Option<String>,
     },
     /// Read or set the where-was-I checkpoint (while the daemon is stopped).
     Checkpoint {
@@ -161,6 +199,15 @@ fn state_dir(
     }
 }
 
+/// Device and inode of standard output when it is a regular file.
+fn stdout_file() -> Option<(u64, u64)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let fd = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
+    let md = std::fs::File::from(fd).metadata().ok()?;
+    md.is_file().then(|| (md.dev(), md.ino()))
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config, once } => {
@@ -169,9 +216,70 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dump {
+            config: Some(config),
+            journal: Some(journal),
+            ..
+        } => {
+            let cfg = load_config(&config)?;
+            let opts = logdaemon::replay::ReplayOptions {
+                journal,
+                bounds: logdaemon::replay::Bounds::default(),
+                target: logdaemon::replay::Target::Stdout(logdaemon::replay::OutputFormat::Jsonl),
+                progress: std::io::stderr().is_terminal(),
+                output_file: stdout_file(),
+            };
+            logdaemon::replay::replay(&cfg, &opts, &mut std::io::stdout().lock())?;
+            Ok(())
+        }
+        Command::Replay {
+            config,
+            journal,
+            since,
+            until,
+            from,
+            to,
+            format,
+            listener,
+        } => {
+            let bounds = logdaemon::replay::range::bounds(
+                since.as_deref(),
+                until.as_deref(),
+                from.as_deref(),
+                to.as_deref(),
+                jiff::Timestamp::now(),
+            )?;
+            let cfg = load_config(&config)?;
+            let target = match (listener, format) {
+                (Some(l), _) => logdaemon::replay::Target::Listener(l),
+                (None, ReplayFormat::Raw) => {
+                    logdaemon::replay::Target::Stdout(logdaemon::replay::OutputFormat::Raw)
+                }
+                (None, ReplayFormat::Jsonl) => {
+                    logdaemon::replay::Target::Stdout(logdaemon::replay::OutputFormat::Jsonl)
+                }
+            };
+            let opts = logdaemon::replay::ReplayOptions {
+                journal,
+                bounds,
+                target,
+                progress: std::io::stderr().is_terminal(),
+                output_file: stdout_file(),
+            };
+            let s = logdaemon::replay::replay(&cfg, &opts, &mut std::io::stdout().lock())?;
+            if let Some(dir) = s.state {
+                eprintln!(
+                    "replayed {} entries into the listener; its replay state is in {}",
+                    s.entries,
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Dump {
             format,
             record_start,
             files,
+            ..
         } => {
             let format = match (format, record_start) {
                 (FormatArg::P4, None) => Format::P4,

@@ -14,6 +14,13 @@
 //! | journal: copy-truncate window             | rotation::window::copytruncate_window_is_reported_as_exactly_that_gap                       |
 //! | compressed: `dump` of a truncated .gz     | dump::truncated_gzip_prints_what_it_can_then_says_where_and_what_to_do                      |
 //! | compressed: `dump` of a corrupt .gz       | dump::corrupt_gzip_says_corrupt_and_where                                                   |
+//! | replay: offset inside a record            | replay::replay_p4_by_position_matches_the_reference_and_refuses_a_non_boundary              |
+//! | replay: sequence not on disk / too old    | replay::replay_p4_by_position_matches_the_reference_and_refuses_a_non_boundary              |
+//! | replay: time range before the oldest      | replay::replay_p4_says_when_the_range_starts_before_the_oldest_file_and_stops_at_a_corrupt_one |
+//! | replay: corrupt compressed file           | replay::replay_p4_says_when_the_range_starts_before_the_oldest_file_and_stops_at_a_corrupt_one |
+//! | replay: line log without `timestamp`      | replay::lines::replay_lines_without_a_timestamp_setting_refuses_a_time_range                |
+//! | replay: stdout is a journal file          | replay::replay_refuses_to_write_into_one_of_the_journal_s_own_files (security)              |
+//! | config: bad `[journal.timestamp]`         | logdaemon replay::tests::a_bad_timestamp_setting_names_the_file_line_and_key                |
 //! | `dump` of a directory                     | dump::bad_paths_fail_with_the_file_and_advice                                               |
 //! | checkpoint: does not parse                | commands::a_corrupt_checkpoint_stops_run_naming_the_file_and_line_and_is_left_as_it_was     |
 //! | checkpoint: empty                         | bad_input::an_empty_checkpoint_stops_run_and_the_previous_save_restores_it                  |

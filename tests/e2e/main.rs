@@ -16,6 +16,7 @@ mod email;
 mod host;
 mod hot_backup;
 mod listeners;
+mod replay;
 mod rotation;
 mod safety;
 mod torture;

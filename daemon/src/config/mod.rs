@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::format::Format;
+use crate::replay::timestamp::{Preset, TimestampSpec};
 use crate::rotation::Scheme;
-use raw::{RawConfig, RawJournal, RawListener};
+use raw::{RawConfig, RawJournal, RawListener, RawTimestamp};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct Config {
     /// written by its compressor). Zero: at once.
     pub compressed_wait: Duration,
     pub journals: Vec<JournalConfig>,
+    /// Per journal name, its `timestamp` setting (line logs; used by replay).
+    pub timestamps: std::collections::BTreeMap<String, TimestampSpec>,
 }
 
 /// How the daemon learns that a journal's directory changed.
@@ -242,8 +245,12 @@ impl Config {
             });
         }
         let mut journals = Vec::new();
+        let mut timestamps = std::collections::BTreeMap::new();
         for j in &raw.journal {
             let jc = journal(&ctx, &dir, j)?;
+            if let Some(t) = &j.timestamp {
+                timestamps.insert(jc.name.clone(), timestamp(&ctx, &jc, t)?);
+            }
             if journals.iter().any(|o: &JournalConfig| o.name == jc.name) {
                 return ctx.at(
                     j.name.span(),
@@ -275,6 +282,7 @@ impl Config {
             watch,
             compressed_wait,
             journals,
+            timestamps,
         })
     }
 }
@@ -456,6 +464,51 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
         on_gap,
         batch_bytes,
         listeners,
+    })
+}
+
+/// `[journal.timestamp]`: a preset or a regex and a format, and a zone.
+fn timestamp(
+    ctx: &Ctx<'_>,
+    j: &JournalConfig,
+    t: &toml::Spanned<RawTimestamp>,
+) -> Result<TimestampSpec, ConfigError> {
+    let name = &j.name;
+    if matches!(j.format, Format::P4) {
+        return ctx.at(t.span(), format!("journal {name:?}: timestamp only applies to format = \"lines\"; p4 entries take their time from the @ex@ marker of their transaction"));
+    }
+    let r = t.get_ref();
+    let preset = match &r.preset {
+        None => None,
+        Some(p) => match Preset::from_name(p.get_ref()) {
+            Some(p) => Some(p),
+            None => {
+                return ctx.at(
+                    p.span(),
+                    format!(
+                        "journal {name:?}: timestamp.preset {:?} is unknown; use {}",
+                        p.get_ref(),
+                        Preset::NAMES
+                    ),
+                )
+            }
+        },
+    };
+    fn s(v: &Option<toml::Spanned<String>>) -> Option<&str> {
+        v.as_ref().map(|v| v.get_ref().as_str())
+    }
+    TimestampSpec::new(preset, s(&r.regex), s(&r.format), s(&r.zone)).or_else(|e| {
+        let key = match e.key {
+            "zone" => &r.zone,
+            "regex" => &r.regex,
+            "format" => &r.format,
+            _ => &r.preset,
+        };
+        let span = key.as_ref().map_or(t.span(), |k| k.span());
+        ctx.at(
+            span,
+            format!("journal {name:?}: timestamp.{}: {}", e.key, e.message),
+        )
     })
 }
 

@@ -30,8 +30,19 @@ pub struct RawJournal {
     pub start: Option<Spanned<toml::Value>>,
     pub on_gap: Option<Spanned<String>>,
     pub batch_bytes: Option<Spanned<i64>>,
+    pub timestamp: Option<Spanned<RawTimestamp>>,
     #[serde(default)]
     pub listener: Vec<RawListener>,
+}
+
+/// `[journal.timestamp]`: how a line log's records carry their time (replay).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimestamp {
+    pub preset: Option<Spanned<String>>,
+    pub regex: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub zone: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
