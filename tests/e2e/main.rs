@@ -17,5 +17,6 @@ mod host;
 mod hot_backup;
 mod listeners;
 mod rotation;
+mod syslog;
 mod torture;
 mod writer;

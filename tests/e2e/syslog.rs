@@ -1,0 +1,255 @@
+//! The `syslog` listener through the real daemon into a real `rsyslogd`
+//! (`logdaemon_tests::rsyslog`), which writes each message as received;
+//! the tests parse those RFC 5424 messages back. Every target type, TLS
+//! with a CA made by the test, and RELP with the daemon SIGKILLed and
+//! rsyslogd restarted while the journal grows.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logdaemon_tests::rsyslog::{Input, Rsyslogd};
+
+use crate::fixture::{bin, stderr, Fixture};
+
+/// A daemon config following `journal` (a line log) into one syslog listener.
+fn config(target: &str, listener: &str, journal: &str) -> String {
+    format!(
+        r#"state_dir = "state"
+
+[[journal]]
+name = "app"
+path = "journal"
+format = "lines"
+start = "beginning"
+quiet_after = "200ms"
+{journal}
+
+[[journal.listener]]
+name = "fwd"
+plugin = "syslog"
+retry_max = "1s"
+[journal.listener.config]
+target = "{target}"
+timeout = "10s"
+{listener}
+"#
+    )
+}
+
+/// Runs `logdaemon run --once`, failing the test if it fails or hangs.
+fn run_once(f: &Fixture) -> String {
+    let child = spawn(f);
+    let out = wait_exit(child, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "logdaemon run --once failed: {}",
+        stderr(&out)
+    );
+    stderr(&out)
+}
+
+fn spawn(f: &Fixture) -> Child {
+    spawn_args(f, &["run", "--config", "cfg.toml", "--once"])
+}
+
+fn spawn_args(f: &Fixture, args: &[&str]) -> Child {
+    Command::new(bin())
+        .args(args)
+        .current_dir(f.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start logdaemon")
+}
+
+fn wait_exit(mut child: Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "logdaemon did not finish within {limit:?}: {}",
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// One RFC 5424 message as rsyslog wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pri: u8,
+    timestamp: String,
+    hostname: String,
+    app_name: String,
+    procid: String,
+    msgid: String,
+    sd_id: String,
+    params: HashMap<String, String>,
+    text: Vec<u8>,
+}
+
+impl Msg {
+    fn param(&self, k: &str) -> &str {
+        self.params
+            .get(k)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no {k} in {self:?}"))
+    }
+    /// The entry's byte offset, from the structured data.
+    fn offset(&self) -> u64 {
+        self.param("offset").parse().unwrap()
+    }
+}
+
+/// Parses `<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`.
+pub fn parse(line: &[u8]) -> Msg {
+    let shown = String::from_utf8_lossy(line).into_owned();
+    let close = line.iter().position(|&c| c == b'>').expect(&shown);
+    let pri: u8 = std::str::from_utf8(&line[1..close])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rest = &line[close + 1..];
+    let mut fields = rest.splitn(7, |&c| c == b' ');
+    let mut next = || String::from_utf8(fields.next().expect(&shown).to_vec()).unwrap();
+    let (version, timestamp, hostname, app_name, procid, msgid) =
+        (next(), next(), next(), next(), next(), next());
+    assert_eq!(version, "1", "{:?}", String::from_utf8_lossy(line));
+    let sd = fields.next().expect(&shown);
+    assert_eq!(sd[0], b'[', "{:?}", String::from_utf8_lossy(line));
+    // SD-ID, then PARAM="VALUE" with \" \\ \] escapes, up to the unescaped ].
+    let mut i = 1;
+    let id_end = i + sd[i..]
+        .iter()
+        .position(|&c| c == b' ' || c == b']')
+        .unwrap();
+    let sd_id = String::from_utf8(sd[i..id_end].to_vec()).unwrap();
+    i = id_end;
+    let mut params = HashMap::new();
+    while sd[i] == b' ' {
+        let eq = i + sd[i..].iter().position(|&c| c == b'=').unwrap();
+        let name = String::from_utf8(sd[i + 1..eq].to_vec()).unwrap();
+        assert_eq!(sd[eq + 1], b'"');
+        let mut j = eq + 2;
+        let mut value = Vec::new();
+        while sd[j] != b'"' {
+            if sd[j] == b'\\' {
+                j += 1;
+            }
+            value.push(sd[j]);
+            j += 1;
+        }
+        params.insert(name, String::from_utf8(value).unwrap());
+        i = j + 1;
+    }
+    assert_eq!(sd[i], b']');
+    let text = sd.get(i + 2..).unwrap_or_default().to_vec();
+    Msg {
+        pri,
+        timestamp,
+        hostname,
+        app_name,
+        procid,
+        msgid,
+        sd_id,
+        params,
+        text,
+    }
+}
+
+fn text(m: &Msg) -> String {
+    String::from_utf8_lossy(&m.text).into_owned()
+}
+
+#[test]
+fn syslog_relp_messages_carry_rfc5424_fields_severity_position_and_bytes() {
+    let rs = Rsyslogd::start(&[Input::Relp]).unwrap();
+    let f = Fixture::new();
+    let big = "x".repeat(64 << 10);
+    let records: Vec<Vec<u8>> = vec![
+        b"2026-12-07 05:00:01,000 INFO started\n".to_vec(),
+        b"2026-12-07 05:00:02,250 WARNING disk at 91%\n".to_vec(),
+        b"2026-12-07 05:00:03,000 ERROR failed:\n  Traceback (most recent call last):\n    boom\n"
+            .to_vec(),
+        b"2026-12-07 05:00:04,000 CRITICAL bytes \xff\xfe\x80 end\n".to_vec(),
+        format!("2026-12-07 05:00:05,000 DEBUG {big}\n").into_bytes(),
+        b"2026-12-07 05:00:06,000 AUDIT user x logged in\n".to_vec(),
+        b"no timestamp, no level\n".to_vec(),
+    ];
+    // A line log's last record may still grow until the next one starts.
+    f.write(
+        "journal",
+        [
+            records.concat(),
+            b"2026-12-07 05:00:07,000 INFO next\n".to_vec(),
+        ]
+        .concat(),
+    );
+    f.write(
+        "cfg.toml",
+        config(
+            &format!("relp://127.0.0.1:{}", rs.port(Input::Relp)),
+            "facility = \"local0\"\napp_name = \"shop\"\nmsgid = \"web\"\nhostname = \"app01.example.com\"\n\
+             level = '^\\S+ \\S+ (?P<level>[A-Z]+) '\nlevels = { AUDIT = \"notice\" }\n\
+             timestamp = '^(?P<timestamp>\\d{4}-\\d\\d-\\d\\d \\S+)'\nmax_message = 131072",
+            "record_start = '^(\\d{4}-\\d\\d-\\d\\d|no )'",
+        ),
+    );
+    run_once(&f);
+    let msgs: Vec<Msg> = rs
+        .wait_for(records.len(), Duration::from_secs(10))
+        .iter()
+        .map(|l| parse(l))
+        .collect();
+    let shown: Vec<String> = msgs
+        .iter()
+        .map(|m| text(m).chars().take(60).collect())
+        .collect();
+    assert_eq!(msgs.len(), records.len(), "{shown:#?}\n{}", rs.log());
+    let mut offset = 0;
+    for (m, r) in msgs.iter().zip(&records) {
+        assert_eq!(m.sd_id, "logdaemon@32473");
+        assert_eq!(
+            (m.param("journal"), m.param("sequence")),
+            ("app", "1"),
+            "{m:?}"
+        );
+        assert_eq!(m.offset(), offset);
+        offset += r.len() as u64;
+        assert_eq!(
+            (&*m.hostname, &*m.app_name, &*m.msgid),
+            ("app01.example.com", "shop", "web")
+        );
+        assert!(m.procid.parse::<u32>().is_ok(), "{m:?}");
+    }
+    let pris: Vec<u8> = msgs.iter().map(|m| m.pri).collect();
+    // local0 (16 * 8) + INFO 6, WARNING 4, ERROR 3, CRITICAL 2, DEBUG 7, AUDIT→notice 5, default info 6.
+    assert_eq!(pris, [134, 132, 131, 130, 135, 133, 134]);
+    assert_eq!(msgs[0].timestamp, "2026-12-07T05:00:01.000Z");
+    assert_eq!(msgs[1].timestamp, "2026-12-07T05:00:02.250Z");
+    assert!(
+        msgs[6].timestamp.ends_with('Z') && !msgs[6].timestamp.starts_with("2026-12-07T05:00"),
+        "time read: {}",
+        msgs[6].timestamp
+    );
+    assert_eq!(text(&msgs[0]), "2026-12-07 05:00:01,000 INFO started");
+    // One message for the multi-line record; rsyslog escapes the line feeds.
+    assert_eq!(
+        text(&msgs[2]),
+        "2026-12-07 05:00:03,000 ERROR failed:#012  Traceback (most recent call last):#012    boom"
+    );
+    assert_eq!(
+        msgs[3].text,
+        b"2026-12-07 05:00:04,000 CRITICAL bytes \xff\xfe\x80 end"
+    );
+    assert_eq!(
+        text(&msgs[4]),
+        format!("2026-12-07 05:00:05,000 DEBUG {big}")
+    );
+    assert_eq!(text(&msgs[6]), "no timestamp, no level");
+}
