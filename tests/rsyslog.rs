@@ -191,7 +191,7 @@ impl Rsyslogd {
         );
         for &(i, port) in &self.inputs {
             let line = match i {
-                Input::Udp => format!("module(load=\"imudp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")\n"),
+                Input::Udp => format!("module(load=\"imudp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\" rcvbufSize=\"16m\")\n"),
                 Input::Tcp => format!("module(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")\n"),
                 Input::TcpTls => format!(
                     "module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\")\n\

@@ -253,3 +253,165 @@ fn syslog_relp_messages_carry_rfc5424_fields_severity_position_and_bytes() {
     );
     assert_eq!(text(&msgs[6]), "no timestamp, no level");
 }
+
+/// `n` single-line records `line NNNNNN …` and their offsets.
+fn numbered_lines(n: usize, from: usize) -> (Vec<u8>, Vec<u64>) {
+    let (mut data, mut offs) = (Vec::new(), Vec::new());
+    for i in from..from + n {
+        offs.push(data.len() as u64);
+        data.extend_from_slice(format!("line {i:06} {}\n", "abcdefghij".repeat(i % 7)).as_bytes());
+    }
+    (data, offs)
+}
+
+/// The text of record `i` of [`numbered_lines`].
+fn numbered_text(i: usize) -> String {
+    format!("line {i:06} {}", "abcdefghij".repeat(i % 7))
+}
+
+#[test]
+fn syslog_tcp_udp_and_relp_deliver_every_line_once_in_order() {
+    for (input, scheme, n) in [
+        (Input::Tcp, "tcp", 3000),
+        (Input::Relp, "relp", 3000),
+        // Loopback UDP is lossless while the receiver's buffer holds the burst.
+        (Input::Udp, "udp", 300),
+    ] {
+        let rs = Rsyslogd::start(&[input]).unwrap();
+        let f = Fixture::new();
+        let (data, offs) = numbered_lines(n, 0);
+        f.write("journal", &data);
+        let target = format!("{scheme}://127.0.0.1:{}", rs.port(input));
+        f.write("cfg.toml", config(&target, "", ""));
+        let log = run_once(&f);
+        let msgs: Vec<Msg> = rs
+            .wait_for(n, Duration::from_secs(20))
+            .iter()
+            .map(|l| parse(l))
+            .collect();
+        assert_eq!(msgs.len(), n, "{scheme}: {log}\n{}", rs.log());
+        let got: Vec<u64> = msgs.iter().map(Msg::offset).collect();
+        assert_eq!(got, offs, "{scheme}: every line once, in order");
+        for (i, m) in msgs.iter().enumerate() {
+            assert_eq!(text(m), numbered_text(i), "{scheme}");
+            assert_eq!(m.pri, 14, "user.info");
+        }
+        if input == Input::Udp {
+            assert!(
+                log.contains(&format!("{n} entries sent as {n} messages")),
+                "the counter of what was sent: {log}"
+            );
+        }
+    }
+}
+
+#[test]
+fn syslog_include_and_exclude_pick_the_lines() {
+    let rs = Rsyslogd::start(&[Input::Tcp]).unwrap();
+    let f = Fixture::new();
+    let (data, offs) = numbered_lines(200, 0);
+    f.write("journal", &data);
+    let target = format!("tcp://127.0.0.1:{}", rs.port(Input::Tcp));
+    f.write(
+        "cfg.toml",
+        config(
+            &target,
+            "include = '^line \\d{5}[05] '\nexclude = 'abcdefghij'",
+            "",
+        ),
+    );
+    run_once(&f);
+    let want: Vec<u64> = (0..200)
+        .filter(|i| i % 5 == 0 && i % 7 == 0)
+        .map(|i| offs[i])
+        .collect();
+    assert!(want.len() > 3);
+    let msgs = rs.wait_for(want.len(), Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200));
+    let got: Vec<u64> = rs.messages().iter().map(|l| parse(l).offset()).collect();
+    assert_eq!(got, want, "{} messages", msgs.len());
+}
+
+#[test]
+fn syslog_an_entry_over_max_message_is_split_into_marked_parts() {
+    let rs = Rsyslogd::start(&[Input::Tcp]).unwrap();
+    let f = Fixture::new();
+    let long: String = (0..5000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    f.write("journal", format!("short\n{long}\nafter\n"));
+    let target = format!("tcp://127.0.0.1:{}", rs.port(Input::Tcp));
+    f.write("cfg.toml", config(&target, "max_message = 1024", ""));
+    let log = run_once(&f);
+    let msgs: Vec<Msg> = rs
+        .wait_for(7, Duration::from_secs(10))
+        .iter()
+        .map(|l| parse(l))
+        .collect();
+    let parts: Vec<&Msg> = msgs.iter().filter(|m| m.offset() == 6).collect();
+    assert!(parts.len() >= 5, "{msgs:?}");
+    let mut joined = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        assert_eq!(p.param("part"), format!("{}/{}", i + 1, parts.len()));
+        joined.push_str(&text(p));
+    }
+    assert_eq!(joined, long);
+    assert_eq!(text(msgs.last().unwrap()), "after");
+    assert!(
+        log.contains("is longer than max_message (1024 bytes): split into"),
+        "{log}"
+    );
+}
+
+#[test]
+fn syslog_unix_datagram_socket_of_a_local_rsyslogd_rfc3164() {
+    let rs = Rsyslogd::start(&[Input::Unix]).unwrap();
+    let f = Fixture::new();
+    let (data, _) = numbered_lines(2000, 0);
+    f.write("journal", &data);
+    let target = format!("unix://{}", rs.socket().display());
+    f.write(
+        "cfg.toml",
+        config(&target, "format = \"rfc3164\"\napp_name = \"shop\"", ""),
+    );
+    run_once(&f);
+    let msgs = rs.wait_for(2000, Duration::from_secs(20));
+    assert_eq!(msgs.len(), 2000, "{}", rs.log());
+    for (i, m) in msgs.iter().enumerate() {
+        let m = String::from_utf8_lossy(m);
+        // <PRI>Mmm dd hh:mm:ss TAG[PID]: MSG, without a host name (local).
+        assert!(m.starts_with("<14>"), "{m}");
+        let after_time = &m[4 + 16..];
+        let (tag, msg) = after_time.split_once(": ").unwrap();
+        assert!(tag.starts_with("shop[") && tag.ends_with(']'), "{m}");
+        assert_eq!(msg, numbered_text(i));
+    }
+}
+
+#[test]
+fn syslog_unix_stream_socket_gets_nul_terminated_messages() {
+    let f = Fixture::new();
+    let sock = f.join("log.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut s, _) = listener.accept().unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        all
+    });
+    let (data, _) = numbered_lines(500, 0);
+    f.write("journal", &data);
+    f.write(
+        "cfg.toml",
+        config(&format!("unix://{}", sock.display()), "", ""),
+    );
+    run_once(&f);
+    let all = reader.join().unwrap();
+    assert_eq!(all.last(), Some(&0), "the last message ends with NUL");
+    let msgs: Vec<Msg> = all[..all.len() - 1].split(|&b| b == 0).map(parse).collect();
+    assert_eq!(msgs.len(), 500);
+    for (i, m) in msgs.iter().enumerate() {
+        assert_eq!(text(m), numbered_text(i));
+    }
+}

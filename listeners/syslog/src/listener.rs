@@ -144,7 +144,8 @@ impl Listener for SyslogListener {
         }
         if let Target::Unix(path) = &settings.target {
             if path.exists() {
-                tls::check_file("target", path, false).map_err(|e| key_error("target", e))?;
+                tls::check_file("target", path, tls::Use::Socket)
+                    .map_err(|e| key_error("target", e))?;
             }
         }
         let tls = match &settings.tls {

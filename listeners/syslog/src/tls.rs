@@ -15,8 +15,20 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use crate::config::{HostPort, Settings, TlsFiles};
 use crate::transport::{ErrorKind, Io, SendError};
 
-/// Refuses a file another user can change (and, for a key, read).
-pub fn check_file(key: &str, p: &Path, private: bool) -> Result<(), String> {
+/// How a checked file is used.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Read (a CA or certificate): nobody else may write it.
+    Read,
+    /// A private key: nobody else may read or write it.
+    Private,
+    /// A socket written to (`/dev/log` is 0666 by design): only its owner
+    /// and directory matter, so nobody else can put another one in its place.
+    Socket,
+}
+
+/// Refuses a file another user can change or replace (and, for a key, read).
+pub fn check_file(key: &str, p: &Path, usage: Use) -> Result<(), String> {
     let meta = std::fs::metadata(p).map_err(|e| format!("{key} {}: {e}", p.display()))?;
     let mode = meta.permissions().mode() & 0o777;
     // SAFETY: geteuid has no preconditions.
@@ -28,7 +40,12 @@ pub fn check_file(key: &str, p: &Path, private: bool) -> Result<(), String> {
             meta.uid()
         ));
     }
-    let bad = if private { 0o077 } else { 0o022 };
+    let private = usage == Use::Private;
+    let bad = match usage {
+        Use::Read => 0o022,
+        Use::Private => 0o077,
+        Use::Socket => 0,
+    };
     if mode & bad != 0 {
         let fix = if private { "600" } else { "go-w" };
         let what = if private {
@@ -61,7 +78,7 @@ pub fn check_file(key: &str, p: &Path, private: bool) -> Result<(), String> {
 
 /// Builds the client configuration from the configured files.
 pub fn client_config(t: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, (&'static str, String)> {
-    check_file("ca_file", &t.ca_file, false).map_err(|e| ("ca_file", e))?;
+    check_file("ca_file", &t.ca_file, Use::Read).map_err(|e| ("ca_file", e))?;
     let mut roots = rustls::RootCertStore::empty();
     let certs = read_certs(&t.ca_file).map_err(|e| ("ca_file", e))?;
     for c in certs {
@@ -83,8 +100,8 @@ pub fn client_config(t: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, (&'stati
         .with_root_certificates(roots);
     let cfg = match (&t.cert_file, &t.key_file) {
         (Some(cert), Some(key)) => {
-            check_file("cert_file", cert, false).map_err(|e| ("cert_file", e))?;
-            check_file("key_file", key, true).map_err(|e| ("key_file", e))?;
+            check_file("cert_file", cert, Use::Read).map_err(|e| ("cert_file", e))?;
+            check_file("key_file", key, Use::Private).map_err(|e| ("key_file", e))?;
             let chain = read_certs(cert).map_err(|e| ("cert_file", e))?;
             let k = PrivateKeyDer::from_pem_file(key).map_err(|e| {
                 (
