@@ -178,6 +178,7 @@ impl Relp {
                     ))
                 }
             }
+            self.quick_ack();
             let at = self.rbuf.len();
             self.rbuf.resize(at + (16 << 10), 0);
             let n = self.io.read(&mut self.rbuf[at..]);
@@ -203,6 +204,27 @@ impl Relp {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Asks the kernel to acknowledge received data at once. A server that
+    /// writes each `rsp` separately with Nagle's algorithm on holds all but
+    /// the first until our ACK comes, which delayed ACKs put off by up to
+    /// 40 ms per round; Linux clears the flag after use, so it is set
+    /// before every read.
+    fn quick_ack(&self) {
+        if let Some(t) = self.io.tcp() {
+            let one: libc::c_int = 1;
+            // SAFETY: a valid socket and a pointer to an int of the given size.
+            unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(t),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_QUICKACK,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
             }
         }
     }
