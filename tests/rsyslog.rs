@@ -116,6 +116,12 @@ impl Rsyslogd {
         self.dir.join("ca.pem")
     }
 
+    /// A client certificate signed by [`Rsyslogd::ca`] for the name
+    /// `logdaemon-client`, which the RELP TLS input requires, and its key.
+    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("client.pem"), self.dir.join("client.key"))
+    }
+
     /// Everything received so far, one message per line as rsyslog wrote it
     /// (control characters escaped as `#ooo`).
     pub fn messages(&self) -> Vec<Vec<u8>> {
@@ -200,7 +206,8 @@ impl Rsyslogd {
                 Input::Relp => format!("module(load=\"imrelp\")\ninput(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\")\n"),
                 Input::RelpTls => format!(
                     "module(load=\"imrelp\")\ninput(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"out\" tls=\"on\" \
-                     tls.caCert=\"{d}/ca.pem\" tls.myCert=\"{d}/server.pem\" tls.myPrivKey=\"{d}/server.key\")\n"
+                     tls.caCert=\"{d}/ca.pem\" tls.myCert=\"{d}/server.pem\" tls.myPrivKey=\"{d}/server.key\" \
+                     tls.authMode=\"name\" tls.permittedPeer=[\"logdaemon-client\"])\n"
                 ),
                 Input::Unix => format!(
                     "module(load=\"imuxsock\" sysSock.use=\"off\")\ninput(type=\"imuxsock\" socket=\"{d}/log.sock\" ruleset=\"out\" rateLimit.interval=\"0\")\n"
@@ -330,6 +337,49 @@ impl Rsyslogd {
                 "server.csr",
             ],
         )?;
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                "/CN=logdaemon-client",
+                "-keyout",
+                "client.key",
+                "-out",
+                "client.csr",
+            ],
+        )?;
+        fs::write(
+            d.join("client.ext"),
+            "subjectAltName=DNS:logdaemon-client\nbasicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )?;
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+                "-out",
+                "client.pem",
+            ],
+        )?;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(d.join("client.key"), fs::Permissions::from_mode(0o600))?;
         fs::write(
             d.join("server.ext"),
             "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",

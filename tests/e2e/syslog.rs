@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use logdaemon_tests::rsyslog::{Input, Rsyslogd};
+use logdaemon_tests::rsyslog::{Cert, Input, Rsyslogd};
 
 use crate::fixture::{bin, stderr, Fixture};
 
@@ -579,4 +579,72 @@ fn syslog_relp_chaos_daemon_killed_and_rsyslogd_restarted_while_the_journal_grow
         .min()
         .unwrap();
     assert!(longest <= 65536 / shortest, "{dmsg}");
+}
+
+#[test]
+fn syslog_tls_and_relp_tls_deliver_with_the_server_verified_against_the_ca() {
+    let rs = Rsyslogd::start(&[Input::TcpTls, Input::RelpTls]).unwrap();
+    for (input, scheme) in [(Input::TcpTls, "tls"), (Input::RelpTls, "relp+tls")] {
+        let f = Fixture::new();
+        let (data, offs) = numbered_lines(500, 0);
+        f.write("journal", &data);
+        let before = rs.messages().len();
+        let target = format!("{scheme}://localhost:{}", rs.port(input));
+        let (cert, key) = rs.client_cert();
+        let ca = format!(
+            "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"",
+            rs.ca().display(),
+            cert.display(),
+            key.display()
+        );
+        f.write("cfg.toml", config(&target, &ca, ""));
+        let log = run_once(&f);
+        let all = rs.wait_for(before + 500, Duration::from_secs(20));
+        let got: Vec<u64> = all[before..].iter().map(|l| parse(l).offset()).collect();
+        assert_eq!(got, offs, "{scheme}: {log}\n{}", rs.log());
+    }
+}
+
+#[test]
+fn syslog_tls_refuses_a_server_certificate_the_ca_did_not_sign_or_of_another_name() {
+    let wrong_ca = Rsyslogd::start_with(&[Input::TcpTls, Input::RelpTls], Cert::OtherCa).unwrap();
+    let good = Rsyslogd::start(&[Input::RelpTls]).unwrap();
+    let cases = [
+        (&wrong_ca, Input::TcpTls, "tls", "", "UnknownIssuer"),
+        (&wrong_ca, Input::RelpTls, "relp+tls", "", "UnknownIssuer"),
+        (
+            &good,
+            Input::RelpTls,
+            "relp+tls",
+            "server_name = \"logs.example.com\"",
+            "not valid for name \"logs.example.com\"",
+        ),
+    ];
+    for (rs, input, scheme, extra, why) in cases {
+        let f = Fixture::new();
+        f.write("journal", "secret line\n");
+        let target = format!("{scheme}://127.0.0.1:{}", rs.port(input));
+        // Trust only the good server's CA.
+        let (cert, key) = good.client_cert();
+        let ca = format!(
+            "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n{extra}",
+            good.ca().display(),
+            cert.display(),
+            key.display()
+        );
+        f.write("cfg.toml", config(&target, &ca, ""));
+        let out = wait_exit(spawn(&f), Duration::from_secs(60));
+        let log = stderr(&out);
+        assert!(
+            log.contains("the server's TLS certificate was refused: invalid peer certificate")
+                && log.contains(why)
+                && log.contains("nothing was sent"),
+            "{scheme}: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            rs.messages().is_empty(),
+            "{scheme}: nothing reaches a server that was not verified"
+        );
+    }
 }

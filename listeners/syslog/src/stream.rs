@@ -65,6 +65,14 @@ impl Framed {
         self.drained()
     }
 
+    /// Ends a TLS session with close_notify, so the receiver sees a clean end.
+    pub fn close(mut self) {
+        if let Io::Tls(s) = &mut self.io {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+    }
+
     fn write_wire(&mut self) -> Result<(), SendError> {
         let r = self.io.write_all(&self.wire);
         self.wire.clear();

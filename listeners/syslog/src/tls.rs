@@ -174,3 +174,50 @@ pub fn connect(
     }
     Ok(Io::Tls(Box::new(stream)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    #[test]
+    fn files_others_could_change_or_read_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f.pem");
+        fs::write(&p, "x").unwrap();
+        let mode = |m| fs::set_permissions(&p, fs::Permissions::from_mode(m)).unwrap();
+        mode(0o644);
+        assert_eq!(check_file("ca_file", &p, Use::Read), Ok(()));
+        let e = check_file("key_file", &p, Use::Private).unwrap_err();
+        assert!(
+            e.contains("accessible by group or others (mode 0644); run `chmod 600"),
+            "{e}"
+        );
+        mode(0o666);
+        let e = check_file("ca_file", &p, Use::Read).unwrap_err();
+        assert!(e.contains("writable by group or others (mode 0666)"), "{e}");
+        assert_eq!(
+            check_file("target", &p, Use::Socket),
+            Ok(()),
+            "a socket's mode is not its risk"
+        );
+        mode(0o600);
+        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_file("ca_file", &p, Use::Read).unwrap_err();
+        assert!(
+            e.contains("its directory") && e.contains("another user could replace the file"),
+            "{e}"
+        );
+        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+            let e = check_file("ca_file", &p, Use::Read).unwrap_err();
+            assert!(
+                e.contains("owned by uid 65534, neither root nor this daemon's user"),
+                "{e}"
+            );
+        }
+    }
+}

@@ -200,8 +200,10 @@ impl Conn {
 
     /// Ends the session politely (RELP `close`); errors are irrelevant then.
     pub fn close(self) {
-        if let Conn::Relp(r) = self {
-            r.close();
+        match self {
+            Conn::Relp(r) => r.close(),
+            Conn::Stream(s) => s.close(),
+            Conn::Datagram(_) => {}
         }
     }
 }
