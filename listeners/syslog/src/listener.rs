@@ -204,6 +204,7 @@ impl Listener for SyslogListener {
                 self.note_oversized(e, o);
             }
         }
+        let n_msgs = msgs.spans.len();
         let r = self.ensure_conn().map(|c| {
             let mut counters = Counters::default();
             let r = c.send(&msgs, new.len(), &mut counters);
@@ -218,8 +219,8 @@ impl Listener for SyslogListener {
         match r {
             Ok(()) => {
                 self.counters.entries += new.len() as u64;
-                if !matches!(self.settings.target, Target::Udp(_) | Target::Unix(_)) {
-                    self.counters.messages = self.counters.messages.max(self.counters.entries);
+                if !matches!(self.conn, Some(Conn::Datagram(_))) {
+                    self.counters.messages += n_msgs as u64;
                 }
                 self.store(last)?;
                 Ok(Ack::All)
