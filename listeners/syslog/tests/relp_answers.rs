@@ -74,7 +74,7 @@ fn serve(l: TcpListener, ends: Vec<End>, got: mpsc::Sender<Vec<u8>>) {
                     }
                 }
             };
-            write!(w, "{txnr} rsp {} {answer}\n", answer.len()).unwrap();
+            writeln!(w, "{txnr} rsp {} {answer}", answer.len()).unwrap();
         }
     }
 }
