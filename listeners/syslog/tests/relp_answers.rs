@@ -74,7 +74,10 @@ fn serve(l: TcpListener, ends: Vec<End>, got: mpsc::Sender<Vec<u8>>) {
                     }
                 }
             };
-            writeln!(w, "{txnr} rsp {} {answer}", answer.len()).unwrap();
+            // The client may have gone after a refusal: then the session is over.
+            if writeln!(w, "{txnr} rsp {} {answer}", answer.len()).is_err() {
+                break;
+            }
         }
     }
 }
