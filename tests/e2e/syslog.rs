@@ -644,3 +644,63 @@ fn syslog_tls_refuses_a_server_certificate_the_ca_did_not_sign_or_of_another_nam
         );
     }
 }
+
+#[test]
+fn syslog_a_socket_another_user_put_in_place_of_dev_log_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    let set_mode = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    // A run directory anyone may write to, where syslog's socket is expected.
+    set_mode(f.path(), 0o711);
+    let run = f.join("run");
+    std::fs::create_dir(&run).unwrap();
+    set_mode(&run, 0o777);
+    let sock = run.join("log");
+    // The attacker, an unprivileged user, binds a socket there first.
+    let bind = format!(
+        "import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind({:?})",
+        sock.display().to_string()
+    );
+    let st = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            // Not a shim under /root, which the user may not enter.
+            "/usr/bin/python3",
+            "-c",
+            &bind,
+        ])
+        .status()
+        .expect("run setpriv (util-linux)");
+    assert!(
+        st.success() && sock.exists(),
+        "the unprivileged user could not bind {}",
+        sock.display()
+    );
+    f.write("journal", "a secret line\n");
+    f.write(
+        "cfg.toml",
+        config(&format!("unix://{}", sock.display()), "", ""),
+    );
+    let out = wait_exit(spawn(&f), Duration::from_secs(60));
+    let log = stderr(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("config key `target`: target {} is owned by uid 65534, neither root nor this daemon's user", sock.display())),
+        "{log}"
+    );
+    // The run directory itself is the problem even for a socket of ours.
+    std::fs::remove_file(&sock).unwrap();
+    let _ours = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    let out = wait_exit(spawn(&f), Duration::from_secs(60));
+    let log = stderr(&out);
+    assert!(
+        log.contains(
+            "is writable by group or others (mode 0777), so another user could replace the file"
+        ),
+        "{log}"
+    );
+}
