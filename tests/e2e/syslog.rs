@@ -704,3 +704,39 @@ fn syslog_a_socket_another_user_put_in_place_of_dev_log_is_refused() {
         "{log}"
     );
 }
+
+#[test]
+fn syslog_relp_a_connection_rsyslogd_closed_while_idle_is_replaced_at_once() {
+    let mut rs = Rsyslogd::start(&[Input::Relp]).unwrap();
+    let f = Fixture::new();
+    let (data, offs) = numbered_lines(20, 0);
+    let half = offs[10] as usize;
+    f.write("journal", &data[..half]);
+    let target = format!("relp://127.0.0.1:{}", rs.port(Input::Relp));
+    f.write("cfg.toml", config(&target, "", ""));
+    let d = spawn_following(&f, "daemon.log");
+    assert_eq!(rs.wait_for(10, Duration::from_secs(20)).len(), 10);
+    // rsyslogd goes away and comes back while the daemon has nothing to send.
+    rs.restart().unwrap();
+    {
+        use std::io::Write;
+        let mut j = std::fs::OpenOptions::new()
+            .append(true)
+            .open(f.join("journal"))
+            .unwrap();
+        j.write_all(&data[half..]).unwrap();
+    }
+    let got = rs.wait_for(20, Duration::from_secs(20));
+    Command::new("kill")
+        .args(["-TERM", &d.id().to_string()])
+        .status()
+        .unwrap();
+    wait_exit(d, Duration::from_secs(30));
+    let log = std::fs::read_to_string(f.join("daemon.log")).unwrap();
+    let offsets: Vec<u64> = got.iter().map(|l| parse(l).offset()).collect();
+    assert_eq!(offsets, offs, "{log}");
+    assert!(
+        !log.contains("asks to retry"),
+        "no failed call, no back-off: {log}"
+    );
+}

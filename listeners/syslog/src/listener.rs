@@ -12,7 +12,7 @@ use crate::message::{Formatter, Messages, Oversized};
 use crate::record::Record;
 use crate::stamp::Stamp;
 use crate::tls;
-use crate::transport::{self, Conn, Counters, ErrorKind};
+use crate::transport::{self, Conn, Counters, ErrorKind, SendError};
 
 /// A message buffer grown past this by one huge batch is shrunk back.
 const KEEP_BUFFER: usize = 16 << 20;
@@ -47,6 +47,27 @@ impl SyslogListener {
             self.conn = Some(c);
         }
         Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    /// Sends a batch over the kept-open connection, or a new one. A kept
+    /// connection the receiver closed while it was idle shows only when it
+    /// is used: then the batch goes once more over a fresh one at once.
+    fn send(&mut self, msgs: &Messages, entries: usize) -> Result<Result<(), SendError>, Failure> {
+        let reused = self.conn.is_some();
+        let mut sent = Counters::default();
+        let mut r = self.ensure_conn()?.send(msgs, entries, &mut sent);
+        let stale = matches!(&r, Err(e) if e.kind == ErrorKind::Down && e.done == 0);
+        if reused && stale && !matches!(self.conn, Some(Conn::Datagram(_))) {
+            self.logger.debug(&format!(
+                "syslog listener `{}`: the kept connection was closed; sending over a new one",
+                self.name
+            ));
+            self.conn = None;
+            r = self.ensure_conn()?.send(msgs, entries, &mut sent);
+        }
+        self.counters.messages += sent.messages;
+        self.counters.refused += sent.refused;
+        Ok(r)
     }
 
     fn failure(&self, kind: ErrorKind, message: &str) -> Failure {
@@ -205,17 +226,11 @@ impl Listener for SyslogListener {
             }
         }
         let n_msgs = msgs.spans.len();
-        let r = self.ensure_conn().map(|c| {
-            let mut counters = Counters::default();
-            let r = c.send(&msgs, new.len(), &mut counters);
-            (r, counters)
-        });
+        let r = self.send(&msgs, new.len());
         if msgs.buf.capacity() <= KEEP_BUFFER {
             self.msgs = msgs;
         }
-        let (r, sent) = r?;
-        self.counters.messages += sent.messages;
-        self.counters.refused += sent.refused;
+        let r = r?;
         match r {
             Ok(()) => {
                 self.counters.entries += new.len() as u64;
