@@ -208,7 +208,7 @@ pub fn parse(toml_text: &str, cx: &Context<'_>) -> Result<Settings, ConfigError>
             ),
         )
     })?;
-    let url = raw.target.ok_or_else(|| {
+    let url = raw.target.clone().ok_or_else(|| {
         err("target", "is missing: set it to where messages go, e.g. target = \"relp://127.0.0.1:2514\" or \"unix:///dev/log\"".into())
     })?;
     let target = parse_target(&url).map_err(|why| err("target", why))?;
@@ -234,6 +234,54 @@ pub fn parse(toml_text: &str, cx: &Context<'_>) -> Result<Settings, ConfigError>
                 )
             })? as u8,
     };
+    let lv = levels_and_time(&raw, &err)?;
+    let [hostname, app_name, procid, msgid] = header_fields(&raw, cx, &err)?;
+    let (max_message, oversize, window, timeout) = limits(&raw, &target, &err)?;
+    let tls = tls_files(
+        &target,
+        &raw.ca_file,
+        &raw.cert_file,
+        &raw.key_file,
+        raw.server_name.clone(),
+        cx,
+        &err,
+    )?;
+    Ok(Settings {
+        url,
+        target,
+        format,
+        facility,
+        severity: lv.severity,
+        level: lv.level,
+        levels: lv.levels,
+        timestamp: lv.timestamp,
+        timestamp_zone: lv.zone,
+        hostname,
+        app_name,
+        procid,
+        msgid,
+        include: regex_key(&raw.include, "include", &err)?,
+        exclude: regex_key(&raw.exclude, "exclude", &err)?,
+        max_message,
+        oversize,
+        window,
+        timeout,
+        tls,
+    })
+}
+
+type ErrFn<'a> = &'a dyn Fn(&str, String) -> ConfigError;
+
+/// Severity and timestamp settings.
+struct LevelsAndTime {
+    severity: Severity,
+    level: Option<Regex>,
+    levels: Vec<(String, Severity)>,
+    timestamp: Option<Regex>,
+    zone: Zone,
+}
+
+fn levels_and_time(raw: &RawConfig, err: ErrFn<'_>) -> Result<LevelsAndTime, ConfigError> {
     let severity = match raw.severity.as_deref() {
         None => Severity::INFO,
         Some(s) => Severity::from_name(s.as_bytes()).ok_or_else(|| {
@@ -243,26 +291,28 @@ pub fn parse(toml_text: &str, cx: &Context<'_>) -> Result<Settings, ConfigError>
             )
         })?,
     };
-    let level = regex_key(&raw.level, "level", &err)?;
-    if let Some(r) = &level {
-        if !r.capture_names().any(|n| n == Some("level")) {
-            return Err(err("level", "needs a named group `level`, e.g. level = '\\b(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\\b'".into()));
-        }
+    let level = regex_key(&raw.level, "level", err)?;
+    if level
+        .as_ref()
+        .is_some_and(|r| !r.capture_names().any(|n| n == Some("level")))
+    {
+        return Err(err("level", "needs a named group `level`, e.g. level = '\\b(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\\b'".into()));
     }
     let mut levels = Vec::new();
-    for (name, sev) in raw.levels.unwrap_or_default() {
+    for (name, sev) in raw.levels.clone().unwrap_or_default() {
         let s = Severity::from_name(sev.as_bytes()).ok_or_else(|| {
             err("levels", format!("{name} = {sev:?}: the value must be a syslog severity (emerg, alert, crit, err, warning, notice, info, debug)"))
         })?;
         levels.push((name, s));
     }
-    let timestamp = regex_key(&raw.timestamp, "timestamp", &err)?;
-    if let Some(r) = &timestamp {
-        if !r.capture_names().any(|n| n == Some("timestamp")) {
-            return Err(err("timestamp", "needs a named group `timestamp`, e.g. timestamp = '^(?P<timestamp>\\d{4}-\\d\\d-\\d\\d[ T][\\d:.,]+)'".into()));
-        }
+    let timestamp = regex_key(&raw.timestamp, "timestamp", err)?;
+    if timestamp
+        .as_ref()
+        .is_some_and(|r| !r.capture_names().any(|n| n == Some("timestamp")))
+    {
+        return Err(err("timestamp", "needs a named group `timestamp`, e.g. timestamp = '^(?P<timestamp>\\d{4}-\\d\\d-\\d\\d[ T][\\d:.,]+)'".into()));
     }
-    let timestamp_zone = match raw.timestamp_zone.as_deref() {
+    let zone = match raw.timestamp_zone.as_deref() {
         None => Zone::UTC,
         Some(z) => Zone::parse(z.as_bytes()).ok_or_else(|| {
             err(
@@ -271,32 +321,55 @@ pub fn parse(toml_text: &str, cx: &Context<'_>) -> Result<Settings, ConfigError>
             )
         })?,
     };
+    Ok(LevelsAndTime {
+        severity,
+        level,
+        levels,
+        timestamp,
+        zone,
+    })
+}
+
+/// `hostname`, `app_name`, `procid` and `msgid`, within RFC 5424's limits.
+fn header_fields(
+    raw: &RawConfig,
+    cx: &Context<'_>,
+    err: ErrFn<'_>,
+) -> Result<[String; 4], ConfigError> {
     let field = |key: &str,
-                 v: Option<String>,
+                 v: &Option<String>,
                  default: String,
                  max: usize|
      -> Result<String, ConfigError> {
-        let v = v.unwrap_or(default);
+        let v = v.clone().unwrap_or(default);
         if v.is_empty() || v.len() > max || !v.bytes().all(|b| (33..=126).contains(&b)) {
             return Err(err(key, format!("{v:?}: use 1 to {max} printable ASCII characters without spaces (\"-\" for none)")));
         }
         Ok(v)
     };
-    let mut host_default: String = cx
+    let mut host: String = cx
         .hostname
         .chars()
         .filter(|c| c.is_ascii_graphic())
         .take(255)
         .collect();
-    if host_default.is_empty() {
-        host_default = "-".into();
+    if host.is_empty() {
+        host = "-".into();
     }
-    let hostname = field("hostname", raw.hostname, host_default, 255)?;
-    let app_name = field("app_name", raw.app_name, "logdaemon".into(), 48)?;
-    let procid = field("procid", raw.procid, cx.pid.to_string(), 128)?;
-    let msgid = field("msgid", raw.msgid, "-".into(), 32)?;
-    let include = regex_key(&raw.include, "include", &err)?;
-    let exclude = regex_key(&raw.exclude, "exclude", &err)?;
+    Ok([
+        field("hostname", &raw.hostname, host, 255)?,
+        field("app_name", &raw.app_name, "logdaemon".into(), 48)?,
+        field("procid", &raw.procid, cx.pid.to_string(), 128)?,
+        field("msgid", &raw.msgid, "-".into(), 32)?,
+    ])
+}
+
+/// `max_message`, `oversize`, `window` and `timeout`.
+fn limits(
+    raw: &RawConfig,
+    target: &Target,
+    err: ErrFn<'_>,
+) -> Result<(usize, Oversize, usize, Duration), ConfigError> {
     let limit = if matches!(target, Target::Udp(_)) {
         MAX_DATAGRAM
     } else {
@@ -334,37 +407,7 @@ pub fn parse(toml_text: &str, cx: &Context<'_>) -> Result<Settings, ConfigError>
             .filter(|d| !d.is_zero())
             .ok_or_else(|| err("timeout", format!("{t:?}: use a duration like \"30s\"")))?,
     };
-    let tls = tls_files(
-        &target,
-        &raw.ca_file,
-        &raw.cert_file,
-        &raw.key_file,
-        raw.server_name,
-        cx,
-        &err,
-    )?;
-    Ok(Settings {
-        url,
-        target,
-        format,
-        facility,
-        severity,
-        level,
-        levels,
-        timestamp,
-        timestamp_zone,
-        hostname,
-        app_name,
-        procid,
-        msgid,
-        include,
-        exclude,
-        max_message,
-        oversize,
-        window,
-        timeout,
-        tls,
-    })
+    Ok((max_message, oversize, window, timeout))
 }
 
 fn regex_key(
