@@ -703,6 +703,39 @@ fn syslog_a_socket_another_user_put_in_place_of_dev_log_is_refused() {
         ),
         "{log}"
     );
+    // A socket that appears only after the daemon started is checked when
+    // the listener connects to it.
+    std::fs::remove_file(&sock).unwrap();
+    f.write("journal", "");
+    let d = spawn_following(&f, "late.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(f.join("late.log"))
+        .unwrap()
+        .contains("running")
+    {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            &bind,
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    f.write("journal", "a secret line\n");
+    let out = wait_exit(d, Duration::from_secs(60));
+    let log = std::fs::read_to_string(f.join("late.log")).unwrap();
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("is owned by uid 65534, neither root nor this daemon's user"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -75,7 +75,7 @@ impl SyslogListener {
         match kind {
             ErrorKind::Down | ErrorKind::Certificate => Failure::retry(m),
             ErrorKind::Refused => Failure::error(m),
-            ErrorKind::TooBig => Failure::fatal(m),
+            ErrorKind::TooBig | ErrorKind::Unsafe => Failure::fatal(m),
         }
     }
 

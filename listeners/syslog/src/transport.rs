@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Refused,
     /// A message does not fit the socket (EMSGSIZE): the config must change.
     TooBig,
+    /// The target is a socket another user could have put in place.
+    Unsafe,
 }
 
 #[derive(Debug)]
@@ -114,6 +116,9 @@ pub fn connect(s: &Settings, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<
     let down = |what: String, e: io::Error| SendError::new(ErrorKind::Down, format!("{what}: {e}"));
     match &s.target {
         Target::Unix(path) => {
+            // Checked at every connect: the socket may have been replaced since.
+            crate::tls::check_file("target", path, crate::tls::Use::Socket)
+                .map_err(|e| SendError::new(ErrorKind::Unsafe, e))?;
             match UnixDatagram::unbound().and_then(|d| d.connect(path).map(|()| d)) {
                 Ok(d) => Ok(Conn::Datagram(datagram::Datagram::unix(d, path))),
                 Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
