@@ -19,5 +19,6 @@ mod listeners;
 mod replay;
 mod rotation;
 mod safety;
+mod syslog;
 mod torture;
 mod writer;

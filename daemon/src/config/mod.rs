@@ -156,7 +156,7 @@ pub enum ConfigError {
     General { path: PathBuf, message: String },
 }
 
-pub const BUILTIN_PLUGINS: &[&str] = &["file", "exec", "hot-backup", "email"];
+pub const BUILTIN_PLUGINS: &[&str] = &["file", "exec", "hot-backup", "email", "syslog"];
 
 struct Ctx<'a> {
     path: &'a Path,
