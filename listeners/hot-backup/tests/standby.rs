@@ -399,6 +399,46 @@ fn unknown_or_mismatched_host_keys_are_fatal_with_the_fingerprint_and_nothing_is
 }
 
 #[test]
+fn a_revoked_host_key_is_refused_naming_the_line_even_when_also_listed_plainly() {
+    let env = Env::new();
+    let line = env.sshd.known_hosts_line().unwrap();
+    let with = |name: &str, text: String| {
+        let p = env.tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        env.config("").replace(
+            &env.sshd.known_hosts().display().to_string(),
+            &p.display().to_string(),
+        )
+    };
+    // Trusted plainly and revoked: OpenSSH says "REVOKED HOST KEY DETECTED".
+    let both = with(
+        "kh.both",
+        format!("{line}\n# revoked after a leak\n@revoked {line}\n"),
+    );
+    let msg = assert_fatal(env.open_with(&both, Position::default()));
+    assert!(
+        msg.contains("REVOKED HOST KEY") && msg.contains("kh.both line 3"),
+        "{msg}"
+    );
+    // Only the revoked line: refused as revoked, never "add this line".
+    let only = with("kh.only", format!("@revoked {line}\n"));
+    let msg = assert_fatal(env.open_with(&only, Position::default()));
+    assert!(
+        msg.contains("REVOKED HOST KEY") && !msg.contains("add this line"),
+        "{msg}"
+    );
+    // A @cert-authority line cannot vouch for a plain key: not trusted,
+    // and the message says why.
+    let ca = with("kh.ca", format!("@cert-authority {line}\n"));
+    let msg = assert_fatal(env.open_with(&ca, Position::default()));
+    assert!(
+        msg.contains("is not in") && msg.contains("kh.ca line 1 is a @cert-authority line"),
+        "{msg}"
+    );
+    assert!(env.remote_listing().is_empty(), "nothing was written");
+}
+
+#[test]
 fn a_refused_user_key_and_a_readable_key_file_are_fatal_with_clear_messages() {
     let env = Env::new();
     let other = env.sshd.other_key("id_stranger").unwrap();
