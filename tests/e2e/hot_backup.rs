@@ -285,3 +285,75 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
     );
     eprintln!("standby sizes after each kill: {sizes:?} of {}", data.len());
 }
+
+/// Runs `logdaemon run --once` for at most `limit`; `None` when it had to
+/// be killed.
+fn run_once_within(f: &Fixture, limit: Duration) -> Option<std::process::Output> {
+    let mut child = Command::new(bin())
+        .args(["run", "--config", "cfg.toml", "--once"])
+        .current_dir(f.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start logdaemon");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            eprintln!("killed after {limit:?}; log:\n{}", stderr(&out));
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// The `backoff_ms` values of the daemon's retry lines, in order.
+fn backoffs(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| l.split("backoff_ms=").nth(1))
+        .filter_map(|v| v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn hot_backup_once_with_a_failing_apply_backs_off_then_exits_nonzero_with_its_error() {
+    let sshd = Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let f = Fixture::new();
+    let remote = f.join("standby");
+    std::fs::create_dir(&remote).unwrap();
+    // Several batches queue up behind the failing one; `apply` reads its
+    // batch and fails every time.
+    let cfg = config(
+        &sshd,
+        &remote,
+        "batch_bytes = 20000\nmax_delay = \"10ms\"\napply = [\"sh\", \"-c\", \"cat >/dev/null; echo replay refused >&2; exit 3\"]",
+    )
+    .replace(
+        "[journal.listener.config]",
+        "retry_max = \"2s\"\n[journal.listener.config]",
+    );
+    f.write("cfg.toml", cfg);
+    f.write("journal", journal(1, 1500));
+    let out = run_once_within(&f, Duration::from_secs(60))
+        .expect("run --once never gave up retrying within 60 s");
+    let log = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "exit status 0 after giving up:\n{log}"
+    );
+    assert!(log.contains("still fails after 2s (retry_max)"), "{log}");
+    let at = log.rfind("still fails after").unwrap();
+    let last: String = log[at..].chars().take(600).collect();
+    assert!(
+        last.contains("replay refused") && last.contains("exited with status 3"),
+        "the give-up names apply's own error: {last}"
+    );
+    let b = backoffs(&log);
+    assert!(
+        b.len() >= 3 && b.windows(2).all(|w| w[1] >= w[0]) && b.last() > b.first(),
+        "the backoff grows: {b:?}\n{log}"
+    );
+    assert!(b.iter().all(|&ms| ms <= 2000), "capped at retry_max: {b:?}");
+}
