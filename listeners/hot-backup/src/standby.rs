@@ -158,7 +158,7 @@ impl Standby {
             return Ok(None);
         };
         if p.request {
-            let out = link.conn.answer(self.cfg.command_timeout, false)?;
+            let out = link.conn.answer(self.answer_wait(), false)?;
             self.check_status(&out)?;
             self.log.debug(&format!(
                 "standby has sequence {} up to offset {}: appended {} bytes, confirmed after {} ms",
@@ -271,6 +271,7 @@ impl Standby {
                         let batch = Batch {
                             apply: pieces,
                             fsync: self.cfg.fsync,
+                            apply_timeout_s: self.apply_timeout_s(),
                             ..Default::default()
                         };
                         let script = batch.script(&self.layout, self.cfg.apply.as_deref());
@@ -278,7 +279,7 @@ impl Standby {
                             &script,
                             0,
                             &mut |_| Ok(()),
-                            self.cfg.command_timeout,
+                            self.answer_wait(),
                             false,
                         )?;
                         self.check_status(&out)?;
@@ -372,6 +373,7 @@ impl Standby {
         let end = run.end();
         let mut batch = Batch {
             fsync: self.cfg.fsync,
+            apply_timeout_s: self.apply_timeout_s(),
             ..Default::default()
         };
         let (file, size) = match link.view.live_seq {
@@ -626,6 +628,20 @@ impl Standby {
         })
     }
 
+    /// `command_timeout` in whole seconds (at least 1), for `timeout(1)`.
+    fn apply_timeout_s(&self) -> u64 {
+        self.cfg.command_timeout.as_secs_f64().ceil().max(1.0) as u64
+    }
+
+    /// How long an answer is awaited: longer than the standby's own bound
+    /// on `apply` (`command_timeout`, then the kill), so that a slow
+    /// `apply` is reported by the standby as timed out and the connection
+    /// is not dropped while it still runs there.
+    fn answer_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.apply_timeout_s() + shell::APPLY_KILL_AFTER)
+            + self.cfg.io_timeout
+    }
+
     fn check_status(&self, out: &Output) -> Result<()> {
         let text = out.text();
         let on = format!("on {}:{}", self.cfg.host, self.cfg.port);
@@ -637,6 +653,8 @@ impl Standby {
                 self.cfg.remote_dir
             ))),
             status::APPLY => Err(Error::Apply(format!("the apply command failed {on}: {text}"))),
+            status::APPLY_TIMEOUT => Err(Error::Apply(format!("the apply command timed out {on}: {text}"))),
+            status::APPLY_BUSY => Err(transient(format!("{text} {on}; retrying"))),
             status::SIZE_BEFORE => Err(transient(format!("the standby's journal changed under us {on}: {text}; re-checking"))),
             status::SIZE_AFTER => Err(transient(format!(
                 "an append to {} {on} was cut short (disk full on the standby, or the connection dropped) and undone: {text}",

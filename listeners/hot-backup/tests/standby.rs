@@ -280,7 +280,7 @@ fn apply_gets_every_transaction_exactly_once_across_a_crash_between_append_and_a
         format!(
             "#!/bin/sh\n\
              # Simulates the standby crashing after the append, before apply: kill the batch.\n\
-             if [ -f '{crash}' ]; then rm -f '{crash}'; kill -9 $PPID; exit 1; fi\n\
+             if [ -f '{crash}' ]; then rm -f '{crash}'; kill -9 $(cat ./.logdaemon-loop); exit 1; fi\n\
              cat > '{sink}.part' && cat '{sink}.part' >> '{sink}' && wc -c < '{sink}.part' >> '{sizes}'\n",
             crash = crash.display(),
             sink = sink.display(),
@@ -396,6 +396,71 @@ fn unknown_or_mismatched_host_keys_are_fatal_with_the_fingerprint_and_nothing_is
         "{}",
         env.sshd.log()
     );
+}
+
+/// Processes whose command line contains `pattern`.
+fn running(pattern: &str) -> usize {
+    let o = std::process::Command::new("pgrep")
+        .args(["-fc", pattern])
+        .output()
+        .expect("run pgrep (procps)");
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_hung_apply_is_killed_at_command_timeout_and_never_runs_twice_at_once() {
+    let env = Env::new();
+    let a = journal(11, 20);
+    std::fs::write(env.journal_path(), &a).unwrap();
+    let recs = stream(&[(1, &a)]);
+    // A sleep no other test runs: its processes are this apply's.
+    let secs = 200_000 + u64::from(std::process::id() % 100_000);
+    let pattern = format!("sleep {secs}");
+    let starts = env.tmp.path().join("apply.starts");
+    let script = env.tmp.path().join("apply.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho start >> '{}'\ncat > /dev/null\n# a child that keeps running, then the hang itself\nsleep {secs} &\nexec sleep {secs}\n",
+            starts.display()
+        ),
+    )
+    .unwrap();
+    let extra = format!(
+        "apply = [\"sh\", \"{}\"]\ncommand_timeout = \"2s\"\n",
+        script.display()
+    );
+    let mut l = env.open(&extra);
+    let mut host = Host::new(&recs, 100);
+    for round in 1..=2 {
+        let t0 = std::time::Instant::now();
+        let r = host.step(&mut l).and_then(|_| host.flush(&mut l));
+        let f = r.expect_err("a hung apply cannot succeed");
+        assert_eq!(f.kind, logdaemon_sdk::FailureKind::Error, "{f}");
+        assert!(
+            f.message.contains("timed out")
+                && f.message
+                    .contains("did not finish within command_timeout (2s)"),
+            "round {round}: {f}"
+        );
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "reported after {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(
+            running(&pattern),
+            0,
+            "round {round}: the apply and its child were killed"
+        );
+        let n = std::fs::read_to_string(&starts).unwrap().lines().count();
+        assert_eq!(n, round, "one apply per attempt, never two at once");
+    }
+    // The bytes stay appended; the range is applied by the next attempt.
+    assert_eq!(env.remote_file("journal"), a);
 }
 
 #[test]

@@ -421,12 +421,17 @@ fn batch_script_rotates_resumably_appends_checks_sizes_and_applies() {
         append: Some((0, 6)),
         fsync: true,
         apply: apply_pieces(&l, (7, 0), (7, 6), 7),
+        apply_timeout_s: 30,
     };
     let (st, out) = sh_owned(&l, &b.script(&l, Some(&apply)), b"hello\n");
     assert_eq!(st, 0, "{out}");
     assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello\n");
     assert_eq!(std::fs::read_to_string(d.join(MARKER)).unwrap(), "7\n");
     assert_eq!(std::fs::read_to_string(d.join(APPLIED)).unwrap(), "7 6\n");
+    assert!(
+        !d.join(APPLY_PID).exists(),
+        "the apply guard is gone after it"
+    );
 
     // A stale expectation is refused without touching the file.
     let b = Batch {
