@@ -70,6 +70,9 @@ pub struct Config {
     pub transactions: Transactions,
     /// fsync the remote file (and directory on rotation) before acknowledging.
     pub fsync: bool,
+    /// Check the standby's whole file (`cksum`) on connect and its actual
+    /// size before every append, instead of trusting what is cached.
+    pub verify: bool,
     /// Bytes of an unfinished transaction held in memory before shipping
     /// whole records anyway (with a warning).
     pub max_hold: u64,
@@ -104,6 +107,7 @@ struct Raw {
     keepalive: Option<String>,
     transactions: Option<String>,
     fsync: Option<bool>,
+    verify: Option<bool>,
     max_hold: Option<u64>,
     batch_bytes: Option<u64>,
     max_delay: Option<String>,
@@ -243,6 +247,7 @@ pub fn parse(
         keepalive,
         transactions,
         fsync: raw.fsync.unwrap_or(true),
+        verify: raw.verify.unwrap_or(true),
         max_hold: raw.max_hold.unwrap_or(64 << 20),
         batch_bytes: raw.batch_bytes.unwrap_or(8 << 20).max(1),
         max_delay,

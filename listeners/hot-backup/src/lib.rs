@@ -10,6 +10,7 @@
 //! standby), [`ssh`] (trust, authentication, exec channels), [`shell`] (the
 //! scripts the standby runs), [`record`] (the listener's durable memory).
 
+pub mod cksum;
 pub mod config;
 pub mod error;
 pub mod hold;

@@ -253,6 +253,25 @@ impl Layout {
         Script::only(s)
     }
 
+    /// Prints `cksum` of the first `len` bytes of `name` (`CRC LENGTH`).
+    pub fn cksum(&self, name: &str, len: u64) -> Script {
+        let f = quote(&format!("./{name}"));
+        Script::only(format!(
+            "{}[ -f {f} ] || exit 3\nhead -c {len} {f} | cksum\n",
+            self.cd()
+        ))
+    }
+
+    /// Prints `cksum` of each `len`-byte piece of `name`'s first `total`
+    /// bytes, one line per piece (`CRC LENGTH`).
+    pub fn cksum_pieces(&self, name: &str, total: u64, len: u64) -> Script {
+        let f = quote(&format!("./{name}"));
+        Script::only(format!(
+            "{}[ -f {f} ] || exit 3\ni=0; while [ $i -lt {total} ]; do n={len}; [ $((i + n)) -le {total} ] || n=$(({total} - i)); tail -c +$((i + 1)) {f} | head -c $n | cksum; i=$((i + n)); done\n",
+            self.cd()
+        ))
+    }
+
     /// Prints `len` bytes of `name` from `offset`.
     pub fn read(&self, name: &str, offset: u64, len: u64) -> Script {
         let f = quote(&format!("./{name}"));
@@ -288,6 +307,9 @@ pub struct Batch {
     pub append: Option<(u64, u64)>,
     pub fsync: bool,
     pub apply: Vec<ApplyPiece>,
+    /// Skip the size check before an append when the loop's own last
+    /// append left the file at the expected size (`verify = false`).
+    pub trust_cached_size: bool,
     /// Whole seconds an `apply` run may take (`command_timeout`): then
     /// `timeout(1)` ends it and its process group. 0: unbounded.
     pub apply_timeout_s: u64,
@@ -328,7 +350,7 @@ impl Batch {
             // `$b` is the size expected before (`expect`). The loop knows
             // the size after its own last append (`$k`, see [`SHELL_LOOP`]);
             // after a rotation the file is another one and is always checked.
-            let known = if self.rotate.is_some() {
+            let known = if self.rotate.is_some() || !self.trust_cached_size {
                 String::new()
             } else {
                 "[ \"$k\" = \"$f $b\" ] || ".to_string()

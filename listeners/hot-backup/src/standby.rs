@@ -26,6 +26,7 @@ use std::path::PathBuf;
 
 use logdaemon_sdk::{Logger, Position};
 
+use crate::cksum::{self, Cksum};
 use crate::config::Config;
 use crate::error::{fatal, transient, Error, Result};
 use crate::hold::Run;
@@ -42,6 +43,8 @@ struct Tail {
     seq: u64,
     end: u64,
     bytes: Vec<u8>,
+    /// The checksum of the file's bytes up to `end`, when all are known.
+    sum: Option<Cksum>,
 }
 
 /// An open connection and what the standby holds.
@@ -82,6 +85,8 @@ struct Pending {
     /// The standby's last bytes after this run, for the record (`None`
     /// until known).
     tail: Option<Vec<u8>>,
+    /// The file's checksum state after this run, for the record.
+    sum: Option<u32>,
     appended: u64,
     sent_at: std::time::Instant,
 }
@@ -171,7 +176,7 @@ impl Standby {
         if let Some(tail) = &p.tail {
             record::store(
                 &self.record_path,
-                &Record::new(&self.target, p.seq, p.end, tail),
+                &Record::new(&self.target, p.seq, p.end, tail, p.sum),
             )?;
         }
         Ok(Some(p.tag))
@@ -312,10 +317,16 @@ impl Standby {
                         self.recovery(&file)
                     )));
                 }
+                let sum = if self.cfg.verify {
+                    self.check_whole(link, &file, r)?
+                } else {
+                    None
+                };
                 Ok(Some(Tail {
                     seq: r.sequence,
                     end: r.size,
                     bytes,
+                    sum,
                 }))
             }
             _ => {
@@ -329,6 +340,101 @@ impl Standby {
                 Ok(None)
             }
         }
+    }
+
+    /// Checks the standby's `file` up to the record's size with one
+    /// `cksum` there (`verify`). Against the record's checksum a difference
+    /// is fatal, naming the first differing offset when the local journal
+    /// holds the bytes that were sent; without one (an older record, bytes
+    /// resent from the journal) the checksum is taken from the local
+    /// journal if the standby matches it, else the file stays unchecked
+    /// until the next connection after a run from offset 0.
+    fn check_whole(&self, link: &mut Link, file: &str, r: &Record) -> Result<Option<Cksum>> {
+        let out = link.conn.capture(&self.layout.cksum(file, r.size))?;
+        let text = String::from_utf8_lossy(&out);
+        let theirs = cksum::parse(&text).ok_or_else(|| {
+            transient(format!(
+                "unexpected `cksum` output from the standby: `{}`",
+                text.trim()
+            ))
+        })?;
+        let Some(ours) = r.cksum.map(|s| Cksum::resume(s, r.size)) else {
+            return Ok(self
+                .local_cksum(r.size)
+                .filter(|l| (l.value(), l.covered()) == theirs));
+        };
+        if (ours.value(), ours.covered()) == theirs {
+            return Ok(Some(ours));
+        }
+        let at = match self.local_cksum(r.size) {
+            Some(l) if l == ours => self
+                .first_difference_with_journal(link, file, r.size)?
+                .map_or(String::new(), |o| format!(", first at offset {o}")),
+            _ => String::new(),
+        };
+        Err(fatal(format!(
+            "the standby's {}/{file} differs from what was sent (sequence {}): its first {} bytes have cksum {} {}, the bytes shipped there {} {}{at}. \
+             The standby was changed or replaced. Nothing more is sent. Recovery: {}",
+            self.layout.dir,
+            r.sequence,
+            r.size,
+            theirs.0,
+            theirs.1,
+            ours.value(),
+            ours.covered(),
+            self.recovery(file)
+        )))
+    }
+
+    /// The checksum of the local journal's first `len` bytes, if it has them.
+    fn local_cksum(&self, len: u64) -> Option<Cksum> {
+        let mut f = std::fs::File::open(&self.journal_path).ok()?;
+        let mut sum = Cksum::new();
+        let mut buf = vec![0u8; 1 << 20];
+        while sum.covered() < len {
+            let want = (len - sum.covered()).min(buf.len() as u64) as usize;
+            let n = f.read(&mut buf[..want]).ok()?;
+            if n == 0 {
+                return None;
+            }
+            sum.update(&buf[..n]);
+        }
+        Some(sum)
+    }
+
+    /// The first offset where the standby's `file` and the local journal
+    /// differ within the first `len` bytes: `cksum` of at most 256 pieces
+    /// on the standby, then the bytes of the first piece that differs.
+    fn first_difference_with_journal(
+        &self,
+        link: &mut Link,
+        file: &str,
+        len: u64,
+    ) -> Result<Option<u64>> {
+        let piece = len.div_ceil(256).max(64 << 10);
+        let out = link
+            .conn
+            .capture(&self.layout.cksum_pieces(file, len, piece))?;
+        let theirs: Vec<Option<(u32, u64)>> = String::from_utf8_lossy(&out)
+            .lines()
+            .map(cksum::parse)
+            .collect();
+        let mut f = std::fs::File::open(&self.journal_path)
+            .map_err(|e| transient(format!("{}: {e}", self.journal_path.display())))?;
+        let mut from = 0;
+        for t in theirs {
+            let n = piece.min(len - from);
+            let mine = read_local(&mut f, from, n as usize)
+                .map_err(|e| transient(format!("{}: {e}", self.journal_path.display())))?;
+            let mut c = Cksum::new();
+            c.update(&mine);
+            if t != Some((c.value(), n)) {
+                let remote = read(&mut link.conn, &self.layout, file, from, n)?;
+                return Ok(first_difference(&remote, &mine).map(|i| from + i as u64));
+            }
+            from += n;
+        }
+        Ok(None)
     }
 
     fn recovery(&self, file: &str) -> String {
@@ -374,6 +480,7 @@ impl Standby {
         let mut batch = Batch {
             fsync: self.cfg.fsync,
             apply_timeout_s: self.apply_timeout_s(),
+            trust_cached_size: !self.cfg.verify,
             ..Default::default()
         };
         let (file, size) = match link.view.live_seq {
@@ -505,6 +612,7 @@ impl Standby {
             seq,
             end,
             tail: None,
+            sum: None,
             appended: append_len,
             sent_at: std::time::Instant::now(),
         });
@@ -519,12 +627,16 @@ impl Standby {
     /// last bytes for the record written when its answer arrives; when a
     /// read meanwhile collected that answer, writes the record now.
     fn keep_tail(&mut self, id: u64, seq: u64, end: u64) -> Result<()> {
-        let tail = self.tail.as_ref().expect("tail set").bytes.clone();
+        let t = self.tail.as_ref().expect("tail set");
+        let (tail, sum) = (t.bytes.clone(), t.sum.map(|c| c.state()));
         match self.pending.back_mut() {
-            Some(p) if p.id == id => p.tail = Some(tail),
+            Some(p) if p.id == id => {
+                p.tail = Some(tail);
+                p.sum = sum;
+            }
             _ => record::store(
                 &self.record_path,
-                &Record::new(&self.target, seq, end, &tail),
+                &Record::new(&self.target, seq, end, &tail, sum),
             )?,
         }
         Ok(())
@@ -552,7 +664,22 @@ impl Standby {
         };
         // Only the last TAIL bytes of a (megabytes long) run are copied.
         let last = &run.bytes[run.bytes.len().saturating_sub(TAIL)..];
-        let bytes = match self.tail.take() {
+        let prev = self.tail.take();
+        // The whole file's checksum goes on while the runs follow each other.
+        let mut sum = match &prev {
+            Some(t) if t.seq == run.sequence && t.end == run.offset => t.sum,
+            _ if run.offset == 0 => Some(Cksum::new()),
+            _ => None,
+        };
+        if let Some(c) = &mut sum {
+            if self.cfg.verify {
+                c.update(run.bytes);
+            }
+        }
+        if !self.cfg.verify {
+            sum = None;
+        }
+        let bytes = match prev {
             Some(t) if t.seq == run.sequence && t.end == run.offset => {
                 let mut v = t.bytes;
                 v.extend_from_slice(last);
@@ -570,6 +697,7 @@ impl Standby {
             seq: run.sequence,
             end,
             bytes,
+            sum,
         });
         Ok(())
     }

@@ -120,17 +120,18 @@ fn a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset() {
     let data = journal(4, 50);
     let recs = stream(&[(1, &data)]);
     {
-        let mut l = env.open("");
+        let mut l = env.open("verify = false");
         let mut host = Host::new(&recs, 200);
         host.run(&mut l);
     }
-    // Damage one byte early in the standby's file (outside the last 4 KiB,
-    // so only the comparison of redelivered bytes can notice).
+    // Without `verify`, only the last 4 KiB are checked on connect: damage
+    // one byte early in the standby's file, and only the comparison of
+    // redelivered bytes notices.
     let mut remote = env.remote_file("journal");
     let at = 100;
     remote[at] ^= 0x20;
     std::fs::write(env.remote().join("journal"), &remote).unwrap();
-    let mut l = env.open("");
+    let mut l = env.open("verify = false");
     let mut host = Host::new(&recs, 200);
     host.step(&mut l).unwrap();
     let msg = assert_fatal(host.flush(&mut l));
@@ -143,6 +144,122 @@ fn a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset() {
         env.remote_file("journal"),
         remote,
         "a differing standby is never overwritten"
+    );
+}
+
+#[test]
+fn an_edit_anywhere_in_the_standby_is_fatal_on_connect_naming_its_offset() {
+    let env = Env::new();
+    let data = journal(6, 400);
+    assert!(data.len() > 20_000, "{}", data.len());
+    let recs = stream(&[(1, &data)]);
+    let half = recs.len() / 2;
+    std::fs::write(env.journal_path(), &data).unwrap();
+    {
+        let mut l = env.open("");
+        let mut host = Host::new(&recs[..half], 50);
+        host.run(&mut l);
+    }
+    let shipped = env.remote_file("journal");
+    // One byte flipped far before the last 4 KiB, while the daemon is down.
+    let mut remote = shipped.clone();
+    remote[1000] ^= 0x01;
+    std::fs::write(env.remote().join("journal"), &remote).unwrap();
+    let cursor = Position {
+        sequence: 1,
+        offset: shipped.len() as u64,
+        line: 0,
+    };
+    let msg = assert_fatal(env.open_with(&env.config(""), cursor));
+    assert!(
+        msg.contains("/journal differs from what was sent")
+            && msg.contains("first at offset 1000."),
+        "{msg}"
+    );
+    assert_eq!(env.remote_file("journal"), remote, "nothing was appended");
+}
+
+#[test]
+fn a_standby_cut_or_grown_while_connected_is_never_appended_to_at_the_wrong_place() {
+    let env = Env::new();
+    let data = journal(5, 300);
+    std::fs::write(env.journal_path(), &data).unwrap();
+    let recs = stream(&[(1, &data)]);
+    let sink = env.tmp.path().join("applied.out");
+    let extra = format!(
+        "apply = [\"sh\", \"-c\", \"cat >> '{}'\"]\n",
+        sink.display()
+    );
+    let mut l = env.open(&extra);
+    let mut host = Host::new(&recs, 20);
+    let mut failures = 0;
+    let mut go =
+        |host: &mut Host, l: &mut logdaemon_listener_hot_backup::HotBackup, upto: usize| {
+            for _ in 0..500 {
+                if host.next >= upto {
+                    break;
+                }
+                match host.step(l).and_then(|_| host.flush(l)) {
+                    Ok(_) => {}
+                    Err(f) => {
+                        assert_eq!(f.kind, logdaemon_sdk::FailureKind::Retry, "{f}");
+                        failures += 1;
+                    }
+                }
+            }
+            assert!(host.next >= upto, "stuck at record {}", host.next);
+        };
+    go(&mut host, &mut l, recs.len() / 3);
+    // The standby's journal loses its last 500 bytes while connected.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.remote().join("journal"))
+        .unwrap();
+    let size = f.metadata().unwrap().len();
+    f.set_len(size - 500).unwrap();
+    drop(f);
+    go(&mut host, &mut l, recs.len());
+    host.flush(&mut l).unwrap();
+    assert!(failures >= 1, "the cut was noticed");
+    assert!(
+        env.remote_file("journal") == data,
+        "the standby is the journal, byte for byte, with no hole"
+    );
+    assert!(
+        std::fs::read(&sink).unwrap() == data,
+        "apply got every byte exactly once, from whole transactions"
+    );
+
+    // Foreign bytes appended while connected: found before the next append.
+    let more = journal(7, 20);
+    let mut all = data.clone();
+    all.extend_from_slice(&more);
+    std::fs::write(env.journal_path(), &all).unwrap();
+    let recs2 = stream(&[(1, &all)]);
+    let mut host = Host::at(&recs2, 20, host.cursor());
+    let mut standby = std::fs::OpenOptions::new()
+        .append(true)
+        .open(env.remote().join("journal"))
+        .unwrap();
+    std::io::Write::write_all(&mut standby, b"foreign bytes\n").unwrap();
+    drop(standby);
+    let mut last = None;
+    for _ in 0..5 {
+        match host.step(&mut l).and_then(|_| host.flush(&mut l)) {
+            Err(f) if f.kind == logdaemon_sdk::FailureKind::Fatal => {
+                last = Some(f.message);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let msg = last.expect("foreign bytes on the standby are fatal");
+    assert!(
+        msg.contains(&format!(
+            "differs from the journal at offset {}",
+            data.len()
+        )),
+        "{msg}"
     );
 }
 
