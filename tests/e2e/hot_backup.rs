@@ -357,3 +357,40 @@ fn hot_backup_once_with_a_failing_apply_backs_off_then_exits_nonzero_with_its_er
     );
     assert!(b.iter().all(|&ms| ms <= 2000), "capped at retry_max: {b:?}");
 }
+
+#[test]
+fn hot_backup_ships_nul_filler_the_host_skips_even_after_a_rotation() {
+    let sshd = Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let f = Fixture::new();
+    let remote = f.join("standby");
+    std::fs::create_dir(&remote).unwrap();
+    f.write(
+        "cfg.toml",
+        config(&sshd, &remote, "").replace("format = \"p4\"", "format = \"lines\""),
+    );
+    f.write("journal", b"first line\n");
+    run_once(&f);
+    assert_eq!(read(&remote.join("journal")), b"first line\n");
+    // A writer leaves NULs before its next line (the host drops them as
+    // filler), then the log is rotated before the daemon runs again: the
+    // live journal no longer holds the skipped bytes.
+    let mut old = b"first line\n".to_vec();
+    old.extend_from_slice(b"\0\0\0\0second line\nthird line\n");
+    f.write("journal", &old);
+    std::fs::rename(f.join("journal"), f.join("journal.1")).unwrap();
+    f.write("journal", b"new file\n");
+    run_once(&f);
+    let mut names: Vec<String> = std::fs::read_dir(&remote)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("journal."))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(
+        read(&remote.join(&names[0])),
+        old,
+        "the rotated file, NULs included, byte for byte"
+    );
+    assert_eq!(read(&remote.join("journal")), b"new file\n");
+}

@@ -91,7 +91,11 @@ mod tests {
             c.update(a);
             let mut c = Cksum::resume(c.state(), c.covered());
             c.update(b);
-            assert_eq!((c.value(), c.covered()), system_cksum(&data[..len]), "{len}");
+            assert_eq!(
+                (c.value(), c.covered()),
+                system_cksum(&data[..len]),
+                "{len}"
+            );
         }
     }
 }

@@ -58,7 +58,8 @@ impl HotBackup {
         if let config::Auth::Key { identity_file, .. } = &cfg.auth {
             ssh::check_identity_file(identity_file).map_err(|e| e.into_failure(&name))?;
         }
-        let hold = Hold::new(cfg.transactions, cfg.max_hold);
+        let mut hold = Hold::new(cfg.transactions, cfg.max_hold);
+        hold.expect_at(Some(ctx.cursor));
         let (batch_bytes, max_delay) = (cfg.batch_bytes, cfg.max_delay);
         let mut standby = Standby::new(
             cfg,
@@ -112,6 +113,7 @@ impl HotBackup {
             Ok(()) => Ok(()),
             Err((e, at)) => {
                 let f = self.fail(e);
+                self.hold.expect_at(Some(at));
                 Err(f.with_ack(at))
             }
         }
