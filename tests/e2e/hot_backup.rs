@@ -394,3 +394,44 @@ fn hot_backup_ships_nul_filler_the_host_skips_even_after_a_rotation() {
     );
     assert_eq!(read(&remote.join("journal")), b"new file\n");
 }
+
+#[test]
+fn hot_backup_logs_an_unclosed_mx_after_max_hold_time_with_its_position() {
+    let sshd = Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let f = Fixture::new();
+    let remote = f.join("standby");
+    std::fs::create_dir(&remote).unwrap();
+    f.write("cfg.toml", config(&sshd, &remote, "max_hold_time = \"1s\""));
+    let done = journal(2, 5);
+    let mut data = done.clone();
+    data.extend_from_slice(b"@mx@ 4242 1700000000\n@pv@ 0 @db.counters@ @change@ 7 \n");
+    f.write("journal", &data);
+    let mut daemon = start_daemon(&f);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        let log = log_of(&f);
+        if let Some(l) = log.lines().find(|l| l.contains("has had no @ex@")) {
+            break l.to_string();
+        }
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "the daemon exited:\n{log}"
+        );
+        assert!(Instant::now() < deadline, "no warning within 30 s:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert!(
+        line.contains(&format!(
+            "the @mx@ of process 4242 at sequence 1 offset {}",
+            done.len()
+        )) && line.contains("max_hold_time"),
+        "{line}"
+    );
+    assert_eq!(
+        read(&remote.join("journal")),
+        done,
+        "the open transaction is held"
+    );
+}

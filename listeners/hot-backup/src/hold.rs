@@ -122,7 +122,7 @@ pub struct Hold {
     data: Vec<u8>,
     recs: Vec<Rec>,
     /// Process ids of `@mx@` records not yet closed by their `@ex@`.
-    open_mx: Vec<Vec<u8>>,
+    open_mx: Vec<(Vec<u8>, Position)>,
     /// Set when the hold outgrew `max` and was shipped past a transaction.
     pub overflowed: bool,
     /// `(sequence, offset)` where the next entry is expected: the end of
@@ -174,11 +174,11 @@ impl Hold {
                 Transactions::Records => true,
                 Transactions::Ex => match transaction_mark(e.raw()) {
                     Some((Mark::Mx, pid)) => {
-                        self.open_mx.push(pid.into_owned());
+                        self.open_mx.push((pid.into_owned(), e.start()));
                         false
                     }
                     Some((Mark::Ex, pid)) => {
-                        if let Some(i) = self.open_mx.iter().position(|p| *p == *pid) {
+                        if let Some(i) = self.open_mx.iter().position(|p| *p.0 == *pid) {
                             self.open_mx.remove(i);
                         }
                         self.open_mx.is_empty()
@@ -214,6 +214,18 @@ impl Hold {
 
     pub fn is_empty(&self) -> bool {
         self.recs.is_empty()
+    }
+
+    /// Whether records past the first `n` wait for a transaction to end.
+    pub fn holds_past(&self, n: usize) -> bool {
+        self.recs.len() > n
+    }
+
+    /// The oldest `@mx@` still open: its process id and position.
+    pub fn oldest_open_mx(&self) -> Option<(String, Position)> {
+        self.open_mx
+            .first()
+            .map(|(pid, p)| (String::from_utf8_lossy(pid).into_owned(), *p))
     }
 
     /// Where the held part starts (what to acknowledge up to).
