@@ -71,6 +71,11 @@ impl Shell {
             }
             let n = self.ch.read(&mut buf)?;
             if n == 0 {
+                if count(&self.leftover, &answer) > 0 {
+                    // The loop ended after answering an earlier request
+                    // (it stops after a failure): that answer says why.
+                    return Ok(false);
+                }
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "the remote loop ended",

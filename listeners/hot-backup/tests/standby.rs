@@ -515,6 +515,39 @@ fn unknown_or_mismatched_host_keys_are_fatal_with_the_fingerprint_and_nothing_is
     );
 }
 
+#[test]
+fn a_failing_apply_is_reported_as_such_with_requests_pipelined_behind_it() {
+    let env = Env::new();
+    let a = journal(12, 200);
+    std::fs::write(env.journal_path(), &a).unwrap();
+    let recs = stream(&[(1, &a)]);
+    let extra = "apply = [\"sh\", \"-c\", \"cat > /dev/null; echo replay refused; exit 4\"]\n";
+    let mut l = env.open(extra);
+    let mut host = Host::new(&recs, 3);
+    let mut failures = Vec::new();
+    for _ in 0..60 {
+        if host.done() || failures.len() >= 5 {
+            break;
+        }
+        if let Err(f) = host.step(&mut l) {
+            failures.push(f);
+        }
+    }
+    if let Err(f) = host.flush(&mut l) {
+        failures.push(f);
+    }
+    assert!(!failures.is_empty());
+    for f in &failures {
+        assert!(
+            f.kind == logdaemon_sdk::FailureKind::Error
+                && f.message.contains("the apply command failed")
+                && f.message.contains("exited with status 4")
+                && f.message.contains("replay refused"),
+            "{f}"
+        );
+    }
+}
+
 /// Processes whose command line contains `pattern`.
 fn running(pattern: &str) -> usize {
     let o = std::process::Command::new("pgrep")
