@@ -4,7 +4,8 @@
 #
 #   1. `logdaemon run --once` ships a p4 journal of SIZE_MIB (default 256)
 #      to a standby directory through a private sshd (fsync on, the default);
-#   2. the same with `fsync = false`, to show what the fsyncs cost;
+#   2. the same with `fsync = false`, to show what the fsyncs cost, and
+#      with `verify = false`, to show what verifying the standby costs;
 #   3. `ssh -c CIPHER host 'cat > file' < journal` (OpenSSH);
 #   4. a plain libssh2 upload of the same file (`cat > file`, the example
 #      `ssh-upload`, none of the listener's code): what libssh2 itself does
@@ -165,6 +166,7 @@ daemon_once() { (cd "$1" && "$BIN" run --config cfg.toml --once 2>"$1/daemon.log
 
 run_listener fsync ""
 run_listener nofsync "fsync = false"
+run_listener noverify "verify = false"
 GOT=$(grep -o 'connected to [^)]*([^)]*)' "$W/fsync/daemon.log" | head -1 | sed 's/.*(\(.*\))/\1/')
 [ "$GOT" = "$CIPHER" ] || { echo "the listener negotiated '$GOT', not $CIPHER" >&2; exit 1; }
 
@@ -222,5 +224,6 @@ row "ssh -c $CIPHER 'cat > file'" ssh
 row "plain libssh2 upload 'cat > file'" libssh2
 row "logdaemon run --once (fsync, default)" fsync
 row "logdaemon run --once (fsync = false)" nofsync
+row "logdaemon run --once (verify = false)" noverify
 row "logdaemon run --once, local file listener" local
 printf '\nCPU here: seconds of CPU of the sending process; CPU sshd: of sshd and\nwhat it ran (cat, the standby'"'"'s shell, dd). On a busy machine the\nseconds vary from run to run, the CPU much less.\n'

@@ -196,10 +196,13 @@ impl Worker {
                         flow
                     } else if matches!(f, Fill::Idle) {
                         if self.once {
-                            self.finish();
-                            break WorkerStatus::Done;
+                            match self.finish_once() {
+                                Flow::Go => break WorkerStatus::Done,
+                                flow => flow,
+                            }
+                        } else {
+                            self.idle()
                         }
-                        self.idle()
                     } else {
                         Flow::Go
                     }
@@ -326,8 +329,14 @@ impl Worker {
     fn after_call(&mut self, r: Result<Position, CallError>, preset: Position) -> Flow {
         match r {
             Ok(ack) => {
-                self.failures = 0;
-                self.failing_since = None;
+                // Only progress ends a run of failures: a listener that
+                // queues work and fails on it later (hot-backup) answers
+                // Ok in between, and its retries must still back off and,
+                // under --once, give up after retry_max.
+                if ack.min(self.delivered.max(preset)) > self.acked {
+                    self.failures = 0;
+                    self.failing_since = None;
+                }
                 self.delivered = self.delivered.max(preset);
                 self.set_ack(ack.min(self.delivered));
                 Flow::Go
@@ -470,6 +479,19 @@ impl Worker {
         // What was read ahead came from the old follower: read again.
         self.ahead.fill = None;
         Ok(())
+    }
+
+    /// `--once`: the final flush is a call like any other. A failure is
+    /// retried (the entries are delivered again) until `retry_max` gives
+    /// up, and a fatal one ends the listener, so the run cannot exit 0 with
+    /// entries the listener did not take.
+    fn finish_once(&mut self) -> Flow {
+        if self.unproven_start {
+            self.prove_start();
+        }
+        let preset = self.delivered;
+        let r = self.instance.flush(preset);
+        self.after_call(r, preset)
     }
 
     /// Lets the listener make everything durable before the checkpoint.

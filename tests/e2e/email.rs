@@ -296,3 +296,45 @@ fn email_server_outage_during_run_loses_and_repeats_nothing() {
     let mailed: Vec<String> = msgs.iter().flat_map(lines_of).collect();
     assert_eq!(mailed, texts, "every entry exactly once, in order");
 }
+
+#[test]
+fn run_once_with_the_relay_down_at_the_final_flush_exits_nonzero_and_keeps_the_entries() {
+    let mut srv = SmtpServer::start();
+    let f = Fixture::new();
+    f.write("journal", "event 1\nevent 2\n");
+    // A digest held for an hour: only the final flush of --once sends it.
+    f.write(
+        "cfg.toml",
+        config(&srv, "lines", "max_entries = 100\nmax_delay = \"1h\"").replace(
+            "[journal.listener.config]",
+            "retry_max = \"1s\"\n[journal.listener.config]",
+        ),
+    );
+    srv.stop();
+    let out = Command::new(bin())
+        .args(["run", "--config", "cfg.toml", "--once"])
+        .current_dir(f.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run logdaemon");
+    let log = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "exit 0 with the digest unsent:\n{log}"
+    );
+    assert!(
+        log.contains("still fails after 1s (retry_max)") && log.contains("did not take"),
+        "{log}"
+    );
+    // The next run, with the relay back, mails both entries.
+    srv.restart();
+    run_once(&f);
+    let msgs = srv.wait_for_messages(1, Duration::from_secs(30));
+    assert_eq!(msgs.len(), 1);
+    assert!(
+        msgs[0].body().contains("event 1") && msgs[0].body().contains("event 2"),
+        "{}",
+        msgs[0].body()
+    );
+}

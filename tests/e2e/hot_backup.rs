@@ -285,3 +285,153 @@ fn hot_backup_sigkill_at_random_moments_leaves_the_standby_byte_identical() {
     );
     eprintln!("standby sizes after each kill: {sizes:?} of {}", data.len());
 }
+
+/// Runs `logdaemon run --once` for at most `limit`; `None` when it had to
+/// be killed.
+fn run_once_within(f: &Fixture, limit: Duration) -> Option<std::process::Output> {
+    let mut child = Command::new(bin())
+        .args(["run", "--config", "cfg.toml", "--once"])
+        .current_dir(f.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start logdaemon");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            eprintln!("killed after {limit:?}; log:\n{}", stderr(&out));
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// The `backoff_ms` values of the daemon's retry lines, in order.
+fn backoffs(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| l.split("backoff_ms=").nth(1))
+        .filter_map(|v| v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn hot_backup_once_with_a_failing_apply_backs_off_then_exits_nonzero_with_its_error() {
+    let sshd = Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let f = Fixture::new();
+    let remote = f.join("standby");
+    std::fs::create_dir(&remote).unwrap();
+    // Several batches queue up behind the failing one; `apply` reads its
+    // batch and fails every time.
+    let cfg = config(
+        &sshd,
+        &remote,
+        "batch_bytes = 20000\nmax_delay = \"10ms\"\napply = [\"sh\", \"-c\", \"cat >/dev/null; echo replay refused >&2; exit 3\"]",
+    )
+    .replace(
+        "[journal.listener.config]",
+        "retry_max = \"2s\"\n[journal.listener.config]",
+    );
+    f.write("cfg.toml", cfg);
+    f.write("journal", journal(1, 1500));
+    let out = run_once_within(&f, Duration::from_secs(60))
+        .expect("run --once never gave up retrying within 60 s");
+    let log = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "exit status 0 after giving up:\n{log}"
+    );
+    assert!(log.contains("still fails after 2s (retry_max)"), "{log}");
+    let at = log.rfind("still fails after").unwrap();
+    let last: String = log[at..].chars().take(600).collect();
+    assert!(
+        last.contains("replay refused") && last.contains("exited with status 3"),
+        "the give-up names apply's own error: {last}"
+    );
+    let b = backoffs(&log);
+    assert!(
+        b.len() >= 3 && b.windows(2).all(|w| w[1] >= w[0]) && b.last() > b.first(),
+        "the backoff grows: {b:?}\n{log}"
+    );
+    assert!(b.iter().all(|&ms| ms <= 2000), "capped at retry_max: {b:?}");
+}
+
+#[test]
+fn hot_backup_ships_nul_filler_the_host_skips_even_after_a_rotation() {
+    let sshd = Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let f = Fixture::new();
+    let remote = f.join("standby");
+    std::fs::create_dir(&remote).unwrap();
+    f.write(
+        "cfg.toml",
+        config(&sshd, &remote, "").replace("format = \"p4\"", "format = \"lines\""),
+    );
+    f.write("journal", b"first line\n");
+    run_once(&f);
+    assert_eq!(read(&remote.join("journal")), b"first line\n");
+    // A writer leaves NULs before its next line (the host drops them as
+    // filler), then the log is rotated before the daemon runs again: the
+    // live journal no longer holds the skipped bytes.
+    let mut old = b"first line\n".to_vec();
+    old.extend_from_slice(b"\0\0\0\0second line\nthird line\n");
+    f.write("journal", &old);
+    std::fs::rename(f.join("journal"), f.join("journal.1")).unwrap();
+    f.write("journal", b"new file\n");
+    run_once(&f);
+    let mut names: Vec<String> = std::fs::read_dir(&remote)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("journal."))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(
+        read(&remote.join(&names[0])),
+        old,
+        "the rotated file, NULs included, byte for byte"
+    );
+    assert_eq!(read(&remote.join("journal")), b"new file\n");
+}
+
+#[test]
+fn hot_backup_logs_an_unclosed_mx_after_max_hold_time_with_its_position() {
+    let sshd = Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let f = Fixture::new();
+    let remote = f.join("standby");
+    std::fs::create_dir(&remote).unwrap();
+    f.write("cfg.toml", config(&sshd, &remote, "max_hold_time = \"1s\""));
+    let done = journal(2, 5);
+    let mut data = done.clone();
+    data.extend_from_slice(b"@mx@ 4242 1700000000\n@pv@ 0 @db.counters@ @change@ 7 \n");
+    f.write("journal", &data);
+    let mut daemon = start_daemon(&f);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        let log = log_of(&f);
+        if let Some(l) = log.lines().find(|l| l.contains("has had no @ex@")) {
+            break l.to_string();
+        }
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "the daemon exited:\n{log}"
+        );
+        assert!(Instant::now() < deadline, "no warning within 30 s:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert!(
+        line.contains(&format!(
+            "the @mx@ of process 4242 at sequence 1 offset {}",
+            done.len()
+        )) && line.contains("max_hold_time"),
+        "{line}"
+    );
+    assert_eq!(
+        read(&remote.join("journal")),
+        done,
+        "the open transaction is held"
+    );
+}

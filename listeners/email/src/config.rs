@@ -111,6 +111,7 @@ struct RawConfig {
     password_env: Option<String>,
     ca_file: Option<PathBuf>,
     timeout: Option<String>,
+    data_timeout: Option<String>,
     preset: Option<Preset>,
     rules: Option<Vec<RawRule>>,
     max_entries: Option<usize>,
@@ -136,6 +137,8 @@ pub struct Settings {
     /// Extra trusted CA certificate (PEM) for the relay's certificate.
     pub ca_pem: Option<Vec<u8>>,
     pub timeout: Duration,
+    /// Wait for the server's answer after the message data.
+    pub data_timeout: Duration,
     pub preset: Option<Preset>,
     pub rules: Rules,
     /// Entries per digest; 1 with the `p4-changes` preset (one mail per change).
@@ -152,6 +155,8 @@ pub struct Settings {
 pub const DEFAULT_MAX_ENTRIES: usize = 100;
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(300);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// RFC 5321 section 4.5.3.2.6: ten minutes for the answer to the data.
+pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(600);
 const SUBJECT_LINES: &str = "[logdaemon] {journal}: {count} entries: {first_line}";
 const BODY_LINES: &str = "{count} entries from journal {journal}, {first} to {last}:\n\n{entries}";
 const SUBJECT_CHANGES: &str = "[logdaemon] {journal}: change {change} by {user}: {first_line}";
@@ -298,6 +303,12 @@ pub fn parse(
             }
         };
     let timeout = duration("timeout", &raw.timeout, DEFAULT_TIMEOUT)?;
+    let data_timeout = duration("data_timeout", &raw.data_timeout, DEFAULT_DATA_TIMEOUT)?;
+    for (key, d) in [("timeout", timeout), ("data_timeout", data_timeout)] {
+        if d.is_zero() {
+            return Err(err(key, "must be more than 0s".into()));
+        }
+    }
     let max_delay = duration("max_delay", &raw.max_delay, DEFAULT_MAX_DELAY)?;
 
     if raw.preset.is_some() && raw.rules.is_some() {
@@ -348,6 +359,7 @@ pub fn parse(
         credentials,
         ca_pem,
         timeout,
+        data_timeout,
         preset: raw.preset,
         rules: Rules(rules),
         max_entries: if changes { 1 } else { max_entries },

@@ -114,6 +114,49 @@ fn atom(s: &str) -> String {
 
 const FIRST_LINE_MAX: usize = 80;
 
+/// Characters kept of a rendered subject: with its encoding the header
+/// stays far below RFC 5322's 998-byte line limit.
+pub(crate) const SUBJECT_MAX: usize = 200;
+
+/// One header line: control characters become spaces, and a subject
+/// longer than [`SUBJECT_MAX`] characters is cut with an ellipsis.
+pub(crate) fn subject_line(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(SUBJECT_MAX + 1)
+        .collect();
+    if out.chars().count() > SUBJECT_MAX {
+        out = out.chars().take(SUBJECT_MAX - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+/// A body that is well-formed whatever the entries hold: every line
+/// ending (CR LF, a bare CR, a bare LF) becomes one LF, which lettre
+/// turns into CR LF, so no bare CR can reach the SMTP DATA stream (where
+/// a lenient relay may read `<CR>.<CR><LF>` as its end); NUL, which no
+/// text transfer encoding may carry, is shown as U+2400 (␀). lettre then
+/// picks quoted-printable or base64 for long lines or non-ASCII text.
+pub(crate) fn mail_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push('\n');
+            }
+            '\0' => out.push('\u{2400}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The message for `d`, addressed per `s`.
 pub fn render(
     s: &Settings,
@@ -172,13 +215,8 @@ pub fn render(
         }
     };
     // Subjects are one line: a template cannot inject headers.
-    let subject: String = s
-        .subject
-        .render(value)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let body = s.body.render(value);
+    let subject = subject_line(&s.subject.render(value));
+    let body = mail_text(&s.body.render(value));
     let mut b = Message::builder()
         .from(s.from.clone())
         .subject(subject)
@@ -194,6 +232,27 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_have_no_bare_cr_and_no_nul() {
+        assert_eq!(
+            mail_text("a\r.\nb\r\nc\rd\0e\n"),
+            "a\n.\nb\nc\nd\u{2400}e\n"
+        );
+        assert_eq!(mail_text("plain\n"), "plain\n");
+    }
+
+    #[test]
+    fn subjects_are_one_bounded_line() {
+        assert_eq!(subject_line("a\r\nBcc: x"), "a  Bcc: x");
+        let long = subject_line(&"u".repeat(5000));
+        assert_eq!(long.chars().count(), SUBJECT_MAX);
+        assert!(long.ends_with('…'));
+        assert_eq!(
+            subject_line(&"u".repeat(SUBJECT_MAX)),
+            "u".repeat(SUBJECT_MAX)
+        );
+    }
 
     #[test]
     fn message_ids_are_stable_and_safe() {

@@ -91,9 +91,16 @@ impl EmailListener {
         let mailer = Mailer::new(&s)
             .map_err(|e| Failure::fatal(format!("email listener `{}`: {e}", ctx.listener)))?;
         let state = StateFile::new(ctx.state_dir);
-        let record = state
+        let mut record = state
             .load()
             .map_err(|e| Failure::fatal(format!("email listener `{}`: {e}", ctx.listener)))?;
+        if let Some(p) = &mut record.pending {
+            // Handed over before the stop, answer unknown: that is one doubt.
+            p.doubts += 1;
+            state
+                .save(&record)
+                .map_err(|e| Failure::fatal(format!("email listener `{}`: {e}", ctx.listener)))?;
+        }
         if let Some(p) = &record.pending {
             log.warn(&format!(
                 "digest {} ({} entries, {} to {}) was handed to the server before the last stop without a recorded acceptance; it is rebuilt and sent again with the same Message-ID (recipients may see it twice)",
@@ -276,11 +283,16 @@ impl EmailListener {
                     self.name
                 ))
             })?;
+        let doubts = match &self.record.pending {
+            Some(p) if p.message_id == id => p.doubts,
+            _ => 0,
+        };
         self.record.pending = Some(Pending {
             from: from.into(),
             to: to.into(),
             message_id: id.clone(),
             entries: n,
+            doubts,
         });
         self.save()?;
         match self.mailer.send(&msg) {
@@ -295,6 +307,7 @@ impl EmailListener {
                 self.log.info(&format!("mailed {id}: {n} entries, {from} to {to}"));
                 Ok(())
             }
+            Sent::InDoubt(why) => self.in_doubt(&id, n, (from, to), doubts + 1, &why),
             Sent::Transient(why) => Err(Failure::retry(format!(
                 "email listener `{}`: {} did not take {id} ({n} entries from {from}): {why}; the digest is rebuilt and sent again after the back-off",
                 self.name, self.mailer.server
@@ -325,6 +338,35 @@ impl EmailListener {
                 }
             },
         }
+    }
+
+    /// The whole message went out and no answer came: the server may have
+    /// stored it. It is sent once more with the same Message-ID; after a
+    /// second doubt it is counted as mailed (never a third copy), and the
+    /// next digests go on.
+    fn in_doubt(
+        &mut self,
+        id: &str,
+        n: usize,
+        (from, to): (Position, Position),
+        doubts: u32,
+        why: &str,
+    ) -> Result<(), Failure> {
+        if doubts >= 2 {
+            self.log.error(&format!(
+                "{} took the data of {id} twice without answering (last: {why}); it is not sent a third time, so recipients never get more than two copies: entries {from} to {to} ({n}) are counted as mailed. Look for {id} in the relay's queue or logs",
+                self.mailer.server
+            ));
+            return self.confirm(to);
+        }
+        if let Some(p) = &mut self.record.pending {
+            p.doubts = doubts;
+        }
+        self.save()?;
+        Err(Failure::retry(format!(
+            "email listener `{}`: {} did not answer after the data of {id} ({n} entries from {from}): {why}; it may have been stored, and is sent once more with the same Message-ID after the back-off",
+            self.name, self.mailer.server
+        )))
     }
 
     /// Records that everything up to `to` is handled and drops the digest.

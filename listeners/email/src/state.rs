@@ -54,6 +54,10 @@ pub struct Pending {
     pub to: Pos,
     pub message_id: String,
     pub entries: usize,
+    /// Times it went out whole without an answer (or a stop came between
+    /// handing it over and recording the answer). At 2 it is not sent again.
+    #[serde(default)]
+    pub doubts: u32,
 }
 
 /// What is on disk.
@@ -166,6 +170,7 @@ mod tests {
                 },
                 message_id: "<x@y>".into(),
                 entries: 2,
+                doubts: 1,
             }),
         };
         s.save(&r).unwrap();

@@ -477,3 +477,52 @@ fn p4_crash_in_the_window_resends_the_change_with_its_full_description() {
         );
     }
 }
+
+#[test]
+fn a_relay_that_stores_but_never_answers_gets_each_message_at_most_twice() {
+    let w = World::new(
+        "lines",
+        "max_entries = 1\nmax_delay = \"1h\"\ndata_timeout = \"1s\"",
+    );
+    // The relay stores every message, then keeps its 250 back longer than
+    // the listener waits: acceptance is in doubt every time.
+    w.srv.set(&Control {
+        delay_after_store_ms: 2_500,
+        ..Control::default()
+    });
+    let texts: Vec<String> = (0..2).map(|i| format!("change {i}")).collect();
+    let mut h = Host::new(lines(&texts));
+    let mut l = w.open(h.acked).unwrap();
+    let mut retries = 0;
+    for _ in 0..10 {
+        if h.done() {
+            break;
+        }
+        if let Err(f) = h.step(&mut l, 2) {
+            assert_eq!(f.kind, FailureKind::Retry, "{f}");
+            assert!(
+                f.message.contains("did not answer after the data")
+                    && f.message.contains("timed out after 1s"),
+                "{}",
+                f.message
+            );
+            retries += 1;
+        }
+    }
+    assert!(h.done(), "the listener moved past the doubtful messages");
+    let msgs = w.srv.messages();
+    let ids: Vec<&str> = msgs.iter().map(|m| m.message_id()).collect();
+    assert_eq!(ids.len(), 4, "each message sent and re-sent once: {ids:?}");
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[2], ids[3]);
+    assert_ne!(ids[0], ids[2], "the next message went out too");
+    assert_eq!(body_lines(&msgs[0]), texts[..1]);
+    assert_eq!(body_lines(&msgs[2]), texts[1..]);
+    assert_eq!(retries, 2);
+    let rec = StateFile::new(w.state_dir()).load().unwrap();
+    assert_eq!(rec.pending, None);
+    assert_eq!(
+        rec.sent_upto.map(Position::from),
+        Some(h.journal.entries()[1].end())
+    );
+}

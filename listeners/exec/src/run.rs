@@ -7,10 +7,12 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -124,6 +126,9 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let tx = out_tx.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stdout = Stoppable::new(stdout, &stop);
+    let stderr = Stoppable::new(stderr, &stop);
     thread::spawn(move || {
         drain(stdout, "stdout", logger);
         let _ = tx.send(None);
@@ -154,7 +159,10 @@ pub fn run(inv: Invocation<'_>, logger: Logger) -> Result<(), RunError> {
             }
             Ok(None) => open_pipes -= 1,
             Err(_) => {
-                logger.warn("the command exited but processes it started still hold its output open; not waiting for them");
+                logger.warn("the command exited but processes it started still hold its output open; not waiting for them (their further output is not read)");
+                // The readers end and close the pipes: no thread waits on
+                // descendants that may run for ever.
+                stop.store(true, Ordering::SeqCst);
                 break;
             }
         }
@@ -258,6 +266,66 @@ fn spawn(cmd: &mut Command) -> io::Result<Child> {
     }
 }
 
+/// A pipe read until it ends or `stop` is set (looked at every
+/// [`STOP_POLL`]); dropping it closes the pipe.
+struct Stoppable<R> {
+    inner: R,
+    stop: Arc<AtomicBool>,
+}
+
+/// How often a blocked reader looks whether it is told to stop.
+const STOP_POLL: libc::c_int = 100;
+
+impl<R> Stoppable<R> {
+    fn new(inner: R, stop: &Arc<AtomicBool>) -> Stoppable<R> {
+        Stoppable {
+            inner,
+            stop: stop.clone(),
+        }
+    }
+}
+
+impl<R: Read + AsRawFd> Read for Stoppable<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(0);
+            }
+            let mut p = libc::pollfd {
+                fd: self.inner.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, for the duration of the call.
+            match unsafe { libc::poll(&mut p, 1, STOP_POLL) } {
+                0 => continue,
+                n if n > 0 => return self.inner.read(buf),
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A line of the command's output as logged: control characters other
+/// than tab (CR, ESC, ...) escaped, so output cannot forge or hide log
+/// lines nor drive the terminal reading the log.
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Reads a stream to its end, logging lines (bounded) and returning the
 /// last [`STDERR_TAIL`] lines.
 fn drain(mut r: impl Read, stream: &str, logger: Logger) -> Vec<String> {
@@ -266,7 +334,7 @@ fn drain(mut r: impl Read, stream: &str, logger: Logger) -> Vec<String> {
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut cut = false;
     let mut emit = |line: &mut Vec<u8>, cut: &mut bool| {
-        let mut text = String::from_utf8_lossy(line).into_owned();
+        let mut text = escaped(&String::from_utf8_lossy(line));
         if *cut {
             text.push_str(" [cut]");
         }
@@ -317,6 +385,16 @@ fn drain(mut r: impl Read, stream: &str, logger: Logger) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_is_logged_with_control_characters_escaped() {
+        let tail = drain(
+            &b"ok\tcol\rfake line\n\x1b[2Jcleared\n"[..],
+            "stderr",
+            Logger::discard(),
+        );
+        assert_eq!(tail, ["ok\tcol\\rfake line", "\\u{1b}[2Jcleared"]);
+    }
 
     #[test]
     fn drain_keeps_the_last_lines_and_cuts_long_ones() {

@@ -70,9 +70,15 @@ pub struct Config {
     pub transactions: Transactions,
     /// fsync the remote file (and directory on rotation) before acknowledging.
     pub fsync: bool,
+    /// Check the standby's whole file (`cksum`) on connect and its actual
+    /// size before every append, instead of trusting what is cached.
+    pub verify: bool,
     /// Bytes of an unfinished transaction held in memory before shipping
     /// whole records anyway (with a warning).
     pub max_hold: u64,
+    /// How long an unfinished transaction may hold the standby back
+    /// before a warning names it.
+    pub max_hold_time: Duration,
     /// Shippable bytes gathered before a batch is sent (fewer round trips
     /// and fsyncs while catching up).
     pub batch_bytes: u64,
@@ -104,7 +110,9 @@ struct Raw {
     keepalive: Option<String>,
     transactions: Option<String>,
     fsync: Option<bool>,
+    verify: Option<bool>,
     max_hold: Option<u64>,
+    max_hold_time: Option<String>,
     batch_bytes: Option<u64>,
     max_delay: Option<String>,
     ciphers: Option<String>,
@@ -201,6 +209,7 @@ pub fn parse(
     )?;
     let keepalive = dur(raw.keepalive, "keepalive", Duration::from_secs(15))?;
     let max_delay = dur(raw.max_delay, "max_delay", Duration::from_millis(200))?;
+    let max_hold_time = dur(raw.max_hold_time, "max_hold_time", Duration::from_secs(300))?;
     for (key, d) in [
         ("connect_timeout", connect_timeout),
         ("io_timeout", io_timeout),
@@ -243,7 +252,9 @@ pub fn parse(
         keepalive,
         transactions,
         fsync: raw.fsync.unwrap_or(true),
+        verify: raw.verify.unwrap_or(true),
         max_hold: raw.max_hold.unwrap_or(64 << 20),
+        max_hold_time,
         batch_bytes: raw.batch_bytes.unwrap_or(8 << 20).max(1),
         max_delay,
         ciphers: raw.ciphers.filter(|c| !c.trim().is_empty()),

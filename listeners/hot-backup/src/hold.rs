@@ -122,9 +122,12 @@ pub struct Hold {
     data: Vec<u8>,
     recs: Vec<Rec>,
     /// Process ids of `@mx@` records not yet closed by their `@ex@`.
-    open_mx: Vec<Vec<u8>>,
+    open_mx: Vec<(Vec<u8>, Position)>,
     /// Set when the hold outgrew `max` and was shipped past a transaction.
     pub overflowed: bool,
+    /// `(sequence, offset)` where the next entry is expected: the end of
+    /// the last one pushed, or where the host resumes. See [`Hold::push`].
+    next: Option<(u64, u64)>,
 }
 
 impl Hold {
@@ -136,10 +139,28 @@ impl Hold {
             recs: Vec::new(),
             open_mx: Vec::new(),
             overflowed: false,
+            next: None,
         }
     }
 
+    /// Where the host delivers from next (its cursor, or the
+    /// acknowledgement of a failed call); `None` when unknown.
+    pub fn expect_at(&mut self, p: Option<Position>) {
+        self.next = p.map(|p| (p.sequence, p.offset));
+    }
+
+    /// Holds `e`. An entry that starts past where the last one of the same
+    /// file ended follows NUL filler the host dropped (it skips the NULs a
+    /// writer leaves before a record; every other loss is reported as a
+    /// gap, never silently): the filler is held with the entry, so the
+    /// standby gets exactly the journal's bytes and no hole it cannot fill.
     pub fn push(&mut self, e: &Entry<'_>) {
+        let filler = match self.next {
+            Some((seq, off)) if seq == e.sequence() && e.offset() > off => e.offset() - off,
+            _ => 0,
+        };
+        let filler = if filler > self.max { 0 } else { filler };
+        self.next = Some((e.sequence(), e.offset() + e.len()));
         if let Some(last) = self.recs.last_mut() {
             if e.sequence() != last.start.sequence {
                 // The previous file is finished: nothing more can close
@@ -153,11 +174,11 @@ impl Hold {
                 Transactions::Records => true,
                 Transactions::Ex => match transaction_mark(e.raw()) {
                     Some((Mark::Mx, pid)) => {
-                        self.open_mx.push(pid.into_owned());
+                        self.open_mx.push((pid.into_owned(), e.start()));
                         false
                     }
                     Some((Mark::Ex, pid)) => {
-                        if let Some(i) = self.open_mx.iter().position(|p| *p == *pid) {
+                        if let Some(i) = self.open_mx.iter().position(|p| *p.0 == *pid) {
                             self.open_mx.remove(i);
                         }
                         self.open_mx.is_empty()
@@ -165,7 +186,9 @@ impl Hold {
                     None => false,
                 },
             };
-        let start = e.start();
+        let mut start = e.start();
+        start.offset -= filler;
+        let len = e.len() + filler;
         match self.recs.last_mut() {
             // Continues the last entry, and no stop after it is lost.
             Some(last)
@@ -173,23 +196,36 @@ impl Hold {
                     && last.start.sequence == start.sequence
                     && last.start.offset + last.len == start.offset =>
             {
-                last.len += e.len();
+                last.len += len;
                 last.boundary = boundary;
                 last.records += 1;
             }
             _ => self.recs.push(Rec {
                 start,
-                len: e.len(),
+                len,
                 at: self.data.len(),
                 boundary,
                 records: 1,
             }),
         }
+        self.data.resize(self.data.len() + filler as usize, 0);
         self.data.extend_from_slice(e.raw());
     }
 
     pub fn is_empty(&self) -> bool {
         self.recs.is_empty()
+    }
+
+    /// Whether records past the first `n` wait for a transaction to end.
+    pub fn holds_past(&self, n: usize) -> bool {
+        self.recs.len() > n
+    }
+
+    /// The oldest `@mx@` still open: its process id and position.
+    pub fn oldest_open_mx(&self) -> Option<(String, Position)> {
+        self.open_mx
+            .first()
+            .map(|(pid, p)| (String::from_utf8_lossy(pid).into_owned(), *p))
     }
 
     /// Where the held part starts (what to acknowledge up to).
@@ -310,6 +346,7 @@ impl Hold {
         self.data.clear();
         self.recs.clear();
         self.open_mx.clear();
+        self.next = None;
     }
 }
 
@@ -323,6 +360,34 @@ mod tests {
         b"@pv@ 0 @db.desc@ 1 @d@ \n",
         b"@ex@ 77 1700000000\n",
     ];
+
+    #[test]
+    fn nul_filler_the_host_dropped_is_held_with_the_next_entry() {
+        let mut h = Hold::new(Transactions::Records, 1 << 20);
+        h.expect_at(Some(Position {
+            sequence: 3,
+            offset: 0,
+            line: 1,
+        }));
+        let a = Batch::lines("l", 3, 0, &[b"a\n"]);
+        // The host skipped "\0\0" at offsets 2 and 3.
+        let b = Batch::lines("l", 3, 4, &[b"b\n"]);
+        // Another file: nothing is filled across files.
+        let c = Batch::lines("l", 4, 5, &[b"c\n"]);
+        for e in a.entries().iter().chain(b.entries()).chain(c.entries()) {
+            h.push(e);
+        }
+        let n = h.shippable();
+        let runs = h.runs(n);
+        assert_eq!(runs.len(), 2);
+        assert_eq!((runs[0].sequence, runs[0].offset), (3, 0));
+        assert_eq!(runs[0].bytes, b"a\n\0\0b\n");
+        assert_eq!(runs[0].recs, 2);
+        assert_eq!(
+            (runs[1].sequence, runs[1].offset, runs[1].bytes),
+            (4, 5, &b"c\n"[..])
+        );
+    }
 
     /// The bytes that may be shipped now.
     fn shippable(h: &mut Hold) -> usize {
@@ -472,7 +537,9 @@ mod tests {
         let mut h = Hold::new(Transactions::Records, 1 << 20);
         let (a, later) = (
             Batch::lines("l", 1, 0, &[b"a\n", b"b\n"]),
-            Batch::lines("l", 1, 10, &[b"c\n"]),
+            // Another file: not contiguous (a jump in the same file is
+            // NUL filler, see the next test).
+            Batch::lines("l", 2, 10, &[b"c\n"]),
         );
         for e in a.entries().iter().chain(later.entries()) {
             h.push(e);

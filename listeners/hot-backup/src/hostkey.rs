@@ -64,6 +64,53 @@ pub fn known_hosts_line(host: &str, port: u16, kind: HostKeyType, key: &[u8]) ->
     )
 }
 
+/// A `known_hosts` file split the way OpenSSH reads it: plain lines for
+/// libssh2 (which knows no markers), and the `@revoked` and
+/// `@cert-authority` lines handled here.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct KnownHostsText {
+    /// Lines without a marker, with their 1-based line numbers.
+    pub plain: Vec<(usize, String)>,
+    /// `@revoked` lines: line number and the key's base64 text.
+    pub revoked: Vec<(usize, String)>,
+    /// Line numbers of `@cert-authority` lines.
+    pub cert_authorities: Vec<usize>,
+}
+
+impl KnownHostsText {
+    pub(crate) fn parse(text: &str) -> KnownHostsText {
+        let mut out = KnownHostsText::default();
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let mut f = t.split_whitespace();
+            match f.next() {
+                Some("@revoked") => {
+                    // hosts, key type, key: a revoked key is refused for
+                    // every host, as OpenSSH's man page says it "must not
+                    // ever be accepted".
+                    if let Some(key) = f.nth(2) {
+                        out.revoked.push((n, key.trim_end_matches('=').to_string()));
+                    }
+                }
+                Some("@cert-authority") => out.cert_authorities.push(n),
+                Some(m) if m.starts_with('@') => {}
+                _ => out.plain.push((n, t.to_string())),
+            }
+        }
+        out
+    }
+
+    /// The `@revoked` line listing `key` (the server's key blob), if any.
+    pub(crate) fn revoked_line(&self, key: &[u8]) -> Option<usize> {
+        let b = base64(key, false);
+        self.revoked.iter().find(|(_, k)| *k == b).map(|(n, _)| *n)
+    }
+}
+
 /// Host-key algorithms to offer, preferring the key types `known_hosts`
 /// lists for this host in clear text, so the server is asked for a key we
 /// can check rather than another of its keys. `None` when no clear-text
@@ -138,6 +185,16 @@ mod tests {
             fingerprint(&digest),
             "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
         );
+    }
+
+    #[test]
+    fn markers_are_split_from_plain_lines() {
+        let kh = "# c\n[h]:2 ssh-ed25519 Zm9v\n@revoked * ssh-ed25519 Zm9vYg==\n@cert-authority *.x ssh-rsa QQ==\n@bogus h ssh-rsa QQ==\n";
+        let k = KnownHostsText::parse(kh);
+        assert_eq!(k.plain, [(2, "[h]:2 ssh-ed25519 Zm9v".to_string())]);
+        assert_eq!(k.revoked_line(b"foob"), Some(3));
+        assert_eq!(k.revoked_line(b"foo"), None);
+        assert_eq!(k.cert_authorities, [4]);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! standby), [`ssh`] (trust, authentication, exec channels), [`shell`] (the
 //! scripts the standby runs), [`record`] (the listener's durable memory).
 
+pub mod cksum;
 pub mod config;
 pub mod error;
 pub mod hold;
@@ -44,6 +45,10 @@ pub struct HotBackup {
     clock: Clock,
     /// When the oldest shippable, unqueued entry became shippable.
     waiting_since: Option<Instant>,
+    max_hold_time: Duration,
+    /// Since when records wait for an open transaction to end, and
+    /// whether that was logged.
+    held_since: Option<(Instant, bool)>,
 }
 
 impl HotBackup {
@@ -57,8 +62,10 @@ impl HotBackup {
         if let config::Auth::Key { identity_file, .. } = &cfg.auth {
             ssh::check_identity_file(identity_file).map_err(|e| e.into_failure(&name))?;
         }
-        let hold = Hold::new(cfg.transactions, cfg.max_hold);
-        let (batch_bytes, max_delay) = (cfg.batch_bytes, cfg.max_delay);
+        let mut hold = Hold::new(cfg.transactions, cfg.max_hold);
+        hold.expect_at(Some(ctx.cursor));
+        let (batch_bytes, max_delay, max_hold_time) =
+            (cfg.batch_bytes, cfg.max_delay, cfg.max_hold_time);
         let mut standby = Standby::new(
             cfg,
             ctx.logger,
@@ -87,7 +94,34 @@ impl HotBackup {
             max_delay,
             clock,
             waiting_since: None,
+            max_hold_time,
+            held_since: None,
         })
+    }
+
+    /// Logs once when an unfinished transaction (an `@mx@` without its
+    /// `@ex@`) has held records back for `max_hold_time`: the standby
+    /// stays behind meanwhile, silently otherwise.
+    fn note_unclosed(&mut self, shippable: usize) {
+        if !self.hold.holds_past(shippable) {
+            self.held_since = None;
+            return;
+        }
+        let now = (self.clock)();
+        let (since, noted) = self.held_since.get_or_insert((now, false));
+        if *noted || now.saturating_duration_since(*since) < self.max_hold_time {
+            return;
+        }
+        *noted = true;
+        let held = self.hold.bytes_before(usize::MAX) - self.hold.bytes_before(shippable);
+        let what = match self.hold.oldest_open_mx() {
+            Some((pid, at)) => format!("the @mx@ of process {pid} at {at}"),
+            None => "an unfinished transaction".to_string(),
+        };
+        self.log.warn(&format!(
+            "{what} has had no @ex@ for {} (max_hold_time): {held} bytes after it are held and the standby stays behind until it is closed, max_hold is reached or the journal rotates",
+            humantime::format_duration(self.max_hold_time)
+        ));
     }
 
     fn fail(&mut self, e: Error) -> Failure {
@@ -111,6 +145,7 @@ impl HotBackup {
             Ok(()) => Ok(()),
             Err((e, at)) => {
                 let f = self.fail(e);
+                self.hold.expect_at(Some(at));
                 Err(f.with_ack(at))
             }
         }
@@ -132,6 +167,7 @@ impl HotBackup {
     fn pump(&mut self, force: bool) -> Result<Ack, Failure> {
         self.poll(false)?;
         let n = self.hold.shippable();
+        self.note_unclosed(n);
         if n > 0 {
             let now = (self.clock)();
             let since = *self.waiting_since.get_or_insert(now);

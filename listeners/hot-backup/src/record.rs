@@ -27,16 +27,20 @@ pub struct Record {
     /// How many bytes before `size` the hash covers (≤ [`TAIL`]).
     pub tail_len: u64,
     pub tail_hash: u64,
+    /// The running POSIX `cksum` state of the file's first `size` bytes,
+    /// when every one of them is known (see [`crate::cksum`]).
+    pub cksum: Option<u32>,
 }
 
 impl Record {
-    pub fn new(target: &str, sequence: u64, size: u64, tail: &[u8]) -> Record {
+    pub fn new(target: &str, sequence: u64, size: u64, tail: &[u8], cksum: Option<u32>) -> Record {
         Record {
             target: target.to_string(),
             sequence,
             size,
             tail_len: tail.len() as u64,
             tail_hash: xxh3_64(tail),
+            cksum,
         }
     }
 
@@ -86,12 +90,22 @@ pub fn load(p: &Path) -> Result<Option<Record>> {
     let tail_len = num(get("tail_len")?, "tail_len")?;
     let tail_hash =
         u64::from_str_radix(&get("tail_xxh3")?, 16).map_err(|_| bad("`tail_xxh3` is not hex"))?;
+    // Absent in records written before the whole file was checked.
+    let cksum = match lines.next() {
+        None => None,
+        Some(l) => Some(
+            l.strip_prefix("cksum_state ")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .ok_or_else(|| bad(&format!("expected `cksum_state`, found `{l}`")))?,
+        ),
+    };
     Ok(Some(Record {
         target,
         sequence,
         size,
         tail_len,
         tail_hash,
+        cksum,
     }))
 }
 
@@ -101,10 +115,13 @@ pub fn load(p: &Path) -> Result<Option<Record>> {
 /// a torn or empty one is ignored (see [`load`]'s caller).
 pub fn store(p: &Path, r: &Record) -> Result<()> {
     let tmp = p.with_extension("tmp");
-    let text = format!(
+    let mut text = format!(
         "{HEADER}\ntarget {}\nsequence {}\nsize {}\ntail_len {}\ntail_xxh3 {:016x}\n",
         r.target, r.sequence, r.size, r.tail_len, r.tail_hash
     );
+    if let Some(c) = r.cksum {
+        text += &format!("cksum_state {c:08x}\n");
+    }
     let io = |e: std::io::Error| {
         fatal(format!(
             "cannot write {}: {e}; check the state directory's disk and permissions",
@@ -127,9 +144,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = path(d.path());
         assert_eq!(load(&p).unwrap(), None);
-        let r = Record::new("u@h:22:/srv", 41, 1234, b"tail bytes");
+        let r = Record::new("u@h:22:/srv", 41, 1234, b"tail bytes", Some(0xdead_beef));
         store(&p, &r).unwrap();
         assert_eq!(load(&p).unwrap(), Some(r.clone()));
+        let old = Record::new("u@h:22:/srv", 41, 1234, b"tail bytes", None);
+        store(&p, &old).unwrap();
+        assert_eq!(load(&p).unwrap(), Some(old));
         assert!(r.matches_tail(b"tail bytes"));
         assert!(!r.matches_tail(b"tail byteZ"));
         std::fs::write(

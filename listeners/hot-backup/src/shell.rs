@@ -36,7 +36,19 @@ pub mod status {
     pub const IO: i32 = 71;
     /// A newer connection owns the standby (see [`super::OWNER`]).
     pub const SUPERSEDED: i32 = 75;
+    /// The apply command ran past `command_timeout` and was killed.
+    pub const APPLY_TIMEOUT: i32 = 72;
+    /// An apply started by an earlier connection's loop is still running.
+    pub const APPLY_BUSY: i32 = 73;
 }
+
+/// The process id of the loop whose `apply` runs, while it runs: a loop
+/// of a later connection never starts a second `apply` beside it.
+pub const APPLY_PID: &str = ".logdaemon-apply.pid";
+
+/// Seconds between the TERM that ends an `apply` at `command_timeout` and
+/// the KILL of its process group (`timeout -k`).
+pub const APPLY_KILL_AFTER: u64 = 5;
 
 /// What the remote loop runs for one request: `pre` (checks, rotation),
 /// then the request's data appended to `target` (if any), then `post`
@@ -241,6 +253,25 @@ impl Layout {
         Script::only(s)
     }
 
+    /// Prints `cksum` of the first `len` bytes of `name` (`CRC LENGTH`).
+    pub fn cksum(&self, name: &str, len: u64) -> Script {
+        let f = quote(&format!("./{name}"));
+        Script::only(format!(
+            "{}[ -f {f} ] || exit 3\nhead -c {len} {f} | cksum\n",
+            self.cd()
+        ))
+    }
+
+    /// Prints `cksum` of each `len`-byte piece of `name`'s first `total`
+    /// bytes, one line per piece (`CRC LENGTH`).
+    pub fn cksum_pieces(&self, name: &str, total: u64, len: u64) -> Script {
+        let f = quote(&format!("./{name}"));
+        Script::only(format!(
+            "{}[ -f {f} ] || exit 3\ni=0; while [ $i -lt {total} ]; do n={len}; [ $((i + n)) -le {total} ] || n=$(({total} - i)); tail -c +$((i + 1)) {f} | head -c $n | cksum; i=$((i + n)); done\n",
+            self.cd()
+        ))
+    }
+
     /// Prints `len` bytes of `name` from `offset`.
     pub fn read(&self, name: &str, offset: u64, len: u64) -> Script {
         let f = quote(&format!("./{name}"));
@@ -276,6 +307,12 @@ pub struct Batch {
     pub append: Option<(u64, u64)>,
     pub fsync: bool,
     pub apply: Vec<ApplyPiece>,
+    /// Skip the size check before an append when the loop's own last
+    /// append left the file at the expected size (`verify = false`).
+    pub trust_cached_size: bool,
+    /// Whole seconds an `apply` run may take (`command_timeout`): then
+    /// `timeout(1)` ends it and its process group. 0: unbounded.
+    pub apply_timeout_s: u64,
 }
 
 impl Batch {
@@ -313,7 +350,7 @@ impl Batch {
             // `$b` is the size expected before (`expect`). The loop knows
             // the size after its own last append (`$k`, see [`SHELL_LOOP`]);
             // after a rotation the file is another one and is always checked.
-            let known = if self.rotate.is_some() {
+            let known = if self.rotate.is_some() || !self.trust_cached_size {
                 String::new()
             } else {
                 "[ \"$k\" = \"$f $b\" ] || ".to_string()
@@ -344,15 +381,29 @@ impl Batch {
                 post += &l.cd_owned();
             }
             let cmd: Vec<String> = cmd.iter().map(|w| quote(w)).collect();
-            let cmd = cmd.join(" ");
+            let mut cmd = cmd.join(" ");
+            let t = self.apply_timeout_s;
+            if t > 0 {
+                // GNU, BusyBox and BSD `timeout`; GNU's signals the whole
+                // process group, so children of `apply` end with it.
+                cmd = format!("timeout -k {APPLY_KILL_AFTER} {t} {cmd}");
+            }
+            post += &format!(
+                "ap=; {{ IFS= read -r ap < ./{APPLY_PID}; }} 2>/dev/null; if [ -n \"$ap\" ] && [ \"$ap\" != \"$$\" ] && kill -0 \"$ap\" 2>/dev/null; then echo \"an apply started by an earlier connection is still running on the standby (its loop is process $ap); it is not started twice\" >&2; exit {busy}; fi\nprintf '%s\\n' $$ > ./{APPLY_PID} || exit {io}\n",
+                busy = status::APPLY_BUSY
+            );
             for p in &self.apply {
                 let f = quote(&format!("./{}", p.file));
                 let head = p.len.map(|n| format!(" | head -c {n}")).unwrap_or_default();
+                let what = format!("apply of {} from offset {}", p.file, p.from);
+                let timed_out = if t > 0 {
+                    format!("if [ $st -eq 124 ] || {{ [ $st -eq 137 ] && [ $(( $(date +%s) - t0 )) -ge {t} ]; }}; then echo \"{what} did not finish within command_timeout ({t}s) and was killed with its process group; the end of its output ({APPLY_LOG}):\" >&2; tail -c 4000 ./{APPLY_LOG} >&2; exit {}; fi; ", status::APPLY_TIMEOUT)
+                } else {
+                    String::new()
+                };
                 let run = format!(
-                    "tail -c +{} {f}{head} | {cmd} > ./{APPLY_LOG} 2>&1 || {{ st=$?; echo \"apply of {} from offset {} exited with status $st; the end of its output ({APPLY_LOG}):\" >&2; tail -c 4000 ./{APPLY_LOG} >&2; exit {}; }}",
+                    "t0=$(date +%s); tail -c +{} {f}{head} | {cmd} > ./{APPLY_LOG} 2>&1 || {{ st=$?; {timed_out}echo \"{what} exited with status $st; the end of its output ({APPLY_LOG}):\" >&2; tail -c 4000 ./{APPLY_LOG} >&2; exit {}; }}",
                     p.from + 1,
-                    p.file,
-                    p.from,
                     status::APPLY
                 );
                 if p.must_exist {
@@ -366,6 +417,7 @@ impl Batch {
                     p.marker.0, p.marker.1
                 );
             }
+            post += &format!("rm -f ./{APPLY_PID}\n");
         }
         // A rotation renames the live file, which an earlier request's
         // `sync` may still be about to open by name.

@@ -71,6 +71,11 @@ impl Shell {
             }
             let n = self.ch.read(&mut buf)?;
             if n == 0 {
+                if count(&self.leftover, &answer) > 0 {
+                    // The loop ended after answering an earlier request
+                    // (it stops after a failure): that answer says why.
+                    return Ok(false);
+                }
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "the remote loop ended",
@@ -158,7 +163,7 @@ impl Conn {
         }
         sess.handshake()
             .map_err(|e| net(&format!("SSH handshake with {}:{}", cfg.host, cfg.port), e))?;
-        verify_host_key(&sess, cfg)?;
+        verify_host_key(&sess, cfg, &hostkey::KnownHostsText::parse(&known))?;
         sess.set_timeout(ms(cfg.io_timeout));
         authenticate(&sess, cfg)?;
         if !cfg.keepalive.is_zero() {
@@ -430,7 +435,7 @@ pub fn check_identity_file(p: &Path) -> Result<()> {
     Ok(())
 }
 
-fn verify_host_key(sess: &Session, cfg: &Config) -> Result<()> {
+fn verify_host_key(sess: &Session, cfg: &Config, known: &hostkey::KnownHostsText) -> Result<()> {
     let (key, kind) = sess
         .host_key()
         .ok_or_else(|| transient("the server sent no host key"))?;
@@ -440,9 +445,29 @@ fn verify_host_key(sess: &Session, cfg: &Config) -> Result<()> {
         .unwrap_or_else(|| "SHA256:?".into());
     let line = hostkey::known_hosts_line(&cfg.host, cfg.port, kind, key);
     let kh_path = cfg.known_hosts.display();
+    if let Some(n) = known.revoked_line(key) {
+        return Err(fatal(format!(
+            "REVOKED HOST KEY: {}:{} offers {} key {fp}, which {kh_path} line {n} marks @revoked. Nothing was sent. \
+             The standby must get a new host key; never remove the @revoked line to make this pass",
+            cfg.host,
+            cfg.port,
+            hostkey::type_name(kind)
+        )));
+    }
     let mut kh = sess.known_hosts().map_err(|e| net("known_hosts", e))?;
-    kh.read_file(&cfg.known_hosts, KnownHostFileKind::OpenSSH)
-        .map_err(|e| fatal(format!("cannot parse known_hosts file {kh_path}: {e}")))?;
+    for (n, line) in &known.plain {
+        kh.read_str(line, KnownHostFileKind::OpenSSH).map_err(|e| {
+            fatal(format!(
+                "cannot parse known_hosts file {kh_path} line {n}: {e}; fix or remove the line"
+            ))
+        })?;
+    }
+    let ca_note = match known.cert_authorities.first() {
+        Some(n) => format!(
+            " ({kh_path} line {n} is a @cert-authority line: host certificates are not supported, only keys listed plainly are trusted)"
+        ),
+        None => String::new(),
+    };
     match kh.check_port(&cfg.host, cfg.port, key) {
         CheckResult::Match => Ok(()),
         CheckResult::Mismatch => Err(fatal(format!(
@@ -454,7 +479,7 @@ fn verify_host_key(sess: &Session, cfg: &Config) -> Result<()> {
             hostkey::type_name(kind)
         ))),
         CheckResult::NotFound => Err(fatal(format!(
-            "the host key of {}:{} is not in {kh_path}: the server offers {} key {fp}. Nothing was sent. \
+            "the host key of {}:{} is not in {kh_path}{ca_note}: the server offers {} key {fp}. Nothing was sent. \
              If this is the right standby (check with `ssh-keygen -lf` on the standby), add this line to {kh_path}:\n{line}",
             cfg.host,
             cfg.port,

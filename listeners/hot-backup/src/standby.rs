@@ -26,6 +26,7 @@ use std::path::PathBuf;
 
 use logdaemon_sdk::{Logger, Position};
 
+use crate::cksum::{self, Cksum};
 use crate::config::Config;
 use crate::error::{fatal, transient, Error, Result};
 use crate::hold::Run;
@@ -42,6 +43,8 @@ struct Tail {
     seq: u64,
     end: u64,
     bytes: Vec<u8>,
+    /// The checksum of the file's bytes up to `end`, when all are known.
+    sum: Option<Cksum>,
 }
 
 /// An open connection and what the standby holds.
@@ -82,6 +85,8 @@ struct Pending {
     /// The standby's last bytes after this run, for the record (`None`
     /// until known).
     tail: Option<Vec<u8>>,
+    /// The file's checksum state after this run, for the record.
+    sum: Option<u32>,
     appended: u64,
     sent_at: std::time::Instant,
 }
@@ -158,7 +163,7 @@ impl Standby {
             return Ok(None);
         };
         if p.request {
-            let out = link.conn.answer(self.cfg.command_timeout, false)?;
+            let out = link.conn.answer(self.answer_wait(), false)?;
             self.check_status(&out)?;
             self.log.debug(&format!(
                 "standby has sequence {} up to offset {}: appended {} bytes, confirmed after {} ms",
@@ -171,7 +176,7 @@ impl Standby {
         if let Some(tail) = &p.tail {
             record::store(
                 &self.record_path,
-                &Record::new(&self.target, p.seq, p.end, tail),
+                &Record::new(&self.target, p.seq, p.end, tail, p.sum),
             )?;
         }
         Ok(Some(p.tag))
@@ -271,6 +276,7 @@ impl Standby {
                         let batch = Batch {
                             apply: pieces,
                             fsync: self.cfg.fsync,
+                            apply_timeout_s: self.apply_timeout_s(),
                             ..Default::default()
                         };
                         let script = batch.script(&self.layout, self.cfg.apply.as_deref());
@@ -278,7 +284,7 @@ impl Standby {
                             &script,
                             0,
                             &mut |_| Ok(()),
-                            self.cfg.command_timeout,
+                            self.answer_wait(),
                             false,
                         )?;
                         self.check_status(&out)?;
@@ -311,10 +317,16 @@ impl Standby {
                         self.recovery(&file)
                     )));
                 }
+                let sum = if self.cfg.verify {
+                    self.check_whole(link, &file, r)?
+                } else {
+                    None
+                };
                 Ok(Some(Tail {
                     seq: r.sequence,
                     end: r.size,
                     bytes,
+                    sum,
                 }))
             }
             _ => {
@@ -328,6 +340,101 @@ impl Standby {
                 Ok(None)
             }
         }
+    }
+
+    /// Checks the standby's `file` up to the record's size with one
+    /// `cksum` there (`verify`). Against the record's checksum a difference
+    /// is fatal, naming the first differing offset when the local journal
+    /// holds the bytes that were sent; without one (an older record, bytes
+    /// resent from the journal) the checksum is taken from the local
+    /// journal if the standby matches it, else the file stays unchecked
+    /// until the next connection after a run from offset 0.
+    fn check_whole(&self, link: &mut Link, file: &str, r: &Record) -> Result<Option<Cksum>> {
+        let out = link.conn.capture(&self.layout.cksum(file, r.size))?;
+        let text = String::from_utf8_lossy(&out);
+        let theirs = cksum::parse(&text).ok_or_else(|| {
+            transient(format!(
+                "unexpected `cksum` output from the standby: `{}`",
+                text.trim()
+            ))
+        })?;
+        let Some(ours) = r.cksum.map(|s| Cksum::resume(s, r.size)) else {
+            return Ok(self
+                .local_cksum(r.size)
+                .filter(|l| (l.value(), l.covered()) == theirs));
+        };
+        if (ours.value(), ours.covered()) == theirs {
+            return Ok(Some(ours));
+        }
+        let at = match self.local_cksum(r.size) {
+            Some(l) if l == ours => self
+                .first_difference_with_journal(link, file, r.size)?
+                .map_or(String::new(), |o| format!(", first at offset {o}")),
+            _ => String::new(),
+        };
+        Err(fatal(format!(
+            "the standby's {}/{file} differs from what was sent (sequence {}): its first {} bytes have cksum {} {}, the bytes shipped there {} {}{at}. \
+             The standby was changed or replaced. Nothing more is sent. Recovery: {}",
+            self.layout.dir,
+            r.sequence,
+            r.size,
+            theirs.0,
+            theirs.1,
+            ours.value(),
+            ours.covered(),
+            self.recovery(file)
+        )))
+    }
+
+    /// The checksum of the local journal's first `len` bytes, if it has them.
+    fn local_cksum(&self, len: u64) -> Option<Cksum> {
+        let mut f = std::fs::File::open(&self.journal_path).ok()?;
+        let mut sum = Cksum::new();
+        let mut buf = vec![0u8; 1 << 20];
+        while sum.covered() < len {
+            let want = (len - sum.covered()).min(buf.len() as u64) as usize;
+            let n = f.read(&mut buf[..want]).ok()?;
+            if n == 0 {
+                return None;
+            }
+            sum.update(&buf[..n]);
+        }
+        Some(sum)
+    }
+
+    /// The first offset where the standby's `file` and the local journal
+    /// differ within the first `len` bytes: `cksum` of at most 256 pieces
+    /// on the standby, then the bytes of the first piece that differs.
+    fn first_difference_with_journal(
+        &self,
+        link: &mut Link,
+        file: &str,
+        len: u64,
+    ) -> Result<Option<u64>> {
+        let piece = len.div_ceil(256).max(64 << 10);
+        let out = link
+            .conn
+            .capture(&self.layout.cksum_pieces(file, len, piece))?;
+        let theirs: Vec<Option<(u32, u64)>> = String::from_utf8_lossy(&out)
+            .lines()
+            .map(cksum::parse)
+            .collect();
+        let mut f = std::fs::File::open(&self.journal_path)
+            .map_err(|e| transient(format!("{}: {e}", self.journal_path.display())))?;
+        let mut from = 0;
+        for t in theirs {
+            let n = piece.min(len - from);
+            let mine = read_local(&mut f, from, n as usize)
+                .map_err(|e| transient(format!("{}: {e}", self.journal_path.display())))?;
+            let mut c = Cksum::new();
+            c.update(&mine);
+            if t != Some((c.value(), n)) {
+                let remote = read(&mut link.conn, &self.layout, file, from, n)?;
+                return Ok(first_difference(&remote, &mine).map(|i| from + i as u64));
+            }
+            from += n;
+        }
+        Ok(None)
     }
 
     fn recovery(&self, file: &str) -> String {
@@ -372,6 +479,8 @@ impl Standby {
         let end = run.end();
         let mut batch = Batch {
             fsync: self.cfg.fsync,
+            apply_timeout_s: self.apply_timeout_s(),
+            trust_cached_size: !self.cfg.verify,
             ..Default::default()
         };
         let (file, size) = match link.view.live_seq {
@@ -503,6 +612,7 @@ impl Standby {
             seq,
             end,
             tail: None,
+            sum: None,
             appended: append_len,
             sent_at: std::time::Instant::now(),
         });
@@ -517,12 +627,16 @@ impl Standby {
     /// last bytes for the record written when its answer arrives; when a
     /// read meanwhile collected that answer, writes the record now.
     fn keep_tail(&mut self, id: u64, seq: u64, end: u64) -> Result<()> {
-        let tail = self.tail.as_ref().expect("tail set").bytes.clone();
+        let t = self.tail.as_ref().expect("tail set");
+        let (tail, sum) = (t.bytes.clone(), t.sum.map(|c| c.state()));
         match self.pending.back_mut() {
-            Some(p) if p.id == id => p.tail = Some(tail),
+            Some(p) if p.id == id => {
+                p.tail = Some(tail);
+                p.sum = sum;
+            }
             _ => record::store(
                 &self.record_path,
-                &Record::new(&self.target, seq, end, &tail),
+                &Record::new(&self.target, seq, end, &tail, sum),
             )?,
         }
         Ok(())
@@ -550,7 +664,22 @@ impl Standby {
         };
         // Only the last TAIL bytes of a (megabytes long) run are copied.
         let last = &run.bytes[run.bytes.len().saturating_sub(TAIL)..];
-        let bytes = match self.tail.take() {
+        let prev = self.tail.take();
+        // The whole file's checksum goes on while the runs follow each other.
+        let mut sum = match &prev {
+            Some(t) if t.seq == run.sequence && t.end == run.offset => t.sum,
+            _ if run.offset == 0 => Some(Cksum::new()),
+            _ => None,
+        };
+        if let Some(c) = &mut sum {
+            if self.cfg.verify {
+                c.update(run.bytes);
+            }
+        }
+        if !self.cfg.verify {
+            sum = None;
+        }
+        let bytes = match prev {
             Some(t) if t.seq == run.sequence && t.end == run.offset => {
                 let mut v = t.bytes;
                 v.extend_from_slice(last);
@@ -568,6 +697,7 @@ impl Standby {
             seq: run.sequence,
             end,
             bytes,
+            sum,
         });
         Ok(())
     }
@@ -626,6 +756,20 @@ impl Standby {
         })
     }
 
+    /// `command_timeout` in whole seconds (at least 1), for `timeout(1)`.
+    fn apply_timeout_s(&self) -> u64 {
+        self.cfg.command_timeout.as_secs_f64().ceil().max(1.0) as u64
+    }
+
+    /// How long an answer is awaited: longer than the standby's own bound
+    /// on `apply` (`command_timeout`, then the kill), so that a slow
+    /// `apply` is reported by the standby as timed out and the connection
+    /// is not dropped while it still runs there.
+    fn answer_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.apply_timeout_s() + shell::APPLY_KILL_AFTER)
+            + self.cfg.io_timeout
+    }
+
     fn check_status(&self, out: &Output) -> Result<()> {
         let text = out.text();
         let on = format!("on {}:{}", self.cfg.host, self.cfg.port);
@@ -637,6 +781,8 @@ impl Standby {
                 self.cfg.remote_dir
             ))),
             status::APPLY => Err(Error::Apply(format!("the apply command failed {on}: {text}"))),
+            status::APPLY_TIMEOUT => Err(Error::Apply(format!("the apply command timed out {on}: {text}"))),
+            status::APPLY_BUSY => Err(transient(format!("{text} {on}; retrying"))),
             status::SIZE_BEFORE => Err(transient(format!("the standby's journal changed under us {on}: {text}; re-checking"))),
             status::SIZE_AFTER => Err(transient(format!(
                 "an append to {} {on} was cut short (disk full on the standby, or the connection dropped) and undone: {text}",

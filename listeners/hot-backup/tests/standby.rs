@@ -120,17 +120,18 @@ fn a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset() {
     let data = journal(4, 50);
     let recs = stream(&[(1, &data)]);
     {
-        let mut l = env.open("");
+        let mut l = env.open("verify = false");
         let mut host = Host::new(&recs, 200);
         host.run(&mut l);
     }
-    // Damage one byte early in the standby's file (outside the last 4 KiB,
-    // so only the comparison of redelivered bytes can notice).
+    // Without `verify`, only the last 4 KiB are checked on connect: damage
+    // one byte early in the standby's file, and only the comparison of
+    // redelivered bytes notices.
     let mut remote = env.remote_file("journal");
     let at = 100;
     remote[at] ^= 0x20;
     std::fs::write(env.remote().join("journal"), &remote).unwrap();
-    let mut l = env.open("");
+    let mut l = env.open("verify = false");
     let mut host = Host::new(&recs, 200);
     host.step(&mut l).unwrap();
     let msg = assert_fatal(host.flush(&mut l));
@@ -143,6 +144,122 @@ fn a_standby_that_differs_from_the_journal_is_fatal_naming_file_and_offset() {
         env.remote_file("journal"),
         remote,
         "a differing standby is never overwritten"
+    );
+}
+
+#[test]
+fn an_edit_anywhere_in_the_standby_is_fatal_on_connect_naming_its_offset() {
+    let env = Env::new();
+    let data = journal(6, 400);
+    assert!(data.len() > 20_000, "{}", data.len());
+    let recs = stream(&[(1, &data)]);
+    let half = recs.len() / 2;
+    std::fs::write(env.journal_path(), &data).unwrap();
+    {
+        let mut l = env.open("");
+        let mut host = Host::new(&recs[..half], 50);
+        host.run(&mut l);
+    }
+    let shipped = env.remote_file("journal");
+    // One byte flipped far before the last 4 KiB, while the daemon is down.
+    let mut remote = shipped.clone();
+    remote[1000] ^= 0x01;
+    std::fs::write(env.remote().join("journal"), &remote).unwrap();
+    let cursor = Position {
+        sequence: 1,
+        offset: shipped.len() as u64,
+        line: 0,
+    };
+    let msg = assert_fatal(env.open_with(&env.config(""), cursor));
+    assert!(
+        msg.contains("/journal differs from what was sent")
+            && msg.contains("first at offset 1000."),
+        "{msg}"
+    );
+    assert_eq!(env.remote_file("journal"), remote, "nothing was appended");
+}
+
+#[test]
+fn a_standby_cut_or_grown_while_connected_is_never_appended_to_at_the_wrong_place() {
+    let env = Env::new();
+    let data = journal(5, 300);
+    std::fs::write(env.journal_path(), &data).unwrap();
+    let recs = stream(&[(1, &data)]);
+    let sink = env.tmp.path().join("applied.out");
+    let extra = format!(
+        "apply = [\"sh\", \"-c\", \"cat >> '{}'\"]\n",
+        sink.display()
+    );
+    let mut l = env.open(&extra);
+    let mut host = Host::new(&recs, 20);
+    let mut failures = 0;
+    let mut go =
+        |host: &mut Host, l: &mut logdaemon_listener_hot_backup::HotBackup, upto: usize| {
+            for _ in 0..500 {
+                if host.next >= upto {
+                    break;
+                }
+                match host.step(l).and_then(|_| host.flush(l)) {
+                    Ok(_) => {}
+                    Err(f) => {
+                        assert_eq!(f.kind, logdaemon_sdk::FailureKind::Retry, "{f}");
+                        failures += 1;
+                    }
+                }
+            }
+            assert!(host.next >= upto, "stuck at record {}", host.next);
+        };
+    go(&mut host, &mut l, recs.len() / 3);
+    // The standby's journal loses its last 500 bytes while connected.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.remote().join("journal"))
+        .unwrap();
+    let size = f.metadata().unwrap().len();
+    f.set_len(size - 500).unwrap();
+    drop(f);
+    go(&mut host, &mut l, recs.len());
+    host.flush(&mut l).unwrap();
+    assert!(failures >= 1, "the cut was noticed");
+    assert!(
+        env.remote_file("journal") == data,
+        "the standby is the journal, byte for byte, with no hole"
+    );
+    assert!(
+        std::fs::read(&sink).unwrap() == data,
+        "apply got every byte exactly once, from whole transactions"
+    );
+
+    // Foreign bytes appended while connected: found before the next append.
+    let more = journal(7, 20);
+    let mut all = data.clone();
+    all.extend_from_slice(&more);
+    std::fs::write(env.journal_path(), &all).unwrap();
+    let recs2 = stream(&[(1, &all)]);
+    let mut host = Host::at(&recs2, 20, host.cursor());
+    let mut standby = std::fs::OpenOptions::new()
+        .append(true)
+        .open(env.remote().join("journal"))
+        .unwrap();
+    std::io::Write::write_all(&mut standby, b"foreign bytes\n").unwrap();
+    drop(standby);
+    let mut last = None;
+    for _ in 0..5 {
+        match host.step(&mut l).and_then(|_| host.flush(&mut l)) {
+            Err(f) if f.kind == logdaemon_sdk::FailureKind::Fatal => {
+                last = Some(f.message);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let msg = last.expect("foreign bytes on the standby are fatal");
+    assert!(
+        msg.contains(&format!(
+            "differs from the journal at offset {}",
+            data.len()
+        )),
+        "{msg}"
     );
 }
 
@@ -280,7 +397,7 @@ fn apply_gets_every_transaction_exactly_once_across_a_crash_between_append_and_a
         format!(
             "#!/bin/sh\n\
              # Simulates the standby crashing after the append, before apply: kill the batch.\n\
-             if [ -f '{crash}' ]; then rm -f '{crash}'; kill -9 $PPID; exit 1; fi\n\
+             if [ -f '{crash}' ]; then rm -f '{crash}'; kill -9 $(cat ./.logdaemon-loop); exit 1; fi\n\
              cat > '{sink}.part' && cat '{sink}.part' >> '{sink}' && wc -c < '{sink}.part' >> '{sizes}'\n",
             crash = crash.display(),
             sink = sink.display(),
@@ -396,6 +513,142 @@ fn unknown_or_mismatched_host_keys_are_fatal_with_the_fingerprint_and_nothing_is
         "{}",
         env.sshd.log()
     );
+}
+
+#[test]
+fn a_failing_apply_is_reported_as_such_with_requests_pipelined_behind_it() {
+    let env = Env::new();
+    let a = journal(12, 200);
+    std::fs::write(env.journal_path(), &a).unwrap();
+    let recs = stream(&[(1, &a)]);
+    let extra = "apply = [\"sh\", \"-c\", \"cat > /dev/null; echo replay refused; exit 4\"]\n";
+    let mut l = env.open(extra);
+    let mut host = Host::new(&recs, 3);
+    let mut failures = Vec::new();
+    for _ in 0..60 {
+        if host.done() || failures.len() >= 5 {
+            break;
+        }
+        if let Err(f) = host.step(&mut l) {
+            failures.push(f);
+        }
+    }
+    if let Err(f) = host.flush(&mut l) {
+        failures.push(f);
+    }
+    assert!(!failures.is_empty());
+    for f in &failures {
+        assert!(
+            f.kind == logdaemon_sdk::FailureKind::Error
+                && f.message.contains("the apply command failed")
+                && f.message.contains("exited with status 4")
+                && f.message.contains("replay refused"),
+            "{f}"
+        );
+    }
+}
+
+/// Processes whose command line contains `pattern` (read from /proc).
+fn running(pattern: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(pattern))
+        .count()
+}
+
+#[test]
+fn a_hung_apply_is_killed_at_command_timeout_and_never_runs_twice_at_once() {
+    let env = Env::new();
+    let a = journal(11, 20);
+    std::fs::write(env.journal_path(), &a).unwrap();
+    let recs = stream(&[(1, &a)]);
+    // A sleep no other test runs: its processes are this apply's.
+    let secs = 200_000 + u64::from(std::process::id() % 100_000);
+    let pattern = format!("sleep {secs}");
+    let starts = env.tmp.path().join("apply.starts");
+    let script = env.tmp.path().join("apply.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho start >> '{}'\ncat > /dev/null\n# a child that keeps running, then the hang itself\nsleep {secs} &\nexec sleep {secs}\n",
+            starts.display()
+        ),
+    )
+    .unwrap();
+    let extra = format!(
+        "apply = [\"sh\", \"{}\"]\ncommand_timeout = \"2s\"\n",
+        script.display()
+    );
+    let mut l = env.open(&extra);
+    let mut host = Host::new(&recs, 100);
+    for round in 1..=2 {
+        let t0 = std::time::Instant::now();
+        let r = host.step(&mut l).and_then(|_| host.flush(&mut l));
+        let f = r.expect_err("a hung apply cannot succeed");
+        assert_eq!(f.kind, logdaemon_sdk::FailureKind::Error, "{f}");
+        assert!(
+            f.message.contains("timed out")
+                && f.message
+                    .contains("did not finish within command_timeout (2s)"),
+            "round {round}: {f}"
+        );
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "reported after {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(
+            running(&pattern),
+            0,
+            "round {round}: the apply and its child were killed"
+        );
+        let n = std::fs::read_to_string(&starts).unwrap().lines().count();
+        assert_eq!(n, round, "one apply per attempt, never two at once");
+    }
+    // The bytes stay appended; the range is applied by the next attempt.
+    assert_eq!(env.remote_file("journal"), a);
+}
+
+#[test]
+fn a_revoked_host_key_is_refused_naming_the_line_even_when_also_listed_plainly() {
+    let env = Env::new();
+    let line = env.sshd.known_hosts_line().unwrap();
+    let with = |name: &str, text: String| {
+        let p = env.tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        env.config("").replace(
+            &env.sshd.known_hosts().display().to_string(),
+            &p.display().to_string(),
+        )
+    };
+    // Trusted plainly and revoked: OpenSSH says "REVOKED HOST KEY DETECTED".
+    let both = with(
+        "kh.both",
+        format!("{line}\n# revoked after a leak\n@revoked {line}\n"),
+    );
+    let msg = assert_fatal(env.open_with(&both, Position::default()));
+    assert!(
+        msg.contains("REVOKED HOST KEY") && msg.contains("kh.both line 3"),
+        "{msg}"
+    );
+    // Only the revoked line: refused as revoked, never "add this line".
+    let only = with("kh.only", format!("@revoked {line}\n"));
+    let msg = assert_fatal(env.open_with(&only, Position::default()));
+    assert!(
+        msg.contains("REVOKED HOST KEY") && !msg.contains("add this line"),
+        "{msg}"
+    );
+    // A @cert-authority line cannot vouch for a plain key: not trusted,
+    // and the message says why.
+    let ca = with("kh.ca", format!("@cert-authority {line}\n"));
+    let msg = assert_fatal(env.open_with(&ca, Position::default()));
+    assert!(
+        msg.contains("is not in") && msg.contains("kh.ca line 1 is a @cert-authority line"),
+        "{msg}"
+    );
+    assert!(env.remote_listing().is_empty(), "nothing was written");
 }
 
 #[test]

@@ -421,12 +421,18 @@ fn batch_script_rotates_resumably_appends_checks_sizes_and_applies() {
         append: Some((0, 6)),
         fsync: true,
         apply: apply_pieces(&l, (7, 0), (7, 6), 7),
+        apply_timeout_s: 30,
+        trust_cached_size: false,
     };
     let (st, out) = sh_owned(&l, &b.script(&l, Some(&apply)), b"hello\n");
     assert_eq!(st, 0, "{out}");
     assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello\n");
     assert_eq!(std::fs::read_to_string(d.join(MARKER)).unwrap(), "7\n");
     assert_eq!(std::fs::read_to_string(d.join(APPLIED)).unwrap(), "7 6\n");
+    assert!(
+        !d.join(APPLY_PID).exists(),
+        "the apply guard is gone after it"
+    );
 
     // A stale expectation is refused without touching the file.
     let b = Batch {
@@ -513,14 +519,16 @@ fn the_loop_checks_the_size_with_wc_only_when_it_does_not_know_it() {
         dir: d.to_str().unwrap().into(),
         live: "journal".into(),
     };
-    let append = |at: u64, len: u64| {
+    let append_with = |at: u64, len: u64, trust: bool| {
         Batch {
             append: Some((at, len)),
             fsync: false,
+            trust_cached_size: trust,
             ..Default::default()
         }
         .script(&l, None)
     };
+    let append = |at: u64, len: u64| append_with(at, len, true);
     let wc_calls = || {
         std::fs::read_to_string(&calls)
             .map(|s| s.lines().count())
@@ -569,6 +577,23 @@ fn the_loop_checks_the_size_with_wc_only_when_it_does_not_know_it() {
     );
     assert_eq!(std::fs::read(d.join("journal")).unwrap(), b"hello world!");
     assert_eq!(wc_calls(), 3, "query, first append, the mismatch");
+
+    // With `verify` (the default) every append counts the file first.
+    std::fs::remove_file(&calls).unwrap();
+    let answers = run_loop_path(
+        &[
+            (&l.query(&[]), b""),
+            (&append_with(12, 1, false), b"1"),
+            (&append_with(13, 1, false), b"2"),
+        ],
+        Some(&bin),
+    );
+    assert_eq!(
+        answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [0, 0, 0],
+        "{answers:?}"
+    );
+    assert_eq!(wc_calls(), 3, "query and each append");
 }
 
 /// A request that asks the loop to say when it is ready gets a ready line

@@ -79,6 +79,7 @@ impl Standby {
         let batch = Batch {
             append: Some((first.offset, total)),
             fsync: self.cfg.fsync,
+            trust_cached_size: !self.cfg.verify,
             ..Default::default()
         };
         let script = batch.script(&self.layout, None);
@@ -109,6 +110,7 @@ impl Standby {
                 seq: run.sequence,
                 end: run.end(),
                 tail: None,
+                sum: None,
                 appended,
                 sent_at,
             });
