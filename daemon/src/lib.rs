@@ -1,6 +1,7 @@
 //! The logdaemon engine: journal formats, following, rotation, the listener
 //! host and delivery. The binary in `main.rs` is a thin CLI over this crate.
 
+mod ack;
 pub mod checkpoint_cmd;
 pub mod compress;
 pub mod config;

@@ -8,6 +8,7 @@
 
 mod fixture;
 
+mod abi;
 mod bad_input;
 mod chaos;
 mod commands;

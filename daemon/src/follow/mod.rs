@@ -354,7 +354,7 @@ impl Follower {
             offset: 0,
             line: 1,
         });
-        tracing::warn!(journal = %self.cfg.name, from = %m.from, to = %to, cause = m.cause, "entries lost; reporting a gap");
+        tracing::warn!(journal = %self.cfg.name, from = %m.from, to = %to, cause = %m.cause, "entries lost; reporting a gap");
         self.pending_gap = Some(GapEvent {
             from: m.from,
             to,

@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use logdaemon_sdk::abi::FLAG_INCOMPLETE;
+use logdaemon_sdk::abi::{GapCause, FLAG_INCOMPLETE};
 use logdaemon_sdk::Position;
 use logdaemon_state::Identity;
 
@@ -209,7 +209,7 @@ impl Follower {
                     live: self.cfg.path.clone(),
                     from: Position { sequence: seg.sequence, offset: end, line },
                     to: Some(Position { sequence: seg.sequence, offset: max_seen, line: 0 }),
-                    cause: "copytruncate",
+                    cause: GapCause::Copytruncate,
                     looked_at: vec![(seg.path.clone(), format!("the copy ends at offset {end}; the live file had been seen at {max_seen} bytes before it was truncated"))],
                     state_dir: self.state_dir.clone(),
                     resume_in: None,
@@ -349,9 +349,9 @@ impl Follower {
                     line: 0,
                 }),
                 cause: if copy_short {
-                    "copytruncate"
+                    GapCause::Copytruncate
                 } else {
-                    "truncated"
+                    GapCause::Truncated
                 },
                 looked_at,
                 state_dir: self.state_dir.clone(),
@@ -554,7 +554,7 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use logdaemon_sdk::abi::FLAG_INCOMPLETE;
+    use logdaemon_sdk::abi::{GapCause, FLAG_INCOMPLETE};
 
     use crate::config::{JournalConfig, OnGap};
     use crate::follow::{Batch, Fill, Follower, GapEvent};
@@ -642,7 +642,7 @@ mod tests {
     /// Every entry of sequence 1 is whole line `n`, in order from line 0;
     /// then one gap of `cause` from the end of the last of them to the end
     /// of the old content; then the `new` lines as sequence 2.
-    fn assert_whole_records_then_gap(got: &[Got], cause: &str, new: usize) {
+    fn assert_whole_records_then_gap(got: &[Got], cause: GapCause, new: usize) {
         let old: Vec<&Got> = got
             .iter()
             .filter(|g| matches!(g, Got::Entry { sequence: 1, .. }))
@@ -702,7 +702,7 @@ mod tests {
         )
         .unwrap();
         got.extend(drain(&mut f, 1 << 20));
-        assert_whole_records_then_gap(&got, "truncated", 3);
+        assert_whole_records_then_gap(&got, GapCause::Truncated, 3);
     }
 
     #[test]
@@ -726,7 +726,7 @@ mod tests {
             .filter(|g| matches!(g, Got::Entry { sequence: 1, .. }))
             .count();
         assert_eq!(delivered, OLD - 100, "every whole record of the copy");
-        assert_whole_records_then_gap(&got, "copytruncate", 3);
+        assert_whole_records_then_gap(&got, GapCause::Copytruncate, 3);
     }
 
     #[test]
@@ -747,7 +747,7 @@ mod tests {
         let n = got.len() as u64;
         assert_eq!(
             (m.from.sequence, m.from.offset, m.from.line, m.cause),
-            (1, n * LINE, n + 1, "truncated"),
+            (1, n * LINE, n + 1, GapCause::Truncated),
             "{m}"
         );
     }

@@ -94,6 +94,7 @@ pub struct Logger {
 
 // SAFETY: the host guarantees its log function is thread-safe and outlives the plugin.
 unsafe impl Send for Logger {}
+// SAFETY: as for Send: `HostApi` is read-only and `log` may be called from any thread.
 unsafe impl Sync for Logger {}
 
 impl Logger {
