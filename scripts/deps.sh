@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing (Debian: apt-get; Python:
 # pip): logrotate, sshd and the ssh tools, openssl, the compressors, the
-# headers libssh2 builds against, libfaketime (clock jumps) and aiosmtpd.
+# headers libssh2 builds against, libfaketime (clock jumps), aiosmtpd, and a
+# C compiler and make (the example C listener).
 # Sourced by scripts/test.sh and scripts/torture.sh.
 missing=()
 command -v logrotate >/dev/null || missing+=(logrotate)
@@ -15,6 +16,8 @@ command -v zstd >/dev/null || missing+=(zstd)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
 dpkg -s libfaketime >/dev/null 2>&1 || missing+=(libfaketime)
+command -v cc >/dev/null || missing+=(gcc)
+command -v make >/dev/null || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""
