@@ -407,6 +407,65 @@ impl TailRing {
     }
 }
 
+/// The identity of position `offset` in `path` (plain or compressed), read
+/// from the file: what the checkpoint records so a later run can prove it.
+pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
+    let (compression, mut reader) =
+        compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+    let key = if compression == Compression::None {
+        Some(FileKey::of(&std::fs::metadata(path)?))
+    } else {
+        None
+    };
+    let mut head = vec![0u8; HEAD_WINDOW as usize];
+    let n = read_full(&mut reader, &mut head)?;
+    head.truncate(n);
+    let tail_len = offset.min(TAIL_WINDOW);
+    let tail_start = offset - tail_len;
+    let mut window = Vec::with_capacity(tail_len as usize);
+    if tail_start < n as u64 {
+        window.extend_from_slice(&head[tail_start as usize..(offset as usize).min(n)]);
+    }
+    let mut pos = n as u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    while pos < offset {
+        let want = ((offset - pos) as usize).min(buf.len());
+        let k = read_full(&mut reader, &mut buf[..want])?;
+        if k == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} is only {pos} bytes long; offset {offset} is past its end",
+                    path.display()
+                ),
+            ));
+        }
+        if pos + k as u64 > tail_start {
+            let from = tail_start.saturating_sub(pos) as usize;
+            window.extend_from_slice(&buf[from..k]);
+        }
+        pos += k as u64;
+    }
+    if (n as u64) < offset.min(HEAD_WINDOW) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "{} is only {n} bytes long; offset {offset} is past its end",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Identity {
+        path: path.to_string_lossy().into_owned(),
+        dev: key.map_or(0, |k| k.dev),
+        inode: key.map_or(0, |k| k.ino),
+        head_len: n as u64,
+        head_hash: Hash::of(&head),
+        tail_len,
+        tail_hash: Hash::of(&window),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,63 +550,4 @@ mod tests {
             .why
             .contains("only"));
     }
-}
-
-/// The identity of position `offset` in `path` (plain or compressed), read
-/// from the file: what the checkpoint records so a later run can prove it.
-pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
-    let (compression, mut reader) =
-        compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
-    let key = if compression == Compression::None {
-        Some(FileKey::of(&std::fs::metadata(path)?))
-    } else {
-        None
-    };
-    let mut head = vec![0u8; HEAD_WINDOW as usize];
-    let n = read_full(&mut reader, &mut head)?;
-    head.truncate(n);
-    let tail_len = offset.min(TAIL_WINDOW);
-    let tail_start = offset - tail_len;
-    let mut window = Vec::with_capacity(tail_len as usize);
-    if tail_start < n as u64 {
-        window.extend_from_slice(&head[tail_start as usize..(offset as usize).min(n)]);
-    }
-    let mut pos = n as u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    while pos < offset {
-        let want = ((offset - pos) as usize).min(buf.len());
-        let k = read_full(&mut reader, &mut buf[..want])?;
-        if k == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{} is only {pos} bytes long; offset {offset} is past its end",
-                    path.display()
-                ),
-            ));
-        }
-        if pos + k as u64 > tail_start {
-            let from = tail_start.saturating_sub(pos) as usize;
-            window.extend_from_slice(&buf[from..k]);
-        }
-        pos += k as u64;
-    }
-    if (n as u64) < offset.min(HEAD_WINDOW) {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!(
-                "{} is only {n} bytes long; offset {offset} is past its end",
-                path.display()
-            ),
-        ));
-    }
-    Ok(Identity {
-        path: path.to_string_lossy().into_owned(),
-        dev: key.map_or(0, |k| k.dev),
-        inode: key.map_or(0, |k| k.ino),
-        head_len: n as u64,
-        head_hash: Hash::of(&head),
-        tail_len,
-        tail_hash: Hash::of(&window),
-    })
 }

@@ -653,7 +653,7 @@ fn end_boundary(f: &File, size: u64) -> std::io::Result<(u64, u64)> {
     let mut last_nl = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
-    let mut r = (&*f).take(size);
+    let mut r = f.take(size);
     let mut rd = std::io::BufReader::new(&mut r);
     loop {
         let n = rd.read(&mut buf)?;

@@ -168,7 +168,9 @@ impl Instance {
         // SAFETY: the arguments, `out` and `o` are valid for the call; the
         // function pointer passed the handshake for its version.
         let st = match plugin.api.calls {
+            // SAFETY: as said above the match.
             AnyCalls::V2(c) => unsafe { (c.open)(&args, &mut out, &mut o) },
+            // SAFETY: as said above the match.
             AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.open)(&args, &mut out, o1) }),
         };
         me.result(st, o)?;
@@ -226,7 +228,9 @@ impl Instance {
         // SAFETY: the entry's pointers are valid for the call; the instance
         // is live and used by this thread only.
         let keep = match self.plugin.api.calls {
+            // SAFETY: as said above the match.
             AnyCalls::V2(c) => unsafe { (c.is_handled)(inst, e) },
+            // SAFETY: as said above the match.
             AnyCalls::V1(c) => unsafe { (c.is_handled)(inst, &RawEntryV1::from_v2(e)) },
         };
         keep != 0
@@ -264,7 +268,9 @@ impl Instance {
         let (inst, had) = (self.inst, u32::from(had_data));
         // SAFETY: a live instance; `o` is valid for the call.
         let st = match self.plugin.api.calls {
+            // SAFETY: as said above the match.
             AnyCalls::V2(c) => unsafe { (c.no_data)(inst, had, &mut o) },
+            // SAFETY: as said above the match.
             AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.no_data)(inst, had, o1) }),
         };
         self.result(st, o)
@@ -275,7 +281,9 @@ impl Instance {
         let inst = self.inst;
         // SAFETY: a live instance; `o` is valid for the call.
         let st = match self.plugin.api.calls {
+            // SAFETY: as said above the match.
             AnyCalls::V2(c) => unsafe { (c.flush)(inst, &mut o) },
+            // SAFETY: as said above the match.
             AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.flush)(inst, o1) }),
         };
         self.result(st, o)
@@ -310,7 +318,9 @@ impl Instance {
         let inst = self.inst;
         // SAFETY: the gap's pointers and `o` are valid for the call.
         let st = match self.plugin.api.calls {
+            // SAFETY: as said above the match.
             AnyCalls::V2(c) => unsafe { (c.gap)(inst, &g, &mut o) },
+            // SAFETY: as said above the match.
             AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.gap)(inst, &g1, o1) }),
         };
         self.result(st, o)

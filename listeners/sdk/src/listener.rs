@@ -1,6 +1,5 @@
 //! The safe trait a listener implements, and what it is given.
 
-use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 
 use crate::abi::{self, Bytes, HostApi};
@@ -118,7 +117,7 @@ impl Logger {
         // SAFETY: non-null host pointers come from the host's OpenArgs.
         unsafe {
             let host = &*self.host;
-            (host.log)(host.ctx as *const c_void, lvl, Bytes::new(msg.as_bytes()));
+            (host.log)(host.ctx, lvl, Bytes::new(msg.as_bytes()));
         }
     }
     pub fn error(&self, msg: &str) {
