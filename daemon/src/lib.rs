@@ -9,6 +9,9 @@ pub mod dump;
 pub mod engine;
 pub mod follow;
 pub mod format;
+// The fuzz targets' bodies: built for `cargo fuzz` (`--cfg fuzzing`) and
+// for the unit tests that replay the regressions, never into the daemon.
+#[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host;

@@ -10,7 +10,7 @@ use logdaemon_state::Identity;
 
 use super::{io_err, Batch, FollowError, Follower, Meta, Missing};
 use crate::compress::Compression;
-use crate::identity::{self, FileKey, Opened};
+use crate::identity::{self, FileKey, MismatchKind, Opened};
 use crate::rotation::Candidate;
 use crate::segment::{Origin, Source};
 
@@ -294,6 +294,8 @@ impl Follower {
         };
         let candidates = self.candidates()?;
         let mut looked_at = Vec::new();
+        // A copy that holds our first bytes but ends before the position.
+        let mut copy_short = false;
         // With journal numbers, the copy of journal N is `journal.N`: other
         // journals can share a few first bytes with ours but hold none of it.
         let numbered = candidates.iter().any(|c| c.number.is_some());
@@ -315,7 +317,10 @@ impl Follower {
                     seg.truncated_live = Some(max_seen);
                     return Ok(true);
                 }
-                Err(m) => looked_at.push((m.path, m.why)),
+                Err(m) => {
+                    copy_short |= m.kind == MismatchKind::TooShort;
+                    looked_at.push((m.path, m.why));
+                }
             }
         }
         // No copy holds our position. If we had read everything we ever saw,
@@ -326,7 +331,6 @@ impl Follower {
             // A copy that ends before the bytes we saw but did not read is a
             // copytruncate window: those bytes exist in no file. Without any
             // copy, the truncation destroyed them.
-            let copy_short = looked_at.iter().any(|(_, why)| why.starts_with("only "));
             // Stopping drops the batch: its entries of this file, read before
             // the truncation and held nowhere else now, are lost with the
             // rest, so the stop names the first of them.
