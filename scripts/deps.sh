@@ -2,7 +2,8 @@
 # Installs what the tests need when it is missing (Debian: apt-get; Python:
 # pip): logrotate, sshd and the ssh tools, openssl, the compressors, the
 # headers libssh2 builds against, libfaketime (clock jumps), rsyslog with
-# its RELP and GnuTLS modules, and aiosmtpd.
+# its RELP and GnuTLS modules, aiosmtpd, and a C compiler and make (the
+# example C listener).
 # Sourced by scripts/test.sh and scripts/torture.sh.
 missing=()
 command -v logrotate >/dev/null || missing+=(logrotate)
@@ -19,6 +20,8 @@ dpkg -s libfaketime >/dev/null 2>&1 || missing+=(libfaketime)
 [ -x /usr/sbin/rsyslogd ] || missing+=(rsyslog)
 dpkg -s rsyslog-relp >/dev/null 2>&1 || missing+=(rsyslog-relp)
 dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing+=(rsyslog-gnutls)
+command -v cc >/dev/null || missing+=(gcc)
+command -v make >/dev/null || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""

@@ -22,10 +22,8 @@
 
 mod settle;
 
-pub use settle::{
-    set_truncated_wait, truncated_wait, wait_for_growth, Growth, Settle, DEFAULT_TRUNCATED_WAIT,
-};
-use settle::{Settling, SETTLED};
+use settle::Settling;
+pub use settle::{set_truncated_wait, truncated_wait, Settle, DEFAULT_TRUNCATED_WAIT};
 
 use std::fmt;
 use std::fs::File;
@@ -109,6 +107,7 @@ pub enum CompressError {
 
 impl CompressError {
     /// The path that could not be opened.
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         match self {
             CompressError::NotFound { path }
@@ -146,6 +145,9 @@ pub struct DecodeError {
     pub kind: DecodeErrorKind,
     /// The underlying error's text.
     pub detail: String,
+    /// A truncated file that stopped changing: for how long it was
+    /// watched unchanged before it was taken as truncated for good.
+    pub settled: Option<std::time::Duration>,
 }
 
 /// The class of a [`DecodeError`].
@@ -177,13 +179,13 @@ impl fmt::Display for DecodeError {
             (DecodeErrorKind::Io, c) => {
                 write!(f, "{p}: read error in {c} data at uncompressed offset {}: {}", self.offset, self.detail)
             }
-            (DecodeErrorKind::Truncated, c) if self.detail.starts_with(SETTLED) => write!(
+            (DecodeErrorKind::Truncated, c) if self.settled.is_some() => write!(
                 f,
                 "{p}: {c} data ends unexpectedly at uncompressed offset {}{}: the file is truncated (a compressor that \
                  stopped half-way, or a partial copy); restore the complete file (or the uncompressed one) under this \
                  name, or move past its end with `logdaemon checkpoint set`",
                 self.offset,
-                &self.detail[SETTLED.len()..]
+                format_args!(" (unchanged for {} s)", self.settled.unwrap_or_default().as_secs())
             ),
             (DecodeErrorKind::Truncated, c) => {
                 write!(f, "{p}: {c} data ends unexpectedly at uncompressed offset {}", self.offset)
@@ -247,11 +249,6 @@ impl<R: Read> Annotated<R> {
         }
     }
 
-    /// Uncompressed bytes returned so far.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     fn annotate(&self, e: io::Error) -> io::Error {
         if DecodeError::find(&e).is_some() {
             return e;
@@ -278,6 +275,7 @@ impl<R: Read> Annotated<R> {
                 offset: self.offset,
                 kind,
                 detail,
+                settled: None,
             },
         )
     }

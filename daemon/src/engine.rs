@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Sender};
 use logdaemon_sdk::Position;
-use logdaemon_state::{Checkpoint, Cursor, JournalState, StateLock};
+use logdaemon_state::{Checkpoint, Cursor, StateLock};
 
 use crate::config::{Config, Watch};
 use crate::follow::{FollowError, Follower};
@@ -144,10 +144,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                     // save must resume here, not at the start of whatever
                     // file is live by then.
                     let c = start_cursor(&follower);
-                    let js = checkpoint
-                        .journals
-                        .entry(j.name.clone())
-                        .or_insert_with(JournalState::default);
+                    let js = checkpoint.journals.entry(j.name.clone()).or_default();
                     js.listeners.insert(l.name.clone(), c.clone());
                     if js.reader.line == 0 {
                         js.reader = c.clone();
@@ -408,10 +405,7 @@ fn save_if_changed(
             continue;
         }
         versions.insert(key, s.version);
-        let js = checkpoint
-            .journals
-            .entry(r.journal.clone())
-            .or_insert_with(JournalState::default);
+        let js = checkpoint.journals.entry(r.journal.clone()).or_default();
         js.listeners.insert(r.listener.clone(), s.cursor);
         // The files finished before the cursors, by sequence, the latest few.
         for f in s.finished {

@@ -148,33 +148,42 @@ pub fn open_unverified(path: &Path, offset: u64) -> io::Result<Opened> {
 }
 
 fn open_plain(path: &Path, file: File, id: &Identity, offset: u64) -> Result<Opened, Mismatch> {
-    let mm = |why: String| Mismatch {
+    let mm = |kind: MismatchKind, why: String| Mismatch {
         path: path.to_path_buf(),
+        kind,
         why,
     };
     let md = file
         .metadata()
-        .map_err(|e| mm(format!("cannot stat: {e}")))?;
+        .map_err(|e| mm(MismatchKind::Unreadable, format!("cannot stat: {e}")))?;
     if md.len() < offset {
-        return Err(mm(format!(
-            "only {} bytes long, the position is at offset {offset}",
-            md.len()
-        )));
+        return Err(mm(
+            MismatchKind::TooShort,
+            format!(
+                "only {} bytes long, the position is at offset {offset}",
+                md.len()
+            ),
+        ));
     }
     let mut buf = vec![0u8; HEAD_WINDOW.max(id.head_len) as usize];
-    let n = read_full_at(&file, &mut buf, 0).map_err(|e| mm(format!("read error: {e}")))?;
+    let n = read_full_at(&file, &mut buf, 0)
+        .map_err(|e| mm(MismatchKind::Unreadable, format!("read error: {e}")))?;
     if (n as u64) < id.head_len || Hash::of(&buf[..id.head_len as usize]) != id.head_hash {
-        return Err(mm("different first bytes (head hash)".into()));
+        return Err(mm(
+            MismatchKind::Different,
+            "different first bytes (head hash)".into(),
+        ));
     }
     if id.tail_len > 0 {
         match tail_len_of(&file, offset, id.tail_len) {
             Ok(Some(h)) if h == id.tail_hash => {}
             Ok(_) => {
-                return Err(mm(format!(
-                    "different bytes before offset {offset} (tail hash)"
-                )))
+                return Err(mm(
+                    MismatchKind::Different,
+                    format!("different bytes before offset {offset} (tail hash)"),
+                ))
             }
-            Err(e) => return Err(mm(format!("read error: {e}"))),
+            Err(e) => return Err(mm(MismatchKind::Unreadable, format!("read error: {e}"))),
         }
     }
     let mut head = HeadTracker::default();
@@ -193,11 +202,26 @@ fn open_plain(path: &Path, file: File, id: &Identity, offset: u64) -> Result<Ope
     })
 }
 
-/// Why a candidate did not match (for the operator's error message).
+/// Why a candidate did not match: `kind` to decide on, `why` for the
+/// operator's error message.
 #[derive(Debug, Clone)]
 pub struct Mismatch {
     pub path: PathBuf,
+    pub kind: MismatchKind,
     pub why: String,
+}
+
+/// How a candidate failed to match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MismatchKind {
+    /// It could not be opened, read or decoded.
+    Unreadable,
+    /// Its first bytes, or the bytes before the position, differ (or it
+    /// is too short to hold the recorded first bytes).
+    Different,
+    /// Same first bytes, but it ends before the position (a copy made
+    /// before the bytes at the position were written).
+    TooShort,
 }
 
 /// Opens `path` (plain or compressed, by magic bytes) and checks that it holds
@@ -205,13 +229,16 @@ pub struct Mismatch {
 /// bytes, same tail before `offset`. On success the returned source is
 /// positioned at `offset`.
 pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, Mismatch> {
-    let mm = |why: String| Mismatch {
+    let mm = |kind: MismatchKind, why: String| Mismatch {
         path: path.to_path_buf(),
+        kind,
         why,
     };
-    let file = File::open(path).map_err(|e| mm(format!("cannot open: {e}")))?;
+    let file =
+        File::open(path).map_err(|e| mm(MismatchKind::Unreadable, format!("cannot open: {e}")))?;
     let mut magic = [0u8; 8];
-    let m = read_full_at(&file, &mut magic, 0).map_err(|e| mm(format!("read error: {e}")))?;
+    let m = read_full_at(&file, &mut magic, 0)
+        .map_err(|e| mm(MismatchKind::Unreadable, format!("read error: {e}")))?;
     if compress::detect(&magic[..m]) == Compression::None {
         return open_plain(path, file, id, offset);
     }
@@ -219,19 +246,27 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     // hold the same bytes (identical short files), as a plain file's does.
     let key = file.metadata().ok().map(|m| FileKey::of(&m));
     drop(file);
-    let (compression, mut reader) = compress::open(path).map_err(|e| mm(e.to_string()))?;
+    let (compression, mut reader) =
+        compress::open(path).map_err(|e| mm(MismatchKind::Unreadable, e.to_string()))?;
     // Head.
     let head_len = id.head_len.min(HEAD_WINDOW.max(id.head_len)) as usize;
     let mut head = vec![0u8; head_len.max(HEAD_WINDOW as usize)];
-    let n = read_full(&mut reader, &mut head).map_err(|e| mm(format!("read error: {e}")))?;
+    let n = read_full(&mut reader, &mut head)
+        .map_err(|e| mm(MismatchKind::Unreadable, format!("read error: {e}")))?;
     if n < id.head_len as usize {
-        return Err(mm(format!(
-            "{} bytes long, shorter than the {} bytes of the recorded head",
-            n, id.head_len
-        )));
+        return Err(mm(
+            MismatchKind::Different,
+            format!(
+                "{} bytes long, shorter than the {} bytes of the recorded head",
+                n, id.head_len
+            ),
+        ));
     }
     if Hash::of(&head[..id.head_len as usize]) != id.head_hash {
-        return Err(mm("different first bytes (head hash)".into()));
+        return Err(mm(
+            MismatchKind::Different,
+            "different first bytes (head hash)".into(),
+        ));
     }
     let mut head_seen = HeadTracker::default();
     head_seen.feed(0, &head[..n.min(HEAD_WINDOW as usize)]);
@@ -246,12 +281,17 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     let mut buf = vec![0u8; 64 * 1024];
     while pos < offset {
         let want = ((offset - pos) as usize).min(buf.len());
-        let k = read_full(&mut reader, &mut buf[..want])
-            .map_err(|e| mm(format!("read error at offset {pos}: {e}")))?;
+        let k = read_full(&mut reader, &mut buf[..want]).map_err(|e| {
+            mm(
+                MismatchKind::Unreadable,
+                format!("read error at offset {pos}: {e}"),
+            )
+        })?;
         if k == 0 {
-            return Err(mm(format!(
-                "only {pos} bytes long, the position is at offset {offset}"
-            )));
+            return Err(mm(
+                MismatchKind::TooShort,
+                format!("only {pos} bytes long, the position is at offset {offset}"),
+            ));
         }
         let chunk_start = pos;
         pos += k as u64;
@@ -266,9 +306,10 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     }
     if id.tail_len > 0 && (window.len() as u64 != id.tail_len || Hash::of(&window) != id.tail_hash)
     {
-        return Err(mm(format!(
-            "different bytes before offset {offset} (tail hash)"
-        )));
+        return Err(mm(
+            MismatchKind::Different,
+            format!("different bytes before offset {offset} (tail hash)"),
+        ));
     }
     Ok(Opened {
         path: path.to_path_buf(),
@@ -289,17 +330,21 @@ fn reopen_at(
     head: HeadTracker,
     window: &[u8],
 ) -> Result<Opened, Mismatch> {
-    let mm = |why: String| Mismatch {
+    let mm = |kind: MismatchKind, why: String| Mismatch {
         path: path.to_path_buf(),
+        kind,
         why,
     };
     if id.tail_len > 0 && (window.len() as u64 != id.tail_len || Hash::of(window) != id.tail_hash) {
-        return Err(mm(format!(
-            "different bytes before offset {offset} (tail hash)"
-        )));
+        return Err(mm(
+            MismatchKind::Different,
+            format!("different bytes before offset {offset} (tail hash)"),
+        ));
     }
-    let (_, mut reader) = compress::open(path).map_err(|e| mm(e.to_string()))?;
-    skip(&mut reader, offset).map_err(|e| mm(format!("read error: {e}")))?;
+    let (_, mut reader) =
+        compress::open(path).map_err(|e| mm(MismatchKind::Unreadable, e.to_string()))?;
+    skip(&mut reader, offset)
+        .map_err(|e| mm(MismatchKind::Unreadable, format!("read error: {e}")))?;
     Ok(Opened {
         path: path.to_path_buf(),
         source: Source::from_reader(compression, reader),
@@ -328,10 +373,6 @@ pub struct HeadTracker {
 }
 
 impl HeadTracker {
-    pub fn is_complete(&self) -> bool {
-        self.buf.len() as u64 >= HEAD_WINDOW
-    }
-
     pub fn feed(&mut self, offset: u64, bytes: &[u8]) {
         if offset >= HEAD_WINDOW || offset != self.buf.len() as u64 {
             return;
@@ -364,10 +405,6 @@ impl TailRing {
             buf: std::collections::VecDeque::with_capacity(cap),
             cap,
         }
-    }
-    pub fn reset(&mut self, start: u64) {
-        self.start = start;
-        self.buf.clear();
     }
     pub fn feed(&mut self, bytes: &[u8]) {
         let bytes = if bytes.len() > self.cap {
@@ -405,6 +442,65 @@ impl TailRing {
         h.update(&piece(b, a.len()));
         Some((len, h.finish()))
     }
+}
+
+/// The identity of position `offset` in `path` (plain or compressed), read
+/// from the file: what the checkpoint records so a later run can prove it.
+pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
+    let (compression, mut reader) =
+        compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+    let key = if compression == Compression::None {
+        Some(FileKey::of(&std::fs::metadata(path)?))
+    } else {
+        None
+    };
+    let mut head = vec![0u8; HEAD_WINDOW as usize];
+    let n = read_full(&mut reader, &mut head)?;
+    head.truncate(n);
+    let tail_len = offset.min(TAIL_WINDOW);
+    let tail_start = offset - tail_len;
+    let mut window = Vec::with_capacity(tail_len as usize);
+    if tail_start < n as u64 {
+        window.extend_from_slice(&head[tail_start as usize..(offset as usize).min(n)]);
+    }
+    let mut pos = n as u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    while pos < offset {
+        let want = ((offset - pos) as usize).min(buf.len());
+        let k = read_full(&mut reader, &mut buf[..want])?;
+        if k == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} is only {pos} bytes long; offset {offset} is past its end",
+                    path.display()
+                ),
+            ));
+        }
+        if pos + k as u64 > tail_start {
+            let from = tail_start.saturating_sub(pos) as usize;
+            window.extend_from_slice(&buf[from..k]);
+        }
+        pos += k as u64;
+    }
+    if (n as u64) < offset.min(HEAD_WINDOW) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "{} is only {n} bytes long; offset {offset} is past its end",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Identity {
+        path: path.to_string_lossy().into_owned(),
+        dev: key.map_or(0, |k| k.dev),
+        inode: key.map_or(0, |k| k.ino),
+        head_len: n as u64,
+        head_hash: Hash::of(&head),
+        tail_len,
+        tail_hash: Hash::of(&window),
+    })
 }
 
 #[cfg(test)]
@@ -491,63 +587,4 @@ mod tests {
             .why
             .contains("only"));
     }
-}
-
-/// The identity of position `offset` in `path` (plain or compressed), read
-/// from the file: what the checkpoint records so a later run can prove it.
-pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
-    let (compression, mut reader) =
-        compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
-    let key = if compression == Compression::None {
-        Some(FileKey::of(&std::fs::metadata(path)?))
-    } else {
-        None
-    };
-    let mut head = vec![0u8; HEAD_WINDOW as usize];
-    let n = read_full(&mut reader, &mut head)?;
-    head.truncate(n);
-    let tail_len = offset.min(TAIL_WINDOW);
-    let tail_start = offset - tail_len;
-    let mut window = Vec::with_capacity(tail_len as usize);
-    if tail_start < n as u64 {
-        window.extend_from_slice(&head[tail_start as usize..(offset as usize).min(n)]);
-    }
-    let mut pos = n as u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    while pos < offset {
-        let want = ((offset - pos) as usize).min(buf.len());
-        let k = read_full(&mut reader, &mut buf[..want])?;
-        if k == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{} is only {pos} bytes long; offset {offset} is past its end",
-                    path.display()
-                ),
-            ));
-        }
-        if pos + k as u64 > tail_start {
-            let from = tail_start.saturating_sub(pos) as usize;
-            window.extend_from_slice(&buf[from..k]);
-        }
-        pos += k as u64;
-    }
-    if (n as u64) < offset.min(HEAD_WINDOW) {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!(
-                "{} is only {n} bytes long; offset {offset} is past its end",
-                path.display()
-            ),
-        ));
-    }
-    Ok(Identity {
-        path: path.to_string_lossy().into_owned(),
-        dev: key.map_or(0, |k| k.dev),
-        inode: key.map_or(0, |k| k.ino),
-        head_len: n as u64,
-        head_hash: Hash::of(&head),
-        tail_len,
-        tail_hash: Hash::of(&window),
-    })
 }

@@ -1,22 +1,26 @@
 //! The logdaemon engine: journal formats, following, rotation, the listener
 //! host and delivery. The binary in `main.rs` is a thin CLI over this crate.
 
+mod ack;
 pub mod checkpoint_cmd;
-pub mod compress;
+pub(crate) mod compress;
 pub mod config;
 pub mod dump;
 pub mod engine;
-pub mod follow;
+pub(crate) mod follow;
 pub mod format;
+// The fuzz targets' bodies: built for `cargo fuzz` (`--cfg fuzzing`) and
+// for the unit tests that replay the regressions, never into the daemon.
+#[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod host;
-pub mod identity;
+pub(crate) mod host;
+pub(crate) mod identity;
 pub mod init;
-pub mod quiet;
-pub mod readahead;
-mod retarget;
+pub(crate) mod quiet;
+pub(crate) mod readahead;
 pub mod replay;
-pub mod rotation;
-pub mod segment;
-pub mod worker;
+mod retarget;
+pub(crate) mod rotation;
+pub(crate) mod segment;
+pub(crate) mod worker;

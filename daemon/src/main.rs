@@ -3,7 +3,7 @@
 //! and turns errors into messages and exit codes.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -181,7 +181,7 @@ fn render(e: &anyhow::Error) -> String {
     out
 }
 
-fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
+fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(path)?)
 }
 
@@ -190,7 +190,7 @@ fn state_dir(
     config: Option<&PathBuf>,
 ) -> anyhow::Result<(PathBuf, Option<Config>)> {
     match (state_dir, config) {
-        (Some(d), c) => Ok((d, c.map(load_config).transpose()?)),
+        (Some(d), c) => Ok((d, c.map(|c| load_config(c)).transpose()?)),
         (None, Some(c)) => {
             let cfg = load_config(c)?;
             Ok((cfg.state_dir.clone(), Some(cfg)))

@@ -118,6 +118,7 @@ impl QuietTimer {
     }
 
     /// How long silence has lasted at `now`.
+    #[cfg(test)]
     pub fn silent_for(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.since)
     }

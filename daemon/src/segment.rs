@@ -224,6 +224,7 @@ pub struct Segment {
 }
 
 impl Segment {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         sequence: u64,
         path: PathBuf,

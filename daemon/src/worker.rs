@@ -23,6 +23,7 @@ use logdaemon_sdk::abi::{Bytes, RawEntry, Status};
 use logdaemon_sdk::Position;
 use logdaemon_state::Cursor;
 
+use crate::ack::{self, Held, Known};
 use crate::config::{JournalConfig, ListenerConfig, OnFailure};
 use crate::follow::{Batch, Fill, FollowError, Follower, Meta};
 use crate::format::Format;
@@ -81,6 +82,18 @@ pub struct Worker {
     /// The cursor is at the start of a file that was empty when it was
     /// acknowledged: its proof is empty until [`Worker::prove_start`].
     unproven_start: bool,
+    /// Record boundaries of entries the listener holds (delivered, not acknowledged).
+    held: Held,
+}
+
+/// What a call handed out, for checking the acknowledgement it returns.
+enum Call {
+    /// `listen` with the current batch.
+    Batch,
+    /// `gap` from one position to another.
+    Gap(Position, Position),
+    /// `no_data` or `flush`.
+    Other,
 }
 
 enum Flow {
@@ -137,6 +150,7 @@ impl Worker {
             failing_since: None,
             finished_seen: 0,
             unproven_start,
+            held: Held::default(),
         }
     }
 
@@ -183,7 +197,7 @@ impl Worker {
                 Ok(Fill::Gap(g)) => {
                     let preset = self.follower().position().unwrap_or(g.to);
                     let r = self.instance.gap(g.from, g.to, g.cause, &g.detail, preset);
-                    self.after_call(r, preset)
+                    self.after_call(r, preset, Call::Gap(g.from, g.to))
                 }
                 Ok(f) => {
                     if self.batch.is_empty() {
@@ -247,7 +261,7 @@ impl Worker {
         if let Some(had) = self.quiet.poll(now) {
             let preset = self.delivered;
             let r = self.instance.no_data(had, preset);
-            return self.after_call(r, preset);
+            return self.after_call(r, preset, Call::Other);
         }
         let until_quiet = self.quiet.deadline().saturating_duration_since(now);
         let wait = until_quiet.min(self.journal.reconcile_every);
@@ -281,7 +295,7 @@ impl Worker {
                 } else {
                     (Bytes::EMPTY, &slices[0..0])
                 };
-                let mut e = raw_entry(journal, m, self.batch.raw(m));
+                let mut e = raw_entry(journal, m, self.batch.raw(m), self.batch.chunk(m));
                 e.op = op;
                 if !rest.is_empty() {
                     e.fields = rest.as_ptr();
@@ -294,7 +308,7 @@ impl Worker {
                 self.batch
                     .entries
                     .iter()
-                    .map(|m| raw_entry(journal, m, self.batch.raw(m))),
+                    .map(|m| raw_entry(journal, m, self.batch.raw(m), self.batch.chunk(m))),
             );
         }
         if filters {
@@ -322,11 +336,12 @@ impl Worker {
         }
         drop(slices);
         drop(fields);
-        self.after_call(r, preset)
+        self.after_call(r, preset, Call::Batch)
     }
 
     /// Books the outcome of a call that delivered up to `preset`.
-    fn after_call(&mut self, r: Result<Position, CallError>, preset: Position) -> Flow {
+    fn after_call(&mut self, r: Result<Position, CallError>, preset: Position, call: Call) -> Flow {
+        let r = self.check_ack(r, preset, &call);
         match r {
             Ok(ack) => {
                 // Only progress ends a run of failures: a listener that
@@ -339,6 +354,15 @@ impl Worker {
                 }
                 self.delivered = self.delivered.max(preset);
                 self.set_ack(ack.min(self.delivered));
+                if self.acked < self.delivered {
+                    if matches!(call, Call::Batch) {
+                        self.held.keep(&self.batch.entries, self.acked);
+                    } else {
+                        self.held.forget(self.acked);
+                    }
+                } else {
+                    self.held.clear();
+                }
                 Flow::Go
             }
             Err(e) => {
@@ -348,6 +372,50 @@ impl Worker {
                 self.failed(e)
             }
         }
+    }
+
+    /// Refuses an acknowledgement that is not on a record boundary: it is
+    /// logged, never recorded, and the call counts as failed (`Error`), so
+    /// everything after the last good acknowledgement comes again.
+    fn check_ack(
+        &self,
+        r: Result<Position, CallError>,
+        preset: Position,
+        call: &Call,
+    ) -> Result<Position, CallError> {
+        let (batch, also): (&[_], Vec<Position>) = match *call {
+            Call::Batch => (&self.batch.entries, Vec::new()),
+            Call::Gap(from, to) => (&[], vec![from, to]),
+            Call::Other => (&[], Vec::new()),
+        };
+        let known = Known {
+            acked: self.acked,
+            preset,
+            batch,
+            also: &also,
+            held: &self.held,
+        };
+        let ack = match &r {
+            Ok(a) => *a,
+            Err(CallError { ack: Some(a), .. }) => *a,
+            Err(_) => return r,
+        };
+        if ack::on_boundary(ack, &known) {
+            return r;
+        }
+        tracing::error!(journal = %self.journal.name, listener = %self.listener.name, sequence = ack.sequence, offset = ack.offset, acked_sequence = self.acked.sequence, acked_offset = self.acked.offset, "the listener acknowledged {ack}, which is not on a record boundary: refused, the cursor stays at {}; this is a bug in the listener", self.acked);
+        let message = match r {
+            Ok(_) => format!("acknowledged {ack}, which is not on a record boundary"),
+            Err(e) => format!(
+                "{} (and acknowledged {ack}, which is not on a record boundary)",
+                e.message
+            ),
+        };
+        Err(CallError {
+            status: Status::Error,
+            message,
+            ack: None,
+        })
     }
 
     fn set_ack(&mut self, ack: Position) {
@@ -476,6 +544,7 @@ impl Worker {
             self.state_dir.clone(),
         )?);
         self.delivered = self.acked;
+        self.held.clear();
         // What was read ahead came from the old follower: read again.
         self.ahead.fill = None;
         Ok(())
@@ -500,7 +569,8 @@ impl Worker {
             self.prove_start();
         }
         let preset = self.delivered;
-        match self.instance.flush(preset) {
+        let r = self.instance.flush(preset);
+        match self.check_ack(r, preset, &Call::Other) {
             Ok(ack) => self.set_ack(ack),
             Err(e) => {
                 tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, "flush failed: {e}")
@@ -631,10 +701,11 @@ impl Reader {
     }
 }
 
-/// The ABI entry for `m` (no op, no fields).
+/// The ABI entry for `m` (no op, no fields); `raw` lies within `chunk`.
 #[inline]
-fn raw_entry(journal: Bytes, m: &Meta, raw: &[u8]) -> RawEntry {
+fn raw_entry(journal: Bytes, m: &Meta, raw: &[u8], chunk: &[u8]) -> RawEntry {
     RawEntry {
+        struct_size: RawEntry::SIZE,
         journal,
         sequence: m.sequence,
         offset: m.offset,
@@ -646,6 +717,7 @@ fn raw_entry(journal: Bytes, m: &Meta, raw: &[u8]) -> RawEntry {
         op: Bytes::EMPTY,
         fields: std::ptr::null(),
         n_fields: 0,
+        chunk: Bytes::new(chunk),
     }
 }
 

@@ -4,18 +4,60 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// Directory holding the `logdaemon` binary and the built-in plugin libraries.
+///
+/// The binary and the plugins are other packages of the workspace, which
+/// cargo does not build for this test (`CARGO_BIN_EXE_…` only names the
+/// test's own package's binaries). So that a plain `cargo test` can never
+/// run a stale build, the first call builds them: `cargo build --workspace`
+/// into the target directory and profile this test binary was built with
+/// (a no-op when they are up to date, which cargo decides as for any
+/// build). `LOGDAEMON_TARGET_DIR` points at prebuilt binaries instead, and
+/// is then taken as it is.
 pub fn target_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LOGDAEMON_TARGET_DIR") {
-        return PathBuf::from(d);
-    }
-    // The test binary lives in <target>/<profile>/deps/.
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(d) = std::env::var_os("LOGDAEMON_TARGET_DIR") {
+                return PathBuf::from(d);
+            }
+            // The test binary lives in <target>/<profile>/deps/.
+            let exe = std::env::current_exe().expect("current_exe");
+            let dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .to_path_buf();
+            build_workspace(&dir);
+            dir
+        })
+        .clone()
+}
+
+/// `cargo build --workspace` into `profile_dir` (`<target>/<profile>`).
+fn build_workspace(profile_dir: &Path) {
+    let target = profile_dir.parent().expect("target dir");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(p) => p,
+        None => panic!("{}: not a profile directory", profile_dir.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let st = Command::new(&cargo)
+        .args(["build", "--quiet", "--workspace", "--profile", profile])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target)
+        .status()
+        .expect("run cargo to build the daemon and the plugins");
+    assert!(
+        st.success(),
+        "building the daemon and the plugins (cargo build --workspace --profile {profile}) failed: {st}"
+    );
 }
 
 /// Path of the `logdaemon` binary under test.
@@ -23,7 +65,7 @@ pub fn bin() -> PathBuf {
     let p = target_dir().join("logdaemon");
     assert!(
         p.exists(),
-        "{} is missing: run `cargo build --workspace` before the end-to-end tests",
+        "{} is missing after `cargo build --workspace`",
         p.display()
     );
     p
@@ -91,4 +133,46 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The newest modification time of the files under `dir`.
+fn newest(dir: &Path) -> std::time::SystemTime {
+    let mut t = std::time::SystemTime::UNIX_EPOCH;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let md = e.metadata().unwrap();
+        let m = if md.is_dir() {
+            newest(&e.path())
+        } else {
+            md.modified().unwrap()
+        };
+        t = t.max(m);
+    }
+    t
+}
+
+#[test]
+fn the_binaries_under_test_are_newer_than_their_sources() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let checks = [
+        (bin(), root.join("daemon/src")),
+        (bin(), root.join("listeners/sdk/src")),
+        (
+            target_dir().join("liblogdaemon_listener_file.so"),
+            root.join("listeners/file/src"),
+        ),
+        (
+            target_dir().join("liblogdaemon_test_plugin_testkit.so"),
+            root.join("tests/plugins/testkit/src"),
+        ),
+    ];
+    for (built, src) in checks {
+        let b = std::fs::metadata(&built).unwrap().modified().unwrap();
+        assert!(
+            b >= newest(&src),
+            "{} is older than a file under {}: a stale build",
+            built.display(),
+            src.display()
+        );
+    }
 }

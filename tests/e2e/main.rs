@@ -2,12 +2,14 @@
 //! compressors, and (where a module says so) real `logrotate`, `sshd` and an
 //! SMTP server started by the test itself.
 //!
-//! The binary and the built-in plugins are taken from the cargo target
-//! directory of the profile these tests were built with; the README's test
-//! command builds them first (`cargo build --workspace`).
+//! The binary and the built-in plugins are built by the suite itself at
+//! start (`cargo build --workspace` into the target directory and profile
+//! these tests were built with, see `fixture::target_dir`), so a plain
+//! `cargo test` never tests a stale build.
 
 mod fixture;
 
+mod abi;
 mod bad_input;
 mod chaos;
 mod commands;

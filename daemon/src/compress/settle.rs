@@ -94,9 +94,6 @@ pub fn wait_for_growth(file: &File, len: u64, settle: &Settle) -> io::Result<Gro
     }
 }
 
-/// Marks the detail of a [`DecodeError`] for a file found truncated for good.
-pub(super) const SETTLED: &str = "settled:";
-
 /// The decoded bytes of a compressed file that may still be being written:
 /// at a premature end, waits for the file to grow, then decodes it again
 /// from the start and skips what was already returned.
@@ -154,13 +151,13 @@ impl Read for Settling {
             match wait_for_growth(&self.watch, len, &self.settle)? {
                 Growth::Grew => self.reopen()?,
                 Growth::Settled { unchanged } => {
-                    let detail = format!("{SETTLED} (unchanged for {} s)", unchanged.as_secs());
                     let d = DecodeError {
                         path: d.path.clone(),
                         compression: d.compression,
                         offset: d.offset,
                         kind: d.kind,
-                        detail,
+                        detail: d.detail.clone(),
+                        settled: Some(unchanged),
                     };
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, d));
                 }

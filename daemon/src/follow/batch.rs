@@ -5,6 +5,7 @@
 //! (its *view*), handing its previous one back for the next reads. Only
 //! records added one by one around a rotation or truncation are copied.
 
+use logdaemon_sdk::abi::GapCause;
 use logdaemon_sdk::Position;
 
 /// `Meta::start` of an entry whose bytes were copied into `Batch::bytes`.
@@ -142,6 +143,17 @@ impl Batch {
         self.unviewed = 0;
     }
 
+    /// The whole buffer that holds the bytes of `m` (see [`Batch::raw`]):
+    /// listeners get it to write runs of entries without joining memory
+    /// of different buffers.
+    pub fn chunk(&self, m: &Meta) -> &[u8] {
+        if m.start & COPIED != 0 {
+            &self.bytes
+        } else {
+            &self.view
+        }
+    }
+
     pub fn raw(&self, m: &Meta) -> &[u8] {
         let len = m.len as usize;
         if m.start & COPIED != 0 {
@@ -159,6 +171,6 @@ impl Batch {
 pub struct GapEvent {
     pub from: Position,
     pub to: Position,
-    pub cause: &'static str,
+    pub cause: GapCause,
     pub detail: String,
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use logdaemon_sdk::abi::GapCause;
 use logdaemon_sdk::Position;
 
 /// Bytes that must be delivered and exist in no file any more.
@@ -13,8 +14,8 @@ pub struct Missing {
     pub from: Position,
     /// Where delivery can resume, when known.
     pub to: Option<Position>,
-    /// `deleted`, `copytruncate`, `truncated`.
-    pub cause: &'static str,
+    /// Why (`Deleted`, `Copytruncate` or `Truncated`).
+    pub cause: GapCause,
     /// Each file looked at and why it did not hold the bytes.
     pub looked_at: Vec<(PathBuf, String)>,
     pub state_dir: Option<PathBuf>,
@@ -33,8 +34,8 @@ impl std::fmt::Display for Missing {
             self.from.offset,
             self.from.line,
             match self.cause {
-                "copytruncate" => "written after the rotated copy was made and before the file was truncated",
-                "truncated" => "the live file was truncated before they were read and no copy of it was found",
+                GapCause::Copytruncate => "written after the rotated copy was made and before the file was truncated",
+                GapCause::Truncated => "the live file was truncated before they were read and no copy of it was found",
                 _ => "the file holding them was deleted or rotated away",
             }
         )?;
@@ -147,7 +148,7 @@ mod tests {
             live: "/logs/app.log".into(),
             from: pos(1, 120),
             to: Some(pos(2, 0)),
-            cause: "deleted",
+            cause: GapCause::Deleted,
             looked_at: Vec::new(),
             state_dir: Some("/state".into()),
             resume_in: Some("/logs/app.log.3".into()),

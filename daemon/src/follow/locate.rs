@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use logdaemon_sdk::abi::GapCause;
 use logdaemon_sdk::Position;
 use logdaemon_state::Cursor;
 
@@ -269,7 +270,7 @@ impl Follower {
                     line: c.line,
                 },
                 to: None,
-                cause: "deleted",
+                cause: GapCause::Deleted,
                 looked_at,
                 state_dir: self.state_dir.clone(),
                 resume_in: None,
@@ -536,7 +537,7 @@ impl Follower {
                         live: self.cfg.path.clone(),
                         from: Position { sequence: our_seq + 1, offset: 0, line: 1 },
                         to: Some(Position { sequence: n, offset: 0, line: 1 }),
-                        cause: "deleted",
+                        cause: GapCause::Deleted,
                         looked_at: vec![(dir, format!("journal {} was read to its end; the next journal there is number {n}, so {} are missing", our_seq, numbers(our_seq + 1, n)))],
                         state_dir: self.state_dir.clone(),
                         resume_in: None,
@@ -652,7 +653,7 @@ fn end_boundary(f: &File, size: u64) -> std::io::Result<(u64, u64)> {
     let mut last_nl = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
-    let mut r = (&*f).take(size);
+    let mut r = f.take(size);
     let mut rd = std::io::BufReader::new(&mut r);
     loop {
         let n = rd.read(&mut buf)?;

@@ -69,6 +69,7 @@ pub struct Follower {
 impl Follower {
     /// Opens the stream at `cursor` (a listener's acknowledged position), or
     /// at the journal's configured start when there is none.
+    #[cfg(test)]
     pub fn open(
         cfg: Arc<JournalConfig>,
         cursor: Option<&Cursor>,
@@ -102,10 +103,6 @@ impl Follower {
             None => f.open_at_start()?,
         }
         Ok(f)
-    }
-
-    pub fn journal(&self) -> &str {
-        &self.cfg.name
     }
 
     /// The position of the next entry this follower will produce.
@@ -354,7 +351,7 @@ impl Follower {
             offset: 0,
             line: 1,
         });
-        tracing::warn!(journal = %self.cfg.name, from = %m.from, to = %to, cause = m.cause, "entries lost; reporting a gap");
+        tracing::warn!(journal = %self.cfg.name, from = %m.from, to = %to, cause = %m.cause, "entries lost; reporting a gap");
         self.pending_gap = Some(GapEvent {
             from: m.from,
             to,

@@ -4,13 +4,13 @@
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use logdaemon_sdk::abi::FLAG_INCOMPLETE;
+use logdaemon_sdk::abi::{GapCause, FLAG_INCOMPLETE};
 use logdaemon_sdk::Position;
 use logdaemon_state::Identity;
 
 use super::{io_err, Batch, FollowError, Follower, Meta, Missing};
 use crate::compress::Compression;
-use crate::identity::{self, FileKey, Opened};
+use crate::identity::{self, FileKey, MismatchKind, Opened};
 use crate::rotation::Candidate;
 use crate::segment::{Origin, Source};
 
@@ -209,7 +209,7 @@ impl Follower {
                     live: self.cfg.path.clone(),
                     from: Position { sequence: seg.sequence, offset: end, line },
                     to: Some(Position { sequence: seg.sequence, offset: max_seen, line: 0 }),
-                    cause: "copytruncate",
+                    cause: GapCause::Copytruncate,
                     looked_at: vec![(seg.path.clone(), format!("the copy ends at offset {end}; the live file had been seen at {max_seen} bytes before it was truncated"))],
                     state_dir: self.state_dir.clone(),
                     resume_in: None,
@@ -294,6 +294,8 @@ impl Follower {
         };
         let candidates = self.candidates()?;
         let mut looked_at = Vec::new();
+        // A copy that holds our first bytes but ends before the position.
+        let mut copy_short = false;
         // With journal numbers, the copy of journal N is `journal.N`: other
         // journals can share a few first bytes with ours but hold none of it.
         let numbered = candidates.iter().any(|c| c.number.is_some());
@@ -315,7 +317,10 @@ impl Follower {
                     seg.truncated_live = Some(max_seen);
                     return Ok(true);
                 }
-                Err(m) => looked_at.push((m.path, m.why)),
+                Err(m) => {
+                    copy_short |= m.kind == MismatchKind::TooShort;
+                    looked_at.push((m.path, m.why));
+                }
             }
         }
         // No copy holds our position. If we had read everything we ever saw,
@@ -326,7 +331,6 @@ impl Follower {
             // A copy that ends before the bytes we saw but did not read is a
             // copytruncate window: those bytes exist in no file. Without any
             // copy, the truncation destroyed them.
-            let copy_short = looked_at.iter().any(|(_, why)| why.starts_with("only "));
             // Stopping drops the batch: its entries of this file, read before
             // the truncation and held nowhere else now, are lost with the
             // rest, so the stop names the first of them.
@@ -349,9 +353,9 @@ impl Follower {
                     line: 0,
                 }),
                 cause: if copy_short {
-                    "copytruncate"
+                    GapCause::Copytruncate
                 } else {
-                    "truncated"
+                    GapCause::Truncated
                 },
                 looked_at,
                 state_dir: self.state_dir.clone(),
@@ -554,7 +558,7 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use logdaemon_sdk::abi::FLAG_INCOMPLETE;
+    use logdaemon_sdk::abi::{GapCause, FLAG_INCOMPLETE};
 
     use crate::config::{JournalConfig, OnGap};
     use crate::follow::{Batch, Fill, Follower, GapEvent};
@@ -642,7 +646,7 @@ mod tests {
     /// Every entry of sequence 1 is whole line `n`, in order from line 0;
     /// then one gap of `cause` from the end of the last of them to the end
     /// of the old content; then the `new` lines as sequence 2.
-    fn assert_whole_records_then_gap(got: &[Got], cause: &str, new: usize) {
+    fn assert_whole_records_then_gap(got: &[Got], cause: GapCause, new: usize) {
         let old: Vec<&Got> = got
             .iter()
             .filter(|g| matches!(g, Got::Entry { sequence: 1, .. }))
@@ -702,7 +706,7 @@ mod tests {
         )
         .unwrap();
         got.extend(drain(&mut f, 1 << 20));
-        assert_whole_records_then_gap(&got, "truncated", 3);
+        assert_whole_records_then_gap(&got, GapCause::Truncated, 3);
     }
 
     #[test]
@@ -726,7 +730,7 @@ mod tests {
             .filter(|g| matches!(g, Got::Entry { sequence: 1, .. }))
             .count();
         assert_eq!(delivered, OLD - 100, "every whole record of the copy");
-        assert_whole_records_then_gap(&got, "copytruncate", 3);
+        assert_whole_records_then_gap(&got, GapCause::Copytruncate, 3);
     }
 
     #[test]
@@ -747,7 +751,7 @@ mod tests {
         let n = got.len() as u64;
         assert_eq!(
             (m.from.sequence, m.from.offset, m.from.line, m.cause),
-            (1, n * LINE, n + 1, "truncated"),
+            (1, n * LINE, n + 1, GapCause::Truncated),
             "{m}"
         );
     }

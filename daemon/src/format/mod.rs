@@ -16,6 +16,9 @@ pub mod lines;
 pub mod p4;
 mod reader;
 #[doc(hidden)]
+// A byte-by-byte parser that the tests and fuzz targets check the real one
+// against; not part of the daemon.
+#[cfg(any(fuzzing, test))]
 pub mod reference;
 #[cfg(test)]
 mod tests;

@@ -503,7 +503,7 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
     };
     let got = match &result {
         Ok(_) => Verdict::Accept,
-        Err(HandshakeError::Version { found }) => Verdict::Version(*found),
+        Err(HandshakeError::Version { found, .. }) => Verdict::Version(*found),
         Err(HandshakeError::TooSmall { found, need: n }) => {
             assert_eq!(*n as usize, need);
             Verdict::TooSmall(*found)
@@ -528,6 +528,9 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
             !has_flag || desc_flags & logdaemon_sdk::abi::DESC_NO_FILTER == 0,
             "filters (present: {has_flag})"
         );
+        let logdaemon_sdk::abi::AnyCalls::V2(c) = c.calls else {
+            panic!("a version-2 descriptor checked as another version")
+        };
         let addrs = [
             c.open as usize,
             c.close as usize,

@@ -189,8 +189,8 @@ fn descriptor_verdicts() {
         "listen missing"
     );
     assert!(
-        !plugin_descriptor(&descriptor_input(1, &2u32.to_le_bytes(), 0, labels, pool)),
-        "version 2"
+        !plugin_descriptor(&descriptor_input(1, &1u32.to_le_bytes(), 0, labels, pool)),
+        "version 1 under the version-2 symbol"
     );
     assert!(
         !plugin_descriptor(&descriptor_input(2, &12u32.to_le_bytes(), 0, labels, pool)),

@@ -5,11 +5,13 @@
 //! `Result` with the position acknowledged.
 
 use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use logdaemon_sdk::abi::v1::{OutcomeV1, RawEntryV1, RawGapV1};
 use logdaemon_sdk::abi::{
-    self, Bytes, HostApi, OpenArgs, Outcome, RawEntry, RawGap, RawPosition, Status,
+    self, AnyCalls, Bytes, GapCause, HostApi, OpenArgs, Outcome, RawEntry, RawGap, Status, NO_ACK,
 };
 use logdaemon_sdk::Position;
 
@@ -67,9 +69,33 @@ unsafe extern "C" fn host_stop_requests(_ctx: *const c_void) -> u32 {
     STOP_REQUESTS.load(Ordering::SeqCst)
 }
 
+/// The host's `log` for plugins. Never unwinds into the plugin: a panic
+/// of the logger (a subscriber or its writer) is caught and its payload
+/// dropped here.
+///
+/// # Safety
+/// `ctx` must be the `LogCtx` of the `HostApi` handed to the plugin (they
+/// are leaked, so they live as long as the process); `msg` valid for the call.
 unsafe extern "C" fn host_log(ctx: *const c_void, level: u32, msg: Bytes) {
-    let ctx = &*(ctx as *const LogCtx);
-    let msg = String::from_utf8_lossy(msg.as_slice());
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        if ctx.is_null() {
+            return;
+        }
+        // SAFETY: a non-null `ctx` is the leaked `LogCtx` (the caller's promise).
+        let ctx = unsafe { &*(ctx as *const LogCtx) };
+        // SAFETY: `msg` is valid for the call (the caller's promise).
+        let msg = String::from_utf8_lossy(unsafe { msg.as_slice() });
+        log_line(ctx, level, &msg);
+    }));
+    if let Err(payload) = r {
+        // Dropping the payload runs its destructor, which may panic again.
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
+    }
+}
+
+fn log_line(ctx: &LogCtx, level: u32, msg: &str) {
     match level {
         abi::LEVEL_ERROR => {
             tracing::error!(journal = %ctx.journal, listener = %ctx.listener, "{msg}")
@@ -90,19 +116,32 @@ pub struct Instance {
     inst: *mut c_void,
     msg: Vec<u8>,
     journal: Vec<u8>,
+    /// Version-1 plugins: the entries of a call in their layout. Empty
+    /// between calls.
+    v1_entries: Vec<RawEntryV1>,
 }
 
-// SAFETY: the contract lets the host call an instance from any one thread at a time.
+// SAFETY: the contract lets the host call an instance from any one thread
+// at a time; `v1_entries` is empty (holds no pointer) between calls.
 unsafe impl Send for Instance {}
-
-const NO_ACK: RawPosition = RawPosition {
-    sequence: u64::MAX,
-    offset: u64::MAX,
-    line: 0,
-};
 
 fn bytes(s: &str) -> Bytes {
     Bytes::new(s.as_bytes())
+}
+
+/// Calls a version-1 function with a version-1 outcome and copies back
+/// what it wrote.
+fn with_v1(o: &mut Outcome, call: impl FnOnce(*mut OutcomeV1) -> u32) -> u32 {
+    let mut o1 = OutcomeV1 {
+        ack: o.ack,
+        msg: o.msg,
+        msg_cap: o.msg_cap,
+        msg_len: 0,
+    };
+    let st = call(&mut o1);
+    o.ack = o1.ack;
+    o.msg_len = o1.msg_len;
+    st
 }
 
 impl Instance {
@@ -138,11 +177,18 @@ impl Instance {
             inst: std::ptr::null_mut(),
             msg: vec![0u8; 4096],
             journal: p.journal.as_bytes().to_vec(),
+            v1_entries: Vec::new(),
         };
         let mut out: *mut c_void = std::ptr::null_mut();
         let mut o = me.outcome(p.cursor);
-        // SAFETY: arguments are valid for the call; the function pointer passed the handshake.
-        let st = unsafe { (plugin.api.open)(&args, &mut out, &mut o) };
+        // SAFETY: the arguments, `out` and `o` are valid for the call; the
+        // function pointer passed the handshake for its version.
+        let st = match plugin.api.calls {
+            // SAFETY: as said above the match.
+            AnyCalls::V2(c) => unsafe { (c.open)(&args, &mut out, &mut o) },
+            // SAFETY: as said above the match.
+            AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.open)(&args, &mut out, o1) }),
+        };
         me.result(st, o)?;
         if out.is_null() {
             return Err(CallError {
@@ -166,6 +212,7 @@ impl Instance {
 
     fn outcome(&mut self, preset: Position) -> Outcome {
         Outcome {
+            struct_size: Outcome::SIZE,
             ack: preset.into(),
             msg: self.msg.as_mut_ptr(),
             msg_cap: self.msg.len(),
@@ -193,8 +240,16 @@ impl Instance {
     }
 
     pub fn is_handled(&mut self, e: &RawEntry) -> bool {
-        // SAFETY: the entry's pointers are valid for the call.
-        unsafe { (self.plugin.api.is_handled)(self.inst, e) != 0 }
+        let inst = self.inst;
+        // SAFETY: the entry's pointers are valid for the call; the instance
+        // is live and used by this thread only.
+        let keep = match self.plugin.api.calls {
+            // SAFETY: as said above the match.
+            AnyCalls::V2(c) => unsafe { (c.is_handled)(inst, e) },
+            // SAFETY: as said above the match.
+            AnyCalls::V1(c) => unsafe { (c.is_handled)(inst, &RawEntryV1::from_v2(e)) },
+        };
+        keep != 0
     }
 
     /// Delivers a batch; `preset` is the end of everything delivered so far.
@@ -204,23 +259,49 @@ impl Instance {
         preset: Position,
     ) -> Result<Position, CallError> {
         let mut o = self.outcome(preset);
-        // SAFETY: entries and their pointers are valid for the call.
-        let st =
-            unsafe { (self.plugin.api.listen)(self.inst, entries.as_ptr(), entries.len(), &mut o) };
+        let inst = self.inst;
+        let st = match self.plugin.api.calls {
+            // SAFETY: the entries (of stride `RawEntry::SIZE`) and their
+            // pointers are valid for the call; `o` too.
+            AnyCalls::V2(c) => unsafe { (c.listen)(inst, entries.as_ptr(), entries.len(), &mut o) },
+            AnyCalls::V1(c) => {
+                let mut v1 = std::mem::take(&mut self.v1_entries);
+                v1.extend(entries.iter().map(RawEntryV1::from_v2));
+                // SAFETY: as above, in the version-1 layout.
+                let st = with_v1(&mut o, |o1| unsafe {
+                    (c.listen)(inst, v1.as_ptr(), v1.len(), o1)
+                });
+                v1.clear();
+                self.v1_entries = v1;
+                st
+            }
+        };
         self.result(st, o)
     }
 
     pub fn no_data(&mut self, had_data: bool, preset: Position) -> Result<Position, CallError> {
         let mut o = self.outcome(preset);
-        // SAFETY: valid instance.
-        let st = unsafe { (self.plugin.api.no_data)(self.inst, u32::from(had_data), &mut o) };
+        let (inst, had) = (self.inst, u32::from(had_data));
+        // SAFETY: a live instance; `o` is valid for the call.
+        let st = match self.plugin.api.calls {
+            // SAFETY: as said above the match.
+            AnyCalls::V2(c) => unsafe { (c.no_data)(inst, had, &mut o) },
+            // SAFETY: as said above the match.
+            AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.no_data)(inst, had, o1) }),
+        };
         self.result(st, o)
     }
 
     pub fn flush(&mut self, preset: Position) -> Result<Position, CallError> {
         let mut o = self.outcome(preset);
-        // SAFETY: valid instance.
-        let st = unsafe { (self.plugin.api.flush)(self.inst, &mut o) };
+        let inst = self.inst;
+        // SAFETY: a live instance; `o` is valid for the call.
+        let st = match self.plugin.api.calls {
+            // SAFETY: as said above the match.
+            AnyCalls::V2(c) => unsafe { (c.flush)(inst, &mut o) },
+            // SAFETY: as said above the match.
+            AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.flush)(inst, o1) }),
+        };
         self.result(st, o)
     }
 
@@ -228,29 +309,97 @@ impl Instance {
         &mut self,
         from: Position,
         to: Position,
-        cause: &str,
+        cause: GapCause,
         detail: &str,
         preset: Position,
     ) -> Result<Position, CallError> {
+        let journal = Bytes::new(&self.journal);
         let g = RawGap {
-            journal: Bytes::new(&self.journal),
+            struct_size: std::mem::size_of::<RawGap>() as u32,
+            cause_code: cause as u32,
+            journal,
             from: from.into(),
             to: to.into(),
-            cause: bytes(cause),
+            cause: bytes(cause.as_str()),
             detail: bytes(detail),
         };
+        let g1 = RawGapV1 {
+            journal,
+            from: g.from,
+            to: g.to,
+            cause: g.cause,
+            detail: g.detail,
+        };
         let mut o = self.outcome(preset);
-        // SAFETY: the gap's pointers are valid for the call.
-        let st = unsafe { (self.plugin.api.gap)(self.inst, &g, &mut o) };
+        let inst = self.inst;
+        // SAFETY: the gap's pointers and `o` are valid for the call.
+        let st = match self.plugin.api.calls {
+            // SAFETY: as said above the match.
+            AnyCalls::V2(c) => unsafe { (c.gap)(inst, &g, &mut o) },
+            // SAFETY: as said above the match.
+            AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.gap)(inst, &g1, o1) }),
+        };
         self.result(st, o)
     }
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        if !self.inst.is_null() {
-            // SAFETY: the instance came from this plugin's open and is closed once.
-            unsafe { (self.plugin.api.close)(self.inst) };
+        if self.inst.is_null() {
+            return;
         }
+        let close = match self.plugin.api.calls {
+            AnyCalls::V2(c) => c.close,
+            AnyCalls::V1(c) => c.close,
+        };
+        // SAFETY: the instance came from this plugin's open and is closed once.
+        unsafe { close(self.inst) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subscriber whose every event panics, like a logger whose writer fails.
+    struct Panics;
+
+    impl tracing::Subscriber for Panics {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {
+            panic!("the logger panics");
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn a_panicking_logger_does_not_unwind_into_the_plugin() {
+        let ctx = LogCtx {
+            journal: "p4".into(),
+            listener: "kit".into(),
+        };
+        let logged = std::sync::atomic::AtomicBool::new(false);
+        tracing::subscriber::with_default(Panics, || {
+            for level in [abi::LEVEL_ERROR, abi::LEVEL_INFO, 99] {
+                // SAFETY: `ctx` is a `LogCtx` alive for the call; the message is static.
+                unsafe {
+                    host_log(
+                        &ctx as *const LogCtx as *const c_void,
+                        level,
+                        Bytes::from_static(b"hello"),
+                    )
+                };
+            }
+            logged.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert!(logged.into_inner(), "host_log returned after each panic");
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use logdaemon_sdk::abi::{self, Checked, EntryFn};
+use logdaemon_sdk::abi::{self, v1, Checked, EntryFn};
 use logdaemon_sdk::trust::{self, Untrusted};
 
 use crate::config::PluginRef;
@@ -47,7 +47,7 @@ pub enum HostError {
     },
     #[error("plugin {}: cannot load: {message}", path.display())]
     Load { path: PathBuf, message: String },
-    #[error("plugin {}: no entry symbol `logdaemon_listener_v1`: not a logdaemon listener, or built for another ABI version; rebuild it against logdaemon-sdk", path.display())]
+    #[error("plugin {}: no entry symbol `logdaemon_listener_v2` (or `logdaemon_listener_v1`): not a logdaemon listener, or built for another ABI version; rebuild it against logdaemon-sdk", path.display())]
     NoSymbol { path: PathBuf },
     #[error("plugin {}: refused: {source}", path.display())]
     Handshake {
@@ -147,26 +147,38 @@ pub fn load(path: &Path) -> Result<&'static Plugin, HostError> {
         path: canon.clone(),
         message: e.to_string(),
     })?;
-    // SAFETY: the symbol's type is fixed by the ABI version in its name.
-    let entry: EntryFn = unsafe { lib.get::<EntryFn>(abi::ENTRY_SYMBOL) }
-        .map(|s| *s)
-        .map_err(|_| HostError::NoSymbol {
-            path: canon.clone(),
-        })?;
-    // SAFETY: calling the entry function is the handshake; the descriptor is
-    // checked field by field before use.
-    let api = unsafe { abi::check_descriptor(entry()) }.map_err(|source| HostError::Handshake {
-        path: canon.clone(),
-        source,
-    })?;
+    let api = handshake(&lib, &canon)?;
     std::mem::forget(lib);
-    tracing::info!(plugin = api.name, version = api.version, build = api.build, path = %canon.display(), "plugin loaded");
+    tracing::info!(plugin = api.name, version = api.version, build = api.build, abi = api.abi_version(), path = %canon.display(), "plugin loaded");
     let plugin: &'static Plugin = Box::leak(Box::new(Plugin {
         path: canon.clone(),
         api,
     }));
     map.insert(canon, plugin);
     Ok(plugin)
+}
+
+/// Finds the entry symbol (version 2, else version 1) and checks the
+/// descriptor it returns.
+fn handshake(lib: &libloading::os::unix::Library, canon: &Path) -> Result<Checked, HostError> {
+    let refused = |source| HostError::Handshake {
+        path: canon.to_path_buf(),
+        source,
+    };
+    // SAFETY: the symbol's type is fixed by the ABI version in its name.
+    if let Ok(entry) = unsafe { lib.get::<EntryFn>(abi::ENTRY_SYMBOL) } {
+        // SAFETY: calling the entry function is the handshake; the
+        // descriptor is checked field by field before use.
+        return unsafe { abi::check_descriptor(entry()) }.map_err(refused);
+    }
+    // SAFETY: as above, for the version-1 symbol and layout.
+    let entry = unsafe { lib.get::<v1::EntryFnV1>(v1::ENTRY_SYMBOL_V1) }.map_err(|_| {
+        HostError::NoSymbol {
+            path: canon.to_path_buf(),
+        }
+    })?;
+    // SAFETY: as above.
+    unsafe { abi::check_descriptor_v1(entry()) }.map_err(refused)
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@
 //! Protocol: before a digest goes to the server its range and Message-ID
 //! are written as `pending`; once the server accepted it, `sent_upto`
 //! moves to the digest's end and `pending` is cleared. Each write is atomic
-//! (temporary file, fsync, rename, fsync of the directory).
+//! and durable (`logdaemon_sdk::durable::replace`).
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
+use logdaemon_sdk::durable;
 use logdaemon_sdk::Position;
 use serde::{Deserialize, Serialize};
 
@@ -124,21 +124,15 @@ impl StateFile {
 
     /// Replaces the record atomically and durably.
     pub fn save(&self, r: &Record) -> Result<(), StateError> {
-        let werr = |source| StateError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = File::create(&tmp).map_err(werr)?;
-        f.write_all(&serde_json::to_vec_pretty(r).expect("state serialises"))
-            .map_err(werr)?;
-        f.sync_all().map_err(werr)?;
-        drop(f);
-        fs::rename(&tmp, &self.path).map_err(werr)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(werr)?;
-        }
-        Ok(())
+        let body = serde_json::to_vec_pretty(r).expect("state serialises");
+        durable::replace(&self.path, &body, true).map_err(|e| match e {
+            durable::RecordError::Write { path, source }
+            | durable::RecordError::Read { path, source } => StateError::Write { path, source },
+            other => StateError::Write {
+                path: self.path.clone(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })
     }
 }
 

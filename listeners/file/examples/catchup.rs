@@ -70,6 +70,7 @@ fn main() {
                 .map_or(whole, |p| start + p + 1);
             let raw = Bytes::new(&buf[start..end]);
             entries.push(RawEntry {
+                struct_size: RawEntry::SIZE,
                 journal: Bytes::from_static(b"bench"),
                 sequence: 1,
                 offset,
@@ -81,6 +82,7 @@ fn main() {
                 op: Bytes::EMPTY,
                 fields: std::ptr::null(),
                 n_fields: 0,
+                chunk: Bytes::new(&buf[..whole]),
             });
             offset += (end - start) as u64;
             line += 1;

@@ -347,8 +347,8 @@ impl Listener for FileListener {
         };
         match self.format {
             Format::Raw => {
-                // The host hands raw bytes that lie end to end in memory (a
-                // view of its read buffer): written straight from there.
+                // The host hands raw bytes that lie end to end in its read
+                // buffer (the entries' chunk): written straight from there.
                 let runs = contiguous_runs(new);
                 self.commit_parts(false, &runs, done)?;
             }
@@ -405,29 +405,27 @@ impl Listener for FileListener {
 }
 
 /// The raw bytes of `entries` as few slices as possible: entries whose
-/// bytes follow each other in memory are one slice.
+/// bytes follow each other in the same host buffer (their chunk) are one
+/// slice of that buffer. Slices of different buffers are never joined,
+/// even when they happen to be adjacent in memory.
 fn contiguous_runs<'a>(entries: &[Entry<'a>]) -> Vec<&'a [u8]> {
     let mut runs: Vec<&'a [u8]> = Vec::new();
-    let mut run: Option<(*const u8, usize)> = None;
+    // The current run: its chunk, and where it starts and ends in it.
+    let mut run: Option<(&'a [u8], usize, usize)> = None;
     for e in entries {
-        let raw = e.raw();
+        let (chunk, at) = e.chunk();
+        let end = at + e.raw().len();
         run = match run {
-            // SAFETY (of the check): only compares addresses.
-            Some((ptr, len)) if ptr.wrapping_add(len) == raw.as_ptr() => {
-                Some((ptr, len + raw.len()))
+            Some((c, start, last)) if std::ptr::eq(c, chunk) && last == at => Some((c, start, end)),
+            Some((c, start, last)) => {
+                runs.push(&c[start..last]);
+                Some((chunk, at, end))
             }
-            Some((ptr, len)) => {
-                // SAFETY: `ptr..ptr + len` is the concatenation of entry
-                // slices that lie end to end, all valid for `'a`.
-                runs.push(unsafe { std::slice::from_raw_parts(ptr, len) });
-                Some((raw.as_ptr(), raw.len()))
-            }
-            None => Some((raw.as_ptr(), raw.len())),
+            None => Some((chunk, at, end)),
         };
     }
-    if let Some((ptr, len)) = run {
-        // SAFETY: as above.
-        runs.push(unsafe { std::slice::from_raw_parts(ptr, len) });
+    if let Some((c, start, end)) = run {
+        runs.push(&c[start..end]);
     }
     runs
 }
@@ -438,8 +436,9 @@ mod tests {
 
     use super::*;
 
-    fn raw_entry(raw: &[u8]) -> RawEntry {
+    fn raw_entry(raw: &[u8], chunk: &[u8]) -> RawEntry {
         RawEntry {
+            struct_size: RawEntry::SIZE,
             journal: Bytes::EMPTY,
             sequence: 1,
             offset: 0,
@@ -451,19 +450,20 @@ mod tests {
             op: Bytes::EMPTY,
             fields: std::ptr::null(),
             n_fields: 0,
+            chunk: Bytes::new(chunk),
         }
     }
 
     #[test]
-    fn entries_end_to_end_in_memory_are_one_run_others_start_a_new_one() {
+    fn entries_end_to_end_in_one_chunk_are_one_run_others_start_a_new_one() {
         let a = b"@ex@ 1 2\n@ex@ 3 4\n".to_vec();
         let b = b"@ex@ 5 6\n".to_vec();
         let raws = [
-            raw_entry(&a[..9]),
-            raw_entry(&a[9..]),
-            raw_entry(&b),
-            raw_entry(&a[..9]),
-            raw_entry(b""),
+            raw_entry(&a[..9], &a),
+            raw_entry(&a[9..], &a),
+            raw_entry(&b, &b),
+            raw_entry(&a[..9], &a),
+            raw_entry(b"", b""),
         ];
         // SAFETY: every entry points into `a`, `b` or a static, alive here.
         let entries = unsafe { Entry::from_raw_slice(&raws) };
@@ -477,5 +477,16 @@ mod tests {
                 .collect::<Vec<u8>>()
         );
         assert!(contiguous_runs(&entries[..0]).is_empty());
+    }
+
+    #[test]
+    fn slices_adjacent_in_memory_but_of_different_chunks_are_not_joined() {
+        // Two buffers that happen to lie end to end (as two allocations may).
+        let m = b"@ex@ 1\n@ex@ 2\n".to_vec();
+        let (first, second) = m.split_at(7);
+        let raws = [raw_entry(first, first), raw_entry(second, second)];
+        // SAFETY: the entries point into `m`, alive here.
+        let entries = unsafe { Entry::from_raw_slice(&raws) };
+        assert_eq!(contiguous_runs(entries), [first, second]);
     }
 }

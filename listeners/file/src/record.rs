@@ -4,19 +4,15 @@
 //! exactly once: it says how long the output is known to be and the end
 //! position of the last entry in it.
 //!
-//! The record is updated after every batch, so its cost is paid per batch.
-//! Instead of a temporary file renamed over the old one (two syncs: the file
-//! and its directory), the record file holds two fixed-size slots written
-//! alternately in place, each with a generation number and a checksum. An
-//! update is one positioned write and one data sync; a write torn by a crash
-//! leaves a slot whose checksum fails, and the other slot, the previous
-//! record, is used.
+//! The record is updated after every batch, so its cost is paid per batch:
+//! it is a [`SlotFile`] (two slots written alternately in place, one
+//! positioned write and one data sync per update; a torn write falls back
+//! to the previous record), holding the record as JSON.
 
-use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use logdaemon_sdk::durable::{self, SlotFile};
 use logdaemon_sdk::Position;
 use serde::{Deserialize, Serialize};
 
@@ -88,160 +84,63 @@ pub enum RecordError {
 /// The record file in a state directory.
 #[derive(Debug)]
 pub struct RecordFile {
-    path: PathBuf,
-    dir: PathBuf,
-    file: Option<File>,
-    /// Generation of the newest valid slot (0: none yet).
-    generation: u64,
+    slots: SlotFile,
 }
 
-/// 64-bit FNV-1a: enough to tell a torn slot from a whole one.
-fn checksum(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Parses one slot: `MAGIC gen=G len=N sum=S\n` then N bytes of JSON.
-fn parse_slot(slot: &[u8]) -> Result<(u64, Record), String> {
-    let nl = slot.iter().position(|&b| b == b'\n').ok_or("no header")?;
-    let header = std::str::from_utf8(&slot[..nl]).map_err(|_| "header is not text")?;
-    let mut it = header
-        .strip_prefix(MAGIC)
-        .ok_or("unknown header")?
-        .split_whitespace();
-    let mut field = |name: &str| -> Result<u64, String> {
-        let kv = it.next().ok_or(format!("no {name}"))?;
-        let v = kv
-            .strip_prefix(name)
-            .and_then(|v| v.strip_prefix('='))
-            .ok_or(format!("no {name}"))?;
-        if name == "sum" {
-            u64::from_str_radix(v, 16).map_err(|e| e.to_string())
-        } else {
-            v.parse()
-                .map_err(|e: std::num::ParseIntError| e.to_string())
+impl RecordError {
+    fn from_slots(e: durable::RecordError) -> RecordError {
+        match e {
+            durable::RecordError::Read { path, source } => RecordError::Read { path, source },
+            durable::RecordError::Write { path, source } => RecordError::Write { path, source },
+            durable::RecordError::Corrupt { path, why } => RecordError::Corrupt { path, why },
+            durable::RecordError::TooLong { path, len, .. } => RecordError::TooLong { path, len },
         }
-    };
-    let (generation, len, sum) = (field("gen")?, field("len")? as usize, field("sum")?);
-    let body = slot.get(nl + 1..nl + 1 + len).ok_or("cut short")?;
-    if checksum(body) != sum {
-        return Err("checksum mismatch".into());
     }
-    let rec = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    Ok((generation, rec))
 }
 
 impl RecordFile {
     pub fn new(state_dir: &Path) -> RecordFile {
         RecordFile {
-            path: state_dir.join(RECORD_FILE),
-            dir: state_dir.to_path_buf(),
-            file: None,
-            generation: 0,
+            slots: SlotFile::new(state_dir.join(RECORD_FILE), MAGIC, SLOT),
         }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.slots.path()
     }
 
     /// Loads the newest valid record; `Ok(None)` when there is none yet.
     pub fn load(&mut self) -> Result<Option<Record>, RecordError> {
-        let data = match fs::read(&self.path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(RecordError::Read {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
+        let Some(body) = self.slots.load().map_err(RecordError::from_slots)? else {
+            return Ok(None);
         };
-        let mut best: Option<(u64, Record)> = None;
-        let mut why = Vec::new();
-        for (i, slot) in data.chunks(SLOT).take(2).enumerate() {
-            match parse_slot(slot) {
-                Ok((g, r)) => {
-                    if !matches!(&best, Some((b, _)) if *b >= g) {
-                        best = Some((g, r));
-                    }
-                }
-                Err(e) => why.push(format!("slot {i}: {e}")),
-            }
-        }
-        match best {
-            Some((g, r)) => {
-                self.generation = g;
-                Ok(Some(r))
-            }
-            None => Err(RecordError::Corrupt {
-                path: self.path.clone(),
-                why: if why.is_empty() {
-                    "empty".into()
-                } else {
-                    why.join(", ")
-                },
-            }),
-        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| RecordError::Corrupt {
+                path: self.path().to_path_buf(),
+                why: format!("newest slot: {e}"),
+            })
     }
 
     /// Writes `rec` into the older slot; with `durable`, syncs it so it
     /// survives a power loss.
     pub fn store(&mut self, rec: &Record, durable: bool) -> Result<(), RecordError> {
-        let werr = |source| RecordError::Write {
-            path: self.path.clone(),
-            source,
-        };
         let body = serde_json::to_vec(rec).expect("record serializes");
-        let generation = self.generation + 1;
-        let mut slot = format!(
-            "{MAGIC} gen={generation} len={} sum={:016x}\n",
-            body.len(),
-            checksum(&body)
-        )
-        .into_bytes();
-        slot.extend_from_slice(&body);
-        if slot.len() > SLOT {
-            return Err(RecordError::TooLong {
-                path: self.path.clone(),
-                len: slot.len(),
-            });
-        }
-        slot.resize(SLOT, 0);
-        if self.file.is_none() {
-            let created = !self.path.exists();
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.path)
-                .map_err(werr)?;
-            if created && durable {
-                f.sync_all().map_err(werr)?;
-                sync_dir(&self.dir).map_err(werr)?;
-            }
-            self.file = Some(f);
-        }
-        let f = self.file.as_ref().expect("opened above");
-        f.write_all_at(&slot, (generation % 2) * SLOT as u64)
-            .map_err(werr)?;
-        if durable {
-            f.sync_data().map_err(werr)?;
-        }
-        self.generation = generation;
-        Ok(())
+        self.slots
+            .store(&body, durable)
+            .map_err(RecordError::from_slots)
     }
 }
 
 /// Syncs a directory so that a new file in it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn rec(len: u64) -> Record {

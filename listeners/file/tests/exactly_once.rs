@@ -280,6 +280,7 @@ fn gap() -> Gap<'static> {
             line: 5,
         },
         cause: "corrupt",
+        kind: Some(logdaemon_sdk::abi::GapCause::Corrupt),
         detail: "bad record",
     }
 }

@@ -5,7 +5,6 @@
 //! standby that was swapped, restored or edited is noticed before one more
 //! byte is appended to it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -109,12 +108,11 @@ pub fn load(p: &Path) -> Result<Option<Record>> {
     }))
 }
 
-/// Writes the record atomically (temp file, rename), without fsync: the
+/// Writes the record atomically (`logdaemon_sdk::durable::replace`), without fsync: the
 /// record only ever moves forward over bytes the standby has, so an older
 /// record that survives a power loss is still true, merely a weaker check;
 /// a torn or empty one is ignored (see [`load`]'s caller).
 pub fn store(p: &Path, r: &Record) -> Result<()> {
-    let tmp = p.with_extension("tmp");
     let mut text = format!(
         "{HEADER}\ntarget {}\nsequence {}\nsize {}\ntail_len {}\ntail_xxh3 {:016x}\n",
         r.target, r.sequence, r.size, r.tail_len, r.tail_hash
@@ -128,11 +126,10 @@ pub fn store(p: &Path, r: &Record) -> Result<()> {
             p.display()
         ))
     };
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, p).map_err(io)?;
-    Ok(())
+    logdaemon_sdk::durable::replace(p, text.as_bytes(), false).map_err(|e| match e {
+        logdaemon_sdk::durable::RecordError::Write { source, .. } => io(source),
+        other => io(std::io::Error::other(other.to_string())),
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 
 use std::marker::PhantomData;
 
-use crate::abi::{Bytes, RawEntry, RawGap, RawPosition, FLAG_DID_ROTATE, FLAG_INCOMPLETE};
+use crate::abi::{
+    Bytes, GapCause, RawEntry, RawGap, RawPosition, FLAG_DID_ROTATE, FLAG_INCOMPLETE,
+};
 
 /// A position in a journal stream: journal sequence number (the p4 journal
 /// number, or a rotation generation for line logs), byte offset in that
@@ -58,6 +60,9 @@ impl std::fmt::Display for Position {
 }
 
 /// One journal record. Borrowed: valid only during the call that received it.
+///
+/// Invariant: every pointer in `raw` is valid for `'a` (the constructors'
+/// safety contract), which is what makes the accessors below sound.
 #[repr(transparent)]
 pub struct Entry<'a> {
     raw: RawEntry,
@@ -70,14 +75,16 @@ impl<'a> Entry<'a> {
     /// # Safety
     /// Every pointer in every entry must be valid for `'a`.
     pub unsafe fn from_raw_slice(entries: &'a [RawEntry]) -> &'a [Entry<'a>] {
-        // SAFETY: Entry is repr(transparent) over RawEntry.
-        std::slice::from_raw_parts(entries.as_ptr() as *const Entry<'a>, entries.len())
+        // SAFETY: Entry is repr(transparent) over RawEntry (the
+        // PhantomData is zero-sized), so the slice has the same layout.
+        unsafe { std::slice::from_raw_parts(entries.as_ptr() as *const Entry<'a>, entries.len()) }
     }
 
     /// # Safety
     /// Every pointer in `raw` must be valid for `'a`.
     pub unsafe fn from_raw(raw: &'a RawEntry) -> &'a Entry<'a> {
-        &*(raw as *const RawEntry as *const Entry<'a>)
+        // SAFETY: Entry is repr(transparent) over RawEntry.
+        unsafe { &*(raw as *const RawEntry as *const Entry<'a>) }
     }
 
     pub fn as_raw(&self) -> &RawEntry {
@@ -86,6 +93,7 @@ impl<'a> Entry<'a> {
 
     /// The journal's configured name.
     pub fn journal(&self) -> &'a [u8] {
+        // SAFETY: the type's invariant.
         unsafe { self.raw.journal.as_slice() }
     }
     pub fn sequence(&self) -> u64 {
@@ -131,10 +139,12 @@ impl<'a> Entry<'a> {
     }
     /// The bytes exactly as in the file.
     pub fn raw(&self) -> &'a [u8] {
+        // SAFETY: the type's invariant.
         unsafe { self.raw.raw.as_slice() }
     }
     /// p4: the op (`pv`, `dv`, `ex`, ...). Lines: empty.
     pub fn op(&self) -> &'a [u8] {
+        // SAFETY: the type's invariant.
         unsafe { self.raw.op.as_slice() }
     }
     /// p4: the values after the op, unquoted (`@@` is `@`).
@@ -142,13 +152,31 @@ impl<'a> Entry<'a> {
         let fields: &'a [Bytes] = if self.raw.n_fields == 0 || self.raw.fields.is_null() {
             &[]
         } else {
+            // SAFETY: the type's invariant: `n_fields` slices at `fields`.
             unsafe { std::slice::from_raw_parts(self.raw.fields, self.raw.n_fields) }
         };
+        // SAFETY: the type's invariant covers the fields' bytes too.
         fields.iter().map(|b| unsafe { b.as_slice() })
     }
     /// The `i`th field, if there is one.
     pub fn field(&self, i: usize) -> Option<&'a [u8]> {
         self.fields().nth(i)
+    }
+    /// The host buffer holding [`Entry::raw`], and where `raw` starts in it.
+    /// Entries of one call that share a chunk and follow each other in it
+    /// can be written as one run, `&chunk[first_start..last_end]`, without
+    /// joining memory of different allocations. Without a chunk from the
+    /// host (version-1 hosts, hand-built entries) `raw` is its own chunk.
+    pub fn chunk(&self) -> (&'a [u8], usize) {
+        let raw = self.raw();
+        // SAFETY: the type's invariant.
+        let chunk = unsafe { self.raw.chunk.as_slice() };
+        // Only addresses are compared: `raw` must lie within `chunk`.
+        let (c, r) = (chunk.as_ptr() as usize, raw.as_ptr() as usize);
+        if raw.is_empty() || r < c || r + raw.len() > c + chunk.len() {
+            return (raw, 0);
+        }
+        (chunk, r - c)
     }
     /// First entry delivered from a new file after a rotation.
     pub fn did_rotate(&self) -> bool {
@@ -183,6 +211,9 @@ pub struct Gap<'a> {
     pub to: Position,
     /// `deleted`, `copytruncate`, `corrupt`, `nul-fill` or `operator`.
     pub cause: &'a str,
+    /// The cause as a value to decide on (`None`: a cause this SDK does
+    /// not know, or a version-1 host).
+    pub kind: Option<GapCause>,
     pub detail: &'a str,
 }
 
@@ -190,12 +221,21 @@ impl<'a> Gap<'a> {
     /// # Safety
     /// Every pointer in `raw` must be valid for `'a`.
     pub unsafe fn from_raw(raw: &'a RawGap) -> Gap<'a> {
+        // SAFETY: the caller's promise.
+        let (journal, cause, detail) = unsafe {
+            (
+                raw.journal.as_slice(),
+                raw.cause.as_slice(),
+                raw.detail.as_slice(),
+            )
+        };
         Gap {
-            journal: raw.journal.as_slice(),
+            journal,
             from: raw.from.into(),
             to: raw.to.into(),
-            cause: std::str::from_utf8(raw.cause.as_slice()).unwrap_or("?"),
-            detail: std::str::from_utf8(raw.detail.as_slice()).unwrap_or("?"),
+            cause: std::str::from_utf8(cause).unwrap_or("?"),
+            kind: GapCause::from_u32(raw.cause_code),
+            detail: std::str::from_utf8(detail).unwrap_or("?"),
         }
     }
 }

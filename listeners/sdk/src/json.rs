@@ -230,6 +230,7 @@ mod tests {
                 line: 1,
             },
             cause: "deleted",
+            kind: Some(crate::abi::GapCause::Deleted),
             detail: "journal.1 removed",
         };
         let mut out = Vec::new();

@@ -32,6 +32,7 @@
 //! still point into its code.
 
 pub mod abi;
+pub mod durable;
 mod entry;
 pub mod json;
 mod listener;

@@ -1,6 +1,5 @@
 //! The safe trait a listener implements, and what it is given.
 
-use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 
 use crate::abi::{self, Bytes, HostApi};
@@ -94,6 +93,7 @@ pub struct Logger {
 
 // SAFETY: the host guarantees its log function is thread-safe and outlives the plugin.
 unsafe impl Send for Logger {}
+// SAFETY: as for Send: `HostApi` is read-only and `log` may be called from any thread.
 unsafe impl Sync for Logger {}
 
 impl Logger {
@@ -117,7 +117,7 @@ impl Logger {
         // SAFETY: non-null host pointers come from the host's OpenArgs.
         unsafe {
             let host = &*self.host;
-            (host.log)(host.ctx as *const c_void, lvl, Bytes::new(msg.as_bytes()));
+            (host.log)(host.ctx, lvl, Bytes::new(msg.as_bytes()));
         }
     }
     /// How many times the daemon was told to stop: 0 while it runs, 1

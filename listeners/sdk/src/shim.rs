@@ -6,7 +6,11 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::abi::{self, Bytes, Descriptor, OpenArgs, Outcome, RawEntry, RawGap, Status};
+use std::borrow::Cow;
+
+use crate::abi::{
+    self, Bytes, Descriptor, OpenArgs, Outcome, RawEntry, RawGap, RawPosition, Status,
+};
 use crate::entry::{Entry, Gap};
 use crate::listener::{Ack, Failure, Listener, Logger, OpenContext};
 
@@ -37,62 +41,107 @@ pub const fn descriptor<T: Listener>(
     }
 }
 
+/// The message of a caught panic. The payload is dropped here, inside
+/// `catch_unwind`: its destructor is user code and may panic in turn (that
+/// second payload is leaked rather than dropped, so nothing unwinds out).
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
+    let msg = if let Some(s) = p.downcast_ref::<&str>() {
         format!("listener panicked: {s}")
     } else if let Some(s) = p.downcast_ref::<String>() {
         format!("listener panicked: {s}")
     } else {
         "listener panicked".to_string()
+    };
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(p))) {
+        std::mem::forget(again);
     }
+    msg
 }
 
+/// Turns a call's result into a status, the acknowledgement and the message.
+///
+/// # Safety
+/// `outcome` must be null or valid.
 unsafe fn finish(r: std::thread::Result<Result<Ack, Failure>>, outcome: *mut Outcome) -> u32 {
-    let set_ack = |p: crate::Position| {
-        if !outcome.is_null() {
-            (*outcome).ack = p.into();
-        }
-    };
     let (status, msg) = match r {
         Ok(Ok(Ack::All)) => return Status::Ok as u32,
         Ok(Ok(Ack::Upto(p))) => {
-            set_ack(p);
+            // SAFETY: forwarded from the caller.
+            unsafe { abi::set_ack(outcome, p.into()) };
             return Status::Ok as u32;
         }
         Ok(Err(f)) => {
-            if let Some(p) = f.ack {
-                set_ack(p);
-            } else if !outcome.is_null() {
-                // Nothing beyond the previous acknowledgement: the host reads
-                // this sentinel as "unchanged".
-                (*outcome).ack = abi::RawPosition {
-                    sequence: u64::MAX,
-                    offset: u64::MAX,
-                    line: 0,
-                };
-            }
+            // Without a position: nothing beyond the previous acknowledgement.
+            let ack = f.ack.map_or(abi::NO_ACK, RawPosition::from);
+            // SAFETY: forwarded from the caller.
+            unsafe { abi::set_ack(outcome, ack) };
             (f.status(), f.message)
         }
         Err(p) => {
-            if !outcome.is_null() {
-                (*outcome).ack = abi::RawPosition {
-                    sequence: u64::MAX,
-                    offset: u64::MAX,
-                    line: 0,
-                };
-            }
+            // SAFETY: forwarded from the caller.
+            unsafe { abi::set_ack(outcome, abi::NO_ACK) };
             (Status::Fatal, panic_message(p))
         }
     };
-    abi::write_message(outcome, &msg);
+    // SAFETY: forwarded from the caller.
+    unsafe { abi::write_message(outcome, &msg) };
     status as u32
 }
 
+/// # Safety
+/// `b` must point to readable bytes that outlive `'a`.
 unsafe fn text<'a>(b: Bytes, what: &str) -> Result<&'a str, Failure> {
-    std::str::from_utf8(b.as_slice())
-        .map_err(|_| Failure::fatal(format!("host passed a non-UTF-8 {what}")))
+    // SAFETY: forwarded from the caller.
+    let s = unsafe { b.as_slice() };
+    std::str::from_utf8(s).map_err(|_| Failure::fatal(format!("host passed a non-UTF-8 {what}")))
 }
 
+/// The host's array of entries as a slice of this crate's layout. The
+/// array's stride is the first entry's `struct_size`: the same layout is
+/// borrowed as it is, a larger one (a newer host) is copied field by field
+/// up to what this crate knows.
+///
+/// # Safety
+/// `entries` must be null or point to `n` entries of the stride its first
+/// entry states, valid for `'a`.
+unsafe fn entry_array<'a>(
+    entries: *const RawEntry,
+    n: usize,
+) -> Result<Cow<'a, [RawEntry]>, Failure> {
+    if n == 0 || entries.is_null() {
+        return Ok(Cow::Borrowed(&[]));
+    }
+    // SAFETY: `n` ≥ 1 entries, each starting with `struct_size`.
+    let size = unsafe { (entries as *const u32).read_unaligned() };
+    if size == RawEntry::SIZE {
+        // SAFETY: `n` entries of exactly this layout, valid for `'a`.
+        return Ok(Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(entries, n)
+        }));
+    }
+    if size < RawEntry::MIN_SIZE {
+        return Err(Failure::fatal(format!(
+            "host passed entries of {size} bytes, ABI version {} needs at least {}",
+            abi::ABI_VERSION,
+            RawEntry::MIN_SIZE
+        )));
+    }
+    let base = entries as *const u8;
+    let copied = (0..n)
+        .map(|i| {
+            // SAFETY: entry `i` starts `i * size` bytes in and has `size`
+            // ≥ size_of::<RawEntry>() readable bytes.
+            let mut e =
+                unsafe { (base.add(i * size as usize) as *const RawEntry).read_unaligned() };
+            e.struct_size = RawEntry::SIZE;
+            e
+        })
+        .collect();
+    Ok(Cow::Owned(copied))
+}
+
+/// # Safety
+/// `args` must be null or valid for the call; `out` and `outcome` null or writable.
 unsafe extern "C" fn open<T: Listener>(
     args: *const OpenArgs,
     out: *mut *mut c_void,
@@ -102,57 +151,82 @@ unsafe extern "C" fn open<T: Listener>(
         if args.is_null() || out.is_null() {
             return Err(Failure::fatal("host passed null open arguments"));
         }
-        let a = &*args;
+        // SAFETY: non-null and valid for the call (the host's promise).
+        let a = unsafe { &*args };
         if (a.struct_size as usize) < std::mem::size_of::<OpenArgs>() {
             return Err(Failure::fatal(
                 "host's open arguments are from an older ABI",
             ));
         }
-        let ctx = OpenContext {
-            listener: text(a.listener, "listener name")?,
-            journal: text(a.journal, "journal name")?,
-            format: text(a.format, "format")?,
-            journal_path: Path::new(text(a.journal_path, "journal path")?),
-            config_toml: text(a.config_toml, "config")?,
-            config_dir: Path::new(text(a.config_dir, "config directory")?),
-            state_dir: Path::new(text(a.state_dir, "state directory")?),
-            cursor: a.cursor.into(),
-            logger: if a.host.is_null() {
-                Logger::discard()
-            } else {
-                logger_from(a.host)
-            },
+        // SAFETY: the strings are valid during `open`, which outlives `ctx`.
+        let ctx = unsafe {
+            OpenContext {
+                listener: text(a.listener, "listener name")?,
+                journal: text(a.journal, "journal name")?,
+                format: text(a.format, "format")?,
+                journal_path: Path::new(text(a.journal_path, "journal path")?),
+                config_toml: text(a.config_toml, "config")?,
+                config_dir: Path::new(text(a.config_dir, "config directory")?),
+                state_dir: Path::new(text(a.state_dir, "state directory")?),
+                cursor: a.cursor.into(),
+                logger: if a.host.is_null() {
+                    Logger::discard()
+                } else {
+                    crate::listener::__logger(a.host)
+                },
+            }
         };
         let inst = T::open(&ctx)?;
-        *out = Box::into_raw(Box::new(inst)) as *mut c_void;
+        // SAFETY: `out` is non-null and writable.
+        unsafe { *out = Box::into_raw(Box::new(inst)) as *mut c_void };
         Ok(Ack::All)
     }));
-    finish(r, outcome)
+    // SAFETY: `outcome` is null or valid (the host's promise).
+    unsafe { finish(r, outcome) }
 }
 
-fn logger_from(host: *const abi::HostApi) -> Logger {
-    // Logger's field is private to the crate; build it through a transmute-free path.
-    crate::listener::__logger(host)
-}
-
+/// # Safety
+/// `inst` must be null or come from `open::<T>`, and not be used again.
 unsafe extern "C" fn close<T: Listener>(inst: *mut c_void) {
     if inst.is_null() {
         return;
     }
-    let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(inst as *mut T))));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the instance was boxed by `open::<T>` and is closed once.
+        drop(unsafe { Box::from_raw(inst as *mut T) })
+    }));
+    if let Err(p) = r {
+        drop(panic_message(p));
+    }
 }
 
+/// # Safety
+/// `inst` must come from `open::<T>`; `entry` valid for the call.
 unsafe extern "C" fn is_handled<T: Listener>(inst: *mut c_void, entry: *const RawEntry) -> u32 {
     if inst.is_null() || entry.is_null() {
         return 1;
     }
     // A panicking filter delivers the entry: better an extra entry than a lost one.
-    catch_unwind(AssertUnwindSafe(|| {
-        u32::from((*(inst as *mut T)).is_handled(Entry::from_raw(&*entry)))
-    }))
-    .unwrap_or(1)
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: one entry of the stride it states, valid for the call.
+        let e = unsafe { entry_array(entry, 1) }.ok()?;
+        // SAFETY: `inst` is a live `T` used by one thread at a time; the
+        // entry's pointers are valid for the call.
+        let keep = unsafe { (*(inst as *mut T)).is_handled(Entry::from_raw(&e[0])) };
+        Some(u32::from(keep))
+    }));
+    match r {
+        Ok(v) => v.unwrap_or(1),
+        Err(p) => {
+            drop(panic_message(p));
+            1
+        }
+    }
 }
 
+/// # Safety
+/// `inst` must come from `open::<T>`; `entries` valid for the call;
+/// `outcome` null or valid.
 unsafe extern "C" fn listen<T: Listener>(
     inst: *mut c_void,
     entries: *const RawEntry,
@@ -160,52 +234,71 @@ unsafe extern "C" fn listen<T: Listener>(
     outcome: *mut Outcome,
 ) -> u32 {
     let r = catch_unwind(AssertUnwindSafe(|| {
-        let raw: &[RawEntry] = if n == 0 || entries.is_null() {
-            &[]
-        } else {
-            std::slice::from_raw_parts(entries, n)
-        };
-        (*(inst as *mut T)).listen(Entry::from_raw_slice(raw))
+        // SAFETY: the host's array, valid for the call.
+        let raw = unsafe { entry_array(entries, n) }?;
+        // SAFETY: `inst` is a live `T` used by one thread at a time; the
+        // entries' pointers are valid for the call, which `raw` does not outlive.
+        unsafe { (*(inst as *mut T)).listen(Entry::from_raw_slice(&raw)) }
     }));
-    finish(r, outcome)
+    // SAFETY: `outcome` is null or valid (the host's promise).
+    unsafe { finish(r, outcome) }
 }
 
+/// # Safety
+/// `inst` must come from `open::<T>`; `outcome` null or valid.
 unsafe extern "C" fn no_data<T: Listener>(
     inst: *mut c_void,
     had_data: u32,
     outcome: *mut Outcome,
 ) -> u32 {
     let r = catch_unwind(AssertUnwindSafe(|| {
-        (*(inst as *mut T)).no_data(had_data != 0)
+        // SAFETY: `inst` is a live `T` used by one thread at a time.
+        unsafe { (*(inst as *mut T)).no_data(had_data != 0) }
     }));
-    finish(r, outcome)
+    // SAFETY: `outcome` is null or valid (the host's promise).
+    unsafe { finish(r, outcome) }
 }
 
+/// # Safety
+/// `inst` must come from `open::<T>`; `outcome` null or valid.
 unsafe extern "C" fn flush<T: Listener>(inst: *mut c_void, outcome: *mut Outcome) -> u32 {
-    let r = catch_unwind(AssertUnwindSafe(|| (*(inst as *mut T)).flush()));
-    finish(r, outcome)
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `inst` is a live `T` used by one thread at a time.
+        unsafe { (*(inst as *mut T)).flush() }
+    }));
+    // SAFETY: `outcome` is null or valid (the host's promise).
+    unsafe { finish(r, outcome) }
 }
 
+/// # Safety
+/// `inst` must come from `open::<T>`; `gap` valid for the call; `outcome`
+/// null or valid.
 unsafe extern "C" fn gap<T: Listener>(
     inst: *mut c_void,
     gap: *const RawGap,
     outcome: *mut Outcome,
 ) -> u32 {
     let r = catch_unwind(AssertUnwindSafe(|| {
-        (*(inst as *mut T)).gap(&Gap::from_raw(&*gap))
+        if gap.is_null() {
+            return Err(Failure::fatal("host passed a null gap"));
+        }
+        // SAFETY: `inst` is a live `T` used by one thread at a time; the
+        // gap and its pointers are valid for the call.
+        unsafe { (*(inst as *mut T)).gap(&Gap::from_raw(&*gap)) }
     }));
-    finish(r, outcome)
+    // SAFETY: `outcome` is null or valid (the host's promise).
+    unsafe { finish(r, outcome) }
 }
 
 /// Exports a [`Listener`] type as a logdaemon plugin.
 ///
 /// `export_listener!(MyListener, "name");` defines the entry symbol
-/// `logdaemon_listener_v1`. The crate must be built as a `cdylib`.
+/// `logdaemon_listener_v2`. The crate must be built as a `cdylib`.
 #[macro_export]
 macro_rules! export_listener {
     ($ty:ty, $name:expr) => {
         #[no_mangle]
-        pub extern "C" fn logdaemon_listener_v1() -> *const $crate::abi::Descriptor {
+        pub extern "C" fn logdaemon_listener_v2() -> *const $crate::abi::Descriptor {
             static DESCRIPTOR: $crate::abi::StaticDescriptor =
                 $crate::abi::StaticDescriptor($crate::shim::descriptor::<$ty>(
                     $name,
@@ -229,4 +322,128 @@ macro_rules! export_listener {
             &DESCRIPTOR.0
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Batch;
+    use crate::Entry;
+
+    /// A panic payload whose destructor panics again.
+    struct PanicOnDrop;
+
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("the payload's destructor panics");
+        }
+    }
+
+    /// Panics with [`PanicOnDrop`] in `listen`; counts what it is given otherwise.
+    struct Bomb {
+        seen: Vec<Vec<u8>>,
+        explode: bool,
+    }
+
+    impl Listener for Bomb {
+        fn open(_: &OpenContext<'_>) -> Result<Self, Failure> {
+            Ok(Bomb {
+                seen: Vec::new(),
+                explode: true,
+            })
+        }
+        fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
+            if self.explode {
+                std::panic::panic_any(PanicOnDrop);
+            }
+            self.seen.extend(entries.iter().map(|e| e.raw().to_vec()));
+            Ok(Ack::All)
+        }
+    }
+
+    fn outcome(buf: &mut [u8]) -> Outcome {
+        Outcome {
+            struct_size: Outcome::SIZE,
+            ack: RawPosition::default(),
+            msg: buf.as_mut_ptr(),
+            msg_cap: buf.len(),
+            msg_len: 0,
+        }
+    }
+
+    #[test]
+    fn a_panic_whose_payload_panics_when_dropped_returns_fatal_without_unwinding() {
+        let inst = Box::into_raw(Box::new(Bomb {
+            seen: Vec::new(),
+            explode: true,
+        })) as *mut c_void;
+        let mut buf = [0u8; 128];
+        let mut o = outcome(&mut buf);
+        // SAFETY: `inst` is a boxed `Bomb`; no entries; `o` is valid.
+        let st = unsafe { listen::<Bomb>(inst, std::ptr::null(), 0, &mut o) };
+        assert_eq!(st, Status::Fatal as u32);
+        assert_eq!(o.ack, abi::NO_ACK);
+        assert_eq!(&buf[..o.msg_len], b"listener panicked");
+        // SAFETY: `inst` came from the box above and is not used again.
+        unsafe { close::<Bomb>(inst) };
+    }
+
+    #[test]
+    fn entries_of_a_larger_stride_from_a_newer_host_are_read_whole() {
+        let b = Batch::p4("p4", 1, 0, &[b"@ex@ 1\n", b"@ex@ 2\n", b"@ex@ 3\n"]);
+        // A newer host's entries: this layout and 24 bytes more each.
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        struct Wider {
+            e: RawEntry,
+            more: [u64; 3],
+        }
+        let wide: Vec<Wider> = b
+            .entries()
+            .iter()
+            .map(|e| {
+                let mut e = *e.as_raw();
+                e.struct_size = std::mem::size_of::<Wider>() as u32;
+                Wider {
+                    e,
+                    more: [u64::MAX; 3],
+                }
+            })
+            .collect();
+        let inst = Box::into_raw(Box::new(Bomb {
+            seen: Vec::new(),
+            explode: false,
+        }));
+        let mut buf = [0u8; 128];
+        let mut o = outcome(&mut buf);
+        // SAFETY: `inst` is a boxed `Bomb`; `wide` holds 3 entries of the
+        // stride they state, pointing into `b`; `o` is valid.
+        let st = unsafe {
+            listen::<Bomb>(
+                inst as *mut c_void,
+                wide.as_ptr() as *const RawEntry,
+                wide.len(),
+                &mut o,
+            )
+        };
+        assert_eq!(st, Status::Ok as u32);
+        // SAFETY: `inst` is the live box; read, then closed once.
+        let seen = unsafe { std::mem::take(&mut (*inst).seen) };
+        assert_eq!(seen, [b"@ex@ 1\n", b"@ex@ 2\n", b"@ex@ 3\n"]);
+        // SAFETY: as above.
+        unsafe { close::<Bomb>(inst as *mut c_void) };
+        // Smaller than version 2 knows: refused, not read past its end.
+        let mut small = *b.entries()[0].as_raw();
+        small.struct_size = 16;
+        let mut o = outcome(&mut buf);
+        let inst = Box::into_raw(Box::new(Bomb {
+            seen: Vec::new(),
+            explode: false,
+        })) as *mut c_void;
+        // SAFETY: as above, one entry.
+        let st = unsafe { listen::<Bomb>(inst, &small, 1, &mut o) };
+        assert_eq!(st, Status::Fatal as u32);
+        // SAFETY: as above.
+        unsafe { close::<Bomb>(inst) };
+    }
 }

@@ -72,6 +72,7 @@ impl Batch {
             });
             start += r.len();
             b.raw.push(RawEntry {
+                struct_size: RawEntry::SIZE,
                 journal: Bytes::EMPTY,
                 sequence,
                 offset: off,
@@ -87,6 +88,7 @@ impl Batch {
                 op: Bytes::EMPTY,
                 fields: std::ptr::null(),
                 n_fields: 0,
+                chunk: Bytes::EMPTY,
             });
             off += r.len() as u64;
             line += r.iter().filter(|&&c| c == b'\n').count() as u64;
@@ -100,6 +102,7 @@ impl Batch {
             o.field_bytes = o.fields.iter().map(|f| Bytes::new(f)).collect();
             r.journal = Bytes::new(&self.journal);
             r.raw = Bytes::new(&self.bytes[o.start..o.start + r.len as usize]);
+            r.chunk = Bytes::new(&self.bytes);
             r.op = Bytes::new(&o.op);
             r.fields = o.field_bytes.as_ptr();
             r.n_fields = o.field_bytes.len();

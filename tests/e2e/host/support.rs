@@ -18,7 +18,7 @@ pub fn test_plugin(name: &str) -> PathBuf {
     let p = target_dir().join(format!("liblogdaemon_test_plugin_{name}.so"));
     assert!(
         p.exists(),
-        "{} is missing: run `cargo build --workspace` before the end-to-end tests",
+        "{} is missing after `cargo build --workspace`",
         p.display()
     );
     p

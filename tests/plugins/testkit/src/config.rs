@@ -26,6 +26,7 @@ struct Raw {
     panic_on: Option<String>,
     fatal_on: Option<String>,
     open_waits_for_file: Option<String>,
+    ack_mid_record_on: Option<String>,
 }
 
 /// The validated table; paths resolved against the config file's directory.
@@ -43,6 +44,9 @@ pub struct Config {
     /// `open` records an `opening` event, then returns only once this file exists
     /// (a plugin that is slow to start, e.g. connecting to a server).
     pub open_waits_for_file: Option<PathBuf>,
+    /// `listen` acknowledges the middle of the first entry containing these
+    /// bytes (a buggy listener: the host must refuse it).
+    pub ack_mid_record_on: Option<Vec<u8>>,
 }
 
 impl Config {
@@ -68,6 +72,7 @@ impl Config {
             panic_on: nonempty("panic_on", raw.panic_on)?,
             fatal_on: nonempty("fatal_on", raw.fatal_on)?,
             open_waits_for_file: raw.open_waits_for_file.map(|p| ctx.resolve(p)),
+            ack_mid_record_on: nonempty("ack_mid_record_on", raw.ack_mid_record_on)?,
         })
     }
 }

@@ -17,6 +17,7 @@
 //! panic_on = "text"               # optional: panic on a batch with an entry containing it
 //! fatal_on = "text"               # optional: Fatal on a batch with an entry containing it
 //! open_waits_for_file = "flag"    # optional: `open` returns only once this file exists
+//! ack_mid_record_on = "text"      # optional: acknowledge the middle of an entry containing it
 //! ```
 //!
 //! Record mode is kept cheap (one clock reading and one buffered write per
@@ -182,6 +183,11 @@ impl Listener for Testkit {
             }
             Ok(())
         })?;
+        if let Some(e) = Self::find(entries, self.cfg.ack_mid_record_on.as_deref()) {
+            let mut mid = e.start();
+            mid.offset += e.len() / 2;
+            return Ok(Ack::Upto(mid));
+        }
         Ok(Ack::All)
     }
 

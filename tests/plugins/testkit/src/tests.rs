@@ -56,6 +56,7 @@ fn records_open_entries_no_data_gaps_and_flush_in_order() {
             line: 1,
         },
         cause: "deleted",
+        kind: Some(logdaemon_sdk::abi::GapCause::Deleted),
         detail: "gone",
     };
     k.gap(&gap).unwrap();
