@@ -560,7 +560,7 @@ impl Worker {
         }
         let preset = self.delivered;
         let r = self.instance.flush(preset);
-        self.after_call(r, preset)
+        self.after_call(r, preset, Call::Other)
     }
 
     /// Lets the listener make everything durable before the checkpoint.

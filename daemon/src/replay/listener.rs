@@ -213,6 +213,7 @@ impl<'c> ListenerSink<'c> {
         let mut entries: Vec<RawEntry> = Vec::with_capacity(kept.len());
         for (i, k) in kept.iter().enumerate() {
             let mut e = RawEntry {
+                struct_size: RawEntry::SIZE,
                 journal,
                 sequence: k.sequence,
                 offset: k.offset,
@@ -224,6 +225,8 @@ impl<'c> ListenerSink<'c> {
                 op: Bytes::EMPTY,
                 fields: std::ptr::null(),
                 n_fields: 0,
+                // Each entry's bytes stand alone: no runs across entries.
+                chunk: Bytes::EMPTY,
             };
             if let Some(&(start, n)) = counts.get(i) {
                 if n > 0 {

@@ -200,7 +200,7 @@ impl Listener for SyslogListener {
         self.settings
             .include
             .as_ref()
-            .map_or(true, |r| r.is_match(raw))
+            .is_none_or(|r| r.is_match(raw))
             && !self
                 .settings
                 .exclude
@@ -211,7 +211,7 @@ impl Listener for SyslogListener {
     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
         let skip = entries
             .iter()
-            .position(|e| self.done.map_or(true, |d| e.end() > d))
+            .position(|e| self.done.is_none_or(|d| e.end() > d))
             .unwrap_or(entries.len());
         let new = &entries[skip..];
         let Some(last) = new.last().map(Entry::end) else {
