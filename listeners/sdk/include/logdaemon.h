@@ -176,6 +176,9 @@ typedef struct {
   size_t len;
 } LdBytes;
 
+// `HostApi::stop_requests`: null in a host that does not offer it.
+typedef uint32_t (*StopRequestsFn)(const void *ctx);
+
 // Services the host offers a plugin; valid for the life of the process.
 // `log` may be called from any thread, at any time, also from threads the
 // plugin started and after the instance was closed; it never unwinds.
@@ -185,6 +188,11 @@ typedef struct {
   // logger, tagged with the journal and listener. `ctx` is `HostApi::ctx`.
   void (*log)(const void *ctx, uint32_t level, LdBytes msg);
   const void *ctx;
+  // How many times the daemon was told to stop (SIGTERM/SIGINT): 0 while
+  // it runs, 1 after the first request, 2 or more when the operator
+  // insists. Appended to the first layout: a plugin reads it only when
+  // `struct_size` covers it. May be called from any thread; never unwinds.
+  StopRequestsFn stop_requests;
 } LdHostApi;
 
 // Arguments of `Descriptor::open`; the strings are valid during `open`
