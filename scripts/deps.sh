@@ -15,6 +15,7 @@ command -v zstd >/dev/null || missing+=(zstd)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
 dpkg -s libfaketime >/dev/null 2>&1 || missing+=(libfaketime)
+command -v nats-server >/dev/null || missing+=(nats-server) # the nats listener's tests
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""
@@ -23,3 +24,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
+python3 -c 'import nats' 2>/dev/null || python3 -m pip install -q nats-py # the nats listener's independent consumer

@@ -16,6 +16,7 @@ mod email;
 mod host;
 mod hot_backup;
 mod listeners;
+mod nats;
 mod rotation;
 mod torture;
 mod writer;
