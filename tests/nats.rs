@@ -311,3 +311,13 @@ pub fn leader(servers: &str, stream: &str, other_than: &str) -> String {
 pub fn publish(servers: &str, subject: &str, data: &str) {
     js_py(&["publish", servers, subject, data]);
 }
+
+/// Starts `js.py flood`: plain publishes on `subject` for `seconds`.
+pub fn flood(servers: &str, subject: &str, seconds: u32) -> std::process::Child {
+    Command::new("python3")
+        .arg(script())
+        .args(["flood", servers, subject, &seconds.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("cannot run python3 for data/nats/js.py")
+}

@@ -398,3 +398,70 @@ fn nats_missing_stream_and_oversized_entry_are_clear_errors() {
     let (ok, err) = run_once(&f);
     assert!(!ok && err.contains("4010 bytes"), "{err}");
 }
+
+#[test]
+fn nats_busy_other_subject_of_the_stream_costs_no_entry_and_no_duplicate() {
+    // Another writer floods another subject of the same stream: the
+    // listener's predicted sequences miss again and again and it must fall
+    // back, never store an entry twice or out of order.
+    let root = tempfile::tempdir().unwrap();
+    let srv = NatsServer::start(root.path());
+    let (f, w) = setup(&[srv.url()], "stream_subjects = [\"journal.>\"]");
+    let mut d = Daemon::start(&f);
+    wait_log(&f, "running");
+    let mut flood = nats::flood(&srv.url(), "journal.other", 4);
+    let pump = Pump::start(w, PACE);
+    pump.wait_more(1500);
+    let w = pump.stop();
+    wait_stream(
+        &srv.url(),
+        &w,
+        &mut [&mut d],
+        "with another subject flooded",
+    );
+    let out = flood.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let other: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(other > 100, "the other writer published {other} messages");
+    d.term();
+}
+
+#[test]
+fn nats_foreign_message_on_the_subject_stops_the_listener_naming_both() {
+    let root = tempfile::tempdir().unwrap();
+    let srv = NatsServer::start(root.path());
+    let (f, mut w) = setup(&[srv.url()], "");
+    w.write(3);
+    let mut d = Daemon::start(&f);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nats::dump(&srv.url(), STREAM, SUBJECT).len() < 3 {
+        assert!(Instant::now() < deadline, "{}", d.log_tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nats::publish(&srv.url(), SUBJECT, "intruder");
+    w.write(2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.try_exit().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the listener went on after a foreign message:\n{}",
+            d.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = d.log_tail();
+    assert!(
+        log.contains("publishing the entry at sequence 1 offset")
+            && log.contains("was refused")
+            && log.contains("this listener's last message on the subject is stream sequence 3")
+            && log
+                .contains("the subject now ends with stream sequence 4, not written by logdaemon"),
+        "{log}"
+    );
+    let got = nats::dump(&srv.url(), STREAM, SUBJECT);
+    assert_eq!(got.len(), 4, "nothing published after the foreign message");
+    assert_eq!(got[3].data(), b"intruder");
+    // At the next start it is refused before publishing anything.
+    let (ok, err) = run_once(&f);
+    assert!(!ok && err.contains("was not written by logdaemon"), "{err}");
+}

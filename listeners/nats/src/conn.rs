@@ -138,12 +138,3 @@ pub async fn last_on_subject(
         Err(e) => Err(format!("cannot read the last message on {subject:?}: {e}")),
     }
 }
-
-/// The stream's last sequence now.
-pub async fn stream_last(stream: &Stream) -> Result<u64, String> {
-    stream
-        .get_info()
-        .await
-        .map(|i| i.state.last_sequence)
-        .map_err(|e| format!("cannot read the stream's state: {e}"))
-}

@@ -115,10 +115,6 @@ impl NatsListener {
             .rt
             .block_on(conn::last_on_subject(&c.stream, &self.subject))
             .map_err(retry)?;
-        let stream_last = self
-            .rt
-            .block_on(conn::stream_last(&c.stream))
-            .map_err(retry)?;
         let chain = match last {
             None => {
                 if self.chain.last_seq != 0 {
@@ -131,7 +127,6 @@ impl NatsListener {
                 Chain {
                     last_seq: 0,
                     done: None,
-                    stream_last,
                 }
             }
             Some((seq, stamp)) => {
@@ -157,7 +152,6 @@ impl NatsListener {
                 Chain {
                     last_seq: seq,
                     done: Some(stamp.start),
-                    stream_last,
                 }
             }
         };

@@ -2,42 +2,41 @@
 //! order, and (exactly once) every message guarded so that it is stored
 //! only directly after this listener's previous message.
 //!
-//! JetStream checks `Nats-Expected-Last-Subject-Sequence` against the
-//! stream sequence of the last message on the subject. That sequence is
-//! stream-wide, so the sequence the next message will get is only known
-//! from the previous message's acknowledgement: guarding every message
-//! with the subject check alone allows one message in flight. To keep many
-//! in flight, message `k` is published with a *predicted* sequence: the
-//! stream's last sequence known to the listener plus `k`, and carries two
-//! checks, `Nats-Expected-Last-Sequence = pred(k-1)` (nothing else was
-//! stored in the stream since our previous message) and
-//! `Nats-Expected-Last-Subject-Sequence = pred(k-1)` (that message was
-//! ours, on our subject). The server stores `k` only if `k-1` was stored
-//! exactly at `pred(k-1)`, so what is stored is always an unbroken prefix
-//! of what was sent: a rejected message rejects everything after it.
+//! JetStream's `Nats-Expected-Last-Subject-Sequence` names the stream
+//! sequence of the subject's last message. That sequence is stream-wide,
+//! so for the next message it is only known from the previous message's
+//! acknowledgement: guarding every message with it allows one message in
+//! flight. So only the first message sent with nothing in flight carries
+//! it (with the sequence of the subject's last message, known for sure);
+//! every message sent behind another carries `Nats-Expected-Last-Msg-Id`
+//! with the id of the message just before it: the server stores it only if
+//! the stream's last message is that one. Ids name host, journal and
+//! position, so what is stored is always an unbroken prefix of what was
+//! sent: a refused message makes every message behind it refused too, and
+//! nothing can be stored after another writer's message.
 //!
-//! When another subject of the stream is written in between, the
-//! prediction misses (`wrong last sequence`): the messages in flight are
-//! dropped (the server rejects them all) and sent again, and the window
-//! halves; at a window of one, a message carries the subject check alone
-//! and cannot miss except when another writer wrote on our subject, which
-//! is a [`PubError::Conflict`]. The window grows again by one per
-//! acknowledged message. A stream written by this listener alone (a stream
-//! per host, or a quiet stream) runs at the full window; a busy shared
-//! stream degrades towards one round trip per message, never towards a
-//! duplicate.
+//! When anything else is stored in the stream in between (another
+//! subject's writer), a message behind another is refused (`wrong last msg
+//! ID`): the messages in flight are dropped (the server refuses them all)
+//! and sent again, starting with a subject-guarded one, and the window
+//! halves; it grows again by one per acknowledged message. A refused
+//! subject-guarded message means that another writer wrote on our subject:
+//! a [`PubError::Conflict`]. A stream written by this listener alone (one
+//! stream per host, or a quiet stream) runs at the full window; a busy
+//! shared stream degrades towards one round trip per message, never
+//! towards a duplicate.
 
 use std::collections::VecDeque;
 
 use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::message::PublishMessage as Publish;
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::Context;
 use logdaemon_sdk::Position;
 
-use crate::message::Outgoing;
+use crate::message::{Outgoing, MSG_ID};
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
-const EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";
+const EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
 
 /// What the listener knows of its subject in the stream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,9 +45,6 @@ pub struct Chain {
     pub last_seq: u64,
     /// Where the entry of that message starts (`None`: subject empty).
     pub done: Option<Position>,
-    /// Last stream-wide sequence known (from the last acknowledgement or
-    /// the stream's info): the base of the predictions.
-    pub stream_last: u64,
 }
 
 /// Why a batch stopped.
@@ -65,9 +61,7 @@ pub enum PubError {
     Refused(String),
 }
 
-/// Publishes `msgs` on `subject` in order. Returns how many were
-/// acknowledged with the error that stopped the batch, if any; `chain` is
-/// updated with every acknowledgement.
+/// Publishes batches on one subject.
 pub struct Publisher {
     pub ctx: Context,
     pub stream: String,
@@ -79,6 +73,8 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// Publishes `msgs` in order. On error, returns how many were
+    /// acknowledged; `chain` follows every acknowledgement.
     pub async fn publish(
         &mut self,
         chain: &mut Chain,
@@ -86,24 +82,22 @@ impl Publisher {
     ) -> Result<(), (usize, PubError)> {
         let mut acked = 0;
         let mut next = 0;
-        // (index, predicted sequence or 0, ack future)
+        // (index, guarded by the subject sequence, ack future)
         let mut inflight = VecDeque::new();
         while acked < msgs.len() {
             while next < msgs.len() && inflight.len() < self.window.max(1) {
-                let prev = inflight.back().map(|&(_, p, _)| p);
-                if prev == Some(0) && self.exactly_once {
-                    break; // behind an unpredicted message: wait for its sequence
-                }
-                let (publish, pred) = self.guarded(&msgs[next], chain, prev);
+                let behind = (!inflight.is_empty()).then(|| &msgs[next - 1]);
+                let by_subject = behind.is_none();
+                let publish = self.guarded(&msgs[next], chain, behind);
                 let fut = self
                     .ctx
                     .send_publish(self.subject.clone(), publish)
                     .await
                     .map_err(|e| (acked, PubError::Uncertain(format!("cannot send: {e}"))))?;
-                inflight.push_back((next, pred, fut));
+                inflight.push_back((next, by_subject, fut));
                 next += 1;
             }
-            let (idx, pred, fut) = inflight.pop_front().expect("a message is in flight");
+            let (idx, by_subject, fut) = inflight.pop_front().expect("a message is in flight");
             match fut.await {
                 Ok(ack) => {
                     if ack.stream != self.stream {
@@ -121,60 +115,58 @@ impl Publisher {
                             PubError::Conflict {
                                 expected: chain.last_seq,
                                 detail: format!(
-                                    "the stream already holds a message with the id of the entry at {} (stream sequence {})",
-                                    msgs[idx].start, ack.sequence
+                                    "the stream already holds a message with the id of this entry (stream sequence {})",
+                                    ack.sequence
                                 ),
                             },
                         ));
                     }
-                    if self.exactly_once && pred != 0 && ack.sequence != pred {
-                        // Cannot happen with the stream check; if it does,
-                        // the predictions in flight are wrong: start again.
-                        inflight.clear();
-                        next = idx + 1;
-                        self.window = 1;
-                    } else if self.window < self.max_window {
+                    if self.window < self.max_window {
                         self.window += 1;
                     }
                     chain.last_seq = ack.sequence;
-                    chain.stream_last = chain.stream_last.max(ack.sequence);
                     chain.done = Some(msgs[idx].start);
                     acked += 1;
                 }
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence && self.exactly_once => {
-                    if pred == 0 {
-                        // The subject check alone failed: another writer.
-                        return Err((
-                            acked,
-                            PubError::Conflict {
-                                expected: chain.last_seq,
-                                detail: e.to_string(),
-                            },
-                        ));
-                    }
-                    // Another subject was written in between: everything in
+                Err(e)
+                    if self.exactly_once
+                        && by_subject
+                        && e.kind() == PublishErrorKind::WrongLastSequence =>
+                {
+                    return Err((
+                        acked,
+                        PubError::Conflict {
+                            expected: chain.last_seq,
+                            detail: e.to_string(),
+                        },
+                    ));
+                }
+                Err(e)
+                    if self.exactly_once
+                        && !by_subject
+                        && e.kind() == PublishErrorKind::WrongLastMessageId =>
+                {
+                    // Something else was stored in between: everything in
                     // flight is refused by the server; send it again.
                     inflight.clear();
                     next = idx;
                     self.window = (self.window / 2).max(1);
-                    chain.stream_last = 0;
                 }
                 Err(e) => {
-                    let kind = e.kind();
                     let msg = format!(
                         "no acknowledgement for the entry at {}: {e}",
                         msgs[idx].start
                     );
                     return Err((
                         acked,
-                        if kind == PublishErrorKind::StreamNotFound {
-                            PubError::Uncertain(format!(
+                        PubError::Uncertain(if e.kind() == PublishErrorKind::StreamNotFound {
+                            format!(
                                 "{msg} (no stream answers for subject {:?}: the stream is gone or has no leader right now)",
                                 self.subject
-                            ))
+                            )
                         } else {
-                            PubError::Uncertain(msg)
-                        },
+                            msg
+                        }),
                     ));
                 }
             }
@@ -182,38 +174,22 @@ impl Publisher {
         Ok(())
     }
 
-    /// The message with its checks, and the sequence it is predicted to
-    /// get (0: not predicted, subject check alone).
-    fn guarded(&self, m: &Outgoing, chain: &Chain, prev: Option<u64>) -> (Publish, u64) {
-        // (`prev` is never `Some(0)`: an unpredicted message is sent alone.)
+    /// The message with its check: behind `behind` (in flight), the
+    /// stream's last message must be it; with nothing in flight, the
+    /// subject's last message must be the chain's.
+    fn guarded(&self, m: &Outgoing, chain: &Chain, behind: Option<&Outgoing>) -> PublishMessage {
         let mut headers = m.headers.clone();
-        let mut pred = 0;
         if self.exactly_once {
-            match prev {
-                // Behind a predicted message: chain off its prediction.
-                Some(p) if p != 0 => {
-                    headers.insert(EXPECTED_LAST_SEQUENCE, p.to_string().as_str());
-                    headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, p.to_string().as_str());
-                    pred = p + 1;
-                }
-                _ => {
-                    headers.insert(
-                        EXPECTED_LAST_SUBJECT_SEQUENCE,
-                        chain.last_seq.to_string().as_str(),
-                    );
-                    if self.window > 1 && chain.stream_last != 0 {
-                        headers.insert(
-                            EXPECTED_LAST_SEQUENCE,
-                            chain.stream_last.to_string().as_str(),
-                        );
-                        pred = chain.stream_last + 1;
-                    }
-                }
+            match behind.and_then(|b| b.headers.get(MSG_ID)) {
+                Some(id) => headers.insert(EXPECTED_LAST_MSG_ID, id.as_str()),
+                None => headers.insert(
+                    EXPECTED_LAST_SUBJECT_SEQUENCE,
+                    chain.last_seq.to_string().as_str(),
+                ),
             }
         }
-        (
-            Publish::build().payload(m.payload.clone()).headers(headers),
-            pred,
-        )
+        PublishMessage::build()
+            .payload(m.payload.clone())
+            .headers(headers)
     }
 }

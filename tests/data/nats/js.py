@@ -8,6 +8,8 @@ listener's async-nats).
   js.py leader SERVERS STREAM [NOT]   the name of the stream's leader (one
                                       other than NOT), waiting for an election
   js.py publish SERVERS SUBJECT DATA  one plain JetStream publish (no checks)
+  js.py flood SERVERS SUBJECT SECS    plain publishes without pause for SECS,
+                                      then prints how many
 
 SERVERS is a comma-separated list of URLs. Exits non-zero with a message on
 stderr when the servers cannot be reached within the timeout.
@@ -81,6 +83,21 @@ async def publish(servers, subject, data):
     await nc.close()
 
 
+async def flood(servers, subject, seconds):
+    """Publishes to SUBJECT without pause for SECONDS (another writer of
+    the stream on another subject)."""
+    nc = await connect(servers)
+    js = nc.jetstream(timeout=10)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + float(seconds)
+    n = 0
+    while loop.time() < end:
+        await js.publish(subject, b"other %d" % n)
+        n += 1
+    print(n)
+    await nc.close()
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     try:
@@ -98,6 +115,8 @@ def main():
                     time.sleep(1)
         elif cmd == "leader":
             asyncio.run(leader(*args))
+        elif cmd == "flood":
+            asyncio.run(flood(*args))
         elif cmd == "publish":
             asyncio.run(publish(*args))
         else:
