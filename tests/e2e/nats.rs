@@ -465,3 +465,29 @@ fn nats_foreign_message_on_the_subject_stops_the_listener_naming_both() {
     let (ok, err) = run_once(&f);
     assert!(!ok && err.contains("was not written by logdaemon"), "{err}");
 }
+
+#[test]
+fn nats_jsonl_payload_is_one_json_object_per_entry() {
+    let root = tempfile::tempdir().unwrap();
+    let srv = NatsServer::start(root.path());
+    let f = Fixture::new();
+    let records: Vec<Vec<u8>> = (2..5).map(|i| Writer::record(Kind::P4, i)).collect();
+    f.write("p4root/journal", records.concat());
+    f.write(
+        "cfg.toml",
+        config(&[srv.url()], "p4root/journal", "payload = \"jsonl\""),
+    );
+    let (ok, err) = run_once(&f);
+    assert!(ok, "{err}");
+    let got = nats::dump(&srv.url(), STREAM, SUBJECT);
+    assert_eq!(got.len(), records.len());
+    let mut offset = 0;
+    for (m, r) in got.iter().zip(&records) {
+        let v: serde_json::Value = serde_json::from_slice(&m.data()).unwrap();
+        assert_eq!(v["raw"].as_str().unwrap().as_bytes(), &r[..]);
+        assert_eq!(v["op"], "pv");
+        assert_eq!(v["offset"], offset);
+        assert_eq!(m.header("Logdaemon-Offset"), offset.to_string());
+        offset += r.len();
+    }
+}

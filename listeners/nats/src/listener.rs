@@ -29,8 +29,10 @@ pub struct NatsListener {
     builder: Builder,
     cursor: Position,
     logger: Logger,
-    rt: Runtime,
+    /// Declared before the runtime: the client is dropped while its
+    /// runtime still runs.
     conn: Option<(Conn, Publisher)>,
+    rt: Runtime,
     chain: Chain,
     /// The chain must be read from the stream before the next publish.
     stale: bool,
@@ -329,8 +331,8 @@ impl Listener for NatsListener {
             subject,
             cursor: ctx.cursor,
             logger: ctx.logger,
-            rt,
             conn: None,
+            rt,
             chain: Chain::default(),
             stale: true,
             unacked: Vec::new(),

@@ -95,4 +95,20 @@ mod tests {
             .unwrap_err()
             .contains("cannot read"));
     }
+
+    #[test]
+    fn a_secret_owned_by_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to give a file to another user");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("token");
+        std::fs::write(&p, "t\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        let e = read(&p).unwrap_err();
+        assert!(e.contains("owned by uid 65534"), "{e}");
+    }
 }

@@ -7,6 +7,7 @@ listener's async-nats).
                                       {"seq", "headers", "data" (base64)}
   js.py leader SERVERS STREAM [NOT]   the name of the stream's leader (one
                                       other than NOT), waiting for an election
+  js.py count SERVERS STREAM          how many messages the stream holds
   js.py publish SERVERS SUBJECT DATA  one plain JetStream publish (no checks)
   js.py flood SERVERS SUBJECT SECS    plain publishes without pause for SECS,
                                       then prints how many
@@ -75,6 +76,13 @@ async def leader(servers, stream, other_than=""):
     await nc.close()
 
 
+async def count(servers, stream):
+    nc = await connect(servers)
+    js = nc.jetstream(timeout=10)
+    print((await js.stream_info(stream)).state.messages)
+    await nc.close()
+
+
 async def publish(servers, subject, data):
     nc = await connect(servers)
     js = nc.jetstream(timeout=10)
@@ -115,6 +123,8 @@ def main():
                     time.sleep(1)
         elif cmd == "leader":
             asyncio.run(leader(*args))
+        elif cmd == "count":
+            asyncio.run(count(*args))
         elif cmd == "flood":
             asyncio.run(flood(*args))
         elif cmd == "publish":
