@@ -15,11 +15,8 @@ use tokio::runtime::Runtime;
 
 use crate::config::{Payload, Settings};
 use crate::conn::{self, Conn, ConnError};
-use crate::message::{self, Builder, Outgoing};
+use crate::message::{self, Builder};
 use crate::publish::{Chain, PubError, Publisher};
-
-/// Bytes a message's framing and checks add on top of its headers.
-const FRAMING: usize = 160;
 
 /// The `nats` listener. See the crate documentation.
 pub struct NatsListener {
@@ -42,18 +39,6 @@ pub struct NatsListener {
     unacked: Vec<Position>,
     reconciled_once: bool,
     buf: Vec<u8>,
-}
-
-/// Bytes the headers take on the wire (about: name, value, separators).
-fn header_bytes(h: &async_nats::HeaderMap) -> usize {
-    h.iter()
-        .map(|(k, vs)| {
-            let k: &str = k.as_ref();
-            vs.iter()
-                .map(|v| k.len() + v.as_str().len() + 4)
-                .sum::<usize>()
-        })
-        .sum()
 }
 
 fn host_name() -> String {
@@ -183,71 +168,51 @@ impl NatsListener {
         Failure::fatal(format!("{}: {what}. Nothing more is published", self.who()))
     }
 
-    /// Publishes `msgs`; `ends[i]` is where the host's cursor stands once
-    /// message `i` is stored; `skipped_end` once the skipped ones are. A
-    /// message over the server's max payload stops the batch there: what
-    /// is before it is published and acknowledged, it and what follows are not.
-    fn send(
-        &mut self,
-        mut msgs: Vec<Outgoing>,
-        ends: &[Position],
-        skipped_end: Option<Position>,
-    ) -> Result<Ack, Failure> {
-        let max = self
-            .conn
+    /// The server's max payload (0: not known).
+    fn max_payload(&self) -> usize {
+        self.conn
             .as_ref()
-            .map_or(0, |(c, _)| c.client.server_info().max_payload);
-        let size = |m: &Outgoing| m.payload.len() + header_bytes(&m.headers) + FRAMING;
-        let too_big = msgs.iter().position(|m| max > 0 && size(m) > max);
-        let big = too_big.map(|i| {
-            let m = &msgs[i];
-            format!(
-                "{}: the entry at {} is {} bytes ({} with its headers), more than the server's max_payload of {max} bytes; it is not published and nothing after it: raise max_payload in the nats-server configuration (up to 64 MB), then start the daemon again",
-                self.who(),
-                m.start,
-                m.payload.len(),
-                size(m),
-            )
-        });
-        msgs.truncate(too_big.unwrap_or(msgs.len()));
-        let published = self.publish(&msgs, ends, skipped_end)?;
-        match big {
-            None => Ok(Ack::All),
-            Some(why) => {
-                let f = Failure::fatal(why);
-                Err(match published.or(skipped_end) {
-                    Some(a) => f.with_ack(a),
-                    None => f,
-                })
-            }
-        }
+            .map_or(0, |(c, _)| c.client.server_info().max_payload)
     }
 
-    /// Publishes every message of `msgs`; returns where the cursor stands
-    /// after the last one (`None`: `msgs` is empty).
-    fn publish(
+    /// Turns the outcome of publishing `n` messages into the answer to the
+    /// host. `start(i)`/`end(i)` are message `i`'s entry's positions;
+    /// `skipped_end` is where the cursor stands after the skipped entries;
+    /// `big` (start, payload and message bytes) is an entry that was not
+    /// published because it is over the server's max payload.
+    fn finish(
         &mut self,
-        msgs: &[Outgoing],
-        ends: &[Position],
+        r: Result<(), (usize, PubError)>,
+        n: usize,
+        start: &dyn Fn(usize) -> Position,
+        end: &dyn Fn(usize) -> Position,
         skipped_end: Option<Position>,
-    ) -> Result<Option<Position>, Failure> {
-        if msgs.is_empty() {
-            return Ok(None);
-        }
-        let (_, publisher) = self.conn.as_mut().expect("connected");
-        let r = self.rt.block_on(publisher.publish(&mut self.chain, msgs));
-        let Err((acked, e)) = r else {
-            return Ok(Some(ends[msgs.len() - 1]));
+        big: Option<(Position, usize, usize)>,
+    ) -> Result<Ack, Failure> {
+        let with_ack = |f: Failure, a: Option<Position>| match a {
+            Some(a) => f.with_ack(a),
+            None => f,
         };
-        let ack = if acked > 0 {
-            Some(ends[acked - 1])
-        } else {
-            skipped_end
+        let (acked, e) = match r {
+            Ok(()) => {
+                let Some((at, len, size)) = big else {
+                    return Ok(Ack::All);
+                };
+                let max = self.max_payload();
+                let f = Failure::fatal(format!(
+                    "{}: the entry at {at} is {len} bytes ({size} with its headers), more than the server's max_payload of {max} bytes; it is not published and nothing after it: raise max_payload in the nats-server configuration (up to 64 MB), then start the daemon again",
+                    self.who(),
+                ));
+                let published = n.checked_sub(1).map(end);
+                return Err(with_ack(f, published.or(skipped_end)));
+            }
+            Err(x) => x,
         };
+        let ack = acked.checked_sub(1).map(end).or(skipped_end);
         let f = match e {
             PubError::Uncertain(m) => {
                 self.stale = true;
-                self.unacked = msgs[acked..].iter().map(|m| m.start).collect();
+                self.unacked = (acked..n).map(start).collect();
                 Failure::retry(format!(
                     "{}: {m}; the subject is read again before retrying",
                     self.who()
@@ -255,17 +220,14 @@ impl NatsListener {
             }
             PubError::Refused(m) => Failure::fatal(format!("{}: {m}", self.who())),
             PubError::Conflict { expected, detail } => {
-                self.conflict(expected, &msgs[acked], detail)
+                self.conflict(expected, start(acked), detail)
             }
         };
-        Err(match ack {
-            Some(a) => f.with_ack(a),
-            None => f,
-        })
+        Err(with_ack(f, ack))
     }
 
     /// The error for a refused check: both positions, read from the stream.
-    fn conflict(&mut self, expected: u64, refused: &Outgoing, detail: String) -> Failure {
+    fn conflict(&mut self, expected: u64, refused: Position, detail: String) -> Failure {
         let (c, _) = self.conn.as_ref().expect("connected");
         let theirs = match self
             .rt
@@ -283,7 +245,7 @@ impl NatsListener {
         self.stale = true;
         self.conflict_fatal(format!(
             "publishing the entry at {} was refused ({detail}): this listener's last message on the subject is stream sequence {expected} (entry at {}), but the subject now ends with {theirs}. Another writer publishes on this subject (a second daemon?); stop it, and give each host and journal its own subject",
-            refused.start,
+            refused,
             self.chain.done.map_or("-".into(), |p| p.to_string()),
         ))
     }
@@ -353,14 +315,31 @@ impl Listener for NatsListener {
             _ => 0,
         };
         let skipped_end = skip.checked_sub(1).map(|i| entries[i].end());
+        let entries = &entries[skip..];
+        // An entry over the server's max payload stops the batch there.
+        let (max, hdr) = (self.max_payload(), self.builder.max_header_bytes());
         let mut buf = std::mem::take(&mut self.buf);
-        let msgs: Vec<Outgoing> = entries[skip..]
-            .iter()
-            .map(|e| self.builder.entry(e, &mut buf))
-            .collect();
+        let big = entries.iter().enumerate().find_map(|(i, e)| {
+            let len = self.builder.payload_len(e, &mut buf);
+            (max > 0 && len + hdr > max).then_some((i, len))
+        });
+        let n = big.map_or(entries.len(), |(i, _)| i);
+        let builder = &self.builder;
+        let mut make = |i: usize| builder.entry(&entries[i], &mut buf);
+        let (_, publisher) = self.conn.as_mut().expect("connected");
+        let r = self
+            .rt
+            .block_on(publisher.publish(&mut self.chain, n, &mut make));
         self.buf = buf;
-        let ends: Vec<Position> = entries[skip..].iter().map(Entry::end).collect();
-        self.send(msgs, &ends, skipped_end)
+        let big = big.map(|(i, len)| (entries[i].start(), len, len + hdr));
+        self.finish(
+            r,
+            n,
+            &|i| entries[i].start(),
+            &|i| entries[i].end(),
+            skipped_end,
+            big,
+        )
     }
 
     fn gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
@@ -376,7 +355,12 @@ impl Listener for NatsListener {
         if self.settings.exactly_once && self.chain.done.is_some_and(|d| gap.from <= d) {
             return Ok(Ack::All);
         }
-        let m = self.builder.gap(gap);
-        self.send(vec![m], &[gap.to], None)
+        let builder = &self.builder;
+        let mut make = |_| builder.gap(gap);
+        let (_, publisher) = self.conn.as_mut().expect("connected");
+        let r = self
+            .rt
+            .block_on(publisher.publish(&mut self.chain, 1, &mut make));
+        self.finish(r, 1, &|_| gap.from, &|_| gap.to, None, None)
     }
 }

@@ -88,6 +88,8 @@ pub fn msg_id(host: &str, journal: &str, p: Position) -> String {
 pub struct Outgoing {
     /// Where its entry (or gap) starts: what the stream then holds up to.
     pub start: Position,
+    /// Its `Nats-Msg-Id`.
+    pub id: String,
     pub headers: HeaderMap,
     pub payload: Bytes,
 }
@@ -102,16 +104,51 @@ pub struct Builder {
 }
 
 impl Builder {
-    fn headers(&self, p: Position) -> HeaderMap {
+    /// Most bytes the headers of one message take on the wire (names,
+    /// values, separators, the check header and the framing).
+    pub fn max_header_bytes(&self) -> usize {
+        const NUMBER: usize = 20;
+        let values = [
+            self.host.len() + self.journal.len() + 2 * NUMBER + 3, // the id
+            self.host.len(),
+            self.journal.len(),
+            NUMBER,
+            NUMBER,
+            NUMBER,
+            self.writer.len(),
+            // the check: an id or a sequence
+            self.host.len() + self.journal.len() + 2 * NUMBER + 3,
+        ];
+        let names = [MSG_ID, HOST, JOURNAL, SEQUENCE, OFFSET, LINE, WRITER]
+            .iter()
+            .map(|n| n.len())
+            .sum::<usize>()
+            + "Nats-Expected-Last-Subject-Sequence".len();
+        names + values.iter().sum::<usize>() + 8 * 4 + 64
+    }
+
+    fn headers(&self, p: Position) -> (String, HeaderMap) {
+        let id = msg_id(&self.host, &self.journal, p);
         let mut h = HeaderMap::new();
-        h.insert(MSG_ID, msg_id(&self.host, &self.journal, p).as_str());
+        h.insert(MSG_ID, id.as_str());
         h.insert(HOST, self.host.as_str());
         h.insert(JOURNAL, self.journal.as_str());
         h.insert(SEQUENCE, p.sequence.to_string().as_str());
         h.insert(OFFSET, p.offset.to_string().as_str());
         h.insert(LINE, p.line.to_string().as_str());
         h.insert(WRITER, self.writer.as_str());
-        h
+        (id, h)
+    }
+
+    /// Bytes of the entry's payload.
+    pub fn payload_len(&self, e: &Entry<'_>, buf: &mut Vec<u8>) -> usize {
+        if self.jsonl {
+            buf.clear();
+            jsonl::write_entry(buf, e, self.p4);
+            buf.len() - 1
+        } else {
+            e.raw().len()
+        }
     }
 
     pub fn entry(&self, e: &Entry<'_>, buf: &mut Vec<u8>) -> Outgoing {
@@ -123,9 +160,11 @@ impl Builder {
         } else {
             Bytes::copy_from_slice(e.raw())
         };
+        let (id, headers) = self.headers(e.start());
         Outgoing {
             start: e.start(),
-            headers: self.headers(e.start()),
+            id,
+            headers,
             payload,
         }
     }
@@ -133,10 +172,11 @@ impl Builder {
     pub fn gap(&self, g: &Gap<'_>) -> Outgoing {
         let mut buf = Vec::new();
         jsonl::write_gap(&mut buf, g);
-        let mut headers = self.headers(g.from);
+        let (id, mut headers) = self.headers(g.from);
         headers.insert(GAP, token(g.cause).as_str());
         Outgoing {
             start: g.from,
+            id,
             headers,
             payload: Bytes::copy_from_slice(buf.strip_suffix(b"\n").unwrap_or(&buf)),
         }
@@ -231,8 +271,17 @@ mod tests {
             offset: 1234,
             line: 40,
         };
-        let h = b.headers(p);
+        let (id, h) = b.headers(p);
+        assert_eq!(id, "h1:p4:7:1234");
         assert_eq!(h.get(MSG_ID).unwrap().as_str(), "h1:p4:7:1234");
+        let wire: usize = h
+            .iter()
+            .map(|(k, v)| {
+                let k: &str = k.as_ref();
+                k.len() + v[0].as_str().len() + 4
+            })
+            .sum();
+        assert!(wire + "Nats-Expected-Last-Msg-Id: h1:p4:7:1234\r\n".len() < b.max_header_bytes());
         assert_eq!(
             stamp(&h).unwrap(),
             Stamp {

@@ -33,7 +33,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::Context;
 use logdaemon_sdk::Position;
 
-use crate::message::{Outgoing, MSG_ID};
+use crate::message::Outgoing;
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
 const EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
@@ -73,31 +73,38 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Publishes `msgs` in order. On error, returns how many were
-    /// acknowledged; `chain` follows every acknowledgement.
+    /// Publishes `n` messages in order, built by `make(i)` when sent
+    /// (again after a miss). On error, returns how many were acknowledged;
+    /// `chain` follows every acknowledgement.
     pub async fn publish(
         &mut self,
         chain: &mut Chain,
-        msgs: &[Outgoing],
+        n: usize,
+        make: &mut dyn FnMut(usize) -> Outgoing,
     ) -> Result<(), (usize, PubError)> {
         let mut acked = 0;
         let mut next = 0;
-        // (index, guarded by the subject sequence, ack future)
+        // (index, start, guarded by the subject sequence, ack future)
         let mut inflight = VecDeque::new();
-        while acked < msgs.len() {
-            while next < msgs.len() && inflight.len() < self.window.max(1) {
-                let behind = (!inflight.is_empty()).then(|| &msgs[next - 1]);
-                let by_subject = behind.is_none();
-                let publish = self.guarded(&msgs[next], chain, behind);
+        // The id of the last message sent, while messages are in flight.
+        let mut behind: Option<String> = None;
+        while acked < n {
+            while next < n && inflight.len() < self.window.max(1) {
+                let m = make(next);
+                let (start, id) = (m.start, m.id.clone());
+                let by_subject = inflight.is_empty();
+                let publish = self.guarded(m, chain, behind.as_deref().filter(|_| !by_subject));
                 let fut = self
                     .ctx
                     .send_publish(self.subject.clone(), publish)
                     .await
                     .map_err(|e| (acked, PubError::Uncertain(format!("cannot send: {e}"))))?;
-                inflight.push_back((next, by_subject, fut));
+                inflight.push_back((next, start, by_subject, fut));
+                behind = Some(id);
                 next += 1;
             }
-            let (idx, by_subject, fut) = inflight.pop_front().expect("a message is in flight");
+            let (idx, start, by_subject, fut) =
+                inflight.pop_front().expect("a message is in flight");
             match fut.await {
                 Ok(ack) => {
                     if ack.stream != self.stream {
@@ -125,7 +132,7 @@ impl Publisher {
                         self.window += 1;
                     }
                     chain.last_seq = ack.sequence;
-                    chain.done = Some(msgs[idx].start);
+                    chain.done = Some(start);
                     acked += 1;
                 }
                 Err(e)
@@ -153,10 +160,7 @@ impl Publisher {
                     self.window = (self.window / 2).max(1);
                 }
                 Err(e) => {
-                    let msg = format!(
-                        "no acknowledgement for the entry at {}: {e}",
-                        msgs[idx].start
-                    );
+                    let msg = format!("no acknowledgement for the entry at {start}: {e}");
                     return Err((
                         acked,
                         PubError::Uncertain(if e.kind() == PublishErrorKind::StreamNotFound {
@@ -174,22 +178,20 @@ impl Publisher {
         Ok(())
     }
 
-    /// The message with its check: behind `behind` (in flight), the
-    /// stream's last message must be it; with nothing in flight, the
-    /// subject's last message must be the chain's.
-    fn guarded(&self, m: &Outgoing, chain: &Chain, behind: Option<&Outgoing>) -> PublishMessage {
-        let mut headers = m.headers.clone();
+    /// The message with its check: behind the message with id `behind`
+    /// (in flight), the stream's last message must be it; with nothing in
+    /// flight, the subject's last message must be the chain's.
+    fn guarded(&self, m: Outgoing, chain: &Chain, behind: Option<&str>) -> PublishMessage {
+        let mut headers = m.headers;
         if self.exactly_once {
-            match behind.and_then(|b| b.headers.get(MSG_ID)) {
-                Some(id) => headers.insert(EXPECTED_LAST_MSG_ID, id.as_str()),
+            match behind {
+                Some(id) => headers.insert(EXPECTED_LAST_MSG_ID, id),
                 None => headers.insert(
                     EXPECTED_LAST_SUBJECT_SEQUENCE,
                     chain.last_seq.to_string().as_str(),
                 ),
             }
         }
-        PublishMessage::build()
-            .payload(m.payload.clone())
-            .headers(headers)
+        PublishMessage::build().payload(m.payload).headers(headers)
     }
 }
