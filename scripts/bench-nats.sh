@@ -15,8 +15,10 @@
 #
 # Each run writes into its own new stream on one nats-server -js started
 # here on a free loopback port. Prints entries/s, MB/s and the ratio of the
-# listener to the plain publisher (target >= 0.8). Needs nats-server;
-# builds the release binaries.
+# listener to the plain publisher (target >= 0.8), and the CPU seconds the
+# client side used (the daemon, or the plain publisher; a steadier figure
+# than wall time on a loaded machine). Needs nats-server and nats-py (to
+# count the messages); builds the release binaries.
 #
 # Usage: scripts/bench-nats.sh [ENTRIES] [WINDOW]
 set -euo pipefail
@@ -26,8 +28,8 @@ WINDOW=${2:-256}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REL=${CARGO_TARGET_DIR:-$ROOT/target}/release
 cd "$ROOT"
-cargo build --release -q -p logdaemon -p logdaemon-listener-nats
-cargo build --release -q -p logdaemon-listener-nats --example plain-publisher
+# One command, so that both builds share one feature resolution.
+cargo build --release -q -p logdaemon -p logdaemon-listener-nats --lib --bins --example plain-publisher
 BIN="$REL/logdaemon"
 PLAIN="$REL/examples/plain-publisher"
 
@@ -79,15 +81,24 @@ host = "bench"
 max_in_flight = $WINDOW
 exactly_once = $2
 CFG
-    local t0 t1
-    t0=$(date +%s.%N)
-    (cd "$d" && LOGDAEMON_LOG=warn "$BIN" run --config cfg.toml --once)
-    t1=$(date +%s.%N)
-    python3 -c "print(f'{$t1 - $t0:.3f}')"
+    (cd "$d" && LOGDAEMON_LOG=warn timed "$BIN" run --config cfg.toml --once)
 }
 
 plain() { # MODE checked|plain
-    "$PLAIN" "$URL" "P_$1" "bench.plain.$1" "$W/logs/app.log" "$WINDOW" "$2" | awk '{print $3}'
+    timed "$PLAIN" "$URL" "P_$1" "bench.plain.$1" "$W/logs/app.log" "$WINDOW" "$2"
+}
+
+# Runs a command; prints its wall-clock seconds and its CPU seconds (user +
+# system, the client side only: nats-server is not counted).
+timed() {
+    python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.3f} {r.ru_utime + r.ru_stime:.3f}")
+PY
 }
 
 check() { # STREAM: it must hold every entry
@@ -96,10 +107,11 @@ check() { # STREAM: it must hold every entry
     [ "$n" = "$ENTRIES" ] || { echo "stream $1 holds $n messages, not $ENTRIES" >&2; exit 1; }
 }
 
-row() { # NAME SECONDS BASE_SECONDS
+row() { # NAME "WALL CPU" "BASE_WALL BASE_CPU"
     python3 -c "
-n, b, s, base = $ENTRIES, $BYTES, $2, $3
-print(f'| {\"$1\":<44} | {n / s:>10,.0f} | {b / s / 1e6:>7.1f} | {base / s:>5.2f} |')"
+n, b = $ENTRIES, $BYTES
+(s, cpu), (base, bcpu) = [float(x) for x in '$2'.split()], [float(x) for x in '$3'.split()]
+print(f'| {\"$1\":<44} | {n / s:>10,.0f} | {b / s / 1e6:>7.1f} | {base / s:>5.2f} | {cpu:>6.2f} | {n / cpu:>10,.0f} |')"
 }
 
 echo "entries: $ENTRIES, $BYTES bytes, window $WINDOW, nats-server $(nats-server --version | awk '{print $2}'), $(nproc) CPUs"
@@ -107,8 +119,9 @@ L_EO=$(listener eo true); check L_eo
 P_EO=$(plain eo checked); check P_eo
 L_ALO=$(listener alo false); check L_alo
 P_ALO=$(plain alo plain); check P_alo
-echo "| run | entries/s | MB/s | vs plain |"
-echo "|---|---:|---:|---:|"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "| run | entries/s | MB/s | vs plain | client CPU s | entries per CPU s |"
+echo "|---|---:|---:|---:|---:|---:|"
 row "plain async-nats, checked (exactly once)" "$P_EO" "$P_EO"
 row "nats listener, exactly once" "$L_EO" "$P_EO"
 row "plain async-nats, no checks" "$P_ALO" "$P_ALO"

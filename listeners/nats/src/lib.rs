@@ -21,11 +21,11 @@
 //! stream = "JOURNALS"
 //! ```
 
-pub mod config;
+mod config;
 mod conn;
 mod listener;
-pub mod message;
-pub mod publish;
+mod message;
+mod publish;
 mod secret;
 
 pub use listener::NatsListener;
