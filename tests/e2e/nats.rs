@@ -491,3 +491,34 @@ fn nats_jsonl_payload_is_one_json_object_per_entry() {
         offset += r.len();
     }
 }
+
+#[test]
+fn nats_token_from_a_private_file_authenticates_a_readable_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let srv = NatsServer::start_with(root.path(), "authorization { token: \"s3cret-t0ken\" }\n");
+    let f = Fixture::new();
+    f.write("p4root/journal", Writer::record(Kind::P4, 0));
+    let token = f.write("token", "s3cret-t0ken\n");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    f.write(
+        "cfg.toml",
+        config(&[srv.url()], "p4root/journal", "token_file = \"token\""),
+    );
+    let (ok, err) = run_once(&f);
+    assert!(!ok, "a token file others can read is refused");
+    assert!(
+        err.contains("config key `token_file`")
+            && err.contains("is accessible by group or others (mode 0644)")
+            && err.contains("chmod 600")
+            && !err.contains("s3cret-t0ken"),
+        "{err}"
+    );
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, err) = run_once(&f);
+    assert!(ok, "{err}");
+    let authed = srv.url().replace("nats://", "nats://s3cret-t0ken@");
+    let got = nats::dump(&authed, STREAM, SUBJECT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data(), Writer::record(Kind::P4, 0));
+}
