@@ -402,14 +402,14 @@ fn nats_missing_stream_and_oversized_entry_are_clear_errors() {
 #[test]
 fn nats_busy_other_subject_of_the_stream_costs_no_entry_and_no_duplicate() {
     // Another writer floods another subject of the same stream: the
-    // listener's predicted sequences miss again and again and it must fall
-    // back, never store an entry twice or out of order.
+    // listener's chain of message ids breaks again and again and it must
+    // send again, never store an entry twice or out of order.
     let root = tempfile::tempdir().unwrap();
     let srv = NatsServer::start(root.path());
     let (f, w) = setup(&[srv.url()], "stream_subjects = [\"journal.>\"]");
     let mut d = Daemon::start(&f);
     wait_log(&f, "running");
-    let mut flood = nats::flood(&srv.url(), "journal.other", 4);
+    let flood = nats::flood(&srv.url(), "journal.other", 4);
     let pump = Pump::start(w, PACE);
     pump.wait_more(1500);
     let w = pump.stop();
