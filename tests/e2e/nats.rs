@@ -407,8 +407,7 @@ fn nats_busy_other_subject_of_the_stream_costs_no_entry_and_no_duplicate() {
     let root = tempfile::tempdir().unwrap();
     let srv = NatsServer::start(root.path());
     let (f, w) = setup(&[srv.url()], "stream_subjects = [\"journal.>\"]");
-    let mut d = Daemon::start(&f);
-    wait_log(&f, "running");
+    let mut d = Daemon::start_with_env(&f, &[("LOGDAEMON_LOG", "debug")]);
     let flood = nats::flood(&srv.url(), "journal.other", 4);
     let pump = Pump::start(w, PACE);
     pump.wait_more(1500);
@@ -423,6 +422,10 @@ fn nats_busy_other_subject_of_the_stream_costs_no_entry_and_no_duplicate() {
     assert!(out.status.success());
     let other: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(other > 100, "the other writer published {other} messages");
+    wait_log(
+        &f,
+        "times another message of the stream came between two of ours",
+    );
     d.term();
 }
 

@@ -79,6 +79,7 @@ impl NatsListener {
                 max_window: self.settings.max_in_flight,
                 exactly_once: self.settings.exactly_once,
                 window: self.settings.max_in_flight,
+                misses: 0,
             };
             self.conn = Some((c, p));
             self.stale = true;
@@ -330,6 +331,13 @@ impl Listener for NatsListener {
         let r = self
             .rt
             .block_on(publisher.publish(&mut self.chain, n, &mut make));
+        let (misses, window) = (std::mem::take(&mut publisher.misses), publisher.window);
+        if misses > 0 {
+            self.logger.debug(&format!(
+                "{}: {misses} times another message of the stream came between two of ours; sent again, window now {window}",
+                self.who(),
+            ));
+        }
         self.buf = buf;
         let big = big.map(|(i, len)| (entries[i].start(), len, len + hdr));
         self.finish(

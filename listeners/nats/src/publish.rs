@@ -70,6 +70,9 @@ pub struct Publisher {
     pub exactly_once: bool,
     /// Current window (adapts between 1 and `max_window`).
     pub window: usize,
+    /// Messages refused because something else was stored in between,
+    /// since the listener last reported them.
+    pub misses: u64,
 }
 
 impl Publisher {
@@ -158,6 +161,7 @@ impl Publisher {
                     inflight.clear();
                     next = idx;
                     self.window = (self.window / 2).max(1);
+                    self.misses += 1;
                 }
                 Err(e) => {
                     let msg = format!("no acknowledgement for the entry at {start}: {e}");
