@@ -22,6 +22,7 @@ dpkg -s rsyslog-relp >/dev/null 2>&1 || missing+=(rsyslog-relp)
 dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing+=(rsyslog-gnutls)
 command -v cc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
+command -v nats-server >/dev/null || missing+=(nats-server) # the nats listener's tests
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""
@@ -30,3 +31,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
+python3 -c 'import nats' 2>/dev/null || python3 -m pip install -q nats-py # the nats listener's independent consumer

@@ -18,6 +18,7 @@ mod email;
 mod host;
 mod hot_backup;
 mod listeners;
+mod nats;
 mod replay;
 mod rotation;
 mod safety;

@@ -121,7 +121,7 @@ impl JournalConfig {
 /// How a listener's plugin is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginRef {
-    /// A built-in listener by name (`file`, `exec`, `hot-backup`, `email`).
+    /// A built-in listener by name (`file`, `exec`, `hot-backup`, `email`, `nats`).
     Builtin(String),
     /// A shared library by path.
     Path(PathBuf),
@@ -156,7 +156,7 @@ pub enum ConfigError {
     General { path: PathBuf, message: String },
 }
 
-pub const BUILTIN_PLUGINS: &[&str] = &["file", "exec", "hot-backup", "email", "syslog"];
+pub const BUILTIN_PLUGINS: &[&str] = &["file", "exec", "hot-backup", "email", "syslog", "nats"];
 
 struct Ctx<'a> {
     path: &'a Path,

@@ -175,6 +175,11 @@ impl Daemon {
         self.signal("-CONT");
     }
 
+    /// The exit status, if the daemon exited on its own.
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().unwrap().try_wait().unwrap()
+    }
+
     /// Fails if the daemon exited on its own.
     pub fn assert_running(&mut self) {
         if let Some(s) = self.child.as_mut().unwrap().try_wait().unwrap() {
