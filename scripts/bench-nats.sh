@@ -4,8 +4,8 @@
 #
 #   1. `logdaemon run --once` publishes a line journal of ENTRIES lines
 #      (default 200000, about 120 bytes each) with the nats listener,
-#      exactly once (the default: every message guarded, see the README,
-#      section "Fleets: NATS JetStream");
+#      exactly once (the default: every message guarded, see docs/nats.md,
+#      "How exactly once works");
 #   2. the example `plain-publisher` (none of the listener's code) sends the
 #      same messages with the same headers and checks, the same number in
 #      flight (WINDOW, default 256) and acknowledgements taken in order;

@@ -7,7 +7,7 @@
 # time (warm page cache: each command runs once before it is measured),
 # and checks that both printed the same bytes.
 #
-# Usage: scripts/bench-replay.sh [SIZE_MIB]   (default 1024; the README's
+# Usage: scripts/bench-replay.sh [SIZE_MIB]   (default 1024; docs/replay.md's
 # figure is for 10240)
 # Work files go to $BENCH_DIR (default: a fresh directory under /tmp).
 set -euo pipefail

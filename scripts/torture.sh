@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The rotation-torture suite in one command: runs every scenario against the
 # real daemon binary (tests/e2e/torture*) plus the simulated power-loss test
-# of the checkpoint, and prints the table published in the README
+# of the checkpoint, and prints the table published in docs/proof.md
 # (written, delivered, duplicated, reported lost per scenario).
 #
 #   scripts/torture.sh           bounded mode (what CI runs, a few minutes)

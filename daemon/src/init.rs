@@ -53,7 +53,7 @@ format = "p4"               # or "lines" for line logs (add record_start = "^\\d
 quiet_after = "2s"          # listeners hear no_data after this much silence
 # start = "beginning"       # with no checkpoint yet: "beginning", "end", or a journal number (start = 12)
 # on_gap = "stop"           # when bytes are gone for good: "stop" (default) or "report" a gap to listeners
-# rotated = ["{{name}}.{{N}}{{ext}}"]  # override the rotated-file names (see README)
+# rotated = ["{{name}}.{{N}}{{ext}}"]  # override the rotated-file names (see docs/configuration.md)
 
 # Every entry, byte for byte, into a file.
 [[journal.listener]]
@@ -64,7 +64,7 @@ on_failure = "stop"         # or "disable": keep the other listeners running
 path = "journal.copy"
 format = "raw"              # or "jsonl"
 
-# A standby copy over SSH (see README, "Hot backup").
+# A standby copy over SSH (see docs/hot-backup.md).
 # [[journal.listener]]
 # name = "standby"
 # plugin = "hot-backup"
@@ -76,7 +76,7 @@ format = "raw"              # or "jsonl"
 # known_hosts = "keys/known_hosts"
 # remote_dir = "/p4/standby"
 
-# Review mail for submitted changes (see README, "Review e-mail").
+# Review mail for submitted changes (see docs/email.md).
 # [[journal.listener]]
 # name = "reviews"
 # plugin = "email"

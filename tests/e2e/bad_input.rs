@@ -1,5 +1,5 @@
-//! Bad input, end to end: every row of the README's table "Bad input: what
-//! happens" is backed by a test that asserts the message (its characteristic
+//! Bad input, end to end: every row of the table "Bad input: what
+//! happens" (docs/bad-input.md) is backed by a test that asserts the message (its characteristic
 //! parts) and that nothing was lost. The rows whose test lives elsewhere are
 //! listed here; the rest are the tests of this module (the real binary, real
 //! files, a real tmpfs for a full disk, a real SMTP server).

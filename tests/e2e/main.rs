@@ -13,6 +13,7 @@ mod abi;
 mod bad_input;
 mod chaos;
 mod commands;
+mod docs;
 mod dump;
 mod email;
 mod host;

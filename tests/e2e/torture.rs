@@ -11,11 +11,11 @@
 //! those must be exactly the ones the daemon reported.
 //!
 //! One command runs the suite and prints the table published in the
-//! README: `scripts/torture.sh` (`--long` for the release-check mode, which
+//! docs/proof.md: `scripts/torture.sh` (`--long` for the release-check mode, which
 //! scales counts and durations up; see [`tally::long`]). Under
 //! `cargo test` the suite runs in its bounded mode like any other module.
 //!
-//! Scenarios are numbered as in the README table; one file per family.
+//! Scenarios are numbered as in the table of docs/proof.md; one file per family.
 
 pub mod tally;
 

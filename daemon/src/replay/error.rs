@@ -17,7 +17,7 @@ pub enum ReplayError {
     Family(#[from] FamilyError),
     #[error("{0}")]
     Open(#[from] crate::compress::CompressError),
-    #[error("journal {journal:?} has no `timestamp` setting, so its entries have no time; add one (see the README, \"Replay\") or select by position with --from / --to")]
+    #[error("journal {journal:?} has no `timestamp` setting, so its entries have no time; add one (see docs/replay.md) or select by position with --from / --to")]
     NoTimestamp { journal: String },
     #[error("{what}: {message}")]
     Range { what: &'static str, message: String },

@@ -16,8 +16,7 @@
 //!   after each midpoint (p4: an `@ex@`/`@mx@` marker; lines: a record
 //!   start with a timestamp). It assumes times do not go backwards; where
 //!   they do, it finds an entry at or after the time whose timed
-//!   predecessor is before it, not necessarily the first such (README,
-//!   "Replay").
+//!   predecessor is before it, not necessarily the first such (docs/replay.md).
 
 use std::fs::File;
 use std::io;

@@ -179,10 +179,7 @@ pub fn parse(
     let raw: RawConfig = toml::from_str(toml_text).map_err(|e| {
         err(
             "(table)",
-            format!(
-                "{}; see the README, section \"Review e-mail\", for the keys",
-                e.message().trim_end()
-            ),
+            format!("{}; see docs/email.md for the keys", e.message().trim_end()),
         )
     })?;
 

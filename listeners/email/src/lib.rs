@@ -4,7 +4,7 @@
 //! Entries chosen by rules (or the `p4-changes` preset, one mail per
 //! submitted change with its full description) are held in a digest and
 //! acknowledged to the host only once the SMTP server has accepted the
-//! message carrying them. See the README (section "Review e-mail") for the configuration and the
+//! message carrying them. See docs/email.md for the configuration and the
 //! delivery guarantees.
 
 mod changes;

@@ -147,10 +147,7 @@ impl Settings {
         let raw: RawConfig = toml::from_str(toml_text).map_err(|e| {
             err(
                 "(table)",
-                format!(
-                    "{}; see the README, section \"Fleets: NATS JetStream\", for the keys",
-                    e.message()
-                ),
+                format!("{}; see docs/nats.md for the keys", e.message()),
             )
         })?;
         let resolve = |p: &PathBuf| {

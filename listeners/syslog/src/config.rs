@@ -202,10 +202,7 @@ pub fn parse(toml_text: &str, cx: &Context<'_>) -> Result<Settings, ConfigError>
     let raw: RawConfig = toml::from_str(toml_text).map_err(|e| {
         err(
             "(table)",
-            format!(
-                "{}; see the README, section \"Forwarding to syslog\", for the keys",
-                e.message()
-            ),
+            format!("{}; see docs/syslog.md for the keys", e.message()),
         )
     })?;
     let url = raw.target.clone().ok_or_else(|| {

@@ -116,7 +116,7 @@ impl Tally {
 
     /// Prints the scenario's row and appends it to the file named by
     /// `LOGDAEMON_TORTURE_REPORT` (one line, one write), the form
-    /// `scripts/torture.sh` turns into the README table:
+    /// `scripts/torture.sh` turns into the table of docs/proof.md:
     /// `id|scenario|written|delivered|duplicated|reported lost|note`.
     pub fn report(&self, id: &str, scenario: &str, note: &str) {
         let line = format!(
