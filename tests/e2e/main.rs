@@ -17,6 +17,7 @@ mod dump;
 mod email;
 mod host;
 mod hot_backup;
+mod listener_check;
 mod listeners;
 mod replay;
 mod rotation;
