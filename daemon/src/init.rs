@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::config::Config;
+use logdaemon_sdk::Position;
+
+use crate::config::{Config, JournalConfig, ListenerConfig};
 use crate::host;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +16,9 @@ pub enum InitError {
     NoJournal,
     #[error(transparent)]
     Host(#[from] host::HostError),
+    /// Listeners whose own check refused their config, one line each.
+    #[error("{}", .0.join("\n"))]
+    Refused(Vec<String>),
 }
 
 /// A commented starter config from `P4ROOT` / `P4JOURNAL` or the flags.
@@ -98,6 +103,7 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, InitError> {
         cfg.file.display(),
         cfg.state_dir.display()
     )];
+    let mut refused = Vec::new();
     for j in &cfg.journals {
         out.push(format!(
             "journal {} ({}): {}",
@@ -108,15 +114,116 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, InitError> {
         for l in &j.listeners {
             let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
             let p = host::load(&path)?;
+            let checked = match check_listener(cfg, j, l, p) {
+                Ok(c) => c,
+                Err(e) => {
+                    refused.push(e);
+                    continue;
+                }
+            };
             out.push(format!(
-                "  listener {}: plugin {} {} ({}) from {}",
+                "  listener {}: plugin {} {} ({}) from {}{}",
                 l.name,
                 p.api.name,
                 p.api.version,
                 p.api.build,
-                p.path.display()
+                p.path.display(),
+                match checked {
+                    host::Checked::Accepted => "; config checked",
+                    host::Checked::NoCheck => "; the plugin has no config check",
+                }
             ));
         }
     }
-    Ok(out)
+    if refused.is_empty() {
+        Ok(out)
+    } else {
+        Err(InitError::Refused(refused))
+    }
+}
+
+/// Runs the plugin's own check of one listener's table, without side
+/// effects; a refusal names the file, the line (of the key the message
+/// names, else of the listener's table), the listener and its message.
+fn check_listener(
+    cfg: &Config,
+    j: &JournalConfig,
+    l: &ListenerConfig,
+    plugin: &'static host::Plugin,
+) -> Result<host::Checked, String> {
+    // Where `run` would put the listener's state; not created here.
+    let state_dir = cfg.state_dir.join("listeners").join(&j.name).join(&l.name);
+    let params = host::OpenParams {
+        listener: &l.name,
+        journal: &j.name,
+        format: j.format.name(),
+        journal_path: &j.path,
+        config_toml: &l.config_toml,
+        config_dir: &cfg.dir,
+        state_dir: &state_dir,
+        cursor: Position::default(),
+    };
+    host::check(plugin, &params).map_err(|e| {
+        let key = named_key(&e.message, l);
+        let line = key.map_or(l.line, |(_, line)| line);
+        let at = match key {
+            Some((k, _)) => format!("key {k}, listener table at line {}", l.line),
+            None => "listener table".to_string(),
+        };
+        format!(
+            "config {}, line {line} ({at}): journal {:?}, listener {:?} (plugin {}) refuses its config: {}",
+            cfg.file.display(),
+            j.name,
+            l.name,
+            plugin.api.name,
+            e.message
+        )
+    })
+}
+
+/// The key of the listener's config table that `message` names first,
+/// with its line: quoted (`` `key` ``) if any is, else as a whole word.
+fn named_key<'a>(message: &str, l: &'a ListenerConfig) -> Option<(&'a str, usize)> {
+    let m = message.as_bytes();
+    let word = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let bare = |i: usize, k: &str| {
+        !word(i.checked_sub(1).map(|p| m[p])) && !word(m.get(i + k.len()).copied())
+    };
+    let quoted = |i: usize, k: &str| i > 0 && m[i - 1] == b'`' && m.get(i + k.len()) == Some(&b'`');
+    let first = |accept: &dyn Fn(usize, &str) -> bool| {
+        l.key_lines
+            .iter()
+            .filter_map(|(k, &line)| {
+                message
+                    .match_indices(k.as_str())
+                    .find(|&(i, _)| accept(i, k))
+                    .map(|(i, _)| (i, k.as_str(), line))
+            })
+            .min()
+            .map(|(_, k, line)| (k, line))
+    };
+    first(&quoted).or_else(|| first(&bare))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_key;
+    use crate::config::Config;
+    use std::path::Path;
+
+    #[test]
+    fn the_key_a_message_names_is_found_quoted_first_then_as_a_word() {
+        let text = "state_dir = \"s\"\n[[journal]]\nname = \"p4\"\npath = \"/j\"\nformat = \"p4\"\n\n[[journal.listener]]\nname = \"m\"\nplugin = \"email\"\n[journal.listener.config]\nto = [\"a@b\"]\nfrom = \"x\"\nidentity = 1\n";
+        let cfg = Config::parse(text, Path::new("/c/ld.toml")).unwrap();
+        let l = &cfg.journals[0].listeners[0];
+        assert_eq!(l.line, 7);
+        let named = |m: &str| named_key(m, l);
+        assert_eq!(
+            named("set it to a list; config key `from`: bad"),
+            Some(("from", 12))
+        );
+        assert_eq!(named("to is empty"), Some(("to", 11)));
+        assert_eq!(named("identity_file is wrong"), None);
+        assert_eq!(named("unknown field `identity`"), Some(("identity", 13)));
+    }
 }

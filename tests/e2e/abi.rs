@@ -14,7 +14,7 @@ use crate::host::{acked, append, config, kit_listener, rec, recs, wait_until, Da
 
 /// Builds the example C listener with its Makefile (`target`: `all` or
 /// `v1`) into `dir`, and returns the library.
-fn build_c_listener(dir: &Path, target: &str) -> PathBuf {
+pub(crate) fn build_c_listener(dir: &Path, target: &str) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../listeners/example-c");

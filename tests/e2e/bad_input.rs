@@ -8,6 +8,7 @@
 //! |-------------------------------------------|---------------------------------------------------------------------------------------------|
 //! | config: value invalid                     | bad_input::a_bad_duration_in_the_config_runs_nothing                                        |
 //! | config: unknown key                       | bad_input::an_unknown_config_key_runs_nothing                                               |
+//! | config: listener table refused by `check` | listener_check::check_refuses_an_unknown_key_in_a_file_listener_table (and the hot-backup, syslog, email ones beside it) |
 //! | config: file missing                      | bad_input::a_missing_config_file_is_named                                                   |
 //! | journal: predecessor deleted              | host::a_deleted_predecessor_stops_the_daemon_with_the_way_out_and_an_untouched_checkpoint   |
 //! | journal: predecessor deleted, report      | host::with_on_gap_report_the_gap_reaches_the_listeners_and_the_rest_follows                 |

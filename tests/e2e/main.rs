@@ -18,6 +18,7 @@ mod dump;
 mod email;
 mod host;
 mod hot_backup;
+mod listener_check;
 mod listeners;
 mod nats;
 mod replay;

@@ -8,6 +8,7 @@
 mod outputs;
 pub mod raw;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -136,6 +137,11 @@ pub struct ListenerConfig {
     pub retry_max: Duration,
     /// The `[journal.listener.config]` table, as TOML text for the plugin.
     pub config_toml: String,
+    /// Line of the listener's `[[journal.listener]]` header (of its `name`
+    /// key when no header is found above it).
+    pub line: usize,
+    /// Line of each top-level key of its config table.
+    pub key_lines: BTreeMap<String, usize>,
 }
 
 /// A config error: the file, the line (when known), the key and why.
@@ -512,6 +518,15 @@ fn timestamp(
     })
 }
 
+/// The line of the `[[…]]` header at or above `line` (`line` when none).
+fn table_line(ctx: &Ctx<'_>, line: usize) -> usize {
+    let lines: Vec<&str> = ctx.text.lines().take(line).collect();
+    lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with("[["))
+        .map_or(line, |i| i + 1)
+}
+
 fn listener(
     ctx: &Ctx<'_>,
     dir: &Path,
@@ -548,9 +563,19 @@ fn listener(
         }
     };
     let retry_max = duration(ctx, &l.retry_max, "retry_max", Duration::from_secs(60))?;
-    let config_toml = match &l.config {
-        None => String::new(),
-        Some(t) => toml::to_string(t).unwrap_or_default(),
+    let (config_toml, key_lines) = match &l.config {
+        None => (String::new(), BTreeMap::new()),
+        Some(t) => {
+            let table: toml::Table = t
+                .iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+                .collect();
+            let lines = t
+                .keys()
+                .map(|k| (k.get_ref().clone(), ctx.line(k.span().start)))
+                .collect();
+            (toml::to_string(&table).unwrap_or_default(), lines)
+        }
     };
     Ok(ListenerConfig {
         name,
@@ -558,6 +583,8 @@ fn listener(
         on_failure,
         retry_max,
         config_toml,
+        line: table_line(ctx, ctx.line(l.name.span().start)),
+        key_lines,
     })
 }
 

@@ -52,5 +52,7 @@ pub struct RawListener {
     pub plugin: Spanned<String>,
     pub on_failure: Option<Spanned<String>>,
     pub retry_max: Option<Spanned<String>>,
-    pub config: Option<toml::Table>,
+    /// Keys spanned, so that `check` can name the line of the key a
+    /// listener refuses.
+    pub config: Option<std::collections::BTreeMap<Spanned<String>, toml::Value>>,
 }

@@ -447,6 +447,7 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         flush: present(5).then_some(plugin_fns::flush as _),
         gap: present(6).then_some(plugin_fns::gap as _),
         flags: desc_flags,
+        check: present(7).then_some(plugin_fns::check as _),
     };
 
     // What the rules say, in the order the host checks them.
@@ -517,7 +518,7 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         assert_eq!(c.name.as_bytes(), name_bytes.expect("backed"));
         assert_eq!(c.version.as_bytes(), version_bytes.expect("backed"));
         assert_eq!(c.build.as_bytes(), build_bytes.expect("backed"));
-        let has_flag = struct_size as usize >= full;
+        let has_flag = struct_size as usize >= std::mem::offset_of!(Descriptor, flags) + 4;
         assert_eq!(
             c.wants_fields,
             !has_flag || desc_flags & logdaemon_sdk::abi::DESC_WANTS_FIELDS != 0,
@@ -531,6 +532,12 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         let logdaemon_sdk::abi::AnyCalls::V2(c) = c.calls else {
             panic!("a version-2 descriptor checked as another version")
         };
+        assert_eq!(
+            c.check.map(|f| f as usize),
+            (present(7) && struct_size as usize >= full)
+                .then_some(plugin_fns::check as logdaemon_sdk::abi::CheckFn as usize),
+            "check read only when the descriptor covers it"
+        );
         let addrs = [
             c.open as usize,
             c.close as usize,
@@ -611,6 +618,9 @@ mod plugin_fns {
         3
     }
     pub unsafe extern "C" fn gap(_: *mut c_void, _: *const RawGap, _: *mut Outcome) -> u32 {
+        3
+    }
+    pub unsafe extern "C" fn check(_: *const OpenArgs, _: *mut Outcome) -> u32 {
         3
     }
 

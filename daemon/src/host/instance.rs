@@ -144,34 +144,76 @@ fn with_v1(o: &mut Outcome, call: impl FnOnce(*mut OutcomeV1) -> u32) -> u32 {
     st
 }
 
+/// Calls `f` with the open arguments of `p`.
+fn with_args<R>(p: &OpenParams<'_>, f: impl FnOnce(&OpenArgs) -> R) -> R {
+    // Leaked on purpose: the plugin may keep the logger for its lifetime.
+    let ctx: &'static LogCtx = Box::leak(Box::new(LogCtx {
+        journal: p.journal.to_string(),
+        listener: p.listener.to_string(),
+    }));
+    let host: &'static HostApi = Box::leak(Box::new(HostApi {
+        struct_size: std::mem::size_of::<HostApi>() as u32,
+        log: host_log,
+        ctx: ctx as *const LogCtx as *const c_void,
+        stop_requests: Some(host_stop_requests),
+    }));
+    let jp = p.journal_path.to_string_lossy();
+    let cd = p.config_dir.to_string_lossy();
+    let sd = p.state_dir.to_string_lossy();
+    f(&OpenArgs {
+        struct_size: std::mem::size_of::<OpenArgs>() as u32,
+        listener: bytes(p.listener),
+        journal: bytes(p.journal),
+        format: bytes(p.format),
+        journal_path: bytes(&jp),
+        config_toml: bytes(p.config_toml),
+        config_dir: bytes(&cd),
+        state_dir: bytes(&sd),
+        cursor: p.cursor.into(),
+        host,
+    })
+}
+
+/// Whether a plugin validated a listener's config (`logdaemon check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Its `check` accepted the config.
+    Accepted,
+    /// The plugin has no `check` (version 1, or a descriptor without it).
+    NoCheck,
+}
+
+/// Runs the plugin's side-effect-free config check for one listener.
+pub fn check(plugin: &'static Plugin, p: &OpenParams<'_>) -> Result<Checked, CallError> {
+    let AnyCalls::V2(abi::Calls {
+        check: Some(check), ..
+    }) = plugin.api.calls
+    else {
+        return Ok(Checked::NoCheck);
+    };
+    let mut msg = vec![0u8; 4096];
+    let mut o = Outcome {
+        struct_size: Outcome::SIZE,
+        ack: p.cursor.into(),
+        msg: msg.as_mut_ptr(),
+        msg_cap: msg.len(),
+        msg_len: 0,
+    };
+    // SAFETY: the arguments and `o` are valid for the call; the function
+    // pointer passed the handshake.
+    let st = with_args(p, |args| unsafe { check(args, &mut o) });
+    match Status::from_u32(st) {
+        Status::Ok => Ok(Checked::Accepted),
+        status => Err(CallError {
+            status,
+            message: String::from_utf8_lossy(&msg[..o.msg_len.min(msg.len())]).into_owned(),
+            ack: None,
+        }),
+    }
+}
+
 impl Instance {
     pub fn open(plugin: &'static Plugin, p: &OpenParams<'_>) -> Result<Instance, CallError> {
-        // Leaked on purpose: the plugin may keep the logger for its lifetime.
-        let ctx: &'static LogCtx = Box::leak(Box::new(LogCtx {
-            journal: p.journal.to_string(),
-            listener: p.listener.to_string(),
-        }));
-        let host: &'static HostApi = Box::leak(Box::new(HostApi {
-            struct_size: std::mem::size_of::<HostApi>() as u32,
-            log: host_log,
-            ctx: ctx as *const LogCtx as *const c_void,
-            stop_requests: Some(host_stop_requests),
-        }));
-        let jp = p.journal_path.to_string_lossy();
-        let cd = p.config_dir.to_string_lossy();
-        let sd = p.state_dir.to_string_lossy();
-        let args = OpenArgs {
-            struct_size: std::mem::size_of::<OpenArgs>() as u32,
-            listener: bytes(p.listener),
-            journal: bytes(p.journal),
-            format: bytes(p.format),
-            journal_path: bytes(&jp),
-            config_toml: bytes(p.config_toml),
-            config_dir: bytes(&cd),
-            state_dir: bytes(&sd),
-            cursor: p.cursor.into(),
-            host,
-        };
         let mut me = Instance {
             plugin,
             inst: std::ptr::null_mut(),
@@ -183,12 +225,12 @@ impl Instance {
         let mut o = me.outcome(p.cursor);
         // SAFETY: the arguments, `out` and `o` are valid for the call; the
         // function pointer passed the handshake for its version.
-        let st = match plugin.api.calls {
+        let st = with_args(p, |args| match plugin.api.calls {
             // SAFETY: as said above the match.
-            AnyCalls::V2(c) => unsafe { (c.open)(&args, &mut out, &mut o) },
+            AnyCalls::V2(c) => unsafe { (c.open)(args, &mut out, &mut o) },
             // SAFETY: as said above the match.
-            AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.open)(&args, &mut out, o1) }),
-        };
+            AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.open)(args, &mut out, o1) }),
+        });
         me.result(st, o)?;
         if out.is_null() {
             return Err(CallError {

@@ -9,5 +9,5 @@
 mod instance;
 mod plugin;
 
-pub use instance::{note_stop_request, CallError, Instance, OpenParams};
+pub use instance::{check, note_stop_request, CallError, Checked, Instance, OpenParams};
 pub use plugin::{load, resolve, HostError, Plugin};

@@ -391,6 +391,22 @@ impl Listener for EmailListener {
         EmailListener::open_with(ctx, Options::default())
     }
 
+    /// The config (addresses, secrets' permissions, templates) and the TLS
+    /// setup, as `open` checks them; no connection, no state written.
+    fn check(ctx: &OpenContext<'_>) -> Result<(), Failure> {
+        let s = config::parse(
+            ctx.listener,
+            ctx.format,
+            ctx.config_toml,
+            |p| ctx.resolve(p),
+            |v| std::env::var(v).ok(),
+        )
+        .map_err(|e| Failure::fatal(e.to_string()))?;
+        Mailer::new(&s)
+            .map(drop)
+            .map_err(|e| Failure::fatal(format!("email listener `{}`: {e}", ctx.listener)))
+    }
+
     fn is_handled(&mut self, e: &Entry<'_>) -> bool {
         match self.s.preset {
             Some(Preset::P4Changes) => changes::kind(e) != Kind::Other,

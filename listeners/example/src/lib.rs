@@ -49,10 +49,20 @@ impl Counter {
     }
 }
 
+/// The listener's config table, parsed and validated.
+fn parse(ctx: &OpenContext<'_>) -> Result<Config, Failure> {
+    toml::from_str(ctx.config_toml)
+        .map_err(|e| Failure::fatal(format!("listener {:?}: {}", ctx.listener, e.message())))
+}
+
 impl Listener for Counter {
+    /// The same parse as `open`, with nothing kept.
+    fn check(ctx: &OpenContext<'_>) -> Result<(), Failure> {
+        parse(ctx).map(drop)
+    }
+
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
-        let cfg: Config = toml::from_str(ctx.config_toml)
-            .map_err(|e| Failure::fatal(format!("listener {:?}: {}", ctx.listener, e.message())))?;
+        let cfg = parse(ctx)?;
         let tables = cfg.tables.into_iter().map(String::into_bytes).collect();
         Ok(Counter {
             tables,

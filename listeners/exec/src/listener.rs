@@ -201,6 +201,17 @@ impl ExecListener {
 }
 
 impl Listener for ExecListener {
+    /// The config, the filter and the program (found and safe to run), as
+    /// `open` checks them; nothing is run.
+    fn check(ctx: &OpenContext<'_>) -> Result<(), Failure> {
+        let fatal = |msg: String| Failure::fatal(format!("listener {:?}: {msg}", ctx.listener));
+        let cfg = Config::parse(ctx.config_toml).map_err(|e| fatal(e.to_string()))?;
+        Filter::new(&cfg.filter, ctx.journal, ctx.format).map_err(|e| fatal(e.to_string()))?;
+        let path_var = std::env::var_os("PATH");
+        resolve_program(&cfg.command[0], ctx.config_dir, path_var.as_deref()).map_err(fatal)?;
+        Ok(())
+    }
+
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
         let fatal = |msg: String| Failure::fatal(format!("listener {:?}: {msg}", ctx.listener));
         let cfg = Config::parse(ctx.config_toml).map_err(|e| fatal(e.to_string()))?;

@@ -214,6 +214,26 @@ impl Listener for FileListener {
     /// Every entry is written.
     const FILTERS: bool = false;
 
+    /// The config and the directories of the output, which `open` would
+    /// create where missing: the nearest existing one and those above it
+    /// must be safe. Nothing is created.
+    fn check(ctx: &OpenContext<'_>) -> Result<(), Failure> {
+        let name = ctx.listener;
+        let fatal = |msg: String| Failure::fatal(format!("listener {name:?}: {msg}"));
+        let cfg = Config::parse(ctx.config_toml).map_err(|e| fatal(e.to_string()))?;
+        let path = ctx.resolve(&cfg.path);
+        // The output itself when its directory exists, else the first
+        // missing directory below the nearest one that exists.
+        let mut probe = path.as_path();
+        while let Some(dir) = probe.parent() {
+            if dir.is_dir() || dir.parent().is_none() {
+                break;
+            }
+            probe = dir;
+        }
+        output::check_directories(probe).map_err(|e| fatal(e.to_string()))
+    }
+
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
         let name = ctx.listener.to_string();
         let fatal = |msg: String| Failure::fatal(format!("listener {name:?}: {msg}"));

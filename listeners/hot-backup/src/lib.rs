@@ -52,16 +52,24 @@ pub struct HotBackup {
 }
 
 impl HotBackup {
+    /// Parses the config and checks the identity file: what `open` refuses
+    /// before it connects, without side effects.
+    fn check_config(ctx: &OpenContext<'_>) -> Result<config::Config, Failure> {
+        let name = ctx.listener;
+        let env = |k: &str| std::env::var(k).ok();
+        let cfg = config::parse(ctx.config_toml, ctx.format, &|p| ctx.resolve(p), &env)
+            .map_err(|e| e.into_failure(name))?;
+        if let config::Auth::Key { identity_file, .. } = &cfg.auth {
+            ssh::check_identity_file(identity_file).map_err(|e| e.into_failure(name))?;
+        }
+        Ok(cfg)
+    }
+
     /// Opens the listener with an injected clock (tests); [`Listener::open`]
     /// uses the system's monotonic clock.
     pub fn open_with_clock(ctx: &OpenContext<'_>, clock: Clock) -> Result<Self, Failure> {
         let name = ctx.listener.to_string();
-        let env = |k: &str| std::env::var(k).ok();
-        let cfg = config::parse(ctx.config_toml, ctx.format, &|p| ctx.resolve(p), &env)
-            .map_err(|e| e.into_failure(&name))?;
-        if let config::Auth::Key { identity_file, .. } = &cfg.auth {
-            ssh::check_identity_file(identity_file).map_err(|e| e.into_failure(&name))?;
-        }
+        let cfg = HotBackup::check_config(ctx)?;
         let mut hold = Hold::new(cfg.transactions, cfg.max_hold);
         hold.expect_at(Some(ctx.cursor));
         let (batch_bytes, max_delay, max_hold_time) =
@@ -204,6 +212,12 @@ impl Listener for HotBackup {
 
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
         HotBackup::open_with_clock(ctx, Box::new(Instant::now))
+    }
+
+    /// The config and the identity file's permissions, as `open` checks
+    /// them before it connects; no connection is made.
+    fn check(ctx: &OpenContext<'_>) -> Result<(), Failure> {
+        HotBackup::check_config(ctx).map(drop)
     }
 
     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {

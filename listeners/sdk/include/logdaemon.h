@@ -64,6 +64,17 @@
  * durable. A message (UTF-8, at most `msg_cap` bytes, no NUL needed) goes
  * into `msg`, with its length in `msg_len`.
  *
+ * CHECK (optional). `LdDescriptor.check`, appended to the first version-2
+ * layout, is read only when `struct_size` covers it; null means no check.
+ * `logdaemon check` calls it once per configured listener with the same
+ * LdOpenArgs `open` would get (`state_dir` may not exist yet) and no
+ * instance. It validates the config exactly as `open` would (unknown keys,
+ * permissions of key files, addresses, paths) and returns LD_STATUS_OK or
+ * refuses with a message naming the key, WITHOUT side effects: it creates
+ * no file or directory, opens no connection, starts no process and keeps
+ * no state. `run` does not call it: `open` still validates. Version-1
+ * plugins and descriptors without it are simply not checked.
+ *
  * WHAT A PLUGIN MAY CALL. Only `LdHostApi.log(ctx, level, msg)`, from any
  * thread at any time once `open` has started (it is thread-safe and never
  * unwinds). No call may unwind (C++ exceptions, Rust panics) or longjmp
@@ -353,6 +364,10 @@ typedef struct {
   uint32_t (*gap)(void *inst, const LdRawGap *gap, LdOutcome *outcome);
   // Capabilities, `DESC_WANTS_FIELDS` | `DESC_NO_FILTER`.
   uint32_t flags;
+  // `CheckFn`, optional (null: the plugin has no check). Appended to the
+  // first version-2 layout: the host reads it only when `struct_size`
+  // covers it, and calls it (for `logdaemon check`) instead of `open`.
+  uint32_t (*check)(const LdOpenArgs *args, LdOutcome *outcome);
 } LdDescriptor;
 
 // The type of the entry symbol.

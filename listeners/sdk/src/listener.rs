@@ -245,6 +245,14 @@ pub trait Listener: Sized + Send + 'static {
 
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure>;
 
+    /// Validates the config as [`Listener::open`] would, for `logdaemon
+    /// check`: the same refusals with the same messages, and no side
+    /// effects (create no file or directory, open no connection, start no
+    /// process, keep no state). The default accepts everything.
+    fn check(_ctx: &OpenContext<'_>) -> Result<(), Failure> {
+        Ok(())
+    }
+
     fn is_handled(&mut self, _entry: &Entry<'_>) -> bool {
         true
     }

@@ -33,6 +33,7 @@ pub const fn descriptor<T: Listener>(
         no_data: Some(no_data::<T>),
         flush: Some(flush::<T>),
         gap: Some(gap::<T>),
+        check: Some(check::<T>),
         flags: if T::WANTS_FIELDS {
             abi::DESC_WANTS_FIELDS
         } else {
@@ -140,6 +141,53 @@ unsafe fn entry_array<'a>(
     Ok(Cow::Owned(copied))
 }
 
+/// The listener's view of the open arguments.
+///
+/// # Safety
+/// `args` must be null or valid for `'a`.
+unsafe fn context<'a>(args: *const OpenArgs) -> Result<OpenContext<'a>, Failure> {
+    if args.is_null() {
+        return Err(Failure::fatal("host passed null open arguments"));
+    }
+    // SAFETY: non-null and valid for `'a` (the caller's promise).
+    let a = unsafe { &*args };
+    if (a.struct_size as usize) < std::mem::size_of::<OpenArgs>() {
+        return Err(Failure::fatal(
+            "host's open arguments are from an older ABI",
+        ));
+    }
+    // SAFETY: the strings are valid for `'a`.
+    unsafe {
+        Ok(OpenContext {
+            listener: text(a.listener, "listener name")?,
+            journal: text(a.journal, "journal name")?,
+            format: text(a.format, "format")?,
+            journal_path: Path::new(text(a.journal_path, "journal path")?),
+            config_toml: text(a.config_toml, "config")?,
+            config_dir: Path::new(text(a.config_dir, "config directory")?),
+            state_dir: Path::new(text(a.state_dir, "state directory")?),
+            cursor: a.cursor.into(),
+            logger: if a.host.is_null() {
+                Logger::discard()
+            } else {
+                crate::listener::__logger(a.host)
+            },
+        })
+    }
+}
+
+/// # Safety
+/// `args` must be null or valid for the call; `outcome` null or writable.
+unsafe extern "C" fn check<T: Listener>(args: *const OpenArgs, outcome: *mut Outcome) -> u32 {
+    let r = catch_unwind(AssertUnwindSafe(|| -> Result<Ack, Failure> {
+        // SAFETY: null or valid for the call (the host's promise).
+        let ctx = unsafe { context(args) }?;
+        T::check(&ctx).map(|()| Ack::All)
+    }));
+    // SAFETY: `outcome` is null or valid (the host's promise).
+    unsafe { finish(r, outcome) }
+}
+
 /// # Safety
 /// `args` must be null or valid for the call; `out` and `outcome` null or writable.
 unsafe extern "C" fn open<T: Listener>(
@@ -148,34 +196,11 @@ unsafe extern "C" fn open<T: Listener>(
     outcome: *mut Outcome,
 ) -> u32 {
     let r = catch_unwind(AssertUnwindSafe(|| -> Result<Ack, Failure> {
-        if args.is_null() || out.is_null() {
+        if out.is_null() {
             return Err(Failure::fatal("host passed null open arguments"));
         }
-        // SAFETY: non-null and valid for the call (the host's promise).
-        let a = unsafe { &*args };
-        if (a.struct_size as usize) < std::mem::size_of::<OpenArgs>() {
-            return Err(Failure::fatal(
-                "host's open arguments are from an older ABI",
-            ));
-        }
-        // SAFETY: the strings are valid during `open`, which outlives `ctx`.
-        let ctx = unsafe {
-            OpenContext {
-                listener: text(a.listener, "listener name")?,
-                journal: text(a.journal, "journal name")?,
-                format: text(a.format, "format")?,
-                journal_path: Path::new(text(a.journal_path, "journal path")?),
-                config_toml: text(a.config_toml, "config")?,
-                config_dir: Path::new(text(a.config_dir, "config directory")?),
-                state_dir: Path::new(text(a.state_dir, "state directory")?),
-                cursor: a.cursor.into(),
-                logger: if a.host.is_null() {
-                    Logger::discard()
-                } else {
-                    crate::listener::__logger(a.host)
-                },
-            }
-        };
+        // SAFETY: null or valid for the call (the host's promise).
+        let ctx = unsafe { context(args) }?;
         let inst = T::open(&ctx)?;
         // SAFETY: `out` is non-null and writable.
         unsafe { *out = Box::into_raw(Box::new(inst)) as *mut c_void };
@@ -386,6 +411,53 @@ mod tests {
         assert_eq!(&buf[..o.msg_len], b"listener panicked");
         // SAFETY: `inst` came from the box above and is not used again.
         unsafe { close::<Bomb>(inst) };
+    }
+
+    /// Panics in `check`.
+    struct CheckBomb;
+
+    impl Listener for CheckBomb {
+        fn open(_: &OpenContext<'_>) -> Result<Self, Failure> {
+            Ok(CheckBomb)
+        }
+        fn check(_: &OpenContext<'_>) -> Result<(), Failure> {
+            panic!("check exploded")
+        }
+        fn listen(&mut self, _: &[Entry<'_>]) -> Result<Ack, Failure> {
+            Ok(Ack::All)
+        }
+    }
+
+    fn args() -> OpenArgs {
+        let s = Bytes::from_static(b"x");
+        OpenArgs {
+            struct_size: std::mem::size_of::<OpenArgs>() as u32,
+            listener: s,
+            journal: s,
+            format: Bytes::from_static(b"p4"),
+            journal_path: Bytes::from_static(b"/j"),
+            config_toml: Bytes::EMPTY,
+            config_dir: Bytes::from_static(b"/"),
+            state_dir: Bytes::from_static(b"/s"),
+            cursor: RawPosition::default(),
+            host: std::ptr::null(),
+        }
+    }
+
+    #[test]
+    fn a_panicking_check_comes_back_as_fatal_with_its_message() {
+        let a = args();
+        let mut buf = [0u8; 128];
+        let mut o = outcome(&mut buf);
+        // SAFETY: `a` and `o` are valid for the call.
+        let st = unsafe { check::<CheckBomb>(&a, &mut o) };
+        assert_eq!(st, Status::Fatal as u32);
+        assert_eq!(&buf[..o.msg_len], b"listener panicked: check exploded");
+        // The default check accepts.
+        let mut o = outcome(&mut buf);
+        // SAFETY: as above.
+        let st = unsafe { check::<Bomb>(&a, &mut o) };
+        assert_eq!(st, Status::Ok as u32);
     }
 
     #[test]

@@ -130,31 +130,37 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-impl Listener for SyslogListener {
-    /// Messages carry the raw entry; no p4 field splitting needed.
-    const WANTS_FIELDS: bool = false;
+/// What `open` builds from the validated config.
+struct Prepared {
+    name: String,
+    settings: Settings,
+    formatter: Formatter,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
 
-    fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
-        let name = ctx.listener.to_string();
-        let host = hostname();
-        let resolve = |p: &std::path::Path| ctx.resolve(p);
-        let cx = Context {
-            listener: &name,
-            resolve: &resolve,
-            hostname: &host,
-            pid: std::process::id(),
-        };
-        let settings =
-            config::parse(ctx.config_toml, &cx).map_err(|e| Failure::fatal(e.to_string()))?;
-        let key_error = |key: &str, why: String| {
-            Failure::fatal(format!(
-                "syslog listener `{name}`: config key `{key}`: {why}"
-            ))
-        };
-        let local = matches!(settings.target, Target::Unix(_));
-        let formatter = Formatter::new(&settings, ctx.journal, local);
-        if settings.max_message < formatter.max_header() + 16 {
-            return Err(key_error(
+/// What `open` and `check` validate: the config, the target's socket and
+/// the TLS setup. No side effects.
+fn prepare(ctx: &OpenContext<'_>) -> Result<Prepared, Failure> {
+    let name = ctx.listener.to_string();
+    let host = hostname();
+    let resolve = |p: &std::path::Path| ctx.resolve(p);
+    let cx = Context {
+        listener: &name,
+        resolve: &resolve,
+        hostname: &host,
+        pid: std::process::id(),
+    };
+    let settings =
+        config::parse(ctx.config_toml, &cx).map_err(|e| Failure::fatal(e.to_string()))?;
+    let key_error = |key: &str, why: String| {
+        Failure::fatal(format!(
+            "syslog listener `{name}`: config key `{key}`: {why}"
+        ))
+    };
+    let local = matches!(settings.target, Target::Unix(_));
+    let formatter = Formatter::new(&settings, ctx.journal, local);
+    if settings.max_message < formatter.max_header() + 16 {
+        return Err(key_error(
                 "max_message",
                 format!(
                     "{} bytes leave no room for the entry after a header of up to {} bytes; raise it or shorten hostname/app_name/procid/msgid",
@@ -162,17 +168,36 @@ impl Listener for SyslogListener {
                     formatter.max_header()
                 ),
             ));
+    }
+    if let Target::Unix(path) = &settings.target {
+        if path.exists() {
+            tls::check_file("target", path, tls::Use::Socket)
+                .map_err(|e| key_error("target", e))?;
         }
-        if let Target::Unix(path) = &settings.target {
-            if path.exists() {
-                tls::check_file("target", path, tls::Use::Socket)
-                    .map_err(|e| key_error("target", e))?;
-            }
-        }
-        let tls = match &settings.tls {
-            Some(t) => Some(tls::client_config(t).map_err(|(key, e)| key_error(key, e))?),
-            None => None,
-        };
+    }
+    let tls = match &settings.tls {
+        Some(t) => Some(tls::client_config(t).map_err(|(key, e)| key_error(key, e))?),
+        None => None,
+    };
+    Ok(Prepared {
+        name,
+        settings,
+        formatter,
+        tls,
+    })
+}
+
+impl Listener for SyslogListener {
+    /// Messages carry the raw entry; no p4 field splitting needed.
+    const WANTS_FIELDS: bool = false;
+
+    fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure> {
+        let Prepared {
+            name,
+            settings,
+            formatter,
+            tls,
+        } = prepare(ctx)?;
         let record = Record::new(ctx.state_dir, &settings.url);
         let done = record
             .load()
@@ -193,6 +218,12 @@ impl Listener for SyslogListener {
             logged: Counters::default(),
             logger: ctx.logger,
         })
+    }
+
+    /// The config, the target's socket and the TLS files, as `open`
+    /// checks them; no connection, no state read or written.
+    fn check(ctx: &OpenContext<'_>) -> Result<(), Failure> {
+        prepare(ctx).map(drop)
     }
 
     fn is_handled(&mut self, e: &Entry<'_>) -> bool {

@@ -4,7 +4,7 @@
 
 use super::v1::{CallsV1, DescriptorV1};
 use super::{
-    Bytes, CloseFn, Descriptor, FlushFn, GapFn, IsHandledFn, ListenFn, NoDataFn, OpenFn,
+    Bytes, CheckFn, CloseFn, Descriptor, FlushFn, GapFn, IsHandledFn, ListenFn, NoDataFn, OpenFn,
     ABI_VERSION, DESC_NO_FILTER, DESC_WANTS_FIELDS, MAX_LABEL_LEN,
 };
 
@@ -18,6 +18,9 @@ pub struct Calls {
     pub no_data: NoDataFn,
     pub flush: FlushFn,
     pub gap: GapFn,
+    /// The optional config check (a descriptor too small to hold it, or a
+    /// null pointer: none).
+    pub check: Option<CheckFn>,
 }
 
 /// The functions of a checked descriptor, by the ABI version it speaks.
@@ -98,9 +101,10 @@ struct Head {
     filters: bool,
 }
 
-// The two descriptor layouts are the same bytes.
+// The two descriptor layouts are the same bytes up to `flags`; version 2
+// appends `check` after them.
 const _: () = {
-    assert!(std::mem::size_of::<Descriptor>() == std::mem::size_of::<DescriptorV1>());
+    assert!(std::mem::offset_of!(Descriptor, check) == std::mem::size_of::<DescriptorV1>());
     assert!(std::mem::offset_of!(Descriptor, flags) == std::mem::offset_of!(DescriptorV1, flags));
     assert!(std::mem::offset_of!(Descriptor, gap) == std::mem::offset_of!(DescriptorV1, gap));
 };
@@ -133,7 +137,7 @@ unsafe fn check_head(ptr: *const Descriptor, expected: u32) -> Result<Head, Hand
             need,
         });
     }
-    let has_flags = struct_size as usize >= std::mem::size_of::<Descriptor>();
+    let has_flags = struct_size as usize >= std::mem::offset_of!(Descriptor, flags) + 4;
     let label = |which: &'static str, b: Bytes| -> Result<&'static str, HandshakeError> {
         if b.len > MAX_LABEL_LEN {
             return Err(HandshakeError::BadLabel {
@@ -180,6 +184,16 @@ fn need<T>(f: Option<T>, name: &'static str) -> Result<T, HandshakeError> {
     f.ok_or(HandshakeError::MissingFunction(name))
 }
 
+/// Whether the descriptor's `struct_size` covers `check`.
+///
+/// # Safety
+/// `ptr` must point to a descriptor whose header was accepted.
+unsafe fn covers_check(ptr: *const Descriptor) -> bool {
+    // SAFETY: the header's 8 bytes are readable (the caller's promise).
+    let size = unsafe { (ptr as *const u32).add(1).read_unaligned() } as usize;
+    size >= std::mem::offset_of!(Descriptor, check) + std::mem::size_of::<Option<CheckFn>>()
+}
+
 /// Validates a version-2 descriptor returned by a plugin's entry function.
 ///
 /// Reads `abi_version` and `struct_size` first and nothing else unless both
@@ -206,6 +220,7 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
             no_data: need((*ptr).no_data, "no_data")?,
             flush: need((*ptr).flush, "flush")?,
             gap: need((*ptr).gap, "gap")?,
+            check: covers_check(ptr).then(|| (*ptr).check).flatten(),
         }
     };
     Ok(Checked {
@@ -294,6 +309,7 @@ mod tests {
             flush: Some(flush),
             gap: Some(gap),
             flags: DESC_WANTS_FIELDS,
+            check: None,
         }
     }
 
@@ -353,6 +369,28 @@ mod tests {
         // SAFETY: as above.
         let c = unsafe { check_descriptor(&d) }.unwrap();
         assert!(!c.wants_fields && !c.filters);
+    }
+
+    unsafe extern "C" fn check(_: *const OpenArgs, _: *mut Outcome) -> u32 {
+        0
+    }
+
+    #[test]
+    fn check_is_read_only_when_the_descriptor_covers_it() {
+        let mut d = good();
+        d.check = Some(check);
+        // SAFETY: `d` is a whole descriptor with static labels.
+        let c = unsafe { check_descriptor(&d) }.unwrap();
+        assert!(matches!(
+            c.calls,
+            AnyCalls::V2(Calls { check: Some(_), .. })
+        ));
+        d.flags = DESC_NO_FILTER;
+        d.struct_size = std::mem::offset_of!(Descriptor, check) as u32;
+        // SAFETY: as above.
+        let c = unsafe { check_descriptor(&d) }.unwrap();
+        assert!(matches!(c.calls, AnyCalls::V2(Calls { check: None, .. })));
+        assert!(!c.filters, "flags are still read");
     }
 
     #[test]

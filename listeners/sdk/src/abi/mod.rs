@@ -360,6 +360,11 @@ pub type FlushFn = unsafe extern "C" fn(inst: *mut c_void, outcome: *mut Outcome
 /// Bytes that can no longer be delivered (only with `on_gap = "report"`).
 pub type GapFn =
     unsafe extern "C" fn(inst: *mut c_void, gap: *const RawGap, outcome: *mut Outcome) -> u32;
+/// Validates the listener's configuration as `open` would, with no side
+/// effects: no instance, no file or directory created, no connection, no
+/// process started. `STATUS_OK` when `open` would accept the config; any
+/// other status refuses it with the message in `outcome`.
+pub type CheckFn = unsafe extern "C" fn(args: *const OpenArgs, outcome: *mut Outcome) -> u32;
 
 /// What the entry symbol returns. `abi_version` and `struct_size` come first
 /// so a host can refuse a foreign layout before reading anything else.
@@ -411,6 +416,10 @@ pub struct Descriptor {
     >,
     /// Capabilities, `DESC_WANTS_FIELDS` | `DESC_NO_FILTER`.
     pub flags: u32,
+    /// `CheckFn`, optional (null: the plugin has no check). Appended to the
+    /// first version-2 layout: the host reads it only when `struct_size`
+    /// covers it, and calls it (for `logdaemon check`) instead of `open`.
+    pub check: Option<unsafe extern "C" fn(args: *const OpenArgs, outcome: *mut Outcome) -> u32>,
 }
 
 /// `Descriptor::flags`: the host splits p4 records into `op` and `fields`
