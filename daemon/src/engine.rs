@@ -254,6 +254,15 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                     }
                 }
             }
+            Ok(Event::Hangup) => {
+                // No reload yet: keep running, but make the save a HUP asks for.
+                save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+                last_write = Instant::now();
+                tracing::info!(
+                    signal = signal_hook::consts::SIGHUP,
+                    "SIGHUP: checkpoint saved; the config is not reloaded (stop and start the daemon to apply a changed config)"
+                );
+            }
             Ok(Event::Signal(sig)) => {
                 signalled = true;
                 tracing::info!(signal = sig, "stopping: finishing the batch in hand");
@@ -427,6 +436,8 @@ enum Event {
     /// Something changed in these directories (empty: anywhere, e.g. after an overflow).
     Changed(Vec<PathBuf>),
     Signal(i32),
+    /// SIGHUP: save now and go on (there is no config reload).
+    Hangup,
 }
 
 /// Starts the file-event watcher over the journals' directories, unless
@@ -492,11 +503,13 @@ impl Drop for SignalGuard {
 }
 
 /// Takes SIGTERM and SIGINT: raises `stop` at once (workers that have not
-/// started yet then read nothing) and tells the engine's loop.
+/// started yet then read nothing) and tells the engine's loop. SIGHUP, which
+/// would otherwise kill the process without a save, asks the loop for a save.
 fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])
     .ok()?;
     let handle = signals.handle();
@@ -504,6 +517,10 @@ fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard
         .name("signals".into())
         .spawn(move || {
             for s in signals.forever() {
+                if s == signal_hook::consts::SIGHUP {
+                    let _ = tx.send(Event::Hangup);
+                    continue;
+                }
                 stop.store(true, Ordering::SeqCst);
                 let _ = tx.send(Event::Signal(s));
             }
@@ -596,6 +613,7 @@ mod tests {
                 "{dirs:?}"
             ),
             Event::Signal(s) => panic!("signal {s}"),
+            Event::Hangup => panic!("SIGHUP"),
         }
         drop(w);
     }

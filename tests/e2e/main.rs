@@ -11,6 +11,7 @@ mod fixture;
 mod bad_input;
 mod chaos;
 mod commands;
+mod correctness;
 mod dump;
 mod email;
 mod host;
