@@ -4,3 +4,4 @@
 //! never close. Each test starts the real binary on real files.
 
 mod hangup;
+mod numbers;

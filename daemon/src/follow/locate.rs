@@ -53,7 +53,14 @@ impl Follower {
             Start::Journal(n) => {
                 if let Some(c) = candidates.iter().find(|c| c.number == Some(n)) {
                     self.open_segment_at(c.path.clone(), n, Origin::Rotated, 0, 1, false)?;
-                } else if n == next_seq {
+                } else if n == next_seq
+                    || !candidates.iter().any(|c| c.number.is_some_and(|k| k >= n))
+                {
+                    // No rotated journal numbered n or above: the live
+                    // journal is number n (the operator says so).
+                    if n != next_seq {
+                        tracing::info!(journal = %self.cfg.name, file = %self.cfg.path.display(), sequence = n, "start = {n}: the live journal is number {n}");
+                    }
                     self.next_sequence_hint = n;
                     self.try_open_live()?;
                 } else {
@@ -513,18 +520,22 @@ impl Follower {
         // p4 numbers its journals one by one: when the file just finished
         // is `journal.N` read as sequence N, a next number above N + 1 means
         // the journals in between were deleted before we read them.
-        let numbered_us = candidates
+        // The number of the journal just finished, by its name (p4d may
+        // have numbered it otherwise than we did, when it was the live
+        // journal at a first start: then its name is right).
+        let our_number = candidates
             .iter()
-            .any(|k| k.number == Some(our_seq) && is_us(k));
-        let skipped = match next.and_then(|k| k.number) {
-            Some(n) if numbered_us && n > our_seq + 1 => Some(n),
+            .filter(|k| is_us(k))
+            .find_map(|k| k.number.filter(|&n| n >= our_seq));
+        let skipped = match (next.and_then(|k| k.number), our_number) {
+            (Some(n), Some(ours)) if n > ours + 1 => Some((ours, n)),
             _ => None,
         };
         match next {
             Some(k) => {
                 let seq = k.number.filter(|&n| n > our_seq).unwrap_or(seq);
                 let path = k.path.clone();
-                if let Some(n) = skipped {
+                if let Some((ours, n)) = skipped {
                     let dir = self
                         .cfg
                         .path
@@ -534,10 +545,10 @@ impl Follower {
                     let m = Missing {
                         journal: self.cfg.name.clone(),
                         live: self.cfg.path.clone(),
-                        from: Position { sequence: our_seq + 1, offset: 0, line: 1 },
+                        from: Position { sequence: ours + 1, offset: 0, line: 1 },
                         to: Some(Position { sequence: n, offset: 0, line: 1 }),
                         cause: "deleted",
-                        looked_at: vec![(dir, format!("journal {} was read to its end; the next journal there is number {n}, so {} are missing", our_seq, numbers(our_seq + 1, n)))],
+                        looked_at: vec![(dir, format!("journal {ours} was read to its end; the next journal there is number {n}, so {} are missing", numbers(ours + 1, n)))],
                         state_dir: self.state_dir.clone(),
                         resume_in: None,
                     };
