@@ -4,4 +4,5 @@
 //! never close. Each test starts the real binary on real files.
 
 mod hangup;
+mod loss;
 mod numbers;

@@ -21,6 +21,11 @@ pub struct Missing {
     /// The file where delivery resumes (`to`), when its name does not say
     /// its sequence (a line log's rotated file): the way out names it.
     pub resume_in: Option<PathBuf>,
+    /// The missing file(s) as far as they are known: journal number, last
+    /// known name, size (what the operator restores from a backup).
+    pub gone: Option<String>,
+    /// How many bytes are lost, when known.
+    pub bytes: Option<u64>,
 }
 
 impl std::fmt::Display for Missing {
@@ -45,7 +50,15 @@ impl std::fmt::Display for Missing {
                 to.sequence, to.offset
             )?;
         }
-        write!(f, ".\n  looked at:")?;
+        write!(f, ".")?;
+        if let Some(gone) = &self.gone {
+            write!(f, "\n  missing: {gone}")?;
+        }
+        match self.bytes {
+            Some(n) => write!(f, "\n  lost: {n} bytes from sequence {} offset {}", self.from.sequence, self.from.offset)?,
+            None => write!(f, "\n  lost: every byte from sequence {} offset {} to the end of that file (how many is unknown: the file was not read to its end)", self.from.sequence, self.from.offset)?,
+        }
+        write!(f, "\n  looked at:")?;
         if self.looked_at.is_empty() {
             write!(f, " no candidate file next to {}", self.live.display())?;
         }
@@ -151,8 +164,14 @@ mod tests {
             looked_at: Vec::new(),
             state_dir: Some("/state".into()),
             resume_in: Some("/logs/app.log.3".into()),
+            gone: Some("journal 4".into()),
+            bytes: Some(300),
         };
         let text = m.to_string();
+        assert!(
+            text.contains("\n  missing: journal 4\n  lost: 300 bytes from sequence 1 offset 120\n"),
+            "{text}"
+        );
         assert!(text.contains("logdaemon checkpoint set --state-dir /state --journal app --sequence 2 --offset 0 --file /logs/app.log.3\n"), "{text}");
         assert!(!text.contains("--force"), "{text}");
         m.resume_in = None;

@@ -280,6 +280,8 @@ impl Follower {
                 looked_at,
                 state_dir: self.state_dir.clone(),
                 resume_in: None,
+                gone: Some(self.gone_file(c, &id.path)),
+                bytes: None,
             }),
         })
     }
@@ -551,6 +553,8 @@ impl Follower {
                         looked_at: vec![(dir, format!("journal {ours} was read to its end; the next journal there is number {n}, so {} are missing", numbers(ours + 1, n)))],
                         state_dir: self.state_dir.clone(),
                         resume_in: None,
+                        gone: Some(format!("{}, named like {}.{} (never read: sizes unknown)", numbers(ours + 1, n), self.cfg.path.display(), ours + 1)),
+                        bytes: None,
                     };
                     self.on_gap(m)?;
                 }
@@ -609,6 +613,31 @@ impl Follower {
 }
 
 /// "journal 5" or "journals 5 to 7": the numbers `from..to`.
+impl Follower {
+    /// The file holding cursor `c`, for an operator to restore: its
+    /// journal number (p4), last known name and the bytes it held at least.
+    fn gone_file(&self, c: &Cursor, last_seen: &str) -> String {
+        let name = if last_seen.is_empty() {
+            "a name not recorded".to_string()
+        } else {
+            format!("last seen as {last_seen}")
+        };
+        match self.cfg.format {
+            crate::format::Format::P4 => format!(
+                "journal {} ({name}; restore it as {}.{}), at least {} bytes long",
+                c.sequence,
+                self.cfg.path.display(),
+                c.sequence,
+                c.offset
+            ),
+            _ => format!(
+                "the file of generation {} ({name}), at least {} bytes long",
+                c.sequence, c.offset
+            ),
+        }
+    }
+}
+
 fn numbers(from: u64, to: u64) -> String {
     if to - from == 1 {
         format!("journal {from}")

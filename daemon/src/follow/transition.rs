@@ -213,6 +213,8 @@ impl Follower {
                     looked_at: vec![(seg.path.clone(), format!("the copy ends at offset {end}; the live file had been seen at {max_seen} bytes before it was truncated"))],
                     state_dir: self.state_dir.clone(),
                     resume_in: None,
+                    gone: None,
+                    bytes: Some(max_seen - end),
                 };
                 self.report_gap(m);
             }
@@ -356,6 +358,8 @@ impl Follower {
                 looked_at,
                 state_dir: self.state_dir.clone(),
                 resume_in: None,
+                gone: None,
+                bytes: Some(max_seen - from),
             };
             if copy_short {
                 self.report_gap(m);
