@@ -5,4 +5,5 @@
 
 mod hangup;
 mod loss;
+mod nul;
 mod numbers;

@@ -102,6 +102,7 @@ impl Follower {
                     1,
                 );
                 seg.did_rotate = false;
+                seg.nul_fill = self.live_truncated;
                 self.seg = Some(seg);
                 self.guard_live();
                 Ok(true)
@@ -151,6 +152,7 @@ impl Follower {
         );
         seg.head = o.head;
         seg.did_rotate = did_rotate;
+        self.live_truncated = false;
         self.seg = Some(seg);
         self.guard_live();
         self.draining = false;

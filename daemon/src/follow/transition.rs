@@ -202,6 +202,8 @@ impl Follower {
         }
         self.draining = false;
         if let Some(max_seen) = seg.truncated_live.take() {
+            // The live file the copy was made of is its new content now.
+            self.live_truncated = true;
             let (end, line) = gap_from.unwrap_or((seg.reader.offset(), seg.reader.line()));
             if max_seen > end {
                 let m = Missing {
@@ -497,6 +499,7 @@ impl Follower {
         // necessarily the file at the live path, which may be another one
         // if ours was renamed away since it was truncated.
         let Some(file) = seg.file().cloned() else {
+            self.live_truncated = true;
             if self.try_open_live()? {
                 self.seg.as_mut().expect("segment").did_rotate = true;
             }
@@ -515,6 +518,7 @@ impl Follower {
             1,
         );
         new.did_rotate = true;
+        new.nul_fill = true;
         self.seg = Some(new);
         self.guard_live();
         self.draining = false;
