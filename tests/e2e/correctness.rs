@@ -7,3 +7,4 @@ mod hangup;
 mod loss;
 mod nul;
 mod numbers;
+mod unclosed;

@@ -213,7 +213,10 @@ impl Follower {
                         seg.did_rotate = false;
                     }
                     if r.incomplete {
+                        // Only a record the bytes after it prove unclosable
+                        // comes incomplete from a file that may still grow.
                         flags |= FLAG_INCOMPLETE;
+                        tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), sequence = seg.sequence, offset = r.offset, line = r.line, bytes = r.bytes.len(), "a record that can never complete (a p4 string never closed: an odd number of unescaped @); delivered as incomplete, reading on at the next record");
                     }
                     if r.offset < identity::HEAD_WINDOW {
                         seg.head.feed(r.offset, r.bytes);
