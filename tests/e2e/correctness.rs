@@ -7,4 +7,5 @@ mod hangup;
 mod loss;
 mod nul;
 mod numbers;
+mod start_end;
 mod unclosed;

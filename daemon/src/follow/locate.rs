@@ -43,8 +43,13 @@ impl Follower {
                         .file()
                         .and_then(|f| f.metadata().ok())
                         .map_or(0, |m| m.len());
-                    let (offset, line) = end_boundary(seg.file().expect("plain"), size)
-                        .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+                    let (offset, line) = end::end_boundary(
+                        &seg.path,
+                        seg.file().expect("plain"),
+                        size,
+                        &self.cfg.format,
+                    )
+                    .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
                     let path = seg.path.clone();
                     let seq = seg.sequence;
                     self.open_segment_at(path, seq, Origin::Live, offset, line, false)?;
@@ -687,31 +692,7 @@ fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
         .collect()
 }
 
-/// The end of the last complete line at or before `size`, and its line number.
-fn end_boundary(f: &File, size: u64) -> std::io::Result<(u64, u64)> {
-    use std::io::Read;
-    let mut lines = 1u64;
-    let mut last_nl = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut pos = 0u64;
-    let mut r = (&*f).take(size);
-    let mut rd = std::io::BufReader::new(&mut r);
-    loop {
-        let n = rd.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' {
-                lines += 1;
-                last_nl = pos + i as u64 + 1;
-            }
-        }
-        pos += n as u64;
-    }
-    Ok((last_nl, lines))
-}
-
+mod end;
 mod resume;
 #[cfg(test)]
 mod tests;
