@@ -3,6 +3,7 @@
 //! missing file, NUL bytes that no truncation left, and p4 records that can
 //! never close. Each test starts the real binary on real files.
 
+mod ascending;
 mod hangup;
 mod loss;
 mod nul;

@@ -166,7 +166,20 @@ impl Follower {
     pub(super) fn remember(&mut self, seg: &Segment) {
         self.recent.push(seg.info());
         if self.recent.len() > 4 {
+            // Its proof stays known: a file finished in this run is never
+            // taken for an unread one, however many rotations ago.
+            let old = &self.recent[0];
+            let proof = self
+                .finished()
+                .into_iter()
+                .find(|f| f.sequence == old.sequence);
             self.recent.remove(0);
+            if let Some(f) = proof {
+                self.history.retain(|h| h.sequence != f.sequence);
+                self.history.push(f);
+                let keep = self.history.len().saturating_sub(64);
+                self.history.drain(..keep);
+            }
         }
     }
 
@@ -500,8 +513,23 @@ impl Follower {
                 last_us = Some(i);
             }
         }
+        // What the names say against what the files prove (`order`).
+        let done = self.finished_before(our_seq, id.as_ref(), our_end);
+        if let Some(i) = last_us {
+            let older: Vec<&Candidate> = candidates[..i].iter().filter(|k| !is_us(k)).collect();
+            if let Some(stop) = self.names_contradict(&candidates[i].path, &older, &done) {
+                return Err(stop);
+            }
+        }
+        let unread = |k: &Candidate| {
+            let read = Self::read_before(k, &done);
+            if read {
+                tracing::info!(journal = %self.cfg.name, file = %k.path.display(), "read before (its content is in the finished list): passed over although the rotated names put it next");
+            }
+            !read
+        };
         let next: Option<&Candidate> = match last_us {
-            Some(i) => candidates[i + 1..].iter().find(|k| !is_us(k)),
+            Some(i) => candidates[i + 1..].iter().find(|k| !is_us(k) && unread(k)),
             // We are in no listed file (it was deleted, or it was the live
             // file). Journal numbers say which file comes next: the lowest
             // above ours (a p4 sequence is its journal's number). Without
@@ -511,7 +539,7 @@ impl Follower {
                 .filter(|k| k.number.is_some_and(|n| n > our_seq) && !is_us(k))
                 .min_by_key(|k| k.number),
             None => candidates.iter().find(|k| match (k.mtime, our_mtime) {
-                (Some(a), Some(b)) => a > b && !is_us(k),
+                (Some(a), Some(b)) => a > b && !is_us(k) && unread(k),
                 _ => false,
             }),
         };
@@ -693,6 +721,7 @@ fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
 }
 
 mod end;
+mod order;
 mod resume;
 #[cfg(test)]
 mod tests;
