@@ -113,7 +113,12 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let mut workers = Vec::new();
     let mut pinned = false;
     for j in &cfg.journals {
-        let j = Arc::new(j.clone());
+        let mut j = j.clone();
+        if opts.once {
+            // `--once` delivers what is there now; it does not wait for late writers.
+            j.late_writes = Duration::ZERO;
+        }
+        let j = Arc::new(j);
         for l in &j.listeners {
             let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
             let plugin = host::load(&path)?;

@@ -225,6 +225,9 @@ pub struct Segment {
     /// was truncated: the largest size the live file had been seen at. Bytes
     /// between the copy's end and that size were lost in the copy window.
     pub truncated_live: Option<u64>,
+    /// When the follower first saw the writer move on from this (renamed)
+    /// file to a new live file: it is watched for late writers from then.
+    pub moved_on_at: Option<std::time::Instant>,
 }
 
 impl Segment {
@@ -253,6 +256,7 @@ impl Segment {
             nul_skipped: 0,
             nul_fill: false,
             truncated_live: None,
+            moved_on_at: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod ascending;
 mod hangup;
+mod late;
 mod loss;
 mod nul;
 mod numbers;

@@ -30,6 +30,7 @@ pub struct RawJournal {
     pub start: Option<Spanned<toml::Value>>,
     pub on_gap: Option<Spanned<String>>,
     pub batch_bytes: Option<Spanned<i64>>,
+    pub late_writes: Option<Spanned<String>>,
     #[serde(default)]
     pub listener: Vec<RawListener>,
 }

@@ -472,6 +472,7 @@ impl Follower {
         let seg = self.seg.as_ref().expect("segment");
         let candidates = self.candidates()?;
         let listed = files_of(&candidates);
+        self.report_late_writes(&candidates);
         let our_key = seg.key;
         let our_end = seg.reader.offset();
         let our_seq = seg.sequence;

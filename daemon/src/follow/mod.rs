@@ -70,6 +70,8 @@ pub struct Follower {
     /// A record read after the NUL hole reported as `pending_gap`: it is
     /// delivered after that gap.
     held: Option<(Meta, Vec<u8>)>,
+    /// Finished files found grown (sequence, size now), reported once each.
+    late_reported: std::cell::RefCell<Vec<(u64, u64)>>,
 }
 
 impl Follower {
@@ -104,6 +106,7 @@ impl Follower {
             history: finished.to_vec(),
             live_truncated: false,
             held: None,
+            late_reported: Default::default(),
         };
         match cursor {
             Some(c) => f.open_at_cursor(c)?,

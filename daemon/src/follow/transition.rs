@@ -60,12 +60,39 @@ impl Follower {
                 .map_or(0, |m| m.len());
             return Ok(size > seg.read_pos());
         }
+        if !deleted && self.watching_for_late_writes() {
+            let seg = self.seg.as_ref().expect("segment");
+            let size = seg
+                .file()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len());
+            return Ok(size > seg.read_pos());
+        }
         if !self.draining {
             // One more read: bytes appended before the writer moved on.
             self.draining = true;
             return Ok(true);
         }
         self.finish_and_advance(batch)
+    }
+
+    /// Whether the renamed file the writer has moved on from is still
+    /// watched for writers that hold it open (several workers, a graceful
+    /// restart): for `late_writes` after the move was first seen, unless
+    /// it was neither renamed nor written for that long already (its
+    /// status change time: renamed long ago, read after an outage).
+    fn watching_for_late_writes(&mut self) -> bool {
+        let bound = self.cfg.late_writes;
+        let seg = self.seg.as_mut().expect("segment");
+        let seen = *seg.moved_on_at.get_or_insert_with(std::time::Instant::now);
+        let changed = seg.file().and_then(|f| f.metadata().ok()).map(|m| {
+            std::time::UNIX_EPOCH
+                + std::time::Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().max(0) as u32)
+        });
+        let quiet = changed
+            .and_then(|c| c.elapsed().ok())
+            .is_some_and(|q| q >= bound);
+        !quiet && seen.elapsed() < bound
     }
 
     /// At the end of a plain rotated file: if the live file holds the same

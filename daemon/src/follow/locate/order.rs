@@ -114,4 +114,50 @@ impl Follower {
             ),
         })
     }
+
+    /// Reports, once each, finished plain files that grew after they were
+    /// read to their end and left: a writer held the renamed file open for
+    /// longer than `late_writes`. Those bytes are not delivered (the stream
+    /// has moved on); the log says which file and how many.
+    pub(super) fn report_late_writes(&self, candidates: &[Candidate]) {
+        for f in self.finished() {
+            if f.tail_len == 0 {
+                continue;
+            }
+            let proof = Identity {
+                path: f.path.clone(),
+                dev: 0,
+                inode: 0,
+                head_len: f.head_len,
+                head_hash: f.head_hash,
+                tail_len: f.tail_len,
+                tail_hash: f.tail_hash,
+            };
+            for k in candidates {
+                let Ok(now) = std::fs::metadata(&k.path).map(|m| m.len()) else {
+                    continue;
+                };
+                if now <= f.size || self.late_reported.borrow().contains(&(f.sequence, now)) {
+                    continue;
+                }
+                let Ok(o) = crate::identity::open_matching(&k.path, &proof, f.size) else {
+                    continue;
+                };
+                if o.compression != crate::compress::Compression::None {
+                    continue;
+                }
+                self.late_reported.borrow_mut().push((f.sequence, now));
+                tracing::error!(
+                    journal = %self.cfg.name,
+                    file = %k.path.display(),
+                    sequence = f.sequence,
+                    read_to = f.size,
+                    size = now,
+                    bytes = now - f.size,
+                    late_writes = ?self.cfg.late_writes,
+                    "bytes were appended to a rotated file after it was read to its end and left: they were not delivered. A writer held the renamed file open longer than late_writes; raise late_writes for this journal"
+                );
+            }
+        }
+    }
 }

@@ -124,6 +124,7 @@ impl Follower {
                         tracing::info!(journal = %self.cfg.name, file = %o.path.display(), sequence = c.sequence, offset = c.offset, "starting at an unverified position");
                     }
                     self.install(o, c.sequence, origin, c.offset, c.line.max(1), false);
+                    self.report_late_writes(&candidates);
                     return Ok(());
                 }
                 Outcome::Gap(mut m, next) => {
