@@ -4,6 +4,7 @@
 //! never close. Each test starts the real binary on real files.
 
 mod ascending;
+mod clock;
 mod hangup;
 mod late;
 mod loss;

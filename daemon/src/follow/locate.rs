@@ -244,6 +244,8 @@ impl Follower {
         // (identical content), unless that file was created after the
         // checkpoint was saved: an inode freed and handed out again.
         let saved = self.saved_at(c);
+        let untrusted = self.times_untrusted(saved);
+        let mut live_by_inode = false;
         let order = if settled { Vec::new() } else { order };
         let mut matches: Vec<(Opened, Origin)> = Vec::new();
         for (path, origin) in order {
@@ -262,12 +264,21 @@ impl Follower {
                 Ok(o) => {
                     let same_inode = o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode);
                     let reborn = same_inode && saved.is_some_and(|t| born_after(&o.path, t));
+                    // Without trustworthy birth times the live file's inode
+                    // may be a reused one: look at the other files too.
+                    let doubt = untrusted.is_some() && origin == Origin::Live;
+                    live_by_inode |= same_inode && doubt;
                     matches.push((o, origin));
-                    if same_inode && !reborn {
+                    if same_inode && !reborn && !doubt {
                         break;
                     }
                 }
                 Err(m) => looked_at.push((m.path, m.why)),
+            }
+        }
+        if let Some(why) = untrusted.as_deref() {
+            if !settled && live_by_inode && id.head_len > 0 && matches.len() > 1 {
+                return Err(self.cannot_tell(c, &matches, why));
             }
         }
         if !settled {
@@ -726,3 +737,4 @@ mod order;
 mod resume;
 #[cfg(test)]
 mod tests;
+mod unproven;
