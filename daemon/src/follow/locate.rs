@@ -527,7 +527,10 @@ impl Follower {
         }
         // What the names say against what the files prove (`order`).
         let done = self.finished_before(our_seq, id.as_ref(), our_end);
-        if let Some(i) = last_us {
+        // Journal numbers (`{N}`) say the order themselves; only names
+        // without them can count the other way unnoticed.
+        let numbered = candidates.iter().any(|k| k.number.is_some());
+        if let Some(i) = last_us.filter(|_| !numbered) {
             let older: Vec<&Candidate> = candidates[..i].iter().filter(|k| !is_us(k)).collect();
             if let Some(stop) = self.names_contradict(&candidates[i].path, &older, &done) {
                 return Err(stop);

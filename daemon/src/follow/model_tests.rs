@@ -15,6 +15,11 @@
 //! report a gap with exactly the lost range. The deterministic tests in
 //! [`found`] pin down sequences this test found.
 //!
+//! Rotated names may also count the other way from what the configured
+//! names assume ([`Naming::Ascending`]): then stopping with the message
+//! that names the fitting `rotated` setting is the one other outcome
+//! allowed, and nothing may be delivered twice before it.
+//!
 //! The writer's side of the model is in [`disk`], the follower's in
 //! [`reader`].
 
@@ -103,6 +108,11 @@ pub(super) enum Naming {
     Numbered,
     /// logrotate: `app.log.1` is the newest, older files shift up by one.
     Shift,
+    /// Perforce-style for a line log: `app.log.1`, then `app.log.2`, …
+    /// (higher is newer), under the default names, which assume `Shift`:
+    /// the names contradict the order. The follower must deliver exactly
+    /// once, or stop naming the `rotated` setting that fits, never repeat.
+    Ascending,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +195,7 @@ fn setup() -> impl Strategy<Value = (Fmt, Naming, OnGap)> {
         Just((Fmt::P4, Naming::Numbered)),
         Just((Fmt::Lines, Naming::Numbered)),
         Just((Fmt::Lines, Naming::Shift)),
+        Just((Fmt::Lines, Naming::Ascending)),
     ]
     .prop_flat_map(|(f, n)| {
         prop_oneof![Just(OnGap::Stop), Just(OnGap::Report)].prop_map(move |g| (f, n, g))

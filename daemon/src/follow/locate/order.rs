@@ -9,7 +9,8 @@
 //! - a file the names put after ours whose content is in the `finished`
 //!   list (finished before ours) was read: it is passed over, never read
 //!   again from its start;
-//! - a file the names put before ours (older), never finished, yet
+//! - where the names carry no journal numbers (`{N}` says the order
+//!   itself), a file the names put before ours (older), never finished, yet
 //!   created after ours (and, where either is compressed, last written
 //!   after ours too) contradicts the names and content cannot say where
 //!   it belongs: the follower stops naming both files and the `rotated`
@@ -90,7 +91,9 @@ impl Follower {
         // A compressed file is born when it is compressed (logrotate's
         // delaycompress compresses an older file after ours was created);
         // compressors keep the last write time, which then must agree.
-        let our_birth = born(ours)?;
+        // Ours compressed: born when compressed, written (as kept by the
+        // compressor) when the original was last written; the earlier counts.
+        let our_birth = born(ours).map(|b| written(ours).map_or(b, |w| b.min(w)))?;
         let our_plain = plain(ours);
         let k = older.iter().find(|k| {
             born(&k.path).is_some_and(|b| b > our_birth)
