@@ -11,4 +11,5 @@ mod loss;
 mod nul;
 mod numbers;
 mod start_end;
+mod truncated;
 mod unclosed;

@@ -735,6 +735,7 @@ fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
         .collect()
 }
 
+mod cut;
 mod end;
 mod order;
 mod resume;

@@ -30,7 +30,7 @@ use logdaemon_sdk::Position;
 use logdaemon_state::{Cursor, Finished, Identity};
 
 pub use batch::{Batch, GapEvent, Meta};
-pub use error::{FollowError, Missing};
+pub use error::{CutShort, FollowError, Missing};
 
 use crate::config::{JournalConfig, OnGap};
 use crate::identity;
@@ -204,10 +204,13 @@ impl Follower {
             let at = seg.reader.pinned_len();
             #[cfg(test)]
             race_tests::before_read();
-            let rec = seg
-                .reader
-                .next_available()
-                .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+            let rec = match seg.reader.next_available() {
+                Ok(r) => r,
+                Err(e) => {
+                    let (path, sequence) = (seg.path.clone(), seg.sequence);
+                    return Err(self.read_err(&path, sequence, e));
+                }
+            };
             match rec {
                 Some(r) => {
                     let mut flags = 0;
