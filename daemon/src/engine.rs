@@ -192,6 +192,13 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 stop.clone(),
                 opts.once,
                 Some(cfg.state_dir.clone()),
+            )
+            .owe(
+                checkpoint
+                    .journals
+                    .get(&j.name)
+                    .and_then(|js| js.pending_gaps.get(&l.name))
+                    .cloned(),
             );
             workers.push((
                 w,
@@ -402,6 +409,9 @@ fn save_if_changed(
             .entry(r.journal.clone())
             .or_insert_with(JournalState::default);
         js.listeners.insert(r.listener.clone(), s.cursor);
+        if s.owed_reported {
+            js.pending_gaps.remove(&r.listener);
+        }
         // The files finished before the cursors, by sequence, the latest few.
         for f in s.finished {
             js.finished.retain(|x| x.sequence != f.sequence);

@@ -10,6 +10,7 @@ mod late;
 mod loss;
 mod nul;
 mod numbers;
+mod owed;
 mod start_end;
 mod truncated;
 mod unclosed;

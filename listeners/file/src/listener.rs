@@ -208,28 +208,6 @@ fn open_checked(
     Ok(file)
 }
 
-impl FileListener {
-    /// The host resumes past what this output holds: the acknowledged
-    /// position was moved forward (`logdaemon checkpoint set`), and the
-    /// entries in between are not in the output. That is a gap, written
-    /// where every other gap goes, not a silent hole.
-    fn record_skip(&mut self, ctx: &OpenContext<'_>, done: Position) -> Result<(), Failure> {
-        let detail = format!(
-            "the acknowledged position was moved from {done} to {} (logdaemon checkpoint set): the entries in between are not in {}",
-            ctx.cursor,
-            self.out.path.display()
-        );
-        let gap = Gap {
-            journal: ctx.journal.as_bytes(),
-            from: done,
-            to: ctx.cursor,
-            cause: "operator",
-            detail: &detail,
-        };
-        self.gap(&gap).map(|_| ())
-    }
-}
-
 fn format_name(f: Format) -> &'static str {
     match f {
         Format::Raw => "raw",
@@ -327,10 +305,15 @@ impl Listener for FileListener {
         } else {
             None
         };
-        let mut skipped = None;
         if let Some(done) = record.done.map(Position::from) {
             if ctx.cursor > done {
-                skipped = Some(done);
+                // Moved forward by `logdaemon checkpoint set`: the host
+                // reports the range as a gap, which lands in `.gaps`.
+                ctx.logger.warn(&format!(
+                    "the host resumes at {} but {} was written up to {done}: the entries in between are not in the output (the checkpoint was moved past them; the host reports them as a gap)",
+                    ctx.cursor,
+                    path.display()
+                ));
             } else if ctx.cursor < done {
                 ctx.logger.info(&format!(
                     "skipping entries redelivered up to {done}, already in {}",
@@ -338,7 +321,7 @@ impl Listener for FileListener {
                 ));
             }
         }
-        let mut l = FileListener {
+        Ok(FileListener {
             format: cfg.format,
             fsync: cfg.fsync,
             p4: ctx.format == "p4",
@@ -350,11 +333,7 @@ impl Listener for FileListener {
             buf: Vec::new(),
             dirty: false,
             logger: ctx.logger,
-        };
-        if let Some(done) = skipped {
-            l.record_skip(ctx, done)?;
-        }
-        Ok(l)
+        })
     }
 
     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {

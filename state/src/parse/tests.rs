@@ -451,6 +451,7 @@ fn journal() -> impl Strategy<Value = JournalState> {
                 reader,
                 listeners,
                 finished,
+                pending_gaps: Default::default(),
             }
         })
 }
