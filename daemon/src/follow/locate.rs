@@ -31,6 +31,10 @@ impl Follower {
             .filter_map(|c| c.number)
             .max()
             .map_or(1, |n| n + 1);
+        let next_seq = match self.said_number(&candidates) {
+            Some(n) => n,
+            None => next_seq,
+        };
         self.next_sequence_hint = next_seq;
         match self.cfg.start.clone() {
             Start::Beginning => {
@@ -85,6 +89,27 @@ impl Follower {
             }
         }
         Ok(())
+    }
+
+    /// The live p4 journal's number as its `journal` counter record says
+    /// (see [`counter`]), where nothing else numbers it: no rotated journal
+    /// carries a number and no `start = N` names it.
+    fn said_number(&self, candidates: &[crate::rotation::Candidate]) -> Option<u64> {
+        if !matches!(self.cfg.format, crate::format::Format::P4)
+            || matches!(self.cfg.start, Start::Journal(_))
+            || candidates.iter().any(|c| c.number.is_some())
+        {
+            return None;
+        }
+        let n = match counter::journal_counter(&self.cfg.path) {
+            Ok(n) => n?,
+            Err(e) => {
+                tracing::debug!(journal = %self.cfg.name, file = %self.cfg.path.display(), error = %e, "cannot read the journal for its number");
+                return None;
+            }
+        };
+        tracing::info!(journal = %self.cfg.name, file = %self.cfg.path.display(), journal_counter = n, sequence = n, "the live journal is number {n}, as its db.counters journal record says");
+        Some(n)
     }
 
     /// Opens the live file from offset 0 if it exists. Returns whether it did.
@@ -735,6 +760,7 @@ fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
         .collect()
 }
 
+mod counter;
 mod cut;
 mod end;
 mod order;

@@ -152,3 +152,42 @@ fn a_journal_deleted_after_a_first_start_without_start_n_stops_naming_it() {
     let seqs = sequences(&kit);
     assert_eq!(seqs[10..], [vec![43; 5], vec![44; 5]].concat(), "{seqs:?}");
 }
+
+#[test]
+fn a_first_start_takes_the_live_journal_number_from_its_journal_counter_record() {
+    let counter = |n: u64| format!("@pv@ 1 @db.counters@ @journal@ @{n}@ \n");
+    let cfg = config("", &kit_listener("kit", "", ""));
+    let f = fixture(&format!("{}{}", counter(42), recs(0, 10)), &cfg);
+    let out = run_once(&f);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("journal_counter=42"),
+        "the log does not say where the number came from:\n{err}"
+    );
+    let kit = f.join("out/kit.jsonl");
+    assert_eq!(
+        sequences(&kit),
+        vec![42; 11],
+        "the live journal is number 42"
+    );
+    // p4d's next checkpoint: journal -> journal.42, the new one says 43.
+    let root = f.join("p4root");
+    append(&root.join("journal"), &recs(10, 15));
+    fs::rename(root.join("journal"), root.join("journal.42")).unwrap();
+    f.write("p4root/journal", format!("{}{}", counter(43), recs(15, 20)));
+    let out = run_once(&f);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want = format!(
+        "{}{}{}{}",
+        counter(42),
+        recs(0, 15),
+        counter(43),
+        recs(15, 20)
+    );
+    assert_eq!(entry_text(&kit), want);
+    assert_no_repeats(&kit);
+    let mut seqs = vec![42; 16];
+    seqs.extend([43; 6]);
+    assert_eq!(sequences(&kit), seqs);
+}
