@@ -725,7 +725,7 @@ fn numbers(from: u64, to: u64) -> String {
 /// where the file system does not keep it).
 fn born_after(path: &Path, t: SystemTime) -> bool {
     std::fs::metadata(path)
-        .and_then(|m| m.created())
+        .and_then(|m| unproven::birth_time(&m))
         .is_ok_and(|b| b > t)
 }
 

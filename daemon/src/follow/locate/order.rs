@@ -78,7 +78,11 @@ impl Follower {
         older: &[&Candidate],
         done: &[Finished],
     ) -> Option<FollowError> {
-        let born = |p: &Path| std::fs::metadata(p).and_then(|m| m.created()).ok();
+        let born = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| super::unproven::birth_time(&m))
+                .ok()
+        };
         let written = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         let plain = |p: &Path| {
             let mut magic = [0u8; 8];

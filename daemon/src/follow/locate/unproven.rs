@@ -28,7 +28,7 @@ impl Follower {
                 ahead.as_secs()
             ));
         }
-        match std::fs::metadata(&self.cfg.path).map(|m| m.created()) {
+        match std::fs::metadata(&self.cfg.path).map(|m| birth_time(&m)) {
             Ok(Err(_)) => Some(format!(
                 "the file system of {} keeps no file birth times",
                 self.cfg.path.display()
@@ -80,6 +80,34 @@ impl Follower {
             ),
         }
     }
+}
+
+/// The file's birth time, as the file system keeps it (an error where it
+/// keeps none). Tests can make it keep none ([`without_birth_times`]).
+pub(super) fn birth_time(m: &std::fs::Metadata) -> std::io::Result<SystemTime> {
+    #[cfg(test)]
+    if NO_BIRTH_TIMES.with(std::cell::Cell::get) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "no birth time (test)",
+        ));
+    }
+    m.created()
+}
+
+#[cfg(test)]
+thread_local! {
+    static NO_BIRTH_TIMES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on this thread as on a file system that keeps no birth times
+/// (ext4 made with 128-byte inodes, some network file systems).
+#[cfg(test)]
+pub(super) fn without_birth_times<T>(f: impl FnOnce() -> T) -> T {
+    NO_BIRTH_TIMES.with(|c| c.set(true));
+    let r = f();
+    NO_BIRTH_TIMES.with(|c| c.set(false));
+    r
 }
 
 /// A path as one word of the printed command (paths with spaces quoted).
