@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use logdaemon_state::{Checkpoint, Cursor, JournalState, StateError, StateLock};
+use logdaemon_state::{Checkpoint, Cursor, JournalState, PendingGap, StateError, StateLock};
 
 use crate::config::Config;
 use crate::format::{Format, RecordReader};
@@ -190,6 +190,7 @@ pub fn set(
                     )));
                 }
             }
+            owe_gap(js, l, &cursor);
             js.listeners.insert(l.clone(), cursor.clone());
             if cursor.position() > js.reader.position() {
                 js.reader = cursor.clone();
@@ -198,6 +199,7 @@ pub fn set(
         None => {
             js.reader = cursor.clone();
             for n in names {
+                owe_gap(js, &n, &cursor);
                 js.listeners.insert(n, cursor.clone());
             }
         }
@@ -212,6 +214,39 @@ pub fn set(
             .unwrap_or_default(),
         describe(&cursor)
     ))
+}
+
+/// Moving a listener forward past entries it never acknowledged is a gap
+/// it must be told about: recorded in the checkpoint, the daemon reports
+/// it to the listener before its next entry. Moved back (a replay), the
+/// part of an owed gap that will be delivered again is no gap any more.
+fn owe_gap(js: &mut JournalState, listener: &str, to: &Cursor) {
+    let Some(old) = js.listeners.get(listener) else {
+        return;
+    };
+    let at = |c: &Cursor| (c.sequence, c.offset, c.line);
+    let (old, new) = (at(old), at(to));
+    let owed = js.pending_gaps.remove(listener);
+    let pos = |p: (u64, u64, u64)| (p.0, p.1);
+    let from = match owed {
+        Some(g) if pos(new) > pos(g.from) => g.from,
+        Some(_) => return,
+        None if pos(new) > pos(old) => old,
+        None => return,
+    };
+    let detail = format!(
+        "the acknowledged position was moved from sequence {} offset {} to sequence {} offset {} (logdaemon checkpoint set): the entries in between were not delivered",
+        from.0, from.1, new.0, new.1
+    );
+    js.pending_gaps.insert(
+        listener.to_string(),
+        PendingGap {
+            from,
+            to: new,
+            cause: "operator".into(),
+            detail,
+        },
+    );
 }
 
 /// `set` changes one position of a readable checkpoint; a damaged one needs

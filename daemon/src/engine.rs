@@ -114,7 +114,12 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let mut workers = Vec::new();
     let mut pinned = false;
     for j in &cfg.journals {
-        let j = Arc::new(j.clone());
+        let mut j = j.clone();
+        if opts.once {
+            // `--once` delivers what is there now; it does not wait for late writers.
+            j.late_writes = Duration::ZERO;
+        }
+        let j = Arc::new(j);
         for l in &j.listeners {
             let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
             let plugin = host::load(&path)?;
@@ -185,6 +190,13 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 stop.clone(),
                 opts.once,
                 Some(cfg.state_dir.clone()),
+            )
+            .owe(
+                checkpoint
+                    .journals
+                    .get(&j.name)
+                    .and_then(|js| js.pending_gaps.get(&l.name))
+                    .cloned(),
             );
             workers.push((
                 w,
@@ -251,6 +263,15 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                         let _ = r.wake.try_send(());
                     }
                 }
+            }
+            Ok(Event::Hangup) => {
+                // No reload yet: keep running, but make the save a HUP asks for.
+                save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+                last_write = Instant::now();
+                tracing::info!(
+                    signal = signal_hook::consts::SIGHUP,
+                    "SIGHUP: checkpoint saved; the config is not reloaded (stop and start the daemon to apply a changed config)"
+                );
             }
             Ok(Event::Signal(sig)) => {
                 signalled = true;
@@ -407,6 +428,9 @@ fn save_if_changed(
         versions.insert(key, s.version);
         let js = checkpoint.journals.entry(r.journal.clone()).or_default();
         js.listeners.insert(r.listener.clone(), s.cursor);
+        if s.owed_reported {
+            js.pending_gaps.remove(&r.listener);
+        }
         // The files finished before the cursors, by sequence, the latest few.
         for f in s.finished {
             js.finished.retain(|x| x.sequence != f.sequence);
@@ -447,6 +471,8 @@ enum Event {
     /// Something changed in these directories (empty: anywhere, e.g. after an overflow).
     Changed(Vec<PathBuf>),
     Signal(i32),
+    /// SIGHUP: save now and go on (there is no config reload).
+    Hangup,
 }
 
 /// Starts the file-event watcher over the journals' directories, unless
@@ -514,11 +540,13 @@ impl Drop for SignalGuard {
 /// Takes SIGTERM and SIGINT: raises `stop` at once (workers that have not
 /// started yet then read nothing), counts the request for listeners busy in
 /// a call (a second one makes a running hook be killed at once) and tells
-/// the engine's loop.
+/// the engine's loop. SIGHUP, which would otherwise kill the process without
+/// a save, asks the loop for a save.
 fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])
     .ok()?;
     let handle = signals.handle();
@@ -526,6 +554,10 @@ fn signal_thread(tx: Sender<Event>, stop: Arc<AtomicBool>) -> Option<SignalGuard
         .name("signals".into())
         .spawn(move || {
             for s in signals.forever() {
+                if s == signal_hook::consts::SIGHUP {
+                    let _ = tx.send(Event::Hangup);
+                    continue;
+                }
                 stop.store(true, Ordering::SeqCst);
                 host::note_stop_request();
                 let _ = tx.send(Event::Signal(s));
@@ -619,6 +651,7 @@ mod tests {
                 "{dirs:?}"
             ),
             Event::Signal(s) => panic!("signal {s}"),
+            Event::Hangup => panic!("SIGHUP"),
         }
         drop(w);
     }

@@ -217,10 +217,17 @@ pub struct Segment {
     pub ring: TailRing,
     /// Leading NUL bytes skipped (a writer without O_APPEND after a truncation).
     pub nul_skipped: u64,
+    /// The live file's new content after a truncation, no record with data
+    /// read from it yet: NULs before a record here are the hole a writer
+    /// without O_APPEND left at its old offset. Anywhere else NULs are data.
+    pub nul_fill: bool,
     /// Set when this segment continues in a rotated copy after the live file
     /// was truncated: the largest size the live file had been seen at. Bytes
     /// between the copy's end and that size were lost in the copy window.
     pub truncated_live: Option<u64>,
+    /// When the follower first saw the writer move on from this (renamed)
+    /// file to a new live file: it is watched for late writers from then.
+    pub moved_on_at: Option<std::time::Instant>,
 }
 
 impl Segment {
@@ -248,7 +255,9 @@ impl Segment {
             head: HeadTracker::default(),
             ring: TailRing::new(256 * 1024, offset),
             nul_skipped: 0,
+            nul_fill: false,
             truncated_live: None,
+            moved_on_at: None,
         }
     }
 

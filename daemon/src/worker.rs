@@ -52,8 +52,10 @@ pub struct Shared {
     /// Files the follower finished recently (for the checkpoint's `finished` list).
     pub finished: Vec<logdaemon_state::Finished>,
     pub status: WorkerStatus,
-    /// Bumped at every change of `cursor`.
+    /// Bumped at every change of `cursor` (and of `owed_reported`).
     pub version: u64,
+    /// The gap owed from the checkpoint was reported: remove it.
+    pub owed_reported: bool,
 }
 
 pub struct Worker {
@@ -82,6 +84,8 @@ pub struct Worker {
     /// The cursor is at the start of a file that was empty when it was
     /// acknowledged: its proof is empty until [`Worker::prove_start`].
     unproven_start: bool,
+    /// A gap owed from the checkpoint, reported before the first entry.
+    owed: Option<logdaemon_state::PendingGap>,
     /// Record boundaries of entries the listener holds (delivered, not acknowledged).
     held: Held,
 }
@@ -95,6 +99,8 @@ enum Call {
     /// `no_data` or `flush`.
     Other,
 }
+
+mod owed;
 
 enum Flow {
     Go,
@@ -128,6 +134,7 @@ impl Worker {
             finished: Vec::new(),
             status: WorkerStatus::Running,
             version: 0,
+            owed_reported: false,
         }));
         Worker {
             journal,
@@ -150,8 +157,15 @@ impl Worker {
             failing_since: None,
             finished_seen: 0,
             unproven_start,
+            owed: None,
             held: Held::default(),
         }
+    }
+
+    /// A gap the checkpoint says this listener is owed (see [`owed`]).
+    pub fn owe(mut self, gap: Option<logdaemon_state::PendingGap>) -> Worker {
+        self.owed = gap;
+        self
     }
 
     fn follower(&self) -> &Follower {
@@ -177,6 +191,18 @@ impl Worker {
             }
             if self.unproven_start {
                 self.prove_start();
+            }
+            if let Some(flow) = self.report_owed() {
+                match flow {
+                    Flow::Go => continue,
+                    Flow::Rewind => {
+                        if let Err(e) = self.rewind() {
+                            break WorkerStatus::Failed(self.stream_error(e));
+                        }
+                        continue;
+                    }
+                    Flow::Exit => return,
+                }
             }
             let fill = match self.ahead.fill.take() {
                 Some(fill) => {

@@ -74,7 +74,7 @@ mod store;
 
 pub use error::{InvalidKind, StateError};
 pub use hash::{Hash, Hasher, HASH_PREFIX};
-pub use model::{Checkpoint, Cursor, Finished, Identity, JournalState, MAX_WINDOW};
+pub use model::{Checkpoint, Cursor, Finished, Identity, JournalState, PendingGap, MAX_WINDOW};
 pub use store::{ensure_state_dir, StateLock, LOCK_FILE_NAME, PREVIOUS_FILE_NAME};
 
 /// The only checkpoint format this version reads and writes.

@@ -79,6 +79,23 @@ pub struct JournalState {
     /// reader's position was saved (`None`: not a link, or not known), so a
     /// link pointed elsewhere while the daemon was down is told as such.
     pub target: Option<String>,
+    /// Per listener: entries it was moved past without receiving them
+    /// (`logdaemon checkpoint set`), to report to it as a gap before its
+    /// next entry; removed once it acknowledged the gap.
+    pub pending_gaps: BTreeMap<String, PendingGap>,
+}
+
+/// A gap a listener is owed: the range `from..to` it will never receive.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PendingGap {
+    /// `(sequence, offset, line)` of the first entry not delivered.
+    pub from: (u64, u64, u64),
+    /// `(sequence, offset, line)` where delivery resumes.
+    pub to: (u64, u64, u64),
+    /// Why, as the ABI's gap call says it (`operator`).
+    pub cause: String,
+    /// Free text for the operator.
+    pub detail: String,
 }
 
 /// The whole checkpoint: one [`JournalState`] per followed journal, by name.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::hash::Hash;
-use crate::model::{Checkpoint, Cursor, Field, Finished, Identity, JournalState, Part};
+use crate::model::{Checkpoint, Cursor, Field, Finished, Identity, JournalState, Part, PendingGap};
 
 /// Reads only `version`, ignoring the rest: when a file does not have the
 /// checkpoint's shape, this tells whether it is from another format version,
@@ -55,6 +55,23 @@ struct RawListener {
     offset: Spanned<U64>,
     line: Spanned<U64>,
     identity: Option<Spanned<RawIdentity>>,
+    pending_gap: Option<Spanned<RawPendingGap>>,
+}
+
+/// `[journal.NAME.listener.L.pending_gap]`: optional; absent in every
+/// checkpoint without an operator's skip.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPendingGap {
+    from_sequence: Spanned<U64>,
+    from_offset: Spanned<U64>,
+    from_line: Spanned<U64>,
+    to_sequence: Spanned<U64>,
+    to_offset: Spanned<U64>,
+    to_line: Spanned<U64>,
+    cause: Spanned<String>,
+    #[serde(default)]
+    detail: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +181,7 @@ impl RawFile {
                 });
             }
             let mut listeners = BTreeMap::new();
+            let mut pending_gaps = BTreeMap::new();
             for (lname, l) in &j.get_ref().listener {
                 let l = l.get_ref();
                 let c = cursor(
@@ -174,6 +192,9 @@ impl RawFile {
                     &at(Some(lname.get_ref()), Part::Identity),
                 )?;
                 listeners.insert(lname.get_ref().clone(), c);
+                if let Some(g) = &l.pending_gap {
+                    pending_gaps.insert(lname.get_ref().clone(), pending_gap(g.get_ref()));
+                }
             }
             journals.insert(
                 name.get_ref().clone(),
@@ -182,6 +203,7 @@ impl RawFile {
                     listeners,
                     finished,
                     target: j.get_ref().target.as_ref().map(|t| t.get_ref().clone()),
+                    pending_gaps,
                 },
             );
         }
@@ -302,6 +324,20 @@ fn cursor(
         line: line.get_ref().0,
         identity,
     })
+}
+
+fn pending_gap(g: &RawPendingGap) -> PendingGap {
+    let n = |v: &Spanned<U64>| v.get_ref().0;
+    PendingGap {
+        from: (n(&g.from_sequence), n(&g.from_offset), n(&g.from_line)),
+        to: (n(&g.to_sequence), n(&g.to_offset), n(&g.to_line)),
+        cause: g.cause.get_ref().clone(),
+        detail: g
+            .detail
+            .as_ref()
+            .map(|d| d.get_ref().clone())
+            .unwrap_or_default(),
+    }
 }
 
 fn hash(text: &Spanned<String>, field: Field) -> Result<Hash, BadValue> {

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Checkpoint, Cursor, Finished, Identity};
+use crate::model::{Checkpoint, Cursor, Finished, Identity, PendingGap};
 
 /// The comment header at the top of every written checkpoint.
 pub(crate) const HEADER: &str = "\
@@ -19,7 +19,9 @@ pub(crate) const HEADER: &str = "\
 # file the position is in; remove an identity table to make the daemon trust the position as is.
 # [journal.NAME] is the furthest position read; [journal.NAME.listener.LISTENER] is what that
 # listener acknowledged (never ahead of the journal's); [[journal.NAME.finished]] lists rotated
-# files already read completely, most recent last. The previous save is kept in checkpoint.toml.prev.
+# files already read completely, most recent last. [journal.NAME.listener.LISTENER.pending_gap] is a
+# range that listener was moved past (`checkpoint set`) and is told about as a gap before its next entry.
+# The previous save is kept in checkpoint.toml.prev.
 ";
 
 impl Checkpoint {
@@ -39,6 +41,9 @@ impl Checkpoint {
             for (lname, c) in &j.listeners {
                 let table = format!("{base}.listener.{}", key(lname));
                 write_cursor(&mut out, &table, c, None);
+                if let Some(g) = j.pending_gaps.get(lname) {
+                    write_pending_gap(&mut out, &table, g);
+                }
             }
         }
         out
@@ -67,6 +72,17 @@ fn write_identity(out: &mut String, table: &str, id: &Identity) {
     let _ = writeln!(out, "head_hash = \"{}\"", id.head_hash);
     int(out, "tail_len", id.tail_len);
     let _ = writeln!(out, "tail_hash = \"{}\"", id.tail_hash);
+}
+
+fn write_pending_gap(out: &mut String, table: &str, g: &PendingGap) {
+    let _ = writeln!(out, "\n[{table}.pending_gap]");
+    for (name, (s, o, l)) in [("from", g.from), ("to", g.to)] {
+        int(out, &format!("{name}_sequence"), s);
+        int(out, &format!("{name}_offset"), o);
+        int(out, &format!("{name}_line"), l);
+    }
+    let _ = writeln!(out, "cause = {}", string(&g.cause));
+    let _ = writeln!(out, "detail = {}", string(&g.detail));
 }
 
 fn write_finished(out: &mut String, table: &str, f: &Finished) {
@@ -185,5 +201,49 @@ mod tests {
              head_len = 4096\nhead_hash = \"xxh3:0123456789abcdef\"\ntail_len = 4096\n\
              tail_hash = \"xxh3:fedcba9876543210\"\n\n[journal.p4.listener.copy]\nsequence = 12\noffset = 4000\nline = 56\n"
         );
+    }
+
+    #[test]
+    fn a_pending_gap_is_a_table_of_its_listener_and_reads_back() {
+        let mut j = JournalState {
+            reader: Cursor {
+                sequence: 8,
+                offset: 0,
+                line: 1,
+                identity: None,
+            },
+            ..Default::default()
+        };
+        j.listeners.insert("copy".into(), j.reader.clone());
+        j.pending_gaps.insert(
+            "copy".into(),
+            PendingGap {
+                from: (7, 360, 11),
+                to: (8, 0, 1),
+                cause: "operator".into(),
+                detail: "moved \"by hand\"".into(),
+            },
+        );
+        let c = Checkpoint {
+            journals: [("p4".to_string(), j)].into(),
+        };
+        let text = c.to_toml();
+        assert!(
+            text.ends_with(
+                "[journal.p4.listener.copy]\nsequence = 8\noffset = 0\nline = 1\n\n\
+                 [journal.p4.listener.copy.pending_gap]\nfrom_sequence = 7\nfrom_offset = 360\nfrom_line = 11\n\
+                 to_sequence = 8\nto_offset = 0\nto_line = 1\ncause = \"operator\"\ndetail = \"moved \\\"by hand\\\"\"\n"
+            ),
+            "{text}"
+        );
+        let back = Checkpoint::parse(&text, std::path::Path::new("checkpoint.toml")).unwrap();
+        assert_eq!(back, c);
+        // Without the table, the listener owes nothing.
+        let plain = text[..text
+            .find("\n[journal.p4.listener.copy.pending_gap]")
+            .unwrap()]
+            .to_string();
+        let back = Checkpoint::parse(&plain, std::path::Path::new("checkpoint.toml")).unwrap();
+        assert!(back.journals["p4"].pending_gaps.is_empty());
     }
 }

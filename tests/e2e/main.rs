@@ -13,6 +13,7 @@ mod abi;
 mod bad_input;
 mod chaos;
 mod commands;
+mod correctness;
 mod docs;
 mod dump;
 mod email;

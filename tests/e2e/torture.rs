@@ -19,6 +19,7 @@
 
 pub mod tally;
 
+mod ascending;
 mod compressed;
 mod crash;
 mod events;

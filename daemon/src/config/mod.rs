@@ -95,8 +95,14 @@ pub struct JournalConfig {
     pub on_gap: OnGap,
     /// Most bytes handed to a listener in one `listen` call.
     pub batch_bytes: usize,
+    /// How long a renamed file is still watched for writers that hold it
+    /// open, once the writer has moved on to the new live file.
+    pub late_writes: Duration,
     pub listeners: Vec<ListenerConfig>,
 }
+
+/// `late_writes` when the config does not say.
+pub const DEFAULT_LATE_WRITES: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 impl JournalConfig {
@@ -114,6 +120,7 @@ impl JournalConfig {
             start: Start::Beginning,
             on_gap: OnGap::Stop,
             batch_bytes: 1 << 20,
+            late_writes: Duration::ZERO,
             listeners: Vec::new(),
         }
     }
@@ -437,6 +444,15 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
             )
         }
     };
+    let late_writes = match &j.late_writes {
+        None => DEFAULT_LATE_WRITES,
+        Some(s) => match humantime::parse_duration(s.get_ref()) {
+            Ok(d) => d,
+            Err(e) => {
+                return ctx.at(s.span(), format!("journal {name:?}: late_writes: {:?} is not a duration ({e}); write e.g. \"2s\", \"30s\", or \"0s\" to leave a renamed file as soon as the writer has moved on", s.get_ref()))
+            }
+        },
+    };
     let mut listeners: Vec<ListenerConfig> = Vec::new();
     for l in &j.listener {
         let lc = listener(ctx, dir, &name, l)?;
@@ -469,6 +485,7 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
         start,
         on_gap,
         batch_bytes,
+        late_writes,
         listeners,
     })
 }

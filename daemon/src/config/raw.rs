@@ -31,6 +31,7 @@ pub struct RawJournal {
     pub on_gap: Option<Spanned<String>>,
     pub batch_bytes: Option<Spanned<i64>>,
     pub timestamp: Option<Spanned<RawTimestamp>>,
+    pub late_writes: Option<Spanned<String>>,
     #[serde(default)]
     pub listener: Vec<RawListener>,
 }

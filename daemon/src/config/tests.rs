@@ -191,3 +191,25 @@ fn dot_names_and_outputs_in_the_state_directory_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn late_writes_defaults_to_two_seconds_and_takes_zero() {
+    assert_eq!(
+        parse(EXAMPLE).unwrap().journals[0].late_writes,
+        Duration::from_secs(2)
+    );
+    let with = |v: &str| EXAMPLE.replace("quiet_after = \"2s\"", &format!("late_writes = \"{v}\""));
+    assert_eq!(
+        parse(&with("0s")).unwrap().journals[0].late_writes,
+        Duration::ZERO
+    );
+    assert_eq!(
+        parse(&with("30s")).unwrap().journals[0].late_writes,
+        Duration::from_secs(30)
+    );
+    let e = err(&with("a while"));
+    assert!(
+        e.starts_with("config /etc/logdaemon/ld.toml, line 7: journal \"p4\": late_writes: \"a while\" is not a duration"),
+        "{e}"
+    );
+}

@@ -32,6 +32,10 @@ impl Follower {
             .filter_map(|c| c.number)
             .max()
             .map_or(1, |n| n + 1);
+        let next_seq = match self.said_number(&candidates) {
+            Some(n) => n,
+            None => next_seq,
+        };
         self.next_sequence_hint = next_seq;
         match self.cfg.start.clone() {
             Start::Beginning => {
@@ -44,8 +48,13 @@ impl Follower {
                         .file()
                         .and_then(|f| f.metadata().ok())
                         .map_or(0, |m| m.len());
-                    let (offset, line) = end_boundary(seg.file().expect("plain"), size)
-                        .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+                    let (offset, line) = end::end_boundary(
+                        &seg.path,
+                        seg.file().expect("plain"),
+                        size,
+                        &self.cfg.format,
+                    )
+                    .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
                     let path = seg.path.clone();
                     let seq = seg.sequence;
                     self.open_segment_at(path, seq, Origin::Live, offset, line, false)?;
@@ -54,7 +63,14 @@ impl Follower {
             Start::Journal(n) => {
                 if let Some(c) = candidates.iter().find(|c| c.number == Some(n)) {
                     self.open_segment_at(c.path.clone(), n, Origin::Rotated, 0, 1, false)?;
-                } else if n == next_seq {
+                } else if n == next_seq
+                    || !candidates.iter().any(|c| c.number.is_some_and(|k| k >= n))
+                {
+                    // No rotated journal numbered n or above: the live
+                    // journal is number n (the operator says so).
+                    if n != next_seq {
+                        tracing::info!(journal = %self.cfg.name, file = %self.cfg.path.display(), sequence = n, "start = {n}: the live journal is number {n}");
+                    }
                     self.next_sequence_hint = n;
                     self.try_open_live()?;
                 } else {
@@ -74,6 +90,27 @@ impl Follower {
             }
         }
         Ok(())
+    }
+
+    /// The live p4 journal's number as its `journal` counter record says
+    /// (see [`counter`]), where nothing else numbers it: no rotated journal
+    /// carries a number and no `start = N` names it.
+    fn said_number(&self, candidates: &[crate::rotation::Candidate]) -> Option<u64> {
+        if !matches!(self.cfg.format, crate::format::Format::P4)
+            || matches!(self.cfg.start, Start::Journal(_))
+            || candidates.iter().any(|c| c.number.is_some())
+        {
+            return None;
+        }
+        let n = match counter::journal_counter(&self.cfg.path) {
+            Ok(n) => n?,
+            Err(e) => {
+                tracing::debug!(journal = %self.cfg.name, file = %self.cfg.path.display(), error = %e, "cannot read the journal for its number");
+                return None;
+            }
+        };
+        tracing::info!(journal = %self.cfg.name, file = %self.cfg.path.display(), journal_counter = n, sequence = n, "the live journal is number {n}, as its db.counters journal record says");
+        Some(n)
     }
 
     /// Opens the live file from offset 0 if it exists. Returns whether it did.
@@ -96,6 +133,7 @@ impl Follower {
                     1,
                 );
                 seg.did_rotate = false;
+                seg.nul_fill = self.live_truncated;
                 self.seg = Some(seg);
                 self.guard_live();
                 Ok(true)
@@ -145,6 +183,7 @@ impl Follower {
         );
         seg.head = o.head;
         seg.did_rotate = did_rotate;
+        self.live_truncated = false;
         self.seg = Some(seg);
         self.guard_live();
         self.draining = false;
@@ -153,7 +192,20 @@ impl Follower {
     pub(super) fn remember(&mut self, seg: &Segment) {
         self.recent.push(seg.info());
         if self.recent.len() > 4 {
+            // Its proof stays known: a file finished in this run is never
+            // taken for an unread one, however many rotations ago.
+            let old = &self.recent[0];
+            let proof = self
+                .finished()
+                .into_iter()
+                .find(|f| f.sequence == old.sequence);
             self.recent.remove(0);
+            if let Some(f) = proof {
+                self.history.retain(|h| h.sequence != f.sequence);
+                self.history.push(f);
+                let keep = self.history.len().saturating_sub(64);
+                self.history.drain(..keep);
+            }
         }
     }
 
@@ -218,6 +270,8 @@ impl Follower {
         // (identical content), unless that file was created after the
         // checkpoint was saved: an inode freed and handed out again.
         let saved = self.saved_at(c);
+        let untrusted = self.times_untrusted(saved);
+        let mut live_by_inode = false;
         let order = if settled { Vec::new() } else { order };
         let mut matches: Vec<(Opened, Origin)> = Vec::new();
         for (path, origin) in order {
@@ -236,12 +290,21 @@ impl Follower {
                 Ok(o) => {
                     let same_inode = o.key.is_some_and(|k| k.dev == id.dev && k.ino == id.inode);
                     let reborn = same_inode && saved.is_some_and(|t| born_after(&o.path, t));
+                    // Without trustworthy birth times the live file's inode
+                    // may be a reused one: look at the other files too.
+                    let doubt = untrusted.is_some() && origin == Origin::Live;
+                    live_by_inode |= same_inode && doubt;
                     matches.push((o, origin));
-                    if same_inode && !reborn {
+                    if same_inode && !reborn && !doubt {
                         break;
                     }
                 }
                 Err(m) => looked_at.push((m.path, m.why)),
+            }
+        }
+        if let Some(why) = untrusted.as_deref() {
+            if !settled && live_by_inode && id.head_len > 0 && matches.len() > 1 {
+                return Err(self.cannot_tell(c, &matches, why));
             }
         }
         if !settled {
@@ -274,6 +337,8 @@ impl Follower {
                 looked_at,
                 state_dir: self.state_dir.clone(),
                 resume_in: None,
+                gone: Some(self.gone_file(c, &id.path)),
+                bytes: None,
             }),
         })
     }
@@ -444,6 +509,7 @@ impl Follower {
         let seg = self.seg.as_ref().expect("segment");
         let candidates = self.candidates()?;
         let listed = files_of(&candidates);
+        self.report_late_writes(&candidates);
         let our_key = seg.key;
         let our_end = seg.reader.offset();
         let our_seq = seg.sequence;
@@ -485,8 +551,26 @@ impl Follower {
                 last_us = Some(i);
             }
         }
+        // What the names say against what the files prove (`order`).
+        let done = self.finished_before(our_seq, id.as_ref(), our_end);
+        // Journal numbers (`{N}`) say the order themselves; only names
+        // without them can count the other way unnoticed.
+        let numbered = candidates.iter().any(|k| k.number.is_some());
+        if let Some(i) = last_us.filter(|_| !numbered) {
+            let older: Vec<&Candidate> = candidates[..i].iter().filter(|k| !is_us(k)).collect();
+            if let Some(stop) = self.names_contradict(&candidates[i].path, &older, &done) {
+                return Err(stop);
+            }
+        }
+        let unread = |k: &Candidate| {
+            let read = Self::read_before(k, &done);
+            if read {
+                tracing::info!(journal = %self.cfg.name, file = %k.path.display(), "read before (its content is in the finished list): passed over although the rotated names put it next");
+            }
+            !read
+        };
         let next: Option<&Candidate> = match last_us {
-            Some(i) => candidates[i + 1..].iter().find(|k| !is_us(k)),
+            Some(i) => candidates[i + 1..].iter().find(|k| !is_us(k) && unread(k)),
             // We are in no listed file (it was deleted, or it was the live
             // file). Journal numbers say which file comes next: the lowest
             // above ours (a p4 sequence is its journal's number). Without
@@ -496,7 +580,7 @@ impl Follower {
                 .filter(|k| k.number.is_some_and(|n| n > our_seq) && !is_us(k))
                 .min_by_key(|k| k.number),
             None => candidates.iter().find(|k| match (k.mtime, our_mtime) {
-                (Some(a), Some(b)) => a > b && !is_us(k),
+                (Some(a), Some(b)) => a > b && !is_us(k) && unread(k),
                 _ => false,
             }),
         };
@@ -514,18 +598,22 @@ impl Follower {
         // p4 numbers its journals one by one: when the file just finished
         // is `journal.N` read as sequence N, a next number above N + 1 means
         // the journals in between were deleted before we read them.
-        let numbered_us = candidates
+        // The number of the journal just finished, by its name (p4d may
+        // have numbered it otherwise than we did, when it was the live
+        // journal at a first start: then its name is right).
+        let our_number = candidates
             .iter()
-            .any(|k| k.number == Some(our_seq) && is_us(k));
-        let skipped = match next.and_then(|k| k.number) {
-            Some(n) if numbered_us && n > our_seq + 1 => Some(n),
+            .filter(|k| is_us(k))
+            .find_map(|k| k.number.filter(|&n| n >= our_seq));
+        let skipped = match (next.and_then(|k| k.number), our_number) {
+            (Some(n), Some(ours)) if n > ours + 1 => Some((ours, n)),
             _ => None,
         };
         match next {
             Some(k) => {
                 let seq = k.number.filter(|&n| n > our_seq).unwrap_or(seq);
                 let path = k.path.clone();
-                if let Some(n) = skipped {
+                if let Some((ours, n)) = skipped {
                     let dir = self
                         .cfg
                         .path
@@ -535,12 +623,14 @@ impl Follower {
                     let m = Missing {
                         journal: self.cfg.name.clone(),
                         live: self.cfg.path.clone(),
-                        from: Position { sequence: our_seq + 1, offset: 0, line: 1 },
+                        from: Position { sequence: ours + 1, offset: 0, line: 1 },
                         to: Some(Position { sequence: n, offset: 0, line: 1 }),
                         cause: GapCause::Deleted,
-                        looked_at: vec![(dir, format!("journal {} was read to its end; the next journal there is number {n}, so {} are missing", our_seq, numbers(our_seq + 1, n)))],
+                        looked_at: vec![(dir, format!("journal {ours} was read to its end; the next journal there is number {n}, so {} are missing", numbers(ours + 1, n)))],
                         state_dir: self.state_dir.clone(),
                         resume_in: None,
+                        gone: Some(format!("{}, named like {}.{} (never read: sizes unknown)", numbers(ours + 1, n), self.cfg.path.display(), ours + 1)),
+                        bytes: None,
                     };
                     self.on_gap(m)?;
                 }
@@ -599,6 +689,31 @@ impl Follower {
 }
 
 /// "journal 5" or "journals 5 to 7": the numbers `from..to`.
+impl Follower {
+    /// The file holding cursor `c`, for an operator to restore: its
+    /// journal number (p4), last known name and the bytes it held at least.
+    fn gone_file(&self, c: &Cursor, last_seen: &str) -> String {
+        let name = if last_seen.is_empty() {
+            "a name not recorded".to_string()
+        } else {
+            format!("last seen as {last_seen}")
+        };
+        match self.cfg.format {
+            crate::format::Format::P4 => format!(
+                "journal {} ({name}; restore it as {}.{}), at least {} bytes long",
+                c.sequence,
+                self.cfg.path.display(),
+                c.sequence,
+                c.offset
+            ),
+            _ => format!(
+                "the file of generation {} ({name}), at least {} bytes long",
+                c.sequence, c.offset
+            ),
+        }
+    }
+}
+
 fn numbers(from: u64, to: u64) -> String {
     if to - from == 1 {
         format!("journal {from}")
@@ -611,7 +726,7 @@ fn numbers(from: u64, to: u64) -> String {
 /// where the file system does not keep it).
 fn born_after(path: &Path, t: SystemTime) -> bool {
     std::fs::metadata(path)
-        .and_then(|m| m.created())
+        .and_then(|m| unproven::birth_time(&m))
         .is_ok_and(|b| b > t)
 }
 
@@ -646,31 +761,11 @@ fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
         .collect()
 }
 
-/// The end of the last complete line at or before `size`, and its line number.
-fn end_boundary(f: &File, size: u64) -> std::io::Result<(u64, u64)> {
-    use std::io::Read;
-    let mut lines = 1u64;
-    let mut last_nl = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut pos = 0u64;
-    let mut r = f.take(size);
-    let mut rd = std::io::BufReader::new(&mut r);
-    loop {
-        let n = rd.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' {
-                lines += 1;
-                last_nl = pos + i as u64 + 1;
-            }
-        }
-        pos += n as u64;
-    }
-    Ok((last_nl, lines))
-}
-
+mod counter;
+mod cut;
+mod end;
+mod order;
 mod resume;
 #[cfg(test)]
 mod tests;
+mod unproven;

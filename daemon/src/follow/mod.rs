@@ -25,12 +25,12 @@ mod transition;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use logdaemon_sdk::abi::{FLAG_DID_ROTATE, FLAG_INCOMPLETE};
+use logdaemon_sdk::abi::{GapCause, FLAG_DID_ROTATE, FLAG_INCOMPLETE};
 use logdaemon_sdk::Position;
 use logdaemon_state::{Cursor, Finished, Identity};
 
 pub use batch::{Batch, GapEvent, Meta};
-pub use error::{FollowError, Missing};
+pub use error::{CutShort, FollowError, Missing};
 
 use crate::config::{JournalConfig, OnGap};
 use crate::identity;
@@ -64,6 +64,14 @@ pub struct Follower {
     next_sequence_hint: u64,
     /// Files finished before the cursor this follower was opened at.
     history: Vec<Finished>,
+    /// The live file, when opened next, is its new content after a
+    /// truncation (the copy of a copytruncate was read to its end).
+    live_truncated: bool,
+    /// A record read after the NUL hole reported as `pending_gap`: it is
+    /// delivered after that gap.
+    held: Option<(Meta, Vec<u8>)>,
+    /// Finished files found grown (sequence, size now), reported once each.
+    late_reported: std::cell::RefCell<Vec<(u64, u64)>>,
 }
 
 impl Follower {
@@ -97,6 +105,9 @@ impl Follower {
             state_dir,
             next_sequence_hint: 1,
             history: finished.to_vec(),
+            live_truncated: false,
+            held: None,
+            late_reported: Default::default(),
         };
         match cursor {
             Some(c) => f.open_at_cursor(c)?,
@@ -158,6 +169,9 @@ impl Follower {
                 }
                 return Ok(Fill::Gap(g));
             }
+            if let Some((meta, raw)) = self.held.take() {
+                batch.push(meta, &raw);
+            }
             if batch.size() >= max_bytes || batch.has_view() {
                 return Ok(Fill::Entries);
             }
@@ -187,10 +201,13 @@ impl Follower {
             let at = seg.reader.pinned_len();
             #[cfg(test)]
             race_tests::before_read();
-            let rec = seg
-                .reader
-                .next_available()
-                .map_err(|e| io_err(&self.cfg, &seg.path, e))?;
+            let rec = match seg.reader.next_available() {
+                Ok(r) => r,
+                Err(e) => {
+                    let (path, sequence) = (seg.path.clone(), seg.sequence);
+                    return Err(self.read_err(&path, sequence, e));
+                }
+            };
             match rec {
                 Some(r) => {
                     let mut flags = 0;
@@ -199,7 +216,10 @@ impl Follower {
                         seg.did_rotate = false;
                     }
                     if r.incomplete {
+                        // Only a record the bytes after it prove unclosable
+                        // comes incomplete from a file that may still grow.
                         flags |= FLAG_INCOMPLETE;
+                        tracing::warn!(journal = %self.cfg.name, file = %seg.path.display(), sequence = seg.sequence, offset = r.offset, line = r.line, bytes = r.bytes.len(), "a record that can never complete (a p4 string never closed: an odd number of unescaped @); delivered as incomplete, reading on at the next record");
                     }
                     if r.offset < identity::HEAD_WINDOW {
                         seg.head.feed(r.offset, r.bytes);
@@ -207,13 +227,11 @@ impl Follower {
                     if !plain {
                         seg.ring.feed(r.bytes);
                     }
-                    let nul = leading_nuls(&mut seg.nul_skipped, &seg.path, r.offset, r.bytes);
-                    if nul == r.bytes.len() {
-                        if flags & FLAG_DID_ROTATE != 0 {
-                            seg.did_rotate = true;
-                        }
-                        continue;
-                    }
+                    let nul = if seg.nul_fill {
+                        leading_nuls(&mut seg.nul_skipped, &seg.path, r.offset, r.bytes)
+                    } else {
+                        0
+                    };
                     let meta = Meta {
                         sequence: seg.sequence,
                         offset: r.offset + nul as u64,
@@ -223,7 +241,44 @@ impl Follower {
                         flags,
                         start: 0,
                     };
-                    batch.push_view(meta, at + nul);
+                    if nul == 0 {
+                        seg.nul_fill = false;
+                        self.live_truncated = false;
+                        batch.push_view(meta, at);
+                        continue;
+                    }
+                    // The hole is a gap, reported before the record after it.
+                    let whole = nul == r.bytes.len();
+                    let gap_to = Position {
+                        sequence: seg.sequence,
+                        offset: r.offset + nul as u64,
+                        line: if whole { r.line + r.lines } else { r.line },
+                    };
+                    let from = Position {
+                        sequence: seg.sequence,
+                        offset: r.offset,
+                        line: r.line,
+                    };
+                    let detail = format!(
+                        "{}: {nul} NUL bytes at offset {} of the file's new content after a truncation: the hole a writer without O_APPEND left at its old offset; not entries",
+                        seg.path.display(),
+                        r.offset
+                    );
+                    if whole {
+                        if flags & FLAG_DID_ROTATE != 0 {
+                            seg.did_rotate = true;
+                        }
+                    } else {
+                        seg.nul_fill = false;
+                        self.live_truncated = false;
+                        self.held = Some((meta, r.bytes[nul..].to_vec()));
+                    }
+                    self.pending_gap = Some(GapEvent {
+                        from,
+                        to: gap_to,
+                        cause: GapCause::NulFill,
+                        detail,
+                    });
                 }
                 None => {
                     let full = seg.reader.is_full();
@@ -369,11 +424,12 @@ fn idle(batch: &Batch) -> Fill {
     }
 }
 
-/// How many leading bytes of a record are NUL filler to drop: a writer
-/// without O_APPEND that kept writing at its old offset after a truncation
-/// leaves a hole of NULs before its next record. A record made only of NULs
-/// (and its newline) is dropped whole. The NULs are not entries; they are
-/// reported in the log.
+/// How many leading bytes of a record are NUL filler to drop, in the live
+/// file's new content after a truncation only (`Segment::nul_fill`): a
+/// writer without O_APPEND that kept writing at its old offset leaves a
+/// hole of NULs before its next record. A record made only of NULs (and
+/// its newline) is dropped whole. The NULs are not entries; they are
+/// logged here and reported to the listeners as a `nul-fill` gap.
 fn leading_nuls(skipped: &mut u64, path: &std::path::Path, offset: u64, raw: &[u8]) -> usize {
     let k = raw.iter().take_while(|&&b| b == 0).count();
     if k == 0 {
@@ -414,7 +470,8 @@ mod fill_tests {
     }
 
     /// Records of many sizes, one far larger than a read buffer, and NUL
-    /// filler (a whole record of it, and some before a record).
+    /// bytes (a whole record of them, and some before a record): data here,
+    /// where no truncation left a hole.
     fn journal(part: usize) -> Vec<u8> {
         let mut out = Vec::new();
         for i in 0..30_000usize {
@@ -433,16 +490,13 @@ mod fill_tests {
     }
 
     /// What a listener must get from `data`: offset, line and bytes of each
-    /// record, NUL filler dropped.
+    /// record, NUL bytes included.
     fn expected(data: &[u8]) -> Vec<(u64, u64, Vec<u8>)> {
         let mut line = 1;
         let mut out = Vec::new();
         for (at, len, _) in frame_all(&Format::P4, data) {
             let rec = &data[at..at + len];
-            let nul = rec.iter().take_while(|&&b| b == 0).count();
-            if rec[nul..] != *b"\n" {
-                out.push(((at + nul) as u64, line, rec[nul..].to_vec()));
-            }
+            out.push((at as u64, line, rec.to_vec()));
             line += rec.iter().filter(|&&b| b == b'\n').count() as u64;
         }
         out
@@ -465,6 +519,40 @@ mod fill_tests {
                 return;
             }
         }
+    }
+
+    #[test]
+    fn a_hole_after_a_truncation_is_a_nul_fill_gap_before_the_record_after_it() {
+        use std::os::unix::fs::FileExt;
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("journal");
+        std::fs::write(&live, b"@ex@ 1 1\n@ex@ 1 2\n@ex@ 1 3\n").unwrap();
+        let mut f = Follower::open(config(&live), None, None).unwrap();
+        let mut batch = Batch::default();
+        let mut got = Vec::new();
+        drain(&mut f, &mut batch, 1 << 20, &mut got);
+        assert_eq!(got.len(), 3);
+        // Truncated; the writer goes on at its old offset, 27.
+        let w = std::fs::OpenOptions::new().write(true).open(&live).unwrap();
+        w.set_len(0).unwrap();
+        w.write_all_at(b"@ex@ 2 1\n", 27).unwrap();
+        batch.clear();
+        let g = match f.fill(&mut batch, 1 << 20).unwrap() {
+            Fill::Gap(g) => g,
+            other => panic!("{other:?}: {:?}", batch.entries),
+        };
+        assert!(batch.is_empty());
+        assert_eq!(
+            (g.cause, g.from.sequence, g.from.offset, g.to.offset),
+            (GapCause::NulFill, 2, 0, 27)
+        );
+        let mut after = Vec::new();
+        drain(&mut f, &mut batch, 1 << 20, &mut after);
+        assert_eq!(after, vec![(27, 1, b"@ex@ 2 1\n".to_vec())]);
+        // Later NULs in that file are data: only the hole is filler.
+        w.write_all_at(b"\0\0@ex@ 2 2\n", 36).unwrap();
+        drain(&mut f, &mut batch, 1 << 20, &mut after);
+        assert_eq!(after[1], (36, 2, b"\0\0@ex@ 2 2\n".to_vec()));
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //! report a gap with exactly the lost range. The deterministic tests in
 //! [`found`] pin down sequences this test found.
 //!
+//! Rotated names may also count the other way from what the configured
+//! names assume ([`Naming::Ascending`]): then stopping with the message
+//! that names the fitting `rotated` setting is the one other outcome
+//! allowed, and nothing may be delivered twice before it.
+//!
 //! The writer's side of the model is in [`disk`], the follower's in
 //! [`reader`].
 
@@ -103,6 +108,11 @@ pub(super) enum Naming {
     Numbered,
     /// logrotate: `app.log.1` is the newest, older files shift up by one.
     Shift,
+    /// Perforce-style for a line log: `app.log.1`, then `app.log.2`, …
+    /// (higher is newer), under the default names, which assume `Shift`:
+    /// the names contradict the order. The follower must deliver exactly
+    /// once, or stop naming the `rotated` setting that fits, never repeat.
+    Ascending,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +195,7 @@ fn setup() -> impl Strategy<Value = (Fmt, Naming, OnGap)> {
         Just((Fmt::P4, Naming::Numbered)),
         Just((Fmt::Lines, Naming::Numbered)),
         Just((Fmt::Lines, Naming::Shift)),
+        Just((Fmt::Lines, Naming::Ascending)),
     ]
     .prop_flat_map(|(f, n)| {
         prop_oneof![Just(OnGap::Stop), Just(OnGap::Report)].prop_map(move |g| (f, n, g))
@@ -203,7 +214,15 @@ fn run(setup: (Fmt, Naming, OnGap), ops: &[Op], avoid: Avoid) -> Result<(), Stri
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    // A fixed seed: the same 256 cases on every run, so a red run is a
+    // change of behaviour, never the luck of the draw. To explore further,
+    // change the seed and look at what fails.
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6c6f_6764_6165_6d6e),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn follower_delivers_every_record_once_in_order(setup in setup(), ops in proptest::collection::vec(op(), 1..40)) {

@@ -60,12 +60,39 @@ impl Follower {
                 .map_or(0, |m| m.len());
             return Ok(size > seg.read_pos());
         }
+        if !deleted && self.watching_for_late_writes() {
+            let seg = self.seg.as_ref().expect("segment");
+            let size = seg
+                .file()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len());
+            return Ok(size > seg.read_pos());
+        }
         if !self.draining {
             // One more read: bytes appended before the writer moved on.
             self.draining = true;
             return Ok(true);
         }
         self.finish_and_advance(batch)
+    }
+
+    /// Whether the renamed file the writer has moved on from is still
+    /// watched for writers that hold it open (several workers, a graceful
+    /// restart): for `late_writes` after the move was first seen, unless
+    /// it was neither renamed nor written for that long already (its
+    /// status change time: renamed long ago, read after an outage).
+    fn watching_for_late_writes(&mut self) -> bool {
+        let bound = self.cfg.late_writes;
+        let seg = self.seg.as_mut().expect("segment");
+        let seen = *seg.moved_on_at.get_or_insert_with(std::time::Instant::now);
+        let changed = seg.file().and_then(|f| f.metadata().ok()).map(|m| {
+            std::time::UNIX_EPOCH
+                + std::time::Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().max(0) as u32)
+        });
+        let quiet = changed
+            .and_then(|c| c.elapsed().ok())
+            .is_some_and(|q| q >= bound);
+        !quiet && seen.elapsed() < bound
     }
 
     /// At the end of a plain rotated file: if the live file holds the same
@@ -202,6 +229,8 @@ impl Follower {
         }
         self.draining = false;
         if let Some(max_seen) = seg.truncated_live.take() {
+            // The live file the copy was made of is its new content now.
+            self.live_truncated = true;
             let (end, line) = gap_from.unwrap_or((seg.reader.offset(), seg.reader.line()));
             if max_seen > end {
                 let m = Missing {
@@ -213,6 +242,8 @@ impl Follower {
                     looked_at: vec![(seg.path.clone(), format!("the copy ends at offset {end}; the live file had been seen at {max_seen} bytes before it was truncated"))],
                     state_dir: self.state_dir.clone(),
                     resume_in: None,
+                    gone: None,
+                    bytes: Some(max_seen - end),
                 };
                 self.report_gap(m);
             }
@@ -360,6 +391,8 @@ impl Follower {
                 looked_at,
                 state_dir: self.state_dir.clone(),
                 resume_in: None,
+                gone: None,
+                bytes: Some(max_seen - from),
             };
             if copy_short {
                 self.report_gap(m);
@@ -497,6 +530,7 @@ impl Follower {
         // necessarily the file at the live path, which may be another one
         // if ours was renamed away since it was truncated.
         let Some(file) = seg.file().cloned() else {
+            self.live_truncated = true;
             if self.try_open_live()? {
                 self.seg.as_mut().expect("segment").did_rotate = true;
             }
@@ -515,6 +549,7 @@ impl Follower {
             1,
         );
         new.did_rotate = true;
+        new.nul_fill = true;
         self.seg = Some(new);
         self.guard_live();
         self.draining = false;

@@ -86,6 +86,13 @@ pub trait Framer: Send {
         self.reset();
     }
 
+    /// True if the record just returned by [`next`](Self::next) can never
+    /// complete: the bytes after it prove it was cut (a p4 string never
+    /// closed). It is returned as incomplete and framing goes on after it.
+    fn unclosed(&self) -> bool {
+        false
+    }
+
     /// True if every record this framer returns is one physical line (its
     /// only newline, if any, is its last byte), so line numbers need no count.
     fn one_line_records(&self) -> bool {

@@ -11,6 +11,15 @@
 //! remembers how far it scanned and the parity so far, so a growing buffer
 //! is never rescanned. Splitting a record into fields is
 //! [`logdaemon_sdk::p4`]'s job.
+//!
+//! A record with an odd number of unescaped `@` (a writer's bug, a cut
+//! copy) would otherwise swallow the rest of the journal as one string. In
+//! a valid journal a string's closing `@` is followed by the space that
+//! separates fields, so a line that starts inside a string with `@` and a
+//! byte other than `@`, space, CR or LF (`@pv@ …`, `@ex@ …`) proves that
+//! the string was never closed: the record is cut before that line and
+//! returned as one that can never complete ([`Framer::unclosed`]), and
+//! framing goes on at that line.
 
 use super::blocks::BlockScanner;
 use super::Framer;
@@ -19,13 +28,41 @@ use super::Framer;
 #[derive(Debug, Clone)]
 pub struct P4Framer {
     scan: BlockScanner,
+    /// Newlines before this index of the current record were checked.
+    checked: usize,
+    /// The record just returned can never close (see the module docs).
+    unclosed: bool,
 }
 
 impl P4Framer {
     pub fn new() -> Self {
         P4Framer {
             scan: BlockScanner::new(true),
+            checked: 0,
+            unclosed: false,
         }
+    }
+
+    /// Where a line inside a string of the record at the start of `buf`
+    /// begins with a record start, among the newlines in `buf[..limit]`
+    /// (each inside a string: the record did not end there).
+    fn line_proving_unclosed(&mut self, buf: &[u8], limit: usize) -> Option<usize> {
+        for j in memchr::memchr_iter(b'\n', &buf[self.checked.min(limit)..limit]) {
+            let j = j + self.checked;
+            match (buf.get(j + 1), buf.get(j + 2)) {
+                (Some(b'@'), Some(c)) if !matches!(c, b'@' | b' ' | b'\r' | b'\n') => {
+                    return Some(j + 1)
+                }
+                (Some(_), Some(_)) => {}
+                // The line's first bytes are not there yet: look again then.
+                _ => {
+                    self.checked = j;
+                    return None;
+                }
+            }
+        }
+        self.checked = limit;
+        None
     }
 }
 
@@ -38,7 +75,21 @@ impl Default for P4Framer {
 impl Framer for P4Framer {
     #[inline]
     fn next(&mut self, buf: &[u8]) -> Option<usize> {
-        self.scan.next(buf)
+        let found = self.scan.next(buf);
+        let limit = match found {
+            Some(n) if self.scan.record_is_one_line() => return Some(n),
+            // The record's own last newline ends it; the ones before are
+            // inside strings.
+            Some(n) => n - 1,
+            None => buf.len(),
+        };
+        match self.line_proving_unclosed(buf, limit) {
+            Some(at) => {
+                self.unclosed = true;
+                Some(at)
+            }
+            None => found,
+        }
     }
 
     fn finish(&mut self, buf: &[u8]) -> Option<(usize, bool)> {
@@ -46,23 +97,36 @@ impl Framer for P4Framer {
             return None;
         }
         match self.next(buf) {
-            Some(n) => Some((n, false)),
+            Some(n) => Some((n, self.unclosed)),
             None => Some((buf.len(), true)),
         }
     }
 
     fn reset(&mut self) {
         self.scan.reset();
+        self.checked = 0;
+        self.unclosed = false;
     }
 
     #[inline]
     fn consume(&mut self, n: usize) {
-        self.scan.consume(n);
+        if self.unclosed {
+            // What was scanned beyond assumed the string went on.
+            self.scan.reset();
+        } else {
+            self.scan.consume(n);
+        }
+        self.checked = 0;
+        self.unclosed = false;
     }
 
     #[inline]
     fn record_is_one_line(&self) -> bool {
-        self.scan.record_is_one_line()
+        !self.unclosed && self.scan.record_is_one_line()
+    }
+
+    fn unclosed(&self) -> bool {
+        self.unclosed
     }
 }
 
@@ -75,11 +139,10 @@ mod tests {
         let mut at = 0;
         let mut out = Vec::new();
         while at < buf.len() {
-            let (n, inc) = f
-                .next(&buf[at..])
-                .map(|n| (n, false))
-                .or_else(|| f.finish(&buf[at..]))
-                .unwrap();
+            let (n, inc) = match f.next(&buf[at..]) {
+                Some(n) => (n, f.unclosed()),
+                None => f.finish(&buf[at..]).unwrap(),
+            };
             out.push((&buf[at..at + n], inc));
             at += n;
             f.consume(n);
@@ -109,11 +172,54 @@ mod tests {
 
     #[test]
     fn description_line_that_looks_like_a_record() {
-        // The second physical line starts with "@pv@ " but is inside a string.
-        let j = b"@pv@ 0 @db.desc@ 7 @text\n@pv@ 0 @db.fake@ @x@ \n@ \n";
+        // The second physical line is text inside a string, its `@` doubled
+        // as p4d writes them.
+        let j = b"@pv@ 0 @db.desc@ 7 @text\n@@pv@@ 0 @@db.fake@@ @@x@@ \n@ \n";
         let r = frame(j);
         assert_eq!(r.len(), 1, "{r:?}");
         assert!(!r[0].1);
+    }
+
+    #[test]
+    fn a_record_that_never_closes_is_cut_at_the_next_record_start() {
+        // An odd number of `@`: unescaped, `@pv@` at a line start inside a
+        // string cannot be, so the string was never closed.
+        let good = b"@pv@ 1 @db.x@ @a@ \n";
+        let broken = b"@pv@ 1 @db.x@ @broken \n";
+        let mut j = good.to_vec();
+        j.extend_from_slice(broken);
+        for _ in 0..3 {
+            j.extend_from_slice(good);
+        }
+        j.extend_from_slice(b"@ex@ 1 2\n");
+        let r = frame(&j);
+        assert_eq!(r.len(), 6, "{r:?}");
+        assert_eq!(r[0], (&good[..], false));
+        assert_eq!(r[1], (&broken[..], true));
+        assert!(r[2..5].iter().all(|x| *x == (&good[..], false)), "{r:?}");
+        assert_eq!(r[5], (&b"@ex@ 1 2\n"[..], false));
+        // Fed byte by byte, the same.
+        let mut f = P4Framer::new();
+        let (mut at, mut end, mut got) = (0, 0, Vec::new());
+        while end <= j.len() {
+            match f.next(&j[at..end]) {
+                Some(n) => {
+                    got.push((at, n, f.unclosed()));
+                    at += n;
+                    f.consume(n);
+                }
+                None => end += 1,
+            }
+        }
+        let want: Vec<(usize, usize, bool)> = r
+            .iter()
+            .scan(0, |pos, (b, inc)| {
+                let x = (*pos, b.len(), *inc);
+                *pos += b.len();
+                Some(x)
+            })
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -88,7 +88,8 @@ impl<R: Read> RecordReader<R> {
     pub fn next_record(&mut self) -> io::Result<Option<Record<'_>>> {
         loop {
             if let Some(n) = self.framer.next(&self.buf[self.start..self.end]) {
-                return Ok(Some(self.take(n, false)));
+                let unclosed = self.framer.unclosed();
+                return Ok(Some(self.take(n, unclosed)));
             }
             if self.eof {
                 let last = self.framer.finish(&self.buf[self.start..self.end]);
@@ -109,7 +110,8 @@ impl<R: Read> RecordReader<R> {
         self.full = false;
         loop {
             if let Some(n) = self.framer.next(&self.buf[self.start..self.end]) {
-                return Ok(Some(self.take(n, false)));
+                let unclosed = self.framer.unclosed();
+                return Ok(Some(self.take(n, unclosed)));
             }
             if self.pinned_len() > 0 && self.must_move() {
                 self.full = true;

@@ -21,6 +21,18 @@ pub fn p4(buf: &[u8]) -> Vec<Span> {
     let mut start = 0;
     let mut s = S::Outside;
     for (i, &c) in buf.iter().enumerate() {
+        // A line inside a string that starts with a record start: the
+        // string was never closed; the record ends before this line.
+        let at_line_start = i > start && buf[i - 1] == b'\n';
+        if s == S::InString && at_line_start && c == b'@' {
+            if let Some(&d) = buf.get(i + 1) {
+                if !matches!(d, b'@' | b' ' | b'\r' | b'\n') {
+                    out.push((start, i - start, true));
+                    start = i;
+                    s = S::Outside;
+                }
+            }
+        }
         if s == S::AtInString {
             if c == b'@' {
                 s = S::InString;

@@ -325,8 +325,10 @@ impl Listener for FileListener {
         };
         if let Some(done) = record.done.map(Position::from) {
             if ctx.cursor > done {
+                // Moved forward by `logdaemon checkpoint set`: the host
+                // reports the range as a gap, which lands in `.gaps`.
                 ctx.logger.warn(&format!(
-                    "the host resumes at {} but {} was written up to {done}: entries in between were acknowledged elsewhere and are not in the output",
+                    "the host resumes at {} but {} was written up to {done}: the entries in between are not in the output (the checkpoint was moved past them; the host reports them as a gap)",
                     ctx.cursor,
                     path.display()
                 ));

@@ -452,6 +452,7 @@ fn journal() -> impl Strategy<Value = JournalState> {
                 listeners,
                 finished,
                 target: None,
+                pending_gaps: Default::default(),
             }
         })
 }

@@ -190,6 +190,11 @@ impl Daemon {
         }
     }
 
+    /// The exit status if the daemon exited on its own (it stays reapable).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().unwrap().try_wait().unwrap()
+    }
+
     /// The last lines of the daemon's log, for failure messages.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log)

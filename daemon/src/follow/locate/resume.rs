@@ -36,6 +36,9 @@ pub(in crate::follow) enum Placed {
 }
 
 /// What a restart does, on one listing.
+// One value per restart, moved a few times: boxing the large variant would
+// buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     /// Resume in this file, opened at the position; whether content proved it.
     Resume(Opened, Origin, bool),
@@ -124,6 +127,7 @@ impl Follower {
                         tracing::info!(journal = %self.cfg.name, file = %o.path.display(), sequence = c.sequence, offset = c.offset, "starting at an unverified position");
                     }
                     self.install(o, c.sequence, origin, c.offset, c.line.max(1), false);
+                    self.report_late_writes(&candidates);
                     return Ok(());
                 }
                 Outcome::Gap(mut m, next) => {

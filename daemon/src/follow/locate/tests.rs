@@ -575,3 +575,61 @@ fn a_missing_journal_number_between_two_rotated_journals_is_a_gap() {
         "{err}"
     );
 }
+
+/// The case above on a file system without birth times: nothing tells
+/// whether the live file with the recorded inode is the checkpoint's file
+/// or a newer one that got its inode back, so the follower stops, naming
+/// both files and the command for each, instead of guessing.
+#[test]
+fn without_birth_times_a_reused_inode_and_the_same_first_bytes_stop_with_the_choice() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let live = d.path().join("app.log");
+    std::fs::write(&live, "time,level,msg\n").unwrap();
+    let mut cursor = cursor_at(&live, 1, 15, 2);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap()
+        .write_all(b"old-2\n")
+        .unwrap();
+    let old = d.path().join("app.log.1.gz");
+    gzip(&std::fs::read(&live).unwrap(), &old);
+    std::fs::remove_file(&live).unwrap();
+    std::fs::write(&live, "time,level,msg\nnew-1\n").unwrap();
+    let md = std::fs::metadata(&live).unwrap();
+    let id = cursor.identity.as_mut().unwrap();
+    (id.dev, id.inode) = (
+        std::os::unix::fs::MetadataExt::dev(&md),
+        std::os::unix::fs::MetadataExt::ino(&md),
+    );
+    saved(&state, &cursor, Duration::from_secs(10));
+    let opened = super::unproven::without_birth_times(|| {
+        Follower::open(config(&live), Some(&cursor), Some(state.clone()))
+    });
+    let msg = match opened {
+        Err(e @ crate::follow::FollowError::Other { .. }) => e.to_string(),
+        Err(e) => panic!("another stop: {e}"),
+        Ok(mut f) => panic!("resumed by a guess: {:?}", texts(&drain(&mut f))),
+    };
+    for w in [
+        "keeps no file birth times".to_string(),
+        format!(
+            "--journal app --sequence 1 --offset 15 --file {}",
+            live.display()
+        ),
+        format!(
+            "--journal app --sequence 1 --offset 15 --file {}",
+            old.display()
+        ),
+    ] {
+        assert!(msg.contains(&w), "the stop does not say {w:?}: {msg}");
+    }
+    // With birth times the same files are told apart: the old one resumes.
+    let mut f = Follower::open(config(&live), Some(&cursor), Some(state)).unwrap();
+    assert_eq!(
+        texts(&drain(&mut f)),
+        ["old-2\n", "time,level,msg\n", "new-1\n"]
+    );
+}

@@ -288,10 +288,44 @@ impl Harness {
                 }
                 self.dir.join(format!("{name}.1"))
             }
+            (Fmt::Lines, Naming::Ascending) => {
+                self.dir.join(format!("{name}.{}", self.rotations + 1))
+            }
+        }
+    }
+
+    /// Waits until the file system's clock (coarse: it ticks every few ms)
+    /// has moved past every file's birth and last write, as it has between
+    /// two real rotations: with `Ascending` names, times are what tells a
+    /// newer file from an older one that the names call newer.
+    fn tick(&self) {
+        let newest = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .flat_map(|m| [m.created().ok(), m.modified().ok()])
+            .flatten()
+            .max();
+        let probe = self.dir.join(".tick");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            std::fs::write(&probe, b"").unwrap();
+            let born = std::fs::metadata(&probe).unwrap().created().unwrap();
+            std::fs::remove_file(&probe).unwrap();
+            if newest.is_none_or(|t| born > t) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the file system clock did not move"
+            );
+            std::thread::yield_now();
         }
     }
 
     pub(super) fn rotate(&mut self, how: Rot) -> Result<(), String> {
+        if self.naming == Naming::Ascending {
+            self.tick();
+        }
         let live = self.live();
         match how {
             Rot::Truncate => {
@@ -334,6 +368,16 @@ impl Harness {
                     let data = std::fs::read(&to).unwrap();
                     let z = PathBuf::from(format!("{}{}", to.display(), ext(c)));
                     std::fs::write(&z, compress(&data, c)).unwrap();
+                    if self.naming == Naming::Ascending {
+                        // As gzip, xz and zstd do: the original's last write time.
+                        let written = std::fs::metadata(&to).unwrap().modified().unwrap();
+                        std::fs::File::options()
+                            .append(true)
+                            .open(&z)
+                            .unwrap()
+                            .set_modified(written)
+                            .unwrap();
+                    }
                     std::fs::remove_file(&to).unwrap();
                     compressed = true;
                     z
@@ -348,6 +392,16 @@ impl Harness {
                 });
             }
             Rot::CopyTruncate => {
+                // A limit: a copy keeps no trace of when its content was
+                // written (the live file keeps its old birth time), so with
+                // names that count the other way nothing orders a copy
+                // against files renamed later. Applications that rename
+                // Perforce-style do not also copy and truncate.
+                if self.naming == Naming::Ascending {
+                    self.trace
+                        .push("  (skipped: copytruncate with ascending names)".into());
+                    return Ok(());
+                }
                 if self.live_len == 0 {
                     // Nothing tells an empty copy from an empty file (logrotate `notifempty`).
                     return Ok(());
@@ -401,10 +455,24 @@ impl Harness {
         if plain.is_empty() {
             return;
         }
+        let ascending = self.naming == Naming::Ascending;
+        if ascending {
+            self.tick();
+        }
         let f = &mut self.rotated[plain[k % plain.len()]];
         let data = std::fs::read(&f.path).unwrap();
         let z = PathBuf::from(format!("{}{}", f.path.display(), ext(c)));
         std::fs::write(&z, compress(&data, c)).unwrap();
+        if ascending {
+            // As gzip, xz and zstd do: the original's last write time.
+            let written = std::fs::metadata(&f.path).unwrap().modified().unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(&z)
+                .unwrap()
+                .set_modified(written)
+                .unwrap();
+        }
         std::fs::remove_file(&f.path).unwrap();
         self.trace
             .push(format!("  compressed {}", f.path.display()));

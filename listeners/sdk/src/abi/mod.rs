@@ -221,6 +221,14 @@ impl GapCause {
         }
     }
 
+    /// The cause of a name as [`GapCause::as_str`] writes it (in a
+    /// checkpoint's `pending_gap`); unknown names are `None`.
+    pub fn from_name(s: &str) -> Option<GapCause> {
+        (1..=6)
+            .filter_map(GapCause::from_u32)
+            .find(|c| c.as_str() == s)
+    }
+
     /// Maps a code from the wire; unknown codes are `None`.
     pub fn from_u32(v: u32) -> Option<GapCause> {
         Some(match v {
