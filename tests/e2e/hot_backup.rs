@@ -437,3 +437,58 @@ fn hot_backup_logs_an_unclosed_mx_after_max_hold_time_with_its_position() {
         "the open transaction is held"
     );
 }
+
+/// A standby directory on a file system that fills up mid-catch-up: the
+/// give-up names the full disk, never a socket time-out. The standby is a
+/// 64 KiB tmpfs mounted by the test (it runs as root, as CI does).
+#[test]
+fn hot_backup_a_full_standby_disk_is_reported_as_such() {
+    let sshd = Sshd::start().expect("start sshd (apt-get install openssh-server)");
+    let f = Fixture::new();
+    let remote = f.join("standby");
+    std::fs::create_dir(&remote).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&remote)
+        .status()
+        .expect("run mount");
+    assert!(
+        mounted.success(),
+        "mount a 64 KiB tmpfs on {}",
+        remote.display()
+    );
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&remote);
+    // The standby's user is the one running the tests (root), like the
+    // tmpfs's owner.
+    let cfg = config(&sshd, &remote, "batch_bytes = 20000").replace(
+        "[journal.listener.config]",
+        "retry_max = \"1s\"\n[journal.listener.config]",
+    );
+    f.write("cfg.toml", cfg);
+    let data = journal(1, 1500);
+    assert!(data.len() > 128 * 1024, "the journal outgrows the standby");
+    f.write("journal", &data);
+    let out = run_once_within(&f, Duration::from_secs(60))
+        .expect("run --once never gave up retrying within 60 s");
+    let log = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "exit status 0 with a full standby:\n{log}"
+    );
+    let at = log.rfind("still fails after").expect("gave up");
+    let last: String = log[at..].chars().take(800).collect();
+    assert!(
+        last.contains("disk full") || last.contains("No space left"),
+        "the give-up names the full disk: {last}"
+    );
+    assert!(
+        !last.contains("Timed out waiting on socket"),
+        "not a socket time-out: {last}"
+    );
+}
