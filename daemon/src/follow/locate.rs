@@ -768,4 +768,4 @@ mod order;
 mod resume;
 #[cfg(test)]
 mod tests;
-mod unproven;
+pub(super) mod unproven;

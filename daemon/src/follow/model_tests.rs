@@ -231,3 +231,19 @@ proptest! {
         }
     }
 }
+
+/// Two rotated files with the same bytes, renamed in ascending order while
+/// the live file stays empty: the writer has moved on (a newer file exists),
+/// so the follower does not wait on ours, and names that count the other
+/// way are refused rather than the second file skipped.
+#[test]
+fn two_identical_files_renamed_in_ascending_order_are_both_read() {
+    let ops = [
+        Op::Write(vec![vec![]]),
+        Op::Rotate(Rot::Rename),
+        Op::Write(vec![vec![]]),
+        Op::Rotate(Rot::Rename),
+        Op::Idle,
+    ];
+    run((Fmt::Lines, Naming::Ascending, OnGap::Stop), &ops, AVOID).unwrap();
+}

@@ -174,7 +174,24 @@ impl Follower {
             .iter()
             .position(|c| std::fs::metadata(&c.path).is_ok_and(|m| FileKey::of(&m) == key));
         Ok(match pos {
-            Some(i) => i + 1 < candidates.len(),
+            Some(i) if i + 1 < candidates.len() => true,
+            // The names put no file after ours; a rotated file created after
+            // ours says the writer moved on all the same (names that count
+            // the other way, which the successor choice then refuses).
+            Some(i) => {
+                // Created and last written after ours: a compressor gives
+                // an older file a new birth time, not a later last write.
+                let times = |p: &std::path::Path| {
+                    let m = std::fs::metadata(p).ok()?;
+                    let born = super::locate::unproven::birth_time(&m).ok()?;
+                    Some((born, m.modified().ok()?))
+                };
+                times(&candidates[i].path).is_some_and(|(born, written)| {
+                    candidates[..i]
+                        .iter()
+                        .any(|c| times(&c.path).is_some_and(|(b, w)| b > born && w > written))
+                })
+            }
             None => false,
         })
     }

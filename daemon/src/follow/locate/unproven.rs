@@ -84,7 +84,7 @@ impl Follower {
 
 /// The file's birth time, as the file system keeps it (an error where it
 /// keeps none). Tests can make it keep none ([`without_birth_times`]).
-pub(super) fn birth_time(m: &std::fs::Metadata) -> std::io::Result<SystemTime> {
+pub(in crate::follow) fn birth_time(m: &std::fs::Metadata) -> std::io::Result<SystemTime> {
     #[cfg(test)]
     if NO_BIRTH_TIMES.with(std::cell::Cell::get) {
         return Err(std::io::Error::new(
