@@ -68,6 +68,15 @@ impl Batch {
         self.size = 0;
     }
 
+    /// Clears the batch and gives its buffers back to the allocator.
+    pub fn release(&mut self) {
+        self.clear();
+        self.bytes = Vec::new();
+        self.entries = Vec::new();
+        self.view = Vec::new();
+        self.spare = Vec::new();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -15,6 +15,7 @@
 
 mod batch;
 mod error;
+mod idle;
 mod locate;
 #[cfg(test)]
 mod model_tests;
@@ -72,6 +73,8 @@ pub struct Follower {
     held: Option<(Meta, Vec<u8>)>,
     /// Finished files found grown (sequence, size now), reported once each.
     late_reported: std::cell::RefCell<Vec<(u64, u64)>>,
+    /// The files' `stat` when the last fill found nothing (see [`idle`]).
+    idle_stamp: Option<idle::Stamp>,
 }
 
 impl Follower {
@@ -108,6 +111,7 @@ impl Follower {
             live_truncated: false,
             held: None,
             late_reported: Default::default(),
+            idle_stamp: None,
         };
         match cursor {
             Some(c) => f.open_at_cursor(c)?,
@@ -197,6 +201,16 @@ impl Follower {
             // ends at `max_bytes`, not at a full buffer.
             seg.reader
                 .set_resting(max_bytes.saturating_add(RECORD_SLACK));
+            if seg.reader.capacity() == 0 {
+                // A new or released buffer: as large as what there is to read.
+                let hint = match seg.file() {
+                    Some(f) => f
+                        .metadata()
+                        .map_or(0, |m| m.len().saturating_sub(seg.read_pos()) as usize),
+                    None => usize::MAX,
+                };
+                seg.reader.size_hint(hint);
+            }
             seg.reader.pin();
             let at = seg.reader.pinned_len();
             #[cfg(test)]

@@ -114,28 +114,28 @@ fn up_then_down<D>(f: &Fixture, start: impl FnOnce(&Fixture) -> D) -> (D, Writer
     (d, w)
 }
 
-/// Whether the worker thread of listener `kit` (named `app/kit`) of the
-/// frozen daemon `pid` is in a timed wait (a futex wait with a timeout:
-/// its retry backoff), not looking for its place, which takes no such
-/// wait, and its helper threads (`app/kit/…`, reading ahead) wait for work.
+/// Whether no worker of the frozen daemon `pid` is in a step: every
+/// thread of its pool (`pool-N`) waits (a futex wait) for work. Workers
+/// look for their place, list the directory and open files only within a
+/// step; the listener `kit`, down, spends the time between its steps
+/// waiting out its retry backoff.
 fn kit_waiting(pid: u32) -> bool {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return false;
     };
-    let (mut worker, mut helpers_idle) = (false, true);
+    let (mut pool, mut idle) = (0, true);
     for t in tasks.flatten() {
         let comm = fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with("pool-") || comm.trim() == "pool-timer" {
+            continue;
+        }
         let call = fs::read_to_string(t.path().join("syscall")).unwrap_or_default();
         let f: Vec<&str> = call.split_whitespace().collect();
-        // futex(uaddr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, timeout, …)
-        let futex = f.len() > 4 && f[0] == "202" && f[2] == "0x89";
-        match comm.trim() {
-            "app/kit" => worker = futex && f[4] != "0x0",
-            c if c.starts_with("app/kit/") => helpers_idle &= futex,
-            _ => {}
-        }
+        // futex(uaddr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, …)
+        pool += 1;
+        idle &= f.len() > 2 && f[0] == "202" && f[2] == "0x89";
     }
-    worker && helpers_idle
+    pool > 0 && idle
 }
 
 /// Runs `rotate` while the daemon is frozen and the testkit listener, down,

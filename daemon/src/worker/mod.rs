@@ -1,16 +1,15 @@
 //! Delivery to one listener: its follower, its cursor, its retries.
 //!
-//! Each listener has its own worker thread and its own follower over the
-//! journal, so a slow or failing listener never holds back the others and
-//! never makes the daemon buffer: after a failure the worker backs off and
-//! re-reads from disk, starting at the listener's acknowledged position.
+//! A worker is a task of the engine's pool ([`Worker::step`]): it holds no
+//! thread between steps, and a step never sleeps (waits go back to the
+//! pool as [`Next::Wait`]).
 //!
-//! While the listener handles a full batch, the follower reads the next one
-//! on a second thread: catching up, reading and framing overlap with the
-//! listener's own work instead of waiting for it. The follower is still
-//! used by one thread at a time, and the read-ahead batch is dropped, not
-//! delivered, when the listener fails (the worker re-reads from the
-//! acknowledged position as always).
+//! Each listener has its own worker and its own follower over the journal,
+//! so a slow or failing listener never holds back the others and never
+//! makes the daemon buffer: after a failure the worker backs off and
+//! re-reads from disk, starting at the listener's acknowledged position.
+//! While the listener handles a full batch, the next one is read on
+//! another pool thread ([`ahead`]).
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -18,13 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
 use logdaemon_sdk::abi::{Bytes, RawEntry, Status};
 use logdaemon_sdk::Position;
 use logdaemon_state::Cursor;
 
 use crate::ack::{self, Held, Known};
 use crate::config::{JournalConfig, ListenerConfig, OnFailure};
+use crate::engine::pool::{Next, Spawner};
 use crate::follow::{Batch, Fill, FollowError, Follower, Meta};
 use crate::format::Format;
 use crate::host::{CallError, Instance};
@@ -66,7 +65,6 @@ pub struct Worker {
     follower: Option<Follower>,
     pub shared: Arc<Mutex<Shared>>,
     pub clock: Arc<dyn Clock>,
-    pub wake: Receiver<()>,
     pub stop: Arc<AtomicBool>,
     pub once: bool,
     pub state_dir: Option<PathBuf>,
@@ -88,6 +86,10 @@ pub struct Worker {
     owed: Option<logdaemon_state::PendingGap>,
     /// Record boundaries of entries the listener holds (delivered, not acknowledged).
     held: Held,
+    /// A failed call is retried (re-read from the acknowledged position) at this time.
+    retry_at: Option<std::time::Instant>,
+    /// The fraction of `reconcile_every` of the first idle wait.
+    spread: Option<f64>,
 }
 
 /// What a call handed out, for checking the acknowledgement it returns.
@@ -100,11 +102,17 @@ enum Call {
     Other,
 }
 
+mod ahead;
 mod owed;
+mod task;
+
+use ahead::ReadAhead;
 
 enum Flow {
     Go,
     Rewind,
+    /// Re-read from the acknowledged position after this long.
+    Backoff(Duration),
     Exit,
 }
 
@@ -117,7 +125,6 @@ impl Worker {
         follower: Follower,
         cursor: Cursor,
         clock: Arc<dyn Clock>,
-        wake: Receiver<()>,
         stop: Arc<AtomicBool>,
         once: bool,
         state_dir: Option<PathBuf>,
@@ -143,7 +150,6 @@ impl Worker {
             follower: Some(follower),
             shared,
             clock,
-            wake,
             stop,
             once,
             state_dir,
@@ -159,7 +165,18 @@ impl Worker {
             unproven_start,
             owed: None,
             held: Held::default(),
+            retry_at: None,
+            spread: None,
         }
+    }
+
+    /// Reads ahead on `spawner`'s threads while the listener handles a
+    /// full batch, and spreads the first periodic check by `fraction` of
+    /// `reconcile_every`.
+    pub fn with_pool(mut self, spawner: Spawner, fraction: f64) -> Worker {
+        self.ahead.spawner = Some(spawner);
+        self.spread = Some(fraction.clamp(0.0, 1.0));
+        self
     }
 
     /// A gap the checkpoint says this listener is owed (see [`owed`]).
@@ -182,83 +199,114 @@ impl Worker {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).status = s;
     }
 
-    /// Runs until stopped, done (`--once`) or failed.
-    pub fn run(mut self) {
-        let status = loop {
-            if self.stopping() {
-                self.finish();
-                break WorkerStatus::Done;
+    /// Does one bounded piece of work: at most one batch read and one
+    /// listener call. Never sleeps: a wait (idle, retry backoff) is
+    /// returned to the pool, which steps the worker again when the time is
+    /// up or when it is woken (a file event, a signal).
+    pub fn step(&mut self) -> Next {
+        if let Some(next) = self.backing_off() {
+            return next;
+        }
+        if self.stopping() {
+            self.finish();
+            return self.end(WorkerStatus::Done);
+        }
+        if self.unproven_start {
+            self.prove_start();
+        }
+        if let Some(flow) = self.report_owed() {
+            return self.after_flow(flow);
+        }
+        if self.idle_unchanged() {
+            return self.idle_wait();
+        }
+        let fill = match self.ahead.fill.take() {
+            Some(fill) => {
+                std::mem::swap(&mut self.batch, &mut self.ahead.batch);
+                fill
             }
-            if self.unproven_start {
-                self.prove_start();
-            }
-            if let Some(flow) = self.report_owed() {
-                match flow {
-                    Flow::Go => continue,
-                    Flow::Rewind => {
-                        if let Err(e) = self.rewind() {
-                            break WorkerStatus::Failed(self.stream_error(e));
-                        }
-                        continue;
-                    }
-                    Flow::Exit => return,
-                }
-            }
-            let fill = match self.ahead.fill.take() {
-                Some(fill) => {
-                    std::mem::swap(&mut self.batch, &mut self.ahead.batch);
-                    fill
-                }
-                None => {
-                    self.batch.clear();
-                    let max = self.journal.batch_bytes;
-                    self.follower
-                        .as_mut()
-                        .expect("follower")
-                        .fill(&mut self.batch, max)
-                }
-            };
-            let flow = match fill {
-                Err(e) => break WorkerStatus::Failed(self.stream_error(e)),
-                Ok(Fill::Gap(g)) => {
-                    let preset = self.follower().position().unwrap_or(g.to);
-                    let r = self.instance.gap(g.from, g.to, g.cause, &g.detail, preset);
-                    self.after_call(r, preset, Call::Gap(g.from, g.to))
-                }
-                Ok(f) => {
-                    if self.batch.is_empty() {
-                        self.note_crossing();
-                    }
-                    if !self.batch.is_empty() {
-                        // A batch that ended full: more is there to read now.
-                        let flow = self.deliver(matches!(f, Fill::Entries));
-                        self.quiet.on_data(self.clock.now());
-                        flow
-                    } else if matches!(f, Fill::Idle) {
-                        if self.once {
-                            match self.finish_once() {
-                                Flow::Go => break WorkerStatus::Done,
-                                flow => flow,
-                            }
-                        } else {
-                            self.idle()
-                        }
-                    } else {
-                        Flow::Go
-                    }
-                }
-            };
-            match flow {
-                Flow::Go => {}
-                Flow::Rewind => {
-                    if let Err(e) = self.rewind() {
-                        break WorkerStatus::Failed(self.stream_error(e));
-                    }
-                }
-                Flow::Exit => return,
+            None => {
+                self.batch.clear();
+                let max = self.journal.batch_bytes;
+                self.follower
+                    .as_mut()
+                    .expect("follower")
+                    .fill(&mut self.batch, max)
             }
         };
+        let flow = match fill {
+            Err(e) => {
+                let msg = self.stream_error(e);
+                return self.end(WorkerStatus::Failed(msg));
+            }
+            Ok(Fill::Gap(g)) => {
+                let preset = self.follower().position().unwrap_or(g.to);
+                let r = self.instance.gap(g.from, g.to, g.cause, &g.detail, preset);
+                self.after_call(r, preset, Call::Gap(g.from, g.to))
+            }
+            Ok(f) => {
+                if self.batch.is_empty() {
+                    self.note_crossing();
+                }
+                if !self.batch.is_empty() {
+                    // A batch that ended full: more is there to read now.
+                    let flow = self.deliver(matches!(f, Fill::Entries));
+                    self.quiet.on_data(self.clock.now());
+                    flow
+                } else if matches!(f, Fill::Idle) {
+                    self.release_buffers();
+                    if self.once {
+                        match self.finish_once() {
+                            Flow::Go => return self.end(WorkerStatus::Done),
+                            flow => flow,
+                        }
+                    } else {
+                        return self.idle();
+                    }
+                } else {
+                    Flow::Go
+                }
+            }
+        };
+        self.after_flow(flow)
+    }
+
+    /// The next step after `flow`.
+    fn after_flow(&mut self, flow: Flow) -> Next {
+        match flow {
+            Flow::Go => Next::Now,
+            Flow::Rewind => match self.rewind() {
+                Ok(()) => Next::Now,
+                Err(e) => {
+                    let msg = self.stream_error(e);
+                    self.end(WorkerStatus::Failed(msg))
+                }
+            },
+            Flow::Backoff(d) => {
+                self.retry_at = Some(self.clock.now() + d);
+                self.backing_off().unwrap_or(Next::Now)
+            }
+            // The status was set where the decision was made.
+            Flow::Exit => Next::Done,
+        }
+    }
+
+    /// While a retry waits: the wait, or (once it is over, or on a stop)
+    /// the re-read from the acknowledged position. `None` when no retry waits.
+    fn backing_off(&mut self) -> Option<Next> {
+        let at = self.retry_at?;
+        let now = self.clock.now();
+        if now < at && !self.stopping() {
+            // Real time passes at the pool; the clock may run faster (tests).
+            return Some(Next::Wait((at - now).min(Duration::from_millis(200))));
+        }
+        self.retry_at = None;
+        Some(self.after_flow(Flow::Rewind))
+    }
+
+    fn end(&mut self, status: WorkerStatus) -> Next {
         self.set_status(status);
+        Next::Done
     }
 
     fn stream_error(&self, e: FollowError) -> String {
@@ -281,18 +329,54 @@ impl Worker {
         self.set_ack(end);
     }
 
-    /// Sleeps until woken, the next reconciliation, or a `no_data` is due.
-    fn idle(&mut self) -> Flow {
+    /// Waits until woken, the next reconciliation, or a `no_data` is due.
+    fn idle(&mut self) -> Next {
         let now = self.clock.now();
         if let Some(had) = self.quiet.poll(now) {
             let preset = self.delivered;
             let r = self.instance.no_data(had, preset);
-            return self.after_call(r, preset, Call::Other);
+            let flow = self.after_call(r, preset, Call::Other);
+            return self.after_flow(flow);
         }
+        self.follower.as_mut().expect("follower").note_idle();
+        self.idle_wait()
+    }
+
+    /// The wait of an idle worker: until the next `no_data` is due or the
+    /// next periodic check. The first periodic check of each worker is
+    /// spread over `reconcile_every`, so that thousands of journals are not
+    /// all checked in the same instant.
+    fn idle_wait(&mut self) -> Next {
+        let now = self.clock.now();
         let until_quiet = self.quiet.deadline().saturating_duration_since(now);
-        let wait = until_quiet.min(self.journal.reconcile_every);
-        let _ = self.wake.recv_timeout(wait);
-        Flow::Go
+        let every = match self.spread.take() {
+            Some(fraction) => self.journal.reconcile_every.mul_f64(fraction),
+            None => self.journal.reconcile_every,
+        };
+        Next::Wait(until_quiet.min(every))
+    }
+
+    /// Whether an idle worker, stepped again, may skip reading: the files
+    /// are as they were when it last found nothing to read (see
+    /// [`Follower::idle_unchanged`]) and no `no_data` is due.
+    fn idle_unchanged(&mut self) -> bool {
+        if self.once || !self.batch.is_empty() || self.ahead.fill.is_some() {
+            return false;
+        }
+        if self.quiet.deadline() <= self.clock.now() {
+            return false;
+        }
+        self.follower.as_mut().is_some_and(|f| f.idle_unchanged())
+    }
+
+    /// Gives back the buffers of an idle worker: an idle journal costs a
+    /// few KiB, not a batch.
+    fn release_buffers(&mut self) {
+        self.batch.release();
+        self.ahead.batch.release();
+        if let Some(f) = self.follower.as_mut() {
+            f.release_buffers();
+        }
     }
 
     /// Hands the batch to the listener; with `read_ahead`, reads the next
@@ -343,11 +427,7 @@ impl Worker {
         let holding = self.acked < self.delivered;
         let r = if handled.is_empty() {
             Ok(if holding { self.acked } else { preset })
-        } else if read_ahead
-            && self
-                .ahead
-                .start(&mut self.follower, &self.journal, &self.listener.name)
-        {
+        } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal) {
             let r = self.instance.listen(&handled, preset);
             self.ahead
                 .finish(&mut self.follower, &self.journal.name, &self.listener.name);
@@ -522,17 +602,7 @@ impl Worker {
                 } else {
                     tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, attempt = self.failures, backoff_ms = backoff.as_millis() as u64, "listener asks to retry: {}", e.message);
                 }
-                let deadline = self.clock.now() + backoff;
-                while !self.stopping() {
-                    let now = self.clock.now();
-                    if now >= deadline {
-                        break;
-                    }
-                    let _ = self
-                        .wake
-                        .recv_timeout((deadline - now).min(Duration::from_millis(200)));
-                }
-                Flow::Rewind
+                Flow::Backoff(backoff)
             }
             Status::Fatal => {
                 let msg = format!(
@@ -609,122 +679,6 @@ impl Worker {
 /// was empty). A cursor without a proof (set by hand) is trusted as it is.
 fn empty_proof_at_start(c: &Cursor) -> bool {
     c.offset == 0 && c.identity.as_ref().is_some_and(|id| id.head_len == 0)
-}
-
-/// The batch read while the listener handled the previous one.
-#[derive(Default)]
-struct ReadAhead {
-    batch: Batch,
-    /// What `fill` said of `batch`; `None`: nothing was read ahead.
-    fill: Option<Result<Fill, FollowError>>,
-    /// The thread that reads, started at the first full batch.
-    reader: Option<Reader>,
-}
-
-impl ReadAhead {
-    /// Hands the follower and the spare batch to the reader thread (started
-    /// on first use). False if there is no such thread.
-    fn start(
-        &mut self,
-        follower: &mut Option<Follower>,
-        journal: &JournalConfig,
-        listener: &str,
-    ) -> bool {
-        if self.reader.is_none() {
-            match Reader::start(&journal.name, listener) {
-                Ok(r) => self.reader = Some(r),
-                Err(e) => {
-                    tracing::debug!(journal = %journal.name, listener, "no read-ahead thread: {e}");
-                    return false;
-                }
-            }
-        }
-        let reader = self.reader.as_ref().expect("started above");
-        let job = Job {
-            follower: follower.take().expect("follower"),
-            batch: std::mem::take(&mut self.batch),
-            max: journal.batch_bytes,
-        };
-        if let Err(e) = reader.jobs.send(job) {
-            let job = e.into_inner();
-            *follower = Some(job.follower);
-            self.batch = job.batch;
-            self.reader = None;
-            return false;
-        }
-        true
-    }
-
-    /// Takes the follower back with the batch it read.
-    fn finish(&mut self, follower: &mut Option<Follower>, journal: &str, listener: &str) {
-        match self.reader.as_ref().expect("reading ahead").done.recv() {
-            Ok(Done {
-                follower: f,
-                batch,
-                fill,
-            }) => {
-                *follower = Some(f);
-                self.batch = batch;
-                self.fill = Some(fill);
-            }
-            // The thread is gone with the follower: a panic in `fill`.
-            Err(_) => {
-                panic!("journal {journal:?}, listener {listener:?}: the read-ahead thread stopped")
-            }
-        }
-    }
-}
-
-/// A follower and a batch to fill, sent to the reader thread.
-struct Job {
-    follower: Follower,
-    batch: Batch,
-    max: usize,
-}
-
-/// What the reader thread sends back.
-struct Done {
-    follower: Follower,
-    batch: Batch,
-    fill: Result<Fill, FollowError>,
-}
-
-/// The thread that fills the next batch while the listener handles the
-/// current one. It ends when the worker drops its end of the channels.
-struct Reader {
-    jobs: crossbeam_channel::Sender<Job>,
-    done: Receiver<Done>,
-}
-
-impl Reader {
-    fn start(journal: &str, listener: &str) -> std::io::Result<Reader> {
-        let (jobs, job_rx) = crossbeam_channel::bounded::<Job>(1);
-        let (done_tx, done) = crossbeam_channel::bounded::<Done>(1);
-        std::thread::Builder::new()
-            .name(format!("{journal}/{listener}/read"))
-            .spawn(move || {
-                for Job {
-                    mut follower,
-                    mut batch,
-                    max,
-                } in job_rx
-                {
-                    batch.clear();
-                    let fill = follower.fill(&mut batch, max);
-                    if done_tx
-                        .send(Done {
-                            follower,
-                            batch,
-                            fill,
-                        })
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            })?;
-        Ok(Reader { jobs, done })
-    }
 }
 
 /// The ABI entry for `m` (no op, no fields); `raw` lies within `chunk`.

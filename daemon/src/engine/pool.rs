@@ -1,0 +1,463 @@
+//! The threads that run the listeners' workers: a fixed few for reading
+//! and framing, and one more for each listener that keeps a thread busy in
+//! a call that blocks (an SSH write to a slow standby, a hook that takes
+//! its time), never one per file.
+//!
+//! Ownership. A task (one listener's [`Worker`](crate::worker::Worker))
+//! belongs to no thread: between steps it sits in its slot, and one pool
+//! thread at a time takes it out for one [`Task::step`] and puts it back.
+//! A slot's [`State`] says who may touch the task: only the thread that
+//! moved it from `Queued` to `Running`. Waking a task that is running
+//! makes it run again after its step, so a wake-up is never lost.
+//!
+//! Threads. `base` threads always wait for work. When work is queued, no
+//! thread is idle and one has been busy in a single piece of work for
+//! longer than [`BUSY`], the timer thread starts one more (up to one per
+//! task beyond the base), and such an extra thread ends after [`LINGER`]
+//! without work. The timer thread also wakes tasks whose wait is over.
+//!
+//! Panics. A panic in a step is caught: the task is told
+//! ([`Task::panicked`]: the worker marks its listener failed and applies
+//! `on_failure`), it is never stepped again, and the engine is woken as for
+//! any task that is done, so `--once` and SIGTERM still end the run.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+
+/// How long one piece of work may hold a thread before another is started.
+const BUSY: Duration = Duration::from_millis(100);
+/// How long an extra thread waits for work before it ends.
+const LINGER: Duration = Duration::from_secs(10);
+/// How often the timer thread looks for blocked threads while work waits.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Not a task: ends a pool thread, or the timer thread.
+const STOP: usize = usize::MAX;
+/// Not a task: wakes the timer thread to look for blocked threads.
+const NUDGE: usize = usize::MAX - 1;
+
+/// What a task wants after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Step again as soon as a thread is free.
+    Now,
+    /// Step again after this long, or when woken, whichever comes first.
+    Wait(Duration),
+    /// Never step again.
+    Done,
+}
+
+/// A unit of work the pool steps until it is done.
+pub(crate) trait Task: Send {
+    /// Does a bounded piece of work (at most one batch and one listener call).
+    fn step(&mut self) -> Next;
+    /// The last step panicked with `message`; the task will not be stepped again.
+    fn panicked(&mut self, message: &str);
+}
+
+/// Who may touch a slot's task; see the module header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting { until: Instant },
+    Queued,
+    Running { again: bool },
+    Done,
+}
+
+struct Slot {
+    state: Mutex<State>,
+    task: Mutex<Option<Box<dyn Task>>>,
+}
+
+enum Work {
+    Step(usize),
+    Job(Box<dyn FnOnce() + Send>),
+}
+
+struct Threads {
+    total: usize,
+    idle: usize,
+    /// Busy threads by number, with when their current work began.
+    busy_since: BTreeMap<usize, Instant>,
+    next_no: usize,
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// The queue of work: a plain condition variable, so that a thread
+/// without work sleeps in the kernel at once (no spinning: an idle daemon
+/// costs nothing, and a frozen one shows its idle threads as waiting).
+struct Queue {
+    items: Mutex<VecDeque<Work>>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn push(&self, w: Work) {
+        lock(&self.items).push_back(w);
+        self.ready.notify_one();
+    }
+
+    fn is_empty(&self) -> bool {
+        lock(&self.items).is_empty()
+    }
+
+    /// The next work; `None` after `timeout` (if any) without work.
+    fn pop(&self, timeout: Option<Duration>) -> Option<Work> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut items = lock(&self.items);
+        loop {
+            if let Some(w) = items.pop_front() {
+                return Some(w);
+            }
+            match deadline {
+                None => items = self.ready.wait(items).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    items = self
+                        .ready
+                        .wait_timeout(items, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+struct Inner {
+    slots: Mutex<Vec<Arc<Slot>>>,
+    work: Queue,
+    timer_tx: Sender<(Instant, usize)>,
+    threads: Mutex<Threads>,
+    base: usize,
+    on_done: Box<dyn Fn() + Send + Sync>,
+}
+
+/// The pool; dropping it (or [`Pool::shutdown`]) ends its threads once
+/// the work in hand is done.
+pub(crate) struct Pool {
+    inner: Arc<Inner>,
+    timer: Option<JoinHandle<()>>,
+}
+
+/// A handle that queues one-off jobs (reading ahead) on the pool.
+#[derive(Clone)]
+pub(crate) struct Spawner {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Pool {
+    /// A pool of `base` threads (at least 1); `on_done` is called each time
+    /// a task is done.
+    pub(crate) fn new(
+        base: usize,
+        on_done: impl Fn() + Send + Sync + 'static,
+    ) -> std::io::Result<Pool> {
+        let (timer_tx, timer_rx) = unbounded();
+        let inner = Arc::new(Inner {
+            slots: Mutex::new(Vec::new()),
+            work: Queue {
+                items: Mutex::new(VecDeque::new()),
+                ready: Condvar::new(),
+            },
+            timer_tx,
+            threads: Mutex::new(Threads {
+                total: 0,
+                idle: 0,
+                busy_since: BTreeMap::new(),
+                next_no: 0,
+                handles: Vec::new(),
+            }),
+            base: base.max(1),
+            on_done: Box::new(on_done),
+        });
+        for _ in 0..inner.base {
+            spawn_thread(&inner, false)?;
+        }
+        let t = inner.clone();
+        let timer = std::thread::Builder::new()
+            .name("pool-timer".into())
+            .spawn(move || timer_loop(&t, timer_rx))?;
+        Ok(Pool {
+            inner,
+            timer: Some(timer),
+        })
+    }
+
+    /// Adds a task and queues its first step. Returns its id.
+    pub(crate) fn add(&self, task: Box<dyn Task>) -> usize {
+        let slot = Arc::new(Slot {
+            state: Mutex::new(State::Queued),
+            task: Mutex::new(Some(task)),
+        });
+        let id = {
+            let mut slots = lock(&self.inner.slots);
+            slots.push(slot);
+            slots.len() - 1
+        };
+        self.inner.work.push(Work::Step(id));
+        id
+    }
+
+    /// Steps task `id` soon (unless it is done).
+    pub(crate) fn wake(&self, id: usize) {
+        self.inner.wake(id);
+    }
+
+    /// Wakes every task.
+    pub(crate) fn wake_all(&self) {
+        let n = lock(&self.inner.slots).len();
+        for id in 0..n {
+            self.inner.wake(id);
+        }
+    }
+
+    /// Whether every task is done.
+    pub(crate) fn all_done(&self) -> bool {
+        let slots: Vec<Arc<Slot>> = lock(&self.inner.slots).clone();
+        slots.iter().all(|s| *lock(&s.state) == State::Done)
+    }
+
+    pub(crate) fn spawner(&self) -> Spawner {
+        Spawner {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Threads the pool runs now (not counting its timer thread).
+    #[cfg(test)]
+    pub(crate) fn threads(&self) -> usize {
+        lock(&self.inner.threads).total
+    }
+
+    /// Ends the threads (after the work in hand) and waits for them.
+    pub(crate) fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(timer) = self.timer.take() else {
+            return;
+        };
+        // The threads hold a receiver each; closing the senders ends them.
+        let _ = self.inner.timer_tx.send((Instant::now(), STOP));
+        let _ = timer.join();
+        let handles = std::mem::take(&mut lock(&self.inner.threads).handles);
+        // One sentinel per thread, queued after the work in hand.
+        for _ in &handles {
+            self.inner.work.push(Work::Step(STOP));
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Spawner {
+    /// Runs `job` on a pool thread. The job must not wait for a step.
+    pub(crate) fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        self.inner.work.push(Work::Job(Box::new(job)));
+    }
+}
+
+impl Inner {
+    fn slot(&self, id: usize) -> Option<Arc<Slot>> {
+        lock(&self.slots).get(id).cloned()
+    }
+
+    fn wake(&self, id: usize) {
+        let Some(slot) = self.slot(id) else { return };
+        let mut s = lock(&slot.state);
+        match *s {
+            State::Waiting { .. } => {
+                *s = State::Queued;
+                self.work.push(Work::Step(id));
+            }
+            State::Running { .. } => *s = State::Running { again: true },
+            State::Queued | State::Done => {}
+        }
+    }
+
+    /// Runs one step of task `id` on this thread.
+    fn step(&self, id: usize) {
+        let Some(slot) = self.slot(id) else { return };
+        {
+            let mut s = lock(&slot.state);
+            if *s != State::Queued {
+                return;
+            }
+            *s = State::Running { again: false };
+        }
+        let mut task = lock(&slot.task)
+            .take()
+            .expect("a queued task is in its slot");
+        let next = match catch_unwind(AssertUnwindSafe(|| task.step())) {
+            Ok(next) => next,
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                // The task's own state may be half-way; it only records the failure.
+                let _ = catch_unwind(AssertUnwindSafe(|| task.panicked(&message)));
+                Next::Done
+            }
+        };
+        *lock(&slot.task) = Some(task);
+        let mut s = lock(&slot.state);
+        let again = matches!(*s, State::Running { again: true });
+        match next {
+            Next::Done => {
+                *s = State::Done;
+                drop(s);
+                (self.on_done)();
+            }
+            Next::Now => {
+                *s = State::Queued;
+                self.work.push(Work::Step(id));
+            }
+            Next::Wait(_) if again => {
+                *s = State::Queued;
+                self.work.push(Work::Step(id));
+            }
+            Next::Wait(d) => {
+                let until = Instant::now() + d;
+                *s = State::Waiting { until };
+                let _ = self.timer_tx.send((until, id));
+            }
+        }
+    }
+
+    /// Whether another thread should start: work waits, no thread is idle,
+    /// and one has been held by a single piece of work for over [`BUSY`].
+    fn needs_thread(&self) -> bool {
+        if self.work.is_empty() {
+            return false;
+        }
+        let t = lock(&self.threads);
+        let cap = self.base + lock(&self.slots).len();
+        t.idle == 0 && t.total < cap && t.busy_since.values().any(|since| since.elapsed() >= BUSY)
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+fn spawn_thread(inner: &Arc<Inner>, extra: bool) -> std::io::Result<()> {
+    let mut t = lock(&inner.threads);
+    let no = t.next_no;
+    t.next_no += 1;
+    t.total += 1;
+    let i = inner.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("pool-{no}"))
+        .spawn(move || thread_loop(&i, no, extra));
+    match spawned {
+        Ok(h) => {
+            t.handles.push(h);
+            Ok(())
+        }
+        Err(e) => {
+            t.total -= 1;
+            Err(e)
+        }
+    }
+}
+
+fn thread_loop(inner: &Inner, no: usize, extra: bool) {
+    loop {
+        lock(&inner.threads).idle += 1;
+        let got = inner.work.pop(extra.then_some(LINGER));
+        let mut t = lock(&inner.threads);
+        t.idle -= 1;
+        if t.idle == 0 {
+            // Every thread is busy: have the timer look for blocked ones.
+            let _ = inner.timer_tx.send((Instant::now() + BUSY, NUDGE));
+        }
+        let work = match got {
+            Some(Work::Step(STOP)) | None => {
+                t.total = t.total.saturating_sub(1);
+                return;
+            }
+            Some(w) => w,
+        };
+        t.busy_since.insert(no, Instant::now());
+        drop(t);
+        match work {
+            Work::Step(id) => inner.step(id),
+            Work::Job(job) => {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
+                    tracing::error!("a read-ahead job panicked: {}", panic_message(p.as_ref()));
+                }
+            }
+        }
+        lock(&inner.threads).busy_since.remove(&no);
+    }
+}
+
+/// Wakes tasks whose wait is over, and starts threads when work is blocked.
+fn timer_loop(inner: &Arc<Inner>, rx: Receiver<(Instant, usize)>) {
+    let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+    loop {
+        let now = Instant::now();
+        while let Some(&Reverse((at, id))) = heap.peek() {
+            if at > now {
+                break;
+            }
+            heap.pop();
+            if let Some(slot) = inner.slot(id) {
+                let mut s = lock(&slot.state);
+                if matches!(*s, State::Waiting { until } if until <= now) {
+                    *s = State::Queued;
+                    inner.work.push(Work::Step(id));
+                }
+            }
+        }
+        if inner.needs_thread() {
+            if let Err(e) = spawn_thread(inner, true) {
+                tracing::warn!(error = %e, "cannot start another thread; the queued work waits for one");
+            }
+        }
+        // Look for blocked threads only while work waits.
+        let mut wait = heap
+            .peek()
+            .map_or(Duration::from_secs(3600), |Reverse((at, _))| {
+                at.saturating_duration_since(now)
+            });
+        if !inner.work.is_empty() {
+            wait = wait.min(TICK);
+        }
+        match rx.recv_timeout(wait) {
+            Ok((_, STOP)) => return,
+            Ok(entry) => heap.push(Reverse(entry)),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+
+use super::{Next, Pool, Task};
+
+/// Steps `n` times, then is done; counts its steps.
+struct Counter {
+    left: usize,
+    steps: Arc<AtomicUsize>,
+}
+
+impl Task for Counter {
+    fn step(&mut self) -> Next {
+        self.steps.fetch_add(1, Ordering::SeqCst);
+        if self.left == 0 {
+            return Next::Done;
+        }
+        self.left -= 1;
+        Next::Now
+    }
+    fn panicked(&mut self, _: &str) {}
+}
+
+fn done_channel() -> (Sender<()>, Receiver<()>) {
+    unbounded()
+}
+
+fn wait_done(rx: &Receiver<()>, n: usize) {
+    for _ in 0..n {
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("a task done");
+    }
+}
+
+#[test]
+fn every_task_is_stepped_until_done_and_each_done_is_told() {
+    let (tx, rx) = done_channel();
+    let pool = Pool::new(2, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    let steps = Arc::new(AtomicUsize::new(0));
+    for _ in 0..50 {
+        pool.add(Box::new(Counter {
+            left: 9,
+            steps: steps.clone(),
+        }));
+    }
+    wait_done(&rx, 50);
+    assert!(pool.all_done());
+    assert_eq!(steps.load(Ordering::SeqCst), 500);
+    pool.shutdown();
+}
+
+/// Blocks in its first step until released, as a listener call to a slow
+/// server does.
+struct Blocker {
+    release: Receiver<()>,
+}
+
+impl Task for Blocker {
+    fn step(&mut self) -> Next {
+        let _ = self.release.recv_timeout(Duration::from_secs(60));
+        Next::Done
+    }
+    fn panicked(&mut self, _: &str) {}
+}
+
+#[test]
+fn a_task_blocked_in_a_step_does_not_hold_back_the_others() {
+    let (tx, rx) = done_channel();
+    let pool = Pool::new(1, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    let (release_tx, release) = unbounded();
+    pool.add(Box::new(Blocker { release }));
+    let steps = Arc::new(AtomicUsize::new(0));
+    pool.add(Box::new(Counter {
+        left: 3,
+        steps: steps.clone(),
+    }));
+    // The blocker holds the only base thread: the counter is done only
+    // because another thread joined.
+    wait_done(&rx, 1);
+    assert_eq!(steps.load(Ordering::SeqCst), 4);
+    assert!(!pool.all_done(), "the blocker is still in its step");
+    assert_eq!(pool.threads(), 2, "one thread joined for the blocked task");
+    release_tx.send(()).unwrap();
+    wait_done(&rx, 1);
+    assert!(pool.all_done());
+    pool.shutdown();
+}
+
+/// Waits, and counts the steps it was given.
+struct Sleeper {
+    steps: Arc<AtomicUsize>,
+    wait: Duration,
+}
+
+impl Task for Sleeper {
+    fn step(&mut self) -> Next {
+        self.steps.fetch_add(1, Ordering::SeqCst);
+        Next::Wait(self.wait)
+    }
+    fn panicked(&mut self, _: &str) {}
+}
+
+fn poll(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_waiting_task_runs_when_woken_and_when_its_wait_is_over() {
+    let pool = Pool::new(2, || {}).unwrap();
+    let steps = Arc::new(AtomicUsize::new(0));
+    let id = pool.add(Box::new(Sleeper {
+        steps: steps.clone(),
+        wait: Duration::from_secs(3600),
+    }));
+    poll("first step", || steps.load(Ordering::SeqCst) == 1);
+    pool.wake(id);
+    poll("woken", || steps.load(Ordering::SeqCst) == 2);
+
+    let short = Arc::new(AtomicUsize::new(0));
+    pool.add(Box::new(Sleeper {
+        steps: short.clone(),
+        wait: Duration::from_millis(10),
+    }));
+    poll("the timer steps it again", || {
+        short.load(Ordering::SeqCst) >= 3
+    });
+}
+
+#[test]
+fn a_thousand_waiting_tasks_take_no_more_threads() {
+    let pool = Pool::new(2, || {}).unwrap();
+    let steps = Arc::new(AtomicUsize::new(0));
+    for _ in 0..1000 {
+        pool.add(Box::new(Sleeper {
+            steps: steps.clone(),
+            wait: Duration::from_secs(3600),
+        }));
+    }
+    poll("every task stepped once", || {
+        steps.load(Ordering::SeqCst) == 1000
+    });
+    assert_eq!(pool.threads(), 2);
+}
+
+struct Panics {
+    told: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Task for Panics {
+    fn step(&mut self) -> Next {
+        panic!("injected");
+    }
+    fn panicked(&mut self, message: &str) {
+        *self.told.lock().unwrap() = Some(message.to_string());
+    }
+}
+
+#[test]
+fn a_panic_in_a_step_is_told_to_the_task_which_is_then_done() {
+    let (tx, rx) = done_channel();
+    let pool = Pool::new(1, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    let told = Arc::new(std::sync::Mutex::new(None));
+    pool.add(Box::new(Panics { told: told.clone() }));
+    wait_done(&rx, 1);
+    assert_eq!(told.lock().unwrap().as_deref(), Some("injected"));
+    // The thread survived it.
+    let steps = Arc::new(AtomicUsize::new(0));
+    pool.add(Box::new(Counter {
+        left: 0,
+        steps: steps.clone(),
+    }));
+    wait_done(&rx, 1);
+    assert!(pool.all_done());
+}

@@ -1,0 +1,31 @@
+//! The worker as a task of the engine's pool.
+
+use super::{Worker, WorkerStatus};
+use crate::config::OnFailure;
+use crate::engine::pool::{Next, Task};
+
+impl Task for Worker {
+    fn step(&mut self) -> Next {
+        Worker::step(self)
+    }
+
+    /// A panic on the host side (in reading, framing, or the worker's own
+    /// logic) is this listener's failure, handled like a fatal answer.
+    fn panicked(&mut self, message: &str) {
+        let msg = format!(
+            "listener {:?} of journal {:?}: the daemon failed internally (a panic: {message}); this is a bug in logdaemon, please report it with the log",
+            self.listener.name, self.journal.name
+        );
+        let status = match self.listener.on_failure {
+            OnFailure::Stop => {
+                tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}; stopping (on_failure = \"stop\")");
+                WorkerStatus::Failed(msg)
+            }
+            OnFailure::Disable => {
+                tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}; listener disabled, its cursor is kept (on_failure = \"disable\")");
+                WorkerStatus::Disabled(msg)
+            }
+        };
+        self.set_status(status);
+    }
+}
