@@ -11,6 +11,7 @@ mod loss;
 mod nul;
 mod numbers;
 mod owed;
+mod reload;
 mod start_end;
 mod truncated;
 mod unclosed;

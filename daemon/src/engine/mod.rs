@@ -18,8 +18,10 @@
 //! watcher (none could be created) or after the kernel's event queue
 //! overflowed, each worker still re-checks its files every `reconcile_every`.
 
+mod open;
 mod outcome;
 pub(crate) mod pool;
+mod reload;
 mod save;
 
 use outcome::{all_disabled, failed, once_disabled, unfinished};
@@ -37,9 +39,9 @@ use crossbeam_channel::unbounded;
 use logdaemon_sdk::Position;
 use logdaemon_state::{Checkpoint, Cursor, StateLock};
 
-use crate::config::Config;
+use crate::config::{Config, JournalConfig, ListenerConfig};
 use crate::follow::{FollowError, Follower};
-use crate::host::{self, Instance, OpenParams};
+use crate::host;
 use crate::quiet::{self, Clock, ScaledClock, SystemClock};
 use crate::worker::{Shared, Worker};
 use watch::Event;
@@ -74,6 +76,51 @@ struct Running {
     journal: String,
     listener: String,
     shared: Arc<Mutex<Shared>>,
+    /// The worker's task in the pool.
+    id: usize,
+    /// Stops this worker alone (a reload removed or changed it).
+    retire: Arc<AtomicBool>,
+    /// Stopped by a reload: not part of the run's outcome any more.
+    retired: bool,
+}
+
+/// The running workers, the pool that runs them and the routes of file
+/// events to them. Owned by the engine's loop.
+struct Fleet {
+    pool: pool::Pool,
+    router: watch::Router,
+    running: Vec<Running>,
+    /// Listeners to start again once their old worker is done (a reload
+    /// changed them): the new config's journal and listener, and the index
+    /// of the old worker in `running`.
+    pending: Vec<(Arc<JournalConfig>, ListenerConfig, usize)>,
+}
+
+impl Fleet {
+    /// Runs `w`; `spread` is the fraction of `reconcile_every` its first
+    /// periodic check waits.
+    fn launch(&mut self, w: Worker, spread: f64) {
+        let path = w.journal.path.clone();
+        let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
+        let shared = w.shared.clone();
+        let retire = w.retire_flag();
+        let w = w.with_pool(self.pool.spawner(), spread);
+        let id = self.pool.add(Box::new(w));
+        self.router.add(&path, id);
+        self.running.push(Running {
+            journal,
+            listener,
+            shared,
+            id,
+            retire,
+            retired: false,
+        });
+    }
+
+    /// The workers that make the run's outcome.
+    fn current(&self) -> Vec<&Running> {
+        self.running.iter().filter(|r| !r.retired).collect()
+    }
 }
 
 /// The text of a panic's payload.
@@ -119,89 +166,17 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     // Everything that can fail at start fails before any thread runs.
     let mut workers = Vec::new();
     let mut pinned = false;
+    let ctx = open::Context {
+        cfg,
+        clock: clock.clone(),
+        stop: stop.clone(),
+        once: opts.once,
+    };
     for j in &cfg.journals {
-        let mut j = j.clone();
-        if opts.once {
-            // `--once` delivers what is there now; it does not wait for late writers.
-            j.late_writes = Duration::ZERO;
-        }
-        let j = Arc::new(j);
+        let j = ctx.journal(j);
         for l in &j.listeners {
-            let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
-            let plugin = host::load(&path)?;
-            let saved = checkpoint
-                .journals
-                .get(&j.name)
-                .and_then(|js| js.listeners.get(&l.name))
-                .cloned();
-            let history = checkpoint
-                .journals
-                .get(&j.name)
-                .map(|js| js.finished.clone())
-                .unwrap_or_default();
-            let follower = Follower::open_with_history(
-                j.clone(),
-                saved.as_ref(),
-                &history,
-                Some(cfg.state_dir.clone()),
-            )?;
-            let cursor = match saved {
-                Some(c) => c,
-                // No file yet (the server has not created its journal):
-                // nothing to pin; a restart starts afresh just the same.
-                None if follower.position().is_none() => start_cursor(&follower),
-                None => {
-                    // Pin the start now: a restart before the first periodic
-                    // save must resume here, not at the start of whatever
-                    // file is live by then.
-                    let c = start_cursor(&follower);
-                    let js = checkpoint.journals.entry(j.name.clone()).or_default();
-                    js.listeners.insert(l.name.clone(), c.clone());
-                    if js.reader.line == 0 {
-                        js.reader = c.clone();
-                    }
-                    pinned = true;
-                    c
-                }
-            };
-            let lstate = listener_state_dir(&cfg.state_dir, &j.name, &l.name)?;
-            let params = OpenParams {
-                listener: &l.name,
-                journal: &j.name,
-                format: j.format.name(),
-                journal_path: &j.path,
-                config_toml: &l.config_toml,
-                config_dir: &cfg.dir,
-                state_dir: &lstate,
-                cursor: Position {
-                    sequence: cursor.sequence,
-                    offset: cursor.offset,
-                    line: cursor.line,
-                },
-            };
-            let instance = Instance::open(plugin, &params).map_err(|e| EngineError::Open {
-                journal: j.name.clone(),
-                listener: l.name.clone(),
-                message: e.message,
-            })?;
-            let w = Worker::new(
-                j.clone(),
-                l.clone(),
-                instance,
-                follower,
-                cursor,
-                clock.clone(),
-                stop.clone(),
-                opts.once,
-                Some(cfg.state_dir.clone()),
-            )
-            .owe(
-                checkpoint
-                    .journals
-                    .get(&j.name)
-                    .and_then(|js| js.pending_gaps.get(&l.name))
-                    .cloned(),
-            );
+            let (w, pin) = ctx.worker(&j, l, &mut checkpoint)?;
+            pinned |= pin;
             workers.push((w, j.path.clone()));
         }
     }
@@ -216,33 +191,35 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         let _ = done_tx.send(Event::Changed(Vec::new()));
     })
     .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
-    let mut running = Vec::new();
-    let mut router = watch::Router::default();
+    let mut fleet = Fleet {
+        pool,
+        router: watch::Router::default(),
+        running: Vec::new(),
+        pending: Vec::new(),
+    };
     let total = workers.len().max(1);
-    for (i, (w, path)) in workers.into_iter().enumerate() {
-        running.push(Running {
-            journal: w.journal.name.clone(),
-            listener: w.listener.name.clone(),
-            shared: w.shared.clone(),
-        });
-        let w = w.with_pool(pool.spawner(), i as f64 / total as f64);
-        let id = pool.add(Box::new(w));
-        router.add(&path, id);
+    for (i, (w, _)) in workers.into_iter().enumerate() {
+        fleet.launch(w, i as f64 / total as f64);
     }
 
-    let _watcher = watch::watch::<notify::RecommendedWatcher>(cfg, ev_tx.clone());
+    let mut watcher = watch::watch::<notify::RecommendedWatcher>(cfg, ev_tx.clone());
     tracing::info!(
         journals = cfg.journals.len(),
-        listeners = running.len(),
+        listeners = fleet.running.len(),
         once = opts.once,
         "running"
     );
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
+    // The config as reloaded (its journals; the rest needs a restart).
+    let mut current = cfg.clone();
+    let mut snapshot =
+        reload::Snapshot::of(&std::fs::read_to_string(&cfg.file).unwrap_or_default());
     let mut last_write = Instant::now();
     let mut signalled = false;
     loop {
-        if pool.all_done() {
+        fleet.restart_pending(&ctx, &current, &mut checkpoint, &mut versions)?;
+        if fleet.pool.all_done() && fleet.pending.is_empty() {
             // A signal may have stopped the workers before this loop saw it.
             for ev in ev_rx.try_iter() {
                 if let Event::Signal(sig) = ev {
@@ -253,52 +230,63 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             break;
         }
         match ev_rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(Event::Changed(paths)) if paths.is_empty() => pool.wake_all(),
+            Ok(Event::Changed(paths)) if paths.is_empty() => fleet.pool.wake_all(),
             Ok(Event::Changed(paths)) => {
                 for p in &paths {
-                    router.route(p, |id| pool.wake(id));
+                    fleet.router.route(p, |id| fleet.pool.wake(id));
                 }
             }
             Ok(Event::Hangup) => {
-                // No reload yet: keep running, but make the save a HUP asks for.
-                save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+                save_if_changed(&current, &mut checkpoint, &fleet.running, &mut versions)?;
                 last_write = Instant::now();
                 tracing::info!(
                     signal = signal_hook::consts::SIGHUP,
-                    "SIGHUP: checkpoint saved; the config is not reloaded (stop and start the daemon to apply a changed config)"
+                    "SIGHUP: checkpoint saved; reloading the config"
                 );
+                if !opts.once && !stop.load(Ordering::SeqCst) {
+                    fleet.reload(
+                        &ctx,
+                        &mut current,
+                        &mut snapshot,
+                        &mut checkpoint,
+                        watcher.as_mut(),
+                    )?;
+                }
             }
             Ok(Event::Signal(sig)) => {
                 signalled = true;
                 tracing::info!(signal = sig, "stopping: finishing the batch in hand");
                 stop.store(true, Ordering::SeqCst);
-                pool.wake_all();
+                fleet.pool.wake_all();
             }
             Err(_) => {}
         }
-        if failed(&running).is_some() && !stop.load(Ordering::SeqCst) {
+        if failed(&fleet.current()).is_some() && !stop.load(Ordering::SeqCst) {
             stop.store(true, Ordering::SeqCst);
-            pool.wake_all();
+            fleet.pool.wake_all();
         }
         if last_write.elapsed() >= Duration::from_secs(1) {
-            save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+            save_if_changed(&current, &mut checkpoint, &fleet.running, &mut versions)?;
             last_write = Instant::now();
         }
     }
     drop(signals);
-    let failure = failed(&running).or_else(|| {
+    drop(watcher);
+    let now = fleet.current();
+    let failure = failed(&now).or_else(|| {
         if opts.once {
-            once_disabled(&running)
+            once_disabled(&now)
         } else if signalled {
             None
         } else {
-            all_disabled(&running)
+            all_disabled(&now)
         }
     });
-    save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+    save_if_changed(&current, &mut checkpoint, &fleet.running, &mut versions)?;
+    let Fleet { pool, running, .. } = fleet;
     pool.shutdown();
     let mut running_status = Vec::new();
-    for r in running {
+    for r in running.iter().filter(|r| !r.retired) {
         running_status.push(
             r.shared
                 .lock()

@@ -15,7 +15,7 @@ pub(super) fn unfinished(statuses: &[WorkerStatus]) -> Option<String> {
     (!why.is_empty()).then(|| why.join("; "))
 }
 
-pub(super) fn failed(running: &[Running]) -> Option<String> {
+pub(super) fn failed(running: &[&Running]) -> Option<String> {
     running.iter().find_map(
         |r| match &r.shared.lock().unwrap_or_else(|e| e.into_inner()).status {
             WorkerStatus::Failed(m) => Some(m.clone()),
@@ -26,7 +26,7 @@ pub(super) fn failed(running: &[Running]) -> Option<String> {
 
 /// Why a daemon that was not told to stop has nothing left to run: every
 /// listener was disabled. Exiting 0 would tell a supervisor all is well.
-pub(super) fn all_disabled(running: &[Running]) -> Option<String> {
+pub(super) fn all_disabled(running: &[&Running]) -> Option<String> {
     let why: Vec<String> = running
         .iter()
         .filter_map(
@@ -47,7 +47,7 @@ pub(super) fn all_disabled(running: &[Running]) -> Option<String> {
 
 /// `--once` with a listener disabled: the run did not deliver everything,
 /// and a cron job must not read success.
-pub(super) fn once_disabled(running: &[Running]) -> Option<String> {
+pub(super) fn once_disabled(running: &[&Running]) -> Option<String> {
     let why: Vec<String> = running
         .iter()
         .filter_map(

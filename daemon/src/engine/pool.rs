@@ -83,8 +83,8 @@ enum Work {
 struct Threads {
     total: usize,
     idle: usize,
-    /// Busy threads by number, with when their current work began.
-    busy_since: BTreeMap<usize, Instant>,
+    /// Threads in a listener call ([`in_call`]), by number, with when the call began.
+    in_call: BTreeMap<usize, Instant>,
     next_no: usize,
     handles: Vec<JoinHandle<()>>,
 }
@@ -177,7 +177,7 @@ impl Pool {
             threads: Mutex::new(Threads {
                 total: 0,
                 idle: 0,
-                busy_since: BTreeMap::new(),
+                in_call: BTreeMap::new(),
                 next_no: 0,
                 handles: Vec::new(),
             }),
@@ -223,6 +223,13 @@ impl Pool {
         for id in 0..n {
             self.inner.wake(id);
         }
+    }
+
+    /// Whether task `id` is done.
+    pub(crate) fn is_done(&self, id: usize) -> bool {
+        self.inner
+            .slot(id)
+            .is_none_or(|s| *lock(&s.state) == State::Done)
     }
 
     /// Whether every task is done.
@@ -319,7 +326,13 @@ impl Inner {
                 Next::Done
             }
         };
-        *lock(&slot.task) = Some(task);
+        if next != Next::Done {
+            *lock(&slot.task) = Some(task);
+        } else {
+            // A task that is done lets go of what it holds (a listener's
+            // instance, its files) now, not at the end of the run.
+            drop(task);
+        }
         let mut s = lock(&slot.state);
         let again = matches!(*s, State::Running { again: true });
         match next {
@@ -345,14 +358,16 @@ impl Inner {
     }
 
     /// Whether another thread should start: work waits, no thread is idle,
-    /// and one has been held by a single piece of work for over [`BUSY`].
+    /// and fewer extra threads run than listener calls have held a thread
+    /// for over [`BUSY`]. Reading and framing never add threads (a loaded
+    /// machine makes them slow, not blocked); only listener calls do.
     fn needs_thread(&self) -> bool {
         if self.work.is_empty() {
             return false;
         }
         let t = lock(&self.threads);
-        let cap = self.base + lock(&self.slots).len();
-        t.idle == 0 && t.total < cap && t.busy_since.values().any(|since| since.elapsed() >= BUSY)
+        let blocked = t.in_call.values().filter(|s| s.elapsed() >= BUSY).count();
+        t.idle == 0 && t.total < self.base + blocked
     }
 }
 
@@ -387,7 +402,31 @@ fn spawn_thread(inner: &Arc<Inner>, extra: bool) -> std::io::Result<()> {
     }
 }
 
-fn thread_loop(inner: &Inner, no: usize, extra: bool) {
+thread_local! {
+    /// The pool and number of the pool thread this is, if it is one.
+    static THREAD: std::cell::RefCell<Option<(Arc<Inner>, usize)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `call` (a listener call, which may block) and lets the pool know,
+/// so that queued work gets another thread if the call takes long.
+pub(crate) fn in_call<T>(call: impl FnOnce() -> T) -> T {
+    let me = THREAD.with(|t| t.borrow().clone());
+    let Some((inner, no)) = me else {
+        return call();
+    };
+    lock(&inner.threads).in_call.insert(no, Instant::now());
+    struct Done<'a>(&'a Inner, usize);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            lock(&self.0.threads).in_call.remove(&self.1);
+        }
+    }
+    let _done = Done(&inner, no);
+    call()
+}
+
+fn thread_loop(inner: &Arc<Inner>, no: usize, extra: bool) {
+    THREAD.with(|t| *t.borrow_mut() = Some((inner.clone(), no)));
     loop {
         lock(&inner.threads).idle += 1;
         let got = inner.work.pop(extra.then_some(LINGER));
@@ -404,7 +443,6 @@ fn thread_loop(inner: &Inner, no: usize, extra: bool) {
             }
             Some(w) => w,
         };
-        t.busy_since.insert(no, Instant::now());
         drop(t);
         match work {
             Work::Step(id) => inner.step(id),
@@ -414,7 +452,6 @@ fn thread_loop(inner: &Inner, no: usize, extra: bool) {
                 }
             }
         }
-        lock(&inner.threads).busy_since.remove(&no);
     }
 }
 

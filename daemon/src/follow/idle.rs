@@ -21,11 +21,11 @@ use crate::segment::Origin;
 
 use super::Follower;
 
-/// What `stat` says of the live path and of the file the follower reads.
+/// What `stat` says of the live path (which leads to the file the
+/// follower reads, when it reads one: one `stat` covers both).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Stamp {
     path: Option<Meta>,
-    file: Option<Meta>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl Follower {
         let path = std::fs::metadata(&self.cfg.path).ok().map(|m| Meta::of(&m));
         let Some(seg) = self.seg.as_ref() else {
             // Nothing to follow yet: only the live path can change that.
-            return Some(Stamp { path, file: None });
+            return Some(Stamp { path });
         };
         if seg.origin != Origin::Live || seg.compression != Compression::None {
             return None;
@@ -68,15 +68,13 @@ impl Follower {
         if seg.reader.buffered() > 0 {
             return None;
         }
-        let file = Meta::of(&seg.file()?.metadata().ok()?);
+        seg.file()?;
         // The live path must still lead to the file we read.
-        if path.as_ref().map(|p| (p.dev, p.ino)) != Some((file.dev, file.ino)) {
+        let key = seg.key?;
+        if path.as_ref().map(|p| (p.dev, p.ino)) != Some((key.dev, key.ino)) {
             return None;
         }
-        Some(Stamp {
-            path,
-            file: Some(file),
-        })
+        Some(Stamp { path })
     }
 
     /// Called when a fill found nothing to read: remembers the stamp.

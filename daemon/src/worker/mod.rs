@@ -23,7 +23,7 @@ use logdaemon_state::Cursor;
 
 use crate::ack::{self, Held, Known};
 use crate::config::{JournalConfig, ListenerConfig, OnFailure};
-use crate::engine::pool::{Next, Spawner};
+use crate::engine::pool::{in_call, Next, Spawner};
 use crate::follow::{Batch, Fill, FollowError, Follower, Meta};
 use crate::format::Format;
 use crate::host::{CallError, Instance};
@@ -90,6 +90,8 @@ pub struct Worker {
     retry_at: Option<std::time::Instant>,
     /// The fraction of `reconcile_every` of the first idle wait.
     spread: Option<f64>,
+    /// Stops this worker alone (a reload removed or changed its listener).
+    retire: Arc<AtomicBool>,
 }
 
 /// What a call handed out, for checking the acknowledgement it returns.
@@ -167,6 +169,7 @@ impl Worker {
             held: Held::default(),
             retry_at: None,
             spread: None,
+            retire: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -192,7 +195,12 @@ impl Worker {
     }
 
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+        self.stop.load(Ordering::SeqCst) || self.retire.load(Ordering::SeqCst)
+    }
+
+    /// The flag that stops this worker alone (after the batch in hand).
+    pub fn retire_flag(&self) -> Arc<AtomicBool> {
+        self.retire.clone()
     }
 
     fn set_status(&self, s: WorkerStatus) {
@@ -241,7 +249,7 @@ impl Worker {
             }
             Ok(Fill::Gap(g)) => {
                 let preset = self.follower().position().unwrap_or(g.to);
-                let r = self.instance.gap(g.from, g.to, g.cause, &g.detail, preset);
+                let r = in_call(|| self.instance.gap(g.from, g.to, g.cause, &g.detail, preset));
                 self.after_call(r, preset, Call::Gap(g.from, g.to))
             }
             Ok(f) => {
@@ -334,7 +342,7 @@ impl Worker {
         let now = self.clock.now();
         if let Some(had) = self.quiet.poll(now) {
             let preset = self.delivered;
-            let r = self.instance.no_data(had, preset);
+            let r = in_call(|| self.instance.no_data(had, preset));
             let flow = self.after_call(r, preset, Call::Other);
             return self.after_flow(flow);
         }
@@ -428,12 +436,12 @@ impl Worker {
         let r = if handled.is_empty() {
             Ok(if holding { self.acked } else { preset })
         } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal) {
-            let r = self.instance.listen(&handled, preset);
+            let r = in_call(|| self.instance.listen(&handled, preset));
             self.ahead
                 .finish(&mut self.follower, &self.journal.name, &self.listener.name);
             r
         } else {
-            self.instance.listen(&handled, preset)
+            in_call(|| self.instance.listen(&handled, preset))
         };
         // The entries point into the batch and the fields: none is kept.
         handled.clear();
@@ -655,7 +663,7 @@ impl Worker {
             self.prove_start();
         }
         let preset = self.delivered;
-        let r = self.instance.flush(preset);
+        let r = in_call(|| self.instance.flush(preset));
         self.after_call(r, preset, Call::Other)
     }
 
@@ -665,7 +673,7 @@ impl Worker {
             self.prove_start();
         }
         let preset = self.delivered;
-        let r = self.instance.flush(preset);
+        let r = in_call(|| self.instance.flush(preset));
         match self.check_ack(r, preset, &Call::Other) {
             Ok(ack) => self.set_ack(ack),
             Err(e) => {

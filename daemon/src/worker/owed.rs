@@ -32,7 +32,8 @@ impl Worker {
         // `checkpoint set` writes `operator`; a hand-edited name that is
         // no cause is still a range the listener never received.
         let cause = GapCause::from_name(&g.cause).unwrap_or(GapCause::Operator);
-        let r = self.instance.gap(from, to, cause, &g.detail, preset);
+        let r =
+            crate::engine::pool::in_call(|| self.instance.gap(from, to, cause, &g.detail, preset));
         let ok = r.is_ok();
         let flow = self.after_call(r, preset, Call::Gap(from, to));
         if ok {

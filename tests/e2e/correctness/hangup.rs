@@ -1,5 +1,5 @@
-//! SIGHUP saves the checkpoint and keeps the daemon running (there is no
-//! config reload), instead of killing it without a save.
+//! SIGHUP saves the checkpoint and keeps the daemon running (and reloads
+//! the config: see `reload`), instead of killing it without a save.
 
 use crate::host::{
     acked, append, assert_no_repeats, config, entry_text, file_listener, fixture, kit_listener,

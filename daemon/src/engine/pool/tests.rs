@@ -63,7 +63,9 @@ struct Blocker {
 
 impl Task for Blocker {
     fn step(&mut self) -> Next {
-        let _ = self.release.recv_timeout(Duration::from_secs(60));
+        super::in_call(|| {
+            let _ = self.release.recv_timeout(Duration::from_secs(60));
+        });
         Next::Done
     }
     fn panicked(&mut self, _: &str) {}
@@ -187,4 +189,39 @@ fn a_panic_in_a_step_is_told_to_the_task_which_is_then_done() {
     }));
     wait_done(&rx, 1);
     assert!(pool.all_done());
+}
+
+/// Busy for a while outside any listener call, as reading and framing on
+/// a loaded machine are.
+struct Slow {
+    done: bool,
+}
+
+impl Task for Slow {
+    fn step(&mut self) -> Next {
+        if self.done {
+            return Next::Done;
+        }
+        let until = Instant::now() + Duration::from_millis(400);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        self.done = true;
+        Next::Now
+    }
+    fn panicked(&mut self, _: &str) {}
+}
+
+#[test]
+fn slow_reading_adds_no_thread_only_blocking_listener_calls_do() {
+    let (tx, rx) = done_channel();
+    let pool = Pool::new(1, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    for _ in 0..3 {
+        pool.add(Box::new(Slow { done: false }));
+    }
+    wait_done(&rx, 3);
+    assert_eq!(pool.threads(), 1);
 }

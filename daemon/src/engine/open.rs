@@ -1,0 +1,126 @@
+//! Opening one listener's worker: its plugin, its follower at the saved
+//! cursor (or the journal's start, pinned in the checkpoint), its
+//! instance. Used at start and when a reload adds or changes a listener.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use logdaemon_sdk::Position;
+use logdaemon_state::Checkpoint;
+
+use super::{listener_state_dir, start_cursor, EngineError};
+use crate::config::{Config, JournalConfig, ListenerConfig};
+use crate::follow::Follower;
+use crate::host::{self, Instance, OpenParams};
+use crate::quiet::Clock;
+use crate::worker::Worker;
+
+/// What every worker of a run shares.
+pub(super) struct Context<'a> {
+    pub cfg: &'a Config,
+    pub clock: Arc<dyn Clock>,
+    pub stop: Arc<AtomicBool>,
+    pub once: bool,
+}
+
+impl Context<'_> {
+    /// The journal as this run follows it.
+    pub fn journal(&self, j: &JournalConfig) -> Arc<JournalConfig> {
+        let mut j = j.clone();
+        if self.once {
+            // `--once` delivers what is there now; it does not wait for late writers.
+            j.late_writes = Duration::ZERO;
+        }
+        Arc::new(j)
+    }
+
+    /// Opens the worker of listener `l` of journal `j`. True with it when
+    /// its start was pinned in `checkpoint` (which must then be saved
+    /// before the worker runs).
+    pub fn worker(
+        &self,
+        j: &Arc<JournalConfig>,
+        l: &ListenerConfig,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<(Worker, bool), EngineError> {
+        let cfg = self.cfg;
+        let mut pinned = false;
+        let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
+        let plugin = host::load(&path)?;
+        let saved = checkpoint
+            .journals
+            .get(&j.name)
+            .and_then(|js| js.listeners.get(&l.name))
+            .cloned();
+        let history = checkpoint
+            .journals
+            .get(&j.name)
+            .map(|js| js.finished.clone())
+            .unwrap_or_default();
+        let follower = Follower::open_with_history(
+            j.clone(),
+            saved.as_ref(),
+            &history,
+            Some(cfg.state_dir.clone()),
+        )?;
+        let cursor = match saved {
+            Some(c) => c,
+            // No file yet (the server has not created its journal):
+            // nothing to pin; a restart starts afresh just the same.
+            None if follower.position().is_none() => start_cursor(&follower),
+            None => {
+                // Pin the start now: a restart before the first periodic
+                // save must resume here, not at the start of whatever
+                // file is live by then.
+                let c = start_cursor(&follower);
+                let js = checkpoint.journals.entry(j.name.clone()).or_default();
+                js.listeners.insert(l.name.clone(), c.clone());
+                if js.reader.line == 0 {
+                    js.reader = c.clone();
+                }
+                pinned = true;
+                c
+            }
+        };
+        let lstate = listener_state_dir(&cfg.state_dir, &j.name, &l.name)?;
+        let params = OpenParams {
+            listener: &l.name,
+            journal: &j.name,
+            format: j.format.name(),
+            journal_path: &j.path,
+            config_toml: &l.config_toml,
+            config_dir: &cfg.dir,
+            state_dir: &lstate,
+            cursor: Position {
+                sequence: cursor.sequence,
+                offset: cursor.offset,
+                line: cursor.line,
+            },
+        };
+        let instance = Instance::open(plugin, &params).map_err(|e| EngineError::Open {
+            journal: j.name.clone(),
+            listener: l.name.clone(),
+            message: e.message,
+        })?;
+        let w = Worker::new(
+            j.clone(),
+            l.clone(),
+            instance,
+            follower,
+            cursor,
+            self.clock.clone(),
+            self.stop.clone(),
+            self.once,
+            Some(cfg.state_dir.clone()),
+        )
+        .owe(
+            checkpoint
+                .journals
+                .get(&j.name)
+                .and_then(|js| js.pending_gaps.get(&l.name))
+                .cloned(),
+        );
+        Ok((w, pinned))
+    }
+}
