@@ -9,6 +9,7 @@
 //! daemon in `open`). Both `check` and `run` go through here, so each
 //! refusal names both config lines before anything is opened.
 
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -49,6 +50,8 @@ struct Place {
     path: PathBuf,
     /// Symbolic links resolved (as far as the path exists).
     real: PathBuf,
+    /// Device and inode, when the file exists (hard links share them).
+    id: Option<(u64, u64)>,
     line: usize,
     what: String,
 }
@@ -57,6 +60,7 @@ impl Place {
     fn new(path: PathBuf, line: usize, what: String) -> Place {
         Place {
             real: resolved(&path),
+            id: std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino())),
             path,
             line,
             what,
@@ -65,14 +69,37 @@ impl Place {
 
     /// Whether both name the same file: by name once links are resolved,
     /// or by device and inode (a hard link).
-    fn same_file(&self, other: &Path) -> bool {
-        if self.real == resolved(other) {
-            return true;
+    fn same_file(&self, other: &Place) -> bool {
+        self.real == other.real || (self.id.is_some() && self.id == other.id)
+    }
+}
+
+/// Places by resolved name and by device and inode, so that checking each
+/// output costs the same however many journals and outputs there are.
+#[derive(Default)]
+struct Index<'a> {
+    by_real: HashMap<PathBuf, usize>,
+    by_id: HashMap<(u64, u64), usize>,
+    places: Vec<&'a Place>,
+}
+
+impl<'a> Index<'a> {
+    fn add(&mut self, p: &'a Place) {
+        let i = self.places.len();
+        self.places.push(p);
+        self.by_real.entry(p.real.clone()).or_insert(i);
+        if let Some(id) = p.id {
+            self.by_id.entry(id).or_insert(i);
         }
-        match (std::fs::metadata(&self.path), std::fs::metadata(other)) {
-            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-            _ => false,
-        }
+    }
+
+    /// The first place that is the same file as `o`.
+    fn find(&self, o: &Place) -> Option<&'a Place> {
+        let i = self
+            .by_real
+            .get(&o.real)
+            .or_else(|| o.id.and_then(|id| self.by_id.get(&id)))?;
+        Some(self.places[*i])
     }
 }
 
@@ -110,6 +137,17 @@ pub(super) fn check(
         return Ok(());
     };
     let inputs = journal_places(ctx, journals, &probe)?;
+    let mut input_index = Index::default();
+    let mut by_dir: HashMap<PathBuf, Vec<(&JournalConfig, &Place)>> = HashMap::new();
+    for (j, i) in &inputs {
+        input_index.add(i);
+        let jdir = resolved(j.path.parent().unwrap_or(Path::new("/")));
+        by_dir.entry(jdir).or_default().push((j, i));
+    }
+    let inputs = Inputs {
+        index: input_index,
+        by_dir,
+    };
     let mut outputs: Vec<Place> = Vec::new();
     for (j, pj) in journals.iter().zip(&probe.journal) {
         for (l, pl) in j.listeners.iter().zip(&pj.listener) {
@@ -189,32 +227,36 @@ fn file_outputs<'p>(
     Some((p, mine))
 }
 
+/// The journals' files, indexed, and the journals by (resolved) directory.
+struct Inputs<'a> {
+    index: Index<'a>,
+    by_dir: HashMap<PathBuf, Vec<(&'a JournalConfig, &'a Place)>>,
+}
+
 fn refuse_input(
     ctx: &Ctx<'_>,
     at: &Spanned<toml::Value>,
     o: &Place,
-    inputs: &[(&JournalConfig, Place)],
+    inputs: &Inputs<'_>,
 ) -> Result<(), ConfigError> {
-    for (j, i) in inputs {
-        let jdir = resolved(j.path.parent().unwrap_or(Path::new("/")));
-        let rotated = o.real.parent() == Some(jdir.as_path())
-            && o.real
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| j.scheme.is_rotated_name(n));
-        let why = if o.same_file(&i.path) {
-            format!("{} (line {})", i.what, i.line)
-        } else if rotated {
-            format!(
+    let why = if let Some(i) = inputs.index.find(o) {
+        format!("{} (line {})", i.what, i.line)
+    } else {
+        let name = o.real.file_name().and_then(|n| n.to_str());
+        let same_dir = o.real.parent().and_then(|d| inputs.by_dir.get(d));
+        let rotated = same_dir
+            .into_iter()
+            .flatten()
+            .find(|(j, _)| name.is_some_and(|n| j.scheme.is_rotated_name(n)));
+        match rotated {
+            Some((j, i)) => format!(
                 "a name the rotation patterns of journal {:?} (line {}) match: a rotated journal",
                 j.name, i.line
-            )
-        } else {
-            continue;
-        };
-        return ctx.at(at.span(), format!("{} is {}, which is {why}; an output may never be an input (writing it would destroy the journal): point config key \"path\" elsewhere", o.what, o.path.display()));
-    }
-    Ok(())
+            ),
+            None => return Ok(()),
+        }
+    };
+    ctx.at(at.span(), format!("{} is {}, which is {why}; an output may never be an input (writing it would destroy the journal): point config key \"path\" elsewhere", o.what, o.path.display()))
 }
 
 fn refuse_output(
@@ -223,7 +265,7 @@ fn refuse_output(
     o: &Place,
     outputs: &[Place],
 ) -> Result<(), ConfigError> {
-    if let Some(other) = outputs.iter().find(|x| o.same_file(&x.path)) {
+    if let Some(other) = outputs.iter().find(|x| o.same_file(x)) {
         return ctx.at(at.span(), format!("{} is {}, which is also {} (line {}); two listeners writing one file overwrite each other: give each its own path", o.what, o.path.display(), other.what, other.line));
     }
     Ok(())

@@ -8,7 +8,9 @@
 //! the stamp first: only when something changed (size, times, inode) does
 //! it read and prove content again.
 //!
-//! The stamp is taken only in the steady state, where nothing but the
+//! The stamp is taken only when the file was read to its end (its size is
+//! the read position: a write that raced the last read is never hidden)
+//! and only in the steady state, where nothing but the
 //! files can change what the follower would do: reading the live file at
 //! the live path, not draining a renamed file, no gap or record held.
 //! Anything that writes to, truncates, renames or replaces the live file
@@ -59,8 +61,9 @@ impl Follower {
         }
         let path = std::fs::metadata(&self.cfg.path).ok().map(|m| Meta::of(&m));
         let Some(seg) = self.seg.as_ref() else {
-            // Nothing to follow yet: only the live path can change that.
-            return Some(Stamp { path });
+            // Nothing to follow yet: only the live path can change that,
+            // and a file that is there already is something to open.
+            return path.is_none().then_some(Stamp { path });
         };
         if seg.origin != Origin::Live || seg.compression != Compression::None {
             return None;
@@ -72,6 +75,12 @@ impl Follower {
         // The live path must still lead to the file we read.
         let key = seg.key?;
         if path.as_ref().map(|p| (p.dev, p.ino)) != Some((key.dev, key.ino)) {
+            return None;
+        }
+        // Bytes written after the read that found nothing (and before this
+        // `stat`) would be in the stamp without being read: only a file
+        // read to its very end is stamped.
+        if path.as_ref().map(|p| p.size) != Some(seg.read_pos()) {
             return None;
         }
         Some(Stamp { path })
@@ -105,18 +114,25 @@ impl Follower {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
+mod tests_support {
     use std::sync::Arc;
 
     use crate::config::Config;
-    use crate::follow::{Batch, Fill, Follower};
+    use crate::follow::Follower;
 
-    fn follower(dir: &std::path::Path) -> Follower {
+    pub(super) fn follower(dir: &std::path::Path) -> Follower {
         let text = "[[journal]]\nname = \"app\"\npath = \"app.log\"\nformat = \"lines\"\n[[journal.listener]]\nname = \"copy\"\nplugin = \"file\"\n";
         let cfg = Config::parse(text, &dir.join("cfg.toml")).unwrap();
         Follower::open(Arc::new(cfg.journals[0].clone()), None, None).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::tests_support::follower;
+    use crate::follow::{Batch, Fill, Follower};
 
     fn drain(f: &mut Follower) -> usize {
         let mut n = 0;
@@ -185,5 +201,35 @@ mod tests {
         f.fill(&mut b, 1 << 20).unwrap();
         let lines: Vec<&[u8]> = b.entries.iter().map(|m| b.raw(m)).collect();
         assert_eq!(lines, [&b"two\n"[..], b"three\n"]);
+    }
+}
+
+#[cfg(test)]
+mod race {
+    use std::io::Write;
+
+    use super::tests_support::follower;
+
+    /// A write between the read that found nothing and the stamp: the
+    /// stamp must not hide it.
+    #[test]
+    fn bytes_written_after_the_last_read_are_never_stamped_as_nothing_new() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("app.log");
+        std::fs::write(&path, b"one\n").unwrap();
+        let mut f = follower(d.path());
+        let mut b = crate::follow::Batch::default();
+        f.fill(&mut b, 1 << 20).unwrap();
+        let mut b = crate::follow::Batch::default();
+        f.fill(&mut b, 1 << 20).unwrap();
+        assert!(b.is_empty());
+        // The write lands after the empty read, before the stamp.
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        w.write_all(b"two\n").unwrap();
+        f.note_idle();
+        assert!(!f.idle_unchanged(), "the unread line is not hidden");
     }
 }

@@ -226,7 +226,8 @@ impl Worker {
             return self.after_flow(flow);
         }
         if self.idle_unchanged() {
-            return self.idle_wait();
+            // Nothing to read: only a `no_data` may be due.
+            return self.idle(false);
         }
         let fill = match self.ahead.fill.take() {
             Some(fill) => {
@@ -269,7 +270,7 @@ impl Worker {
                             flow => flow,
                         }
                     } else {
-                        return self.idle();
+                        return self.idle(true);
                     }
                 } else {
                     Flow::Go
@@ -338,7 +339,8 @@ impl Worker {
     }
 
     /// Waits until woken, the next reconciliation, or a `no_data` is due.
-    fn idle(&mut self) -> Next {
+    /// `stamp`: the follower just found nothing to read (take its stamp).
+    fn idle(&mut self, stamp: bool) -> Next {
         let now = self.clock.now();
         if let Some(had) = self.quiet.poll(now) {
             let preset = self.delivered;
@@ -346,7 +348,9 @@ impl Worker {
             let flow = self.after_call(r, preset, Call::Other);
             return self.after_flow(flow);
         }
-        self.follower.as_mut().expect("follower").note_idle();
+        if stamp {
+            self.follower.as_mut().expect("follower").note_idle();
+        }
         self.idle_wait()
     }
 
@@ -366,12 +370,9 @@ impl Worker {
 
     /// Whether an idle worker, stepped again, may skip reading: the files
     /// are as they were when it last found nothing to read (see
-    /// [`Follower::idle_unchanged`]) and no `no_data` is due.
+    /// [`Follower::idle_unchanged`]).
     fn idle_unchanged(&mut self) -> bool {
         if self.once || !self.batch.is_empty() || self.ahead.fill.is_some() {
-            return false;
-        }
-        if self.quiet.deadline() <= self.clock.now() {
             return false;
         }
         self.follower.as_mut().is_some_and(|f| f.idle_unchanged())
