@@ -402,7 +402,8 @@ impl TailRing {
     pub fn new(cap: usize, start: u64) -> TailRing {
         TailRing {
             start,
-            buf: std::collections::VecDeque::with_capacity(cap),
+            // Grown as bytes come: a plain file's segment never feeds it.
+            buf: std::collections::VecDeque::new(),
             cap,
         }
     }

@@ -28,8 +28,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
-
 /// How long one piece of work may hold a thread before another is started.
 const BUSY: Duration = Duration::from_millis(100);
 /// How long an extra thread waits for work before it ends.
@@ -136,7 +134,7 @@ impl Queue {
 struct Inner {
     slots: Mutex<Vec<Arc<Slot>>>,
     work: Queue,
-    timer_tx: Sender<(Instant, usize)>,
+    timers: Timers,
     threads: Mutex<Threads>,
     base: usize,
     on_done: Box<dyn Fn() + Send + Sync>,
@@ -166,14 +164,13 @@ impl Pool {
         base: usize,
         on_done: impl Fn() + Send + Sync + 'static,
     ) -> std::io::Result<Pool> {
-        let (timer_tx, timer_rx) = unbounded();
         let inner = Arc::new(Inner {
             slots: Mutex::new(Vec::new()),
             work: Queue {
                 items: Mutex::new(VecDeque::new()),
                 ready: Condvar::new(),
             },
-            timer_tx,
+            timers: Timers::default(),
             threads: Mutex::new(Threads {
                 total: 0,
                 idle: 0,
@@ -190,7 +187,7 @@ impl Pool {
         let t = inner.clone();
         let timer = std::thread::Builder::new()
             .name("pool-timer".into())
-            .spawn(move || timer_loop(&t, timer_rx))?;
+            .spawn(move || timer_loop(&t))?;
         Ok(Pool {
             inner,
             timer: Some(timer),
@@ -260,7 +257,7 @@ impl Pool {
             return;
         };
         // The threads hold a receiver each; closing the senders ends them.
-        let _ = self.inner.timer_tx.send((Instant::now(), STOP));
+        self.inner.timers.add(Instant::now(), STOP);
         let _ = timer.join();
         let handles = std::mem::take(&mut lock(&self.inner.threads).handles);
         // One sentinel per thread, queued after the work in hand.
@@ -352,7 +349,7 @@ impl Inner {
             Next::Wait(d) => {
                 let until = Instant::now() + d;
                 *s = State::Waiting { until };
-                let _ = self.timer_tx.send((until, id));
+                self.timers.add(until, id);
             }
         }
     }
@@ -434,7 +431,7 @@ fn thread_loop(inner: &Arc<Inner>, no: usize, extra: bool) {
         t.idle -= 1;
         if t.idle == 0 {
             // Every thread is busy: have the timer look for blocked ones.
-            let _ = inner.timer_tx.send((Instant::now() + BUSY, NUDGE));
+            inner.timers.add(Instant::now() + BUSY, NUDGE);
         }
         let work = match got {
             Some(Work::Step(STOP)) | None => {
@@ -455,19 +452,55 @@ fn thread_loop(inner: &Arc<Inner>, no: usize, extra: bool) {
     }
 }
 
+/// Timers of waiting tasks: a heap under a lock and a condition variable
+/// (no channel that spins: thousands of idle tasks re-arm a timer each
+/// second). Deadlines are rounded up to [`SLACK`], so that the tasks due
+/// within the same few milliseconds are woken by one pass of the timer
+/// thread.
+#[derive(Default)]
+struct Timers {
+    heap: Mutex<BinaryHeap<Reverse<(Instant, usize)>>>,
+    changed: Condvar,
+}
+
+/// How much later than asked a waiting task may be woken.
+const SLACK: Duration = Duration::from_millis(5);
+
+impl Timers {
+    fn add(&self, at: Instant, id: usize) {
+        let mut heap = lock(&self.heap);
+        let earliest = heap.peek().map(|Reverse((t, _))| *t);
+        let at = if id == STOP { at } else { at + SLACK };
+        heap.push(Reverse((at, id)));
+        // The timer thread sleeps until the earliest deadline: wake it only
+        // when this one comes before.
+        if earliest.is_none_or(|e| at < e) {
+            self.changed.notify_one();
+        }
+    }
+}
+
 /// Wakes tasks whose wait is over, and starts threads when work is blocked.
-fn timer_loop(inner: &Arc<Inner>, rx: Receiver<(Instant, usize)>) {
-    let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+fn timer_loop(inner: &Arc<Inner>) {
+    let mut heap = lock(&inner.timers.heap);
     loop {
         let now = Instant::now();
+        let mut due = Vec::new();
         while let Some(&Reverse((at, id))) = heap.peek() {
             if at > now {
                 break;
             }
             heap.pop();
+            if id == STOP {
+                return;
+            }
+            due.push(id);
+        }
+        drop(heap);
+        for id in due {
             if let Some(slot) = inner.slot(id) {
                 let mut s = lock(&slot.state);
-                if matches!(*s, State::Waiting { until } if until <= now) {
+                if matches!(*s, State::Waiting { until } if until <= now + SLACK) {
                     *s = State::Queued;
                     inner.work.push(Work::Step(id));
                 }
@@ -478,20 +511,24 @@ fn timer_loop(inner: &Arc<Inner>, rx: Receiver<(Instant, usize)>) {
                 tracing::warn!(error = %e, "cannot start another thread; the queued work waits for one");
             }
         }
-        // Look for blocked threads only while work waits.
+        heap = lock(&inner.timers.heap);
+        let now = Instant::now();
         let mut wait = heap
             .peek()
             .map_or(Duration::from_secs(3600), |Reverse((at, _))| {
                 at.saturating_duration_since(now)
             });
+        // Look for blocked threads only while work waits.
         if !inner.work.is_empty() {
             wait = wait.min(TICK);
         }
-        match rx.recv_timeout(wait) {
-            Ok((_, STOP)) => return,
-            Ok(entry) => heap.push(Reverse(entry)),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        if !wait.is_zero() {
+            heap = inner
+                .timers
+                .changed
+                .wait_timeout(heap, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }

@@ -73,8 +73,8 @@ impl Batch {
         self.clear();
         self.bytes = Vec::new();
         self.entries = Vec::new();
-        self.view = Vec::new();
-        self.spare = Vec::new();
+        crate::bufpool::give(std::mem::take(&mut self.view));
+        crate::bufpool::give(std::mem::take(&mut self.spare));
     }
 
     pub fn is_empty(&self) -> bool {

@@ -95,7 +95,7 @@ impl<R: Read> RecordReader<R> {
     /// The next read starts with a small buffer again.
     pub fn release(&mut self) {
         if self.keep.is_none() && self.start == self.end {
-            self.buf = Vec::new();
+            crate::bufpool::give(std::mem::take(&mut self.buf));
             self.start = 0;
             self.end = 0;
         }
@@ -191,9 +191,12 @@ impl<R: Read> RecordReader<R> {
             .saturating_add(MIN_READ)
             .max(used.saturating_mul(2).min(self.resting))
             .max(FIRST);
-        if spare.len() > want {
+        if spare.len() > want.max(self.resting) {
             // Grown for a huge record: back to the resting size.
             spare = Vec::new();
+        }
+        if spare.is_empty() {
+            spare = crate::bufpool::take(want);
         }
         if spare.len() < want {
             // Zeroed once per buffer: a spare handed back keeps its length.
@@ -311,7 +314,11 @@ impl<R: Read> RecordReader<R> {
                     .max(FIRST)
                     .max(hinted)
                     .max(self.end + MIN_READ);
-                self.buf.resize(grown, 0);
+                if self.buf.is_empty() {
+                    self.buf = crate::bufpool::take(grown);
+                } else {
+                    self.buf.resize(grown, 0);
+                }
             }
         }
         loop {
