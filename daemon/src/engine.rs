@@ -106,7 +106,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     };
     logdaemon_state::ensure_state_dir(&cfg.state_dir)?;
     let _lock = StateLock::acquire(&cfg.state_dir)?;
-    let loaded = Checkpoint::load(&cfg.state_dir)?;
+    let (mut store, loaded) = logdaemon_state::Store::open(&cfg.state_dir)?;
     let mut checkpoint = loaded.clone().unwrap_or_default();
     crate::retarget::check(cfg, &checkpoint).map_err(EngineError::Failed)?;
 
@@ -207,8 +207,9 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     }
 
     if pinned {
-        checkpoint.save(&cfg.state_dir)?;
+        store.save(&checkpoint)?;
     }
+    store.compact(&checkpoint)?; // a version-1 file migrates, a log left by a crash folds in
 
     let mut running = Vec::new();
     for (w, tx, dir) in workers {
@@ -266,7 +267,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             }
             Ok(Event::Hangup) => {
                 // No reload yet: keep running, but make the save a HUP asks for.
-                save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+                save_if_changed(cfg, &mut checkpoint, &running, &mut versions, &mut store)?;
                 last_write = Instant::now();
                 tracing::info!(
                     signal = signal_hook::consts::SIGHUP,
@@ -290,7 +291,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             }
         }
         if last_write.elapsed() >= Duration::from_secs(1) {
-            save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+            save_if_changed(cfg, &mut checkpoint, &running, &mut versions, &mut store)?;
             last_write = Instant::now();
         }
     }
@@ -304,7 +305,8 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             all_disabled(&running)
         }
     });
-    save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
+    save_if_changed(cfg, &mut checkpoint, &running, &mut versions, &mut store)?;
+    store.compact(&checkpoint)?; // checkpoint.toml alone is the whole checkpoint after a stop
     let mut running_status = Vec::new();
     for r in running {
         let _ = r.handle.join();
@@ -417,8 +419,10 @@ fn save_if_changed(
     checkpoint: &mut Checkpoint,
     running: &[Running],
     versions: &mut BTreeMap<(String, String), u64>,
+    store: &mut logdaemon_state::Store,
 ) -> Result<(), EngineError> {
     let mut changed = false;
+    let mut touched = std::collections::BTreeSet::new(); // the journals to save
     for r in running {
         let s = r.shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let key = (r.journal.clone(), r.listener.clone());
@@ -440,6 +444,7 @@ fn save_if_changed(
         let keep = js.finished.len().saturating_sub(16);
         js.finished.drain(..keep);
         changed = true;
+        touched.insert(r.journal.clone());
     }
     if !changed {
         return Ok(());
@@ -462,7 +467,7 @@ fn save_if_changed(
         }
     }
     crate::retarget::remember(cfg, checkpoint);
-    checkpoint.save(&cfg.state_dir)?;
+    store.save_changed(checkpoint, &touched)?;
     tracing::debug!(state_dir = %cfg.state_dir.display(), "checkpoint written");
     Ok(())
 }

@@ -75,10 +75,12 @@ mod store;
 pub use error::{InvalidKind, StateError};
 pub use hash::{Hash, Hasher, HASH_PREFIX};
 pub use model::{Checkpoint, Cursor, Finished, Identity, JournalState, PendingGap, MAX_WINDOW};
-pub use store::{ensure_state_dir, StateLock, LOCK_FILE_NAME, PREVIOUS_FILE_NAME};
+pub use store::{
+    ensure_state_dir, StateLock, Store, LOCK_FILE_NAME, LOG_FILE_NAME, PREVIOUS_FILE_NAME,
+};
 
-/// The only checkpoint format this version reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The checkpoint format this version writes (it also reads version 1).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The checkpoint's file name inside the state directory.
 pub const FILE_NAME: &str = "checkpoint.toml";

@@ -18,12 +18,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::error::StateError;
+use crate::hash::Hash;
 use crate::model::Checkpoint;
+use crate::parse::{parse_file, Parsed};
 use crate::FILE_NAME;
 
 mod disk;
+pub(crate) mod log;
+mod writer;
 
 use self::disk::{Fs, RealFs};
+pub use self::log::LOG_FILE_NAME;
+pub use self::writer::Store;
 
 /// The previous save, kept beside the checkpoint.
 pub const PREVIOUS_FILE_NAME: &str = "checkpoint.toml.prev";
@@ -40,29 +46,13 @@ impl Checkpoint {
     /// including a missing checkpoint whose previous save
     /// (`checkpoint.toml.prev`) still exists.
     pub fn load(state_dir: &Path) -> Result<Option<Checkpoint>, StateError> {
-        let path = state_dir.join(FILE_NAME);
-        match fs::read(&path) {
-            Ok(bytes) => decode(&bytes, &path).map(Some),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let previous = state_dir.join(PREVIOUS_FILE_NAME);
-                match previous.try_exists() {
-                    Ok(false) => Ok(None),
-                    Ok(true) => Err(StateError::MissingWithPrevious { path, previous }),
-                    Err(e) => Err(StateError::io(
-                        previous,
-                        "check whether the previous save exists",
-                        e,
-                    )),
-                }
-            }
-            Err(e) => Err(StateError::io(path, "read", e)),
-        }
+        Ok(load_state(state_dir)?.map(|l| l.checkpoint))
     }
 
     /// Loads and checks the checkpoint at `path` (which must exist).
     pub fn load_file(path: &Path) -> Result<Checkpoint, StateError> {
         let bytes = fs::read(path).map_err(|e| StateError::io(path, "read", e))?;
-        decode(&bytes, path)
+        decode(&bytes, path).map(|p| p.checkpoint)
     }
 
     /// Writes the checkpoint to `state_dir/checkpoint.toml`, atomically and
@@ -79,31 +69,143 @@ impl Checkpoint {
 
     /// [`Checkpoint::save`] through the file system `fs`.
     pub(crate) fn save_on<F: Fs>(&self, fs: &F, state_dir: &Path) -> Result<(), StateError> {
-        let path = state_dir.join(FILE_NAME);
-        if let Err(p) = self.check() {
-            return Err(StateError::Refused {
-                path,
-                problem: p.to_string(),
-            });
-        }
-        let text = self.to_toml();
-        let n = SAVES.fetch_add(1, Ordering::Relaxed);
-        let temp = state_dir.join(format!("{TEMP_PREFIX}{}.{n}", token()));
-        let result = write_new(fs, &temp, text.as_bytes())
-            .and_then(|()| keep_previous(fs, state_dir, &path, &temp))
-            .and_then(|()| {
-                fs.rename(&temp, &path)
-                    .map_err(|e| StateError::io(&path, "rename the new checkpoint into place", e))
-            });
-        if let Err(e) = result {
-            let _ = fs.remove_file(&temp);
-            return Err(e);
-        }
-        fs.sync_dir(state_dir)
-            .map_err(|e| StateError::io(state_dir, "fsync the state directory", e))?;
-        remove_stale_temps(fs, state_dir);
-        Ok(())
+        save_whole(fs, state_dir, self, next_generation(fs, state_dir)).map(drop)
     }
+}
+
+/// The generation a whole save replacing what is in `state_dir` gets: past
+/// both `checkpoint.toml`'s and the base of `checkpoint.log`, so that log
+/// is stale from then on. Unreadable files count as 0.
+fn next_generation<F: Fs>(fs: &F, state_dir: &Path) -> u64 {
+    let of = |name: &str, key: &str| {
+        fs.read(&state_dir.join(name))
+            .ok()
+            .and_then(|b| log::top_level_number(&b, key))
+            .unwrap_or(0)
+    };
+    of(FILE_NAME, "generation").max(of(LOG_FILE_NAME, "base")) + 1
+}
+
+/// Writes `cp` whole as `checkpoint.toml`, generation `generation`, durably
+/// (see [`Checkpoint::save`]), then removes `checkpoint.log`, which it
+/// includes. Returns the length and hash of the text written.
+pub(crate) fn save_whole<F: Fs>(
+    fs: &F,
+    state_dir: &Path,
+    cp: &Checkpoint,
+    generation: u64,
+) -> Result<(u64, Hash), StateError> {
+    let path = state_dir.join(FILE_NAME);
+    if let Err(p) = cp.check() {
+        return Err(StateError::Refused {
+            path,
+            problem: p.to_string(),
+        });
+    }
+    let text = cp.render(generation);
+    let temp = temp_path(state_dir, "");
+    let result = write_new(fs, &temp, text.as_bytes())
+        .and_then(|()| keep_previous(fs, state_dir, &path, &temp))
+        .and_then(|()| {
+            fs.rename(&temp, &path)
+                .map_err(|e| StateError::io(&path, "rename the new checkpoint into place", e))
+        });
+    if let Err(e) = result {
+        let _ = fs.remove_file(&temp);
+        return Err(e);
+    }
+    fs.sync_dir(state_dir)
+        .map_err(|e| StateError::io(state_dir, "fsync the state directory", e))?;
+    // Folded into the new checkpoint; should the removal not last, a
+    // log naming an older generation is stale and ignored.
+    if fs.read(&state_dir.join(LOG_FILE_NAME)).is_ok() {
+        let _ = fs.remove_file(&state_dir.join(LOG_FILE_NAME));
+    }
+    remove_stale_temps(fs, state_dir);
+    Ok((text.len() as u64, Hash::of(text.as_bytes())))
+}
+
+/// A new, unique temporary file name in `state_dir`, ending in `suffix`.
+pub(crate) fn temp_path(state_dir: &Path, suffix: &str) -> PathBuf {
+    let n = SAVES.fetch_add(1, Ordering::Relaxed);
+    state_dir.join(format!("{TEMP_PREFIX}{}.{n}{suffix}", token()))
+}
+
+/// What a load found on disk.
+pub(crate) struct Loaded {
+    /// `checkpoint.toml` with the records of `checkpoint.log` applied.
+    pub checkpoint: Checkpoint,
+    /// `checkpoint.toml`'s format version.
+    pub version: u32,
+    /// `checkpoint.toml`'s generation.
+    pub generation: u64,
+    /// Length and hash of `checkpoint.toml`'s bytes.
+    pub text: (u64, Hash),
+    /// Whether a `checkpoint.log` is beside it (applied, or stale).
+    pub has_log: bool,
+}
+
+/// Loads `checkpoint.toml` and applies `checkpoint.log` when the log
+/// continues it; see [`Checkpoint::load`].
+pub(crate) fn load_state(state_dir: &Path) -> Result<Option<Loaded>, StateError> {
+    let path = state_dir.join(FILE_NAME);
+    let log_path = state_dir.join(LOG_FILE_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let previous = state_dir.join(PREVIOUS_FILE_NAME);
+            return match previous.try_exists() {
+                Ok(true) => Err(StateError::MissingWithPrevious { path, previous }),
+                Ok(false) if log_path.exists() => Err(StateError::LogMismatch {
+                    journals: String::new(),
+                    problem: format!("it continues {}, which is missing", path.display()),
+                    path: log_path,
+                }),
+                Ok(false) => Ok(None),
+                Err(e) => Err(StateError::io(
+                    previous,
+                    "check whether the previous save exists",
+                    e,
+                )),
+            };
+        }
+        Err(e) => return Err(StateError::io(path, "read", e)),
+    };
+    let parsed = decode(&bytes, &path)?;
+    let mut loaded = Loaded {
+        checkpoint: parsed.checkpoint,
+        version: parsed.version,
+        generation: parsed.generation,
+        text: (bytes.len() as u64, Hash::of(&bytes)),
+        has_log: false,
+    };
+    let log = match fs::read(&log_path) {
+        Ok(b) => log::read(&b, &log_path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(loaded)),
+        Err(e) => return Err(StateError::io(log_path, "read", e)),
+    };
+    loaded.has_log = true;
+    let problem = if log.base < loaded.generation {
+        return Ok(Some(loaded)); // from before the last whole save
+    } else if log.base > loaded.generation {
+        format!(
+            "it continues generation {} of {}, which is generation {} (an older save put back?)",
+            log.base,
+            path.display(),
+            loaded.generation
+        )
+    } else if log.base_hash != loaded.text.1 {
+        format!("{} was changed after this log was started", path.display())
+    } else {
+        loaded.checkpoint.journals.extend(log.journals);
+        return Ok(Some(loaded));
+    };
+    let journals: Vec<&str> = log.journals.keys().map(String::as_str).collect();
+    Err(StateError::LogMismatch {
+        path: log_path,
+        problem,
+        journals: journals.join(", "),
+    })
 }
 
 /// Creates the state directory (and missing parents) with mode 0700,
@@ -228,9 +330,9 @@ fn token() -> &'static str {
 }
 
 /// Turns the file's bytes into a checkpoint, telling damage from content errors.
-fn decode(bytes: &[u8], path: &Path) -> Result<Checkpoint, StateError> {
+fn decode(bytes: &[u8], path: &Path) -> Result<Parsed, StateError> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => Checkpoint::parse(text, path),
+        Ok(text) => parse_file(text, path),
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];
             Err(StateError::Corrupt {

@@ -178,8 +178,10 @@ fn kill_the_writer_at_random_moments() {
         }
         // The previous save is the version before the current one, or the
         // current one when the kill came between keeping it and the rename.
-        if let Ok(prev) = std::fs::read(dir.path().join(PREVIOUS_FILE_NAME)) {
-            let matches = |m: u64| m >= 1 && prev == version(m).to_toml().as_bytes();
+        if dir.path().join(PREVIOUS_FILE_NAME).exists() {
+            let prev = Checkpoint::load_file(&dir.path().join(PREVIOUS_FILE_NAME))
+                .unwrap_or_else(|e| panic!("after kill {kills}: {e}"));
+            let matches = |m: u64| m >= 1 && prev == version(m);
             assert!(
                 matches(last) || matches(last.wrapping_sub(1)),
                 "after kill {kills}: {PREVIOUS_FILE_NAME} is neither version {last} nor the one before"

@@ -39,7 +39,8 @@ use std::path::Path;
 
 use super::disk::Fs;
 use super::simfs::{CrashPoint, Disk, Omit, SimFs};
-use super::{create_dirs, PREVIOUS_FILE_NAME, TEMP_PREFIX};
+use super::writer::Writer;
+use super::{create_dirs, LOG_FILE_NAME, PREVIOUS_FILE_NAME, TEMP_PREFIX};
 use crate::error::{StateError, RESTORE_HINT};
 use crate::hash::Hash;
 use crate::model::{Checkpoint, Cursor, Identity, JournalState};
@@ -87,6 +88,51 @@ fn version(n: u64) -> Checkpoint {
     }
 }
 
+/// How the saves are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// [`Checkpoint::save`]: `checkpoint.toml` rewritten whole each time.
+    Whole,
+    /// The daemon's [`Writer`] saving only the journal that changed, with
+    /// the log from the first byte: records appended to `checkpoint.log`,
+    /// its creation, and the whole saves that fold it in.
+    Changes,
+}
+
+/// Journals in a [`Mode::Changes`] checkpoint.
+const JOURNALS: u64 = 3;
+
+/// Saves in a row in [`Mode::Changes`]: a whole first save, a log created,
+/// appended to, folded by a whole save once as large as the checkpoint, and
+/// created again.
+const SAVES_OF_CHANGES: u64 = 7;
+
+/// The journal save `n` changes in [`Mode::Changes`] (save 1 writes all).
+fn changed_by(n: u64) -> String {
+    format!("j{}", n % JOURNALS)
+}
+
+/// Version `n` of a [`Mode::Changes`] checkpoint: each journal as the last
+/// save that changed it left it, so versions differ in one journal each.
+fn version_of_changes(n: u64) -> Checkpoint {
+    let mut cp = Checkpoint::default();
+    for j in 0..JOURNALS {
+        let last = (2..=n).filter(|k| k % JOURNALS == j).max().unwrap_or(1);
+        let js = version(last).journals.remove("p4").unwrap();
+        cp.journals.insert(format!("j{j}"), js);
+    }
+    cp
+}
+
+impl Mode {
+    fn version(self, n: u64) -> Checkpoint {
+        match self {
+            Mode::Whole => version(n),
+            Mode::Changes => version_of_changes(n),
+        }
+    }
+}
+
 /// What loading a crash state gave, when it is acceptable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Outcome {
@@ -114,6 +160,9 @@ struct Figures {
     /// Crash states a restarted daemon saved on.
     restarts: usize,
     outcomes: HashMap<Outcome, usize>,
+    /// Crash states with a `checkpoint.log`, and those whose last record is torn.
+    logged_states: usize,
+    torn_records: usize,
     /// Bad states: where the crash came, what the disk held, what went wrong.
     bad: Vec<String>,
 }
@@ -146,6 +195,11 @@ impl Figures {
 /// state a power loss at every point in between may leave; with `restart`,
 /// also a save made after the restart on each acceptable one.
 fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
+    explore_in(Mode::Whole, omit, saves, restart)
+}
+
+/// [`explore`], with the saves made as `mode` says.
+fn explore_in(mode: Mode, omit: Omit, saves: u64, restart: bool) -> Figures {
     let root = Path::new(ROOT);
     // What a process that died in mid-save left, long ago: the first save
     // removes it, and that removal is itself not durable for a while.
@@ -155,13 +209,19 @@ fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
         stale.as_bytes()[..stale.len() / 3].to_vec(),
     );
     let sim = SimFs::new(root, omit, &[stale].into());
-    let versions: Vec<Checkpoint> = (1..=saves).map(version).collect();
+    let versions: Vec<Checkpoint> = (1..=saves).map(|n| mode.version(n)).collect();
+    // The daemon's writer, logging from the first byte on.
+    let mut writer = Writer::new(sim, root, None, 0);
     for (n, v) in (1..).zip(&versions) {
-        sim.save_started(n);
-        v.save_on(&sim, root)
-            .unwrap_or_else(|e| panic!("save {n} on the simulated disk: {e}"));
-        sim.save_returned(n);
+        writer.fs().save_started(n);
+        let saved = match mode {
+            Mode::Whole => v.save_on(writer.fs(), root),
+            Mode::Changes => writer.save_changed(v, [changed_by(n)]),
+        };
+        saved.unwrap_or_else(|e| panic!("save {n} on the simulated disk: {e}"));
+        writer.fs().save_returned(n);
     }
+    let sim = writer.fs();
 
     let scratch = tempfile::tempdir().unwrap();
     let mut figures = Figures {
@@ -173,6 +233,15 @@ fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
         figures.points += 1;
         for disk in point.crash_states() {
             figures.states += 1;
+            if let Some((_, log)) = disk
+                .iter()
+                .find(|(names, _)| names.iter().any(|n| n == LOG_FILE_NAME))
+            {
+                figures.logged_states += 1;
+                if log.last() != Some(&b'\n') || log.contains(&0) {
+                    figures.torn_records += 1;
+                }
+            }
             let key = (disk, point.returned, point.started);
             let verdict = match judged.get(&key) {
                 Some(v) => v.clone(),
@@ -183,7 +252,8 @@ fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
                     let v = match v {
                         Ok((o, loaded)) if restart => {
                             figures.restarts += 1;
-                            restart_and_save(&key.0, loaded, saves + 1, scratch.path()).map(|()| o)
+                            restart_and_save(mode, &key.0, loaded, saves + 1, scratch.path())
+                                .map(|()| o)
                         }
                         other => other.map(|(o, _)| o),
                     };
@@ -212,7 +282,13 @@ fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
 /// loaded version), and every crash state after it returned loads `next`.
 /// The restart is another process: the crash state's temporary files are
 /// renamed to look like a dead process's.
-fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> Result<(), String> {
+fn restart_and_save(
+    mode: Mode,
+    disk: &Disk,
+    loaded: Option<u64>,
+    next: u64,
+    dir: &Path,
+) -> Result<(), String> {
     let root = Path::new(ROOT);
     let disk: Disk = (0..)
         .zip(disk)
@@ -228,7 +304,7 @@ fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> 
         })
         .collect();
     let sim = SimFs::new(root, Omit::Nothing, &disk);
-    version(next)
+    mode.version(next)
         .save_on(&sim, root)
         .map_err(|e| format!("after a restart, the save fails: {e}"))?;
     let left: Vec<String> = sim
@@ -249,7 +325,7 @@ fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> 
     for after in points.last().unwrap().crash_states() {
         materialise(dir, &after);
         match Checkpoint::load(dir) {
-            Ok(Some(c)) if c == version(next) => {}
+            Ok(Some(c)) if c == mode.version(next) => {}
             other => {
                 return Err(format!(
                     "after a restart and a save that returned, a power loss leaves {}, \
@@ -258,13 +334,19 @@ fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> 
                 ))
             }
         }
+        // The previous save is the checkpoint.toml the restart found: the
+        // loaded version, or with a log beside it, the one the log continued.
+        let earlier = |p: &Checkpoint, n: u64| match mode {
+            Mode::Whole => *p == version(n),
+            Mode::Changes => (1..=n).any(|m| *p == version_of_changes(m)),
+        };
         if let Some(n) = loaded {
             match Checkpoint::load_file(&dir.join(PREVIOUS_FILE_NAME)) {
-                Ok(p) if p == version(n) => {}
+                Ok(p) if earlier(&p, n) => {}
                 other => {
                     return Err(format!(
-                        "after a restart and a save, {PREVIOUS_FILE_NAME} is not version {n}: \
-                         {other:?}"
+                        "after a restart and a save, {PREVIOUS_FILE_NAME} is not version {n} \
+                         (or, {mode:?}, an earlier one): {other:?}"
                     ))
                 }
             }
@@ -498,5 +580,47 @@ fn a_new_state_directory_survives_a_power_loss() {
     assert!(
         !state_dir_survives(Omit::DirSync),
         "the model missed a state directory whose parent was not fsynced"
+    );
+}
+
+#[test]
+fn every_power_loss_during_saves_of_changes_leaves_the_last_returned_save_or_a_later_one() {
+    let f = explore_in(Mode::Changes, Omit::Nothing, SAVES_OF_CHANGES, true);
+    show(&format!(
+        "power loss, saves of changes (checkpoint.log): {}",
+        f.summary()
+    ));
+    assert!(
+        f.bad.is_empty(),
+        "{} of {} crash states are bad, e.g.:\n{}",
+        f.bad.len(),
+        f.states,
+        f.bad[..f.bad.len().min(5)].join("\n")
+    );
+    assert_eq!(f.count(Outcome::ViaPrevious), 0, "{}", f.summary());
+    assert!(
+        f.count(Outcome::InProgress) > 0 && f.count(Outcome::LastReturned) > 0,
+        "{}",
+        f.summary()
+    );
+    assert!(
+        f.logged_states > 0 && f.torn_records > 0,
+        "the log was not exercised: {} crash states with a log, {} with a torn record",
+        f.logged_states,
+        f.torn_records
+    );
+}
+
+#[test]
+fn a_log_append_whose_fsync_does_nothing_is_caught() {
+    let f = explore_in(Mode::Changes, Omit::FileSync, 4, false);
+    show(&format!(
+        "power loss, saves of changes, file fsync ignored: {}",
+        f.summary()
+    ));
+    assert!(
+        f.bad.iter().any(|b| b.contains("though save 3 returned")),
+        "the model missed the lost append: {}",
+        f.summary()
     );
 }

@@ -326,6 +326,13 @@ impl Fs for SimFs {
             Ok(s.names.keys().map(OsString::from).collect())
         })
     }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let name = self.name(path)?;
+        self.call(format!("read {name}"), |s| {
+            Ok(s.inodes[s.lookup(&name)?].current.clone())
+        })
+    }
 }
 
 impl CrashPoint {
