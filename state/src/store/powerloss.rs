@@ -40,7 +40,7 @@ use std::path::Path;
 use super::disk::Fs;
 use super::simfs::{CrashPoint, Disk, Omit, SimFs};
 use super::writer::Writer;
-use super::{create_dirs, LOG_FILE_NAME, PREVIOUS_FILE_NAME, TEMP_PREFIX};
+use super::{create_dirs, Loaded, LOG_FILE_NAME, PREVIOUS_FILE_NAME, TEMP_PREFIX};
 use crate::error::{StateError, RESTORE_HINT};
 use crate::hash::Hash;
 use crate::model::{Checkpoint, Cursor, Identity, JournalState};
@@ -97,6 +97,16 @@ enum Mode {
     /// the log from the first byte: records appended to `checkpoint.log`,
     /// its creation, and the whole saves that fold it in.
     Changes,
+    /// [`Mode::Changes`] on a disk holding version 1 of the checkpoint in
+    /// format version 1, which the first save migrates (the daemon's start).
+    Migration,
+}
+
+/// `cp` as a logdaemon of format version 1 wrote it.
+fn version_1_text(cp: &Checkpoint) -> String {
+    let text = cp.to_toml().replace("\nversion = 2\n", "\nversion = 1\n");
+    assert!(text.contains("\nversion = 1\n") && !text.contains("\ngeneration ="));
+    text
 }
 
 /// Journals in a [`Mode::Changes`] checkpoint.
@@ -128,7 +138,7 @@ impl Mode {
     fn version(self, n: u64) -> Checkpoint {
         match self {
             Mode::Whole => version(n),
-            Mode::Changes => version_of_changes(n),
+            Mode::Changes | Mode::Migration => version_of_changes(n),
         }
     }
 }
@@ -163,6 +173,8 @@ struct Figures {
     /// Crash states with a `checkpoint.log`, and those whose last record is torn.
     logged_states: usize,
     torn_records: usize,
+    /// Crash states whose `checkpoint.toml` is still in format version 1.
+    version_1_states: usize,
     /// Bad states: where the crash came, what the disk held, what went wrong.
     bad: Vec<String>,
 }
@@ -208,15 +220,33 @@ fn explore_in(mode: Mode, omit: Omit, saves: u64, restart: bool) -> Figures {
         vec![format!("{TEMP_PREFIX}1-dead.0")],
         stale.as_bytes()[..stale.len() / 3].to_vec(),
     );
-    let sim = SimFs::new(root, omit, &[stale].into());
     let versions: Vec<Checkpoint> = (1..=saves).map(|n| mode.version(n)).collect();
+    let mut files: Disk = [stale].into();
+    let mut loaded = None;
+    if mode == Mode::Migration {
+        let text = version_1_text(&versions[0]);
+        loaded = Some(Loaded {
+            checkpoint: versions[0].clone(),
+            version: 1,
+            generation: 0,
+            text: (text.len() as u64, Hash::of(text.as_bytes())),
+            has_log: false,
+        });
+        files.insert((vec![FILE_NAME.into()], text.into_bytes()));
+    }
+    let mut sim = SimFs::new(root, omit, &files);
+    if mode == Mode::Migration {
+        // Version 1 is on disk: the migration is its save, and may not lose it.
+        sim = sim.saved_before(1);
+    }
     // The daemon's writer, logging from the first byte on.
-    let mut writer = Writer::new(sim, root, None, 0);
+    let mut writer = Writer::new(sim, root, loaded.as_ref(), 0);
     for (n, v) in (1..).zip(&versions) {
         writer.fs().save_started(n);
         let saved = match mode {
             Mode::Whole => v.save_on(writer.fs(), root),
-            Mode::Changes => writer.save_changed(v, [changed_by(n)]),
+            Mode::Migration if n == 1 => writer.compact(v),
+            Mode::Changes | Mode::Migration => writer.save_changed(v, [changed_by(n)]),
         };
         saved.unwrap_or_else(|e| panic!("save {n} on the simulated disk: {e}"));
         writer.fs().save_returned(n);
@@ -233,6 +263,12 @@ fn explore_in(mode: Mode, omit: Omit, saves: u64, restart: bool) -> Figures {
         figures.points += 1;
         for disk in point.crash_states() {
             figures.states += 1;
+            let file = disk
+                .iter()
+                .find(|(names, _)| names.iter().any(|n| n == FILE_NAME));
+            if file.is_some_and(|(_, b)| b.windows(13).any(|w| w == b"\nversion = 1\n")) {
+                figures.version_1_states += 1;
+            }
             if let Some((_, log)) = disk
                 .iter()
                 .find(|(names, _)| names.iter().any(|n| n == LOG_FILE_NAME))
@@ -338,7 +374,7 @@ fn restart_and_save(
         // loaded version, or with a log beside it, the one the log continued.
         let earlier = |p: &Checkpoint, n: u64| match mode {
             Mode::Whole => *p == version(n),
-            Mode::Changes => (1..=n).any(|m| *p == version_of_changes(m)),
+            Mode::Changes | Mode::Migration => (1..=n).any(|m| *p == version_of_changes(m)),
         };
         if let Some(n) = loaded {
             match Checkpoint::load_file(&dir.join(PREVIOUS_FILE_NAME)) {
@@ -622,5 +658,29 @@ fn a_log_append_whose_fsync_does_nothing_is_caught() {
         f.bad.iter().any(|b| b.contains("though save 3 returned")),
         "the model missed the lost append: {}",
         f.summary()
+    );
+}
+
+#[test]
+fn every_power_loss_during_the_migration_from_version_1_loads_the_checkpoint() {
+    let f = explore_in(Mode::Migration, Omit::Nothing, 4, true);
+    show(&format!(
+        "power loss, migration from version 1: {}",
+        f.summary()
+    ));
+    assert!(
+        f.bad.is_empty(),
+        "{} of {} crash states are bad, e.g.:\n{}",
+        f.bad.len(),
+        f.states,
+        f.bad[..f.bad.len().min(5)].join("\n")
+    );
+    assert_eq!(f.count(Outcome::ViaPrevious), 0, "{}", f.summary());
+    // Crash states from before and after the migration were both met.
+    assert!(
+        f.version_1_states > 0 && f.version_1_states < f.states,
+        "{} of {} crash states in version 1",
+        f.version_1_states,
+        f.states
     );
 }
