@@ -16,10 +16,11 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use crate::error::StateError;
 use crate::hash::Hash;
-use crate::model::Checkpoint;
+use crate::model::{Checkpoint, JournalState};
 use crate::parse::{parse_file, Parsed};
 use crate::FILE_NAME;
 
@@ -47,6 +48,31 @@ impl Checkpoint {
     /// (`checkpoint.toml.prev`) still exists.
     pub fn load(state_dir: &Path) -> Result<Option<Checkpoint>, StateError> {
         Ok(load_state(state_dir)?.map(|l| l.checkpoint))
+    }
+
+    /// The saved state of journal `name`, with the time the file holding it
+    /// was last written (`checkpoint.toml`, or `checkpoint.log` when the
+    /// journal was saved there since): the state was saved no later.
+    /// `Ok(None)` when there is no checkpoint or it does not name `name`.
+    pub fn load_journal(
+        state_dir: &Path,
+        name: &str,
+    ) -> Result<Option<(JournalState, SystemTime)>, StateError> {
+        let Some(mut loaded) = load_state(state_dir)? else {
+            return Ok(None);
+        };
+        let Some(js) = loaded.checkpoint.journals.remove(name) else {
+            return Ok(None);
+        };
+        let file = match loaded.logged.iter().any(|l| l == name) {
+            true => LOG_FILE_NAME,
+            false => FILE_NAME,
+        };
+        let path = state_dir.join(file);
+        let saved = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| StateError::io(path, "read the modification time", e))?;
+        Ok(Some((js, saved)))
     }
 
     /// Loads and checks the checkpoint at `path` (which must exist).
@@ -143,6 +169,8 @@ pub(crate) struct Loaded {
     pub text: (u64, Hash),
     /// Whether a `checkpoint.log` is beside it (applied, or stale).
     pub has_log: bool,
+    /// The journals whose state came from the log.
+    pub logged: Vec<String>,
 }
 
 /// Loads `checkpoint.toml` and applies `checkpoint.log` when the log
@@ -178,6 +206,7 @@ pub(crate) fn load_state(state_dir: &Path) -> Result<Option<Loaded>, StateError>
         generation: parsed.generation,
         text: (bytes.len() as u64, Hash::of(&bytes)),
         has_log: false,
+        logged: Vec::new(),
     };
     let log = match fs::read(&log_path) {
         Ok(b) => log::read(&b, &log_path)?,
@@ -197,6 +226,7 @@ pub(crate) fn load_state(state_dir: &Path) -> Result<Option<Loaded>, StateError>
     } else if log.base_hash != loaded.text.1 {
         format!("{} was changed after this log was started", path.display())
     } else {
+        loaded.logged = log.journals.keys().cloned().collect();
         loaded.checkpoint.journals.extend(log.journals);
         return Ok(Some(loaded));
     };

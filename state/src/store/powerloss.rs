@@ -231,6 +231,7 @@ fn explore_in(mode: Mode, omit: Omit, saves: u64, restart: bool) -> Figures {
             generation: 0,
             text: (text.len() as u64, Hash::of(text.as_bytes())),
             has_log: false,
+            logged: Vec::new(),
         });
         files.insert((vec![FILE_NAME.into()], text.into_bytes()));
     }

@@ -308,3 +308,27 @@ fn a_version_1_checkpoint_is_read_and_migrated_by_the_first_compaction() {
         text
     );
 }
+
+#[test]
+fn a_journal_saved_in_the_log_is_dated_by_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cp = killed_with_a_log(dir.path());
+    let mtime = |name| {
+        fs::metadata(dir.path().join(name))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let (js, at) = Checkpoint::load_journal(dir.path(), "j002")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (js, at),
+        (cp.journals["j002"].clone(), mtime(LOG_FILE_NAME))
+    );
+    let (js, at) = Checkpoint::load_journal(dir.path(), "j003")
+        .unwrap()
+        .unwrap();
+    assert_eq!((js, at), (cp.journals["j003"].clone(), mtime(FILE_NAME)));
+    assert_eq!(Checkpoint::load_journal(dir.path(), "nope").unwrap(), None);
+}
