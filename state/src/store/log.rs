@@ -148,12 +148,12 @@ pub(crate) fn read(bytes: &[u8], path: &Path) -> Result<Log, StateError> {
             // framed after it is not a torn tail but damage.
             None if find_mark(bytes, at + 1).is_none() => break,
             None => {
-                return Err(StateError::Corrupt {
-                    path: path.into(),
-                    line: line_at(bytes, at),
-                    what: "a record here is cut short or fails its hash, and records follow it"
+                return Err(invalid(
+                    Some(line_at(bytes, at)),
+                    "a record here is cut short or fails its hash, and records follow it \
+                     (damage, not a save cut short by a crash)"
                         .into(),
-                })
+                ))
             }
         }
     }
@@ -303,7 +303,8 @@ mod tests {
         let second = text[..text.rfind("#@ ").unwrap()].rfind("#@ ").unwrap();
         let bad = text.replacen("offset = 2", "offset = 7", 1);
         let e = read(bad.as_bytes(), Path::new("/s/checkpoint.log")).unwrap_err();
-        assert!(matches!(e, StateError::Corrupt { .. }), "{e:?}");
+        assert!(matches!(e, StateError::Invalid { .. }), "{e:?}");
+        assert!(e.to_string().contains("move checkpoint.log aside"), "{e}");
         assert_eq!(e.line(), Some(text[..second].lines().count() + 1), "{e}");
         assert!(e.to_string().contains("/s/checkpoint.log"), "{e}");
     }
