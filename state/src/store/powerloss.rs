@@ -37,6 +37,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use self::changes::{changed_by, version_1_text, version_of_changes};
 use super::disk::Fs;
 use super::simfs::{CrashPoint, Disk, Omit, SimFs};
 use super::writer::Writer;
@@ -102,38 +103,6 @@ enum Mode {
     Migration,
 }
 
-/// `cp` as a logdaemon of format version 1 wrote it.
-fn version_1_text(cp: &Checkpoint) -> String {
-    let text = cp.to_toml().replace("\nversion = 2\n", "\nversion = 1\n");
-    assert!(text.contains("\nversion = 1\n") && !text.contains("\ngeneration ="));
-    text
-}
-
-/// Journals in a [`Mode::Changes`] checkpoint.
-const JOURNALS: u64 = 3;
-
-/// Saves in a row in [`Mode::Changes`]: a whole first save, a log created,
-/// appended to, folded by a whole save once as large as the checkpoint, and
-/// created again.
-const SAVES_OF_CHANGES: u64 = 7;
-
-/// The journal save `n` changes in [`Mode::Changes`] (save 1 writes all).
-fn changed_by(n: u64) -> String {
-    format!("j{}", n % JOURNALS)
-}
-
-/// Version `n` of a [`Mode::Changes`] checkpoint: each journal as the last
-/// save that changed it left it, so versions differ in one journal each.
-fn version_of_changes(n: u64) -> Checkpoint {
-    let mut cp = Checkpoint::default();
-    for j in 0..JOURNALS {
-        let last = (2..=n).filter(|k| k % JOURNALS == j).max().unwrap_or(1);
-        let js = version(last).journals.remove("p4").unwrap();
-        cp.journals.insert(format!("j{j}"), js);
-    }
-    cp
-}
-
 impl Mode {
     fn version(self, n: u64) -> Checkpoint {
         match self {
@@ -142,6 +111,8 @@ impl Mode {
         }
     }
 }
+
+mod changes;
 
 /// What loading a crash state gave, when it is acceptable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -617,71 +588,5 @@ fn a_new_state_directory_survives_a_power_loss() {
     assert!(
         !state_dir_survives(Omit::DirSync),
         "the model missed a state directory whose parent was not fsynced"
-    );
-}
-
-#[test]
-fn every_power_loss_during_saves_of_changes_leaves_the_last_returned_save_or_a_later_one() {
-    let f = explore_in(Mode::Changes, Omit::Nothing, SAVES_OF_CHANGES, true);
-    show(&format!(
-        "power loss, saves of changes (checkpoint.log): {}",
-        f.summary()
-    ));
-    assert!(
-        f.bad.is_empty(),
-        "{} of {} crash states are bad, e.g.:\n{}",
-        f.bad.len(),
-        f.states,
-        f.bad[..f.bad.len().min(5)].join("\n")
-    );
-    assert_eq!(f.count(Outcome::ViaPrevious), 0, "{}", f.summary());
-    assert!(
-        f.count(Outcome::InProgress) > 0 && f.count(Outcome::LastReturned) > 0,
-        "{}",
-        f.summary()
-    );
-    assert!(
-        f.logged_states > 0 && f.torn_records > 0,
-        "the log was not exercised: {} crash states with a log, {} with a torn record",
-        f.logged_states,
-        f.torn_records
-    );
-}
-
-#[test]
-fn a_log_append_whose_fsync_does_nothing_is_caught() {
-    let f = explore_in(Mode::Changes, Omit::FileSync, 4, false);
-    show(&format!(
-        "power loss, saves of changes, file fsync ignored: {}",
-        f.summary()
-    ));
-    assert!(
-        f.bad.iter().any(|b| b.contains("though save 3 returned")),
-        "the model missed the lost append: {}",
-        f.summary()
-    );
-}
-
-#[test]
-fn every_power_loss_during_the_migration_from_version_1_loads_the_checkpoint() {
-    let f = explore_in(Mode::Migration, Omit::Nothing, 4, true);
-    show(&format!(
-        "power loss, migration from version 1: {}",
-        f.summary()
-    ));
-    assert!(
-        f.bad.is_empty(),
-        "{} of {} crash states are bad, e.g.:\n{}",
-        f.bad.len(),
-        f.states,
-        f.bad[..f.bad.len().min(5)].join("\n")
-    );
-    assert_eq!(f.count(Outcome::ViaPrevious), 0, "{}", f.summary());
-    // Crash states from before and after the migration were both met.
-    assert!(
-        f.version_1_states > 0 && f.version_1_states < f.states,
-        "{} of {} crash states in version 1",
-        f.version_1_states,
-        f.states
     );
 }
