@@ -144,9 +144,7 @@ pub(crate) fn save_whole<F: Fs>(
         .map_err(|e| StateError::io(state_dir, "fsync the state directory", e))?;
     // Folded into the new checkpoint; should the removal not last, a
     // log naming an older generation is stale and ignored.
-    if fs.read(&state_dir.join(LOG_FILE_NAME)).is_ok() {
-        let _ = fs.remove_file(&state_dir.join(LOG_FILE_NAME));
-    }
+    let _ = fs.remove_file(&state_dir.join(LOG_FILE_NAME));
     remove_stale_temps(fs, state_dir);
     Ok((text.len() as u64, Hash::of(text.as_bytes())))
 }

@@ -1,7 +1,8 @@
 //! The checkpoint through the real daemon: a version-1 file migrated at
 //! start and resumed exactly; a checkpoint of many journals whose saves go
-//! to `checkpoint.log` (only the journal that moved), read by `checkpoint
-//! show` after a kill, folded in by the next start and by a stop.
+//! to `checkpoint.log` (only the journal that moved, `checkpoint.toml`
+//! untouched), read by `checkpoint show` after a kill, folded in by the
+//! next start and by a stop.
 
 use std::fs;
 
@@ -173,6 +174,17 @@ fn a_large_checkpoint_logs_the_journal_that_moved_and_folds_the_log_at_start_and
         },
         || d.log(),
     );
+    // The first start saved every journal whole (pinned at its start) and
+    // then logged each one's first line: the log is about as large as the
+    // checkpoint, and the next save may fold it. A stop folds it now.
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    assert!(
+        !f.join("state/checkpoint.log").exists(),
+        "not folded at stop"
+    );
+
+    let d = start(&f);
     settled(&f, &d);
     let whole = read(&f, "state/checkpoint.toml");
     assert!(whole.len() > 64 * 1024, "{} bytes", whole.len());
