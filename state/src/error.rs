@@ -74,6 +74,21 @@ pub enum StateError {
              .previous.display(), .previous.display(), .path.display(), .previous.display())]
     MissingWithPrevious { path: PathBuf, previous: PathBuf },
 
+    /// `checkpoint.log` does not continue the `checkpoint.toml` beside it
+    /// (changed or put back by hand since the log was started, or removed):
+    /// applying it, or not, could each be wrong, so the operator chooses.
+    #[error("checkpoint {}: {problem}; it holds later positions of journals [{journals}]. To keep them, \
+             put back the checkpoint.toml it continues; to use checkpoint.toml as it is, move {} aside \
+             (those journals then resume from checkpoint.toml's positions and deliver again what came after them)",
+             .path.display(), .path.display())]
+    LogMismatch {
+        /// The log.
+        path: PathBuf,
+        problem: String,
+        /// The journals the log holds, comma-separated.
+        journals: String,
+    },
+
     /// The state directory may be written by others, who could forge positions.
     #[error("state directory {}: writable by group or others (mode {mode:04o}); run `chmod 700 {}`", .path.display(), .path.display())]
     UnsafeStateDir { path: PathBuf, mode: u32 },
@@ -117,6 +132,7 @@ impl StateError {
             | StateError::Empty { path }
             | StateError::Corrupt { path, .. }
             | StateError::MissingWithPrevious { path, .. }
+            | StateError::LogMismatch { path, .. }
             | StateError::UnsafeStateDir { path, .. }
             | StateError::NotADirectory { path }
             | StateError::Refused { path, .. }

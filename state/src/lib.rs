@@ -14,7 +14,8 @@
 //! be read and edited by operators while the daemon is stopped:
 //!
 //! ```toml
-//! version = 1
+//! version = 2                  # 1: the same tables, no generation, never a log
+//! generation = 12              # which whole save this is; checkpoint.log names it
 //!
 //! [journal.p4]                 # the reader: furthest position read and delivered
 //! sequence = 12                # journal number (p4) or rotation generation (line logs)
@@ -52,6 +53,23 @@
 //! `head_len, tail_len ≤ size` (finished); a listener's `(sequence, offset)`
 //! not past its journal's.
 //!
+//! # The log of changes
+//!
+//! A large checkpoint (from 64 KiB, about a hundred journals) is not
+//! rewritten whole at every save of the daemon's [`Store`]: the journals
+//! that changed are appended to `checkpoint.log` beside it, with one fsync,
+//! until the log is as large as `checkpoint.toml`; the next save is whole
+//! again (a new generation) and the log starts over. A save so costs what
+//! changed, amortised, not what is followed. The log names the generation
+//! and the hash of the `checkpoint.toml` it continues: an older log is
+//! stale and ignored, one beside a file edited or put back by hand is an
+//! error that names the ways out. [`Checkpoint::load`] applies the log;
+//! [`Checkpoint::save`] writes whole and removes it. The daemon folds the
+//! log in at start and stop ([`Store::compact`]), which also migrates a
+//! version-1 file, so a stopped daemon's `checkpoint.toml` is the whole
+//! checkpoint. The record format and its torn-tail rule are in
+//! `store/log.rs`.
+//!
 //! # Durability
 //!
 //! [`Checkpoint::save`] writes a uniquely named temporary file, fsyncs it,
@@ -59,10 +77,14 @@
 //! new file over `checkpoint.toml` and fsyncs the directory: after a crash
 //! at any moment the checkpoint is the old or the new one, never missing or
 //! partial. Temporary files left by a crash are removed by the next save.
+//! An append to the log is fsynced before the save returns; a new log is
+//! written whole and fsynced under a temporary name, renamed into place,
+//! and the directory fsynced.
 //! [`ensure_state_dir`] fsyncs the parent of each directory it creates, so
 //! a power loss cannot take a new state directory away after a save into
-//! it returned. The power-loss test (`store/powerloss.rs`) checks all this
-//! against a model of a disk that keeps only what was fsynced.
+//! it returned. The power-loss test (`store/powerloss.rs`) checks all this,
+//! whole saves, saves to the log and the migration from version 1, against
+//! a model of a disk that keeps only what was fsynced.
 
 mod error;
 mod hash;
@@ -75,10 +97,12 @@ mod store;
 pub use error::{InvalidKind, StateError};
 pub use hash::{Hash, Hasher, HASH_PREFIX};
 pub use model::{Checkpoint, Cursor, Finished, Identity, JournalState, PendingGap, MAX_WINDOW};
-pub use store::{ensure_state_dir, StateLock, LOCK_FILE_NAME, PREVIOUS_FILE_NAME};
+pub use store::{
+    ensure_state_dir, StateLock, Store, LOCK_FILE_NAME, LOG_FILE_NAME, PREVIOUS_FILE_NAME,
+};
 
-/// The only checkpoint format this version reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The checkpoint format this version writes (it also reads version 1).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The checkpoint's file name inside the state directory.
 pub const FILE_NAME: &str = "checkpoint.toml";

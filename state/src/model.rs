@@ -161,53 +161,60 @@ impl Checkpoint {
     /// Checks every rule; returns the first broken one in file order.
     pub(crate) fn check(&self) -> Result<(), Box<Problem>> {
         for (name, j) in &self.journals {
-            let at = |listener: Option<&String>, part, key| Field {
-                journal: name.clone(),
-                listener: listener.cloned(),
-                part,
-                key,
-            };
-            if name.is_empty() {
-                return Err(Box::new(Problem {
-                    at: at(None, Part::Cursor, None),
-                    problem: "the journal name is empty".into(),
-                    fix: "use the journal's name from the configuration".into(),
-                }));
-            }
-            check_cursor(&j.reader, &|part, key| at(None, part, key))?;
-            for (i, f) in j.finished.iter().enumerate() {
-                check_finished(f, &|key| at(None, Part::Finished(i), key))?;
-            }
-            for (lname, c) in &j.listeners {
-                let at = |part, key| at(Some(lname), part, key);
-                if lname.is_empty() {
-                    return Err(Box::new(Problem {
-                        at: at(Part::Cursor, None),
-                        problem: "the listener name is empty".into(),
-                        fix: "use the listener's name from the configuration".into(),
-                    }));
-                }
-                check_cursor(c, &at)?;
-                if c.position() > j.reader.position() {
-                    let key = if c.sequence > j.reader.sequence {
-                        "sequence"
-                    } else {
-                        "offset"
-                    };
-                    return Err(Box::new(Problem {
-                        at: at(Part::Cursor, Some(key)),
-                        problem: format!(
-                            "listener `{lname}` is at sequence {} offset {}, ahead of the journal's reader at sequence {} offset {} \
-                             (a listener cannot have acknowledged what was never read)",
-                            c.sequence, c.offset, j.reader.sequence, j.reader.offset
-                        ),
-                        fix: format!("lower the listener's position or raise the reader's in [journal.{}], or {SET}", crate::render::key(name)),
-                    }));
-                }
-            }
+            check_journal(name, j)?;
         }
         Ok(())
     }
+}
+
+/// Checks the rules of one journal's state (no rule spans journals), so a
+/// save of the journals that changed checks only those.
+pub(crate) fn check_journal(name: &str, j: &JournalState) -> Result<(), Box<Problem>> {
+    let at = |listener: Option<&String>, part, key| Field {
+        journal: name.to_string(),
+        listener: listener.cloned(),
+        part,
+        key,
+    };
+    if name.is_empty() {
+        return Err(Box::new(Problem {
+            at: at(None, Part::Cursor, None),
+            problem: "the journal name is empty".into(),
+            fix: "use the journal's name from the configuration".into(),
+        }));
+    }
+    check_cursor(&j.reader, &|part, key| at(None, part, key))?;
+    for (i, f) in j.finished.iter().enumerate() {
+        check_finished(f, &|key| at(None, Part::Finished(i), key))?;
+    }
+    for (lname, c) in &j.listeners {
+        let at = |part, key| at(Some(lname), part, key);
+        if lname.is_empty() {
+            return Err(Box::new(Problem {
+                at: at(Part::Cursor, None),
+                problem: "the listener name is empty".into(),
+                fix: "use the listener's name from the configuration".into(),
+            }));
+        }
+        check_cursor(c, &at)?;
+        if c.position() > j.reader.position() {
+            let key = if c.sequence > j.reader.sequence {
+                "sequence"
+            } else {
+                "offset"
+            };
+            return Err(Box::new(Problem {
+                at: at(Part::Cursor, Some(key)),
+                problem: format!(
+                    "listener `{lname}` is at sequence {} offset {}, ahead of the journal's reader at sequence {} offset {} \
+                     (a listener cannot have acknowledged what was never read)",
+                    c.sequence, c.offset, j.reader.sequence, j.reader.offset
+                ),
+                fix: format!("lower the listener's position or raise the reader's in [journal.{}], or {SET}", crate::render::key(name)),
+            }));
+        }
+    }
+    Ok(())
 }
 
 fn check_cursor(

@@ -19,79 +19,97 @@ impl Checkpoint {
     /// messages. Never returns a default for a bad file: any problem is an
     /// error naming the line (1-based) and what to do.
     pub fn parse(text: &str, path: &Path) -> Result<Checkpoint, StateError> {
-        if text.trim().is_empty() {
-            return Err(StateError::Empty { path: path.into() });
-        }
-        if let Some(at) = text.find('\0') {
-            return Err(StateError::Corrupt {
-                path: path.into(),
-                line: line_of(text, at),
-                what: "it holds NUL bytes, as a write lost to a power failure leaves".into(),
-            });
-        }
-        let invalid = |at: Option<usize>, kind, problem: String, fix: String| StateError::Invalid {
-            path: path.into(),
-            line: at.map(|a| line_of(text, a)),
-            kind,
-            problem,
-            fix,
-        };
-        let toml_error = |e: toml::de::Error| {
-            let problem = e
-                .message()
-                .replace("unknown field", "unknown key")
-                .replace("missing field", "missing key");
-            let problem = if problem.starts_with("missing key") {
-                format!("{problem} in the table that starts here")
-            } else {
-                problem
-            };
-            invalid(
-                e.span().map(|s| s.start),
-                InvalidKind::Syntax,
-                problem,
-                format!("{LAYOUT_HINT}, or {RESTORE_HINT}"),
-            )
-        };
-
-        let raw: RawFile = match toml::from_str::<RawFile>(text) {
-            Ok(raw) => {
-                check_version(raw.version.as_ref(), &invalid, text)?;
-                raw
-            }
-            Err(e) => {
-                // Wrong shape: a file from another format version says so
-                // rather than listing the keys this version does not know.
-                let probe: VersionProbe = toml::from_str(text).map_err(toml_error)?;
-                check_version(probe.version.as_ref(), &invalid, text)?;
-                if let Some(m) = toml::from_str::<ShapeProbe>(text)
-                    .ok()
-                    .and_then(|p| p.removed_table())
-                {
-                    return Err(removed_table(m, &invalid));
-                }
-                return Err(toml_error(e));
-            }
-        };
-        let model = raw.to_model().map_err(|bad| {
-            let problem = format!("in {}: {}", bad.field.table(), bad.problem);
-            invalid(
-                Some(bad.at),
-                InvalidKind::Value,
-                problem,
-                format!("fix the line, or {RESTORE_HINT}"),
-            )
-        })?;
-        if let Err(p) = model.check() {
-            return Err(invalid(
-                raw.locate(&p.at),
-                InvalidKind::Value,
-                p.to_string(),
-                p.fix,
-            ));
-        }
-        Ok(model)
+        parse_file(text, path).map(|p| p.checkpoint)
     }
+}
+
+/// A parsed `checkpoint.toml` with what the store needs besides the model.
+pub(crate) struct Parsed {
+    pub checkpoint: Checkpoint,
+    /// The file's `version` (1 or 2).
+    pub version: u32,
+    /// The file's `generation` (0 when absent).
+    pub generation: u64,
+}
+
+/// [`Checkpoint::parse`], also returning the format version and generation.
+pub(crate) fn parse_file(text: &str, path: &Path) -> Result<Parsed, StateError> {
+    if text.trim().is_empty() {
+        return Err(StateError::Empty { path: path.into() });
+    }
+    if let Some(at) = text.find('\0') {
+        return Err(StateError::Corrupt {
+            path: path.into(),
+            line: line_of(text, at),
+            what: "it holds NUL bytes, as a write lost to a power failure leaves".into(),
+        });
+    }
+    let invalid = |at: Option<usize>, kind, problem: String, fix: String| StateError::Invalid {
+        path: path.into(),
+        line: at.map(|a| line_of(text, a)),
+        kind,
+        problem,
+        fix,
+    };
+    let toml_error = |e: toml::de::Error| {
+        let problem = e
+            .message()
+            .replace("unknown field", "unknown key")
+            .replace("missing field", "missing key");
+        let problem = if problem.starts_with("missing key") {
+            format!("{problem} in the table that starts here")
+        } else {
+            problem
+        };
+        invalid(
+            e.span().map(|s| s.start),
+            InvalidKind::Syntax,
+            problem,
+            format!("{LAYOUT_HINT}, or {RESTORE_HINT}"),
+        )
+    };
+
+    let (raw, version) = match toml::from_str::<RawFile>(text) {
+        Ok(raw) => {
+            let version = check_version(raw.version.as_ref(), &invalid, text)?;
+            (raw, version)
+        }
+        Err(e) => {
+            // Wrong shape: a file from another format version says so
+            // rather than listing the keys this version does not know.
+            let probe: VersionProbe = toml::from_str(text).map_err(toml_error)?;
+            check_version(probe.version.as_ref(), &invalid, text)?;
+            if let Some(m) = toml::from_str::<ShapeProbe>(text)
+                .ok()
+                .and_then(|p| p.removed_table())
+            {
+                return Err(removed_table(m, &invalid));
+            }
+            return Err(toml_error(e));
+        }
+    };
+    let model = raw.to_model().map_err(|bad| {
+        let problem = format!("in {}: {}", bad.field.table(), bad.problem);
+        invalid(
+            Some(bad.at),
+            InvalidKind::Value,
+            problem,
+            format!("fix the line, or {RESTORE_HINT}"),
+        )
+    })?;
+    if let Err(p) = model.check() {
+        return Err(invalid(
+            raw.locate(&p.at),
+            InvalidKind::Value,
+            p.to_string(),
+            p.fix,
+        ));
+    }
+    Ok(Parsed {
+        checkpoint: model,
+        version,
+        generation: raw.generation(),
+    })
 }
 
 /// A position table removed by hand (its sub-tables left), named with what
@@ -119,12 +137,14 @@ fn removed_table(m: RemovedTable, invalid: &Invalid<'_>) -> StateError {
 /// Builds an [`StateError::Invalid`] at a byte offset of the text.
 type Invalid<'a> = dyn Fn(Option<usize>, InvalidKind, String, String) -> StateError + 'a;
 
-/// Accepts only `version = 1` (the integer [`crate::FORMAT_VERSION`]).
+/// Accepts `version = 2` (the integer [`crate::FORMAT_VERSION`]) and the
+/// older `version = 1` (the same tables, without `generation`, never with a
+/// `checkpoint.log`), and returns which.
 fn check_version(
     version: Option<&toml::Spanned<toml::Value>>,
     invalid: &Invalid<'_>,
     text: &str,
-) -> Result<(), StateError> {
+) -> Result<u32, StateError> {
     let expected = crate::FORMAT_VERSION;
     let Some(v) = version else {
         return Err(invalid(
@@ -136,11 +156,11 @@ fn check_version(
     };
     let at = Some(v.span().start);
     match v.get_ref().as_integer() {
-        Some(n) if n == i64::from(expected) => Ok(()),
+        Some(n) if n == i64::from(expected) || n == 1 => Ok(n as u32),
         Some(n) => Err(invalid(
             at,
             InvalidKind::Version,
-            format!("version {n} is not {expected}, the only format this logdaemon reads (written by a newer logdaemon?)"),
+            format!("version {n} is not {expected} (or 1), the formats this logdaemon reads (written by a newer logdaemon?)"),
             "run the logdaemon that wrote it, or set the positions with `logdaemon checkpoint set`".into(),
         )),
         None => Err(invalid(

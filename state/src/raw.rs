@@ -29,6 +29,9 @@ pub(crate) struct VersionProbe {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFile {
     pub version: Option<Spanned<toml::Value>>,
+    /// Which full save this is (version 2); `checkpoint.log` names it.
+    #[serde(default)]
+    generation: Option<Spanned<U64>>,
     #[serde(default)]
     journal: BTreeMap<Spanned<String>, Spanned<RawJournal>>,
 }
@@ -141,6 +144,11 @@ pub(crate) struct BadValue {
 }
 
 impl RawFile {
+    /// The `generation` key's value; 0 when absent (version 1, hand-made).
+    pub fn generation(&self) -> u64 {
+        self.generation.as_ref().map_or(0, |g| g.get_ref().0)
+    }
+
     /// Turns the raw file into the model; only per-value checks (hash syntax)
     /// happen here, the rules across values are [`Checkpoint::check`]'s.
     pub fn to_model(&self) -> Result<Checkpoint, BadValue> {

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Checkpoint, Cursor, Finished, Identity, PendingGap};
+use crate::model::{Checkpoint, Cursor, Finished, Identity, JournalState, PendingGap};
 
 /// The comment header at the top of every written checkpoint.
 pub(crate) const HEADER: &str = "\
@@ -21,7 +21,9 @@ pub(crate) const HEADER: &str = "\
 # listener acknowledged (never ahead of the journal's); [[journal.NAME.finished]] lists rotated
 # files already read completely, most recent last. [journal.NAME.listener.LISTENER.pending_gap] is a
 # range that listener was moved past (`checkpoint set`) and is told about as a gap before its next entry.
-# The previous save is kept in checkpoint.toml.prev.
+# The previous save is kept in checkpoint.toml.prev. A large checkpoint's later saves of the journals
+# that moved go to checkpoint.log beside it (it names this file's generation); the daemon folds them
+# in here at start and stop, and `logdaemon checkpoint show|set` read them.
 ";
 
 impl Checkpoint {
@@ -29,24 +31,39 @@ impl Checkpoint {
     /// operators. [`Checkpoint::parse`] of the result gives back `self`
     /// whenever `self` obeys the checkpoint's rules.
     pub fn to_toml(&self) -> String {
+        self.render(0)
+    }
+
+    /// [`Checkpoint::to_toml`] as full save number `generation` (written
+    /// when above 0), which `checkpoint.log` names as its base.
+    pub(crate) fn render(&self, generation: u64) -> String {
         let mut out = String::with_capacity(1024);
         out.push_str(HEADER);
         let _ = writeln!(out, "version = {}", crate::FORMAT_VERSION);
+        if generation > 0 {
+            int(&mut out, "generation", generation);
+        }
         for (name, j) in &self.journals {
-            let base = format!("journal.{}", key(name));
-            write_cursor(&mut out, &base, &j.reader, j.target.as_deref());
-            for f in &j.finished {
-                write_finished(&mut out, &base, f);
-            }
-            for (lname, c) in &j.listeners {
-                let table = format!("{base}.listener.{}", key(lname));
-                write_cursor(&mut out, &table, c, None);
-                if let Some(g) = j.pending_gaps.get(lname) {
-                    write_pending_gap(&mut out, &table, g);
-                }
-            }
+            write_journal(&mut out, name, j);
         }
         out
+    }
+}
+
+/// Every table of one journal, as in `checkpoint.toml` (and in a record of
+/// `checkpoint.log`).
+pub(crate) fn write_journal(out: &mut String, name: &str, j: &JournalState) {
+    let base = format!("journal.{}", key(name));
+    write_cursor(out, &base, &j.reader, j.target.as_deref());
+    for f in &j.finished {
+        write_finished(out, &base, f);
+    }
+    for (lname, c) in &j.listeners {
+        let table = format!("{base}.listener.{}", key(lname));
+        write_cursor(out, &table, c, None);
+        if let Some(g) = j.pending_gaps.get(lname) {
+            write_pending_gap(out, &table, g);
+        }
     }
 }
 
@@ -142,7 +159,6 @@ pub(crate) fn string(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::hash::Hash;
-    use crate::model::JournalState;
 
     #[test]
     fn keys_are_bare_only_when_safe() {
@@ -196,7 +212,7 @@ mod tests {
         let body = text.strip_prefix(HEADER).expect("header first");
         assert_eq!(
             body,
-            "version = 1\n\n[journal.p4]\nsequence = 12\noffset = 4096\nline = 57\n\n\
+            "version = 2\n\n[journal.p4]\nsequence = 12\noffset = 4096\nline = 57\n\n\
              [journal.p4.identity]\npath = \"/p4/root/journal\"\ndev = 2049\ninode = \"18446744073709551615\"\n\
              head_len = 4096\nhead_hash = \"xxh3:0123456789abcdef\"\ntail_len = 4096\n\
              tail_hash = \"xxh3:fedcba9876543210\"\n\n[journal.p4.listener.copy]\nsequence = 12\noffset = 4000\nline = 56\n"

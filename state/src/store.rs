@@ -16,14 +16,21 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use crate::error::StateError;
-use crate::model::Checkpoint;
+use crate::hash::Hash;
+use crate::model::{Checkpoint, JournalState};
+use crate::parse::{parse_file, Parsed};
 use crate::FILE_NAME;
 
 mod disk;
+pub(crate) mod log;
+mod writer;
 
 use self::disk::{Fs, RealFs};
+pub use self::log::LOG_FILE_NAME;
+pub use self::writer::Store;
 
 /// The previous save, kept beside the checkpoint.
 pub const PREVIOUS_FILE_NAME: &str = "checkpoint.toml.prev";
@@ -40,29 +47,38 @@ impl Checkpoint {
     /// including a missing checkpoint whose previous save
     /// (`checkpoint.toml.prev`) still exists.
     pub fn load(state_dir: &Path) -> Result<Option<Checkpoint>, StateError> {
-        let path = state_dir.join(FILE_NAME);
-        match fs::read(&path) {
-            Ok(bytes) => decode(&bytes, &path).map(Some),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let previous = state_dir.join(PREVIOUS_FILE_NAME);
-                match previous.try_exists() {
-                    Ok(false) => Ok(None),
-                    Ok(true) => Err(StateError::MissingWithPrevious { path, previous }),
-                    Err(e) => Err(StateError::io(
-                        previous,
-                        "check whether the previous save exists",
-                        e,
-                    )),
-                }
-            }
-            Err(e) => Err(StateError::io(path, "read", e)),
-        }
+        Ok(load_state(state_dir)?.map(|l| l.checkpoint))
+    }
+
+    /// The saved state of journal `name`, with the time the file holding it
+    /// was last written (`checkpoint.toml`, or `checkpoint.log` when the
+    /// journal was saved there since): the state was saved no later.
+    /// `Ok(None)` when there is no checkpoint or it does not name `name`.
+    pub fn load_journal(
+        state_dir: &Path,
+        name: &str,
+    ) -> Result<Option<(JournalState, SystemTime)>, StateError> {
+        let Some(loaded) = cached_state(state_dir)? else {
+            return Ok(None);
+        };
+        let Some(js) = loaded.checkpoint.journals.get(name).cloned() else {
+            return Ok(None);
+        };
+        let file = match loaded.logged.iter().any(|l| l == name) {
+            true => LOG_FILE_NAME,
+            false => FILE_NAME,
+        };
+        let path = state_dir.join(file);
+        let saved = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| StateError::io(path, "read the modification time", e))?;
+        Ok(Some((js, saved)))
     }
 
     /// Loads and checks the checkpoint at `path` (which must exist).
     pub fn load_file(path: &Path) -> Result<Checkpoint, StateError> {
         let bytes = fs::read(path).map_err(|e| StateError::io(path, "read", e))?;
-        decode(&bytes, path)
+        decode(&bytes, path).map(|p| p.checkpoint)
     }
 
     /// Writes the checkpoint to `state_dir/checkpoint.toml`, atomically and
@@ -79,31 +95,183 @@ impl Checkpoint {
 
     /// [`Checkpoint::save`] through the file system `fs`.
     pub(crate) fn save_on<F: Fs>(&self, fs: &F, state_dir: &Path) -> Result<(), StateError> {
-        let path = state_dir.join(FILE_NAME);
-        if let Err(p) = self.check() {
-            return Err(StateError::Refused {
-                path,
-                problem: p.to_string(),
-            });
-        }
-        let text = self.to_toml();
-        let n = SAVES.fetch_add(1, Ordering::Relaxed);
-        let temp = state_dir.join(format!("{TEMP_PREFIX}{}.{n}", token()));
-        let result = write_new(fs, &temp, text.as_bytes())
-            .and_then(|()| keep_previous(fs, state_dir, &path, &temp))
-            .and_then(|()| {
-                fs.rename(&temp, &path)
-                    .map_err(|e| StateError::io(&path, "rename the new checkpoint into place", e))
-            });
-        if let Err(e) = result {
-            let _ = fs.remove_file(&temp);
-            return Err(e);
-        }
-        fs.sync_dir(state_dir)
-            .map_err(|e| StateError::io(state_dir, "fsync the state directory", e))?;
-        remove_stale_temps(fs, state_dir);
-        Ok(())
+        save_whole(fs, state_dir, self, next_generation(fs, state_dir)).map(drop)
     }
+}
+
+/// The generation a whole save replacing what is in `state_dir` gets: past
+/// both `checkpoint.toml`'s and the base of `checkpoint.log`, so that log
+/// is stale from then on. Unreadable files count as 0.
+fn next_generation<F: Fs>(fs: &F, state_dir: &Path) -> u64 {
+    let of = |name: &str, key: &str| {
+        fs.read(&state_dir.join(name))
+            .ok()
+            .and_then(|b| log::top_level_number(&b, key))
+            .unwrap_or(0)
+    };
+    of(FILE_NAME, "generation").max(of(LOG_FILE_NAME, "base")) + 1
+}
+
+/// Writes `cp` whole as `checkpoint.toml`, generation `generation`, durably
+/// (see [`Checkpoint::save`]), then removes `checkpoint.log`, which it
+/// includes. Returns the length and hash of the text written.
+pub(crate) fn save_whole<F: Fs>(
+    fs: &F,
+    state_dir: &Path,
+    cp: &Checkpoint,
+    generation: u64,
+) -> Result<(u64, Hash), StateError> {
+    let path = state_dir.join(FILE_NAME);
+    if let Err(p) = cp.check() {
+        return Err(StateError::Refused {
+            path,
+            problem: p.to_string(),
+        });
+    }
+    let text = cp.render(generation);
+    let temp = temp_path(state_dir, "");
+    let result = write_new(fs, &temp, text.as_bytes())
+        .and_then(|()| keep_previous(fs, state_dir, &path, &temp))
+        .and_then(|()| {
+            fs.rename(&temp, &path)
+                .map_err(|e| StateError::io(&path, "rename the new checkpoint into place", e))
+        });
+    if let Err(e) = result {
+        let _ = fs.remove_file(&temp);
+        return Err(e);
+    }
+    fs.sync_dir(state_dir)
+        .map_err(|e| StateError::io(state_dir, "fsync the state directory", e))?;
+    // Folded into the new checkpoint; should the removal not last, a
+    // log naming an older generation is stale and ignored.
+    let _ = fs.remove_file(&state_dir.join(LOG_FILE_NAME));
+    remove_stale_temps(fs, state_dir);
+    Ok((text.len() as u64, Hash::of(text.as_bytes())))
+}
+
+/// A new, unique temporary file name in `state_dir`, ending in `suffix`.
+pub(crate) fn temp_path(state_dir: &Path, suffix: &str) -> PathBuf {
+    let n = SAVES.fetch_add(1, Ordering::Relaxed);
+    state_dir.join(format!("{TEMP_PREFIX}{}.{n}{suffix}", token()))
+}
+
+/// What a load found on disk.
+pub(crate) struct Loaded {
+    /// `checkpoint.toml` with the records of `checkpoint.log` applied.
+    pub checkpoint: Checkpoint,
+    /// `checkpoint.toml`'s format version.
+    pub version: u32,
+    /// `checkpoint.toml`'s generation.
+    pub generation: u64,
+    /// Length and hash of `checkpoint.toml`'s bytes.
+    pub text: (u64, Hash),
+    /// Whether a `checkpoint.log` is beside it (applied, or stale).
+    pub has_log: bool,
+    /// The journals whose state came from the log.
+    pub logged: Vec<String>,
+}
+
+/// Loads `checkpoint.toml` and applies `checkpoint.log` when the log
+/// continues it; see [`Checkpoint::load`].
+/// What `stat` says of a file: length and modification time, or nothing.
+type Stamp = Option<(u64, SystemTime)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// The checkpoint [`Checkpoint::load_journal`] read last, with the stamps
+/// of its two files: thousands of journals opening at start ask for their
+/// own part one after the other, and parsing the whole checkpoint for each
+/// made the start grow with the square of their number.
+#[allow(clippy::type_complexity)]
+static CACHE: std::sync::Mutex<Option<(PathBuf, Stamp, Stamp, std::sync::Arc<Loaded>)>> =
+    std::sync::Mutex::new(None);
+
+fn cached_state(state_dir: &Path) -> Result<Option<std::sync::Arc<Loaded>>, StateError> {
+    let (a, b) = (
+        stamp(&state_dir.join(FILE_NAME)),
+        stamp(&state_dir.join(LOG_FILE_NAME)),
+    );
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((dir, ca, cb, loaded)) = cache.as_ref() {
+        // A write within the same modification-time tick changes the length
+        // or is caught by the next tick; `a` is `None` when there is no file.
+        if dir == state_dir && *ca == a && *cb == b && a.is_some() {
+            return Ok(Some(loaded.clone()));
+        }
+    }
+    let Some(loaded) = load_state(state_dir)? else {
+        *cache = None;
+        return Ok(None);
+    };
+    let loaded = std::sync::Arc::new(loaded);
+    *cache = Some((state_dir.to_path_buf(), a, b, loaded.clone()));
+    Ok(Some(loaded))
+}
+
+pub(crate) fn load_state(state_dir: &Path) -> Result<Option<Loaded>, StateError> {
+    let path = state_dir.join(FILE_NAME);
+    let log_path = state_dir.join(LOG_FILE_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let previous = state_dir.join(PREVIOUS_FILE_NAME);
+            return match previous.try_exists() {
+                Ok(true) => Err(StateError::MissingWithPrevious { path, previous }),
+                Ok(false) if log_path.exists() => Err(StateError::LogMismatch {
+                    journals: String::new(),
+                    problem: format!("it continues {}, which is missing", path.display()),
+                    path: log_path,
+                }),
+                Ok(false) => Ok(None),
+                Err(e) => Err(StateError::io(
+                    previous,
+                    "check whether the previous save exists",
+                    e,
+                )),
+            };
+        }
+        Err(e) => return Err(StateError::io(path, "read", e)),
+    };
+    let parsed = decode(&bytes, &path)?;
+    let mut loaded = Loaded {
+        checkpoint: parsed.checkpoint,
+        version: parsed.version,
+        generation: parsed.generation,
+        text: (bytes.len() as u64, Hash::of(&bytes)),
+        has_log: false,
+        logged: Vec::new(),
+    };
+    let log = match fs::read(&log_path) {
+        Ok(b) => log::read(&b, &log_path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(loaded)),
+        Err(e) => return Err(StateError::io(log_path, "read", e)),
+    };
+    loaded.has_log = true;
+    let problem = if log.base < loaded.generation {
+        return Ok(Some(loaded)); // from before the last whole save
+    } else if log.base > loaded.generation {
+        format!(
+            "it continues generation {} of {}, which is generation {} (an older save put back?)",
+            log.base,
+            path.display(),
+            loaded.generation
+        )
+    } else if log.base_hash != loaded.text.1 {
+        format!("{} was changed after this log was started", path.display())
+    } else {
+        loaded.logged = log.journals.keys().cloned().collect();
+        loaded.checkpoint.journals.extend(log.journals);
+        return Ok(Some(loaded));
+    };
+    let journals: Vec<&str> = log.journals.keys().map(String::as_str).collect();
+    Err(StateError::LogMismatch {
+        path: log_path,
+        problem,
+        journals: journals.join(", "),
+    })
 }
 
 /// Creates the state directory (and missing parents) with mode 0700,
@@ -228,9 +396,9 @@ fn token() -> &'static str {
 }
 
 /// Turns the file's bytes into a checkpoint, telling damage from content errors.
-fn decode(bytes: &[u8], path: &Path) -> Result<Checkpoint, StateError> {
+fn decode(bytes: &[u8], path: &Path) -> Result<Parsed, StateError> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => Checkpoint::parse(text, path),
+        Ok(text) => parse_file(text, path),
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];
             Err(StateError::Corrupt {

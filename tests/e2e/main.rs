@@ -12,6 +12,7 @@ mod fixture;
 mod abi;
 mod bad_input;
 mod chaos;
+mod checkpoint_log;
 mod commands;
 mod correctness;
 mod docs;

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::unbounded;
 use logdaemon_sdk::Position;
-use logdaemon_state::{Checkpoint, Cursor, StateLock};
+use logdaemon_state::{Cursor, StateLock};
 
 use crate::config::{Config, JournalConfig, ListenerConfig};
 use crate::follow::{FollowError, Follower};
@@ -172,7 +172,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     };
     logdaemon_state::ensure_state_dir(&cfg.state_dir)?;
     let _lock = StateLock::acquire(&cfg.state_dir)?;
-    let loaded = Checkpoint::load(&cfg.state_dir)?;
+    let (mut store, loaded) = logdaemon_state::Store::open(&cfg.state_dir)?;
     let mut checkpoint = loaded.clone().unwrap_or_default();
     crate::retarget::check(cfg, &checkpoint).map_err(EngineError::Failed)?;
 
@@ -195,8 +195,9 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     }
 
     if pinned {
-        checkpoint.save(&cfg.state_dir)?;
+        store.save(&checkpoint)?;
     }
+    store.compact(&checkpoint)?; // a version-1 file migrates, a log left by a crash folds in
 
     let done_tx = ev_tx.clone();
     // Wakes the main loop: it checks whether every worker is done.
@@ -233,7 +234,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let mut last_trim = Instant::now();
     let mut signalled = false;
     loop {
-        fleet.restart_pending(&ctx, &current, &mut checkpoint, &mut versions)?;
+        fleet.restart_pending(&ctx, &current, &mut checkpoint, &mut versions, &mut store)?;
         if fleet.pool.all_done() && fleet.pending.is_empty() {
             // A signal may have stopped the workers before this loop saw it.
             for ev in ev_rx.try_iter() {
@@ -252,7 +253,13 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 }
             }
             Ok(Event::Hangup) => {
-                save_if_changed(&current, &mut checkpoint, &fleet.running, &mut versions)?;
+                save_if_changed(
+                    &current,
+                    &mut checkpoint,
+                    &fleet.running,
+                    &mut versions,
+                    &mut store,
+                )?;
                 last_write = Instant::now();
                 tracing::info!(
                     signal = signal_hook::consts::SIGHUP,
@@ -264,6 +271,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                         &mut current,
                         &mut snapshot,
                         &mut checkpoint,
+                        &mut store,
                         watcher.as_mut(),
                     )?;
                 }
@@ -285,7 +293,13 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             last_trim = Instant::now();
         }
         if last_write.elapsed() >= Duration::from_secs(1) {
-            save_if_changed(&current, &mut checkpoint, &fleet.running, &mut versions)?;
+            save_if_changed(
+                &current,
+                &mut checkpoint,
+                &fleet.running,
+                &mut versions,
+                &mut store,
+            )?;
             last_write = Instant::now();
         }
     }
@@ -301,7 +315,14 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             all_disabled(&now)
         }
     });
-    save_if_changed(&current, &mut checkpoint, &fleet.running, &mut versions)?;
+    save_if_changed(
+        &current,
+        &mut checkpoint,
+        &fleet.running,
+        &mut versions,
+        &mut store,
+    )?;
+    store.compact(&checkpoint)?; // checkpoint.toml alone is the whole checkpoint after a stop
     let Fleet { pool, running, .. } = fleet;
     pool.shutdown();
     let mut running_status = Vec::new();

@@ -199,6 +199,7 @@ mod apply {
             current: &mut Config,
             snapshot: &mut Snapshot,
             checkpoint: &mut Checkpoint,
+            store: &mut logdaemon_state::Store,
             watcher: Option<&mut notify::RecommendedWatcher>,
         ) -> Result<(), EngineError> {
             let file = current.file.clone();
@@ -247,7 +248,7 @@ mod apply {
                 }
             }
             if pinned {
-                checkpoint.save(&ctx.cfg.state_dir)?;
+                store.save(checkpoint)?;
             }
             if let Some(w) = watcher {
                 use notify::Watcher;
@@ -295,6 +296,7 @@ mod apply {
             current: &Config,
             checkpoint: &mut Checkpoint,
             versions: &mut BTreeMap<(String, String), u64>,
+            store: &mut logdaemon_state::Store,
         ) -> Result<(), EngineError> {
             if self.pending.is_empty() {
                 return Ok(());
@@ -306,7 +308,7 @@ mod apply {
             if ready.is_empty() {
                 return Ok(());
             }
-            save_if_changed(current, checkpoint, &self.running, versions)?;
+            save_if_changed(current, checkpoint, &self.running, versions, store)?;
             let mut pinned = false;
             for (j, l, _) in ready {
                 // The new worker counts its versions from zero.
@@ -322,7 +324,7 @@ mod apply {
                 }
             }
             if pinned {
-                checkpoint.save(&ctx.cfg.state_dir)?;
+                store.save(checkpoint)?;
             }
             Ok(())
         }

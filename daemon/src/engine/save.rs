@@ -12,8 +12,10 @@ pub(super) fn save_if_changed(
     checkpoint: &mut Checkpoint,
     running: &[Running],
     versions: &mut BTreeMap<(String, String), u64>,
+    store: &mut logdaemon_state::Store,
 ) -> Result<(), EngineError> {
     let mut changed = false;
+    let mut touched = std::collections::BTreeSet::new(); // the journals to save
     for r in running {
         let s = r.shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let key = (r.journal.clone(), r.listener.clone());
@@ -35,6 +37,7 @@ pub(super) fn save_if_changed(
         let keep = js.finished.len().saturating_sub(16);
         js.finished.drain(..keep);
         changed = true;
+        touched.insert(r.journal.clone());
     }
     if !changed {
         return Ok(());
@@ -57,7 +60,7 @@ pub(super) fn save_if_changed(
         }
     }
     crate::retarget::remember(cfg, checkpoint);
-    checkpoint.save(&cfg.state_dir)?;
+    store.save_changed(checkpoint, &touched)?;
     tracing::debug!(state_dir = %cfg.state_dir.display(), "checkpoint written");
     Ok(())
 }

@@ -443,14 +443,9 @@ impl Follower {
     /// checkpoint does not hold it (a position acknowledged since, being
     /// re-read after a listener failure) or cannot be read.
     fn saved_at(&self, c: &Cursor) -> Option<SystemTime> {
-        use std::io::Read;
-        let path = self.state_dir.as_ref()?.join(logdaemon_state::FILE_NAME);
-        let mut file = File::open(&path).ok()?;
-        let saved = file.metadata().ok()?.modified().ok()?;
-        let mut text = String::new();
-        file.read_to_string(&mut text).ok()?;
-        let checkpoint = logdaemon_state::Checkpoint::parse(&text, &path).ok()?;
-        let js = checkpoint.journals.get(&self.cfg.name)?;
+        let state_dir = self.state_dir.as_ref()?;
+        let (js, saved) =
+            logdaemon_state::Checkpoint::load_journal(state_dir, &self.cfg.name).ok()??;
         (js.reader == *c || js.listeners.values().any(|l| l == c)).then_some(saved)
     }
 

@@ -204,23 +204,23 @@ fn missing_version_is_reported_where_it_belongs() {
     assert_error_at_mark(
         &text,
         InvalidKind::Version,
-        &["no `version` key", "version = 1"],
+        &["no `version` key", "version = 2"],
     );
 }
 
 #[test]
 fn other_versions_are_refused_as_newer_before_their_unknown_keys() {
-    let text = GOOD.replace("version = 1", "version = 2 # HERE\nnew_feature = true");
+    let text = GOOD.replace("version = 1", "version = 3 # HERE\nnew_feature = true");
     assert_error_at_mark(
         &text,
         InvalidKind::Version,
-        &["version 2 is not 1", "newer logdaemon"],
+        &["version 3 is not 2 (or 1)", "newer logdaemon"],
     );
     let text = GOOD.replace("version = 1", "version = \"1\" # HERE");
     assert_error_at_mark(
         &text,
         InvalidKind::Version,
-        &["version must be the integer 1, not \"1\""],
+        &["version must be the integer 2, not \"1\""],
     );
 }
 

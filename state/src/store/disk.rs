@@ -48,6 +48,9 @@ pub(crate) trait Fs {
 
     /// The names in `dir`.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>>;
+
+    /// The whole contents of `path`.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
 }
 
 /// The operating system's file system.
@@ -99,5 +102,9 @@ impl Fs for RealFs {
         Ok(fs::read_dir(dir)?
             .filter_map(|entry| entry.ok().map(|e| e.file_name()))
             .collect())
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
     }
 }

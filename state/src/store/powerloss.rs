@@ -37,9 +37,11 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use self::changes::{changed_by, version_1_text, version_of_changes};
 use super::disk::Fs;
 use super::simfs::{CrashPoint, Disk, Omit, SimFs};
-use super::{create_dirs, PREVIOUS_FILE_NAME, TEMP_PREFIX};
+use super::writer::Writer;
+use super::{create_dirs, Loaded, LOG_FILE_NAME, PREVIOUS_FILE_NAME, TEMP_PREFIX};
 use crate::error::{StateError, RESTORE_HINT};
 use crate::hash::Hash;
 use crate::model::{Checkpoint, Cursor, Identity, JournalState};
@@ -87,6 +89,31 @@ fn version(n: u64) -> Checkpoint {
     }
 }
 
+/// How the saves are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// [`Checkpoint::save`]: `checkpoint.toml` rewritten whole each time.
+    Whole,
+    /// The daemon's [`Writer`] saving only the journal that changed, with
+    /// the log from the first byte: records appended to `checkpoint.log`,
+    /// its creation, and the whole saves that fold it in.
+    Changes,
+    /// [`Mode::Changes`] on a disk holding version 1 of the checkpoint in
+    /// format version 1, which the first save migrates (the daemon's start).
+    Migration,
+}
+
+impl Mode {
+    fn version(self, n: u64) -> Checkpoint {
+        match self {
+            Mode::Whole => version(n),
+            Mode::Changes | Mode::Migration => version_of_changes(n),
+        }
+    }
+}
+
+mod changes;
+
 /// What loading a crash state gave, when it is acceptable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Outcome {
@@ -114,6 +141,11 @@ struct Figures {
     /// Crash states a restarted daemon saved on.
     restarts: usize,
     outcomes: HashMap<Outcome, usize>,
+    /// Crash states with a `checkpoint.log`, and those whose last record is torn.
+    logged_states: usize,
+    torn_records: usize,
+    /// Crash states whose `checkpoint.toml` is still in format version 1.
+    version_1_states: usize,
     /// Bad states: where the crash came, what the disk held, what went wrong.
     bad: Vec<String>,
 }
@@ -146,6 +178,11 @@ impl Figures {
 /// state a power loss at every point in between may leave; with `restart`,
 /// also a save made after the restart on each acceptable one.
 fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
+    explore_in(Mode::Whole, omit, saves, restart)
+}
+
+/// [`explore`], with the saves made as `mode` says.
+fn explore_in(mode: Mode, omit: Omit, saves: u64, restart: bool) -> Figures {
     let root = Path::new(ROOT);
     // What a process that died in mid-save left, long ago: the first save
     // removes it, and that removal is itself not durable for a while.
@@ -154,14 +191,39 @@ fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
         vec![format!("{TEMP_PREFIX}1-dead.0")],
         stale.as_bytes()[..stale.len() / 3].to_vec(),
     );
-    let sim = SimFs::new(root, omit, &[stale].into());
-    let versions: Vec<Checkpoint> = (1..=saves).map(version).collect();
-    for (n, v) in (1..).zip(&versions) {
-        sim.save_started(n);
-        v.save_on(&sim, root)
-            .unwrap_or_else(|e| panic!("save {n} on the simulated disk: {e}"));
-        sim.save_returned(n);
+    let versions: Vec<Checkpoint> = (1..=saves).map(|n| mode.version(n)).collect();
+    let mut files: Disk = [stale].into();
+    let mut loaded = None;
+    if mode == Mode::Migration {
+        let text = version_1_text(&versions[0]);
+        loaded = Some(Loaded {
+            checkpoint: versions[0].clone(),
+            version: 1,
+            generation: 0,
+            text: (text.len() as u64, Hash::of(text.as_bytes())),
+            has_log: false,
+            logged: Vec::new(),
+        });
+        files.insert((vec![FILE_NAME.into()], text.into_bytes()));
     }
+    let mut sim = SimFs::new(root, omit, &files);
+    if mode == Mode::Migration {
+        // Version 1 is on disk: the migration is its save, and may not lose it.
+        sim = sim.saved_before(1);
+    }
+    // The daemon's writer, logging from the first byte on.
+    let mut writer = Writer::new(sim, root, loaded.as_ref(), 0);
+    for (n, v) in (1..).zip(&versions) {
+        writer.fs().save_started(n);
+        let saved = match mode {
+            Mode::Whole => v.save_on(writer.fs(), root),
+            Mode::Migration if n == 1 => writer.compact(v),
+            Mode::Changes | Mode::Migration => writer.save_changed(v, [changed_by(n)]),
+        };
+        saved.unwrap_or_else(|e| panic!("save {n} on the simulated disk: {e}"));
+        writer.fs().save_returned(n);
+    }
+    let sim = writer.fs();
 
     let scratch = tempfile::tempdir().unwrap();
     let mut figures = Figures {
@@ -173,6 +235,21 @@ fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
         figures.points += 1;
         for disk in point.crash_states() {
             figures.states += 1;
+            let file = disk
+                .iter()
+                .find(|(names, _)| names.iter().any(|n| n == FILE_NAME));
+            if file.is_some_and(|(_, b)| b.windows(13).any(|w| w == b"\nversion = 1\n")) {
+                figures.version_1_states += 1;
+            }
+            if let Some((_, log)) = disk
+                .iter()
+                .find(|(names, _)| names.iter().any(|n| n == LOG_FILE_NAME))
+            {
+                figures.logged_states += 1;
+                if log.last() != Some(&b'\n') || log.contains(&0) {
+                    figures.torn_records += 1;
+                }
+            }
             let key = (disk, point.returned, point.started);
             let verdict = match judged.get(&key) {
                 Some(v) => v.clone(),
@@ -183,7 +260,8 @@ fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
                     let v = match v {
                         Ok((o, loaded)) if restart => {
                             figures.restarts += 1;
-                            restart_and_save(&key.0, loaded, saves + 1, scratch.path()).map(|()| o)
+                            restart_and_save(mode, &key.0, loaded, saves + 1, scratch.path())
+                                .map(|()| o)
                         }
                         other => other.map(|(o, _)| o),
                     };
@@ -212,7 +290,13 @@ fn explore(omit: Omit, saves: u64, restart: bool) -> Figures {
 /// loaded version), and every crash state after it returned loads `next`.
 /// The restart is another process: the crash state's temporary files are
 /// renamed to look like a dead process's.
-fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> Result<(), String> {
+fn restart_and_save(
+    mode: Mode,
+    disk: &Disk,
+    loaded: Option<u64>,
+    next: u64,
+    dir: &Path,
+) -> Result<(), String> {
     let root = Path::new(ROOT);
     let disk: Disk = (0..)
         .zip(disk)
@@ -228,7 +312,7 @@ fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> 
         })
         .collect();
     let sim = SimFs::new(root, Omit::Nothing, &disk);
-    version(next)
+    mode.version(next)
         .save_on(&sim, root)
         .map_err(|e| format!("after a restart, the save fails: {e}"))?;
     let left: Vec<String> = sim
@@ -249,7 +333,7 @@ fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> 
     for after in points.last().unwrap().crash_states() {
         materialise(dir, &after);
         match Checkpoint::load(dir) {
-            Ok(Some(c)) if c == version(next) => {}
+            Ok(Some(c)) if c == mode.version(next) => {}
             other => {
                 return Err(format!(
                     "after a restart and a save that returned, a power loss leaves {}, \
@@ -258,13 +342,19 @@ fn restart_and_save(disk: &Disk, loaded: Option<u64>, next: u64, dir: &Path) -> 
                 ))
             }
         }
+        // The previous save is the checkpoint.toml the restart found: the
+        // loaded version, or with a log beside it, the one the log continued.
+        let earlier = |p: &Checkpoint, n: u64| match mode {
+            Mode::Whole => *p == version(n),
+            Mode::Changes | Mode::Migration => (1..=n).any(|m| *p == version_of_changes(m)),
+        };
         if let Some(n) = loaded {
             match Checkpoint::load_file(&dir.join(PREVIOUS_FILE_NAME)) {
-                Ok(p) if p == version(n) => {}
+                Ok(p) if earlier(&p, n) => {}
                 other => {
                     return Err(format!(
-                        "after a restart and a save, {PREVIOUS_FILE_NAME} is not version {n}: \
-                         {other:?}"
+                        "after a restart and a save, {PREVIOUS_FILE_NAME} is not version {n} \
+                         (or, {mode:?}, an earlier one): {other:?}"
                     ))
                 }
             }

@@ -131,6 +131,19 @@ impl SimFs {
         fs
     }
 
+    /// The files it was made with are save number `n`, returned long ago.
+    pub(crate) fn saved_before(self, n: u64) -> SimFs {
+        {
+            let mut inner = self.inner.borrow_mut();
+            inner.returned = n;
+            inner.started = n;
+            for p in &mut inner.points {
+                (p.returned, p.started) = (n, n);
+            }
+        }
+        self
+    }
+
     /// Save number `n` begins.
     pub(crate) fn save_started(&self, n: u64) {
         self.inner.borrow_mut().started = n;
@@ -324,6 +337,13 @@ impl Fs for SimFs {
         self.dir(dir)?;
         self.call("list the directory".into(), |s| {
             Ok(s.names.keys().map(OsString::from).collect())
+        })
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let name = self.name(path)?;
+        self.call(format!("read {name}"), |s| {
+            Ok(s.inodes[s.lookup(&name)?].current.clone())
         })
     }
 }
