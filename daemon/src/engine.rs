@@ -240,6 +240,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         once = opts.once,
         "running"
     );
+    let mut notifier = crate::notify::Notifier::ready(running.iter().map(|r| &r.shared));
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut last_write = Instant::now();
@@ -289,11 +290,13 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 let _ = r.wake.try_send(());
             }
         }
+        notifier.tick(running.iter().map(|r| &r.shared));
         if last_write.elapsed() >= Duration::from_secs(1) {
             save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
             last_write = Instant::now();
         }
     }
+    notifier.stopping();
     drop(signals);
     let failure = failed(&running).or_else(|| {
         if opts.once {

@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub(crate) mod host;
 pub(crate) mod identity;
 pub mod init;
+pub(crate) mod notify;
 pub(crate) mod quiet;
 pub(crate) mod readahead;
 pub mod replay;
