@@ -121,6 +121,8 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         }
         let j = Arc::new(j);
         for l in &j.listeners {
+            let _in =
+                tracing::info_span!("listener", journal = %j.name, listener = %l.name).entered();
             let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
             let plugin = host::load(&path)?;
             let saved = checkpoint
@@ -215,10 +217,11 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         let shared = w.shared.clone();
         let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
         let done_tx = ev_tx.clone();
+        let span = tracing::info_span!("listener", journal = %journal, listener = %listener);
         // Wakes the main loop: it checks whether every worker is done.
         let (handle, done) = spawn_worker(
             format!("{journal}/{listener}"),
-            move || w.run(),
+            move || span.in_scope(|| w.run()),
             move || drop(done_tx.send(Event::Changed(Vec::new()))),
         )
         .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
@@ -241,6 +244,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         "running"
     );
     let mut notifier = crate::notify::Notifier::ready(running.iter().map(|r| &r.shared));
+    let mut progress = crate::progress::Progress::new(cfg);
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut last_write = Instant::now();
@@ -291,6 +295,12 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             }
         }
         notifier.tick(running.iter().map(|r| &r.shared));
+        progress.tick(
+            cfg,
+            running
+                .iter()
+                .map(|r| (r.journal.as_str(), r.listener.as_str(), &r.shared)),
+        );
         if last_write.elapsed() >= Duration::from_secs(1) {
             save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
             last_write = Instant::now();

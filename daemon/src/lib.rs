@@ -18,6 +18,7 @@ pub(crate) mod host;
 pub(crate) mod identity;
 pub mod init;
 pub(crate) mod notify;
+pub(crate) mod progress;
 pub(crate) mod quiet;
 pub(crate) mod readahead;
 pub mod replay;

@@ -119,6 +119,8 @@ mod tests {
             status,
             version: 0,
             owed_reported: false,
+            delivered_entries: 0,
+            delivered_bytes: 0,
         }))
     }
 

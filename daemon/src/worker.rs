@@ -56,6 +56,9 @@ pub struct Shared {
     pub version: u64,
     /// The gap owed from the checkpoint was reported: remove it.
     pub owed_reported: bool,
+    /// Entries (and their bytes) acknowledged in the call that delivered them.
+    pub delivered_entries: u64,
+    pub delivered_bytes: u64,
 }
 
 pub struct Worker {
@@ -100,6 +103,7 @@ enum Call {
     Other,
 }
 
+mod count;
 mod owed;
 
 enum Flow {
@@ -135,6 +139,8 @@ impl Worker {
             status: WorkerStatus::Running,
             version: 0,
             owed_reported: false,
+            delivered_entries: 0,
+            delivered_bytes: 0,
         }));
         Worker {
             journal,
@@ -380,6 +386,9 @@ impl Worker {
                 }
                 self.delivered = self.delivered.max(preset);
                 self.set_ack(ack.min(self.delivered));
+                if matches!(call, Call::Batch) {
+                    self.count_acked(ack.min(self.delivered));
+                }
                 if self.acked < self.delivered {
                     if matches!(call, Call::Batch) {
                         self.held.keep(&self.batch.entries, self.acked);
@@ -700,9 +709,11 @@ impl Reader {
     fn start(journal: &str, listener: &str) -> std::io::Result<Reader> {
         let (jobs, job_rx) = crossbeam_channel::bounded::<Job>(1);
         let (done_tx, done) = crossbeam_channel::bounded::<Done>(1);
+        let span = tracing::Span::current();
         std::thread::Builder::new()
             .name(format!("{journal}/{listener}/read"))
             .spawn(move || {
+                let _in = span.enter();
                 for Job {
                     mut follower,
                     mut batch,

@@ -220,3 +220,97 @@ fn run_once_with_a_listener_that_keeps_failing_exits_non_zero_in_bounded_time() 
     assert_eq!(acked(&f, "copy"), Some((1, all.len() as u64)), "{err}");
     assert_eq!(acked(&f, "down"), Some((1, 0)), "{err}");
 }
+
+/// `--log-format json`: every line an object; the rotated file's read is
+/// logged once per listener and names it; lines from a listener's thread
+/// name their listener and none is repeated; the progress lines of
+/// `log_progress_every` add up to what was delivered and reach zero lag.
+#[test]
+fn json_logs_name_their_listener_once_and_progress_lines_add_up() {
+    let (old, live) = (recs(0, 6), recs(6, 10));
+    let cfg = format!(
+        "state_dir = \"state\"\nlog_progress_every = \"300ms\"\n\n[[journal]]\nname = \"p4\"\npath = \"p4root/journal\"\nformat = \"p4\"\nstart = 1\nlate_writes = \"0s\"\n{}{}",
+        file_listener("copy"),
+        kit_listener("kit", "", "")
+    );
+    let f = fixture(&live, &cfg);
+    f.write("p4root/journal.1", &old);
+    let mut child = Kill(
+        Command::new(bin())
+            .args(["--log-format", "json", "run", "--config", "cfg.toml"])
+            .current_dir(f.path())
+            .env("LOGDAEMON_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(f.join("daemon.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let log = || std::fs::read_to_string(f.join("daemon.log")).unwrap_or_default();
+    let lines = || -> Vec<serde_json::Value> {
+        log()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+    let msg = |v: &serde_json::Value| v["message"].as_str().unwrap_or("").to_string();
+    let progress = move |all: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        all.iter()
+            .filter(|v| v["target"] == "logdaemon::progress")
+            .cloned()
+            .collect()
+    };
+    let total = |all: &[serde_json::Value]| -> u64 {
+        progress(all)
+            .iter()
+            .map(|v| v["entries"].as_u64().unwrap())
+            .sum()
+    };
+    wait_until(
+        30,
+        "progress lines adding up to 2 × 10 entries, with no lag",
+        || {
+            let all = lines();
+            total(&all) == 20 && progress(&all).last().is_some_and(|v| v["lag_bytes"] == 0)
+        },
+        log,
+    );
+    let st = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(child.0.wait().unwrap().success(), "{}", log());
+    let all = lines();
+    assert_eq!(
+        std::fs::read_to_string(f.join("out/copy.raw")).unwrap(),
+        format!("{old}{live}")
+    );
+    for p in progress(&all) {
+        assert_eq!(p["journal"], "p4", "{p}");
+        assert!(
+            msg(&p).contains("copy: ") && msg(&p).contains("kit: "),
+            "{p}"
+        );
+    }
+    // The rotated file: one line per listener, each naming it.
+    let mut rotated: Vec<String> = all
+        .iter()
+        .filter(|v| msg(v) == "reading rotated file")
+        .map(|v| v["span"]["listener"].as_str().unwrap_or("NONE").to_string())
+        .collect();
+    rotated.sort();
+    assert_eq!(rotated, ["copy", "kit"], "{}", log());
+    let mut seen = std::collections::HashSet::new();
+    for v in &all {
+        let target = v["target"].as_str().unwrap_or("");
+        if target.starts_with("logdaemon::follow") || target.starts_with("logdaemon::worker") {
+            assert!(v["span"]["listener"].is_string(), "names no listener: {v}");
+        }
+        if v["span"]["listener"].is_string() {
+            let mut key = v.clone();
+            key.as_object_mut().unwrap().remove("timestamp");
+            assert!(seen.insert(key.to_string()), "logged twice: {v}");
+        }
+    }
+}
