@@ -19,6 +19,7 @@ mod dump;
 mod email;
 mod host;
 mod hot_backup;
+mod install;
 mod listener_check;
 mod listeners;
 mod nats;
