@@ -2,6 +2,7 @@
 //! host and delivery. The binary in `main.rs` is a thin CLI over this crate.
 
 mod ack;
+mod check_state;
 pub mod checkpoint_cmd;
 pub(crate) mod compress;
 pub mod config;
