@@ -1,5 +1,5 @@
 //! The periodic progress line of `run`: every `log_progress_every`, one
-//! info line per journal with what its listeners acknowledged since the
+//! info line per journal with what its listeners were delivered since the
 //! last line and how far behind the slowest is, so that an operator
 //! reading the log (or a collector reading `--log-format json`) sees the
 //! daemon keeping up without asking it.
@@ -32,7 +32,7 @@ pub(crate) struct Lag {
 pub(crate) struct Progress {
     every: Duration,
     last: Instant,
-    /// (journal, listener) → (entries, bytes) acknowledged at the last line.
+    /// (journal, listener) → (entries, bytes) delivered at the last line.
     seen: BTreeMap<(String, String), (u64, u64)>,
 }
 

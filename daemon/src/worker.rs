@@ -56,7 +56,7 @@ pub struct Shared {
     pub version: u64,
     /// The gap owed from the checkpoint was reported: remove it.
     pub owed_reported: bool,
-    /// Entries (and their bytes) acknowledged in the call that delivered them.
+    /// Entries (and their bytes) handed to the listener in calls that succeeded.
     pub delivered_entries: u64,
     pub delivered_bytes: u64,
 }
@@ -387,7 +387,7 @@ impl Worker {
                 self.delivered = self.delivered.max(preset);
                 self.set_ack(ack.min(self.delivered));
                 if matches!(call, Call::Batch) {
-                    self.count_acked(ack.min(self.delivered));
+                    self.count_delivered();
                 }
                 if self.acked < self.delivered {
                     if matches!(call, Call::Batch) {
