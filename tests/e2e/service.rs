@@ -17,20 +17,28 @@ use crate::host::{
 
 /// The next notification datagram, or `None` after `secs`.
 fn next(sock: &UnixDatagram, secs: u64) -> Option<String> {
-    sock.set_read_timeout(Some(Duration::from_secs(secs)))
-        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
     let mut buf = [0u8; 4096];
-    match sock.recv(&mut buf) {
-        Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            None
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
         }
-        Err(e) => panic!("recv on the notify socket: {e}"),
+        sock.set_read_timeout(Some(left)).unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) => return Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            // A signal to the test process (a child exiting): wait on.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(e) => panic!("recv on the notify socket: {e}"),
+        }
     }
 }
 
