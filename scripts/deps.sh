@@ -23,6 +23,9 @@ dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing+=(rsyslog-gnutls)
 command -v cc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
 command -v nats-server >/dev/null || missing+=(nats-server) # the nats listener's tests
+command -v systemd-analyze >/dev/null || missing+=(systemd) # `systemd-analyze verify` on the installed unit
+command -v man >/dev/null || missing+=(man-db) # the installed man pages are in man's path
+command -v dpkg-deb >/dev/null || missing+=(dpkg) # scripts/package-deb.sh, dpkg -i of the .deb
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""

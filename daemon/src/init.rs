@@ -104,6 +104,10 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, InitError> {
         cfg.state_dir.display()
     )];
     let mut refused = Vec::new();
+    match crate::check_state::check(cfg) {
+        Ok(line) => out.push(line),
+        Err(e) => refused.push(e),
+    }
     for j in &cfg.journals {
         out.push(format!(
             "journal {} ({}): {}",

@@ -3,6 +3,7 @@
 
 mod ack;
 pub(crate) mod bufpool;
+mod check_state;
 pub mod checkpoint_cmd;
 pub(crate) mod compress;
 pub mod config;
@@ -18,6 +19,8 @@ pub mod fuzzing;
 pub(crate) mod host;
 pub(crate) mod identity;
 pub mod init;
+pub(crate) mod notify;
+pub(crate) mod progress;
 pub(crate) mod quiet;
 pub(crate) mod readahead;
 pub mod replay;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use logdaemon::config::Config;
 use logdaemon::format::Format;
 
@@ -18,8 +18,17 @@ use logdaemon::format::Format;
     about = "Follow a live journal across truncation, rotation and compression and feed every entry exactly once to listener plugins."
 )]
 struct Cli {
+    /// How log lines (on standard error) are written: text for people, json for a log collector (one object per line).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -38,6 +47,7 @@ enum ReplayFormat {
 enum Command {
     /// Follow the journals of a config file and feed their listeners (foreground).
     Run {
+        /// The config file (TOML): journals, listeners, state directory.
         #[arg(long, short)]
         config: PathBuf,
         /// Deliver everything available now (rotated predecessors included), flush, write the checkpoint and exit.
@@ -46,6 +56,7 @@ enum Command {
     },
     /// Print every record of journal files (plain or compressed) as JSON lines.
     Dump {
+        /// How the files are framed into records: p4 journal records, or log lines.
         #[arg(long, value_enum, default_value = "p4")]
         format: FormatArg,
         /// lines format: a regex that marks the first line of a multi-line record.
@@ -58,13 +69,16 @@ enum Command {
         /// The journal of --config.
         #[arg(long, requires = "config")]
         journal: Option<String>,
+        /// Journal files to print, in order (gzip, bzip2, xz, zstd are read as they are).
         #[arg(required_unless_present = "config")]
         files: Vec<PathBuf>,
     },
     /// Read back a time or position range of a journal's history, across its rotated and compressed files.
     Replay {
+        /// The config file that names the journal and its files.
         #[arg(long, short)]
         config: PathBuf,
+        /// The journal of --config to read back.
         #[arg(long)]
         journal: String,
         /// From the first entry at or after this time (RFC 3339, or relative: -2h).
@@ -105,8 +119,15 @@ enum Command {
     },
     /// Validate a config and load every plugin, without running.
     Check {
+        /// The config file to check.
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Write the manual pages (logdaemon.1 and one per subcommand) into a directory.
+    Man {
+        /// The directory to write them into (created if missing).
+        #[arg(long, short)]
+        output: PathBuf,
     },
 }
 
@@ -114,6 +135,7 @@ enum Command {
 enum CheckpointCommand {
     /// Print the checkpoint in a readable form.
     Show {
+        /// The state directory that holds checkpoint.toml.
         #[arg(long)]
         state_dir: Option<PathBuf>,
         /// Take the state directory (and the journals' files) from this config.
@@ -122,19 +144,25 @@ enum CheckpointCommand {
     },
     /// Set a journal's (or one listener's) position, atomically.
     Set {
+        /// The state directory that holds checkpoint.toml.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Take the state directory from this config, and check the position against the journal's files.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// The journal whose position to set.
         #[arg(long)]
         journal: String,
         /// Only this listener (default: the journal and all its listeners).
         #[arg(long)]
         listener: Option<String>,
+        /// The journal number (p4: the N of journal.N; a line log: its file's number) of the position.
         #[arg(long)]
         sequence: u64,
+        /// The byte offset in that file: the start of a record.
         #[arg(long)]
         offset: u64,
+        /// The line number at that offset (default: counted from the file when it is at hand).
         #[arg(long)]
         line: Option<u64>,
         /// The file that holds this sequence, when its name does not say it
@@ -149,20 +177,33 @@ enum CheckpointCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOGDAEMON_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_logging(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", render(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log lines on standard error, at the level of `LOGDAEMON_LOG` (default
+/// info): text, or one JSON object per line with the event's fields and
+/// those of its span (journal, listener) for a log collector.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGDAEMON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 
@@ -364,6 +405,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Man { output } => {
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("cannot create {}", output.display()))?;
+            clap_mangen::generate_to(Cli::command(), &output).with_context(|| {
+                format!("cannot write the manual pages into {}", output.display())
+            })?;
+            Ok(())
+        }
         Command::Check { config } => {
             let cfg = load_config(&config)?;
             for line in logdaemon::init::check(&cfg)? {
@@ -377,6 +426,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::render;
+
+    /// Every argument of every subcommand, however deep, explains itself
+    /// in `--help` (and so in the man pages made from the same tree).
+    #[test]
+    fn every_option_of_every_subcommand_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() {
+                missing.push(format!("{path}: no about"));
+            }
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path}: {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut cmd = <super::Cli as clap::CommandFactory>::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+        assert!(cmd.get_subcommands().count() >= 7, "the walk saw the tree");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("plugin /x.so: refused: {source}")]

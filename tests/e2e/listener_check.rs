@@ -153,3 +153,61 @@ fn a_version_1_plugin_without_a_check_still_passes_check() {
         "{text}"
     );
 }
+
+/// What `run` refuses in the state directory, `check` refuses the same
+/// way without changing anything: a state directory others can write, a
+/// checkpoint that does not load; a good one passes and is named.
+#[test]
+fn check_refuses_the_state_directory_and_checkpoint_that_run_would_refuse() {
+    let (f, _) = fixture(&file_listener("copy"));
+    let out = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = f.run(&["check", "--config", "cfg.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("checkpoint of 1 journals loads"),
+        "{}",
+        stdout(&out)
+    );
+
+    let state = f.join("state");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).unwrap();
+    let (c, r) = (
+        f.run(&["check", "--config", "cfg.toml"]),
+        f.run(&["run", "--once", "--config", "cfg.toml"]),
+    );
+    let want = format!(
+        "state directory {}: writable by group or others (mode 0777); run `chmod 700 {}`",
+        state.display(),
+        state.display()
+    );
+    for (what, o) in [("check", &c), ("run", &r)] {
+        assert!(!o.status.success(), "{what} passed");
+        assert!(stderr(o).contains(&want), "{what}:\n{}", stderr(o));
+    }
+    assert_eq!(
+        fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o777,
+        "check changed the mode"
+    );
+
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
+    let cp = f.join("state/checkpoint.toml");
+    fs::write(&cp, "this is not a checkpoint\n").unwrap();
+    let (c, r) = (
+        f.run(&["check", "--config", "cfg.toml"]),
+        f.run(&["run", "--once", "--config", "cfg.toml"]),
+    );
+    for (what, o) in [("check", &c), ("run", &r)] {
+        assert!(!o.status.success(), "{what} passed");
+        assert!(
+            stderr(o).contains(&format!("checkpoint {}", cp.display())),
+            "{what}:\n{}",
+            stderr(o)
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(&cp).unwrap(),
+        "this is not a checkpoint\n"
+    );
+}

@@ -33,6 +33,8 @@ pub struct Config {
     /// unchanged before it is called truncated (it may still be being
     /// written by its compressor). Zero: at once.
     pub compressed_wait: Duration,
+    /// How often `run` logs a progress line per journal (delivered, lag); zero: never.
+    pub log_progress_every: Duration,
     pub journals: Vec<JournalConfig>,
     /// Per journal name, its `timestamp` setting (line logs; used by replay).
     pub timestamps: std::collections::BTreeMap<String, TimestampSpec>,
@@ -250,6 +252,15 @@ impl Config {
                 }
             },
         };
+        let log_progress_every = match &raw.log_progress_every {
+            None => Duration::from_secs(60),
+            Some(s) => match humantime::parse_duration(s.get_ref()) {
+                Ok(d) => d,
+                Err(e) => {
+                    return ctx.at(s.span(), format!("log_progress_every: {:?} is not a duration ({e}); write e.g. \"60s\", \"5m\", or \"0s\" for no progress lines", s.get_ref()))
+                }
+            },
+        };
         if raw.journal.is_empty() {
             return Err(ConfigError::General {
                 path: path.to_path_buf(),
@@ -294,6 +305,7 @@ impl Config {
             plugin_dir,
             watch,
             compressed_wait,
+            log_progress_every,
             journals,
             timestamps,
         })

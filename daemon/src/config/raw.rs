@@ -13,6 +13,7 @@ pub struct RawConfig {
     pub plugin_dir: Option<Spanned<String>>,
     pub watch: Option<Spanned<String>>,
     pub compressed_wait: Option<Spanned<String>>,
+    pub log_progress_every: Option<Spanned<String>>,
     #[serde(default)]
     pub journal: Vec<RawJournal>,
 }

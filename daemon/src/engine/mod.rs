@@ -223,6 +223,8 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         once = opts.once,
         "running"
     );
+    let mut notifier = crate::notify::Notifier::ready(fleet.running.iter().map(|r| &r.shared));
+    let mut progress = crate::progress::Progress::new(cfg);
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
     // The config as reloaded (its journals; the rest needs a restart).
@@ -288,6 +290,14 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             stop.store(true, Ordering::SeqCst);
             fleet.pool.wake_all();
         }
+        notifier.tick(fleet.running.iter().map(|r| &r.shared));
+        progress.tick(
+            &current,
+            fleet
+                .running
+                .iter()
+                .map(|r| (r.journal.as_str(), r.listener.as_str(), &r.shared)),
+        );
         if last_trim.elapsed() >= Duration::from_secs(30) {
             trim_memory();
             last_trim = Instant::now();
@@ -303,6 +313,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             last_write = Instant::now();
         }
     }
+    notifier.stopping();
     drop(signals);
     drop(watcher);
     let now = fleet.current();

@@ -46,6 +46,7 @@ impl Context<'_> {
     ) -> Result<(Worker, bool), EngineError> {
         let cfg = self.cfg;
         let mut pinned = false;
+        let _in = tracing::info_span!("listener", journal = %j.name, listener = %l.name).entered();
         let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
         let plugin = host::load(&path)?;
         let saved = checkpoint

@@ -62,6 +62,7 @@ impl Follower {
             }
             Start::Journal(n) => {
                 if let Some(c) = candidates.iter().find(|c| c.number == Some(n)) {
+                    tracing::info!(journal = %self.cfg.name, file = %c.path.display(), sequence = n, "reading rotated file");
                     self.open_segment_at(c.path.clone(), n, Origin::Rotated, 0, 1, false)?;
                 } else if n == next_seq
                     || !candidates.iter().any(|c| c.number.is_some_and(|k| k >= n))

@@ -19,7 +19,7 @@ pub struct Plugin {
 /// Why a plugin could not be used. Every message names the file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("plugin {name:?}: built-in listener library {} not found; build the workspace (`cargo build --release --workspace`) or set plugin_dir in the config", path.display())]
+    #[error("plugin {name:?}: built-in listener library {} not found; install the package (built-in listeners go to /usr/lib/logdaemon/plugins), build the workspace (`cargo build --release --workspace`), or set plugin_dir in the config", path.display())]
     BuiltinMissing { name: String, path: PathBuf },
     #[error("plugin {}: no such file; check `plugin = ...` in the config (a relative path is taken from the config file's directory)", path.display())]
     Missing { path: PathBuf },
@@ -66,10 +66,10 @@ pub fn resolve(r: &PluginRef, plugin_dir: Option<&Path>) -> Result<PathBuf, Host
                 Some(d) => d.to_path_buf(),
                 None => match std::env::var_os("LOGDAEMON_PLUGIN_DIR") {
                     Some(d) => PathBuf::from(d),
-                    None => std::env::current_exe()
-                        .ok()
-                        .and_then(|e| e.parent().map(Path::to_path_buf))
-                        .unwrap_or_else(|| PathBuf::from(".")),
+                    None => {
+                        let exe = std::env::current_exe().ok();
+                        default_dir(exe.as_deref().and_then(Path::parent), &file)
+                    }
                 },
             };
             let path = dir.join(file);
@@ -81,6 +81,21 @@ pub fn resolve(r: &PluginRef, plugin_dir: Option<&Path>) -> Result<PathBuf, Host
             }
             Ok(path)
         }
+    }
+}
+
+/// Where built-in listeners are without `plugin_dir`: next to the binary
+/// (a build tree: `target/release`), else in `lib/logdaemon/plugins` beside
+/// the binary's `bin` (an install: `/usr/bin/logdaemon` finds
+/// `/usr/lib/logdaemon/plugins`).
+fn default_dir(exe_dir: Option<&Path>, file: &str) -> PathBuf {
+    let Some(bin) = exe_dir else {
+        return PathBuf::from(".");
+    };
+    let installed = bin.parent().map(|p| p.join("lib/logdaemon/plugins"));
+    match installed {
+        Some(d) if !bin.join(file).exists() && d.join(file).exists() => d,
+        _ => bin.to_path_buf(),
     }
 }
 
@@ -185,6 +200,22 @@ fn handshake(lib: &libloading::os::unix::Library, canon: &Path) -> Result<Checke
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn built_ins_are_found_next_to_the_binary_else_in_lib_logdaemon_plugins() {
+        let d = tempfile::tempdir().unwrap();
+        let (bin, lib) = (d.path().join("bin"), d.path().join("lib/logdaemon/plugins"));
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&lib).unwrap();
+        let file = "liblogdaemon_listener_file.so";
+        // Nowhere: the binary's directory, which the error then names.
+        assert_eq!(default_dir(Some(&bin), file), bin);
+        std::fs::write(lib.join(file), b"").unwrap();
+        assert_eq!(default_dir(Some(&bin), file), lib, "installed layout");
+        std::fs::write(bin.join(file), b"").unwrap();
+        assert_eq!(default_dir(Some(&bin), file), bin, "a build tree wins");
+        assert_eq!(default_dir(None, file), PathBuf::from("."));
+    }
 
     #[test]
     fn refuses_group_writable_file_and_directory() {

@@ -64,7 +64,8 @@ impl ReadAhead {
             done: std::sync::Condvar::new(),
         });
         let job = slot.clone();
-        spawner.spawn(move || run_job(&job));
+        let span = tracing::Span::current();
+        spawner.spawn(move || span.in_scope(|| run_job(&job)));
         self.job = Some(slot);
         true
     }

@@ -55,6 +55,9 @@ pub struct Shared {
     pub version: u64,
     /// The gap owed from the checkpoint was reported: remove it.
     pub owed_reported: bool,
+    /// Entries (and their bytes) handed to the listener in calls that succeeded.
+    pub delivered_entries: u64,
+    pub delivered_bytes: u64,
 }
 
 pub struct Worker {
@@ -92,6 +95,9 @@ pub struct Worker {
     spread: Option<f64>,
     /// Stops this worker alone (a reload removed or changed its listener).
     retire: Arc<AtomicBool>,
+    /// Every step and read-ahead of this worker logs within it, so each
+    /// line names its journal and listener.
+    pub(crate) span: tracing::Span,
 }
 
 /// What a call handed out, for checking the acknowledgement it returns.
@@ -105,6 +111,7 @@ enum Call {
 }
 
 mod ahead;
+mod count;
 mod owed;
 mod task;
 
@@ -138,12 +145,16 @@ impl Worker {
         };
         let unproven_start = empty_proof_at_start(&cursor);
         let quiet = QuietTimer::new(journal.quiet_after, clock.now());
+        let span =
+            tracing::info_span!("listener", journal = %journal.name, listener = %listener.name);
         let shared = Arc::new(Mutex::new(Shared {
             cursor,
             finished: Vec::new(),
             status: WorkerStatus::Running,
             version: 0,
             owed_reported: false,
+            delivered_entries: 0,
+            delivered_bytes: 0,
         }));
         Worker {
             journal,
@@ -170,6 +181,7 @@ impl Worker {
             retry_at: None,
             spread: None,
             retire: Arc::new(AtomicBool::new(false)),
+            span,
         }
     }
 
@@ -469,6 +481,9 @@ impl Worker {
                 }
                 self.delivered = self.delivered.max(preset);
                 self.set_ack(ack.min(self.delivered));
+                if matches!(call, Call::Batch) {
+                    self.count_delivered();
+                }
                 if self.acked < self.delivered {
                     if matches!(call, Call::Batch) {
                         self.held.keep(&self.batch.entries, self.acked);

@@ -6,6 +6,8 @@ use crate::engine::pool::{Next, Task};
 
 impl Task for Worker {
     fn step(&mut self) -> Next {
+        let span = self.span.clone();
+        let _in = span.enter();
         Worker::step(self)
     }
 

@@ -1,0 +1,22 @@
+//! What a listener was handed, counted for the progress line
+//! ([`crate::progress`]): the entries of each batch whose `listen` call
+//! succeeded, acknowledged at once or held for later (a listener such as
+//! hot-backup acknowledges a batch in a later call). A batch handed again
+//! after a failure counts again: the line says what was delivered, the lag
+//! beside it what is not yet acknowledged.
+
+use super::Worker;
+
+impl Worker {
+    /// Adds the batch in hand, which the listener took.
+    pub(super) fn count_delivered(&self) {
+        let n = self.batch.entries.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let bytes: u64 = self.batch.entries.iter().map(|m| m.len).sum();
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.delivered_entries += n;
+        s.delivered_bytes += bytes;
+    }
+}
