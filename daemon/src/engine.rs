@@ -210,6 +210,14 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         checkpoint.save(&cfg.state_dir)?;
     }
 
+    let listed = workers.iter().map(|(w, ..)| {
+        (
+            w.journal.name.clone(),
+            w.listener.name.clone(),
+            w.shared.clone(),
+        )
+    });
+    let _status = crate::status::start(cfg, listed.collect()).map_err(EngineError::Failed)?;
     let mut running = Vec::new();
     for (w, tx, dir) in workers {
         let shared = w.shared.clone();

@@ -56,6 +56,8 @@ pub struct Shared {
     pub version: u64,
     /// The gap owed from the checkpoint was reported: remove it.
     pub owed_reported: bool,
+    /// Counters for `status` and the HTTP endpoint.
+    pub stats: crate::status::ListenerStats,
 }
 
 pub struct Worker {
@@ -101,6 +103,7 @@ enum Call {
 }
 
 mod owed;
+mod stats;
 
 enum Flow {
     Go,
@@ -135,6 +138,7 @@ impl Worker {
             status: WorkerStatus::Running,
             version: 0,
             owed_reported: false,
+            stats: Default::default(),
         }));
         Worker {
             journal,
@@ -377,7 +381,9 @@ impl Worker {
                 if ack.min(self.delivered.max(preset)) > self.acked {
                     self.failures = 0;
                     self.failing_since = None;
+                    self.note_progress();
                 }
+                self.note_ok(&call);
                 self.delivered = self.delivered.max(preset);
                 self.set_ack(ack.min(self.delivered));
                 if self.acked < self.delivered {
@@ -516,6 +522,7 @@ impl Worker {
                     self.set_status(WorkerStatus::Unfinished(msg));
                     return Flow::Exit;
                 }
+                self.note_retry(&e.message);
                 let backoff = backoff(self.failures, self.listener.retry_max);
                 if e.status == Status::Error {
                     tracing::error!(journal = %self.journal.name, listener = %self.listener.name, attempt = self.failures, backoff_ms = backoff.as_millis() as u64, "listener failed: {}; retrying", e.message);

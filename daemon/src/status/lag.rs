@@ -1,0 +1,235 @@
+//! How far a listener is behind, read from the files on disk.
+//!
+//! Lag in bytes is everything on disk the listener has not acknowledged:
+//! the rest of the file its cursor is in, every later rotated file, and the
+//! live file. A compressed file counts with its size on disk (its offsets
+//! are those of the uncompressed stream, which would need a full read).
+//!
+//! Lag in seconds is the age of the oldest unacknowledged entry: from the
+//! entry's own time where the format has one (a p4 transaction marker,
+//! the first found from the cursor on; a line log's `[journal.timestamp]`),
+//! otherwise from the modification time of the file that holds it, which
+//! makes it a lower bound.
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use logdaemon_state::Cursor;
+
+use crate::config::JournalConfig;
+use crate::format::{frame_all, Format};
+use crate::replay::family::{self, Member};
+use crate::replay::timestamp::{p4_marker_time, TimestampSpec, YearHint};
+
+/// Most bytes read from the cursor on to find the time of an entry.
+const TIME_WINDOW: u64 = 256 * 1024;
+
+/// A journal's files now, oldest first, the live file last.
+pub struct Files {
+    members: Vec<Member>,
+}
+
+/// How far one cursor is behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lag {
+    pub bytes: u64,
+    pub seconds: f64,
+    /// The file the cursor is in.
+    pub file: PathBuf,
+}
+
+impl Files {
+    pub fn list(j: &JournalConfig) -> Result<Files, String> {
+        let members = family::open(j).map_err(|e| e.to_string())?;
+        Ok(Files { members })
+    }
+
+    /// The live file and its size, when it exists.
+    pub fn live(&self) -> Option<(&PathBuf, u64)> {
+        self.members
+            .iter()
+            .find(|m| m.live)
+            .map(|m| (&m.path, m.len))
+    }
+
+    /// How many rotated files are on disk.
+    pub fn rotated(&self) -> usize {
+        self.members.iter().filter(|m| !m.live).count()
+    }
+
+    /// Where `c` is among the files: by device and inode, else (p4, whose
+    /// files carry their journal number) by sequence. `None`: the file is
+    /// gone or cannot be told (a line log's file renamed and compressed).
+    fn find(&self, j: &JournalConfig, c: &Cursor) -> Option<usize> {
+        if let Some(id) = &c.identity {
+            let by_inode = self.members.iter().position(|m| {
+                m.file
+                    .metadata()
+                    .is_ok_and(|md| md.dev() == id.dev && md.ino() == id.inode)
+            });
+            if by_inode.is_some() {
+                return by_inode;
+            }
+        }
+        if matches!(j.format, Format::P4) {
+            return self.members.iter().position(|m| m.sequence == c.sequence);
+        }
+        None
+    }
+
+    /// The lag of `c`, or `None` when its file cannot be found.
+    pub fn lag(
+        &self,
+        j: &JournalConfig,
+        spec: Option<&TimestampSpec>,
+        c: &Cursor,
+        now: SystemTime,
+    ) -> Option<Lag> {
+        let at = match self.find(j, c) {
+            Some(i) => i,
+            // No file at all: nothing on disk is unacknowledged.
+            None if self.members.is_empty() => {
+                return Some(Lag {
+                    bytes: 0,
+                    seconds: 0.0,
+                    file: j.path.clone(),
+                })
+            }
+            None => return None,
+        };
+        let here = &self.members[at];
+        let rest = if here.plain {
+            here.len.saturating_sub(c.offset)
+        } else {
+            here.len
+        };
+        let later: u64 = self.members[at + 1..].iter().map(|m| m.len).sum();
+        let bytes = rest + later;
+        let seconds = if bytes == 0 {
+            0.0
+        } else {
+            // The oldest unacknowledged entry: at the cursor, or at the
+            // start of the next file with bytes.
+            let (m, offset) = if rest > 0 {
+                (here, c.offset)
+            } else {
+                let next = self.members[at + 1..].iter().find(|m| m.len > 0)?;
+                (next, 0)
+            };
+            let written = entry_time(j, spec, m, offset).or(m.mtime);
+            written
+                .and_then(|t| now.duration_since(t).ok())
+                .map_or(0.0, |d| d.as_secs_f64())
+        };
+        Some(Lag {
+            bytes,
+            seconds,
+            file: here.path.clone(),
+        })
+    }
+}
+
+/// The time of the first entry at or after `offset` in `m` that carries
+/// one, within [`TIME_WINDOW`] bytes (plain files only).
+fn entry_time(
+    j: &JournalConfig,
+    spec: Option<&TimestampSpec>,
+    m: &Member,
+    offset: u64,
+) -> Option<SystemTime> {
+    if !m.plain || (spec.is_none() && !matches!(j.format, Format::P4)) {
+        return None;
+    }
+    let mut buf = Vec::new();
+    let mut f = &m.file;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset)).ok()?;
+    f.take(TIME_WINDOW).read_to_end(&mut buf).ok()?;
+    for (start, len, _) in frame_all(&j.format, &buf) {
+        let record = &buf[start..start + len];
+        let t = match spec {
+            Some(s) => s.time_of(record, YearHint(m.mtime)).ok().flatten(),
+            None => p4_marker_time(record),
+        };
+        if let Some(t) = t {
+            return Some(SystemTime::from(t));
+        }
+        if spec.is_some() {
+            // A line log's first record has the time or none is known.
+            return None;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn cursor(sequence: u64, offset: u64) -> Cursor {
+        Cursor {
+            sequence,
+            offset,
+            line: 1,
+            identity: None,
+        }
+    }
+
+    #[test]
+    fn p4_lag_is_the_rest_of_the_file_and_every_later_one_timed_by_its_marker() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("journal.7"), b"@pv@ 0 @db.x@ @a@ \n").unwrap();
+        let tx = b"@pv@ 0 @db.x@ @b@ \n@ex@ 42 1700000000\n";
+        std::fs::write(d.path().join("journal.8"), tx).unwrap();
+        std::fs::write(d.path().join("journal"), b"@pv@ 0 @db.x@ @c@ \n").unwrap();
+        let j = JournalConfig::for_test("p4", &d.path().join("journal"), Format::P4);
+        let files = Files::list(&j).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_100);
+        let lag = files.lag(&j, None, &cursor(8, 0), now).unwrap();
+        assert_eq!(lag.bytes, tx.len() as u64 + 19);
+        assert_eq!(lag.seconds, 100.0, "from the @ex@ marker");
+        assert!(lag.file.ends_with("journal.8"));
+        // At the end of journal.8: only the live file is left, and it has
+        // no marker: its modification time.
+        let lag = files
+            .lag(&j, None, &cursor(8, tx.len() as u64), SystemTime::now())
+            .unwrap();
+        assert_eq!(lag.bytes, 19);
+        assert!(lag.seconds < 60.0, "{lag:?}");
+        let lag = files.lag(&j, None, &cursor(9, 19), now).unwrap();
+        assert_eq!((lag.bytes, lag.seconds), (0, 0.0));
+    }
+
+    #[test]
+    fn a_line_log_takes_the_time_of_its_entry_and_a_lost_file_cannot_be_told() {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("app.log");
+        std::fs::write(
+            &live,
+            b"2026-12-07T05:00:00Z one\n2026-12-07T05:10:00Z two\n",
+        )
+        .unwrap();
+        let j = JournalConfig::for_test("a", &live, Format::Lines { record_start: None });
+        let spec = TimestampSpec::new(
+            Some(crate::replay::timestamp::Preset::Rfc3339),
+            None,
+            None,
+            Some("UTC"),
+        )
+        .unwrap();
+        let files = Files::list(&j).unwrap();
+        let id = crate::identity::compute(&live, 25).ok();
+        let mut c = cursor(1, 25);
+        c.identity = id;
+        let now: SystemTime = "2026-12-07T05:20:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .into();
+        let lag = files.lag(&j, Some(&spec), &c, now).unwrap();
+        assert_eq!(lag.bytes, 25);
+        assert_eq!(lag.seconds, 600.0);
+        assert_eq!(files.lag(&j, Some(&spec), &cursor(1, 0), now), None);
+    }
+}
