@@ -23,6 +23,7 @@ dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing+=(rsyslog-gnutls)
 command -v cc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
 command -v nats-server >/dev/null || missing+=(nats-server) # the nats listener's tests
+command -v chromium >/dev/null || missing+=(chromium) # the status page's test (headless)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""

@@ -25,6 +25,7 @@ mod nats;
 mod replay;
 mod rotation;
 mod safety;
+mod status;
 mod syslog;
 mod torture;
 mod writer;

@@ -29,9 +29,9 @@ pub const FILE_NAME: &str = "status.json";
 /// How often the status file is written.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
 /// How often a point is added to each listener's lag history.
-const HISTORY_EVERY: Duration = Duration::from_secs(5);
+const HISTORY_EVERY: Duration = Duration::from_secs(2);
 /// Points kept per listener (ten minutes).
-const HISTORY_POINTS: usize = 120;
+const HISTORY_POINTS: usize = 300;
 
 /// Per (journal, listener): `(seconds since the epoch, lag in bytes)`, oldest first.
 type History = BTreeMap<(String, String), VecDeque<(u64, u64)>>;
