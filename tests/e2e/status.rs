@@ -143,6 +143,23 @@ fn status_exit_codes_in_each_state_with_the_daemon_running_or_not() {
         text.contains("listener a: caught up, at sequence 1 offset"),
         "{text}"
     );
+    // A daemon that runs but no longer writes its status (hung: stopped
+    // here with SIGSTOP): cannot tell, 5, saying why.
+    d.signal("STOP");
+    let json = wait_status(&f, Some(&d), 5, "a", "unknown");
+    let why = listener(&json, "a")["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains(&format!(
+            "the daemon (pid {}) runs but has not written",
+            d.pid()
+        )),
+        "{why}"
+    );
+    d.signal("CONT");
+    wait_status(&f, Some(&d), 0, "a", "caught_up");
     let (st, _) = d.stop();
     assert!(st.success());
 
