@@ -41,11 +41,16 @@ fn with_http(cfg: &str, lines: &str) -> String {
 
 /// `GET path` on the endpoint: the status code and the body.
 fn get(port: u16, path: &str) -> (u16, String) {
+    request(port, "GET", path)
+}
+
+/// `METHOD path` on the endpoint (no body): the status code and the body.
+fn request(port: u16, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the endpoint");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut text = String::new();
@@ -138,6 +143,14 @@ fn status_exit_codes_in_each_state_with_the_daemon_running_or_not() {
     assert_eq!(a["lag_bytes"], 0);
     assert_eq!(a["delivered_entries"], 50);
     assert_eq!(a["offset"], first.len());
+    // Written for `status` only: not readable by other users.
+    let mode = fs::metadata(f.join("state/status.json"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
     let text = stdout(&f.run(&["status", "--config", "cfg.toml"]));
     assert!(
         text.contains("listener a: caught up, at sequence 1 offset"),
@@ -346,6 +359,9 @@ fn metrics_show_lag_rising_while_a_listener_is_down_and_healthz_turns_503_and_ba
     let (code, body) = get(port, "/nothing");
     assert_eq!(code, 404);
     assert!(body.contains("/metrics"), "{body}");
+    // It only reads.
+    assert_eq!(request(port, "POST", "/status").0, 405);
+    assert_eq!(request(port, "DELETE", "/").0, 405);
     let (st, log) = d.stop();
     assert!(st.success(), "{log}");
 }
