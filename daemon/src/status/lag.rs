@@ -11,24 +11,39 @@
 //! otherwise from the modification time of the file that holds it, which
 //! makes it a lower bound.
 
+use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use logdaemon_state::Cursor;
 
 use crate::config::JournalConfig;
 use crate::format::{frame_all, Format};
-use crate::replay::family::{self, Member};
+use crate::replay::family;
 use crate::replay::timestamp::{p4_marker_time, TimestampSpec, YearHint};
 
 /// Most bytes read from the cursor on to find the time of an entry.
 const TIME_WINDOW: u64 = 256 * 1024;
 
-/// A journal's files now, oldest first, the live file last.
+/// A journal's files now, oldest first, the live file last: names and
+/// `stat` only (the status is built every second; only the file at a
+/// cursor is opened).
 pub struct Files {
     members: Vec<Member>,
+}
+
+/// One file of the history.
+struct Member {
+    path: PathBuf,
+    /// As replay numbers them (p4: the journal number).
+    sequence: u64,
+    len: u64,
+    mtime: Option<SystemTime>,
+    dev: u64,
+    ino: u64,
+    live: bool,
 }
 
 /// How far one cursor is behind.
@@ -42,7 +57,30 @@ pub struct Lag {
 
 impl Files {
     pub fn list(j: &JournalConfig) -> Result<Files, String> {
-        let members = family::open(j).map_err(|e| e.to_string())?;
+        let dir = j.path.parent().unwrap_or(Path::new("."));
+        let names = family::listing(j).map_err(|e| {
+            format!(
+                "journal {:?}: cannot list {}: {e}; check that the directory exists and is readable",
+                j.name,
+                dir.display()
+            )
+        })?;
+        let members = names
+            .into_iter()
+            .filter_map(|(path, sequence)| {
+                // A file gone since the listing (rotated meanwhile) is left out.
+                let md = std::fs::metadata(&path).ok()?;
+                Some(Member {
+                    live: path == j.path,
+                    path,
+                    sequence,
+                    len: md.len(),
+                    mtime: md.modified().ok(),
+                    dev: md.dev(),
+                    ino: md.ino(),
+                })
+            })
+            .collect();
         Ok(Files { members })
     }
 
@@ -64,11 +102,10 @@ impl Files {
     /// gone or cannot be told (a line log's file renamed and compressed).
     fn find(&self, j: &JournalConfig, c: &Cursor) -> Option<usize> {
         if let Some(id) = &c.identity {
-            let by_inode = self.members.iter().position(|m| {
-                m.file
-                    .metadata()
-                    .is_ok_and(|md| md.dev() == id.dev && md.ino() == id.inode)
-            });
+            let by_inode = self
+                .members
+                .iter()
+                .position(|m| m.dev == id.dev && m.ino == id.inode);
             if by_inode.is_some() {
                 return by_inode;
             }
@@ -100,7 +137,7 @@ impl Files {
             None => return None,
         };
         let here = &self.members[at];
-        let rest = if here.plain {
+        let rest = if plain(&here.path) {
             here.len.saturating_sub(c.offset)
         } else {
             here.len
@@ -131,6 +168,16 @@ impl Files {
     }
 }
 
+/// Whether `path` is plain (not compressed): its offsets are its bytes.
+fn plain(path: &Path) -> bool {
+    let Ok(f) = File::open(path) else {
+        return true;
+    };
+    let mut magic = [0u8; crate::compress::MAGIC_LEN];
+    let n = crate::identity::read_full_at(&f, &mut magic, 0).unwrap_or(0);
+    crate::compress::detect(&magic[..n]) == crate::compress::Compression::None
+}
+
 /// The time of the first entry at or after `offset` in `m` that carries
 /// one, within [`TIME_WINDOW`] bytes (plain files only).
 fn entry_time(
@@ -139,11 +186,11 @@ fn entry_time(
     m: &Member,
     offset: u64,
 ) -> Option<SystemTime> {
-    if !m.plain || (spec.is_none() && !matches!(j.format, Format::P4)) {
+    if (spec.is_none() && !matches!(j.format, Format::P4)) || !plain(&m.path) {
         return None;
     }
     let mut buf = Vec::new();
-    let mut f = &m.file;
+    let mut f = File::open(&m.path).ok()?;
     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset)).ok()?;
     f.take(TIME_WINDOW).read_to_end(&mut buf).ok()?;
     for (start, len, _) in frame_all(&j.format, &buf) {
@@ -200,6 +247,26 @@ mod tests {
         assert!(lag.seconds < 60.0, "{lag:?}");
         let lag = files.lag(&j, None, &cursor(9, 19), now).unwrap();
         assert_eq!((lag.bytes, lag.seconds), (0, 0.0));
+    }
+
+    #[test]
+    fn a_compressed_file_counts_with_its_size_on_disk() {
+        let d = tempfile::tempdir().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &b"@pv@ 0 @db.x@ @a@ \n".repeat(100)).unwrap();
+        let gz = gz.finish().unwrap();
+        std::fs::write(d.path().join("journal.3.gz"), &gz).unwrap();
+        std::fs::write(d.path().join("journal"), b"@pv@ 0 @db.x@ @c@ \n").unwrap();
+        let j = JournalConfig::for_test("p4", &d.path().join("journal"), Format::P4);
+        let files = Files::list(&j).unwrap();
+        assert_eq!(files.rotated(), 1);
+        assert_eq!(files.live().map(|(_, n)| n), Some(19));
+        // Offset 190 of the uncompressed stream: the whole file still counts.
+        let lag = files
+            .lag(&j, None, &cursor(3, 190), SystemTime::now())
+            .unwrap();
+        assert_eq!(lag.bytes, gz.len() as u64 + 19);
+        assert!(lag.file.ends_with("journal.3.gz"));
     }
 
     #[test]
