@@ -118,7 +118,7 @@ impl Drop for StatusGuard {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        write(&self.live.cfg.state_dir, &self.live.snapshot());
+        write(&self.live.cfg.state_dir, &self.live.snapshot(), &mut true);
     }
 }
 
@@ -150,13 +150,14 @@ pub(crate) fn start(
         .name("status".into())
         .spawn(move || {
             let mut last_point: Option<std::time::Instant> = None;
+            let mut failing = false;
             loop {
                 let snap = l.snapshot();
                 if last_point.is_none_or(|t| t.elapsed() >= HISTORY_EVERY) {
                     l.remember(&snap);
                     last_point = Some(std::time::Instant::now());
                 }
-                write(&l.cfg.state_dir, &snap);
+                write(&l.cfg.state_dir, &snap, &mut failing);
                 if !matches!(
                     stopped.recv_timeout(WRITE_EVERY),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout)
@@ -174,9 +175,11 @@ pub(crate) fn start(
     })
 }
 
-/// Writes `snap` to `STATE/status.json` atomically; a failure is logged
-/// (the status is a view, never a reason to stop delivering).
-fn write(state_dir: &Path, snap: &Snapshot) {
+/// Writes `snap` to `STATE/status.json` atomically. A failure (a full or
+/// read-only state directory) leaves no temporary file behind to take the
+/// checkpoint's room, and is logged once until a write succeeds again: the
+/// status is a view, never a reason to stop delivering.
+fn write(state_dir: &Path, snap: &Snapshot, failing: &mut bool) {
     let path = state_dir.join(FILE_NAME);
     let tmp = state_dir.join(format!("{FILE_NAME}.tmp"));
     let r = (|| -> std::io::Result<()> {
@@ -190,8 +193,15 @@ fn write(state_dir: &Path, snap: &Snapshot) {
         f.write_all(b"\n")?;
         std::fs::rename(&tmp, &path)
     })();
-    if let Err(e) = r {
-        tracing::warn!(path = %path.display(), error = %e, "cannot write the status file; `logdaemon status` will say it cannot tell");
+    match r {
+        Ok(()) => *failing = false,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            if !*failing {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the status file; `logdaemon status` will say it cannot tell until it can");
+            }
+            *failing = true;
+        }
     }
 }
 
