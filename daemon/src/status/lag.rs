@@ -179,7 +179,9 @@ fn plain(path: &Path) -> bool {
 }
 
 /// The time of the first entry at or after `offset` in `m` that carries
-/// one, within [`TIME_WINDOW`] bytes (plain files only).
+/// one, within [`TIME_WINDOW`] bytes (plain files only). The first 16 KiB
+/// are tried alone: a p4 transaction marker is rarely further, and the
+/// endpoint may build this ten times a second during a catch-up.
 fn entry_time(
     j: &JournalConfig,
     spec: Option<&TimestampSpec>,
@@ -189,11 +191,34 @@ fn entry_time(
     if (spec.is_none() && !matches!(j.format, Format::P4)) || !plain(&m.path) {
         return None;
     }
-    let mut buf = Vec::new();
     let mut f = File::open(&m.path).ok()?;
     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset)).ok()?;
-    f.take(TIME_WINDOW).read_to_end(&mut buf).ok()?;
-    for (start, len, _) in frame_all(&j.format, &buf) {
+    let mut buf = Vec::new();
+    for window in [16 * 1024, TIME_WINDOW] {
+        let more = window - buf.len() as u64;
+        let got = (&mut f).take(more).read_to_end(&mut buf).ok()? as u64;
+        if let Some(t) = first_time(j, spec, m, &buf) {
+            return Some(t);
+        }
+        if got < more || spec.is_some() {
+            break;
+        }
+    }
+    None
+}
+
+/// The time of the first complete record of `buf` that has one (a line
+/// log: of its first record only).
+fn first_time(
+    j: &JournalConfig,
+    spec: Option<&TimestampSpec>,
+    m: &Member,
+    buf: &[u8],
+) -> Option<SystemTime> {
+    for (start, len, incomplete) in frame_all(&j.format, buf) {
+        if incomplete {
+            return None;
+        }
         let record = &buf[start..start + len];
         let t = match spec {
             Some(s) => s.time_of(record, YearHint(m.mtime)).ok().flatten(),
@@ -203,7 +228,6 @@ fn entry_time(
             return Some(SystemTime::from(t));
         }
         if spec.is_some() {
-            // A line log's first record has the time or none is known.
             return None;
         }
     }
@@ -247,6 +271,29 @@ mod tests {
         assert!(lag.seconds < 60.0, "{lag:?}");
         let lag = files.lag(&j, None, &cursor(9, 19), now).unwrap();
         assert_eq!((lag.bytes, lag.seconds), (0, 0.0));
+    }
+
+    #[test]
+    fn a_marker_past_the_first_window_is_found_and_a_cut_one_is_not_taken() {
+        let d = tempfile::tempdir().unwrap();
+        let mut text = "@pv@ 0 @db.x@ @a@ \n".repeat(2000); // 38 KB
+        text.push_str("@ex@ 42 1700000000\n");
+        std::fs::write(d.path().join("journal"), &text).unwrap();
+        let j = JournalConfig::for_test("p4", &d.path().join("journal"), Format::P4);
+        let files = Files::list(&j).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_010);
+        let lag = files.lag(&j, None, &cursor(1, 0), now).unwrap();
+        assert_eq!(lag.seconds, 10.0);
+        // The marker without its end of line could be cut mid-number.
+        std::fs::write(d.path().join("journal"), "@ex@ 42 17000").unwrap();
+        let files = Files::list(&j).unwrap();
+        let lag = files
+            .lag(&j, None, &cursor(1, 0), SystemTime::now())
+            .unwrap();
+        assert!(
+            lag.seconds < 60.0,
+            "from the file time, not year 1970: {lag:?}"
+        );
     }
 
     #[test]
