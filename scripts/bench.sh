@@ -8,7 +8,13 @@
 #   2. the same from a gzip predecessor, versus `zcat journal.1.gz > out`;
 #   3. append-to-listener latency p50/p99 at 10,000 entries/s;
 #   4. peak RSS (from the catch-up runs);
-#   5. CPU while idle.
+#   5. CPU while idle;
+#   6. with BENCH_SCRAPE=1: catch-up 1. again with the HTTP endpoint on and
+#      its /metrics scraped every 100 ms, versus 1. without it, the two in
+#      alternating order in each round, the scraper running throughout (it
+#      finds no endpoint in the runs without one): wall time, and the
+#      daemon's CPU time (user + system) summed over the rounds, which the
+#      machine's other load disturbs less.
 #
 # Usage: scripts/bench.sh [SIZE_MIB]   (default 1024)
 # Work files go to $BENCH_DIR (default: a fresh directory under /dev/shm when
@@ -20,6 +26,7 @@ root=$(pwd)
 REL=${CARGO_TARGET_DIR:-$root/target}/release
 size_mib=${1:-1024}
 rounds=${BENCH_ROUNDS:-3}
+scrape=${BENCH_SCRAPE:-0}
 
 cargo build --release --workspace >/dev/null
 bin=$REL/logdaemon
@@ -69,6 +76,11 @@ EOF
 config plain p4root false
 config plainsync p4root true
 config gz gzroot false 1
+if [ "$scrape" = 1 ]; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    config scraped p4root false
+    sed -i "1a [http]\nlisten = \"127.0.0.1:$port\"" scraped.toml
+fi
 
 # Seconds of wall time of a command, best effort precise.
 calc() { awk "BEGIN { printf \"%.6f\", $* }"; }
@@ -78,6 +90,32 @@ daemon_once() { rm -rf "$1.state" "$1.out"; "$bin" run --config "$1.toml" --once
 rss_kib() { rm -rf "$1.state" "$1.out"; /usr/bin/time -f %M "$bin" run --config "$1.toml" --once 2>&1 >/dev/null | tail -1; }
 
 cat_t=(); run_t=(); sync_t=(); catsync_t=(); zcat_t=(); gz_t=()
+plain_w=(); plain_c=(); scraped_w=(); scraped_c=()
+# `run --once` of config NAME: "WALL CPU" seconds (CPU: user + system).
+cputime() {
+    rm -rf "$1.state" "$1.out"
+    /usr/bin/time -f '%e %U %S' "$bin" run --config "$1.toml" --once 2>&1 >/dev/null | tail -1 | awk '{printf "%s %.2f\n", $1, $2 + $3}'
+}
+# Scrapes /metrics every 100 ms until killed; one byte in scrapes.n per answer.
+scraper() {
+    python3 - "$port" <<'EOF' >/dev/null 2>&1 &
+import sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/metrics"
+while True:
+    try:
+        urllib.request.urlopen(url, timeout=5).read()
+        open('scrapes.n', 'a').write('x')
+    except OSError:
+        pass
+    time.sleep(0.1)
+EOF
+    spid=$!
+}
+if [ "$scrape" = 1 ]; then
+    scraper
+    prev=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT$/\1/")
+    trap "kill $spid 2>/dev/null; $prev" EXIT
+fi
 for _ in $(seq "$rounds"); do
     cat_t+=("$(secs sh -c 'cat p4root/journal > cat.out')"); rm -f cat.out
     run_t+=("$(secs daemon_once plain)")
@@ -89,7 +127,17 @@ for _ in $(seq "$rounds"); do
     gz_t+=("$(secs daemon_once gz)")
     cmp -s gz.out p4root/journal || { echo "MISMATCH: gz.out differs from the journal" >&2; exit 1; }
     rm -f gz.out
+    if [ "$scrape" = 1 ]; then
+        if [ $(( ${#plain_w[@]} % 2 )) = 0 ]; then order="plain scraped"; else order="scraped plain"; fi
+        for n in $order; do
+            read -r w c < <(cputime "$n")
+            cmp -s "$n.out" p4root/journal || { echo "MISMATCH: $n.out differs from the journal" >&2; exit 1; }
+            rm -f "$n.out"
+            eval "${n}_w+=($w); ${n}_c+=($c)"
+        done
+    fi
 done
+[ "$scrape" = 1 ] && { kill "$spid"; wait "$spid" 2>/dev/null || true; }
 m() { printf '%s\n' "$@" | median; }
 mib=$(calc "$bytes / 1048576")
 row() { # label baseline-label base-secs our-secs
@@ -171,6 +219,11 @@ echo '|---|---|---|---|'
 row "catch-up, raw file listener, fsync off" "cat >" "$(m "${cat_t[@]}")" "$(m "${run_t[@]}")"
 row "catch-up, raw file listener, fsync on" "cat > && sync" "$(m "${catsync_t[@]}")" "$(m "${sync_t[@]}")"
 row "catch-up from journal.1.gz" "zcat >" "$(m "${zcat_t[@]}")" "$(m "${gz_t[@]}")"
+if [ "$scrape" = 1 ]; then
+    row "catch-up, /metrics scraped every 100 ms ($(stat -c %s scrapes.n 2>/dev/null || echo 0) scrapes answered), wall" "no endpoint:" "$(m "${plain_w[@]}")" "$(m "${scraped_w[@]}")"
+    sum() { printf '%s\n' "$@" | awk '{s += $1} END {printf "%.2f", s}'; }
+    printf '| the same, CPU time of the daemon, sum of %d rounds | %.2f s | no endpoint: %.2f s | %.3f |\n' "$rounds" "$(sum "${scraped_c[@]}")" "$(sum "${plain_c[@]}")" "$(calc "$(sum "${plain_c[@]}") / $(sum "${scraped_c[@]}")")"
+fi
 printf '| peak RSS | %d KiB (plain), %d KiB (gzip) | | |\n' "$rss_plain" "$rss_gz"
 printf '| append-to-listener latency | %s | | |\n' "${lat:-testkit plugin not built}"
 printf '| CPU while idle | %.3f %% of one core over 10 s | | |\n' "$idle_cpu"

@@ -26,6 +26,7 @@ command -v nats-server >/dev/null || missing+=(nats-server) # the nats listener'
 command -v systemd-analyze >/dev/null || missing+=(systemd) # `systemd-analyze verify` on the installed unit
 command -v man >/dev/null || missing+=(man-db) # the installed man pages are in man's path
 command -v dpkg-deb >/dev/null || missing+=(dpkg) # scripts/package-deb.sh, dpkg -i of the .deb
+command -v chromium >/dev/null || missing+=(chromium) # the status page's test (headless)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""

@@ -27,4 +27,5 @@ pub mod replay;
 mod retarget;
 pub(crate) mod rotation;
 pub(crate) mod segment;
+pub mod status;
 pub(crate) mod worker;

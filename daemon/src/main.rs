@@ -129,6 +129,15 @@ enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Show each listener's position, lag and state, with the daemon running or not; exit 3 retrying, 4 disabled or stopped, 5 cannot tell.
+    Status {
+        /// The daemon's config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the status as JSON (the same as the HTTP endpoint's /status).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,6 +186,9 @@ enum CheckpointCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Status { config, json } = &cli.command {
+        return status(config, *json);
+    }
     init_logging(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -237,6 +249,30 @@ fn state_dir(
             Ok((cfg.state_dir.clone(), Some(cfg)))
         }
         (None, None) => anyhow::bail!("say which checkpoint: --state-dir DIR or --config FILE"),
+    }
+}
+
+/// `logdaemon status`: its own exit statuses (see `status::cmd`); any
+/// error means it cannot tell.
+fn status(config: &Path, json: bool) -> ExitCode {
+    use logdaemon::status::cmd;
+    let snap = load_config(config).and_then(|cfg| cmd::status(&cfg).map_err(anyhow::Error::msg));
+    match snap {
+        Ok(snap) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&snap).unwrap_or_default()
+                );
+            } else {
+                print!("{}", cmd::text(&snap));
+            }
+            ExitCode::from(cmd::exit_code(&snap))
+        }
+        Err(e) => {
+            eprintln!("error: {}; the status cannot be told", render(&e));
+            ExitCode::from(cmd::EXIT_UNKNOWN)
+        }
     }
 }
 
@@ -413,6 +449,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+        // Has exit statuses of its own: answered in `main`.
+        Command::Status { .. } => unreachable!("status is handled in main"),
         Command::Check { config } => {
             let cfg = load_config(&config)?;
             for line in logdaemon::init::check(&cfg)? {

@@ -121,6 +121,7 @@ mod tests {
             owed_reported: false,
             delivered_entries: 0,
             delivered_bytes: 0,
+            stats: Default::default(),
         }))
     }
 

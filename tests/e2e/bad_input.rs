@@ -10,6 +10,9 @@
 //! | config: unknown key                       | bad_input::an_unknown_config_key_runs_nothing                                               |
 //! | config: listener table refused by `check` | listener_check::check_refuses_an_unknown_key_in_a_file_listener_table (and the hot-backup, syslog, email ones beside it) |
 //! | config: file missing                      | bad_input::a_missing_config_file_is_named                                                   |
+//! | config: `[http] listen` remote            | status::a_remote_listen_address_is_refused_unless_allowed                                   |
+//! | config: `[http] listen` cannot listen     | status::an_endpoint_that_cannot_listen_stops_the_start_and_says_where                       |
+//! | status: cannot tell                       | status::status_exit_codes_in_each_state_with_the_daemon_running_or_not                      |
 //! | journal: predecessor deleted              | host::a_deleted_predecessor_stops_the_daemon_with_the_way_out_and_an_untouched_checkpoint   |
 //! | journal: predecessor deleted, report      | host::with_on_gap_report_the_gap_reaches_the_listeners_and_the_rest_follows                 |
 //! | journal: copy-truncate window             | rotation::window::copytruncate_window_is_reported_as_exactly_that_gap                       |

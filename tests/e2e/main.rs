@@ -28,6 +28,7 @@ mod replay;
 mod rotation;
 mod safety;
 mod service;
+mod status;
 mod syslog;
 mod torture;
 mod writer;

@@ -5,6 +5,7 @@
 //! names the file, the line, the key and why, before anything runs. Paths in
 //! the file are relative to the file's own directory.
 
+pub mod http;
 mod outputs;
 pub mod raw;
 
@@ -38,6 +39,8 @@ pub struct Config {
     pub journals: Vec<JournalConfig>,
     /// Per journal name, its `timestamp` setting (line logs; used by replay).
     pub timestamps: std::collections::BTreeMap<String, TimestampSpec>,
+    /// `[http]`: the status endpoint, off when absent.
+    pub http: Option<http::HttpConfig>,
 }
 
 /// How the daemon learns that a journal's directory changed.
@@ -298,6 +301,11 @@ impl Config {
             journals.push(jc);
         }
         outputs::check(&ctx, &dir, &state_dir, &journals)?;
+        let http = raw
+            .http
+            .as_ref()
+            .map(|h| http::validate(&ctx, h))
+            .transpose()?;
         Ok(Config {
             file,
             dir,
@@ -308,6 +316,7 @@ impl Config {
             log_progress_every,
             journals,
             timestamps,
+            http,
         })
     }
 }

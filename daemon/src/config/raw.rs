@@ -14,8 +14,19 @@ pub struct RawConfig {
     pub watch: Option<Spanned<String>>,
     pub compressed_wait: Option<Spanned<String>>,
     pub log_progress_every: Option<Spanned<String>>,
+    pub http: Option<Spanned<RawHttp>>,
     #[serde(default)]
     pub journal: Vec<RawJournal>,
+}
+
+/// `[http]`: the status endpoint (see `config::http`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<Spanned<String>>,
+    pub allow_remote: Option<Spanned<bool>>,
+    pub healthz_max_lag: Option<Spanned<String>>,
+    pub healthz_max_lag_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -199,6 +199,14 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     }
     store.compact(&checkpoint)?; // a version-1 file migrates, a log left by a crash folds in
 
+    let listed = workers.iter().map(|(w, ..)| {
+        (
+            w.journal.name.clone(),
+            w.listener.name.clone(),
+            w.shared.clone(),
+        )
+    });
+    let _status = crate::status::start(cfg, listed.collect()).map_err(EngineError::Failed)?;
     let done_tx = ev_tx.clone();
     // Wakes the main loop: it checks whether every worker is done.
     let pool = pool::Pool::new(base_threads(), move || {

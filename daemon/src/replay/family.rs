@@ -83,7 +83,7 @@ fn same_inode(path: &Path, file: &File) -> bool {
 }
 
 /// The names of the history with their sequence numbers, oldest first.
-fn listing(j: &JournalConfig) -> std::io::Result<Vec<(PathBuf, u64)>> {
+pub(crate) fn listing(j: &JournalConfig) -> std::io::Result<Vec<(PathBuf, u64)>> {
     let candidates = j.scheme.candidates()?;
     let numbered = matches!(j.format, Format::P4) && candidates.iter().all(|c| c.number.is_some());
     let mut out: Vec<(PathBuf, u64)> = candidates

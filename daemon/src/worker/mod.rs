@@ -58,6 +58,8 @@ pub struct Shared {
     /// Entries (and their bytes) handed to the listener in calls that succeeded.
     pub delivered_entries: u64,
     pub delivered_bytes: u64,
+    /// Counters for `status` and the HTTP endpoint.
+    pub stats: crate::status::ListenerStats,
 }
 
 pub struct Worker {
@@ -116,6 +118,7 @@ mod owed;
 mod task;
 
 use ahead::ReadAhead;
+mod stats;
 
 enum Flow {
     Go,
@@ -155,6 +158,7 @@ impl Worker {
             owed_reported: false,
             delivered_entries: 0,
             delivered_bytes: 0,
+            stats: Default::default(),
         }));
         Worker {
             journal,
@@ -478,7 +482,9 @@ impl Worker {
                 if ack.min(self.delivered.max(preset)) > self.acked {
                     self.failures = 0;
                     self.failing_since = None;
+                    self.note_progress();
                 }
+                self.note_ok(&call);
                 self.delivered = self.delivered.max(preset);
                 self.set_ack(ack.min(self.delivered));
                 if matches!(call, Call::Batch) {
@@ -620,6 +626,7 @@ impl Worker {
                     self.set_status(WorkerStatus::Unfinished(msg));
                     return Flow::Exit;
                 }
+                self.note_retry(&e.message);
                 let backoff = backoff(self.failures, self.listener.retry_max);
                 if e.status == Status::Error {
                     tracing::error!(journal = %self.journal.name, listener = %self.listener.name, attempt = self.failures, backoff_ms = backoff.as_millis() as u64, "listener failed: {}; retrying", e.message);

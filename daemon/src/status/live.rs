@@ -1,0 +1,218 @@
+//! The running daemon's side of the status: a thread of its own that
+//! keeps `STATE/status.json` and the lag history, and the HTTP endpoint
+//! when `[http]` is configured.
+//!
+//! Every second the thread builds a [`Snapshot`] from the workers' shared
+//! state and the files, records each listener's lag in a bounded history
+//! (every [`HISTORY_EVERY`], the last [`HISTORY_POINTS`]), and writes the
+//! snapshot to `STATE/status.json` atomically (a temporary file renamed
+//! over it, mode 0600), so that `logdaemon status` can show the live states
+//! without asking the daemon anything. The workers are never waited on:
+//! the thread only takes each one's lock for a copy of its state.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use crossbeam_channel::{bounded, Sender};
+
+use super::{collect, Context, Input, Run, Snapshot};
+use crate::config::Config;
+use crate::worker::{Shared, WorkerStatus};
+
+/// The file the daemon keeps its live status in, in the state directory.
+pub const FILE_NAME: &str = "status.json";
+/// How often the status file is written.
+const WRITE_EVERY: Duration = Duration::from_secs(1);
+/// How often a point is added to each listener's lag history.
+const HISTORY_EVERY: Duration = Duration::from_secs(2);
+/// Points kept per listener (ten minutes).
+const HISTORY_POINTS: usize = 300;
+
+/// Per (journal, listener): `(seconds since the epoch, lag in bytes)`, oldest first.
+type History = BTreeMap<(String, String), VecDeque<(u64, u64)>>;
+
+/// The workers' states, as the status thread and the endpoint read them.
+pub(crate) struct Live {
+    cfg: Config,
+    listeners: Vec<(String, String, Arc<Mutex<Shared>>)>,
+    start_sequences: BTreeMap<String, u64>,
+    history: Mutex<History>,
+}
+
+impl Live {
+    fn inputs(&self) -> Vec<Input> {
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        self.listeners
+            .iter()
+            .map(|(journal, listener, shared)| {
+                let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                let run = match &s.status {
+                    WorkerStatus::Disabled(m) => Run::Disabled(m.clone()),
+                    WorkerStatus::Failed(m) | WorkerStatus::Unfinished(m) => {
+                        Run::Stopped(m.clone())
+                    }
+                    WorkerStatus::Running | WorkerStatus::Done => Run::Running,
+                };
+                Input {
+                    journal: journal.clone(),
+                    listener: listener.clone(),
+                    cursor: Some(s.cursor.clone()),
+                    run,
+                    stats: s.stats.clone(),
+                    history: history
+                        .get(&(journal.clone(), listener.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// The snapshot now.
+    pub fn snapshot(&self) -> Snapshot {
+        let ctx = Context {
+            cfg: &self.cfg,
+            running: true,
+            pid: Some(std::process::id()),
+            start_sequences: &self.start_sequences,
+            now: SystemTime::now(),
+        };
+        collect(&ctx, &self.inputs())
+    }
+
+    pub fn http(&self) -> Option<&crate::config::http::HttpConfig> {
+        self.cfg.http.as_ref()
+    }
+
+    fn remember(&self, snap: &Snapshot) {
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        for (j, l) in snap.listeners() {
+            let Some(bytes) = l.lag_bytes else { continue };
+            let h = history.entry((j.name.clone(), l.name.clone())).or_default();
+            if h.len() == HISTORY_POINTS {
+                h.pop_front();
+            }
+            h.push_back((snap.generated_at, bytes));
+        }
+    }
+}
+
+/// Stops the status thread and the endpoint when dropped, after a last
+/// write of the status file (with the workers' final states).
+pub(crate) struct StatusGuard {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    http: Option<super::http::Server>,
+    live: Arc<Live>,
+}
+
+impl Drop for StatusGuard {
+    fn drop(&mut self) {
+        self.http.take();
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        write(&self.live.cfg.state_dir, &self.live.snapshot(), &mut true);
+    }
+}
+
+/// Starts the status thread (and the endpoint, when configured) over the
+/// workers' shared states: `(journal, listener, state)` in config order.
+pub(crate) fn start(
+    cfg: &Config,
+    listeners: Vec<(String, String, Arc<Mutex<Shared>>)>,
+) -> Result<StatusGuard, String> {
+    let mut start_sequences = BTreeMap::new();
+    for (j, _, s) in &listeners {
+        let seq = s.lock().unwrap_or_else(|e| e.into_inner()).cursor.sequence;
+        let e = start_sequences.entry(j.clone()).or_insert(seq);
+        *e = (*e).max(seq);
+    }
+    let live = Arc::new(Live {
+        cfg: cfg.clone(),
+        listeners,
+        start_sequences,
+        history: Mutex::new(BTreeMap::new()),
+    });
+    let http = match &cfg.http {
+        Some(h) => Some(super::http::serve(h, &cfg.file, live.clone())?),
+        None => None,
+    };
+    let (stop, stopped) = bounded::<()>(0);
+    let l = live.clone();
+    let thread = std::thread::Builder::new()
+        .name("status".into())
+        .spawn(move || {
+            let mut last_point: Option<std::time::Instant> = None;
+            let mut failing = false;
+            loop {
+                let snap = l.snapshot();
+                if last_point.is_none_or(|t| t.elapsed() >= HISTORY_EVERY) {
+                    l.remember(&snap);
+                    last_point = Some(std::time::Instant::now());
+                }
+                write(&l.cfg.state_dir, &snap, &mut failing);
+                if !matches!(
+                    stopped.recv_timeout(WRITE_EVERY),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout)
+                ) {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the status thread: {e}"))?;
+    Ok(StatusGuard {
+        stop: Some(stop),
+        thread: Some(thread),
+        http,
+        live,
+    })
+}
+
+/// Writes `snap` to `STATE/status.json` atomically. A failure (a full or
+/// read-only state directory) leaves no temporary file behind to take the
+/// checkpoint's room, and is logged once until a write succeeds again: the
+/// status is a view, never a reason to stop delivering.
+fn write(state_dir: &Path, snap: &Snapshot, failing: &mut bool) {
+    let path = state_dir.join(FILE_NAME);
+    let tmp = state_dir.join(format!("{FILE_NAME}.tmp"));
+    let r = (|| -> std::io::Result<()> {
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        serde_json::to_writer(&mut f, snap)?;
+        f.write_all(b"\n")?;
+        std::fs::rename(&tmp, &path)
+    })();
+    match r {
+        Ok(()) => *failing = false,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            if !*failing {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the status file; `logdaemon status` will say it cannot tell until it can");
+            }
+            *failing = true;
+        }
+    }
+}
+
+/// The status file of `state_dir`, with how old it is.
+pub(crate) fn read(state_dir: &Path) -> Option<(Snapshot, Duration)> {
+    let path: PathBuf = state_dir.join(FILE_NAME);
+    let text = std::fs::read_to_string(path).ok()?;
+    let snap: Snapshot = serde_json::from_str(&text).ok()?;
+    let written = SystemTime::UNIX_EPOCH + Duration::from_secs(snap.generated_at);
+    let age = SystemTime::now()
+        .duration_since(written)
+        .unwrap_or(Duration::ZERO);
+    Some((snap, age))
+}

@@ -1,0 +1,35 @@
+//! The worker's calls that keep its [`ListenerStats`] (one per point in
+//! the delivery loop), for `status` and the HTTP endpoint.
+//!
+//! [`ListenerStats`]: crate::status::ListenerStats
+
+use std::time::SystemTime;
+
+use super::{Call, Worker};
+
+impl Worker {
+    /// A call returned without error: count what it delivered.
+    pub(super) fn note_ok(&self, call: &Call) {
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        match *call {
+            Call::Batch => {
+                let bytes = self.batch.entries.iter().map(|m| m.len).sum();
+                s.stats.delivered(self.batch.entries.len(), bytes);
+            }
+            Call::Gap(from, to) => s.stats.gap(from, to, SystemTime::now()),
+            Call::Other => {}
+        }
+    }
+
+    /// The acknowledged position moved on: the listener is not retrying.
+    pub(super) fn note_progress(&self) {
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.stats.progressed();
+    }
+
+    /// A failed call is retried.
+    pub(super) fn note_retry(&self, message: &str) {
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.stats.retry(message, SystemTime::now());
+    }
+}
