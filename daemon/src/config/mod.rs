@@ -5,6 +5,7 @@
 //! names the file, the line, the key and why, before anything runs. Paths in
 //! the file are relative to the file's own directory.
 
+pub mod glob;
 mod outputs;
 pub mod raw;
 
@@ -36,6 +37,9 @@ pub struct Config {
     pub journals: Vec<JournalConfig>,
     /// Per journal name, its `timestamp` setting (line logs; used by replay).
     pub timestamps: std::collections::BTreeMap<String, TimestampSpec>,
+    /// Per journal name, the glob of a journal whose `path` has a wildcard
+    /// (its files are followed as streams, see `crate::streams`).
+    pub globs: BTreeMap<String, glob::GlobSpec>,
 }
 
 /// How the daemon learns that a journal's directory changed.
@@ -259,8 +263,15 @@ impl Config {
         }
         let mut journals = Vec::new();
         let mut timestamps = std::collections::BTreeMap::new();
+        let mut globs = BTreeMap::new();
         for j in &raw.journal {
             let jc = journal(&ctx, &dir, j)?;
+            match glob::spec(&ctx, &jc, j)? {
+                Some(g) => {
+                    globs.insert(jc.name.clone(), g);
+                }
+                None => glob::refuse_placeholder(&ctx, &jc, j)?,
+            }
             if let Some(t) = &j.timestamp {
                 timestamps.insert(jc.name.clone(), timestamp(&ctx, &jc, t)?);
             }
@@ -286,7 +297,8 @@ impl Config {
             }
             journals.push(jc);
         }
-        outputs::check(&ctx, &dir, &state_dir, &journals)?;
+        glob::refuse_overlap(&ctx, &journals, &globs, &raw.journal)?;
+        outputs::check(&ctx, &dir, &state_dir, &journals, &globs)?;
         Ok(Config {
             file,
             dir,
@@ -296,6 +308,7 @@ impl Config {
             compressed_wait,
             journals,
             timestamps,
+            globs,
         })
     }
 }
