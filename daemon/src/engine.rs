@@ -21,10 +21,11 @@ use crossbeam_channel::{bounded, unbounded, Sender};
 use logdaemon_sdk::Position;
 use logdaemon_state::{Checkpoint, Cursor, StateLock};
 
-use crate::config::{Config, Watch};
+use crate::config::{Config, JournalConfig, Watch};
 use crate::follow::{FollowError, Follower};
 use crate::host::{self, Instance, OpenParams};
 use crate::quiet::{self, Clock, ScaledClock, SystemClock};
+use crate::streams::Streams;
 use crate::worker::{Shared, Worker, WorkerStatus};
 
 /// Options of `run`.
@@ -113,97 +114,18 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     // Everything that can fail at start fails before any thread runs.
     let mut workers = Vec::new();
     let mut pinned = false;
-    for j in &cfg.journals {
-        let mut j = j.clone();
-        if opts.once {
-            // `--once` delivers what is there now; it does not wait for late writers.
-            j.late_writes = Duration::ZERO;
-        }
-        let j = Arc::new(j);
-        for l in &j.listeners {
-            let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
-            let plugin = host::load(&path)?;
-            let saved = checkpoint
-                .journals
-                .get(&j.name)
-                .and_then(|js| js.listeners.get(&l.name))
-                .cloned();
-            let history = checkpoint
-                .journals
-                .get(&j.name)
-                .map(|js| js.finished.clone())
-                .unwrap_or_default();
-            let follower = Follower::open_with_history(
-                j.clone(),
-                saved.as_ref(),
-                &history,
-                Some(cfg.state_dir.clone()),
-            )?;
-            let cursor = match saved {
-                Some(c) => c,
-                // No file yet (the server has not created its journal):
-                // nothing to pin; a restart starts afresh just the same.
-                None if follower.position().is_none() => start_cursor(&follower),
-                None => {
-                    // Pin the start now: a restart before the first periodic
-                    // save must resume here, not at the start of whatever
-                    // file is live by then.
-                    let c = start_cursor(&follower);
-                    let js = checkpoint.journals.entry(j.name.clone()).or_default();
-                    js.listeners.insert(l.name.clone(), c.clone());
-                    if js.reader.line == 0 {
-                        js.reader = c.clone();
-                    }
-                    pinned = true;
-                    c
-                }
-            };
-            let lstate = listener_state_dir(&cfg.state_dir, &j.name, &l.name)?;
-            let params = OpenParams {
-                listener: &l.name,
-                journal: &j.name,
-                format: j.format.name(),
-                journal_path: &j.path,
-                config_toml: &l.config_toml,
-                config_dir: &cfg.dir,
-                state_dir: &lstate,
-                cursor: Position {
-                    sequence: cursor.sequence,
-                    offset: cursor.offset,
-                    line: cursor.line,
-                },
-            };
-            let instance = Instance::open(plugin, &params).map_err(|e| EngineError::Open {
-                journal: j.name.clone(),
-                listener: l.name.clone(),
-                message: e.message,
-            })?;
-            let (tx, rx) = bounded(1);
-            let w = Worker::new(
-                j.clone(),
-                l.clone(),
-                instance,
-                follower,
-                cursor,
-                clock.clone(),
-                rx,
-                stop.clone(),
-                opts.once,
-                Some(cfg.state_dir.clone()),
-            )
-            .owe(
-                checkpoint
-                    .journals
-                    .get(&j.name)
-                    .and_then(|js| js.pending_gaps.get(&l.name))
-                    .cloned(),
-            );
-            workers.push((
-                w,
-                tx,
-                j.path.parent().map(Path::to_path_buf).unwrap_or_default(),
-            ));
-        }
+    let mut streams = Streams::new(cfg);
+    for j in &streams.initial(cfg, &mut checkpoint) {
+        let opened = open_journal(
+            cfg,
+            j,
+            &mut checkpoint,
+            &clock,
+            &stop,
+            opts.once,
+            &mut pinned,
+        )?;
+        workers.extend(opened);
     }
 
     if pinned {
@@ -212,25 +134,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
 
     let mut running = Vec::new();
     for (w, tx, dir) in workers {
-        let shared = w.shared.clone();
-        let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
-        let done_tx = ev_tx.clone();
-        // Wakes the main loop: it checks whether every worker is done.
-        let (handle, done) = spawn_worker(
-            format!("{journal}/{listener}"),
-            move || w.run(),
-            move || drop(done_tx.send(Event::Changed(Vec::new()))),
-        )
-        .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
-        running.push(Running {
-            journal,
-            listener,
-            shared,
-            wake: tx,
-            dir,
-            handle,
-            done,
-        });
+        running.push(spawn(w, tx, dir, &ev_tx)?);
     }
 
     let _watcher = watch::<notify::RecommendedWatcher>(cfg, ev_tx.clone());
@@ -242,10 +146,17 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     );
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let starter = Starter {
+        cfg,
+        clock: &clock,
+        stop: &stop,
+        ev_tx: &ev_tx,
+    };
     let mut last_write = Instant::now();
     let mut signalled = false;
     loop {
-        let done = running.iter().all(|r| r.done.load(Ordering::SeqCst));
+        let done = running.iter().all(|r| r.done.load(Ordering::SeqCst))
+            && (opts.once || !streams.any() || stop.load(Ordering::SeqCst));
         if done {
             // A signal may have stopped the workers before this loop saw it.
             for ev in ev_rx.try_iter() {
@@ -263,6 +174,14 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                         let _ = r.wake.try_send(());
                     }
                 }
+                update_streams(
+                    &starter,
+                    &mut streams,
+                    Some(&dirs),
+                    &mut checkpoint,
+                    &mut running,
+                    &mut versions,
+                )?;
             }
             Ok(Event::Hangup) => {
                 // No reload yet: keep running, but make the save a HUP asks for.
@@ -289,6 +208,14 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 let _ = r.wake.try_send(());
             }
         }
+        update_streams(
+            &starter,
+            &mut streams,
+            None,
+            &mut checkpoint,
+            &mut running,
+            &mut versions,
+        )?;
         if last_write.elapsed() >= Duration::from_secs(1) {
             save_if_changed(cfg, &mut checkpoint, &running, &mut versions)?;
             last_write = Instant::now();
@@ -320,6 +247,213 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         Some(msg) => Err(EngineError::Failed(msg)),
         None => Ok(()),
     }
+}
+
+/// Opens one journal, or one stream of a glob journal (see
+/// [`crate::streams`]): for each listener its plugin, follower and worker,
+/// ready to run. Sets `pinned` when it wrote a start position into
+/// `checkpoint` (to be saved before the workers run).
+#[allow(clippy::too_many_arguments)]
+fn open_journal(
+    cfg: &Config,
+    j: &JournalConfig,
+    checkpoint: &mut Checkpoint,
+    clock: &Arc<dyn Clock>,
+    stop: &Arc<AtomicBool>,
+    once: bool,
+    pinned: &mut bool,
+) -> Result<Vec<(Worker, Sender<()>, PathBuf)>, EngineError> {
+    let mut workers = Vec::new();
+    let mut j = j.clone();
+    if once {
+        // `--once` delivers what is there now; it does not wait for late writers.
+        j.late_writes = Duration::ZERO;
+    }
+    let j = Arc::new(j);
+    for l in &j.listeners {
+        let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
+        let plugin = host::load(&path)?;
+        let saved = checkpoint
+            .journals
+            .get(&j.name)
+            .and_then(|js| js.listeners.get(&l.name))
+            .cloned();
+        let history = checkpoint
+            .journals
+            .get(&j.name)
+            .map(|js| js.finished.clone())
+            .unwrap_or_default();
+        let follower = Follower::open_with_history(
+            j.clone(),
+            saved.as_ref(),
+            &history,
+            Some(cfg.state_dir.clone()),
+        )?;
+        let cursor = match saved {
+            Some(c) => c,
+            // No file yet (the server has not created its journal):
+            // nothing to pin; a restart starts afresh just the same.
+            None if follower.position().is_none() => start_cursor(&follower),
+            None => {
+                // Pin the start now: a restart before the first periodic
+                // save must resume here, not at the start of whatever
+                // file is live by then.
+                let c = start_cursor(&follower);
+                let js = checkpoint.journals.entry(j.name.clone()).or_default();
+                js.listeners.insert(l.name.clone(), c.clone());
+                if js.reader.line == 0 {
+                    js.reader = c.clone();
+                }
+                *pinned = true;
+                c
+            }
+        };
+        let lstate = listener_state_dir(&cfg.state_dir, &j.name, &l.name)?;
+        let params = OpenParams {
+            listener: &l.name,
+            journal: &j.name,
+            format: j.format.name(),
+            journal_path: &j.path,
+            config_toml: &l.config_toml,
+            config_dir: &cfg.dir,
+            state_dir: &lstate,
+            cursor: Position {
+                sequence: cursor.sequence,
+                offset: cursor.offset,
+                line: cursor.line,
+            },
+        };
+        let instance = Instance::open(plugin, &params).map_err(|e| EngineError::Open {
+            journal: j.name.clone(),
+            listener: l.name.clone(),
+            message: e.message,
+        })?;
+        let (tx, rx) = bounded(1);
+        let w = Worker::new(
+            j.clone(),
+            l.clone(),
+            instance,
+            follower,
+            cursor,
+            clock.clone(),
+            rx,
+            stop.clone(),
+            once,
+            Some(cfg.state_dir.clone()),
+        )
+        .owe(
+            checkpoint
+                .journals
+                .get(&j.name)
+                .and_then(|js| js.pending_gaps.get(&l.name))
+                .cloned(),
+        );
+        workers.push((
+            w,
+            tx,
+            j.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ));
+    }
+    Ok(workers)
+}
+
+/// Starts the thread of worker `w`, woken through `tx` by file events in `dir`.
+fn spawn(
+    w: Worker,
+    tx: Sender<()>,
+    dir: PathBuf,
+    ev_tx: &Sender<Event>,
+) -> Result<Running, EngineError> {
+    let shared = w.shared.clone();
+    let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
+    let done_tx = ev_tx.clone();
+    // Wakes the main loop: it checks whether every worker is done.
+    let (handle, done) = spawn_worker(
+        format!("{journal}/{listener}"),
+        move || w.run(),
+        move || drop(done_tx.send(Event::Changed(Vec::new()))),
+    )
+    .map_err(|e| EngineError::Failed(format!("cannot start a thread: {e}")))?;
+    Ok(Running {
+        journal,
+        listener,
+        shared,
+        wake: tx,
+        dir,
+        handle,
+        done,
+    })
+}
+
+/// What starting a stream while the daemon runs needs.
+struct Starter<'a> {
+    cfg: &'a Config,
+    clock: &'a Arc<dyn Clock>,
+    stop: &'a Arc<AtomicBool>,
+    ev_tx: &'a Sender<Event>,
+}
+
+/// The one place where glob journals' streams start and end while the
+/// daemon runs (see [`crate::streams`]): looks at the globs of `dirs`
+/// (`None`: those due), starts the streams of new files, tells those whose
+/// file was deleted to end once their last bytes are delivered, and
+/// removes the ended ones from `running` and the checkpoint.
+fn update_streams(
+    s: &Starter<'_>,
+    streams: &mut Streams,
+    dirs: Option<&[PathBuf]>,
+    checkpoint: &mut Checkpoint,
+    running: &mut Vec<Running>,
+    versions: &mut BTreeMap<(String, String), u64>,
+) -> Result<(), EngineError> {
+    if !streams.any() || s.stop.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let changes = streams.poll(dirs);
+    for name in &changes.gone {
+        for r in running.iter().filter(|r| &r.journal == name) {
+            r.shared.lock().unwrap_or_else(|e| e.into_inner()).retire = true;
+            let _ = r.wake.try_send(());
+        }
+    }
+    let mut save = false;
+    for j in &changes.added {
+        for (w, tx, dir) in open_journal(s.cfg, j, checkpoint, s.clock, s.stop, false, &mut save)? {
+            running.push(spawn(w, tx, dir, s.ev_tx)?);
+        }
+    }
+    let ended = |r: &Running| {
+        r.done.load(Ordering::SeqCst) && {
+            let sh = r.shared.lock().unwrap_or_else(|e| e.into_inner());
+            sh.retire && sh.status == WorkerStatus::Done
+        }
+    };
+    let mut names: Vec<String> = running
+        .iter()
+        .filter(|r| ended(r))
+        .map(|r| r.journal.clone())
+        .collect();
+    names.dedup();
+    for name in names {
+        if running.iter().any(|r| r.journal == name && !ended(r)) {
+            continue;
+        }
+        let (gone, keep): (Vec<Running>, Vec<Running>) =
+            running.drain(..).partition(|r| r.journal == name);
+        *running = keep;
+        for r in gone {
+            let _ = r.handle.join();
+            versions.remove(&(r.journal, r.listener));
+        }
+        checkpoint.journals.remove(&name);
+        streams.ended(&name);
+        tracing::info!(stream = %name, "stream ended: its file was deleted and its last entries delivered");
+        save = true;
+    }
+    if save {
+        checkpoint.save(&s.cfg.state_dir)?;
+    }
+    Ok(())
 }
 
 /// `--once` listeners that gave up retrying: the run did not deliver everything.
@@ -444,9 +578,10 @@ fn save_if_changed(
     if !changed {
         return Ok(());
     }
-    // The journal's reader position: the furthest of its listeners.
-    for j in &cfg.journals {
-        if let Some(js) = checkpoint.journals.get_mut(&j.name) {
+    // The journal's reader position: the furthest of its listeners. (Of
+    // each running journal: a glob journal's streams are journals too.)
+    for name in running.iter().map(|r| &r.journal) {
+        if let Some(js) = checkpoint.journals.get_mut(name) {
             if let Some(max) = js
                 .listeners
                 .values()

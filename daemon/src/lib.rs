@@ -23,4 +23,5 @@ pub mod replay;
 mod retarget;
 pub(crate) mod rotation;
 pub(crate) mod segment;
+mod streams;
 pub(crate) mod worker;

@@ -56,6 +56,9 @@ pub struct Shared {
     pub version: u64,
     /// The gap owed from the checkpoint was reported: remove it.
     pub owed_reported: bool,
+    /// Set by the engine: the stream's file was deleted; deliver what is
+    /// left, flush and end (see `crate::streams`).
+    pub retire: bool,
 }
 
 pub struct Worker {
@@ -135,6 +138,7 @@ impl Worker {
             status: WorkerStatus::Running,
             version: 0,
             owed_reported: false,
+            retire: false,
         }));
         Worker {
             journal,
@@ -204,6 +208,9 @@ impl Worker {
                     Flow::Exit => return,
                 }
             }
+            // Read before the fill: a fill begun after the file's deletion
+            // was seen reads its last bytes.
+            let retiring = self.shared.lock().unwrap_or_else(|e| e.into_inner()).retire;
             let fill = match self.ahead.fill.take() {
                 Some(fill) => {
                     std::mem::swap(&mut self.batch, &mut self.ahead.batch);
@@ -235,7 +242,7 @@ impl Worker {
                         self.quiet.on_data(self.clock.now());
                         flow
                     } else if matches!(f, Fill::Idle) {
-                        if self.once {
+                        if self.once || retiring {
                             match self.finish_once() {
                                 Flow::Go => break WorkerStatus::Done,
                                 flow => flow,

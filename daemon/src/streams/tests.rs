@@ -1,0 +1,136 @@
+use std::path::Path;
+
+use super::*;
+
+fn config(dir: &Path, path: &str, extra: &str) -> Config {
+    let text = format!(
+        "[[journal]]\nname = \"app\"\nformat = \"lines\"\npath = \"{path}\"\n{extra}\n[[journal.listener]]\nname = \"copy\"\nplugin = \"file\"\n[journal.listener.config]\npath = \"/out/{{file}}.copy\"\n"
+    );
+    Config::parse(&text, &dir.join("cfg.toml")).unwrap()
+}
+
+fn names(js: &[JournalConfig]) -> Vec<String> {
+    js.iter().map(|j| j.name.clone()).collect()
+}
+
+#[test]
+fn each_matching_file_is_a_stream_named_after_it_with_its_own_output() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    for f in ["a.log", "b.log", "c.txt", "skip.log"] {
+        std::fs::write(logs.join(f), b"x\n").unwrap();
+    }
+    let cfg = config(d.path(), "logs/*.log", "exclude = [\"skip*\"]");
+    let mut s = Streams::new(&cfg);
+    let js = s.initial(&cfg, &mut Checkpoint::default());
+    assert_eq!(names(&js), ["app/a.log", "app/b.log"]);
+    assert_eq!(js[0].path, logs.join("a.log"));
+    let t: toml::Table = toml::from_str(&js[1].listeners[0].config_toml).unwrap();
+    assert_eq!(t["path"].as_str(), Some("/out/b.log.copy"));
+}
+
+#[test]
+fn rotated_names_of_a_live_file_are_not_new_streams_even_while_it_is_missing() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    for f in ["a.log", "a.log.1", "a.log.2.gz", "a.log-20260101"] {
+        std::fs::write(logs.join(f), b"x\n").unwrap();
+    }
+    let cfg = config(d.path(), "logs/a.log*", "");
+    let mut s = Streams::new(&cfg);
+    assert_eq!(
+        names(&s.initial(&cfg, &mut Checkpoint::default())),
+        ["app/a.log"]
+    );
+    // Renamed away, not yet re-created: neither gone nor a new stream.
+    std::fs::rename(logs.join("a.log"), logs.join("a.log.0")).unwrap();
+    let c = s.poll(Some(&[]));
+    assert!(c.added.is_empty() && c.gone.is_empty(), "{c:?}");
+    std::fs::write(logs.join("a.log"), b"new\n").unwrap();
+    let c = s.poll(Some(&[]));
+    assert!(c.added.is_empty() && c.gone.is_empty(), "{c:?}");
+}
+
+#[test]
+fn a_new_file_is_added_from_its_beginning_and_a_deleted_one_is_gone_once() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("a.log"), b"x\n").unwrap();
+    let cfg = config(d.path(), "logs/*.log", "start = \"end\"");
+    let mut s = Streams::new(&cfg);
+    let js = s.initial(&cfg, &mut Checkpoint::default());
+    assert_eq!(
+        js[0].start,
+        Start::End,
+        "files there at the first start: start applies"
+    );
+    std::fs::write(logs.join("b.log"), b"y\n").unwrap();
+    let c = s.poll(Some(std::slice::from_ref(&logs)));
+    assert_eq!(names(&c.added), ["app/b.log"]);
+    assert_eq!(
+        c.added[0].start,
+        Start::Beginning,
+        "a new file is read whole"
+    );
+    assert!(s.poll(Some(std::slice::from_ref(&logs))).added.is_empty(), "added once");
+    std::fs::remove_file(logs.join("a.log")).unwrap();
+    assert_eq!(s.poll(Some(&[])).gone, ["app/a.log"]);
+    assert!(s.poll(Some(&[])).gone.is_empty(), "told once");
+    // Re-created while the old stream still ends: not yet a new stream.
+    std::fs::write(logs.join("a.log"), b"z\n").unwrap();
+    assert!(s.poll(Some(&[])).added.is_empty());
+    s.ended("app/a.log");
+    assert_eq!(names(&s.poll(Some(&[])).added), ["app/a.log"]);
+}
+
+#[test]
+fn a_poll_of_another_directory_looks_at_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let cfg = config(d.path(), "logs/*.log", "");
+    let mut s = Streams::new(&cfg);
+    assert!(s.initial(&cfg, &mut Checkpoint::default()).is_empty());
+    std::fs::write(logs.join("a.log"), b"x\n").unwrap();
+    assert!(s.poll(Some(&[d.path().to_path_buf()])).added.is_empty());
+    assert_eq!(s.poll(Some(&[logs])).added.len(), 1);
+}
+
+#[test]
+fn a_checkpoint_stream_whose_file_is_gone_is_dropped_and_one_rotated_away_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("b.log.1"), b"x\n").unwrap();
+    let cfg = config(d.path(), "logs/*.log", "start = \"end\"");
+    let mut cp = Checkpoint::default();
+    cp.journals.insert("app/a.log".into(), Default::default());
+    cp.journals.insert("app/b.log".into(), Default::default());
+    std::fs::write(logs.join("c.log"), b"x\n").unwrap();
+    let mut s = Streams::new(&cfg);
+    let js = s.initial(&cfg, &mut cp);
+    assert_eq!(names(&js), ["app/b.log", "app/c.log"]);
+    assert!(!cp.journals.contains_key("app/a.log"));
+    assert_eq!(
+        js[1].start,
+        Start::Beginning,
+        "not the first start: new files whole"
+    );
+}
+
+#[test]
+fn without_events_a_glob_is_looked_at_every_reconcile_every() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let cfg = config(d.path(), "logs/*.log", "reconcile_every = \"1h\"");
+    let mut s = Streams::new(&cfg);
+    assert!(s.initial(&cfg, &mut Checkpoint::default()).is_empty());
+    std::fs::write(logs.join("a.log"), b"x\n").unwrap();
+    assert!(s.poll(None).added.is_empty(), "not due for an hour");
+    s.globs[0].last -= std::time::Duration::from_secs(3600);
+    assert_eq!(s.poll(None).added.len(), 1);
+}

@@ -1,0 +1,408 @@
+//! Glob journals end to end: `path = "logs/*"` with `exclude`, followed by
+//! the real daemon while files are written, created, rotated by the real
+//! `logrotate` and deleted. Each matching file is a stream with its own
+//! `file` listener output (`out/{file}.raw`) that must equal what was
+//! written to that file, every line once and in order.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::fixture::{stderr, stdout, Fixture};
+use crate::rotation::harness::{diff, Daemon};
+
+/// A config following `logs/*` (less `skip*`) with a raw `file` listener
+/// per stream; `journal_extra` goes into the `[[journal]]` table.
+fn config(journal_extra: &str) -> String {
+    format!(
+        r#"state_dir = "state"
+
+[[journal]]
+name = "app"
+path = "logs/*"
+exclude = ["skip*"]
+format = "lines"
+quiet_after = "200ms"
+reconcile_every = "200ms"
+{journal_extra}
+
+[[journal.listener]]
+name = "copy"
+plugin = "file"
+[journal.listener.config]
+path = "out/{{file}}.raw"
+format = "raw"
+fsync = false
+"#
+    )
+}
+
+/// An application log: appends numbered lines naming their file, and keeps
+/// a ledger of what it wrote.
+struct Log {
+    path: PathBuf,
+    file: File,
+    ledger: Vec<u8>,
+    count: u64,
+}
+
+impl Log {
+    fn new(path: &Path) -> Log {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        Log {
+            path: path.to_path_buf(),
+            file: open_append(path),
+            ledger: Vec::new(),
+            count: 0,
+        }
+    }
+
+    fn name(&self) -> String {
+        self.path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn write(&mut self, n: u64) {
+        for _ in 0..n {
+            let line = format!(
+                "2026-12-07T10:00:00 {} line {:06} {}\n",
+                self.name(),
+                self.count,
+                "z".repeat((self.count * 7 % 40) as usize)
+            );
+            self.file.write_all(line.as_bytes()).unwrap();
+            self.ledger.extend_from_slice(line.as_bytes());
+            self.count += 1;
+        }
+    }
+
+    /// The application reopening its log (after logrotate's `create`).
+    fn reopen(&mut self) {
+        self.file = open_append(&self.path);
+    }
+}
+
+fn open_append(p: &Path) -> File {
+    File::options().create(true).append(true).open(p).unwrap()
+}
+
+/// Waits (up to 30 s) until `out/NAME.raw` is as long as the log's ledger,
+/// then checks it byte for byte.
+fn wait_copy(f: &Fixture, d: &mut Daemon, log: &Log) {
+    let out = f.join(format!("out/{}.raw", log.name()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fs::metadata(&out).map_or(0, |m| m.len()) < log.ledger.len() as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "{}: the copy stayed short for 30 s\n{}\ndaemon log:\n{}",
+            log.name(),
+            diff(&fs::read(&out).unwrap_or_default(), &log.ledger),
+            d.log_tail()
+        );
+        d.assert_running();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let got = fs::read(&out).unwrap();
+    assert!(
+        got == log.ledger,
+        "{}: the copy differs from what was written\n{}\ndaemon log:\n{}",
+        log.name(),
+        diff(&got, &log.ledger),
+        d.log_tail()
+    );
+}
+
+/// The outputs the daemon wrote: the names in `out/` ending in `.raw`.
+fn outputs(f: &Fixture) -> BTreeSet<String> {
+    fs::read_dir(f.join("out"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".raw"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// `logdaemon checkpoint show` of the fixture's state.
+fn checkpoint_show(f: &Fixture) -> String {
+    let o = f.run(&["checkpoint", "show", "--config", "cfg.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn each_file_a_glob_matches_is_a_stream_with_its_own_cursor_and_output() {
+    let f = Fixture::new();
+    let mut a = Log::new(&f.join("logs/a.log"));
+    let mut b = Log::new(&f.join("logs/b.txt"));
+    let mut skip = Log::new(&f.join("logs/skip.log"));
+    a.write(30);
+    b.write(10);
+    skip.write(5);
+    f.write("cfg.toml", config(""));
+    let mut d = Daemon::start(&f);
+    a.write(20);
+    b.write(40);
+    skip.write(5);
+    wait_copy(&f, &mut d, &a);
+    wait_copy(&f, &mut d, &b);
+    d.term();
+    assert_eq!(
+        outputs(&f),
+        set(&["a.log.raw", "b.txt.raw"]),
+        "skip.log is excluded"
+    );
+    let show = checkpoint_show(&f);
+    for stream in ["app/a.log", "app/b.txt"] {
+        assert!(show.contains(&format!("journal {stream}:")), "{show}");
+    }
+    assert!(!show.contains("skip"), "{show}");
+    // Each stream resumes at its own cursor: nothing again, nothing lost.
+    a.write(7);
+    let mut d = Daemon::start(&f);
+    b.write(3);
+    wait_copy(&f, &mut d, &a);
+    wait_copy(&f, &mut d, &b);
+    d.term();
+}
+
+#[test]
+fn a_file_created_while_running_is_followed_from_its_first_line() {
+    let f = Fixture::new();
+    let mut a = Log::new(&f.join("logs/a.log"));
+    a.write(10);
+    // `start = "end"` applies to the files there at the first start only.
+    f.write("cfg.toml", config("start = \"end\""));
+    let mut d = Daemon::start(&f);
+    a.ledger.clear();
+    a.write(5);
+    let mut c = Log::new(&f.join("logs/c.log"));
+    c.write(25);
+    wait_copy(&f, &mut d, &a);
+    wait_copy(&f, &mut d, &c);
+    d.term();
+    // Created while the daemon was stopped: also read whole.
+    let mut e = Log::new(&f.join("logs/e.log"));
+    e.write(12);
+    let mut d = Daemon::start(&f);
+    wait_copy(&f, &mut d, &e);
+    d.term();
+}
+
+#[test]
+fn listeners_of_a_glob_journal_see_which_file_an_entry_came_from() {
+    let f = Fixture::new();
+    let mut a = Log::new(&f.join("logs/a.log"));
+    let mut b = Log::new(&f.join("logs/b.log"));
+    a.write(3);
+    b.write(2);
+    f.write(
+        "cfg.toml",
+        config("").replace("format = \"raw\"", "format = \"jsonl\""),
+    );
+    let o = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (log, n) in [(&a, 3), (&b, 2)] {
+        let text = fs::read_to_string(f.join(format!("out/{}.raw", log.name()))).unwrap();
+        let journals: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["journal"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(journals, vec![format!("app/{}", log.name()); n], "{text}");
+    }
+}
+
+/// The real logrotate on every file of the glob: rename, re-create,
+/// compress the one before (`delaycompress`).
+fn logrotate(f: &Fixture) {
+    let conf = f.write(
+        "logrotate.conf",
+        format!(
+            "{}/*.log {{\n    rotate 1000\n    missingok\n    create\n    compress\n    delaycompress\n}}\n",
+            f.join("logs").display()
+        ),
+    );
+    let out = Command::new("/usr/sbin/logrotate")
+        .arg("-f")
+        .arg("-s")
+        .arg(f.join("logrotate.state"))
+        .arg(&conf)
+        .output()
+        .expect("run /usr/sbin/logrotate");
+    assert!(
+        out.status.success(),
+        "logrotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn logrotate_on_a_glob_journals_files_loses_repeats_and_adds_nothing() {
+    let f = Fixture::new();
+    let mut logs = [
+        Log::new(&f.join("logs/a.log")),
+        Log::new(&f.join("logs/b.log")),
+    ];
+    f.write("cfg.toml", config(""));
+    let mut d = Daemon::start(&f);
+    for round in 0..4 {
+        for l in &mut logs {
+            l.write(40 + round * 5);
+        }
+        logrotate(&f);
+        // Lines the application writes to its old descriptor before it
+        // reopens: they are in the renamed file.
+        for l in &mut logs {
+            l.write(3);
+            l.reopen();
+        }
+    }
+    for l in &mut logs {
+        l.write(20);
+    }
+    for l in &logs {
+        wait_copy(&f, &mut d, l);
+    }
+    let names: Vec<String> = fs::read_dir(f.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "a.log.2.gz"), "{names:?}");
+    assert_eq!(
+        outputs(&f),
+        set(&["a.log.raw", "b.log.raw"]),
+        "rotated names ({names:?}) are not new streams"
+    );
+    d.term();
+}
+
+#[test]
+fn a_file_deleted_without_rotation_ends_its_stream_after_its_last_lines() {
+    let f = Fixture::new();
+    let mut a = Log::new(&f.join("logs/a.log"));
+    let mut b = Log::new(&f.join("logs/b.log"));
+    a.write(10);
+    b.write(10);
+    f.write("cfg.toml", config(""));
+    let mut d = Daemon::start(&f);
+    wait_copy(&f, &mut d, &a);
+    // Written and deleted while the daemon cannot look: its last lines
+    // are read from the deleted file before the stream ends.
+    d.freeze();
+    a.write(15);
+    fs::remove_file(&a.path).unwrap();
+    d.thaw();
+    wait_copy(&f, &mut d, &a);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fs::read_to_string(f.join("daemon.log"))
+        .unwrap_or_default()
+        .contains("stream ended")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no end of stream:\n{}",
+            d.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.write(5);
+    wait_copy(&f, &mut d, &b);
+    d.term();
+    let show = checkpoint_show(&f);
+    assert!(
+        !show.contains("app/a.log"),
+        "the ended stream is gone: {show}"
+    );
+    assert!(show.contains("journal app/b.log:"), "{show}");
+}
+
+#[test]
+fn check_lists_a_globs_streams_and_refuses_a_shared_output_at_its_line() {
+    let f = Fixture::new();
+    Log::new(&f.join("logs/a.log")).write(1);
+    Log::new(&f.join("logs/b.log")).write(1);
+    Log::new(&f.join("logs/skip.log")).write(1);
+    f.write("cfg.toml", config(""));
+    let o = f.run(&["check", "--config", "cfg.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("2 files match now, each a stream of its own: a.log, b.log"),
+        "{}",
+        stdout(&o)
+    );
+    f.write(
+        "cfg.toml",
+        config("").replace("out/{file}.raw", "out/all.raw"),
+    );
+    let o = f.run(&["check", "--config", "cfg.toml"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("config cfg.toml, line 16:") && e.contains("config key \"path\" has no {file}"),
+        "{e}"
+    );
+}
+
+#[test]
+fn checkpoint_set_and_dump_take_a_stream_name() {
+    let f = Fixture::new();
+    let mut a = Log::new(&f.join("logs/a.log"));
+    a.write(4);
+    f.write("cfg.toml", config(""));
+    let second = a.ledger.iter().position(|&c| c == b'\n').unwrap() + 1;
+    let o = f.run(&[
+        "checkpoint",
+        "set",
+        "--config",
+        "cfg.toml",
+        "--journal",
+        "app/a.log",
+        "--sequence",
+        "1",
+        "--offset",
+        &second.to_string(),
+        "--file",
+        "logs/a.log",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = f.run(&[
+        "checkpoint",
+        "set",
+        "--config",
+        "cfg.toml",
+        "--journal",
+        "app",
+        "--sequence",
+        "1",
+        "--offset",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("name one as \"app/FILE\" (files now: a.log)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = f.run(&["run", "--once", "--config", "cfg.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        fs::read(f.join("out/a.log.raw")).unwrap(),
+        &a.ledger[second..]
+    );
+    let o = f.run(&["dump", "--config", "cfg.toml", "--journal", "app/a.log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 4, "{}", stdout(&o));
+}
