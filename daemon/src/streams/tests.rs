@@ -75,7 +75,10 @@ fn a_new_file_is_added_from_its_beginning_and_a_deleted_one_is_gone_once() {
         Start::Beginning,
         "a new file is read whole"
     );
-    assert!(s.poll(Some(std::slice::from_ref(&logs))).added.is_empty(), "added once");
+    assert!(
+        s.poll(Some(std::slice::from_ref(&logs))).added.is_empty(),
+        "added once"
+    );
     std::fs::remove_file(logs.join("a.log")).unwrap();
     assert_eq!(s.poll(Some(&[])).gone, ["app/a.log"]);
     assert!(s.poll(Some(&[])).gone.is_empty(), "told once");
@@ -133,4 +136,21 @@ fn without_events_a_glob_is_looked_at_every_reconcile_every() {
     assert!(s.poll(None).added.is_empty(), "not due for an hour");
     s.globs[0].last -= std::time::Duration::from_secs(3600);
     assert_eq!(s.poll(None).added.len(), 1);
+}
+
+#[test]
+fn a_link_or_a_directory_the_glob_matches_is_no_stream() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(d.path().join("secret"), b"x\n").unwrap();
+    std::os::unix::fs::symlink(d.path().join("secret"), logs.join("a.log")).unwrap();
+    std::fs::create_dir(logs.join("d.log")).unwrap();
+    std::fs::write(logs.join("b.log"), b"x\n").unwrap();
+    let cfg = config(d.path(), "logs/*.log", "");
+    let mut s = Streams::new(&cfg);
+    assert_eq!(
+        names(&s.initial(&cfg, &mut Checkpoint::default())),
+        ["app/b.log"]
+    );
 }
