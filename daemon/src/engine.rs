@@ -418,8 +418,19 @@ fn update_streams(
     }
     let mut save = false;
     for j in &changes.added {
-        for (w, tx, dir) in open_journal(s.cfg, j, checkpoint, s.clock, s.stop, false, &mut save)? {
-            running.push(spawn(w, tx, dir, s.ev_tx)?);
+        // Whoever can create files in the directory creates streams: one
+        // a listener refuses (its output exists, not written by it) is
+        // left out, and the others run on.
+        match open_journal(s.cfg, j, checkpoint, s.clock, s.stop, false, &mut save) {
+            Ok(workers) => {
+                for (w, tx, dir) in workers {
+                    running.push(spawn(w, tx, dir, s.ev_tx)?);
+                }
+            }
+            Err(e) => {
+                checkpoint.journals.remove(&j.name);
+                tracing::error!(stream = %j.name, error = %e, "the new file is not followed (until the daemon is started again)");
+            }
         }
     }
     let ended = |r: &Running| {
