@@ -151,6 +151,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         clock: &clock,
         stop: &stop,
         ev_tx: &ev_tx,
+        once: opts.once,
     };
     let mut last_write = Instant::now();
     let mut signalled = false;
@@ -391,6 +392,8 @@ struct Starter<'a> {
     clock: &'a Arc<dyn Clock>,
     stop: &'a Arc<AtomicBool>,
     ev_tx: &'a Sender<Event>,
+    /// `--once` delivers the files there at start; it starts no stream.
+    once: bool,
 }
 
 /// The one place where glob journals' streams start and end while the
@@ -406,7 +409,7 @@ fn update_streams(
     running: &mut Vec<Running>,
     versions: &mut BTreeMap<(String, String), u64>,
 ) -> Result<(), EngineError> {
-    if !streams.any() || s.stop.load(Ordering::SeqCst) {
+    if !streams.any() || s.once || s.stop.load(Ordering::SeqCst) {
         return Ok(());
     }
     let changes = streams.poll(dirs);

@@ -36,6 +36,9 @@ use crate::rotation::Scheme;
 #[cfg(test)]
 mod tests;
 
+/// The shortest time between two listings of a glob's directory.
+const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What changed in the glob journals since the last look.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
@@ -58,6 +61,8 @@ struct Glob {
     seen_before: bool,
     /// When the directory was last looked at.
     last: Instant,
+    /// An event came for the directory since, too soon after a look.
+    dirty: bool,
 }
 
 /// The glob journals of a config and their streams.
@@ -79,6 +84,7 @@ impl Streams {
                     retiring: BTreeSet::new(),
                     seen_before: false,
                     last: Instant::now(),
+                    dirty: false,
                 })
             })
             .collect();
@@ -134,18 +140,26 @@ impl Streams {
 
     /// Looks again at the globs whose directory is among `dirs` (empty:
     /// all of them; `None`: those not looked at for `reconcile_every`, for
-    /// the events that never come).
+    /// the events that never come, and those an event came for too soon
+    /// after a look). A directory is listed at most every [`MIN_GAP`]: a
+    /// busy log directory sends an event per write.
     pub(crate) fn poll(&mut self, dirs: Option<&[PathBuf]>) -> Changes {
         let mut changes = Changes::default();
         for g in &mut self.globs {
+            let since = g.last.elapsed();
             let look = match dirs {
-                None => g.last.elapsed() >= g.journal.reconcile_every,
-                Some(d) => d.is_empty() || d.iter().any(|d| d == &g.spec.dir),
+                None => since >= g.journal.reconcile_every || (g.dirty && since >= MIN_GAP),
+                Some(d) if d.is_empty() || d.iter().any(|d| d == &g.spec.dir) => {
+                    g.dirty = since < MIN_GAP;
+                    !g.dirty
+                }
+                Some(_) => false,
             };
             if !look {
                 continue;
             }
             g.last = Instant::now();
+            g.dirty = false;
             let known: Vec<String> = g.live.iter().cloned().collect();
             let now = g.matching(&known);
             let gone: Vec<String> = g
@@ -306,6 +320,7 @@ pub(crate) fn files_now(cfg: &Config, journal: &str) -> Option<Vec<String>> {
         retiring: BTreeSet::new(),
         seen_before: false,
         last: Instant::now(),
+        dirty: false,
     };
     Some(g.matching(&[]).into_iter().collect())
 }

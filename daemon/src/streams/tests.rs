@@ -13,6 +13,14 @@ fn names(js: &[JournalConfig]) -> Vec<String> {
     js.iter().map(|j| j.name.clone()).collect()
 }
 
+/// A poll made at least [`MIN_GAP`] after the previous look.
+fn look(s: &mut Streams, dirs: Option<&[PathBuf]>) -> Changes {
+    for g in &mut s.globs {
+        g.last -= MIN_GAP;
+    }
+    s.poll(dirs)
+}
+
 #[test]
 fn each_matching_file_is_a_stream_named_after_it_with_its_own_output() {
     let d = tempfile::tempdir().unwrap();
@@ -46,10 +54,10 @@ fn rotated_names_of_a_live_file_are_not_new_streams_even_while_it_is_missing() {
     );
     // Renamed away, not yet re-created: neither gone nor a new stream.
     std::fs::rename(logs.join("a.log"), logs.join("a.log.0")).unwrap();
-    let c = s.poll(Some(&[]));
+    let c = look(&mut s, Some(&[]));
     assert!(c.added.is_empty() && c.gone.is_empty(), "{c:?}");
     std::fs::write(logs.join("a.log"), b"new\n").unwrap();
-    let c = s.poll(Some(&[]));
+    let c = look(&mut s, Some(&[]));
     assert!(c.added.is_empty() && c.gone.is_empty(), "{c:?}");
 }
 
@@ -68,7 +76,7 @@ fn a_new_file_is_added_from_its_beginning_and_a_deleted_one_is_gone_once() {
         "files there at the first start: start applies"
     );
     std::fs::write(logs.join("b.log"), b"y\n").unwrap();
-    let c = s.poll(Some(std::slice::from_ref(&logs)));
+    let c = look(&mut s, Some(std::slice::from_ref(&logs)));
     assert_eq!(names(&c.added), ["app/b.log"]);
     assert_eq!(
         c.added[0].start,
@@ -76,17 +84,19 @@ fn a_new_file_is_added_from_its_beginning_and_a_deleted_one_is_gone_once() {
         "a new file is read whole"
     );
     assert!(
-        s.poll(Some(std::slice::from_ref(&logs))).added.is_empty(),
+        look(&mut s, Some(std::slice::from_ref(&logs)))
+            .added
+            .is_empty(),
         "added once"
     );
     std::fs::remove_file(logs.join("a.log")).unwrap();
-    assert_eq!(s.poll(Some(&[])).gone, ["app/a.log"]);
-    assert!(s.poll(Some(&[])).gone.is_empty(), "told once");
+    assert_eq!(look(&mut s, Some(&[])).gone, ["app/a.log"]);
+    assert!(look(&mut s, Some(&[])).gone.is_empty(), "told once");
     // Re-created while the old stream still ends: not yet a new stream.
     std::fs::write(logs.join("a.log"), b"z\n").unwrap();
-    assert!(s.poll(Some(&[])).added.is_empty());
+    assert!(look(&mut s, Some(&[])).added.is_empty());
     s.ended("app/a.log");
-    assert_eq!(names(&s.poll(Some(&[])).added), ["app/a.log"]);
+    assert_eq!(names(&look(&mut s, Some(&[])).added), ["app/a.log"]);
 }
 
 #[test]
@@ -98,8 +108,10 @@ fn a_poll_of_another_directory_looks_at_nothing() {
     let mut s = Streams::new(&cfg);
     assert!(s.initial(&cfg, &mut Checkpoint::default()).is_empty());
     std::fs::write(logs.join("a.log"), b"x\n").unwrap();
-    assert!(s.poll(Some(&[d.path().to_path_buf()])).added.is_empty());
-    assert_eq!(s.poll(Some(&[logs])).added.len(), 1);
+    assert!(look(&mut s, Some(&[d.path().to_path_buf()]))
+        .added
+        .is_empty());
+    assert_eq!(look(&mut s, Some(&[logs])).added.len(), 1);
 }
 
 #[test]
@@ -153,4 +165,24 @@ fn a_link_or_a_directory_the_glob_matches_is_no_stream() {
         names(&s.initial(&cfg, &mut Checkpoint::default())),
         ["app/b.log"]
     );
+}
+
+#[test]
+fn events_right_after_a_look_are_taken_at_the_next_tick_not_lost() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let cfg = config(d.path(), "logs/*.log", "reconcile_every = \"1h\"");
+    let mut s = Streams::new(&cfg);
+    assert!(s.initial(&cfg, &mut Checkpoint::default()).is_empty());
+    s.globs[0].last -= MIN_GAP;
+    assert!(s.poll(Some(&[])).added.is_empty(), "a look");
+    std::fs::write(logs.join("a.log"), b"x\n").unwrap();
+    assert!(
+        s.poll(Some(&[])).added.is_empty(),
+        "too soon after the look"
+    );
+    assert!(s.poll(None).added.is_empty(), "still too soon");
+    s.globs[0].last -= MIN_GAP;
+    assert_eq!(s.poll(None).added.len(), 1, "the event is not lost");
 }
