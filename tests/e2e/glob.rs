@@ -590,3 +590,33 @@ fn files_created_rotated_and_deleted_under_load_deliver_every_line_once() {
         "deleted job logs end their streams: {show}"
     );
 }
+
+#[test]
+fn a_file_rotated_before_the_daemon_saw_it_is_read_whole() {
+    let f = Fixture::new();
+    let mut a = Log::new(&f.join("logs/a.log"));
+    a.write(2);
+    f.write("cfg.toml", config(""));
+    let mut d = Daemon::start(&f);
+    wait_copy(&f, &mut d, &a);
+    // Created, written and rotated while the daemon cannot look.
+    d.freeze();
+    let mut c = Log::new(&f.join("logs/c.log"));
+    c.write(10);
+    logrotate(&f, CREATE);
+    c.write(2);
+    c.reopen();
+    c.write(5);
+    d.thaw();
+    wait_copy(&f, &mut d, &c);
+    d.term();
+    // And while it was stopped.
+    let mut e = Log::new(&f.join("logs/e.log"));
+    e.write(7);
+    logrotate(&f, CREATE);
+    e.reopen();
+    e.write(3);
+    let mut d = Daemon::start(&f);
+    wait_copy(&f, &mut d, &e);
+    d.term();
+}

@@ -65,6 +65,11 @@ pub enum Start {
     /// The first byte of journal number N (`journal.N`, plain or compressed,
     /// or the live journal if it is N), then everything after it.
     Journal(u64),
+    /// A file that appeared while the daemon ran (a glob journal's new
+    /// stream): the first byte of its oldest rotated file whose name is not
+    /// among these (the names in the directory at the look before), else
+    /// of the live file; so a file rotated before it was seen is read whole.
+    New(std::sync::Arc<std::collections::BTreeSet<String>>),
 }
 
 /// What to do when bytes we must deliver no longer exist anywhere.

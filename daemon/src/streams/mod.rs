@@ -25,6 +25,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use logdaemon_state::Checkpoint;
@@ -61,6 +62,8 @@ struct Glob {
     seen_before: bool,
     /// When the directory was last looked at.
     last: Instant,
+    /// Every name in the directory at that look.
+    names: Arc<BTreeSet<String>>,
     /// An event came for the directory since, too soon after a look.
     dirty: bool,
 }
@@ -84,6 +87,7 @@ impl Streams {
                     retiring: BTreeSet::new(),
                     seen_before: false,
                     last: Instant::now(),
+                    names: Default::default(),
                     dirty: false,
                 })
             })
@@ -130,8 +134,15 @@ impl Streams {
                 }
             }
             g.live.extend(now);
+            // Files that appeared while the daemon was stopped are read
+            // whole, from the rotated files they may have made meanwhile.
+            let start = if g.seen_before {
+                Start::New(Arc::default())
+            } else {
+                g.journal.start.clone()
+            };
             for file in &g.live {
-                out.push(g.stream(file));
+                out.push(g.stream(file, start.clone()));
             }
             g.seen_before = true;
         }
@@ -161,6 +172,7 @@ impl Streams {
             g.last = Instant::now();
             g.dirty = false;
             let known: Vec<String> = g.live.iter().cloned().collect();
+            let before = g.names.clone();
             let now = g.matching(&known);
             let gone: Vec<String> = g
                 .live
@@ -179,7 +191,9 @@ impl Streams {
                 }
                 tracing::info!(journal = %g.journal.name, file = %g.spec.dir.join(&file).display(), "new file: following it");
                 g.live.insert(file.clone());
-                changes.added.push(g.stream(&file));
+                changes
+                    .added
+                    .push(g.stream(&file, Start::New(before.clone())));
             }
         }
         changes
@@ -200,8 +214,10 @@ impl Streams {
 }
 
 impl Glob {
-    fn stream(&self, file: &str) -> JournalConfig {
-        stream_of(&self.journal, &self.spec, file, self.seen_before)
+    fn stream(&self, file: &str, start: Start) -> JournalConfig {
+        let mut j = stream_of(&self.journal, &self.spec, file);
+        j.start = start;
+        j
     }
 
     /// The rotated names of the stream of `file`.
@@ -219,8 +235,10 @@ impl Glob {
     /// The live files the glob matches now: regular
     /// files whose names match, less rotated names of another of them or
     /// of a `known` stream.
-    fn matching(&self, known: &[String]) -> BTreeSet<String> {
+    /// Keeps every name of the directory as `names`.
+    fn matching(&mut self, known: &[String]) -> BTreeSet<String> {
         let mut found = BTreeSet::new();
+        let mut names = BTreeSet::new();
         let Ok(rd) = std::fs::read_dir(&self.spec.dir) else {
             return found;
         };
@@ -228,6 +246,7 @@ impl Glob {
             let Ok(name) = ent.file_name().into_string() else {
                 continue;
             };
+            names.insert(name.clone());
             if !self.spec.matches(&name) {
                 continue;
             }
@@ -254,6 +273,7 @@ impl Glob {
         for r in rotated {
             found.remove(&r);
         }
+        self.names = Arc::new(names);
         found
     }
 
@@ -275,16 +295,12 @@ impl Glob {
 
 /// The config of the stream of `file` of glob journal `j`: the journal's,
 /// under the name `NAME/FILE`, at the file, with its own rotated names,
-/// and `{file}` in its listeners' `path` replaced; read from its beginning
-/// when `beginning` (a file that appeared after the first start).
-fn stream_of(j: &JournalConfig, spec: &GlobSpec, file: &str, beginning: bool) -> JournalConfig {
+/// and `{file}` in its listeners' `path` replaced.
+fn stream_of(j: &JournalConfig, spec: &GlobSpec, file: &str) -> JournalConfig {
     let mut s = j.clone();
     s.name = format!("{}/{file}", j.name);
     s.path = spec.dir.join(file);
     s.scheme = scheme_of(j, spec, file);
-    if beginning {
-        s.start = Start::Beginning;
-    }
     for l in &mut s.listeners {
         l.config_toml = with_file(&l.config_toml, file);
     }
@@ -305,7 +321,7 @@ pub(crate) fn config_of(cfg: &Config, name: &str) -> Option<JournalConfig> {
     let (journal, file) = name.split_once('/')?;
     let spec = cfg.globs.get(journal)?;
     let j = cfg.journals.iter().find(|j| j.name == journal)?;
-    spec.matches(file).then(|| stream_of(j, spec, file, false))
+    spec.matches(file).then(|| stream_of(j, spec, file))
 }
 
 /// The files glob journal `journal` of `cfg` matches now (its streams, as
@@ -313,13 +329,14 @@ pub(crate) fn config_of(cfg: &Config, name: &str) -> Option<JournalConfig> {
 pub(crate) fn files_now(cfg: &Config, journal: &str) -> Option<Vec<String>> {
     let spec = cfg.globs.get(journal)?.clone();
     let j = cfg.journals.iter().find(|j| j.name == journal)?.clone();
-    let g = Glob {
+    let mut g = Glob {
         journal: j,
         spec,
         live: BTreeSet::new(),
         retiring: BTreeSet::new(),
         seen_before: false,
         last: Instant::now(),
+        names: Default::default(),
         dirty: false,
     };
     Some(g.matching(&[]).into_iter().collect())

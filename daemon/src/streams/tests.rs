@@ -78,10 +78,11 @@ fn a_new_file_is_added_from_its_beginning_and_a_deleted_one_is_gone_once() {
     std::fs::write(logs.join("b.log"), b"y\n").unwrap();
     let c = look(&mut s, Some(std::slice::from_ref(&logs)));
     assert_eq!(names(&c.added), ["app/b.log"]);
+    let seen: std::collections::BTreeSet<String> = ["a.log".to_string()].into();
     assert_eq!(
         c.added[0].start,
-        Start::Beginning,
-        "a new file is read whole"
+        Start::New(std::sync::Arc::new(seen)),
+        "a new file is read whole, from its rotated files made since the look before"
     );
     assert!(
         look(&mut s, Some(std::slice::from_ref(&logs)))
@@ -131,8 +132,8 @@ fn a_checkpoint_stream_whose_file_is_gone_is_dropped_and_one_rotated_away_kept()
     assert!(!cp.journals.contains_key("app/a.log"));
     assert_eq!(
         js[1].start,
-        Start::Beginning,
-        "not the first start: new files whole"
+        Start::New(Default::default()),
+        "not the first start: new files whole, with any rotated files"
     );
 }
 
