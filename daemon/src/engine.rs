@@ -436,6 +436,22 @@ fn update_streams(
             }
         }
     }
+    save |= end_streams(streams, checkpoint, running, versions);
+    if save {
+        checkpoint.save(&s.cfg.state_dir)?;
+    }
+    Ok(())
+}
+
+/// Removes from `running` and from the checkpoint the streams told to end
+/// whose workers have all ended; returns whether any did (save then).
+fn end_streams(
+    streams: &mut Streams,
+    checkpoint: &mut Checkpoint,
+    running: &mut Vec<Running>,
+    versions: &mut BTreeMap<(String, String), u64>,
+) -> bool {
+    let mut ended_any = false;
     let ended = |r: &Running| {
         r.done.load(Ordering::SeqCst) && {
             let sh = r.shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -447,6 +463,7 @@ fn update_streams(
         .filter(|r| ended(r))
         .map(|r| r.journal.clone())
         .collect();
+    names.sort();
     names.dedup();
     for name in names {
         if running.iter().any(|r| r.journal == name && !ended(r)) {
@@ -462,12 +479,9 @@ fn update_streams(
         checkpoint.journals.remove(&name);
         streams.ended(&name);
         tracing::info!(stream = %name, "stream ended: its file was deleted and its last entries delivered");
-        save = true;
+        ended_any = true;
     }
-    if save {
-        checkpoint.save(&s.cfg.state_dir)?;
-    }
-    Ok(())
+    ended_any
 }
 
 /// `--once` listeners that gave up retrying: the run did not deliver everything.
