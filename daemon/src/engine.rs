@@ -424,6 +424,7 @@ fn update_streams(
         // Whoever can create files in the directory creates streams: one
         // a listener refuses (its output exists, not written by it) is
         // left out, and the others run on.
+        streams.prepare(j, checkpoint);
         match open_journal(s.cfg, j, checkpoint, s.clock, s.stop, false, &mut save) {
             Ok(workers) => {
                 for (w, tx, dir) in workers {
@@ -472,12 +473,16 @@ fn end_streams(
         let (gone, keep): (Vec<Running>, Vec<Running>) =
             running.drain(..).partition(|r| r.journal == name);
         *running = keep;
+        let mut last = 0;
         for r in gone {
             let _ = r.handle.join();
+            let sh = r.shared.lock().unwrap_or_else(|e| e.into_inner());
+            last = last.max(sh.cursor.sequence);
+            drop(sh);
             versions.remove(&(r.journal, r.listener));
         }
         checkpoint.journals.remove(&name);
-        streams.ended(&name);
+        streams.ended(&name, last);
         tracing::info!(stream = %name, "stream ended: its file was deleted and its last entries delivered");
         ended_any = true;
     }

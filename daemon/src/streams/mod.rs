@@ -21,9 +21,9 @@
 //! until an application without `create` writes again; polls may come
 //! seconds apart, after several rotations, so only names can tell. The engine then lets its listeners take the last bytes and
 //! retires it: its checkpoint entry goes, and a file created later under
-//! the same name is a new stream, read from its beginning.
+//! the same name is read whole as the stream's next sequence.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -71,6 +71,12 @@ struct Glob {
 /// The glob journals of a config and their streams.
 pub(crate) struct Streams {
     globs: Vec<Glob>,
+    /// Streams that ended in this run, by name: the sequence a file
+    /// created under the name again starts at (the next generation, so
+    /// that listeners that keep their own record of what they wrote, the
+    /// `file` listener's output, append to it rather than take the new
+    /// file's entries for ones they already have).
+    next: BTreeMap<String, u64>,
 }
 
 impl Streams {
@@ -92,7 +98,10 @@ impl Streams {
                 })
             })
             .collect();
-        Streams { globs }
+        Streams {
+            globs,
+            next: BTreeMap::new(),
+        }
     }
 
     /// Whether the config has glob journals (a daemon with none of their
@@ -131,6 +140,13 @@ impl Streams {
                 } else {
                     tracing::warn!(journal = %g.journal.name, file = %g.spec.dir.join(file).display(), "a followed file was deleted while the daemon was stopped; its stream ends (bytes written after the last checkpoint and before the deletion were not delivered)");
                     checkpoint.journals.remove(&format!("{prefix}{file}"));
+                    // Its listeners' own records too: a file created under
+                    // the name is read from sequence 1 again.
+                    let state = cfg
+                        .state_dir
+                        .join("listeners")
+                        .join(format!("{prefix}{file}"));
+                    let _ = std::fs::remove_dir_all(state);
                 }
             }
             g.live.extend(now);
@@ -199,9 +215,10 @@ impl Streams {
         changes
     }
 
-    /// The stream `name` (told gone) has ended: a file created under its
-    /// name from now on is a new stream.
-    pub(crate) fn ended(&mut self, name: &str) {
+    /// The stream `name` (told gone) has ended at sequence `last`: a file
+    /// created under its name from now on is its next generation.
+    pub(crate) fn ended(&mut self, name: &str, last: u64) {
+        self.next.insert(name.to_string(), last + 1);
         for g in &mut self.globs {
             let Some(file) = name.strip_prefix(&format!("{}/", g.journal.name)) else {
                 continue;
@@ -210,6 +227,28 @@ impl Streams {
                 g.live.remove(file);
             }
         }
+    }
+}
+
+impl Streams {
+    /// Before stream `j` starts: if a stream of its name ended in this
+    /// run, its listeners start at the first byte of the next sequence (a
+    /// position trusted as set, as `checkpoint set --force` does).
+    pub(crate) fn prepare(&mut self, j: &JournalConfig, checkpoint: &mut Checkpoint) {
+        let Some(sequence) = self.next.remove(&j.name) else {
+            return;
+        };
+        let c = logdaemon_state::Cursor {
+            sequence,
+            offset: 0,
+            line: 1,
+            identity: None,
+        };
+        let js = checkpoint.journals.entry(j.name.clone()).or_default();
+        for l in &j.listeners {
+            js.listeners.insert(l.name.clone(), c.clone());
+        }
+        js.reader = c;
     }
 }
 

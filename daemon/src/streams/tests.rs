@@ -96,7 +96,7 @@ fn a_new_file_is_added_from_its_beginning_and_a_deleted_one_is_gone_once() {
     // Re-created while the old stream still ends: not yet a new stream.
     std::fs::write(logs.join("a.log"), b"z\n").unwrap();
     assert!(look(&mut s, Some(&[])).added.is_empty());
-    s.ended("app/a.log");
+    s.ended("app/a.log", 1);
     assert_eq!(names(&look(&mut s, Some(&[])).added), ["app/a.log"]);
 }
 
