@@ -111,7 +111,20 @@ pub fn set(
         ) => return Err(damaged(state_dir, &e)),
         Err(e) => return Err(e.into()),
     };
-    let jcfg = cfg.and_then(|c| c.journals.iter().find(|j| j.name == req.journal));
+    // A glob journal's positions are its streams', `NAME/FILE`.
+    let stream = cfg.and_then(|c| crate::streams::config_of(c, &req.journal));
+    let jcfg = cfg
+        .and_then(|c| c.journals.iter().find(|j| j.name == req.journal))
+        .filter(|j| cfg.is_some_and(|c| !c.globs.contains_key(&j.name)))
+        .or(stream.as_ref());
+    if let Some(files) = cfg.and_then(|c| crate::streams::files_now(c, &req.journal)) {
+        return Err(CheckpointCmdError::Refused(format!(
+            "journal {:?} has a glob path: each file it matches is a stream with its own position; name one as {:?} (files now: {})",
+            req.journal,
+            format!("{}/FILE", req.journal),
+            files.join(", ")
+        )));
+    }
     if cfg.is_some() && jcfg.is_none() {
         return Err(CheckpointCmdError::Refused(format!(
             "the config has no journal named {:?}",

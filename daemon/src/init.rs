@@ -115,6 +115,24 @@ pub fn check(cfg: &Config) -> Result<Vec<String>, InitError> {
             j.format.name(),
             j.path.display()
         ));
+        let stream = crate::streams::files_now(cfg, &j.name).map(|files| {
+            out.push(format!(
+                "  a glob: {} files match now, each a stream of its own: {}",
+                files.len(),
+                files.join(", ")
+            ));
+            // Listeners are checked as a stream opens them ({file} filled in).
+            crate::streams::config_of(
+                cfg,
+                &format!(
+                    "{}/{}",
+                    j.name,
+                    files.first().map_or("FILE", |f| f.as_str())
+                ),
+            )
+        });
+        let stream = stream.flatten();
+        let j = stream.as_ref().unwrap_or(j);
         for l in &j.listeners {
             let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
             let p = host::load(&path)?;

@@ -28,4 +28,5 @@ mod retarget;
 pub(crate) mod rotation;
 pub(crate) mod segment;
 pub mod status;
+mod streams;
 pub(crate) mod worker;

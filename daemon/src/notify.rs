@@ -122,6 +122,7 @@ mod tests {
             delivered_entries: 0,
             delivered_bytes: 0,
             stats: Default::default(),
+            retire: false,
         }))
     }
 

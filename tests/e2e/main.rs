@@ -18,6 +18,7 @@ mod correctness;
 mod docs;
 mod dump;
 mod email;
+mod glob;
 mod host;
 mod hot_backup;
 mod install;

@@ -23,6 +23,7 @@ mod ascending;
 mod compressed;
 mod crash;
 mod events;
+mod glob;
 mod identity;
 mod outage;
 mod rotation;

@@ -5,6 +5,7 @@
 //! names the file, the line, the key and why, before anything runs. Paths in
 //! the file are relative to the file's own directory.
 
+pub mod glob;
 pub mod http;
 mod outputs;
 pub mod raw;
@@ -41,6 +42,9 @@ pub struct Config {
     pub timestamps: std::collections::BTreeMap<String, TimestampSpec>,
     /// `[http]`: the status endpoint, off when absent.
     pub http: Option<http::HttpConfig>,
+    /// Per journal name, the glob of a journal whose `path` has a wildcard
+    /// (its files are followed as streams, see `crate::streams`).
+    pub globs: BTreeMap<String, glob::GlobSpec>,
 }
 
 /// How the daemon learns that a journal's directory changed.
@@ -66,6 +70,11 @@ pub enum Start {
     /// The first byte of journal number N (`journal.N`, plain or compressed,
     /// or the live journal if it is N), then everything after it.
     Journal(u64),
+    /// A file that appeared while the daemon ran (a glob journal's new
+    /// stream): the first byte of its oldest rotated file whose name is not
+    /// among these (the names in the directory at the look before), else
+    /// of the live file; so a file rotated before it was seen is read whole.
+    New(std::sync::Arc<std::collections::BTreeSet<String>>),
 }
 
 /// What to do when bytes we must deliver no longer exist anywhere.
@@ -273,8 +282,15 @@ impl Config {
         }
         let mut journals = Vec::new();
         let mut timestamps = std::collections::BTreeMap::new();
+        let mut globs = BTreeMap::new();
         for j in &raw.journal {
             let jc = journal(&ctx, &dir, j)?;
+            match glob::spec(&ctx, &jc, j)? {
+                Some(g) => {
+                    globs.insert(jc.name.clone(), g);
+                }
+                None => glob::refuse_placeholder(&ctx, &jc, j)?,
+            }
             if let Some(t) = &j.timestamp {
                 timestamps.insert(jc.name.clone(), timestamp(&ctx, &jc, t)?);
             }
@@ -300,7 +316,8 @@ impl Config {
             }
             journals.push(jc);
         }
-        outputs::check(&ctx, &dir, &state_dir, &journals)?;
+        glob::refuse_overlap(&ctx, &journals, &globs, &raw.journal)?;
+        outputs::check(&ctx, &dir, &state_dir, &journals, &globs)?;
         let http = raw
             .http
             .as_ref()
@@ -317,6 +334,7 @@ impl Config {
             journals,
             timestamps,
             http,
+            globs,
         })
     }
 }

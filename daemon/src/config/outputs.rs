@@ -132,6 +132,7 @@ pub(super) fn check(
     dir: &Path,
     state_dir: &Path,
     journals: &[JournalConfig],
+    globs: &std::collections::BTreeMap<String, super::glob::GlobSpec>,
 ) -> Result<(), ConfigError> {
     let Ok(probe) = toml::from_str::<Probe>(ctx.text) else {
         return Ok(());
@@ -159,6 +160,7 @@ pub(super) fn check(
             };
             for o in &mine {
                 refuse_input(ctx, p, o, &inputs)?;
+                refuse_glob_dir(ctx, p, o, globs)?;
                 refuse_output(ctx, p, o, &outputs)?;
                 refuse_state(ctx, p, o, state_dir)?;
                 refuse_kind(ctx, p, o)?;
@@ -257,6 +259,22 @@ fn refuse_input(
         }
     };
     ctx.at(at.span(), format!("{} is {}, which is {why}; an output may never be an input (writing it would destroy the journal): point config key \"path\" elsewhere", o.what, o.path.display()))
+}
+
+/// An output in a glob journal's directory: a file created there may be
+/// matched by the glob (now, or once renamed), and then followed.
+fn refuse_glob_dir(
+    ctx: &Ctx<'_>,
+    at: &Spanned<toml::Value>,
+    o: &Place,
+    globs: &std::collections::BTreeMap<String, super::glob::GlobSpec>,
+) -> Result<(), ConfigError> {
+    for (name, g) in globs {
+        if o.real.parent() == Some(resolved(&g.dir).as_path()) {
+            return ctx.at(at.span(), format!("{} is {}, in {}, the directory whose files the glob of journal {name:?} follows; an output may never be an input: point config key \"path\" at another directory", o.what, o.path.display(), g.dir.display()));
+        }
+    }
+    Ok(())
 }
 
 fn refuse_output(

@@ -44,6 +44,8 @@ pub struct RawJournal {
     pub batch_bytes: Option<Spanned<i64>>,
     pub timestamp: Option<Spanned<RawTimestamp>>,
     pub late_writes: Option<Spanned<String>>,
+    /// File-name patterns a glob `path` leaves out.
+    pub exclude: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     pub listener: Vec<RawListener>,
 }

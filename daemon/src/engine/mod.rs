@@ -27,6 +27,7 @@ mod save;
 use outcome::{all_disabled, failed, once_disabled, unfinished};
 use save::save_if_changed;
 mod signals;
+mod streams;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -79,7 +80,7 @@ struct Running {
     /// The worker's task in the pool.
     id: usize,
     /// Stops this worker alone (a reload removed or changed it).
-    retire: Arc<AtomicBool>,
+    halt: Arc<AtomicBool>,
     /// Stopped by a reload: not part of the run's outcome any more.
     retired: bool,
 }
@@ -91,8 +92,8 @@ struct Fleet {
     router: watch::Router,
     running: Vec<Running>,
     /// Listeners to start again once their old worker is done (a reload
-    /// changed them): the new config's journal and listener, and the index
-    /// of the old worker in `running`.
+    /// changed them): the new config's journal and listener, and the pool
+    /// id of the old worker.
     pending: Vec<(Arc<JournalConfig>, ListenerConfig, usize)>,
 }
 
@@ -103,7 +104,7 @@ impl Fleet {
         let path = w.journal.path.clone();
         let (journal, listener) = (w.journal.name.clone(), w.listener.name.clone());
         let shared = w.shared.clone();
-        let retire = w.retire_flag();
+        let halt = w.halt_flag();
         let w = w.with_pool(self.pool.spawner(), spread);
         let id = self.pool.add(Box::new(w));
         self.router.add(&path, id);
@@ -112,7 +113,7 @@ impl Fleet {
             listener,
             shared,
             id,
-            retire,
+            halt,
             retired: false,
         });
     }
@@ -185,7 +186,8 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         stop: stop.clone(),
         once: opts.once,
     };
-    for j in &cfg.journals {
+    let mut streams = crate::streams::Streams::new(cfg);
+    for j in &streams.initial(cfg, &mut checkpoint) {
         let j = ctx.journal(j);
         for l in &j.listeners {
             let (w, pin) = ctx.worker(&j, l, &mut checkpoint)?;
@@ -245,7 +247,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let mut signalled = false;
     loop {
         fleet.restart_pending(&ctx, &current, &mut checkpoint, &mut versions, &mut store)?;
-        if fleet.pool.all_done() && fleet.pending.is_empty() {
+        let done = fleet.pool.all_done()
+            && fleet.pending.is_empty()
+            && (opts.once || !streams.any() || stop.load(Ordering::SeqCst));
+        if done {
             // A signal may have stopped the workers before this loop saw it.
             for ev in ev_rx.try_iter() {
                 if let Event::Signal(sig) = ev {
@@ -261,6 +266,19 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                 for p in &paths {
                     fleet.router.route(p, |id| fleet.pool.wake(id));
                 }
+                // New files of glob journals: their directories are looked at.
+                let dirs: Vec<PathBuf> = paths
+                    .iter()
+                    .filter_map(|p| p.parent().map(Path::to_path_buf))
+                    .collect();
+                fleet.update_streams(
+                    &ctx,
+                    &mut streams,
+                    Some(&dirs),
+                    &mut checkpoint,
+                    &mut versions,
+                    &mut store,
+                )?;
             }
             Ok(Event::Hangup) => {
                 save_if_changed(
@@ -298,6 +316,14 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             stop.store(true, Ordering::SeqCst);
             fleet.pool.wake_all();
         }
+        fleet.update_streams(
+            &ctx,
+            &mut streams,
+            None,
+            &mut checkpoint,
+            &mut versions,
+            &mut store,
+        )?;
         notifier.tick(fleet.running.iter().map(|r| &r.shared));
         progress.tick(
             &current,

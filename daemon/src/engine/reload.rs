@@ -218,7 +218,24 @@ mod apply {
                 }
             };
             let next = Snapshot::of(&text);
-            let p = plan(snapshot, &next);
+            let mut p = plan(snapshot, &next);
+            // A glob journal's streams are started and ended by its files;
+            // a change of its table applies at the next start.
+            let glob = |(j, _): &Pair| current.globs.contains_key(j) || new.globs.contains_key(j);
+            let skipped: Vec<&Pair> = p
+                .stop
+                .iter()
+                .chain(&p.restart)
+                .chain(&p.start)
+                .filter(|x| glob(x))
+                .collect();
+            if !skipped.is_empty() {
+                let names: Vec<String> = skipped.iter().map(|(j, l)| format!("{j}/{l}")).collect();
+                tracing::warn!(config = %file.display(), "SIGHUP: changes to glob journals apply at the next start: {}", names.join(", "));
+            }
+            p.stop.retain(|x| !glob(x));
+            p.restart.retain(|x| !glob(x));
+            p.start.retain(|x| !glob(x));
             if p.top_changed {
                 tracing::warn!(config = %file.display(), "SIGHUP: settings outside the journals changed (state_dir, plugin_dir, watch, …); they apply at the next start, the journals now");
             }
@@ -229,7 +246,8 @@ mod apply {
             for (j, l) in &p.restart {
                 if let Some((jc, lc)) = find(&new, j, l) {
                     let old = self.index_of(j, l).expect("retired above");
-                    self.pending.push((ctx.journal(jc), lc.clone(), old));
+                    let id = self.running[old].id;
+                    self.pending.push((ctx.journal(jc), lc.clone(), id));
                 }
             }
             let mut pinned = false;
@@ -284,7 +302,7 @@ mod apply {
                 return;
             }
             r.retired = true;
-            r.retire.store(true, Ordering::SeqCst);
+            r.halt.store(true, Ordering::SeqCst);
             self.pool.wake(r.id);
         }
 
@@ -303,7 +321,7 @@ mod apply {
             }
             let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
                 .into_iter()
-                .partition(|(_, _, old)| self.pool.is_done(self.running[*old].id));
+                .partition(|(_, _, id)| self.pool.is_done(*id));
             self.pending = waiting;
             if ready.is_empty() {
                 return Ok(());

@@ -43,8 +43,9 @@ pub(super) fn save_if_changed(
         return Ok(());
     }
     // The journal's reader position: the furthest of its listeners.
-    for j in &cfg.journals {
-        if let Some(js) = checkpoint.journals.get_mut(&j.name) {
+    // (Of each running journal: a glob journal's streams are journals too.)
+    for name in running.iter().map(|r| &r.journal) {
+        if let Some(js) = checkpoint.journals.get_mut(name) {
             if let Some(max) = js
                 .listeners
                 .values()

@@ -60,6 +60,24 @@ impl Follower {
                     self.open_segment_at(path, seq, Origin::Live, offset, line, false)?;
                 }
             }
+            Start::New(seen) => {
+                let fresh = candidates.iter().find(|c| {
+                    c.path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_none_or(|n| !seen.contains(n))
+                });
+                match fresh {
+                    Some(c) => {
+                        let seq = c.number.unwrap_or(next_seq);
+                        tracing::info!(journal = %self.cfg.name, file = %c.path.display(), "a new file, rotated before it was seen: reading from its oldest rotated file");
+                        self.open_segment_at(c.path.clone(), seq, Origin::Rotated, 0, 1, false)?;
+                    }
+                    None => {
+                        self.try_open_live()?;
+                    }
+                }
+            }
             Start::Journal(n) => {
                 if let Some(c) = candidates.iter().find(|c| c.number == Some(n)) {
                     tracing::info!(journal = %self.cfg.name, file = %c.path.display(), sequence = n, "reading rotated file");

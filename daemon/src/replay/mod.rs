@@ -70,21 +70,28 @@ pub fn replay(
     opts: &ReplayOptions,
     out: &mut dyn Write,
 ) -> Result<Summary, ReplayError> {
+    // A glob journal's history is its streams', one per file (`NAME/FILE`).
+    let stream = crate::streams::config_of(cfg, &opts.journal);
     let journal = cfg
         .journals
         .iter()
-        .find(|j| j.name == opts.journal)
+        .find(|j| j.name == opts.journal && !cfg.globs.contains_key(&j.name))
+        .or(stream.as_ref())
         .ok_or_else(|| ReplayError::NoJournal {
             name: opts.journal.clone(),
             config: cfg.file.clone(),
             known: cfg
                 .journals
                 .iter()
-                .map(|j| j.name.as_str())
+                .map(|j| match crate::streams::files_now(cfg, &j.name) {
+                    Some(files) => format!("{}/FILE (FILE one of: {})", j.name, files.join(", ")),
+                    None => j.name.clone(),
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-    let spec = cfg.timestamps.get(&journal.name);
+    let base = journal.name.split('/').next().unwrap_or_default();
+    let spec = cfg.timestamps.get(base);
     let by_time = opts.bounds.since.is_some() || opts.bounds.until.is_some();
     if by_time && matches!(journal.format, Format::Lines { .. }) && spec.is_none() {
         return Err(ReplayError::NoTimestamp {

@@ -60,6 +60,9 @@ pub struct Shared {
     pub delivered_bytes: u64,
     /// Counters for `status` and the HTTP endpoint.
     pub stats: crate::status::ListenerStats,
+    /// Set by the engine: the stream's file was deleted; deliver what is
+    /// left, flush and end (see `crate::streams`).
+    pub retire: bool,
 }
 
 pub struct Worker {
@@ -95,8 +98,10 @@ pub struct Worker {
     retry_at: Option<std::time::Instant>,
     /// The fraction of `reconcile_every` of the first idle wait.
     spread: Option<f64>,
-    /// Stops this worker alone (a reload removed or changed its listener).
-    retire: Arc<AtomicBool>,
+    /// Stops this worker alone, after the batch in hand (a reload removed
+    /// or changed its listener). Not `Shared::retire`, which lets a glob
+    /// stream's worker deliver what is left first.
+    halt: Arc<AtomicBool>,
     /// Every step and read-ahead of this worker logs within it, so each
     /// line names its journal and listener.
     pub(crate) span: tracing::Span,
@@ -159,6 +164,7 @@ impl Worker {
             delivered_entries: 0,
             delivered_bytes: 0,
             stats: Default::default(),
+            retire: false,
         }));
         Worker {
             journal,
@@ -184,7 +190,7 @@ impl Worker {
             held: Held::default(),
             retry_at: None,
             spread: None,
-            retire: Arc::new(AtomicBool::new(false)),
+            halt: Arc::new(AtomicBool::new(false)),
             span,
         }
     }
@@ -211,12 +217,12 @@ impl Worker {
     }
 
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst) || self.retire.load(Ordering::SeqCst)
+        self.stop.load(Ordering::SeqCst) || self.halt.load(Ordering::SeqCst)
     }
 
     /// The flag that stops this worker alone (after the batch in hand).
-    pub fn retire_flag(&self) -> Arc<AtomicBool> {
-        self.retire.clone()
+    pub fn halt_flag(&self) -> Arc<AtomicBool> {
+        self.halt.clone()
     }
 
     fn set_status(&self, s: WorkerStatus) {
@@ -241,7 +247,10 @@ impl Worker {
         if let Some(flow) = self.report_owed() {
             return self.after_flow(flow);
         }
-        if self.idle_unchanged() {
+        // Read before the fill: a fill begun after the file's deletion
+        // was seen reads its last bytes.
+        let retiring = self.shared.lock().unwrap_or_else(|e| e.into_inner()).retire;
+        if !retiring && self.idle_unchanged() {
             // Nothing to read: only a `no_data` may be due.
             return self.idle(false);
         }
@@ -280,7 +289,7 @@ impl Worker {
                     flow
                 } else if matches!(f, Fill::Idle) {
                     self.release_buffers();
-                    if self.once {
+                    if self.once || retiring {
                         match self.finish_once() {
                             Flow::Go => return self.end(WorkerStatus::Done),
                             flow => flow,
