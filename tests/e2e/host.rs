@@ -735,3 +735,48 @@ fn sigterm_stops_cleanly_and_a_restart_repeats_nothing() {
 fn sigint_stops_cleanly_and_a_restart_repeats_nothing() {
     stop_by_signal("INT");
 }
+
+/// A panic on the daemon's side (not in the listener: in the worker that
+/// reads and frames for it) fails that listener alone by its `on_failure`;
+/// the other listener gets everything, SIGTERM still ends the run at once,
+/// and `--once` exits non-zero naming it. The panic is injected through a
+/// failpoint of test builds.
+#[test]
+fn a_host_side_panic_fails_that_listener_alone_and_sigterm_and_once_still_end() {
+    let good = recs(0, 20);
+    let cfg = config(
+        "",
+        &format!(
+            "{}{}",
+            kit_listener("kit", "on_failure = \"disable\"", ""),
+            file_listener("copy")
+        ),
+    );
+    let f = fixture(&good, &cfg);
+    let env = [("LOGDAEMON_FAILPOINT", "panic-in-step:p4/kit")];
+    let d = Daemon::start_env(&f, &env);
+    wait_until(
+        15,
+        "the other listener's copy",
+        || std::fs::read_to_string(f.join("out/copy.raw")).unwrap_or_default() == good,
+        || d.log(),
+    );
+    wait_until(
+        15,
+        "the panic reported as the listener's failure",
+        || d.log().contains("listener \"kit\" of journal \"p4\": the daemon failed internally (a panic: failpoint panic-in-step:p4/kit)"),
+        || d.log(),
+    );
+    let (st, log) = d.stop();
+    assert!(st.success(), "SIGTERM ends the run cleanly: {st}\n{log}");
+    assert!(log.contains("listener disabled, its cursor is kept"), "{log}");
+    let out = std::process::Command::new(crate::fixture::bin())
+        .args(["run", "--once", "--config", "cfg.toml"])
+        .envs(env)
+        .current_dir(f.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "--once with a failed listener exits non-zero:\n{err}");
+    assert!(err.contains("\"kit\"") && err.contains("a panic"), "{err}");
+}

@@ -8,6 +8,8 @@ impl Task for Worker {
     fn step(&mut self) -> Next {
         let span = self.span.clone();
         let _in = span.enter();
+        #[cfg(debug_assertions)]
+        self.failpoint();
         Worker::step(self)
     }
 
@@ -29,5 +31,21 @@ impl Task for Worker {
             }
         };
         self.set_status(status);
+    }
+}
+
+#[cfg(debug_assertions)]
+impl Worker {
+    /// Test builds only: `LOGDAEMON_FAILPOINT=panic-in-step:JOURNAL/LISTENER`
+    /// makes that worker's steps panic on the host side, as a bug in the
+    /// daemon would (the end-to-end tests check what follows). Release
+    /// builds have no such hook.
+    fn failpoint(&self) {
+        if let Some(v) = std::env::var_os("LOGDAEMON_FAILPOINT") {
+            let want = format!("panic-in-step:{}/{}", self.journal.name, self.listener.name);
+            if v.to_str() == Some(want.as_str()) {
+                panic!("failpoint {want}");
+            }
+        }
     }
 }

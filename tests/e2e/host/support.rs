@@ -162,7 +162,12 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `logdaemon run --config cfg.toml` and waits until it runs.
     pub fn start(f: &Fixture) -> Daemon {
-        let mut d = Daemon::spawn(f);
+        Daemon::start_env(f, &[])
+    }
+
+    /// [`Daemon::start`] with these environment variables.
+    pub fn start_env(f: &Fixture, env: &[(&str, &str)]) -> Daemon {
+        let mut d = Daemon::spawn_env(f, env);
         let deadline = Instant::now() + Duration::from_secs(20);
         while !d.log().contains(" running") {
             assert!(!d.exited(), "the daemon exited at start:\n{}", d.log());
@@ -178,9 +183,15 @@ impl Daemon {
 
     /// Starts `logdaemon run --config cfg.toml` and returns at once.
     pub fn spawn(f: &Fixture) -> Daemon {
+        Daemon::spawn_env(f, &[])
+    }
+
+    /// [`Daemon::spawn`] with these environment variables.
+    pub fn spawn_env(f: &Fixture, env: &[(&str, &str)]) -> Daemon {
         let log = f.join("daemon.log");
         let child = Command::new(bin())
             .args(["run", "--config", "cfg.toml"])
+            .envs(env.iter().copied())
             .current_dir(f.path())
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap())
