@@ -34,7 +34,7 @@ fi
 # One descriptor per log, per output and per side record at least.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-exec python3 - "$REL/logdaemon" "$BENCH_DIR" "$n" "$l" "$timeout" "$only" <<'EOF'
+python3 - "$REL/logdaemon" "$BENCH_DIR" "$n" "$l" "$timeout" "$only" <<'EOF'
 import os, signal, subprocess, sys, time
 
 BIN, W, N, L, TIMEOUT, ONLY = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), sys.argv[6].split()
