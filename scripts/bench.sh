@@ -198,7 +198,7 @@ kill -TERM "$ipid"; wait "$ipid" || true
 hz=$(getconf CLK_TCK)
 idle_cpu=$(calc "($t1 - $t0) * 100 / $hz / 10")
 
-printf '\n%.0f MiB journals, median of %d rounds, work dir %s (%s)\n\n' "$mib" "$rounds" "$BENCH_DIR" "$(stat -f -c %T .)"
+printf '\n%.0f MiB journals, median of %d rounds, work dir %s (%s)\n\n' "$mib" "$rounds" "$BENCH_DIR" "$(df -PT . | awk 'NR == 2 {print $2}')"
 echo '| what | average record | logdaemon | baseline | ratio (baseline time / ours; >1 is faster than the baseline) |'
 echo '|---|---|---|---|---|'
 for j in $journals; do
