@@ -4,21 +4,21 @@
 # ratios mean anything):
 #
 #   1. catch-up of a >= 1 GiB p4 journal with `run --once` into the raw
-#      `file` listener, versus `cat journal > out`;
+#      `file` listener, versus `cat journal > out` (fsync = false) and
+#      `cat journal > out && sync out` (the default, fsync = true), on two
+#      journals: the repeated corpus and one of small records (the corpus
+#      files with the smallest average record, repeated);
 #   2. the same from a gzip predecessor, versus `zcat journal.1.gz > out`;
 #   3. append-to-listener latency p50/p99 at 10,000 entries/s;
 #   4. peak RSS (from the catch-up runs);
-#   5. CPU while idle;
-#   6. with BENCH_SCRAPE=1: catch-up 1. again with the HTTP endpoint on and
-#      its /metrics scraped every 100 ms, versus 1. without it, the two in
-#      alternating order in each round, the scraper running throughout (it
-#      finds no endpoint in the runs without one): wall time, and the
-#      daemon's CPU time (user + system) summed over the rounds, which the
-#      machine's other load disturbs less.
+#   5. CPU while idle.
 #
 # Usage: scripts/bench.sh [SIZE_MIB]   (default 1024)
 # Work files go to $BENCH_DIR (default: a fresh directory under /dev/shm when
-# it has room, else under /tmp), so disk writeback does not decide the result.
+# it has room, else under /tmp), so disk writeback does not decide the result;
+# point it at the disk's file system to measure that
+# (BENCH_DIR=$(mktemp -d /var/tmp/bench.XXXXXX) scripts/bench.sh).
+# BENCH_JOURNALS picks the journals (default "corpus small").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,7 +26,6 @@ root=$(pwd)
 REL=${CARGO_TARGET_DIR:-$root/target}/release
 size_mib=${1:-1024}
 rounds=${BENCH_ROUNDS:-3}
-scrape=${BENCH_SCRAPE:-0}
 
 cargo build --release --workspace >/dev/null
 bin=$REL/logdaemon
@@ -38,19 +37,28 @@ if [ -z "${BENCH_DIR:-}" ]; then
     trap 'rm -rf "$BENCH_DIR"' EXIT
 fi
 cd "$BENCH_DIR"
-mkdir -p p4root gzroot
+journals=${BENCH_JOURNALS:-corpus small}
+mkdir -p p4root gzroot smallroot
 
-echo "building a ${size_mib} MiB p4 journal from tests/data/p4 in $BENCH_DIR ..." >&2
-cat "$root"/tests/data/p4/*jnl.0 "$root"/tests/data/p4/*.seed > corpus
-python3 - "$size_mib" <<'EOF'
-import sys
-data = open('corpus', 'rb').read()
+echo "building ${size_mib} MiB p4 journals from tests/data/p4 in $BENCH_DIR ..." >&2
+# p4root/journal: the whole corpus repeated; smallroot/journal: the five
+# corpus files with the smallest average record, repeated. Records are
+# counted by their start (`@xx@ ` at the start of a line), close enough to
+# print the average record size.
+python3 - "$size_mib" "$root"/tests/data/p4/*jnl.0 "$root"/tests/data/p4/*.seed <<'EOF'
+import re, sys
 want = int(sys.argv[1]) << 20
-with open('p4root/journal', 'wb') as f:
-    n = 0
-    while n < want:
-        f.write(data)
-        n += len(data)
+records = lambda b: len(re.findall(rb'(?m)^@[a-z]{2}@ ', b))
+files = [open(f, 'rb').read() for f in sys.argv[2:]]
+small = sorted((b for b in files if records(b)), key=lambda b: len(b) / records(b))[:5]
+for path, data in [('p4root/journal', b''.join(files)), ('smallroot/journal', b''.join(small))]:
+    with open(path, 'wb') as f:
+        n = 0
+        while n < want:
+            f.write(data)
+            n += len(data)
+    with open(path + '.avg', 'w') as f:
+        f.write('%.0f' % (len(data) / records(data)))
 EOF
 bytes=$(stat -c %s p4root/journal)
 gzip -1 -c p4root/journal > gzroot/journal.1.gz
@@ -75,12 +83,9 @@ EOF
 }
 config plain p4root false
 config plainsync p4root true
+config small smallroot false
+config smallsync smallroot true
 config gz gzroot false 1
-if [ "$scrape" = 1 ]; then
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    config scraped p4root false
-    sed -i "1a [http]\nlisten = \"127.0.0.1:$port\"" scraped.toml
-fi
 
 # Seconds of wall time of a command, best effort precise.
 calc() { awk "BEGIN { printf \"%.6f\", $* }"; }
@@ -89,59 +94,39 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 daemon_once() { rm -rf "$1.state" "$1.out"; "$bin" run --config "$1.toml" --once; }
 rss_kib() { rm -rf "$1.state" "$1.out"; /usr/bin/time -f %M "$bin" run --config "$1.toml" --once 2>&1 >/dev/null | tail -1; }
 
-cat_t=(); run_t=(); sync_t=(); catsync_t=(); zcat_t=(); gz_t=()
-plain_w=(); plain_c=(); scraped_w=(); scraped_c=()
-# `run --once` of config NAME: "WALL CPU" seconds (CPU: user + system).
-cputime() {
-    rm -rf "$1.state" "$1.out"
-    /usr/bin/time -f '%e %U %S' "$bin" run --config "$1.toml" --once 2>&1 >/dev/null | tail -1 | awk '{printf "%s %.2f\n", $1, $2 + $3}'
+# One round of the raw catch-ups from DIR/journal: fsync off against
+# `cat >`, fsync on against `cat > && sync`; times appended to the arrays
+# VAR_cat_t, VAR_run_t, VAR_catsync_t and VAR_sync_t.
+catchup_round() { # VAR DIR CONFIG
+    local -n c=$1_cat_t r=$1_run_t cs=$1_catsync_t s=$1_sync_t
+    c+=("$(secs sh -c "cat $2/journal > cat.out")"); rm -f cat.out
+    r+=("$(secs daemon_once "$3")")
+    cmp -s "$3.out" "$2/journal" || { echo "MISMATCH: $3.out differs from $2/journal" >&2; exit 1; }
+    rm -f "$3.out"
+    cs+=("$(secs sh -c "cat $2/journal > cat.out && sync cat.out")"); rm -f cat.out
+    s+=("$(secs daemon_once "${3}sync")")
+    cmp -s "${3}sync.out" "$2/journal" || { echo "MISMATCH: ${3}sync.out differs from $2/journal" >&2; exit 1; }
+    rm -f "${3}sync.out"
 }
-# Scrapes /metrics every 100 ms until killed; one byte in scrapes.n per answer.
-scraper() {
-    python3 - "$port" <<'EOF' >/dev/null 2>&1 &
-import sys, time, urllib.request
-url = f"http://127.0.0.1:{sys.argv[1]}/metrics"
-while True:
-    try:
-        urllib.request.urlopen(url, timeout=5).read()
-        open('scrapes.n', 'a').write('x')
-    except OSError:
-        pass
-    time.sleep(0.1)
-EOF
-    spid=$!
-}
-if [ "$scrape" = 1 ]; then
-    scraper
-    prev=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT$/\1/")
-    trap "kill $spid 2>/dev/null; $prev" EXIT
-fi
+corpus_cat_t=(); corpus_run_t=(); corpus_catsync_t=(); corpus_sync_t=()
+small_cat_t=(); small_run_t=(); small_catsync_t=(); small_sync_t=()
+zcat_t=(); gz_t=()
 for _ in $(seq "$rounds"); do
-    cat_t+=("$(secs sh -c 'cat p4root/journal > cat.out')"); rm -f cat.out
-    run_t+=("$(secs daemon_once plain)")
-    cmp -s plain.out p4root/journal || { echo "MISMATCH: plain.out differs from the journal" >&2; exit 1; }
-    rm -f plain.out
-    catsync_t+=("$(secs sh -c 'cat p4root/journal > cat.out && sync cat.out')"); rm -f cat.out
-    sync_t+=("$(secs daemon_once plainsync)"); rm -f plainsync.out
+    for j in $journals; do
+        case $j in
+            corpus) catchup_round corpus p4root plain ;;
+            small) catchup_round small smallroot small ;;
+        esac
+    done
     zcat_t+=("$(secs sh -c 'zcat gzroot/journal.1.gz > zcat.out')"); rm -f zcat.out
     gz_t+=("$(secs daemon_once gz)")
     cmp -s gz.out p4root/journal || { echo "MISMATCH: gz.out differs from the journal" >&2; exit 1; }
     rm -f gz.out
-    if [ "$scrape" = 1 ]; then
-        if [ $(( ${#plain_w[@]} % 2 )) = 0 ]; then order="plain scraped"; else order="scraped plain"; fi
-        for n in $order; do
-            read -r w c < <(cputime "$n")
-            cmp -s "$n.out" p4root/journal || { echo "MISMATCH: $n.out differs from the journal" >&2; exit 1; }
-            rm -f "$n.out"
-            eval "${n}_w+=($w); ${n}_c+=($c)"
-        done
-    fi
 done
-[ "$scrape" = 1 ] && { kill "$spid"; wait "$spid" 2>/dev/null || true; }
 m() { printf '%s\n' "$@" | median; }
 mib=$(calc "$bytes / 1048576")
-row() { # label baseline-label base-secs our-secs
-    printf '| %s | %.2f s (%.0f MiB/s) | %s %.2f s (%.0f MiB/s) | %.2f |\n' "$1" "$4" "$(calc "$mib / $4")" "$2" "$3" "$(calc "$mib / $3")" "$(calc "$3 / $4")"
+row() { # label average-record baseline-label base-secs our-secs
+    printf '| %s | %s | %.2f s (%.0f MiB/s) | %s %.2f s (%.0f MiB/s) | %.2f |\n' "$1" "$2" "$5" "$(calc "$mib / $5")" "$3" "$4" "$(calc "$mib / $4")" "$(calc "$4 / $5")"
 }
 rss_plain=$(rss_kib plain); rm -rf plain.out
 rss_gz=$(rss_kib gz); rm -rf gz.out
@@ -213,17 +198,18 @@ kill -TERM "$ipid"; wait "$ipid" || true
 hz=$(getconf CLK_TCK)
 idle_cpu=$(calc "($t1 - $t0) * 100 / $hz / 10")
 
-printf '\n%.0f MiB journal, median of %d rounds, work dir %s\n\n' "$mib" "$rounds" "$BENCH_DIR"
-echo '| what | logdaemon | baseline | ratio (baseline time / ours; >1 is faster than the baseline) |'
-echo '|---|---|---|---|'
-row "catch-up, raw file listener, fsync off" "cat >" "$(m "${cat_t[@]}")" "$(m "${run_t[@]}")"
-row "catch-up, raw file listener, fsync on" "cat > && sync" "$(m "${catsync_t[@]}")" "$(m "${sync_t[@]}")"
-row "catch-up from journal.1.gz" "zcat >" "$(m "${zcat_t[@]}")" "$(m "${gz_t[@]}")"
-if [ "$scrape" = 1 ]; then
-    row "catch-up, /metrics scraped every 100 ms ($(stat -c %s scrapes.n 2>/dev/null || echo 0) scrapes answered), wall" "no endpoint:" "$(m "${plain_w[@]}")" "$(m "${scraped_w[@]}")"
-    sum() { printf '%s\n' "$@" | awk '{s += $1} END {printf "%.2f", s}'; }
-    printf '| the same, CPU time of the daemon, sum of %d rounds | %.2f s | no endpoint: %.2f s | %.3f |\n' "$rounds" "$(sum "${scraped_c[@]}")" "$(sum "${plain_c[@]}")" "$(calc "$(sum "${plain_c[@]}") / $(sum "${scraped_c[@]}")")"
-fi
-printf '| peak RSS | %d KiB (plain), %d KiB (gzip) | | |\n' "$rss_plain" "$rss_gz"
-printf '| append-to-listener latency | %s | | |\n' "${lat:-testkit plugin not built}"
-printf '| CPU while idle | %.3f %% of one core over 10 s | | |\n' "$idle_cpu"
+printf '\n%.0f MiB journals, median of %d rounds, work dir %s (%s)\n\n' "$mib" "$rounds" "$BENCH_DIR" "$(df -PT . | awk 'NR == 2 {print $2}')"
+echo '| what | average record | logdaemon | baseline | ratio (baseline time / ours; >1 is faster than the baseline) |'
+echo '|---|---|---|---|---|'
+for j in $journals; do
+    case $j in corpus) dir=p4root ;; small) dir=smallroot ;; esac
+    avg="$(cat $dir/journal.avg) B"
+    declare -n c=${j}_cat_t r=${j}_run_t cs=${j}_catsync_t s=${j}_sync_t
+    row "catch-up ($j), raw file listener, fsync off" "$avg" "cat >" "$(m "${c[@]}")" "$(m "${r[@]}")"
+    row "catch-up ($j), raw file listener, fsync on" "$avg" "cat > && sync" "$(m "${cs[@]}")" "$(m "${s[@]}")"
+    unset -n c r cs s
+done
+row "catch-up from journal.1.gz" "$(cat p4root/journal.avg) B" "zcat >" "$(m "${zcat_t[@]}")" "$(m "${gz_t[@]}")"
+printf '| peak RSS | | %d KiB (plain), %d KiB (gzip) | | |\n' "$rss_plain" "$rss_gz"
+printf '| append-to-listener latency | | %s | | |\n' "${lat:-testkit plugin not built}"
+printf '| CPU while idle | | %.3f %% of one core over 10 s | | |\n' "$idle_cpu"

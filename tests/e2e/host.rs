@@ -764,12 +764,17 @@ fn a_host_side_panic_fails_that_listener_alone_and_sigterm_and_once_still_end() 
     wait_until(
         15,
         "the panic reported as the listener's failure",
-        || d.log().contains("listener \"kit\" of journal \"p4\": the daemon failed internally (a panic: failpoint panic-in-step:p4/kit)"),
+        || {
+            d.log().contains("listener \"kit\" of journal \"p4\": the daemon failed internally (a panic: failpoint panic-in-step:p4/kit)")
+        },
         || d.log(),
     );
     let (st, log) = d.stop();
     assert!(st.success(), "SIGTERM ends the run cleanly: {st}\n{log}");
-    assert!(log.contains("listener disabled, its cursor is kept"), "{log}");
+    assert!(
+        log.contains("listener disabled, its cursor is kept"),
+        "{log}"
+    );
     let out = std::process::Command::new(crate::fixture::bin())
         .args(["run", "--once", "--config", "cfg.toml"])
         .envs(env)
@@ -777,6 +782,9 @@ fn a_host_side_panic_fails_that_listener_alone_and_sigterm_and_once_still_end() 
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "--once with a failed listener exits non-zero:\n{err}");
+    assert!(
+        !out.status.success(),
+        "--once with a failed listener exits non-zero:\n{err}"
+    );
     assert!(err.contains("\"kit\"") && err.contains("a panic"), "{err}");
 }

@@ -8,6 +8,10 @@
 //! users can write. Journals must be regular files (a FIFO would block the
 //! daemon in `open`). Both `check` and `run` go through here, so each
 //! refusal names both config lines before anything is opened.
+//!
+//! Each file is resolved and stat'ed once, and compared with the others
+//! through maps: a config of thousands of journals is checked in time
+//! proportional to its size, not to its square.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -50,7 +54,7 @@ struct Place {
     path: PathBuf,
     /// Symbolic links resolved (as far as the path exists).
     real: PathBuf,
-    /// Device and inode, when the file exists (hard links share them).
+    /// Device and inode of the file, if it exists.
     id: Option<(u64, u64)>,
     line: usize,
     what: String,
@@ -66,40 +70,33 @@ impl Place {
             what,
         }
     }
-
-    /// Whether both name the same file: by name once links are resolved,
-    /// or by device and inode (a hard link).
-    fn same_file(&self, other: &Place) -> bool {
-        self.real == other.real || (self.id.is_some() && self.id == other.id)
-    }
 }
 
-/// Places by resolved name and by device and inode, so that checking each
-/// output costs the same however many journals and outputs there are.
+/// Places by what makes two of them the same file: the same name once
+/// links are resolved, or the same device and inode (a hard link).
 #[derive(Default)]
-struct Index<'a> {
+struct Index {
     by_real: HashMap<PathBuf, usize>,
     by_id: HashMap<(u64, u64), usize>,
-    places: Vec<&'a Place>,
 }
 
-impl<'a> Index<'a> {
-    fn add(&mut self, p: &'a Place) {
-        let i = self.places.len();
-        self.places.push(p);
+impl Index {
+    /// Adds place number `i` (numbers grow as places are added).
+    fn add(&mut self, i: usize, p: &Place) {
         self.by_real.entry(p.real.clone()).or_insert(i);
         if let Some(id) = p.id {
             self.by_id.entry(id).or_insert(i);
         }
     }
 
-    /// The first place that is the same file as `o`.
-    fn find(&self, o: &Place) -> Option<&'a Place> {
-        let i = self
-            .by_real
-            .get(&o.real)
-            .or_else(|| o.id.and_then(|id| self.by_id.get(&id)))?;
-        Some(self.places[*i])
+    /// The number of the first place added that is the same file as `p`.
+    fn find(&self, p: &Place) -> Option<usize> {
+        let by_id = p.id.and_then(|id| self.by_id.get(&id));
+        [self.by_real.get(&p.real), by_id]
+            .into_iter()
+            .flatten()
+            .copied()
+            .min()
     }
 }
 
@@ -137,19 +134,10 @@ pub(super) fn check(
     let Ok(probe) = toml::from_str::<Probe>(ctx.text) else {
         return Ok(());
     };
-    let inputs = journal_places(ctx, journals, &probe)?;
-    let mut input_index = Index::default();
-    let mut by_dir: HashMap<PathBuf, Vec<(&JournalConfig, &Place)>> = HashMap::new();
-    for (j, i) in &inputs {
-        input_index.add(i);
-        let jdir = resolved(j.path.parent().unwrap_or(Path::new("/")));
-        by_dir.entry(jdir).or_default().push((j, i));
-    }
-    let inputs = Inputs {
-        index: input_index,
-        by_dir,
-    };
+    let inputs = Inputs::new(journal_places(ctx, journals, &probe)?);
+    let state_real = resolved(state_dir);
     let mut outputs: Vec<Place> = Vec::new();
+    let mut seen = Index::default();
     for (j, pj) in journals.iter().zip(&probe.journal) {
         for (l, pl) in j.listeners.iter().zip(&pj.listener) {
             if l.plugin != PluginRef::Builtin("file".into()) {
@@ -161,11 +149,14 @@ pub(super) fn check(
             for o in &mine {
                 refuse_input(ctx, p, o, &inputs)?;
                 refuse_glob_dir(ctx, p, o, globs)?;
-                refuse_output(ctx, p, o, &outputs)?;
-                refuse_state(ctx, p, o, state_dir)?;
+                refuse_output(ctx, p, o, &outputs, &seen)?;
+                refuse_state(ctx, p, o, state_dir, &state_real)?;
                 refuse_kind(ctx, p, o)?;
             }
-            outputs.extend(mine);
+            for o in mine {
+                seen.add(outputs.len(), &o);
+                outputs.push(o);
+            }
         }
     }
     Ok(())
@@ -229,10 +220,41 @@ fn file_outputs<'p>(
     Some((p, mine))
 }
 
-/// The journals' files, indexed, and the journals by (resolved) directory.
+/// The journals' files, found by file and by the directory they rotate in.
 struct Inputs<'a> {
-    index: Index<'a>,
-    by_dir: HashMap<PathBuf, Vec<(&'a JournalConfig, &'a Place)>>,
+    places: Vec<(&'a JournalConfig, Place)>,
+    files: Index,
+    /// The resolved directory of each journal, to the journals in it, in
+    /// config order.
+    dirs: HashMap<PathBuf, Vec<usize>>,
+}
+
+impl<'a> Inputs<'a> {
+    fn new(places: Vec<(&'a JournalConfig, Place)>) -> Inputs<'a> {
+        let mut files = Index::default();
+        let mut dirs: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+        for (k, (j, i)) in places.iter().enumerate() {
+            files.add(k, i);
+            let dir = resolved(j.path.parent().unwrap_or(Path::new("/")));
+            dirs.entry(dir).or_default().push(k);
+        }
+        Inputs {
+            places,
+            files,
+            dirs,
+        }
+    }
+
+    /// The first journal whose rotation patterns match `o`'s name in its
+    /// directory.
+    fn rotated_as(&self, o: &Place) -> Option<usize> {
+        let name = o.real.file_name()?.to_str()?;
+        let in_dir = self.dirs.get(o.real.parent()?)?;
+        in_dir
+            .iter()
+            .copied()
+            .find(|&k| self.places[k].0.scheme.is_rotated_name(name))
+    }
 }
 
 fn refuse_input(
@@ -241,22 +263,19 @@ fn refuse_input(
     o: &Place,
     inputs: &Inputs<'_>,
 ) -> Result<(), ConfigError> {
-    let why = if let Some(i) = inputs.index.find(o) {
+    // The first journal, in config order, that `o` is or rotates as.
+    let same = inputs.files.find(o);
+    let Some(k) = [same, inputs.rotated_as(o)].into_iter().flatten().min() else {
+        return Ok(());
+    };
+    let (j, i) = &inputs.places[k];
+    let why = if same == Some(k) {
         format!("{} (line {})", i.what, i.line)
     } else {
-        let name = o.real.file_name().and_then(|n| n.to_str());
-        let same_dir = o.real.parent().and_then(|d| inputs.by_dir.get(d));
-        let rotated = same_dir
-            .into_iter()
-            .flatten()
-            .find(|(j, _)| name.is_some_and(|n| j.scheme.is_rotated_name(n)));
-        match rotated {
-            Some((j, i)) => format!(
-                "a name the rotation patterns of journal {:?} (line {}) match: a rotated journal",
-                j.name, i.line
-            ),
-            None => return Ok(()),
-        }
+        format!(
+            "a name the rotation patterns of journal {:?} (line {}) match: a rotated journal",
+            j.name, i.line
+        )
     };
     ctx.at(at.span(), format!("{} is {}, which is {why}; an output may never be an input (writing it would destroy the journal): point config key \"path\" elsewhere", o.what, o.path.display()))
 }
@@ -282,8 +301,9 @@ fn refuse_output(
     at: &Spanned<toml::Value>,
     o: &Place,
     outputs: &[Place],
+    seen: &Index,
 ) -> Result<(), ConfigError> {
-    if let Some(other) = outputs.iter().find(|x| o.same_file(x)) {
+    if let Some(other) = seen.find(o).map(|k| &outputs[k]) {
         return ctx.at(at.span(), format!("{} is {}, which is also {} (line {}); two listeners writing one file overwrite each other: give each its own path", o.what, o.path.display(), other.what, other.line));
     }
     Ok(())
@@ -294,8 +314,9 @@ fn refuse_state(
     at: &Spanned<toml::Value>,
     o: &Place,
     state_dir: &Path,
+    state_real: &Path,
 ) -> Result<(), ConfigError> {
-    if o.real.starts_with(resolved(state_dir)) {
+    if o.real.starts_with(state_real) {
         return ctx.at(at.span(), format!("{} is {}, inside the state directory {} (where the checkpoint and the listeners' own records live): point config key \"path\" elsewhere", o.what, o.path.display(), state_dir.display()));
     }
     Ok(())

@@ -25,6 +25,7 @@ pub struct Meta {
 }
 
 impl Meta {
+    #[inline]
     pub fn end(&self) -> Position {
         Position {
             sequence: self.sequence,
@@ -77,11 +78,13 @@ impl Batch {
         crate::bufpool::give(std::mem::take(&mut self.spare));
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Bytes of all entries.
+    #[inline]
     pub fn size(&self) -> usize {
         self.size
     }
@@ -99,11 +102,13 @@ impl Batch {
     /// Adds an entry whose bytes are in a reader's buffer, `at` bytes after
     /// the first pinned byte; [`adopt`](Self::adopt) must take that buffer
     /// before the entry's bytes are read.
+    #[inline]
     pub fn push_view(&mut self, m: Meta, at: usize) {
         self.unviewed += 1;
         self.add(Meta { start: at, ..m });
     }
 
+    #[inline]
     fn add(&mut self, m: Meta) {
         debug_assert!(
             m.start & COPIED != 0 || self.view.is_empty(),
@@ -155,6 +160,7 @@ impl Batch {
     /// The whole buffer that holds the bytes of `m` (see [`Batch::raw`]):
     /// listeners get it to write runs of entries without joining memory
     /// of different buffers.
+    #[inline]
     pub fn chunk(&self, m: &Meta) -> &[u8] {
         if m.start & COPIED != 0 {
             &self.bytes
@@ -163,6 +169,7 @@ impl Batch {
         }
     }
 
+    #[inline]
     pub fn raw(&self, m: &Meta) -> &[u8] {
         let len = m.len as usize;
         if m.start & COPIED != 0 {

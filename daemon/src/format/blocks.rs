@@ -15,6 +15,11 @@
 //! `@` count behind it: parity measured from an earlier boundary equals
 //! parity measured from a later one. Record ends are final once their bytes
 //! are seen, so ends found in a partial last block are queued too.
+//!
+//! Each queued end also says whether its record holds a newline inside a
+//! string (the top bit of the entry, [`MULTI`]), so callers count lines and
+//! look for unclosed strings only in the records that need it, not in every
+//! record that shares a window with one multi-line record.
 
 /// Incremental record-end finder. Positions are counted from the buffer
 /// start at the last [`reset`](Self::reset), so they survive the caller
@@ -33,15 +38,20 @@ pub struct BlockScanner {
     /// boundary and `pos` (we are inside a string), zero otherwise.
     odd: u64,
     /// Ends (one past the newline) of the records found before `pos` and not
-    /// yet consumed are `queue[head..tail]`, in order.
+    /// yet consumed are `queue[head..tail]`, in order; an entry with the
+    /// [`MULTI`] bit set ends a record with a newline inside a string.
     queue: Box<[usize; QUEUE]>,
     head: usize,
     tail: usize,
-    /// One past the stream position of the last newline found inside a
-    /// string (0: none since reset). A record starting at or after it and
-    /// ending before `pos` has no newline but its last byte.
-    inner_end: usize,
+    /// A newline inside a string lies between the last queued end (or the
+    /// boundary at `base` when none is queued) and `pos`: it belongs to the
+    /// next record found.
+    inner: bool,
 }
+
+/// The bit of a queue entry that marks a record holding a newline inside a
+/// string; the rest of the entry is the record's end.
+const MULTI: usize = 1 << (usize::BITS - 1);
 
 /// Queue capacity: a window of blocks where every byte ends a record, plus
 /// the slack that flattening writes beyond the last real entry.
@@ -63,7 +73,7 @@ impl BlockScanner {
             queue: Box::new([0; QUEUE]),
             head: 0,
             tail: 0,
-            inner_end: 0,
+            inner: false,
         }
     }
 
@@ -72,7 +82,7 @@ impl BlockScanner {
     #[inline]
     pub fn next(&mut self, buf: &[u8]) -> Option<usize> {
         if self.head < self.tail {
-            let n = self.queue[self.head] - self.base;
+            let n = (self.queue[self.head] & !MULTI) - self.base;
             if n <= buf.len() {
                 return Some(n);
             }
@@ -86,7 +96,7 @@ impl BlockScanner {
         self.tail = 0;
         self.scan(buf);
         if self.head < self.tail {
-            return Some(self.queue[self.head] - self.base);
+            return Some((self.queue[self.head] & !MULTI) - self.base);
         }
         None
     }
@@ -96,7 +106,7 @@ impl BlockScanner {
     #[inline]
     pub fn consume(&mut self, n: usize) {
         self.base += n;
-        while self.head < self.tail && self.queue[self.head] <= self.base {
+        while self.head < self.tail && self.queue[self.head] & !MULTI <= self.base {
             self.head += 1;
         }
         if self.base >= self.pos {
@@ -105,6 +115,7 @@ impl BlockScanner {
             self.odd = 0;
             self.head = 0;
             self.tail = 0;
+            self.inner = false;
         }
     }
 
@@ -121,7 +132,7 @@ impl BlockScanner {
         self.odd = 0;
         self.head = 0;
         self.tail = 0;
-        self.inner_end = 0;
+        self.inner = false;
     }
 
     /// True when the record returned by the last [`next`](Self::next) (it
@@ -129,7 +140,7 @@ impl BlockScanner {
     /// a string lies in it, so its only newline is its last byte.
     #[inline]
     pub fn record_is_one_line(&self) -> bool {
-        self.inner_end <= self.base
+        self.head < self.tail && self.queue[self.head] & MULTI == 0
     }
 
     /// Scans from `pos` on (the queue is empty): whole blocks until a window
@@ -158,7 +169,7 @@ impl BlockScanner {
             pos: self.pos,
             odd: self.odd,
             tail: 0,
-            inner_end: self.inner_end,
+            inner: self.inner,
         };
         let queue = &mut *self.queue;
         let quotes = self.quotes;
@@ -191,7 +202,7 @@ impl BlockScanner {
         self.pos = c.pos;
         self.odd = c.odd;
         self.tail = c.tail;
-        self.inner_end = c.inner_end;
+        self.inner = c.inner;
     }
 }
 
@@ -201,7 +212,7 @@ struct Cursor {
     pos: usize,
     odd: u64,
     tail: usize,
-    inner_end: usize,
+    inner: bool,
 }
 
 impl Cursor {
@@ -217,13 +228,15 @@ impl Cursor {
         len: usize,
     ) {
         let mut ends = nl;
+        let mut inner = 0;
         if quotes {
             ends &= !(M::prefix_xor(at) ^ self.odd);
             self.odd ^= 0u64.wrapping_sub(u64::from(at.count_ones() & 1));
-            let inner = nl & !ends;
-            if inner != 0 {
-                self.inner_end = self.pos + 64 - inner.leading_zeros() as usize;
-            }
+            inner = nl & !ends;
+        }
+        if inner != 0 || self.inner {
+            // Rare: a multi-line record ends or goes on in this block.
+            return self.block_marked(queue, ends, inner, len);
         }
         let count = ends.count_ones() as usize;
         let first = self.pos + 1;
@@ -240,6 +253,31 @@ impl Cursor {
             t += 1;
         }
         self.tail += count;
+        self.pos += len;
+    }
+
+    /// [`block`](Self::block) when some record of the block may hold a
+    /// newline inside a string: queues each end with its [`MULTI`] bit.
+    #[cold]
+    fn block_marked(&mut self, queue: &mut [usize; QUEUE], mut ends: u64, inner: u64, len: usize) {
+        let first = self.pos + 1;
+        // Bits of the block after the previous end of this block.
+        let mut after_prev = u64::MAX;
+        while ends != 0 {
+            let bit = ends.trailing_zeros();
+            // Newlines inside strings at or below this end and after the
+            // previous one: this record's.
+            let mine = inner & after_prev & (u64::MAX >> (63 - bit));
+            let multi = self.inner || mine != 0;
+            queue[self.tail] = (first + bit as usize) | if multi { MULTI } else { 0 };
+            self.tail += 1;
+            self.inner = false;
+            after_prev = u64::MAX.checked_shl(bit + 1).unwrap_or(0);
+            ends &= ends.wrapping_sub(1);
+        }
+        if inner & after_prev != 0 {
+            self.inner = true;
+        }
         self.pos += len;
     }
 }
@@ -454,6 +492,71 @@ mod tests {
             s.consume(n);
         }
         out
+    }
+
+    /// Frames `data` in growing prefixes of `step` bytes, as a live file
+    /// grows; returns each record's length and whether the scanner called it
+    /// one line.
+    fn frame_growing(mut s: BlockScanner, data: &[u8], step: usize) -> Vec<(usize, bool)> {
+        let (mut at, mut seen) = (0, step.min(data.len()));
+        let mut out = Vec::new();
+        loop {
+            match s.next(&data[at..seen]) {
+                Some(n) => {
+                    out.push((n, s.record_is_one_line()));
+                    at += n;
+                    s.consume(n);
+                }
+                None if seen == data.len() => return out,
+                None => seen = (seen + step).min(data.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn each_record_says_whether_it_is_one_line_whatever_its_neighbours() {
+        // One-line records around multi-line ones (newlines inside
+        // strings), at every distance from a block edge and a window edge.
+        let mut data = Vec::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        while data.len() < 300_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let pad = "p".repeat((x % 150) as usize);
+            match x % 9 {
+                0 => data.extend_from_slice(format!("@ex@ 1 @a\n{pad}\nb@ @@ x\n").as_bytes()),
+                1 => data.extend_from_slice(format!("@ex@ 2 @{pad}\n@\n").as_bytes()),
+                2 => data.extend_from_slice(b"\n"),
+                _ => data.extend_from_slice(format!("@pv@ 3 @{pad}@ @@@@ \n").as_bytes()),
+            }
+        }
+        let truth: Vec<(usize, bool)> = {
+            let lens = frame(BlockScanner::new(true), &data);
+            let mut at = 0;
+            lens.iter()
+                .map(|&n| {
+                    let r = &data[at..at + n];
+                    at += n;
+                    (n, r.iter().filter(|&&b| b == b'\n').count() == 1)
+                })
+                .collect()
+        };
+        assert!(truth.iter().filter(|t| !t.1).count() > 300);
+        assert!(truth.iter().filter(|t| t.1).count() > 1000);
+        for step in [1, 63, 64, 1000, 4096, data.len()] {
+            for wide in [false, true] {
+                let s = BlockScanner {
+                    wide: wide && wide_available(),
+                    ..BlockScanner::new(true)
+                };
+                assert_eq!(
+                    frame_growing(s, &data, step),
+                    truth,
+                    "step {step} wide {wide}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod config;
 mod listener;
 pub mod output;
 pub mod record;
+mod writeback;
 
 pub use listener::FileListener;
 

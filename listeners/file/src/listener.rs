@@ -16,6 +16,7 @@ use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Pos
 use crate::config::{Config, Format};
 use crate::output::{self, OutputError};
 use crate::record::{sync_dir, Record, RecordFile};
+use crate::writeback;
 use logdaemon_sdk::json::{self as jsonl, RawForm};
 
 /// A buffer grown past this by one huge batch is shrunk back afterwards.
@@ -39,6 +40,8 @@ pub struct FileListener {
     gaps_path: PathBuf,
     record_file: RecordFile,
     record: Record,
+    /// `fsync = false`: starts the output's disk writes as it grows.
+    writeback: writeback::Pacer,
     buf: Vec<u8>,
     /// A failed write may have left bytes past the recorded lengths.
     dirty: bool,
@@ -140,6 +143,8 @@ impl FileListener {
             out.file.sync_data().map_err(|e| {
                 Failure::retry(format!("cannot sync {}: {e}; retrying", out.path.display()))
             })?;
+        } else if !to_gaps {
+            self.writeback.written(&out.file, at + total);
         }
         let mut next = self.record.clone();
         if to_gaps {
@@ -348,6 +353,7 @@ impl Listener for FileListener {
             gaps,
             gaps_path,
             record_file,
+            writeback: writeback::Pacer::new(record.output_len),
             record,
             buf: Vec::new(),
             dirty: false,

@@ -74,6 +74,7 @@ impl<'a> Entry<'a> {
     ///
     /// # Safety
     /// Every pointer in every entry must be valid for `'a`.
+    #[inline]
     pub unsafe fn from_raw_slice(entries: &'a [RawEntry]) -> &'a [Entry<'a>] {
         // SAFETY: Entry is repr(transparent) over RawEntry (the
         // PhantomData is zero-sized), so the slice has the same layout.
@@ -82,43 +83,53 @@ impl<'a> Entry<'a> {
 
     /// # Safety
     /// Every pointer in `raw` must be valid for `'a`.
+    #[inline]
     pub unsafe fn from_raw(raw: &'a RawEntry) -> &'a Entry<'a> {
         // SAFETY: Entry is repr(transparent) over RawEntry.
         unsafe { &*(raw as *const RawEntry as *const Entry<'a>) }
     }
 
+    #[inline]
     pub fn as_raw(&self) -> &RawEntry {
         &self.raw
     }
 
     /// The journal's configured name.
+    #[inline]
     pub fn journal(&self) -> &'a [u8] {
         // SAFETY: the type's invariant.
         unsafe { self.raw.journal.as_slice() }
     }
+    #[inline]
     pub fn sequence(&self) -> u64 {
         self.raw.sequence
     }
     /// Byte offset of the record in its (uncompressed) journal file.
+    #[inline]
     pub fn offset(&self) -> u64 {
         self.raw.offset
     }
     /// Length in bytes, including the terminating newline.
+    #[inline]
     pub fn len(&self) -> u64 {
         self.raw.len
     }
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.raw.len == 0
     }
     /// 1-based number of the record's first line.
+    #[inline]
     pub fn line(&self) -> u64 {
         self.raw.line
     }
     /// Number of physical lines the record spans.
+    #[inline]
     pub fn lines(&self) -> u64 {
         self.raw.lines
     }
     /// Position of the record's first byte.
+    #[inline]
     pub fn start(&self) -> Position {
         Position {
             sequence: self.raw.sequence,
@@ -127,6 +138,7 @@ impl<'a> Entry<'a> {
         }
     }
     /// Position just past the record: where a cursor stands once it is handled.
+    #[inline]
     pub fn end(&self) -> Position {
         let ended_with_newline = self.raw().last() == Some(&b'\n');
         let line =
@@ -138,11 +150,13 @@ impl<'a> Entry<'a> {
         }
     }
     /// The bytes exactly as in the file.
+    #[inline]
     pub fn raw(&self) -> &'a [u8] {
         // SAFETY: the type's invariant.
         unsafe { self.raw.raw.as_slice() }
     }
     /// p4: the op (`pv`, `dv`, `ex`, ...). Lines: empty.
+    #[inline]
     pub fn op(&self) -> &'a [u8] {
         // SAFETY: the type's invariant.
         unsafe { self.raw.op.as_slice() }
@@ -159,6 +173,7 @@ impl<'a> Entry<'a> {
         fields.iter().map(|b| unsafe { b.as_slice() })
     }
     /// The `i`th field, if there is one.
+    #[inline]
     pub fn field(&self, i: usize) -> Option<&'a [u8]> {
         self.fields().nth(i)
     }
@@ -167,6 +182,7 @@ impl<'a> Entry<'a> {
     /// can be written as one run, `&chunk[first_start..last_end]`, without
     /// joining memory of different allocations. Without a chunk from the
     /// host (version-1 hosts, hand-built entries) `raw` is its own chunk.
+    #[inline]
     pub fn chunk(&self) -> (&'a [u8], usize) {
         let raw = self.raw();
         // SAFETY: the type's invariant.
@@ -179,10 +195,12 @@ impl<'a> Entry<'a> {
         (chunk, r - c)
     }
     /// First entry delivered from a new file after a rotation.
+    #[inline]
     pub fn did_rotate(&self) -> bool {
         self.raw.flags & FLAG_DID_ROTATE != 0
     }
     /// A record cut off for good (e.g. at the end of a rotated file).
+    #[inline]
     pub fn incomplete(&self) -> bool {
         self.raw.flags & FLAG_INCOMPLETE != 0
     }

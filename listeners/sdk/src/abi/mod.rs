@@ -58,6 +58,7 @@ impl Bytes {
         }
     }
 
+    #[inline]
     pub fn new(s: &[u8]) -> Bytes {
         Bytes {
             ptr: s.as_ptr(),
@@ -68,6 +69,7 @@ impl Bytes {
     /// # Safety
     /// `ptr` must point to `len` readable bytes that outlive `'a`
     /// (or `len` must be 0).
+    #[inline]
     pub unsafe fn as_slice<'a>(&self) -> &'a [u8] {
         if self.len == 0 || self.ptr.is_null() {
             &[]
