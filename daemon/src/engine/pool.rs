@@ -57,6 +57,13 @@ pub(crate) trait Task: Send {
     fn step(&mut self) -> Next;
     /// The last step panicked with `message`; the task will not be stepped again.
     fn panicked(&mut self, message: &str);
+    /// Called by the timer thread when the task's wait is over, instead of
+    /// a step, if it answers cheaply: `Some(wait)` when it has nothing to
+    /// do (it waits that long again, no thread is woken), `None` when it
+    /// must be stepped. Must not block.
+    fn still_idle(&mut self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Who may touch a slot's task; see the module header.
@@ -497,12 +504,31 @@ fn timer_loop(inner: &Arc<Inner>) {
             due.push(id);
         }
         drop(heap);
+        let mut again = Vec::new();
         for id in due {
             if let Some(slot) = inner.slot(id) {
                 let mut s = lock(&slot.state);
                 if matches!(*s, State::Waiting { until } if until <= now + SLACK) {
-                    *s = State::Queued;
-                    inner.work.push(Work::Step(id));
+                    // A task that is still idle waits again without a step:
+                    // thousands of idle journals cost a `stat` each, not a
+                    // thread's wake-up each.
+                    let idle = slot.task.try_lock().ok().and_then(|mut t| {
+                        let t = t.as_mut()?;
+                        catch_unwind(AssertUnwindSafe(|| t.still_idle()))
+                            .ok()
+                            .flatten()
+                    });
+                    match idle {
+                        Some(d) => {
+                            let until = Instant::now() + d;
+                            *s = State::Waiting { until };
+                            again.push((until, id));
+                        }
+                        None => {
+                            *s = State::Queued;
+                            inner.work.push(Work::Step(id));
+                        }
+                    }
                 }
             }
         }
@@ -512,6 +538,9 @@ fn timer_loop(inner: &Arc<Inner>) {
             }
         }
         heap = lock(&inner.timers.heap);
+        for (until, id) in again {
+            heap.push(Reverse((until + SLACK, id)));
+        }
         let now = Instant::now();
         let mut wait = heap
             .peek()

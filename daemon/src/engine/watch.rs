@@ -89,6 +89,25 @@ pub(super) fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Opti
                 );
                 Event::Changed(Vec::new())
             }
+            // Opening, reading or closing a file unwritten changes nothing
+            // (the status thread and listeners open journals all the time).
+            Ok(e)
+                if matches!(
+                    e.kind,
+                    notify::EventKind::Access(
+                        notify::event::AccessKind::Open(_)
+                            | notify::event::AccessKind::Read
+                            | notify::event::AccessKind::Close(
+                                notify::event::AccessMode::Read
+                                    | notify::event::AccessMode::Execute
+                                    | notify::event::AccessMode::Any
+                                    | notify::event::AccessMode::Other
+                            )
+                    )
+                ) =>
+            {
+                return
+            }
             Ok(e) => Event::Changed(e.paths),
             Err(_) => Event::Changed(Vec::new()),
         };

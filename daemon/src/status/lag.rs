@@ -55,10 +55,39 @@ pub struct Lag {
     pub file: PathBuf,
 }
 
+/// A journal's files by name, listed again only when its directory
+/// changed (its modification time moves with every name added, removed or
+/// renamed): the status is taken every second, and listing a directory of
+/// thousands of logs for each of them made it cost the square of their
+/// number.
+fn cached_listing(j: &JournalConfig) -> std::io::Result<Vec<(PathBuf, u64)>> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Listing = (Option<std::time::SystemTime>, bool, Vec<(PathBuf, u64)>);
+    static CACHE: Mutex<Option<HashMap<PathBuf, Listing>>> = Mutex::new(None);
+    let dir = j.path.parent().unwrap_or(Path::new("."));
+    let stamp = std::fs::metadata(dir).ok().and_then(|m| m.modified().ok());
+    let live = j.path.is_file();
+    {
+        let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((s, l, names)) = cache.as_ref().and_then(|c| c.get(&j.path)) {
+            if stamp.is_some() && *s == stamp && *l == live {
+                return Ok(names.clone());
+            }
+        }
+    }
+    let names = family::listing(j)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .get_or_insert_with(HashMap::new)
+        .insert(j.path.clone(), (stamp, live, names.clone()));
+    Ok(names)
+}
+
 impl Files {
     pub fn list(j: &JournalConfig) -> Result<Files, String> {
         let dir = j.path.parent().unwrap_or(Path::new("."));
-        let names = family::listing(j).map_err(|e| {
+        let names = cached_listing(j).map_err(|e| {
             format!(
                 "journal {:?}: cannot list {}: {e}; check that the directory exists and is readable",
                 j.name,

@@ -189,8 +189,11 @@ fn write(state_dir: &Path, snap: &Snapshot, failing: &mut bool) {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        serde_json::to_writer(&mut f, snap)?;
-        f.write_all(b"\n")?;
+        // One write: the snapshot of thousands of listeners written through
+        // serde's many small writes cost more than taking it.
+        let mut bytes = serde_json::to_vec(snap)?;
+        bytes.push(b'\n');
+        f.write_all(&bytes)?;
         std::fs::rename(&tmp, &path)
     })();
     match r {

@@ -403,6 +403,27 @@ impl Worker {
         self.follower.as_mut().is_some_and(|f| f.idle_unchanged())
     }
 
+    /// For the pool's timer: the next wait when this worker has nothing to
+    /// do now (not stopping, no retry or `no_data` due, nothing read ahead,
+    /// its files unchanged since it found nothing to read); `None` when it
+    /// must be stepped.
+    pub(crate) fn still_idle(&mut self) -> Option<Duration> {
+        if self.stopping() || self.retry_at.is_some() || self.unproven_start || self.owed.is_some()
+        {
+            return None;
+        }
+        if self.shared.lock().unwrap_or_else(|e| e.into_inner()).retire {
+            return None;
+        }
+        if self.quiet.deadline() <= self.clock.now() || !self.idle_unchanged() {
+            return None;
+        }
+        match self.idle_wait() {
+            Next::Wait(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// Gives back the buffers of an idle worker: an idle journal costs a
     /// few KiB, not a batch.
     fn release_buffers(&mut self) {

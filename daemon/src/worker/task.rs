@@ -13,6 +13,10 @@ impl Task for Worker {
         Worker::step(self)
     }
 
+    fn still_idle(&mut self) -> Option<std::time::Duration> {
+        self.still_idle()
+    }
+
     /// A panic on the host side (in reading, framing, or the worker's own
     /// logic) is this listener's failure, handled like a fatal answer.
     fn panicked(&mut self, message: &str) {
