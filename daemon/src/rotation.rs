@@ -25,6 +25,10 @@ use crate::format::Format;
 struct Pattern {
     source: String,
     regex: Regex,
+    /// The literal start every name it matches has (`{name}` resolved):
+    /// most names of a directory of many logs are told apart by it
+    /// without running the regex.
+    prefix: String,
 }
 
 /// The rotation scheme of one journal.
@@ -100,6 +104,7 @@ impl Scheme {
             out.push(Pattern {
                 source: p.clone(),
                 regex: compile(p, &live_name)?,
+                prefix: literal_prefix(p, &live_name),
             });
         }
         Ok(Scheme {
@@ -183,6 +188,9 @@ impl Scheme {
 
     fn classify(&self, name: &str) -> Option<(Option<u64>, (String, i128))> {
         for p in &self.patterns {
+            if !name.starts_with(&p.prefix) {
+                continue;
+            }
             if let Some(c) = p.regex.captures(name) {
                 let date = c
                     .name("date")
@@ -209,6 +217,25 @@ fn compressed_original(path: &Path) -> Option<PathBuf> {
         .iter()
         .find_map(|e| name.strip_suffix(e))?;
     Some(path.with_file_name(stem))
+}
+
+/// The literal start of the names `pattern` matches: up to its first
+/// wildcard or placeholder other than `{name}`.
+fn literal_prefix(pattern: &str, live_name: &str) -> String {
+    let mut out = String::new();
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        if let Some(r) = rest.strip_prefix("{name}") {
+            out.push_str(live_name);
+            rest = r;
+        } else if c == '*' || c == '{' {
+            break;
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
@@ -254,6 +281,13 @@ fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_literal_prefix_stops_at_the_first_wildcard_or_placeholder() {
+        assert_eq!(literal_prefix("{name}.{n}{ext}", "app.log"), "app.log.");
+        assert_eq!(literal_prefix("*.jnl.{N}{ext}", "journal"), "");
+        assert_eq!(literal_prefix("old-{name}-{date}", "a"), "old-a-");
+    }
 
     fn names(dir: &Path, s: &Scheme) -> Vec<String> {
         let _ = dir;

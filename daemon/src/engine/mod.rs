@@ -243,7 +243,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         reload::Snapshot::of(&std::fs::read_to_string(&cfg.file).unwrap_or_default());
     let mut last_write = Instant::now();
     trim_memory();
-    let mut last_trim = Instant::now();
+    // The next trim 2 s after the start, once the first reads are done.
+    let mut last_trim = Instant::now()
+        .checked_sub(Duration::from_secs(28))
+        .unwrap_or_else(Instant::now);
     let mut signalled = false;
     loop {
         fleet.restart_pending(&ctx, &current, &mut checkpoint, &mut versions, &mut store)?;
