@@ -95,6 +95,8 @@ struct Fleet {
     /// changed them): the new config's journal and listener, and the pool
     /// id of the old worker.
     pending: Vec<(Arc<JournalConfig>, ListenerConfig, usize)>,
+    /// Bumped whenever workers start or leave (the status follows).
+    generation: u64,
 }
 
 impl Fleet {
@@ -108,6 +110,7 @@ impl Fleet {
         let w = w.with_pool(self.pool.spawner(), spread);
         let id = self.pool.add(Box::new(w));
         self.router.add(&path, id);
+        self.generation += 1;
         self.running.push(Running {
             journal,
             listener,
@@ -116,6 +119,36 @@ impl Fleet {
             halt,
             retired: false,
         });
+    }
+
+    /// For the status: the workers that run (and the config with the
+    /// journals they follow, a glob journal's streams as journals).
+    fn status_view(&self, current: &Config) -> (Config, Vec<crate::status::Listed>) {
+        let listed: Vec<_> = self
+            .current()
+            .iter()
+            .map(|r| (r.journal.clone(), r.listener.clone(), r.shared.clone()))
+            .collect();
+        let mut cfg = current.clone();
+        // In the order they run (config order, then what started since).
+        let mut names: Vec<&String> = Vec::new();
+        for (j, _, _) in &listed {
+            if !names.contains(&j) {
+                names.push(j);
+            }
+        }
+        cfg.journals = names
+            .into_iter()
+            .filter_map(|n| {
+                current
+                    .journals
+                    .iter()
+                    .find(|j| &j.name == n)
+                    .cloned()
+                    .or_else(|| crate::streams::config_of(current, n))
+            })
+            .collect();
+        (cfg, listed)
     }
 
     /// The workers that make the run's outcome.
@@ -208,7 +241,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             w.shared.clone(),
         )
     });
-    let _status = crate::status::start(cfg, listed.collect()).map_err(EngineError::Failed)?;
+    let status = crate::status::start(cfg, listed.collect()).map_err(EngineError::Failed)?;
     let done_tx = ev_tx.clone();
     // Wakes the main loop: it checks whether every worker is done.
     let pool = pool::Pool::new(base_threads(), move || {
@@ -220,6 +253,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         router: watch::Router::default(),
         running: Vec::new(),
         pending: Vec::new(),
+        generation: 0,
     };
     let total = workers.len().max(1);
     for (i, (w, _)) in workers.into_iter().enumerate() {
@@ -237,6 +271,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let mut progress = crate::progress::Progress::new(cfg);
 
     let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut status_generation = fleet.generation;
     // The config as reloaded (its journals; the rest needs a restart).
     let mut current = cfg.clone();
     let mut snapshot =
@@ -327,6 +362,11 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             &mut versions,
             &mut store,
         )?;
+        if fleet.generation != status_generation {
+            status_generation = fleet.generation;
+            let (c, listed) = fleet.status_view(&current);
+            status.update(c, listed);
+        }
         notifier.tick(fleet.running.iter().map(|r| &r.shared));
         progress.tick(
             &current,
@@ -373,6 +413,8 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     store.compact(&checkpoint)?; // checkpoint.toml alone is the whole checkpoint after a stop
     let Fleet { pool, running, .. } = fleet;
     pool.shutdown();
+    // A last status write, with the workers' final states.
+    drop(status);
     let mut running_status = Vec::new();
     for r in running.iter().filter(|r| !r.retired) {
         running_status.push(

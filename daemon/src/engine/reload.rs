@@ -302,6 +302,7 @@ mod apply {
                 return;
             }
             r.retired = true;
+            self.generation += 1;
             r.halt.store(true, Ordering::SeqCst);
             self.pool.wake(r.id);
         }

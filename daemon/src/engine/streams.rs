@@ -113,6 +113,7 @@ impl Fleet {
             streams.ended(&name, last);
             tracing::info!(stream = %name, "stream ended: its file was deleted and its last entries delivered");
             ended_any = true;
+            self.generation += 1;
         }
         ended_any
     }

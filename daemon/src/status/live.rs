@@ -36,10 +36,18 @@ const HISTORY_POINTS: usize = 300;
 /// Per (journal, listener): `(seconds since the epoch, lag in bytes)`, oldest first.
 type History = BTreeMap<(String, String), VecDeque<(u64, u64)>>;
 
+/// A worker as the status sees it: journal, listener, shared state.
+pub(crate) type Listed = (String, String, Arc<Mutex<Shared>>);
+
 /// The workers' states, as the status thread and the endpoint read them.
 pub(crate) struct Live {
-    cfg: Config,
-    listeners: Vec<(String, String, Arc<Mutex<Shared>>)>,
+    /// The config as it runs: reloaded, with a glob journal's streams as
+    /// journals of their own (see [`StatusGuard::update`]).
+    cfg: Mutex<Arc<Config>>,
+    /// The state directory and the endpoint's settings (fixed at start).
+    state_dir: PathBuf,
+    http: Option<crate::config::http::HttpConfig>,
+    listeners: Mutex<Vec<Listed>>,
     start_sequences: BTreeMap<String, u64>,
     history: Mutex<History>,
 }
@@ -47,7 +55,12 @@ pub(crate) struct Live {
 impl Live {
     fn inputs(&self) -> Vec<Input> {
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        self.listeners
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        listeners
             .iter()
             .map(|(journal, listener, shared)| {
                 let s = shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -75,8 +88,9 @@ impl Live {
 
     /// The snapshot now.
     pub fn snapshot(&self) -> Snapshot {
+        let cfg = self.cfg.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let ctx = Context {
-            cfg: &self.cfg,
+            cfg: &cfg,
             running: true,
             pid: Some(std::process::id()),
             start_sequences: &self.start_sequences,
@@ -86,7 +100,7 @@ impl Live {
     }
 
     pub fn http(&self) -> Option<&crate::config::http::HttpConfig> {
-        self.cfg.http.as_ref()
+        self.http.as_ref()
     }
 
     fn remember(&self, snap: &Snapshot) {
@@ -118,7 +132,20 @@ impl Drop for StatusGuard {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        write(&self.live.cfg.state_dir, &self.live.snapshot(), &mut true);
+        write(&self.live.state_dir, &self.live.snapshot(), &mut true);
+    }
+}
+
+impl StatusGuard {
+    /// The workers and the config changed (a reload, a glob journal's
+    /// stream started or ended): the status follows them.
+    pub(crate) fn update(&self, cfg: Config, listeners: Vec<Listed>) {
+        *self.live.cfg.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
+        *self
+            .live
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = listeners;
     }
 }
 
@@ -135,8 +162,10 @@ pub(crate) fn start(
         *e = (*e).max(seq);
     }
     let live = Arc::new(Live {
-        cfg: cfg.clone(),
-        listeners,
+        cfg: Mutex::new(Arc::new(cfg.clone())),
+        state_dir: cfg.state_dir.clone(),
+        http: cfg.http.clone(),
+        listeners: Mutex::new(listeners),
         start_sequences,
         history: Mutex::new(BTreeMap::new()),
     });
@@ -157,7 +186,7 @@ pub(crate) fn start(
                     l.remember(&snap);
                     last_point = Some(std::time::Instant::now());
                 }
-                write(&l.cfg.state_dir, &snap, &mut failing);
+                write(&l.state_dir, &snap, &mut failing);
                 if !matches!(
                     stopped.recv_timeout(WRITE_EVERY),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout)

@@ -23,7 +23,7 @@ use logdaemon_state::Cursor;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-pub(crate) use live::start;
+pub(crate) use live::{start, Listed};
 pub use stats::{GapNote, ListenerStats};
 
 /// What a listener is doing.

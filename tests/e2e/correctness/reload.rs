@@ -142,6 +142,25 @@ fn ten_reloads_under_load_add_remove_change_and_refuse_and_every_output_is_exact
         || raw(&f, "extra") == all && entry_text(&f.join("out/kit.jsonl")) == all,
         || d.log(),
     );
+    // The status follows the reloads: the listeners that run now.
+    let listed = || -> Vec<String> {
+        let text = std::fs::read_to_string(f.join("state/status.json")).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let mut names: Vec<String> = v["journals"][0]["listeners"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["name"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        names
+    };
+    wait_until(
+        30,
+        "the status of the reloaded listeners",
+        || listed() == ["copy", "extra", "kit"],
+        || format!("{:?}\n{}", listed(), d.log()),
+    );
     let (st, log) = d.stop();
     assert!(st.success(), "exit {st}: {log}");
     assert_eq!(raw(&f, "copy"), all, "copy is exact");
