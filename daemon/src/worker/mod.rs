@@ -11,22 +11,19 @@
 //! While the listener handles a full batch, the next one is read on
 //! another pool thread ([`ahead`]).
 
-use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use logdaemon_sdk::abi::{Bytes, RawEntry, Status};
 use logdaemon_sdk::Position;
 use logdaemon_state::Cursor;
 
-use crate::ack::{self, Held, Known};
-use crate::config::{JournalConfig, ListenerConfig, OnFailure};
+use crate::ack::Held;
+use crate::config::{JournalConfig, ListenerConfig};
 use crate::engine::pool::{in_call, Next, Spawner};
-use crate::follow::{Batch, Fill, FollowError, Follower, Meta};
-use crate::format::Format;
-use crate::host::{CallError, Instance};
+use crate::follow::{Batch, Fill, FollowError, Follower};
+use crate::host::Instance;
 use crate::quiet::{Clock, QuietTimer};
 
 /// How a worker is doing, as the engine sees it.
@@ -118,11 +115,15 @@ enum Call {
 }
 
 mod ahead;
+mod calls;
 mod count;
+mod deliver;
+mod idle;
 mod owed;
 mod task;
 
 use ahead::ReadAhead;
+use deliver::Entries;
 mod stats;
 
 enum Flow {
@@ -349,364 +350,6 @@ impl Worker {
         msg
     }
 
-    /// The follower finished a file and began the next one without an
-    /// entry in between: nothing lies between the acknowledged position and
-    /// the new one, so the cursor moves there (unless the listener holds
-    /// entries), and a restart after the finished file is deleted does not
-    /// look for it.
-    fn note_crossing(&mut self) {
-        let Some(end) = self.batch.end else { return };
-        if self.acked < self.delivered || end <= self.delivered {
-            return;
-        }
-        self.delivered = end;
-        self.set_ack(end);
-    }
-
-    /// Waits until woken, the next reconciliation, or a `no_data` is due.
-    /// `stamp`: the follower just found nothing to read (take its stamp).
-    fn idle(&mut self, stamp: bool) -> Next {
-        let now = self.clock.now();
-        if let Some(had) = self.quiet.poll(now) {
-            let preset = self.delivered;
-            let r = in_call(|| self.instance.no_data(had, preset));
-            let flow = self.after_call(r, preset, Call::Other);
-            return self.after_flow(flow);
-        }
-        if stamp {
-            self.follower.as_mut().expect("follower").note_idle();
-        }
-        self.idle_wait()
-    }
-
-    /// The wait of an idle worker: until the next `no_data` is due or the
-    /// next periodic check. The first periodic check of each worker is
-    /// spread over `reconcile_every`, so that thousands of journals are not
-    /// all checked in the same instant.
-    fn idle_wait(&mut self) -> Next {
-        let now = self.clock.now();
-        let until_quiet = self.quiet.deadline().saturating_duration_since(now);
-        let every = match self.spread.take() {
-            Some(fraction) => self.journal.reconcile_every.mul_f64(fraction),
-            None => self.journal.reconcile_every,
-        };
-        Next::Wait(until_quiet.min(every))
-    }
-
-    /// Whether an idle worker, stepped again, may skip reading: the files
-    /// are as they were when it last found nothing to read (see
-    /// [`Follower::idle_unchanged`]).
-    fn idle_unchanged(&mut self) -> bool {
-        if self.once || !self.batch.is_empty() || self.ahead.fill.is_some() {
-            return false;
-        }
-        self.follower.as_mut().is_some_and(|f| f.idle_unchanged())
-    }
-
-    /// For the pool's timer: the next wait when this worker has nothing to
-    /// do now (not stopping, no retry or `no_data` due, nothing read ahead,
-    /// its files unchanged since it found nothing to read); `None` when it
-    /// must be stepped.
-    pub(crate) fn still_idle(&mut self) -> Option<Duration> {
-        if self.stopping() || self.retry_at.is_some() || self.unproven_start || self.owed.is_some()
-        {
-            return None;
-        }
-        if self.shared.lock().unwrap_or_else(|e| e.into_inner()).retire {
-            return None;
-        }
-        if self.quiet.deadline() <= self.clock.now() || !self.idle_unchanged() {
-            return None;
-        }
-        match self.idle_wait() {
-            Next::Wait(d) => Some(d),
-            _ => None,
-        }
-    }
-
-    /// Gives back the buffers of an idle worker: an idle journal costs a
-    /// few KiB, not a batch.
-    fn release_buffers(&mut self) {
-        self.batch.release();
-        self.ahead.batch.release();
-        if let Some(f) = self.follower.as_mut() {
-            f.release_buffers();
-        }
-    }
-
-    /// Hands the batch to the listener; with `read_ahead`, reads the next
-    /// batch meanwhile.
-    fn deliver(&mut self, read_ahead: bool) -> Flow {
-        let preset = self.batch.end.expect("non-empty batch");
-        let p4 =
-            matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
-        let filters = self.instance.plugin().api.filters;
-        let journal = Bytes::new(self.instance.journal_bytes());
-        let mut handled = std::mem::take(&mut self.entries).0;
-        // Fields (they may own unquoted copies) and their slices outlive the call.
-        let mut fields: Vec<Cow<'_, [u8]>> = Vec::new();
-        let mut slices: Vec<Bytes> = Vec::new();
-        if p4 {
-            let mut counts: Vec<(usize, usize)> = Vec::with_capacity(self.batch.entries.len());
-            for m in &self.batch.entries {
-                let start = fields.len();
-                logdaemon_sdk::p4::split_into(self.batch.raw(m), &mut fields);
-                counts.push((start, fields.len() - start));
-            }
-            slices = fields.iter().map(|f| Bytes::new(f)).collect();
-            for (m, &(start, n)) in self.batch.entries.iter().zip(&counts) {
-                let (op, rest) = if n > 0 {
-                    (slices[start], &slices[start + 1..start + n])
-                } else {
-                    (Bytes::EMPTY, &slices[0..0])
-                };
-                let mut e = raw_entry(journal, m, self.batch.raw(m), self.batch.chunk(m));
-                e.op = op;
-                if !rest.is_empty() {
-                    e.fields = rest.as_ptr();
-                    e.n_fields = rest.len();
-                }
-                handled.push(e);
-            }
-        } else {
-            handled.extend(
-                self.batch
-                    .entries
-                    .iter()
-                    .map(|m| raw_entry(journal, m, self.batch.raw(m), self.batch.chunk(m))),
-            );
-        }
-        if filters {
-            handled.retain(|e| self.instance.is_handled(e));
-        }
-        let holding = self.acked < self.delivered;
-        let r = if handled.is_empty() {
-            Ok(if holding { self.acked } else { preset })
-        } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal) {
-            let r = in_call(|| self.instance.listen(&handled, preset));
-            self.ahead
-                .finish(&mut self.follower, &self.journal.name, &self.listener.name);
-            r
-        } else {
-            in_call(|| self.instance.listen(&handled, preset))
-        };
-        // The entries point into the batch and the fields: none is kept.
-        handled.clear();
-        if handled.capacity() <= KEEP_ENTRIES {
-            self.entries = Entries(handled);
-        }
-        drop(slices);
-        drop(fields);
-        self.after_call(r, preset, Call::Batch)
-    }
-
-    /// Books the outcome of a call that delivered up to `preset`.
-    fn after_call(&mut self, r: Result<Position, CallError>, preset: Position, call: Call) -> Flow {
-        let r = self.check_ack(r, preset, &call);
-        match r {
-            Ok(ack) => {
-                // Only progress ends a run of failures: a listener that
-                // queues work and fails on it later (hot-backup) answers
-                // Ok in between, and its retries must still back off and,
-                // under --once, give up after retry_max.
-                if ack.min(self.delivered.max(preset)) > self.acked {
-                    self.failures = 0;
-                    self.failing_since = None;
-                    self.note_progress();
-                }
-                self.note_ok(&call);
-                self.delivered = self.delivered.max(preset);
-                self.set_ack(ack.min(self.delivered));
-                if matches!(call, Call::Batch) {
-                    self.count_delivered();
-                }
-                if self.acked < self.delivered {
-                    if matches!(call, Call::Batch) {
-                        self.held.keep(&self.batch.entries, self.acked);
-                    } else {
-                        self.held.forget(self.acked);
-                    }
-                } else {
-                    self.held.clear();
-                }
-                Flow::Go
-            }
-            Err(e) => {
-                if let Some(a) = e.ack {
-                    self.set_ack(a.min(preset));
-                }
-                self.failed(e)
-            }
-        }
-    }
-
-    /// Refuses an acknowledgement that is not on a record boundary: it is
-    /// logged, never recorded, and the call counts as failed (`Error`), so
-    /// everything after the last good acknowledgement comes again.
-    fn check_ack(
-        &self,
-        r: Result<Position, CallError>,
-        preset: Position,
-        call: &Call,
-    ) -> Result<Position, CallError> {
-        let (batch, also): (&[_], Vec<Position>) = match *call {
-            Call::Batch => (&self.batch.entries, Vec::new()),
-            Call::Gap(from, to) => (&[], vec![from, to]),
-            Call::Other => (&[], Vec::new()),
-        };
-        let known = Known {
-            acked: self.acked,
-            preset,
-            batch,
-            also: &also,
-            held: &self.held,
-        };
-        let ack = match &r {
-            Ok(a) => *a,
-            Err(CallError { ack: Some(a), .. }) => *a,
-            Err(_) => return r,
-        };
-        if ack::on_boundary(ack, &known) {
-            return r;
-        }
-        tracing::error!(journal = %self.journal.name, listener = %self.listener.name, sequence = ack.sequence, offset = ack.offset, acked_sequence = self.acked.sequence, acked_offset = self.acked.offset, "the listener acknowledged {ack}, which is not on a record boundary: refused, the cursor stays at {}; this is a bug in the listener", self.acked);
-        let message = match r {
-            Ok(_) => format!("acknowledged {ack}, which is not on a record boundary"),
-            Err(e) => format!(
-                "{} (and acknowledged {ack}, which is not on a record boundary)",
-                e.message
-            ),
-        };
-        Err(CallError {
-            status: Status::Error,
-            message,
-            ack: None,
-        })
-    }
-
-    fn set_ack(&mut self, ack: Position) {
-        if ack <= self.acked {
-            return;
-        }
-        self.acked = ack;
-        let identity = self.follower().identity_at(ack);
-        let crossed = ack.sequence != self.finished_seen;
-        let finished = if crossed {
-            Some(self.follower().finished())
-        } else {
-            None
-        };
-        self.finished_seen = ack.sequence;
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = finished {
-            s.finished = f;
-        }
-        s.cursor = Cursor {
-            sequence: ack.sequence,
-            offset: ack.offset,
-            line: ack.line.max(1),
-            identity,
-        };
-        s.version += 1;
-        self.unproven_start = empty_proof_at_start(&s.cursor);
-    }
-
-    /// A cursor at the start of a file that was empty when it was
-    /// acknowledged proves nothing by content: after a restart every file
-    /// matches it, and a file rotated and compressed several times meanwhile
-    /// cannot be told from newer ones. Once that file has bytes (the same
-    /// file: the follower holds it open), its first bytes prove it, and the
-    /// cursor takes that proof for the next checkpoint.
-    fn prove_start(&mut self) {
-        let Some(id) = self
-            .follower
-            .as_ref()
-            .and_then(|f| f.identity_at(self.acked))
-        else {
-            return;
-        };
-        if id.head_len == 0 {
-            return;
-        }
-        self.unproven_start = false;
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if (s.cursor.sequence, s.cursor.offset) != (self.acked.sequence, self.acked.offset)
-            || !empty_proof_at_start(&s.cursor)
-        {
-            return;
-        }
-        tracing::debug!(journal = %self.journal.name, listener = %self.listener.name, sequence = self.acked.sequence, head_len = id.head_len, "the file at the cursor has bytes now: they prove it");
-        s.cursor.identity = Some(id);
-        s.version += 1;
-    }
-
-    fn failed(&mut self, e: CallError) -> Flow {
-        match e.status {
-            Status::Retry | Status::Error | Status::Ok => {
-                self.failures += 1;
-                let since = *self.failing_since.get_or_insert_with(|| self.clock.now());
-                if self.once
-                    && self.clock.now().saturating_duration_since(since) >= self.listener.retry_max
-                {
-                    let msg = format!(
-                        "listener {:?} of journal {:?} still fails after {:?} (retry_max): {}; its cursor is kept, the next run resumes there",
-                        self.listener.name, self.journal.name, self.listener.retry_max, e.message
-                    );
-                    tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}");
-                    self.set_status(WorkerStatus::Unfinished(msg));
-                    return Flow::Exit;
-                }
-                self.note_retry(&e.message);
-                let backoff = backoff(self.failures, self.listener.retry_max);
-                if e.status == Status::Error {
-                    tracing::error!(journal = %self.journal.name, listener = %self.listener.name, attempt = self.failures, backoff_ms = backoff.as_millis() as u64, "listener failed: {}; retrying", e.message);
-                } else {
-                    tracing::warn!(journal = %self.journal.name, listener = %self.listener.name, attempt = self.failures, backoff_ms = backoff.as_millis() as u64, "listener asks to retry: {}", e.message);
-                }
-                Flow::Backoff(backoff)
-            }
-            Status::Fatal => {
-                let msg = format!(
-                    "listener {:?} of journal {:?} failed for good: {}",
-                    self.listener.name, self.journal.name, e.message
-                );
-                match self.listener.on_failure {
-                    OnFailure::Stop => {
-                        tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}; stopping (on_failure = \"stop\")");
-                        self.set_status(WorkerStatus::Failed(msg));
-                    }
-                    OnFailure::Disable => {
-                        tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}; listener disabled, its cursor is kept (on_failure = \"disable\")");
-                        self.set_status(WorkerStatus::Disabled(msg));
-                    }
-                }
-                Flow::Exit
-            }
-        }
-    }
-
-    /// Re-reads from the acknowledged position.
-    fn rewind(&mut self) -> Result<(), FollowError> {
-        let cursor = self
-            .shared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .cursor
-            .clone();
-        let history = self.follower().finished();
-        self.follower = Some(Follower::open_with_history(
-            self.journal.clone(),
-            Some(&cursor),
-            &history,
-            self.state_dir.clone(),
-        )?);
-        self.delivered = self.acked;
-        self.held.clear();
-        // What was read ahead came from the old follower: read again.
-        self.ahead.fill = None;
-        Ok(())
-    }
-
     /// `--once`: the final flush is a call like any other. A failure is
     /// retried (the entries are delivered again) until `retry_max` gives
     /// up, and a fatal one ends the listener, so the run cannot exit 0 with
@@ -741,39 +384,6 @@ impl Worker {
 fn empty_proof_at_start(c: &Cursor) -> bool {
     c.offset == 0 && c.identity.as_ref().is_some_and(|id| id.head_len == 0)
 }
-
-/// The ABI entry for `m` (no op, no fields); `raw` lies within `chunk`.
-#[inline]
-fn raw_entry(journal: Bytes, m: &Meta, raw: &[u8], chunk: &[u8]) -> RawEntry {
-    RawEntry {
-        struct_size: RawEntry::SIZE,
-        journal,
-        sequence: m.sequence,
-        offset: m.offset,
-        len: m.len,
-        line: m.line,
-        lines: m.lines,
-        flags: m.flags,
-        raw: Bytes::new(raw),
-        op: Bytes::EMPTY,
-        fields: std::ptr::null(),
-        n_fields: 0,
-        chunk: Bytes::new(chunk),
-    }
-}
-
-/// An array of entries grown past this by one batch of tiny records is not
-/// kept for the next batch.
-const KEEP_ENTRIES: usize = 1 << 16;
-
-/// The array of entries handed to the listener, kept between batches so
-/// that it is not allocated for each one. Empty between calls.
-#[derive(Default)]
-struct Entries(Vec<RawEntry>);
-
-// SAFETY: the vector is empty whenever the worker is not inside `deliver`,
-// so no pointer it held is ever used from another thread.
-unsafe impl Send for Entries {}
 
 /// Capped exponential backoff: 100 ms, 200 ms, 400 ms, … up to `max`.
 pub fn backoff(attempt: u32, max: Duration) -> Duration {

@@ -1,0 +1,113 @@
+//! Handing a batch to the listener: one ABI entry per record (with the
+//! p4 fields split when the listener wants them), the listener's filter,
+//! and the next batch read ahead meanwhile.
+
+use std::borrow::Cow;
+
+use logdaemon_sdk::abi::{Bytes, RawEntry};
+
+use super::{Call, Flow, Worker};
+use crate::engine::pool::in_call;
+use crate::follow::Meta;
+use crate::format::Format;
+
+impl Worker {
+    /// Hands the batch to the listener; with `read_ahead`, reads the next
+    /// batch meanwhile.
+    pub(super) fn deliver(&mut self, read_ahead: bool) -> Flow {
+        let preset = self.batch.end.expect("non-empty batch");
+        let p4 =
+            matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
+        let filters = self.instance.plugin().api.filters;
+        let journal = Bytes::new(self.instance.journal_bytes());
+        let mut handled = std::mem::take(&mut self.entries).0;
+        // Fields (they may own unquoted copies) and their slices outlive the call.
+        let mut fields: Vec<Cow<'_, [u8]>> = Vec::new();
+        let mut slices: Vec<Bytes> = Vec::new();
+        if p4 {
+            let mut counts: Vec<(usize, usize)> = Vec::with_capacity(self.batch.entries.len());
+            for m in &self.batch.entries {
+                let start = fields.len();
+                logdaemon_sdk::p4::split_into(self.batch.raw(m), &mut fields);
+                counts.push((start, fields.len() - start));
+            }
+            slices = fields.iter().map(|f| Bytes::new(f)).collect();
+            for (m, &(start, n)) in self.batch.entries.iter().zip(&counts) {
+                let (op, rest) = if n > 0 {
+                    (slices[start], &slices[start + 1..start + n])
+                } else {
+                    (Bytes::EMPTY, &slices[0..0])
+                };
+                let mut e = raw_entry(journal, m, self.batch.raw(m), self.batch.chunk(m));
+                e.op = op;
+                if !rest.is_empty() {
+                    e.fields = rest.as_ptr();
+                    e.n_fields = rest.len();
+                }
+                handled.push(e);
+            }
+        } else {
+            handled.extend(
+                self.batch
+                    .entries
+                    .iter()
+                    .map(|m| raw_entry(journal, m, self.batch.raw(m), self.batch.chunk(m))),
+            );
+        }
+        if filters {
+            handled.retain(|e| self.instance.is_handled(e));
+        }
+        let holding = self.acked < self.delivered;
+        let r = if handled.is_empty() {
+            Ok(if holding { self.acked } else { preset })
+        } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal) {
+            let r = in_call(|| self.instance.listen(&handled, preset));
+            self.ahead
+                .finish(&mut self.follower, &self.journal.name, &self.listener.name);
+            r
+        } else {
+            in_call(|| self.instance.listen(&handled, preset))
+        };
+        // The entries point into the batch and the fields: none is kept.
+        handled.clear();
+        if handled.capacity() <= KEEP_ENTRIES {
+            self.entries = Entries(handled);
+        }
+        drop(slices);
+        drop(fields);
+        self.after_call(r, preset, Call::Batch)
+    }
+}
+
+/// The ABI entry for `m` (no op, no fields); `raw` lies within `chunk`.
+#[inline]
+fn raw_entry(journal: Bytes, m: &Meta, raw: &[u8], chunk: &[u8]) -> RawEntry {
+    RawEntry {
+        struct_size: RawEntry::SIZE,
+        journal,
+        sequence: m.sequence,
+        offset: m.offset,
+        len: m.len,
+        line: m.line,
+        lines: m.lines,
+        flags: m.flags,
+        raw: Bytes::new(raw),
+        op: Bytes::EMPTY,
+        fields: std::ptr::null(),
+        n_fields: 0,
+        chunk: Bytes::new(chunk),
+    }
+}
+
+/// An array of entries grown past this by one batch of tiny records is not
+/// kept for the next batch.
+const KEEP_ENTRIES: usize = 1 << 16;
+
+/// The array of entries handed to the listener, kept between batches so
+/// that it is not allocated for each one. Empty between calls.
+#[derive(Default)]
+pub(super) struct Entries(Vec<RawEntry>);
+
+// SAFETY: the vector is empty whenever the worker is not inside `deliver`,
+// so no pointer it held is ever used from another thread.
+unsafe impl Send for Entries {}
