@@ -134,7 +134,8 @@ fn check_stream(got: &[Stored], want: &[Vec<u8>], what: &str) {
             String::from_utf8_lossy(w)
         );
         let id = format!(
-            "db1:p4:{}:{}",
+            "db1:p4:{}:{}:{}",
+            m.header("Logdaemon-Writer"),
             m.header("Logdaemon-Sequence"),
             m.header("Logdaemon-Offset")
         );
@@ -252,13 +253,18 @@ fn nats_daemon_sigkilled_at_random_moments_even_after_the_duplicate_window() {
     pump.wait_more(100);
     let w = pump.stop();
     let mut d = Daemon::start(&f);
-    wait_stream(
+    let got = wait_stream(
         &srv.url(),
         &w,
         &mut [&mut d],
         &format!("6 SIGKILLs (seed {seed})"),
     );
     d.term();
+    // One writer across the restarts: its id is kept in its state
+    // directory, so its own last message id still chains after a crash.
+    let mut writers: Vec<&str> = got.iter().map(|m| m.header("Logdaemon-Writer")).collect();
+    writers.dedup();
+    assert_eq!(writers.len(), 1, "writers: {writers:?}");
 }
 
 #[test]
@@ -284,7 +290,11 @@ fn nats_second_daemon_on_the_same_subject_is_refused_not_interleaved() {
         match (a_done, b_done) {
             (Some(_), None) => break (a, b),
             (None, Some(_)) => break (b, a),
-            (Some(x), Some(y)) => panic!("both daemons stopped ({x}, {y})"),
+            (Some(x), Some(y)) => panic!(
+                "both daemons stopped ({x}, {y}); logs:\n{}\n---\n{}",
+                a.log_tail(),
+                b.log_tail()
+            ),
             (None, None) => {}
         }
         assert!(
@@ -305,8 +315,16 @@ fn nats_second_daemon_on_the_same_subject_is_refused_not_interleaved() {
     let mut winner = winner;
     pump.wait_more(200);
     let w = pump.stop();
-    wait_stream(&srv.url(), &w, &mut [&mut winner], "second daemon refused");
+    let got = wait_stream(&srv.url(), &w, &mut [&mut winner], "second daemon refused");
     winner.term();
+    // Not interleaved: the first daemon's messages, then at most one run
+    // of the other's (when the first one was the one refused).
+    let mut runs: Vec<&str> = got.iter().map(|m| m.header("Logdaemon-Writer")).collect();
+    runs.dedup();
+    assert!(
+        runs.len() <= 2 && runs.iter().all(|w| !w.is_empty()),
+        "the writers of the subject, in stream order: {runs:?}"
+    );
 }
 
 /// `logdaemon run --once`, returning its stderr and whether it succeeded.

@@ -46,7 +46,8 @@ async fn main() {
     let mut last_seq = 0u64;
     let mut prev_id = String::new();
     for raw in data.split_inclusive(|&b| b == b'\n') {
-        let id = format!("bench:app:1:{offset}");
+        // The listener's id shape: host, journal, writer id, position.
+        let id = format!("bench:app:0123456789abcdef:1:{offset}");
         let mut h = HeaderMap::new();
         h.insert("Nats-Msg-Id", id.as_str());
         h.insert("Logdaemon-Host", "bench");
@@ -54,7 +55,7 @@ async fn main() {
         h.insert("Logdaemon-Sequence", "1");
         h.insert("Logdaemon-Offset", offset.to_string().as_str());
         h.insert("Logdaemon-Line", line.to_string().as_str());
-        h.insert("Logdaemon-Writer", "plain");
+        h.insert("Logdaemon-Writer", "0123456789abcdef");
         if checked {
             if inflight.is_empty() {
                 h.insert(

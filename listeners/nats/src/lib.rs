@@ -27,6 +27,7 @@ mod listener;
 mod message;
 mod publish;
 mod secret;
+mod writer;
 
 pub use listener::NatsListener;
 

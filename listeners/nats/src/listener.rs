@@ -8,8 +8,6 @@
 //! connection, leader change) marks the chain unknown; the next call reads
 //! the subject's last message again before publishing anything.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position};
 use tokio::runtime::Runtime;
 
@@ -266,10 +264,8 @@ impl Listener for NatsListener {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
         let subject = message::subject(&settings.subject, ctx.journal, &host, &file);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let writer = format!("{:x}-{:x}", std::process::id(), nanos);
+        let writer = crate::writer::load_or_create(ctx.state_dir)
+            .map_err(|e| Failure::fatal(format!("nats listener `{}`: {e}", ctx.listener)))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("nats-listener")

@@ -2,11 +2,13 @@
 //! payload (raw bytes or jsonl) and the headers that let the listener and
 //! any consumer find the entry's place in the journal.
 //!
-//! Headers: `Nats-Msg-Id` = `HOST:JOURNAL:SEQUENCE:OFFSET` (stable across
-//! restarts, so a duplicate is recognisable), `Logdaemon-Host`,
-//! `Logdaemon-Journal`, `Logdaemon-Sequence`, `Logdaemon-Offset`,
-//! `Logdaemon-Line`, `Logdaemon-Writer` (an id new at every start); a gap carries `Logdaemon-Gap` (its cause) and its
-//! JSON description as payload.
+//! Headers: `Nats-Msg-Id` = `HOST:JOURNAL:WRITER:SEQUENCE:OFFSET` (stable
+//! across restarts, so a duplicate is recognisable, and naming the writer,
+//! so that another writer's message never passes for ours),
+//! `Logdaemon-Host`, `Logdaemon-Journal`, `Logdaemon-Sequence`,
+//! `Logdaemon-Offset`, `Logdaemon-Line`, `Logdaemon-Writer` (the writer id
+//! of the listener's state directory, see [`crate::writer`]); a gap carries
+//! `Logdaemon-Gap` (its cause) and its JSON description as payload.
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -19,7 +21,7 @@ pub const SEQUENCE: &str = "Logdaemon-Sequence";
 pub const OFFSET: &str = "Logdaemon-Offset";
 pub const LINE: &str = "Logdaemon-Line";
 pub const GAP: &str = "Logdaemon-Gap";
-/// Which running listener wrote the message (new at every start).
+/// Which listener (state directory) wrote the message; kept across restarts.
 pub const WRITER: &str = "Logdaemon-Writer";
 
 /// Placeholders a subject template may hold.
@@ -78,9 +80,10 @@ pub fn subject(template: &str, journal: &str, host: &str, file: &str) -> String 
         .replace("{file}", &token(file))
 }
 
-/// The stable message id of the entry (or gap) starting at `p`.
-pub fn msg_id(host: &str, journal: &str, p: Position) -> String {
-    format!("{host}:{journal}:{}:{}", p.sequence, p.offset)
+/// The stable message id of the entry (or gap) starting at `p`, as
+/// written by `writer`.
+pub fn msg_id(host: &str, journal: &str, writer: &str, p: Position) -> String {
+    format!("{host}:{journal}:{writer}:{}:{}", p.sequence, p.offset)
 }
 
 /// One message ready to publish.
@@ -109,7 +112,7 @@ impl Builder {
     pub fn max_header_bytes(&self) -> usize {
         const NUMBER: usize = 20;
         let values = [
-            self.host.len() + self.journal.len() + 2 * NUMBER + 3, // the id
+            self.host.len() + self.journal.len() + self.writer.len() + 2 * NUMBER + 4, // the id
             self.host.len(),
             self.journal.len(),
             NUMBER,
@@ -117,7 +120,7 @@ impl Builder {
             NUMBER,
             self.writer.len(),
             // the check: an id or a sequence
-            self.host.len() + self.journal.len() + 2 * NUMBER + 3,
+            self.host.len() + self.journal.len() + self.writer.len() + 2 * NUMBER + 4,
         ];
         let names = [MSG_ID, HOST, JOURNAL, SEQUENCE, OFFSET, LINE, WRITER]
             .iter()
@@ -128,7 +131,7 @@ impl Builder {
     }
 
     fn headers(&self, p: Position) -> (String, HeaderMap) {
-        let id = msg_id(&self.host, &self.journal, p);
+        let id = msg_id(&self.host, &self.journal, &self.writer, p);
         let mut h = HeaderMap::new();
         h.insert(MSG_ID, id.as_str());
         h.insert(HOST, self.host.as_str());
@@ -272,8 +275,8 @@ mod tests {
             line: 40,
         };
         let (id, h) = b.headers(p);
-        assert_eq!(id, "h1:p4:7:1234");
-        assert_eq!(h.get(MSG_ID).unwrap().as_str(), "h1:p4:7:1234");
+        assert_eq!(id, "h1:p4:w1:7:1234");
+        assert_eq!(h.get(MSG_ID).unwrap().as_str(), "h1:p4:w1:7:1234");
         let wire: usize = h
             .iter()
             .map(|(k, v)| {
@@ -281,7 +284,9 @@ mod tests {
                 k.len() + v[0].as_str().len() + 4
             })
             .sum();
-        assert!(wire + "Nats-Expected-Last-Msg-Id: h1:p4:7:1234\r\n".len() < b.max_header_bytes());
+        assert!(
+            wire + "Nats-Expected-Last-Msg-Id: h1:p4:w1:7:1234\r\n".len() < b.max_header_bytes()
+        );
         assert_eq!(
             stamp(&h).unwrap(),
             Stamp {

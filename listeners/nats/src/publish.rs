@@ -10,10 +10,11 @@
 //! it (with the sequence of the subject's last message, known for sure);
 //! every message sent behind another carries `Nats-Expected-Last-Msg-Id`
 //! with the id of the message just before it: the server stores it only if
-//! the stream's last message is that one. Ids name host, journal and
-//! position, so what is stored is always an unbroken prefix of what was
-//! sent: a refused message makes every message behind it refused too, and
-//! nothing can be stored after another writer's message.
+//! the stream's last message is that one. Ids name host, journal, writer
+//! (one per state directory, [`crate::writer`]) and position, so what is
+//! stored is always an unbroken prefix of what was sent: a refused message
+//! makes every message behind it refused too, and nothing can be stored
+//! after another writer's message, even one at the same journal position.
 //!
 //! When anything else is stored in the stream in between (another
 //! subject's writer), a message behind another is refused (`wrong last msg
