@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::fixture::{stderr, stdout, Fixture};
+use crate::glob_edges::wait_held_open;
 use crate::rotation::harness::{diff, Daemon};
 
 /// A config following `logs/*` (less `skip*`) with a raw `file` listener
@@ -116,21 +117,6 @@ fn wait_copy(f: &Fixture, d: &mut Daemon, log: &Log) {
         diff(&got, &log.ledger),
         d.log_tail()
     );
-}
-
-/// Waits (up to 30 s) until `out` holds a byte.
-fn wait_started(d: &mut Daemon, out: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fs::metadata(out).map_or(0, |m| m.len()) == 0 {
-        d.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "{} stayed empty:\n{}",
-            out.display(),
-            d.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// The outputs the daemon wrote: the names in `out/` ending in `.raw`.
@@ -614,11 +600,9 @@ fn files_created_rotated_and_deleted_under_load_deliver_every_line_once() {
             b.log.lock().unwrap().reopen();
         }
         job.wait_more(50);
-        // Deleted once the daemon has read some of it: a file deleted
-        // before its first byte was read can lose its lines (a known
-        // limit, see docs/following.md).
-        let out = f.join(format!("out/job-{round}.tmp.raw"));
-        wait_started(&mut d, &out);
+        // Deleted once the daemon holds it open, whether or not it read
+        // any of it yet (docs/following.md: what is promised).
+        wait_held_open(&mut d, &f.join(format!("logs/job-{round}.tmp")));
         let job = job.stop();
         fs::remove_file(&job.path).unwrap();
         done.push(job);

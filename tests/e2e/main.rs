@@ -19,6 +19,7 @@ mod docs;
 mod dump;
 mod email;
 mod glob;
+mod glob_edges;
 mod host;
 mod hot_backup;
 mod install;

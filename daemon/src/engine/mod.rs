@@ -222,8 +222,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let mut streams = crate::streams::Streams::new(cfg);
     for j in &streams.initial(cfg, &mut checkpoint) {
         let j = ctx.journal(j);
-        for l in &j.listeners {
-            let (w, pin) = ctx.worker(&j, l, &mut checkpoint)?;
+        for (w, pin) in ctx.workers(&j, &mut checkpoint)? {
             pinned |= pin;
             workers.push((w, j.path.clone()));
         }

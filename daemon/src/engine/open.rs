@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logdaemon_sdk::Position;
-use logdaemon_state::Checkpoint;
+use logdaemon_state::{Checkpoint, Cursor};
 
 use super::{listener_state_dir, start_cursor, EngineError};
 use crate::config::{Config, JournalConfig, ListenerConfig};
@@ -15,6 +15,14 @@ use crate::follow::Follower;
 use crate::host::{self, Instance, OpenParams};
 use crate::quiet::Clock;
 use crate::worker::Worker;
+
+/// A listener's follower, opened before its listener.
+pub(super) struct Opened {
+    follower: Follower,
+    cursor: Cursor,
+    /// Its start was pinned in the checkpoint.
+    pinned: bool,
+}
 
 /// What every worker of a run shares.
 pub(super) struct Context<'a> {
@@ -44,11 +52,42 @@ impl Context<'_> {
         l: &ListenerConfig,
         checkpoint: &mut Checkpoint,
     ) -> Result<(Worker, bool), EngineError> {
+        let o = self.follower(j, l, checkpoint)?;
+        self.worker_with(j, l, o, checkpoint)
+    }
+
+    /// Opens the workers of every listener of journal `j` (a journal, or a
+    /// glob's stream just found): first every listener's follower, which
+    /// opens the file, then the listeners. A listener's `open` may take
+    /// long (a server to reach); a file deleted meanwhile (a job's log) is
+    /// still read whole by every follower, from the file each holds open.
+    pub fn workers(
+        &self,
+        j: &Arc<JournalConfig>,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<Vec<(Worker, bool)>, EngineError> {
+        let mut opened = Vec::new();
+        for l in &j.listeners {
+            opened.push(self.follower(j, l, checkpoint)?);
+        }
+        let mut out = Vec::new();
+        for (l, o) in j.listeners.iter().zip(opened) {
+            out.push(self.worker_with(j, l, o, checkpoint)?);
+        }
+        Ok(out)
+    }
+
+    /// The follower of listener `l` of journal `j`, at its saved cursor or
+    /// the journal's start (pinned in `checkpoint`).
+    fn follower(
+        &self,
+        j: &Arc<JournalConfig>,
+        l: &ListenerConfig,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<Opened, EngineError> {
         let cfg = self.cfg;
         let mut pinned = false;
         let _in = tracing::info_span!("listener", journal = %j.name, listener = %l.name).entered();
-        let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
-        let plugin = host::load(&path)?;
         let saved = checkpoint
             .journals
             .get(&j.name)
@@ -84,6 +123,31 @@ impl Context<'_> {
                 c
             }
         };
+        Ok(Opened {
+            follower,
+            cursor,
+            pinned,
+        })
+    }
+
+    /// The worker of listener `l` with its follower `o`: loads and opens
+    /// the listener.
+    fn worker_with(
+        &self,
+        j: &Arc<JournalConfig>,
+        l: &ListenerConfig,
+        o: Opened,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<(Worker, bool), EngineError> {
+        let cfg = self.cfg;
+        let Opened {
+            follower,
+            cursor,
+            pinned,
+        } = o;
+        let _in = tracing::info_span!("listener", journal = %j.name, listener = %l.name).entered();
+        let path = host::resolve(&l.plugin, cfg.plugin_dir.as_deref())?;
+        let plugin = host::load(&path)?;
         let lstate = listener_state_dir(&cfg.state_dir, &j.name, &l.name)?;
         let params = OpenParams {
             listener: &l.name,

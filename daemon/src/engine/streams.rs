@@ -42,23 +42,14 @@ impl Fleet {
             // left out, and the others run on.
             streams.prepare(j, checkpoint);
             let jc = ctx.journal(j);
-            let mut opened = Vec::new();
-            let mut failed = None;
-            for l in &jc.listeners {
-                match ctx.worker(&jc, l, checkpoint) {
-                    Ok((w, pin)) => {
+            match ctx.workers(&jc, checkpoint) {
+                Ok(opened) => {
+                    for (w, pin) in opened {
                         save |= pin;
-                        opened.push(w);
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
+                        self.launch(w, 0.5);
                     }
                 }
-            }
-            match failed {
-                None => opened.into_iter().for_each(|w| self.launch(w, 0.5)),
-                Some(e) => {
+                Err(e) => {
                     checkpoint.journals.remove(&j.name);
                     tracing::error!(stream = %j.name, error = %e, "the new file is not followed (until the daemon is started again)");
                 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::tally::{scale, Tally};
 use crate::fixture::Fixture;
+use crate::glob_edges::wait_held_open;
 use crate::rotation::harness::{diff, Daemon};
 use crate::writer::{Kind, Pump, Writer};
 
@@ -125,17 +126,10 @@ fn s19a_glob_journal_files_created_rotated_and_deleted_under_load() {
             wait_file(&mut d, &out, &seen, "19a: the job log after the restart");
         }
         job.wait_more(scale(100, 1000));
-        // Deleted once the daemon has read some of it (a file deleted
-        // before its first byte was read: docs/following.md, known limits).
-        let name = job
-            .lock()
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let out = f.join(format!("out/{name}.raw"));
-        wait_file(&mut d, &out, b"x", "19a: the job log's first record");
+        // Deleted once the daemon holds it open, read or not
+        // (docs/following.md: what is promised of a deleted file).
+        let path = job.lock().path().to_path_buf();
+        wait_held_open(&mut d, &path);
         let w = job.stop();
         fs::remove_file(w.path()).unwrap();
         deleted += 1;
