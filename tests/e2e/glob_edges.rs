@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::fixture::Fixture;
+use crate::fixture::{stderr, stdout, Fixture};
 use crate::host::testkit;
 use crate::rotation::harness::{diff, Daemon};
 
@@ -127,4 +127,107 @@ fsync = false
         .count();
     assert_eq!(kit_lines, 50, "the first listener got every line");
     d.term();
+}
+
+/// Two glob journals on `logs/`, `first` and `second` patterns, each with
+/// a raw `file` listener writing `out/NAME-{file}.raw`.
+fn two_globs(first: &str, second: &str) -> String {
+    let journal = |name: &str, path: &str| {
+        format!(
+            r#"
+[[journal]]
+name = "{name}"
+path = "logs/{path}"
+format = "lines"
+quiet_after = "200ms"
+reconcile_every = "200ms"
+
+[[journal.listener]]
+name = "copy"
+plugin = "file"
+[journal.listener.config]
+path = "out/{name}-{{file}}.raw"
+format = "raw"
+fsync = false
+"#
+        )
+    };
+    format!(
+        "state_dir = \"state\"\n{}{}",
+        journal("five", first),
+        journal("dash", second)
+    )
+}
+
+#[test]
+fn check_refuses_two_globs_that_match_one_name_at_the_second_path() {
+    let f = Fixture::new();
+    f.write("logs/app.log", "x\n");
+    f.write("cfg.toml", two_globs("*.log", "app*"));
+    let o = f.run(&["check", "--config", "cfg.toml"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("config cfg.toml, line 20: journal \"dash\": path \"logs/app*\" matches file names that journal \"five\"")
+            && e.contains("e.g. \"app.log\"")
+            && e.contains("followed twice")
+            && e.contains("in journal \"five\": exclude = [\"app*\"]"),
+        "{e}"
+    );
+    // Kept apart by an exclude list: accepted.
+    f.write(
+        "cfg.toml",
+        two_globs("*.log", "app*").replace(
+            "path = \"logs/*.log\"",
+            "path = \"logs/*.log\"\nexclude = [\"app*\"]",
+        ),
+    );
+    let o = f.run(&["check", "--config", "cfg.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_file_two_globs_match_is_followed_once_and_the_other_journal_warns_once() {
+    let f = Fixture::new();
+    // `abc-d.log` is five characters and a dash: both patterns match it,
+    // which the config check cannot show.
+    let old = lines("abc-d.log", 0, 10);
+    f.write("logs/abc-d.log", &old);
+    f.write("cfg.toml", two_globs("?????.log", "*-?.log"));
+    let o = f.run(&["check", "--config", "cfg.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut d = Daemon::start(&f);
+    let out = |n: &str| read(&f.join(format!("out/{n}.raw")));
+    wait_for(&mut d, "five-abc-d.log stayed short", || {
+        out("five-abc-d.log") == old
+    });
+    // One created while the daemon runs, and then another one only the
+    // first journal matches: by then the directory was looked at again.
+    let new = lines("qrs-t.log", 0, 5);
+    f.write("logs/qrs-t.log", &new);
+    wait_for(&mut d, "five-qrs-t.log stayed short", || {
+        out("five-qrs-t.log") == new
+    });
+    let later = lines("later.log", 0, 3);
+    f.write("logs/later.log", &later);
+    wait_for(&mut d, "five-later.log stayed short", || {
+        out("five-later.log") == later
+    });
+    d.term();
+    for n in ["dash-abc-d.log", "dash-qrs-t.log"] {
+        assert!(!f.join(format!("out/{n}.raw")).exists(), "{n} was written");
+    }
+    let log = fs::read_to_string(f.join("daemon.log")).unwrap();
+    for file in ["abc-d.log", "qrs-t.log"] {
+        let warned: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("matches the patterns of two journals") && l.contains(file))
+            .collect();
+        assert_eq!(warned.len(), 1, "one warning for {file}:\n{log}");
+        assert!(
+            warned[0].contains("journal \"five\" follows it, journal \"dash\" leaves it"),
+            "{}",
+            warned[0]
+        );
+    }
 }

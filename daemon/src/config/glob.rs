@@ -189,5 +189,8 @@ pub(crate) fn with_file(config_toml: &str, file: &str) -> String {
     toml::to_string(&table).unwrap_or_else(|_| config_toml.to_string())
 }
 
+mod overlap;
+pub(super) use overlap::refuse_glob_overlap;
+
 #[cfg(test)]
 mod tests;

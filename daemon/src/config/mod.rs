@@ -317,6 +317,7 @@ impl Config {
             journals.push(jc);
         }
         glob::refuse_overlap(&ctx, &journals, &globs, &raw.journal)?;
+        glob::refuse_glob_overlap(&ctx, &journals, &globs, &raw.journal)?;
         outputs::check(&ctx, &dir, &state_dir, &journals, &globs)?;
         let http = raw
             .http

@@ -15,6 +15,10 @@
 //! where `app.log`'s bytes went, not a new journal, even while `app.log`
 //! itself is missing between a rename and its re-creation.
 //!
+//! A file that two glob journals of one directory match (an overlap the
+//! config check could not show) is followed by one of them only: the one
+//! that followed it first; the other leaves it and warns once.
+//!
 //! When a stream is gone: its name no longer leads to a file, and it has no
 //! rotated file either. A file that was rotated is waited for, as a plain
 //! journal's live file is: between logrotate's rename and its `create`, or
@@ -66,6 +70,9 @@ struct Glob {
     names: Arc<BTreeSet<String>>,
     /// An event came for the directory since, too soon after a look.
     dirty: bool,
+    /// Matching files another glob journal of the directory follows,
+    /// warned about once (until they no longer match).
+    declined: BTreeSet<String>,
 }
 
 /// The glob journals of a config and their streams.
@@ -95,6 +102,7 @@ impl Streams {
                     last: Instant::now(),
                     names: Default::default(),
                     dirty: false,
+                    declined: BTreeSet::new(),
                 })
             })
             .collect();
@@ -125,6 +133,9 @@ impl Streams {
             .filter(|j| !cfg.globs.contains_key(&j.name))
             .cloned()
             .collect();
+        // Each glob's streams of the checkpoint first: a file two globs
+        // match stays with the one that followed it.
+        let mut found = Vec::new();
         for g in &mut self.globs {
             let prefix = format!("{}/", g.journal.name);
             let saved: Vec<String> = checkpoint
@@ -149,6 +160,11 @@ impl Streams {
                     let _ = std::fs::remove_dir_all(state);
                 }
             }
+            found.push(now);
+        }
+        for (i, now) in found.into_iter().enumerate() {
+            let now = self.not_taken(i, now);
+            let g = &mut self.globs[i];
             g.live.extend(now);
             // Files that appeared while the daemon was stopped are read
             // whole, from the rotated files they may have made meanwhile.
@@ -172,7 +188,8 @@ impl Streams {
     /// busy log directory sends an event per write.
     pub(crate) fn poll(&mut self, dirs: Option<&[PathBuf]>) -> Changes {
         let mut changes = Changes::default();
-        for g in &mut self.globs {
+        for i in 0..self.globs.len() {
+            let g = &mut self.globs[i];
             let since = g.last.elapsed();
             let look = match dirs {
                 None => since >= g.journal.reconcile_every || (g.dirty && since >= MIN_GAP),
@@ -201,6 +218,8 @@ impl Streams {
                 g.retiring.insert(file.clone());
                 changes.gone.push(format!("{}/{file}", g.journal.name));
             }
+            let now = self.not_taken(i, now);
+            let g = &mut self.globs[i];
             for file in now {
                 if g.live.contains(&file) {
                     continue;
@@ -231,6 +250,33 @@ impl Streams {
 }
 
 impl Streams {
+    /// The files of `found` (matched by glob `i` now) less those another
+    /// glob journal of the same directory follows: a file is followed by
+    /// one journal only. Warns once per file and journal that leaves one.
+    fn not_taken(&mut self, i: usize, mut found: BTreeSet<String>) -> BTreeSet<String> {
+        let dir = &self.globs[i].spec.dir;
+        let mut taken: Vec<(String, String)> = Vec::new();
+        for (k, o) in self.globs.iter().enumerate() {
+            if k == i || &o.spec.dir != dir {
+                continue;
+            }
+            for f in found.iter().filter(|f| o.live.contains(*f)) {
+                taken.push((f.clone(), o.journal.name.clone()));
+            }
+        }
+        let g = &mut self.globs[i];
+        g.declined.retain(|f| found.contains(f));
+        for (file, other) in taken {
+            if g.live.contains(&file) || !found.remove(&file) {
+                continue;
+            }
+            if g.declined.insert(file.clone()) {
+                tracing::warn!(journal = %g.journal.name, other = %other, file = %g.spec.dir.join(&file).display(), "the file matches the patterns of two journals; journal {other:?} follows it, journal {:?} leaves it: give the journals patterns that do not overlap (an exclude list)", g.journal.name);
+            }
+        }
+        found
+    }
+
     /// Before stream `j` starts: if a stream of its name ended in this
     /// run, its listeners start at the first byte of the next sequence (a
     /// position trusted as set, as `checkpoint set --force` does).
@@ -377,6 +423,7 @@ pub(crate) fn files_now(cfg: &Config, journal: &str) -> Option<Vec<String>> {
         last: Instant::now(),
         names: Default::default(),
         dirty: false,
+        declined: BTreeSet::new(),
     };
     Some(g.matching(&[]).into_iter().collect())
 }

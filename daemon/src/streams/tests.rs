@@ -187,3 +187,41 @@ fn events_right_after_a_look_are_taken_at_the_next_tick_not_lost() {
     s.globs[0].last -= MIN_GAP;
     assert_eq!(s.poll(None).added.len(), 1, "the event is not lost");
 }
+
+#[test]
+fn a_file_two_globs_match_is_followed_by_one_journal_only() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = d.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    for f in ["abc-d.log", "other.log", "x-y.log"] {
+        std::fs::write(logs.join(f), b"x\n").unwrap();
+    }
+    // Patterns the config check cannot show to overlap (`abc-d.log`).
+    let text = "[[journal]]\nname = \"five\"\nformat = \"lines\"\npath = \"logs/?????.log\"\n[[journal.listener]]\nname = \"copy\"\nplugin = \"file\"\n[journal.listener.config]\npath = \"/out/five-{file}\"\n[[journal]]\nname = \"dash\"\nformat = \"lines\"\npath = \"logs/*-?.log\"\n[[journal.listener]]\nname = \"copy\"\nplugin = \"file\"\n[journal.listener.config]\npath = \"/out/dash-{file}\"\n";
+    let cfg = Config::parse(text, &d.path().join("cfg.toml")).unwrap();
+    let mut s = Streams::new(&cfg);
+    let js = s.initial(&cfg, &mut Checkpoint::default());
+    assert_eq!(
+        names(&js),
+        ["five/abc-d.log", "five/other.log", "dash/x-y.log"]
+    );
+    assert!(s.globs[1].declined.contains("abc-d.log"));
+    // A new file both match: the first journal to look takes it, and
+    // the other leaves it, again at every look.
+    std::fs::write(logs.join("qrs-t.log"), b"x\n").unwrap();
+    for _ in 0..3 {
+        let c = look(&mut s, Some(&[]));
+        assert!(c.gone.is_empty(), "{c:?}");
+        assert!(
+            c.added.iter().all(|j| j.name == "five/qrs-t.log"),
+            "{:?}",
+            names(&c.added)
+        );
+    }
+    assert!(!s.globs[1].live.contains("qrs-t.log"));
+    // Once no longer matching, it is forgotten (a warning again if it
+    // comes back).
+    std::fs::remove_file(logs.join("abc-d.log")).unwrap();
+    look(&mut s, Some(&[]));
+    assert!(!s.globs[1].declined.contains("abc-d.log"));
+}

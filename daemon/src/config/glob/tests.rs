@@ -119,3 +119,26 @@ fn with_file_replaces_the_placeholder_in_path_only() {
     assert_eq!(t["path"].as_str(), Some("out/a\"b.log.x"));
     assert_eq!(t["subject"].as_str(), Some("{file}"));
 }
+
+#[test]
+fn two_globs_matching_one_name_in_one_directory_are_refused_at_the_second_path() {
+    let second = |path: &str, extra: &str| {
+        format!("{}[[journal]]\nname = \"apps\"\nformat = \"lines\"\npath = \"{path}\"\n{extra}\n[[journal.listener]]\nname = \"copy\"\nplugin = \"file\"\n[journal.listener.config]\npath = \"out/apps-{{file}}\"\n", text("", "out/{file}"))
+    };
+    let e = parse(&second("logs/app*", "")).unwrap_err();
+    assert!(
+        e.starts_with("config /srv/ld/ld.toml, line 14: journal \"apps\": path \"logs/app*\" matches file names that journal \"app\""),
+        "{e}"
+    );
+    assert!(
+        e.contains("\"app.log\"") && e.contains("followed twice"),
+        "{e}"
+    );
+    // Kept apart by an exclude list, or in another directory: accepted.
+    assert!(parse(&second("logs/app*", "exclude = [\"*.log\"]")).is_ok());
+    assert!(parse(&second("other/app*", "")).is_ok());
+    // An overlap the check cannot show is left to the run time guard.
+    let undecided =
+        second("logs/*-?.log", "").replace("path = \"logs/*.log\"", "path = \"logs/?????.log\"");
+    assert!(parse(&undecided).is_ok());
+}
