@@ -21,6 +21,8 @@ use regex::Regex;
 
 use crate::format::Format;
 
+mod listing;
+
 #[derive(Debug, Clone)]
 struct Pattern {
     source: String,
@@ -139,41 +141,41 @@ impl Scheme {
     /// the directory is listed again.
     pub fn candidates(&self) -> std::io::Result<Vec<Candidate>> {
         const ATTEMPTS: usize = 20;
-        for _ in 1..ATTEMPTS {
-            if let Some(c) = self.list(true)? {
+        for attempt in 1..ATTEMPTS {
+            // The names of the directory's last listing, unless it may have
+            // changed since; after a vanished file, listed again.
+            if let Some(c) = self.list(true, attempt > 1)? {
                 return Ok(c);
             }
         }
-        Ok(self.list(false)?.unwrap_or_default())
+        Ok(self.list(false, true)?.unwrap_or_default())
     }
 
-    /// One listing; `None` if `strict` and a listed file vanished meanwhile.
-    fn list(&self, strict: bool) -> std::io::Result<Option<Vec<Candidate>>> {
-        let mut out = Vec::new();
-        for ent in std::fs::read_dir(&self.dir)? {
-            let ent = ent?;
-            let name = ent.file_name();
+    /// One listing; `None` if `strict` and a listed file vanished meanwhile
+    /// (and was not found under its other name either).
+    /// `fresh`: list the directory whatever [`listing`] holds.
+    fn list(&self, strict: bool, fresh: bool) -> std::io::Result<Option<Vec<Candidate>>> {
+        let mut out: Vec<Candidate> = Vec::new();
+        for name in listing::names(&self.dir, fresh)?.iter() {
             let Some(name) = name.to_str() else { continue };
-            if name == self.live_name {
+            if name == self.live_name || self.classify(name).is_none() {
                 continue;
             }
-            if let Some(c) = self.classify(name) {
-                let path = self.dir.join(name);
-                let md = match std::fs::metadata(&path) {
-                    Ok(m) if m.is_file() => m,
-                    Err(e) if strict && e.kind() == std::io::ErrorKind::NotFound => {
-                        return Ok(None)
-                    }
-                    _ => continue,
-                };
-                out.push(Candidate {
-                    path,
-                    number: c.0,
-                    key: c.1,
-                    mtime: md.modified().ok(),
-                });
+            match self.candidate(name) {
+                Ok(Some(c)) => out.push(c),
+                Ok(None) => {}
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {}
+                // Compressed or uncompressed since it was listed: taken
+                // under the name it has now.
+                Err(_) => match self.moved(name) {
+                    Some(c) => out.push(c),
+                    None if strict => return Ok(None),
+                    None => {}
+                },
             }
         }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.dedup_by(|a, b| a.path == b.path);
         let names: std::collections::HashSet<PathBuf> =
             out.iter().map(|c| c.path.clone()).collect();
         out.retain(|c| compressed_original(&c.path).is_none_or(|orig| !names.contains(&orig)));
@@ -184,6 +186,35 @@ impl Scheme {
                 .then(a.path.cmp(&b.path))
         });
         Ok(Some(out))
+    }
+
+    /// The rotated file `name` as it is now: `Ok(None)` when it is not a
+    /// regular file.
+    fn candidate(&self, name: &str) -> std::io::Result<Option<Candidate>> {
+        let Some(c) = self.classify(name) else {
+            return Ok(None);
+        };
+        let path = self.dir.join(name);
+        let md = std::fs::metadata(&path)?;
+        Ok(md.is_file().then(|| Candidate {
+            path,
+            number: c.0,
+            key: c.1,
+            mtime: md.modified().ok(),
+        }))
+    }
+
+    /// The file listed as `name` under the name a compressor gives it (or
+    /// takes from it), when `name` is gone.
+    fn moved(&self, name: &str) -> Option<Candidate> {
+        let others: Vec<String> = match compressed_original(Path::new(name)) {
+            Some(orig) => vec![orig.to_str()?.to_string()],
+            None => COMPRESSED_EXTS
+                .iter()
+                .map(|e| format!("{name}{e}"))
+                .collect(),
+        };
+        others.iter().find_map(|n| self.candidate(n).ok().flatten())
     }
 
     fn classify(&self, name: &str) -> Option<(Option<u64>, (String, i128))> {
@@ -210,12 +241,13 @@ impl Scheme {
     }
 }
 
+/// The extensions of compressed rotated files.
+const COMPRESSED_EXTS: [&str; 5] = [".gz", ".bz2", ".xz", ".zst", ".zstd"];
+
 /// For `X.gz` (or another compression extension), the path `X`.
 fn compressed_original(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
-    let stem = [".gz", ".bz2", ".xz", ".zst", ".zstd"]
-        .iter()
-        .find_map(|e| name.strip_suffix(e))?;
+    let stem = COMPRESSED_EXTS.iter().find_map(|e| name.strip_suffix(e))?;
     Some(path.with_file_name(stem))
 }
 

@@ -166,7 +166,9 @@ impl Files {
             None => return None,
         };
         let here = &self.members[at];
-        let rest = if plain(&here.path) {
+        // The live file is the one being written: never compressed, and
+        // not opened to be told so (every journal's status, every second).
+        let rest = if here.live || plain(&here.path) {
             here.len.saturating_sub(c.offset)
         } else {
             here.len
