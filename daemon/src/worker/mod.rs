@@ -153,7 +153,10 @@ impl Worker {
             line: cursor.line,
         };
         let unproven_start = empty_proof_at_start(&cursor);
-        let quiet = QuietTimer::new(journal.quiet_after, clock.now());
+        let mut quiet = QuietTimer::new(journal.quiet_after, clock.now());
+        if instance.plugin().api.quiet_once {
+            quiet = quiet.once();
+        }
         let span =
             tracing::info_span!("listener", journal = %journal.name, listener = %listener.name);
         let shared = Arc::new(Mutex::new(Shared {

@@ -218,6 +218,9 @@ impl Listener for FileListener {
     const WANTS_FIELDS: bool = false;
     /// Every entry is written.
     const FILTERS: bool = false;
+    /// Each batch is written (and synced) as it comes: a quiet journal
+    /// leaves nothing to do.
+    const PERIODIC_NO_DATA: bool = false;
 
     /// The config and the directories of the output, which `open` would
     /// create where missing: the nearest existing one and those above it
