@@ -26,7 +26,12 @@ mod listing;
 #[derive(Debug, Clone)]
 struct Pattern {
     source: String,
-    regex: Regex,
+    /// Shared by every clone of the scheme (a journal's config is cloned for
+    /// each of its listeners): a cloned `Regex` gets caches of its own.
+    regex: std::sync::Arc<Regex>,
+    /// Bytes of a name before what `regex` matches: the live name's, for
+    /// a pattern that begins with `{name}` (see [`compile`]).
+    skip: usize,
     /// The literal start every name it matches has (`{name}` resolved):
     /// most names of a directory of many logs are told apart by it
     /// without running the regex.
@@ -103,9 +108,11 @@ impl Scheme {
                     "pattern {p:?}: rotated files must be in the live file's directory (no '/')"
                 ));
             }
+            let (regex, skip) = compile(p, &live_name)?;
             out.push(Pattern {
                 source: p.clone(),
-                regex: compile(p, &live_name)?,
+                regex,
+                skip,
                 prefix: literal_prefix(p, &live_name),
             });
         }
@@ -222,7 +229,11 @@ impl Scheme {
             if !name.starts_with(&p.prefix) {
                 continue;
             }
-            if let Some(c) = p.regex.captures(name) {
+            // The prefix begins with the skipped live name.
+            let Some(tail) = name.get(p.skip..) else {
+                continue;
+            };
+            if let Some(c) = p.regex.captures(tail) {
                 let date = c
                     .name("date")
                     .map(|m| m.as_str().replace(['-', '_', 'T'], ""))
@@ -270,9 +281,40 @@ fn literal_prefix(pattern: &str, live_name: &str) -> String {
     out
 }
 
-fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
+/// The regex of `pattern` for the live file `live_name`, and how many
+/// bytes of a name come before what it matches.
+///
+/// A pattern that begins with `{name}` (every built-in one) is matched on
+/// what follows the live name, which makes its regex the same for every
+/// journal: it is compiled once per daemon, not once per journal.
+fn compile(pattern: &str, live_name: &str) -> Result<(std::sync::Arc<Regex>, usize), String> {
+    let (body, skip) = match pattern.strip_prefix("{name}") {
+        Some(rest) if !rest.contains("{name}") => (rest, live_name.len()),
+        _ => (pattern, 0),
+    };
+    let re = regex_source(pattern, body, live_name)?;
+    if re == "^$" || re == format!("^{}$", regex::escape(live_name)) {
+        return Err(format!(
+            "pattern {pattern:?} matches only the live file itself"
+        ));
+    }
+    type Compiled = std::collections::HashMap<String, std::sync::Arc<Regex>>;
+    static COMPILED: std::sync::Mutex<Option<Compiled>> = std::sync::Mutex::new(None);
+    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    let compiled = compiled.get_or_insert_with(Default::default);
+    if let Some(r) = compiled.get(&re) {
+        return Ok((r.clone(), skip));
+    }
+    let r = std::sync::Arc::new(Regex::new(&re).map_err(|e| format!("pattern {pattern:?}: {e}"))?);
+    compiled.insert(re, r.clone());
+    Ok((r, skip))
+}
+
+/// The anchored regex source of `body` (all of `pattern`, or what follows
+/// its leading `{name}`).
+fn regex_source(pattern: &str, body: &str, live_name: &str) -> Result<String, String> {
     let mut re = String::from("^");
-    let mut rest = pattern;
+    let mut rest = body;
     let mut seen = std::collections::HashSet::new();
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('*') {
@@ -302,12 +344,7 @@ fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
         }
     }
     re.push('$');
-    if re == format!("^{}$", regex::escape(live_name)) {
-        return Err(format!(
-            "pattern {pattern:?} matches only the live file itself"
-        ));
-    }
-    Regex::new(&re).map_err(|e| format!("pattern {pattern:?}: {e}"))
+    Ok(re)
 }
 
 #[cfg(test)]

@@ -220,7 +220,18 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         once: opts.once,
     };
     let mut streams = crate::streams::Streams::new(cfg);
-    for j in &streams.initial(cfg, &mut checkpoint) {
+    let initial = streams.initial(cfg, &mut checkpoint);
+    // Every listener's state directory in one go (see `ensure_state_dirs`).
+    let dirs: Vec<PathBuf> = initial
+        .iter()
+        .flat_map(|j| {
+            j.listeners
+                .iter()
+                .map(|l| listener_state_path(&cfg.state_dir, &j.name, &l.name))
+        })
+        .collect();
+    logdaemon_state::ensure_state_dirs(&dirs)?;
+    for j in &initial {
         let j = ctx.journal(j);
         for l in &j.listeners {
             let (w, pin) = ctx.worker(&j, l, &mut checkpoint)?;
@@ -452,7 +463,12 @@ pub fn listener_state_dir(
     journal: &str,
     listener: &str,
 ) -> Result<PathBuf, logdaemon_state::StateError> {
-    let d = state.join("listeners").join(journal).join(listener);
+    let d = listener_state_path(state, journal, listener);
     logdaemon_state::ensure_state_dir(&d)?;
     Ok(d)
+}
+
+/// Where listener `listener` of journal `journal` keeps its state.
+fn listener_state_path(state: &Path, journal: &str, listener: &str) -> PathBuf {
+    state.join("listeners").join(journal).join(listener)
 }

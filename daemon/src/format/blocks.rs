@@ -40,7 +40,9 @@ pub struct BlockScanner {
     /// Ends (one past the newline) of the records found before `pos` and not
     /// yet consumed are `queue[head..tail]`, in order; an entry with the
     /// [`MULTI`] bit set ends a record with a newline inside a string.
-    queue: Box<[usize; QUEUE]>,
+    /// Allocated by the first scan and given back by [`release`](Self::release)
+    /// when empty: an idle journal does not hold 32 KiB of it.
+    queue: Option<Box<[usize; QUEUE]>>,
     head: usize,
     tail: usize,
     /// A newline inside a string lies between the last queued end (or the
@@ -70,7 +72,7 @@ impl BlockScanner {
             base: 0,
             pos: 0,
             odd: 0,
-            queue: Box::new([0; QUEUE]),
+            queue: None,
             head: 0,
             tail: 0,
             inner: false,
@@ -82,7 +84,7 @@ impl BlockScanner {
     #[inline]
     pub fn next(&mut self, buf: &[u8]) -> Option<usize> {
         if self.head < self.tail {
-            let n = (self.queue[self.head] & !MULTI) - self.base;
+            let n = (self.end_at(self.head) & !MULTI) - self.base;
             if n <= buf.len() {
                 return Some(n);
             }
@@ -96,7 +98,7 @@ impl BlockScanner {
         self.tail = 0;
         self.scan(buf);
         if self.head < self.tail {
-            return Some((self.queue[self.head] & !MULTI) - self.base);
+            return Some((self.end_at(self.head) & !MULTI) - self.base);
         }
         None
     }
@@ -106,7 +108,7 @@ impl BlockScanner {
     #[inline]
     pub fn consume(&mut self, n: usize) {
         self.base += n;
-        while self.head < self.tail && self.queue[self.head] & !MULTI <= self.base {
+        while self.head < self.tail && self.end_at(self.head) & !MULTI <= self.base {
             self.head += 1;
         }
         if self.base >= self.pos {
@@ -126,6 +128,20 @@ impl BlockScanner {
         self.pos - self.base
     }
 
+    /// Queue entry `i`, which holds an end (`i < tail`).
+    #[inline]
+    fn end_at(&self, i: usize) -> usize {
+        self.queue.as_ref().map_or(0, |q| q[i])
+    }
+
+    /// Gives the queue back while it holds no end (it is allocated again
+    /// by the next scan).
+    pub fn release(&mut self) {
+        if self.head >= self.tail {
+            self.queue = None;
+        }
+    }
+
     pub fn reset(&mut self) {
         self.base = 0;
         self.pos = 0;
@@ -140,7 +156,7 @@ impl BlockScanner {
     /// a string lies in it, so its only newline is its last byte.
     #[inline]
     pub fn record_is_one_line(&self) -> bool {
-        self.head < self.tail && self.queue[self.head] & MULTI == 0
+        self.head < self.tail && self.end_at(self.head) & MULTI == 0
     }
 
     /// Scans from `pos` on (the queue is empty): whole blocks until a window
@@ -171,7 +187,7 @@ impl BlockScanner {
             tail: 0,
             inner: self.inner,
         };
-        let queue = &mut *self.queue;
+        let queue = &mut **self.queue.get_or_insert_with(|| Box::new([0; QUEUE]));
         let quotes = self.quotes;
         let base = self.base;
         let block_at = |c: &Cursor| buf.get(c.pos - base..c.pos - base + 64);
@@ -426,6 +442,24 @@ fn scalar_masks(block: &[u8; 64]) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_queue_is_given_back_only_while_it_holds_no_end() {
+        let data = b"one\ntwo\nthree\n";
+        let mut s = BlockScanner::new(false);
+        assert!(s.queue.is_none(), "no queue before the first scan");
+        assert_eq!(s.next(data), Some(4));
+        s.release();
+        assert!(s.queue.is_some(), "ends are queued: kept");
+        s.consume(4);
+        assert_eq!(s.next(&data[4..]), Some(4));
+        s.consume(4);
+        assert_eq!(s.next(&data[8..]), Some(6));
+        s.consume(6);
+        s.release();
+        assert!(s.queue.is_none(), "empty: given back");
+        assert_eq!(s.next(b"four\n"), Some(5), "scans again after a release");
+    }
 
     #[test]
     fn block_masks_match_bytewise_masks() {

@@ -156,6 +156,12 @@ pub struct Context<'a> {
 /// The snapshot of `inputs` (in config order) against the files now.
 pub fn collect(ctx: &Context<'_>, inputs: &[Input]) -> Snapshot {
     let mut journals = Vec::new();
+    // Grouped once: looking each journal's listeners up in the whole list
+    // cost the square of the number of journals, every second.
+    let mut by_journal: std::collections::HashMap<&str, Vec<&Input>> = Default::default();
+    for i in inputs {
+        by_journal.entry(i.journal.as_str()).or_default().push(i);
+    }
     for j in &ctx.cfg.journals {
         let files = lag::Files::list(j);
         let spec = ctx.cfg.timestamps.get(&j.name);
@@ -173,7 +179,7 @@ pub fn collect(ctx: &Context<'_>, inputs: &[Input]) -> Snapshot {
             js.rotated_files = f.rotated();
         }
         let mut furthest = 0;
-        for i in inputs.iter().filter(|i| i.journal == j.name) {
+        for i in by_journal.get(j.name.as_str()).into_iter().flatten() {
             let lag = match (&files, &i.cursor) {
                 (Ok(f), Some(c)) => f.lag(j, spec, c, ctx.now),
                 _ => None,
