@@ -104,6 +104,10 @@ pub struct JournalConfig {
     pub quiet_after: Duration,
     /// How often to re-check the file even without events.
     pub reconcile_every: Duration,
+    /// `reconcile_every` was set in the config. When it was not, and file
+    /// events are seen for the journal's directory, the check runs every
+    /// [`EVENTS_RECONCILE`] instead: it is then only a safety net.
+    pub reconcile_explicit: bool,
     pub scheme: Scheme,
     pub start: Start,
     pub on_gap: OnGap,
@@ -131,6 +135,7 @@ impl JournalConfig {
             format,
             quiet_after: Duration::from_secs(2),
             reconcile_every: Duration::from_secs(1),
+            reconcile_explicit: false,
             start: Start::Beginning,
             on_gap: OnGap::Stop,
             batch_bytes: 1 << 20,
@@ -182,6 +187,11 @@ pub enum ConfigError {
     #[error("config {}: {message}", path.display())]
     General { path: PathBuf, message: String },
 }
+
+/// The periodic check of a journal whose directory's file events are seen,
+/// unless `reconcile_every` is set: events make the daemon prompt, and the
+/// check only catches what they could miss.
+pub const EVENTS_RECONCILE: Duration = Duration::from_secs(10);
 
 pub const BUILTIN_PLUGINS: &[&str] = &["file", "exec", "hot-backup", "email", "syslog", "nats"];
 
@@ -547,6 +557,7 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
         format,
         quiet_after,
         reconcile_every,
+        reconcile_explicit: j.reconcile_every.is_some(),
         scheme,
         start,
         on_gap,

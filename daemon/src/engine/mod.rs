@@ -18,6 +18,7 @@
 //! watcher (none could be created) or after the kernel's event queue
 //! overflowed, each worker still re-checks its files every `reconcile_every`.
 
+mod limits;
 mod open;
 mod outcome;
 pub(crate) mod pool;
@@ -28,7 +29,7 @@ use outcome::{all_disabled, failed, once_disabled, unfinished};
 use save::save_if_changed;
 mod signals;
 mod streams;
-mod watch;
+pub(crate) mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -192,6 +193,16 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let stop = Arc::new(AtomicBool::new(false));
     let signals = signals::signal_thread(ev_tx.clone(), stop.clone());
     crate::compress::set_truncated_wait(cfg.compressed_wait);
+    if let Some((soft, hard)) = limits::raise_open_files() {
+        let listeners: usize = cfg.journals.iter().map(|j| j.listeners.len()).sum();
+        tracing::info!(
+            open_files = soft,
+            hard_limit = hard,
+            journals = cfg.journals.len(),
+            listeners,
+            "limit of open files"
+        );
+    }
     // Before the state directory is touched: a bad value changes nothing.
     let clock: Arc<dyn Clock> = match quiet::scale_from_env(
         std::env::var_os("LOGDAEMON_TIME_SCALE").as_deref(),

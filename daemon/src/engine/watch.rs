@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::Sender;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::{Config, Watch};
 
@@ -77,6 +78,7 @@ pub(super) enum Event {
 /// to refuse to start: every worker re-checks its files every
 /// `reconcile_every` anyway, so the daemon warns and polls.
 pub(super) fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Option<W> {
+    EVENTS_SEEN.store(false, Ordering::SeqCst);
     if cfg.watch == Watch::Poll {
         tracing::info!(config = %cfg.file.display(), "watch = \"poll\": no file events; every journal is checked every reconcile_every");
         return None;
@@ -130,13 +132,36 @@ pub(super) fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Opti
         .collect();
     dirs.sort();
     dirs.dedup();
+    let mut all = true;
     for d in dirs {
         if let Err(e) = w.watch(&d, notify::RecursiveMode::NonRecursive) {
             // Without events the periodic reconciliation still finds everything.
             tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; falling back to periodic checks");
+            all = false;
         }
     }
+    EVENTS_SEEN.store(all, Ordering::SeqCst);
     Some(w)
+}
+
+/// Whether file events are seen for every journal's directory (see
+/// [`crate::config::EVENTS_RECONCILE`]). False until the watcher watches
+/// them all, and for good once one directory cannot be watched.
+static EVENTS_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// The periodic check of journal `j` now: `reconcile_every` when it was
+/// set or when events are not seen, else [`crate::config::EVENTS_RECONCILE`].
+pub(crate) fn reconcile_every(j: &crate::config::JournalConfig) -> std::time::Duration {
+    if j.reconcile_explicit || !EVENTS_SEEN.load(Ordering::SeqCst) {
+        j.reconcile_every
+    } else {
+        crate::config::EVENTS_RECONCILE.max(j.reconcile_every)
+    }
+}
+
+/// A directory added later (a reload) could not be watched.
+pub(super) fn events_missed() {
+    EVENTS_SEEN.store(false, Ordering::SeqCst);
 }
 
 #[cfg(test)]

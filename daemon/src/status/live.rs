@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{bounded, Sender};
 
-use super::{collect, Context, Input, Run, Snapshot};
+use super::{Context, Input, Run, Snapshot};
 use crate::config::Config;
 use crate::worker::{Shared, WorkerStatus};
 
@@ -50,6 +50,8 @@ pub(crate) struct Live {
     listeners: Mutex<Vec<Listed>>,
     start_sequences: BTreeMap<String, u64>,
     history: Mutex<History>,
+    /// Journal statuses that may serve again (see [`super::Reuse`]).
+    reuse: Mutex<super::Reuse>,
 }
 
 impl Live {
@@ -96,7 +98,9 @@ impl Live {
             start_sequences: &self.start_sequences,
             now: SystemTime::now(),
         };
-        collect(&ctx, &self.inputs())
+        let inputs = self.inputs();
+        let mut reuse = self.reuse.lock().unwrap_or_else(|e| e.into_inner());
+        super::collect_reusing(&ctx, &inputs, &mut reuse)
     }
 
     pub fn http(&self) -> Option<&crate::config::http::HttpConfig> {
@@ -108,7 +112,14 @@ impl Live {
         for (j, l) in snap.listeners() {
             let Some(bytes) = l.lag_bytes else { continue };
             let h = history.entry((j.name.clone(), l.name.clone())).or_default();
-            if h.len() == HISTORY_POINTS {
+            let n = h.len();
+            // A run of equal values keeps its first and last points: an
+            // idle listener's history stays two points, not three hundred.
+            if n >= 2 && h[n - 1].1 == bytes && h[n - 2].1 == bytes {
+                h[n - 1].0 = snap.generated_at;
+                continue;
+            }
+            if n == HISTORY_POINTS {
                 h.pop_front();
             }
             h.push_back((snap.generated_at, bytes));
@@ -168,6 +179,7 @@ pub(crate) fn start(
         listeners: Mutex::new(listeners),
         start_sequences,
         history: Mutex::new(BTreeMap::new()),
+        reuse: Mutex::new(Default::default()),
     });
     let http = match &cfg.http {
         Some(h) => Some(super::http::serve(h, &cfg.file, live.clone())?),

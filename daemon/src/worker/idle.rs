@@ -44,9 +44,10 @@ impl Worker {
     pub(super) fn idle_wait(&mut self) -> Next {
         let now = self.clock.now();
         let until_quiet = self.quiet.deadline().saturating_duration_since(now);
+        let every = crate::engine::watch::reconcile_every(&self.journal);
         let every = match self.spread.take() {
-            Some(fraction) => self.journal.reconcile_every.mul_f64(fraction),
-            None => self.journal.reconcile_every,
+            Some(fraction) => every.mul_f64(fraction),
+            None => every,
         };
         Next::Wait(until_quiet.min(every))
     }
