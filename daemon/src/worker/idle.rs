@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use super::{Call, Next, Worker};
+
+/// Past a follower's deadline by this much when woken for it.
+const WAKE_MARGIN: Duration = Duration::from_millis(5);
 use crate::engine::pool::in_call;
 
 impl Worker {
@@ -49,7 +52,15 @@ impl Worker {
             Some(fraction) => every.mul_f64(fraction),
             None => every,
         };
-        Next::Wait(until_quiet.min(every))
+        // The follower's own deadline is in real time, as the pool's waits.
+        let follower = self
+            .follower
+            .as_ref()
+            .and_then(|f| f.wake_at())
+            .map_or(Duration::MAX, |at| {
+                at.saturating_duration_since(std::time::Instant::now()) + WAKE_MARGIN
+            });
+        Next::Wait(until_quiet.min(every).min(follower))
     }
 
     /// Whether an idle worker, stepped again, may skip reading: the files
