@@ -163,7 +163,8 @@ impl Scheme {
     /// `fresh`: list the directory whatever [`listing`] holds.
     fn list(&self, strict: bool, fresh: bool) -> std::io::Result<Option<Vec<Candidate>>> {
         let mut out: Vec<Candidate> = Vec::new();
-        for name in listing::names(&self.dir, fresh)?.iter() {
+        let all = listing::names(&self.dir, fresh)?;
+        for name in self.worth_a_look(&all) {
             let Some(name) = name.to_str() else { continue };
             if name == self.live_name || self.classify(name).is_none() {
                 continue;
@@ -193,6 +194,26 @@ impl Scheme {
                 .then(a.path.cmp(&b.path))
         });
         Ok(Some(out))
+    }
+
+    /// The names of `sorted` that some pattern may match: those that begin
+    /// with a pattern's literal prefix, found by bisection (a directory of
+    /// thousands of logs holds few names of any one of them), or all when
+    /// a pattern has no literal prefix.
+    fn worth_a_look<'a>(&self, sorted: &'a [std::ffi::OsString]) -> Vec<&'a std::ffi::OsString> {
+        use std::os::unix::ffi::OsStrExt;
+        if self.patterns.iter().any(|p| p.prefix.is_empty()) {
+            return sorted.iter().collect();
+        }
+        let mut at: Vec<usize> = Vec::new();
+        for p in &self.patterns {
+            let pre = p.prefix.as_bytes();
+            let start = sorted.partition_point(|n| n.as_bytes() < pre);
+            at.extend((start..sorted.len()).take_while(|&i| sorted[i].as_bytes().starts_with(pre)));
+        }
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter().map(|i| &sorted[i]).collect()
     }
 
     /// The rotated file `name` as it is now: `Ok(None)` when it is not a
@@ -507,6 +528,36 @@ mod tests {
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn only_names_with_a_patterns_literal_start_are_looked_at() {
+        let names: Vec<std::ffi::OsString> = [
+            "aaa",
+            "app.log",
+            "app.log-20250101",
+            "app.log.1",
+            "app.log.2.gz",
+            "app.logx",
+            "other.log.1",
+            "zzz",
+        ]
+        .iter()
+        .map(|n| n.into())
+        .collect();
+        let lines = Scheme::default_for(
+            &Format::Lines { record_start: None },
+            Path::new("/d/app.log"),
+        );
+        let seen: Vec<&str> = lines
+            .worth_a_look(&names)
+            .iter()
+            .map(|n| n.to_str().unwrap())
+            .collect();
+        assert_eq!(seen, ["app.log-20250101", "app.log.1", "app.log.2.gz"]);
+        // `*.jnl.{N}` has no literal start: every name is looked at.
+        let p4 = Scheme::default_for(&Format::P4, Path::new("/d/journal"));
+        assert_eq!(p4.worth_a_look(&names).len(), names.len());
     }
 
     #[test]

@@ -21,8 +21,11 @@ use crate::config::{Config, Watch};
 /// Which tasks a changed path concerns.
 #[derive(Debug, Default)]
 pub(super) struct Router {
-    /// By directory: each journal's live file name and its workers' task ids.
-    by_dir: HashMap<PathBuf, Vec<(OsString, Vec<usize>)>>,
+    /// By directory, by live file name: the workers' task ids. A changed
+    /// name is routed by looking up each of its prefixes (a rotated name
+    /// begins with the live one), so an event costs a few lookups however
+    /// many journals share the directory.
+    by_dir: HashMap<PathBuf, HashMap<OsString, Vec<usize>>>,
 }
 
 impl Router {
@@ -30,11 +33,12 @@ impl Router {
     pub(super) fn add(&mut self, path: &Path, task: usize) {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let name = path.file_name().map(OsString::from).unwrap_or_default();
-        let entries = self.by_dir.entry(dir).or_default();
-        match entries.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, ids)) => ids.push(task),
-            None => entries.push((name, vec![task])),
-        }
+        self.by_dir
+            .entry(dir)
+            .or_default()
+            .entry(name)
+            .or_default()
+            .push(task);
     }
 
     /// The tasks the change of `path` concerns: those of the journals whose
@@ -43,10 +47,7 @@ impl Router {
     /// several matching journals).
     pub(super) fn route(&self, path: &Path, mut wake: impl FnMut(usize)) {
         if let Some(entries) = self.by_dir.get(path) {
-            entries
-                .iter()
-                .flat_map(|(_, ids)| ids)
-                .for_each(|&id| wake(id));
+            entries.values().flatten().for_each(|&id| wake(id));
             return;
         }
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
@@ -55,8 +56,10 @@ impl Router {
         let Some(entries) = self.by_dir.get(dir) else {
             return;
         };
-        for (live, ids) in entries {
-            if name.as_bytes().starts_with(live.as_bytes()) {
+        let name = name.as_bytes();
+        for n in 1..=name.len() {
+            let prefix = std::ffi::OsStr::from_bytes(&name[..n]);
+            if let Some(ids) = entries.get(prefix) {
                 ids.iter().for_each(|&id| wake(id));
             }
         }

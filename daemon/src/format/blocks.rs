@@ -51,6 +51,25 @@ pub struct BlockScanner {
     inner: bool,
 }
 
+/// Queues given back by idle scanners, for the next that scans: a queue is
+/// taken and given back at every step of a worker, and zeroing 32 KiB each
+/// time would cost more than the step.
+static QUEUES: std::sync::Mutex<Vec<Box<[usize; QUEUE]>>> = std::sync::Mutex::new(Vec::new());
+/// Queues kept for reuse, at most.
+const KEEP_QUEUES: usize = 32;
+
+fn take_queue() -> Box<[usize; QUEUE]> {
+    let q = QUEUES.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    q.unwrap_or_else(|| Box::new([0; QUEUE]))
+}
+
+fn give_queue(q: Box<[usize; QUEUE]>) {
+    let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+    if queues.len() < KEEP_QUEUES {
+        queues.push(q);
+    }
+}
+
 /// The bit of a queue entry that marks a record holding a newline inside a
 /// string; the rest of the entry is the record's end.
 const MULTI: usize = 1 << (usize::BITS - 1);
@@ -138,7 +157,9 @@ impl BlockScanner {
     /// by the next scan).
     pub fn release(&mut self) {
         if self.head >= self.tail {
-            self.queue = None;
+            if let Some(q) = self.queue.take() {
+                give_queue(q);
+            }
         }
     }
 
@@ -187,7 +208,7 @@ impl BlockScanner {
             tail: 0,
             inner: self.inner,
         };
-        let queue = &mut **self.queue.get_or_insert_with(|| Box::new([0; QUEUE]));
+        let queue = &mut **self.queue.get_or_insert_with(take_queue);
         let quotes = self.quotes;
         let base = self.base;
         let block_at = |c: &Cursor| buf.get(c.pos - base..c.pos - base + 64);

@@ -65,8 +65,9 @@ impl Stamp {
     }
 }
 
-/// The names in `dir` (not `.` and `..`). `fresh`: list it whatever the
-/// cache holds (a listed file vanished: the names are known stale).
+/// The names in `dir` (not `.` and `..`), sorted by their bytes. `fresh`:
+/// list it whatever the cache holds (a listed file vanished: the names are
+/// known stale).
 pub(crate) fn names(dir: &Path, fresh: bool) -> std::io::Result<Arc<[OsString]>> {
     let stamp = Stamp::of(&std::fs::metadata(dir)?);
     if !fresh {
@@ -82,6 +83,7 @@ pub(crate) fn names(dir: &Path, fresh: bool) -> std::io::Result<Arc<[OsString]>>
     for ent in std::fs::read_dir(dir)? {
         names.push(ent?.file_name());
     }
+    names.sort_unstable();
     let names: Arc<[OsString]> = names.into();
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let cache = cache.get_or_insert_with(HashMap::new);

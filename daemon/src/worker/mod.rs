@@ -290,15 +290,15 @@ impl Worker {
                     // A batch that ended full: more is there to read now.
                     let flow = self.deliver(matches!(f, Fill::Entries));
                     self.quiet.on_data(self.clock.now());
-                    let nothing_ahead = self.ahead.found_nothing();
-                    if nothing_ahead {
+                    if self.ahead.found_nothing() {
                         // Reading ahead found the file's end: nothing to keep.
                         self.ahead.fill = None;
                     }
-                    if nothing_ahead || (matches!(f, Fill::Idle) && self.ahead.fill.is_none()) {
-                        // The file was read to its end: its buffers go back
-                        // now, not at the next step (thousands of journals
-                        // written at once would each hold theirs meanwhile).
+                    if self.ahead.fill.is_none() {
+                        // Delivered, and nothing read ahead: the buffers go
+                        // back now (those that hold nothing), not at the next
+                        // step. Thousands of journals written at once would
+                        // each hold theirs until then.
                         self.release_buffers();
                     }
                     flow
