@@ -83,7 +83,14 @@ pub struct QuietTimer {
     had_data: bool,
     /// When the next `no_data` is due.
     due: Instant,
+    /// No periodic calls: one `no_data(true)` after entries, then none
+    /// until more came (the listener's `DESC_QUIET_ONCE`).
+    once: bool,
 }
+
+/// "Never" for a timer without periodic calls: far enough to be no
+/// deadline, near enough not to overflow an `Instant`.
+const NEVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 impl QuietTimer {
     pub fn new(quiet_after: Duration, now: Instant) -> QuietTimer {
@@ -92,7 +99,16 @@ impl QuietTimer {
             since: now,
             had_data: false,
             due: now + quiet_after,
+            once: false,
         }
+    }
+
+    /// A timer that calls `no_data` only once after entries arrived (and
+    /// not at all before the first ones).
+    pub fn once(mut self) -> QuietTimer {
+        self.once = true;
+        self.due = self.since + NEVER;
+        self
     }
 
     /// Entries were delivered at `now`: silence starts again.
@@ -113,7 +129,7 @@ impl QuietTimer {
             return None;
         }
         let had = std::mem::replace(&mut self.had_data, false);
-        self.due = now + self.quiet_after;
+        self.due = now + if self.once { NEVER } else { self.quiet_after };
         Some(had)
     }
 
@@ -127,6 +143,29 @@ impl QuietTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn once_calls_only_after_entries_and_only_once() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(2);
+        let mut q = QuietTimer::new(s, t0).once();
+        assert_eq!(
+            q.poll(t0 + Duration::from_secs(3600)),
+            None,
+            "quiet from the start"
+        );
+        q.on_data(t0 + Duration::from_secs(3600));
+        assert_eq!(q.poll(t0 + Duration::from_secs(3601)), None);
+        assert_eq!(q.poll(t0 + Duration::from_secs(3602)), Some(true));
+        assert_eq!(
+            q.poll(t0 + Duration::from_secs(7200)),
+            None,
+            "no periodic call"
+        );
+        assert!(q.deadline() > t0 + Duration::from_secs(365 * 24 * 3600));
+        q.on_data(t0 + Duration::from_secs(7200));
+        assert_eq!(q.poll(t0 + Duration::from_secs(7202)), Some(true));
+    }
 
     #[test]
     fn first_call_after_activity_says_had_data_then_periodic_false() {

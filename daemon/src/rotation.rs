@@ -21,10 +21,17 @@ use regex::Regex;
 
 use crate::format::Format;
 
+mod listing;
+
 #[derive(Debug, Clone)]
 struct Pattern {
     source: String,
-    regex: Regex,
+    /// Shared by every clone of the scheme (a journal's config is cloned for
+    /// each of its listeners): a cloned `Regex` gets caches of its own.
+    regex: std::sync::Arc<Regex>,
+    /// Bytes of a name before what `regex` matches: the live name's, for
+    /// a pattern that begins with `{name}` (see [`compile`]).
+    skip: usize,
     /// The literal start every name it matches has (`{name}` resolved):
     /// most names of a directory of many logs are told apart by it
     /// without running the regex.
@@ -101,9 +108,11 @@ impl Scheme {
                     "pattern {p:?}: rotated files must be in the live file's directory (no '/')"
                 ));
             }
+            let (regex, skip) = compile(p, &live_name)?;
             out.push(Pattern {
                 source: p.clone(),
-                regex: compile(p, &live_name)?,
+                regex,
+                skip,
                 prefix: literal_prefix(p, &live_name),
             });
         }
@@ -139,41 +148,42 @@ impl Scheme {
     /// the directory is listed again.
     pub fn candidates(&self) -> std::io::Result<Vec<Candidate>> {
         const ATTEMPTS: usize = 20;
-        for _ in 1..ATTEMPTS {
-            if let Some(c) = self.list(true)? {
+        for attempt in 1..ATTEMPTS {
+            // The names of the directory's last listing, unless it may have
+            // changed since; after a vanished file, listed again.
+            if let Some(c) = self.list(true, attempt > 1)? {
                 return Ok(c);
             }
         }
-        Ok(self.list(false)?.unwrap_or_default())
+        Ok(self.list(false, true)?.unwrap_or_default())
     }
 
-    /// One listing; `None` if `strict` and a listed file vanished meanwhile.
-    fn list(&self, strict: bool) -> std::io::Result<Option<Vec<Candidate>>> {
-        let mut out = Vec::new();
-        for ent in std::fs::read_dir(&self.dir)? {
-            let ent = ent?;
-            let name = ent.file_name();
+    /// One listing; `None` if `strict` and a listed file vanished meanwhile
+    /// (and was not found under its other name either).
+    /// `fresh`: list the directory whatever [`listing`] holds.
+    fn list(&self, strict: bool, fresh: bool) -> std::io::Result<Option<Vec<Candidate>>> {
+        let mut out: Vec<Candidate> = Vec::new();
+        let all = listing::names(&self.dir, fresh)?;
+        for name in self.worth_a_look(&all) {
             let Some(name) = name.to_str() else { continue };
-            if name == self.live_name {
+            if name == self.live_name || self.classify(name).is_none() {
                 continue;
             }
-            if let Some(c) = self.classify(name) {
-                let path = self.dir.join(name);
-                let md = match std::fs::metadata(&path) {
-                    Ok(m) if m.is_file() => m,
-                    Err(e) if strict && e.kind() == std::io::ErrorKind::NotFound => {
-                        return Ok(None)
-                    }
-                    _ => continue,
-                };
-                out.push(Candidate {
-                    path,
-                    number: c.0,
-                    key: c.1,
-                    mtime: md.modified().ok(),
-                });
+            match self.candidate(name) {
+                Ok(Some(c)) => out.push(c),
+                Ok(None) => {}
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {}
+                // Compressed or uncompressed since it was listed: taken
+                // under the name it has now.
+                Err(_) => match self.moved(name) {
+                    Some(c) => out.push(c),
+                    None if strict => return Ok(None),
+                    None => {}
+                },
             }
         }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.dedup_by(|a, b| a.path == b.path);
         let names: std::collections::HashSet<PathBuf> =
             out.iter().map(|c| c.path.clone()).collect();
         out.retain(|c| compressed_original(&c.path).is_none_or(|orig| !names.contains(&orig)));
@@ -186,12 +196,65 @@ impl Scheme {
         Ok(Some(out))
     }
 
+    /// The names of `sorted` that some pattern may match: those that begin
+    /// with a pattern's literal prefix, found by bisection (a directory of
+    /// thousands of logs holds few names of any one of them), or all when
+    /// a pattern has no literal prefix.
+    fn worth_a_look<'a>(&self, sorted: &'a [std::ffi::OsString]) -> Vec<&'a std::ffi::OsString> {
+        use std::os::unix::ffi::OsStrExt;
+        if self.patterns.iter().any(|p| p.prefix.is_empty()) {
+            return sorted.iter().collect();
+        }
+        let mut at: Vec<usize> = Vec::new();
+        for p in &self.patterns {
+            let pre = p.prefix.as_bytes();
+            let start = sorted.partition_point(|n| n.as_bytes() < pre);
+            at.extend((start..sorted.len()).take_while(|&i| sorted[i].as_bytes().starts_with(pre)));
+        }
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter().map(|i| &sorted[i]).collect()
+    }
+
+    /// The rotated file `name` as it is now: `Ok(None)` when it is not a
+    /// regular file.
+    fn candidate(&self, name: &str) -> std::io::Result<Option<Candidate>> {
+        let Some(c) = self.classify(name) else {
+            return Ok(None);
+        };
+        let path = self.dir.join(name);
+        let md = std::fs::metadata(&path)?;
+        Ok(md.is_file().then(|| Candidate {
+            path,
+            number: c.0,
+            key: c.1,
+            mtime: md.modified().ok(),
+        }))
+    }
+
+    /// The file listed as `name` under the name a compressor gives it (or
+    /// takes from it), when `name` is gone.
+    fn moved(&self, name: &str) -> Option<Candidate> {
+        let others: Vec<String> = match compressed_original(Path::new(name)) {
+            Some(orig) => vec![orig.to_str()?.to_string()],
+            None => COMPRESSED_EXTS
+                .iter()
+                .map(|e| format!("{name}{e}"))
+                .collect(),
+        };
+        others.iter().find_map(|n| self.candidate(n).ok().flatten())
+    }
+
     fn classify(&self, name: &str) -> Option<(Option<u64>, (String, i128))> {
         for p in &self.patterns {
             if !name.starts_with(&p.prefix) {
                 continue;
             }
-            if let Some(c) = p.regex.captures(name) {
+            // The prefix begins with the skipped live name.
+            let Some(tail) = name.get(p.skip..) else {
+                continue;
+            };
+            if let Some(c) = p.regex.captures(tail) {
                 let date = c
                     .name("date")
                     .map(|m| m.as_str().replace(['-', '_', 'T'], ""))
@@ -210,12 +273,13 @@ impl Scheme {
     }
 }
 
+/// The extensions of compressed rotated files.
+const COMPRESSED_EXTS: [&str; 5] = [".gz", ".bz2", ".xz", ".zst", ".zstd"];
+
 /// For `X.gz` (or another compression extension), the path `X`.
 fn compressed_original(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
-    let stem = [".gz", ".bz2", ".xz", ".zst", ".zstd"]
-        .iter()
-        .find_map(|e| name.strip_suffix(e))?;
+    let stem = COMPRESSED_EXTS.iter().find_map(|e| name.strip_suffix(e))?;
     Some(path.with_file_name(stem))
 }
 
@@ -238,9 +302,40 @@ fn literal_prefix(pattern: &str, live_name: &str) -> String {
     out
 }
 
-fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
+/// The regex of `pattern` for the live file `live_name`, and how many
+/// bytes of a name come before what it matches.
+///
+/// A pattern that begins with `{name}` (every built-in one) is matched on
+/// what follows the live name, which makes its regex the same for every
+/// journal: it is compiled once per daemon, not once per journal.
+fn compile(pattern: &str, live_name: &str) -> Result<(std::sync::Arc<Regex>, usize), String> {
+    let (body, skip) = match pattern.strip_prefix("{name}") {
+        Some(rest) if !rest.contains("{name}") => (rest, live_name.len()),
+        _ => (pattern, 0),
+    };
+    let re = regex_source(pattern, body, live_name)?;
+    if re == "^$" || re == format!("^{}$", regex::escape(live_name)) {
+        return Err(format!(
+            "pattern {pattern:?} matches only the live file itself"
+        ));
+    }
+    type Compiled = std::collections::HashMap<String, std::sync::Arc<Regex>>;
+    static COMPILED: std::sync::Mutex<Option<Compiled>> = std::sync::Mutex::new(None);
+    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    let compiled = compiled.get_or_insert_with(Default::default);
+    if let Some(r) = compiled.get(&re) {
+        return Ok((r.clone(), skip));
+    }
+    let r = std::sync::Arc::new(Regex::new(&re).map_err(|e| format!("pattern {pattern:?}: {e}"))?);
+    compiled.insert(re, r.clone());
+    Ok((r, skip))
+}
+
+/// The anchored regex source of `body` (all of `pattern`, or what follows
+/// its leading `{name}`).
+fn regex_source(pattern: &str, body: &str, live_name: &str) -> Result<String, String> {
     let mut re = String::from("^");
-    let mut rest = pattern;
+    let mut rest = body;
     let mut seen = std::collections::HashSet::new();
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('*') {
@@ -270,12 +365,7 @@ fn compile(pattern: &str, live_name: &str) -> Result<Regex, String> {
         }
     }
     re.push('$');
-    if re == format!("^{}$", regex::escape(live_name)) {
-        return Err(format!(
-            "pattern {pattern:?} matches only the live file itself"
-        ));
-    }
-    Regex::new(&re).map_err(|e| format!("pattern {pattern:?}: {e}"))
+    Ok(re)
 }
 
 #[cfg(test)]
@@ -438,6 +528,36 @@ mod tests {
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn only_names_with_a_patterns_literal_start_are_looked_at() {
+        let names: Vec<std::ffi::OsString> = [
+            "aaa",
+            "app.log",
+            "app.log-20250101",
+            "app.log.1",
+            "app.log.2.gz",
+            "app.logx",
+            "other.log.1",
+            "zzz",
+        ]
+        .iter()
+        .map(|n| n.into())
+        .collect();
+        let lines = Scheme::default_for(
+            &Format::Lines { record_start: None },
+            Path::new("/d/app.log"),
+        );
+        let seen: Vec<&str> = lines
+            .worth_a_look(&names)
+            .iter()
+            .map(|n| n.to_str().unwrap())
+            .collect();
+        assert_eq!(seen, ["app.log-20250101", "app.log.1", "app.log.2.gz"]);
+        // `*.jnl.{N}` has no literal start: every name is looked at.
+        let p4 = Scheme::default_for(&Format::P4, Path::new("/d/journal"));
+        assert_eq!(p4.worth_a_look(&names).len(), names.len());
     }
 
     #[test]

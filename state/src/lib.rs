@@ -98,7 +98,8 @@ pub use error::{InvalidKind, StateError};
 pub use hash::{Hash, Hasher, HASH_PREFIX};
 pub use model::{Checkpoint, Cursor, Finished, Identity, JournalState, PendingGap, MAX_WINDOW};
 pub use store::{
-    ensure_state_dir, StateLock, Store, LOCK_FILE_NAME, LOG_FILE_NAME, PREVIOUS_FILE_NAME,
+    ensure_state_dir, ensure_state_dirs, StateLock, Store, LOCK_FILE_NAME, LOG_FILE_NAME,
+    PREVIOUS_FILE_NAME,
 };
 
 /// The checkpoint format this version writes (it also reads version 1).

@@ -300,11 +300,41 @@ pub fn ensure_state_dir(dir: &Path) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Like [`ensure_state_dir`] for many directories at once (one per
+/// listener): every missing one is created first, then the parent of each
+/// is synced, once. A journaling file system commits all the new names
+/// with the first sync, so the others find nothing left to write: a first
+/// start with thousands of listeners no longer waits for one commit each.
+pub fn ensure_state_dirs(dirs: &[PathBuf]) -> Result<(), StateError> {
+    let mut parents = Vec::new();
+    for dir in dirs {
+        if fs::symlink_metadata(dir).is_err() {
+            create_dirs_unsynced(&RealFs, dir, &mut parents)
+                .map_err(|e| StateError::io(dir, "create the state directory", e))?;
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for p in parents.iter().filter(|p| seen.insert(p.as_path())) {
+        RealFs
+            .sync_dir(p)
+            .map_err(|e| StateError::io(p, "sync the directory of a new state directory", e))?;
+    }
+    dirs.iter().try_for_each(|d| ensure_state_dir(d))
+}
+
 /// Creates `dir` and its missing parents (mode 0700), like `mkdir -p`, and
 /// fsyncs the parent of each: a new directory's name is durable only then,
 /// and until it is, a power loss may take the state directory away with
 /// every checkpoint saved in it (a first start again, delivering twice).
 pub(crate) fn create_dirs<F: Fs>(fs: &F, dir: &Path) -> io::Result<()> {
+    let mut parents = Vec::new();
+    create_dirs_unsynced(fs, dir, &mut parents)?;
+    parents.iter().try_for_each(|p| fs.sync_dir(p))
+}
+
+/// [`create_dirs`] without the syncs: the parents to sync are added to
+/// `parents`, outermost first.
+fn create_dirs_unsynced<F: Fs>(fs: &F, dir: &Path, parents: &mut Vec<PathBuf>) -> io::Result<()> {
     let parent = match dir.parent() {
         None => return fs.create_dir(dir), // the root, or an empty path
         Some(p) if p.as_os_str().is_empty() => Path::new("."),
@@ -312,7 +342,7 @@ pub(crate) fn create_dirs<F: Fs>(fs: &F, dir: &Path) -> io::Result<()> {
     };
     let created = match fs.create_dir(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            create_dirs(fs, parent)?;
+            create_dirs_unsynced(fs, parent, parents)?;
             fs.create_dir(dir)
         }
         other => other,
@@ -320,10 +350,10 @@ pub(crate) fn create_dirs<F: Fs>(fs: &F, dir: &Path) -> io::Result<()> {
     match created {
         // Created by another process at the same time: durable only once
         // the parent is fsynced all the same.
-        Ok(()) => fs.sync_dir(parent),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs.sync_dir(parent),
-        Err(e) => Err(e),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => parents.push(parent.to_path_buf()),
     }
+    Ok(())
 }
 
 /// Exclusive use of a state directory, held until dropped (or until the

@@ -316,3 +316,32 @@ fn sigkill_before_the_first_checkpoint_save_then_rename_resumes_at_the_start() {
     );
     d.term();
 }
+
+/// A rename with writes to the new journal, then silence: the follower
+/// watches the renamed file for late writes (`late_writes`, 2 s), and no
+/// file event comes after the last write. It must finish the renamed file
+/// and deliver the new journal's records when the watch ends, not at the
+/// next periodic check (10 minutes here; with file events seen, 10 s by
+/// default) nor thanks to a listener's periodic `no_data` (the `file`
+/// listener takes none).
+#[test]
+fn a_rename_then_silence_is_read_on_when_the_late_writes_watch_ends() {
+    let (f, mut w) = setup(Kind::P4, "");
+    f.write(
+        "cfg.toml",
+        harness::config(Kind::P4, "", "fsync = false")
+            .replace("reconcile_every = \"200ms\"", "reconcile_every = \"10m\""),
+    );
+    w.write(20);
+    let mut d = Daemon::start(&f);
+    wait_output(&f, &mut d, &w.expected(), "before the rename");
+    p4_rename(&f, &mut w, 1);
+    w.write(15);
+    wait_output(
+        &f,
+        &mut d,
+        &w.expected(),
+        "the new journal after a rename and silence",
+    );
+    d.term();
+}

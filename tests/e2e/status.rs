@@ -406,7 +406,7 @@ fn the_status_page_in_headless_chromium_shows_every_journal_and_listener() {
                 .len();
             want.iter()
                 .all(|(_, l, s)| listener(&json, l)["state"] == *s)
-                && history >= 3
+                && history >= 2
         },
         || format!("{}\n{}", get(port, "/status").1, d.log()),
     );

@@ -104,6 +104,10 @@ pub struct JournalConfig {
     pub quiet_after: Duration,
     /// How often to re-check the file even without events.
     pub reconcile_every: Duration,
+    /// `reconcile_every` was set in the config. When it was not, and file
+    /// events are seen for the journal's directory, the check runs every
+    /// [`EVENTS_RECONCILE`] instead: it is then only a safety net.
+    pub reconcile_explicit: bool,
     pub scheme: Scheme,
     pub start: Start,
     pub on_gap: OnGap,
@@ -131,6 +135,7 @@ impl JournalConfig {
             format,
             quiet_after: Duration::from_secs(2),
             reconcile_every: Duration::from_secs(1),
+            reconcile_explicit: false,
             start: Start::Beginning,
             on_gap: OnGap::Stop,
             batch_bytes: 1 << 20,
@@ -183,20 +188,52 @@ pub enum ConfigError {
     General { path: PathBuf, message: String },
 }
 
+/// The periodic check of a journal whose directory's file events are seen,
+/// unless `reconcile_every` is set: events make the daemon prompt, and the
+/// check only catches what they could miss.
+pub const EVENTS_RECONCILE: Duration = Duration::from_secs(10);
+
 pub const BUILTIN_PLUGINS: &[&str] = &["file", "exec", "hot-backup", "email", "syslog", "nats"];
 
 struct Ctx<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Where each line ends (its newline): a line is found by bisection,
+    /// not by counting from the start (a config of thousands of journals
+    /// asks for a line per table).
+    newlines: Vec<usize>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Ctx<'a> {
+        let newlines = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
+        Ctx {
+            path,
+            text,
+            newlines,
+        }
+    }
+
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .bytes()
-            .filter(|&b| b == b'\n')
-            .count()
-            + 1
+        let offset = offset.min(self.text.len());
+        self.newlines.partition_point(|&nl| nl < offset) + 1
+    }
+
+    /// The text of line `k` (from 1), without its newline; empty past the end.
+    fn line_text(&self, k: usize) -> &str {
+        let start = match k {
+            0 | 1 => 0,
+            k => self
+                .newlines
+                .get(k - 2)
+                .map_or(self.text.len(), |&nl| nl + 1),
+        };
+        let end = self
+            .newlines
+            .get(k.saturating_sub(1))
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text.get(start..end.max(start)).unwrap_or("")
     }
     fn at<T>(
         &self,
@@ -223,7 +260,7 @@ impl Config {
 
     /// Validates config text; `path` locates relative paths and names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let ctx = Ctx { path, text };
+        let ctx = Ctx::new(path, text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| match e.span() {
             Some(span) => ConfigError::At {
                 path: path.to_path_buf(),
@@ -521,6 +558,7 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
         format,
         quiet_after,
         reconcile_every,
+        reconcile_explicit: j.reconcile_every.is_some(),
         scheme,
         start,
         on_gap,
@@ -577,11 +615,10 @@ fn timestamp(
 
 /// The line of the `[[…]]` header at or above `line` (`line` when none).
 fn table_line(ctx: &Ctx<'_>, line: usize) -> usize {
-    let lines: Vec<&str> = ctx.text.lines().take(line).collect();
-    lines
-        .iter()
-        .rposition(|l| l.trim_start().starts_with("[["))
-        .map_or(line, |i| i + 1)
+    (1..=line)
+        .rev()
+        .find(|&k| ctx.line_text(k).trim_start().starts_with("[["))
+        .unwrap_or(line)
 }
 
 fn listener(

@@ -213,3 +213,21 @@ fn late_writes_defaults_to_two_seconds_and_takes_zero() {
         "{e}"
     );
 }
+
+#[test]
+fn lines_and_table_headers_are_found_by_offset() {
+    let text = "a = 1\n[[journal]]\nx = 1\n\n  [[journal.listener]]\ny = 2";
+    let ctx = Ctx::new(Path::new("c.toml"), text);
+    assert_eq!(ctx.line(0), 1);
+    assert_eq!(ctx.line(5), 1, "the newline ends line 1");
+    assert_eq!(ctx.line(6), 2);
+    assert_eq!(ctx.line(text.len()), 6);
+    assert_eq!(ctx.line(10_000), 6);
+    assert_eq!(ctx.line_text(1), "a = 1");
+    assert_eq!(ctx.line_text(4), "");
+    assert_eq!(ctx.line_text(6), "y = 2");
+    assert_eq!(ctx.line_text(7), "");
+    assert_eq!(table_line(&ctx, 1), 1, "no header above");
+    assert_eq!(table_line(&ctx, 3), 2);
+    assert_eq!(table_line(&ctx, 6), 5);
+}

@@ -18,6 +18,7 @@
 //! watcher (none could be created) or after the kernel's event queue
 //! overflowed, each worker still re-checks its files every `reconcile_every`.
 
+mod limits;
 mod open;
 mod outcome;
 pub(crate) mod pool;
@@ -28,7 +29,7 @@ use outcome::{all_disabled, failed, once_disabled, unfinished};
 use save::save_if_changed;
 mod signals;
 mod streams;
-mod watch;
+pub(crate) mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -175,6 +176,9 @@ fn trim_memory() {
     }
 }
 
+/// How often the engine's loop looks over every worker (see `run`).
+const HOUSEKEEPING: Duration = Duration::from_millis(50);
+
 /// Threads of the pool that read, frame and call listeners: one per core,
 /// at least 2, at most 8 (more join while listeners block).
 fn base_threads() -> usize {
@@ -192,6 +196,16 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let stop = Arc::new(AtomicBool::new(false));
     let signals = signals::signal_thread(ev_tx.clone(), stop.clone());
     crate::compress::set_truncated_wait(cfg.compressed_wait);
+    if let Some((soft, hard)) = limits::raise_open_files() {
+        let listeners: usize = cfg.journals.iter().map(|j| j.listeners.len()).sum();
+        tracing::info!(
+            open_files = soft,
+            hard_limit = hard,
+            journals = cfg.journals.len(),
+            listeners,
+            "limit of open files"
+        );
+    }
     // Before the state directory is touched: a bad value changes nothing.
     let clock: Arc<dyn Clock> = match quiet::scale_from_env(
         std::env::var_os("LOGDAEMON_TIME_SCALE").as_deref(),
@@ -220,7 +234,18 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         once: opts.once,
     };
     let mut streams = crate::streams::Streams::new(cfg);
-    for j in &streams.initial(cfg, &mut checkpoint) {
+    let initial = streams.initial(cfg, &mut checkpoint);
+    // Every listener's state directory in one go (see `ensure_state_dirs`).
+    let dirs: Vec<PathBuf> = initial
+        .iter()
+        .flat_map(|j| {
+            j.listeners
+                .iter()
+                .map(|l| listener_state_path(&cfg.state_dir, &j.name, &l.name))
+        })
+        .collect();
+    logdaemon_state::ensure_state_dirs(&dirs)?;
+    for j in &initial {
         let j = ctx.journal(j);
         for (w, pin) in ctx.workers(&j, &mut checkpoint)? {
             pinned |= pin;
@@ -282,9 +307,18 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         .checked_sub(Duration::from_secs(28))
         .unwrap_or_else(Instant::now);
     let mut signalled = false;
+    // The looks over every worker (done? failed? the notifier, progress)
+    // are taken at most every HOUSEKEEPING, not for each event: thousands
+    // of journals written at once send thousands of events.
+    let mut last_housekeeping: Option<Instant> = None;
     loop {
+        let housekeeping = last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING);
+        if housekeeping {
+            last_housekeeping = Some(Instant::now());
+        }
         fleet.restart_pending(&ctx, &current, &mut checkpoint, &mut versions, &mut store)?;
-        let done = fleet.pool.all_done()
+        let done = housekeeping
+            && fleet.pool.all_done()
             && fleet.pending.is_empty()
             && (opts.once || !streams.any() || stop.load(Ordering::SeqCst));
         if done {
@@ -297,57 +331,81 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             }
             break;
         }
-        match ev_rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(Event::Changed(paths)) if paths.is_empty() => fleet.pool.wake_all(),
-            Ok(Event::Changed(paths)) => {
-                for p in &paths {
-                    fleet.router.route(p, |id| fleet.pool.wake(id));
+        let first = ev_rx.recv_timeout(if housekeeping {
+            Duration::from_millis(500)
+        } else {
+            HOUSEKEEPING
+        });
+        // What else is queued is taken in the same turn.
+        let events: Vec<Result<Event, _>> = std::iter::once(first)
+            .chain(ev_rx.try_iter().take(4096).map(Ok))
+            .collect();
+        let mut urgent = false;
+        for ev in events {
+            match ev {
+                Ok(Event::Changed(paths)) if paths.is_empty() => {
+                    urgent = true;
+                    fleet.pool.wake_all()
                 }
-                // New files of glob journals: their directories are looked at.
-                let dirs: Vec<PathBuf> = paths
-                    .iter()
-                    .filter_map(|p| p.parent().map(Path::to_path_buf))
-                    .collect();
-                fleet.update_streams(
-                    &ctx,
-                    &mut streams,
-                    Some(&dirs),
-                    &mut checkpoint,
-                    &mut versions,
-                    &mut store,
-                )?;
-            }
-            Ok(Event::Hangup) => {
-                save_if_changed(
-                    &current,
-                    &mut checkpoint,
-                    &fleet.running,
-                    &mut versions,
-                    &mut store,
-                )?;
-                last_write = Instant::now();
-                tracing::info!(
-                    signal = signal_hook::consts::SIGHUP,
-                    "SIGHUP: checkpoint saved; reloading the config"
-                );
-                if !opts.once && !stop.load(Ordering::SeqCst) {
-                    fleet.reload(
+                Ok(Event::Changed(paths)) => {
+                    for p in &paths {
+                        fleet.router.route(p, |id| fleet.pool.wake(id));
+                    }
+                    // New files of glob journals: their directories are looked at.
+                    let mut dirs: Vec<PathBuf> = paths
+                        .iter()
+                        .filter_map(|p| p.parent().map(Path::to_path_buf))
+                        .collect();
+                    dirs.dedup();
+                    fleet.update_streams(
                         &ctx,
-                        &mut current,
-                        &mut snapshot,
+                        &mut streams,
+                        Some(&dirs),
                         &mut checkpoint,
+                        &mut versions,
                         &mut store,
-                        watcher.as_mut(),
                     )?;
                 }
+                Ok(Event::Hangup) => {
+                    urgent = true;
+                    save_if_changed(
+                        &current,
+                        &mut checkpoint,
+                        &fleet.running,
+                        &mut versions,
+                        &mut store,
+                    )?;
+                    last_write = Instant::now();
+                    tracing::info!(
+                        signal = signal_hook::consts::SIGHUP,
+                        "SIGHUP: checkpoint saved; reloading the config"
+                    );
+                    if !opts.once && !stop.load(Ordering::SeqCst) {
+                        fleet.reload(
+                            &ctx,
+                            &mut current,
+                            &mut snapshot,
+                            &mut checkpoint,
+                            &mut store,
+                            watcher.as_mut(),
+                        )?;
+                    }
+                }
+                Ok(Event::Signal(sig)) => {
+                    urgent = true;
+                    signalled = true;
+                    tracing::info!(signal = sig, "stopping: finishing the batch in hand");
+                    stop.store(true, Ordering::SeqCst);
+                    fleet.pool.wake_all();
+                }
+                Err(_) => {}
             }
-            Ok(Event::Signal(sig)) => {
-                signalled = true;
-                tracing::info!(signal = sig, "stopping: finishing the batch in hand");
-                stop.store(true, Ordering::SeqCst);
-                fleet.pool.wake_all();
-            }
-            Err(_) => {}
+        }
+        if urgent {
+            last_housekeeping = None;
+        }
+        if !housekeeping {
+            continue;
         }
         if failed(&fleet.current()).is_some() && !stop.load(Ordering::SeqCst) {
             stop.store(true, Ordering::SeqCst);
@@ -451,7 +509,12 @@ pub fn listener_state_dir(
     journal: &str,
     listener: &str,
 ) -> Result<PathBuf, logdaemon_state::StateError> {
-    let d = state.join("listeners").join(journal).join(listener);
+    let d = listener_state_path(state, journal, listener);
     logdaemon_state::ensure_state_dir(&d)?;
     Ok(d)
+}
+
+/// Where listener `listener` of journal `journal` keeps its state.
+fn listener_state_path(state: &Path, journal: &str, listener: &str) -> PathBuf {
+    state.join("listeners").join(journal).join(listener)
 }

@@ -273,7 +273,9 @@ mod apply {
                 for j in &new.journals {
                     if let Some(d) = j.path.parent() {
                         // Watching a directory twice is harmless.
-                        let _ = w.watch(d, notify::RecursiveMode::NonRecursive);
+                        if w.watch(d, notify::RecursiveMode::NonRecursive).is_err() {
+                            crate::engine::watch::events_missed();
+                        }
                     }
                 }
             }

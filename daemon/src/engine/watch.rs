@@ -14,14 +14,18 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::Sender;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::{Config, Watch};
 
 /// Which tasks a changed path concerns.
 #[derive(Debug, Default)]
 pub(super) struct Router {
-    /// By directory: each journal's live file name and its workers' task ids.
-    by_dir: HashMap<PathBuf, Vec<(OsString, Vec<usize>)>>,
+    /// By directory, by live file name: the workers' task ids. A changed
+    /// name is routed by looking up each of its prefixes (a rotated name
+    /// begins with the live one), so an event costs a few lookups however
+    /// many journals share the directory.
+    by_dir: HashMap<PathBuf, HashMap<OsString, Vec<usize>>>,
 }
 
 impl Router {
@@ -29,11 +33,12 @@ impl Router {
     pub(super) fn add(&mut self, path: &Path, task: usize) {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let name = path.file_name().map(OsString::from).unwrap_or_default();
-        let entries = self.by_dir.entry(dir).or_default();
-        match entries.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, ids)) => ids.push(task),
-            None => entries.push((name, vec![task])),
-        }
+        self.by_dir
+            .entry(dir)
+            .or_default()
+            .entry(name)
+            .or_default()
+            .push(task);
     }
 
     /// The tasks the change of `path` concerns: those of the journals whose
@@ -42,10 +47,7 @@ impl Router {
     /// several matching journals).
     pub(super) fn route(&self, path: &Path, mut wake: impl FnMut(usize)) {
         if let Some(entries) = self.by_dir.get(path) {
-            entries
-                .iter()
-                .flat_map(|(_, ids)| ids)
-                .for_each(|&id| wake(id));
+            entries.values().flatten().for_each(|&id| wake(id));
             return;
         }
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
@@ -54,8 +56,10 @@ impl Router {
         let Some(entries) = self.by_dir.get(dir) else {
             return;
         };
-        for (live, ids) in entries {
-            if name.as_bytes().starts_with(live.as_bytes()) {
+        let name = name.as_bytes();
+        for n in 1..=name.len() {
+            let prefix = std::ffi::OsStr::from_bytes(&name[..n]);
+            if let Some(ids) = entries.get(prefix) {
                 ids.iter().for_each(|&id| wake(id));
             }
         }
@@ -77,6 +81,7 @@ pub(super) enum Event {
 /// to refuse to start: every worker re-checks its files every
 /// `reconcile_every` anyway, so the daemon warns and polls.
 pub(super) fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Option<W> {
+    EVENTS_SEEN.store(false, Ordering::SeqCst);
     if cfg.watch == Watch::Poll {
         tracing::info!(config = %cfg.file.display(), "watch = \"poll\": no file events; every journal is checked every reconcile_every");
         return None;
@@ -130,13 +135,36 @@ pub(super) fn watch<W: notify::Watcher>(cfg: &Config, tx: Sender<Event>) -> Opti
         .collect();
     dirs.sort();
     dirs.dedup();
+    let mut all = true;
     for d in dirs {
         if let Err(e) = w.watch(&d, notify::RecursiveMode::NonRecursive) {
             // Without events the periodic reconciliation still finds everything.
             tracing::warn!(dir = %d.display(), error = %e, "cannot watch directory; falling back to periodic checks");
+            all = false;
         }
     }
+    EVENTS_SEEN.store(all, Ordering::SeqCst);
     Some(w)
+}
+
+/// Whether file events are seen for every journal's directory (see
+/// [`crate::config::EVENTS_RECONCILE`]). False until the watcher watches
+/// them all, and for good once one directory cannot be watched.
+static EVENTS_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// The periodic check of journal `j` now: `reconcile_every` when it was
+/// set or when events are not seen, else [`crate::config::EVENTS_RECONCILE`].
+pub(crate) fn reconcile_every(j: &crate::config::JournalConfig) -> std::time::Duration {
+    if j.reconcile_explicit || !EVENTS_SEEN.load(Ordering::SeqCst) {
+        j.reconcile_every
+    } else {
+        crate::config::EVENTS_RECONCILE.max(j.reconcile_every)
+    }
+}
+
+/// A directory added later (a reload) could not be watched.
+pub(super) fn events_missed() {
+    EVENTS_SEEN.store(false, Ordering::SeqCst);
 }
 
 #[cfg(test)]

@@ -86,6 +86,16 @@ impl Follower {
         Some(Stamp { path })
     }
 
+    /// When this follower must look again though no file event comes: the
+    /// end of the watch for late writes to a renamed file (after which it
+    /// finishes that file and reads the new one). `None` when nothing but
+    /// the files can change what it would do, or when that time is past.
+    pub fn wake_at(&self) -> Option<std::time::Instant> {
+        let seg = self.seg.as_ref()?;
+        let at = seg.moved_on_at? + self.cfg.late_writes;
+        (at > std::time::Instant::now()).then_some(at)
+    }
+
     /// Called when a fill found nothing to read: remembers the stamp.
     pub fn note_idle(&mut self) {
         self.idle_stamp = self.stamp();

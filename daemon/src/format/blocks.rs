@@ -40,13 +40,34 @@ pub struct BlockScanner {
     /// Ends (one past the newline) of the records found before `pos` and not
     /// yet consumed are `queue[head..tail]`, in order; an entry with the
     /// [`MULTI`] bit set ends a record with a newline inside a string.
-    queue: Box<[usize; QUEUE]>,
+    /// Allocated by the first scan and given back by [`release`](Self::release)
+    /// when empty: an idle journal does not hold 32 KiB of it.
+    queue: Option<Box<[usize; QUEUE]>>,
     head: usize,
     tail: usize,
     /// A newline inside a string lies between the last queued end (or the
     /// boundary at `base` when none is queued) and `pos`: it belongs to the
     /// next record found.
     inner: bool,
+}
+
+/// Queues given back by idle scanners, for the next that scans: a queue is
+/// taken and given back at every step of a worker, and zeroing 32 KiB each
+/// time would cost more than the step.
+static QUEUES: std::sync::Mutex<Vec<Box<[usize; QUEUE]>>> = std::sync::Mutex::new(Vec::new());
+/// Queues kept for reuse, at most.
+const KEEP_QUEUES: usize = 32;
+
+fn take_queue() -> Box<[usize; QUEUE]> {
+    let q = QUEUES.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    q.unwrap_or_else(|| Box::new([0; QUEUE]))
+}
+
+fn give_queue(q: Box<[usize; QUEUE]>) {
+    let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+    if queues.len() < KEEP_QUEUES {
+        queues.push(q);
+    }
 }
 
 /// The bit of a queue entry that marks a record holding a newline inside a
@@ -70,7 +91,7 @@ impl BlockScanner {
             base: 0,
             pos: 0,
             odd: 0,
-            queue: Box::new([0; QUEUE]),
+            queue: None,
             head: 0,
             tail: 0,
             inner: false,
@@ -82,7 +103,7 @@ impl BlockScanner {
     #[inline]
     pub fn next(&mut self, buf: &[u8]) -> Option<usize> {
         if self.head < self.tail {
-            let n = (self.queue[self.head] & !MULTI) - self.base;
+            let n = (self.end_at(self.head) & !MULTI) - self.base;
             if n <= buf.len() {
                 return Some(n);
             }
@@ -96,7 +117,7 @@ impl BlockScanner {
         self.tail = 0;
         self.scan(buf);
         if self.head < self.tail {
-            return Some((self.queue[self.head] & !MULTI) - self.base);
+            return Some((self.end_at(self.head) & !MULTI) - self.base);
         }
         None
     }
@@ -106,7 +127,7 @@ impl BlockScanner {
     #[inline]
     pub fn consume(&mut self, n: usize) {
         self.base += n;
-        while self.head < self.tail && self.queue[self.head] & !MULTI <= self.base {
+        while self.head < self.tail && self.end_at(self.head) & !MULTI <= self.base {
             self.head += 1;
         }
         if self.base >= self.pos {
@@ -126,6 +147,22 @@ impl BlockScanner {
         self.pos - self.base
     }
 
+    /// Queue entry `i`, which holds an end (`i < tail`).
+    #[inline]
+    fn end_at(&self, i: usize) -> usize {
+        self.queue.as_ref().map_or(0, |q| q[i])
+    }
+
+    /// Gives the queue back while it holds no end (it is allocated again
+    /// by the next scan).
+    pub fn release(&mut self) {
+        if self.head >= self.tail {
+            if let Some(q) = self.queue.take() {
+                give_queue(q);
+            }
+        }
+    }
+
     pub fn reset(&mut self) {
         self.base = 0;
         self.pos = 0;
@@ -140,7 +177,7 @@ impl BlockScanner {
     /// a string lies in it, so its only newline is its last byte.
     #[inline]
     pub fn record_is_one_line(&self) -> bool {
-        self.head < self.tail && self.queue[self.head] & MULTI == 0
+        self.head < self.tail && self.end_at(self.head) & MULTI == 0
     }
 
     /// Scans from `pos` on (the queue is empty): whole blocks until a window
@@ -171,7 +208,7 @@ impl BlockScanner {
             tail: 0,
             inner: self.inner,
         };
-        let queue = &mut *self.queue;
+        let queue = &mut **self.queue.get_or_insert_with(take_queue);
         let quotes = self.quotes;
         let base = self.base;
         let block_at = |c: &Cursor| buf.get(c.pos - base..c.pos - base + 64);
@@ -426,6 +463,24 @@ fn scalar_masks(block: &[u8; 64]) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_queue_is_given_back_only_while_it_holds_no_end() {
+        let data = b"one\ntwo\nthree\n";
+        let mut s = BlockScanner::new(false);
+        assert!(s.queue.is_none(), "no queue before the first scan");
+        assert_eq!(s.next(data), Some(4));
+        s.release();
+        assert!(s.queue.is_some(), "ends are queued: kept");
+        s.consume(4);
+        assert_eq!(s.next(&data[4..]), Some(4));
+        s.consume(4);
+        assert_eq!(s.next(&data[8..]), Some(6));
+        s.consume(6);
+        s.release();
+        assert!(s.queue.is_none(), "empty: given back");
+        assert_eq!(s.next(b"four\n"), Some(5), "scans again after a release");
+    }
 
     #[test]
     fn block_masks_match_bytewise_masks() {

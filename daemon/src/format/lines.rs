@@ -54,6 +54,10 @@ impl Framer for LineFramer {
         self.scan.reset();
     }
 
+    fn release(&mut self) {
+        self.scan.release();
+    }
+
     #[inline]
     fn consume(&mut self, n: usize) {
         self.scan.consume(n);

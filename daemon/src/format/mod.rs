@@ -77,6 +77,10 @@ pub trait Framer: Send {
     /// Forget scan state; called after the caller consumed a record (buf start moved) or repositioned.
     fn reset(&mut self);
 
+    /// Gives back memory kept between scans, while the reader is idle;
+    /// nothing learnt is lost.
+    fn release(&mut self) {}
+
     /// The caller consumed the first `n` bytes of `buf`, the record just
     /// returned by [`next`](Self::next) or [`finish`](Self::finish); the next
     /// `buf` starts right after it. Framers may keep what they learnt about

@@ -108,6 +108,10 @@ impl Framer for P4Framer {
         self.unclosed = false;
     }
 
+    fn release(&mut self) {
+        self.scan.release();
+    }
+
     #[inline]
     fn consume(&mut self, n: usize) {
         if self.unclosed {

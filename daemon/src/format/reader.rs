@@ -99,6 +99,7 @@ impl<R: Read> RecordReader<R> {
             self.start = 0;
             self.end = 0;
         }
+        self.framer.release();
     }
 
     /// Finite stream: next record, finishing (incomplete tail) at EOF. Ok(None) at the end.

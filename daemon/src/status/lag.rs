@@ -63,24 +63,33 @@ pub struct Lag {
 fn cached_listing(j: &JournalConfig) -> std::io::Result<Vec<(PathBuf, u64)>> {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    type Listing = (Option<std::time::SystemTime>, bool, Vec<(PathBuf, u64)>);
+    type Listing = (Option<std::time::SystemTime>, Vec<(PathBuf, u64)>);
     static CACHE: Mutex<Option<HashMap<PathBuf, Listing>>> = Mutex::new(None);
     let dir = j.path.parent().unwrap_or(Path::new("."));
+    // The live file appearing or going changes the directory's time too.
     let stamp = std::fs::metadata(dir).ok().and_then(|m| m.modified().ok());
-    let live = j.path.is_file();
     {
         let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((s, l, names)) = cache.as_ref().and_then(|c| c.get(&j.path)) {
-            if stamp.is_some() && *s == stamp && *l == live {
+        if let Some((s, names)) = cache.as_ref().and_then(|c| c.get(&j.path)) {
+            if stamp.is_some() && *s == stamp {
                 return Ok(names.clone());
             }
         }
     }
+    let began = std::time::SystemTime::now();
     let names = family::listing(j)?;
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    cache
-        .get_or_insert_with(HashMap::new)
-        .insert(j.path.clone(), (stamp, live, names.clone()));
+    let cache = cache.get_or_insert_with(HashMap::new);
+    // Kept only when listed well after the directory's last change: a
+    // change in the same tick of its clock would leave its time as it was.
+    let settled = stamp
+        .and_then(|s| began.duration_since(s).ok())
+        .is_some_and(|d| d >= std::time::Duration::from_millis(100));
+    if settled {
+        cache.insert(j.path.clone(), (stamp, names.clone()));
+    } else {
+        cache.remove(&j.path);
+    }
     Ok(names)
 }
 
@@ -166,7 +175,9 @@ impl Files {
             None => return None,
         };
         let here = &self.members[at];
-        let rest = if plain(&here.path) {
+        // The live file is the one being written: never compressed, and
+        // not opened to be told so (every journal's status, every second).
+        let rest = if here.live || plain(&here.path) {
             here.len.saturating_sub(c.offset)
         } else {
             here.len

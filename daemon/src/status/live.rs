@@ -20,14 +20,22 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{bounded, Sender};
 
-use super::{collect, Context, Input, Run, Snapshot};
+use super::{Context, Input, Run, Snapshot};
 use crate::config::Config;
 use crate::worker::{Shared, WorkerStatus};
 
 /// The file the daemon keeps its live status in, in the state directory.
 pub const FILE_NAME: &str = "status.json";
-/// How often the status file is written.
+/// How often the status file is written: every second, and with more than
+/// 2,000 listeners every half millisecond per listener (5 s for 10,000 and
+/// more), so that keeping it costs about the same share of a core however
+/// many journals are followed. `status` trusts a file up to 10 s old.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
+const WRITE_EVERY_MAX: Duration = Duration::from_secs(5);
+
+fn write_every(listeners: usize) -> Duration {
+    Duration::from_micros(listeners as u64 * 500).clamp(WRITE_EVERY, WRITE_EVERY_MAX)
+}
 /// How often a point is added to each listener's lag history.
 const HISTORY_EVERY: Duration = Duration::from_secs(2);
 /// Points kept per listener (ten minutes).
@@ -50,6 +58,8 @@ pub(crate) struct Live {
     listeners: Mutex<Vec<Listed>>,
     start_sequences: BTreeMap<String, u64>,
     history: Mutex<History>,
+    /// Journal statuses that may serve again (see [`super::Reuse`]).
+    reuse: Mutex<super::Reuse>,
 }
 
 impl Live {
@@ -96,7 +106,9 @@ impl Live {
             start_sequences: &self.start_sequences,
             now: SystemTime::now(),
         };
-        collect(&ctx, &self.inputs())
+        let inputs = self.inputs();
+        let mut reuse = self.reuse.lock().unwrap_or_else(|e| e.into_inner());
+        super::collect_reusing(&ctx, &inputs, &mut reuse)
     }
 
     pub fn http(&self) -> Option<&crate::config::http::HttpConfig> {
@@ -108,7 +120,14 @@ impl Live {
         for (j, l) in snap.listeners() {
             let Some(bytes) = l.lag_bytes else { continue };
             let h = history.entry((j.name.clone(), l.name.clone())).or_default();
-            if h.len() == HISTORY_POINTS {
+            let n = h.len();
+            // A run of equal values keeps its first and last points: an
+            // idle listener's history stays two points, not three hundred.
+            if n >= 2 && h[n - 1].1 == bytes && h[n - 2].1 == bytes {
+                h[n - 1].0 = snap.generated_at;
+                continue;
+            }
+            if n == HISTORY_POINTS {
                 h.pop_front();
             }
             h.push_back((snap.generated_at, bytes));
@@ -168,6 +187,7 @@ pub(crate) fn start(
         listeners: Mutex::new(listeners),
         start_sequences,
         history: Mutex::new(BTreeMap::new()),
+        reuse: Mutex::new(Default::default()),
     });
     let http = match &cfg.http {
         Some(h) => Some(super::http::serve(h, &cfg.file, live.clone())?),
@@ -187,8 +207,10 @@ pub(crate) fn start(
                     last_point = Some(std::time::Instant::now());
                 }
                 write(&l.state_dir, &snap, &mut failing);
+                let every =
+                    write_every(l.listeners.lock().unwrap_or_else(|e| e.into_inner()).len());
                 if !matches!(
-                    stopped.recv_timeout(WRITE_EVERY),
+                    stopped.recv_timeout(every),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout)
                 ) {
                     return;

@@ -155,8 +155,104 @@ pub struct Context<'a> {
 
 /// The snapshot of `inputs` (in config order) against the files now.
 pub fn collect(ctx: &Context<'_>, inputs: &[Input]) -> Snapshot {
+    collect_reusing(ctx, inputs, &mut Reuse::default())
+}
+
+/// What a journal's status was built from: its listeners' states and its
+/// live file's `stat`. When neither changed and every listener was caught
+/// up, the status of the second before is still true, and building it
+/// again (listing, `stat` of every file, opening the cursor's file for
+/// its time) is skipped: a daemon following thousands of idle journals
+/// refreshes its status every second at the cost of a `stat` each.
+#[derive(Default)]
+pub(crate) struct Reuse {
+    journals: std::collections::HashMap<String, (ReuseKey, JournalStatus)>,
+}
+
+/// What `stat` says of a file or directory, for [`ReuseKey`].
+type StatKey = Option<(u64, u64, u64, i64, i64, i64, i64)>;
+
+fn stat_key(path: &Path) -> StatKey {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| {
+        (
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+        )
+    })
+}
+
+#[derive(PartialEq)]
+struct ReuseKey {
+    listeners: Vec<(String, Option<Cursor>, Run, ListenerStats)>,
+    live: StatKey,
+    /// The directory: rotated files come and go in it.
+    dir: StatKey,
+}
+
+impl ReuseKey {
+    fn of(
+        j: &crate::config::JournalConfig,
+        inputs: &[&Input],
+        dirs: &mut std::collections::HashMap<std::path::PathBuf, StatKey>,
+    ) -> ReuseKey {
+        let dir = j.path.parent().unwrap_or(Path::new("."));
+        let dir = *dirs
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| stat_key(dir));
+        ReuseKey {
+            dir,
+            live: stat_key(&j.path),
+            listeners: inputs
+                .iter()
+                .map(|i| {
+                    (
+                        i.listener.clone(),
+                        i.cursor.clone(),
+                        i.run.clone(),
+                        i.stats.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// [`collect`], reusing from `reuse` the status of every journal that
+/// cannot have changed (see [`Reuse`]), and keeping what it builds there.
+pub(crate) fn collect_reusing(ctx: &Context<'_>, inputs: &[Input], reuse: &mut Reuse) -> Snapshot {
     let mut journals = Vec::new();
+    // Grouped once: looking each journal's listeners up in the whole list
+    // cost the square of the number of journals, every second.
+    let mut by_journal: std::collections::HashMap<&str, Vec<&Input>> = Default::default();
+    for i in inputs {
+        by_journal.entry(i.journal.as_str()).or_default().push(i);
+    }
+    let mut kept = std::collections::HashMap::new();
+    // Each directory is looked at once per snapshot, however many
+    // journals live in it.
+    let mut dirs = std::collections::HashMap::new();
     for j in &ctx.cfg.journals {
+        let mine: Vec<&Input> = by_journal.get(j.name.as_str()).cloned().unwrap_or_default();
+        let key = ReuseKey::of(j, &mine, &mut dirs);
+        if let Some((k, js)) = reuse.journals.remove(&j.name) {
+            let idle =
+                js.error.is_none() && js.listeners.iter().all(|l| l.state == State::CaughtUp);
+            if k == key && idle {
+                let mut js = js;
+                for (l, i) in js.listeners.iter_mut().zip(&mine) {
+                    l.history = i.history.iter().copied().collect();
+                }
+                journals.push(js.clone());
+                kept.insert(j.name.clone(), (key, js));
+                continue;
+            }
+        }
         let files = lag::Files::list(j);
         let spec = ctx.cfg.timestamps.get(&j.name);
         let mut js = JournalStatus {
@@ -173,7 +269,7 @@ pub fn collect(ctx: &Context<'_>, inputs: &[Input]) -> Snapshot {
             js.rotated_files = f.rotated();
         }
         let mut furthest = 0;
-        for i in inputs.iter().filter(|i| i.journal == j.name) {
+        for i in by_journal.get(j.name.as_str()).into_iter().flatten() {
             let lag = match (&files, &i.cursor) {
                 (Ok(f), Some(c)) => f.lag(j, spec, c, ctx.now),
                 _ => None,
@@ -186,8 +282,10 @@ pub fn collect(ctx: &Context<'_>, inputs: &[Input]) -> Snapshot {
                 js.rotations_seen = furthest.saturating_sub(*s);
             }
         }
+        kept.insert(j.name.clone(), (key, js.clone()));
         journals.push(js);
     }
+    reuse.journals = kept;
     Snapshot {
         version: env!("CARGO_PKG_VERSION").to_string(),
         generated_at: stats::unix(ctx.now),

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub const RECENT_GAPS: usize = 10;
 
 /// Counters and the current failure of one listener.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListenerStats {
     /// Entries handed to the listener in calls that returned without error.
     pub delivered_entries: u64,

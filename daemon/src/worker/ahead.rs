@@ -45,6 +45,14 @@ enum JobState {
 }
 
 impl ReadAhead {
+    /// The batch read ahead is empty: the file had nothing more (no entry,
+    /// no crossing to the next file, no gap).
+    pub(super) fn found_nothing(&self) -> bool {
+        matches!(self.fill, Some(Ok(Fill::Idle)))
+            && self.batch.is_empty()
+            && self.batch.end.is_none()
+    }
+
     /// Hands the follower and the spare batch to a pool thread to read the
     /// next batch. False if there is no pool.
     pub(super) fn start(

@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use super::{Call, Next, Worker};
+
+/// Past a follower's deadline by this much when woken for it.
+const WAKE_MARGIN: Duration = Duration::from_millis(5);
 use crate::engine::pool::in_call;
 
 impl Worker {
@@ -44,11 +47,20 @@ impl Worker {
     pub(super) fn idle_wait(&mut self) -> Next {
         let now = self.clock.now();
         let until_quiet = self.quiet.deadline().saturating_duration_since(now);
+        let every = crate::engine::watch::reconcile_every(&self.journal);
         let every = match self.spread.take() {
-            Some(fraction) => self.journal.reconcile_every.mul_f64(fraction),
-            None => self.journal.reconcile_every,
+            Some(fraction) => every.mul_f64(fraction),
+            None => every,
         };
-        Next::Wait(until_quiet.min(every))
+        // The follower's own deadline is in real time, as the pool's waits.
+        let follower = self
+            .follower
+            .as_ref()
+            .and_then(|f| f.wake_at())
+            .map_or(Duration::MAX, |at| {
+                at.saturating_duration_since(std::time::Instant::now()) + WAKE_MARGIN
+            });
+        Next::Wait(until_quiet.min(every).min(follower))
     }
 
     /// Whether an idle worker, stepped again, may skip reading: the files

@@ -153,7 +153,10 @@ impl Worker {
             line: cursor.line,
         };
         let unproven_start = empty_proof_at_start(&cursor);
-        let quiet = QuietTimer::new(journal.quiet_after, clock.now());
+        let mut quiet = QuietTimer::new(journal.quiet_after, clock.now());
+        if instance.plugin().api.quiet_once {
+            quiet = quiet.once();
+        }
         let span =
             tracing::info_span!("listener", journal = %journal.name, listener = %listener.name);
         let shared = Arc::new(Mutex::new(Shared {
@@ -287,6 +290,17 @@ impl Worker {
                     // A batch that ended full: more is there to read now.
                     let flow = self.deliver(matches!(f, Fill::Entries));
                     self.quiet.on_data(self.clock.now());
+                    if self.ahead.found_nothing() {
+                        // Reading ahead found the file's end: nothing to keep.
+                        self.ahead.fill = None;
+                    }
+                    if self.ahead.fill.is_none() {
+                        // Delivered, and nothing read ahead: the buffers go
+                        // back now (those that hold nothing), not at the next
+                        // step. Thousands of journals written at once would
+                        // each hold theirs until then.
+                        self.release_buffers();
+                    }
                     flow
                 } else if matches!(f, Fill::Idle) {
                     self.release_buffers();

@@ -20,6 +20,7 @@
 
 pub mod config;
 
+mod held;
 mod listener;
 pub mod output;
 pub mod record;

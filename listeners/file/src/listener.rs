@@ -8,7 +8,7 @@
 //! next open cuts them off and the host delivers those entries again.
 
 use std::fs::{self, File};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position};
@@ -16,16 +16,59 @@ use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Pos
 use crate::config::{Config, Format};
 use crate::output::{self, OutputError};
 use crate::record::{sync_dir, Record, RecordFile};
-use crate::writeback;
+use crate::{held, writeback};
 use logdaemon_sdk::json::{self as jsonl, RawForm};
 
 /// A buffer grown past this by one huge batch is shrunk back afterwards.
 const KEEP_BUFFER: usize = 16 << 20;
 
-/// One output file and its side file for gaps in raw format.
+/// One output file (or its side file for gaps in raw format), open or
+/// not (see [`crate::held`]).
 struct Output {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
+    /// Device and inode of the file this listener writes.
+    key: (u64, u64),
+}
+
+impl Output {
+    fn new(path: PathBuf, file: File) -> Result<Output, std::io::Error> {
+        let md = file.metadata()?;
+        Ok(Output {
+            path,
+            key: (md.dev(), md.ino()),
+            file: Some(file),
+        })
+    }
+
+    /// The open output, opened again (safely, see [`output::open`]) if it
+    /// was closed. The file at the path must be the one this listener
+    /// wrote, at least `len` bytes long: another one put in its place, or
+    /// the output cut short, is refused for good.
+    fn file(&mut self, len: u64) -> Result<&File, Failure> {
+        if self.file.is_none() {
+            let file = output::open(&self.path).map_err(|e| match e {
+                OutputError::Io { .. } => Failure::retry(format!("{e}; retrying")),
+                e => Failure::fatal(e.to_string()),
+            })?;
+            let md = file.metadata().map_err(|e| {
+                Failure::retry(format!(
+                    "cannot stat output {}: {e}; retrying",
+                    self.path.display()
+                ))
+            })?;
+            if (md.dev(), md.ino()) != self.key || md.len() < len {
+                return Err(Failure::fatal(format!(
+                    "output {} is no longer the file this listener wrote ({} bytes; it wrote {len}): it was replaced, moved or truncated outside logdaemon. \
+                     Put the file back, or move it away and remove the listener's record to write the journal again from the listener's cursor",
+                    self.path.display(),
+                    md.len()
+                )));
+            }
+            self.file = Some(file);
+        }
+        Ok(self.file.as_ref().expect("opened above"))
+    }
 }
 
 /// The `file` listener. See the crate documentation.
@@ -42,6 +85,8 @@ pub struct FileListener {
     record: Record,
     /// `fsync = false`: starts the output's disk writes as it grows.
     writeback: writeback::Pacer,
+    /// Whether the files may stay open between calls.
+    hold: held::Hold,
     buf: Vec<u8>,
     /// A failed write may have left bytes past the recorded lengths.
     dirty: bool,
@@ -80,14 +125,15 @@ impl FileListener {
                 p.display()
             ))
         };
+        let (out_len, gaps_len) = (self.record.output_len, self.record.gaps_len);
         self.out
-            .file
-            .set_len(self.record.output_len)
-            .map_err(|e| retry(&self.out.path, self.record.output_len, e))?;
-        if let Some(g) = &self.gaps {
-            g.file
-                .set_len(self.record.gaps_len)
-                .map_err(|e| retry(&g.path, self.record.gaps_len, e))?;
+            .file(out_len)?
+            .set_len(out_len)
+            .map_err(|e| retry(&self.out.path, out_len, e))?;
+        if let Some(g) = &mut self.gaps {
+            g.file(gaps_len)?
+                .set_len(gaps_len)
+                .map_err(|e| retry(&g.path, gaps_len, e))?;
         }
         self.dirty = false;
         Ok(())
@@ -113,38 +159,43 @@ impl FileListener {
                 OutputError::Io { .. } => Failure::retry(format!("{e}; retrying")),
                 _ => Failure::fatal(e.to_string()),
             })?;
-            self.gaps = Some(Output {
-                path: self.gaps_path.clone(),
-                file,
-            });
+            let out = Output::new(self.gaps_path.clone(), file).map_err(|e| {
+                Failure::retry(format!(
+                    "cannot stat {}: {e}; retrying",
+                    self.gaps_path.display()
+                ))
+            })?;
+            self.gaps = Some(out);
         }
         let (out, at) = if to_gaps {
             (
-                self.gaps.as_ref().expect("opened above"),
+                self.gaps.as_mut().expect("opened above"),
                 self.record.gaps_len,
             )
         } else {
-            (&self.out, self.record.output_len)
+            (&mut self.out, self.record.output_len)
         };
+        let path = out.path.clone();
+        let file = out.file(at)?;
         self.dirty = true;
         let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let mut pos = at;
         for p in parts {
-            out.file.write_all_at(p, pos).map_err(|e| {
+            file.write_all_at(p, pos).map_err(|e| {
                 Failure::retry(format!(
                     "cannot write {} bytes to {} at byte {pos}: {e}; retrying",
                     p.len(),
-                    out.path.display()
+                    path.display()
                 ))
             })?;
             pos += p.len() as u64;
         }
         if self.fsync {
-            out.file.sync_data().map_err(|e| {
-                Failure::retry(format!("cannot sync {}: {e}; retrying", out.path.display()))
+            file.sync_data().map_err(|e| {
+                Failure::retry(format!("cannot sync {}: {e}; retrying", path.display()))
             })?;
         } else if !to_gaps {
-            self.writeback.written(&out.file, at + total);
+            self.writeback.written(file, at + total);
         }
         let mut next = self.record.clone();
         if to_gaps {
@@ -218,6 +269,9 @@ impl Listener for FileListener {
     const WANTS_FIELDS: bool = false;
     /// Every entry is written.
     const FILTERS: bool = false;
+    /// Each batch is written (and synced) as it comes: a quiet journal
+    /// leaves nothing to do.
+    const PERIODIC_NO_DATA: bool = false;
 
     /// The config and the directories of the output, which `open` would
     /// create where missing: the nearest existing one and those above it
@@ -319,12 +373,11 @@ impl Listener for FileListener {
             )));
         }
         let file = open_checked(&name, &path, record.output_len, &rpath, &ctx.logger)?;
+        let stat_err =
+            |p: &Path, e: std::io::Error| fatal(format!("cannot stat {}: {e}", p.display()));
         let gaps = if record.gaps_len > 0 || fs::symlink_metadata(&gaps_path).is_ok() {
             let file = open_checked(&name, &gaps_path, record.gaps_len, &rpath, &ctx.logger)?;
-            Some(Output {
-                path: gaps_path.clone(),
-                file,
-            })
+            Some(Output::new(gaps_path.clone(), file).map_err(|e| stat_err(&gaps_path, e))?)
         } else {
             None
         };
@@ -344,24 +397,68 @@ impl Listener for FileListener {
                 ));
             }
         }
-        Ok(FileListener {
+        let mut l = FileListener {
             format: cfg.format,
             encoding: cfg.encoding,
             fsync: cfg.fsync,
             p4: ctx.format == "p4",
-            out: Output { path, file },
+            out: Output::new(path.clone(), file).map_err(|e| stat_err(&path, e))?,
             gaps,
             gaps_path,
             record_file,
             writeback: writeback::Pacer::new(record.output_len),
+            hold: held::Hold::default(),
             record,
             buf: Vec::new(),
             dirty: false,
             logger: ctx.logger,
-        })
+        };
+        // Kept open only within the budget, from the start on.
+        l.after_call(false);
+        Ok(l)
     }
 
     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
+        let r = self.listen_entries(entries);
+        self.after_call(false);
+        r
+    }
+
+    fn gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
+        let r = self.write_gap(gap);
+        self.after_call(false);
+        r
+    }
+
+    fn flush(&mut self) -> Result<Ack, Failure> {
+        let r = self.sync_all();
+        self.after_call(false);
+        r
+    }
+
+    /// The journal went quiet: nothing is kept open for it.
+    fn no_data(&mut self, _had_data: bool) -> Result<Ack, Failure> {
+        self.after_call(true);
+        Ok(Ack::All)
+    }
+}
+
+impl FileListener {
+    /// After a call: the files stay open only within the process's budget
+    /// and while the journal is not quiet (see [`crate::held`]).
+    fn after_call(&mut self, quiet: bool) {
+        if !quiet && self.hold.take() {
+            return;
+        }
+        self.hold.give();
+        self.out.file = None;
+        if let Some(g) = &mut self.gaps {
+            g.file = None;
+        }
+        self.record_file.close();
+    }
+
+    fn listen_entries(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure> {
         self.repair()?;
         // Entries of a batch are in stream order: once one is past what the
         // record says is written, so are all after it.
@@ -394,7 +491,7 @@ impl Listener for FileListener {
         Ok(Ack::All)
     }
 
-    fn gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
+    fn write_gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
         if self.already_done(gap.to) {
             return Ok(Ack::All);
         }
@@ -412,17 +509,18 @@ impl Listener for FileListener {
         Ok(Ack::All)
     }
 
-    fn flush(&mut self) -> Result<Ack, Failure> {
+    fn sync_all(&mut self) -> Result<Ack, Failure> {
         if !self.fsync {
             // Without per-batch syncs, make everything acknowledged so far durable now.
-            let sync = |o: &Output| {
-                o.file.sync_all().map_err(|e| {
-                    Failure::retry(format!("cannot sync {}: {e}; retrying", o.path.display()))
+            let sync = |o: &mut Output, len: u64| {
+                let path = o.path.clone();
+                o.file(len)?.sync_all().map_err(|e| {
+                    Failure::retry(format!("cannot sync {}: {e}; retrying", path.display()))
                 })
             };
-            sync(&self.out)?;
-            if let Some(g) = &self.gaps {
-                sync(g)?;
+            sync(&mut self.out, self.record.output_len)?;
+            if let Some(g) = &mut self.gaps {
+                sync(g, self.record.gaps_len)?;
             }
             self.record_file
                 .store(&self.record, true)

@@ -109,6 +109,11 @@ impl RecordFile {
         self.slots.path()
     }
 
+    /// Closes the file until the next store.
+    pub fn close(&mut self) {
+        self.slots.close();
+    }
+
     /// Loads the newest valid record; `Ok(None)` when there is none yet.
     pub fn load(&mut self) -> Result<Option<Record>, RecordError> {
         let Some(body) = self.slots.load().map_err(RecordError::from_slots)? else {

@@ -391,3 +391,68 @@ fn a_device_or_fifo_as_output_is_refused_at_open_not_retried_for_ever() {
         "no record is written for an output that was refused"
     );
 }
+
+/// The descriptors this process has open on `path`.
+fn open_on(path: &Path) -> usize {
+    let want = fs::canonicalize(path).unwrap();
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| fs::read_link(e.unwrap().path()).ok())
+        .filter(|t| *t == want)
+        .count()
+}
+
+#[test]
+fn a_quiet_journal_keeps_no_file_open_and_writing_resumes_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    let mut l = open(d.path(), RAW, start()).unwrap();
+    assert_eq!(l.listen(batch(0, 2).entries()), Ok(Ack::All));
+    assert_eq!(l.no_data(true), Ok(Ack::All));
+    let output = d.path().join("out/journal.raw");
+    assert_eq!(open_on(&output), 0, "quiet: the output is closed");
+    assert_eq!(
+        open_on(&d.path().join("state/file.pos")),
+        0,
+        "and the record"
+    );
+    assert_eq!(l.listen(batch(2, 5).entries()), Ok(Ack::All));
+    assert_eq!(out(d.path()), all());
+    assert_eq!(l.no_data(true), Ok(Ack::All));
+    assert_eq!(l.flush(), Ok(Ack::All), "a flush opens what it syncs");
+    let done = l.done();
+    assert_eq!(done.map(|p| p.offset), Some(all().len() as u64));
+    drop(l);
+    let l = open(d.path(), RAW, start()).unwrap();
+    assert_eq!(
+        l.done(),
+        done,
+        "the record was stored through the reopened file"
+    );
+}
+
+#[test]
+fn an_output_replaced_while_closed_is_refused_not_written() {
+    let d = tempfile::tempdir().unwrap();
+    let mut l = open(d.path(), RAW, start()).unwrap();
+    assert_eq!(l.listen(batch(0, 2).entries()), Ok(Ack::All));
+    assert_eq!(l.no_data(true), Ok(Ack::All));
+    let output = d.path().join("out/journal.raw");
+    let before = fs::read(&output).unwrap();
+    // Another file of the same length put in its place.
+    let other = d.path().join("out/other");
+    fs::write(&other, vec![b'x'; before.len()]).unwrap();
+    fs::rename(&other, &output).unwrap();
+    let e = l.listen(batch(2, 5).entries()).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Fatal, "{e}");
+    assert!(
+        e.message
+            .contains("is no longer the file this listener wrote")
+            && e.message.contains(&output.display().to_string()),
+        "{e}"
+    );
+    assert_eq!(
+        fs::read(&output).unwrap(),
+        vec![b'x'; before.len()],
+        "untouched"
+    );
+}

@@ -113,6 +113,13 @@
 // the host does not call it.
 #define LD_DESC_NO_FILTER 2
 
+// `Descriptor::flags`: the plugin has no use for the periodic
+// `no_data(had_data = false)` calls of a journal that stays quiet. The
+// host calls `no_data` once after entries stop coming (`had_data` true),
+// then not again until more entries came: an idle journal then costs no
+// call at all, which matters when one daemon follows thousands.
+#define LD_DESC_QUIET_ONCE 4
+
 // Result of every call into a plugin (a `uint32_t` on the wire).
 enum LdStatus
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -362,7 +369,7 @@ typedef struct {
   uint32_t (*flush)(void *inst, LdOutcome *outcome);
   // `GapFn`.
   uint32_t (*gap)(void *inst, const LdRawGap *gap, LdOutcome *outcome);
-  // Capabilities, `DESC_WANTS_FIELDS` | `DESC_NO_FILTER`.
+  // Capabilities, `DESC_WANTS_FIELDS` | `DESC_NO_FILTER` | `DESC_QUIET_ONCE`.
   uint32_t flags;
   // `CheckFn`, optional (null: the plugin has no check). Appended to the
   // first version-2 layout: the host reads it only when `struct_size`

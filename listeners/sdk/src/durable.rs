@@ -103,6 +103,11 @@ impl SlotFile {
         &self.path
     }
 
+    /// Closes the file; the next [`SlotFile::store`] opens it again.
+    pub fn close(&mut self) {
+        self.file = None;
+    }
+
     /// The body of the newest whole slot; `Ok(None)` when there is no file yet.
     pub fn load(&mut self) -> Result<Option<Vec<u8>>, RecordError> {
         let data = match fs::read(&self.path) {

@@ -225,7 +225,7 @@ impl OpenContext<'_> {
 ///   record of what it did and skips entries it finds it has already handled.
 /// - `no_data(had_data)` after the journal's `quiet_after` of silence:
 ///   `had_data` is true on the first call after entries arrived, false on
-///   later periodic calls.
+///   later periodic calls (none when [`Listener::PERIODIC_NO_DATA`] is false).
 /// - `flush` before the host writes its checkpoint on shutdown and at the
 ///   end of `run --once`.
 /// - `gap` (only with `on_gap = "report"`): bytes that can no longer be
@@ -242,6 +242,13 @@ pub trait Listener: Sized + Send + 'static {
     /// override it sets this to `false`, and the host hands it every entry
     /// without asking (a saving of one call per entry).
     const FILTERS: bool = true;
+
+    /// Whether the listener wants the periodic `no_data(false)` calls while
+    /// the journal stays quiet. A listener with nothing to do then (it
+    /// writes each batch as it comes) sets this to `false`: it still hears
+    /// `no_data(true)` once after entries stop, and an idle journal costs
+    /// the host no call at all.
+    const PERIODIC_NO_DATA: bool = true;
 
     fn open(ctx: &OpenContext<'_>) -> Result<Self, Failure>;
 

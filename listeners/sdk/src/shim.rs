@@ -38,7 +38,12 @@ pub const fn descriptor<T: Listener>(
             abi::DESC_WANTS_FIELDS
         } else {
             0
-        } | if T::FILTERS { 0 } else { abi::DESC_NO_FILTER },
+        } | if T::FILTERS { 0 } else { abi::DESC_NO_FILTER }
+            | if T::PERIODIC_NO_DATA {
+                0
+            } else {
+                abi::DESC_QUIET_ONCE
+            },
     }
 }
 

@@ -213,6 +213,30 @@ fn state_dir_and_its_parents_are_created_private() {
 }
 
 #[test]
+fn many_state_dirs_are_made_at_once_private_and_an_unsafe_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = (0..50)
+        .map(|i| dir.path().join(format!("s/listeners/j{i}/copy")))
+        .collect();
+    crate::ensure_state_dirs(&dirs).unwrap();
+    for d in &dirs {
+        assert_eq!(
+            fs::metadata(d).unwrap().mode() & 0o777,
+            0o700,
+            "{}",
+            d.display()
+        );
+    }
+    crate::ensure_state_dirs(&dirs).expect("existing private directories are fine");
+    fs::set_permissions(&dirs[7], fs::Permissions::from_mode(0o777)).unwrap();
+    let e = crate::ensure_state_dirs(&dirs).unwrap_err();
+    assert!(
+        matches!(&e, StateError::UnsafeStateDir { path, .. } if path == &dirs[7]),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn state_dir_writable_by_others_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     for mode in [0o770, 0o702, 0o777] {

@@ -5,7 +5,7 @@
 use super::v1::{CallsV1, DescriptorV1};
 use super::{
     Bytes, CheckFn, CloseFn, Descriptor, FlushFn, GapFn, IsHandledFn, ListenFn, NoDataFn, OpenFn,
-    ABI_VERSION, DESC_NO_FILTER, DESC_WANTS_FIELDS, MAX_LABEL_LEN,
+    ABI_VERSION, DESC_NO_FILTER, DESC_QUIET_ONCE, DESC_WANTS_FIELDS, MAX_LABEL_LEN,
 };
 
 /// The version-2 functions of a checked descriptor.
@@ -40,6 +40,8 @@ pub struct Checked {
     pub wants_fields: bool,
     /// Whether the host must ask `is_handled` for each entry.
     pub filters: bool,
+    /// Whether `no_data` is called once per quiet spell, not periodically.
+    pub quiet_once: bool,
 }
 
 impl Checked {
@@ -99,6 +101,7 @@ struct Head {
     build: &'static str,
     wants_fields: bool,
     filters: bool,
+    quiet_once: bool,
 }
 
 // The two descriptor layouts are the same bytes up to `flags`; version 2
@@ -177,6 +180,7 @@ unsafe fn check_head(ptr: *const Descriptor, expected: u32) -> Result<Head, Hand
         build: label("build", build)?,
         wants_fields: flags.is_none_or(|f| f & DESC_WANTS_FIELDS != 0),
         filters: flags.is_none_or(|f| f & DESC_NO_FILTER == 0),
+        quiet_once: flags.is_some_and(|f| f & DESC_QUIET_ONCE != 0),
     })
 }
 
@@ -230,6 +234,7 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
         calls: AnyCalls::V2(calls),
         wants_fields: head.wants_fields,
         filters: head.filters,
+        quiet_once: head.quiet_once,
     })
 }
 
@@ -259,6 +264,7 @@ pub unsafe fn check_descriptor_v1(ptr: *const DescriptorV1) -> Result<Checked, H
         calls: AnyCalls::V1(calls),
         wants_fields: head.wants_fields,
         filters: head.filters,
+        quiet_once: head.quiet_once,
     })
 }
 
@@ -369,6 +375,20 @@ mod tests {
         // SAFETY: as above.
         let c = unsafe { check_descriptor(&d) }.unwrap();
         assert!(!c.wants_fields && !c.filters);
+        assert!(!c.quiet_once, "periodic no_data unless asked otherwise");
+    }
+
+    #[test]
+    fn quiet_once_is_read_from_the_flags_and_never_assumed() {
+        let mut d = good();
+        d.flags = DESC_QUIET_ONCE;
+        // SAFETY: `d` is a whole descriptor with static labels.
+        let c = unsafe { check_descriptor(&d) }.unwrap();
+        assert!(c.quiet_once && c.filters && !c.wants_fields);
+        d.struct_size = std::mem::offset_of!(Descriptor, flags) as u32;
+        // SAFETY: as above.
+        let c = unsafe { check_descriptor(&d) }.unwrap();
+        assert!(!c.quiet_once, "a layout without flags gets periodic calls");
     }
 
     unsafe extern "C" fn check(_: *const OpenArgs, _: *mut Outcome) -> u32 {

@@ -424,7 +424,7 @@ pub struct Descriptor {
     pub gap: Option<
         unsafe extern "C" fn(inst: *mut c_void, gap: *const RawGap, outcome: *mut Outcome) -> u32,
     >,
-    /// Capabilities, `DESC_WANTS_FIELDS` | `DESC_NO_FILTER`.
+    /// Capabilities, `DESC_WANTS_FIELDS` | `DESC_NO_FILTER` | `DESC_QUIET_ONCE`.
     pub flags: u32,
     /// `CheckFn`, optional (null: the plugin has no check). Appended to the
     /// first version-2 layout: the host reads it only when `struct_size`
@@ -440,6 +440,13 @@ pub const DESC_WANTS_FIELDS: u32 = 1;
 /// `Descriptor::flags`: the plugin's `is_handled` accepts every entry, so
 /// the host does not call it.
 pub const DESC_NO_FILTER: u32 = 2;
+
+/// `Descriptor::flags`: the plugin has no use for the periodic
+/// `no_data(had_data = false)` calls of a journal that stays quiet. The
+/// host calls `no_data` once after entries stop coming (`had_data` true),
+/// then not again until more entries came: an idle journal then costs no
+/// call at all, which matters when one daemon follows thousands.
+pub const DESC_QUIET_ONCE: u32 = 4;
 
 /// A descriptor that can live in a `static`.
 #[repr(transparent)]
