@@ -29,6 +29,7 @@ mod nats;
 mod replay;
 mod rotation;
 mod safety;
+mod scale;
 mod service;
 mod status;
 mod syslog;
