@@ -13,7 +13,7 @@ impl Worker {
     /// entries), and a restart after the finished file is deleted does not
     /// look for it.
     pub(super) fn note_crossing(&mut self) {
-        let Some(end) = self.batch.end else { return };
+        let Some(end) = self.cur().end else { return };
         if self.acked < self.delivered || end <= self.delivered {
             return;
         }
@@ -32,7 +32,10 @@ impl Worker {
             return self.after_flow(flow);
         }
         if stamp {
-            self.follower.as_mut().expect("follower").note_idle();
+            match &self.joined {
+                Some(j) => j.tap.note_idle(),
+                None => self.follower.as_mut().expect("follower").note_idle(),
+            }
         }
         self.idle_wait()
     }
@@ -55,8 +58,11 @@ impl Worker {
     /// are as they were when it last found nothing to read (see
     /// [`Follower::idle_unchanged`]).
     pub(super) fn idle_unchanged(&mut self) -> bool {
-        if self.once || !self.batch.is_empty() || self.ahead.fill.is_some() {
+        if self.once || !self.cur().is_empty() || self.ahead.fill.is_some() {
             return false;
+        }
+        if let Some(j) = &self.joined {
+            return j.tap.idle_unchanged(j.id);
         }
         self.follower.as_mut().is_some_and(|f| f.idle_unchanged())
     }
@@ -89,6 +95,10 @@ impl Worker {
         self.ahead.batch.release();
         if let Some(f) = self.follower.as_mut() {
             f.release_buffers();
+        }
+        if let Some(j) = &self.joined {
+            self.shot = None;
+            j.tap.release_if_idle();
         }
     }
 }
