@@ -334,6 +334,14 @@ impl Tap {
         w.trim();
     }
 
+    /// Whether a follower at `mark` would join now (see [`Tap::join`]).
+    /// Never blocks: a busy tap says no.
+    pub(crate) fn could_join(&self, mark: Mark) -> bool {
+        self.window
+            .try_lock()
+            .is_ok_and(|w| w.live && !w.broken && w.serial_of(mark).is_some())
+    }
+
     /// Member `id` leaves (it ended, or reads on its own now).
     pub(crate) fn leave(&self, id: u64) {
         let mut w = lock(&self.window);
@@ -477,33 +485,41 @@ impl Tap {
         true
     }
 
-    /// The identity proving `pos` (see [`Follower::identity_at`]): read
-    /// from the file when the follower holds it plain; else the one taken
-    /// when the follower stood there, for a shot's start or end or the
-    /// head (a compressed file's proof is kept for where the follower
-    /// stands only). `None`: the position is trusted as it is.
+    /// The identity proving `pos` (see [`Follower::identity_at`]): the one
+    /// taken when the follower stood there, for a shot's start or end or
+    /// the head (without waiting for a fill in progress); else read from
+    /// the file when the follower holds it plain (a compressed file's
+    /// proof is kept for where the follower stands only). `None`: the
+    /// position is trusted as it is.
     pub(crate) fn identity_at(&self, pos: Position) -> Option<Identity> {
         {
-            let r = lock(&self.reader);
-            let f = r.follower.as_ref()?;
-            if f.position() == Some(pos) {
-                return f.identity_at(pos);
+            let w = lock(&self.window);
+            let at = |m: &Option<Mark>| m.is_some_and(|m| m.pos == pos);
+            for s in w.shots.iter().rev() {
+                if at(&s.end) {
+                    return s.end_id.clone();
+                }
+                if at(&s.start) {
+                    return s.start_id.clone();
+                }
             }
-            if let Some(id) = f.identity_in_file(pos) {
-                return Some(id);
-            }
-        }
-        let w = lock(&self.window);
-        let at = |m: &Option<Mark>| m.is_some_and(|m| m.pos == pos);
-        for s in w.shots.iter().rev() {
-            if at(&s.end) {
-                return s.end_id.clone();
-            }
-            if at(&s.start) {
-                return s.start_id.clone();
+            if at(&w.head) {
+                return w.head_id.clone();
             }
         }
-        at(&w.head).then(|| w.head_id.clone()).flatten()
+        self.identity_now(pos)
+    }
+
+    /// The identity proving `pos` as the files are now (the first bytes
+    /// of a file that was empty when a shot was taken, say): from the
+    /// follower, where it can prove `pos`.
+    pub(crate) fn identity_now(&self, pos: Position) -> Option<Identity> {
+        let r = lock(&self.reader);
+        let f = r.follower.as_ref()?;
+        if f.position() == Some(pos) {
+            return f.identity_at(pos);
+        }
+        f.identity_in_file(pos)
     }
 
     /// The files the follower finished before file `sequence` (for a

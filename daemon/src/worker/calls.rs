@@ -142,7 +142,7 @@ impl Worker {
     /// file: the follower holds it open), its first bytes prove it, and the
     /// cursor takes that proof for the next checkpoint.
     pub(super) fn prove_start(&mut self) {
-        let Some(id) = self.identity_at(self.acked) else {
+        let Some(id) = self.identity_now(self.acked) else {
             return;
         };
         if id.head_len == 0 {

@@ -82,6 +82,10 @@ impl Worker {
         if self.quiet.deadline() <= self.clock.now() || !self.idle_unchanged() {
             return None;
         }
+        if self.could_join() {
+            // A step joins the journal's reader, which stands where this one does.
+            return None;
+        }
         match self.idle_wait() {
             Next::Wait(d) => Some(d),
             _ => None,

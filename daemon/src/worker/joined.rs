@@ -78,6 +78,8 @@ impl Worker {
 
     /// Joins the tap when this solo worker may (see the module header).
     pub(super) fn try_join(&mut self) {
+        // The first try, joined or not, lets the tap's first shots go.
+        let _tried = self.expected.take();
         if self.joined.is_some() || self.ahead.fill.is_some() || self.acked != self.delivered {
             return;
         }
@@ -99,7 +101,15 @@ impl Worker {
             drop(s);
             self.was_joined = true;
         }
-        self.expected = None;
+    }
+
+    /// Whether this solo worker, idle, would join the tap now (never
+    /// waits: a busy tap says no).
+    pub(super) fn could_join(&self) -> bool {
+        let (None, Some(tap), Some(f)) = (&self.joined, &self.tap, &self.follower) else {
+            return false;
+        };
+        f.at_rest() && f.mark().is_some_and(|m| tap.could_join(m))
     }
 
     /// The next batch through the tap, as a fill: `None` when not joined,
@@ -213,6 +223,14 @@ impl Worker {
     pub(super) fn identity_at(&self, pos: Position) -> Option<Identity> {
         match &self.joined {
             Some(j) => j.tap.identity_at(pos),
+            None => self.follower.as_ref()?.identity_at(pos),
+        }
+    }
+
+    /// Like [`identity_at`](Self::identity_at), as the files are now.
+    pub(super) fn identity_now(&self, pos: Position) -> Option<Identity> {
+        match &self.joined {
+            Some(j) => j.tap.identity_now(pos),
             None => self.follower.as_ref()?.identity_at(pos),
         }
     }

@@ -281,6 +281,7 @@ impl Worker {
         if let Some(flow) = self.report_owed() {
             return self.after_flow(flow);
         }
+        self.try_join();
         // Read before the fill: a fill begun after the file's deletion
         // was seen reads its last bytes.
         let retiring = self.shared.lock().unwrap_or_else(|e| e.into_inner()).retire;
@@ -288,7 +289,6 @@ impl Worker {
             // Nothing to read: only a `no_data` may be due.
             return self.idle(false);
         }
-        self.try_join();
         let fill = match self.ahead.fill.take() {
             Some(fill) => {
                 std::mem::swap(&mut self.batch, &mut self.ahead.batch);
@@ -330,6 +330,8 @@ impl Worker {
                             flow => flow,
                         }
                     } else {
+                        // Caught up on its own: the journal's reader may be here too.
+                        self.try_join();
                         return self.idle(true);
                     }
                 } else {
