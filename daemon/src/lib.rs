@@ -29,4 +29,5 @@ pub(crate) mod rotation;
 pub(crate) mod segment;
 pub mod status;
 mod streams;
+pub(crate) mod tap;
 pub(crate) mod worker;

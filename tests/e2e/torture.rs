@@ -27,4 +27,5 @@ mod glob;
 mod identity;
 mod outage;
 mod rotation;
+mod shared;
 mod truncation;

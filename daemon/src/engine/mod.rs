@@ -7,8 +7,10 @@
 //!   workers' shared states; it routes file events to the workers they
 //!   concern ([`watch::Router`]), takes signals from the signal thread, and
 //!   writes the checkpoint once a second when a cursor moved, and at the end;
-//! - each (journal, listener) has a [`Worker`]: its follower, its cursor,
-//!   its retries. Workers are tasks of the [`pool::Pool`]: a few threads
+//! - each journal has one reader ([`crate::tap::Tap`], made in
+//!   [`open`]) whose batches its listeners' workers share;
+//! - each (journal, listener) has a [`Worker`]: its cursor, its retries
+//!   (and its own follower while it reads on its own). Workers are tasks of the [`pool::Pool`]: a few threads
 //!   step them in turn, and one more joins for each listener that holds a
 //!   thread in a blocking call, so threads do not grow with files;
 //! - the watcher (inotify through `notify`) and the signals have a thread
@@ -232,6 +234,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         clock: clock.clone(),
         stop: stop.clone(),
         once: opts.once,
+        taps: Default::default(),
     };
     let mut streams = crate::streams::Streams::new(cfg);
     let initial = streams.initial(cfg, &mut checkpoint);

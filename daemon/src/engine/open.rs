@@ -2,8 +2,9 @@
 //! cursor (or the journal's start, pinned in the checkpoint), its
 //! instance. Used at start and when a reload adds or changes a listener.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use logdaemon_sdk::Position;
@@ -14,6 +15,7 @@ use crate::config::{Config, JournalConfig, ListenerConfig};
 use crate::follow::Follower;
 use crate::host::{self, Instance, OpenParams};
 use crate::quiet::Clock;
+use crate::tap::Tap;
 use crate::worker::Worker;
 
 /// A listener's follower, opened before its listener.
@@ -30,6 +32,10 @@ pub(super) struct Context<'a> {
     pub clock: Arc<dyn Clock>,
     pub stop: Arc<AtomicBool>,
     pub once: bool,
+    /// Each journal's reader, shared by its listeners' workers (see
+    /// [`crate::tap`]), with the journal's table as it reads it: a worker
+    /// opened for a changed table gets a new one.
+    pub taps: Mutex<HashMap<String, (String, Weak<Tap>)>>,
 }
 
 impl Context<'_> {
@@ -41,6 +47,25 @@ impl Context<'_> {
             j.late_writes = Duration::ZERO;
         }
         Arc::new(j)
+    }
+
+    /// The reader of journal `j` that its listeners share: the one its
+    /// other workers have, unless the journal's table changed since.
+    fn tap(&self, j: &Arc<JournalConfig>) -> Arc<Tap> {
+        let table = {
+            let mut t = (**j).clone();
+            t.listeners.clear();
+            format!("{t:?}")
+        };
+        let mut taps = self.taps.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((was, tap)) = taps.get(&j.name) {
+            if let Some(tap) = tap.upgrade().filter(|_| *was == table) {
+                return tap;
+            }
+        }
+        let tap = Tap::new(j.clone());
+        taps.insert(j.name.clone(), (table, Arc::downgrade(&tap)));
+        tap
     }
 
     /// Opens the worker of listener `l` of journal `j`. True with it when
@@ -179,6 +204,7 @@ impl Context<'_> {
             self.once,
             Some(cfg.state_dir.clone()),
         )
+        .with_tap(self.tap(j))
         .owe(
             checkpoint
                 .journals

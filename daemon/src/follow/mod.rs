@@ -9,9 +9,9 @@
 //! decided by content, and each ends either with more to read, or with an
 //! honest error or gap when bytes are gone.
 //!
-//! One follower serves one listener: listeners never wait for each other,
-//! and a listener that must re-read (after a failure) just reopens its
-//! follower at its acknowledged position.
+//! A follower reads for one journal's listeners through its [`crate::tap`]
+//! (or for one listener that reads on its own): a listener that must
+//! re-read on its own just opens a follower at its position.
 
 mod batch;
 mod error;
@@ -42,7 +42,7 @@ use crate::segment::{Segment, SegmentInfo};
 const RECORD_SLACK: usize = 64 * 1024;
 
 /// What [`Follower::fill`] produced.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Fill {
     /// The batch has entries (and may be full).
     Entries,
@@ -127,6 +127,26 @@ impl Follower {
             offset: s.reader.offset(),
             line: s.reader.line(),
         })
+    }
+
+    /// Where this follower is, told apart from another follower's: the
+    /// position and the file it is in (two followers may number files
+    /// differently, so a position alone does not say they are in the same
+    /// place). `None` while no file is open.
+    pub fn mark(&self) -> Option<Mark> {
+        let seg = self.seg.as_ref()?;
+        Some(Mark {
+            pos: self.position()?,
+            key: seg.key,
+        })
+    }
+
+    /// Whether nothing but the files decides what the next fill produces:
+    /// no gap or record held for the next batch, not draining a renamed
+    /// file. Only then may this follower stand in for another at the same
+    /// [`mark`](Self::mark) (see [`crate::tap`]).
+    pub fn at_rest(&self) -> bool {
+        self.pending_gap.is_none() && self.held.is_none() && !self.draining
     }
 
     /// Reads entries into `batch` until it holds `max_bytes` or nothing more
@@ -357,6 +377,26 @@ impl Follower {
         out
     }
 
+    /// Like [`identity_at`](Self::identity_at), only where `pos` lies in a
+    /// plain file this follower holds: its proof is then read from the
+    /// file, right for any position in it (a compressed file's proof is
+    /// kept for where the follower stands only).
+    pub fn identity_in_file(&self, pos: Position) -> Option<Identity> {
+        let plain = match self.seg.as_ref().filter(|s| s.sequence == pos.sequence) {
+            Some(s) => s.file().is_some(),
+            None => self
+                .recent
+                .iter()
+                .rev()
+                .find(|i| i.sequence == pos.sequence)
+                .is_some_and(|i| i.file.is_some()),
+        };
+        if !plain {
+            return None;
+        }
+        self.identity_at(pos)
+    }
+
     /// The identity proving `pos`, if `pos` lies in a segment this follower
     /// has open or finished recently.
     pub fn identity_at(&self, pos: Position) -> Option<Identity> {
@@ -428,6 +468,13 @@ impl Follower {
             detail: m.to_string(),
         });
     }
+}
+
+/// A follower's place: see [`Follower::mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub pos: Position,
+    pub key: Option<crate::identity::FileKey>,
 }
 
 fn idle(batch: &Batch) -> Fill {

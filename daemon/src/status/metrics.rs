@@ -48,6 +48,8 @@ pub fn encode_snapshot(snap: &Snapshot) -> String {
     let up = Family::<ListenerLabels, Gauge>::default();
     let gaps = Family::<ListenerLabels, Counter>::default();
     let gap_bytes = Family::<ListenerLabels, Counter>::default();
+    let shared = Family::<ListenerLabels, Gauge>::default();
+    let fell_out = Family::<ListenerLabels, Counter>::default();
     let size = Family::<JournalLabels, Gauge>::default();
     let rotations = Family::<JournalLabels, Counter>::default();
     let checkpoint_age = FGauge::default();
@@ -77,6 +79,8 @@ pub fn encode_snapshot(snap: &Snapshot) -> String {
             up.get_or_create(&ll).set(i64::from(l.state.up()));
             gaps.get_or_create(&ll).inc_by(l.gaps);
             gap_bytes.get_or_create(&ll).inc_by(l.gap_bytes);
+            shared.get_or_create(&ll).set(i64::from(l.shared));
+            fell_out.get_or_create(&ll).inc_by(l.fell_out);
         }
     }
     if let Some(a) = snap.daemon.checkpoint_age_seconds {
@@ -110,6 +114,16 @@ pub fn encode_snapshot(snap: &Snapshot) -> String {
     );
     reg.register("gaps", "Gaps reported to the listener", gaps);
     reg.register("gap_bytes", "Bytes those gaps are known to span", gap_bytes);
+    reg.register(
+        "listener_shared",
+        "1 while the listener takes its journal's shared batches, 0 while it reads on its own",
+        shared,
+    );
+    reg.register(
+        "listener_fell_out",
+        "Times the listener fell behind its journal's shared batches and read on its own",
+        fell_out,
+    );
     reg.register("journal_size_bytes", "Size of the live journal file", size);
     reg.register(
         "journal_rotations",
@@ -155,6 +169,8 @@ mod tests {
             format!("logdaemon_listener_up{l} 1"),
             format!("logdaemon_gaps_total{l} 1"),
             format!("logdaemon_gap_bytes_total{l} 40"),
+            format!("logdaemon_listener_shared{l} 1"),
+            format!("logdaemon_listener_fell_out_total{l} 2"),
             "logdaemon_journal_size_bytes{journal=\"p4\"} 300".into(),
             "logdaemon_journal_rotations_total{journal=\"p4\"} 1".into(),
             "logdaemon_checkpoint_age_seconds 1.5".into(),

@@ -141,6 +141,14 @@ pub struct ListenerStatus {
     pub recent_gaps: Vec<GapNote>,
     /// `[seconds since the epoch, lag in bytes]`, oldest first.
     pub history: Vec<(u64, u64)>,
+    /// It takes its journal's shared batches (else it reads on its own).
+    #[serde(default)]
+    pub shared: bool,
+    /// Times it fell behind the shared batches, and joined them again.
+    #[serde(default)]
+    pub fell_out: u64,
+    #[serde(default)]
+    pub rejoined: u64,
 }
 
 /// Where the daemon stands, and how each journal's rotations are counted.
@@ -333,6 +341,9 @@ fn listener(i: &Input, lag: Option<lag::Lag>) -> ListenerStatus {
         gap_bytes: s.gap_bytes,
         recent_gaps: s.recent_gaps.iter().cloned().collect(),
         history: i.history.iter().copied().collect(),
+        shared: s.reading.shared,
+        fell_out: s.reading.fell_out,
+        rejoined: s.reading.rejoined,
     }
 }
 
@@ -380,6 +391,9 @@ pub(crate) fn sample(listeners: &[(State, Option<u64>)]) -> Snapshot {
             gap_bytes: 40,
             recent_gaps: vec![],
             history: vec![],
+            shared: true,
+            fell_out: 2,
+            rejoined: 1,
         })
         .collect();
     Snapshot {

@@ -35,6 +35,9 @@ pub struct ListenerStats {
     /// The bytes those gaps are known to span (at least; see [`gap_bytes`]).
     pub gap_bytes: u64,
     pub recent_gaps: VecDeque<GapNote>,
+    /// Whether it takes its journal's shared batches, and how often it
+    /// fell behind them and joined again.
+    pub reading: crate::worker::Reading,
 }
 
 /// One gap reported to a listener.

@@ -9,7 +9,7 @@ use logdaemon_state::Cursor;
 use super::{backoff, empty_proof_at_start, Call, Flow, Worker, WorkerStatus};
 use crate::ack::{self, Known};
 use crate::config::OnFailure;
-use crate::follow::{FollowError, Follower};
+use crate::follow::FollowError;
 use crate::host::CallError;
 
 impl Worker {
@@ -40,19 +40,25 @@ impl Worker {
                 }
                 if self.acked < self.delivered {
                     if matches!(call, Call::Batch) {
-                        self.held.keep(&self.batch.entries, self.acked);
+                        let entries = match &self.shot {
+                            Some(s) => &s.batch.entries,
+                            None => &self.batch.entries,
+                        };
+                        self.held.keep(entries, self.acked);
                     } else {
                         self.held.forget(self.acked);
                     }
                 } else {
                     self.held.clear();
                 }
+                self.book_shot(matches!(call, Call::Batch | Call::Gap(..)));
                 Flow::Go
             }
             Err(e) => {
                 if let Some(a) = e.ack {
                     self.set_ack(a.min(preset));
                 }
+                self.book_shot(false);
                 self.failed(e)
             }
         }
@@ -68,7 +74,7 @@ impl Worker {
         call: &Call,
     ) -> Result<Position, CallError> {
         let (batch, also): (&[_], Vec<Position>) = match *call {
-            Call::Batch => (&self.batch.entries, Vec::new()),
+            Call::Batch => (&self.cur().entries, Vec::new()),
             Call::Gap(from, to) => (&[], vec![from, to]),
             Call::Other => (&[], Vec::new()),
         };
@@ -107,10 +113,10 @@ impl Worker {
             return;
         }
         self.acked = ack;
-        let identity = self.follower().identity_at(ack);
+        let identity = self.identity_at(ack);
         let crossed = ack.sequence != self.finished_seen;
         let finished = if crossed {
-            Some(self.follower().finished())
+            Some(self.finished_before(ack.sequence))
         } else {
             None
         };
@@ -136,11 +142,7 @@ impl Worker {
     /// file: the follower holds it open), its first bytes prove it, and the
     /// cursor takes that proof for the next checkpoint.
     pub(super) fn prove_start(&mut self) {
-        let Some(id) = self
-            .follower
-            .as_ref()
-            .and_then(|f| f.identity_at(self.acked))
-        else {
+        let Some(id) = self.identity_now(self.acked) else {
             return;
         };
         if id.head_len == 0 {
@@ -203,21 +205,19 @@ impl Worker {
         }
     }
 
-    /// Re-reads from the acknowledged position.
+    /// Re-reads from the acknowledged position: from the shared window
+    /// when it still holds it, else from disk.
     pub(super) fn rewind(&mut self) -> Result<(), FollowError> {
-        let cursor = self
-            .shared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .cursor
-            .clone();
-        let history = self.follower().finished();
-        self.follower = Some(Follower::open_with_history(
-            self.journal.clone(),
-            Some(&cursor),
-            &history,
-            self.state_dir.clone(),
-        )?);
+        if !self.rewind_joined() {
+            let cursor = self
+                .shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .cursor
+                .clone();
+            let history = self.finished_before(cursor.sequence);
+            self.go_solo(&cursor, &history)?;
+        }
         self.delivered = self.acked;
         self.held.clear();
         // What was read ahead came from the old follower: read again.

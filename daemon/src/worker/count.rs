@@ -10,11 +10,12 @@ use super::Worker;
 impl Worker {
     /// Adds the batch in hand, which the listener took.
     pub(super) fn count_delivered(&self) {
-        let n = self.batch.entries.len() as u64;
+        let entries = &self.cur().entries;
+        let n = entries.len() as u64;
         if n == 0 {
             return;
         }
-        let bytes: u64 = self.batch.entries.iter().map(|m| m.len).sum();
+        let bytes: u64 = entries.iter().map(|m| m.len).sum();
         let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         s.delivered_entries += n;
         s.delivered_bytes += bytes;

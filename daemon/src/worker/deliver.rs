@@ -15,7 +15,13 @@ impl Worker {
     /// Hands the batch to the listener; with `read_ahead`, reads the next
     /// batch meanwhile.
     pub(super) fn deliver(&mut self, read_ahead: bool) -> Flow {
-        let preset = self.batch.end.expect("non-empty batch");
+        // The shot's batch when joined (a clone of the `Arc`, not of the batch).
+        let shot = self.shot.clone();
+        let batch = match &shot {
+            Some(s) => &s.batch,
+            None => &self.batch,
+        };
+        let preset = batch.end.expect("non-empty batch");
         let p4 =
             matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
         let filters = self.instance.plugin().api.filters;
@@ -25,20 +31,20 @@ impl Worker {
         let mut fields: Vec<Cow<'_, [u8]>> = Vec::new();
         let mut slices: Vec<Bytes> = Vec::new();
         if p4 {
-            let mut counts: Vec<(usize, usize)> = Vec::with_capacity(self.batch.entries.len());
-            for m in &self.batch.entries {
+            let mut counts: Vec<(usize, usize)> = Vec::with_capacity(batch.entries.len());
+            for m in &batch.entries {
                 let start = fields.len();
-                logdaemon_sdk::p4::split_into(self.batch.raw(m), &mut fields);
+                logdaemon_sdk::p4::split_into(batch.raw(m), &mut fields);
                 counts.push((start, fields.len() - start));
             }
             slices = fields.iter().map(|f| Bytes::new(f)).collect();
-            for (m, &(start, n)) in self.batch.entries.iter().zip(&counts) {
+            for (m, &(start, n)) in batch.entries.iter().zip(&counts) {
                 let (op, rest) = if n > 0 {
                     (slices[start], &slices[start + 1..start + n])
                 } else {
                     (Bytes::EMPTY, &slices[0..0])
                 };
-                let mut e = raw_entry(journal, m, self.batch.raw(m), self.batch.chunk(m));
+                let mut e = raw_entry(journal, m, batch.raw(m), batch.chunk(m));
                 e.op = op;
                 if !rest.is_empty() {
                     e.fields = rest.as_ptr();
@@ -48,10 +54,10 @@ impl Worker {
             }
         } else {
             handled.extend(
-                self.batch
+                batch
                     .entries
                     .iter()
-                    .map(|m| raw_entry(journal, m, self.batch.raw(m), self.batch.chunk(m))),
+                    .map(|m| raw_entry(journal, m, batch.raw(m), batch.chunk(m))),
             );
         }
         if filters {
@@ -60,6 +66,9 @@ impl Worker {
         let holding = self.acked < self.delivered;
         let r = if handled.is_empty() {
             Ok(if holding { self.acked } else { preset })
+        } else if let (true, Some(j), Some(sp)) = (read_ahead, &self.joined, &self.ahead.spawner) {
+            j.tap.read_ahead(sp, j.id);
+            in_call(|| self.instance.listen(&handled, preset))
         } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal) {
             let r = in_call(|| self.instance.listen(&handled, preset));
             self.ahead
@@ -75,6 +84,7 @@ impl Worker {
         }
         drop(slices);
         drop(fields);
+        drop(shot);
         self.after_call(r, preset, Call::Batch)
     }
 }

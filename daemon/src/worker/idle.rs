@@ -16,7 +16,7 @@ impl Worker {
     /// entries), and a restart after the finished file is deleted does not
     /// look for it.
     pub(super) fn note_crossing(&mut self) {
-        let Some(end) = self.batch.end else { return };
+        let Some(end) = self.cur().end else { return };
         if self.acked < self.delivered || end <= self.delivered {
             return;
         }
@@ -35,7 +35,10 @@ impl Worker {
             return self.after_flow(flow);
         }
         if stamp {
-            self.follower.as_mut().expect("follower").note_idle();
+            match &self.joined {
+                Some(j) => j.tap.note_idle(),
+                None => self.follower.as_mut().expect("follower").note_idle(),
+            }
         }
         self.idle_wait()
     }
@@ -67,8 +70,11 @@ impl Worker {
     /// are as they were when it last found nothing to read (see
     /// [`Follower::idle_unchanged`]).
     pub(super) fn idle_unchanged(&mut self) -> bool {
-        if self.once || !self.batch.is_empty() || self.ahead.fill.is_some() {
+        if self.once || !self.cur().is_empty() || self.ahead.fill.is_some() {
             return false;
+        }
+        if let Some(j) = &self.joined {
+            return j.tap.idle_unchanged(j.id);
         }
         self.follower.as_mut().is_some_and(|f| f.idle_unchanged())
     }
@@ -88,6 +94,10 @@ impl Worker {
         if self.quiet.deadline() <= self.clock.now() || !self.idle_unchanged() {
             return None;
         }
+        if self.could_join() {
+            // A step joins the journal's reader, which stands where this one does.
+            return None;
+        }
         match self.idle_wait() {
             Next::Wait(d) => Some(d),
             _ => None,
@@ -101,6 +111,10 @@ impl Worker {
         self.ahead.batch.release();
         if let Some(f) = self.follower.as_mut() {
             f.release_buffers();
+        }
+        if let Some(j) = &self.joined {
+            self.shot = None;
+            j.tap.release_if_idle();
         }
     }
 }

@@ -4,12 +4,14 @@
 //! thread between steps, and a step never sleeps (waits go back to the
 //! pool as [`Next::Wait`]).
 //!
-//! Each listener has its own worker and its own follower over the journal,
-//! so a slow or failing listener never holds back the others and never
-//! makes the daemon buffer: after a failure the worker backs off and
-//! re-reads from disk, starting at the listener's acknowledged position.
-//! While the listener handles a full batch, the next one is read on
-//! another pool thread ([`ahead`]).
+//! Each listener has its own worker. It takes the batches of its
+//! journal's one reader ([`crate::tap`]) while it keeps up, or reads with
+//! a follower of its own ([`joined`]), so a slow or failing listener never
+//! holds back the others and never makes the daemon buffer more than the
+//! shared window: after failures the worker backs off and re-reads from
+//! disk, starting at the listener's acknowledged position. While the
+//! listener handles a full batch, the next one is read on another pool
+//! thread ([`ahead`], or the tap's read-ahead).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +24,10 @@ use logdaemon_state::Cursor;
 use crate::ack::Held;
 use crate::config::{JournalConfig, ListenerConfig};
 use crate::engine::pool::{in_call, Next, Spawner};
-use crate::follow::{Batch, Fill, FollowError, Follower};
+use crate::follow::{Batch, Fill, Follower};
 use crate::host::Instance;
 use crate::quiet::{Clock, QuietTimer};
+use crate::tap::{Shot, Tap};
 
 /// How a worker is doing, as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +69,21 @@ pub struct Worker {
     pub journal: Arc<JournalConfig>,
     pub listener: ListenerConfig,
     pub instance: Instance,
-    /// Always `Some`, except while it reads ahead on the reader thread.
+    /// `Some` when solo (see [`joined`]), except while it reads ahead on
+    /// the reader thread; `None` when joined.
     follower: Option<Follower>,
+    /// The journal's reader that listeners share; `None`: always solo.
+    tap: Option<Arc<Tap>>,
+    /// Its membership of `tap` while joined.
+    joined: Option<Joined>,
+    /// The shot in hand while joined (its batch is the one delivered).
+    shot: Option<Arc<Shot>>,
+    /// The serial of the shot after the last one wholly handed over.
+    delivered_serial: Option<u64>,
+    /// It was joined once (a later join is a rejoin).
+    was_joined: bool,
+    /// Until its first try to join: the tap's first shots wait for it.
+    expected: Option<Expected>,
     pub shared: Arc<Mutex<Shared>>,
     pub clock: Arc<dyn Clock>,
     pub stop: Arc<AtomicBool>,
@@ -119,11 +135,14 @@ mod calls;
 mod count;
 mod deliver;
 mod idle;
+mod joined;
 mod owed;
 mod task;
 
 use ahead::ReadAhead;
 use deliver::Entries;
+pub use joined::Reading;
+use joined::{Expected, Joined};
 mod stats;
 
 enum Flow {
@@ -175,6 +194,12 @@ impl Worker {
             listener,
             instance,
             follower: Some(follower),
+            tap: None,
+            joined: None,
+            shot: None,
+            delivered_serial: None,
+            was_joined: false,
+            expected: None,
             shared,
             clock,
             stop,
@@ -205,6 +230,14 @@ impl Worker {
     pub fn with_pool(mut self, spawner: Spawner, fraction: f64) -> Worker {
         self.ahead.spawner = Some(spawner);
         self.spread = Some(fraction.clamp(0.0, 1.0));
+        self
+    }
+
+    /// Shares the batches of `tap`, its journal's reader, with the other
+    /// listeners of the journal whenever it can (see [`joined`]).
+    pub fn with_tap(mut self, tap: Arc<Tap>) -> Worker {
+        self.expected = Some(Expected::new(tap.clone()));
+        self.tap = Some(tap);
         self
     }
 
@@ -251,6 +284,7 @@ impl Worker {
         if let Some(flow) = self.report_owed() {
             return self.after_flow(flow);
         }
+        self.try_join();
         // Read before the fill: a fill begun after the file's deletion
         // was seen reads its last bytes.
         let retiring = self.shared.lock().unwrap_or_else(|e| e.into_inner()).retire;
@@ -261,32 +295,32 @@ impl Worker {
         let fill = match self.ahead.fill.take() {
             Some(fill) => {
                 std::mem::swap(&mut self.batch, &mut self.ahead.batch);
-                fill
+                fill.map_err(|e| self.stream_error(e))
             }
-            None => {
-                self.batch.clear();
-                let max = self.journal.batch_bytes;
-                self.follower
-                    .as_mut()
-                    .expect("follower")
-                    .fill(&mut self.batch, max)
-            }
+            None => match self.take_shot() {
+                Some(fill) => fill,
+                None => {
+                    self.batch.clear();
+                    let max = self.journal.batch_bytes;
+                    let f = self.follower.as_mut().expect("follower");
+                    f.fill(&mut self.batch, max)
+                        .map_err(|e| self.stream_error(e))
+                }
+            },
         };
         let flow = match fill {
-            Err(e) => {
-                let msg = self.stream_error(e);
-                return self.end(WorkerStatus::Failed(msg));
-            }
+            Err(msg) => return self.end(WorkerStatus::Failed(msg)),
             Ok(Fill::Gap(g)) => {
-                let preset = self.follower().position().unwrap_or(g.to);
+                let preset = self.read_position().unwrap_or(g.to);
                 let r = in_call(|| self.instance.gap(g.from, g.to, g.cause, &g.detail, preset));
                 self.after_call(r, preset, Call::Gap(g.from, g.to))
             }
             Ok(f) => {
-                if self.batch.is_empty() {
+                if self.cur().is_empty() {
                     self.note_crossing();
+                    self.book_shot(true);
                 }
-                if !self.batch.is_empty() {
+                if !self.cur().is_empty() {
                     // A batch that ended full: more is there to read now.
                     let flow = self.deliver(matches!(f, Fill::Entries));
                     self.quiet.on_data(self.clock.now());
@@ -310,6 +344,8 @@ impl Worker {
                             flow => flow,
                         }
                     } else {
+                        // Caught up on its own: the journal's reader may be here too.
+                        self.try_join();
                         return self.idle(true);
                     }
                 } else {
@@ -336,7 +372,10 @@ impl Worker {
                 self.backing_off().unwrap_or(Next::Now)
             }
             // The status was set where the decision was made.
-            Flow::Exit => Next::Done,
+            Flow::Exit => {
+                self.leave_tap();
+                Next::Done
+            }
         }
     }
 
@@ -355,10 +394,19 @@ impl Worker {
 
     fn end(&mut self, status: WorkerStatus) -> Next {
         self.set_status(status);
+        self.leave_tap();
         Next::Done
     }
 
-    fn stream_error(&self, e: FollowError) -> String {
+    /// An ended worker leaves its tap (the window keeps nothing for it).
+    fn leave_tap(&mut self) {
+        self.expected = None;
+        self.shot = None;
+        self.joined = None;
+        self.tap = None;
+    }
+
+    fn stream_error(&self, e: impl std::fmt::Display) -> String {
         let msg = e.to_string();
         tracing::error!(journal = %self.journal.name, listener = %self.listener.name, "{msg}");
         msg

@@ -13,8 +13,9 @@ impl Worker {
         let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         match *call {
             Call::Batch => {
-                let bytes = self.batch.entries.iter().map(|m| m.len).sum();
-                s.stats.delivered(self.batch.entries.len(), bytes);
+                let entries = &self.cur().entries;
+                let bytes = entries.iter().map(|m| m.len).sum();
+                s.stats.delivered(entries.len(), bytes);
             }
             Call::Gap(from, to) => s.stats.gap(from, to, SystemTime::now()),
             Call::Other => {}

@@ -35,6 +35,8 @@ impl Task for Worker {
             }
         };
         self.set_status(status);
+        // It is never stepped again: the journal's reader keeps nothing for it.
+        self.leave_tap();
     }
 }
 
