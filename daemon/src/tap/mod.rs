@@ -560,6 +560,14 @@ impl Tap {
         r.follower.as_mut().is_some_and(|f| f.idle_unchanged())
     }
 
+    /// When the journal's follower must look again without a file event
+    /// (see [`Follower::wake_at`]); `None` when it need not, or when the
+    /// reader is busy (whoever holds it is reading).
+    pub(crate) fn wake_at(&self) -> Option<std::time::Instant> {
+        let r = self.reader.try_lock().ok()?;
+        r.follower.as_ref().and_then(|f| f.wake_at())
+    }
+
     /// Gives back the follower's read buffer when no shot is held.
     pub(crate) fn release_if_idle(&self) {
         let mut r = lock(&self.reader);

@@ -56,13 +56,13 @@ impl Worker {
             None => every,
         };
         // The follower's own deadline is in real time, as the pool's waits.
-        let follower = self
-            .follower
-            .as_ref()
-            .and_then(|f| f.wake_at())
-            .map_or(Duration::MAX, |at| {
-                at.saturating_duration_since(std::time::Instant::now()) + WAKE_MARGIN
-            });
+        let wake_at = match &self.joined {
+            Some(j) => j.tap.wake_at(),
+            None => self.follower.as_ref().and_then(|f| f.wake_at()),
+        };
+        let follower = wake_at.map_or(Duration::MAX, |at| {
+            at.saturating_duration_since(std::time::Instant::now()) + WAKE_MARGIN
+        });
         Next::Wait(until_quiet.min(every).min(follower))
     }
 

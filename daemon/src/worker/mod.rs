@@ -328,11 +328,12 @@ impl Worker {
                         // Reading ahead found the file's end: nothing to keep.
                         self.ahead.fill = None;
                     }
-                    if self.ahead.fill.is_none() {
+                    if self.ahead.fill.is_none() && self.joined.is_none() {
                         // Delivered, and nothing read ahead: the buffers go
                         // back now (those that hold nothing), not at the next
                         // step. Thousands of journals written at once would
-                        // each hold theirs until then.
+                        // each hold theirs until then. (A joined worker's
+                        // batches are the tap's, dropped once all passed.)
                         self.release_buffers();
                     }
                     flow
