@@ -569,6 +569,21 @@ impl Tap {
     }
 
     /// Gives back the follower's read buffer when no shot is held.
+    /// Like [`release_if_idle`](Self::release_if_idle), unless the reader
+    /// or the window is busy (whoever holds them is using the buffers):
+    /// for the delivery path, which must not wait.
+    pub(crate) fn try_release_if_idle(&self) {
+        let Ok(mut r) = self.reader.try_lock() else {
+            return;
+        };
+        if !self.window.try_lock().is_ok_and(|w| w.shots.is_empty()) {
+            return;
+        }
+        if let Some(f) = r.follower.as_mut() {
+            f.release_buffers();
+        }
+    }
+
     pub(crate) fn release_if_idle(&self) {
         let mut r = lock(&self.reader);
         if !lock(&self.window).shots.is_empty() {

@@ -328,13 +328,21 @@ impl Worker {
                         // Reading ahead found the file's end: nothing to keep.
                         self.ahead.fill = None;
                     }
-                    if self.ahead.fill.is_none() && self.joined.is_none() {
+                    if self.ahead.fill.is_none() {
                         // Delivered, and nothing read ahead: the buffers go
                         // back now (those that hold nothing), not at the next
                         // step. Thousands of journals written at once would
-                        // each hold theirs until then. (A joined worker's
-                        // batches are the tap's, dropped once all passed.)
-                        self.release_buffers();
+                        // each hold theirs until then. A joined worker lets
+                        // go of its shot (the window drops it once every
+                        // listener passed) and of the reader's buffer if the
+                        // reader is free.
+                        match &self.joined {
+                            Some(j) => {
+                                self.shot = None;
+                                j.tap.try_release_if_idle();
+                            }
+                            None => self.release_buffers(),
+                        }
                     }
                     flow
                 } else if matches!(f, Fill::Idle) {
