@@ -27,6 +27,7 @@ pub mod replay;
 mod retarget;
 pub(crate) mod rotation;
 pub(crate) mod segment;
+pub(crate) mod stamp;
 pub mod status;
 mod streams;
 pub(crate) mod tap;

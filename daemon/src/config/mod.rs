@@ -5,6 +5,7 @@
 //! names the file, the line, the key and why, before anything runs. Paths in
 //! the file are relative to the file's own directory.
 
+mod ctx;
 pub mod glob;
 pub mod http;
 mod outputs;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use crate::format::Format;
 use crate::replay::timestamp::{Preset, TimestampSpec};
 use crate::rotation::Scheme;
+use ctx::{table_line, Ctx};
 use raw::{RawConfig, RawJournal, RawListener, RawTimestamp};
 
 /// A validated configuration.
@@ -194,59 +196,6 @@ pub enum ConfigError {
 pub const EVENTS_RECONCILE: Duration = Duration::from_secs(10);
 
 pub const BUILTIN_PLUGINS: &[&str] = &["file", "exec", "hot-backup", "email", "syslog", "nats"];
-
-struct Ctx<'a> {
-    path: &'a Path,
-    text: &'a str,
-    /// Where each line ends (its newline): a line is found by bisection,
-    /// not by counting from the start (a config of thousands of journals
-    /// asks for a line per table).
-    newlines: Vec<usize>,
-}
-
-impl<'a> Ctx<'a> {
-    fn new(path: &'a Path, text: &'a str) -> Ctx<'a> {
-        let newlines = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
-        Ctx {
-            path,
-            text,
-            newlines,
-        }
-    }
-
-    fn line(&self, offset: usize) -> usize {
-        let offset = offset.min(self.text.len());
-        self.newlines.partition_point(|&nl| nl < offset) + 1
-    }
-
-    /// The text of line `k` (from 1), without its newline; empty past the end.
-    fn line_text(&self, k: usize) -> &str {
-        let start = match k {
-            0 | 1 => 0,
-            k => self
-                .newlines
-                .get(k - 2)
-                .map_or(self.text.len(), |&nl| nl + 1),
-        };
-        let end = self
-            .newlines
-            .get(k.saturating_sub(1))
-            .copied()
-            .unwrap_or(self.text.len());
-        self.text.get(start..end.max(start)).unwrap_or("")
-    }
-    fn at<T>(
-        &self,
-        span: std::ops::Range<usize>,
-        message: impl Into<String>,
-    ) -> Result<T, ConfigError> {
-        Err(ConfigError::At {
-            path: self.path.to_path_buf(),
-            line: self.line(span.start),
-            message: message.into(),
-        })
-    }
-}
 
 impl Config {
     /// Reads and validates a config file.
@@ -611,14 +560,6 @@ fn timestamp(
             format!("journal {name:?}: timestamp.{}: {}", e.key, e.message),
         )
     })
-}
-
-/// The line of the `[[…]]` header at or above `line` (`line` when none).
-fn table_line(ctx: &Ctx<'_>, line: usize) -> usize {
-    (1..=line)
-        .rev()
-        .find(|&k| ctx.line_text(k).trim_start().starts_with("[["))
-        .unwrap_or(line)
 }
 
 fn listener(

@@ -16,10 +16,9 @@
 //! Anything that writes to, truncates, renames or replaces the live file
 //! changes its `stat` (size, mtime or ctime, inode).
 
-use std::os::unix::fs::MetadataExt;
-
 use crate::compress::Compression;
 use crate::segment::Origin;
+use crate::stamp::FileStamp;
 
 use super::Follower;
 
@@ -27,30 +26,7 @@ use super::Follower;
 /// follower reads, when it reads one: one `stat` covers both).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Stamp {
-    path: Option<Meta>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Meta {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    nlink: u64,
-}
-
-impl Meta {
-    fn of(m: &std::fs::Metadata) -> Meta {
-        Meta {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-            nlink: m.nlink(),
-        }
-    }
+    path: Option<FileStamp>,
 }
 
 impl Follower {
@@ -59,7 +35,7 @@ impl Follower {
         if self.draining || self.pending_gap.is_some() || self.held.is_some() {
             return None;
         }
-        let path = std::fs::metadata(&self.cfg.path).ok().map(|m| Meta::of(&m));
+        let path = FileStamp::at(&self.cfg.path);
         let Some(seg) = self.seg.as_ref() else {
             // Nothing to follow yet: only the live path can change that,
             // and a file that is there already is something to open.

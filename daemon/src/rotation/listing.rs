@@ -16,10 +16,11 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use crate::stamp::FileStamp;
 
 /// How long after a directory's last change a listing of it is trusted:
 /// far longer than a clock tick of any file system's timestamps.
@@ -28,48 +29,18 @@ const SETTLED: Duration = Duration::from_millis(100);
 /// Directories listed, by path.
 static CACHE: Mutex<Option<HashMap<PathBuf, Listed>>> = Mutex::new(None);
 
-/// One listing and the directory's `stat` when it began.
+/// One listing and the directory's `stat` when it began (a name added,
+/// removed or renamed moves its times and maybe its size).
 struct Listed {
-    stamp: Stamp,
+    stamp: FileStamp,
     names: Arc<[OsString]>,
-}
-
-/// What changes with any name added, removed or renamed in a directory.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(md: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            dev: md.dev(),
-            ino: md.ino(),
-            size: md.size(),
-            mtime: (md.mtime(), md.mtime_nsec()),
-            ctime: (md.ctime(), md.ctime_nsec()),
-        }
-    }
-
-    /// The directory's last change, as its clock said.
-    fn changed(&self) -> SystemTime {
-        let (s, ns) = self.mtime.max(self.ctime);
-        match u64::try_from(s) {
-            Ok(s) => SystemTime::UNIX_EPOCH + Duration::new(s, ns.clamp(0, 999_999_999) as u32),
-            Err(_) => SystemTime::UNIX_EPOCH,
-        }
-    }
 }
 
 /// The names in `dir` (not `.` and `..`), sorted by their bytes. `fresh`:
 /// list it whatever the cache holds (a listed file vanished: the names are
 /// known stale).
 pub(crate) fn names(dir: &Path, fresh: bool) -> std::io::Result<Arc<[OsString]>> {
-    let stamp = Stamp::of(&std::fs::metadata(dir)?);
+    let stamp = FileStamp::of(&std::fs::metadata(dir)?);
     if !fresh {
         let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = cache.as_ref().and_then(|c| c.get(dir)) {
@@ -123,7 +94,7 @@ mod tests {
         // ctime cannot be set back: wait until it is settled.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while SystemTime::now()
-            .duration_since(Stamp::of(&std::fs::metadata(d.path()).unwrap()).changed())
+            .duration_since(FileStamp::at(d.path()).unwrap().changed())
             .unwrap_or_default()
             < SETTLED
         {
@@ -154,7 +125,7 @@ mod tests {
     fn fresh_lists_whatever_the_cache_holds() {
         let d = tempfile::tempdir().unwrap();
         age(d.path(), Duration::from_secs(10));
-        let s = Stamp::of(&std::fs::metadata(d.path()).unwrap());
+        let s = FileStamp::at(d.path()).unwrap();
         // ctime is now: only mtime was set back; wait for ctime to settle.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while SystemTime::now()

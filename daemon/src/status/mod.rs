@@ -23,6 +23,7 @@ use logdaemon_state::Cursor;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::stamp::FileStamp;
 pub(crate) use live::{start, Listed};
 pub use stats::{GapNote, ListenerStats};
 
@@ -177,45 +178,27 @@ pub(crate) struct Reuse {
     journals: std::collections::HashMap<String, (ReuseKey, JournalStatus)>,
 }
 
-/// What `stat` says of a file or directory, for [`ReuseKey`].
-type StatKey = Option<(u64, u64, u64, i64, i64, i64, i64)>;
-
-fn stat_key(path: &Path) -> StatKey {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| {
-        (
-            m.dev(),
-            m.ino(),
-            m.size(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec(),
-        )
-    })
-}
-
 #[derive(PartialEq)]
 struct ReuseKey {
     listeners: Vec<(String, Option<Cursor>, Run, ListenerStats)>,
-    live: StatKey,
+    live: Option<FileStamp>,
     /// The directory: rotated files come and go in it.
-    dir: StatKey,
+    dir: Option<FileStamp>,
 }
 
 impl ReuseKey {
     fn of(
         j: &crate::config::JournalConfig,
         inputs: &[&Input],
-        dirs: &mut std::collections::HashMap<std::path::PathBuf, StatKey>,
+        dirs: &mut std::collections::HashMap<std::path::PathBuf, Option<FileStamp>>,
     ) -> ReuseKey {
         let dir = j.path.parent().unwrap_or(Path::new("."));
         let dir = *dirs
             .entry(dir.to_path_buf())
-            .or_insert_with(|| stat_key(dir));
+            .or_insert_with(|| FileStamp::at(dir));
         ReuseKey {
             dir,
-            live: stat_key(&j.path),
+            live: FileStamp::at(&j.path),
             listeners: inputs
                 .iter()
                 .map(|i| {
