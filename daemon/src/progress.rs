@@ -1,5 +1,5 @@
 //! The periodic progress line of `run`: every `log_progress_every`, one
-//! info line per journal with what its listeners were delivered since the
+//! info line per journal where something moved since its last line, with what its listeners were delivered since the
 //! last line and how far behind the slowest is, so that an operator
 //! reading the log (or a collector reading `--log-format json`) sees the
 //! daemon keeping up without asking it.
@@ -10,7 +10,7 @@
 //! live file (rotated files in between are not counted: `rotated = true`
 //! says the figure is a lower bound).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -32,20 +32,27 @@ pub(crate) struct Lag {
 pub(crate) struct Progress {
     every: Duration,
     last: Instant,
-    /// (journal, listener) → (entries, bytes) delivered at the last line.
-    seen: BTreeMap<(String, String), (u64, u64)>,
+    /// (journal, listener) → (entries, bytes) delivered and the lag at the
+    /// last line.
+    seen: HashMap<(String, String), (u64, u64, Lag)>,
 }
+
+/// A listener's figures for one line: name, entries and bytes taken since
+/// the last line, lag now, and whether nothing changed since that line.
+type Figures<'a> = (&'a str, u64, u64, Lag, bool);
 
 impl Progress {
     pub(crate) fn new(cfg: &Config) -> Progress {
         Progress {
             every: cfg.log_progress_every,
             last: Instant::now(),
-            seen: BTreeMap::new(),
+            seen: HashMap::new(),
         }
     }
 
-    /// Logs the lines when they are due.
+    /// Logs the lines when they are due: one per journal, except a journal
+    /// whose listeners took nothing and whose lag did not change since its
+    /// last line (an idle journal is logged once, not every minute).
     pub(crate) fn tick<'a>(
         &mut self,
         cfg: &Config,
@@ -55,45 +62,60 @@ impl Progress {
             return;
         }
         self.last = Instant::now();
-        let mut per_journal: BTreeMap<&str, Vec<(&str, u64, u64, Lag)>> = BTreeMap::new();
+        let paths: HashMap<&str, &Path> = cfg
+            .journals
+            .iter()
+            .map(|j| (j.name.as_str(), j.path.as_path()))
+            .collect();
+        let mut per_journal: BTreeMap<&str, Vec<Figures<'a>>> = BTreeMap::new();
         for (journal, listener, shared) in running {
-            let s = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let now = (s.delivered_entries, s.delivered_bytes);
-            let before = self
-                .seen
-                .insert((journal.to_string(), listener.to_string()), now)
+            let (cursor, now) = {
+                let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+                (s.cursor.clone(), (s.delivered_entries, s.delivered_bytes))
+            };
+            let lag = paths
+                .get(journal)
+                .map(|p| lag(&cursor, p))
                 .unwrap_or_default();
-            let path = cfg
-                .journals
-                .iter()
-                .find(|j| j.name == journal)
-                .map(|j| &j.path);
-            let lag = path.map(|p| lag(&s.cursor, p)).unwrap_or_default();
+            let before = self.seen.insert(
+                (journal.to_string(), listener.to_string()),
+                (now.0, now.1, lag),
+            );
+            let quiet = before.is_some_and(|(n, _, l)| n == now.0 && l == lag);
+            let (n, b, _) = before.unwrap_or_default();
             per_journal.entry(journal).or_default().push((
                 listener,
-                now.0 - before.0,
-                now.1 - before.1,
+                now.0 - n,
+                now.1 - b,
                 lag,
+                quiet,
             ));
         }
         for (journal, listeners) in per_journal {
-            line(journal, &listeners, self.every);
+            if worth_a_line(&listeners) {
+                line(journal, &listeners, self.every);
+            }
         }
     }
 }
 
+/// Whether a journal gets a line: something moved since its last one.
+fn worth_a_line(listeners: &[Figures<'_>]) -> bool {
+    !listeners.iter().all(|l| l.4)
+}
+
 /// One journal's line: the sums, the slowest listener, and each listener's lag.
-fn line(journal: &str, listeners: &[(&str, u64, u64, Lag)], every: Duration) {
+fn line(journal: &str, listeners: &[Figures<'_>], every: Duration) {
     let entries: u64 = listeners.iter().map(|l| l.1).sum();
     let bytes: u64 = listeners.iter().map(|l| l.2).sum();
-    let (slowest, _, _, lag) = listeners
+    let (slowest, _, _, lag, _) = listeners
         .iter()
         .max_by_key(|l| (l.3.rotated, l.3.bytes))
         .copied()
-        .unwrap_or(("", 0, 0, Lag::default()));
+        .unwrap_or(("", 0, 0, Lag::default(), true));
     let each: Vec<String> = listeners
         .iter()
-        .map(|(l, n, _, lag)| {
+        .map(|(l, n, _, lag, _)| {
             let more = if lag.rotated { "+" } else { "" };
             format!("{l}: {n} entries, {}{more} bytes behind", lag.bytes)
         })
@@ -161,6 +183,25 @@ mod tests {
                 ..Identity::default()
             }),
         }
+    }
+
+    #[test]
+    fn a_journal_gets_a_line_when_something_moved_since_its_last_one() {
+        let lag = |bytes| Lag {
+            bytes,
+            rotated: false,
+        };
+        // First line, or entries taken, or the lag changed: a line.
+        assert!(worth_a_line(&[("a", 0, 0, lag(0), false)]));
+        assert!(worth_a_line(&[
+            ("a", 0, 0, lag(0), true),
+            ("b", 3, 90, lag(0), false)
+        ]));
+        // Every listener idle and its lag unchanged: none.
+        assert!(!worth_a_line(&[
+            ("a", 0, 0, lag(0), true),
+            ("b", 0, 0, lag(7), true)
+        ]));
     }
 
     #[test]

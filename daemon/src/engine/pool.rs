@@ -472,12 +472,39 @@ struct Timers {
 
 /// How much later than asked a waiting task may be woken.
 const SLACK: Duration = Duration::from_millis(5);
+/// Waits of at least [`COARSE_FROM`] (an idle journal's periodic check,
+/// a retry's backoff) end on a grid of [`COARSE`] steps instead: the
+/// checks of thousands of idle journals, spread over `reconcile_every`,
+/// then wake the timer thread a few times a second, not once per journal.
+/// A task is never woken before its time, and at most `COARSE` after it.
+const COARSE: Duration = Duration::from_millis(250);
+const COARSE_FROM: Duration = Duration::from_secs(1);
+
+/// When the timer thread wakes a task that asked to wait until `at`.
+fn deadline(at: Instant, now: Instant) -> Instant {
+    if at.saturating_duration_since(now) < COARSE_FROM {
+        return at + SLACK;
+    }
+    static GRID: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let origin = *GRID.get_or_init(|| now);
+    let step = COARSE.as_nanos();
+    let steps = at
+        .saturating_duration_since(origin)
+        .as_nanos()
+        .div_ceil(step);
+    let on_grid = origin + Duration::from_nanos((steps * step).min(u64::MAX as u128) as u64);
+    on_grid.max(at)
+}
 
 impl Timers {
     fn add(&self, at: Instant, id: usize) {
         let mut heap = lock(&self.heap);
         let earliest = heap.peek().map(|Reverse((t, _))| *t);
-        let at = if id == STOP { at } else { at + SLACK };
+        let at = if id == STOP {
+            at
+        } else {
+            deadline(at, Instant::now())
+        };
         heap.push(Reverse((at, id)));
         // The timer thread sleeps until the earliest deadline: wake it only
         // when this one comes before.
@@ -520,9 +547,10 @@ fn timer_loop(inner: &Arc<Inner>) {
                     });
                     match idle {
                         Some(d) => {
-                            let until = Instant::now() + d;
+                            let now = Instant::now();
+                            let until = now + d;
                             *s = State::Waiting { until };
-                            again.push((until, id));
+                            again.push((deadline(until, now), id));
                         }
                         None => {
                             *s = State::Queued;
@@ -538,8 +566,8 @@ fn timer_loop(inner: &Arc<Inner>) {
             }
         }
         heap = lock(&inner.timers.heap);
-        for (until, id) in again {
-            heap.push(Reverse((until + SLACK, id)));
+        for (at, id) in again {
+            heap.push(Reverse((at, id)));
         }
         let now = Instant::now();
         let mut wait = heap

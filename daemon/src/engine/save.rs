@@ -17,11 +17,15 @@ pub(super) fn save_if_changed(
     let mut changed = false;
     let mut touched = std::collections::BTreeSet::new(); // the journals to save
     for r in running {
-        let s = r.shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let key = (r.journal.clone(), r.listener.clone());
-        if versions.get(&key) == Some(&s.version) || s.version == 0 {
-            continue;
-        }
+        let s = {
+            let s = r.shared.lock().unwrap_or_else(|e| e.into_inner());
+            if versions.get(&key) == Some(&s.version) || s.version == 0 {
+                // Unchanged: nothing copied (thousands of idle workers).
+                continue;
+            }
+            s.clone()
+        };
         versions.insert(key, s.version);
         let js = checkpoint.journals.entry(r.journal.clone()).or_default();
         js.listeners.insert(r.listener.clone(), s.cursor);

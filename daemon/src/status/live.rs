@@ -3,7 +3,8 @@
 //! when `[http]` is configured.
 //!
 //! Every second the thread builds a [`Snapshot`] from the workers' shared
-//! state and the files, records each listener's lag in a bounded history
+//! state and the files (every [`SETTLED_EVERY`] while every listener is
+//! caught up and no worker's state changed), records each listener's lag in a bounded history
 //! (every [`HISTORY_EVERY`], the last [`HISTORY_POINTS`]), and writes the
 //! snapshot to `STATE/status.json` atomically (a temporary file renamed
 //! over it, mode 0600), so that `logdaemon status` can show the live states
@@ -35,6 +36,44 @@ const WRITE_EVERY_MAX: Duration = Duration::from_secs(5);
 
 fn write_every(listeners: usize) -> Duration {
     Duration::from_micros(listeners as u64 * 500).clamp(WRITE_EVERY, WRITE_EVERY_MAX)
+}
+/// How often a settled status is built and written again when nothing it
+/// shows has changed (see [`settled`]): often enough that `status`, which
+/// trusts a file up to [`super::cmd::STALE_AFTER`], still trusts it, and
+/// that a file grown under a listener busy in a long call shows it behind.
+const SETTLED_EVERY: Duration = WRITE_EVERY_MAX;
+
+/// Whether nothing in `snap` moves by itself while no worker's state
+/// changes: every listener is caught up, disabled or stopped. A behind or
+/// retrying listener's lag grows with time and the files.
+fn settled(snap: &Snapshot) -> bool {
+    snap.listeners().all(|(_, l)| {
+        matches!(
+            l.state,
+            super::State::CaughtUp | super::State::Disabled | super::State::Stopped
+        )
+    })
+}
+
+/// When the status thread builds and writes the snapshot again.
+struct Due {
+    /// The workers' change count the last snapshot was taken after, when
+    /// it was taken, and whether it was settled.
+    last: Option<(u64, std::time::Instant, bool)>,
+}
+
+impl Due {
+    /// A snapshot is due unless the last one was settled, no worker's
+    /// state changed since (see [`crate::worker::changes`]), and it is
+    /// younger than [`SETTLED_EVERY`].
+    fn now(&self, changes: u64) -> bool {
+        match self.last {
+            None => true,
+            Some((seen, at, settled)) => {
+                !settled || seen != changes || at.elapsed() >= SETTLED_EVERY
+            }
+        }
+    }
 }
 /// How often a point is added to each listener's lag history.
 const HISTORY_EVERY: Duration = Duration::from_secs(2);
@@ -165,6 +204,7 @@ impl StatusGuard {
             .listeners
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = listeners;
+        crate::worker::note_change();
     }
 }
 
@@ -200,13 +240,19 @@ pub(crate) fn start(
         .spawn(move || {
             let mut last_point: Option<std::time::Instant> = None;
             let mut failing = false;
+            let mut due = Due { last: None };
             loop {
-                let snap = l.snapshot();
-                if last_point.is_none_or(|t| t.elapsed() >= HISTORY_EVERY) {
-                    l.remember(&snap);
-                    last_point = Some(std::time::Instant::now());
+                // Loaded before the workers are read (see `changes`).
+                let changes = crate::worker::changes();
+                if due.now(changes) {
+                    let snap = l.snapshot();
+                    if last_point.is_none_or(|t| t.elapsed() >= HISTORY_EVERY) {
+                        l.remember(&snap);
+                        last_point = Some(std::time::Instant::now());
+                    }
+                    write(&l.state_dir, &snap, &mut failing);
+                    due.last = Some((changes, std::time::Instant::now(), settled(&snap)));
                 }
-                write(&l.state_dir, &snap, &mut failing);
                 let every =
                     write_every(l.listeners.lock().unwrap_or_else(|e| e.into_inner()).len());
                 if !matches!(
@@ -269,4 +315,32 @@ pub(crate) fn read(state_dir: &Path) -> Option<(Snapshot, Duration)> {
         .duration_since(written)
         .unwrap_or(Duration::ZERO);
     Some((snap, age))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_settled_status_is_built_again_only_on_a_change_or_when_it_ages() {
+        assert!(Due { last: None }.now(0), "the first snapshot is due");
+        let fresh = Due {
+            last: Some((7, Instant::now(), true)),
+        };
+        assert!(!fresh.now(7), "settled, unchanged and young: skipped");
+        assert!(fresh.now(8), "a worker's state changed");
+        let moving = Due {
+            last: Some((7, Instant::now(), false)),
+        };
+        assert!(moving.now(7), "a behind or retrying listener: every time");
+        let old = Due {
+            last: Some((7, Instant::now() - SETTLED_EVERY, true)),
+        };
+        assert!(
+            old.now(7),
+            "written again before `status` stops trusting it"
+        );
+        assert!(SETTLED_EVERY < crate::status::cmd::STALE_AFTER);
+    }
 }

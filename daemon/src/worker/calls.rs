@@ -121,7 +121,7 @@ impl Worker {
             None
         };
         self.finished_seen = ack.sequence;
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.shared_mut();
         if let Some(f) = finished {
             s.finished = f;
         }
@@ -132,7 +132,9 @@ impl Worker {
             identity,
         };
         s.version += 1;
-        self.unproven_start = empty_proof_at_start(&s.cursor);
+        let unproven = empty_proof_at_start(&s.cursor);
+        drop(s);
+        self.unproven_start = unproven;
     }
 
     /// A cursor at the start of a file that was empty when it was
@@ -149,7 +151,7 @@ impl Worker {
             return;
         }
         self.unproven_start = false;
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.shared_mut();
         if (s.cursor.sequence, s.cursor.offset) != (self.acked.sequence, self.acked.offset)
             || !empty_proof_at_start(&s.cursor)
         {

@@ -16,7 +16,7 @@ impl Worker {
             return;
         }
         let bytes: u64 = entries.iter().map(|m| m.len).sum();
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.shared_mut();
         s.delivered_entries += n;
         s.delivered_bytes += bytes;
     }

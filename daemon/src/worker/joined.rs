@@ -92,7 +92,7 @@ impl Worker {
             self.delivered_serial = Some(at);
             self.batch.release();
             self.ahead.batch.release();
-            let mut s = self.lock_shared();
+            let mut s = self.shared_mut();
             s.stats.reading.shared = true;
             if self.was_joined {
                 s.stats.reading.rejoined += 1;
@@ -164,7 +164,7 @@ impl Worker {
         history: &[Finished],
     ) -> Result<(), FollowError> {
         if self.joined.take().is_some() {
-            let mut s = self.lock_shared();
+            let mut s = self.shared_mut();
             s.stats.reading.shared = false;
             s.stats.reading.fell_out += 1;
         }
@@ -249,9 +249,5 @@ impl Worker {
             Some(s) => s.end.map(|m| m.pos),
             None => self.follower.as_ref()?.position(),
         }
-    }
-
-    pub(super) fn lock_shared(&self) -> std::sync::MutexGuard<'_, super::Shared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -132,6 +132,7 @@ enum Call {
 
 mod ahead;
 mod calls;
+mod changes;
 mod count;
 mod deliver;
 mod idle;
@@ -140,6 +141,7 @@ mod owed;
 mod task;
 
 use ahead::ReadAhead;
+pub(crate) use changes::{changes, note_change};
 use deliver::Entries;
 pub use joined::Reading;
 use joined::{Expected, Joined};
@@ -263,7 +265,7 @@ impl Worker {
     }
 
     fn set_status(&self, s: WorkerStatus) {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner()).status = s;
+        self.shared_mut().status = s;
     }
 
     /// Does one bounded piece of work: at most one batch read and one

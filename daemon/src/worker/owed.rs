@@ -38,7 +38,7 @@ impl Worker {
         let flow = self.after_call(r, preset, Call::Gap(from, to));
         if ok {
             self.owed = None;
-            let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = self.shared_mut();
             s.owed_reported = true;
             s.version += 1;
         }

@@ -10,7 +10,7 @@ use super::{Call, Worker};
 impl Worker {
     /// A call returned without error: count what it delivered.
     pub(super) fn note_ok(&self, call: &Call) {
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.shared_mut();
         match *call {
             Call::Batch => {
                 let entries = &self.cur().entries;
@@ -24,13 +24,13 @@ impl Worker {
 
     /// The acknowledged position moved on: the listener is not retrying.
     pub(super) fn note_progress(&self) {
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.shared_mut();
         s.stats.progressed();
     }
 
     /// A failed call is retried.
     pub(super) fn note_retry(&self, message: &str) {
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.shared_mut();
         s.stats.retry(message, SystemTime::now());
     }
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
-use super::{Next, Pool, Task};
+use super::{deadline, Next, Pool, Task, COARSE, SLACK};
 
 /// Steps `n` times, then is done; counts its steps.
 struct Counter {
@@ -224,4 +224,21 @@ fn slow_reading_adds_no_thread_only_blocking_listener_calls_do() {
     }
     wait_done(&rx, 3);
     assert_eq!(pool.threads(), 1);
+}
+
+#[test]
+fn long_waits_end_on_a_grid_never_early_short_ones_as_asked() {
+    let now = Instant::now();
+    let short = now + Duration::from_millis(300);
+    assert_eq!(deadline(short, now), short + SLACK);
+    let mut points = std::collections::BTreeSet::new();
+    for ms in (0..1000).step_by(7) {
+        let at = now + Duration::from_secs(10) + Duration::from_millis(ms);
+        let d = deadline(at, now);
+        assert!(d >= at, "woken before its time");
+        assert!(d - at <= COARSE, "woken more than a grid step late");
+        points.insert(d);
+    }
+    // 143 checks spread over one second share at most five wake-ups.
+    assert!(points.len() <= 5, "{} wake-ups", points.len());
 }
