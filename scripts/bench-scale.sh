@@ -7,8 +7,11 @@
 #   threads, RSS, CPU while idle over 5 s, the time from start until every
 #   listener (every file, for the baselines) has its first line, the time
 #   from appending one line to every log until it is delivered everywhere,
-#   and whether every output is exact (each line once, in its file's order;
-#   the daemon's outputs byte for byte equal to their logs).
+#   the CPU time (user + system) it takes to deliver a burst of lines
+#   appended to every log at once (SCALE_BURST_LINES, default 1,000 lines,
+#   about 40 KiB, per log: with L = 2 against L = 1 it is what a second
+#   listener costs), and whether every output is exact (each line once, in
+#   its file's order; the daemon's outputs byte for byte equal to their logs).
 #
 # Usage: scripts/bench-scale.sh N [L]        (L defaults to 1)
 # Environment: BENCH_DIR (work directory; default a fresh one under /tmp,
@@ -41,6 +44,7 @@ BIN, W, N, L, TIMEOUT, ONLY = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sy
 LOGS = os.path.join(W, "logs")
 HZ = os.sysconf("SC_CLK_TCK")
 SETTLE, IDLE = 3.0, 5.0
+BURST = int(os.environ.get("SCALE_BURST_LINES", "1000"))
 
 def line(i, k):
     return b"app%06d line %d of the scale benchmark\n" % (i, k)
@@ -59,6 +63,13 @@ def append_all(k):
     for i in range(N):
         fd = os.open(log_path(i), os.O_WRONLY | os.O_APPEND)
         os.write(fd, line(i, k))
+        os.close(fd)
+
+def append_burst(k0, count):
+    """Appends lines k0 .. k0 + count - 1 to every log, one write per log."""
+    for i in range(N):
+        fd = os.open(log_path(i), os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"".join(line(i, k) for k in range(k0, k0 + count)))
         os.close(fd)
 
 def size(p):
@@ -201,18 +212,26 @@ def measure(sys_):
     sys_.k = 2
     got = wait_until(sys_.delivered(2))
     delivery = None if got is None else got + writer
+    # The burst: BURST lines appended to every log at once; the follower's
+    # CPU time (user + system) until every output has them.
+    c0 = cpu_ticks(p.pid)
+    append_burst(3, BURST)
+    sys_.k = 2 + BURST
+    got = wait_until(sys_.delivered(2 + BURST))
+    burst = None if got is None else (cpu_ticks(p.pid) - c0) / HZ
     exact = sys_.exact()
     note = stop(p)
-    return (sys_.name, threads, rss, idle, fmt_s(start), fmt_s(delivery), exact + note, writer)
+    return (sys_.name, threads, rss, idle, fmt_s(start), fmt_s(delivery), fmt_s(burst), exact + note, writer)
 
 systems = {"logdaemon": Daemon(), "tail": Tail(), "imfile": Imfile()}
 rows = [measure(systems[s]) for s in ["logdaemon", "tail", "imfile"] if s in ONLY]
 print(f"\n{N} line logs, {L} file listener(s) each for logdaemon (fsync = false); work dir {W} "
       f"(idle CPU measured {SETTLE:.0f} s after start-up, over {IDLE:.0f} s; each phase capped at {TIMEOUT:.0f} s)\n")
+burst_kib = sum(len(line(N - 1, k)) for k in range(3, 3 + BURST)) / 1024
 print("| follower | threads | RSS | CPU while idle | start until every listener has its first line "
-      "| one line appended to every log, delivered in | exact |")
-print("|---|---|---|---|---|---|---|")
-for name, threads, rss, idle, start, delivery, exact, writer in rows:
-    print(f"| {name} | {threads} | {rss:.1f} MiB | {idle:.2f} % | {start} | {delivery} | {exact} |")
-print(f"\n(the delivery time includes the appends themselves: {rows[0][7]:.3f} s to write one line to each of the {N} logs)" if rows else "")
+      f"| one line appended to every log, delivered in | CPU time to deliver {BURST} lines ({burst_kib:.0f} KiB) appended to every log | exact |")
+print("|---|---|---|---|---|---|---|---|")
+for name, threads, rss, idle, start, delivery, burst, exact, writer in rows:
+    print(f"| {name} | {threads} | {rss:.1f} MiB | {idle:.2f} % | {start} | {delivery} | {burst} | {exact} |")
+print(f"\n(the delivery time includes the appends themselves: {rows[0][8]:.3f} s to write one line to each of the {N} logs)" if rows else "")
 EOF
