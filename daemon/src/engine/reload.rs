@@ -12,13 +12,22 @@ use std::collections::BTreeMap;
 
 use toml::{Table, Value};
 
-/// The parts of a config file a reload compares.
+/// The parts of a config file a reload compares, each kept as the text
+/// of its parsed table: one line of TOML, keys sorted, the same for tables
+/// that parse equal. Kept for the whole run, so it holds text, not the
+/// parsed tables (a few hundred bytes per journal rather than kilobytes:
+/// thousands of journals are followed by one daemon).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Snapshot {
     /// Everything but the journals.
-    top: Table,
+    top: String,
     /// Per journal: its table without its listeners, and its listeners' tables by name.
-    journals: BTreeMap<String, (Table, BTreeMap<String, Value>)>,
+    journals: BTreeMap<String, (String, BTreeMap<String, String>)>,
+}
+
+/// The text a snapshot keeps of a table.
+fn canonical(t: Table) -> String {
+    Value::Table(t).to_string()
 }
 
 impl Snapshot {
@@ -45,13 +54,16 @@ impl Snapshot {
                             .and_then(Value::as_str)
                             .unwrap_or_default()
                             .to_string();
-                        listeners.insert(lname, l);
+                        listeners.insert(lname, l.to_string());
                     }
                 }
-                journals.insert(name, (t, listeners));
+                journals.insert(name, (canonical(t), listeners));
             }
         }
-        Snapshot { top, journals }
+        Snapshot {
+            top: canonical(top),
+            journals,
+        }
     }
 }
 
@@ -145,6 +157,25 @@ plugin = "file"
     fn the_same_config_changes_nothing() {
         let p = plan(&Snapshot::of(BASE), &Snapshot::of(BASE));
         assert!(p.is_empty() && !p.top_changed, "{p:?}");
+    }
+
+    #[test]
+    fn keys_reordered_and_comments_change_nothing_a_changed_value_does() {
+        let moved = BASE
+            .replace(
+                "name = \"copy\"\nplugin = \"file\"\n[journal.listener.config]\npath = \"out/copy\"",
+                "plugin = \"file\" # the copy\nname = \"copy\"\n\n[journal.listener.config]\npath = \"out/copy\"",
+            )
+            .replace("name = \"app\"\npath = \"app.log\"", "path = \"app.log\"\nname = \"app\"");
+        assert_ne!(moved, BASE);
+        let p = plan(&Snapshot::of(BASE), &Snapshot::of(&moved));
+        assert!(p.is_empty() && !p.top_changed, "{p:?}");
+        let deeper = BASE.replace(
+            "path = \"out/copy\"",
+            "path = \"out/copy\"\nmode = { fsync = false }",
+        );
+        let p = plan(&Snapshot::of(BASE), &Snapshot::of(&deeper));
+        assert_eq!(p.restart, pairs(&[("p4", "copy")]));
     }
 
     #[test]
