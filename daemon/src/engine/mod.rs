@@ -248,8 +248,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         })
         .collect();
     logdaemon_state::ensure_state_dirs(&dirs)?;
-    for j in &initial {
-        let j = ctx.journal(j);
+    // Taken one by one: the workers share each journal's table, and no
+    // copy of it is left behind (thousands of journals).
+    for j in initial {
+        let j = ctx.journal_of(j);
         for (w, pin) in ctx.workers(&j, &mut checkpoint)? {
             pinned |= pin;
             workers.push((w, j.path.clone()));

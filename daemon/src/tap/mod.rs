@@ -283,6 +283,11 @@ impl Tap {
         })
     }
 
+    /// The journal's table it reads with.
+    pub(crate) fn config(&self) -> &Arc<JournalConfig> {
+        &self.cfg
+    }
+
     /// Joins with `own`, a member-to-be's own follower, which must stand
     /// at a shot's start or at the head (or is the first one: the tap takes
     /// it). The member id and the serial of its next shot, `own` taken (no
