@@ -39,7 +39,7 @@ pub struct Config {
     pub compressed_wait: Duration,
     /// How often `run` logs a progress line per journal (delivered, lag); zero: never.
     pub log_progress_every: Duration,
-    pub journals: Vec<JournalConfig>,
+    pub journals: Vec<std::sync::Arc<JournalConfig>>,
     /// Per journal name, its `timestamp` setting (line logs; used by replay).
     pub timestamps: std::collections::BTreeMap<String, TimestampSpec>,
     /// `[http]`: the status endpoint, off when absent.
@@ -318,7 +318,9 @@ impl Config {
             watch,
             compressed_wait,
             log_progress_every,
-            journals,
+            // Shared: the run, its reloads and the status take the journals
+            // without copying their tables (thousands of journals).
+            journals: journals.into_iter().map(std::sync::Arc::new).collect(),
             timestamps,
             http,
             globs,

@@ -148,7 +148,7 @@ impl Fleet {
                     .iter()
                     .find(|j| &j.name == n)
                     .cloned()
-                    .or_else(|| crate::streams::config_of(current, n))
+                    .or_else(|| crate::streams::config_of(current, n).map(Arc::new))
             })
             .collect();
         (cfg, listed)

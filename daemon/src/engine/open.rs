@@ -42,16 +42,19 @@ pub(super) struct Context<'a> {
 impl Context<'_> {
     /// The journal as this run follows it.
     pub fn journal(&self, j: &JournalConfig) -> Arc<JournalConfig> {
-        self.journal_of(j.clone())
+        self.journal_of(Arc::new(j.clone()))
     }
 
-    /// Like [`Context::journal`], taking `j`.
-    pub fn journal_of(&self, mut j: JournalConfig) -> Arc<JournalConfig> {
-        if self.once {
+    /// Like [`Context::journal`], sharing `j` when the run follows it as
+    /// it is (the config's own table: one copy for thousands of journals).
+    pub fn journal_of(&self, j: Arc<JournalConfig>) -> Arc<JournalConfig> {
+        if self.once && j.late_writes != Duration::ZERO {
+            let mut j = (*j).clone();
             // `--once` delivers what is there now; it does not wait for late writers.
             j.late_writes = Duration::ZERO;
+            return Arc::new(j);
         }
-        Arc::new(j)
+        j
     }
 
     /// The reader of journal `j` that its listeners share: the one its

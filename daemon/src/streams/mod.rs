@@ -55,7 +55,7 @@ pub(crate) struct Changes {
 
 /// One glob journal and its streams.
 struct Glob {
-    journal: JournalConfig,
+    journal: Arc<JournalConfig>,
     spec: GlobSpec,
     /// Live streams by file name.
     live: BTreeSet<String>,
@@ -126,8 +126,8 @@ impl Streams {
         &mut self,
         cfg: &Config,
         checkpoint: &mut Checkpoint,
-    ) -> Vec<JournalConfig> {
-        let mut out: Vec<JournalConfig> = cfg
+    ) -> Vec<Arc<JournalConfig>> {
+        let mut out: Vec<Arc<JournalConfig>> = cfg
             .journals
             .iter()
             .filter(|j| !cfg.globs.contains_key(&j.name))
@@ -174,7 +174,7 @@ impl Streams {
                 g.journal.start.clone()
             };
             for file in &g.live {
-                out.push(g.stream(file, start.clone()));
+                out.push(Arc::new(g.stream(file, start.clone())));
             }
             g.seen_before = true;
         }
