@@ -123,7 +123,7 @@ struct Member {
 
 #[derive(Default)]
 struct Reader {
-    follower: Option<Follower>,
+    follower: Option<Box<Follower>>,
 }
 
 #[derive(Default)]
@@ -293,7 +293,7 @@ impl Tap {
     /// it). The member id and the serial of its next shot, `own` taken (no
     /// longer needed); `None`, `own` left alone, when it cannot join (it
     /// reads on its own).
-    pub(crate) fn join(&self, own: &mut Option<Follower>) -> Option<(u64, u64)> {
+    pub(crate) fn join(&self, own: &mut Option<Box<Follower>>) -> Option<(u64, u64)> {
         let f = own.as_ref()?;
         let mark = f.mark().filter(|_| f.at_rest())?;
         {

@@ -70,8 +70,9 @@ pub struct Worker {
     pub listener: ListenerConfig,
     pub instance: Instance,
     /// `Some` when solo (see [`joined`]), except while it reads ahead on
-    /// the reader thread; `None` when joined.
-    follower: Option<Follower>,
+    /// the reader thread; `None` when joined. Boxed: a joined worker (most
+    /// of them, thousands of journals) does not carry room for one.
+    follower: Option<Box<Follower>>,
     /// The journal's reader that listeners share; `None`: always solo.
     tap: Option<Arc<Tap>>,
     /// Its membership of `tap` while joined.
@@ -193,7 +194,7 @@ impl Worker {
             journal,
             listener,
             instance,
-            follower: Some(follower),
+            follower: Some(Box::new(follower)),
             tap: None,
             joined: None,
             shot: None,
