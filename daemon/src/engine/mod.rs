@@ -223,7 +223,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     logdaemon_state::ensure_state_dir(&cfg.state_dir)?;
     let _lock = StateLock::acquire(&cfg.state_dir)?;
     let (mut store, loaded) = logdaemon_state::Store::open(&cfg.state_dir)?;
-    let mut checkpoint = loaded.clone().unwrap_or_default();
+    let mut checkpoint = loaded.unwrap_or_default();
     crate::retarget::check(cfg, &checkpoint).map_err(EngineError::Failed)?;
 
     // Everything that can fail at start fails before any thread runs.
