@@ -118,7 +118,7 @@ pub struct JournalConfig {
     /// How long a renamed file is still watched for writers that hold it
     /// open, once the writer has moved on to the new live file.
     pub late_writes: Duration,
-    pub listeners: Vec<ListenerConfig>,
+    pub listeners: Vec<std::sync::Arc<ListenerConfig>>,
 }
 
 /// `late_writes` when the config does not say.
@@ -515,7 +515,8 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
         on_gap,
         batch_bytes,
         late_writes,
-        listeners,
+        // Shared with each listener's worker (see `Config::journals`).
+        listeners: listeners.into_iter().map(std::sync::Arc::new).collect(),
     })
 }
 

@@ -97,7 +97,7 @@ struct Fleet {
     /// Listeners to start again once their old worker is done (a reload
     /// changed them): the new config's journal and listener, and the pool
     /// id of the old worker.
-    pending: Vec<(Arc<JournalConfig>, ListenerConfig, usize)>,
+    pending: Vec<(Arc<JournalConfig>, Arc<ListenerConfig>, usize)>,
     /// Bumped whenever workers start or leave (the status follows).
     generation: u64,
 }

@@ -77,7 +77,7 @@ impl Context<'_> {
     pub fn worker(
         &self,
         j: &Arc<JournalConfig>,
-        l: &ListenerConfig,
+        l: &Arc<ListenerConfig>,
         checkpoint: &mut Checkpoint,
     ) -> Result<(Worker, bool), EngineError> {
         let o = self.follower(j, l, checkpoint)?;
@@ -163,7 +163,7 @@ impl Context<'_> {
     fn worker_with(
         &self,
         j: &Arc<JournalConfig>,
-        l: &ListenerConfig,
+        l: &Arc<ListenerConfig>,
         o: Opened,
         checkpoint: &mut Checkpoint,
     ) -> Result<(Worker, bool), EngineError> {
@@ -242,7 +242,7 @@ mod tests {
     fn a_journal_table_is_the_same_whatever_its_listeners() {
         let a = JournalConfig::for_test("app", Path::new("/var/log/app.log"), Format::P4);
         let mut b = a.clone();
-        b.listeners = vec![ListenerConfig {
+        b.listeners = vec![Arc::new(ListenerConfig {
             name: "copy".into(),
             plugin: crate::config::PluginRef::Builtin("file".into()),
             on_failure: crate::config::OnFailure::Stop,
@@ -250,7 +250,7 @@ mod tests {
             config_toml: String::new(),
             line: 1,
             key_lines: Default::default(),
-        }];
+        })];
         let (a, b) = (Arc::new(a), Arc::new(b));
         assert!(same_table(&a, &a) && same_table(&a, &b));
         let mut c = (*a).clone();

@@ -211,6 +211,7 @@ plugin = "file"
 mod apply {
     use std::collections::BTreeMap;
     use std::sync::atomic::Ordering;
+    use std::sync::Arc;
 
     use logdaemon_state::Checkpoint;
 
@@ -386,7 +387,7 @@ mod apply {
         cfg: &'a Config,
         journal: &str,
         listener: &str,
-    ) -> Option<(&'a JournalConfig, &'a ListenerConfig)> {
+    ) -> Option<(&'a JournalConfig, &'a Arc<ListenerConfig>)> {
         let j = cfg.journals.iter().find(|j| j.name == journal)?;
         let l = j.listeners.iter().find(|l| l.name == listener)?;
         Some((j, l))

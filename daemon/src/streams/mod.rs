@@ -387,7 +387,7 @@ fn stream_of(j: &JournalConfig, spec: &GlobSpec, file: &str) -> JournalConfig {
     s.path = spec.dir.join(file);
     s.scheme = scheme_of(j, spec, file);
     for l in &mut s.listeners {
-        l.config_toml = with_file(&l.config_toml, file);
+        std::sync::Arc::make_mut(l).config_toml = with_file(&l.config_toml, file);
     }
     s
 }

@@ -67,7 +67,7 @@ pub struct Shared {
 
 pub struct Worker {
     pub journal: Arc<JournalConfig>,
-    pub listener: ListenerConfig,
+    pub listener: Arc<ListenerConfig>,
     pub instance: Instance,
     /// `Some` when solo (see [`joined`]), except while it reads ahead on
     /// the reader thread; `None` when joined. Boxed: a joined worker (most
@@ -158,7 +158,7 @@ impl Worker {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         journal: Arc<JournalConfig>,
-        listener: ListenerConfig,
+        listener: Arc<ListenerConfig>,
         instance: Instance,
         follower: Follower,
         cursor: Cursor,
