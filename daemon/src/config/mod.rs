@@ -168,8 +168,9 @@ pub struct ListenerConfig {
     /// Line of the listener's `[[journal.listener]]` header (of its `name`
     /// key when no header is found above it).
     pub line: usize,
-    /// Line of each top-level key of its config table.
-    pub key_lines: BTreeMap<String, usize>,
+    /// Line of each top-level key of its config table, in key order (a
+    /// vector: a map's first node had room for eleven, per listener).
+    pub key_lines: Vec<(String, usize)>,
 }
 
 /// A config error: the file, the line (when known), the key and why.
@@ -320,7 +321,7 @@ impl Config {
             log_progress_every,
             // Shared: the run, its reloads and the status take the journals
             // without copying their tables (thousands of journals).
-            journals: journals.into_iter().map(std::sync::Arc::new).collect(),
+            journals: shared(journals),
             timestamps,
             http,
             globs,
@@ -516,7 +517,7 @@ fn journal(ctx: &Ctx<'_>, dir: &Path, j: &RawJournal) -> Result<JournalConfig, C
         batch_bytes,
         late_writes,
         // Shared with each listener's worker (see `Config::journals`).
-        listeners: listeners.into_iter().map(std::sync::Arc::new).collect(),
+        listeners: shared(listeners),
     })
 }
 
@@ -602,16 +603,17 @@ fn listener(
     };
     let retry_max = duration(ctx, &l.retry_max, "retry_max", Duration::from_secs(60))?;
     let (config_toml, key_lines) = match &l.config {
-        None => (String::new(), BTreeMap::new()),
+        None => (String::new(), Vec::new()),
         Some(t) => {
             let table: toml::Table = t
                 .iter()
                 .map(|(k, v)| (k.get_ref().clone(), v.clone()))
                 .collect();
-            let lines = t
+            let lines: BTreeMap<String, usize> = t
                 .keys()
                 .map(|k| (k.get_ref().clone(), ctx.line(k.span().start)))
                 .collect();
+            let lines = lines.into_iter().collect();
             (toml::to_string(&table).unwrap_or_default(), lines)
         }
     };
@@ -624,6 +626,14 @@ fn listener(
         line: table_line(ctx, ctx.line(l.name.span().start)),
         key_lines,
     })
+}
+
+/// `items` shared, in a vector of their number: collected in place, the
+/// vector would keep the room of the tables it held (thousands of journals).
+fn shared<T>(items: Vec<T>) -> Vec<std::sync::Arc<T>> {
+    let mut v: Vec<_> = items.into_iter().map(std::sync::Arc::new).collect();
+    v.shrink_to_fit();
+    v
 }
 
 #[cfg(test)]
