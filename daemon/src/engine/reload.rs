@@ -22,7 +22,17 @@ pub(super) struct Snapshot {
     /// Everything but the journals.
     top: String,
     /// Per journal: its table without its listeners, and its listeners' tables by name.
-    journals: BTreeMap<String, (String, BTreeMap<String, String>)>,
+    journals: BTreeMap<String, (String, Tables)>,
+}
+
+/// Listeners' tables by name, sorted by name, each name once: a vector,
+/// as a map's first node has room for eleven and most journals have one.
+type Tables = Vec<(String, String)>;
+
+/// The table of listener `name` in `ls`.
+fn table<'a>(ls: &'a Tables, name: &str) -> Option<&'a String> {
+    let i = ls.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok()?;
+    Some(&ls[i].1)
 }
 
 /// The text a snapshot keeps of a table.
@@ -57,6 +67,7 @@ impl Snapshot {
                         listeners.insert(lname, l.to_string());
                     }
                 }
+                let listeners: Tables = listeners.into_iter().collect();
                 journals.insert(name, (canonical(t), listeners));
             }
         }
@@ -102,7 +113,7 @@ pub(super) fn plan(old: &Snapshot, new: &Snapshot) -> Plan {
             let pair = (j.clone(), l.clone());
             match kept {
                 None => p.stop.push(pair),
-                Some((njt, nls)) => match nls.get(l) {
+                Some((njt, nls)) => match table(nls, l) {
                     None => p.stop.push(pair),
                     Some(nlt) if njt != jt || nlt != lt => p.restart.push(pair),
                     Some(_) => {}
@@ -112,8 +123,8 @@ pub(super) fn plan(old: &Snapshot, new: &Snapshot) -> Plan {
     }
     for (j, (_, ls)) in &new.journals {
         let old_ls = old.journals.get(j).map(|(_, ls)| ls);
-        for l in ls.keys() {
-            if old_ls.is_none_or(|o| !o.contains_key(l)) {
+        for (l, _) in ls {
+            if old_ls.is_none_or(|o| table(o, l).is_none()) {
                 p.start.push((j.clone(), l.clone()));
             }
         }
