@@ -115,6 +115,7 @@ pub fn set(
     let stream = cfg.and_then(|c| crate::streams::config_of(c, &req.journal));
     let jcfg = cfg
         .and_then(|c| c.journals.iter().find(|j| j.name == req.journal))
+        .map(|j| &**j)
         .filter(|j| cfg.is_some_and(|c| !c.globs.contains_key(&j.name)))
         .or(stream.as_ref());
     if let Some(files) = cfg.and_then(|c| crate::streams::files_now(c, &req.journal)) {

@@ -215,7 +215,7 @@ fn named_key<'a>(message: &str, l: &'a ListenerConfig) -> Option<(&'a str, usize
     let first = |accept: &dyn Fn(usize, &str) -> bool| {
         l.key_lines
             .iter()
-            .filter_map(|(k, &line)| {
+            .filter_map(|&(ref k, line)| {
                 message
                     .match_indices(k.as_str())
                     .find(|&(i, _)| accept(i, k))

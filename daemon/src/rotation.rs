@@ -116,6 +116,8 @@ impl Scheme {
                 prefix: literal_prefix(p, &live_name),
             });
         }
+        // Kept for the run, per journal: no room beyond the patterns.
+        out.shrink_to_fit();
         Ok(Scheme {
             dir,
             live_name,

@@ -45,6 +45,8 @@ impl PlainFile {
         let mut first = vec![0u8; VERIFY_LEN];
         let k = crate::identity::read_full_at(&file, &mut first, 0).unwrap_or(0);
         first.truncate(k);
+        // Kept for the file's life: a small log's few bytes, not room for more.
+        first.shrink_to_fit();
         let mut p = PlainFile {
             file,
             pos,
@@ -75,6 +77,7 @@ impl PlainFile {
                 return Ok(false);
             }
             buf.truncate(n);
+            buf.shrink_to_fit();
             self.first = buf;
         }
         if self.last.is_empty() {

@@ -88,6 +88,7 @@
 
 mod error;
 mod hash;
+mod listeners;
 mod model;
 mod parse;
 mod raw;
@@ -96,6 +97,7 @@ mod store;
 
 pub use error::{InvalidKind, StateError};
 pub use hash::{Hash, Hasher, HASH_PREFIX};
+pub use listeners::Listeners;
 pub use model::{Checkpoint, Cursor, Finished, Identity, JournalState, PendingGap, MAX_WINDOW};
 pub use store::{
     ensure_state_dir, ensure_state_dirs, StateLock, Store, LOCK_FILE_NAME, LOG_FILE_NAME,

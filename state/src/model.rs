@@ -72,7 +72,7 @@ pub struct JournalState {
     /// Furthest position read and delivered to any listener.
     pub reader: Cursor,
     /// Each listener's acknowledged position; never ahead of `reader`.
-    pub listeners: BTreeMap<String, Cursor>,
+    pub listeners: crate::Listeners,
     /// Most recent last; the engine keeps it bounded.
     pub finished: Vec<Finished>,
     /// The file the journal's path, a symbolic link, resolved to when the

@@ -188,7 +188,7 @@ impl RawFile {
                         .unwrap_or_default(),
                 });
             }
-            let mut listeners = BTreeMap::new();
+            let mut listeners = crate::Listeners::new();
             let mut pending_gaps = BTreeMap::new();
             for (lname, l) in &j.get_ref().listener {
                 let l = l.get_ref();

@@ -151,7 +151,8 @@ pub(super) fn journal(
         on_gap,
         batch_bytes,
         late_writes,
-        listeners,
+        // Shared with each listener's worker (see `Config::journals`).
+        listeners: shared(listeners),
     })
 }
 
@@ -237,16 +238,17 @@ fn listener(
     };
     let retry_max = duration(ctx, &l.retry_max, "retry_max", Duration::from_secs(60))?;
     let (config_toml, key_lines) = match &l.config {
-        None => (String::new(), BTreeMap::new()),
+        None => (String::new(), Vec::new()),
         Some(t) => {
             let table: toml::Table = t
                 .iter()
                 .map(|(k, v)| (k.get_ref().clone(), v.clone()))
                 .collect();
-            let lines = t
+            let lines: BTreeMap<String, usize> = t
                 .keys()
                 .map(|k| (k.get_ref().clone(), ctx.line(k.span().start)))
                 .collect();
+            let lines = lines.into_iter().collect();
             (toml::to_string(&table).unwrap_or_default(), lines)
         }
     };

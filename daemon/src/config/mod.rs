@@ -41,7 +41,7 @@ pub struct Config {
     pub compressed_wait: Duration,
     /// How often `run` logs a progress line per journal (delivered, lag); zero: never.
     pub log_progress_every: Duration,
-    pub journals: Vec<JournalConfig>,
+    pub journals: Vec<std::sync::Arc<JournalConfig>>,
     /// Per journal name, its `timestamp` setting (line logs; used by replay).
     pub timestamps: std::collections::BTreeMap<String, TimestampSpec>,
     /// `[http]`: the status endpoint, off when absent.
@@ -120,7 +120,7 @@ pub struct JournalConfig {
     /// How long a renamed file is still watched for writers that hold it
     /// open, once the writer has moved on to the new live file.
     pub late_writes: Duration,
-    pub listeners: Vec<ListenerConfig>,
+    pub listeners: Vec<std::sync::Arc<ListenerConfig>>,
 }
 
 /// `late_writes` when the config does not say.
@@ -170,8 +170,9 @@ pub struct ListenerConfig {
     /// Line of the listener's `[[journal.listener]]` header (of its `name`
     /// key when no header is found above it).
     pub line: usize,
-    /// Line of each top-level key of its config table.
-    pub key_lines: BTreeMap<String, usize>,
+    /// Line of each top-level key of its config table, in key order (a
+    /// vector: a map's first node had room for eleven, per listener).
+    pub key_lines: Vec<(String, usize)>,
 }
 
 /// A config error: the file, the line (when known), the key and why.
@@ -320,7 +321,9 @@ impl Config {
             watch,
             compressed_wait,
             log_progress_every,
-            journals,
+            // Shared: the run, its reloads and the status take the journals
+            // without copying their tables (thousands of journals).
+            journals: shared(journals),
             timestamps,
             http,
             globs,
@@ -370,6 +373,14 @@ fn duration(
             ),
         },
     }
+}
+
+/// `items` shared, in a vector of their number: collected in place, the
+/// vector would keep the room of the tables it held (thousands of journals).
+fn shared<T>(items: Vec<T>) -> Vec<std::sync::Arc<T>> {
+    let mut v: Vec<_> = items.into_iter().map(std::sync::Arc::new).collect();
+    v.shrink_to_fit();
+    v
 }
 
 #[cfg(test)]

@@ -231,3 +231,12 @@ fn lines_and_table_headers_are_found_by_offset() {
     assert_eq!(table_line(&ctx, 3), 2);
     assert_eq!(table_line(&ctx, 6), 5);
 }
+
+#[test]
+fn shared_tables_hold_no_room_beyond_them() {
+    let mut v = Vec::with_capacity(4);
+    v.push([0u64; 16]);
+    let s = super::shared(v);
+    assert_eq!((s.len(), s.capacity()), (1, 1));
+    assert_eq!(s[0][0], 0);
+}

@@ -97,7 +97,7 @@ struct Fleet {
     /// Listeners to start again once their old worker is done (a reload
     /// changed them): the new config's journal and listener, and the pool
     /// id of the old worker.
-    pending: Vec<(Arc<JournalConfig>, ListenerConfig, usize)>,
+    pending: Vec<(Arc<JournalConfig>, Arc<ListenerConfig>, usize)>,
     /// Bumped whenever workers start or leave (the status follows).
     generation: u64,
 }
@@ -148,7 +148,7 @@ impl Fleet {
                     .iter()
                     .find(|j| &j.name == n)
                     .cloned()
-                    .or_else(|| crate::streams::config_of(current, n))
+                    .or_else(|| crate::streams::config_of(current, n).map(Arc::new))
             })
             .collect();
         (cfg, listed)
@@ -223,7 +223,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     logdaemon_state::ensure_state_dir(&cfg.state_dir)?;
     let _lock = StateLock::acquire(&cfg.state_dir)?;
     let (mut store, loaded) = logdaemon_state::Store::open(&cfg.state_dir)?;
-    let mut checkpoint = loaded.clone().unwrap_or_default();
+    let mut checkpoint = loaded.unwrap_or_default();
     crate::retarget::check(cfg, &checkpoint).map_err(EngineError::Failed)?;
 
     // Everything that can fail at start fails before any thread runs.
@@ -248,8 +248,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         })
         .collect();
     logdaemon_state::ensure_state_dirs(&dirs)?;
-    for j in &initial {
-        let j = ctx.journal(j);
+    // Taken one by one: the workers share each journal's table, and no
+    // copy of it is left behind (thousands of journals).
+    for j in initial {
+        let j = ctx.journal_of(j);
         for (w, pin) in ctx.workers(&j, &mut checkpoint)? {
             pinned |= pin;
             workers.push((w, j.path.clone()));

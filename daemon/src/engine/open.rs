@@ -33,38 +33,41 @@ pub(super) struct Context<'a> {
     pub stop: Arc<AtomicBool>,
     pub once: bool,
     /// Each journal's reader, shared by its listeners' workers (see
-    /// [`crate::tap`]), with the journal's table as it reads it: a worker
-    /// opened for a changed table gets a new one.
-    pub taps: Mutex<HashMap<String, (String, Weak<Tap>)>>,
+    /// [`crate::tap`]); it reads with the journal's table it was made
+    /// for ([`Tap::config`]): a worker opened for a changed table gets a
+    /// new one.
+    pub taps: Mutex<HashMap<String, Weak<Tap>>>,
 }
 
 impl Context<'_> {
     /// The journal as this run follows it.
     pub fn journal(&self, j: &JournalConfig) -> Arc<JournalConfig> {
-        let mut j = j.clone();
-        if self.once {
+        self.journal_of(Arc::new(j.clone()))
+    }
+
+    /// Like [`Context::journal`], sharing `j` when the run follows it as
+    /// it is (the config's own table: one copy for thousands of journals).
+    pub fn journal_of(&self, j: Arc<JournalConfig>) -> Arc<JournalConfig> {
+        if self.once && j.late_writes != Duration::ZERO {
+            let mut j = (*j).clone();
             // `--once` delivers what is there now; it does not wait for late writers.
             j.late_writes = Duration::ZERO;
+            return Arc::new(j);
         }
-        Arc::new(j)
+        j
     }
 
     /// The reader of journal `j` that its listeners share: the one its
     /// other workers have, unless the journal's table changed since.
     fn tap(&self, j: &Arc<JournalConfig>) -> Arc<Tap> {
-        let table = {
-            let mut t = (**j).clone();
-            t.listeners.clear();
-            format!("{t:?}")
-        };
         let mut taps = self.taps.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((was, tap)) = taps.get(&j.name) {
-            if let Some(tap) = tap.upgrade().filter(|_| *was == table) {
+        if let Some(tap) = taps.get(&j.name).and_then(Weak::upgrade) {
+            if same_table(tap.config(), j) {
                 return tap;
             }
         }
         let tap = Tap::new(j.clone());
-        taps.insert(j.name.clone(), (table, Arc::downgrade(&tap)));
+        taps.insert(j.name.clone(), Arc::downgrade(&tap));
         tap
     }
 
@@ -74,7 +77,7 @@ impl Context<'_> {
     pub fn worker(
         &self,
         j: &Arc<JournalConfig>,
-        l: &ListenerConfig,
+        l: &Arc<ListenerConfig>,
         checkpoint: &mut Checkpoint,
     ) -> Result<(Worker, bool), EngineError> {
         let o = self.follower(j, l, checkpoint)?;
@@ -160,7 +163,7 @@ impl Context<'_> {
     fn worker_with(
         &self,
         j: &Arc<JournalConfig>,
-        l: &ListenerConfig,
+        l: &Arc<ListenerConfig>,
         o: Opened,
         checkpoint: &mut Checkpoint,
     ) -> Result<(Worker, bool), EngineError> {
@@ -213,5 +216,48 @@ impl Context<'_> {
                 .cloned(),
         );
         Ok((w, pinned))
+    }
+}
+
+/// Whether journals `a` and `b` have the same table but for their
+/// listeners. Worked out when a worker opens rather than kept beside each
+/// tap: the text is a few KiB per journal, for thousands of journals.
+fn same_table(a: &Arc<JournalConfig>, b: &Arc<JournalConfig>) -> bool {
+    let table = |j: &JournalConfig| {
+        let mut t = j.clone();
+        t.listeners.clear();
+        format!("{t:?}")
+    };
+    Arc::ptr_eq(a, b) || table(a) == table(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::format::Format;
+
+    #[test]
+    fn a_journal_table_is_the_same_whatever_its_listeners() {
+        let a = JournalConfig::for_test("app", Path::new("/var/log/app.log"), Format::P4);
+        let mut b = a.clone();
+        b.listeners = vec![Arc::new(ListenerConfig {
+            name: "copy".into(),
+            plugin: crate::config::PluginRef::Builtin("file".into()),
+            on_failure: crate::config::OnFailure::Stop,
+            retry_max: Duration::from_secs(1),
+            config_toml: String::new(),
+            line: 1,
+            key_lines: Default::default(),
+        })];
+        let (a, b) = (Arc::new(a), Arc::new(b));
+        assert!(same_table(&a, &a) && same_table(&a, &b));
+        let mut c = (*a).clone();
+        c.batch_bytes /= 2;
+        assert!(!same_table(&a, &Arc::new(c)));
+        let mut d = (*a).clone();
+        d.path = "/var/log/other.log".into();
+        assert!(!same_table(&a, &Arc::new(d)));
     }
 }

@@ -12,13 +12,32 @@ use std::collections::BTreeMap;
 
 use toml::{Table, Value};
 
-/// The parts of a config file a reload compares.
+/// The parts of a config file a reload compares, each kept as the text
+/// of its parsed table: one line of TOML, keys sorted, the same for tables
+/// that parse equal. Kept for the whole run, so it holds text, not the
+/// parsed tables (a few hundred bytes per journal rather than kilobytes:
+/// thousands of journals are followed by one daemon).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Snapshot {
     /// Everything but the journals.
-    top: Table,
+    top: String,
     /// Per journal: its table without its listeners, and its listeners' tables by name.
-    journals: BTreeMap<String, (Table, BTreeMap<String, Value>)>,
+    journals: BTreeMap<String, (String, Tables)>,
+}
+
+/// Listeners' tables by name, sorted by name, each name once: a vector,
+/// as a map's first node has room for eleven and most journals have one.
+type Tables = Vec<(String, String)>;
+
+/// The table of listener `name` in `ls`.
+fn table<'a>(ls: &'a Tables, name: &str) -> Option<&'a String> {
+    let i = ls.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok()?;
+    Some(&ls[i].1)
+}
+
+/// The text a snapshot keeps of a table.
+fn canonical(t: Table) -> String {
+    Value::Table(t).to_string()
 }
 
 impl Snapshot {
@@ -45,13 +64,17 @@ impl Snapshot {
                             .and_then(Value::as_str)
                             .unwrap_or_default()
                             .to_string();
-                        listeners.insert(lname, l);
+                        listeners.insert(lname, l.to_string());
                     }
                 }
-                journals.insert(name, (t, listeners));
+                let listeners: Tables = listeners.into_iter().collect();
+                journals.insert(name, (canonical(t), listeners));
             }
         }
-        Snapshot { top, journals }
+        Snapshot {
+            top: canonical(top),
+            journals,
+        }
     }
 }
 
@@ -90,7 +113,7 @@ pub(super) fn plan(old: &Snapshot, new: &Snapshot) -> Plan {
             let pair = (j.clone(), l.clone());
             match kept {
                 None => p.stop.push(pair),
-                Some((njt, nls)) => match nls.get(l) {
+                Some((njt, nls)) => match table(nls, l) {
                     None => p.stop.push(pair),
                     Some(nlt) if njt != jt || nlt != lt => p.restart.push(pair),
                     Some(_) => {}
@@ -100,8 +123,8 @@ pub(super) fn plan(old: &Snapshot, new: &Snapshot) -> Plan {
     }
     for (j, (_, ls)) in &new.journals {
         let old_ls = old.journals.get(j).map(|(_, ls)| ls);
-        for l in ls.keys() {
-            if old_ls.is_none_or(|o| !o.contains_key(l)) {
+        for (l, _) in ls {
+            if old_ls.is_none_or(|o| table(o, l).is_none()) {
                 p.start.push((j.clone(), l.clone()));
             }
         }
@@ -148,6 +171,25 @@ plugin = "file"
     }
 
     #[test]
+    fn keys_reordered_and_comments_change_nothing_a_changed_value_does() {
+        let moved = BASE
+            .replace(
+                "name = \"copy\"\nplugin = \"file\"\n[journal.listener.config]\npath = \"out/copy\"",
+                "plugin = \"file\" # the copy\nname = \"copy\"\n\n[journal.listener.config]\npath = \"out/copy\"",
+            )
+            .replace("name = \"app\"\npath = \"app.log\"", "path = \"app.log\"\nname = \"app\"");
+        assert_ne!(moved, BASE);
+        let p = plan(&Snapshot::of(BASE), &Snapshot::of(&moved));
+        assert!(p.is_empty() && !p.top_changed, "{p:?}");
+        let deeper = BASE.replace(
+            "path = \"out/copy\"",
+            "path = \"out/copy\"\nmode = { fsync = false }",
+        );
+        let p = plan(&Snapshot::of(BASE), &Snapshot::of(&deeper));
+        assert_eq!(p.restart, pairs(&[("p4", "copy")]));
+    }
+
+    #[test]
     fn added_removed_and_changed_listeners_and_journals() {
         let new = BASE
             .replace("path = \"out/copy\"", "path = \"out/copy2\"")
@@ -180,6 +222,7 @@ plugin = "file"
 mod apply {
     use std::collections::BTreeMap;
     use std::sync::atomic::Ordering;
+    use std::sync::Arc;
 
     use logdaemon_state::Checkpoint;
 
@@ -355,7 +398,7 @@ mod apply {
         cfg: &'a Config,
         journal: &str,
         listener: &str,
-    ) -> Option<(&'a JournalConfig, &'a ListenerConfig)> {
+    ) -> Option<(&'a JournalConfig, &'a Arc<ListenerConfig>)> {
         let j = cfg.journals.iter().find(|j| j.name == journal)?;
         let l = j.listeners.iter().find(|l| l.name == listener)?;
         Some((j, l))

@@ -101,7 +101,6 @@ impl Follower {
 
 #[cfg(test)]
 mod tests_support {
-    use std::sync::Arc;
 
     use crate::config::Config;
     use crate::follow::Follower;
@@ -109,7 +108,7 @@ mod tests_support {
     pub(super) fn follower(dir: &std::path::Path) -> Follower {
         let text = "[[journal]]\nname = \"app\"\npath = \"app.log\"\nformat = \"lines\"\n[[journal.listener]]\nname = \"copy\"\nplugin = \"file\"\n";
         let cfg = Config::parse(text, &dir.join("cfg.toml")).unwrap();
-        Follower::open(Arc::new(cfg.journals[0].clone()), None, None).unwrap()
+        Follower::open(cfg.journals[0].clone(), None, None).unwrap()
     }
 }
 

@@ -110,11 +110,46 @@ fn log_line(ctx: &LogCtx, level: u32, msg: &str) {
     }
 }
 
+/// Bytes a plugin may write as the message of a call.
+const MSG_CAP: usize = 4096;
+
+thread_local! {
+    /// The message buffer of this thread's calls (see [`MsgBuf`]).
+    static MSG: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The buffer a call hands the plugin for its message: this thread's, lent
+/// for the call and given back when dropped. A message is only read in the
+/// call that wrote it, so one buffer per thread serves every instance, and
+/// an idle listener holds none (thousands of them held 4 KiB each). A call
+/// made while another is in hand on the same thread gets a buffer of its own.
+struct MsgBuf(Vec<u8>);
+
+impl MsgBuf {
+    fn take() -> MsgBuf {
+        let mut v = MSG.take();
+        if v.len() != MSG_CAP {
+            v = vec![0u8; MSG_CAP];
+        }
+        MsgBuf(v)
+    }
+
+    /// The text of the message of `o`, a call's outcome on this buffer.
+    fn text(&self, o: &Outcome) -> String {
+        String::from_utf8_lossy(&self.0[..o.msg_len.min(self.0.len())]).into_owned()
+    }
+}
+
+impl Drop for MsgBuf {
+    fn drop(&mut self) {
+        MSG.set(std::mem::take(&mut self.0));
+    }
+}
+
 /// An open listener. Used from one thread at a time.
 pub struct Instance {
     plugin: &'static Plugin,
     inst: *mut c_void,
-    msg: Vec<u8>,
     journal: Vec<u8>,
     /// Version-1 plugins: the entries of a call in their layout. Empty
     /// between calls.
@@ -191,14 +226,8 @@ pub fn check(plugin: &'static Plugin, p: &OpenParams<'_>) -> Result<Checked, Cal
     else {
         return Ok(Checked::NoCheck);
     };
-    let mut msg = vec![0u8; 4096];
-    let mut o = Outcome {
-        struct_size: Outcome::SIZE,
-        ack: p.cursor.into(),
-        msg: msg.as_mut_ptr(),
-        msg_cap: msg.len(),
-        msg_len: 0,
-    };
+    let mut msg = MsgBuf::take();
+    let mut o = outcome(&mut msg, p.cursor);
     // SAFETY: the arguments and `o` are valid for the call; the function
     // pointer passed the handshake.
     let st = with_args(p, |args| unsafe { check(args, &mut o) });
@@ -206,10 +235,39 @@ pub fn check(plugin: &'static Plugin, p: &OpenParams<'_>) -> Result<Checked, Cal
         Status::Ok => Ok(Checked::Accepted),
         status => Err(CallError {
             status,
-            message: String::from_utf8_lossy(&msg[..o.msg_len.min(msg.len())]).into_owned(),
+            message: msg.text(&o),
             ack: None,
         }),
     }
+}
+
+/// A call's outcome preset to `preset`, its message written into `msg`.
+fn outcome(msg: &mut MsgBuf, preset: Position) -> Outcome {
+    Outcome {
+        struct_size: Outcome::SIZE,
+        ack: preset.into(),
+        msg: msg.0.as_mut_ptr(),
+        msg_cap: msg.0.len(),
+        msg_len: 0,
+    }
+}
+
+/// What a call that returned `st` with `o` (its message in `msg`) says.
+fn result(st: u32, o: Outcome, msg: &MsgBuf) -> Result<Position, CallError> {
+    let status = Status::from_u32(st);
+    let ack = if o.ack == NO_ACK {
+        None
+    } else {
+        Some(Position::from(o.ack))
+    };
+    if status == Status::Ok {
+        return Ok(ack.unwrap_or_default());
+    }
+    Err(CallError {
+        status,
+        message: msg.text(&o),
+        ack,
+    })
 }
 
 impl Instance {
@@ -217,12 +275,12 @@ impl Instance {
         let mut me = Instance {
             plugin,
             inst: std::ptr::null_mut(),
-            msg: vec![0u8; 4096],
             journal: p.journal.as_bytes().to_vec(),
             v1_entries: Vec::new(),
         };
         let mut out: *mut c_void = std::ptr::null_mut();
-        let mut o = me.outcome(p.cursor);
+        let mut msg = MsgBuf::take();
+        let mut o = outcome(&mut msg, p.cursor);
         // SAFETY: the arguments, `out` and `o` are valid for the call; the
         // function pointer passed the handshake for its version.
         let st = with_args(p, |args| match plugin.api.calls {
@@ -231,7 +289,7 @@ impl Instance {
             // SAFETY: as said above the match.
             AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.open)(args, &mut out, o1) }),
         });
-        me.result(st, o)?;
+        result(st, o, &msg)?;
         if out.is_null() {
             return Err(CallError {
                 status: Status::Fatal,
@@ -250,35 +308,6 @@ impl Instance {
     /// The journal name as the entries carry it.
     pub fn journal_bytes(&self) -> &[u8] {
         &self.journal
-    }
-
-    fn outcome(&mut self, preset: Position) -> Outcome {
-        Outcome {
-            struct_size: Outcome::SIZE,
-            ack: preset.into(),
-            msg: self.msg.as_mut_ptr(),
-            msg_cap: self.msg.len(),
-            msg_len: 0,
-        }
-    }
-
-    fn result(&self, st: u32, o: Outcome) -> Result<Position, CallError> {
-        let status = Status::from_u32(st);
-        let ack = if o.ack == NO_ACK {
-            None
-        } else {
-            Some(Position::from(o.ack))
-        };
-        if status == Status::Ok {
-            return Ok(ack.unwrap_or_default());
-        }
-        let n = o.msg_len.min(self.msg.len());
-        let message = String::from_utf8_lossy(&self.msg[..n]).into_owned();
-        Err(CallError {
-            status,
-            message,
-            ack,
-        })
     }
 
     pub fn is_handled(&mut self, e: &RawEntry) -> bool {
@@ -300,7 +329,8 @@ impl Instance {
         entries: &[RawEntry],
         preset: Position,
     ) -> Result<Position, CallError> {
-        let mut o = self.outcome(preset);
+        let mut msg = MsgBuf::take();
+        let mut o = outcome(&mut msg, preset);
         let inst = self.inst;
         let st = match self.plugin.api.calls {
             // SAFETY: the entries (of stride `RawEntry::SIZE`) and their
@@ -318,11 +348,12 @@ impl Instance {
                 st
             }
         };
-        self.result(st, o)
+        result(st, o, &msg)
     }
 
     pub fn no_data(&mut self, had_data: bool, preset: Position) -> Result<Position, CallError> {
-        let mut o = self.outcome(preset);
+        let mut msg = MsgBuf::take();
+        let mut o = outcome(&mut msg, preset);
         let (inst, had) = (self.inst, u32::from(had_data));
         // SAFETY: a live instance; `o` is valid for the call.
         let st = match self.plugin.api.calls {
@@ -331,11 +362,12 @@ impl Instance {
             // SAFETY: as said above the match.
             AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.no_data)(inst, had, o1) }),
         };
-        self.result(st, o)
+        result(st, o, &msg)
     }
 
     pub fn flush(&mut self, preset: Position) -> Result<Position, CallError> {
-        let mut o = self.outcome(preset);
+        let mut msg = MsgBuf::take();
+        let mut o = outcome(&mut msg, preset);
         let inst = self.inst;
         // SAFETY: a live instance; `o` is valid for the call.
         let st = match self.plugin.api.calls {
@@ -344,7 +376,7 @@ impl Instance {
             // SAFETY: as said above the match.
             AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.flush)(inst, o1) }),
         };
-        self.result(st, o)
+        result(st, o, &msg)
     }
 
     pub fn gap(
@@ -372,7 +404,8 @@ impl Instance {
             cause: g.cause,
             detail: g.detail,
         };
-        let mut o = self.outcome(preset);
+        let mut msg = MsgBuf::take();
+        let mut o = outcome(&mut msg, preset);
         let inst = self.inst;
         // SAFETY: the gap's pointers and `o` are valid for the call.
         let st = match self.plugin.api.calls {
@@ -381,7 +414,7 @@ impl Instance {
             // SAFETY: as said above the match.
             AnyCalls::V1(c) => with_v1(&mut o, |o1| unsafe { (c.gap)(inst, &g1, o1) }),
         };
-        self.result(st, o)
+        result(st, o, &msg)
     }
 }
 
@@ -420,6 +453,40 @@ mod tests {
         }
         fn enter(&self, _: &tracing::span::Id) {}
         fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// The length of the buffer this thread has to lend (0: none).
+    fn in_store() -> usize {
+        let v = MSG.take();
+        let n = v.len();
+        MSG.set(v);
+        n
+    }
+
+    #[test]
+    fn one_message_buffer_per_thread_is_lent_to_each_call() {
+        let mut a = MsgBuf::take();
+        assert_eq!(in_store(), 0, "lent: the thread holds none meanwhile");
+        let mut o = outcome(&mut a, Position::default());
+        a.0[..5].copy_from_slice(b"hello");
+        o.msg_len = 5;
+        assert_eq!(a.text(&o), "hello");
+        o.msg_len = MSG_CAP + 10;
+        assert_eq!(a.text(&o).len(), MSG_CAP, "a length past the buffer is cut");
+        {
+            // A call while another is in hand: a buffer of its own.
+            let b = MsgBuf::take();
+            assert_eq!(b.0.len(), MSG_CAP);
+        }
+        drop(a);
+        assert_eq!(in_store(), MSG_CAP, "given back when the call is over");
+        let again = MsgBuf::take();
+        assert_eq!(again.0.len(), MSG_CAP);
+        assert_eq!(in_store(), 0);
+        let other = std::thread::spawn(|| MsgBuf::take().0.len())
+            .join()
+            .unwrap();
+        assert_eq!(other, MSG_CAP);
     }
 
     #[test]

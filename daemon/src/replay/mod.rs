@@ -76,6 +76,7 @@ pub fn replay(
         .journals
         .iter()
         .find(|j| j.name == opts.journal && !cfg.globs.contains_key(&j.name))
+        .map(|j| &**j)
         .or(stream.as_ref())
         .ok_or_else(|| ReplayError::NoJournal {
             name: opts.journal.clone(),

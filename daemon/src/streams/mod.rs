@@ -55,7 +55,7 @@ pub(crate) struct Changes {
 
 /// One glob journal and its streams.
 struct Glob {
-    journal: JournalConfig,
+    journal: Arc<JournalConfig>,
     spec: GlobSpec,
     /// Live streams by file name.
     live: BTreeSet<String>,
@@ -126,8 +126,8 @@ impl Streams {
         &mut self,
         cfg: &Config,
         checkpoint: &mut Checkpoint,
-    ) -> Vec<JournalConfig> {
-        let mut out: Vec<JournalConfig> = cfg
+    ) -> Vec<Arc<JournalConfig>> {
+        let mut out: Vec<Arc<JournalConfig>> = cfg
             .journals
             .iter()
             .filter(|j| !cfg.globs.contains_key(&j.name))
@@ -174,7 +174,7 @@ impl Streams {
                 g.journal.start.clone()
             };
             for file in &g.live {
-                out.push(g.stream(file, start.clone()));
+                out.push(Arc::new(g.stream(file, start.clone())));
             }
             g.seen_before = true;
         }
@@ -387,7 +387,7 @@ fn stream_of(j: &JournalConfig, spec: &GlobSpec, file: &str) -> JournalConfig {
     s.path = spec.dir.join(file);
     s.scheme = scheme_of(j, spec, file);
     for l in &mut s.listeners {
-        l.config_toml = with_file(&l.config_toml, file);
+        std::sync::Arc::make_mut(l).config_toml = with_file(&l.config_toml, file);
     }
     s
 }

@@ -9,8 +9,8 @@ fn config(dir: &Path, path: &str, extra: &str) -> Config {
     Config::parse(&text, &dir.join("cfg.toml")).unwrap()
 }
 
-fn names(js: &[JournalConfig]) -> Vec<String> {
-    js.iter().map(|j| j.name.clone()).collect()
+fn names<J: std::borrow::Borrow<JournalConfig>>(js: &[J]) -> Vec<String> {
+    js.iter().map(|j| j.borrow().name.clone()).collect()
 }
 
 /// A poll made at least [`MIN_GAP`] after the previous look.

@@ -32,7 +32,7 @@
 //! - nothing here waits for a listener; the timer thread's questions
 //!   ([`Tap::idle_unchanged`]) never block.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use logdaemon_sdk::Position;
@@ -121,9 +121,43 @@ struct Member {
     keep: u64,
 }
 
+/// The members by id: a vector (ids only grow, so it stays sorted), as a
+/// map's first node has room for eleven and a journal has a listener or two.
+#[derive(Default)]
+struct Members(Vec<(u64, Member)>);
+
+impl Members {
+    fn find(&self, id: u64) -> Option<usize> {
+        self.0.binary_search_by_key(&id, |&(k, _)| k).ok()
+    }
+
+    fn insert(&mut self, id: u64, m: Member) {
+        debug_assert!(self.0.last().is_none_or(|&(k, _)| k < id), "ids only grow");
+        self.0.push((id, m));
+    }
+
+    fn get(&self, id: &u64) -> Option<&Member> {
+        self.find(*id).map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, id: &u64) -> Option<&mut Member> {
+        self.find(*id).map(|i| &mut self.0[i].1)
+    }
+
+    fn remove(&mut self, id: &u64) {
+        if let Some(i) = self.find(*id) {
+            self.0.remove(i);
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Member> {
+        self.0.iter().map(|(_, m)| m)
+    }
+}
+
 #[derive(Default)]
 struct Reader {
-    follower: Option<Follower>,
+    follower: Option<Box<Follower>>,
 }
 
 #[derive(Default)]
@@ -137,7 +171,7 @@ struct Window {
     head_id: Option<Identity>,
     /// Bytes of the entries in `shots`.
     bytes: usize,
-    members: BTreeMap<u64, Member>,
+    members: Members,
     next_id: u64,
     /// Workers given this tap that have not tried to join yet: until they
     /// have, no shot goes but for room (they start where the first did).
@@ -283,12 +317,17 @@ impl Tap {
         })
     }
 
+    /// The journal's table it reads with.
+    pub(crate) fn config(&self) -> &Arc<JournalConfig> {
+        &self.cfg
+    }
+
     /// Joins with `own`, a member-to-be's own follower, which must stand
     /// at a shot's start or at the head (or is the first one: the tap takes
     /// it). The member id and the serial of its next shot, `own` taken (no
     /// longer needed); `None`, `own` left alone, when it cannot join (it
     /// reads on its own).
-    pub(crate) fn join(&self, own: &mut Option<Follower>) -> Option<(u64, u64)> {
+    pub(crate) fn join(&self, own: &mut Option<Box<Follower>>) -> Option<(u64, u64)> {
         let f = own.as_ref()?;
         let mark = f.mark().filter(|_| f.at_rest())?;
         {

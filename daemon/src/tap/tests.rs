@@ -27,7 +27,7 @@ pub(super) struct Listener {
     pub(super) id: Option<u64>,
     /// It has not tried to join yet.
     expected: bool,
-    pub(super) solo: Option<Follower>,
+    pub(super) solo: Option<Box<Follower>>,
     /// Everything handed over is acknowledged at once: the cursor.
     pub(super) acked: Cursor,
     /// The shot after the last one handed over (joined).
@@ -73,7 +73,7 @@ impl Listener {
             id: None,
             expected: true,
             acked: cursor_at(pos, f.identity_at(pos)),
-            solo: Some(f),
+            solo: Some(Box::new(f)),
             next_serial: None,
             got: Vec::new(),
             serials: Vec::new(),
@@ -113,7 +113,7 @@ impl Listener {
         self.next_serial = None;
         let f = Follower::open_with_history(self.cfg.clone(), Some(c), &history, None)
             .map_err(|e| format!("reopening at {c:?}: {e}"))?;
-        self.solo = Some(f);
+        self.solo = Some(Box::new(f));
         Ok(())
     }
 

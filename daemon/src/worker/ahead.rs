@@ -57,7 +57,7 @@ impl ReadAhead {
     /// next batch. False if there is no pool.
     pub(super) fn start(
         &mut self,
-        follower: &mut Option<Follower>,
+        follower: &mut Option<Box<Follower>>,
         journal: &JournalConfig,
     ) -> bool {
         let Some(spawner) = self.spawner.as_ref() else {
@@ -83,7 +83,7 @@ impl ReadAhead {
     /// that may never come); one running is waited for.
     pub(super) fn finish(
         &mut self,
-        follower: &mut Option<Follower>,
+        follower: &mut Option<Box<Follower>>,
         journal: &str,
         listener: &str,
     ) {
@@ -158,14 +158,14 @@ fn run_job(slot: &JobSlot) {
 
 /// A follower and a batch to fill, sent to a pool thread.
 struct Job {
-    follower: Follower,
+    follower: Box<Follower>,
     batch: Batch,
     max: usize,
 }
 
 /// What the pool thread hands back.
 struct Done {
-    follower: Follower,
+    follower: Box<Follower>,
     batch: Batch,
     fill: Result<Fill, FollowError>,
 }

@@ -170,12 +170,12 @@ impl Worker {
         }
         self.shot = None;
         self.delivered_serial = None;
-        self.follower = Some(Follower::open_with_history(
+        self.follower = Some(Box::new(Follower::open_with_history(
             self.journal.clone(),
             Some(cursor),
             history,
             self.state_dir.clone(),
-        )?);
+        )?));
         Ok(())
     }
 

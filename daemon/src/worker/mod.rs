@@ -67,11 +67,12 @@ pub struct Shared {
 
 pub struct Worker {
     pub journal: Arc<JournalConfig>,
-    pub listener: ListenerConfig,
+    pub listener: Arc<ListenerConfig>,
     pub instance: Instance,
     /// `Some` when solo (see [`joined`]), except while it reads ahead on
-    /// the reader thread; `None` when joined.
-    follower: Option<Follower>,
+    /// the reader thread; `None` when joined. Boxed: a joined worker (most
+    /// of them, thousands of journals) does not carry room for one.
+    follower: Option<Box<Follower>>,
     /// The journal's reader that listeners share; `None`: always solo.
     tap: Option<Arc<Tap>>,
     /// Its membership of `tap` while joined.
@@ -159,7 +160,7 @@ impl Worker {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         journal: Arc<JournalConfig>,
-        listener: ListenerConfig,
+        listener: Arc<ListenerConfig>,
         instance: Instance,
         follower: Follower,
         cursor: Cursor,
@@ -195,7 +196,7 @@ impl Worker {
             journal,
             listener,
             instance,
-            follower: Some(follower),
+            follower: Some(Box::new(follower)),
             tap: None,
             joined: None,
             shot: None,
