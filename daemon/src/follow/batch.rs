@@ -148,6 +148,28 @@ impl Batch {
         self.unviewed = 0;
     }
 
+    /// When the entries' bytes in the view are at most `limit`, copies
+    /// them into the batch and gives the view back to the buffer pool: a
+    /// batch of a few lines then holds those lines, not a read buffer, for
+    /// as long as its listeners take to pass it. Entries keep their order,
+    /// so the copied bytes stay end to end as [`chunk`](Self::chunk) has them.
+    pub fn unview_if_small(&mut self, limit: usize) {
+        if self.view.is_empty() || self.unviewed > 0 || self.size > limit {
+            return;
+        }
+        for m in &mut self.entries {
+            if m.start & COPIED == 0 {
+                let at = self.view_base + m.start;
+                let start = self.bytes.len();
+                self.bytes
+                    .extend_from_slice(&self.view[at..at + m.len as usize]);
+                m.start = start | COPIED;
+            }
+        }
+        crate::bufpool::give(std::mem::take(&mut self.view));
+        self.view_base = 0;
+    }
+
     /// Takes a reader's buffer (from `RecordReader::hand_off`), whose pinned
     /// bytes begin at `base`, as the view of the entries awaiting it.
     pub fn adopt(&mut self, buf: Vec<u8>, base: usize) {

@@ -121,3 +121,34 @@ fn every_record_once_in_order_whatever_the_batch_size() {
         assert!(got == want, "max {max}: records differ");
     }
 }
+
+#[test]
+fn a_few_new_lines_are_copied_and_the_read_buffer_goes_back_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("journal");
+    std::fs::write(&live, b"@ex@ 1 1\n").unwrap();
+    let mut f = Follower::open(config(&live), None, None).unwrap();
+    let mut batch = Batch::default();
+    batch.clear();
+    f.fill(&mut batch, 1 << 20).unwrap();
+    assert_eq!(batch.entries.len(), 1);
+    assert!(
+        !batch.has_view(),
+        "a few bytes are copied and the read buffer goes back to the pool"
+    );
+    assert_eq!(batch.raw(&batch.entries[0]), b"@ex@ 1 1\n");
+    // Many bytes at once are still handed over without a copy.
+    let big: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("@ex@ 1 {i}\n").into_bytes())
+        .collect();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap()
+        .write_all(&big)
+        .unwrap();
+    batch.clear();
+    f.fill(&mut batch, 1 << 20).unwrap();
+    assert_eq!(batch.entries.len(), 2000);
+    assert!(batch.has_view());
+}

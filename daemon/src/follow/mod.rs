@@ -41,6 +41,10 @@ use crate::segment::{Segment, SegmentInfo};
 /// crosses it.
 const RECORD_SLACK: usize = 64 * 1024;
 
+/// A batch of at most this many bytes is copied out of the read buffer it
+/// took when its fill is over (see [`Batch::unview_if_small`]).
+const COPY_BELOW: usize = 4096;
+
 /// What [`Follower::fill`] produced.
 #[derive(Debug, Clone)]
 pub enum Fill {
@@ -158,6 +162,11 @@ impl Follower {
     pub fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, FollowError> {
         let r = self.fill_entries(batch, max_bytes);
         self.settle(batch);
+        // A live journal's few new lines: copied out of the read buffer it
+        // took, which goes back to the pool at once. A batch waiting for
+        // its listeners then holds its bytes, not a read buffer: thousands
+        // of journals written at once hold a few buffers, not one each.
+        batch.unview_if_small(COPY_BELOW);
         r
     }
 
