@@ -113,17 +113,9 @@ mod tests {
     use logdaemon_state::Cursor;
 
     fn shared(status: WorkerStatus) -> Arc<Mutex<Shared>> {
-        Arc::new(Mutex::new(Shared {
-            cursor: Cursor::default(),
-            finished: Vec::new(),
-            status,
-            version: 0,
-            owed_reported: false,
-            delivered_entries: 0,
-            delivered_bytes: 0,
-            stats: Default::default(),
-            retire: false,
-        }))
+        let mut s = Shared::new(Cursor::default());
+        s.status = status;
+        Arc::new(Mutex::new(s))
     }
 
     #[test]

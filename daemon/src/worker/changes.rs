@@ -65,17 +65,7 @@ mod tests {
 
     #[test]
     fn a_change_is_counted_once_it_is_made() {
-        let m = Mutex::new(Shared {
-            cursor: Default::default(),
-            finished: Vec::new(),
-            status: super::super::WorkerStatus::Running,
-            version: 0,
-            owed_reported: false,
-            delivered_entries: 0,
-            delivered_bytes: 0,
-            stats: Default::default(),
-            retire: false,
-        });
+        let m = Mutex::new(Shared::new(Default::default()));
         let before = changes();
         SharedMut(m.lock().unwrap()).version += 1;
         assert!(changes() > before);

@@ -65,6 +65,23 @@ pub struct Shared {
     pub retire: bool,
 }
 
+impl Shared {
+    /// A running worker's state at `cursor`, nothing delivered yet.
+    pub(crate) fn new(cursor: Cursor) -> Shared {
+        Shared {
+            cursor,
+            finished: Vec::new(),
+            status: WorkerStatus::Running,
+            version: 0,
+            owed_reported: false,
+            delivered_entries: 0,
+            delivered_bytes: 0,
+            stats: Default::default(),
+            retire: false,
+        }
+    }
+}
+
 pub struct Worker {
     pub journal: Arc<JournalConfig>,
     pub listener: Arc<ListenerConfig>,
@@ -181,17 +198,7 @@ impl Worker {
         }
         let span =
             tracing::info_span!("listener", journal = %journal.name, listener = %listener.name);
-        let shared = Arc::new(Mutex::new(Shared {
-            cursor,
-            finished: Vec::new(),
-            status: WorkerStatus::Running,
-            version: 0,
-            owed_reported: false,
-            delivered_entries: 0,
-            delivered_bytes: 0,
-            stats: Default::default(),
-            retire: false,
-        }));
+        let shared = Arc::new(Mutex::new(Shared::new(cursor)));
         Worker {
             journal,
             listener,
