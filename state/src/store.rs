@@ -314,45 +314,12 @@ pub fn ensure_state_dirs(dirs: &[PathBuf]) -> Result<(), StateError> {
         }
     }
     let mut seen = std::collections::HashSet::new();
-    let parents: Vec<&Path> = parents
-        .iter()
-        .map(PathBuf::as_path)
-        .filter(|p| seen.insert(*p))
-        .collect();
-    sync_dirs(&parents)?;
-    dirs.iter().try_for_each(|d| ensure_state_dir(d))
-}
-
-/// Syncs `dirs`, side by side on a few threads when there are many: on a
-/// file system without a journal (ext4 without one, for instance) each
-/// directory's sync is a write of its own, and a device takes them faster
-/// together than one after another. Every sync has returned when this
-/// does; the first error is returned.
-fn sync_dirs(dirs: &[&Path]) -> Result<(), StateError> {
-    const THREADS: usize = 8;
-    const ALONE_BELOW: usize = 32;
-    let one = |p: &&Path| {
+    for p in parents.iter().filter(|p| seen.insert(p.as_path())) {
         RealFs
             .sync_dir(p)
-            .map_err(|e| StateError::io(p, "sync the directory of a new state directory", e))
-    };
-    if dirs.len() < ALONE_BELOW {
-        return dirs.iter().try_for_each(one);
+            .map_err(|e| StateError::io(p, "sync the directory of a new state directory", e))?;
     }
-    std::thread::scope(|s| {
-        let threads: Vec<_> = dirs
-            .chunks(dirs.len().div_ceil(THREADS))
-            .map(|chunk| s.spawn(move || chunk.iter().try_for_each(one)))
-            .collect();
-        let mut first = Ok(());
-        for t in threads {
-            let r = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
-    })
+    dirs.iter().try_for_each(|d| ensure_state_dir(d))
 }
 
 /// Creates `dir` and its missing parents (mode 0700), like `mkdir -p`, and
