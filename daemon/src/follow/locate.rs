@@ -578,6 +578,8 @@ mod counter;
 mod cut;
 mod end;
 mod order;
+#[cfg(test)]
+mod order_tests;
 mod resume;
 mod successor;
 #[cfg(test)]

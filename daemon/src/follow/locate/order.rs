@@ -99,12 +99,19 @@ impl Follower {
         // compressor) when the original was last written; the earlier counts.
         let our_birth = born(ours).map(|b| written(ours).map_or(b, |w| b.min(w)))?;
         let our_plain = plain(ours);
+        let written_after = |k: &Candidate| {
+            written(&k.path)
+                .zip(written(ours))
+                .is_some_and(|(a, b)| a > b)
+        };
+        // File times come from a clock that ticks every few milliseconds:
+        // a writer that renames its file and at once creates the next one
+        // gives the new file the very time of the old one's last write. A
+        // tie is "after" when the other file was also written after ours
+        // (a truly older file was last written before ours was created).
         let k = older.iter().find(|k| {
-            born(&k.path).is_some_and(|b| b > our_birth)
-                && (our_plain && plain(&k.path)
-                    || written(&k.path)
-                        .zip(written(ours))
-                        .is_some_and(|(a, b)| a > b))
+            born(&k.path).is_some_and(|b| b > our_birth || b == our_birth && written_after(k))
+                && (our_plain && plain(&k.path) || written_after(k))
                 && !Self::read_before(k, done)
         })?;
         Some(FollowError::Other {

@@ -33,7 +33,7 @@ fn after_next_listing(f: impl FnOnce() + 'static) {
     AFTER_LISTING.with(|q| q.borrow_mut().push_back(Box::new(f)));
 }
 
-fn config(path: &Path) -> Arc<JournalConfig> {
+pub(super) fn config(path: &Path) -> Arc<JournalConfig> {
     Arc::new(JournalConfig::for_test(
         "app",
         path,
@@ -41,7 +41,7 @@ fn config(path: &Path) -> Arc<JournalConfig> {
     ))
 }
 
-fn drain(f: &mut Follower) -> Vec<(u64, String)> {
+pub(super) fn drain(f: &mut Follower) -> Vec<(u64, String)> {
     let mut out = Vec::new();
     for _ in 0..10 {
         let mut b = Batch::default();
@@ -114,7 +114,7 @@ fn identical_first_lines_resume_in_the_compressed_old_file() {
     assert!(got[1..].iter().all(|(s, _)| *s == 2), "{got:?}");
 }
 
-fn gzip(data: &[u8], to: &Path) {
+pub(super) fn gzip(data: &[u8], to: &Path) {
     let mut enc = flate2::write::GzEncoder::new(
         std::fs::File::create(to).unwrap(),
         flate2::Compression::fast(),
@@ -125,7 +125,7 @@ fn gzip(data: &[u8], to: &Path) {
 
 /// A checkpoint holding `cursor` (as the journal's and a listener's
 /// position), saved `ago` before now.
-fn saved(state: &Path, cursor: &Cursor, ago: Duration) {
+pub(super) fn saved(state: &Path, cursor: &Cursor, ago: Duration) {
     let mut js = logdaemon_state::JournalState {
         reader: cursor.clone(),
         ..Default::default()
@@ -143,7 +143,7 @@ fn set_mtime(path: &Path, ago: Duration) {
     f.set_modified(std::time::SystemTime::now() - ago).unwrap();
 }
 
-fn cursor_at(path: &Path, sequence: u64, offset: u64, line: u64) -> Cursor {
+pub(super) fn cursor_at(path: &Path, sequence: u64, offset: u64, line: u64) -> Cursor {
     Cursor {
         sequence,
         offset,
@@ -152,7 +152,7 @@ fn cursor_at(path: &Path, sequence: u64, offset: u64, line: u64) -> Cursor {
     }
 }
 
-fn texts(got: &[(u64, String)]) -> Vec<&str> {
+pub(super) fn texts(got: &[(u64, String)]) -> Vec<&str> {
     got.iter().map(|(_, t)| t.as_str()).collect()
 }
 
