@@ -108,6 +108,39 @@ impl Batch {
         self.add(Meta { start: at, ..m });
     }
 
+    /// [`push_view`](Self::push_view) for records of one line each, end to
+    /// end in a reader's buffer from `at` bytes after the first pinned
+    /// byte (as [`RecordReader::take_lines`](crate::format::RecordReader::take_lines)
+    /// returns them): the first at stream `offset` on `line`, each ending
+    /// at the next of `ends` (relative to `at`).
+    pub fn push_lines(&mut self, sequence: u64, offset: u64, line: u64, ends: &[usize], at: usize) {
+        let Some(&used) = ends.last() else {
+            return;
+        };
+        debug_assert!(self.view.is_empty(), "one view per batch");
+        self.entries.reserve(ends.len());
+        let mut from = 0;
+        for (i, &to) in ends.iter().enumerate() {
+            self.entries.push(Meta {
+                sequence,
+                offset: offset + from as u64,
+                len: (to - from) as u64,
+                line: line + i as u64,
+                lines: 1,
+                flags: 0,
+                start: at + from,
+            });
+            from = to;
+        }
+        self.unviewed += ends.len();
+        self.size += used;
+        self.end = Some(Position {
+            sequence,
+            offset: offset + used as u64,
+            line: line + ends.len() as u64,
+        });
+    }
+
     #[inline]
     fn add(&mut self, m: Meta) {
         debug_assert!(

@@ -152,3 +152,201 @@ fn a_few_new_lines_are_copied_and_the_read_buffer_goes_back_at_once() {
     assert_eq!(batch.entries.len(), 2000);
     assert!(batch.has_view());
 }
+
+/// A journal of `n` records of every shape, from `seed`: one-line
+/// records of many lengths, records with newlines inside strings, strings
+/// never closed (cut at the next record), NUL bytes as data, CRLF.
+fn mixed(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut rnd = move |k: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % k
+    };
+    let mut out = Vec::new();
+    for i in 0..n {
+        let body = "b".repeat(rnd(90) as usize);
+        let rec = match rnd(20) {
+            0 => format!("@pv@ 0 @db.desc@ {i} @{body}\nmore@@\n@ \n"),
+            1 => format!("@pv@ 0 @db.x@ @never closed {body} \n"),
+            2 => format!("@pv@ 0 @db.x@ {i} @\0{body}@ \r\n"),
+            3 => format!("@ex@ {i} 1373376891\n"),
+            _ => format!("@pv@ 1 @db.t@ {i} @{body}@ \n"),
+        };
+        out.extend_from_slice(rec.as_bytes());
+    }
+    out
+}
+
+/// What one fill gave: the fill, and each entry with its bytes.
+type Filled = (
+    String,
+    Option<Position>,
+    Vec<(u64, u64, u64, u64, u64, u32, Vec<u8>)>,
+);
+
+fn fill_once(f: &mut Follower, max: usize, one_by_one: bool) -> Filled {
+    ONE_BY_ONE.with(|c| c.set(one_by_one));
+    let mut b = Batch::default();
+    let fill = f.fill(&mut b, max);
+    ONE_BY_ONE.with(|c| c.set(false));
+    let entries = b
+        .entries
+        .iter()
+        .map(|m| {
+            let raw = b.raw(m).to_vec();
+            (m.sequence, m.offset, m.len, m.line, m.lines, m.flags, raw)
+        })
+        .collect();
+    (format!("{fill:?}"), b.end, entries)
+}
+
+/// Fills both followers until both are idle, the same way; the fills of
+/// each.
+fn drain_both(
+    one: &mut Follower,
+    bulk: &mut Follower,
+    maxes: &[usize],
+) -> (Vec<Filled>, Vec<Filled>) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0.. {
+        let max = maxes[i % maxes.len()];
+        let x = fill_once(one, max, true);
+        let y = fill_once(bulk, max, false);
+        let done = x.0 == "Ok(Idle)" && x.2.is_empty();
+        a.push(x);
+        b.push(y);
+        if done || i > 10_000 {
+            break;
+        }
+    }
+    (a, b)
+}
+
+/// The runs of one-line records give the same batches as taking records
+/// one at a time: the same entries (positions, line numbers, line counts,
+/// flags, bytes), batch ends and fills, whatever the batch size, while the
+/// journal grows in odd cuts, is copied and truncated (a rotation), and is
+/// truncated with a NUL hole left by a writer at its old offset.
+#[test]
+fn runs_of_records_fill_the_batches_records_one_at_a_time_fill() {
+    use std::os::unix::fs::FileExt;
+    for seed in 1..=12u64 {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("journal");
+        let data = mixed(seed, 3_000);
+        // Some start shorter than the first bytes the proofs hash.
+        let cut = match seed % 3 {
+            0 => 1_000 + seed as usize,
+            _ => data.len() * (seed as usize % 7 + 1) / 9 + seed as usize % 13,
+        };
+        std::fs::write(&live, &data[..cut]).unwrap();
+        let cfg = Arc::new(JournalConfig {
+            on_gap: crate::config::OnGap::Report,
+            ..JournalConfig::for_test("p4", &live, Format::P4)
+        });
+        let mut one = Follower::open(cfg.clone(), None, None).unwrap();
+        let mut bulk = Follower::open(cfg, None, None).unwrap();
+        let maxes = [4096, 150 + seed as usize * 37, 1 << 20, 9_000];
+        let mut all = (Vec::new(), Vec::new());
+        let mut step = |one: &mut Follower, bulk: &mut Follower| {
+            let (a, b) = drain_both(one, bulk, &maxes);
+            all.0.extend(a);
+            all.1.extend(b);
+            same_proofs(one, bulk);
+        };
+        step(&mut one, &mut bulk);
+        let w = std::fs::OpenOptions::new().write(true).open(&live).unwrap();
+        w.write_all_at(&data[cut..], cut as u64).unwrap();
+        step(&mut one, &mut bulk);
+        // p4's rotation: copied to journal.1, truncated, written again.
+        std::fs::copy(&live, d.path().join("journal.1")).unwrap();
+        w.set_len(0).unwrap();
+        let more = mixed(seed + 100, 500);
+        w.write_all_at(&more, 0).unwrap();
+        step(&mut one, &mut bulk);
+        // Truncated again; a writer without O_APPEND goes on at its old offset.
+        w.set_len(0).unwrap();
+        w.write_all_at(&mixed(seed + 200, 300), more.len() as u64)
+            .unwrap();
+        step(&mut one, &mut bulk);
+        assert!(
+            all.0.iter().any(|f| f.0.starts_with("Ok(Gap")),
+            "seed {seed}: no NUL hole"
+        );
+        assert!(
+            all.0
+                .iter()
+                .flat_map(|f| &f.2)
+                .any(|e| e.5 & FLAG_INCOMPLETE != 0),
+            "seed {seed}: no unclosed record"
+        );
+        assert_eq!(all.0.len(), all.1.len(), "seed {seed}");
+        for (i, (a, b)) in all.0.iter().zip(&all.1).enumerate() {
+            assert_eq!(a, b, "seed {seed}, fill {i}");
+        }
+    }
+}
+
+/// Both followers stand at the same place, prove it alike, and list the
+/// same finished files with the same proofs.
+fn same_proofs(one: &Follower, bulk: &Follower) {
+    let pos = one.position();
+    assert_eq!(pos, bulk.position());
+    if let Some(p) = pos {
+        assert_eq!(
+            format!("{:?}", one.identity_at(p)),
+            format!("{:?}", bulk.identity_at(p))
+        );
+    }
+    assert_eq!(
+        format!("{:?}", one.finished()),
+        format!("{:?}", bulk.finished())
+    );
+}
+
+/// The same from a compressed predecessor, whose proofs (its first bytes,
+/// the bytes before a position) come from what was read, not from the file.
+#[test]
+fn runs_of_records_from_a_compressed_file_fill_and_prove_as_one_at_a_time() {
+    use std::io::Write as _;
+    for seed in 1..=4u64 {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("journal");
+        let data = mixed(seed, 2_000 * seed as usize);
+        let gz = std::fs::File::create(d.path().join("journal.1.gz")).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::fast());
+        enc.write_all(&data).unwrap();
+        enc.finish().unwrap();
+        std::fs::write(&live, b"").unwrap();
+        let cfg = Arc::new(JournalConfig {
+            start: crate::config::Start::Journal(1),
+            ..JournalConfig::for_test("p4", &live, Format::P4)
+        });
+        let mut one = Follower::open(cfg.clone(), None, None).unwrap();
+        let mut bulk = Follower::open(cfg, None, None).unwrap();
+        let maxes = [4096, 333 * seed as usize, 1 << 20];
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        // Stop at several places inside the compressed file to compare
+        // the proofs there.
+        loop {
+            let x = fill_once(&mut one, maxes[a.len() % 3], true);
+            let y = fill_once(&mut bulk, maxes[b.len() % 3], false);
+            same_proofs(&one, &bulk);
+            let done = x.0 == "Ok(Idle)" && x.2.is_empty();
+            a.push(x);
+            b.push(y);
+            if done {
+                break;
+            }
+        }
+        let n: usize = a.iter().map(|f| f.2.len()).sum();
+        assert_eq!(n, frame_all(&Format::P4, &data).len(), "seed {seed}");
+        assert!(
+            a.iter().flat_map(|f| &f.2).all(|e| e.0 == 1),
+            "read from journal.1.gz"
+        );
+        assert_eq!(a, b, "seed {seed}");
+    }
+}

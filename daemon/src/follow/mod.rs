@@ -44,6 +44,9 @@ const RECORD_SLACK: usize = 64 * 1024;
 /// A batch of at most this many bytes is copied out of the read buffer it
 /// took when its fill is over (see [`Batch::unview_if_small`]).
 const COPY_BELOW: usize = 4096;
+/// Records taken from the reader at once, at most (see
+/// [`RecordReader::take_lines`](crate::format::RecordReader::take_lines)).
+const RUN: usize = 256;
 
 /// What [`Follower::fill`] produced.
 #[derive(Debug, Clone)]
@@ -194,6 +197,7 @@ impl Follower {
     }
 
     fn fill_entries(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, FollowError> {
+        let mut ends = [0usize; RUN];
         loop {
             if let Some(g) = self.pending_gap.take() {
                 if !batch.is_empty() {
@@ -242,6 +246,28 @@ impl Follower {
             }
             seg.reader.pin();
             let at = seg.reader.pinned_len();
+            if !seg.did_rotate && !seg.nul_fill && !one_by_one() {
+                // The records already read that need nothing but their
+                // place in the batch, all at once.
+                let limit = max_bytes - batch.size();
+                if let Some(run) = seg.reader.take_lines(limit, &mut ends) {
+                    let ends = &ends[..run.count];
+                    if run.offset < identity::HEAD_WINDOW {
+                        let mut from = 0;
+                        for &to in ends {
+                            seg.head
+                                .feed(run.offset + from as u64, &run.bytes[from..to]);
+                            from = to;
+                        }
+                    }
+                    if !plain {
+                        seg.ring.feed(run.bytes);
+                    }
+                    self.live_truncated = false;
+                    batch.push_lines(seg.sequence, run.offset, run.line, ends, at);
+                    continue;
+                }
+            }
             #[cfg(test)]
             race_tests::before_read();
             let rec = match seg.reader.next_available() {
@@ -525,6 +551,23 @@ pub(crate) fn io_err(
         path: path.to_path_buf(),
         source: e,
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests only: take records one at a time, the path the runs of
+    /// [`RecordReader::take_lines`](crate::format::RecordReader::take_lines)
+    /// are checked against.
+    static ONE_BY_ONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the runs of one-line records are off (tests only).
+#[inline(always)]
+fn one_by_one() -> bool {
+    #[cfg(test)]
+    return ONE_BY_ONE.with(|c| c.get());
+    #[cfg(not(test))]
+    false
 }
 
 #[cfg(test)]

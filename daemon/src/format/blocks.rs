@@ -140,6 +140,47 @@ impl BlockScanner {
         }
     }
 
+    /// Many [`next`](Self::next) and [`consume`](Self::consume) calls in
+    /// one: takes the complete one-line records at the start of `buf`, in
+    /// order, while fewer than `limit` bytes were taken before the record
+    /// and `ends` has room, and writes the end of each (relative to the
+    /// start of `buf`) to `ends`. Returns how many. Stops at the first
+    /// record that holds a newline inside a string or is not complete in
+    /// `buf`: `next` returns that one as before.
+    #[inline]
+    pub fn take_lines(&mut self, buf: &[u8], limit: usize, ends: &mut [usize]) -> usize {
+        let start = self.base;
+        let mut k = 0;
+        let mut used = 0;
+        while k < ends.len() && used < limit {
+            if self.head >= self.tail && self.next(&buf[used..]).is_none() {
+                break;
+            }
+            let Some(q) = self.queue.as_deref() else {
+                break;
+            };
+            // Pop ends straight from the queue; `consume` below books them.
+            let mut head = self.head;
+            while head < self.tail && k < ends.len() && used < limit {
+                let e = q[head];
+                let rel = e.wrapping_sub(start);
+                if e & MULTI != 0 || rel > buf.len() {
+                    break;
+                }
+                ends[k] = rel;
+                used = rel;
+                k += 1;
+                head += 1;
+            }
+            let more = head == self.tail;
+            self.consume(used - (self.base - start));
+            if !more {
+                break;
+            }
+        }
+        k
+    }
+
     /// Bytes of the current buffer already scanned: the next scan starts
     /// there.
     #[cfg(test)]

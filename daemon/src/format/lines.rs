@@ -43,6 +43,11 @@ impl Framer for LineFramer {
         self.scan.next(buf)
     }
 
+    #[inline]
+    fn take_lines(&mut self, buf: &[u8], limit: usize, ends: &mut [usize]) -> usize {
+        self.scan.take_lines(buf, limit, ends)
+    }
+
     fn finish(&mut self, buf: &[u8]) -> Option<(usize, bool)> {
         if buf.is_empty() {
             return None;

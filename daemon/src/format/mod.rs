@@ -23,7 +23,7 @@ pub mod reference;
 #[cfg(test)]
 mod tests;
 
-pub use reader::RecordReader;
+pub use reader::{RecordReader, Run};
 
 /// A journal format, as configured for a stream.
 #[derive(Clone, Debug)]
@@ -95,6 +95,19 @@ pub trait Framer: Send {
     /// closed). It is returned as incomplete and framing goes on after it.
     fn unclosed(&self) -> bool {
         false
+    }
+
+    /// Many [`next`](Self::next) and [`consume`](Self::consume) calls in
+    /// one, for the records already in `buf`: takes complete records known
+    /// to be one physical line each (neither cut nor holding a newline
+    /// inside a string), in order, while fewer than `limit` bytes were
+    /// taken before the record and `ends` has room, writing the end of each
+    /// (relative to the start of `buf`) to `ends`. Returns how many; the
+    /// record after them is left to [`next`](Self::next). The default
+    /// takes none.
+    fn take_lines(&mut self, buf: &[u8], limit: usize, ends: &mut [usize]) -> usize {
+        let _ = (buf, limit, ends);
+        0
     }
 
     /// True if every record this framer returns is one physical line (its

@@ -27,6 +27,17 @@ const MAX_RESTING: usize = 2 << 20;
 /// compacted or grown first.
 const MIN_READ: usize = 32 * 1024;
 
+/// Records taken at once by [`RecordReader::take_lines`]: `count` records
+/// of one line each, end to end in `bytes`.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    /// Stream offset and line number of the first record.
+    pub offset: u64,
+    pub line: u64,
+    pub count: usize,
+    pub bytes: &'a [u8],
+}
+
 /// Reads records from any `Read` (plain file or decompressing reader), whatever chunk sizes `read` returns.
 pub struct RecordReader<R: Read> {
     inner: R,
@@ -143,6 +154,34 @@ impl<R: Read> RecordReader<R> {
             }
             self.eof = false;
         }
+    }
+
+    /// Many [`next_available`](Self::next_available) calls in one, for the
+    /// records already buffered (it never reads): the complete records
+    /// that are one line each, taken while fewer than `limit` bytes were
+    /// taken before the record and `ends` has room (see
+    /// [`Framer::take_lines`]). `ends[..run.count]` receives the end of
+    /// each record relative to the start of `run.bytes`; each record is
+    /// one line, the first on `run.line`. The records are pinned like
+    /// those `next_available` returns. `None` when there is none: the next
+    /// record, if any, is `next_available`'s.
+    #[inline]
+    pub fn take_lines(&mut self, limit: usize, ends: &mut [usize]) -> Option<Run<'_>> {
+        let count = self
+            .framer
+            .take_lines(&self.buf[self.start..self.end], limit, ends);
+        let used = *ends[..count].last()?;
+        let at = self.start;
+        let (offset, line) = (self.offset, self.line);
+        self.start += used;
+        self.offset += used as u64;
+        self.line += count as u64;
+        Some(Run {
+            offset,
+            line,
+            count,
+            bytes: &self.buf[at..at + used],
+        })
     }
 
     /// Pins the records returned from now on (until [`hand_off`](Self::hand_off)

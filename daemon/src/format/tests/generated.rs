@@ -312,3 +312,121 @@ fn live_reading_yields_each_record_once_as_it_completes() {
         )
         .unwrap();
 }
+
+/// One record as the live path returns it: offset, length, line, lines,
+/// incomplete.
+type Taken = (u64, usize, u64, u64, bool);
+
+/// Every record of `data`, read as a growing file in `steps`: one at a
+/// time with `next_available`, or, with `runs` (limits and room), through
+/// [`RecordReader::take_lines`] wherever it takes records.
+fn live_records(
+    format: &Format,
+    data: &[u8],
+    steps: &[usize],
+    runs: Option<&[(usize, usize)]>,
+) -> Vec<Taken> {
+    let sizes = [1, 37, 4096];
+    let mut r = RecordReader::new(
+        Chunked {
+            data: &[],
+            sizes: &sizes,
+            i: 0,
+        },
+        format,
+        0,
+        1,
+    );
+    let mut got = Vec::new();
+    let (mut visible, mut step, mut k) = (0, 0, 0);
+    let mut ends = [0usize; 64];
+    while visible < data.len() {
+        visible = (visible + steps[step % steps.len()]).min(data.len());
+        step += 1;
+        r.get_mut().data = &data[r.offset() as usize + r.buffered()..visible];
+        loop {
+            if let Some(runs) = runs {
+                let (limit, room) = runs[k % runs.len()];
+                k += 1;
+                if let Some(run) = r.take_lines(limit, &mut ends[..room]) {
+                    assert!(run.count <= room);
+                    let mut from = 0;
+                    for (i, &to) in ends[..run.count].iter().enumerate() {
+                        assert!(from < limit, "a record after the limit was taken");
+                        assert_eq!(run.bytes[to - 1], b'\n');
+                        let line = run.line + i as u64;
+                        got.push((run.offset + from as u64, to - from, line, 1, false));
+                        from = to;
+                    }
+                    assert_eq!(from, run.bytes.len());
+                    continue;
+                }
+            }
+            match r.next_available().unwrap() {
+                Some(rec) => got.push((
+                    rec.offset,
+                    rec.bytes.len(),
+                    rec.line,
+                    rec.lines,
+                    rec.incomplete,
+                )),
+                None => break,
+            }
+        }
+    }
+    while let Some(rec) = r.finish().unwrap() {
+        got.push((
+            rec.offset,
+            rec.bytes.len(),
+            rec.line,
+            rec.lines,
+            rec.incomplete,
+        ));
+    }
+    got
+}
+
+fn runs() -> impl Strategy<Value = Vec<(usize, usize)>> {
+    vec(
+        (
+            prop_oneof![1usize..80, 80usize..5_000, Just(usize::MAX)],
+            1usize..=64,
+        ),
+        1..6,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Taking the one-line records already read in runs gives the same
+    /// records, offsets, line numbers and line counts as taking them one
+    /// at a time, whatever the limits, the room and how the file grows.
+    #[test]
+    fn runs_of_one_line_p4_records_are_the_records_one_at_a_time(
+        records in vec(p4_record(), 0..40),
+        cut in proptest::option::of(any::<Index>()),
+        steps in vec(1usize..400, 1..8),
+        runs in runs(),
+    ) {
+        let data = maybe_cut(records.concat(), cut);
+        let one = live_records(&Format::P4, &data, &steps, None);
+        let bulk = live_records(&Format::P4, &data, &steps, Some(&runs));
+        prop_assert_eq!(&bulk, &one);
+        let whole: Vec<Span> = one.iter().map(|&(o, n, _, _, inc)| (o as usize, n, inc)).collect();
+        prop_assert_eq!(whole, reference::p4(&data));
+    }
+
+    #[test]
+    fn runs_of_log_lines_are_the_lines_one_at_a_time(
+        data in log(),
+        cut in proptest::option::of(any::<Index>()),
+        steps in vec(1usize..400, 1..8),
+        runs in runs(),
+    ) {
+        let data = maybe_cut(data, cut);
+        let format = Format::Lines { record_start: None };
+        let one = live_records(&format, &data, &steps, None);
+        prop_assert_eq!(live_records(&format, &data, &steps, Some(&runs)), one);
+    }
+}
