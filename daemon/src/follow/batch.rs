@@ -118,10 +118,9 @@ impl Batch {
             return;
         };
         debug_assert!(self.view.is_empty(), "one view per batch");
-        self.entries.reserve(ends.len());
         let mut from = 0;
-        for (i, &to) in ends.iter().enumerate() {
-            self.entries.push(Meta {
+        self.entries.extend(ends.iter().enumerate().map(|(i, &to)| {
+            let m = Meta {
                 sequence,
                 offset: offset + from as u64,
                 len: (to - from) as u64,
@@ -129,9 +128,10 @@ impl Batch {
                 lines: 1,
                 flags: 0,
                 start: at + from,
-            });
+            };
             from = to;
-        }
+            m
+        }));
         self.unviewed += ends.len();
         self.size += used;
         self.end = Some(Position {

@@ -10,12 +10,12 @@ use super::Worker;
 impl Worker {
     /// Adds the batch in hand, which the listener took.
     pub(super) fn count_delivered(&self) {
-        let entries = &self.cur().entries;
-        let n = entries.len() as u64;
+        let batch = self.cur();
+        let n = batch.entries.len() as u64;
         if n == 0 {
             return;
         }
-        let bytes: u64 = entries.iter().map(|m| m.len).sum();
+        let bytes = batch.size() as u64;
         let mut s = self.shared_mut();
         s.delivered_entries += n;
         s.delivered_bytes += bytes;
