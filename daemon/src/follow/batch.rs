@@ -108,6 +108,12 @@ impl Batch {
         self.add(Meta { start: at, ..m });
     }
 
+    /// Makes room for `n` more entries if there is not room for them.
+    #[inline]
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+    }
+
     /// [`push_view`](Self::push_view) for records of one line each, end to
     /// end in a reader's buffer from `at` bytes after the first pinned
     /// byte (as [`RecordReader::take_lines`](crate::format::RecordReader::take_lines)

@@ -48,6 +48,10 @@ const COPY_BELOW: usize = 4096;
 /// [`RecordReader::take_lines`](crate::format::RecordReader::take_lines)).
 const RUN: usize = 256;
 
+/// Entries a batch makes room for at once, at most (a batch of tiny
+/// records grows beyond by doubling).
+const RESERVE_MAX: usize = 1 << 16;
+
 /// What [`Follower::fill`] produced.
 #[derive(Debug, Clone)]
 pub enum Fill {
@@ -264,6 +268,10 @@ impl Follower {
                         seg.ring.feed(run.bytes);
                     }
                     self.live_truncated = false;
+                    // Room for the entries of as many such records as the
+                    // batch may still take, at once rather than doubling.
+                    let more = limit / (run.bytes.len() / run.count).max(1);
+                    batch.reserve(more.clamp(run.count, RESERVE_MAX));
                     batch.push_lines(seg.sequence, run.offset, run.line, ends, at);
                     continue;
                 }

@@ -22,6 +22,15 @@ impl Worker {
             None => &self.batch,
         };
         let preset = batch.end.expect("non-empty batch");
+        // Joined: the tap reads the next batch on another thread from now
+        // on, while this one builds the entries and the listener writes.
+        let shared_ahead = match (read_ahead, &self.joined, &self.ahead.spawner) {
+            (true, Some(j), Some(sp)) => {
+                j.tap.read_ahead(sp, j.id);
+                true
+            }
+            _ => false,
+        };
         let p4 =
             matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
         let filters = self.instance.plugin().api.filters;
@@ -66,8 +75,7 @@ impl Worker {
         let holding = self.acked < self.delivered;
         let r = if handled.is_empty() {
             Ok(if holding { self.acked } else { preset })
-        } else if let (true, Some(j), Some(sp)) = (read_ahead, &self.joined, &self.ahead.spawner) {
-            j.tap.read_ahead(sp, j.id);
+        } else if shared_ahead {
             in_call(|| self.instance.listen(&handled, preset))
         } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal) {
             let r = in_call(|| self.instance.listen(&handled, preset));
