@@ -108,10 +108,12 @@ impl Batch {
         self.add(Meta { start: at, ..m });
     }
 
-    /// Makes room for `n` more entries if there is not room for them.
+    /// Makes room for `ample` more entries when there is none for `need`.
     #[inline]
-    pub fn reserve(&mut self, n: usize) {
-        self.entries.reserve(n);
+    pub fn reserve(&mut self, need: usize, ample: usize) {
+        if self.entries.capacity() - self.entries.len() < need {
+            self.entries.reserve(ample.max(need));
+        }
     }
 
     /// [`push_view`](Self::push_view) for records of one line each, end to

@@ -271,7 +271,7 @@ impl Follower {
                     // Room for the entries of as many such records as the
                     // batch may still take, at once rather than doubling.
                     let more = limit / (run.bytes.len() / run.count).max(1);
-                    batch.reserve(more.clamp(run.count, RESERVE_MAX));
+                    batch.reserve(run.count, (more + more / 8).clamp(run.count, RESERVE_MAX));
                     batch.push_lines(seg.sequence, run.offset, run.line, ends, at);
                     continue;
                 }

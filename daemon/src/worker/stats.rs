@@ -13,9 +13,8 @@ impl Worker {
         let mut s = self.shared_mut();
         match *call {
             Call::Batch => {
-                let entries = &self.cur().entries;
-                let bytes = entries.iter().map(|m| m.len).sum();
-                s.stats.delivered(entries.len(), bytes);
+                let batch = self.cur();
+                s.stats.delivered(batch.entries.len(), batch.size() as u64);
             }
             Call::Gap(from, to) => s.stats.gap(from, to, SystemTime::now()),
             Call::Other => {}
