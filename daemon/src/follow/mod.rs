@@ -269,8 +269,10 @@ impl Follower {
                     }
                     self.live_truncated = false;
                     // Room for the entries of as many such records as the
-                    // batch may still take, at once rather than doubling.
-                    let more = limit / (run.bytes.len() / run.count).max(1);
+                    // batch may still take from what was read, at once
+                    // rather than doubling.
+                    let avg = (run.bytes.len() / run.count).max(1);
+                    let more = limit.min(run.bytes.len() + run.rest) / avg;
                     batch.reserve(run.count, (more + more / 8).clamp(run.count, RESERVE_MAX));
                     batch.push_lines(seg.sequence, run.offset, run.line, ends, at);
                     continue;

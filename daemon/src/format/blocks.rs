@@ -10,7 +10,9 @@
 //! record. For plain lines every newline does.
 //!
 //! A step scans a window of blocks and turns their record ends into a queue
-//! of positions without a branch per record; each `next` then pops one. This
+//! of positions without a branch per record; each `next` then pops one, and
+//! [`BlockScanner::take_lines`] hands over a run of them at once (catching
+//! up on small records, the per-record calls cost more than the scan). This
 //! stays exact across records because a record boundary always has an even
 //! `@` count behind it: parity measured from an earlier boundary equals
 //! parity measured from a later one. Record ends are final once their bytes

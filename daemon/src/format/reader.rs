@@ -36,6 +36,8 @@ pub struct Run<'a> {
     pub line: u64,
     pub count: usize,
     pub bytes: &'a [u8],
+    /// Bytes read after them, not yet returned.
+    pub rest: usize,
 }
 
 /// Reads records from any `Read` (plain file or decompressing reader), whatever chunk sizes `read` returns.
@@ -181,6 +183,7 @@ impl<R: Read> RecordReader<R> {
             line,
             count,
             bytes: &self.buf[at..at + used],
+            rest: self.end - self.start,
         })
     }
 
