@@ -174,7 +174,7 @@ fn check_listener(
     plugin: &'static host::Plugin,
 ) -> Result<host::Checked, String> {
     // Where `run` would put the listener's state; not created here.
-    let state_dir = cfg.state_dir.join("listeners").join(&j.name).join(&l.name);
+    let state_dir = crate::engine::state_dirs::path(&cfg.state_dir, &j.name, &l.name);
     let params = host::OpenParams {
         listener: &l.name,
         journal: &j.name,

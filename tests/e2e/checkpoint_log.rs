@@ -2,7 +2,8 @@
 //! start and resumed exactly; a checkpoint of many journals whose saves go
 //! to `checkpoint.log` (only the journal that moved, `checkpoint.toml`
 //! untouched), read by `checkpoint show` after a kill, folded in by the
-//! next start and by a stop.
+//! next start and by a stop; listeners' state directories of the earlier
+//! layout (`listeners/JOURNAL/LISTENER`) moved into place at start.
 
 use std::fs;
 
@@ -62,6 +63,29 @@ fn a_version_1_checkpoint_is_migrated_at_start_and_resumed_exactly() {
     assert_eq!(entry_text(&f.join("out/kit.jsonl")), recs(0, 15));
     assert_no_repeats(&f.join("out/kit.jsonl"));
     assert_eq!(read(&f, "out/copy.raw"), recs(0, 15));
+}
+
+/// A state directory of the earlier layout holds the `file` listener's
+/// record of what it wrote: moved to `listeners/JOURNAL@LISTENER` at
+/// start, the listener goes on from it. (Left where it was, the listener
+/// would find its output without a record and refuse to write to it.)
+#[test]
+fn a_listener_state_directory_of_the_earlier_layout_is_moved_and_kept() {
+    let f = fixture(&recs(0, 10), &config("", &file_listener("copy")));
+    run_once(&f);
+    let new = f.join("state/listeners/p4@copy");
+    assert!(new.join("file.pos").is_file(), "the new layout");
+    fs::create_dir(f.join("state/listeners/p4")).unwrap();
+    fs::rename(&new, f.join("state/listeners/p4/copy")).unwrap();
+
+    append(&f.join("p4root/journal"), &recs(10, 15));
+    run_once(&f);
+    assert_eq!(read(&f, "out/copy.raw"), recs(0, 15));
+    assert!(new.join("file.pos").is_file(), "moved into place");
+    assert!(
+        !f.join("state/listeners/p4").exists(),
+        "the emptied directory is removed"
+    );
 }
 
 /// Journals enough for a checkpoint past the size from which saves go to

@@ -341,9 +341,11 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-/// A name that is also a directory name under the state directory
-/// (`listeners/JOURNAL/LISTENER`): `.` and `..` would put one listener's
-/// records where another's, or the checkpoint, are.
+/// A name that is also part of directory names under the state directory
+/// (`listeners/JOURNAL@LISTENER`, see `engine::state_dirs`, and
+/// `replays/JOURNAL/LISTENER`): `.` and `..` would put one listener's
+/// records where another's, or the checkpoint, are; `@` is in no name, so
+/// a listener's directory name splits at its last `@`.
 fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s != "."

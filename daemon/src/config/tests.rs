@@ -184,7 +184,7 @@ fn dot_names_and_outputs_in_the_state_directory_are_refused() {
     );
     let e = err(&EXAMPLE.replace(
         "path = \"out/journal.raw\"",
-        "path = \"state/listeners/p4/other/file.pos\"",
+        "path = \"state/listeners/p4@other/file.pos\"",
     ));
     assert!(
         e.contains("line 12") && e.contains("inside the state directory /etc/logdaemon/state"),

@@ -30,6 +30,7 @@ mod save;
 use outcome::{all_disabled, failed, once_disabled, unfinished};
 use save::save_if_changed;
 mod signals;
+pub(crate) mod state_dirs;
 mod streams;
 pub(crate) mod watch;
 
@@ -238,14 +239,18 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     };
     let mut streams = crate::streams::Streams::new(cfg);
     let initial = streams.initial(cfg, &mut checkpoint);
-    // Every listener's state directory in one go (see `ensure_state_dirs`).
-    let dirs: Vec<PathBuf> = initial
-        .iter()
-        .flat_map(|j| {
+    // Every listener's state directory in one go (see `ensure_state_dirs`),
+    // those of the earlier layout moved into place first.
+    let pairs = || {
+        initial.iter().flat_map(|j| {
             j.listeners
                 .iter()
-                .map(|l| listener_state_path(&cfg.state_dir, &j.name, &l.name))
+                .map(|l| (j.name.as_str(), l.name.as_str()))
         })
+    };
+    state_dirs::migrate(&cfg.state_dir, pairs())?;
+    let dirs: Vec<PathBuf> = pairs()
+        .map(|(j, l)| state_dirs::path(&cfg.state_dir, j, l))
         .collect();
     logdaemon_state::ensure_state_dirs(&dirs)?;
     // Taken one by one: the workers share each journal's table, and no
@@ -508,18 +513,15 @@ fn start_cursor(f: &Follower) -> Cursor {
     }
 }
 
-/// `STATE/listeners/JOURNAL/LISTENER`, mode 0700.
+/// `STATE/listeners/JOURNAL@LISTENER`, mode 0700 (see [`state_dirs`]).
 pub fn listener_state_dir(
     state: &Path,
     journal: &str,
     listener: &str,
 ) -> Result<PathBuf, logdaemon_state::StateError> {
-    let d = listener_state_path(state, journal, listener);
+    // A listener added by a reload may have a directory of the earlier layout.
+    state_dirs::migrate(state, [(journal, listener)])?;
+    let d = state_dirs::path(state, journal, listener);
     logdaemon_state::ensure_state_dir(&d)?;
     Ok(d)
-}
-
-/// Where listener `listener` of journal `journal` keeps its state.
-fn listener_state_path(state: &Path, journal: &str, listener: &str) -> PathBuf {
-    state.join("listeners").join(journal).join(listener)
 }

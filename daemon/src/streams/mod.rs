@@ -153,11 +153,14 @@ impl Streams {
                     checkpoint.journals.remove(&format!("{prefix}{file}"));
                     // Its listeners' own records too: a file created under
                     // the name is read from sequence 1 again.
-                    let state = cfg
-                        .state_dir
-                        .join("listeners")
-                        .join(format!("{prefix}{file}"));
-                    let _ = std::fs::remove_dir_all(state);
+                    let stream = format!("{prefix}{file}");
+                    for l in &g.journal.listeners {
+                        let state =
+                            crate::engine::state_dirs::path(&cfg.state_dir, &stream, &l.name);
+                        let _ = std::fs::remove_dir_all(state);
+                    }
+                    // And the earlier layout's, never moved (`state_dirs`).
+                    let _ = std::fs::remove_dir_all(cfg.state_dir.join("listeners").join(&stream));
                 }
             }
             found.push(now);

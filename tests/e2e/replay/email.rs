@@ -75,7 +75,7 @@ fn replay_listener_email_resends_one_window_without_moving_the_live_cursor() {
     let live = srv.wait_for_messages(changes, Duration::from_secs(60));
     assert_eq!(live.len(), changes);
     let checkpoint = std::fs::read(fx.join("state/checkpoint.toml")).unwrap();
-    let records = std::fs::read(fx.join("state/listeners/p4/mail/email-state.json")).unwrap();
+    let records = std::fs::read(fx.join("state/listeners/p4@mail/email-state.json")).unwrap();
 
     // The daemon runs again (holding the state directory's lock) while
     // the window is replayed.
@@ -130,7 +130,7 @@ fn replay_listener_email_resends_one_window_without_moving_the_live_cursor() {
         "the live checkpoint is byte for byte unchanged"
     );
     assert!(
-        std::fs::read(fx.join("state/listeners/p4/mail/email-state.json")).unwrap() == records,
+        std::fs::read(fx.join("state/listeners/p4@mail/email-state.json")).unwrap() == records,
         "the live listener's records are unchanged"
     );
     // The replay's own records: under state/replays/p4/mail/.
