@@ -9,10 +9,12 @@
 //! daemon in `open`). Both `check` and `run` go through here, so each
 //! refusal names both config lines before anything is opened.
 //!
-//! Each file is resolved and stat'ed once, and compared with the others
-//! through maps: a config of thousands of journals is checked in time
-//! proportional to its size, not to its square.
+//! Each file is resolved and stat'ed once (each directory resolved once
+//! for all the files in it), and compared with the others through maps: a
+//! config of thousands of journals is checked in time proportional to its
+//! size, not to its square.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -61,9 +63,9 @@ struct Place {
 }
 
 impl Place {
-    fn new(path: PathBuf, line: usize, what: String) -> Place {
+    fn new(r: &Resolver, path: PathBuf, line: usize, what: String) -> Place {
         Place {
-            real: resolved(&path),
+            real: r.resolved(&path),
             id: std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino())),
             path,
             line,
@@ -100,9 +102,48 @@ impl Index {
     }
 }
 
+/// [`resolved`] with each directory resolved once: the files of a config
+/// are mostly in a few directories.
+#[derive(Default)]
+struct Resolver {
+    dirs: RefCell<HashMap<PathBuf, PathBuf>>,
+}
+
+impl Resolver {
+    fn resolved(&self, p: &Path) -> PathBuf {
+        // `file_name` is none for a path ending in `..` (or the root).
+        let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+            return resolved(p);
+        };
+        let known = self.dirs.borrow().get(dir).cloned();
+        let mut out = known.unwrap_or_else(|| {
+            let r = resolved(dir);
+            self.dirs.borrow_mut().insert(dir.to_path_buf(), r.clone());
+            r
+        });
+        step(&mut out, name);
+        out
+    }
+}
+
+/// Appends `name` to `out`, a resolved path, resolving `name` if it is a
+/// symbolic link.
+fn step(out: &mut PathBuf, name: &std::ffi::OsStr) {
+    out.push(name);
+    let link = std::fs::symlink_metadata(&*out).is_ok_and(|m| m.is_symlink());
+    if let Some(r) = link.then(|| std::fs::canonicalize(&*out).ok()).flatten() {
+        *out = r;
+    }
+}
+
 /// `p` (absolute) as the kernel resolves it, as far as it exists: each
 /// existing prefix with its symbolic links resolved, then `.` and `..` of
 /// the part that does not exist yet (the file is created there).
+///
+/// The prefix built so far is resolved already, so only a component that
+/// is itself a symbolic link needs resolving: one `lstat` per component,
+/// where resolving every prefix whole cost one `readlink` per component of
+/// each prefix (a config of thousands of outputs paid for it at start).
 fn resolved(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in p.components() {
@@ -112,12 +153,7 @@ fn resolved(p: &Path) -> PathBuf {
             Component::ParentDir => {
                 out.pop();
             }
-            Component::Normal(n) => {
-                out.push(n);
-                if let Ok(r) = std::fs::canonicalize(&out) {
-                    out = r;
-                }
-            }
+            Component::Normal(n) => step(&mut out, n),
         }
     }
     out
@@ -134,8 +170,13 @@ pub(super) fn check(
     let Ok(probe) = toml::from_str::<Probe>(ctx.text) else {
         return Ok(());
     };
-    let inputs = Inputs::new(journal_places(ctx, journals, &probe)?);
-    let state_real = resolved(state_dir);
+    let r = Resolver::default();
+    let inputs = Inputs::new(&r, journal_places(ctx, &r, journals, &probe)?);
+    let state_real = r.resolved(state_dir);
+    let glob_dirs: Vec<(&String, PathBuf)> = globs
+        .iter()
+        .map(|(name, g)| (name, r.resolved(&g.dir)))
+        .collect();
     let mut outputs: Vec<Place> = Vec::new();
     let mut seen = Index::default();
     for (j, pj) in journals.iter().zip(&probe.journal) {
@@ -143,12 +184,12 @@ pub(super) fn check(
             if l.plugin != PluginRef::Builtin("file".into()) {
                 continue;
             }
-            let Some((p, mine)) = file_outputs(ctx, dir, j, &l.name, pl) else {
+            let Some((p, mine)) = file_outputs(ctx, &r, dir, j, &l.name, pl) else {
                 continue;
             };
             for o in &mine {
                 refuse_input(ctx, p, o, &inputs)?;
-                refuse_glob_dir(ctx, p, o, globs)?;
+                refuse_glob_dir(ctx, p, o, &glob_dirs, globs)?;
                 refuse_output(ctx, p, o, &outputs, &seen)?;
                 refuse_state(ctx, p, o, state_dir, &state_real)?;
                 refuse_kind(ctx, p, o)?;
@@ -166,6 +207,7 @@ pub(super) fn check(
 /// does not exist yet).
 fn journal_places<'a>(
     ctx: &Ctx<'_>,
+    r: &Resolver,
     journals: &'a [JournalConfig],
     probe: &Probe,
 ) -> Result<Vec<(&'a JournalConfig, Place)>, ConfigError> {
@@ -179,7 +221,7 @@ fn journal_places<'a>(
         }
         let line = ctx.line(pj.path.span().start);
         let what = format!("the journal {:?} follows", j.name);
-        inputs.push((j, Place::new(j.path.clone(), line, what)));
+        inputs.push((j, Place::new(r, j.path.clone(), line, what)));
     }
     Ok(inputs)
 }
@@ -188,6 +230,7 @@ fn journal_places<'a>(
 /// `.gaps` file beside it; with the `path` value they come from.
 fn file_outputs<'p>(
     ctx: &Ctx<'_>,
+    r: &Resolver,
     dir: &Path,
     j: &JournalConfig,
     listener: &str,
@@ -204,6 +247,7 @@ fn file_outputs<'p>(
         .and_then(|f| f.as_str())
         .is_none_or(|f| f == "raw");
     let mut mine = vec![Place::new(
+        r,
         dir.join(text),
         line,
         format!("the output of {who}"),
@@ -212,6 +256,7 @@ fn file_outputs<'p>(
         let mut gaps = dir.join(text).into_os_string();
         gaps.push(".gaps");
         mine.push(Place::new(
+            r,
             gaps.into(),
             line,
             format!("the gaps file of {who}"),
@@ -230,12 +275,12 @@ struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
-    fn new(places: Vec<(&'a JournalConfig, Place)>) -> Inputs<'a> {
+    fn new(r: &Resolver, places: Vec<(&'a JournalConfig, Place)>) -> Inputs<'a> {
         let mut files = Index::default();
         let mut dirs: HashMap<PathBuf, Vec<usize>> = HashMap::new();
         for (k, (j, i)) in places.iter().enumerate() {
             files.add(k, i);
-            let dir = resolved(j.path.parent().unwrap_or(Path::new("/")));
+            let dir = r.resolved(j.path.parent().unwrap_or(Path::new("/")));
             dirs.entry(dir).or_default().push(k);
         }
         Inputs {
@@ -286,11 +331,13 @@ fn refuse_glob_dir(
     ctx: &Ctx<'_>,
     at: &Spanned<toml::Value>,
     o: &Place,
+    glob_dirs: &[(&String, PathBuf)],
     globs: &std::collections::BTreeMap<String, super::glob::GlobSpec>,
 ) -> Result<(), ConfigError> {
-    for (name, g) in globs {
-        if o.real.parent() == Some(resolved(&g.dir).as_path()) {
-            return ctx.at(at.span(), format!("{} is {}, in {}, the directory whose files the glob of journal {name:?} follows; an output may never be an input: point config key \"path\" at another directory", o.what, o.path.display(), g.dir.display()));
+    for (name, real) in glob_dirs {
+        if o.real.parent() == Some(real.as_path()) {
+            let dir = globs[*name].dir.display();
+            return ctx.at(at.span(), format!("{} is {}, in {dir}, the directory whose files the glob of journal {name:?} follows; an output may never be an input: point config key \"path\" at another directory", o.what, o.path.display()));
         }
     }
     Ok(())
@@ -335,4 +382,39 @@ fn refuse_kind(ctx: &Ctx<'_>, at: &Spanned<toml::Value>, o: &Place) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{resolved, Resolver};
+    use std::os::unix::fs::symlink;
+
+    /// As the kernel walks a path: links resolved where they are met
+    /// (chains, relative targets), `..` taken from the resolved place, the
+    /// part that does not exist kept as written.
+    #[test]
+    fn paths_resolve_as_the_kernel_walks_them() {
+        let d = tempfile::tempdir().unwrap();
+        let t = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(t.join("real/dir")).unwrap();
+        symlink(t.join("real"), t.join("l1")).unwrap();
+        symlink("l1", t.join("l2")).unwrap();
+        symlink("nowhere", t.join("dangling")).unwrap();
+        let cases = [
+            ("l2/dir/new.out", t.join("real/dir/new.out")),
+            ("l2/dir", t.join("real/dir")),
+            ("l2/../x", t.join("x")),
+            ("real/./dir/../dir/a", t.join("real/dir/a")),
+            ("dangling/x", t.join("dangling/x")),
+            ("missing/../real/dir", t.join("real/dir")),
+        ];
+        // One resolver for all: its directories, once resolved, are reused.
+        let r = Resolver::default();
+        for _ in 0..2 {
+            for (rel, want) in &cases {
+                assert_eq!(resolved(&d.path().join(rel)), *want, "{rel}");
+                assert_eq!(r.resolved(&d.path().join(rel)), *want, "{rel}, cached");
+            }
+        }
+    }
 }
