@@ -577,6 +577,8 @@ fn files_of(candidates: &[Candidate]) -> Vec<(PathBuf, Option<FileKey>)> {
 mod counter;
 mod cut;
 mod end;
+#[cfg(test)]
+mod gap_tests;
 mod order;
 #[cfg(test)]
 mod order_tests;
