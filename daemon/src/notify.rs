@@ -50,14 +50,23 @@ impl Notifier {
     }
 
     /// From each turn of the engine's loop: a watchdog beat when one is
-    /// due, and the status line when it changed.
-    pub(crate) fn tick<'a>(&mut self, shared: impl IntoIterator<Item = &'a Arc<Mutex<Shared>>>) {
+    /// due, and the status line when it changed. `moved`: whether a
+    /// worker's state may have changed since the last turn (see
+    /// [`crate::worker::changes`]); if not, the workers are not looked at.
+    pub(crate) fn tick<'a>(
+        &mut self,
+        moved: bool,
+        shared: impl IntoIterator<Item = &'a Arc<Mutex<Shared>>>,
+    ) {
         if self
             .beat_every
             .is_some_and(|e| self.last_beat.elapsed() >= e)
         {
             self.last_beat = Instant::now();
             self.send(&[NotifyState::Watchdog]);
+        }
+        if !moved {
+            return;
         }
         let status = summary(shared);
         if status != self.status {

@@ -321,6 +321,10 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     // are taken at most every HOUSEKEEPING, not for each event: thousands
     // of journals written at once send thousands of events.
     let mut last_housekeeping: Option<Instant> = None;
+    // The workers' change count (`worker::changes`) at the last look over
+    // every worker's state, and at the last save: while it stays, thousands
+    // of idle workers are not looked at again.
+    let (mut looked_at, mut saved_at) = (None, None);
     loop {
         let housekeeping = last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING);
         if housekeeping {
@@ -417,7 +421,12 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         if !housekeeping {
             continue;
         }
-        if failed(&fleet.current()).is_some() && !stop.load(Ordering::SeqCst) {
+        // Loaded before the looks below: a change made during them moves
+        // the count past it, and the next turn looks again.
+        let count = crate::worker::changes();
+        let moved = looked_at != Some(count);
+        looked_at = Some(count);
+        if moved && failed(&fleet.current()).is_some() && !stop.load(Ordering::SeqCst) {
             stop.store(true, Ordering::SeqCst);
             fleet.pool.wake_all();
         }
@@ -434,7 +443,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             let (c, listed) = fleet.status_view(&current);
             status.update(c, listed);
         }
-        notifier.tick(fleet.running.iter().map(|r| &r.shared));
+        notifier.tick(moved, fleet.running.iter().map(|r| &r.shared));
         progress.tick(
             &current,
             fleet
@@ -446,7 +455,8 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             trim_memory();
             last_trim = Instant::now();
         }
-        if last_write.elapsed() >= Duration::from_secs(1) {
+        if last_write.elapsed() >= Duration::from_secs(1) && saved_at != Some(count) {
+            saved_at = Some(count);
             save_if_changed(
                 &current,
                 &mut checkpoint,
