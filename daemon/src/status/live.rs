@@ -4,7 +4,9 @@
 //!
 //! Every second the thread builds a [`Snapshot`] from the workers' shared
 //! state and the files (every [`SETTLED_EVERY`] while every listener is
-//! caught up and no worker's state changed), records each listener's lag in a bounded history
+//! caught up and no worker's state changed, and then from the last build's
+//! journals with a new time, built whole every [`REBUILD_EVERY`]), records
+//! each listener's lag in a bounded history
 //! (every [`HISTORY_EVERY`], the last [`HISTORY_POINTS`]), and writes the
 //! snapshot to `STATE/status.json` atomically (a temporary file renamed
 //! over it, mode 0600), so that `logdaemon status` can show the live states
@@ -75,6 +77,53 @@ impl Due {
         }
     }
 }
+/// How often a settled status is built whole even though no worker's state
+/// changed. In between, a settled status that is due only by its age is
+/// written again from the journals' JSON of the last build, with the new
+/// time and checkpoint age ([`Written`]): rebuilding the status of 10,000
+/// idle journals took most of an idle daemon's CPU. What can change without
+/// a worker noticing (a rotated file deleted) shows within this.
+const REBUILD_EVERY: Duration = Duration::from_secs(60);
+
+/// The journals of the last status built, as written, and when it was built.
+struct Written {
+    journals: Vec<u8>,
+    built: std::time::Instant,
+}
+
+impl Written {
+    /// Whether the status due now may be `self` again with a new time:
+    /// the last one was settled, no worker's state changed since, and it
+    /// was built less than [`REBUILD_EVERY`] ago.
+    fn reusable(&self, due: &Due, changes: u64) -> bool {
+        due.last
+            .is_some_and(|(seen, _, settled)| settled && seen == changes)
+            && self.built.elapsed() < REBUILD_EVERY
+    }
+}
+
+/// The status file's bytes: `snap` with its journals taken from `journals`
+/// (already JSON), byte for byte what serializing it whole gives.
+fn encode(head: &Snapshot, journals: &[u8]) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Head<'a> {
+        version: &'a str,
+        generated_at: u64,
+        daemon: &'a super::Daemon,
+    }
+    let mut out = serde_json::to_vec(&Head {
+        version: &head.version,
+        generated_at: head.generated_at,
+        daemon: &head.daemon,
+    })
+    .expect("a status head serializes");
+    out.pop(); // its closing brace
+    out.extend_from_slice(b",\"journals\":");
+    out.extend_from_slice(journals);
+    out.extend_from_slice(b"}\n");
+    out
+}
+
 /// How often a point is added to each listener's lag history.
 const HISTORY_EVERY: Duration = Duration::from_secs(2);
 /// Points kept per listener (ten minutes).
@@ -150,6 +199,22 @@ impl Live {
         super::collect_reusing(&ctx, &inputs, &mut reuse)
     }
 
+    /// A snapshot without journals, taken now: what a status written again
+    /// from the last one's journals shows new (see [`Written`]).
+    fn head(&self) -> Snapshot {
+        let now = SystemTime::now();
+        Snapshot {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            generated_at: super::stats::unix(now),
+            daemon: super::Daemon {
+                running: true,
+                pid: Some(std::process::id()),
+                checkpoint_age_seconds: super::checkpoint_age(&self.state_dir, now),
+            },
+            journals: Vec::new(),
+        }
+    }
+
     pub fn http(&self) -> Option<&crate::config::http::HttpConfig> {
         self.http.as_ref()
     }
@@ -190,7 +255,9 @@ impl Drop for StatusGuard {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        write(&self.live.state_dir, &self.live.snapshot(), &mut true);
+        let snap = self.live.snapshot();
+        let journals = serde_json::to_vec(&snap.journals).unwrap_or_default();
+        write(&self.live.state_dir, &encode(&snap, &journals), &mut true);
     }
 }
 
@@ -241,17 +308,33 @@ pub(crate) fn start(
             let mut last_point: Option<std::time::Instant> = None;
             let mut failing = false;
             let mut due = Due { last: None };
+            let mut written: Option<Written> = None;
             loop {
                 // Loaded before the workers are read (see `changes`).
                 let changes = crate::worker::changes();
                 if due.now(changes) {
-                    let snap = l.snapshot();
-                    if last_point.is_none_or(|t| t.elapsed() >= HISTORY_EVERY) {
-                        l.remember(&snap);
-                        last_point = Some(std::time::Instant::now());
-                    }
-                    write(&l.state_dir, &snap, &mut failing);
-                    due.last = Some((changes, std::time::Instant::now(), settled(&snap)));
+                    let again = written.as_ref().filter(|w| w.reusable(&due, changes));
+                    let settled = match again {
+                        Some(w) => {
+                            write(&l.state_dir, &encode(&l.head(), &w.journals), &mut failing);
+                            true
+                        }
+                        None => {
+                            let snap = l.snapshot();
+                            if last_point.is_none_or(|t| t.elapsed() >= HISTORY_EVERY) {
+                                l.remember(&snap);
+                                last_point = Some(std::time::Instant::now());
+                            }
+                            let journals = serde_json::to_vec(&snap.journals).unwrap_or_default();
+                            write(&l.state_dir, &encode(&snap, &journals), &mut failing);
+                            written = Some(Written {
+                                journals,
+                                built: std::time::Instant::now(),
+                            });
+                            settled(&snap)
+                        }
+                    };
+                    due.last = Some((changes, std::time::Instant::now(), settled));
                 }
                 let every =
                     write_every(l.listeners.lock().unwrap_or_else(|e| e.into_inner()).len());
@@ -272,11 +355,11 @@ pub(crate) fn start(
     })
 }
 
-/// Writes `snap` to `STATE/status.json` atomically. A failure (a full or
+/// Writes `bytes` (see [`encode`]) to `STATE/status.json` atomically. A failure (a full or
 /// read-only state directory) leaves no temporary file behind to take the
 /// checkpoint's room, and is logged once until a write succeeds again: the
 /// status is a view, never a reason to stop delivering.
-fn write(state_dir: &Path, snap: &Snapshot, failing: &mut bool) {
+fn write(state_dir: &Path, bytes: &[u8], failing: &mut bool) {
     let path = state_dir.join(FILE_NAME);
     let tmp = state_dir.join(format!("{FILE_NAME}.tmp"));
     let r = (|| -> std::io::Result<()> {
@@ -288,9 +371,7 @@ fn write(state_dir: &Path, snap: &Snapshot, failing: &mut bool) {
             .open(&tmp)?;
         // One write: the snapshot of thousands of listeners written through
         // serde's many small writes cost more than taking it.
-        let mut bytes = serde_json::to_vec(snap)?;
-        bytes.push(b'\n');
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         std::fs::rename(&tmp, &path)
     })();
     match r {
@@ -321,6 +402,55 @@ pub(crate) fn read(state_dir: &Path) -> Option<(Snapshot, Duration)> {
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    /// A status of one journal, as the daemon writes it.
+    const ONE: &str = r#"{"version":"0.1.0","generated_at":1796663095,"daemon":{"running":true,"pid":3343,"checkpoint_age_seconds":54.928227457},"journals":[{"name":"app","path":"/l/app.log","size":40,"rotated_files":0,"rotations_seen":0,"error":null,"listeners":[{"name":"copy","state":"caught_up","since":null,"last_error":null,"sequence":1,"offset":40,"line":2,"file":"/l/app.log","lag_bytes":0,"lag_seconds":0.0,"delivered_entries":1,"delivered_bytes":40,"retries":0,"gaps":0,"gap_bytes":0,"recent_gaps":[],"history":[[1796663037,40],[1796663090,0]],"shared":true,"fell_out":0,"rejoined":0}]}]}"#;
+
+    #[test]
+    fn a_status_written_from_its_journals_json_is_the_status_serialized_whole() {
+        let snap: Snapshot = serde_json::from_str(ONE).unwrap();
+        let journals = serde_json::to_vec(&snap.journals).unwrap();
+        let mut whole = serde_json::to_vec(&snap).unwrap();
+        whole.push(b'\n');
+        assert_eq!(
+            String::from_utf8(encode(&snap, &journals)).unwrap(),
+            String::from_utf8(whole).unwrap()
+        );
+        // Written again with a new head: the journals as they were.
+        let mut later = snap.clone();
+        later.generated_at += 5;
+        later.daemon.checkpoint_age_seconds = Some(1.5);
+        let again: Snapshot = serde_json::from_slice(&encode(&later, &journals)).unwrap();
+        assert_eq!(again.generated_at, snap.generated_at + 5);
+        assert_eq!(again.daemon.checkpoint_age_seconds, Some(1.5));
+        assert_eq!(again.journals, snap.journals);
+    }
+
+    #[test]
+    fn the_last_journals_are_written_again_only_while_settled_unchanged_and_recent() {
+        let w = Written {
+            journals: Vec::new(),
+            built: Instant::now(),
+        };
+        let due = |changes, settled| Due {
+            last: Some((changes, Instant::now() - SETTLED_EVERY, settled)),
+        };
+        assert!(w.reusable(&due(7, true), 7), "settled and nothing changed");
+        assert!(!w.reusable(&due(7, true), 8), "a worker's state changed");
+        assert!(
+            !w.reusable(&due(7, false), 7),
+            "a listener behind or retrying"
+        );
+        assert!(!w.reusable(&Due { last: None }, 7), "nothing written yet");
+        let old = Written {
+            journals: Vec::new(),
+            built: Instant::now() - REBUILD_EVERY,
+        };
+        assert!(
+            !old.reusable(&due(7, true), 7),
+            "built whole again now and then"
+        );
+    }
 
     #[test]
     fn a_settled_status_is_built_again_only_on_a_change_or_when_it_ages() {

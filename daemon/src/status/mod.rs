@@ -330,7 +330,7 @@ fn listener(i: &Input, lag: Option<lag::Lag>) -> ListenerStatus {
     }
 }
 
-fn checkpoint_age(state_dir: &Path, now: SystemTime) -> Option<f64> {
+pub(super) fn checkpoint_age(state_dir: &Path, now: SystemTime) -> Option<f64> {
     let md = std::fs::metadata(state_dir.join(logdaemon_state::FILE_NAME)).ok()?;
     let t = md.modified().ok()?;
     Some(now.duration_since(t).map_or(0.0, |d| d.as_secs_f64()))
