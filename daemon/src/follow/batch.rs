@@ -4,12 +4,52 @@
 //! one go stay in the reader's buffer, which the batch then takes whole
 //! (its *view*), handing its previous one back for the next reads. Only
 //! records added one by one around a rotation or truncation are copied.
+//!
+//! The entries' metadata arrays are reused too ([`ENTRIES`]): catching up
+//! on small records, a batch holds some twenty thousand of them (a
+//! megabyte), and a fresh array per batch costs its pages' faults and
+//! zeroing every time, more than pushing the entries into it.
+
+use std::sync::Mutex;
 
 use logdaemon_sdk::abi::GapCause;
 use logdaemon_sdk::Position;
 
 /// `Meta::start` of an entry whose bytes were copied into `Batch::bytes`.
 const COPIED: usize = 1 << (usize::BITS - 1);
+
+/// Entry arrays given back by released batches, for the next batches
+/// that need room ([`Batch::reserve`]): every shot of a journal's reader
+/// is a new batch, released once its listeners passed it.
+static ENTRIES: Mutex<Vec<Vec<Meta>>> = Mutex::new(Vec::new());
+/// Entry arrays kept for reuse, at most (a few batches are in flight at
+/// once: the one being filled, the ones listeners hold).
+const KEEP_ARRAYS: usize = 4;
+/// Arrays with room for more entries than this are not kept (grown by a
+/// batch of tiny records, or by a huge `batch_bytes`): at most
+/// `KEEP_ARRAYS` × 4 MiB stay allocated while nothing is read.
+const KEEP_ENTRIES: usize = (4 << 20) / std::mem::size_of::<Meta>();
+
+/// An empty entry array with room for at least `n` entries, reused if
+/// one was given back.
+fn take_entries(n: usize) -> Vec<Meta> {
+    let got = ENTRIES.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut v = got.unwrap_or_default();
+    v.reserve(n);
+    v
+}
+
+/// Gives an entry array back for reuse (emptied).
+fn give_entries(mut v: Vec<Meta>) {
+    if v.capacity() == 0 || v.capacity() > KEEP_ENTRIES {
+        return;
+    }
+    v.clear();
+    let mut kept = ENTRIES.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() < KEEP_ARRAYS {
+        kept.push(v);
+    }
+}
 
 /// Metadata of one entry; [`Batch::raw`] gives its bytes.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +113,7 @@ impl Batch {
     pub fn release(&mut self) {
         self.clear();
         self.bytes = Vec::new();
-        self.entries = Vec::new();
+        give_entries(std::mem::take(&mut self.entries));
         crate::bufpool::give(std::mem::take(&mut self.view));
         crate::bufpool::give(std::mem::take(&mut self.spare));
     }
@@ -111,7 +151,9 @@ impl Batch {
     /// Makes room for `ample` more entries when there is none for `need`.
     #[inline]
     pub fn reserve(&mut self, need: usize, ample: usize) {
-        if self.entries.capacity() - self.entries.len() < need {
+        if self.entries.capacity() == 0 {
+            self.entries = take_entries(ample.max(need));
+        } else if self.entries.capacity() - self.entries.len() < need {
             self.entries.reserve(ample.max(need));
         }
     }
@@ -252,4 +294,63 @@ pub struct GapEvent {
     pub to: Position,
     pub cause: GapCause,
     pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_batch(n: usize, line: u64) -> Batch {
+        let mut b = Batch::default();
+        let ends: Vec<usize> = (1..=n).map(|i| i * 10).collect();
+        b.reserve(n, n);
+        b.push_lines(1, 100, line, &ends, 0);
+        b
+    }
+
+    #[test]
+    fn a_released_batch_s_entry_array_is_reused_empty_by_the_next_batch() {
+        // Other tests share the pool: try until ours comes back.
+        let mut reused = false;
+        for round in 0..100 {
+            let mut a = lines_batch(1000, 1);
+            let p = a.entries.as_ptr();
+            a.release();
+            assert!(a.entries.capacity() == 0 && a.is_empty());
+            let b = lines_batch(3, 7 + round);
+            reused |= b.entries.as_ptr() == p;
+            // Whichever array it got, it holds only its own entries.
+            assert_eq!(b.entries.len(), 3);
+            let got: Vec<(u64, u64, u64)> = b
+                .entries
+                .iter()
+                .map(|m| (m.offset, m.len, m.line))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (100, 10, 7 + round),
+                    (110, 10, 8 + round),
+                    (120, 10, 9 + round)
+                ]
+            );
+            if reused {
+                break;
+            }
+        }
+        assert!(reused, "the array came back");
+    }
+
+    #[test]
+    fn arrays_too_large_to_keep_go_back_to_the_allocator() {
+        let mut big = Vec::with_capacity(KEEP_ENTRIES + 1);
+        big.push(lines_batch(1, 1).entries[0]);
+        let p = big.as_ptr();
+        give_entries(big);
+        let taken: Vec<Vec<Meta>> = (0..=KEEP_ARRAYS).map(|_| take_entries(1)).collect();
+        assert!(
+            taken.iter().all(|t| t.as_ptr() != p),
+            "an oversized array was kept"
+        );
+    }
 }
