@@ -485,4 +485,6 @@ pub fn apply_pieces(
 }
 
 #[cfg(test)]
+mod script_tests;
+#[cfg(test)]
 mod tests;
