@@ -153,6 +153,7 @@ mod calls;
 mod changes;
 mod count;
 mod deliver;
+mod entries;
 mod idle;
 mod joined;
 mod owed;
@@ -160,7 +161,7 @@ mod task;
 
 use ahead::ReadAhead;
 pub(crate) use changes::{changes, note_change};
-use deliver::Entries;
+use entries::Entries;
 pub use joined::Reading;
 use joined::{Expected, Joined};
 mod stats;
