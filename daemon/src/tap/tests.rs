@@ -351,3 +351,34 @@ fn nothing_is_held_once_every_listener_passed() {
     tap.leave(b);
     assert_eq!(tap.held(), 0);
 }
+
+#[test]
+fn after_a_fill_found_nothing_the_others_at_the_head_are_told_so_without_a_fill_of_their_own() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("app.log");
+    let mut want = append(&path, 0, 50);
+    let cfg = config(&path, 1 << 20);
+    let tap = Tap::new(cfg.clone());
+    let mut ls: Vec<Listener> = (0..3).map(|_| Listener::new(&tap, &cfg)).collect();
+    for l in &mut ls {
+        l.drain().unwrap();
+    }
+    // Every listener at the head: one fill found nothing (the last one's,
+    // or the read-ahead's); the others are told without filling.
+    let fills = tap.fills();
+    for l in &mut ls {
+        assert!(l.step(false).unwrap(), "nothing new");
+    }
+    assert_eq!(tap.fills(), fills, "no fill while the file is as it was");
+    // Appended since: the next one to come fills, the others take its shot.
+    want.extend(append(&path, 50, 60));
+    for l in &mut ls {
+        l.drain().unwrap();
+        assert_eq!(bytes(l), want);
+    }
+    assert_eq!(
+        tap.fills(),
+        fills + 2,
+        "one fill read the lines, one found nothing"
+    );
+}

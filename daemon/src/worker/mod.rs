@@ -300,7 +300,10 @@ impl Worker {
         // was seen reads its last bytes.
         let retiring = self.shared.lock().unwrap_or_else(|e| e.into_inner()).retire;
         if !retiring && self.idle_unchanged() {
-            // Nothing to read: only a `no_data` may be due.
+            // Nothing to read: only a `no_data` may be due. The buffers go
+            // back, as after a fill that found nothing (which may have been
+            // another listener's, see `Tap::take`).
+            self.release_buffers();
             return self.idle(false);
         }
         let fill = match self.ahead.fill.take() {
