@@ -2,15 +2,15 @@
 //!
 //! A worker builds one [`RawEntry`] per record of the batch it hands
 //! over (about 130 bytes each: a 1,000-line batch is an array of 130 KiB).
-//! A busy worker keeps its array from one batch to the next; an idle one
-//! gives it back, so that thousands of quiet journals hold none. Given
-//! back to the allocator, such arrays are returned to the system by the
-//! pool threads' arenas and faulted in again, page by page and zeroed, by
-//! the next batch of every journal written at once: with two listeners
-//! per journal that was a fifth of the daemon's CPU time. So an idle
-//! worker's array goes to this pool instead, and the next worker to
-//! deliver takes it: the arrays in use at once (about one per pool
-//! thread) are reused.
+//! Given back to the allocator after each batch, such arrays are returned
+//! to the system by the pool threads' arenas and faulted in again, page by
+//! page and zeroed, by the next batch of every journal written at once:
+//! with two listeners per journal that was a fifth of the daemon's CPU
+//! time. Kept by each worker, thousands of journals would hold one each.
+//! So an array goes to this pool after the call, and the next worker to
+//! deliver takes it: the arrays in use at once (about one per pool thread)
+//! are reused. Only an array too large for the pool (a catch-up batch of
+//! tiny records) stays with its worker while it is busy.
 
 use std::sync::Mutex;
 
@@ -35,9 +35,9 @@ unsafe impl Send for Empty {}
 
 static POOL: Mutex<Vec<Empty>> = Mutex::new(Vec::new());
 
-/// The array of entries handed to the listener: kept by a busy worker
-/// between batches, given to the pool when it goes idle. Empty between
-/// calls.
+/// The array of entries handed to the listener: from the pool for each
+/// batch, or kept by a busy worker when it is too large for the pool.
+/// Empty between calls.
 #[derive(Default)]
 pub(super) struct Entries(Vec<RawEntry>);
 
@@ -55,27 +55,34 @@ impl Entries {
         got.map(|e| e.0).unwrap_or_default()
     }
 
-    /// Keeps `handled` for the worker's next batch, cleared (its entries
-    /// point into a batch that goes), unless one batch grew it too large.
+    /// After the call: `handled` (cleared: its entries point into a batch
+    /// that goes) back to the pool, or kept for the worker's next batch
+    /// when too large for the pool, unless one batch grew it huge.
     pub(super) fn keep(&mut self, mut handled: Vec<RawEntry>) {
         handled.clear();
-        if handled.capacity() <= KEEP_ENTRIES {
+        if handled.capacity() <= KEEP_BELOW {
+            give(handled);
+        } else if handled.capacity() <= KEEP_ENTRIES {
             self.0 = handled;
         }
     }
 
-    /// The worker goes idle: its array goes to the pool (or back to the
-    /// allocator, when the pool is full or the array large).
+    /// The worker goes idle: its array, if it kept one, goes.
     pub(super) fn release(&mut self) {
-        let mut v = std::mem::take(&mut self.0);
-        if v.capacity() == 0 || v.capacity() > KEEP_BELOW {
-            return;
-        }
-        v.clear();
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < KEEP {
-            pool.push(Empty(v));
-        }
+        give(std::mem::take(&mut self.0));
+    }
+}
+
+/// Gives `v` to the pool (or back to the allocator, when the pool is full
+/// or `v` too large for it).
+fn give(mut v: Vec<RawEntry>) {
+    if v.capacity() == 0 || v.capacity() > KEEP_BELOW {
+        return;
+    }
+    v.clear();
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < KEEP {
+        pool.push(Empty(v));
     }
 }
 
@@ -109,14 +116,30 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_worker_keeps_its_array_and_a_huge_one_is_not_kept() {
-        let mut e = with_capacity(100);
-        let p = e.0.as_ptr();
-        let v = e.take();
-        assert_eq!(v.as_ptr(), p, "its own array, not the pool's");
+    fn an_array_goes_back_after_the_call_unless_too_large_for_the_pool() {
+        let mut e = Entries::default();
+        let mut v = e.take();
+        v.reserve(100);
+        let p = v.as_ptr();
         e.keep(v);
-        assert_eq!(e.0.as_ptr(), p);
-        drop(e.take());
+        assert_eq!(e.0.capacity(), 0, "a small array goes back at once");
+        let mut taken = Vec::new();
+        let mut found = false;
+        for _ in 0..=KEEP {
+            let got = Entries::default().take();
+            found |= got.as_ptr() == p;
+            taken.push(Entries(got));
+            if found {
+                break;
+            }
+        }
+        assert!(found, "the next worker takes it");
+        taken.iter_mut().for_each(Entries::release);
+        // A catch-up batch's array stays with its busy worker.
+        let big = Vec::with_capacity(KEEP_BELOW + 1);
+        let p = big.as_ptr();
+        e.keep(big);
+        assert_eq!(e.take().as_ptr(), p, "its own array, not the pool's");
         e.keep(Vec::with_capacity(KEEP_ENTRIES + 1));
         assert_eq!(e.0.capacity(), 0, "one huge batch's array goes");
         let mut big = with_capacity(KEEP_BELOW + 1);
