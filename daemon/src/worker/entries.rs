@@ -139,7 +139,9 @@ mod tests {
         let big = Vec::with_capacity(KEEP_BELOW + 1);
         let p = big.as_ptr();
         e.keep(big);
-        assert_eq!(e.take().as_ptr(), p, "its own array, not the pool's");
+        let own = e.take();
+        assert_eq!(own.as_ptr(), p, "its own array, not the pool's");
+        drop(own);
         e.keep(Vec::with_capacity(KEEP_ENTRIES + 1));
         assert_eq!(e.0.capacity(), 0, "one huge batch's array goes");
         let mut big = with_capacity(KEEP_BELOW + 1);
