@@ -28,7 +28,10 @@
 //!   whose next shot was dropped for room *falls out* ([`Take::Evicted`])
 //!   and reads from disk on its own until it can join again. A slow or
 //!   failing listener never holds back another and never makes the tap
-//!   keep more than that;
+//!   keep more than that. Before the fill that would drop a shot another
+//!   member has yet to take, the member at the head gives way once per
+//!   shot ([`Tap::should_give_way`]), and the read-ahead does not make
+//!   that fill: a member only waiting for a thread keeps up;
 //! - nothing here waits for a listener; the timer thread's questions
 //!   ([`Tap::idle_unchanged`]) never block.
 
@@ -235,6 +238,12 @@ impl Tap {
         }
     }
 
+    /// Whether member `id` should let the others run before it fills the
+    /// next shot (see [`Window::should_give_way`]).
+    pub(crate) fn should_give_way(&self, id: u64) -> bool {
+        lock(&self.window).should_give_way(id, self.cfg.batch_bytes)
+    }
+
     /// A shot of the window for `id`; `None` when it is at the head.
     fn from_window(w: &mut Window, id: u64) -> Option<Take> {
         let m = *w.members.get(&id).expect("a member");
@@ -314,7 +323,7 @@ impl Tap {
         let at = {
             let w = lock(&self.window);
             let Some(m) = w.members.get(&id) else { return };
-            if m.next != w.end() || w.shots.len() >= CAP_SHOTS || w.broken || !w.live {
+            if m.next != w.end() || w.full(self.cfg.batch_bytes) || w.broken || !w.live {
                 return;
             }
             m.next
@@ -331,7 +340,7 @@ impl Tap {
         };
         let start = {
             let w = lock(&self.window);
-            if w.end() != at || w.broken || r.follower.is_none() {
+            if w.end() != at || w.full(self.cfg.batch_bytes) || w.broken || r.follower.is_none() {
                 return;
             }
             w.head
@@ -484,6 +493,12 @@ impl Tap {
         if let Some(f) = r.follower.as_mut() {
             f.release_buffers();
         }
+    }
+
+    /// Whether one more shot may drop the oldest one.
+    #[cfg(test)]
+    pub(crate) fn is_full(&self) -> bool {
+        lock(&self.window).full(self.cfg.batch_bytes)
     }
 
     /// Fills of the follower so far.

@@ -306,6 +306,9 @@ impl Worker {
             self.release_buffers();
             return self.idle(false);
         }
+        if self.give_way() {
+            return Next::Wait(GIVE_WAY);
+        }
         let fill = match self.ahead.fill.take() {
             Some(fill) => {
                 std::mem::swap(&mut self.batch, &mut self.ahead.batch);
@@ -463,6 +466,11 @@ impl Worker {
         }
     }
 }
+
+/// How long a joined worker at the head of a full window lets the
+/// listeners behind it take their shots before it fills the next one
+/// (see [`Tap::should_give_way`]).
+const GIVE_WAY: Duration = Duration::from_millis(2);
 
 /// Whether `c` is at the start of a file with a proof of nothing (the file
 /// was empty). A cursor without a proof (set by hand) is trusted as it is.
