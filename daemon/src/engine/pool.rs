@@ -92,24 +92,72 @@ struct Threads {
     in_call: BTreeMap<usize, Instant>,
     next_no: usize,
     handles: Vec<JoinHandle<()>>,
+    /// When the timer thread looks for blocked threads next (a [`NUDGE`]
+    /// is queued for then): one look at a time, not one for each time
+    /// every thread became busy (thousands in a burst, each a wake-up of
+    /// the timer thread).
+    nudge_at: Option<Instant>,
+    #[cfg(test)]
+    nudges: usize,
 }
 
 /// The queue of work: a plain condition variable, so that a thread
 /// without work sleeps in the kernel at once (no spinning: an idle daemon
 /// costs nothing, and a frozen one shows its idle threads as waiting).
+///
+/// Wake-ups are what thousands of journals written at once cost most
+/// (each one a system call and a switch of threads), so none is made
+/// that no thread needs: work queued while no thread sleeps wakes none,
+/// and a step queued again by the thread that ran it wakes none when it
+/// is the only work (that thread takes it next, see [`Queue::push_own`]).
 struct Queue {
-    items: Mutex<VecDeque<Work>>,
+    items: Mutex<Items>,
     ready: Condvar,
+    /// Threads woken for work so far (tests look at it).
+    #[cfg(test)]
+    woken: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Default)]
+struct Items {
+    work: VecDeque<Work>,
+    /// Threads waiting in [`Queue::pop`].
+    sleepers: usize,
 }
 
 impl Queue {
     fn push(&self, w: Work) {
-        lock(&self.items).push_back(w);
+        let mut items = lock(&self.items);
+        items.work.push_back(w);
+        let wake = items.sleepers > 0;
+        drop(items);
+        if wake {
+            self.notify();
+        }
+    }
+
+    /// Like [`push`](Self::push), from a pool thread that takes work again
+    /// right after: when the queue was empty, that thread takes `w` itself
+    /// and no other is woken for it.
+    fn push_own(&self, w: Work) {
+        let mut items = lock(&self.items);
+        let wake = items.sleepers > 0 && !items.work.is_empty();
+        items.work.push_back(w);
+        drop(items);
+        if wake {
+            self.notify();
+        }
+    }
+
+    fn notify(&self) {
+        #[cfg(test)]
+        self.woken
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.ready.notify_one();
     }
 
     fn is_empty(&self) -> bool {
-        lock(&self.items).is_empty()
+        lock(&self.items).work.is_empty()
     }
 
     /// The next work; `None` after `timeout` (if any) without work.
@@ -117,14 +165,16 @@ impl Queue {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut items = lock(&self.items);
         loop {
-            if let Some(w) = items.pop_front() {
+            if let Some(w) = items.work.pop_front() {
                 return Some(w);
             }
+            items.sleepers += 1;
             match deadline {
                 None => items = self.ready.wait(items).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
+                        items.sleepers -= 1;
                         return None;
                     }
                     items = self
@@ -134,6 +184,7 @@ impl Queue {
                         .0;
                 }
             }
+            items.sleepers -= 1;
         }
     }
 }
@@ -174,8 +225,10 @@ impl Pool {
         let inner = Arc::new(Inner {
             slots: Mutex::new(Vec::new()),
             work: Queue {
-                items: Mutex::new(VecDeque::new()),
+                items: Mutex::new(Items::default()),
                 ready: Condvar::new(),
+                #[cfg(test)]
+                woken: Default::default(),
             },
             timers: Timers::default(),
             threads: Mutex::new(Threads {
@@ -184,6 +237,9 @@ impl Pool {
                 in_call: BTreeMap::new(),
                 next_no: 0,
                 handles: Vec::new(),
+                nudge_at: None,
+                #[cfg(test)]
+                nudges: 0,
             }),
             base: base.max(1),
             on_done: Box::new(on_done),
@@ -246,6 +302,27 @@ impl Pool {
         Spawner {
             inner: self.inner.clone(),
         }
+    }
+
+    /// Threads woken for work so far.
+    #[cfg(test)]
+    pub(crate) fn woken(&self) -> usize {
+        self.inner
+            .work
+            .woken
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Threads waiting for work now.
+    #[cfg(test)]
+    pub(crate) fn sleeping(&self) -> usize {
+        lock(&self.inner.work.items).sleepers
+    }
+
+    /// Looks for blocked threads queued for the timer thread so far.
+    #[cfg(test)]
+    pub(crate) fn nudges(&self) -> usize {
+        lock(&self.inner.threads).nudges
     }
 
     /// Threads the pool runs now (not counting its timer thread).
@@ -345,13 +422,14 @@ impl Inner {
                 drop(s);
                 (self.on_done)();
             }
+            // This thread takes work again right after the step.
             Next::Now => {
                 *s = State::Queued;
-                self.work.push(Work::Step(id));
+                self.work.push_own(Work::Step(id));
             }
             Next::Wait(_) if again => {
                 *s = State::Queued;
-                self.work.push(Work::Step(id));
+                self.work.push_own(Work::Step(id));
             }
             Next::Wait(d) => {
                 let until = Instant::now() + d;
@@ -438,7 +516,7 @@ fn thread_loop(inner: &Arc<Inner>, no: usize, extra: bool) {
         t.idle -= 1;
         if t.idle == 0 {
             // Every thread is busy: have the timer look for blocked ones.
-            inner.timers.add(Instant::now() + BUSY, NUDGE);
+            nudge(inner, &mut t, Instant::now() + BUSY);
         }
         let work = match got {
             Some(Work::Step(STOP)) | None => {
@@ -456,6 +534,42 @@ fn thread_loop(inner: &Arc<Inner>, no: usize, extra: bool) {
                 }
             }
         }
+    }
+}
+
+/// Has the timer thread look for blocked threads at `at`, unless a look
+/// it has not taken yet comes before then (`t` is the locked [`Threads`]).
+fn nudge(inner: &Inner, t: &mut Threads, at: Instant) {
+    if t.nudge_at.is_some_and(|n| n <= at) {
+        return;
+    }
+    t.nudge_at = Some(at);
+    #[cfg(test)]
+    {
+        t.nudges += 1;
+    }
+    inner.timers.add(at, NUDGE);
+}
+
+/// After the timer thread looked for blocked threads: while every thread
+/// is still busy, it looks again when the oldest listener call in progress
+/// has held its thread for [`BUSY`] (a call that began after the last
+/// time every thread became busy is looked at too).
+fn nudge_again(inner: &Inner) {
+    let mut t = lock(&inner.threads);
+    t.nudge_at = None;
+    if t.idle > 0 {
+        return;
+    }
+    let now = Instant::now();
+    if let Some(at) = t
+        .in_call
+        .values()
+        .map(|&s| s + BUSY)
+        .filter(|&at| at > now)
+        .min()
+    {
+        nudge(inner, &mut t, at);
     }
 }
 
@@ -520,15 +634,17 @@ fn timer_loop(inner: &Arc<Inner>) {
     loop {
         let now = Instant::now();
         let mut due = Vec::new();
+        let mut nudged = false;
         while let Some(&Reverse((at, id))) = heap.peek() {
             if at > now {
                 break;
             }
             heap.pop();
-            if id == STOP {
-                return;
+            match id {
+                STOP => return,
+                NUDGE => nudged = true,
+                _ => due.push(id),
             }
-            due.push(id);
         }
         drop(heap);
         let mut again = Vec::new();
@@ -564,6 +680,9 @@ fn timer_loop(inner: &Arc<Inner>) {
             if let Err(e) = spawn_thread(inner, true) {
                 tracing::warn!(error = %e, "cannot start another thread; the queued work waits for one");
             }
+        }
+        if nudged {
+            nudge_again(inner);
         }
         heap = lock(&inner.timers.heap);
         for (at, id) in again {

@@ -28,7 +28,10 @@
 //!   whose next shot was dropped for room *falls out* ([`Take::Evicted`])
 //!   and reads from disk on its own until it can join again. A slow or
 //!   failing listener never holds back another and never makes the tap
-//!   keep more than that;
+//!   keep more than that. Before the fill that would drop a shot another
+//!   member has yet to take, the member at the head gives way once per
+//!   shot ([`Tap::should_give_way`]), and the read-ahead does not make
+//!   that fill: a member only waiting for a thread keeps up;
 //! - nothing here waits for a listener; the timer thread's questions
 //!   ([`Tap::idle_unchanged`]) never block.
 
@@ -106,6 +109,13 @@ pub(crate) enum Take {
 #[derive(Default)]
 struct Reader {
     follower: Option<Box<Follower>>,
+    /// The last fill found nothing new and the follower took its files'
+    /// stamp then ([`Follower::note_idle`]): while the stamp holds, a
+    /// member at the head finds nothing either, without a fill of its own.
+    noted: bool,
+    /// Fills so far (tests look at it).
+    #[cfg(test)]
+    fills: usize,
 }
 
 /// One journal's reader and the window of its shots; see the module header.
@@ -164,6 +174,7 @@ impl Tap {
         let f = own.take()?;
         w.head_id = f.identity_at(mark.pos);
         r.follower = Some(f);
+        r.noted = false;
         w.live = true;
         w.head = Some(mark);
         w.head_rest = true;
@@ -214,6 +225,9 @@ impl Tap {
         if w.broken || r.follower.is_none() {
             return Take::Idle;
         }
+        if Self::still_nothing(&mut r) {
+            return Take::Idle;
+        }
         let start = w.head;
         drop(w);
         let made = self.fill(&mut r, start);
@@ -222,6 +236,12 @@ impl Tap {
             Some(_) => Take::Shot(w.hand(id)),
             None => Take::Idle,
         }
+    }
+
+    /// Whether member `id` should let the others run before it fills the
+    /// next shot (see [`Window::should_give_way`]).
+    pub(crate) fn should_give_way(&self, id: u64) -> bool {
+        lock(&self.window).should_give_way(id, self.cfg.batch_bytes)
     }
 
     /// A shot of the window for `id`; `None` when it is at the head.
@@ -233,9 +253,27 @@ impl Tap {
         (m.next < w.end()).then(|| Take::Shot(w.hand(id)))
     }
 
+    /// Whether the last fill found nothing and the files are as they were
+    /// then (one `stat`): every member that comes to the head after a fill
+    /// found nothing (the read-ahead's, another listener's) is told so
+    /// without filling again, which would check the file for truncation,
+    /// read to its end and prove it anew for each listener.
+    fn still_nothing(r: &mut Reader) -> bool {
+        if !r.noted {
+            return false;
+        }
+        let f = r.follower.as_mut().expect("a follower");
+        r.noted = f.idle_unchanged();
+        r.noted
+    }
+
     /// One fill of the follower (the reader lock held). A panic loses the
     /// follower.
     fn fill(&self, r: &mut Reader, start: Option<Mark>) -> Made {
+        #[cfg(test)]
+        {
+            r.fills += 1;
+        }
         let mut batch = Batch::default();
         let f = r.follower.as_mut().expect("a follower");
         let max = self.cfg.batch_bytes;
@@ -245,6 +283,12 @@ impl Tap {
             Ok(fill) => {
                 let end = f.mark();
                 let moved = end != start || !batch.is_empty() || batch.end.is_some();
+                // Nothing new: the follower takes its files' stamp now, for
+                // the members that come to the head after this fill.
+                r.noted = !moved && matches!(fill, Ok(Fill::Idle));
+                if r.noted {
+                    f.note_idle();
+                }
                 let id = match end {
                     Some(m) if moved || !matches!(fill, Ok(Fill::Idle)) => f.identity_at(m.pos),
                     _ => None,
@@ -259,6 +303,7 @@ impl Tap {
             }
             Err(p) => {
                 r.follower = None;
+                r.noted = false;
                 let msg = crate::engine::panic_text(p.as_ref());
                 Made {
                     end: None,
@@ -278,7 +323,7 @@ impl Tap {
         let at = {
             let w = lock(&self.window);
             let Some(m) = w.members.get(&id) else { return };
-            if m.next != w.end() || w.shots.len() >= CAP_SHOTS || w.broken || !w.live {
+            if m.next != w.end() || w.full(self.cfg.batch_bytes) || w.broken || !w.live {
                 return;
             }
             m.next
@@ -295,7 +340,7 @@ impl Tap {
         };
         let start = {
             let w = lock(&self.window);
-            if w.end() != at || w.broken || r.follower.is_none() {
+            if w.end() != at || w.full(self.cfg.batch_bytes) || w.broken || r.follower.is_none() {
                 return;
             }
             w.head
@@ -388,8 +433,14 @@ impl Tap {
 
     /// A member found nothing to read: the follower takes its files' stamp.
     pub(crate) fn note_idle(&self) {
-        if let Some(f) = lock(&self.reader).follower.as_mut() {
+        let mut r = lock(&self.reader);
+        if r.noted {
+            // Taken by the fill that found nothing (see `Reader::noted`).
+            return;
+        }
+        if let Some(f) = r.follower.as_mut() {
             f.note_idle();
+            r.noted = true;
         }
     }
 
@@ -442,6 +493,18 @@ impl Tap {
         if let Some(f) = r.follower.as_mut() {
             f.release_buffers();
         }
+    }
+
+    /// Whether one more shot may drop the oldest one.
+    #[cfg(test)]
+    pub(crate) fn is_full(&self) -> bool {
+        lock(&self.window).full(self.cfg.batch_bytes)
+    }
+
+    /// Fills of the follower so far.
+    #[cfg(test)]
+    pub(crate) fn fills(&self) -> usize {
+        lock(&self.reader).fills
     }
 
     /// Shots held now (for tests and the status).

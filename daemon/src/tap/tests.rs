@@ -351,3 +351,70 @@ fn nothing_is_held_once_every_listener_passed() {
     tap.leave(b);
     assert_eq!(tap.held(), 0);
 }
+
+#[test]
+fn after_a_fill_found_nothing_the_others_at_the_head_are_told_so_without_a_fill_of_their_own() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("app.log");
+    let mut want = append(&path, 0, 50);
+    let cfg = config(&path, 1 << 20);
+    let tap = Tap::new(cfg.clone());
+    let mut ls: Vec<Listener> = (0..3).map(|_| Listener::new(&tap, &cfg)).collect();
+    for l in &mut ls {
+        l.drain().unwrap();
+    }
+    // Every listener at the head: one fill found nothing (the last one's,
+    // or the read-ahead's); the others are told without filling.
+    let fills = tap.fills();
+    for l in &mut ls {
+        assert!(l.step(false).unwrap(), "nothing new");
+    }
+    assert_eq!(tap.fills(), fills, "no fill while the file is as it was");
+    // Appended since: the next one to come fills, the others take its shot.
+    want.extend(append(&path, 50, 60));
+    for l in &mut ls {
+        l.drain().unwrap();
+        assert_eq!(bytes(l), want);
+    }
+    assert_eq!(
+        tap.fills(),
+        fills + 2,
+        "one fill read the lines, one found nothing"
+    );
+}
+
+#[test]
+fn at_a_full_window_the_leader_gives_way_once_to_a_listener_behind_it() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("app.log");
+    let want = append(&path, 0, 3000);
+    let cfg = config(&path, 4096);
+    let tap = Tap::new(cfg.clone());
+    let mut ls: Vec<Listener> = (0..2).map(|_| Listener::new(&tap, &cfg)).collect();
+    ls[1].step(false).unwrap();
+    // The leader reads on until one more shot would drop the oldest,
+    // which the other listener has yet to take.
+    ls[0].step(false).unwrap();
+    while !tap.is_full() {
+        ls[0].step(false).unwrap();
+    }
+    let leader = ls[0].id.unwrap();
+    assert!(!tap.should_give_way(ls[1].id.unwrap()), "not at the head");
+    assert!(
+        tap.should_give_way(leader),
+        "the one behind needs the oldest shot"
+    );
+    assert!(
+        !tap.should_give_way(leader),
+        "once per shot: a slow listener is not waited for again"
+    );
+    // Meanwhile the one behind takes its shot: room again.
+    ls[1].step(false).unwrap();
+    assert_eq!(ls[1].fell_out, 0);
+    assert!(!tap.is_full() && !tap.should_give_way(leader));
+    for l in &mut ls {
+        l.drain().unwrap();
+        assert_eq!(bytes(l), want);
+    }
+    assert!(!tap.should_give_way(leader), "nobody behind");
+}

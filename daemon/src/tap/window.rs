@@ -21,6 +21,9 @@ pub(super) struct Member {
     pub(super) next: u64,
     /// The oldest serial it may rewind to (≤ `next`).
     pub(super) keep: u64,
+    /// The head's serial when it last gave way to a member behind it
+    /// (see [`Window::should_give_way`]).
+    pub(super) gave_way: Option<u64>,
 }
 
 /// The members by id: a vector (ids only grow, so it stays sorted), as a
@@ -96,7 +99,14 @@ impl Window {
     pub(super) fn add(&mut self, at: u64) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        self.members.insert(id, Member { next: at, keep: at });
+        self.members.insert(
+            id,
+            Member {
+                next: at,
+                keep: at,
+                gave_way: None,
+            },
+        );
         id
     }
 
@@ -146,6 +156,37 @@ impl Window {
         let mut all = marks.chain([self.head]);
         all.all(|m| m.is_some_and(|m| m.key == key))
             && self.head.is_some_and(|h| md.len() >= h.pos.offset)
+    }
+
+    /// Whether member `id`, at the head, should give way once before it
+    /// fills: the window is full, so the fill would drop the oldest shot,
+    /// which another member has yet to take (it would fall out and read
+    /// the journal again on its own). It gives way once per head serial:
+    /// a member that is only waiting for a thread takes its shot
+    /// meanwhile, and one that is slow or blocked is not waited for again.
+    pub(super) fn should_give_way(&mut self, id: u64, batch_bytes: usize) -> bool {
+        let end = self.end();
+        let (first, full) = (self.first, self.full(batch_bytes));
+        let behind = self
+            .members
+            .0
+            .iter()
+            .any(|&(k, m)| k != id && m.keep.min(m.next) == first);
+        let Some(m) = self.members.get_mut(&id) else {
+            return false;
+        };
+        if m.next != end || !full || !behind || m.gave_way == Some(end) {
+            return false;
+        }
+        m.gave_way = Some(end);
+        true
+    }
+
+    /// Whether one more shot (of up to a batch) may drop the oldest one.
+    pub(super) fn full(&self, batch_bytes: usize) -> bool {
+        !self.shots.is_empty()
+            && (self.shots.len() >= CAP_SHOTS
+                || self.bytes.saturating_add(batch_bytes) > batch_bytes.saturating_mul(CAP_BATCHES))
     }
 
     /// Drops the oldest shots beyond the cap (never the newest one).

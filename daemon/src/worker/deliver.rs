@@ -35,7 +35,7 @@ impl Worker {
             matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
         let filters = self.instance.plugin().api.filters;
         let journal = Bytes::new(self.instance.journal_bytes());
-        let mut handled = std::mem::take(&mut self.entries).0;
+        let mut handled = self.entries.take();
         // Fields (they may own unquoted copies) and their slices outlive the call.
         let mut fields: Vec<Cow<'_, [u8]>> = Vec::new();
         let mut slices: Vec<Bytes> = Vec::new();
@@ -86,10 +86,7 @@ impl Worker {
             in_call(|| self.instance.listen(&handled, preset))
         };
         // The entries point into the batch and the fields: none is kept.
-        handled.clear();
-        if handled.capacity() <= KEEP_ENTRIES {
-            self.entries = Entries(handled);
-        }
+        self.entries.keep(handled);
         drop(slices);
         drop(fields);
         drop(shot);
@@ -116,16 +113,3 @@ fn raw_entry(journal: Bytes, m: &Meta, raw: &[u8], chunk: &[u8]) -> RawEntry {
         chunk: Bytes::new(chunk),
     }
 }
-
-/// An array of entries grown past this by one batch of tiny records is not
-/// kept for the next batch.
-const KEEP_ENTRIES: usize = 1 << 16;
-
-/// The array of entries handed to the listener, kept between batches so
-/// that it is not allocated for each one. Empty between calls.
-#[derive(Default)]
-pub(super) struct Entries(Vec<RawEntry>);
-
-// SAFETY: the vector is empty whenever the worker is not inside `deliver`,
-// so no pointer it held is ever used from another thread.
-unsafe impl Send for Entries {}

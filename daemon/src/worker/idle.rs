@@ -106,11 +106,11 @@ impl Worker {
 
     /// Gives back the buffers of an idle worker: an idle journal costs a
     /// few KiB, not a batch. The array of entries handed to the listener
-    /// goes too (it is empty between calls, and grown again by the next).
+    /// goes to the pool of such arrays (see [`super::entries`]).
     pub(super) fn release_buffers(&mut self) {
         self.batch.release();
         self.ahead.batch.release();
-        self.entries = Default::default();
+        self.entries.release();
         if let Some(f) = self.follower.as_mut() {
             f.release_buffers();
         }

@@ -112,6 +112,14 @@ impl Worker {
         f.at_rest() && f.mark().is_some_and(|m| tap.could_join(m))
     }
 
+    /// Whether this joined worker, with nothing read ahead and nothing in
+    /// hand, should let the listeners behind it take their shots before
+    /// it fills the next one (see [`Tap::should_give_way`]).
+    pub(super) fn give_way(&self) -> bool {
+        let Some(j) = &self.joined else { return false };
+        self.ahead.fill.is_none() && !self.stopping() && j.tap.should_give_way(j.id)
+    }
+
     /// The next batch through the tap, as a fill: `None` when not joined,
     /// or when the worker just fell out (then it reads on its own).
     pub(super) fn take_shot(&mut self) -> Option<Result<Fill, String>> {

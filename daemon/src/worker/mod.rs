@@ -153,6 +153,7 @@ mod calls;
 mod changes;
 mod count;
 mod deliver;
+mod entries;
 mod idle;
 mod joined;
 mod owed;
@@ -160,7 +161,7 @@ mod task;
 
 use ahead::ReadAhead;
 pub(crate) use changes::{changes, note_change};
-use deliver::Entries;
+use entries::Entries;
 pub use joined::Reading;
 use joined::{Expected, Joined};
 mod stats;
@@ -299,8 +300,14 @@ impl Worker {
         // was seen reads its last bytes.
         let retiring = self.shared.lock().unwrap_or_else(|e| e.into_inner()).retire;
         if !retiring && self.idle_unchanged() {
-            // Nothing to read: only a `no_data` may be due.
+            // Nothing to read: only a `no_data` may be due. The buffers go
+            // back, as after a fill that found nothing (which may have been
+            // another listener's, see `Tap::take`).
+            self.release_buffers();
             return self.idle(false);
+        }
+        if self.give_way() {
+            return Next::Wait(GIVE_WAY);
         }
         let fill = match self.ahead.fill.take() {
             Some(fill) => {
@@ -459,6 +466,11 @@ impl Worker {
         }
     }
 }
+
+/// How long a joined worker at the head of a full window lets the
+/// listeners behind it take their shots before it fills the next one
+/// (see [`Tap::should_give_way`]).
+const GIVE_WAY: Duration = Duration::from_millis(2);
 
 /// Whether `c` is at the start of a file with a proof of nothing (the file
 /// was empty). A cursor without a proof (set by hand) is trusted as it is.

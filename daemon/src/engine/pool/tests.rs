@@ -242,3 +242,125 @@ fn long_waits_end_on_a_grid_never_early_short_ones_as_asked() {
     // 143 checks spread over one second share at most five wake-ups.
     assert!(points.len() <= 5, "{} wake-ups", points.len());
 }
+
+/// Steps `n` times (each step busy for `busy`), then is done.
+struct Busy {
+    left: usize,
+    busy: Duration,
+}
+
+impl Task for Busy {
+    fn step(&mut self) -> Next {
+        let until = Instant::now() + self.busy;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        if self.left == 0 {
+            return Next::Done;
+        }
+        self.left -= 1;
+        Next::Now
+    }
+    fn panicked(&mut self, _: &str) {}
+}
+
+#[test]
+fn a_step_queued_again_by_its_thread_wakes_no_other() {
+    let (tx, rx) = done_channel();
+    let pool = Pool::new(2, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    // Both threads wait for work first.
+    poll("both threads wait", || pool.sleeping() == 2);
+    // One task stepped again and again: its thread takes it each time.
+    pool.add(Box::new(Counter {
+        left: 500,
+        steps: Arc::new(AtomicUsize::new(0)),
+    }));
+    wait_done(&rx, 1);
+    assert!(
+        pool.woken() <= 2,
+        "{} wake-ups for one task's 500 steps",
+        pool.woken()
+    );
+    pool.shutdown();
+}
+
+#[test]
+fn busy_threads_are_looked_at_once_a_while_not_at_every_step() {
+    let (tx, rx) = done_channel();
+    let pool = Pool::new(2, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    // Two tasks keep both threads busy for about 200 ms, every thread
+    // busy again at each step: the timer thread is asked to look for
+    // blocked threads about once per BUSY, not once per step.
+    let started = Instant::now();
+    for _ in 0..2 {
+        pool.add(Box::new(Busy {
+            left: 400,
+            busy: Duration::from_micros(500),
+        }));
+    }
+    wait_done(&rx, 2);
+    let looks = started.elapsed().as_millis() as usize / super::BUSY.as_millis() as usize + 3;
+    assert!(
+        pool.nudges() <= looks,
+        "{} looks for blocked threads in {:?}",
+        pool.nudges(),
+        started.elapsed()
+    );
+    pool.shutdown();
+}
+
+/// Busy (not in a listener call) for `first`, then blocked in a listener
+/// call until released.
+struct ReadsThenBlocks {
+    first: Option<Duration>,
+    release: Receiver<()>,
+}
+
+impl Task for ReadsThenBlocks {
+    fn step(&mut self) -> Next {
+        if let Some(d) = self.first.take() {
+            std::thread::sleep(d);
+            return Next::Now;
+        }
+        super::in_call(|| {
+            let _ = self.release.recv_timeout(Duration::from_secs(60));
+        });
+        Next::Done
+    }
+    fn panicked(&mut self, _: &str) {}
+}
+
+#[test]
+fn a_call_that_blocks_after_the_threads_became_busy_still_gets_work_another_thread() {
+    let (tx, rx) = done_channel();
+    let pool = Pool::new(1, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    let (release_tx, release) = unbounded();
+    // The only thread is busy from the start; the call that blocks begins
+    // 60 ms later, before the timer's first look (at BUSY) finds it old
+    // enough, and work comes only after that look.
+    pool.add(Box::new(ReadsThenBlocks {
+        first: Some(Duration::from_millis(60)),
+        release,
+    }));
+    std::thread::sleep(super::BUSY + Duration::from_millis(30));
+    let steps = Arc::new(AtomicUsize::new(0));
+    pool.add(Box::new(Counter {
+        left: 0,
+        steps: steps.clone(),
+    }));
+    wait_done(&rx, 1);
+    assert_eq!(steps.load(Ordering::SeqCst), 1);
+    assert!(!pool.all_done(), "the blocked task is still in its call");
+    release_tx.send(()).unwrap();
+    wait_done(&rx, 1);
+    pool.shutdown();
+}
