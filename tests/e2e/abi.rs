@@ -17,7 +17,7 @@ use crate::host::{acked, append, config, kit_listener, rec, recs, wait_until, Da
 pub(crate) fn build_c_listener(dir: &Path, target: &str) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../listeners/example-c");
+    let src = crate::fixture::manifest_dir().join("../listeners/example-c");
     let out = Command::new("make")
         .arg("-s")
         .arg("-C")

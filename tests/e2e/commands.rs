@@ -738,7 +738,7 @@ fn gunzip(path: &Path) -> Vec<u8> {
 
 #[test]
 fn the_readme_example_runs_once_and_a_second_run_repeats_nothing() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/p4");
+    let src = crate::fixture::manifest_dir().join("../examples/p4");
     let f = Fixture::new();
     fs::copy(src.join("logdaemon.toml"), f.join("logdaemon.toml"))
         .expect("examples/p4/logdaemon.toml");

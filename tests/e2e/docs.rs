@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate::fixture::manifest_dir()
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()

@@ -36,6 +36,16 @@ pub fn target_dir() -> PathBuf {
         .clone()
 }
 
+/// The `tests` package's directory: as cargo says when it runs this test,
+/// else as it was when the test was built. A test binary that was not
+/// rebuilt in another checkout (a target directory copied from it) would
+/// otherwise build and test the checkout it was first built in.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// `cargo build --workspace` into `profile_dir` (`<target>/<profile>`).
 fn build_workspace(profile_dir: &Path) {
     let target = profile_dir.parent().expect("target dir");
@@ -45,7 +55,7 @@ fn build_workspace(profile_dir: &Path) {
         None => panic!("{}: not a profile directory", profile_dir.display()),
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let manifest = manifest_dir().join("../Cargo.toml");
     let st = Command::new(&cargo)
         .args(["build", "--quiet", "--workspace", "--profile", profile])
         .arg("--manifest-path")
@@ -73,7 +83,7 @@ pub fn bin() -> PathBuf {
 
 /// The repository's `tests/data` folder.
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+    manifest_dir().join("data")
 }
 
 /// A scratch directory removed at the end of the test (kept when
@@ -153,7 +163,7 @@ fn newest(dir: &Path) -> std::time::SystemTime {
 
 #[test]
 fn the_binaries_under_test_are_newer_than_their_sources() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = manifest_dir().join("..");
     let checks = [
         (bin(), root.join("daemon/src")),
         (bin(), root.join("listeners/sdk/src")),

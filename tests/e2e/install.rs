@@ -85,7 +85,7 @@ fn the_deb_installs_checks_its_example_config_verifies_its_unit_and_recovers_fro
         "dpkg -i needs root: run the end-to-end tests as root (CI does)"
     );
     let scratch = Fixture::new();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/package-deb.sh");
+    let script = crate::fixture::manifest_dir().join("../scripts/package-deb.sh");
     let out = Command::new("bash")
         .arg(&script)
         .arg("--from")
