@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
-use super::{deadline, Next, Pool, Task, COARSE, SLACK};
+use super::timers::{deadline, COARSE, SLACK};
+use super::{Next, Pool, Task};
 
 /// Steps `n` times, then is done; counts its steps.
 struct Counter {
