@@ -321,11 +321,46 @@ pub fn open_settling(
     path: &Path,
     settle: Settle,
 ) -> Result<(Compression, Box<dyn Read + Send>), CompressError> {
-    let o = open_file(path)?;
+    let file = open_nonblocking(path).map_err(|e| CompressError::from_open(path, e))?;
+    settling(file, path, settle)
+}
+
+/// Reads the file `file` is open on again from its start, like [`open`],
+/// wherever it is now: through a description of its own (no offset shared
+/// with `file`), not by `path`, which a rotation may have renamed away or
+/// given to another file since `file` was opened. `path` names it in
+/// errors.
+pub fn open_again(
+    file: &File,
+    path: &Path,
+) -> Result<(Compression, Box<dyn Read + Send>), CompressError> {
+    let again = reopen(file).map_err(|e| CompressError::from_open(path, e))?;
+    settling(again, path, Settle::new(truncated_wait()))
+}
+
+/// A new description of the file `file` is open on, found through
+/// `/proc/self/fd` (so after a rename or an unlink too); opened as
+/// [`open_nonblocking`] does, so that a FIFO is refused, not waited on.
+pub(crate) fn reopen(file: &File) -> io::Result<File> {
+    use std::os::fd::AsRawFd;
+    open_nonblocking(Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd())))
+}
+
+/// The reader of [`open_settling`] for a file already open: the watched
+/// file is the one read (one open of the name, not two a rename could fall
+/// between).
+fn settling(
+    file: File,
+    path: &Path,
+    settle: Settle,
+) -> Result<(Compression, Box<dyn Read + Send>), CompressError> {
+    let watch = file
+        .try_clone()
+        .map_err(|e| CompressError::from_open(path, e))?;
+    let o = read_opened(file, path)?;
     if o.compression == Compression::None || settle.wait.is_zero() {
         return Ok((o.compression, o.reader));
     }
-    let watch = open_nonblocking(path).map_err(|e| CompressError::from_open(path, e))?;
     let reader = Settling {
         path: path.to_path_buf(),
         watch,

@@ -109,7 +109,12 @@ pub fn tail_len_of(file: &File, offset: u64, len: u64) -> io::Result<Option<Hash
 
 /// Opens a file at `offset` without any proof (an operator-set position).
 pub fn open_unverified(path: &Path, offset: u64) -> io::Result<Opened> {
-    let file = File::open(path)?;
+    open_unverified_file(File::open(path)?, path, offset)
+}
+
+/// [`open_unverified`] of the file `file` is open on, read through `file`
+/// only (never by `path`, which names it in errors and in the result).
+pub(crate) fn open_unverified_file(file: File, path: &Path, offset: u64) -> io::Result<Opened> {
     let mut magic = [0u8; 8];
     let n = read_full_at(&file, &mut magic, 0)?;
     let compression = compress::detect(&magic[..n]);
@@ -132,11 +137,15 @@ pub fn open_unverified(path: &Path, offset: u64) -> io::Result<Opened> {
         });
     }
     let key = Some(FileKey::of(&file.metadata()?));
-    let (_, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+    // Read through `file` itself, not by name: a rotation may rename the
+    // file away or put another under its name between two opens.
+    let (_, mut reader) =
+        compress::open_again(&file, path).map_err(|e| io::Error::other(e.to_string()))?;
     let mut buf = vec![0u8; HEAD_WINDOW as usize];
     let k = read_full(&mut reader, &mut buf)?;
     head.feed(0, &buf[..k]);
-    let (_, mut reader) = compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+    let (_, mut reader) =
+        compress::open_again(&file, path).map_err(|e| io::Error::other(e.to_string()))?;
     skip(&mut reader, offset)?;
     Ok(Opened {
         path: path.to_path_buf(),
@@ -236,6 +245,22 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     };
     let file =
         File::open(path).map_err(|e| mm(MismatchKind::Unreadable, format!("cannot open: {e}")))?;
+    open_matching_file(file, path, id, offset)
+}
+
+/// [`open_matching`] of the file `file` is open on, read through `file`
+/// only (never by `path`, which names it in errors and in the result).
+pub(crate) fn open_matching_file(
+    file: File,
+    path: &Path,
+    id: &Identity,
+    offset: u64,
+) -> Result<Opened, Mismatch> {
+    let mm = |kind: MismatchKind, why: String| Mismatch {
+        path: path.to_path_buf(),
+        kind,
+        why,
+    };
     let mut magic = [0u8; 8];
     let m = read_full_at(&file, &mut magic, 0)
         .map_err(|e| mm(MismatchKind::Unreadable, format!("read error: {e}")))?;
@@ -245,9 +270,10 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     // The compressed file's own key: it tells this file from others that
     // hold the same bytes (identical short files), as a plain file's does.
     let key = file.metadata().ok().map(|m| FileKey::of(&m));
-    drop(file);
-    let (compression, mut reader) =
-        compress::open(path).map_err(|e| mm(MismatchKind::Unreadable, e.to_string()))?;
+    // Decoded through `file`, the file whose key that is, never by name
+    // again (see [`compress::open_again`]).
+    let (compression, mut reader) = compress::open_again(&file, path)
+        .map_err(|e| mm(MismatchKind::Unreadable, e.to_string()))?;
     // Head.
     let head_len = id.head_len.min(HEAD_WINDOW.max(id.head_len)) as usize;
     let mut head = vec![0u8; head_len.max(HEAD_WINDOW as usize)];
@@ -302,7 +328,16 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
     }
     // If the head read went past `offset`, the source must be re-positioned.
     if pos > offset {
-        return reopen_at(path, id, offset, compression, key, head_seen, &window);
+        return reopen_at(
+            &file,
+            path,
+            id,
+            offset,
+            compression,
+            key,
+            head_seen,
+            &window,
+        );
     }
     if id.tail_len > 0 && (window.len() as u64 != id.tail_len || Hash::of(&window) != id.tail_hash)
     {
@@ -322,6 +357,7 @@ pub fn open_matching(path: &Path, id: &Identity, offset: u64) -> Result<Opened, 
 
 #[allow(clippy::too_many_arguments)]
 fn reopen_at(
+    file: &File,
     path: &Path,
     id: &Identity,
     offset: u64,
@@ -341,8 +377,8 @@ fn reopen_at(
             format!("different bytes before offset {offset} (tail hash)"),
         ));
     }
-    let (_, mut reader) =
-        compress::open(path).map_err(|e| mm(MismatchKind::Unreadable, e.to_string()))?;
+    let (_, mut reader) = compress::open_again(file, path)
+        .map_err(|e| mm(MismatchKind::Unreadable, e.to_string()))?;
     skip(&mut reader, offset)
         .map_err(|e| mm(MismatchKind::Unreadable, format!("read error: {e}")))?;
     Ok(Opened {
@@ -448,10 +484,11 @@ impl TailRing {
 /// The identity of position `offset` in `path` (plain or compressed), read
 /// from the file: what the checkpoint records so a later run can prove it.
 pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
+    let file = compress::open_nonblocking(path)?;
     let (compression, mut reader) =
-        compress::open(path).map_err(|e| io::Error::other(e.to_string()))?;
+        compress::open_again(&file, path).map_err(|e| io::Error::other(e.to_string()))?;
     let key = if compression == Compression::None {
-        Some(FileKey::of(&std::fs::metadata(path)?))
+        Some(FileKey::of(&file.metadata()?))
     } else {
         None
     };
@@ -505,87 +542,4 @@ pub fn compute(path: &Path, offset: u64) -> io::Result<Identity> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ring_tail_matches_direct_hash() {
-        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let mut r = TailRing::new(8192, 0);
-        for c in data.chunks(777) {
-            r.feed(c);
-        }
-        let off = 19_000u64;
-        let (len, h) = r.tail(off).unwrap();
-        assert_eq!(len, TAIL_WINDOW);
-        assert_eq!(
-            h,
-            Hash::of(&data[(off - TAIL_WINDOW) as usize..off as usize])
-        );
-        assert!(r.tail(5_000).is_none(), "window no longer held");
-        // Near the start of what is held: a shorter window.
-        let start = 20_000 - 8192;
-        let (len, h) = r.tail(start + 100).unwrap();
-        assert_eq!(
-            (len, h),
-            (100, Hash::of(&data[start as usize..start as usize + 100]))
-        );
-        let mut small = TailRing::new(8192, 0);
-        small.feed(&data[..100]);
-        assert_eq!(small.tail(60).unwrap(), (60, Hash::of(&data[..60])));
-    }
-
-    #[test]
-    fn open_matching_proves_content_not_name() {
-        let d = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..10_000u32)
-            .flat_map(|i| format!("line {i}\n").into_bytes())
-            .collect();
-        let a = d.path().join("a");
-        std::fs::write(&a, &data).unwrap();
-        let f = File::open(&a).unwrap();
-        let (head_len, head_hash) = head_of(&f, HEAD_WINDOW).unwrap();
-        let off = 50_000u64;
-        let (tail_len, tail_hash) = tail_of(&f, off).unwrap().unwrap();
-        let id = Identity {
-            path: String::new(),
-            dev: 0,
-            inode: 0,
-            head_len,
-            head_hash,
-            tail_len,
-            tail_hash,
-        };
-        let mut o = open_matching(&a, &id, off).unwrap();
-        let mut rest = Vec::new();
-        o.source.read_to_end(&mut rest).unwrap();
-        assert_eq!(rest, &data[off as usize..]);
-        // A gzip copy matches too, positioned at the uncompressed offset.
-        let gz = d.path().join("a.gz");
-        let mut enc =
-            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut enc, &data).unwrap();
-        enc.finish().unwrap();
-        let mut o = open_matching(&gz, &id, off).unwrap();
-        let mut rest = Vec::new();
-        o.source.read_to_end(&mut rest).unwrap();
-        assert_eq!(rest, &data[off as usize..]);
-        // Same head, different bytes before the offset: refused.
-        let mut other = data.clone();
-        other[(off - 10) as usize] = b'X';
-        let b = d.path().join("b");
-        std::fs::write(&b, &other).unwrap();
-        assert!(open_matching(&b, &id, off)
-            .err()
-            .unwrap()
-            .why
-            .contains("tail"));
-        // Too short: refused.
-        std::fs::write(&b, &data[..40_000]).unwrap();
-        assert!(open_matching(&b, &id, off)
-            .err()
-            .unwrap()
-            .why
-            .contains("only"));
-    }
-}
+mod tests;

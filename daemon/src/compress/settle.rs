@@ -111,8 +111,7 @@ impl Settling {
     fn reopen(&mut self) -> io::Result<()> {
         // The file we watch, wherever it is now: a rotation may have
         // renamed it meanwhile, and another file may have its old name.
-        use std::os::fd::AsRawFd;
-        let again = File::open(format!("/proc/self/fd/{}", self.watch.as_raw_fd()))?;
+        let again = super::reopen(&self.watch)?;
         let o = read_opened(again, &self.path)
             .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
         let mut inner = o.reader;
