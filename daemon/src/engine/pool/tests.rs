@@ -365,3 +365,57 @@ fn a_call_that_blocks_after_the_threads_became_busy_still_gets_work_another_thre
     wait_done(&rx, 1);
     pool.shutdown();
 }
+
+/// Waits first; when stepped again, spins until `open` (a step that takes
+/// its time), then is done.
+struct Gate {
+    open: Arc<std::sync::atomic::AtomicBool>,
+    first: bool,
+}
+
+impl Task for Gate {
+    fn step(&mut self) -> Next {
+        if std::mem::take(&mut self.first) {
+            return Next::Wait(Duration::from_secs(3600));
+        }
+        while !self.open.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+        Next::Done
+    }
+    fn panicked(&mut self, _: &str) {}
+}
+
+/// The engine wakes the workers of a thousand journals written at once in
+/// one go: each sleeping thread is woken once, not once per task (a
+/// system call each) while the woken ones have not yet reached the queue.
+#[test]
+fn a_thousand_tasks_woken_at_once_wake_each_sleeping_thread_once() {
+    let (tx, rx) = done_channel();
+    let pool = Pool::new(2, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ids: Vec<usize> = (0..1000)
+        .map(|_| {
+            pool.add(Box::new(Gate {
+                open: open.clone(),
+                first: true,
+            }))
+        })
+        .collect();
+    // Every task took its first step and waits, and so do both threads.
+    poll("both threads wait", || pool.sleeping() == 2);
+    let before = pool.woken();
+    for &id in &ids {
+        pool.wake(id);
+    }
+    // No thread can go back to sleep before this: the steps spin until
+    // the gate opens.
+    let woken = pool.woken() - before;
+    open.store(true, Ordering::SeqCst);
+    wait_done(&rx, 1000);
+    assert!(woken <= 2, "{woken} wake-ups for 2 sleeping threads");
+    pool.shutdown();
+}
