@@ -338,12 +338,30 @@ pub fn open_again(
     settling(again, path, Settle::new(truncated_wait()))
 }
 
-/// A new description of the file `file` is open on, found through
-/// `/proc/self/fd` (so after a rename or an unlink too); opened as
-/// [`open_nonblocking`] does, so that a FIFO is refused, not waited on.
+/// The file `file` is open on, to be read again from its start: a new
+/// description of it found through `/proc/self/fd` (so after a rename or
+/// an unlink too), opened as [`open_nonblocking`] does so that a FIFO is
+/// refused, not waited on.
+///
+/// Where `/proc` is not mounted (a bare chroot), a duplicate of `file`
+/// rewound to its start instead: it shares its offset with `file` and
+/// every other duplicate, so such readers must be used one after the
+/// other, each from its start, as every caller here does.
 pub(crate) fn reopen(file: &File) -> io::Result<File> {
+    reopen_in(file, Path::new("/proc/self/fd"))
+}
+
+fn reopen_in(file: &File, fd_dir: &Path) -> io::Result<File> {
+    use std::io::{Seek, SeekFrom};
     use std::os::fd::AsRawFd;
-    open_nonblocking(Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd())))
+    match open_nonblocking(&fd_dir.join(file.as_raw_fd().to_string())) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !fd_dir.exists() => {
+            let mut again = file.try_clone()?;
+            again.seek(SeekFrom::Start(0))?;
+            Ok(again)
+        }
+        r => r,
+    }
 }
 
 /// The reader of [`open_settling`] for a file already open: the watched

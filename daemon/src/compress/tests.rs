@@ -235,3 +235,27 @@ fn read_errors_of_the_file_are_io_not_corrupt() {
         assert!(d.to_string().starts_with("/j: read error"), "{d}");
     }
 }
+
+/// [`open_again`] reads the file opened, wherever a rotation moved it and
+/// whatever now has its name; without `/proc` it still reads it whole,
+/// whatever was read through the descriptor before.
+#[test]
+fn a_file_read_again_is_the_one_opened_even_renamed_and_without_proc() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_tmp(&dir, "app.log.1.gz", &gzip(TEXT));
+    let mut file = File::open(&p).unwrap();
+    std::fs::rename(&p, dir.path().join("app.log.2.gz")).unwrap();
+    std::fs::write(&p, gzip(b"another file\n")).unwrap();
+    let (c, mut r) = open_again(&file, &p).unwrap();
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    assert_eq!((c, got.as_slice()), (Compression::Gzip, TEXT));
+    // No /proc: a rewound duplicate, even after the descriptor was read.
+    let mut head = [0u8; 4];
+    file.read_exact(&mut head).unwrap();
+    let again = reopen_in(&file, &dir.path().join("no-proc")).unwrap();
+    let o = read_opened(again, &p).unwrap();
+    let mut got = Vec::new();
+    { o }.reader.read_to_end(&mut got).unwrap();
+    assert_eq!(got, TEXT);
+}
