@@ -26,17 +26,17 @@
 //! | replay: stdout is a journal file          | replay::replay_refuses_to_write_into_one_of_the_journal_s_own_files (security)              |
 //! | config: bad `[journal.timestamp]`         | logdaemon replay::tests::a_bad_timestamp_setting_names_the_file_line_and_key                |
 //! | `dump` of a directory                     | dump::bad_paths_fail_with_the_file_and_advice                                               |
-//! | checkpoint: does not parse                | commands::a_corrupt_checkpoint_stops_run_naming_the_file_and_line_and_is_left_as_it_was     |
+//! | checkpoint: does not parse                | commands::checkpoint::a_corrupt_checkpoint_stops_run_naming_the_file_and_line_and_is_left_as_it_was |
 //! | checkpoint: empty                         | bad_input::config::an_empty_checkpoint_stops_run_and_the_previous_save_restores_it          |
 //! | checkpoint: newer format                  | state parse::tests::other_versions_are_refused_as_newer_before_their_unknown_keys           |
-//! | checkpoint: state directory in use        | commands::checkpoint_set_and_a_second_run_while_the_daemon_runs_are_refused                 |
-//! | checkpoint: `set` mid-record              | commands::checkpoint_set_in_the_middle_of_a_record_is_refused_with_the_boundaries           |
-//! | checkpoint: `set` for a file not at hand  | commands::checkpoint_set_for_a_file_not_at_hand_needs_force                                 |
-//! | plugin: writable by others                | commands::a_group_writable_plugin_file_is_refused (+ _in_/_below_a_group_writable_directory) |
+//! | checkpoint: state directory in use        | commands::checkpoint::checkpoint_set_and_a_second_run_while_the_daemon_runs_are_refused     |
+//! | checkpoint: `set` mid-record              | commands::checkpoint::checkpoint_set_in_the_middle_of_a_record_is_refused_with_the_boundaries |
+//! | checkpoint: `set` for a file not at hand  | commands::checkpoint::checkpoint_set_for_a_file_not_at_hand_needs_force                     |
+//! | plugin: writable by others                | commands::plugins::a_group_writable_plugin_file_is_refused (+ _in_/_below_a_group_writable_directory) |
 //! | plugin: owned by another user             | bad_input::plugins::a_plugin_owned_by_another_user_is_refused                               |
-//! | plugin: another ABI                       | commands::a_plugin_of_another_abi_version_is_refused                                        |
-//! | plugin: no entry symbol                   | commands::a_library_without_the_entry_symbol_is_refused                                     |
-//! | plugin: path missing                      | commands::a_plugin_path_that_does_not_exist_is_refused                                      |
+//! | plugin: another ABI                       | commands::plugins::a_plugin_of_another_abi_version_is_refused                               |
+//! | plugin: no entry symbol                   | commands::plugins::a_library_without_the_entry_symbol_is_refused                            |
+//! | plugin: path missing                      | commands::plugins::a_plugin_path_that_does_not_exist_is_refused                             |
 //! | plugin: never unloaded (security)         | bad_input::plugins::a_disabled_listener_s_library_stays_loaded                              |
 //! | plugin: built-in missing                  | bad_input::plugins::a_missing_builtin_plugin_names_the_library_and_the_fix                  |
 //! | listener fails for good                   | host::a_fatal_listener_with_on_failure_stop_stops_the_daemon_after_the_checkpoint           |
