@@ -13,8 +13,8 @@
 //! | config: `[http] listen` remote            | status::a_remote_listen_address_is_refused_unless_allowed                                   |
 //! | config: `[http] listen` cannot listen     | status::an_endpoint_that_cannot_listen_stops_the_start_and_says_where                       |
 //! | status: cannot tell                       | status::status_exit_codes_in_each_state_with_the_daemon_running_or_not                      |
-//! | journal: predecessor deleted              | host::a_deleted_predecessor_stops_the_daemon_with_the_way_out_and_an_untouched_checkpoint   |
-//! | journal: predecessor deleted, report      | host::with_on_gap_report_the_gap_reaches_the_listeners_and_the_rest_follows                 |
+//! | journal: predecessor deleted              | host::predecessor::a_deleted_predecessor_stops_the_daemon_with_the_way_out_and_an_untouched_checkpoint |
+//! | journal: predecessor deleted, report      | host::predecessor::with_on_gap_report_the_gap_reaches_the_listeners_and_the_rest_follows    |
 //! | journal: copy-truncate window             | rotation::window::copytruncate_window_is_reported_as_exactly_that_gap                       |
 //! | compressed: `dump` of a truncated .gz     | dump::truncated_gzip_prints_what_it_can_then_says_where_and_what_to_do                      |
 //! | compressed: `dump` of a corrupt .gz       | dump::corrupt_gzip_says_corrupt_and_where                                                   |
@@ -39,8 +39,8 @@
 //! | plugin: path missing                      | commands::plugins::a_plugin_path_that_does_not_exist_is_refused                             |
 //! | plugin: never unloaded (security)         | bad_input::plugins::a_disabled_listener_s_library_stays_loaded                              |
 //! | plugin: built-in missing                  | bad_input::plugins::a_missing_builtin_plugin_names_the_library_and_the_fix                  |
-//! | listener fails for good                   | host::a_fatal_listener_with_on_failure_stop_stops_the_daemon_after_the_checkpoint           |
-//! | every listener disabled                   | host::when_every_listener_is_disabled_the_daemon_exits_non_zero_keeping_the_cursors         |
+//! | listener fails for good                   | host::failures::a_fatal_listener_with_on_failure_stop_stops_the_daemon_after_the_checkpoint |
+//! | every listener disabled                   | host::failures::when_every_listener_is_disabled_the_daemon_exits_non_zero_keeping_the_cursors |
 //! | file listener: output truncated           | listeners::a_truncated_output_is_refused_with_the_path_and_both_lengths                     |
 //! | file listener: output without a record    | file tests/exactly_once.rs::existing_output_without_a_record_is_refused                     |
 //! | SSH: unknown or changed host key          | hot-backup tests/standby.rs::unknown_or_mismatched_host_keys_are_fatal_with_the_fingerprint_and_nothing_is_sent |
