@@ -64,9 +64,9 @@
 //! | safety rows (outputs, hooks, FIFOs, links, `--once`, jsonl bytes) | listed at the top of `tests/e2e/safety.rs`                                  |
 //! | checkpoint: position table removed        | state parse::tests::a_removed_journal_table_is_named_with_what_it_records                   |
 //! | config: a glob journal that cannot work   | logdaemon config::glob::tests (one per refusal)                                              |
-//! | config: glob listener path without {file} | glob::check_lists_a_globs_streams_and_refuses_a_shared_output_at_its_line                   |
-//! | glob: a new file's listener refuses       | glob::files_another_user_creates_in_the_globs_directory_read_and_overwrite_nothing_else     |
-//! | checkpoint: `set` of a glob journal       | glob::checkpoint_set_and_dump_take_a_stream_name                                            |
+//! | config: glob listener path without {file} | glob::commands::check_lists_a_globs_streams_and_refuses_a_shared_output_at_its_line         |
+//! | glob: a new file's listener refuses       | glob::security::files_another_user_creates_in_the_globs_directory_read_and_overwrite_nothing_else |
+//! | checkpoint: `set` of a glob journal       | glob::commands::checkpoint_set_and_dump_take_a_stream_name                                  |
 //!
 //! The full-disk and read-only tests mount a small tmpfs (they run as root);
 //! when mounting is impossible they fail, naming why, rather than pass.
