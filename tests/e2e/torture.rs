@@ -15,7 +15,8 @@
 //! scales counts and durations up; see [`tally::long`]). Under
 //! `cargo test` the suite runs in its bounded mode like any other module.
 //!
-//! Scenarios are numbered as in the table of docs/proof.md; one file per family.
+//! Scenarios are numbered as in the table of docs/proof.md; one module per
+//! family, the larger families with a file per scenario or group of them.
 
 pub mod tally;
 
