@@ -17,7 +17,12 @@
 # Environment: BENCH_DIR (work directory; default a fresh one under /tmp,
 # the disk's file system), SCALE_TIMEOUT (cap of each phase in seconds,
 # default 120: a phase that takes longer prints "timeout"), SCALE_ONLY
-# (a space-separated subset of "logdaemon tail imfile").
+# (a space-separated subset of "logdaemon tail imfile"), SCALE_PROFILE (a
+# command run with `-p PID` on the daemon during its burst and stopped with
+# SIGINT once the burst is delivered, e.g. "perf record -F 10000 -g -o
+# /tmp/burst.data"; its overhead is in that run's burst figure; a build
+# with frame pointers gives whole call stacks:
+# RUSTFLAGS="-C force-frame-pointers=yes" CARGO_TARGET_DIR=/tmp/fp).
 # A benchmark, not a test: figures are only meaningful against the
 # baselines of the same run.
 set -euo pipefail
@@ -193,6 +198,15 @@ input(type="imfile" file="{LOGS}/*.log" tag="app" ruleset="out")
         return subprocess.Popen(["/usr/sbin/rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "pid")],
                                 stdout=err, stderr=err)
 
+def profile(pid):
+    """SCALE_PROFILE attached to `pid`, once it has started (one second)."""
+    cmd = os.environ.get("SCALE_PROFILE", "").split()
+    if not cmd:
+        return None
+    prof = subprocess.Popen(cmd + ["-p", str(pid)], stdout=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return prof
+
 def fmt_s(s):
     return "timeout" if s is None else f"{s:.3f} s"
 
@@ -214,11 +228,15 @@ def measure(sys_):
     delivery = None if got is None else got + writer
     # The burst: BURST lines appended to every log at once; the follower's
     # CPU time (user + system) until every output has them.
+    prof = profile(p.pid) if sys_.name == "logdaemon" else None
     c0 = cpu_ticks(p.pid)
     append_burst(3, BURST)
     sys_.k = 2 + BURST
     got = wait_until(sys_.delivered(2 + BURST))
     burst = None if got is None else (cpu_ticks(p.pid) - c0) / HZ
+    if prof:
+        prof.send_signal(signal.SIGINT)
+        prof.wait(60)
     exact = sys_.exact()
     note = stop(p)
     return (sys_.name, threads, rss, idle, fmt_s(start), fmt_s(delivery), fmt_s(burst), exact + note, writer)
@@ -234,4 +252,37 @@ print("|---|---|---|---|---|---|---|---|")
 for name, threads, rss, idle, start, delivery, burst, exact, writer in rows:
     print(f"| {name} | {threads} | {rss:.1f} MiB | {idle:.2f} % | {start} | {delivery} | {burst} | {exact} |")
 print(f"\n(the delivery time includes the appends themselves: {rows[0][8]:.3f} s to write one line to each of the {N} logs)" if rows else "")
+
+def one_more_copy():
+    """CPU time (user + system) of this process to write the burst once
+    more: each log's burst bytes appended to a file of its own that holds
+    its first line, and one 4 KiB record slot rewritten per log, which is
+    what one more `file` listener must write at least."""
+    import resource, shutil
+    d = os.path.join(W, "one-more-copy")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    slot = b"r" * 4096
+    fds = []
+    for i in range(N):
+        out = os.open(os.path.join(d, "%d.out" % i), os.O_RDWR | os.O_CREAT, 0o644)
+        rec = os.open(os.path.join(d, "%d.rec" % i), os.O_RDWR | os.O_CREAT, 0o600)
+        os.write(out, line(i, 1))
+        os.pwrite(rec, slot * 2, 0)
+        fds.append((i, out, rec))
+    data = {i: b"".join(line(i, k) for k in range(3, 3 + BURST)) for i, _, _ in fds}
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    for i, out, rec in fds:
+        os.pwrite(out, data[i], len(line(i, 1)))
+        os.pwrite(rec, slot, 4096)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    for _, out, rec in fds:
+        os.close(out)
+        os.close(rec)
+    shutil.rmtree(d, ignore_errors=True)
+    return r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+
+if "logdaemon" in ONLY and L >= 2:
+    print(f"(writing the burst once more, each log's bytes to one more file and a 4 KiB record per log, "
+          f"as one more file listener must at least, takes {one_more_copy():.3f} s of CPU by itself)")
 EOF
