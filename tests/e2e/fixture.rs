@@ -126,6 +126,22 @@ impl Fixture {
             .output()
             .expect("run logdaemon")
     }
+
+    /// Runs the `logdaemon checkpoint set …` command a stop message in
+    /// `log` prints as the way out, and asserts that it succeeds (`what`
+    /// names the scenario in the failure).
+    pub fn run_printed_checkpoint_set(&self, log: &str, what: &str) {
+        let cmd = log
+            .lines()
+            .find_map(|l| l.split("logdaemon checkpoint set").nth(1))
+            .expect("the stop message gives a checkpoint set command");
+        let args: Vec<&str> = ["checkpoint", "set"]
+            .into_iter()
+            .chain(cmd.split_whitespace())
+            .collect();
+        let o = self.run(&args);
+        assert!(o.status.success(), "{what}: {args:?}: {}", stderr(&o));
+    }
 }
 
 impl Drop for Fixture {

@@ -5,7 +5,7 @@
 //! written to that file, every line once and in order.
 
 mod commands;
-mod rotation;
+pub(crate) mod rotation;
 mod security;
 mod streams;
 

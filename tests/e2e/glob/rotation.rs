@@ -18,8 +18,9 @@ const CREATE: &str = "create\n    compress\n    delaycompress";
 /// logrotate's `copytruncate` rotation, compressed.
 const COPYTRUNCATE: &str = "copytruncate\n    compress";
 
-/// The real logrotate on every `*.log` file of the glob's directory.
-fn logrotate(f: &Fixture, directives: &str) {
+/// The real logrotate on every `*.log` file of the glob's directory
+/// (`logs/`), with `directives`.
+pub(crate) fn logrotate(f: &Fixture, directives: &str) {
     let conf = f.write(
         "logrotate.conf",
         format!(

@@ -8,11 +8,11 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::tally::{scale, Tally};
 use crate::fixture::Fixture;
+use crate::glob::rotation::logrotate;
 use crate::glob_edges::wait_held_open;
 use crate::rotation::harness::{diff, Daemon};
 use crate::writer::{Kind, Pump, Writer};
@@ -39,29 +39,6 @@ format = "raw"
 fsync = false
 "#
     .to_string()
-}
-
-/// The real logrotate on every `*.log` file of `logs/` with `directives`.
-fn logrotate_glob(f: &Fixture, directives: &str) {
-    let conf = f.write(
-        "logrotate.conf",
-        format!(
-            "{}/*.log {{\n    rotate 1000\n    missingok\n    {directives}\n}}\n",
-            f.join("logs").display()
-        ),
-    );
-    let out = Command::new("/usr/sbin/logrotate")
-        .arg("-f")
-        .arg("-s")
-        .arg(f.join("logrotate.state"))
-        .arg(&conf)
-        .output()
-        .expect("run /usr/sbin/logrotate");
-    assert!(
-        out.status.success(),
-        "logrotate failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Waits (up to 30 s) until `out` is as long as `expected`.
@@ -102,7 +79,7 @@ fn s19a_glob_journal_files_created_rotated_and_deleted_under_load() {
         }
         {
             let mut held: Vec<_> = live.iter().map(|p| p.lock()).collect();
-            logrotate_glob(&f, "create\n    compress\n    delaycompress");
+            logrotate(&f, "create\n    compress\n    delaycompress");
             rotations += 1;
             for w in &mut held {
                 w.reopen();

@@ -92,20 +92,7 @@ fn s11b_rotate_three_deletes_the_unread_file_stop() {
     // The second way out, exactly as printed, then a run with the listener
     // up: the rotated files written after the deleted one are still there,
     // and the printed position must not skip them for the live file.
-    let cmd = log
-        .lines()
-        .find_map(|l| l.split("logdaemon checkpoint set").nth(1))
-        .expect("the stop message gives a checkpoint set command");
-    let args: Vec<&str> = ["checkpoint", "set"]
-        .into_iter()
-        .chain(cmd.split_whitespace())
-        .collect();
-    let o = f.run(&args);
-    assert!(
-        o.status.success(),
-        "11b: {args:?}: {}",
-        crate::fixture::stderr(&o)
-    );
+    f.run_printed_checkpoint_set(&log, "11b");
     f.write("flag", "");
     let d = host::Daemon::start(&f);
     let kit = f.join(KIT);

@@ -231,20 +231,7 @@ fn s02e_truncate_while_behind_stops_then_checkpoint_set_goes_on() {
         "2e: {stopped} of {size} delivered, no gap"
     );
     // The way out, as printed.
-    let cmd = log
-        .lines()
-        .find_map(|l| l.split("logdaemon checkpoint set").nth(1))
-        .expect("the stop message gives a checkpoint set command");
-    let args: Vec<&str> = ["checkpoint", "set"]
-        .into_iter()
-        .chain(cmd.split_whitespace())
-        .collect();
-    let o = f.run(&args);
-    assert!(
-        o.status.success(),
-        "2e: {args:?}: {}",
-        crate::fixture::stderr(&o)
-    );
+    f.run_printed_checkpoint_set(&log, "2e");
     drop(d);
     let mut d = Daemon::start(&f);
     w.mark_lost(stopped..size);
