@@ -139,14 +139,19 @@ pub(crate) fn open_unverified_file(file: File, path: &Path, offset: u64) -> io::
     let key = Some(FileKey::of(&file.metadata()?));
     // Read through `file` itself, not by name: a rotation may rename the
     // file away or put another under its name between two opens.
-    let (_, mut reader) =
-        compress::open_again(&file, path).map_err(|e| io::Error::other(e.to_string()))?;
+    let again = || compress::open_again(&file, path).map_err(|e| io::Error::other(e.to_string()));
+    let (_, mut reader) = again()?;
     let mut buf = vec![0u8; HEAD_WINDOW as usize];
-    let k = read_full(&mut reader, &mut buf)?;
-    head.feed(0, &buf[..k]);
-    let (_, mut reader) =
-        compress::open_again(&file, path).map_err(|e| io::Error::other(e.to_string()))?;
-    skip(&mut reader, offset)?;
+    let k = read_full(&mut reader, &mut buf)? as u64;
+    head.feed(0, &buf[..k as usize]);
+    // The head read is part of the way to `offset`; only an offset within
+    // the head needs the file decoded again from its start.
+    if offset >= k {
+        skip(&mut reader, offset - k)?;
+    } else {
+        (_, reader) = again()?;
+        skip(&mut reader, offset)?;
+    }
     Ok(Opened {
         path: path.to_path_buf(),
         source: Source::from_reader(compression, reader),

@@ -128,3 +128,28 @@ fn a_compressed_file_renamed_after_its_open_is_still_the_one_read() {
         assert_eq!(rest(o), &old[off as usize..], "matching: {matching}");
     }
 }
+
+/// A compressed file opened without proof starts at its offset, within
+/// its first bytes or past them.
+#[test]
+fn a_compressed_file_opened_unverified_starts_at_its_offset() {
+    let d = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..5_000u32)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let p = d.path().join("app.log.1.gz");
+    std::fs::write(&p, crate::compress::tests::gzip(&data)).unwrap();
+    for off in [
+        0u64,
+        100,
+        HEAD_WINDOW,
+        HEAD_WINDOW + 1,
+        30_000,
+        data.len() as u64,
+    ] {
+        let mut o = open_unverified(&p, off).unwrap();
+        let mut rest = Vec::new();
+        o.source.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, &data[off as usize..], "offset {off}");
+    }
+}
