@@ -350,3 +350,38 @@ fn runs_of_records_from_a_compressed_file_fill_and_prove_as_one_at_a_time() {
         assert_eq!(a, b, "seed {seed}");
     }
 }
+
+/// A file read to its end and left, then appended to by a writer that
+/// still held it open (late writes): the finished list proves it as it
+/// was left (its first bytes as far as they were read), so that the next
+/// start can still find it and report the late bytes.
+#[test]
+fn a_finished_file_appended_to_afterwards_keeps_the_proof_of_what_was_read() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("journal");
+    let first = b"@pv@ 0 @db.t@ 1 @a@ \n@ex@ 1 2\n";
+    std::fs::write(&live, first).unwrap();
+    let cfg = Arc::new(JournalConfig {
+        late_writes: std::time::Duration::ZERO,
+        ..JournalConfig::for_test("p4", &live, Format::P4)
+    });
+    let mut f = Follower::open(cfg, None, None).unwrap();
+    let (mut batch, mut got) = (Batch::default(), Vec::new());
+    drain(&mut f, &mut batch, 1 << 20, &mut got);
+    let mut held = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    std::fs::rename(&live, d.path().join("journal.1")).unwrap();
+    std::fs::write(&live, b"@pv@ 0 @db.t@ 2 @b@ \n").unwrap();
+    drain(&mut f, &mut batch, 1 << 20, &mut got);
+    assert_eq!(got.len(), 3, "both files read: {got:?}");
+    held.write_all(b"@pv@ 0 @db.t@ 1 @late@ \n").unwrap();
+    let finished = f.finished();
+    let left = finished
+        .iter()
+        .find(|x| x.size == first.len() as u64)
+        .unwrap_or_else(|| panic!("the file left is in the finished list: {finished:?}"));
+    assert_eq!(left.head_len, first.len() as u64);
+    assert_eq!(left.head_hash, logdaemon_state::Hash::of(first));
+}

@@ -396,11 +396,15 @@ impl Follower {
     pub fn finished(&self) -> Vec<Finished> {
         let mut out: Vec<Finished> = self.history.clone();
         for info in &self.recent {
-            let Some(id) = self.identity_at(Position {
+            // Its first bytes as far as they were read: a writer may have
+            // appended to it since (late writes), and the proof must hold
+            // the file as it was left.
+            let pos = Position {
                 sequence: info.sequence,
                 offset: info.end,
                 line: 0,
-            }) else {
+            };
+            let Some(id) = self.identity_with_head(pos, identity::HEAD_WINDOW.min(info.end)) else {
                 continue;
             };
             if id.head_len > info.end {
@@ -445,6 +449,12 @@ impl Follower {
     /// The identity proving `pos`, if `pos` lies in a segment this follower
     /// has open or finished recently.
     pub fn identity_at(&self, pos: Position) -> Option<Identity> {
+        self.identity_with_head(pos, identity::HEAD_WINDOW)
+    }
+
+    /// [`identity_at`](Self::identity_at) with a head of at most
+    /// `head_window` bytes, where it is read from the file.
+    fn identity_with_head(&self, pos: Position, head_window: u64) -> Option<Identity> {
         let info;
         let (path, key, head, file, ring) =
             match self.seg.as_ref().filter(|s| s.sequence == pos.sequence) {
@@ -466,7 +476,7 @@ impl Follower {
             };
         let (head_len, head_hash, tail) = match file {
             Some(f) => {
-                let (hl, hh) = identity::head_of(f, identity::HEAD_WINDOW).ok()?;
+                let (hl, hh) = identity::head_of(f, head_window).ok()?;
                 (hl, hh, identity::tail_of(f, pos.offset).ok()?)
             }
             None => {
