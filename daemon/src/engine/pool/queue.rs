@@ -10,11 +10,7 @@ use super::*;
 /// (each one a system call and a switch of threads), so none is made
 /// that no thread needs: work queued while no thread sleeps wakes none,
 /// and a step queued again by the thread that ran it wakes none when it
-/// is the only work (that thread takes it next, see [`Queue::push_own`]),
-/// and a sleeper already woken but not yet running is not woken again:
-/// the engine queues the steps of a thousand journals written at once in
-/// one go, faster than a woken thread gets to the queue (see
-/// [`Items::wake_one`]).
+/// is the only work (that thread takes it next, see [`Queue::push_own`]).
 pub(super) struct Queue {
     pub(super) items: Mutex<Items>,
     pub(super) ready: Condvar,
@@ -28,37 +24,13 @@ pub(super) struct Items {
     pub(super) work: VecDeque<Work>,
     /// Threads waiting in [`Queue::pop`].
     pub(super) sleepers: usize,
-    /// Wake-ups sent to sleepers that have not yet left their wait.
-    /// Invariant: `waking <= sleepers`. It may fall short of the wake-ups
-    /// really on their way (a sleeper that left by a timeout takes one),
-    /// never exceed them: too low costs a wake-up too many, too high
-    /// would leave work with no thread woken for it.
-    pub(super) waking: usize,
-}
-
-impl Items {
-    /// Whether queued work should wake a sleeper: one that no wake-up is
-    /// on its way to yet. Counts the wake-up it asks for.
-    pub(super) fn wake_one(&mut self) -> bool {
-        let wake = self.sleepers > self.waking;
-        if wake {
-            self.waking += 1;
-        }
-        wake
-    }
-
-    /// A sleeper left its wait (woken, timed out or spuriously).
-    pub(super) fn left_wait(&mut self) {
-        self.sleepers -= 1;
-        self.waking = self.waking.saturating_sub(1).min(self.sleepers);
-    }
 }
 
 impl Queue {
     pub(super) fn push(&self, w: Work) {
         let mut items = lock(&self.items);
         items.work.push_back(w);
-        let wake = items.wake_one();
+        let wake = items.sleepers > 0;
         drop(items);
         if wake {
             self.notify();
@@ -70,7 +42,7 @@ impl Queue {
     /// and no other is woken for it.
     pub(super) fn push_own(&self, w: Work) {
         let mut items = lock(&self.items);
-        let wake = !items.work.is_empty() && items.wake_one();
+        let wake = items.sleepers > 0 && !items.work.is_empty();
         items.work.push_back(w);
         drop(items);
         if wake {
@@ -103,7 +75,7 @@ impl Queue {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        items.left_wait();
+                        items.sleepers -= 1;
                         return None;
                     }
                     items = self
@@ -113,44 +85,7 @@ impl Queue {
                         .0;
                 }
             }
-            items.left_wait();
+            items.sleepers -= 1;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sleeper_already_woken_is_not_woken_again() {
-        let mut items = Items {
-            sleepers: 2,
-            ..Items::default()
-        };
-        assert!(items.wake_one(), "the first work wakes a sleeper");
-        assert!(items.wake_one(), "the second work wakes the other");
-        assert!(!items.wake_one(), "both are on their way: no third wake-up");
-        items.left_wait();
-        assert_eq!((items.sleepers, items.waking), (1, 1));
-        items.left_wait();
-        assert_eq!((items.sleepers, items.waking), (0, 0));
-        assert!(!items.wake_one(), "nobody sleeps");
-    }
-
-    #[test]
-    fn a_sleeper_that_left_by_its_timeout_leaves_no_wake_up_unsent() {
-        // One sleeper woken, another leaves its wait by a timeout before
-        // the woken one runs: the count may only err towards waking.
-        let mut items = Items {
-            sleepers: 2,
-            ..Items::default()
-        };
-        assert!(items.wake_one());
-        items.left_wait(); // the one that timed out
-        assert!(items.waking <= items.sleepers);
-        items.left_wait(); // the woken one
-        items.sleepers = 1; // a thread waits again
-        assert!(items.wake_one(), "new work wakes the new sleeper");
     }
 }
