@@ -94,6 +94,22 @@ pub struct Batch {
     spare: Vec<u8>,
     /// Bytes of all entries.
     size: usize,
+    /// Entries with flags (see [`Batch::for_each_run`]).
+    flagged: usize,
+}
+
+/// Entries of a batch that lie end to end, in the file and in one buffer
+/// of the batch, with flags on the first at most (see [`Batch::for_each_run`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    /// The first entry.
+    pub first: &'a Meta,
+    /// Number of entries.
+    pub records: usize,
+    /// The line after the last entry (its `end().line`).
+    pub end_line: u64,
+    /// The entries' bytes.
+    pub bytes: &'a [u8],
 }
 
 impl Batch {
@@ -107,6 +123,7 @@ impl Batch {
         self.view_base = 0;
         self.unviewed = 0;
         self.size = 0;
+        self.flagged = 0;
     }
 
     /// Clears the batch and gives its buffers back to the allocator.
@@ -191,6 +208,71 @@ impl Batch {
         });
     }
 
+    /// Calls `f` with the batch's entries cut into runs, in order: a run
+    /// is the longest stretch of entries of one file whose bytes follow
+    /// each other in the file and in one buffer of the batch, where only
+    /// the first may have flags, and an incomplete entry
+    /// (`FLAG_INCOMPLETE`) stands alone. A batch read in one go is one run,
+    /// found without looking at its entries one by one.
+    pub fn for_each_run(&self, mut f: impl FnMut(Run<'_>)) {
+        let (Some(first), Some(last)) = (self.entries.first(), self.entries.last()) else {
+            return;
+        };
+        let (from, to) = (first.start & !COPIED, last.start & !COPIED);
+        let whole = self.flagged == 0
+            && first.sequence == last.sequence
+            && (first.start ^ last.start) & COPIED == 0
+            && to + last.len as usize - from == self.size
+            && last.offset + last.len - first.offset == self.size as u64;
+        if whole {
+            // Offsets and bytes both grow by exactly the entries' lengths
+            // from the first to the last: no room for a hole in either.
+            let at = if first.start & COPIED == 0 {
+                self.view_base + from
+            } else {
+                from
+            };
+            f(Run {
+                first,
+                records: self.entries.len(),
+                end_line: last.line + last.lines,
+                bytes: &self.chunk(first)[at..at + self.size],
+            });
+            return;
+        }
+        let mut i = 0;
+        while i < self.entries.len() {
+            let first = &self.entries[i];
+            let chunk = self.chunk(first).as_ptr();
+            let mut j = i + 1;
+            let mut last = first;
+            if first.flags & logdaemon_sdk::abi::FLAG_INCOMPLETE == 0 {
+                while let Some(m) = self.entries.get(j) {
+                    let joins = m.flags == 0
+                        && m.sequence == last.sequence
+                        && m.offset == last.offset + last.len
+                        && std::ptr::eq(self.chunk(m).as_ptr(), chunk)
+                        && self.raw(m).as_ptr()
+                            == self.raw(last).as_ptr().wrapping_add(last.len as usize);
+                    if !joins {
+                        break;
+                    }
+                    last = m;
+                    j += 1;
+                }
+            }
+            let start = self.raw(first).as_ptr() as usize - chunk as usize;
+            let len = (last.offset + last.len - first.offset) as usize;
+            f(Run {
+                first,
+                records: j - i,
+                end_line: last.line + last.lines,
+                bytes: &self.chunk(first)[start..start + len],
+            });
+            i = j;
+        }
+    }
+
     #[inline]
     fn add(&mut self, m: Meta) {
         debug_assert!(
@@ -198,6 +280,7 @@ impl Batch {
             "one view per batch"
         );
         self.size += m.len as usize;
+        self.flagged += usize::from(m.flags != 0);
         self.end = Some(m.end());
         self.entries.push(m);
     }
@@ -339,6 +422,89 @@ mod tests {
             }
         }
         assert!(reused, "the array came back");
+    }
+
+    fn meta(sequence: u64, offset: u64, raw: &[u8], line: u64, flags: u32) -> Meta {
+        Meta {
+            sequence,
+            offset,
+            len: raw.len() as u64,
+            line,
+            lines: raw.iter().filter(|&&b| b == b'\n').count() as u64,
+            flags,
+            start: 0,
+        }
+    }
+
+    /// The runs of `b`: (sequence, offset, records, end line, flags, bytes).
+    fn runs(b: &Batch) -> Vec<(u64, u64, usize, u64, u32, Vec<u8>)> {
+        let mut got = Vec::new();
+        b.for_each_run(|r| {
+            got.push((
+                r.first.sequence,
+                r.first.offset,
+                r.records,
+                r.end_line,
+                r.first.flags,
+                r.bytes.to_vec(),
+            ))
+        });
+        got
+    }
+
+    #[test]
+    fn a_batch_read_in_one_go_is_one_run() {
+        let mut b = Batch::default();
+        b.reserve(3, 3);
+        let buf = b"xxa\nbb\nccc\n".to_vec();
+        b.push_lines(4, 100, 10, &[2, 5, 9], 0);
+        b.adopt(buf, 2);
+        assert_eq!(runs(&b), [(4, 100, 3, 13, 0, b"a\nbb\nccc\n".to_vec())]);
+        // Copied into the batch, it stays one run.
+        b.unview_if_small(1 << 20);
+        assert_eq!(runs(&b), [(4, 100, 3, 13, 0, b"a\nbb\nccc\n".to_vec())]);
+        assert!(runs(&Batch::default()).is_empty());
+        // No flags, bytes end to end in the batch, but a hole in the file.
+        let mut b = Batch::default();
+        b.push(meta(1, 0, b"a\n", 1, 0), b"a\n");
+        b.push(meta(1, 10, b"b\n", 2, 0), b"b\n");
+        assert_eq!(
+            runs(&b),
+            [
+                (1, 0, 1, 2, 0, b"a\n".to_vec()),
+                (1, 10, 1, 3, 0, b"b\n".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn runs_break_at_flags_files_holes_and_buffers() {
+        use logdaemon_sdk::abi::{FLAG_DID_ROTATE, FLAG_INCOMPLETE};
+        let mut b = Batch::default();
+        // Copied one by one: a run in `bytes`, then a cut-off record alone,
+        // then a new file whose first record is flagged.
+        b.push(meta(1, 0, b"a\n", 1, 0), b"a\n");
+        b.push(meta(1, 2, b"b\n", 2, 0), b"b\n");
+        b.push(meta(1, 4, b"cut", 3, FLAG_INCOMPLETE), b"cut");
+        b.push(meta(2, 0, b"d\n", 1, FLAG_DID_ROTATE), b"d\n");
+        b.push(meta(2, 2, b"e\n", 2, 0), b"e\n");
+        // Bytes skipped in the file (a hole), then records in a view.
+        b.push(meta(2, 10, b"f\n", 5, 0), b"f\n");
+        b.reserve(2, 2);
+        b.push_lines(2, 12, 6, &[2, 4], 0);
+        b.adopt(b"g\nh\n".to_vec(), 0);
+        let got = runs(&b);
+        let want: Vec<(u64, u64, usize, u64, u32, Vec<u8>)> = vec![
+            (1, 0, 2, 3, 0, b"a\nb\n".to_vec()),
+            (1, 4, 1, 3, FLAG_INCOMPLETE, b"cut".to_vec()),
+            (2, 0, 2, 3, FLAG_DID_ROTATE, b"d\ne\n".to_vec()),
+            (2, 10, 1, 6, 0, b"f\n".to_vec()),
+            (2, 12, 2, 8, 0, b"g\nh\n".to_vec()),
+        ];
+        assert_eq!(got, want);
+        // Every entry is in exactly one run, in order.
+        let records: usize = got.iter().map(|r| r.2).sum();
+        assert_eq!(records, b.entries.len());
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub fn plugin_descriptor(data: &[u8]) -> bool {
         gap: present(6).then_some(plugin_fns::gap as _),
         flags: desc_flags,
         check: present(7).then_some(plugin_fns::check as _),
+        takes_runs: None,
+        listen_runs: None,
     };
 
     // What the rules say, in the order the host checks them.

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use logdaemon_sdk::abi::v1::{OutcomeV1, RawEntryV1, RawGapV1};
 use logdaemon_sdk::abi::{
-    self, AnyCalls, Bytes, GapCause, HostApi, OpenArgs, Outcome, RawEntry, RawGap, Status, NO_ACK,
+    self, AnyCalls, Bytes, GapCause, HostApi, ListenRunsFn, OpenArgs, Outcome, RawEntry, RawGap,
+    RawRun, Status, NO_ACK,
 };
 use logdaemon_sdk::Position;
 
@@ -154,6 +155,9 @@ pub struct Instance {
     /// Version-1 plugins: the entries of a call in their layout. Empty
     /// between calls.
     v1_entries: Vec<RawEntryV1>,
+    /// The plugin's `listen_runs`, when this instance said it takes runs
+    /// (asked once, after `open`; never for a plugin that filters).
+    runs: Option<ListenRunsFn>,
 }
 
 // SAFETY: the contract lets the host call an instance from any one thread
@@ -277,6 +281,7 @@ impl Instance {
             inst: std::ptr::null_mut(),
             journal: p.journal.as_bytes().to_vec(),
             v1_entries: Vec::new(),
+            runs: None,
         };
         let mut out: *mut c_void = std::ptr::null_mut();
         let mut msg = MsgBuf::take();
@@ -298,6 +303,14 @@ impl Instance {
             });
         }
         me.inst = out;
+        if let (AnyCalls::V2(c), false) = (plugin.api.calls, plugin.api.filters) {
+            if let Some((takes, listen)) = c.runs {
+                // SAFETY: a live instance, used by this thread only.
+                if unsafe { takes(out) } != 0 {
+                    me.runs = Some(listen);
+                }
+            }
+        }
         Ok(me)
     }
 
@@ -348,6 +361,30 @@ impl Instance {
                 st
             }
         };
+        result(st, o, &msg)
+    }
+
+    /// Whether batches go to [`Instance::listen_runs`] rather than
+    /// [`Instance::listen`].
+    pub fn takes_runs(&self) -> bool {
+        self.runs.is_some()
+    }
+
+    /// Delivers a batch as runs (only when [`Instance::takes_runs`]);
+    /// `preset` is the end of everything delivered so far.
+    pub fn listen_runs(
+        &mut self,
+        runs: &[RawRun],
+        preset: Position,
+    ) -> Result<Position, CallError> {
+        let listen = self
+            .runs
+            .expect("listen_runs only for an instance that takes runs");
+        let mut msg = MsgBuf::take();
+        let mut o = outcome(&mut msg, preset);
+        // SAFETY: the runs (of stride `RawRun::SIZE`) and their pointers
+        // are valid for the call; `o` too; the instance is live.
+        let st = unsafe { listen(self.inst, runs.as_ptr(), runs.len(), &mut o) };
         result(st, o, &msg)
     }
 

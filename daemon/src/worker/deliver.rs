@@ -1,13 +1,15 @@
 //! Handing a batch to the listener: one ABI entry per record (with the
-//! p4 fields split when the listener wants them), the listener's filter,
+//! p4 fields split when the listener wants them) and the listener's
+//! filter, or the batch's runs of bytes for a listener that takes runs;
 //! and the next batch read ahead meanwhile.
 
 use std::borrow::Cow;
 
-use logdaemon_sdk::abi::{Bytes, RawEntry};
+use logdaemon_sdk::abi::{Bytes, RawEntry, RawRun};
 
 use super::{Call, Flow, Worker};
 use crate::engine::pool::in_call;
+use crate::follow::Batch;
 use crate::follow::Meta;
 use crate::format::Format;
 
@@ -31,6 +33,20 @@ impl Worker {
             }
             _ => false,
         };
+        let holding = self.acked < self.delivered;
+        if self.instance.takes_runs() {
+            let runs = runs_of(batch, Bytes::new(self.instance.journal_bytes()));
+            // Read ahead from disk meanwhile, unless the shared reader does.
+            let own_ahead =
+                !shared_ahead && read_ahead && self.ahead.start(&mut self.follower, &self.journal);
+            let r = in_call(|| self.instance.listen_runs(&runs, preset));
+            if own_ahead {
+                self.ahead
+                    .finish(&mut self.follower, &self.journal.name, &self.listener.name);
+            }
+            drop(shot);
+            return self.after_call(r, preset, Call::Batch);
+        }
         let p4 =
             matches!(self.journal.format, Format::P4) && self.instance.plugin().api.wants_fields;
         let filters = self.instance.plugin().api.filters;
@@ -72,18 +88,17 @@ impl Worker {
         if filters {
             handled.retain(|e| self.instance.is_handled(e));
         }
-        let holding = self.acked < self.delivered;
         let r = if handled.is_empty() {
             Ok(if holding { self.acked } else { preset })
-        } else if shared_ahead {
-            in_call(|| self.instance.listen(&handled, preset))
-        } else if read_ahead && self.ahead.start(&mut self.follower, &self.journal) {
-            let r = in_call(|| self.instance.listen(&handled, preset));
-            self.ahead
-                .finish(&mut self.follower, &self.journal.name, &self.listener.name);
-            r
         } else {
-            in_call(|| self.instance.listen(&handled, preset))
+            let own_ahead =
+                !shared_ahead && read_ahead && self.ahead.start(&mut self.follower, &self.journal);
+            let r = in_call(|| self.instance.listen(&handled, preset));
+            if own_ahead {
+                self.ahead
+                    .finish(&mut self.follower, &self.journal.name, &self.listener.name);
+            }
+            r
         };
         // The entries point into the batch and the fields: none is kept.
         self.entries.keep(handled);
@@ -92,6 +107,25 @@ impl Worker {
         drop(shot);
         self.after_call(r, preset, Call::Batch)
     }
+}
+
+/// The ABI runs of `batch` (usually one: a batch read in one go).
+fn runs_of(batch: &Batch, journal: Bytes) -> Vec<RawRun> {
+    let mut runs = Vec::with_capacity(1);
+    batch.for_each_run(|r| {
+        runs.push(RawRun {
+            struct_size: RawRun::SIZE,
+            flags: r.first.flags,
+            journal,
+            sequence: r.first.sequence,
+            offset: r.first.offset,
+            line: r.first.line,
+            lines: r.end_line - r.first.line,
+            records: r.records as u64,
+            raw: Bytes::new(r.bytes),
+        })
+    });
+    runs
 }
 
 /// The ABI entry for `m` (no op, no fields); `raw` lies within `chunk`.

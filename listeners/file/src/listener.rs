@@ -1,9 +1,11 @@
 //! [`FileListener`]: the `Listener` implementation, open-time repair of the
 //! output against the durable record, and the per-batch write path.
 //!
-//! Write path per batch: render every new entry into one reusable buffer,
-//! write it with a single positioned write at the recorded output length,
-//! sync it (with `fsync = true`), then replace the record. A crash between
+//! Write path per batch: in `raw` format the listener takes runs (whole
+//! records end to end in the host's buffer) and writes each straight from
+//! there; in `jsonl` it renders every new entry into one reusable buffer.
+//! Either goes out in positioned writes at the recorded output length and
+//! is synced (with `fsync = true`); then the record is replaced. A crash between
 //! the data write and the record leaves bytes past the recorded length; the
 //! next open cuts them off and the host delivers those entries again.
 
@@ -11,7 +13,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position};
+use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position, Run};
 
 use crate::config::{Config, Format};
 use crate::output::{self, OutputError};
@@ -424,6 +426,17 @@ impl Listener for FileListener {
         r
     }
 
+    /// Raw output is the records' bytes as they are: it takes runs.
+    fn takes_runs(&self) -> bool {
+        self.format == Format::Raw
+    }
+
+    fn listen_runs(&mut self, runs: &[Run<'_>]) -> Result<Ack, Failure> {
+        let r = self.listen_raw_runs(runs);
+        self.after_call(false);
+        r
+    }
+
     fn gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
         let r = self.write_gap(gap);
         self.after_call(false);
@@ -488,6 +501,33 @@ impl FileListener {
                 r?;
             }
         }
+        Ok(Ack::All)
+    }
+
+    /// Raw output of runs: each run written straight from the host's
+    /// buffer, from where the record says the output is done.
+    fn listen_raw_runs(&mut self, runs: &[Run<'_>]) -> Result<Ack, Failure> {
+        if self.format != Format::Raw {
+            return Err(Failure::fatal(
+                "runs of bytes delivered to a jsonl output, which needs entries",
+            ));
+        }
+        self.repair()?;
+        let Some(done) = runs.last().map(Run::end) else {
+            return Ok(Ack::All);
+        };
+        if self.already_done(done) {
+            return Ok(Ack::All);
+        }
+        let parts: Vec<&[u8]> = match self.record.done.map(Position::from) {
+            Some(d) => runs
+                .iter()
+                .map(|r| r.raw_from(d))
+                .filter(|p| !p.is_empty())
+                .collect(),
+            None => runs.iter().map(Run::raw).collect(),
+        };
+        self.commit_parts(false, &parts, done)?;
         Ok(Ack::All)
     }
 

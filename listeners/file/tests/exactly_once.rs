@@ -100,6 +100,62 @@ fn raw_keeps_rotated_and_incomplete_entries_as_they_are() {
 }
 
 #[test]
+fn raw_output_takes_runs_and_writes_the_journal_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let mut l = open(d.path(), RAW, start()).unwrap();
+    assert!(l.takes_runs());
+    assert_eq!(l.listen_runs(batch(0, 2).runs().get()), Ok(Ack::All));
+    // Entries and runs may come in turn (a replay hands entries).
+    assert_eq!(l.listen(batch(2, 3).entries()), Ok(Ack::All));
+    assert_eq!(l.listen_runs(batch(3, 5).runs().get()), Ok(Ack::All));
+    assert_eq!(l.flush(), Ok(Ack::All));
+    assert_eq!(out(d.path()), all());
+    let end = batch(3, 5).entries()[1].end();
+    assert_eq!(l.done(), Some(end));
+    let mut b = Batch::p4("p4", 8, 0, &[b"@pv@ 0 @db.a@ \n", b"@pv@ 0 @db.b@ @cut"]);
+    b.set_did_rotate(0);
+    let runs = b.runs();
+    assert_eq!(
+        runs.get().len(),
+        2,
+        "an incomplete record is a run of its own"
+    );
+    l.listen_runs(runs.get()).unwrap();
+    assert_eq!(
+        out(d.path()),
+        [&all()[..], b"@pv@ 0 @db.a@ \n@pv@ 0 @db.b@ @cut"].concat()
+    );
+}
+
+#[test]
+fn runs_redelivered_after_a_crash_are_written_from_where_the_output_ends() {
+    let d = tempfile::tempdir().unwrap();
+    let mut l = open(d.path(), RAW, start()).unwrap();
+    l.listen_runs(batch(0, 3).runs().get()).unwrap();
+    drop(l); // crash before the host checkpointed: it resumes from the start
+    let mut l = open(d.path(), RAW, start()).unwrap();
+    l.listen_runs(batch(0, 2).runs().get()).unwrap();
+    assert_eq!(out(d.path()), RECORDS[..3].concat(), "nothing twice");
+    // A run that straddles what was written: only its new records are.
+    l.listen_runs(batch(1, 5).runs().get()).unwrap();
+    assert_eq!(out(d.path()), all());
+}
+
+#[test]
+fn a_jsonl_output_takes_entries_not_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let mut l = open(
+        d.path(),
+        "path = \"out/j.jsonl\"\nformat = \"jsonl\"",
+        start(),
+    )
+    .unwrap();
+    assert!(!l.takes_runs());
+    let f = l.listen_runs(batch(0, 2).runs().get()).unwrap_err();
+    assert_eq!(f.kind, FailureKind::Fatal, "{f}");
+}
+
+#[test]
 fn jsonl_output_is_one_object_per_entry() {
     let d = tempfile::tempdir().unwrap();
     let mut l = open(

@@ -75,6 +75,17 @@
  * no state. `run` does not call it: `open` still validates. Version-1
  * plugins and descriptors without it are simply not checked.
  *
+ * RUNS (optional). A plugin that only writes the bytes it is given (a raw
+ * copy) may set `LdDescriptor.takes_runs` and `listen_runs`, appended
+ * after `check` and read only when `struct_size` covers them. When both
+ * are set and the plugin does not filter (LD_DESC_NO_FILTER), the host
+ * calls `takes_runs(inst)` once after `open`; an instance that answers
+ * non-zero gets the batches the host follows as `n` >= 1 LdRawRun (runs of
+ * whole records end to end in one buffer; stride `runs[0].struct_size`)
+ * through `listen_runs` instead of entries through `listen`. `listen`
+ * must still work (a replay hands entries). Acknowledgements follow the
+ * rules above, with the start or end of a run as a record boundary.
+ *
  * WHAT A PLUGIN MAY CALL. Only `LdHostApi.log(ctx, level, msg)`, from any
  * thread at any time once `open` has started (it is thread-safe and never
  * unwinds). No call may unwind (C++ exceptions, Rust panics) or longjmp
@@ -341,6 +352,51 @@ typedef struct {
 // Bytes that can no longer be delivered (only with `on_gap = "report"`).
 typedef uint32_t (*LdGapFn)(void *inst, const LdRawGap *gap, LdOutcome *outcome);
 
+// Non-zero: this instance takes its batches as runs (`listen_runs`)
+// rather than entries (`listen`). Asked once, right after `open`.
+typedef uint32_t (*LdTakesRunsFn)(void *inst);
+
+// A run of whole records that lie end to end in one host buffer: what a
+// listener that takes runs (`Descriptor::takes_runs`) gets instead of one
+// [`RawEntry`] per record. Catching up on small records, building and
+// walking an entry per record costs more than writing the bytes.
+//
+// Runs come as an array whose stride is the first run's `struct_size`, as
+// entries do. The runs of one call follow each other in stream order, with
+// no bytes between them other than those of gaps reported through `gap`.
+// A run never spans two files: all its records share `sequence`.
+//
+// Everything the run points to is owned by the host and valid until the
+// call that received it returns: copy what you keep.
+typedef struct {
+  // Size of this struct as the host knows it, in bytes (the array's stride).
+  uint32_t struct_size;
+  // The flags of the run's first record (`FLAG_DID_ROTATE`,
+  // `FLAG_INCOMPLETE`); its other records have none. A record with
+  // `FLAG_INCOMPLETE` is always a run of its own.
+  uint32_t flags;
+  // The journal's configured name.
+  LdBytes journal;
+  // Journal sequence of every record of the run.
+  uint64_t sequence;
+  // Byte offset of the run's first record in its (uncompressed) file.
+  uint64_t offset;
+  // 1-based number of the first record's first line.
+  uint64_t line;
+  // Number of physical lines all the run's records span.
+  uint64_t lines;
+  // Number of records in the run (at least 1).
+  uint64_t records;
+  // The records' bytes exactly as in the file, end to end: the run ends
+  // at `offset + raw.len`.
+  LdBytes raw;
+} LdRawRun;
+
+// A batch as `n` runs of whole records, in journal order (`n` ≥ 1). The
+// acknowledgement rules of `listen` hold, with runs for entries: the start
+// or end of a run is a record boundary.
+typedef uint32_t (*LdListenRunsFn)(void *inst, const LdRawRun *runs, size_t n, LdOutcome *outcome);
+
 // What the entry symbol returns. `abi_version` and `struct_size` come first
 // so a host can refuse a foreign layout before reading anything else.
 // The descriptor and its labels must live as long as the process.
@@ -375,6 +431,16 @@ typedef struct {
   // first version-2 layout: the host reads it only when `struct_size`
   // covers it, and calls it (for `logdaemon check`) instead of `open`.
   uint32_t (*check)(const LdOpenArgs *args, LdOutcome *outcome);
+  // `TakesRunsFn`, optional, with `listen_runs`. Appended after
+  // `check`: the host reads both only when `struct_size` covers them,
+  // and uses them only when both are there and the plugin does not
+  // filter (`DESC_NO_FILTER`): the host then asks `takes_runs` once per
+  // instance, right after `open`, and hands the batches it follows for
+  // an instance that said yes to `listen_runs` instead of `listen`
+  // (`listen` must still work: a replay hands entries).
+  uint32_t (*takes_runs)(void *inst);
+  // `ListenRunsFn`, optional (see `takes_runs`).
+  uint32_t (*listen_runs)(void *inst, const LdRawRun *runs, size_t n, LdOutcome *outcome);
 } LdDescriptor;
 
 // The type of the entry symbol.

@@ -37,6 +37,7 @@ mod entry;
 pub mod json;
 mod listener;
 pub mod p4;
+mod run;
 #[doc(hidden)]
 pub mod shim;
 pub mod testing;
@@ -44,3 +45,4 @@ pub mod trust;
 
 pub use entry::{Entry, Gap, Position};
 pub use listener::{Ack, Failure, FailureKind, Level, Listener, Logger, OpenContext};
+pub use run::Run;

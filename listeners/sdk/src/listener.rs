@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::abi::{self, Bytes, HostApi};
 use crate::entry::{Entry, Gap, Position};
+use crate::run::Run;
 
 /// How a call failed; see [`abi::Status`] for what the host does with each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,6 +266,28 @@ pub trait Listener: Sized + Send + 'static {
     }
 
     fn listen(&mut self, entries: &[Entry<'_>]) -> Result<Ack, Failure>;
+
+    /// Whether this instance takes its batches as runs of whole records
+    /// ([`Listener::listen_runs`]) instead of entries. Asked once, right
+    /// after `open`, and honoured only when [`Listener::FILTERS`] is false.
+    /// A listener that only writes the bytes it is given (a raw copy) says
+    /// yes and saves the host an entry per record, which is most of the
+    /// cost of a catch-up on small records.
+    fn takes_runs(&self) -> bool {
+        false
+    }
+
+    /// A batch as runs of whole records, in journal order, when
+    /// [`Listener::takes_runs`] said yes: the host then delivers what it
+    /// follows this way. `listen` must still work: a replay (`logdaemon
+    /// replay`) hands entries. The contract of `listen` holds, with runs for entries: an
+    /// [`Ack::Upto`] names the start or end of a run (or a record boundary
+    /// within one, such as a position the listener recorded as done).
+    fn listen_runs(&mut self, _runs: &[Run<'_>]) -> Result<Ack, Failure> {
+        Err(Failure::fatal(
+            "the host delivered runs to a listener that does not take them",
+        ))
+    }
 
     fn no_data(&mut self, _had_data: bool) -> Result<Ack, Failure> {
         Ok(Ack::All)

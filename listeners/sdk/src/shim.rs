@@ -9,10 +9,11 @@ use std::path::Path;
 use std::borrow::Cow;
 
 use crate::abi::{
-    self, Bytes, Descriptor, OpenArgs, Outcome, RawEntry, RawGap, RawPosition, Status,
+    self, Bytes, Descriptor, OpenArgs, Outcome, RawEntry, RawGap, RawPosition, RawRun, Status,
 };
 use crate::entry::{Entry, Gap};
 use crate::listener::{Ack, Failure, Listener, Logger, OpenContext};
+use crate::run::Run;
 
 /// Builds the static descriptor for `T`. Used by [`crate::export_listener!`].
 pub const fn descriptor<T: Listener>(
@@ -34,6 +35,8 @@ pub const fn descriptor<T: Listener>(
         flush: Some(flush::<T>),
         gap: Some(gap::<T>),
         check: Some(check::<T>),
+        takes_runs: Some(takes_runs::<T>),
+        listen_runs: Some(listen_runs::<T>),
         flags: if T::WANTS_FIELDS {
             abi::DESC_WANTS_FIELDS
         } else {
@@ -141,6 +144,43 @@ unsafe fn entry_array<'a>(
                 unsafe { (base.add(i * size as usize) as *const RawEntry).read_unaligned() };
             e.struct_size = RawEntry::SIZE;
             e
+        })
+        .collect();
+    Ok(Cow::Owned(copied))
+}
+
+/// The host's array of runs as a slice of this crate's layout, by the
+/// same rules as [`entry_array`].
+///
+/// # Safety
+/// `runs` must be null or point to `n` runs of the stride its first run
+/// states, valid for `'a`.
+unsafe fn run_array<'a>(runs: *const RawRun, n: usize) -> Result<Cow<'a, [RawRun]>, Failure> {
+    if n == 0 || runs.is_null() {
+        return Ok(Cow::Borrowed(&[]));
+    }
+    // SAFETY: `n` ≥ 1 runs, each starting with `struct_size`.
+    let size = unsafe { (runs as *const u32).read_unaligned() };
+    if size == RawRun::SIZE {
+        // SAFETY: `n` runs of exactly this layout, valid for `'a`.
+        return Ok(Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(runs, n)
+        }));
+    }
+    if size < RawRun::SIZE {
+        return Err(Failure::fatal(format!(
+            "host passed runs of {size} bytes, at least {} are needed",
+            RawRun::SIZE
+        )));
+    }
+    let base = runs as *const u8;
+    let copied = (0..n)
+        .map(|i| {
+            // SAFETY: run `i` starts `i * size` bytes in and has `size`
+            // ≥ size_of::<RawRun>() readable bytes.
+            let mut r = unsafe { (base.add(i * size as usize) as *const RawRun).read_unaligned() };
+            r.struct_size = RawRun::SIZE;
+            r
         })
         .collect();
     Ok(Cow::Owned(copied))
@@ -269,6 +309,46 @@ unsafe extern "C" fn listen<T: Listener>(
         // SAFETY: `inst` is a live `T` used by one thread at a time; the
         // entries' pointers are valid for the call, which `raw` does not outlive.
         unsafe { (*(inst as *mut T)).listen(Entry::from_raw_slice(&raw)) }
+    }));
+    // SAFETY: `outcome` is null or valid (the host's promise).
+    unsafe { finish(r, outcome) }
+}
+
+/// # Safety
+/// `inst` must come from `open::<T>`.
+unsafe extern "C" fn takes_runs<T: Listener>(inst: *mut c_void) -> u32 {
+    if inst.is_null() {
+        return 0;
+    }
+    // A panic here means entries, which every listener takes.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `inst` is a live `T` used by one thread at a time.
+        unsafe { (*(inst as *const T)).takes_runs() }
+    }));
+    match r {
+        Ok(yes) => u32::from(yes),
+        Err(p) => {
+            drop(panic_message(p));
+            0
+        }
+    }
+}
+
+/// # Safety
+/// `inst` must come from `open::<T>`; `runs` valid for the call;
+/// `outcome` null or valid.
+unsafe extern "C" fn listen_runs<T: Listener>(
+    inst: *mut c_void,
+    runs: *const RawRun,
+    n: usize,
+    outcome: *mut Outcome,
+) -> u32 {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the host's array, valid for the call.
+        let raw = unsafe { run_array(runs, n) }?;
+        // SAFETY: `inst` is a live `T` used by one thread at a time; the
+        // runs' pointers are valid for the call, which `raw` does not outlive.
+        unsafe { (*(inst as *mut T)).listen_runs(Run::from_raw_slice(&raw)) }
     }));
     // SAFETY: `outcome` is null or valid (the host's promise).
     unsafe { finish(r, outcome) }
@@ -520,6 +600,112 @@ mod tests {
         // SAFETY: as above, one entry.
         let st = unsafe { listen::<Bomb>(inst, &small, 1, &mut o) };
         assert_eq!(st, Status::Fatal as u32);
+        // SAFETY: as above.
+        unsafe { close::<Bomb>(inst) };
+    }
+
+    /// Takes runs when `runs` is set; panics in `listen_runs` when `explode` is.
+    struct Runner {
+        runs: bool,
+        explode: bool,
+        seen: Vec<u8>,
+    }
+
+    impl Listener for Runner {
+        const FILTERS: bool = false;
+        fn open(_: &OpenContext<'_>) -> Result<Self, Failure> {
+            Ok(Runner {
+                runs: true,
+                explode: false,
+                seen: Vec::new(),
+            })
+        }
+        fn listen(&mut self, _: &[Entry<'_>]) -> Result<Ack, Failure> {
+            Ok(Ack::All)
+        }
+        fn takes_runs(&self) -> bool {
+            if self.explode {
+                panic!("takes_runs exploded");
+            }
+            self.runs
+        }
+        fn listen_runs(&mut self, runs: &[Run<'_>]) -> Result<Ack, Failure> {
+            if self.explode {
+                panic!("listen_runs exploded");
+            }
+            runs.iter()
+                .for_each(|r| self.seen.extend_from_slice(r.raw()));
+            Ok(Ack::Upto(runs[0].end()))
+        }
+    }
+
+    #[test]
+    fn runs_reach_the_listener_and_its_answers_come_back() {
+        let d = descriptor::<Runner>("r", "1", "b");
+        assert!(d.takes_runs.is_some() && d.listen_runs.is_some());
+        assert_eq!(d.flags & abi::DESC_NO_FILTER, abi::DESC_NO_FILTER);
+        let b = Batch::lines("l", 1, 0, &[b"a\n", b"b\n", b"partial"]);
+        let runs = b.runs();
+        let raw: Vec<RawRun> = runs.get().iter().map(|r| *r.as_raw()).collect();
+        assert_eq!(raw.len(), 2, "the incomplete record stands alone");
+        let run = |l: Runner, o: &mut Outcome| {
+            let inst = Box::into_raw(Box::new(l));
+            // SAFETY: `inst` is a boxed `Runner`; `raw` points into `b`; `o` is valid.
+            let (takes, st) = unsafe {
+                (
+                    takes_runs::<Runner>(inst as *mut c_void),
+                    listen_runs::<Runner>(inst as *mut c_void, raw.as_ptr(), raw.len(), o),
+                )
+            };
+            // SAFETY: the live box, read then closed once.
+            let seen = unsafe { std::mem::take(&mut (*inst).seen) };
+            // SAFETY: as above.
+            unsafe { close::<Runner>(inst as *mut c_void) };
+            (takes, st, seen)
+        };
+        let mut buf = [0u8; 128];
+        let mut o = outcome(&mut buf);
+        let ok = Runner {
+            runs: true,
+            explode: false,
+            seen: Vec::new(),
+        };
+        let (takes, st, seen) = run(ok, &mut o);
+        assert_eq!((takes, st), (1, Status::Ok as u32));
+        assert_eq!(seen, b"a\nb\npartial");
+        assert_eq!(
+            (o.ack.offset, o.ack.line),
+            (4, 3),
+            "acknowledged the first run"
+        );
+        let mut o = outcome(&mut buf);
+        let bomb = Runner {
+            runs: true,
+            explode: true,
+            seen: Vec::new(),
+        };
+        let (takes, st, _) = run(bomb, &mut o);
+        assert_eq!(takes, 0, "a panicking answer means entries");
+        assert_eq!(st, Status::Fatal as u32);
+        assert_eq!(o.ack, abi::NO_ACK);
+        assert_eq!(
+            &buf[..o.msg_len],
+            b"listener panicked: listen_runs exploded"
+        );
+        // A listener that does not take runs says so, and refuses them.
+        let inst = Box::into_raw(Box::new(Bomb {
+            seen: Vec::new(),
+            explode: false,
+        })) as *mut c_void;
+        let mut o = outcome(&mut buf);
+        // SAFETY: `inst` is a boxed `Bomb`; `raw` points into `b`; `o` is valid.
+        let (takes, st) = unsafe {
+            (
+                takes_runs::<Bomb>(inst),
+                listen_runs::<Bomb>(inst, raw.as_ptr(), raw.len(), &mut o),
+            )
+        };
+        assert_eq!((takes, st), (0, Status::Fatal as u32));
         // SAFETY: as above.
         unsafe { close::<Bomb>(inst) };
     }

@@ -7,8 +7,11 @@
 //! assert_eq!(b.entries()[0].field(1), Some(&b"db.desc"[..]));
 //! ```
 
-use crate::abi::{Bytes, RawEntry, FLAG_DID_ROTATE, FLAG_INCOMPLETE};
+use std::marker::PhantomData;
+
+use crate::abi::{Bytes, RawEntry, RawRun, FLAG_DID_ROTATE, FLAG_INCOMPLETE};
 use crate::entry::Entry;
+use crate::run::Run;
 
 struct Owned {
     /// `raw` of the entry is `Batch::bytes[start..start + len]`.
@@ -118,5 +121,52 @@ impl Batch {
     pub fn entries(&self) -> &[Entry<'_>] {
         // SAFETY: every pointer points into self, which outlives the borrow.
         unsafe { Entry::from_raw_slice(&self.raw) }
+    }
+
+    /// The batch as the host hands it to a listener that takes runs: a run
+    /// ends before an entry with flags and after an incomplete one.
+    pub fn runs(&self) -> Runs<'_> {
+        let mut raw: Vec<RawRun> = Vec::new();
+        for (e, o) in self.raw.iter().zip(&self.owned) {
+            let last = raw.last_mut().filter(|r| {
+                e.flags == 0 && r.flags & FLAG_INCOMPLETE == 0 && r.sequence == e.sequence
+            });
+            match last {
+                Some(r) => {
+                    r.raw.len += e.len as usize;
+                    r.lines = e.line + e.lines - r.line;
+                    r.records += 1;
+                }
+                None => raw.push(RawRun {
+                    struct_size: RawRun::SIZE,
+                    flags: e.flags,
+                    journal: e.journal,
+                    sequence: e.sequence,
+                    offset: e.offset,
+                    line: e.line,
+                    lines: e.lines,
+                    records: 1,
+                    raw: Bytes::new(&self.bytes[o.start..o.start + e.len as usize]),
+                }),
+            }
+        }
+        Runs {
+            raw,
+            _batch: PhantomData,
+        }
+    }
+}
+
+/// The runs of a [`Batch`], borrowing it.
+pub struct Runs<'a> {
+    raw: Vec<RawRun>,
+    _batch: PhantomData<&'a Batch>,
+}
+
+impl Runs<'_> {
+    pub fn get(&self) -> &[Run<'_>] {
+        // SAFETY: every pointer points into the batch, which outlives the
+        // borrow of `self`.
+        unsafe { Run::from_raw_slice(&self.raw) }
     }
 }

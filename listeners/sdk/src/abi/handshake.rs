@@ -4,8 +4,9 @@
 
 use super::v1::{CallsV1, DescriptorV1};
 use super::{
-    Bytes, CheckFn, CloseFn, Descriptor, FlushFn, GapFn, IsHandledFn, ListenFn, NoDataFn, OpenFn,
-    ABI_VERSION, DESC_NO_FILTER, DESC_QUIET_ONCE, DESC_WANTS_FIELDS, MAX_LABEL_LEN,
+    Bytes, CheckFn, CloseFn, Descriptor, FlushFn, GapFn, IsHandledFn, ListenFn, ListenRunsFn,
+    NoDataFn, OpenFn, TakesRunsFn, ABI_VERSION, DESC_NO_FILTER, DESC_QUIET_ONCE, DESC_WANTS_FIELDS,
+    MAX_LABEL_LEN,
 };
 
 /// The version-2 functions of a checked descriptor.
@@ -21,6 +22,9 @@ pub struct Calls {
     /// The optional config check (a descriptor too small to hold it, or a
     /// null pointer: none).
     pub check: Option<CheckFn>,
+    /// `takes_runs` and `listen_runs`, when the descriptor covers and
+    /// sets both (one without the other: neither).
+    pub runs: Option<(TakesRunsFn, ListenRunsFn)>,
 }
 
 /// The functions of a checked descriptor, by the ABI version it speaks.
@@ -198,6 +202,24 @@ unsafe fn covers_check(ptr: *const Descriptor) -> bool {
     size >= std::mem::offset_of!(Descriptor, check) + std::mem::size_of::<Option<CheckFn>>()
 }
 
+/// `takes_runs` and `listen_runs`, when `struct_size` covers both and
+/// both are set.
+///
+/// # Safety
+/// `ptr` must point to a descriptor whose header was accepted, with
+/// `struct_size` readable bytes.
+unsafe fn runs(ptr: *const Descriptor) -> Option<(TakesRunsFn, ListenRunsFn)> {
+    // SAFETY: the header's 8 bytes are readable (the caller's promise).
+    let size = unsafe { (ptr as *const u32).add(1).read_unaligned() } as usize;
+    let end =
+        std::mem::offset_of!(Descriptor, listen_runs) + std::mem::size_of::<Option<ListenRunsFn>>();
+    if size < end {
+        return None;
+    }
+    // SAFETY: `struct_size` covers both fields, each read on its own.
+    unsafe { Some(((*ptr).takes_runs?, (*ptr).listen_runs?)) }
+}
+
 /// Validates a version-2 descriptor returned by a plugin's entry function.
 ///
 /// Reads `abi_version` and `struct_size` first and nothing else unless both
@@ -225,6 +247,7 @@ pub unsafe fn check_descriptor(ptr: *const Descriptor) -> Result<Checked, Handsh
             flush: need((*ptr).flush, "flush")?,
             gap: need((*ptr).gap, "gap")?,
             check: covers_check(ptr).then(|| (*ptr).check).flatten(),
+            runs: runs(ptr),
         }
     };
     Ok(Checked {
@@ -316,6 +339,8 @@ mod tests {
             gap: Some(gap),
             flags: DESC_WANTS_FIELDS,
             check: None,
+            takes_runs: None,
+            listen_runs: None,
         }
     }
 
@@ -433,5 +458,45 @@ mod tests {
                 expected: 1
             }
         );
+    }
+
+    unsafe extern "C" fn takes_runs(_: *mut c_void) -> u32 {
+        1
+    }
+    unsafe extern "C" fn listen_runs(
+        _: *mut c_void,
+        _: *const crate::abi::RawRun,
+        _: usize,
+        _: *mut Outcome,
+    ) -> u32 {
+        0
+    }
+
+    #[test]
+    fn runs_are_read_only_when_the_descriptor_covers_and_sets_both() {
+        let has_runs = |d: &Descriptor| {
+            // SAFETY: `d` is a whole descriptor with static labels.
+            let c = unsafe { check_descriptor(d) }.unwrap();
+            matches!(c.calls, AnyCalls::V2(Calls { runs: Some(_), .. }))
+        };
+        let mut d = good();
+        assert!(!has_runs(&d), "none set");
+        d.takes_runs = Some(takes_runs);
+        assert!(!has_runs(&d), "one without the other");
+        d.listen_runs = Some(listen_runs);
+        assert!(has_runs(&d));
+        d.struct_size = std::mem::offset_of!(Descriptor, listen_runs) as u32;
+        assert!(!has_runs(&d), "a descriptor that ends before them");
+        d.struct_size = std::mem::offset_of!(Descriptor, takes_runs) as u32;
+        // SAFETY: as above.
+        let c = unsafe { check_descriptor(&d) }.unwrap();
+        assert!(matches!(
+            c.calls,
+            AnyCalls::V2(Calls {
+                check: None,
+                runs: None,
+                ..
+            })
+        ));
     }
 }

@@ -167,6 +167,49 @@ impl RawEntry {
     pub const MIN_SIZE: u32 = std::mem::size_of::<RawEntry>() as u32;
 }
 
+/// A run of whole records that lie end to end in one host buffer: what a
+/// listener that takes runs (`Descriptor::takes_runs`) gets instead of one
+/// [`RawEntry`] per record. Catching up on small records, building and
+/// walking an entry per record costs more than writing the bytes.
+///
+/// Runs come as an array whose stride is the first run's `struct_size`, as
+/// entries do. The runs of one call follow each other in stream order, with
+/// no bytes between them other than those of gaps reported through `gap`.
+/// A run never spans two files: all its records share `sequence`.
+///
+/// Everything the run points to is owned by the host and valid until the
+/// call that received it returns: copy what you keep.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RawRun {
+    /// Size of this struct as the host knows it, in bytes (the array's stride).
+    pub struct_size: u32,
+    /// The flags of the run's first record (`FLAG_DID_ROTATE`,
+    /// `FLAG_INCOMPLETE`); its other records have none. A record with
+    /// `FLAG_INCOMPLETE` is always a run of its own.
+    pub flags: u32,
+    /// The journal's configured name.
+    pub journal: Bytes,
+    /// Journal sequence of every record of the run.
+    pub sequence: u64,
+    /// Byte offset of the run's first record in its (uncompressed) file.
+    pub offset: u64,
+    /// 1-based number of the first record's first line.
+    pub line: u64,
+    /// Number of physical lines all the run's records span.
+    pub lines: u64,
+    /// Number of records in the run (at least 1).
+    pub records: u64,
+    /// The records' bytes exactly as in the file, end to end: the run ends
+    /// at `offset + raw.len`.
+    pub raw: Bytes,
+}
+
+impl RawRun {
+    /// `struct_size` of this layout.
+    pub const SIZE: u32 = std::mem::size_of::<RawRun>() as u32;
+}
+
 /// A position in a journal stream. Positions order by `(sequence, offset)`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -376,6 +419,19 @@ pub type GapFn =
 /// other status refuses it with the message in `outcome`.
 pub type CheckFn = unsafe extern "C" fn(args: *const OpenArgs, outcome: *mut Outcome) -> u32;
 
+/// Non-zero: this instance takes its batches as runs (`listen_runs`)
+/// rather than entries (`listen`). Asked once, right after `open`.
+pub type TakesRunsFn = unsafe extern "C" fn(inst: *mut c_void) -> u32;
+/// A batch as `n` runs of whole records, in journal order (`n` ≥ 1). The
+/// acknowledgement rules of `listen` hold, with runs for entries: the start
+/// or end of a run is a record boundary.
+pub type ListenRunsFn = unsafe extern "C" fn(
+    inst: *mut c_void,
+    runs: *const RawRun,
+    n: usize,
+    outcome: *mut Outcome,
+) -> u32;
+
 /// What the entry symbol returns. `abi_version` and `struct_size` come first
 /// so a host can refuse a foreign layout before reading anything else.
 /// The descriptor and its labels must live as long as the process.
@@ -430,6 +486,23 @@ pub struct Descriptor {
     /// first version-2 layout: the host reads it only when `struct_size`
     /// covers it, and calls it (for `logdaemon check`) instead of `open`.
     pub check: Option<unsafe extern "C" fn(args: *const OpenArgs, outcome: *mut Outcome) -> u32>,
+    /// `TakesRunsFn`, optional, with `listen_runs`. Appended after
+    /// `check`: the host reads both only when `struct_size` covers them,
+    /// and uses them only when both are there and the plugin does not
+    /// filter (`DESC_NO_FILTER`): the host then asks `takes_runs` once per
+    /// instance, right after `open`, and hands the batches it follows for
+    /// an instance that said yes to `listen_runs` instead of `listen`
+    /// (`listen` must still work: a replay hands entries).
+    pub takes_runs: Option<unsafe extern "C" fn(inst: *mut c_void) -> u32>,
+    /// `ListenRunsFn`, optional (see `takes_runs`).
+    pub listen_runs: Option<
+        unsafe extern "C" fn(
+            inst: *mut c_void,
+            runs: *const RawRun,
+            n: usize,
+            outcome: *mut Outcome,
+        ) -> u32,
+    >,
 }
 
 /// `Descriptor::flags`: the host splits p4 records into `op` and `fields`
