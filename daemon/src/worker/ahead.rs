@@ -78,6 +78,24 @@ impl ReadAhead {
         true
     }
 
+    /// Makes the listener's `call`, with the next batch read from disk on
+    /// a pool thread meanwhile when `read` is set (and there is a pool).
+    pub(super) fn around<T>(
+        &mut self,
+        read: bool,
+        follower: &mut Option<Box<Follower>>,
+        journal: &JournalConfig,
+        listener: &str,
+        call: impl FnOnce() -> T,
+    ) -> T {
+        let started = read && self.start(follower, journal);
+        let r = call();
+        if started {
+            self.finish(follower, &journal.name, listener);
+        }
+        r
+    }
+
     /// Takes the follower back, with the batch it read if the job ran. A
     /// job still queued is taken back unrun (no thread waits for another
     /// that may never come); one running is waited for.

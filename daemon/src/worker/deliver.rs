@@ -37,13 +37,13 @@ impl Worker {
         if self.instance.takes_runs() {
             let runs = runs_of(batch, Bytes::new(self.instance.journal_bytes()));
             // Read ahead from disk meanwhile, unless the shared reader does.
-            let own_ahead =
-                !shared_ahead && read_ahead && self.ahead.start(&mut self.follower, &self.journal);
-            let r = in_call(|| self.instance.listen_runs(&runs, preset));
-            if own_ahead {
-                self.ahead
-                    .finish(&mut self.follower, &self.journal.name, &self.listener.name);
-            }
+            let r = self.ahead.around(
+                read_ahead && !shared_ahead,
+                &mut self.follower,
+                &self.journal,
+                &self.listener.name,
+                || in_call(|| self.instance.listen_runs(&runs, preset)),
+            );
             drop(shot);
             return self.after_call(r, preset, Call::Batch);
         }
@@ -91,14 +91,13 @@ impl Worker {
         let r = if handled.is_empty() {
             Ok(if holding { self.acked } else { preset })
         } else {
-            let own_ahead =
-                !shared_ahead && read_ahead && self.ahead.start(&mut self.follower, &self.journal);
-            let r = in_call(|| self.instance.listen(&handled, preset));
-            if own_ahead {
-                self.ahead
-                    .finish(&mut self.follower, &self.journal.name, &self.listener.name);
-            }
-            r
+            self.ahead.around(
+                read_ahead && !shared_ahead,
+                &mut self.follower,
+                &self.journal,
+                &self.listener.name,
+                || in_call(|| self.instance.listen(&handled, preset)),
+            )
         };
         // The entries point into the batch and the fields: none is kept.
         self.entries.keep(handled);

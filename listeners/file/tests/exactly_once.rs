@@ -50,6 +50,7 @@ fn open(
 }
 
 const RAW: &str = "path = \"out/journal.raw\"\nformat = \"raw\"";
+const JSONL: &str = "path = \"out/j.jsonl\"\nformat = \"jsonl\"";
 
 fn out(dir: &Path) -> Vec<u8> {
     fs::read(dir.join("out/journal.raw")).unwrap()
@@ -144,12 +145,7 @@ fn runs_redelivered_after_a_crash_are_written_from_where_the_output_ends() {
 #[test]
 fn a_jsonl_output_takes_entries_not_runs() {
     let d = tempfile::tempdir().unwrap();
-    let mut l = open(
-        d.path(),
-        "path = \"out/j.jsonl\"\nformat = \"jsonl\"",
-        start(),
-    )
-    .unwrap();
+    let mut l = open(d.path(), JSONL, start()).unwrap();
     assert!(!l.takes_runs());
     let f = l.listen_runs(batch(0, 2).runs().get()).unwrap_err();
     assert_eq!(f.kind, FailureKind::Fatal, "{f}");
@@ -158,12 +154,7 @@ fn a_jsonl_output_takes_entries_not_runs() {
 #[test]
 fn jsonl_output_is_one_object_per_entry() {
     let d = tempfile::tempdir().unwrap();
-    let mut l = open(
-        d.path(),
-        "path = \"out/j.jsonl\"\nformat = \"jsonl\"",
-        start(),
-    )
-    .unwrap();
+    let mut l = open(d.path(), JSONL, start()).unwrap();
     l.listen(batch(0, 3).entries()).unwrap();
     let text = fs::read_to_string(d.path().join("out/j.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();

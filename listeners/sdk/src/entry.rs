@@ -140,13 +140,10 @@ impl<'a> Entry<'a> {
     /// Position just past the record: where a cursor stands once it is handled.
     #[inline]
     pub fn end(&self) -> Position {
-        let ended_with_newline = self.raw().last() == Some(&b'\n');
-        let line =
-            self.raw.line + self.raw.lines - u64::from(!ended_with_newline && self.raw.lines > 0);
         Position {
             sequence: self.raw.sequence,
             offset: self.raw.offset + self.raw.len,
-            line,
+            line: end_line(self.raw.line, self.raw.lines, self.raw()),
         }
     }
     /// The bytes exactly as in the file.
@@ -204,6 +201,14 @@ impl<'a> Entry<'a> {
     pub fn incomplete(&self) -> bool {
         self.raw.flags & FLAG_INCOMPLETE != 0
     }
+}
+
+/// The line a cursor stands on after records of `raw` that begin on
+/// `line` and span `lines` lines: the next one, unless the last record
+/// was cut off before its newline (its line is not done).
+pub(crate) fn end_line(line: u64, lines: u64, raw: &[u8]) -> u64 {
+    let ended_with_newline = raw.last() == Some(&b'\n');
+    line + lines - u64::from(!ended_with_newline && lines > 0)
 }
 
 impl std::fmt::Debug for Entry<'_> {

@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use crate::abi::{RawRun, FLAG_DID_ROTATE, FLAG_INCOMPLETE};
-use crate::entry::Position;
+use crate::entry::{end_line, Position};
 
 /// Whole records, end to end, as in the file. Borrowed: valid only during
 /// the call that received it.
@@ -75,13 +75,10 @@ impl<'a> Run<'a> {
     #[inline]
     pub fn end(&self) -> Position {
         let raw = self.raw();
-        let ended_with_newline = raw.last() == Some(&b'\n');
-        let line =
-            self.raw.line + self.raw.lines - u64::from(!ended_with_newline && self.raw.lines > 0);
         Position {
             sequence: self.raw.sequence,
             offset: self.raw.offset + raw.len() as u64,
-            line,
+            line: end_line(self.raw.line, self.raw.lines, raw),
         }
     }
 
