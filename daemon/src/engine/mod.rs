@@ -294,7 +294,17 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         fleet.launch(w, i as f64 / total as f64);
     }
 
-    let mut watcher = watch::watch::<notify::RecommendedWatcher>(cfg, ev_tx.clone());
+    // `--once` delivers what is there and stops: file events would only
+    // wake workers about to finish (every wait of theirs has a timer), and
+    // an inotify instance costs the process 5 to 15 ms more at its exit,
+    // where the kernel waits for a grace period to close it: as long as a
+    // small catch-up takes.
+    let mut watcher = if opts.once {
+        watch::events_missed();
+        None
+    } else {
+        watch::watch::<notify::RecommendedWatcher>(cfg, ev_tx.clone())
+    };
     tracing::info!(
         journals = cfg.journals.len(),
         listeners = fleet.running.len(),
