@@ -105,82 +105,71 @@ unsafe fn text<'a>(b: Bytes, what: &str) -> Result<&'a str, Failure> {
     std::str::from_utf8(s).map_err(|_| Failure::fatal(format!("host passed a non-UTF-8 {what}")))
 }
 
-/// The host's array of entries as a slice of this crate's layout. The
-/// array's stride is the first entry's `struct_size`: the same layout is
-/// borrowed as it is, a larger one (a newer host) is copied field by field
-/// up to what this crate knows.
-///
-/// # Safety
-/// `entries` must be null or point to `n` entries of the stride its first
-/// entry states, valid for `'a`.
-unsafe fn entry_array<'a>(
-    entries: *const RawEntry,
-    n: usize,
-) -> Result<Cow<'a, [RawEntry]>, Failure> {
-    if n == 0 || entries.is_null() {
-        return Ok(Cow::Borrowed(&[]));
-    }
-    // SAFETY: `n` ≥ 1 entries, each starting with `struct_size`.
-    let size = unsafe { (entries as *const u32).read_unaligned() };
-    if size == RawEntry::SIZE {
-        // SAFETY: `n` entries of exactly this layout, valid for `'a`.
-        return Ok(Cow::Borrowed(unsafe {
-            std::slice::from_raw_parts(entries, n)
-        }));
-    }
-    if size < RawEntry::MIN_SIZE {
-        return Err(Failure::fatal(format!(
-            "host passed entries of {size} bytes, ABI version {} needs at least {}",
-            abi::ABI_VERSION,
-            RawEntry::MIN_SIZE
-        )));
-    }
-    let base = entries as *const u8;
-    let copied = (0..n)
-        .map(|i| {
-            // SAFETY: entry `i` starts `i * size` bytes in and has `size`
-            // ≥ size_of::<RawEntry>() readable bytes.
-            let mut e =
-                unsafe { (base.add(i * size as usize) as *const RawEntry).read_unaligned() };
-            e.struct_size = RawEntry::SIZE;
-            e
-        })
-        .collect();
-    Ok(Cow::Owned(copied))
+/// The structs the host hands over in arrays whose stride is the first
+/// one's `struct_size` (its first field).
+trait Strided: Copy {
+    /// `struct_size` of this crate's layout.
+    const SIZE: u32;
+    /// The smallest `struct_size` this crate can read.
+    const MIN_SIZE: u32;
+    const WHAT: &'static str;
+    fn set_size(&mut self, size: u32);
 }
 
-/// The host's array of runs as a slice of this crate's layout, by the
-/// same rules as [`entry_array`].
+impl Strided for RawEntry {
+    const SIZE: u32 = RawEntry::SIZE;
+    const MIN_SIZE: u32 = RawEntry::MIN_SIZE;
+    const WHAT: &'static str = "entries";
+    fn set_size(&mut self, size: u32) {
+        self.struct_size = size;
+    }
+}
+
+impl Strided for RawRun {
+    const SIZE: u32 = RawRun::SIZE;
+    const MIN_SIZE: u32 = RawRun::SIZE;
+    const WHAT: &'static str = "runs";
+    fn set_size(&mut self, size: u32) {
+        self.struct_size = size;
+    }
+}
+
+/// The host's array as a slice of this crate's layout. The array's stride
+/// is the first item's `struct_size`: the same layout is borrowed as it
+/// is, a larger one (a newer host) is copied field by field up to what
+/// this crate knows, a smaller one refused.
 ///
 /// # Safety
-/// `runs` must be null or point to `n` runs of the stride its first run
-/// states, valid for `'a`.
-unsafe fn run_array<'a>(runs: *const RawRun, n: usize) -> Result<Cow<'a, [RawRun]>, Failure> {
-    if n == 0 || runs.is_null() {
+/// `items` must be null or point to `n` items of the stride its first
+/// item states, valid for `'a`.
+unsafe fn host_array<'a, T: Strided>(items: *const T, n: usize) -> Result<Cow<'a, [T]>, Failure> {
+    if n == 0 || items.is_null() {
         return Ok(Cow::Borrowed(&[]));
     }
-    // SAFETY: `n` ≥ 1 runs, each starting with `struct_size`.
-    let size = unsafe { (runs as *const u32).read_unaligned() };
-    if size == RawRun::SIZE {
-        // SAFETY: `n` runs of exactly this layout, valid for `'a`.
+    // SAFETY: `n` ≥ 1 items, each starting with `struct_size`.
+    let size = unsafe { (items as *const u32).read_unaligned() };
+    if size == T::SIZE {
+        // SAFETY: `n` items of exactly this layout, valid for `'a`.
         return Ok(Cow::Borrowed(unsafe {
-            std::slice::from_raw_parts(runs, n)
+            std::slice::from_raw_parts(items, n)
         }));
     }
-    if size < RawRun::SIZE {
+    if size < T::MIN_SIZE {
         return Err(Failure::fatal(format!(
-            "host passed runs of {size} bytes, at least {} are needed",
-            RawRun::SIZE
+            "host passed {} of {size} bytes, ABI version {} needs at least {}",
+            T::WHAT,
+            abi::ABI_VERSION,
+            T::MIN_SIZE
         )));
     }
-    let base = runs as *const u8;
+    let base = items as *const u8;
     let copied = (0..n)
         .map(|i| {
-            // SAFETY: run `i` starts `i * size` bytes in and has `size`
-            // ≥ size_of::<RawRun>() readable bytes.
-            let mut r = unsafe { (base.add(i * size as usize) as *const RawRun).read_unaligned() };
-            r.struct_size = RawRun::SIZE;
-            r
+            // SAFETY: item `i` starts `i * size` bytes in and has `size`
+            // ≥ size_of::<T>() readable bytes.
+            let mut e = unsafe { (base.add(i * size as usize) as *const T).read_unaligned() };
+            e.set_size(T::SIZE);
+            e
         })
         .collect();
     Ok(Cow::Owned(copied))
@@ -279,7 +268,7 @@ unsafe extern "C" fn is_handled<T: Listener>(inst: *mut c_void, entry: *const Ra
     // A panicking filter delivers the entry: better an extra entry than a lost one.
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: one entry of the stride it states, valid for the call.
-        let e = unsafe { entry_array(entry, 1) }.ok()?;
+        let e = unsafe { host_array(entry, 1) }.ok()?;
         // SAFETY: `inst` is a live `T` used by one thread at a time; the
         // entry's pointers are valid for the call.
         let keep = unsafe { (*(inst as *mut T)).is_handled(Entry::from_raw(&e[0])) };
@@ -305,7 +294,7 @@ unsafe extern "C" fn listen<T: Listener>(
 ) -> u32 {
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the host's array, valid for the call.
-        let raw = unsafe { entry_array(entries, n) }?;
+        let raw = unsafe { host_array(entries, n) }?;
         // SAFETY: `inst` is a live `T` used by one thread at a time; the
         // entries' pointers are valid for the call, which `raw` does not outlive.
         unsafe { (*(inst as *mut T)).listen(Entry::from_raw_slice(&raw)) }
@@ -345,7 +334,7 @@ unsafe extern "C" fn listen_runs<T: Listener>(
 ) -> u32 {
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the host's array, valid for the call.
-        let raw = unsafe { run_array(runs, n) }?;
+        let raw = unsafe { host_array(runs, n) }?;
         // SAFETY: `inst` is a live `T` used by one thread at a time; the
         // runs' pointers are valid for the call, which `raw` does not outlive.
         unsafe { (*(inst as *mut T)).listen_runs(Run::from_raw_slice(&raw)) }
