@@ -127,6 +127,32 @@ impl Fixture {
             .expect("run logdaemon")
     }
 
+    /// Runs `logdaemon checkpoint set --config cfg.toml --journal JOURNAL
+    /// --sequence SEQUENCE --offset OFFSET`, then `extra`.
+    pub fn checkpoint_set(
+        &self,
+        journal: &str,
+        sequence: u64,
+        offset: u64,
+        extra: &[&str],
+    ) -> Output {
+        let (sequence, offset) = (sequence.to_string(), offset.to_string());
+        let mut args = vec![
+            "checkpoint",
+            "set",
+            "--config",
+            "cfg.toml",
+            "--journal",
+            journal,
+            "--sequence",
+            &sequence,
+            "--offset",
+            &offset,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     /// Runs the `logdaemon checkpoint set …` command a stop message in
     /// `log` prints as the way out, and asserts that it succeeds (`what`
     /// names the scenario in the failure).

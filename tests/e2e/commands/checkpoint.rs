@@ -101,20 +101,7 @@ fn checkpoint_show_names_the_file_and_every_position() {
 #[test]
 fn checkpoint_set_to_a_record_boundary_replays_from_there() {
     let (f, journal) = delivered();
-    let out = f.run(&[
-        "checkpoint",
-        "set",
-        "--config",
-        "cfg.toml",
-        "--journal",
-        "p4",
-        "--listener",
-        "kit",
-        "--sequence",
-        "1",
-        "--offset",
-        &boundary(6).to_string(),
-    ]);
+    let out = f.checkpoint_set("p4", 1, boundary(6), &["--listener", "kit"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(&format!(
@@ -145,18 +132,7 @@ fn checkpoint_set_before_the_first_run_says_where_to_start() {
     let f = Fixture::new();
     f.write("p4root/journal", recs(0, 10));
     f.write("cfg.toml", config("", &kit_listener("kit", "", "")));
-    let out = f.run(&[
-        "checkpoint",
-        "set",
-        "--config",
-        "cfg.toml",
-        "--journal",
-        "p4",
-        "--sequence",
-        "1",
-        "--offset",
-        &boundary(7).to_string(),
-    ]);
+    let out = f.checkpoint_set("p4", 1, boundary(7), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let mode = fs::metadata(f.join("state")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "state directory mode {mode:o}");
@@ -169,18 +145,7 @@ fn checkpoint_set_in_the_middle_of_a_record_is_refused_with_the_boundaries() {
     let (f, _) = delivered();
     let before = checkpoint(&f);
     let mid = boundary(3) + 5;
-    let out = f.run(&[
-        "checkpoint",
-        "set",
-        "--config",
-        "cfg.toml",
-        "--journal",
-        "p4",
-        "--sequence",
-        "1",
-        "--offset",
-        &mid.to_string(),
-    ]);
+    let out = f.checkpoint_set("p4", 1, mid, &[]);
     let live = f.join("p4root/journal");
     refused(
         &out,
@@ -246,18 +211,7 @@ fn checkpoint_set_for_a_file_not_at_hand_needs_force() {
 fn checkpoint_set_and_a_second_run_while_the_daemon_runs_are_refused() {
     let (f, _) = delivered();
     let d = Daemon::start(&f);
-    let out = f.run(&[
-        "checkpoint",
-        "set",
-        "--config",
-        "cfg.toml",
-        "--journal",
-        "p4",
-        "--sequence",
-        "1",
-        "--offset",
-        "0",
-    ]);
+    let out = f.checkpoint_set("p4", 1, 0, &[]);
     refused(
         &out,
         &[

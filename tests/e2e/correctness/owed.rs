@@ -50,18 +50,7 @@ fn a_checkpoint_set_past_entries_is_a_gap_every_listener_receives_once() {
     let past = recs(0, 20).len() as u64;
     append(&live, &recs(10, 20));
     // The operator moves every listener past records 10..20.
-    let out = f.run(&[
-        "checkpoint",
-        "set",
-        "--config",
-        "cfg.toml",
-        "--journal",
-        "p4",
-        "--sequence",
-        "5",
-        "--offset",
-        &past.to_string(),
-    ]);
+    let out = f.checkpoint_set("p4", 5, past, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let cp = f.join("state/checkpoint.toml");
     let text = fs::read_to_string(&cp).unwrap();

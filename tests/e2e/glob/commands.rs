@@ -40,33 +40,9 @@ fn checkpoint_set_and_dump_take_a_stream_name() {
     a.write(4);
     f.write("cfg.toml", config(""));
     let second = a.ledger.iter().position(|&c| c == b'\n').unwrap() + 1;
-    let o = f.run(&[
-        "checkpoint",
-        "set",
-        "--config",
-        "cfg.toml",
-        "--journal",
-        "app/a.log",
-        "--sequence",
-        "1",
-        "--offset",
-        &second.to_string(),
-        "--file",
-        "logs/a.log",
-    ]);
+    let o = f.checkpoint_set("app/a.log", 1, second as u64, &["--file", "logs/a.log"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = f.run(&[
-        "checkpoint",
-        "set",
-        "--config",
-        "cfg.toml",
-        "--journal",
-        "app",
-        "--sequence",
-        "1",
-        "--offset",
-        "0",
-    ]);
+    let o = f.checkpoint_set("app", 1, 0, &[]);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("name one as \"app/FILE\" (files now: a.log)"),
