@@ -151,46 +151,7 @@ fn s11c_rotate_zero_deletes_the_unread_file_report() {
         f.write("flag", "");
     });
     let lost = BETWEEN;
-    let kit = f.join(KIT);
-    let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
-    wait_until(
-        30,
-        "the listener to deliver what is left",
-        || entry_text(&kit).len() >= want,
-        || d.log_tail(),
-    );
-    wait_output(&f, &mut d, &w.expected(), "11c: the file listener");
-    d.term();
-    let ev = events(&kit);
-    let gaps: Vec<&Value> = ev.iter().filter(|e| kind(e) == "gap").collect();
-    assert_eq!(gaps.len(), 1, "11c: gaps {gaps:?}");
-    let g = gaps[0];
-    assert_eq!(
-        (
-            &g["from"]["sequence"],
-            &g["from"]["offset"],
-            g["cause"].as_str()
-        ),
-        (&1.into(), &at.into(), Some("deleted")),
-        "{g}"
-    );
-    let next = ev
-        .iter()
-        .skip_while(|e| kind(e) != "gap")
-        .find(|e| kind(e) == "entry")
-        .expect("entries after the gap");
-    assert_eq!(
-        (&next["sequence"], &next["offset"]),
-        (&g["to"]["sequence"], &g["to"]["offset"]),
-        "11c: the gap ends where delivery resumed"
-    );
-    assert!(
-        !f.join(format!("{OUT}.gaps")).exists(),
-        "11c: the file listener, which had read the file, reported a gap"
-    );
-    Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11c (file listener)");
-    let t = Tally::count(&w, entry_text(&kit).as_bytes(), lost);
-    t.assert_exact("11c (testkit listener)");
+    let (_, t) = one_deleted_gap(&f, &mut d, &w, "11c", at, lost);
     t.report(
         "11c",
         "rotate 0 deletes the unread file of a listener that is down (on_gap = \"report\")",
@@ -215,53 +176,14 @@ fn s11d_rotate_three_deletes_the_unread_file_report() {
         lost, BETWEEN,
         "11d: records of the deleted file the listener had not taken"
     );
-    let kit = f.join(KIT);
-    let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
-    wait_until(
-        30,
-        "the listener to deliver what is left",
-        || entry_text(&kit).len() >= want,
-        || d.log_tail(),
-    );
-    wait_output(&f, &mut d, &w.expected(), "11d: the file listener");
-    d.term();
-    let ev = events(&kit);
-    let gaps: Vec<&Value> = ev.iter().filter(|e| kind(e) == "gap").collect();
-    assert_eq!(gaps.len(), 1, "11d: gaps {gaps:?}");
-    let g = gaps[0];
-    assert_eq!(
-        (
-            &g["from"]["sequence"],
-            &g["from"]["offset"],
-            g["cause"].as_str()
-        ),
-        (&1.into(), &at.into(), Some("deleted")),
-        "{g}"
-    );
+    let (g, t) = one_deleted_gap(&f, &mut d, &w, "11d", at, lost);
     assert_eq!(
         (&g["to"]["sequence"], &g["to"]["offset"]),
         (&2.into(), &0.into()),
         "11d: the gap ends at the next file: {g}"
     );
-    let next = ev
-        .iter()
-        .skip_while(|e| kind(e) != "gap")
-        .find(|e| kind(e) == "entry")
-        .expect("entries after the gap");
-    assert_eq!(
-        (&next["sequence"], &next["offset"]),
-        (&g["to"]["sequence"], &g["to"]["offset"]),
-        "11d: the gap ends where delivery resumed"
-    );
-    assert!(
-        !f.join(format!("{OUT}.gaps")).exists(),
-        "11d: the file listener, which had read the file, reported a gap"
-    );
-    Tally::count(&w, &fs::read(f.join(OUT)).unwrap(), 0).assert_exact("11d (file listener)");
     // Everything still in a file once, in order: the rotated files left
     // were not skipped for the live file.
-    let t = Tally::count(&w, entry_text(&kit).as_bytes(), lost);
-    t.assert_exact("11d (testkit listener)");
     t.report(
         "11d",
         "rotate 3 deletes the unread file of a listener that is down (on_gap = \"report\")",
@@ -272,4 +194,62 @@ fn s11d_rotate_three_deletes_the_unread_file_report() {
 /// The bytes of the first `n` records.
 fn bytes_of(n: u64) -> usize {
     (0..n).map(|i| Writer::record(Kind::Lines, i).len()).sum()
+}
+
+/// With `on_gap = "report"`, after the file of the listener that is down
+/// was deleted: waits until the testkit listener has every record but the
+/// `lost` ones, and checks that it got one gap of cause `deleted` from
+/// offset `at` of file 1 ending where delivery resumed, and that the
+/// `file` listener (which had read that file) got none and is exact.
+/// Returns the gap and the testkit listener's tally.
+fn one_deleted_gap(
+    f: &Fixture,
+    d: &mut Daemon,
+    w: &Writer,
+    id: &str,
+    at: u64,
+    lost: u64,
+) -> (Value, Tally) {
+    let kit = f.join(KIT);
+    let want = w.expected().len() - (bytes_of(BETWEEN + lost) - bytes_of(BETWEEN));
+    wait_until(
+        30,
+        "the listener to deliver what is left",
+        || entry_text(&kit).len() >= want,
+        || d.log_tail(),
+    );
+    wait_output(f, d, &w.expected(), &format!("{id}: the file listener"));
+    d.term();
+    let ev = events(&kit);
+    let gaps: Vec<&Value> = ev.iter().filter(|e| kind(e) == "gap").collect();
+    assert_eq!(gaps.len(), 1, "{id}: gaps {gaps:?}");
+    let g = gaps[0];
+    assert_eq!(
+        (
+            &g["from"]["sequence"],
+            &g["from"]["offset"],
+            g["cause"].as_str()
+        ),
+        (&1.into(), &at.into(), Some("deleted")),
+        "{g}"
+    );
+    let next = ev
+        .iter()
+        .skip_while(|e| kind(e) != "gap")
+        .find(|e| kind(e) == "entry")
+        .expect("entries after the gap");
+    assert_eq!(
+        (&next["sequence"], &next["offset"]),
+        (&g["to"]["sequence"], &g["to"]["offset"]),
+        "{id}: the gap ends where delivery resumed"
+    );
+    assert!(
+        !f.join(format!("{OUT}.gaps")).exists(),
+        "{id}: the file listener, which had read the file, reported a gap"
+    );
+    Tally::count(w, &fs::read(f.join(OUT)).unwrap(), 0)
+        .assert_exact(&format!("{id} (file listener)"));
+    let t = Tally::count(w, entry_text(&kit).as_bytes(), lost);
+    t.assert_exact(&format!("{id} (testkit listener)"));
+    (g.clone(), t)
 }
