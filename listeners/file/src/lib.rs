@@ -15,11 +15,12 @@
 //! path = "out/journal.raw"   # relative to the config file's directory
 //! format = "raw"             # or "jsonl"
 //! # encoding = "base64"      # format = "jsonl" only: "text" (default, lossy UTF-8) or "base64" (exact bytes)
-//! fsync = true               # sync before acknowledging (default)
+//! fsync = true               # sync before acknowledging (default; a catch-up's large batches share one sync)
 //! ```
 
 pub mod config;
 
+mod group;
 mod held;
 mod listener;
 pub mod output;

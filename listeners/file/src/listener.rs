@@ -10,7 +10,7 @@
 //! next open cuts them off and the host delivers those entries again.
 
 use std::fs::{self, File};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Position, Run};
@@ -18,7 +18,7 @@ use logdaemon_sdk::{Ack, Entry, Failure, Gap, Listener, Logger, OpenContext, Pos
 use crate::config::{Config, Format};
 use crate::output::{self, OutputError};
 use crate::record::{sync_dir, Record, RecordFile};
-use crate::{held, writeback};
+use crate::{group, held, writeback};
 use logdaemon_sdk::json::{self as jsonl, RawForm};
 
 /// A buffer grown past this by one huge batch is shrunk back afterwards.
@@ -84,8 +84,13 @@ pub struct FileListener {
     gaps: Option<Output>,
     gaps_path: PathBuf,
     record_file: RecordFile,
+    /// The record on disk (see [`commit`] for how it and `written` relate).
     record: Record,
-    /// `fsync = false`: starts the output's disk writes as it grows.
+    /// What the files hold past `record`, written but not yet synced.
+    written: Option<Record>,
+    /// The bytes waiting for their sync (`fsync = true`).
+    group: group::Group,
+    /// Starts the output's disk writes as it grows.
     writeback: writeback::Pacer,
     /// Whether the files may stay open between calls.
     hold: held::Hold,
@@ -106,39 +111,12 @@ impl FileListener {
         self.record.done.map(Into::into)
     }
 
+    /// Whether the files already hold what ends at `end` (written, and
+    /// maybe not yet synced).
     fn already_done(&self, end: Position) -> bool {
-        self.record.done.is_some_and(|d| end <= Position::from(d))
-    }
-
-    /// Cuts both files back to the recorded lengths after a failed write.
-    /// The record is written again first: a failed update may have left the
-    /// newer lengths on disk, and the record must never claim more than the
-    /// files hold.
-    fn repair(&mut self) -> Result<(), Failure> {
-        if !self.dirty {
-            return Ok(());
-        }
-        self.record_file
-            .store(&self.record, self.fsync)
-            .map_err(|e| Failure::retry(format!("{e}; retrying")))?;
-        let retry = |p: &Path, len: u64, e: std::io::Error| {
-            Failure::retry(format!(
-                "cannot cut {} back to {len} bytes after a failed write: {e}; retrying",
-                p.display()
-            ))
-        };
-        let (out_len, gaps_len) = (self.record.output_len, self.record.gaps_len);
-        self.out
-            .file(out_len)?
-            .set_len(out_len)
-            .map_err(|e| retry(&self.out.path, out_len, e))?;
-        if let Some(g) = &mut self.gaps {
-            g.file(gaps_len)?
-                .set_len(gaps_len)
-                .map_err(|e| retry(&g.path, gaps_len, e))?;
-        }
-        self.dirty = false;
-        Ok(())
+        self.current()
+            .done
+            .is_some_and(|d| end <= Position::from(d))
     }
 
     /// Keeps `buf` for the next batch, unless one huge batch grew it.
@@ -146,72 +124,6 @@ impl FileListener {
         if buf.capacity() <= KEEP_BUFFER {
             self.buf = buf;
         }
-    }
-
-    /// Appends `parts`, in order, to the output (or the gaps file), syncs
-    /// it and records the new length and `done` position.
-    fn commit_parts(
-        &mut self,
-        to_gaps: bool,
-        parts: &[&[u8]],
-        done: Position,
-    ) -> Result<(), Failure> {
-        if to_gaps && self.gaps.is_none() {
-            let file = output::open(&self.gaps_path).map_err(|e| match e {
-                OutputError::Io { .. } => Failure::retry(format!("{e}; retrying")),
-                _ => Failure::fatal(e.to_string()),
-            })?;
-            let out = Output::new(self.gaps_path.clone(), file).map_err(|e| {
-                Failure::retry(format!(
-                    "cannot stat {}: {e}; retrying",
-                    self.gaps_path.display()
-                ))
-            })?;
-            self.gaps = Some(out);
-        }
-        let (out, at) = if to_gaps {
-            (
-                self.gaps.as_mut().expect("opened above"),
-                self.record.gaps_len,
-            )
-        } else {
-            (&mut self.out, self.record.output_len)
-        };
-        let path = out.path.clone();
-        let file = out.file(at)?;
-        self.dirty = true;
-        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        let mut pos = at;
-        for p in parts {
-            file.write_all_at(p, pos).map_err(|e| {
-                Failure::retry(format!(
-                    "cannot write {} bytes to {} at byte {pos}: {e}; retrying",
-                    p.len(),
-                    path.display()
-                ))
-            })?;
-            pos += p.len() as u64;
-        }
-        if self.fsync {
-            file.sync_data().map_err(|e| {
-                Failure::retry(format!("cannot sync {}: {e}; retrying", path.display()))
-            })?;
-        } else if !to_gaps {
-            self.writeback.written(file, at + total);
-        }
-        let mut next = self.record.clone();
-        if to_gaps {
-            next.gaps_len += total;
-        } else {
-            next.output_len += total;
-        }
-        next.done = Some(done.into());
-        self.record_file
-            .store(&next, self.fsync)
-            .map_err(|e| Failure::retry(format!("{e}; retrying")))?;
-        self.record = next;
-        self.dirty = false;
-        Ok(())
     }
 }
 
@@ -271,8 +183,9 @@ impl Listener for FileListener {
     const WANTS_FIELDS: bool = false;
     /// Every entry is written.
     const FILTERS: bool = false;
-    /// Each batch is written (and synced) as it comes: a quiet journal
-    /// leaves nothing to do.
+    /// Each batch is written as it comes, and what waits for a sync is
+    /// synced at the first `no_data`: a journal that stays quiet leaves
+    /// nothing to do.
     const PERIODIC_NO_DATA: bool = false;
 
     /// The config and the directories of the output, which `open` would
@@ -411,6 +324,8 @@ impl Listener for FileListener {
             writeback: writeback::Pacer::new(record.output_len),
             hold: held::Hold::default(),
             record,
+            written: None,
+            group: group::Group::default(),
             buf: Vec::new(),
             dirty: false,
             logger: ctx.logger,
@@ -449,10 +364,12 @@ impl Listener for FileListener {
         r
     }
 
-    /// The journal went quiet: nothing is kept open for it.
+    /// The journal went quiet: what waits for a sync is synced, and
+    /// nothing is kept open for it.
     fn no_data(&mut self, _had_data: bool) -> Result<Ack, Failure> {
+        let r = self.repair().and_then(|()| self.sync_written());
         self.after_call(true);
-        Ok(Ack::All)
+        r.map(|()| Ack::All)
     }
 }
 
@@ -481,14 +398,14 @@ impl FileListener {
             .unwrap_or(entries.len());
         let new = &entries[skip..];
         let Some(done) = new.last().map(Entry::end) else {
-            return Ok(Ack::All);
+            return Ok(self.ack());
         };
         match self.format {
             Format::Raw => {
                 // The host hands raw bytes that lie end to end in its read
                 // buffer (the entries' chunk): written straight from there.
                 let runs = contiguous_runs(new);
-                self.commit_parts(false, &runs, done)?;
+                self.commit_parts(false, &runs, done, true)?;
             }
             Format::Jsonl => {
                 let mut buf = std::mem::take(&mut self.buf);
@@ -496,12 +413,12 @@ impl FileListener {
                 for e in new {
                     jsonl::write_entry_as(&mut buf, e, self.p4, self.encoding);
                 }
-                let r = self.commit_parts(false, &[&buf], done);
+                let r = self.commit_parts(false, &[&buf], done, true);
                 self.keep_buffer(buf);
                 r?;
             }
         }
-        Ok(Ack::All)
+        Ok(self.ack())
     }
 
     /// Raw output of runs: each run written straight from the host's
@@ -514,12 +431,12 @@ impl FileListener {
         }
         self.repair()?;
         let Some(done) = runs.last().map(Run::end) else {
-            return Ok(Ack::All);
+            return Ok(self.ack());
         };
         if self.already_done(done) {
-            return Ok(Ack::All);
+            return Ok(self.ack());
         }
-        let parts: Vec<&[u8]> = match self.record.done.map(Position::from) {
+        let parts: Vec<&[u8]> = match self.current().done.map(Position::from) {
             Some(d) => runs
                 .iter()
                 .map(|r| r.raw_from(d))
@@ -527,13 +444,13 @@ impl FileListener {
                 .collect(),
             None => runs.iter().map(Run::raw).collect(),
         };
-        self.commit_parts(false, &parts, done)?;
-        Ok(Ack::All)
+        self.commit_parts(false, &parts, done, true)?;
+        Ok(self.ack())
     }
 
     fn write_gap(&mut self, gap: &Gap<'_>) -> Result<Ack, Failure> {
         if self.already_done(gap.to) {
-            return Ok(Ack::All);
+            return Ok(self.ack());
         }
         self.repair()?;
         let mut buf = std::mem::take(&mut self.buf);
@@ -543,13 +460,15 @@ impl FileListener {
             "gap from {} to {} ({}): {}",
             gap.from, gap.to, gap.cause, gap.detail
         ));
-        let r = self.commit_parts(self.format == Format::Raw, &[&buf], gap.to);
+        let r = self.commit_parts(self.format == Format::Raw, &[&buf], gap.to, false);
         self.keep_buffer(buf);
         r?;
-        Ok(Ack::All)
+        Ok(self.ack())
     }
 
     fn sync_all(&mut self) -> Result<Ack, Failure> {
+        self.repair()?;
+        self.sync_written()?;
         if !self.fsync {
             // Without per-batch syncs, make everything acknowledged so far durable now.
             let sync = |o: &mut Output, len: u64| {
@@ -596,5 +515,6 @@ fn contiguous_runs<'a>(entries: &[Entry<'a>]) -> Vec<&'a [u8]> {
     runs
 }
 
+mod commit;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Starting the disk write of output bytes early when `fsync = false`.
+//! Starting the disk write of output bytes early.
 //!
 //! Without per-batch syncs the output's bytes stay dirty in the page cache
 //! until the final `flush` (a clean stop, the end of `run --once`) syncs
@@ -12,6 +12,10 @@
 //! final sync finds little left to do. Nothing is promised by it: it is a
 //! hint, and a file system that does not take it (tmpfs ignores it) loses
 //! nothing.
+//!
+//! With `fsync = true` the same keeps the disk busy while batches that
+//! share one sync are written (see [`crate::group`]): that sync then
+//! waits for the last of them only.
 //!
 //! Writeback is started per [`EVERY`] bytes, not per batch: a live log
 //! delivered a few lines at a time would otherwise write the same page to

@@ -503,3 +503,6 @@ fn an_output_replaced_while_closed_is_refused_not_written() {
         "untouched"
     );
 }
+
+#[path = "exactly_once/group_commit.rs"]
+mod group_commit;
