@@ -320,24 +320,40 @@ impl Tap {
     /// a pool thread if the member is at the head and the window has room.
     /// Never waits: a reader busy filling needs no help.
     pub(crate) fn read_ahead(self: &Arc<Self>, spawner: &Spawner, id: u64) {
-        let at = {
-            let w = lock(&self.window);
-            let Some(m) = w.members.get(&id) else { return };
-            if m.next != w.end() || w.full(self.cfg.batch_bytes) || w.broken || !w.live {
-                return;
-            }
-            m.next
-        };
+        let Some(at) = self.ahead_at(id) else { return };
         let tap = self.clone();
         let span = tracing::Span::current();
         spawner.spawn(move || span.in_scope(|| tap.fill_ahead(at)));
     }
 
-    /// The read-ahead job: one fill, if the head is still at serial `at`.
+    /// The serial a read-ahead for member `id` would fill: the member is
+    /// at the head, the window has room, and the reader is free and may
+    /// find something new. After a fill that found nothing, while the
+    /// files are as they were then (one `stat`), a read-ahead would find
+    /// nothing either: none is queued, which would cost a thread's wake-up
+    /// and a fill for each listener of a journal written once. Never waits.
+    fn ahead_at(&self, id: u64) -> Option<u64> {
+        let at = {
+            let w = lock(&self.window);
+            let m = w.members.get(&id)?;
+            if m.next != w.end() || w.full(self.cfg.batch_bytes) || w.broken || !w.live {
+                return None;
+            }
+            m.next
+        };
+        let mut r = self.reader.try_lock().ok()?;
+        (!Self::still_nothing(&mut r)).then_some(at)
+    }
+
+    /// The read-ahead job: one fill, if the head is still at serial `at`
+    /// and the files may hold something new.
     fn fill_ahead(&self, at: u64) {
         let Ok(mut r) = self.reader.try_lock() else {
             return;
         };
+        if Self::still_nothing(&mut r) {
+            return;
+        }
         let start = {
             let w = lock(&self.window);
             if w.end() != at || w.full(self.cfg.batch_bytes) || w.broken || r.follower.is_none() {

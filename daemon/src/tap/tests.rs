@@ -384,6 +384,30 @@ fn after_a_fill_found_nothing_the_others_at_the_head_are_told_so_without_a_fill_
 }
 
 #[test]
+fn after_a_fill_found_nothing_no_read_ahead_is_queued_until_the_file_changes() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("app.log");
+    append(&path, 0, 50);
+    let cfg = config(&path, 1 << 20);
+    let tap = Tap::new(cfg.clone());
+    let mut ls: Vec<Listener> = (0..2).map(|_| Listener::new(&tap, &cfg)).collect();
+    for l in &mut ls {
+        l.drain().unwrap();
+    }
+    for l in &ls {
+        assert_eq!(
+            tap.ahead_at(l.id.unwrap()),
+            None,
+            "the last fill found nothing"
+        );
+    }
+    append(&path, 50, 60);
+    for l in &ls {
+        assert!(tap.ahead_at(l.id.unwrap()).is_some(), "the file grew since");
+    }
+}
+
+#[test]
 fn at_a_full_window_the_leader_gives_way_once_to_a_listener_behind_it() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("app.log");
