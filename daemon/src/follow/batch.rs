@@ -511,11 +511,12 @@ mod tests {
     fn arrays_too_large_to_keep_go_back_to_the_allocator() {
         let mut big = Vec::with_capacity(KEEP_ENTRIES + 1);
         big.push(lines_batch(1, 1).entries[0]);
-        let p = big.as_ptr();
         give_entries(big);
+        // By capacity, not address: tests running beside this one give
+        // arrays too, and one may be allocated where `big` was.
         let taken: Vec<Vec<Meta>> = (0..=KEEP_ARRAYS).map(|_| take_entries(1)).collect();
         assert!(
-            taken.iter().all(|t| t.as_ptr() != p),
+            taken.iter().all(|t| t.capacity() <= KEEP_ENTRIES),
             "an oversized array was kept"
         );
     }
