@@ -24,7 +24,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -102,7 +102,10 @@ struct Threads {
 }
 
 struct Inner {
-    slots: Mutex<Vec<Arc<Slot>>>,
+    /// Read for every wake-up and step, written only to add a task: a
+    /// read lock, so that the engine's wake-ups and the threads' steps do
+    /// not wait for each other.
+    slots: RwLock<Vec<Arc<Slot>>>,
     work: Queue,
     timers: Timers,
     threads: Mutex<Threads>,
@@ -135,7 +138,7 @@ impl Pool {
         on_done: impl Fn() + Send + Sync + 'static,
     ) -> std::io::Result<Pool> {
         let inner = Arc::new(Inner {
-            slots: Mutex::new(Vec::new()),
+            slots: RwLock::new(Vec::new()),
             work: Queue {
                 items: Mutex::new(Items::default()),
                 ready: Condvar::new(),
@@ -176,7 +179,7 @@ impl Pool {
             task: Mutex::new(Some(task)),
         });
         let id = {
-            let mut slots = lock(&self.inner.slots);
+            let mut slots = self.inner.slots.write().unwrap_or_else(|e| e.into_inner());
             slots.push(slot);
             slots.len() - 1
         };
@@ -191,7 +194,7 @@ impl Pool {
 
     /// Wakes every task.
     pub(crate) fn wake_all(&self) {
-        let n = lock(&self.inner.slots).len();
+        let n = self.inner.read_slots().len();
         for id in 0..n {
             self.inner.wake(id);
         }
@@ -206,7 +209,7 @@ impl Pool {
 
     /// Whether every task is done.
     pub(crate) fn all_done(&self) -> bool {
-        let slots: Vec<Arc<Slot>> = lock(&self.inner.slots).clone();
+        let slots: Vec<Arc<Slot>> = self.inner.read_slots().clone();
         slots.iter().all(|s| *lock(&s.state) == State::Done)
     }
 
@@ -280,16 +283,25 @@ impl Spawner {
 }
 
 impl Inner {
-    fn slot(&self, id: usize) -> Option<Arc<Slot>> {
-        lock(&self.slots).get(id).cloned()
+    fn read_slots(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Slot>>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn slot(&self, id: usize) -> Option<Arc<Slot>> {
+        self.read_slots().get(id).cloned()
+    }
+
+    /// Work is queued after the slot's lock is let go: the thread it wakes
+    /// takes that lock first, and would otherwise wait for this one.
+    /// (Once `Queued`, no one else queues the task, and no thread steps it
+    /// before it is in the queue.)
     fn wake(&self, id: usize) {
         let Some(slot) = self.slot(id) else { return };
         let mut s = lock(&slot.state);
         match *s {
             State::Waiting { .. } => {
                 *s = State::Queued;
+                drop(s);
                 self.work.push(Work::Step(id));
             }
             State::Running { .. } => *s = State::Running { again: true },
@@ -334,13 +346,16 @@ impl Inner {
                 drop(s);
                 (self.on_done)();
             }
-            // This thread takes work again right after the step.
+            // This thread takes work again right after the step. (Queued
+            // after the slot's lock is let go, as in `wake`.)
             Next::Now => {
                 *s = State::Queued;
+                drop(s);
                 self.work.push_own(Work::Step(id));
             }
             Next::Wait(_) if again => {
                 *s = State::Queued;
+                drop(s);
                 self.work.push_own(Work::Step(id));
             }
             Next::Wait(d) => {

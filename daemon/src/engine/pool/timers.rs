@@ -99,7 +99,9 @@ pub(super) fn timer_loop(inner: &Arc<Inner>) {
                             again.push((deadline(until, now), id));
                         }
                         None => {
+                            // Queued after the slot's lock is let go (see `Inner::wake`).
                             *s = State::Queued;
+                            drop(s);
                             inner.work.push(Work::Step(id));
                         }
                     }
