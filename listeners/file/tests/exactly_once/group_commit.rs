@@ -36,10 +36,10 @@ fn key(p: Position) -> Option<(u64, u64)> {
     Some((p.sequence, p.offset))
 }
 
-#[test]
-fn large_batches_are_acknowledged_once_a_sync_covers_them() {
-    let d = tempfile::tempdir().unwrap();
-    let mut l = open(d.path(), RAW, start()).unwrap();
+/// A listener that synced the five records, then wrote a large batch that
+/// waits for its sync: the listener, the synced end, that batch and its bytes.
+fn one_batch_waiting(dir: &Path) -> (FileListener, Position, Batch, Vec<u8>) {
+    let mut l = open(dir, RAW, start()).unwrap();
     let first = batch(0, 5);
     assert_eq!(
         l.listen_runs(first.runs().get()),
@@ -47,9 +47,16 @@ fn large_batches_are_acknowledged_once_a_sync_covers_them() {
         "nothing synced before: synced at once"
     );
     let synced = end_of(&first);
-    let (b1, bytes1) = big(synced.offset, 4000);
-    assert!(bytes1.len() >= 256 << 10);
-    assert_eq!(l.listen_runs(b1.runs().get()), Ok(Ack::Upto(synced)));
+    let (b, bytes) = big(synced.offset, 4000);
+    assert!(bytes.len() >= 256 << 10);
+    assert_eq!(l.listen_runs(b.runs().get()), Ok(Ack::Upto(synced)));
+    (l, synced, b, bytes)
+}
+
+#[test]
+fn large_batches_are_acknowledged_once_a_sync_covers_them() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut l, synced, b1, bytes1) = one_batch_waiting(d.path());
     let (b2, bytes2) = big(end_of(&b1).offset, 4000);
     assert_eq!(l.listen(b2.entries()), Ok(Ack::Upto(synced)));
     assert_eq!(
@@ -96,11 +103,7 @@ fn the_batch_that_brings_the_waiting_bytes_to_8_mib_syncs_them_all() {
 #[test]
 fn a_crash_before_the_group_sync_cuts_off_what_waited_and_it_comes_again() {
     let d = tempfile::tempdir().unwrap();
-    let mut l = open(d.path(), RAW, start()).unwrap();
-    l.listen_runs(batch(0, 5).runs().get()).unwrap();
-    let synced = end_of(&batch(0, 5));
-    let (b, bytes) = big(synced.offset, 4000);
-    assert_eq!(l.listen_runs(b.runs().get()), Ok(Ack::Upto(synced)));
+    let (l, synced, b, bytes) = one_batch_waiting(d.path());
     drop(l); // a crash: the host resumes from what was acknowledged
     let mut l = open(d.path(), RAW, synced).unwrap();
     assert_eq!(
@@ -121,11 +124,7 @@ fn a_crash_before_the_group_sync_cuts_off_what_waited_and_it_comes_again() {
 #[test]
 fn a_redelivery_of_bytes_that_wait_for_their_sync_writes_them_once() {
     let d = tempfile::tempdir().unwrap();
-    let mut l = open(d.path(), RAW, start()).unwrap();
-    l.listen_runs(batch(0, 5).runs().get()).unwrap();
-    let synced = end_of(&batch(0, 5));
-    let (b, bytes) = big(synced.offset, 4000);
-    assert_eq!(l.listen_runs(b.runs().get()), Ok(Ack::Upto(synced)));
+    let (mut l, synced, b, bytes) = one_batch_waiting(d.path());
     // The host delivers from its acknowledgement again (after a failed call).
     assert_eq!(
         l.listen_runs(b.runs().get()),
