@@ -10,6 +10,7 @@
 //! ([`check`]), naming both files, the unread bytes and a way that reads
 //! them.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -32,10 +33,20 @@ fn proves(c: &Cursor, path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| id.inode != 0 && m.dev() == id.dev && m.ino() == id.inode)
 }
 
-/// Records, for each journal whose path is a link, the file it resolves to
-/// when that file is the one the reader's position is in.
-pub(crate) fn remember(cfg: &Config, checkpoint: &mut Checkpoint) {
-    for j in &cfg.journals {
+/// Records, for each journal of `touched` (`None`: every journal) whose
+/// path is a link, the file it resolves to when that file is the one the
+/// reader's position is in. The engine passes every journal at the start
+/// and at a clean stop, and at each save in between the journals whose
+/// position moved: only those can have moved into another file, and the
+/// others are not looked at (no `lstat` of thousands of idle journals at
+/// every save).
+pub(crate) fn remember(
+    cfg: &Config,
+    checkpoint: &mut Checkpoint,
+    touched: Option<&BTreeSet<String>>,
+) {
+    let journals = cfg.journals.iter();
+    for j in journals.filter(|j| touched.is_none_or(|t| t.contains(&j.name))) {
         let Some(js) = checkpoint.journals.get_mut(&j.name) else {
             continue;
         };

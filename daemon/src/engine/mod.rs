@@ -34,7 +34,6 @@ pub(crate) mod state_dirs;
 mod streams;
 pub(crate) mod watch;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,6 +86,9 @@ struct Running {
     halt: Arc<AtomicBool>,
     /// Stopped by a reload: not part of the run's outcome any more.
     retired: bool,
+    /// The version of `shared` last copied into the checkpoint (0: none
+    /// yet; a worker's versions start at 1). Engine thread only.
+    saved: std::cell::Cell<u64>,
 }
 
 /// The running workers, the pool that runs them and the routes of file
@@ -122,6 +124,7 @@ impl Fleet {
             id,
             halt,
             retired: false,
+            saved: std::cell::Cell::new(0),
         });
     }
 
@@ -266,6 +269,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     if pinned {
         store.save(&checkpoint)?;
     }
+    crate::retarget::remember(cfg, &mut checkpoint, None);
     store.compact(&checkpoint)?; // a version-1 file migrates, a log left by a crash folds in
 
     let listed = workers.iter().map(|(w, ..)| {
@@ -314,7 +318,6 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     let mut notifier = crate::notify::Notifier::ready(fleet.running.iter().map(|r| &r.shared));
     let mut progress = crate::progress::Progress::new(cfg);
 
-    let mut versions: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut status_generation = fleet.generation;
     // The config as reloaded (its journals; the rest needs a restart).
     let mut current = cfg.clone();
@@ -331,20 +334,23 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
     // are taken at most every HOUSEKEEPING, not for each event: thousands
     // of journals written at once send thousands of events.
     let mut last_housekeeping: Option<Instant> = None;
-    // The workers' change count (`worker::changes`) at the last look over
-    // every worker's state, and at the last save: while it stays, thousands
-    // of idle workers are not looked at again.
+    // The workers' status change count (`worker::status_changes`) and the
+    // fleet's generation at the last look over every worker's status, and
+    // their change count (`worker::changes`) at the last save: while they
+    // stay, thousands of workers are not looked at again.
     let (mut looked_at, mut saved_at) = (None, None);
     loop {
         let housekeeping = last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING);
         if housekeeping {
             last_housekeeping = Some(Instant::now());
         }
-        fleet.restart_pending(&ctx, &current, &mut checkpoint, &mut versions, &mut store)?;
+        fleet.restart_pending(&ctx, &current, &mut checkpoint, &mut store)?;
+        // The cheap conditions first: a daemon that runs on does not look
+        // at every task of the pool at each turn.
         let done = housekeeping
-            && fleet.pool.all_done()
+            && (opts.once || !streams.any() || stop.load(Ordering::SeqCst))
             && fleet.pending.is_empty()
-            && (opts.once || !streams.any() || stop.load(Ordering::SeqCst));
+            && fleet.pool.all_done();
         if done {
             // A signal may have stopped the workers before this loop saw it.
             for ev in ev_rx.try_iter() {
@@ -386,19 +392,12 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
                         &mut streams,
                         Some(&dirs),
                         &mut checkpoint,
-                        &mut versions,
                         &mut store,
                     )?;
                 }
                 Ok(Event::Hangup) => {
                     urgent = true;
-                    save_if_changed(
-                        &current,
-                        &mut checkpoint,
-                        &fleet.running,
-                        &mut versions,
-                        &mut store,
-                    )?;
+                    save_if_changed(&current, &mut checkpoint, &fleet.running, &mut store)?;
                     last_write = Instant::now();
                     tracing::info!(
                         signal = signal_hook::consts::SIGHUP,
@@ -434,20 +433,17 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         // Loaded before the looks below: a change made during them moves
         // the count past it, and the next turn looks again.
         let count = crate::worker::changes();
-        let moved = looked_at != Some(count);
-        looked_at = Some(count);
+        // Statuses (and the set of workers) are looked at when they moved:
+        // a cursor moving in one of thousands of journals is no reason to
+        // lock every worker 20 times a second.
+        let statuses = (crate::worker::status_changes(), fleet.generation);
+        let moved = looked_at != Some(statuses);
+        looked_at = Some(statuses);
         if moved && failed(&fleet.current()).is_some() && !stop.load(Ordering::SeqCst) {
             stop.store(true, Ordering::SeqCst);
             fleet.pool.wake_all();
         }
-        fleet.update_streams(
-            &ctx,
-            &mut streams,
-            None,
-            &mut checkpoint,
-            &mut versions,
-            &mut store,
-        )?;
+        fleet.update_streams(&ctx, &mut streams, None, &mut checkpoint, &mut store)?;
         if fleet.generation != status_generation {
             status_generation = fleet.generation;
             let (c, listed) = fleet.status_view(&current);
@@ -467,13 +463,7 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
         }
         if last_write.elapsed() >= Duration::from_secs(1) && saved_at != Some(count) {
             saved_at = Some(count);
-            save_if_changed(
-                &current,
-                &mut checkpoint,
-                &fleet.running,
-                &mut versions,
-                &mut store,
-            )?;
+            save_if_changed(&current, &mut checkpoint, &fleet.running, &mut store)?;
             last_write = Instant::now();
         }
     }
@@ -490,13 +480,8 @@ pub fn run(cfg: &Config, opts: RunOptions) -> Result<(), EngineError> {
             all_disabled(&now)
         }
     });
-    save_if_changed(
-        &current,
-        &mut checkpoint,
-        &fleet.running,
-        &mut versions,
-        &mut store,
-    )?;
+    save_if_changed(&current, &mut checkpoint, &fleet.running, &mut store)?;
+    crate::retarget::remember(&current, &mut checkpoint, None);
     store.compact(&checkpoint)?; // checkpoint.toml alone is the whole checkpoint after a stop
     let Fleet { pool, running, .. } = fleet;
     pool.shutdown();

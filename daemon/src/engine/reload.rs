@@ -220,7 +220,6 @@ plugin = "file"
 }
 
 mod apply {
-    use std::collections::BTreeMap;
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
 
@@ -359,7 +358,6 @@ mod apply {
             ctx: &Context<'_>,
             current: &Config,
             checkpoint: &mut Checkpoint,
-            versions: &mut BTreeMap<(String, String), u64>,
             store: &mut logdaemon_state::Store,
         ) -> Result<(), EngineError> {
             if self.pending.is_empty() {
@@ -372,11 +370,9 @@ mod apply {
             if ready.is_empty() {
                 return Ok(());
             }
-            save_if_changed(current, checkpoint, &self.running, versions, store)?;
+            save_if_changed(current, checkpoint, &self.running, store)?;
             let mut pinned = false;
             for (j, l, _) in ready {
-                // The new worker counts its versions from zero.
-                versions.remove(&(j.name.clone(), l.name.clone()));
                 match ctx.worker(&j, &l, checkpoint) {
                     Ok((w, pin)) => {
                         pinned |= pin;

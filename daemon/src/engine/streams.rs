@@ -1,7 +1,6 @@
 //! Glob journals while the daemon runs: the one place where their streams
 //! start and end (see [`crate::streams`]).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use logdaemon_state::Checkpoint;
@@ -22,7 +21,6 @@ impl Fleet {
         streams: &mut Streams,
         dirs: Option<&[PathBuf]>,
         checkpoint: &mut Checkpoint,
-        versions: &mut BTreeMap<(String, String), u64>,
         store: &mut logdaemon_state::Store,
     ) -> Result<(), EngineError> {
         if !streams.any() || ctx.once || ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -55,7 +53,7 @@ impl Fleet {
                 }
             }
         }
-        save |= self.end_streams(streams, checkpoint, versions);
+        save |= self.end_streams(streams, checkpoint);
         if save {
             store.save(checkpoint)?;
         }
@@ -64,12 +62,7 @@ impl Fleet {
 
     /// Removes from the fleet and the checkpoint the streams told to end
     /// whose workers have all ended; returns whether any did (save then).
-    fn end_streams(
-        &mut self,
-        streams: &mut Streams,
-        checkpoint: &mut Checkpoint,
-        versions: &mut BTreeMap<(String, String), u64>,
-    ) -> bool {
+    fn end_streams(&mut self, streams: &mut Streams, checkpoint: &mut Checkpoint) -> bool {
         let pool = &self.pool;
         let ended = |r: &super::Running| {
             pool.is_done(r.id) && {
@@ -98,7 +91,6 @@ impl Fleet {
                 let sh = r.shared.lock().unwrap_or_else(|e| e.into_inner());
                 last = last.max(sh.cursor.sequence);
                 drop(sh);
-                versions.remove(&(r.journal, r.listener));
             }
             checkpoint.journals.remove(&name);
             streams.ended(&name, last);

@@ -160,7 +160,7 @@ mod owed;
 mod task;
 
 use ahead::ReadAhead;
-pub(crate) use changes::{changes, note_change};
+pub(crate) use changes::{changes, note_change, status_changes};
 use entries::Entries;
 pub use joined::Reading;
 use joined::{Expected, Joined};
