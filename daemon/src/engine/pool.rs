@@ -24,6 +24,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -106,6 +107,9 @@ struct Inner {
     /// read lock, so that the engine's wake-ups and the threads' steps do
     /// not wait for each other.
     slots: RwLock<Vec<Arc<Slot>>>,
+    /// Tasks done so far: a slot turns `Done` once and for good, and is
+    /// counted then, so "every task is done" is one compare.
+    done: AtomicUsize,
     work: Queue,
     timers: Timers,
     threads: Mutex<Threads>,
@@ -139,6 +143,7 @@ impl Pool {
     ) -> std::io::Result<Pool> {
         let inner = Arc::new(Inner {
             slots: RwLock::new(Vec::new()),
+            done: AtomicUsize::new(0),
             work: Queue {
                 items: Mutex::new(Items::default()),
                 ready: Condvar::new(),
@@ -209,8 +214,8 @@ impl Pool {
 
     /// Whether every task is done.
     pub(crate) fn all_done(&self) -> bool {
-        let slots: Vec<Arc<Slot>> = self.inner.read_slots().clone();
-        slots.iter().all(|s| *lock(&s.state) == State::Done)
+        // Slots are never removed, and a task counted done stays done.
+        self.inner.done.load(Ordering::Acquire) == self.inner.read_slots().len()
     }
 
     pub(crate) fn spawner(&self) -> Spawner {
@@ -343,6 +348,7 @@ impl Inner {
         match next {
             Next::Done => {
                 *s = State::Done;
+                self.done.fetch_add(1, Ordering::Release);
                 drop(s);
                 (self.on_done)();
             }
