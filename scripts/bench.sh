@@ -20,14 +20,16 @@
 # it has room, else under /tmp), so disk writeback does not decide the result;
 # point it at the disk's file system to measure that
 # (BENCH_DIR=$(mktemp -d /var/tmp/bench.XXXXXX) scripts/bench.sh).
-# BENCH_JOURNALS picks the journals (default "corpus small").
+# BENCH_JOURNALS picks the journals (default "corpus small"); BENCH_ROUNDS
+# the number of rounds whose median is printed (default 5: on a shared
+# machine single runs of the same build differ by 20 %).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 # Where cargo puts the release build (CARGO_TARGET_DIR is honoured).
 REL=${CARGO_TARGET_DIR:-$root/target}/release
 size_mib=${1:-1024}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 
 cargo build --release --workspace >/dev/null
 bin=$REL/logdaemon
