@@ -130,7 +130,8 @@ const HISTORY_EVERY: Duration = Duration::from_secs(2);
 const HISTORY_POINTS: usize = 300;
 
 /// Per (journal, listener): `(seconds since the epoch, lag in bytes)`, oldest first.
-type History = BTreeMap<(String, String), VecDeque<(u64, u64)>>;
+/// By journal, by listener (looked up by `&str`, with no key made).
+type History = BTreeMap<String, BTreeMap<String, VecDeque<(u64, u64)>>>;
 
 /// A worker as the status sees it: journal, listener, shared state.
 pub(crate) type Listed = (String, String, Arc<Mutex<Shared>>);
@@ -176,7 +177,8 @@ impl Live {
                     run,
                     stats: s.stats.clone(),
                     history: history
-                        .get(&(journal.clone(), listener.clone()))
+                        .get(journal.as_str())
+                        .and_then(|h| h.get(listener.as_str()))
                         .cloned()
                         .unwrap_or_default(),
                 }
@@ -223,7 +225,14 @@ impl Live {
         let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         for (j, l) in snap.listeners() {
             let Some(bytes) = l.lag_bytes else { continue };
-            let h = history.entry((j.name.clone(), l.name.clone())).or_default();
+            let by_listener = match history.get_mut(j.name.as_str()) {
+                Some(h) => h,
+                None => history.entry(j.name.clone()).or_default(),
+            };
+            let h = match by_listener.get_mut(l.name.as_str()) {
+                Some(h) => h,
+                None => by_listener.entry(l.name.clone()).or_default(),
+            };
             let n = h.len();
             // A run of equal values keeps its first and last points: an
             // idle listener's history stays two points, not three hundred.

@@ -186,19 +186,29 @@ struct ReuseKey {
     dir: Option<FileStamp>,
 }
 
+/// The `stat` of a journal's directory and of its live file, taken before
+/// its status is built.
+type Stamps = (Option<FileStamp>, Option<FileStamp>);
+
 impl ReuseKey {
-    fn of(
+    /// `j`'s [`Stamps`] now; each directory is looked at once per snapshot
+    /// (`dirs`), however many journals live in it.
+    fn stamps(
         j: &crate::config::JournalConfig,
-        inputs: &[&Input],
         dirs: &mut std::collections::HashMap<std::path::PathBuf, Option<FileStamp>>,
-    ) -> ReuseKey {
+    ) -> Stamps {
         let dir = j.path.parent().unwrap_or(Path::new("."));
-        let dir = *dirs
-            .entry(dir.to_path_buf())
-            .or_insert_with(|| FileStamp::at(dir));
+        let dir = match dirs.get(dir) {
+            Some(d) => *d,
+            None => *dirs.entry(dir.to_path_buf()).or_insert(FileStamp::at(dir)),
+        };
+        (dir, FileStamp::at(&j.path))
+    }
+
+    fn of((dir, live): Stamps, inputs: &[&Input]) -> ReuseKey {
         ReuseKey {
             dir,
-            live: FileStamp::at(&j.path),
+            live,
             listeners: inputs
                 .iter()
                 .map(|i| {
@@ -211,6 +221,17 @@ impl ReuseKey {
                 })
                 .collect(),
         }
+    }
+
+    /// Whether this key equals [`ReuseKey::of`] `stamps` and `inputs`,
+    /// without making that copy (the common case: nothing changed).
+    fn holds(&self, (dir, live): &Stamps, inputs: &[&Input]) -> bool {
+        self.dir == *dir
+            && self.live == *live
+            && self.listeners.len() == inputs.len()
+            && self.listeners.iter().zip(inputs).all(|((l, c, r, s), i)| {
+                *l == i.listener && *c == i.cursor && *r == i.run && *s == i.stats
+            })
     }
 }
 
@@ -225,25 +246,23 @@ pub(crate) fn collect_reusing(ctx: &Context<'_>, inputs: &[Input], reuse: &mut R
         by_journal.entry(i.journal.as_str()).or_default().push(i);
     }
     let mut kept = std::collections::HashMap::new();
-    // Each directory is looked at once per snapshot, however many
-    // journals live in it.
     let mut dirs = std::collections::HashMap::new();
     for j in &ctx.cfg.journals {
         let mine: Vec<&Input> = by_journal.get(j.name.as_str()).cloned().unwrap_or_default();
-        let key = ReuseKey::of(j, &mine, &mut dirs);
-        if let Some((k, js)) = reuse.journals.remove(&j.name) {
+        let stamps = ReuseKey::stamps(j, &mut dirs);
+        if let Some((name, (k, mut js))) = reuse.journals.remove_entry(&j.name) {
             let idle =
                 js.error.is_none() && js.listeners.iter().all(|l| l.state == State::CaughtUp);
-            if k == key && idle {
-                let mut js = js;
+            if idle && k.holds(&stamps, &mine) {
                 for (l, i) in js.listeners.iter_mut().zip(&mine) {
                     l.history = i.history.iter().copied().collect();
                 }
                 journals.push(js.clone());
-                kept.insert(j.name.clone(), (key, js));
+                kept.insert(name, (k, js));
                 continue;
             }
         }
+        let key = ReuseKey::of(stamps, &mine);
         let files = lag::Files::list(j);
         let spec = ctx.cfg.timestamps.get(&j.name);
         let mut js = JournalStatus {
@@ -344,6 +363,9 @@ impl Snapshot {
             .flat_map(|j| j.listeners.iter().map(move |l| (j, l)))
     }
 }
+
+#[cfg(test)]
+mod reuse_tests;
 
 /// A snapshot of one journal `p4` with a listener `l0`, `l1`, … per
 /// `(state, lag in bytes)`, for tests.
