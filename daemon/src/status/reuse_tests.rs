@@ -54,13 +54,19 @@ fn path_now(cfg: &Config, inputs: &[Input], reuse: &mut Reuse) -> String {
     snap.journals[0].path.clone()
 }
 
-#[test]
-fn an_unchanged_caught_up_journal_is_reused_and_a_change_builds_it_again() {
+/// A journal `app` whose live file holds one line, no status kept yet,
+/// and the path its status shows when built (not reused).
+fn setup() -> (tempfile::TempDir, Config, Reuse, String) {
     let d = tempfile::tempdir().unwrap();
     let cfg = config(d.path());
     std::fs::write(&cfg.journals[0].path, b"one\n").unwrap();
-    let mut reuse = Reuse::default();
     let built = cfg.journals[0].path.display().to_string();
+    (d, cfg, Reuse::default(), built)
+}
+
+#[test]
+fn an_unchanged_caught_up_journal_is_reused_and_a_change_builds_it_again() {
+    let (_d, cfg, mut reuse, built) = setup();
 
     assert_eq!(path_now(&cfg, &[input(&cfg, 4)], &mut reuse), built);
     assert_eq!(path_now(&cfg, &[input(&cfg, 4)], &mut reuse), "reused");
@@ -79,11 +85,7 @@ fn an_unchanged_caught_up_journal_is_reused_and_a_change_builds_it_again() {
 
 #[test]
 fn a_listener_more_or_less_builds_the_journal_again() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = config(d.path());
-    std::fs::write(&cfg.journals[0].path, b"one\n").unwrap();
-    let mut reuse = Reuse::default();
-    let built = cfg.journals[0].path.display().to_string();
+    let (_d, cfg, mut reuse, built) = setup();
     let mut second = input(&cfg, 4);
     second.listener = "other".into();
 
